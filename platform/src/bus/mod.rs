@@ -1,0 +1,81 @@
+//! The Bus port: how a delivery reaches the gateway nodes that hold its recipients.
+//! The pipeline asks `Presence` which nodes hold which users and publishes one event per
+//! node, never to every node. In one process the `memory` adapter is a channel per node.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::domain::{Message, UnixMillis};
+use crate::ids::{AppId, ConversationId, RoomId, UserId};
+
+pub mod memory;
+
+pub type NodeId = String;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("bus unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Who on the receiving node gets an event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Target {
+    /// Every session of these users on the node.
+    Users { users: Vec<UserId> },
+    /// Every session joined to the room on the node.
+    Room { room: RoomId },
+}
+
+/// What is pushed to sessions. Gateways turn these into `ServerFrame`s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum Push {
+    Message {
+        message: Message,
+    },
+    /// A message was recalled; `message` has `recalled: true` and no content.
+    Recall {
+        message: Message,
+    },
+    Receipt {
+        conversation_id: ConversationId,
+        user_id: UserId,
+        read_seq: i64,
+    },
+    Typing {
+        conversation_id: ConversationId,
+        user_id: UserId,
+    },
+    Presence {
+        user_id: UserId,
+        online: bool,
+        last_seen: UnixMillis,
+    },
+    Notification {
+        id: String,
+        content: serde_json::Value,
+        created_at: UnixMillis,
+    },
+    /// Close these users' sessions with this reason (kick, token revocation, ban).
+    Kick {
+        code: String,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BusEvent {
+    pub app_id: AppId,
+    pub target: Target,
+    pub push: Push,
+}
+
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    async fn publish(&self, node: &str, event: BusEvent) -> Result<(), BusError>;
+    /// The events for `node`. One subscriber per node; a second call replaces the first.
+    async fn subscribe(&self, node: &str) -> Result<mpsc::Receiver<BusEvent>, BusError>;
+}

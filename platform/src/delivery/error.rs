@@ -1,0 +1,84 @@
+use crate::domain::ContentError;
+use crate::ids::IdError;
+use crate::store::StoreError;
+
+/// What can go wrong with a send, recall, read or history query, in the pipeline's terms.
+/// `code()` is the stable snake_case code callers see (listed in docs/errors.md).
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    ContentTooLarge(String),
+    /// Something the caller named does not exist in its app (or is not theirs to see:
+    /// the two are indistinguishable on purpose).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("the sender is banned")]
+    SenderBanned,
+    #[error("the sender is muted")]
+    SenderMuted,
+    #[error("the recipient has blocked the sender")]
+    Blocked,
+    #[error("the recall window of this message has passed")]
+    RecallWindowPassed,
+    #[error("rejected by the app's before-send webhook: {0}")]
+    MessageRejected(String),
+    #[error("the app's before-send webhook is unavailable and its policy is fail_closed")]
+    WebhookUnavailable,
+    #[error("too many messages; retry later")]
+    RateLimited { retry_after_ms: u64 },
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl DeliveryError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidArgument(_) => "invalid_argument",
+            Self::ContentTooLarge(_) => "content_too_large",
+            Self::NotFound(_) => "not_found",
+            Self::Forbidden(_) => "forbidden",
+            Self::SenderBanned => "user_banned",
+            Self::SenderMuted => "user_muted",
+            Self::Blocked => "blocked",
+            Self::RecallWindowPassed => "recall_window_passed",
+            Self::MessageRejected(_) => "message_rejected",
+            Self::WebhookUnavailable => "webhook_unavailable",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<StoreError> for DeliveryError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => Self::NotFound(what),
+            StoreError::Conflict(m) => Self::InvalidArgument(m),
+            StoreError::Rejected(m) => Self::Forbidden(m),
+            StoreError::Unavailable(m) => Self::Unavailable(m),
+            StoreError::Database(m) => Self::Internal(m),
+        }
+    }
+}
+
+impl From<IdError> for DeliveryError {
+    fn from(e: IdError) -> Self {
+        Self::InvalidArgument(e.to_string())
+    }
+}
+
+impl From<ContentError> for DeliveryError {
+    fn from(e: ContentError) -> Self {
+        match e {
+            ContentError::Invalid(m) => Self::InvalidArgument(m),
+            ContentError::TooLarge(_) => Self::ContentTooLarge(e.to_string()),
+        }
+    }
+}

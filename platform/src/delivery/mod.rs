@@ -1,0 +1,19 @@
+//! The one delivery pipeline. Every send, from REST, gRPC or the WebSocket, goes through
+//! `Pipeline::send` and gets the same answer:
+//!
+//! ```text
+//! validate ─▶ authorise ─▶ idempotency ─▶ before-send hook ─▶ group commit (seq) ─▶ bus
+//! ```
+//!
+//! A message is persisted before anyone is told it exists; the receipt to the sender means
+//! it is durable. Persistence is batched (`writer`): concurrent sends share one transaction,
+//! which is how one SQLite file takes thousands of sends a second.
+
+mod error;
+mod hook;
+mod pipeline;
+mod writer;
+
+pub use error::DeliveryError;
+pub use hook::{BeforeSendHook, HookDecision, HookDraft};
+pub use pipeline::{Actor, Pipeline, PipelineConfig, Recipient, SendRequest};

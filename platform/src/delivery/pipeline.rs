@@ -1,0 +1,506 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::hook::{BeforeSendHook, HookDecision, HookDraft};
+use super::writer::Writer;
+use super::DeliveryError;
+use crate::bus::{Bus, BusEvent, Push, Target};
+use crate::domain::*;
+use crate::ids::*;
+use crate::presence::Presence;
+use crate::store::{CommitOutcome, NewMessage, SeqRange, Store};
+use crate::webhook;
+
+/// Largest page of history or conversations; a larger `limit` is clamped to it.
+pub const MAX_PAGE: u32 = 100;
+pub const DEFAULT_PAGE: u32 = 50;
+
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// Writer tasks for group commit: 1 for SQLite, a few for PostgreSQL.
+    pub writer_tasks: usize,
+    /// Most messages in one commit.
+    pub max_batch: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            writer_tasks: 1,
+            max_batch: 256,
+        }
+    }
+}
+
+/// Where a message goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    User(UserId),
+    Group(GroupId),
+    Room(RoomId),
+}
+
+/// Who performs an operation other than a send: the app's backend (may do anything in its
+/// app) or one of its users (may act only on what is theirs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    Server,
+    User(UserId),
+}
+
+#[derive(Debug, Clone)]
+pub struct SendRequest {
+    pub sender: Sender,
+    pub to: Recipient,
+    /// `None` only for server-side sends that do not retry (a fresh key is made).
+    pub client_msg_id: Option<ClientMsgId>,
+    pub msg_type: MessageType,
+    pub content: serde_json::Value,
+    pub source: Source,
+}
+
+/// The pipeline and the ports it drives. One per process; cheap to share in an `Arc`.
+pub struct Pipeline {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    presence: Arc<dyn Presence>,
+    writer: Writer,
+    hook: Option<Arc<dyn BeforeSendHook>>,
+}
+
+impl Pipeline {
+    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, presence: Arc<dyn Presence>, config: PipelineConfig) -> Self {
+        let writer = Writer::start(store.clone(), config.writer_tasks, config.max_batch);
+        Self {
+            store,
+            bus,
+            presence,
+            writer,
+            hook: None,
+        }
+    }
+
+    pub fn with_before_send(mut self, hook: Arc<dyn BeforeSendHook>) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn bus(&self) -> &Arc<dyn Bus> {
+        &self.bus
+    }
+
+    pub fn presence(&self) -> &Arc<dyn Presence> {
+        &self.presence
+    }
+
+    /// Sends one message. The answer means it is durable; a retry with the same
+    /// `client_msg_id` returns the first answer and stores nothing new, even if its
+    /// content differs.
+    pub async fn send(&self, app: &App, req: SendRequest) -> Result<SendReceipt, DeliveryError> {
+        let now = now_ms();
+        if req.msg_type == MessageType::System {
+            return Err(DeliveryError::InvalidArgument(
+                "type system is reserved for Tern".into(),
+            ));
+        }
+        validate_content(
+            req.msg_type,
+            &req.content,
+            ContentLimits {
+                max_text_bytes: app.settings.max_text_bytes,
+                max_content_bytes: app.settings.max_content_bytes,
+            },
+        )?;
+
+        // Authorise the sender.
+        if let Sender::User(uid) = &req.sender {
+            let user = self
+                .store
+                .user(&app.id, uid)
+                .await?
+                .ok_or(DeliveryError::NotFound("sender"))?;
+            if user.is_banned_at(now) {
+                return Err(DeliveryError::SenderBanned);
+            }
+        } else if req.source != Source::ServerApi {
+            return Err(DeliveryError::Forbidden(
+                "only the server API may send as the system".into(),
+            ));
+        }
+
+        // Resolve the conversation and who must hold it in their list.
+        let (conversation_id, participants) = match (&req.to, &req.sender) {
+            (Recipient::User(to), Sender::User(from)) => {
+                self.store
+                    .user(&app.id, to)
+                    .await?
+                    .ok_or(DeliveryError::NotFound("recipient"))?;
+                let c = ConversationId::direct(from, to);
+                let mut p = vec![from.clone()];
+                if from != to {
+                    p.push(to.clone());
+                }
+                (c, p)
+            }
+            (Recipient::User(to), Sender::System) => {
+                self.store
+                    .user(&app.id, to)
+                    .await?
+                    .ok_or(DeliveryError::NotFound("recipient"))?;
+                (ConversationId::System(to.clone()), vec![to.clone()])
+            }
+            (Recipient::Group(g), sender) => {
+                self.store
+                    .group(&app.id, g)
+                    .await?
+                    .ok_or(DeliveryError::NotFound("group"))?;
+                if let Sender::User(u) = sender {
+                    if self.store.group_member(&app.id, g, u).await?.is_none() {
+                        return Err(DeliveryError::Forbidden(
+                            "the sender is not a member of the group".into(),
+                        ));
+                    }
+                }
+                (ConversationId::Group(g.clone()), Vec::new())
+            }
+            (Recipient::Room(r), _) => (ConversationId::Room(r.clone()), Vec::new()),
+        };
+
+        let client_msg_id = req.client_msg_id.clone().unwrap_or_else(ClientMsgId::generate);
+        // A retry of something already stored answers at once, without calling the hook again.
+        if let Some(first) = self
+            .store
+            .message_by_client_msg_id(&app.id, req.sender.idempotency_key(), &client_msg_id)
+            .await?
+        {
+            return Ok(first.receipt());
+        }
+
+        let mut content = req.content;
+        if let Some(hook) = &self.hook {
+            if app.settings.webhook.url.is_some() && app.settings.webhook.before_send.selects(req.source, req.msg_type)
+            {
+                let draft = HookDraft {
+                    conversation_id: conversation_id.clone(),
+                    sender: req.sender.clone(),
+                    client_msg_id: client_msg_id.clone(),
+                    msg_type: req.msg_type,
+                    content: content.clone(),
+                    source: req.source,
+                };
+                match hook.check(app, &draft).await {
+                    HookDecision::Allow => {}
+                    HookDecision::Reject { reason } => return Err(DeliveryError::MessageRejected(reason)),
+                    HookDecision::Replace { content: c } => content = c,
+                    HookDecision::Unavailable => return Err(DeliveryError::WebhookUnavailable),
+                }
+            }
+        }
+
+        let msg_id = MsgId::generate();
+        let event = webhook::after_event(
+            app,
+            "message.sent",
+            json!({
+                "msg_id": msg_id,
+                "conversation_id": conversation_id,
+                "from": req.sender.user(),
+                "client_msg_id": client_msg_id,
+                "type": req.msg_type,
+                "content": content,
+                "created_at": now,
+            }),
+            now,
+        );
+        let outcome = self
+            .writer
+            .commit(NewMessage {
+                app_id: app.id.clone(),
+                msg_id,
+                conversation_id,
+                sender: req.sender,
+                client_msg_id,
+                msg_type: req.msg_type,
+                content,
+                created_at: now,
+                participants,
+                events: event.into_iter().collect(),
+            })
+            .await?;
+        metrics::counter!("tern_messages_total", "source" => match req.source { Source::Sdk => "sdk", Source::ServerApi => "server_api" }).increment(1);
+
+        match outcome {
+            CommitOutcome::Stored(message) => {
+                let receipt = message.receipt();
+                self.fan_out(app, &req.to, Push::Message { message }).await;
+                Ok(receipt)
+            }
+            // Raced with a retry of itself: the first one is the answer and was fanned out.
+            CommitOutcome::Duplicate(first) => Ok(first.receipt()),
+        }
+    }
+
+    /// Recalls a message: by the server API at any time, by its sender within the app's
+    /// recall window. Everyone then sees it as recalled, with its content gone.
+    pub async fn recall(&self, app: &App, actor: &Actor, msg_id: &MsgId) -> Result<Message, DeliveryError> {
+        let msg = self
+            .store
+            .message(&app.id, msg_id)
+            .await?
+            .ok_or(DeliveryError::NotFound("message"))?;
+        if let Actor::User(u) = actor {
+            if msg.sender.user() != Some(u) {
+                // Not theirs: indistinguishable from a message they cannot see.
+                if !self.can_read(app, u, &msg.conversation_id).await? {
+                    return Err(DeliveryError::NotFound("message"));
+                }
+                return Err(DeliveryError::Forbidden(
+                    "only the sender may recall this message".into(),
+                ));
+            }
+            if now_ms() > msg.created_at + app.settings.recall_window_seconds * 1000 {
+                return Err(DeliveryError::RecallWindowPassed);
+            }
+        }
+        if msg.recalled {
+            return Ok(msg);
+        }
+        let now = now_ms();
+        let event = webhook::after_event(
+            app,
+            "message.recalled",
+            json!({"msg_id": msg.msg_id, "conversation_id": msg.conversation_id, "seq": msg.seq,
+                   "by": match actor { Actor::Server => None, Actor::User(u) => Some(u) }}),
+            now,
+        );
+        let recalled = self
+            .store
+            .recall_message(&app.id, msg_id, &event.into_iter().collect::<Vec<_>>())
+            .await?;
+        let to = recipient_of(&recalled.conversation_id);
+        self.fan_out(
+            app,
+            &to,
+            Push::Recall {
+                message: recalled.clone(),
+            },
+        )
+        .await;
+        Ok(recalled)
+    }
+
+    /// History of a conversation in seq order. Users see only conversations they are in,
+    /// and in groups only what was sent after they joined.
+    pub async fn history(
+        &self,
+        app: &App,
+        actor: &Actor,
+        conversation: &ConversationId,
+        range: SeqRange,
+        limit: u32,
+    ) -> Result<Vec<Message>, DeliveryError> {
+        let limit = clamp_limit(limit);
+        let mut range = match range {
+            SeqRange::After(n) if n < 0 => {
+                return Err(DeliveryError::InvalidArgument("after_seq must be 0 or more".into()))
+            }
+            SeqRange::Before(n) if n < 1 => {
+                return Err(DeliveryError::InvalidArgument("before_seq must be 1 or more".into()))
+            }
+            r => r,
+        };
+        if let Actor::User(u) = actor {
+            match conversation {
+                ConversationId::Group(g) => {
+                    let m = self
+                        .store
+                        .group_member(&app.id, g, u)
+                        .await?
+                        .ok_or(DeliveryError::NotFound("conversation"))?;
+                    if let SeqRange::After(n) = range {
+                        range = SeqRange::After(n.max(m.joined_seq));
+                    }
+                    let mut msgs = self.store.messages(&app.id, conversation, range, limit).await?;
+                    msgs.retain(|msg| msg.seq > m.joined_seq);
+                    return Ok(msgs);
+                }
+                _ if !self.can_read(app, u, conversation).await? => {
+                    return Err(DeliveryError::NotFound("conversation"))
+                }
+                _ => {}
+            }
+        }
+        Ok(self.store.messages(&app.id, conversation, range, limit).await?)
+    }
+
+    /// Marks `conversation` read by `user` up to `seq`, and tells the other side (direct
+    /// chats) and the user's other devices.
+    pub async fn mark_read(
+        &self,
+        app: &App,
+        user: &UserId,
+        conversation: &ConversationId,
+        seq: i64,
+    ) -> Result<ConversationEntry, DeliveryError> {
+        if seq < 0 {
+            return Err(DeliveryError::InvalidArgument("seq must be 0 or more".into()));
+        }
+        let entry = self
+            .store
+            .mark_read(&app.id, user, conversation, seq)
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::NotFound(_) => DeliveryError::NotFound("conversation"),
+                e => e.into(),
+            })?;
+        let mut users = vec![user.clone()];
+        if let Some(peer) = conversation.peer_of(user) {
+            if peer != user {
+                users.push(peer.clone());
+            }
+        }
+        let push = Push::Receipt {
+            conversation_id: conversation.clone(),
+            user_id: user.clone(),
+            read_seq: entry.read_seq,
+        };
+        self.publish_to_users(app, &users, push).await;
+        Ok(entry)
+    }
+
+    /// Typing indicators: ephemeral, never stored.
+    pub async fn typing(&self, app: &App, user: &UserId, conversation: &ConversationId) -> Result<(), DeliveryError> {
+        if !self.can_read(app, user, conversation).await? {
+            return Err(DeliveryError::NotFound("conversation"));
+        }
+        let push = Push::Typing {
+            conversation_id: conversation.clone(),
+            user_id: user.clone(),
+        };
+        match conversation {
+            ConversationId::Direct(..) => {
+                if let Some(peer) = conversation.peer_of(user) {
+                    self.publish_to_users(app, std::slice::from_ref(peer), push).await;
+                }
+            }
+            ConversationId::Group(g) => {
+                let mut members = self.store.group_member_ids(&app.id, g).await?;
+                members.retain(|m| m != user);
+                self.publish_to_users(app, &members, push).await;
+            }
+            ConversationId::Room(_) | ConversationId::System(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Closes every session of `user` with a `kicked` push carrying `code` and `reason`.
+    pub async fn kick(&self, app: &App, user: &UserId, code: &str, reason: &str) {
+        let push = Push::Kick {
+            code: code.to_owned(),
+            reason: reason.to_owned(),
+        };
+        self.publish_to_users(app, std::slice::from_ref(user), push).await;
+    }
+
+    /// Whether `user` takes part in `conversation`.
+    pub async fn can_read(
+        &self,
+        app: &App,
+        user: &UserId,
+        conversation: &ConversationId,
+    ) -> Result<bool, DeliveryError> {
+        Ok(match conversation {
+            ConversationId::Direct(a, b) => a == user || b == user,
+            ConversationId::System(u) => u == user,
+            ConversationId::Group(g) => self.store.group_member(&app.id, g, user).await?.is_some(),
+            // Room membership is a live connection; the gateway checks it.
+            ConversationId::Room(_) => true,
+        })
+    }
+
+    /// Publishes `push` to every node holding a session of any of `users`, one event per node.
+    pub async fn publish_to_users(&self, app: &App, users: &[UserId], push: Push) {
+        let nodes: HashMap<String, Vec<UserId>> = match self.presence.nodes_of(&app.id, users).await {
+            Ok(n) => n,
+            Err(e) => {
+                // The message is stored; clients will pull it on their next sync.
+                tracing::warn!(error = %e, "presence lookup failed; delivery left to sync");
+                return;
+            }
+        };
+        for (node, users) in nodes {
+            let ev = BusEvent {
+                app_id: app.id.clone(),
+                target: Target::Users { users },
+                push: push.clone(),
+            };
+            if let Err(e) = self.bus.publish(&node, ev).await {
+                tracing::warn!(error = %e, node, "bus publish failed; delivery left to sync");
+            }
+        }
+    }
+
+    async fn fan_out(&self, app: &App, to: &Recipient, push: Push) {
+        match to {
+            Recipient::User(_) => {
+                let users: Vec<UserId> = match &push {
+                    Push::Message { message } | Push::Recall { message } => participants_of(message),
+                    _ => Vec::new(),
+                };
+                self.publish_to_users(app, &users, push).await;
+            }
+            Recipient::Group(g) => match self.store.group_member_ids(&app.id, g).await {
+                Ok(members) => self.publish_to_users(app, &members, push).await,
+                Err(e) => tracing::warn!(error = %e, "group members lookup failed; delivery left to sync"),
+            },
+            Recipient::Room(r) => match self.presence.room_nodes(&app.id, r).await {
+                Ok(nodes) => {
+                    for node in nodes {
+                        let ev = BusEvent {
+                            app_id: app.id.clone(),
+                            target: Target::Room { room: r.clone() },
+                            push: push.clone(),
+                        };
+                        if let Err(e) = self.bus.publish(&node, ev).await {
+                            tracing::warn!(error = %e, node, "bus publish failed for room");
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "room lookup failed"),
+            },
+        }
+    }
+}
+
+/// The users who see a direct or system message (both sides, including the sender's other devices).
+fn participants_of(m: &Message) -> Vec<UserId> {
+    match &m.conversation_id {
+        ConversationId::Direct(a, b) if a == b => vec![a.clone()],
+        ConversationId::Direct(a, b) => vec![a.clone(), b.clone()],
+        ConversationId::System(u) => vec![u.clone()],
+        _ => Vec::new(),
+    }
+}
+
+fn recipient_of(c: &ConversationId) -> Recipient {
+    match c {
+        ConversationId::Direct(a, _) => Recipient::User(a.clone()),
+        ConversationId::System(u) => Recipient::User(u.clone()),
+        ConversationId::Group(g) => Recipient::Group(g.clone()),
+        ConversationId::Room(r) => Recipient::Room(r.clone()),
+    }
+}
+
+pub fn clamp_limit(limit: u32) -> u32 {
+    if limit == 0 {
+        DEFAULT_PAGE
+    } else {
+        limit.min(MAX_PAGE)
+    }
+}

@@ -1,0 +1,55 @@
+use serde::{Deserialize, Serialize};
+
+use super::UnixMillis;
+use crate::ids::TenantId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantStatus {
+    Active,
+    Suspended,
+    /// Signed up through the console and waiting for an operator.
+    PendingApproval,
+}
+
+impl TenantStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::PendingApproval => "pending_approval",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "suspended" => Some(Self::Suspended),
+            "pending_approval" => Some(Self::PendingApproval),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: TenantId,
+    /// Unique across the platform; 1–100 characters.
+    pub name: String,
+    pub status: TenantStatus,
+    pub created_at: UnixMillis,
+}
+
+/// Tenant names: 1–100 characters, no control characters, not only spaces.
+pub fn validate_tenant_name(name: &str) -> Result<(), &'static str> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() {
+        return Err("tenant name must not be empty");
+    }
+    if name.chars().count() > 100 {
+        return Err("tenant name must be at most 100 characters");
+    }
+    if name.chars().any(char::is_control) {
+        return Err("tenant name must not contain control characters");
+    }
+    Ok(())
+}

@@ -1,0 +1,23 @@
+//! Tern's engine. Every front door (REST and gRPC in `tenant-api`, WebSocket in
+//! `push-gateway`, the console) calls into this crate; they never talk to each other.
+//!
+//! Layout:
+//! - `ids`, `domain`: parsed identifiers and the nouns (tenants, apps, users, messages).
+//! - `auth`: request signatures, user tokens and webhook signatures (SIGNING.md).
+//! - `secret_box`: secrets at rest (AES-256-GCM with a versioned master key).
+//! - `store`: the Store port and its SQLite and PostgreSQL adapters.
+//! - `bus`, `presence`, `nonce`: the ports that become Redis or Pulsar at scale.
+//! - `delivery`: the one pipeline every message goes through.
+//! - `proto`: types generated from `proto/tern/v1/`.
+
+pub mod auth;
+pub mod bus;
+pub mod delivery;
+pub mod domain;
+pub mod ids;
+pub mod nonce;
+pub mod presence;
+pub mod proto;
+pub mod secret_box;
+pub mod store;
+pub mod webhook;

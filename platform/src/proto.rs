@@ -1,0 +1,14 @@
+//! Types generated from `proto/tern/v1/` by `build.rs` (protox, no system protoc).
+
+#[allow(clippy::all, clippy::unwrap_used)]
+pub mod v1 {
+    include!(concat!(env!("OUT_DIR"), "/tern.v1.rs"));
+}
+
+#[allow(clippy::all, clippy::unwrap_used)]
+pub mod server_v1 {
+    include!(concat!(env!("OUT_DIR"), "/tern.server.v1.rs"));
+}
+
+/// The encoded descriptor set, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tern_descriptor.bin"));

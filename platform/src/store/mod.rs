@@ -1,0 +1,338 @@
+//! The Store port: everything Tern keeps durably. Two adapters implement it, `sqlite`
+//! (the embedded default) and `postgres` (at scale); `tests/store_conformance.rs` runs the
+//! same suite against both.
+//!
+//! Every method that touches tenant data takes the `AppId` and scopes its query by it: one
+//! app can never read or change another app's rows, whatever ids it passes.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::*;
+use crate::ids::*;
+
+pub mod postgres;
+pub mod sqlite;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (duplicate app name in a tenant, group id taken, ...).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A row the operation needs does not exist in this app's scope.
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    /// The operation is not allowed by the state of the data (e.g. group full).
+    #[error("{0}")]
+    Rejected(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A new app with its first secret, both secrets already encrypted by the caller.
+#[derive(Debug, Clone)]
+pub struct NewApp {
+    pub id: AppId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub app_key: AppKey,
+    pub settings: AppSettings,
+    pub first_secret: AppSecretRecord,
+    /// `SecretBox::seal` of the webhook secret, app id as associated data.
+    pub webhook_secret_ciphertext: Vec<u8>,
+}
+
+/// A message ready to be stored: validated, authorised, moderated and hooked.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub app_id: AppId,
+    /// Pre-generated; kept only if the message is new (a duplicate returns the first one's).
+    pub msg_id: MsgId,
+    pub conversation_id: ConversationId,
+    pub sender: Sender,
+    pub client_msg_id: ClientMsgId,
+    pub msg_type: MessageType,
+    pub content: serde_json::Value,
+    pub created_at: UnixMillis,
+    /// Users whose conversation list must hold this conversation (both sides of a direct
+    /// chat). Group members already have their entry; rooms keep none.
+    pub participants: Vec<UserId>,
+    /// After-events to write in the same transaction (the webhook outbox).
+    pub events: Vec<NewOutboxEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommitOutcome {
+    Stored(Message),
+    /// `(app, sender, client_msg_id)` was stored before: the first message, unchanged.
+    Duplicate(Message),
+}
+
+impl CommitOutcome {
+    pub fn message(&self) -> &Message {
+        match self {
+            Self::Stored(m) | Self::Duplicate(m) => m,
+        }
+    }
+}
+
+/// A seq window for history. Results are always in ascending seq order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqRange {
+    /// Messages with seq > n, oldest first.
+    After(i64),
+    /// The `limit` messages just before seq n (exclusive), returned oldest first.
+    Before(i64),
+}
+
+#[derive(Debug, Clone)]
+pub struct NewGroup {
+    pub id: GroupId,
+    pub name: String,
+    pub owner: UserId,
+    /// Besides the owner; duplicates and the owner are ignored.
+    pub members: Vec<UserId>,
+    pub metadata: serde_json::Value,
+    pub member_limit: usize,
+}
+
+/// A webhook after-event to be delivered at least once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewOutboxEvent {
+    /// `wh_` + ULID; the `X-Tern-Webhook-Id` on every attempt.
+    pub id: String,
+    pub app_id: AppId,
+    pub event_type: String,
+    /// The full JSON body that is POSTed (SIGNING.md §3), fixed at creation.
+    pub body: String,
+    pub created_at: UnixMillis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEvent {
+    pub id: String,
+    pub app_id: AppId,
+    pub event_type: String,
+    pub body: String,
+    pub created_at: UnixMillis,
+    pub state: OutboxState,
+    pub attempts: i32,
+    pub next_attempt_at: UnixMillis,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, PartialEq)]
+pub struct AdminRecord {
+    pub id: i64,
+    pub email: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub created_at: UnixMillis,
+}
+
+impl std::fmt::Debug for AdminRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminRecord")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    // ---- lifecycle -------------------------------------------------------------------
+    /// Applies pending migrations of this adapter.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// The database answers and every migration this binary knows is applied.
+    async fn ready(&self) -> StoreResult<bool>;
+    /// Some stored ciphertext (an app secret), so startup can prove the master key opens it.
+    async fn sample_ciphertext(&self) -> StoreResult<Option<(AppId, Vec<u8>)>>;
+
+    // ---- tenants ---------------------------------------------------------------------
+    /// `Conflict` if the name is taken.
+    async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
+    async fn tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>>;
+    async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>>;
+    async fn set_tenant_status(&self, id: &TenantId, status: TenantStatus) -> StoreResult<()>;
+    async fn list_tenants(&self, after: Option<&TenantId>, limit: u32) -> StoreResult<Vec<Tenant>>;
+
+    // ---- apps and their secrets ------------------------------------------------------
+    /// `Conflict` if the tenant already has an app of that name; `NotFound` for no tenant.
+    async fn create_app(&self, app: &NewApp) -> StoreResult<App>;
+    async fn app(&self, id: &AppId) -> StoreResult<Option<App>>;
+    async fn app_by_key(&self, key: &AppKey) -> StoreResult<Option<App>>;
+    async fn list_apps(&self, tenant: &TenantId) -> StoreResult<Vec<App>>;
+    async fn update_app_settings(&self, id: &AppId, settings: &AppSettings) -> StoreResult<()>;
+    async fn set_app_status(&self, id: &AppId, status: AppStatus) -> StoreResult<()>;
+    /// Every secret of the app not yet expired at `now`, newest first.
+    async fn active_app_secrets(&self, app: &AppId, now: UnixMillis) -> StoreResult<Vec<AppSecretRecord>>;
+    /// Adds a secret; every other active one expires at `others_expire_at` (the grace
+    /// period) unless it already expires sooner. Secrets that would leave more than two
+    /// active are expired at once, oldest first.
+    async fn add_app_secret(&self, secret: &AppSecretRecord, others_expire_at: UnixMillis) -> StoreResult<()>;
+    /// Expires one secret now. `Rejected` if it is the app's last active secret.
+    async fn revoke_app_secret(&self, app: &AppId, id: &SecretId, now: UnixMillis) -> StoreResult<()>;
+    async fn webhook_secret_ciphertext(&self, app: &AppId) -> StoreResult<Option<Vec<u8>>>;
+
+    // ---- users -----------------------------------------------------------------------
+    /// Creates or updates each user (fields `None` in the profile keep their stored value).
+    /// Returns them in input order.
+    async fn upsert_users(
+        &self,
+        app: &AppId,
+        users: &[(UserId, UserProfile)],
+        now: UnixMillis,
+    ) -> StoreResult<Vec<User>>;
+    async fn user(&self, app: &AppId, id: &UserId) -> StoreResult<Option<User>>;
+    /// Of `ids`, those that exist in the app.
+    async fn existing_users(&self, app: &AppId, ids: &[UserId]) -> StoreResult<Vec<UserId>>;
+    async fn list_users(&self, app: &AppId, after: Option<&UserId>, limit: u32) -> StoreResult<Vec<User>>;
+    /// `NotFound` if the user does not exist.
+    async fn delete_user(&self, app: &AppId, id: &UserId) -> StoreResult<()>;
+    async fn set_user_ban(&self, app: &AppId, id: &UserId, until: Option<UnixMillis>) -> StoreResult<()>;
+    async fn revoke_user_tokens(&self, app: &AppId, id: &UserId, before: UnixMillis) -> StoreResult<()>;
+
+    // ---- messages and conversations --------------------------------------------------
+    /// Stores a batch in ONE transaction (group commit). For each message, in order: if
+    /// `(app, sender, client_msg_id)` was stored before (or earlier in this batch) the
+    /// outcome is `Duplicate` with the first message and nothing is written; otherwise the
+    /// conversation's seq is advanced by one (gapless), the message stored, entries of
+    /// `participants` created if missing, the sender's read_seq moved to the new seq, the
+    /// app's change version advanced, and `events` written to the outbox.
+    async fn commit_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<CommitOutcome>>;
+    async fn message(&self, app: &AppId, id: &MsgId) -> StoreResult<Option<Message>>;
+    /// The message stored earlier under this idempotency key, if any. `sender_key` is
+    /// `Sender::idempotency_key()`.
+    async fn message_by_client_msg_id(
+        &self,
+        app: &AppId,
+        sender_key: &str,
+        client_msg_id: &ClientMsgId,
+    ) -> StoreResult<Option<Message>>;
+    async fn messages(
+        &self,
+        app: &AppId,
+        conversation: &ConversationId,
+        range: SeqRange,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
+    /// Marks the message recalled and drops its content, bumps the conversation's version,
+    /// and writes `events`, in one transaction. Returns the updated message.
+    async fn recall_message(&self, app: &AppId, id: &MsgId, events: &[NewOutboxEvent]) -> StoreResult<Message>;
+    /// The user's conversations, most recently active first; `after` is the cursor
+    /// `(updated_at, conversation id)` of the last entry of the previous page.
+    async fn conversations(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        after: Option<(UnixMillis, String)>,
+        limit: u32,
+    ) -> StoreResult<Vec<ConversationEntry>>;
+    async fn conversation(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        id: &ConversationId,
+    ) -> StoreResult<Option<ConversationEntry>>;
+    /// Entries whose version is above `version`, lowest version first (for sync).
+    async fn conversations_changed_since(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        version: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ConversationEntry>>;
+    /// Moves read_seq up to `seq` (clamped to last_seq; never down). `NotFound` if the user
+    /// has no entry for the conversation.
+    async fn mark_read(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        id: &ConversationId,
+        seq: i64,
+    ) -> StoreResult<ConversationEntry>;
+
+    // ---- groups ----------------------------------------------------------------------
+    /// `Conflict` if the id is taken in the app; `Rejected` over the member limit.
+    async fn create_group(&self, app: &AppId, group: &NewGroup, now: UnixMillis) -> StoreResult<Group>;
+    async fn group(&self, app: &AppId, id: &GroupId) -> StoreResult<Option<Group>>;
+    /// Adds members (existing ones are skipped); returns those actually added.
+    async fn add_group_members(
+        &self,
+        app: &AppId,
+        id: &GroupId,
+        users: &[UserId],
+        member_limit: usize,
+        now: UnixMillis,
+    ) -> StoreResult<Vec<UserId>>;
+    /// `NotFound` if the user is not a member.
+    async fn remove_group_member(&self, app: &AppId, id: &GroupId, user: &UserId) -> StoreResult<()>;
+    async fn group_member(&self, app: &AppId, id: &GroupId, user: &UserId) -> StoreResult<Option<GroupMember>>;
+    async fn group_members(
+        &self,
+        app: &AppId,
+        id: &GroupId,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<GroupMember>>;
+    /// Every member's id, for fan-out.
+    async fn group_member_ids(&self, app: &AppId, id: &GroupId) -> StoreResult<Vec<UserId>>;
+
+    // ---- webhook outbox --------------------------------------------------------------
+    async fn enqueue_events(&self, events: &[NewOutboxEvent]) -> StoreResult<()>;
+    /// Pending events due at `now`, oldest first.
+    async fn due_events(&self, now: UnixMillis, limit: u32) -> StoreResult<Vec<OutboxEvent>>;
+    async fn mark_event_delivered(&self, id: &str, attempts: i32) -> StoreResult<()>;
+    async fn reschedule_event(
+        &self,
+        id: &str,
+        attempts: i32,
+        next_attempt_at: UnixMillis,
+        error: &str,
+    ) -> StoreResult<()>;
+    async fn mark_event_dead(&self, id: &str, attempts: i32, error: &str) -> StoreResult<()>;
+    async fn dead_events(&self, app: &AppId, after: Option<&str>, limit: u32) -> StoreResult<Vec<OutboxEvent>>;
+    /// Puts a dead event of this app back to pending, due now. `NotFound` otherwise.
+    async fn redeliver_event(&self, app: &AppId, id: &str, now: UnixMillis) -> StoreResult<()>;
+
+    // ---- platform admins ------------------------------------------------------------
+    async fn admin_count(&self) -> StoreResult<i64>;
+    async fn create_admin(&self, email: &str, password_hash: &str, now: UnixMillis) -> StoreResult<AdminRecord>;
+    async fn admin_by_email(&self, email: &str) -> StoreResult<Option<AdminRecord>>;
+}
+
+/// Opens the store a URL names: `sqlite://path` (created if missing) or `postgres://...`.
+/// Does not migrate.
+pub async fn connect(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        sqlite::open(url).await
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        postgres::open(url).await
+    } else {
+        Err(StoreError::Rejected(format!(
+            "unsupported database URL scheme in {:?}: use sqlite:// or postgres://",
+            url.split(':').next().unwrap_or("")
+        )))
+    }
+}

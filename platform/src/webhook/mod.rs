@@ -1,0 +1,51 @@
+//! Webhooks (SIGNING.md §3): after-events written to the outbox in the same transaction
+//! as the change that caused them, delivered at least once by the worker; and the
+//! before-send hook the pipeline calls synchronously.
+
+use serde_json::json;
+
+use crate::domain::{App, UnixMillis};
+use crate::store::NewOutboxEvent;
+
+/// Formats milliseconds since the epoch as RFC 3339 in UTC, e.g. `2026-01-01T00:00:00.000Z`.
+pub fn rfc3339(ms: UnixMillis) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The outbox row for an after-event, or `None` if the app does not want this event
+/// (no webhook URL, or not subscribed). The body is fixed now, so every retry sends the
+/// same bytes under the same `wh_` id.
+pub fn after_event(app: &App, event_type: &str, data: serde_json::Value, now: UnixMillis) -> Option<NewOutboxEvent> {
+    if !app.settings.webhook.wants(event_type) {
+        return None;
+    }
+    let id = format!("wh_{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
+    let body = json!({
+        "id": id,
+        "type": event_type,
+        "app_key": app.app_key,
+        "created_at": rfc3339(now),
+        "data": data,
+    });
+    Some(NewOutboxEvent {
+        id,
+        app_id: app.id.clone(),
+        event_type: event_type.to_owned(),
+        body: body.to_string(),
+        created_at: now,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_is_utc() {
+        assert_eq!(rfc3339(1_767_225_600_000), "2026-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_767_225_600_123), "2026-01-01T00:00:00.123Z");
+    }
+}
