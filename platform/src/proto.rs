@@ -3,6 +3,7 @@
 #[allow(clippy::all, clippy::unwrap_used)]
 pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/tern.v1.rs"));
+    include!(concat!(env!("OUT_DIR"), "/tern.v1.serde.rs"));
 }
 
 #[allow(clippy::all, clippy::unwrap_used)]

@@ -1,1 +1,85 @@
-//! (being written)
+//! Tern's SDK front door: WebSocket sessions at `GET /v1/connect`, and the local fan-out
+//! of deliveries from the bus to them. The protocol is `proto/tern/v1/client.proto`,
+//! described in docs/protocol.md.
+//!
+//! Layout:
+//! - `gateway`: the node — its sessions, the bus subscription and routing, the
+//!   multi-device policy, presence watchers.
+//! - `session`: one connection's task — authentication, commands, the bounded outbound
+//!   queue, the heartbeat.
+//! - `codec`: the two subprotocols (`tern.v1.json`, `tern.v1.proto`); `convert`: engine
+//!   types to frames; `close`: close reasons and codes; `auth`: the token check it relies on.
+
+mod auth;
+mod close;
+mod codec;
+mod config;
+mod convert;
+mod gateway;
+mod session;
+
+use std::sync::Arc;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use auth::{AuthRejection, SessionAuthenticator};
+pub use close::codes as close_codes;
+pub use codec::{JSON_SUBPROTOCOL, PROTO_SUBPROTOCOL};
+pub use config::GatewayConfig;
+pub use gateway::{Gateway, GatewayError, GatewayState};
+
+/// The gateway's routes: `GET /v1/connect`.
+pub fn router(state: GatewayState) -> axum::Router {
+    axum::Router::new().route("/v1/connect", get(connect)).with_state(state)
+}
+
+/// Serves the gateway alone on `listener` until `shutdown` is cancelled, then tells every
+/// client to reconnect and waits for the connections to drain. (`tern serve` merges
+/// `router` into the one HTTP app instead.)
+pub async fn serve(listener: TcpListener, state: GatewayState, shutdown: CancellationToken) -> std::io::Result<()> {
+    let app = router(state.clone());
+    let stop = shutdown.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await?;
+    state.drain().await;
+    Ok(())
+}
+
+async fn connect(State(gw): State<GatewayState>, ws: WebSocketUpgrade) -> Response {
+    if gw.shutdown.is_cancelled() {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "going_away",
+            "the server is shutting down",
+        );
+    }
+    let Ok(permit) = gw.connections.clone().try_acquire_owned() else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_connections",
+            "this node is at its connection limit; retry with backoff",
+        );
+    };
+    let max = gw.config.max_frame_bytes;
+    let ws = ws
+        .protocols([JSON_SUBPROTOCOL, PROTO_SUBPROTOCOL])
+        .read_buffer_size(gw.config.read_buffer_bytes)
+        .max_frame_size(max)
+        .max_message_size(max);
+    let enc = codec::Encoding::from_subprotocol(ws.selected_protocol().and_then(|p| p.to_str().ok()));
+    let gw: Arc<gateway::Gateway> = gw.clone();
+    ws.on_upgrade(move |socket| session::run(gw, socket, enc, permit))
+}
+
+fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({"error": {"code": code, "message": message}});
+    (status, Json(body)).into_response()
+}

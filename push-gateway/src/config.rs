@@ -1,0 +1,42 @@
+//! Tunables of one gateway node. Defaults suit production; tests shorten the timers.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// This node's id on the bus and in presence; unique per process.
+    pub node_id: String,
+    /// Connections this node accepts at once; the next upgrade gets 503 `too_many_connections`.
+    pub max_connections: usize,
+    /// How often clients should send something; a connection silent for twice this is closed.
+    pub heartbeat_interval: Duration,
+    /// Time from upgrade to a valid `auth` frame.
+    pub auth_timeout: Duration,
+    /// Frames queued for one session before it counts as a slow consumer and is closed.
+    pub outbound_queue: usize,
+    /// Largest WebSocket frame or message accepted from a client.
+    pub max_frame_bytes: usize,
+    /// Bytes read from the socket at a time (tungstenite's default of 128 KiB is far too
+    /// much for chat traffic across many thousand sockets).
+    pub read_buffer_bytes: usize,
+    /// Messages a new room member gets on `join_room`.
+    pub room_backlog: u32,
+    /// Typing indicators one session may send per second; extras are dropped.
+    pub typing_per_second: u32,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            node_id: format!("gw-{}", std::process::id()),
+            max_connections: 100_000,
+            heartbeat_interval: Duration::from_secs(30),
+            auth_timeout: Duration::from_secs(10),
+            outbound_queue: 256,
+            max_frame_bytes: 64 * 1024,
+            read_buffer_bytes: 4 * 1024,
+            room_backlog: 50,
+            typing_per_second: 2,
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Translation between the engine's types (`tern_platform::domain`, `bus::Push`) and the
+//! wire frames generated from `proto/tern/v1/client.proto`.
+
+use pbjson_types::{value::Kind, ListValue, Struct, Value};
+use tern_platform::bus::Push;
+use tern_platform::domain::{ConversationEntry, Message, Sender};
+use tern_platform::presence::UserPresence;
+use tern_platform::proto::v1 as pb;
+
+/// A JSON object as a protobuf Struct; anything else is not a valid message content.
+pub fn json_to_struct(v: &serde_json::Value) -> Option<Struct> {
+    match v {
+        serde_json::Value::Object(map) => Some(Struct {
+            fields: map.iter().map(|(k, v)| (k.clone(), json_to_value(v))).collect(),
+        }),
+        _ => None,
+    }
+}
+
+fn json_to_value(v: &serde_json::Value) -> Value {
+    let kind = match v {
+        serde_json::Value::Null => Kind::NullValue(0),
+        serde_json::Value::Bool(b) => Kind::BoolValue(*b),
+        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
+        serde_json::Value::String(s) => Kind::StringValue(s.clone()),
+        serde_json::Value::Array(a) => Kind::ListValue(ListValue {
+            values: a.iter().map(json_to_value).collect(),
+        }),
+        serde_json::Value::Object(_) => Kind::StructValue(json_to_struct(v).unwrap_or_default()),
+    };
+    Value { kind: Some(kind) }
+}
+
+pub fn struct_to_json(s: &Struct) -> serde_json::Value {
+    serde_json::Value::Object(s.fields.iter().map(|(k, v)| (k.clone(), value_to_json(v))).collect())
+}
+
+fn value_to_json(v: &Value) -> serde_json::Value {
+    match &v.kind {
+        None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
+        Some(Kind::BoolValue(b)) => serde_json::Value::Bool(*b),
+        Some(Kind::NumberValue(n)) => number_to_json(*n),
+        Some(Kind::StringValue(s)) => serde_json::Value::String(s.clone()),
+        Some(Kind::ListValue(l)) => serde_json::Value::Array(l.values.iter().map(value_to_json).collect()),
+        Some(Kind::StructValue(s)) => struct_to_json(s),
+    }
+}
+
+/// Struct numbers are doubles; whole ones go back to JSON as integers so `1000` stays `1000`.
+fn number_to_json(n: f64) -> serde_json::Value {
+    if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+        serde_json::Value::from(n as i64)
+    } else {
+        serde_json::Number::from_f64(n).map_or(serde_json::Value::Null, serde_json::Value::Number)
+    }
+}
+
+pub fn message(m: &Message) -> pb::Message {
+    pb::Message {
+        msg_id: m.msg_id.to_string(),
+        conversation_id: m.conversation_id.to_string(),
+        seq: m.seq,
+        sender: match &m.sender {
+            Sender::User(u) => u.to_string(),
+            Sender::System => String::new(),
+        },
+        client_msg_id: m.client_msg_id.to_string(),
+        r#type: m.msg_type.as_str().to_owned(),
+        content: json_to_struct(&m.content),
+        created_at: m.created_at,
+        recalled: m.recalled,
+        edited_at: m.edited_at.unwrap_or(0),
+    }
+}
+
+pub fn conversation(e: &ConversationEntry) -> pb::ConversationState {
+    pb::ConversationState {
+        conversation_id: e.conversation_id.to_string(),
+        last_seq: e.last_seq,
+        read_seq: e.read_seq,
+        unread: e.unread,
+        version: e.version,
+        last_message: e.last_message.as_ref().map(message),
+        updated_at: e.updated_at,
+    }
+}
+
+pub fn presence(p: &UserPresence) -> pb::PresenceUpdate {
+    pb::PresenceUpdate {
+        user_id: p.user_id.to_string(),
+        online: p.online,
+        last_seen: p.last_seen.unwrap_or(0),
+    }
+}
+
+/// The frame a push becomes; `None` for `Kick`, which closes the session instead.
+pub fn push_frame(push: &Push) -> Option<pb::ServerFrame> {
+    use pb::server_frame::Body;
+    let body = match push {
+        Push::Message { message: m } => Body::Message(message(m)),
+        Push::Recall { message: m } => Body::Recall(pb::Recalled {
+            message: Some(message(m)),
+        }),
+        Push::Receipt {
+            conversation_id,
+            user_id,
+            read_seq,
+        } => Body::Receipt(pb::Receipt {
+            conversation_id: conversation_id.to_string(),
+            user_id: user_id.to_string(),
+            read_seq: *read_seq,
+        }),
+        Push::Typing {
+            conversation_id,
+            user_id,
+        } => Body::Typing(pb::TypingIndicator {
+            conversation_id: conversation_id.to_string(),
+            user_id: user_id.to_string(),
+        }),
+        Push::Presence {
+            user_id,
+            online,
+            last_seen,
+        } => Body::Presence(pb::PresenceUpdate {
+            user_id: user_id.to_string(),
+            online: *online,
+            last_seen: *last_seen,
+        }),
+        Push::Notification {
+            id,
+            content,
+            created_at,
+        } => Body::Notification(pb::Notification {
+            notification_id: id.clone(),
+            content: json_to_struct(content),
+            created_at: *created_at,
+        }),
+        Push::Kick { .. } => return None,
+    };
+    Some(pb::ServerFrame {
+        id: String::new(),
+        body: Some(body),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn content_survives_the_round_trip_with_integers_intact() {
+        let v = json!({"text": "hi", "n": 1000, "f": 1.5, "l": [true, null, {"x": "y"}]});
+        let s = json_to_struct(&v);
+        assert!(s.is_some());
+        assert_eq!(s.map(|s| struct_to_json(&s)), Some(v));
+        assert!(json_to_struct(&json!("not an object")).is_none());
+    }
+}
