@@ -17,3 +17,22 @@ pub struct AuthRejection {
 pub trait SessionAuthenticator: Send + Sync + 'static {
     async fn authenticate(&self, token: &str) -> Result<(App, User), AuthRejection>;
 }
+
+#[async_trait]
+impl SessionAuthenticator for tern_platform::auth::token::UserTokenVerifier {
+    async fn authenticate(&self, token: &str) -> Result<(App, User), AuthRejection> {
+        self.verify(token, tern_platform::domain::now_ms()).await.map_err(|e| {
+            let code = e.code();
+            let message = if code == "internal" {
+                tracing::error!(error = %e, "token verification failed internally");
+                "internal error".to_owned()
+            } else {
+                e.to_string()
+            };
+            AuthRejection {
+                code: code.to_owned(),
+                message,
+            }
+        })
+    }
+}

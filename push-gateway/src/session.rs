@@ -599,7 +599,8 @@ impl Session {
             .gw
             .pipeline
             .history(&self.app, &Actor::User(self.user.id.clone()), &conv, range, h.limit)
-            .await?;
+            .await;
+        let msgs = room_may_be_empty(&conv, msgs)?;
         Ok(Body::HistoryResult(pb::HistoryResult {
             conversation_id: conv.to_string(),
             messages: msgs.iter().map(convert::message).collect(),
@@ -626,7 +627,8 @@ impl Session {
                 SeqRange::Before(i64::MAX),
                 self.gw.config.room_backlog,
             )
-            .await?;
+            .await;
+        let recent = room_may_be_empty(&conv, recent)?;
         let member_count = presence.room_member_count(&self.app.id, &room).await?;
         Ok(Body::RoomJoined(pb::RoomJoined {
             room_id: room.to_string(),
@@ -634,6 +636,18 @@ impl Session {
             recent: recent.iter().map(convert::message).collect(),
             member_count: i64::try_from(member_count).unwrap_or(i64::MAX),
         }))
+    }
+}
+
+/// A room nobody has written in yet has no history: for a member that is an empty page,
+/// not "not found" (which is what the pipeline says of conversations without messages).
+fn room_may_be_empty(
+    conv: &ConversationId,
+    r: Result<Vec<tern_platform::domain::Message>, DeliveryError>,
+) -> Result<Vec<tern_platform::domain::Message>, DeliveryError> {
+    match (conv, r) {
+        (ConversationId::Room(_), Err(DeliveryError::NotFound(_))) => Ok(Vec::new()),
+        (_, r) => r,
     }
 }
 

@@ -794,6 +794,11 @@ impl Driver {
     async fn on_answer(&mut self, ws: &mut Ws, pending: Pending, body: Body) -> Option<End> {
         match pending {
             Pending::User(reply) => {
+                if let Body::RoomJoined(r) = &body {
+                    if !self.on_room_joined(ws, r).await {
+                        return Some(End::Retry("write failed".into()));
+                    }
+                }
                 let r = match body {
                     Body::Error(e) => Err(ClientError::Server {
                         code: e.code,
@@ -870,15 +875,8 @@ impl Driver {
                 }
             }
             Pending::Join => {
-                if let Body::RoomJoined(r) = body {
-                    let conv = r.conversation_id.clone();
-                    let t = self.timelines.entry(conv.clone()).or_default();
-                    let mut out = Vec::new();
-                    for m in &r.recent {
-                        out.extend(t.offer(Message::from(m)));
-                    }
-                    self.deliver(out);
-                    if !self.fill(ws, &conv).await {
+                if let Body::RoomJoined(r) = &body {
+                    if !self.on_room_joined(ws, r).await {
                         return Some(End::Retry("write failed".into()));
                     }
                 }
@@ -892,6 +890,22 @@ impl Driver {
             }
         }
         None
+    }
+
+    /// A room's recent messages go through the room's timeline like any others; an empty
+    /// room starts at seq 0.
+    async fn on_room_joined(&mut self, ws: &mut Ws, r: &pb::RoomJoined) -> bool {
+        let conv = r.conversation_id.clone();
+        let t = self.timelines.entry(conv.clone()).or_default();
+        if r.recent.is_empty() {
+            t.baseline(0);
+        }
+        let mut out = Vec::new();
+        for m in &r.recent {
+            out.extend(t.offer(Message::from(m)));
+        }
+        self.deliver(out);
+        self.fill(ws, &conv).await
     }
 
     /// Takes in a page of the conversation list: notes how far each conversation reaches,

@@ -1,0 +1,191 @@
+//! Conversations over real sockets with the SDK: two users chat, several devices of one
+//! user see everything, receipts, typing, presence, recall and rooms.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use serde_json::json;
+use support::*;
+use tern_sdk::{Event, Target};
+
+#[tokio::test]
+async fn two_users_chat_with_receipts_typing_and_recall() {
+    let env = Env::new().await;
+    let app = env.app(|_| {}).await;
+    let server = env.start(None).await;
+    let (alice, mut alice_ev) = connect(&server.url, &app, "alice", "a-phone").await;
+    let (bob, mut bob_ev) = connect(&server.url, &app, "bob", "b-phone").await;
+
+    let ack = alice
+        .send(Target::User("bob".into()), "text", json!({"text": "hi bob"}))
+        .await
+        .unwrap();
+    assert_eq!(ack.conversation_id, "d:alice:bob");
+    assert_eq!(ack.seq, 1);
+    let got = texts(&mut bob_ev, 1).await;
+    assert_eq!(got, vec![("d:alice:bob".to_owned(), 1, "hi bob".to_owned())]);
+    // Alice's own device sees what she sent, too.
+    assert_eq!(texts(&mut alice_ev, 1).await, got);
+
+    // Bob reads; Alice gets the receipt.
+    let conv = bob.read("d:alice:bob", 1).await.unwrap();
+    assert_eq!((conv.read_seq, conv.unread), (1, 0));
+    let (user, read_seq) = next_matching(&mut alice_ev, |e| match e {
+        Event::Receipt { user_id, read_seq, .. } => Some((user_id, read_seq)),
+        _ => None,
+    })
+    .await;
+    assert_eq!((user.as_str(), read_seq), ("bob", 1));
+
+    let ack2 = bob
+        .send(Target::User("alice".into()), "text", json!({"text": "hi alice"}))
+        .await
+        .unwrap();
+    assert_eq!(ack2.seq, 2);
+    let got = texts(&mut alice_ev, 1).await;
+    assert_eq!(got, vec![("d:alice:bob".to_owned(), 2, "hi alice".to_owned())]);
+
+    // Typing reaches the other side.
+    alice.typing("d:alice:bob").await.unwrap();
+    let who = next_matching(&mut bob_ev, |e| match e {
+        Event::Typing { user_id, .. } => Some(user_id),
+        _ => None,
+    })
+    .await;
+    assert_eq!(who, "alice");
+
+    // Alice recalls her message; Bob sees it recalled with its content gone.
+    alice.recall(&ack.msg_id).await.unwrap();
+    let recalled = next_matching(&mut bob_ev, |e| match e {
+        Event::Recall(m) => Some(m),
+        _ => None,
+    })
+    .await;
+    assert_eq!(recalled.msg_id, ack.msg_id);
+    assert!(recalled.recalled);
+    assert!(recalled.content.is_null());
+
+    // Bob may not recall Alice's message, and history shows both messages in order.
+    let err = bob.recall(&ack.msg_id).await.unwrap_err();
+    assert_eq!(err.code(), Some("forbidden"));
+    let history = bob.history("d:alice:bob", 0, 50).await.unwrap();
+    assert_eq!(history.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2]);
+    assert!(history[0].recalled);
+
+    // A conversation Bob is not in is invisible to him.
+    let err = bob.history("d:alice:carol", 0, 50).await.unwrap_err();
+    assert_eq!(err.code(), Some("not_found"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn three_devices_of_one_user_see_everything_including_their_own_sends() {
+    let env = Env::new().await;
+    let app = env.app(|_| {}).await;
+    let server = env.start(None).await;
+    let (phone, mut phone_ev) = connect(&server.url, &app, "alice", "phone").await;
+    let (_tablet, mut tablet_ev) = connect(&server.url, &app, "alice", "tablet").await;
+    let (_laptop, mut laptop_ev) = connect(&server.url, &app, "alice", "laptop").await;
+    let (bob, mut bob_ev) = connect(&server.url, &app, "bob", "b").await;
+
+    phone
+        .send(Target::User("bob".into()), "text", json!({"text": "from my phone"}))
+        .await
+        .unwrap();
+    bob.send(
+        Target::User("alice".into()),
+        "text",
+        json!({"text": "hello all of you"}),
+    )
+    .await
+    .unwrap();
+    let expected = vec![
+        ("d:alice:bob".to_owned(), 1, "from my phone".to_owned()),
+        ("d:alice:bob".to_owned(), 2, "hello all of you".to_owned()),
+    ];
+    for ev in [&mut phone_ev, &mut tablet_ev, &mut laptop_ev, &mut bob_ev] {
+        assert_eq!(texts(ev, 2).await, expected);
+        no_more_messages(ev).await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn presence_follows_the_last_device() {
+    let env = Env::new().await;
+    let app = env.app(|_| {}).await;
+    let server = env.start(None).await;
+    let (watcher, mut ev) = connect(&server.url, &app, "watcher", "w").await;
+    let now = watcher.subscribe_presence(&["carol"]).await.unwrap();
+    assert_eq!(now.len(), 1);
+    assert!(!now[0].online);
+
+    let (c1, _e1) = connect(&server.url, &app, "carol", "c1").await;
+    let p = next_matching(&mut ev, |e| match e {
+        Event::Presence(p) if p.online => Some(p),
+        _ => None,
+    })
+    .await;
+    assert_eq!(p.user_id, "carol");
+    let (c2, _e2) = connect(&server.url, &app, "carol", "c2").await;
+    c1.close();
+    // Still online on her second device: offline only once that one closes too.
+    c2.close();
+    let p = next_matching(&mut ev, |e| match e {
+        Event::Presence(p) => Some(p),
+        _ => None,
+    })
+    .await;
+    assert!(!p.online);
+    assert!(p.last_seen.is_some());
+    let now = watcher.subscribe_presence(&["carol"]).await.unwrap();
+    assert!(!now[0].online);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn rooms_deliver_to_members_and_give_newcomers_the_backlog() {
+    let env = Env::new().await;
+    let app = env.app(|_| {}).await;
+    let server = env.start(None).await;
+    let (host, mut host_ev) = connect(&server.url, &app, "host", "h").await;
+
+    // Not a member yet: sending to the room is refused.
+    let err = host
+        .send(Target::Room("live".into()), "text", json!({"text": "x"}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("not_in_room"));
+
+    assert_eq!(host.join_room("live").await.unwrap(), 1);
+    for i in 1..=60 {
+        host.send(Target::Room("live".into()), "text", json!({"text": format!("m{i}")}))
+            .await
+            .unwrap();
+    }
+    let got = texts(&mut host_ev, 60).await;
+    assert_eq!(got.last().map(|(_, s, _)| *s), Some(60));
+
+    // A newcomer gets the last 50, then live messages.
+    let (viewer, mut viewer_ev) = connect(&server.url, &app, "viewer", "v").await;
+    assert_eq!(viewer.join_room("live").await.unwrap(), 2);
+    let backlog = texts(&mut viewer_ev, 50).await;
+    assert_eq!(backlog.first().map(|(_, s, _)| *s), Some(11));
+    assert_eq!(backlog.last().map(|(_, s, _)| *s), Some(60));
+    host.send(Target::Room("live".into()), "text", json!({"text": "live!"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        texts(&mut viewer_ev, 1).await,
+        vec![("r:live".to_owned(), 61, "live!".to_owned())]
+    );
+
+    // After leaving, nothing more arrives.
+    viewer.leave_room("live").await.unwrap();
+    host.send(Target::Room("live".into()), "text", json!({"text": "gone"}))
+        .await
+        .unwrap();
+    texts(&mut host_ev, 2).await;
+    no_more_messages(&mut viewer_ev).await;
+    server.stop().await;
+}

@@ -1,0 +1,316 @@
+//! Starts the real gateway in-process on 127.0.0.1 over a SQLite file that outlives any one
+//! server (so a test can restart it), with apps created directly in the store and user
+//! tokens minted with the app's secret; and a TCP proxy that can cut live connections.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tern_platform::auth::token::{mint_user_token, UserTokenVerifier};
+use tern_platform::bus::memory::MemoryBus;
+use tern_platform::delivery::{Pipeline, PipelineConfig, Recipient, SendRequest};
+use tern_platform::domain::*;
+use tern_platform::ids::*;
+use tern_platform::presence::MemoryPresence;
+use tern_platform::secret_box::SecretBox;
+use tern_platform::store::{self, NewApp, Store};
+use tern_push_gateway::{Gateway, GatewayConfig};
+use tern_sdk::{Client, ClientOptions, Event, Events, Platform};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How long a test waits for something that should happen; a hang fails instead.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The database and secrets, which outlive server restarts.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub db_url: String,
+    pub secrets: SecretBox,
+    pub tenant: TenantId,
+}
+
+pub struct TestApp {
+    pub app: App,
+    pub secret: String,
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub store: Arc<dyn Store>,
+    pub pipeline: Arc<Pipeline>,
+    pub gateway: Arc<Gateway>,
+    pub shutdown: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Env {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = format!("sqlite://{}", dir.path().join("tern.db").display());
+        let store = store::connect(&db_url).await.unwrap();
+        store.migrate().await.unwrap();
+        let tenant = Tenant {
+            id: TenantId::generate(),
+            name: format!("tenant-{}", AppKey::generate()),
+            status: TenantStatus::Active,
+            created_at: now_ms(),
+        };
+        store.create_tenant(&tenant).await.unwrap();
+        Self {
+            dir,
+            db_url,
+            secrets: SecretBox::from_key([7; 32]),
+            tenant: tenant.id,
+        }
+    }
+
+    /// A new app; `tune` adjusts its settings (tests raise the send rate).
+    pub async fn app(&self, tune: impl FnOnce(&mut AppSettings)) -> TestApp {
+        let store = store::connect(&self.db_url).await.unwrap();
+        let id = AppId::generate();
+        let secret = format!("sk_{}", AppKey::generate().as_str());
+        let mut settings = AppSettings::default();
+        settings.user_send_rate_per_second = 100_000;
+        tune(&mut settings);
+        let new = NewApp {
+            id: id.clone(),
+            tenant_id: self.tenant.clone(),
+            name: format!("app-{}", AppKey::generate()),
+            app_key: AppKey::generate(),
+            settings,
+            first_secret: AppSecretRecord {
+                id: SecretId::generate(),
+                app_id: id.clone(),
+                ciphertext: self.secrets.seal(id.as_str(), secret.as_bytes()),
+                created_at: now_ms(),
+                expires_at: None,
+            },
+            webhook_secret_ciphertext: self.secrets.seal(id.as_str(), b"whsec_test"),
+        };
+        let app = store.create_app(&new).await.unwrap();
+        TestApp { app, secret }
+    }
+
+    pub fn config() -> GatewayConfig {
+        GatewayConfig {
+            node_id: format!("node-{}", AppKey::generate()),
+            heartbeat_interval: Duration::from_secs(2),
+            auth_timeout: Duration::from_secs(1),
+            ..GatewayConfig::default()
+        }
+    }
+
+    /// Starts a server on `addr` (a fresh port when `None`).
+    pub async fn start(&self, addr: Option<SocketAddr>) -> TestServer {
+        self.start_with(addr, Self::config()).await
+    }
+
+    pub async fn start_with(&self, addr: Option<SocketAddr>, config: GatewayConfig) -> TestServer {
+        let store = store::connect(&self.db_url).await.unwrap();
+        let pipeline = Arc::new(Pipeline::new(
+            store.clone(),
+            Arc::new(MemoryBus::new()),
+            Arc::new(MemoryPresence::new()),
+            PipelineConfig::default(),
+        ));
+        let verifier = Arc::new(UserTokenVerifier::new(store.clone(), self.secrets.clone()));
+        let shutdown = CancellationToken::new();
+        let gateway = Gateway::start(config, pipeline.clone(), verifier, shutdown.clone())
+            .await
+            .unwrap();
+        let listener = bind(addr).await;
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(tern_push_gateway::serve(listener, gateway.clone(), shutdown.clone()).map_unit());
+        TestServer {
+            addr,
+            url: format!("ws://{addr}/v1/connect"),
+            store,
+            pipeline,
+            gateway,
+            shutdown,
+            task,
+        }
+    }
+}
+
+/// Binds, retrying briefly: a port just released by a stopped server may linger.
+async fn bind(addr: Option<SocketAddr>) -> TcpListener {
+    let want = addr.unwrap_or_else(|| "127.0.0.1:0".parse().unwrap());
+    for _ in 0..100 {
+        if let Ok(l) = TcpListener::bind(want).await {
+            return l;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("cannot bind {want}");
+}
+
+trait MapUnit {
+    fn map_unit(self) -> impl std::future::Future<Output = ()> + Send;
+}
+
+impl<F: std::future::Future<Output = std::io::Result<()>> + Send> MapUnit for F {
+    async fn map_unit(self) {
+        self.await.unwrap();
+    }
+}
+
+impl TestServer {
+    /// Tells clients to reconnect, waits for every connection to drain and the server to stop.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(PATIENCE, self.task).await.unwrap().unwrap();
+    }
+
+    /// Sends as `from` through the pipeline, as the REST API would.
+    pub async fn send_direct(&self, app: &TestApp, from: &str, to: &str, text: &str) -> SendReceipt {
+        self.pipeline
+            .send(
+                &app.app,
+                SendRequest {
+                    sender: Sender::User(UserId::parse(from).unwrap()),
+                    to: Recipient::User(UserId::parse(to).unwrap()),
+                    client_msg_id: None,
+                    msg_type: MessageType::Text,
+                    content: serde_json::json!({ "text": text }),
+                    source: Source::ServerApi,
+                },
+            )
+            .await
+            .unwrap()
+    }
+}
+
+impl TestApp {
+    pub fn token(&self, user: &str) -> String {
+        self.token_with(user, 0, 3600)
+    }
+
+    /// A token issued `iat_offset` seconds from now, valid for `ttl` seconds after that.
+    pub fn token_with(&self, user: &str, iat_offset: i64, ttl: i64) -> String {
+        let iat = now_ms() / 1000 + iat_offset;
+        mint_user_token(
+            &self.app.app_key,
+            &self.secret,
+            &UserId::parse(user).unwrap(),
+            iat,
+            iat + ttl,
+            None,
+        )
+    }
+
+    /// Makes sure users exist (tokens would create them on login; senders need them first).
+    pub async fn users(&self, env: &Env, ids: &[&str]) {
+        let store = store::connect(&env.db_url).await.unwrap();
+        let users: Vec<(UserId, UserProfile)> = ids
+            .iter()
+            .map(|u| (UserId::parse(u).unwrap(), UserProfile::default()))
+            .collect();
+        store.upsert_users(&self.app.id, &users, now_ms()).await.unwrap();
+    }
+}
+
+pub fn fast_options() -> ClientOptions {
+    ClientOptions {
+        min_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(500),
+        request_timeout: Duration::from_secs(10),
+    }
+}
+
+pub async fn connect(url: &str, app: &TestApp, user: &str, device: &str) -> (Client, Events) {
+    Client::connect_with(url, &app.token(user), device, Platform::Ios, fast_options())
+        .await
+        .unwrap()
+}
+
+/// Waits for the next event that `pick` selects, skipping others.
+pub async fn next_matching<T>(events: &mut Events, mut pick: impl FnMut(Event) -> Option<T>) -> T {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let ev = events.next().await.expect("the event stream ended");
+            if let Some(t) = pick(ev) {
+                return t;
+            }
+        }
+    })
+    .await
+    .expect("timed out waiting for an event")
+}
+
+/// Collects the texts of the next `n` messages (skipping other events).
+pub async fn texts(events: &mut Events, n: usize) -> Vec<(String, i64, String)> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let m = next_matching(events, |e| match e {
+            Event::Message(m) => Some(m),
+            _ => None,
+        })
+        .await;
+        let text = m.content["text"].as_str().unwrap_or_default().to_owned();
+        out.push((m.conversation_id, m.seq, text));
+    }
+    out
+}
+
+/// No further message arrives within a short settle time (used after everything expected
+/// has arrived, to catch duplicates; it never decides a pass on its own timing).
+pub async fn no_more_messages(events: &mut Events) {
+    let extra = tokio::time::timeout(Duration::from_millis(500), async {
+        loop {
+            match events.next().await {
+                Some(Event::Message(m)) => return Some(m),
+                Some(_) => continue,
+                None => return None,
+            }
+        }
+    })
+    .await;
+    if let Ok(Some(m)) = extra {
+        panic!("unexpected extra message: {m:?}");
+    }
+}
+
+/// A TCP proxy in front of a server whose live connections can be cut at once, as a
+/// network failure would (no WebSocket close on either side).
+pub struct Proxy {
+    pub url: String,
+    cut: broadcast::Sender<()>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (cut, _) = broadcast::channel::<()>(4);
+        let cut_tx = cut.clone();
+        tokio::spawn(async move {
+            while let Ok((mut down, _)) = listener.accept().await {
+                let mut cut_rx = cut_tx.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut up) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut down, &mut up) => {}
+                        _ = cut_rx.recv() => {}
+                    }
+                });
+            }
+        });
+        Self {
+            url: format!("ws://{addr}/v1/connect"),
+            cut,
+        }
+    }
+
+    /// Drops every connection through the proxy.
+    pub fn cut(&self) {
+        let _ = self.cut.send(());
+    }
+}
