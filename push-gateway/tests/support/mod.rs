@@ -281,6 +281,8 @@ pub async fn no_more_messages(events: &mut Events) {
 pub struct Proxy {
     pub url: String,
     cut: broadcast::Sender<()>,
+    /// While set, new connections are dropped at once (the network is down).
+    down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Proxy {
@@ -289,8 +291,13 @@ impl Proxy {
         let addr = listener.local_addr().unwrap();
         let (cut, _) = broadcast::channel::<()>(4);
         let cut_tx = cut.clone();
+        let is_down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let down_flag = is_down.clone();
         tokio::spawn(async move {
             while let Ok((mut down, _)) = listener.accept().await {
+                if down_flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue;
+                }
                 let mut cut_rx = cut_tx.subscribe();
                 tokio::spawn(async move {
                     let Ok(mut up) = TcpStream::connect(upstream).await else {
@@ -306,6 +313,15 @@ impl Proxy {
         Self {
             url: format!("ws://{addr}/v1/connect"),
             cut,
+            down: is_down,
+        }
+    }
+
+    /// Takes the network down (cutting what is live) or brings it back.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+        if down {
+            self.cut();
         }
     }
 
