@@ -25,6 +25,9 @@ use crate::gateway::{DeviceClass, Gateway, SessionHandle};
 use pb::client_frame::Command;
 use pb::server_frame::Body;
 
+/// How long a closing connection waits for the client's close frame.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
 /// Most users one `subscribe_presence` may name.
 const MAX_PRESENCE_USERS: usize = 100;
 
@@ -95,6 +98,8 @@ struct Conn {
     enc: Encoding,
     /// A write that takes longer than this means the peer stopped reading: give up.
     write_timeout: Duration,
+    /// Our close frame was sent; `linger` waits for the client's.
+    closed: bool,
 }
 
 impl Conn {
@@ -130,7 +135,30 @@ impl Conn {
                 reason: c.code.clone().into(),
             }));
             let _ = tokio::time::timeout(self.write_timeout, self.socket.send(close)).await;
+            self.closed = true;
         }
+    }
+
+    /// After our close, waits briefly for the client's (the closing handshake), reading
+    /// and dropping whatever it still sends: closing a socket with unread input resets the
+    /// connection, which can destroy our last frames before the client has read them.
+    async fn linger(mut self) {
+        if !self.closed {
+            return;
+        }
+        let _ = tokio::time::timeout(CLOSE_LINGER, async {
+            loop {
+                match self.socket.recv().await {
+                    Some(Ok(WsMessage::Close(_))) => break,
+                    Some(Ok(_)) => {}
+                    // The stream ended on an error (say, the rest of an oversized frame
+                    // is still unread): wait out the linger so the client can read our
+                    // close before the socket goes.
+                    None | Some(Err(_)) => std::future::pending::<()>().await,
+                }
+            }
+        })
+        .await;
     }
 }
 
@@ -155,12 +183,12 @@ fn read_error_closing(e: axum::Error) -> Option<Closing> {
 
 /// Runs one connection to its end. `permit` is this connection's place under the cap.
 pub(crate) async fn run(gw: Arc<Gateway>, socket: WebSocket, enc: Encoding, permit: OwnedSemaphorePermit) {
-    let _permit = permit;
     metrics::gauge!("tern_gateway_connections").increment(1.0);
     let mut conn = Conn {
         socket,
         enc,
-        write_timeout: gw.config.heartbeat_interval.max(Duration::from_secs(1)),
+        write_timeout: gw.config.heartbeat_interval.max(Duration::from_secs(10)),
+        closed: false,
     };
     if let Some((app, user, auth, first_id)) = authenticate(&gw, &mut conn).await {
         let mut s = Session::open(gw.clone(), app, user, &auth).await;
@@ -168,6 +196,9 @@ pub(crate) async fn run(gw: Arc<Gateway>, socket: WebSocket, enc: Encoding, perm
         s.close().await;
     }
     metrics::gauge!("tern_gateway_connections").decrement(1.0);
+    // The session is gone; the socket's last moments do not count against the cap.
+    drop(permit);
+    conn.linger().await;
 }
 
 /// Waits for the first frame, which must be a valid `auth` within the timeout.

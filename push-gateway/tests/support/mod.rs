@@ -74,8 +74,10 @@ impl Env {
         let store = store::connect(&self.db_url).await.unwrap();
         let id = AppId::generate();
         let secret = format!("sk_{}", AppKey::generate().as_str());
-        let mut settings = AppSettings::default();
-        settings.user_send_rate_per_second = 100_000;
+        let mut settings = AppSettings {
+            user_send_rate_per_second: 100_000,
+            ..AppSettings::default()
+        };
         tune(&mut settings);
         let new = NewApp {
             id: id.clone(),
