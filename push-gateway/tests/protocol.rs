@@ -425,3 +425,59 @@ async fn the_connection_cap_refuses_upgrades_beyond_it() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn sends_over_the_user_rate_are_refused_without_closing() {
+    let env = Env::new().await;
+    let app = env.app(|s| s.user_send_rate_per_second = 2).await;
+    app.users(&env, &["bob"]).await;
+    let server = env.start(None).await;
+    let mut ws = raw(&server.url, "tern.v1.json").await;
+    ws.send(WsMessage::text(auth_json(&app.token("alice")))).await.unwrap();
+    assert!(next_json(&mut ws).await.get("auth_ok").is_some());
+    for i in 0..6 {
+        let send = json!({"id": format!("s{i}"), "send": {"client_msg_id": format!("c{i}"), "user": "bob",
+                          "type": "text", "content": {"text": "spam"}}});
+        ws.send(WsMessage::text(send.to_string())).await.unwrap();
+    }
+    let mut answers = Vec::new();
+    while answers.len() < 6 {
+        let f = next_json(&mut ws).await;
+        if f["id"].as_str().is_some_and(|id| id.starts_with('s')) {
+            answers.push(f);
+        }
+    }
+    let limited: Vec<&Value> = answers
+        .iter()
+        .filter(|f| f["error"]["code"] == "rate_limited")
+        .collect();
+    assert!(!limited.is_empty(), "six sends at once exceed two a second");
+    assert!(limited.iter().all(|f| f["error"]["retry_after_ms"].as_str().is_some()));
+    assert!(answers.iter().any(|f| f.get("send_ack").is_some()));
+    // Still connected.
+    ws.send(WsMessage::text(json!({"id": "p", "ping": {}}).to_string()))
+        .await
+        .unwrap();
+    loop {
+        let f = next_json(&mut ws).await;
+        if f["id"] == "p" {
+            assert!(f.get("pong").is_some());
+            break;
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_tells_clients_to_reconnect() {
+    let env = Env::new().await;
+    let app = env.app(|_| {}).await;
+    let server = env.start(None).await;
+    let mut ws = raw(&server.url, "tern.v1.json").await;
+    ws.send(WsMessage::text(auth_json(&app.token("alice")))).await.unwrap();
+    assert!(next_json(&mut ws).await.get("auth_ok").is_some());
+    server.shutdown.cancel();
+    let (f, c) = json_until_close(&mut ws).await;
+    assert_eq!(ending(&f, c), ("going_away".into(), Some(1012)));
+    server.stop().await;
+}
