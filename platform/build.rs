@@ -1,28 +1,39 @@
 //! Compiles the proto files with protox (pure Rust), so building needs no system protoc.
 //!
-//! Well-known types (`google.protobuf.*`) map to `pbjson_types`, which carry serde impls,
-//! and the client protocol (`tern.v1`) also gets proto3-JSON serde impls from pbjson-build
-//! (`tern.v1.serde.rs`), for the `tern.v1.json` WebSocket subprotocol.
+//! The client protocol (`tern.v1`) also gets proto3-JSON serde impls from pbjson-build
+//! (`tern.v1.serde.rs`), for the `tern.v1.json` WebSocket subprotocol; its well-known types
+//! (`google.protobuf.Struct`) therefore map to `pbjson_types`, which carry serde impls. The
+//! server API (`tern.server.v1`) is compiled separately and keeps `prost_types`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/tern/v1/client.proto", "proto/tern/v1/server.proto"];
-    for f in files {
+    let client = "proto/tern/v1/client.proto";
+    let server = "proto/tern/v1/server.proto";
+    for f in [client, server] {
         println!("cargo:rerun-if-changed={f}");
     }
     println!("cargo:rerun-if-changed=proto");
-    let fds = protox::compile(files, ["proto"])?;
-    let descriptor = prost::Message::encode_to_vec(&fds);
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(out.join("tern_descriptor.bin"), &descriptor)?;
+
+    // Every file, for gRPC server reflection.
+    let all = protox::compile([client, server], ["proto"])?;
+    std::fs::write(out.join("tern_descriptor.bin"), prost::Message::encode_to_vec(&all))?;
+
+    let client_fds = protox::compile([client], ["proto"])?;
+    let client_descriptor = prost::Message::encode_to_vec(&client_fds);
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(false)
+        .compile_well_known_types(true)
+        .extern_path(".google.protobuf", "::pbjson_types")
+        .compile_fds(client_fds)?;
+    pbjson_build::Builder::new()
+        .register_descriptors(&client_descriptor)?
+        .preserve_proto_field_names()
+        .build(&[".tern.v1"])?;
+
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .compile_well_known_types(true)
-        .extern_path(".google.protobuf", "::pbjson_types")
-        .compile_fds(fds)?;
-    pbjson_build::Builder::new()
-        .register_descriptors(&descriptor)?
-        .preserve_proto_field_names()
-        .build(&[".tern.v1"])?;
+        .compile_fds(protox::compile([server], ["proto"])?)?;
     Ok(())
 }
