@@ -1,1 +1,5 @@
-//! (being written)
+//! Rust SDK for Tern: the real-time `Client` (WebSocket) for apps, and the signed
+//! `ServerClient` (REST) for a tenant's backend.
+
+pub mod server;
+pub mod signing;
