@@ -50,7 +50,7 @@ impl TestServer {
         let pipeline = Arc::new(Pipeline::new(store.clone(), bus, presence, PipelineConfig::default()));
         let verifier = Arc::new(RequestVerifier::new(store.clone(), secrets.clone(), Arc::new(MemoryNonceStore::new())));
         let state = ApiState::new(store.clone(), pipeline.clone(), secrets.clone(), verifier);
-        let router = tern_tenant_api::router(state.clone());
+        let router = tern_tenant_api::ops::with_observability(tern_tenant_api::router(state.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
