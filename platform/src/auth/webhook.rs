@@ -12,7 +12,7 @@ type HmacSha256 = Hmac<Sha256>;
 /// How old (or how far ahead) a signature's `t` may be before a receiver refuses it.
 pub const DEFAULT_TOLERANCE_SECONDS: i64 = 300;
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum WebhookSignatureError {
     #[error("the signature header is malformed: expected t=<unix seconds>,v1=<hex>[,v1=<hex>]")]
     Malformed,
