@@ -58,6 +58,8 @@ struct Receiver {
     script: Mutex<VecDeque<Reply>>,
     fallback: Mutex<Reply>,
     seen: Mutex<Vec<Seen>>,
+    /// Requests being handled now, and the most there ever were at once.
+    in_flight: Mutex<(usize, usize)>,
 }
 
 impl Receiver {
@@ -68,6 +70,7 @@ impl Receiver {
             script: Mutex::new(VecDeque::new()),
             fallback: Mutex::new(fallback),
             seen: Mutex::new(Vec::new()),
+            in_flight: Mutex::new((0, 0)),
         });
         let app = Router::new().route("/hook", post(handle)).with_state(receiver.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -88,6 +91,10 @@ impl Receiver {
 
     fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
+    }
+
+    fn most_at_once(&self) -> usize {
+        self.in_flight.lock().unwrap().1
     }
 
     fn seen_for(&self, id: &str) -> Vec<Seen> {
@@ -118,7 +125,13 @@ async fn handle(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes)
     });
     assert_eq!(header("content-type"), "application/json");
     if let Some(d) = delay {
+        {
+            let mut f = r.in_flight.lock().unwrap();
+            f.0 += 1;
+            f.1 = f.1.max(f.0);
+        }
         tokio::time::sleep(d).await;
+        r.in_flight.lock().unwrap().0 -= 1;
     }
     (StatusCode::from_u16(status).unwrap(), answer)
 }
@@ -283,6 +296,52 @@ async fn after_events_arrive_signed_once_each() {
         assert_eq!(s.body["app_key"], json!(app.app_key));
         assert_eq!(s.body["data"]["msg_id"], msg);
     }
+}
+
+#[tokio::test]
+async fn a_poke_sends_new_events_without_waiting_for_the_poll() {
+    let receiver = Receiver::start(Reply::Status(200)).await;
+    let (store, _dir) = testing::sqlite_temp().await;
+    let app = app_with_url(&*store, &receiver.url()).await;
+    let config = WorkerConfig {
+        poll_interval: Duration::from_secs(3600),
+        ..fast_config()
+    };
+    let first = commit_event(&*store, &app, "m1").await;
+    let worker = RunningWorker::start(store.clone(), true, Arc::new(SystemClock), config);
+    eventually("the first poll delivers", || is_delivered(&*store, &app, &first)).await;
+    // The worker now sleeps for an hour unless poked, as the pipeline does after a commit.
+    let second = commit_event(&*store, &app, "m2").await;
+    worker.wake.notify_one();
+    eventually("the poke delivers", || is_delivered(&*store, &app, &second)).await;
+    worker.stop().await;
+    assert_eq!(receiver.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn one_endpoint_gets_at_most_its_concurrency_limit() {
+    let receiver = Receiver::start(Reply::Slow(Duration::from_millis(150), 200)).await;
+    let (store, _dir) = testing::sqlite_temp().await;
+    let app = app_with_url(&*store, &receiver.url()).await;
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(commit_event(&*store, &app, &format!("m{i}")).await);
+    }
+    let config = WorkerConfig {
+        per_app_concurrency: 3,
+        ..fast_config()
+    };
+    let worker = RunningWorker::start(store.clone(), true, Arc::new(SystemClock), config);
+    for id in &ids {
+        eventually("all delivered", || is_delivered(&*store, &app, id)).await;
+    }
+    worker.stop().await;
+    assert_eq!(receiver.seen().len(), 12, "each once");
+    assert!(
+        receiver.most_at_once() <= 3,
+        "at most 3 at once, saw {}",
+        receiver.most_at_once()
+    );
 }
 
 #[tokio::test]

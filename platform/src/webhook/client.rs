@@ -23,6 +23,10 @@ pub const ALLOW_PRIVATE_ENV: &str = "TERN_WEBHOOK_ALLOW_PRIVATE";
 /// Clients are cached per (host, checked address) so keep-alive connections are reused;
 /// past this many the cache starts over.
 const MAX_CACHED_CLIENTS: usize = 256;
+/// Upper bound for connecting; each request's own (usually shorter) timeout covers it too.
+/// Fixed rather than per request because clients are cached and shared by callers with
+/// different timeouts.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum WebhookError {
@@ -131,7 +135,7 @@ impl WebhookClient {
         let transport = |e| transport(e, timeout_ms);
         let target = parse_target(req.url)?;
         let addr = resolve_checked(&target, self.allow_private).await?;
-        let client = self.client_for(&target.host, addr, req.timeout)?;
+        let client = self.client_for(&target.host, addr)?;
         let mut response = client
             .post(target.url)
             .timeout(req.timeout)
@@ -164,7 +168,7 @@ impl WebhookClient {
     }
 
     /// A client whose DNS for `host` is fixed to `addr`, the address that was checked.
-    fn client_for(&self, host: &str, addr: SocketAddr, timeout: Duration) -> Result<reqwest::Client, WebhookError> {
+    fn client_for(&self, host: &str, addr: SocketAddr) -> Result<reqwest::Client, WebhookError> {
         let key = (host.to_owned(), addr);
         let mut clients = self.clients.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(c) = clients.get(&key) {
@@ -173,7 +177,7 @@ impl WebhookClient {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .connect_timeout(timeout)
+            .connect_timeout(CONNECT_TIMEOUT)
             .pool_idle_timeout(Duration::from_secs(60))
             .user_agent(concat!("Tern-Webhook/", env!("CARGO_PKG_VERSION")));
         if host.parse::<IpAddr>().is_err() {
