@@ -482,7 +482,11 @@ async fn a_day_old_event_dies_on_failure_and_can_be_redelivered() {
     worker.stop().await;
     let seen = receiver.seen_for(&id);
     assert_eq!(seen.len(), 2);
-    assert_eq!(seen[1].answered, 200);
+    assert_eq!(
+        (seen[1].attempt, seen[1].answered),
+        (1, 200),
+        "a redelivery counts attempts afresh"
+    );
     assert_eq!(
         seen[1].raw_body, seen[0].raw_body,
         "redelivery sends the original event"
