@@ -142,6 +142,10 @@ async fn poll_once(shared: &Arc<Shared>, tasks: &mut JoinSet<()>) {
             drop(permit);
         });
     }
+    // Forget idle apps so the map holds only endpoints with deliveries in flight. Permits
+    // are taken only here, so an entry with all of them free is not in use.
+    let limit = shared.config.per_app_concurrency.max(1);
+    lock(&shared.per_app).retain(|_, s| s.available_permits() < limit);
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
