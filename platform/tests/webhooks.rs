@@ -267,9 +267,20 @@ fn the_shared_webhook_vector_is_reproduced() {
 // ---- after-events ------------------------------------------------------------------------
 
 #[tokio::test]
-async fn after_events_arrive_signed_once_each() {
-    let receiver = Receiver::start(Reply::Status(200)).await;
+async fn after_events_arrive_signed_once_each_sqlite() {
     let (store, _dir) = testing::sqlite_temp().await;
+    after_events_arrive_signed_once_each(store).await;
+}
+
+#[tokio::test]
+async fn after_events_arrive_signed_once_each_postgres() {
+    if let Some(store) = testing::postgres_fresh().await {
+        after_events_arrive_signed_once_each(store).await;
+    }
+}
+
+async fn after_events_arrive_signed_once_each(store: Arc<dyn Store>) {
+    let receiver = Receiver::start(Reply::Status(200)).await;
     let app = app_with_url(&*store, &receiver.url()).await;
     let ids = [
         commit_event(&*store, &app, "m1").await,
