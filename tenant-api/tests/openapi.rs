@@ -118,6 +118,15 @@ async fn every_documented_operation_answers_as_documented() {
         c.upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"}), json!({"id": "carol"}), json!({"id": "dave"})]).await.unwrap();
         let sent = c.send_text("alice", "bob", "seed", "hi").await.unwrap();
         c.create_group("g0", "G0", "alice", &["carol"]).await.unwrap();
+        let dead = tern_platform::store::NewOutboxEvent {
+            id: "wh_dead1".into(),
+            app_id: a.app.id.clone(),
+            event_type: "message.sent".into(),
+            body: "{}".into(),
+            created_at: 1,
+        };
+        s.store.enqueue_events(&[dead]).await.unwrap();
+        s.store.mark_event_dead("wh_dead1", 3, "gave up").await.unwrap();
         let served: Value = reqwest::get(format!("{}/v1/openapi.json", s.base)).await.unwrap().json().await.unwrap();
         let doc: Value = serde_json::from_str(&tern_tenant_api::openapi::document_json()).unwrap();
         assert_eq!(served, doc, "the server serves the generated document");
@@ -147,6 +156,10 @@ async fn every_documented_operation_answers_as_documented() {
             ("post", "/v1/presence/query", "/v1/presence/query".into(), Some(json!({"users": ["alice", "bob"]}))),
             ("post", "/v1/broadcasts", "/v1/broadcasts".into(), Some(json!({"type": "text", "content": {"text": "hello all"}}))),
             ("get", "/v1/broadcasts/{broadcast_id}", "/v1/broadcasts/{broadcast}".into(), None),
+            ("put", "/v1/webhook", "/v1/webhook".into(), Some(json!({"url": null, "events": ["message.sent"]}))),
+            ("get", "/v1/webhook", "/v1/webhook".into(), None),
+            ("get", "/v1/webhook/dead-events", "/v1/webhook/dead-events".into(), None),
+            ("post", "/v1/webhook/dead-events/{event_id}/redeliver", "/v1/webhook/dead-events/wh_dead1/redeliver".into(), None),
             ("delete", "/v1/users/{user_id}", "/v1/users/dave".into(), None),
         ];
         let documented: BTreeSet<(String, String)> = doc["paths"]
