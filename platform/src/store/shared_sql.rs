@@ -330,6 +330,46 @@ macro_rules! sql_store {
             row.as_ref().map(required_message).transpose()
         }
 
+        /// Messages stored before under the idempotency keys of `batch` (whose keys are
+        /// distinct), by `(app, sender_key, client_msg_id)`: one query per app and chunk.
+        async fn stored_before(
+            tx: &mut Tx<'_>,
+            batch: &[&NewMessage],
+        ) -> StoreResult<HashMap<(String, String, String), Message>> {
+            let mut by_app: HashMap<&AppId, Vec<&NewMessage>> = HashMap::new();
+            for m in batch {
+                by_app.entry(&m.app_id).or_default().push(m);
+            }
+            let mut found = HashMap::new();
+            for (app, messages) in by_app {
+                for chunk in messages.chunks(200) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = "
+                    ));
+                    qb.push_bind(app.as_str().to_owned());
+                    qb.push(" AND (sender_key, client_msg_id) IN (VALUES ");
+                    for (n, m) in chunk.iter().enumerate() {
+                        qb.push(if n == 0 { "(" } else { ", (" });
+                        qb.push_bind(m.sender.idempotency_key().to_owned());
+                        qb.push(", ");
+                        qb.push_bind(m.client_msg_id.as_str().to_owned());
+                        qb.push(")");
+                    }
+                    qb.push(")");
+                    let rows = qb.build().fetch_all(&mut **tx).await.map_err(map_err)?;
+                    for row in &rows {
+                        let message = required_message(row)?;
+                        let sender_key = message.sender.idempotency_key().to_owned();
+                        found.insert(
+                            (app.to_string(), sender_key, message.client_msg_id.to_string()),
+                            message,
+                        );
+                    }
+                }
+            }
+            Ok(found)
+        }
+
         /// Stores one message that is known not to be a duplicate; returns it with its seq.
         async fn store_one(tx: &mut Tx<'_>, m: &NewMessage, version: i64) -> StoreResult<Message> {
             let app = m.app_id.as_str();
@@ -1038,17 +1078,17 @@ macro_rules! sql_store {
                 for app in apps {
                     versions.insert(app, next_version(&mut tx, app).await?);
                 }
+                let firsts: Vec<&NewMessage> = order.iter().map(|&i| &batch[i]).collect();
+                let mut earlier = stored_before(&mut tx, &firsts).await?;
                 let mut outcomes: Vec<Option<CommitOutcome>> = vec![None; batch.len()];
                 for i in order {
                     let m = &batch[i];
-                    let earlier = message_by_key(
-                        &mut *tx,
-                        m.app_id.as_str(),
-                        m.sender.idempotency_key(),
-                        m.client_msg_id.as_str(),
-                    )
-                    .await?;
-                    outcomes[i] = Some(match earlier {
+                    let key = (
+                        m.app_id.to_string(),
+                        m.sender.idempotency_key().to_owned(),
+                        m.client_msg_id.to_string(),
+                    );
+                    outcomes[i] = Some(match earlier.remove(&key) {
                         Some(first) => CommitOutcome::Duplicate(first),
                         None => {
                             let version = versions.get(&m.app_id).copied().unwrap_or_default();
