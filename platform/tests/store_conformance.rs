@@ -225,6 +225,8 @@ async fn secret_rotation_keeps_two_active(store: Arc<dyn Store>) {
     assert_eq!(active.iter().map(|s| &s.id).collect::<Vec<_>>(), vec![&third.id]);
     let last = store.revoke_app_secret(&app.id, &third.id, 4_000).await;
     assert!(matches!(last, Err(StoreError::Rejected(_))), "{last:?}");
+    let orphan = store.add_app_secret(&secret(&AppId::generate(), 5_000), 6_000).await;
+    assert!(matches!(orphan, Err(StoreError::NotFound(_))), "{orphan:?}");
 }
 
 // ---- users ---------------------------------------------------------------------------
