@@ -596,6 +596,38 @@ async fn concurrent_batches_over_several_conversations(store: Arc<dyn Store>) {
         .all(|e| e.unread == 0 && e.read_seq == (TASKS * ROUNDS) as i64));
 }
 
+/// The same idempotency key committed by many senders' retries at once is stored once,
+/// and every caller gets that one message back.
+async fn concurrent_duplicates_are_stored_once(store: Arc<dyn Store>) {
+    let app = app(&*store).await;
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = store.clone();
+        let a = app.id.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut m = dm(&a, "alice", "bob", "retry-me", 10 + i);
+            m.content = json!({ "text": format!("attempt {i}") });
+            commit_one(&*store, m).await
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    let stored_count = outcomes
+        .iter()
+        .filter(|o| matches!(o, CommitOutcome::Stored(_)))
+        .count();
+    assert_eq!(stored_count, 1, "{outcomes:?}");
+    let first = outcomes[0].message().clone();
+    assert!(outcomes.iter().all(|o| *o.message() == first));
+    let history = store
+        .messages(&app.id, &direct("alice", "bob"), SeqRange::After(0), 100)
+        .await
+        .unwrap();
+    assert_eq!(history, vec![first]);
+}
+
 async fn history_ranges(store: Arc<dyn Store>) {
     let app = app(&*store).await;
     let a = &app.id;
@@ -981,6 +1013,7 @@ conformance!(
     duplicates_inside_one_batch,
     concurrent_batches_get_gapless_seqs,
     concurrent_batches_over_several_conversations,
+    concurrent_duplicates_are_stored_once,
     history_ranges,
     recall_drops_content,
     conversation_list_unread_paging_and_sync,
