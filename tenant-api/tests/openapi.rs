@@ -203,3 +203,11 @@ async fn every_documented_operation_answers_as_documented() {
         check(&doc, schema, &v, "error").unwrap();
     }
 }
+
+#[test]
+fn every_error_code_is_in_docs_errors_md() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/errors.md")).unwrap();
+    for (code, status, _) in tern_tenant_api::error::ERROR_CODES {
+        assert!(doc.contains(&format!("| `{code}` | {status} |")), "{code} missing from docs/errors.md");
+    }
+}
