@@ -336,7 +336,12 @@ impl Pipeline {
                 _ => {}
             }
         }
-        Ok(self.store.messages(&app.id, conversation, range, limit).await?)
+        let msgs = self.store.messages(&app.id, conversation, range, limit).await?;
+        if msgs.is_empty() && self.store.messages(&app.id, conversation, SeqRange::After(0), 1).await?.is_empty() {
+            // A conversation without a single message does not exist (in this app).
+            return Err(DeliveryError::NotFound("conversation"));
+        }
+        Ok(msgs)
     }
 
     /// Marks `conversation` read by `user` up to `seq`, and tells the other side (direct
