@@ -49,13 +49,12 @@ pub const MIN_REFRESH_INTERVAL_MS: i64 = 1_000;
 /// trimmed, so memory stays bounded whatever keys callers send.
 pub const DEFAULT_CAPACITY: usize = 10_000;
 
-/// One active AppSecret, decrypted. Never printed.
+/// One active AppSecret, kept only as HMAC state with the key absorbed (the plaintext is
+/// dropped after keying). Never printed.
 #[derive(Clone)]
 pub struct ActiveSecret {
     pub id: SecretId,
-    /// The secret as UTF-8, the HMAC key of SIGNING.md.
-    secret: String,
-    /// HMAC state with the key already absorbed; cloned per signature check.
+    /// Cloned per signature check.
     mac: HmacSha256,
     pub expires_at: Option<UnixMillis>,
 }
@@ -70,18 +69,13 @@ impl std::fmt::Debug for ActiveSecret {
 }
 
 impl ActiveSecret {
-    pub fn new(id: SecretId, secret: String, expires_at: Option<UnixMillis>) -> Self {
-        let mac = keyed_hmac(secret.as_bytes());
+    /// `secret` is the AppSecret as SIGNING.md uses it: its UTF-8 bytes are the HMAC key.
+    pub fn new(id: SecretId, secret: &str, expires_at: Option<UnixMillis>) -> Self {
         Self {
             id,
-            secret,
-            mac,
+            mac: keyed_hmac(secret.as_bytes()),
             expires_at,
         }
-    }
-
-    pub fn secret(&self) -> &str {
-        &self.secret
     }
 
     /// A fresh HMAC-SHA256 keyed with this secret.
@@ -238,7 +232,7 @@ impl CredentialCache {
         let mut secrets = Vec::with_capacity(records.len());
         for record in records.into_iter().filter(|r| r.is_active_at(now)) {
             let secret = self.secret_box.open_string(app.id.as_str(), &record.ciphertext)?;
-            secrets.push(ActiveSecret::new(record.id, secret, record.expires_at));
+            secrets.push(ActiveSecret::new(record.id, &secret, record.expires_at));
         }
         Ok(AppCredentials {
             app,
