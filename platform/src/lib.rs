@@ -10,7 +10,9 @@
 //! - `delivery`: the one pipeline every message goes through.
 //! - `proto`: types generated from `proto/tern/v1/`.
 
+pub mod admins;
 pub mod auth;
+pub mod bootstrap;
 pub mod bus;
 pub mod delivery;
 pub mod domain;
@@ -20,4 +22,5 @@ pub mod presence;
 pub mod proto;
 pub mod secret_box;
 pub mod store;
+pub mod tenancy;
 pub mod webhook;

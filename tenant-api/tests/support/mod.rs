@@ -28,6 +28,7 @@ pub struct TestServer {
     pub secrets: SecretBox,
     pub pipeline: Arc<Pipeline>,
     pub tenant: TenantId,
+    state: ApiState,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -49,7 +50,7 @@ impl TestServer {
         let pipeline = Arc::new(Pipeline::new(store.clone(), bus, presence, PipelineConfig::default()));
         let verifier = Arc::new(RequestVerifier::new(store.clone(), secrets.clone(), Arc::new(MemoryNonceStore::new())));
         let state = ApiState::new(store.clone(), pipeline.clone(), secrets.clone(), verifier);
-        let router = tern_tenant_api::router(state);
+        let router = tern_tenant_api::ops::with_observability(tern_tenant_api::router(state.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -62,7 +63,11 @@ impl TestServer {
             created_at: now_ms(),
         };
         store.create_tenant(&tenant).await.unwrap();
-        Self { base: format!("http://{addr}"), store, secrets, pipeline, tenant: tenant.id, _dir: dir }
+        Self { base: format!("http://{addr}"), store, secrets, pipeline, tenant: tenant.id, state, _dir: dir }
+    }
+
+    pub fn api_state(&self) -> ApiState {
+        self.state.clone()
     }
 
     /// A new app of the test tenant with a signed client.
