@@ -101,7 +101,10 @@ pub fn string_to_sign(timestamp: &str, nonce: &str, method: &str, path: &str, ra
 
 /// `v1=` and the lowercase hex HMAC-SHA256 of the string to sign.
 pub fn signature(secret: &str, string_to_sign: &str) -> String {
-    format!("v1={}", hex::encode(hmac_sha256(secret.as_bytes(), string_to_sign.as_bytes())))
+    format!(
+        "v1={}",
+        hex::encode(hmac_sha256(secret.as_bytes(), string_to_sign.as_bytes()))
+    )
 }
 
 /// A fresh nonce: 32 random alphanumeric characters.
@@ -254,6 +257,31 @@ mod tests {
         assert_eq!(token, s(t, "token"));
     }
 
+    /// Tern's own edge-case vector from docs/signing.md (computed independently in Python).
+    #[test]
+    fn the_edge_case_vector_of_the_docs_matches() {
+        let headers = sign_request(
+            "ak_demo_4k2m9p7q",
+            "sk_test_7f3a9c2e5b1d4f60a8e2c9b7d5f3a1e0",
+            "GET",
+            "/v1/search?tag=%zz&q=100%&name=%e4%bd%a0&q=a+b&empty",
+            b"",
+            1767225607,
+            "edge-case-nonce-01",
+        );
+        assert_eq!(
+            headers[3],
+            (
+                HEADER_SIGNATURE,
+                "v1=6e9f17f2f2cc12c955fc3bb83c15dafe46e3c31533c4d031da3463d075c4b928".to_owned()
+            )
+        );
+        assert_eq!(
+            mint_server_token("ak_demo_4k2m9p7q", "sk_test_7f3a9c2e5b1d4f60a8e2c9b7d5f3a1e0", 1767225600, 1767229200),
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJha19kZW1vXzRrMm05cDdxIiwic2NvcGUiOiJzZXJ2ZXIiLCJpYXQiOjE3NjcyMjU2MDAsImV4cCI6MTc2NzIyOTIwMH0.o-aM6p5bxYvAchLzGhtTUqXLT6e8m3rfSTXmSQOnhiU"
+        );
+    }
+
     #[test]
     fn canonical_query_edge_cases() {
         assert_eq!(canonical_query(""), "");
@@ -275,6 +303,9 @@ mod tests {
         let token = mint_server_token("ak_demo_4k2m9p7q", "sk", 10, 20);
         let claims = token.split('.').nth(1).unwrap();
         let claims = String::from_utf8(URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
-        assert_eq!(claims, r#"{"iss":"ak_demo_4k2m9p7q","scope":"server","iat":10,"exp":20}"#);
+        assert_eq!(
+            claims,
+            r#"{"iss":"ak_demo_4k2m9p7q","scope":"server","iat":10,"exp":20}"#
+        );
     }
 }
