@@ -66,6 +66,12 @@ impl TestServer {
         Self { base: format!("http://{addr}"), store, secrets, pipeline, tenant: tenant.id, state, _engine: engine, _dir: dir }
     }
 
+    /// Drops the node's cached credentials of an app, as the API does after it changes
+    /// them, so a change made directly in the store is seen by the next request.
+    pub fn forget_credentials(&self, key: &AppKey) {
+        self.state.verifier.credentials().invalidate(key);
+    }
+
     pub fn api_state(&self) -> ApiState {
         self.state.clone()
     }
