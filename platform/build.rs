@@ -12,6 +12,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={f}");
     }
     println!("cargo:rerun-if-changed=proto");
+    // sqlx::migrate! embeds platform/migrations at compile time: rebuild when they change.
+    println!("cargo:rerun-if-changed=migrations");
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
 
     // Every file, for gRPC server reflection.

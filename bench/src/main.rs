@@ -1,1 +1,135 @@
-fn main() {}
+//! Tern's load generator. Each scenario starts a real `tern serve` (or targets one you run)
+//! and reports what a user of the service would measure. Results and the commands that
+//! reproduce them are recorded in docs/benchmarks.md.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use tern_sdk::server::ServerClient;
+
+mod api_send;
+mod fleet;
+mod server;
+
+#[derive(Parser)]
+#[command(name = "tern-bench", about = "Benchmarks for Tern")]
+struct Cli {
+    /// The tern binary to start (build it first: cargo build --release).
+    #[arg(long, global = true, default_value = "target/release/tern")]
+    tern: PathBuf,
+    /// Database for the started server; default the embedded SQLite in a temp dir.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Signed direct messages through the REST API from N keep-alive clients.
+    ApiSend {
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Paced total rate (sends/s); omit for maximum throughput.
+        #[arg(long)]
+        rate: Option<f64>,
+        #[arg(long, default_value_t = 500)]
+        pairs: usize,
+    },
+    /// N authenticated, heartbeating WebSocket connections: server memory and CPU per connection.
+    Idle {
+        #[arg(long, default_value_t = 15_000)]
+        users: usize,
+        /// Client processes (each may hold at most ~19,000 sockets).
+        #[arg(long, default_value_t = 3)]
+        processes: usize,
+        /// How long to stay idle while measuring CPU.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
+    /// N online users exchanging direct messages at R/s over WebSockets: delivered/s and
+    /// end-to-end latency from send to receipt by the other client.
+    Chat {
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        #[arg(long, default_value_t = 2_000.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 3)]
+        processes: usize,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
+    /// Internal: one client process of a fleet (started by `idle` and `chat`).
+    #[command(hide = true)]
+    Worker { job: String },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    if let Scenario::Worker { job } = &cli.scenario {
+        return fleet::worker(serde_json::from_str(job)?).await;
+    }
+    match cli.scenario {
+        Scenario::Worker { .. } => {}
+        Scenario::Idle { users, processes, seconds } => {
+            let s = server::spawn(&cli.tern, cli.database_url.as_deref(), &[]).await?;
+            let ws = s.http.replace("http://", "ws://") + "/v1/connect";
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let before = server::rss_kib(s.pid()).unwrap_or(0);
+            let (fleet, ready, failed) = fleet::Fleet::start(&ws, &s.app_key, &s.app_secret, users, processes, 0.0, seconds).await?;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let after = server::rss_kib(s.pid()).unwrap_or(0);
+            let t0 = fleet::cpu_ticks(s.pid()).unwrap_or(0);
+            let r = fleet.run().await?;
+            let t1 = fleet::cpu_ticks(s.pid()).unwrap_or(0);
+            let cpu = (t1 - t0) as f64 / 100.0 / seconds as f64 * 100.0;
+            println!(
+                "idle users={users} connected={ready} failed={failed} server_rss_before={before}KiB after={after}KiB per_connection={:.2}KiB idle_cpu={cpu:.1}% (over {seconds}s incl. heartbeats; {} clients kept)",
+                (after.saturating_sub(before)) as f64 / ready.max(1) as f64,
+                r.connected
+            );
+        }
+        Scenario::Chat { users, rate, processes, seconds } => {
+            let s = server::spawn(&cli.tern, cli.database_url.as_deref(), &[]).await?;
+            let ws = s.http.replace("http://", "ws://") + "/v1/connect";
+            let (fleet, ready, failed) = fleet::Fleet::start(&ws, &s.app_key, &s.app_secret, users, processes, rate, seconds).await?;
+            let r = fleet.run().await?;
+            let h = &r.latency_us;
+            println!(
+                "chat users={users} connected={ready} failed={failed} target_rate={rate:.0}/s sent={} send_errors={} delivered={} delivered/s={:.0} p50={:.2}ms p99={:.2}ms max={:.2}ms server_rss={}KiB",
+                r.sent,
+                r.send_errors,
+                r.received,
+                r.received as f64 / seconds as f64,
+                h.value_at_quantile(0.5) as f64 / 1000.0,
+                h.value_at_quantile(0.99) as f64 / 1000.0,
+                h.max() as f64 / 1000.0,
+                server::rss_kib(s.pid()).unwrap_or(0)
+            );
+        }
+        Scenario::ApiSend { clients, seconds, rate, pairs } => {
+            let s = server::spawn(&cli.tern, cli.database_url.as_deref(), &[]).await?;
+            let client = ServerClient::new(&s.http, &s.app_key, &s.app_secret);
+            let store = cli.database_url.as_deref().map_or("sqlite", |u| u.split(':').next().unwrap_or("?"));
+            let r = api_send::run(client, api_send::Options { clients, duration: Duration::from_secs(seconds), rate, pairs }).await?;
+            println!(
+                "api-send store={store} clients={clients} rate={} sent={} errors={} elapsed={:.1}s sends/s={:.0} p50={:.2}ms p99={:.2}ms max={:.2}ms server_rss={}KiB",
+                rate.map_or("max".to_string(), |r| format!("{r:.0}")),
+                r.sent,
+                r.errors,
+                r.elapsed.as_secs_f64(),
+                r.sent as f64 / r.elapsed.as_secs_f64(),
+                r.p50_ms,
+                r.p99_ms,
+                r.max_ms,
+                server::rss_kib(s.pid()).unwrap_or(0)
+            );
+        }
+    }
+    Ok(())
+}

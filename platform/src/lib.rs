@@ -10,14 +10,18 @@
 //! - `delivery`: the one pipeline every message goes through.
 //! - `proto`: types generated from `proto/tern/v1/`.
 
+pub mod admins;
 pub mod auth;
+pub mod bootstrap;
 pub mod bus;
 pub mod delivery;
 pub mod domain;
+pub mod engine;
 pub mod ids;
 pub mod nonce;
 pub mod presence;
 pub mod proto;
 pub mod secret_box;
 pub mod store;
+pub mod tenancy;
 pub mod webhook;

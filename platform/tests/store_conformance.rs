@@ -142,8 +142,13 @@ async fn tenants_have_unique_names(store: Arc<dyn Store>) {
     assert_eq!(store.tenant_by_name("Nobody").await.unwrap(), None);
 
     store.set_tenant_status(&a.id, TenantStatus::Suspended).await.unwrap();
-    assert_eq!(store.tenant(&a.id).await.unwrap().unwrap().status, TenantStatus::Suspended);
-    let missing = store.set_tenant_status(&TenantId::generate(), TenantStatus::Active).await;
+    assert_eq!(
+        store.tenant(&a.id).await.unwrap().unwrap().status,
+        TenantStatus::Suspended
+    );
+    let missing = store
+        .set_tenant_status(&TenantId::generate(), TenantStatus::Active)
+        .await;
     assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
 
     for i in 0..4 {
@@ -206,7 +211,11 @@ async fn secret_rotation_keeps_two_active(store: Arc<dyn Store>) {
 
     let active = store.active_app_secrets(&app.id, 3_000).await.unwrap();
     let ids: Vec<_> = active.iter().map(|s| s.id.clone()).collect();
-    assert_eq!(ids, vec![third.id.clone(), second.id.clone()], "newest first, at most two");
+    assert_eq!(
+        ids,
+        vec![third.id.clone(), second.id.clone()],
+        "newest first, at most two"
+    );
     // The oldest was expired at once; the previous one lives out its grace period.
     assert_eq!(active[1].expires_at, Some(20_000));
     assert_eq!(store.active_app_secrets(&app.id, 20_000).await.unwrap().len(), 1);
@@ -216,6 +225,8 @@ async fn secret_rotation_keeps_two_active(store: Arc<dyn Store>) {
     assert_eq!(active.iter().map(|s| &s.id).collect::<Vec<_>>(), vec![&third.id]);
     let last = store.revoke_app_secret(&app.id, &third.id, 4_000).await;
     assert!(matches!(last, Err(StoreError::Rejected(_))), "{last:?}");
+    let orphan = store.add_app_secret(&secret(&AppId::generate(), 5_000), 6_000).await;
+    assert!(matches!(orphan, Err(StoreError::NotFound(_))), "{orphan:?}");
 }
 
 // ---- users ---------------------------------------------------------------------------
@@ -257,7 +268,12 @@ async fn users_upsert_list_delete_ban(store: Arc<dyn Store>) {
     let page1 = store.list_users(a, None, 2).await.unwrap();
     let page2 = store.list_users(a, Some(&page1[1].id), 2).await.unwrap();
     let page3 = store.list_users(a, Some(&page2[1].id), 2).await.unwrap();
-    let names: Vec<_> = page1.iter().chain(&page2).chain(&page3).map(|u| u.id.to_string()).collect();
+    let names: Vec<_> = page1
+        .iter()
+        .chain(&page2)
+        .chain(&page3)
+        .map(|u| u.id.to_string())
+        .collect();
     assert_eq!(names, ["alice", "bob", "carol", "dave", "erin"]);
 
     let existing = store
@@ -290,13 +306,23 @@ async fn apps_cannot_see_each_others_data(store: Arc<dyn Store>) {
     let (a, b) = (&app_a.id, &app_b.id);
 
     store
-        .upsert_users(a, &[(uid("alice"), UserProfile::default()), (uid("bob"), UserProfile::default())], 1)
+        .upsert_users(
+            a,
+            &[
+                (uid("alice"), UserProfile::default()),
+                (uid("bob"), UserProfile::default()),
+            ],
+            1,
+        )
         .await
         .unwrap();
     let mut m = dm(a, "alice", "bob", "k1", 10);
     m.events = vec![event(a, 10)];
     let sent = stored(&commit_one(&*store, m).await).clone();
-    store.create_group(a, &new_group("team", "alice", &["bob"], 10), 20).await.unwrap();
+    store
+        .create_group(a, &new_group("team", "alice", &["bob"], 10), 20)
+        .await
+        .unwrap();
     let ev = event(a, 30);
     store.enqueue_events(std::slice::from_ref(&ev)).await.unwrap();
     store.mark_event_dead(&ev.id, 5, "gone").await.unwrap();
@@ -305,22 +331,51 @@ async fn apps_cannot_see_each_others_data(store: Arc<dyn Store>) {
     assert_eq!(store.user(b, &uid("alice")).await.unwrap(), None);
     assert!(store.list_users(b, None, 100).await.unwrap().is_empty());
     assert!(store.existing_users(b, &[uid("alice")]).await.unwrap().is_empty());
-    assert!(matches!(store.delete_user(b, &uid("alice")).await, Err(StoreError::NotFound(_))));
-    assert!(matches!(store.set_user_ban(b, &uid("alice"), Some(9)).await, Err(StoreError::NotFound(_))));
-    assert!(matches!(store.revoke_user_tokens(b, &uid("alice"), 9).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.delete_user(b, &uid("alice")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.set_user_ban(b, &uid("alice"), Some(9)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.revoke_user_tokens(b, &uid("alice"), 9).await,
+        Err(StoreError::NotFound(_))
+    ));
     // Messages.
     assert_eq!(store.message(b, &sent.msg_id).await.unwrap(), None);
-    assert_eq!(store.message_by_client_msg_id(b, "alice", &cmid("k1")).await.unwrap(), None);
+    assert_eq!(
+        store.message_by_client_msg_id(b, "alice", &cmid("k1")).await.unwrap(),
+        None
+    );
     assert!(store
         .messages(b, &sent.conversation_id, SeqRange::After(0), 100)
         .await
         .unwrap()
         .is_empty());
-    assert!(matches!(store.recall_message(b, &sent.msg_id, &[]).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.recall_message(b, &sent.msg_id, &[]).await,
+        Err(StoreError::NotFound(_))
+    ));
     // Conversations.
-    assert!(store.conversations(b, &uid("alice"), None, 100).await.unwrap().is_empty());
-    assert_eq!(store.conversation(b, &uid("alice"), &sent.conversation_id).await.unwrap(), None);
-    assert!(store.conversations_changed_since(b, &uid("alice"), 0, 100).await.unwrap().is_empty());
+    assert!(store
+        .conversations(b, &uid("alice"), None, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .conversation(b, &uid("alice"), &sent.conversation_id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store
+        .conversations_changed_since(b, &uid("alice"), 0, 100)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(matches!(
         store.mark_read(b, &uid("alice"), &sent.conversation_id, 1).await,
         Err(StoreError::NotFound(_))
@@ -328,7 +383,11 @@ async fn apps_cannot_see_each_others_data(store: Arc<dyn Store>) {
     // Groups.
     assert_eq!(store.group(b, &gid("team")).await.unwrap(), None);
     assert_eq!(store.group_member(b, &gid("team"), &uid("bob")).await.unwrap(), None);
-    assert!(store.group_members(b, &gid("team"), None, 100).await.unwrap().is_empty());
+    assert!(store
+        .group_members(b, &gid("team"), None, 100)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(store.group_member_ids(b, &gid("team")).await.unwrap().is_empty());
     assert!(matches!(
         store.add_group_members(b, &gid("team"), &[uid("x")], 10, 1).await,
@@ -340,7 +399,10 @@ async fn apps_cannot_see_each_others_data(store: Arc<dyn Store>) {
     ));
     // Outbox and secrets.
     assert!(store.dead_events(b, None, 100).await.unwrap().is_empty());
-    assert!(matches!(store.redeliver_event(b, &ev.id, 40).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.redeliver_event(b, &ev.id, 40).await,
+        Err(StoreError::NotFound(_))
+    ));
     let a_secret = store.active_app_secrets(a, 1_500).await.unwrap().remove(0);
     assert!(matches!(
         store.revoke_app_secret(b, &a_secret.id, 1_500).await,
@@ -350,7 +412,10 @@ async fn apps_cannot_see_each_others_data(store: Arc<dyn Store>) {
     // Nothing of A changed.
     assert_eq!(store.message(a, &sent.msg_id).await.unwrap(), Some(sent.clone()));
     assert!(store.user(a, &uid("alice")).await.unwrap().is_some());
-    assert_eq!(store.group_member_ids(a, &gid("team")).await.unwrap(), vec![uid("alice"), uid("bob")]);
+    assert_eq!(
+        store.group_member_ids(a, &gid("team")).await.unwrap(),
+        vec![uid("alice"), uid("bob")]
+    );
     assert_eq!(store.dead_events(a, None, 100).await.unwrap().len(), 1);
     // The same ids in B are B's own: B's first message in the "same" conversation is seq 1.
     let b_msg = stored(&commit_one(&*store, dm(b, "alice", "bob", "k1", 50)).await).clone();
@@ -401,7 +466,10 @@ async fn duplicates_return_the_first_message(store: Arc<dyn Store>) {
         other => panic!("expected a duplicate, got {other:?}"),
     }
     // Nothing was written for the duplicate: no seq, no event.
-    let history = store.messages(a, &direct("alice", "bob"), SeqRange::After(0), 10).await.unwrap();
+    let history = store
+        .messages(a, &direct("alice", "bob"), SeqRange::After(0), 10)
+        .await
+        .unwrap();
     assert_eq!(history, vec![first.clone()]);
     assert!(store.due_events(i64::MAX, 10).await.unwrap().is_empty());
     assert_eq!(
@@ -418,13 +486,20 @@ async fn duplicates_inside_one_batch(store: Arc<dyn Store>) {
     let a = &app.id;
     let mut second = dm(a, "alice", "bob", "k", 11);
     second.content = json!({ "text": "second" });
-    let batch = vec![dm(a, "alice", "bob", "k", 10), dm(a, "alice", "bob", "other", 10), second];
+    let batch = vec![
+        dm(a, "alice", "bob", "k", 10),
+        dm(a, "alice", "bob", "other", 10),
+        second,
+    ];
     let out = store.commit_messages(&batch).await.unwrap();
     let first = stored(&out[0]).clone();
     assert_eq!(first.seq, 1);
     assert_eq!(stored(&out[1]).seq, 2);
     assert_eq!(out[2], CommitOutcome::Duplicate(first));
-    let history = store.messages(a, &direct("alice", "bob"), SeqRange::After(0), 10).await.unwrap();
+    let history = store
+        .messages(a, &direct("alice", "bob"), SeqRange::After(0), 10)
+        .await
+        .unwrap();
     assert_eq!(history.len(), 2);
 }
 
@@ -464,13 +539,93 @@ async fn concurrent_batches_get_gapless_seqs(store: Arc<dyn Store>) {
         .messages(&app.id, &direct("alice", "bob"), SeqRange::After(0), 10_000)
         .await
         .unwrap();
-    assert_eq!(history.iter().map(|m| m.seq).collect::<Vec<_>>(), (1..=total).collect::<Vec<_>>());
+    assert_eq!(
+        history.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (1..=total).collect::<Vec<_>>()
+    );
     let entry = store
         .conversation(&app.id, &uid("alice"), &direct("alice", "bob"))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(entry.last_seq, total);
+}
+
+/// Batches that each touch several conversations, in different orders, at once: no
+/// deadlock or failure, and every conversation's seqs stay gapless.
+async fn concurrent_batches_over_several_conversations(store: Arc<dyn Store>) {
+    const TASKS: usize = 8;
+    const ROUNDS: usize = 10;
+    let app = app(&*store).await;
+    let peers = ["bob", "carol", "dave", "erin"];
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let store = store.clone();
+        let a = app.id.clone();
+        tasks.push(tokio::spawn(async move {
+            for r in 0..ROUNDS {
+                // Each task walks the conversations in its own rotation and direction.
+                let mut batch: Vec<_> = (0..peers.len())
+                    .map(|p| {
+                        let peer = peers[(p + t) % peers.len()];
+                        dm(&a, "alice", peer, &format!("t{t}-r{r}-{peer}"), 1)
+                    })
+                    .collect();
+                if t % 2 == 1 {
+                    batch.reverse();
+                }
+                store.commit_messages(&batch).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for peer in peers {
+        let history = store
+            .messages(&app.id, &direct("alice", peer), SeqRange::After(0), 1_000)
+            .await
+            .unwrap();
+        let expected: Vec<i64> = (1..=(TASKS * ROUNDS) as i64).collect();
+        assert_eq!(history.iter().map(|m| m.seq).collect::<Vec<_>>(), expected, "{peer}");
+    }
+    let alice = store.conversations(&app.id, &uid("alice"), None, 10).await.unwrap();
+    assert_eq!(alice.len(), peers.len());
+    assert!(alice
+        .iter()
+        .all(|e| e.unread == 0 && e.read_seq == (TASKS * ROUNDS) as i64));
+}
+
+/// The same idempotency key committed by many senders' retries at once is stored once,
+/// and every caller gets that one message back.
+async fn concurrent_duplicates_are_stored_once(store: Arc<dyn Store>) {
+    let app = app(&*store).await;
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = store.clone();
+        let a = app.id.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut m = dm(&a, "alice", "bob", "retry-me", 10 + i);
+            m.content = json!({ "text": format!("attempt {i}") });
+            commit_one(&*store, m).await
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    let stored_count = outcomes
+        .iter()
+        .filter(|o| matches!(o, CommitOutcome::Stored(_)))
+        .count();
+    assert_eq!(stored_count, 1, "{outcomes:?}");
+    let first = outcomes[0].message().clone();
+    assert!(outcomes.iter().all(|o| *o.message() == first));
+    let history = store
+        .messages(&app.id, &direct("alice", "bob"), SeqRange::After(0), 100)
+        .await
+        .unwrap();
+    assert_eq!(history, vec![first]);
 }
 
 async fn history_ranges(store: Arc<dyn Store>) {
@@ -481,23 +636,47 @@ async fn history_ranges(store: Arc<dyn Store>) {
     let conv = direct("alice", "bob");
     let seqs = |ms: Vec<Message>| ms.iter().map(|m| m.seq).collect::<Vec<_>>();
 
-    assert_eq!(seqs(store.messages(a, &conv, SeqRange::After(0), 3).await.unwrap()), [1, 2, 3]);
-    assert_eq!(seqs(store.messages(a, &conv, SeqRange::After(8), 5).await.unwrap()), [9, 10]);
-    assert!(store.messages(a, &conv, SeqRange::After(10), 5).await.unwrap().is_empty());
-    assert_eq!(seqs(store.messages(a, &conv, SeqRange::Before(6), 3).await.unwrap()), [3, 4, 5]);
-    assert_eq!(seqs(store.messages(a, &conv, SeqRange::Before(3), 10).await.unwrap()), [1, 2]);
+    assert_eq!(
+        seqs(store.messages(a, &conv, SeqRange::After(0), 3).await.unwrap()),
+        [1, 2, 3]
+    );
+    assert_eq!(
+        seqs(store.messages(a, &conv, SeqRange::After(8), 5).await.unwrap()),
+        [9, 10]
+    );
+    assert!(store
+        .messages(a, &conv, SeqRange::After(10), 5)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        seqs(store.messages(a, &conv, SeqRange::Before(6), 3).await.unwrap()),
+        [3, 4, 5]
+    );
+    assert_eq!(
+        seqs(store.messages(a, &conv, SeqRange::Before(3), 10).await.unwrap()),
+        [1, 2]
+    );
     assert_eq!(
         seqs(store.messages(a, &conv, SeqRange::Before(i64::MAX), 2).await.unwrap()),
         [9, 10]
     );
-    assert!(store.messages(a, &direct("alice", "zoe"), SeqRange::After(0), 5).await.unwrap().is_empty());
+    assert!(store
+        .messages(a, &direct("alice", "zoe"), SeqRange::After(0), 5)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn recall_drops_content(store: Arc<dyn Store>) {
     let app = app(&*store).await;
     let a = &app.id;
     let sent = stored(&commit_one(&*store, dm(a, "alice", "bob", "r", 10)).await).clone();
-    let before = store.conversation(a, &uid("bob"), &sent.conversation_id).await.unwrap().unwrap();
+    let before = store
+        .conversation(a, &uid("bob"), &sent.conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
 
     let recalled = store.recall_message(a, &sent.msg_id, &[event(a, 20)]).await.unwrap();
     assert!(recalled.recalled);
@@ -505,10 +684,18 @@ async fn recall_drops_content(store: Arc<dyn Store>) {
     assert_eq!((recalled.seq, &recalled.msg_id), (sent.seq, &sent.msg_id));
     assert_eq!(store.message(a, &sent.msg_id).await.unwrap(), Some(recalled.clone()));
 
-    let after = store.conversation(a, &uid("bob"), &sent.conversation_id).await.unwrap().unwrap();
+    let after = store
+        .conversation(a, &uid("bob"), &sent.conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(after.version > before.version, "a recall is a change clients sync");
     assert_eq!(after.last_message, Some(recalled));
-    assert_eq!(store.due_events(100, 10).await.unwrap().len(), 1, "the event is written with it");
+    assert_eq!(
+        store.due_events(100, 10).await.unwrap().len(),
+        1,
+        "the event is written with it"
+    );
     let missing = store.recall_message(a, &MsgId::generate(), &[]).await;
     assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
 }
@@ -526,7 +713,11 @@ async fn conversation_list_unread_paging_and_sync(store: Arc<dyn Store>) {
 
     let list = store.conversations(a, &alice, None, 10).await.unwrap();
     let ids: Vec<_> = list.iter().map(|e| e.conversation_id.to_string()).collect();
-    assert_eq!(ids, ["d:alice:dave", "d:alice:carol", "d:alice:bob"], "most recent first");
+    assert_eq!(
+        ids,
+        ["d:alice:dave", "d:alice:carol", "d:alice:bob"],
+        "most recent first"
+    );
     let unread: Vec<_> = list.iter().map(|e| e.unread).collect();
     assert_eq!(unread, [0, 1, 2], "a sender has read their own message");
     assert_eq!(list[0].last_message, Some(last));
@@ -541,7 +732,11 @@ async fn conversation_list_unread_paging_and_sync(store: Arc<dyn Store>) {
 
     // Sync: after the highest version seen, only what changed since comes back.
     let seen = list.iter().map(|e| e.version).max().unwrap();
-    assert!(store.conversations_changed_since(a, &alice, seen, 10).await.unwrap().is_empty());
+    assert!(store
+        .conversations_changed_since(a, &alice, seen, 10)
+        .await
+        .unwrap()
+        .is_empty());
     commit_one(&*store, dm(a, "bob", "alice", "5", 140)).await;
     let changed = store.conversations_changed_since(a, &alice, seen, 10).await.unwrap();
     assert_eq!(changed.len(), 1);
@@ -555,9 +750,19 @@ async fn conversation_list_unread_paging_and_sync(store: Arc<dyn Store>) {
     assert_eq!(all.len(), 3);
 
     // Bob's view of the same conversation.
-    let bobs = store.conversation(a, &uid("bob"), &direct("alice", "bob")).await.unwrap().unwrap();
+    let bobs = store
+        .conversation(a, &uid("bob"), &direct("alice", "bob"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((bobs.last_seq, bobs.read_seq, bobs.unread), (3, 3, 0));
-    assert_eq!(store.conversation(a, &uid("erin"), &direct("alice", "bob")).await.unwrap(), None);
+    assert_eq!(
+        store
+            .conversation(a, &uid("erin"), &direct("alice", "bob"))
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn mark_read_clamps_and_never_lowers(store: Arc<dyn Store>) {
@@ -588,25 +793,37 @@ async fn groups_are_one_timeline_with_members(store: Arc<dyn Store>) {
     let a = &app.id;
     let g = gid("team");
     let group = store
-        .create_group(a, &new_group("team", "alice", &["bob", "carol", "alice", "bob"], 5), 100)
+        .create_group(
+            a,
+            &new_group("team", "alice", &["bob", "carol", "alice", "bob"], 5),
+            100,
+        )
         .await
         .unwrap();
     assert_eq!((group.member_count, group.owner.clone()), (3, uid("alice")));
     assert_eq!(store.group(a, &g).await.unwrap(), Some(group.clone()));
     let dup = store.create_group(a, &new_group("team", "bob", &[], 5), 100).await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
-    let too_big = store.create_group(a, &new_group("big", "alice", &["b", "c", "d"], 3), 100).await;
+    let too_big = store
+        .create_group(a, &new_group("big", "alice", &["b", "c", "d"], 3), 100)
+        .await;
     assert!(matches!(too_big, Err(StoreError::Rejected(_))), "{too_big:?}");
     assert_eq!(store.group(a, &gid("big")).await.unwrap(), None);
 
     let owner = store.group_member(a, &g, &uid("alice")).await.unwrap().unwrap();
     assert_eq!((owner.role, owner.joined_seq), (GroupRole::Owner, 0));
-    let entry = store.conversation(a, &uid("carol"), &ConversationId::Group(g.clone())).await.unwrap();
+    let entry = store
+        .conversation(a, &uid("carol"), &ConversationId::Group(g.clone()))
+        .await
+        .unwrap();
     assert_eq!(entry.map(|e| (e.last_seq, e.unread)), Some((0, 0)));
 
     // Two messages, then dave joins: he starts at seq 2.
     let out = store
-        .commit_messages(&[group_msg(a, "team", "alice", "g1", 200), group_msg(a, "team", "bob", "g2", 210)])
+        .commit_messages(&[
+            group_msg(a, "team", "alice", "g1", 200),
+            group_msg(a, "team", "bob", "g2", 210),
+        ])
         .await
         .unwrap();
     assert_eq!(out.iter().map(|o| stored(o).seq).collect::<Vec<_>>(), [1, 2]);
@@ -616,7 +833,10 @@ async fn groups_are_one_timeline_with_members(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(added, vec![uid("dave")], "existing members are skipped");
     let dave = store.group_member(a, &g, &uid("dave")).await.unwrap().unwrap();
-    assert_eq!((dave.role, dave.joined_seq, dave.joined_at), (GroupRole::Member, 2, 300));
+    assert_eq!(
+        (dave.role, dave.joined_seq, dave.joined_at),
+        (GroupRole::Member, 2, 300)
+    );
     let dave_entry = store
         .conversation(a, &uid("dave"), &ConversationId::Group(g.clone()))
         .await
@@ -628,7 +848,10 @@ async fn groups_are_one_timeline_with_members(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(carol_entry.unread, 2, "read diffusion: one timeline, every member sees it");
+    assert_eq!(
+        carol_entry.unread, 2,
+        "read diffusion: one timeline, every member sees it"
+    );
     let bob_entry = store
         .conversation(a, &uid("bob"), &ConversationId::Group(g.clone()))
         .await
@@ -636,7 +859,9 @@ async fn groups_are_one_timeline_with_members(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(bob_entry.read_seq, 2, "the sender read their own message");
 
-    let over = store.add_group_members(a, &g, &[uid("erin"), uid("frank")], 5, 400).await;
+    let over = store
+        .add_group_members(a, &g, &[uid("erin"), uid("frank")], 5, 400)
+        .await;
     assert!(matches!(over, Err(StoreError::Rejected(_))), "{over:?}");
     assert_eq!(store.group(a, &g).await.unwrap().unwrap().member_count, 4);
 
@@ -679,21 +904,35 @@ async fn outbox_delivery_states(store: Arc<dyn Store>) {
         vec![with_message.id.clone(), later.id.clone()],
         "due ones, oldest first"
     );
-    assert_eq!((due[0].state, due[0].attempts, due[0].next_attempt_at), (OutboxState::Pending, 0, 10));
+    assert_eq!(
+        (due[0].state, due[0].attempts, due[0].next_attempt_at),
+        (OutboxState::Pending, 0, 10)
+    );
 
     store.mark_event_delivered(&with_message.id, 1).await.unwrap();
     store.reschedule_event(&later.id, 1, 1_000, "HTTP 500").await.unwrap();
     let due = store.due_events(999, 10).await.unwrap();
-    assert_eq!(due.iter().map(|e| e.id.clone()).collect::<Vec<_>>(), vec![third.id.clone()]);
+    assert_eq!(
+        due.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+        vec![third.id.clone()]
+    );
     let due = store.due_events(1_000, 10).await.unwrap();
     let rescheduled = due.iter().find(|e| e.id == later.id).unwrap();
-    assert_eq!((rescheduled.attempts, rescheduled.last_error.as_deref()), (1, Some("HTTP 500")));
+    assert_eq!(
+        (rescheduled.attempts, rescheduled.last_error.as_deref()),
+        (1, Some("HTTP 500"))
+    );
 
     store.mark_event_dead(&later.id, 8, "gave up").await.unwrap();
     let dead = store.dead_events(a, None, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!((dead[0].state, dead[0].attempts), (OutboxState::Dead, 8));
-    assert!(store.due_events(i64::MAX, 10).await.unwrap().iter().all(|e| e.id != later.id));
+    assert!(store
+        .due_events(i64::MAX, 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|e| e.id != later.id));
 
     store.redeliver_event(a, &later.id, 2_000).await.unwrap();
     assert!(store.dead_events(a, None, 10).await.unwrap().is_empty());
@@ -705,7 +944,10 @@ async fn outbox_delivery_states(store: Arc<dyn Store>) {
     store.mark_event_dead(&third.id, 3, "x").await.unwrap();
     let cross = store.redeliver_event(&other_app, &third.id, 2_000).await;
     assert!(matches!(cross, Err(StoreError::NotFound(_))), "{cross:?}");
-    assert!(matches!(store.mark_event_delivered("wh_missing", 1).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.mark_event_delivered("wh_missing", 1).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn app_of_other_tenant(store: &dyn Store) -> AppId {
@@ -770,6 +1012,8 @@ conformance!(
     duplicates_return_the_first_message,
     duplicates_inside_one_batch,
     concurrent_batches_get_gapless_seqs,
+    concurrent_batches_over_several_conversations,
+    concurrent_duplicates_are_stored_once,
     history_ranges,
     recall_drops_content,
     conversation_list_unread_paging_and_sync,
@@ -805,19 +1049,31 @@ async fn postgres_is_not_ready_until_migrated() {
 async fn a_corrupted_sqlite_file_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("corrupt.db");
-    std::fs::write(&path, b"this is certainly not a SQLite database, just some garbage bytes".repeat(100))
-        .unwrap();
+    std::fs::write(
+        &path,
+        b"this is certainly not a SQLite database, just some garbage bytes".repeat(100),
+    )
+    .unwrap();
     let url = format!("sqlite://{}", path.display());
     let err = match tern_platform::store::connect(&url).await {
-        Ok(store) => store.migrate().await.err().unwrap_or_else(|| panic!("a corrupted file was accepted")),
+        Ok(store) => store
+            .migrate()
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("a corrupted file was accepted")),
         Err(e) => e,
     };
-    assert!(err.to_string().contains("corrupt.db"), "the error names the file: {err}");
+    assert!(
+        err.to_string().contains("corrupt.db"),
+        "the error names the file: {err}"
+    );
 }
 
 #[tokio::test]
 async fn an_unreachable_postgres_is_unavailable() {
     // Port 1 on loopback: nothing listens there.
-    let err = tern_platform::store::connect("postgres://postgres@127.0.0.1:1/none").await.err();
+    let err = tern_platform::store::connect("postgres://postgres@127.0.0.1:1/none")
+        .await
+        .err();
     assert!(matches!(err, Some(StoreError::Unavailable(_))), "{err:?}");
 }

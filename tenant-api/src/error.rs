@@ -24,7 +24,12 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("timestamp_out_of_window", 401, "X-Tern-Timestamp is more than 300 s from the server's clock."),
     ("bad_signature", 401, "No active AppSecret of the app gives this signature."),
     ("nonce_reused", 401, "This app used this nonce within the last 600 s."),
+    ("token_invalid", 401, "The bearer token is malformed, not HS256, or its claims are wrong (scope, lifetime over 3600 s)."),
     ("token_expired", 401, "The bearer token's exp has passed."),
+    ("token_lifetime_too_long", 401, "A token's exp - iat is longer than allowed."),
+    ("token_not_yet_valid", 401, "A token's iat is more than 60 s in the future."),
+    ("token_revoked", 401, "The user's tokens issued before this one's iat were revoked."),
+    ("user_not_found", 403, "The token's user does not exist and the app does not create users on login."),
     ("app_suspended", 403, "The app or its tenant is suspended."),
     ("invalid_json", 400, "The body is not valid JSON, has a wrong type or an unknown field."),
     ("invalid_argument", 400, "A parameter is out of range or malformed; the message names it."),
@@ -197,6 +202,13 @@ mod tests {
             assert!(seen.insert(*code), "{code} listed twice");
             assert!(StatusCode::from_u16(*status).is_ok());
             assert!(!meaning.is_empty());
+        }
+    }
+
+    #[test]
+    fn every_authentication_code_is_listed_with_its_status() {
+        for code in AuthError::ALL_CODES {
+            assert!(ERROR_CODES.iter().any(|(c, _, _)| *c == code), "{code} is not in ERROR_CODES");
         }
     }
 

@@ -29,3 +29,8 @@ pub fn router(state: ApiState) -> Router {
 async fn serve_openapi() -> impl axum::response::IntoResponse {
     ([("content-type", "application/json")], openapi::document_json())
 }
+
+/// A JSON object as a `google.protobuf.Struct`, for building gRPC requests.
+pub fn grpc_struct(v: serde_json::Value) -> Option<prost_types::Struct> {
+    grpc::json_struct(v)
+}

@@ -33,6 +33,7 @@ pub struct ErrorDetail {
         messages::send, messages::batch_send, messages::get, messages::recall, messages::history,
         groups::create, groups::get, groups::add_members, groups::remove_member, groups::members,
         presence::query, broadcasts::start, broadcasts::get,
+        webhooks::get, webhooks::put, webhooks::dead, webhooks::redeliver,
     ),
     components(schemas(ErrorEnvelope, ErrorDetail)),
     modifiers(&Signing),

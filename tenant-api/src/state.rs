@@ -6,6 +6,7 @@ use tern_platform::auth::request::RequestVerifier;
 use tern_platform::delivery::Pipeline;
 use tern_platform::secret_box::SecretBox;
 use tern_platform::store::Store;
+use tern_platform::webhook::before_send::HttpBeforeSendHook;
 
 use crate::limits::AppLimiters;
 use crate::rest::broadcasts::Broadcasts;
@@ -26,6 +27,10 @@ pub struct ApiInner {
     pub body_limit: usize,
     /// Whether webhook URLs may point at private addresses (development and tests).
     pub webhook_allow_private: bool,
+    /// The before-send hook, for its breaker state.
+    pub before_send: Option<Arc<HttpBeforeSendHook>>,
+    /// Wakes the webhook worker when events are queued by hand (redelivery).
+    pub outbox_wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl std::ops::Deref for ApiState {
@@ -46,7 +51,18 @@ impl ApiState {
             broadcasts: Broadcasts::default(),
             body_limit: DEFAULT_BODY_LIMIT,
             webhook_allow_private: false,
+            before_send: None,
+            outbox_wake: None,
         }))
+    }
+
+    /// The API's view of a node's engine.
+    pub fn from_engine(e: &tern_platform::engine::Engine) -> Self {
+        Self::new(e.store.clone(), e.pipeline.clone(), e.secrets.clone(), e.request_verifier.clone()).with(|s| {
+            s.webhook_allow_private = e.config.webhook_allow_private;
+            s.before_send = Some(e.before_send.clone());
+            s.outbox_wake = Some(e.outbox_wake.clone());
+        })
     }
 
     /// Builder-style tweaks, before the state is shared.

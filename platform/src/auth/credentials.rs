@@ -7,6 +7,9 @@
 //! secret revoked or an app suspended in the store stops working within the TTL. A
 //! secret whose grace period ends (`expires_at`) stops at that instant, because each
 //! cached secret keeps its expiry and is checked against the clock on every use.
+//! A secret just added must work at once (a tenant rotates, then switches), so a signature
+//! that matches no cached secret makes the verifiers reload the app (`refresh`), at most
+//! once per second per app so that forged requests cannot turn into a query each.
 //! Unknown app keys are not cached, so random keys cannot push out hot apps.
 
 use std::collections::HashMap;
@@ -40,17 +43,18 @@ pub fn keyed_hmac(key: &[u8]) -> HmacSha256 {
 
 /// How long an entry is trusted before it is reloaded from the store.
 pub const DEFAULT_TTL_MS: i64 = 5_000;
+/// An entry younger than this is not reloaded by `refresh`.
+pub const MIN_REFRESH_INTERVAL_MS: i64 = 1_000;
 /// Most apps kept at once; past it, expired entries are swept and then the cache is
 /// trimmed, so memory stays bounded whatever keys callers send.
 pub const DEFAULT_CAPACITY: usize = 10_000;
 
-/// One active AppSecret, decrypted. Never printed.
+/// One active AppSecret, kept only as HMAC state with the key absorbed (the plaintext is
+/// dropped after keying). Never printed.
 #[derive(Clone)]
 pub struct ActiveSecret {
     pub id: SecretId,
-    /// The secret as UTF-8, the HMAC key of SIGNING.md.
-    secret: String,
-    /// HMAC state with the key already absorbed; cloned per signature check.
+    /// Cloned per signature check.
     mac: HmacSha256,
     pub expires_at: Option<UnixMillis>,
 }
@@ -65,18 +69,13 @@ impl std::fmt::Debug for ActiveSecret {
 }
 
 impl ActiveSecret {
-    pub fn new(id: SecretId, secret: String, expires_at: Option<UnixMillis>) -> Self {
-        let mac = keyed_hmac(secret.as_bytes());
+    /// `secret` is the AppSecret as SIGNING.md uses it: its UTF-8 bytes are the HMAC key.
+    pub fn new(id: SecretId, secret: &str, expires_at: Option<UnixMillis>) -> Self {
         Self {
             id,
-            secret,
-            mac,
+            mac: keyed_hmac(secret.as_bytes()),
             expires_at,
         }
-    }
-
-    pub fn secret(&self) -> &str {
-        &self.secret
     }
 
     /// A fresh HMAC-SHA256 keyed with this secret.
@@ -93,6 +92,8 @@ impl ActiveSecret {
 #[derive(Debug, Clone)]
 pub struct AppCredentials {
     pub app: App,
+    /// When this was read from the store (the verifier's clock).
+    pub loaded_at: UnixMillis,
     pub tenant_active: bool,
     /// Newest first, as the store lists them.
     pub secrets: Vec<ActiveSecret>,
@@ -156,6 +157,30 @@ impl CredentialCache {
         Ok(credentials)
     }
 
+    /// A newer copy of `seen` when a signature matched none of its secrets: the entry
+    /// another caller reloaded since, or a reload from the store if `seen` is at least
+    /// `MIN_REFRESH_INTERVAL_MS` old. `None` when `seen` is as fresh as it gets for now.
+    pub async fn refresh(
+        &self,
+        seen: &AppCredentials,
+        now: UnixMillis,
+    ) -> Result<Option<Arc<AppCredentials>>, AuthError> {
+        let key = &seen.app.app_key;
+        if let Some(current) = self.lock().get(key) {
+            if current.credentials.loaded_at > seen.loaded_at && self.is_fresh(current.loaded_at, now) {
+                return Ok(Some(current.credentials.clone()));
+            }
+        }
+        if now.saturating_sub(seen.loaded_at) < MIN_REFRESH_INTERVAL_MS {
+            return Ok(None);
+        }
+        let credentials = Arc::new(self.load(key, now).await?);
+        if self.ttl_ms > 0 {
+            self.insert(key, now, credentials.clone());
+        }
+        Ok(Some(credentials))
+    }
+
     /// Drops the entry of one app, e.g. right after its secrets or status changed here.
     pub fn invalidate(&self, key: &AppKey) {
         self.lock().remove(key);
@@ -207,10 +232,11 @@ impl CredentialCache {
         let mut secrets = Vec::with_capacity(records.len());
         for record in records.into_iter().filter(|r| r.is_active_at(now)) {
             let secret = self.secret_box.open_string(app.id.as_str(), &record.ciphertext)?;
-            secrets.push(ActiveSecret::new(record.id, secret, record.expires_at));
+            secrets.push(ActiveSecret::new(record.id, &secret, record.expires_at));
         }
         Ok(AppCredentials {
             app,
+            loaded_at: now,
             tenant_active,
             secrets,
         })

@@ -95,11 +95,6 @@ impl AuthError {
             _ => 401,
         }
     }
-
-    /// Whether the text of this error may be shown to the caller (it names no internals).
-    pub fn is_client_error(&self) -> bool {
-        !matches!(self, Self::Unavailable(_) | Self::Internal(_))
-    }
 }
 
 impl From<StoreError> for AuthError {

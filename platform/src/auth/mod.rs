@@ -11,5 +11,6 @@ pub mod credentials;
 pub mod error;
 pub mod request;
 pub mod token;
+pub mod webhook;
 
 pub use error::AuthError;

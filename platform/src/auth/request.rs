@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::canonical::canonical_query;
-use super::credentials::{keyed_hmac, CredentialCache};
+use super::credentials::{keyed_hmac, AppCredentials, CredentialCache};
 use super::token::authenticate_server_token;
 use super::AuthError;
 use crate::domain::{now_ms, App, UnixMillis};
@@ -160,6 +160,18 @@ fn bearer_token(authorization: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// Whether any secret of `app` active at `now` signs `message` as `signature`. Every
+/// secret is tried without stopping at a match, and each comparison is constant-time, so
+/// timing tells nothing about the secrets or the signature.
+fn signed_by_any(app: &AppCredentials, message: &str, signature: &[u8; 32], now: UnixMillis) -> bool {
+    app.secrets_at(now).fold(false, |ok, secret| {
+        let mut mac = secret.mac();
+        mac.update(message.as_bytes());
+        let expected = mac.finalize().into_bytes();
+        bool::from(expected.as_slice().ct_eq(signature)) | ok
+    })
+}
+
 type Clock = Arc<dyn Fn() -> UnixMillis + Send + Sync>;
 
 /// Authenticates server API calls. One per process, shared by the REST and gRPC front
@@ -216,7 +228,7 @@ impl RequestVerifier {
 
     async fn verify_signature(&self, req: &SignedRequest<'_>, now: UnixMillis) -> Result<App, AuthError> {
         let headers = parse_signature_headers(req)?;
-        let app = self.credentials.get(&headers.app_key, now).await?;
+        let mut app = self.credentials.get(&headers.app_key, now).await?;
         let now_s = now.div_euclid(1000);
         if headers.timestamp.abs_diff(now_s) > TIMESTAMP_WINDOW_SECONDS.unsigned_abs() {
             return Err(AuthError::TimestampOutOfWindow);
@@ -229,14 +241,14 @@ impl RequestVerifier {
             req.raw_query,
             req.body,
         );
-        // Every active secret is tried without stopping at a match, and each comparison is
-        // constant-time, so timing tells nothing about the secrets or the signature.
-        let matched = app.secrets_at(now).fold(false, |ok, secret| {
-            let mut mac = secret.mac();
-            mac.update(message.as_bytes());
-            let expected = mac.finalize().into_bytes();
-            bool::from(expected.as_slice().ct_eq(&headers.signature)) | ok
-        });
+        let mut matched = signed_by_any(&app, &message, &headers.signature, now);
+        if !matched {
+            // Perhaps a secret added since the app was cached.
+            if let Some(fresh) = self.credentials.refresh(&app, now).await? {
+                matched = signed_by_any(&fresh, &message, &headers.signature, now);
+                app = fresh;
+            }
+        }
         if !matched {
             return Err(AuthError::BadSignature);
         }

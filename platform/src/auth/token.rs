@@ -249,14 +249,20 @@ async fn signed_by_app<C: DeserializeOwned>(
     let claims: C = jwt.claims()?;
     let key = AppKey::parse(issuer(&claims)).map_err(|_| AuthError::UnknownAppKey)?;
     let app = cache.get(&key, now).await?;
-    // Every secret is tried (no early exit), so timing does not tell which one matched.
-    let signed = app
-        .secrets_at(now)
-        .fold(false, |ok, secret| jwt.is_signed_by(secret.mac()) | ok);
-    if !signed {
-        return Err(AuthError::BadSignature);
+    if signed_by_any(&jwt, &app, now) {
+        return Ok((claims, app));
     }
-    Ok((claims, app))
+    // Perhaps a secret added since the app was cached.
+    match cache.refresh(&app, now).await? {
+        Some(fresh) if signed_by_any(&jwt, &fresh, now) => Ok((claims, fresh)),
+        _ => Err(AuthError::BadSignature),
+    }
+}
+
+/// Every active secret is tried (no early exit), so timing does not tell which one matched.
+fn signed_by_any(jwt: &UnverifiedJwt<'_>, app: &AppCredentials, now: UnixMillis) -> bool {
+    app.secrets_at(now)
+        .fold(false, |ok, secret| jwt.is_signed_by(secret.mac()) | ok)
 }
 
 /// The time rules of both token kinds, in SIGNING.md's order: not expired, lifetime

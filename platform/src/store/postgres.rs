@@ -40,8 +40,8 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
 
 /// Connects to PostgreSQL. An unreachable server is `Unavailable`; a malformed URL `Rejected`.
 pub async fn open_postgres(url: &str) -> StoreResult<PostgresStore> {
-    let options = PgConnectOptions::from_str(url)
-        .map_err(|e| StoreError::Rejected(format!("invalid PostgreSQL URL: {e}")))?;
+    let options =
+        PgConnectOptions::from_str(url).map_err(|e| StoreError::Rejected(format!("invalid PostgreSQL URL: {e}")))?;
     let pool = PgPoolOptions::new()
         .max_connections(POOL_SIZE)
         .acquire_timeout(Duration::from_secs(10))

@@ -330,6 +330,46 @@ macro_rules! sql_store {
             row.as_ref().map(required_message).transpose()
         }
 
+        /// Messages stored before under the idempotency keys of `batch` (whose keys are
+        /// distinct), by `(app, sender_key, client_msg_id)`: one query per app and chunk.
+        async fn stored_before(
+            tx: &mut Tx<'_>,
+            batch: &[&NewMessage],
+        ) -> StoreResult<HashMap<(String, String, String), Message>> {
+            let mut by_app: HashMap<&AppId, Vec<&NewMessage>> = HashMap::new();
+            for m in batch {
+                by_app.entry(&m.app_id).or_default().push(m);
+            }
+            let mut found = HashMap::new();
+            for (app, messages) in by_app {
+                for chunk in messages.chunks(200) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = "
+                    ));
+                    qb.push_bind(app.as_str().to_owned());
+                    qb.push(" AND (sender_key, client_msg_id) IN (VALUES ");
+                    for (n, m) in chunk.iter().enumerate() {
+                        qb.push(if n == 0 { "(" } else { ", (" });
+                        qb.push_bind(m.sender.idempotency_key().to_owned());
+                        qb.push(", ");
+                        qb.push_bind(m.client_msg_id.as_str().to_owned());
+                        qb.push(")");
+                    }
+                    qb.push(")");
+                    let rows = qb.build().fetch_all(&mut **tx).await.map_err(map_err)?;
+                    for row in &rows {
+                        let message = required_message(row)?;
+                        let sender_key = message.sender.idempotency_key().to_owned();
+                        found.insert(
+                            (app.to_string(), sender_key, message.client_msg_id.to_string()),
+                            message,
+                        );
+                    }
+                }
+            }
+            Ok(found)
+        }
+
         /// Stores one message that is known not to be a duplicate; returns it with its seq.
         async fn store_one(tx: &mut Tx<'_>, m: &NewMessage, version: i64) -> StoreResult<Message> {
             let app = m.app_id.as_str();
@@ -368,7 +408,11 @@ macro_rules! sql_store {
             .bind(m.created_at)
             .execute(&mut **tx)
             .await
-            .map_err(|e| conflict_as(e, || format!("message id {} already exists", m.msg_id)))?;
+            .map_err(|e| {
+                conflict_as(e, || {
+                    format!("message {} collides with a stored message (its id or idempotency key)", m.msg_id)
+                })
+            })?;
 
             let sender = m.sender.user();
             let mut participants: Vec<&UserId> = m.participants.iter().collect();
@@ -518,6 +562,71 @@ macro_rules! sql_store {
             } else {
                 Ok(())
             }
+        }
+
+        /// One attempt at `commit_messages` (see the trait).
+        async fn commit_batch(store: &$store, batch: &[NewMessage]) -> StoreResult<Vec<CommitOutcome>> {
+            if batch.is_empty() {
+                return Ok(Vec::new());
+            }
+            // A message repeating an earlier one of the batch is answered with that one.
+            let mut first_with_key: HashMap<(&str, &str, &str), usize> = HashMap::new();
+            let mut repeat_of: Vec<Option<usize>> = vec![None; batch.len()];
+            for (i, m) in batch.iter().enumerate() {
+                let key = (m.app_id.as_str(), m.sender.idempotency_key(), m.client_msg_id.as_str());
+                match first_with_key.get(&key) {
+                    Some(&j) => repeat_of[i] = Some(j),
+                    None => {
+                        first_with_key.insert(key, i);
+                    }
+                }
+            }
+            // Lock order: conversations sorted; within one, the input order (stable sort).
+            let conversation_ids: Vec<String> = batch.iter().map(|m| m.conversation_id.to_string()).collect();
+            let mut order: Vec<usize> = (0..batch.len()).filter(|&i| repeat_of[i].is_none()).collect();
+            order.sort_by(|&a, &b| {
+                (batch[a].app_id.as_str(), conversation_ids[a].as_str())
+                    .cmp(&(batch[b].app_id.as_str(), conversation_ids[b].as_str()))
+            });
+            let mut apps: Vec<&AppId> = batch.iter().map(|m| &m.app_id).collect();
+            apps.sort();
+            apps.dedup();
+
+            let mut tx = store.writer().begin().await.map_err(map_err)?;
+            let mut versions: HashMap<&AppId, i64> = HashMap::new();
+            for app in apps {
+                versions.insert(app, next_version(&mut tx, app).await?);
+            }
+            let firsts: Vec<&NewMessage> = order.iter().map(|&i| &batch[i]).collect();
+            let mut earlier = stored_before(&mut tx, &firsts).await?;
+            let mut outcomes: Vec<Option<CommitOutcome>> = vec![None; batch.len()];
+            for i in order {
+                let m = &batch[i];
+                let key = (
+                    m.app_id.to_string(),
+                    m.sender.idempotency_key().to_owned(),
+                    m.client_msg_id.to_string(),
+                );
+                outcomes[i] = Some(match earlier.remove(&key) {
+                    Some(first) => CommitOutcome::Duplicate(first),
+                    None => {
+                        let version = versions.get(&m.app_id).copied().unwrap_or_default();
+                        CommitOutcome::Stored(store_one(&mut tx, m, version).await?)
+                    }
+                });
+            }
+            tx.commit().await.map_err(map_err)?;
+
+            for (i, first) in repeat_of.iter().enumerate() {
+                if let Some(j) = *first {
+                    let first = outcomes[j].as_ref().map(|o| o.message().clone());
+                    outcomes[i] = first.map(CommitOutcome::Duplicate);
+                }
+            }
+            outcomes
+                .into_iter()
+                .map(|o| o.ok_or_else(|| StoreError::Database("a message of the batch got no outcome".into())))
+                .collect()
         }
 
         #[async_trait]
@@ -1007,67 +1116,20 @@ macro_rules! sql_store {
 
             // ---- messages and conversations ----------------------------------------------
             async fn commit_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<CommitOutcome>> {
-                if batch.is_empty() {
-                    return Ok(Vec::new());
-                }
-                // A message repeating an earlier one of the batch is answered with that one.
-                let mut first_with_key: HashMap<(&str, &str, &str), usize> = HashMap::new();
-                let mut repeat_of: Vec<Option<usize>> = vec![None; batch.len()];
-                for (i, m) in batch.iter().enumerate() {
-                    let key = (m.app_id.as_str(), m.sender.idempotency_key(), m.client_msg_id.as_str());
-                    match first_with_key.get(&key) {
-                        Some(&j) => repeat_of[i] = Some(j),
-                        None => {
-                            first_with_key.insert(key, i);
+                // A concurrent batch (another node, on PostgreSQL) may commit the same
+                // idempotency key between our lookup and our insert; the insert then fails
+                // the transaction. Running the batch again finds that message and answers
+                // with it, as a duplicate should be answered.
+                let mut attempt = 1;
+                loop {
+                    match commit_batch(self, batch).await {
+                        Err(StoreError::Conflict(e)) if attempt < 3 => {
+                            tracing::debug!(error = %e, attempt, "commit conflicted; retrying the batch");
+                            attempt += 1;
                         }
+                        result => return result,
                     }
                 }
-                // Lock order: conversations sorted; within one, the input order (stable sort).
-                let conversation_ids: Vec<String> = batch.iter().map(|m| m.conversation_id.to_string()).collect();
-                let mut order: Vec<usize> = (0..batch.len()).filter(|&i| repeat_of[i].is_none()).collect();
-                order.sort_by(|&a, &b| {
-                    (batch[a].app_id.as_str(), conversation_ids[a].as_str())
-                        .cmp(&(batch[b].app_id.as_str(), conversation_ids[b].as_str()))
-                });
-                let mut apps: Vec<&AppId> = batch.iter().map(|m| &m.app_id).collect();
-                apps.sort();
-                apps.dedup();
-
-                let mut tx = self.writer().begin().await.map_err(map_err)?;
-                let mut versions: HashMap<&AppId, i64> = HashMap::new();
-                for app in apps {
-                    versions.insert(app, next_version(&mut tx, app).await?);
-                }
-                let mut outcomes: Vec<Option<CommitOutcome>> = vec![None; batch.len()];
-                for i in order {
-                    let m = &batch[i];
-                    let earlier = message_by_key(
-                        &mut *tx,
-                        m.app_id.as_str(),
-                        m.sender.idempotency_key(),
-                        m.client_msg_id.as_str(),
-                    )
-                    .await?;
-                    outcomes[i] = Some(match earlier {
-                        Some(first) => CommitOutcome::Duplicate(first),
-                        None => {
-                            let version = versions.get(&m.app_id).copied().unwrap_or_default();
-                            CommitOutcome::Stored(store_one(&mut tx, m, version).await?)
-                        }
-                    });
-                }
-                tx.commit().await.map_err(map_err)?;
-
-                for (i, first) in repeat_of.iter().enumerate() {
-                    if let Some(j) = *first {
-                        let first = outcomes[j].as_ref().map(|o| o.message().clone());
-                        outcomes[i] = first.map(CommitOutcome::Duplicate);
-                    }
-                }
-                outcomes
-                    .into_iter()
-                    .map(|o| o.ok_or_else(|| StoreError::Database("a message of the batch got no outcome".into())))
-                    .collect()
             }
 
             async fn message(&self, app: &AppId, id: &MsgId) -> StoreResult<Option<Message>> {

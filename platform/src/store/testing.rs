@@ -80,11 +80,10 @@ pub async fn postgres_unmigrated() -> Option<Arc<dyn Store>> {
 /// Drops `tern_test_<secs>_*` databases created more than an hour before `now`; failures
 /// (another run still using one) are ignored, a later run retries.
 async fn drop_stale_databases(admin: &mut sqlx::PgConnection, now: u64) {
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'tern\\_test\\_%'")
-            .fetch_all(&mut *admin)
-            .await
-            .unwrap_or_default();
+    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'tern\\_test\\_%'")
+        .fetch_all(&mut *admin)
+        .await
+        .unwrap_or_default();
     for name in names {
         let created = name
             .strip_prefix("tern_test_")

@@ -22,7 +22,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use crate::content::json_to_struct;
 use crate::proto as pb;
 use crate::timeline::Timeline;
-use crate::types::*;
+
+// The app-facing types, also reachable as `tern_sdk::client::*`.
+pub use crate::types::{
+    ClientError, ConnectionState, Conversation, Event, Message, Platform, PresenceInfo, SendAck, Target,
+};
 
 use pb::client_frame::Command;
 use pb::server_frame::Body;

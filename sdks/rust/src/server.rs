@@ -15,7 +15,12 @@ use crate::signing::sign_request;
 pub enum ServerError {
     /// The server answered with an error: `code` is the stable code (docs/errors.md).
     #[error("{status} {code}: {message}")]
-    Api { status: u16, code: String, message: String, request_id: String },
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        request_id: String,
+    },
     #[error("transport: {0}")]
     Transport(#[from] reqwest::Error),
     #[error("unexpected answer: {0}")]
@@ -86,12 +91,18 @@ pub struct ServerClient {
 
 impl std::fmt::Debug for ServerClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerClient").field("base", &self.base).field("app_key", &self.app_key).finish_non_exhaustive()
+        f.debug_struct("ServerClient")
+            .field("base", &self.base)
+            .field("app_key", &self.app_key)
+            .finish_non_exhaustive()
     }
 }
 
 fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Percent-encodes one path segment (ids may hold `@`, `.`, and conversation ids `:`).
@@ -102,15 +113,38 @@ pub fn encode_segment(s: &str) -> String {
 impl ServerClient {
     /// `base` is the server's HTTP root, e.g. `http://127.0.0.1:8080`.
     pub fn new(base: &str, app_key: &str, app_secret: &str) -> Self {
-        let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap_or_default();
-        Self { http, base: base.trim_end_matches('/').to_owned(), app_key: app_key.to_owned(), app_secret: app_secret.to_owned() }
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap_or_default();
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            app_key: app_key.to_owned(),
+            app_secret: app_secret.to_owned(),
+        }
     }
 
     /// Sends a signed request; `path_and_query` is sent exactly as given and signed as such.
-    pub async fn request<T: DeserializeOwned>(&self, method: &str, path_and_query: &str, body: Option<&Value>) -> Result<T, ServerError> {
-        let bytes = body.map(|b| serde_json::to_vec(b).unwrap_or_default()).unwrap_or_default();
+    pub async fn request<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<&Value>,
+    ) -> Result<T, ServerError> {
+        let bytes = body
+            .map(|b| serde_json::to_vec(b).unwrap_or_default())
+            .unwrap_or_default();
         let nonce = Alphanumeric.sample_string(&mut rand::thread_rng(), 24);
-        let headers = sign_request(&self.app_key, &self.app_secret, method, path_and_query, &bytes, unix_now(), &nonce);
+        let headers = sign_request(
+            &self.app_key,
+            &self.app_secret,
+            method,
+            path_and_query,
+            &bytes,
+            unix_now(),
+            &nonce,
+        );
         let m = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| ServerError::Decode(e.to_string()))?;
         let mut req = self.http.request(m, format!("{}{}", self.base, path_and_query));
         for (k, v) in headers {
@@ -124,7 +158,12 @@ impl ServerClient {
         let text = res.bytes().await?;
         if !(200..300).contains(&status) {
             return Err(match serde_json::from_slice::<ErrorEnvelope>(&text) {
-                Ok(e) => ServerError::Api { status, code: e.error.code, message: e.error.message, request_id: e.error.request_id },
+                Ok(e) => ServerError::Api {
+                    status,
+                    code: e.error.code,
+                    message: e.error.message,
+                    request_id: e.error.request_id,
+                },
                 Err(_) => ServerError::Decode(format!("status {status}: {}", String::from_utf8_lossy(&text))),
             });
         }
@@ -134,7 +173,8 @@ impl ServerClient {
     /// Creates or updates users: each a JSON object with `id` and optional `name`,
     /// `avatar_url`, `metadata`.
     pub async fn upsert_users(&self, users: &[Value]) -> Result<Value, ServerError> {
-        self.request("POST", "/v1/users", Some(&json!({ "users": users }))).await
+        self.request("POST", "/v1/users", Some(&json!({ "users": users })))
+            .await
     }
 
     /// Creates (or updates) one user by id and name.
@@ -143,29 +183,48 @@ impl ServerClient {
     }
 
     pub async fn get_user(&self, id: &str) -> Result<Value, ServerError> {
-        self.request("GET", &format!("/v1/users/{}", encode_segment(id)), None).await
+        self.request("GET", &format!("/v1/users/{}", encode_segment(id)), None)
+            .await
     }
 
     pub async fn delete_user(&self, id: &str) -> Result<Value, ServerError> {
-        self.request("DELETE", &format!("/v1/users/{}", encode_segment(id)), None).await
+        self.request("DELETE", &format!("/v1/users/{}", encode_segment(id)), None)
+            .await
     }
 
     /// Mints a user token for SDK login.
     pub async fn user_token(&self, user: &str, ttl_seconds: Option<i64>) -> Result<UserToken, ServerError> {
         let body = json!({ "ttl_seconds": ttl_seconds });
-        self.request("POST", &format!("/v1/users/{}/tokens", encode_segment(user)), Some(&body)).await
+        self.request(
+            "POST",
+            &format!("/v1/users/{}/tokens", encode_segment(user)),
+            Some(&body),
+        )
+        .await
     }
 
     pub async fn revoke_tokens(&self, user: &str) -> Result<Value, ServerError> {
-        self.request("POST", &format!("/v1/users/{}/tokens/revoke", encode_segment(user)), None).await
+        self.request(
+            "POST",
+            &format!("/v1/users/{}/tokens/revoke", encode_segment(user)),
+            None,
+        )
+        .await
     }
 
     pub async fn kick(&self, user: &str) -> Result<Value, ServerError> {
-        self.request("POST", &format!("/v1/users/{}/kick", encode_segment(user)), None).await
+        self.request("POST", &format!("/v1/users/{}/kick", encode_segment(user)), None)
+            .await
     }
 
     /// Sends a text message from one user to another.
-    pub async fn send_text(&self, from: &str, to: &str, client_msg_id: &str, text: &str) -> Result<SendAnswer, ServerError> {
+    pub async fn send_text(
+        &self,
+        from: &str,
+        to: &str,
+        client_msg_id: &str,
+        text: &str,
+    ) -> Result<SendAnswer, ServerError> {
         let body = json!({"from": from, "to": {"user": to}, "client_msg_id": client_msg_id, "type": "text", "content": {"text": text}});
         self.send(&body).await
     }
@@ -176,30 +235,54 @@ impl ServerClient {
     }
 
     /// Messages with seq > `after_seq`, oldest first.
-    pub async fn history(&self, conversation_id: &str, after_seq: i64, limit: u32) -> Result<Vec<HistoryMessage>, ServerError> {
+    pub async fn history(
+        &self,
+        conversation_id: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<HistoryMessage>, ServerError> {
         #[derive(Deserialize)]
         struct Answer {
             messages: Vec<HistoryMessage>,
         }
-        let path = format!("/v1/conversations/{}/messages?after_seq={after_seq}&limit={limit}", encode_segment(conversation_id));
+        let path = format!(
+            "/v1/conversations/{}/messages?after_seq={after_seq}&limit={limit}",
+            encode_segment(conversation_id)
+        );
         let a: Answer = self.request("GET", &path, None).await?;
         Ok(a.messages)
     }
 
     pub async fn recall(&self, msg_id: &str) -> Result<HistoryMessage, ServerError> {
-        self.request("POST", &format!("/v1/messages/{}/recall", encode_segment(msg_id)), None).await
+        self.request("POST", &format!("/v1/messages/{}/recall", encode_segment(msg_id)), None)
+            .await
     }
 
     pub async fn conversations(&self, user: &str) -> Result<Value, ServerError> {
-        self.request("GET", &format!("/v1/users/{}/conversations", encode_segment(user)), None).await
+        self.request(
+            "GET",
+            &format!("/v1/users/{}/conversations", encode_segment(user)),
+            None,
+        )
+        .await
     }
 
     pub async fn mark_read(&self, user: &str, conversation_id: &str, seq: i64) -> Result<Value, ServerError> {
-        let path = format!("/v1/users/{}/conversations/{}/read", encode_segment(user), encode_segment(conversation_id));
+        let path = format!(
+            "/v1/users/{}/conversations/{}/read",
+            encode_segment(user),
+            encode_segment(conversation_id)
+        );
         self.request("POST", &path, Some(&json!({ "seq": seq }))).await
     }
 
-    pub async fn create_group(&self, id: &str, name: &str, owner: &str, members: &[&str]) -> Result<Value, ServerError> {
+    pub async fn create_group(
+        &self,
+        id: &str,
+        name: &str,
+        owner: &str,
+        members: &[&str],
+    ) -> Result<Value, ServerError> {
         let body = json!({"id": id, "name": name, "owner": owner, "members": members});
         self.request("POST", "/v1/groups", Some(&body)).await
     }
@@ -215,6 +298,7 @@ impl ServerClient {
     }
 
     pub async fn presence(&self, users: &[&str]) -> Result<Value, ServerError> {
-        self.request("POST", "/v1/presence/query", Some(&json!({ "users": users }))).await
+        self.request("POST", "/v1/presence/query", Some(&json!({ "users": users })))
+            .await
     }
 }

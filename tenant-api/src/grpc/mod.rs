@@ -14,6 +14,11 @@ pub mod status;
 
 pub use status::error_code;
 
+/// A JSON object as a Struct (for clients building requests).
+pub fn json_struct(v: serde_json::Value) -> Option<prost_types::Struct> {
+    convert::json_to_struct(v)
+}
+
 /// Serves gRPC on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,

@@ -67,7 +67,7 @@ pub struct MessageView {
     #[serde(rename = "type")]
     pub msg_type: String,
     /// `null` once recalled.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub content: serde_json::Value,
     pub created_at: i64,
     pub recalled: bool,

@@ -14,6 +14,7 @@ pub mod groups;
 pub mod messages;
 pub mod presence;
 pub mod users;
+pub mod webhooks;
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
@@ -37,6 +38,9 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/presence/query", post(presence::query))
         .route("/v1/broadcasts", post(broadcasts::start))
         .route("/v1/broadcasts/{broadcast_id}", get(broadcasts::get))
+        .route("/v1/webhook", get(webhooks::get).put(webhooks::put))
+        .route("/v1/webhook/dead-events", get(webhooks::dead))
+        .route("/v1/webhook/dead-events/{event_id}/redeliver", post(webhooks::redeliver))
 }
 
 pub async fn not_found() -> ApiError {

@@ -4,13 +4,10 @@
 
 use std::sync::Arc;
 
-use tern_platform::auth::request::RequestVerifier;
-use tern_platform::bus::memory::MemoryBus;
-use tern_platform::delivery::{Pipeline, PipelineConfig};
+use tern_platform::delivery::Pipeline;
+pub use tern_platform::engine::{Engine, EngineConfig};
 use tern_platform::domain::*;
 use tern_platform::ids::*;
-use tern_platform::nonce::MemoryNonceStore;
-use tern_platform::presence::MemoryPresence;
 use tern_platform::secret_box::SecretBox;
 use tern_platform::store::{testing, NewApp, Store};
 use tern_sdk::server::ServerClient;
@@ -28,6 +25,8 @@ pub struct TestServer {
     pub secrets: SecretBox,
     pub pipeline: Arc<Pipeline>,
     pub tenant: TenantId,
+    state: ApiState,
+    _engine: Engine,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -43,13 +42,15 @@ pub async fn stores() -> Vec<(&'static str, Arc<dyn Store>, Option<tempfile::Tem
 
 impl TestServer {
     pub async fn start(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>) -> Self {
+        Self::start_with(store, dir, EngineConfig::default()).await
+    }
+
+    pub async fn start_with(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>, config: EngineConfig) -> Self {
         let secrets = SecretBox::from_key([42; 32]);
-        let presence = Arc::new(MemoryPresence::new());
-        let bus = Arc::new(MemoryBus::new());
-        let pipeline = Arc::new(Pipeline::new(store.clone(), bus, presence, PipelineConfig::default()));
-        let verifier = Arc::new(RequestVerifier::new(store.clone(), secrets.clone(), Arc::new(MemoryNonceStore::new())));
-        let state = ApiState::new(store.clone(), pipeline.clone(), secrets.clone(), verifier);
-        let router = tern_tenant_api::router(state);
+        let engine = Engine::start(store.clone(), secrets.clone(), config);
+        let state = ApiState::from_engine(&engine);
+        let pipeline = engine.pipeline.clone();
+        let router = tern_tenant_api::ops::with_observability(tern_tenant_api::router(state.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -62,7 +63,17 @@ impl TestServer {
             created_at: now_ms(),
         };
         store.create_tenant(&tenant).await.unwrap();
-        Self { base: format!("http://{addr}"), store, secrets, pipeline, tenant: tenant.id, _dir: dir }
+        Self { base: format!("http://{addr}"), store, secrets, pipeline, tenant: tenant.id, state, _engine: engine, _dir: dir }
+    }
+
+    /// Drops the node's cached credentials of an app, as the API does after it changes
+    /// them, so a change made directly in the store is seen by the next request.
+    pub fn forget_credentials(&self, key: &AppKey) {
+        self.state.verifier.credentials().invalidate(key);
+    }
+
+    pub fn api_state(&self) -> ApiState {
+        self.state.clone()
     }
 
     /// A new app of the test tenant with a signed client.

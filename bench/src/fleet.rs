@@ -1,0 +1,238 @@
+//! Client fleets for the WebSocket scenarios. One process may hold at most 20,000 open files,
+//! so a scenario spreads its connections over several worker processes (this same binary,
+//! `tern-bench worker ...`). Each worker prints one JSON line when it is connected and one
+//! with its results; latency histograms travel serialised so the parent merges them exactly.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use tern_sdk::client::{Client, Event, Platform, Target};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// What a worker is asked to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerJob {
+    pub ws_url: String,
+    pub app_key: String,
+    pub app_secret: String,
+    /// Users this worker connects: `u{first}` .. `u{first + count}`.
+    pub first: usize,
+    pub count: usize,
+    /// All users of the scenario (peers are chosen among them).
+    pub total_users: usize,
+    /// Messages per second this worker sends (0 for idle).
+    pub rate: f64,
+    pub seconds: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WorkerReport {
+    pub connected: usize,
+    pub failed: usize,
+    pub sent: u64,
+    pub send_errors: u64,
+    pub received: u64,
+    /// V2-serialised, base64: end-to-end latency in microseconds.
+    pub histogram: String,
+}
+
+fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+/// Runs inside a worker process: connect, report readiness, send at the rate, measure.
+pub async fn worker(job: WorkerJob) -> Result<()> {
+    let now = (now_us() / 1_000_000) as i64;
+    let mut clients = Vec::with_capacity(job.count);
+    let mut failed = 0;
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
+    let (lat_tx, mut lat_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    // Connect in waves so the server's accept queue is not flooded.
+    for chunk in (job.first..job.first + job.count).collect::<Vec<_>>().chunks(200) {
+        let mut wave = Vec::new();
+        for &i in chunk {
+            let user = format!("u{i}");
+            let token = tern_sdk::signing::mint_user_token(&job.app_key, &job.app_secret, &user, now, now + 86_400, None);
+            let url = job.ws_url.clone();
+            wave.push((i, tokio::spawn(async move { Client::connect(&url, &token, &format!("bench-{user}"), Platform::Other).await })));
+        }
+        for (i, w) in wave {
+            match w.await? {
+                Ok((client, mut events)) => {
+                    let tx = lat_tx.clone();
+                    let me = format!("u{i}");
+                    tokio::spawn(async move {
+                        while let Some(ev) = events.next().await {
+                            // Count receipt by the other side, not the echo to the sender.
+                            if let Event::Message(m) = ev {
+                                if m.sender.as_deref() == Some(me.as_str()) {
+                                    continue;
+                                }
+                                if let Some(t) = m.content.get("t_us").and_then(|v| v.as_u64()) {
+                                    let _ = tx.send(now_us().saturating_sub(t));
+                                }
+                            }
+                        }
+                    });
+                    clients.push(client);
+                }
+                Err(_) => failed += 1,
+            }
+        }
+    }
+    let mut out = tokio::io::stdout();
+    out.write_all(format!("{}\n", serde_json::json!({"ready": clients.len(), "failed": failed})).as_bytes()).await?;
+    out.flush().await?;
+    // Wait for the parent's go (a line on stdin), so every worker starts sending together.
+    let mut line = String::new();
+    BufReader::new(tokio::io::stdin()).read_line(&mut line).await?;
+
+    let (mut sent, mut send_errors) = (0u64, 0u64);
+    let end = Instant::now() + Duration::from_secs(job.seconds);
+    if job.rate > 0.0 && !clients.is_empty() {
+        let interval = Duration::from_secs_f64(1.0 / job.rate);
+        let mut next = Instant::now();
+        let mut sends = tokio::task::JoinSet::new();
+        let mut k = 0usize;
+        while Instant::now() < end {
+            tokio::time::sleep_until(next.into()).await;
+            next += interval;
+            let from = k % clients.len();
+            // A peer anywhere in the scenario (often in another worker process).
+            let peer = (job.first + from + 1 + (k * 7919) % (job.total_users - 1)) % job.total_users;
+            let peer = if peer == job.first + from { (peer + 1) % job.total_users } else { peer };
+            let c = clients[from].clone();
+            sends.spawn(async move { c.send(Target::User(format!("u{peer}")), "custom", serde_json::json!({"data": 1, "t_us": now_us()})).await.is_ok() });
+            k += 1;
+            while let Some(r) = sends.try_join_next() {
+                if matches!(r, Ok(true)) { sent += 1 } else { send_errors += 1 }
+            }
+        }
+        while let Some(r) = sends.join_next().await {
+            if matches!(r, Ok(true)) { sent += 1 } else { send_errors += 1 }
+        }
+    } else {
+        tokio::time::sleep_until(end.into()).await;
+    }
+    // Let deliveries in flight arrive.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut received = 0;
+    while let Ok(l) = lat_rx.try_recv() {
+        hist.record(l.max(1)).ok();
+        received += 1;
+    }
+    let mut buf = Vec::new();
+    V2Serializer::new().serialize(&hist, &mut buf).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let report = WorkerReport {
+        connected: clients.len(),
+        failed,
+        sent,
+        send_errors,
+        received,
+        histogram: base64::engine::general_purpose::STANDARD.encode(buf),
+    };
+    out.write_all(format!("{}\n", serde_json::to_string(&report)?).as_bytes()).await?;
+    out.flush().await?;
+    for c in &clients {
+        c.close();
+    }
+    Ok(())
+}
+
+pub struct Fleet {
+    children: Vec<(Child, tokio::io::Lines<BufReader<tokio::process::ChildStdout>>, tokio::process::ChildStdin)>,
+}
+
+pub struct FleetResult {
+    pub connected: usize,
+    pub failed: usize,
+    pub sent: u64,
+    pub send_errors: u64,
+    pub received: u64,
+    pub latency_us: Histogram<u64>,
+}
+
+impl Fleet {
+    /// Starts `processes` workers sharing `users` connections and `rate` sends/s; returns
+    /// once every worker has connected.
+    pub async fn start(ws_url: &str, app_key: &str, app_secret: &str, users: usize, processes: usize, rate: f64, seconds: u64) -> Result<(Self, usize, usize)> {
+        let exe = std::env::current_exe()?;
+        let per = users.div_ceil(processes);
+        let mut children = Vec::new();
+        for p in 0..processes {
+            let first = p * per;
+            let count = per.min(users.saturating_sub(first));
+            if count == 0 {
+                break;
+            }
+            let job = WorkerJob {
+                ws_url: ws_url.to_owned(),
+                app_key: app_key.to_owned(),
+                app_secret: app_secret.to_owned(),
+                first,
+                count,
+                total_users: users,
+                rate: rate * count as f64 / users as f64,
+                seconds,
+            };
+            let mut child = Command::new(&exe)
+                .args(["worker", &serde_json::to_string(&job)?])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .kill_on_drop(true)
+                .spawn()?;
+            let stdout = child.stdout.take().context("worker stdout")?;
+            let stdin = child.stdin.take().context("worker stdin")?;
+            children.push((child, BufReader::new(stdout).lines(), stdin));
+        }
+        let (mut ready, mut failed) = (0, 0);
+        for (_, lines, _) in children.iter_mut() {
+            let line = lines.next_line().await?.context("worker exited before connecting")?;
+            let v: serde_json::Value = serde_json::from_str(&line)?;
+            ready += v["ready"].as_u64().unwrap_or(0) as usize;
+            failed += v["failed"].as_u64().unwrap_or(0) as usize;
+        }
+        Ok((Self { children }, ready, failed))
+    }
+
+    /// Tells every worker to go, and collects their results.
+    pub async fn run(mut self) -> Result<FleetResult> {
+        for (_, _, stdin) in self.children.iter_mut() {
+            stdin.write_all(b"go\n").await?;
+            stdin.flush().await?;
+        }
+        let mut r = FleetResult { connected: 0, failed: 0, sent: 0, send_errors: 0, received: 0, latency_us: Histogram::new_with_bounds(1, 120_000_000, 3)? };
+        for (child, lines, _) in self.children.iter_mut() {
+            let line = lines.next_line().await?.context("worker exited without a report")?;
+            let w: WorkerReport = serde_json::from_str(&line)?;
+            let bytes = base64::engine::general_purpose::STANDARD.decode(w.histogram)?;
+            let h: Histogram<u64> = Deserializer::new().deserialize(&mut bytes.as_slice()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            r.latency_us.add(&h).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            r.connected += w.connected;
+            r.failed += w.failed;
+            r.sent += w.sent;
+            r.send_errors += w.send_errors;
+            r.received += w.received;
+            let status = child.wait().await?;
+            if !status.success() {
+                bail!("a worker failed: {status}");
+            }
+        }
+        Ok(r)
+    }
+}
+
+/// CPU time (user + system) of a process, in clock ticks, from /proc.
+pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
