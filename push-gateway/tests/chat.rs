@@ -189,3 +189,95 @@ async fn rooms_deliver_to_members_and_give_newcomers_the_backlog() {
     no_more_messages(&mut viewer_ev).await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn group_members_get_the_group_and_late_joiners_only_what_followed() {
+    use tern_platform::domain::{now_ms, DEFAULT_GROUP_MEMBER_LIMIT};
+    use tern_platform::ids::{GroupId, UserId};
+    use tern_platform::store::NewGroup;
+
+    let env = Env::new().await;
+    let app = env.app(|_| {}).await;
+    app.users(&env, &["ann", "ben", "cat", "dan"]).await;
+    let server = env.start(None).await;
+    let uid = |u: &str| UserId::parse(u).unwrap();
+    server
+        .store
+        .create_group(
+            &app.app.id,
+            &NewGroup {
+                id: GroupId::parse("g1").unwrap(),
+                name: "team".into(),
+                owner: uid("ann"),
+                members: vec![uid("ben"), uid("cat")],
+                metadata: json!({}),
+                member_limit: DEFAULT_GROUP_MEMBER_LIMIT,
+            },
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    let (ann, mut ann_ev) = connect(&server.url, &app, "ann", "a").await;
+    let (_ben, mut ben_ev) = connect(&server.url, &app, "ben", "b").await;
+    let (dan, mut dan_ev) = connect(&server.url, &app, "dan", "d").await;
+
+    ann.send(Target::Group("g1".into()), "text", json!({"text": "standup?"}))
+        .await
+        .unwrap();
+    let want = vec![("g:g1".to_owned(), 1, "standup?".to_owned())];
+    assert_eq!(texts(&mut ann_ev, 1).await, want);
+    assert_eq!(texts(&mut ben_ev, 1).await, want);
+    // Not a member: cannot send, read or see it.
+    let err = dan
+        .send(Target::Group("g1".into()), "text", json!({"text": "let me in"}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("forbidden"));
+    assert_eq!(dan.history("g:g1", 0, 50).await.unwrap_err().code(), Some("not_found"));
+
+    // Typing in a group reaches the other members.
+    ann.typing("g:g1").await.unwrap();
+    let who = next_matching(&mut ben_ev, |e| match e {
+        Event::Typing {
+            user_id,
+            conversation_id,
+        } if conversation_id == "g:g1" => Some(user_id),
+        _ => None,
+    })
+    .await;
+    assert_eq!(who, "ann");
+
+    // Dan joins later: he gets what follows, not what came before.
+    server
+        .store
+        .add_group_members(
+            &app.app.id,
+            &GroupId::parse("g1").unwrap(),
+            &[uid("dan")],
+            DEFAULT_GROUP_MEMBER_LIMIT,
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    ann.send(Target::Group("g1".into()), "text", json!({"text": "welcome dan"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        texts(&mut dan_ev, 1).await,
+        vec![("g:g1".to_owned(), 2, "welcome dan".to_owned())]
+    );
+    let seen = dan.history("g:g1", 0, 50).await.unwrap();
+    assert_eq!(seen.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![2]);
+    // Cat was offline throughout; on login she catches up on both.
+    let (_cat, mut cat_ev) = connect(&server.url, &app, "cat", "c").await;
+    assert_eq!(
+        texts(&mut cat_ev, 2)
+            .await
+            .into_iter()
+            .map(|(_, s, _)| s)
+            .collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    no_more_messages(&mut dan_ev).await;
+    server.stop().await;
+}

@@ -356,6 +356,8 @@ enum Pending {
     Fill(String),
     Join,
     Presence,
+    /// Keepalive; the `pong` needs no handling.
+    Ping,
 }
 
 /// How a connected period ended.
@@ -537,7 +539,7 @@ impl Driver {
                         t.filling = false;
                     }
                 }
-                Pending::Send(_) | Pending::Sync | Pending::Join | Pending::Presence => {}
+                Pending::Send(_) | Pending::Sync | Pending::Join | Pending::Presence | Pending::Ping => {}
             }
         }
     }
@@ -718,7 +720,7 @@ impl Driver {
                     if last_heard.elapsed() > hb * 3 {
                         return lost("no heartbeat from the server");
                     }
-                    if !self.write(&mut ws, Command::Ping(pb::Ping { nonce: 0 }), Pending::Presence).await {
+                    if !self.write(&mut ws, Command::Ping(pb::Ping { nonce: 0 }), Pending::Ping).await {
                         return lost("write failed");
                     }
                 }
@@ -885,6 +887,7 @@ impl Driver {
                     }
                 }
             }
+            Pending::Ping => {}
             Pending::Presence => {
                 if let Body::PresenceResult(p) = body {
                     for u in &p.users {
