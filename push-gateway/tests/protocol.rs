@@ -481,3 +481,35 @@ async fn shutdown_tells_clients_to_reconnect() {
     assert_eq!(ending(&f, c), ("going_away".into(), Some(1012)));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_replaced_token_is_used_on_the_next_reconnect() {
+    let env = Env::new().await;
+    let app = env.app(|_| {}).await;
+    let server = env.start(None).await;
+    let (alice, mut ev) = connect(&server.url, &app, "alice", "a").await;
+    // Every token issued so far stops working; a fresh one (issued after) is fine.
+    server
+        .store
+        .revoke_user_tokens(&app.app.id, &UserId::parse("alice").unwrap(), now_ms() + 1000)
+        .await
+        .unwrap();
+    alice.set_token(&app.token_with("alice", 2, 3600));
+    alice.reconnect_now();
+    next_matching(&mut ev, |e| {
+        matches!(e, Event::Connection(ConnectionState::Disconnected { .. })).then_some(())
+    })
+    .await;
+    let state = next_matching(&mut ev, |e| match e {
+        Event::Connection(s @ (ConnectionState::Connected | ConnectionState::Closed { .. })) => Some(s),
+        _ => None,
+    })
+    .await;
+    assert_eq!(state, ConnectionState::Connected);
+    alice
+        .send(Target::User("alice".into()), "text", json!({"text": "note to self"}))
+        .await
+        .unwrap();
+    assert_eq!(texts(&mut ev, 1).await[0].2, "note to self");
+    server.stop().await;
+}

@@ -68,6 +68,7 @@ enum Cmd {
         reply: oneshot::Sender<Result<Body, ClientError>>,
     },
     Remember(Remember),
+    SetToken(String),
     Reconnect,
     Close,
 }
@@ -307,6 +308,12 @@ impl Client {
         .map(|_| ())
     }
 
+    /// Replaces the token used on the next (re)connect: call it before the current one
+    /// expires, or a reconnect after expiry ends with `Closed { code: "token_expired" }`.
+    pub fn set_token(&self, token: &str) {
+        let _ = self.cmd.send(Cmd::SetToken(token.to_owned()));
+    }
+
     /// Drops the current connection and reconnects at once (say, on a network change).
     pub fn reconnect_now(&self) {
         let _ = self.cmd.send(Cmd::Reconnect);
@@ -503,6 +510,7 @@ impl Driver {
                 let _ = reply.send(Err(ClientError::NotConnected));
             }
             Cmd::Remember(r) => self.remember(r),
+            Cmd::SetToken(t) => self.token = t,
             Cmd::Reconnect | Cmd::Close => {}
         }
     }
@@ -697,6 +705,7 @@ impl Driver {
                         return End::Retry("reconnect requested".into());
                     }
                     Some(Cmd::Remember(r)) => self.remember(r),
+                    Some(Cmd::SetToken(t)) => self.token = t,
                     Some(Cmd::Send { send, reply }) => {
                         self.next_outbox += 1;
                         let k = self.next_outbox;
