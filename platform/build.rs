@@ -6,6 +6,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={f}");
     }
     println!("cargo:rerun-if-changed=proto");
+    // sqlx::migrate! embeds platform/migrations at compile time: rebuild when they change.
+    println!("cargo:rerun-if-changed=migrations");
     let fds = protox::compile(files, ["proto"])?;
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("tern_descriptor.bin"), prost::Message::encode_to_vec(&fds))?;

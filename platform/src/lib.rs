@@ -16,6 +16,7 @@ pub mod bootstrap;
 pub mod bus;
 pub mod delivery;
 pub mod domain;
+pub mod engine;
 pub mod ids;
 pub mod nonce;
 pub mod presence;

@@ -2,4 +2,35 @@
 //! operational endpoints (`/healthz`, `/readyz`, `/metrics`), and request signing.
 //! Handlers parse input into platform types and call `tern_platform`; nothing here knows SQL.
 
+use axum::routing::get;
+use axum::Router;
+
+pub mod error;
+pub mod extract;
+pub mod grpc;
+pub mod limits;
+pub mod openapi;
 pub mod ops;
+pub mod rest;
+pub mod state;
+
+pub use state::ApiState;
+
+/// The REST server API with its error rendering, ready to merge into the node's router.
+pub fn router(state: ApiState) -> Router {
+    rest::routes()
+        .route("/v1/openapi.json", get(serve_openapi))
+        .fallback(rest::not_found)
+        .method_not_allowed_fallback(rest::method_not_allowed)
+        .layer(axum::middleware::from_fn(error::render_errors))
+        .with_state(state)
+}
+
+async fn serve_openapi() -> impl axum::response::IntoResponse {
+    ([("content-type", "application/json")], openapi::document_json())
+}
+
+/// A JSON object as a `google.protobuf.Struct`, for building gRPC requests.
+pub fn grpc_struct(v: serde_json::Value) -> Option<prost_types::Struct> {
+    grpc::json_struct(v)
+}

@@ -16,4 +16,4 @@ mod writer;
 
 pub use error::DeliveryError;
 pub use hook::{BeforeSendHook, HookDecision, HookDraft};
-pub use pipeline::{Actor, Pipeline, PipelineConfig, Recipient, SendRequest};
+pub use pipeline::{clamp_limit, Actor, Pipeline, PipelineConfig, Recipient, SendRequest, DEFAULT_PAGE, MAX_PAGE};

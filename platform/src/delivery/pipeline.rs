@@ -68,6 +68,8 @@ pub struct Pipeline {
     presence: Arc<dyn Presence>,
     writer: Writer,
     hook: Option<Arc<dyn BeforeSendHook>>,
+    /// Poked after a commit that wrote webhook events, so the worker sends them at once.
+    outbox_wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Pipeline {
@@ -79,6 +81,18 @@ impl Pipeline {
             presence,
             writer,
             hook: None,
+            outbox_wake: None,
+        }
+    }
+
+    pub fn with_outbox_wake(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
+        self.outbox_wake = Some(wake);
+        self
+    }
+
+    fn events_written(&self, any: bool) {
+        if let (true, Some(w)) = (any, &self.outbox_wake) {
+            w.notify_one();
         }
     }
 
@@ -218,6 +232,7 @@ impl Pipeline {
             }),
             now,
         );
+        let has_event = event.is_some();
         let outcome = self
             .writer
             .commit(NewMessage {
@@ -237,6 +252,7 @@ impl Pipeline {
 
         match outcome {
             CommitOutcome::Stored(message) => {
+                self.events_written(has_event);
                 let receipt = message.receipt();
                 self.fan_out(app, &req.to, Push::Message { message }).await;
                 Ok(receipt)
@@ -336,7 +352,12 @@ impl Pipeline {
                 _ => {}
             }
         }
-        Ok(self.store.messages(&app.id, conversation, range, limit).await?)
+        let msgs = self.store.messages(&app.id, conversation, range, limit).await?;
+        if msgs.is_empty() && self.store.messages(&app.id, conversation, SeqRange::After(0), 1).await?.is_empty() {
+            // A conversation without a single message does not exist (in this app).
+            return Err(DeliveryError::NotFound("conversation"));
+        }
+        Ok(msgs)
     }
 
     /// Marks `conversation` read by `user` up to `seq`, and tells the other side (direct

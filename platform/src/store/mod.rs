@@ -12,7 +12,9 @@ use crate::domain::*;
 use crate::ids::*;
 
 pub mod postgres;
+mod shared_sql;
 pub mod sqlite;
+pub mod testing;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -1,8 +1,30 @@
 //! Webhooks (SIGNING.md §3): after-events written to the outbox in the same transaction
 //! as the change that caused them, delivered at least once by the worker; and the
 //! before-send hook the pipeline calls synchronously.
+//!
+//! - `client`: the HTTP caller with its SSRF guard, shared by both kinds of webhook.
+//! - `before_send`: the synchronous hook, its failure policy and `breaker`.
+//! - `worker`: the durable after-event delivery loop.
+//! - `secrets`: the app's webhook secrets in plaintext, just in time for signing.
+//! - `clock`: the time they run on, replaceable in tests.
+//!
+//! Signatures themselves live in `crate::auth::webhook`.
 
 use serde_json::json;
+
+pub mod before_send;
+pub mod breaker;
+pub mod client;
+pub mod clock;
+pub mod secrets;
+pub mod worker;
+
+pub use before_send::HttpBeforeSendHook;
+pub use breaker::BreakerState;
+pub use client::{validate_webhook_url, WebhookClient, WebhookError};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use secrets::{StaticSecrets, StoreSecrets, WebhookSecrets};
+pub use worker::WorkerConfig;
 
 use crate::domain::{App, UnixMillis};
 use crate::store::NewOutboxEvent;
@@ -15,6 +37,11 @@ pub fn rfc3339(ms: UnixMillis) -> String {
         .unwrap_or_default()
 }
 
+/// A fresh `X-Tern-Webhook-Id`: `wh_` and a lowercase ULID.
+pub fn new_webhook_id() -> String {
+    format!("wh_{}", ulid::Ulid::new().to_string().to_ascii_lowercase())
+}
+
 /// The outbox row for an after-event, or `None` if the app does not want this event
 /// (no webhook URL, or not subscribed). The body is fixed now, so every retry sends the
 /// same bytes under the same `wh_` id.
@@ -22,7 +49,7 @@ pub fn after_event(app: &App, event_type: &str, data: serde_json::Value, now: Un
     if !app.settings.webhook.wants(event_type) {
         return None;
     }
-    let id = format!("wh_{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
+    let id = new_webhook_id();
     let body = json!({
         "id": id,
         "type": event_type,

@@ -1,0 +1,242 @@
+//! A short-lived cache of what authenticating an app needs: the app, whether its tenant
+//! is active, and its active AppSecrets already decrypted and keyed into HMAC state.
+//! Both verifiers share it, so a hot app costs neither a store round trip nor an AES-GCM
+//! open per request.
+//!
+//! Freshness: an entry is reloaded once it is older than the TTL (5 s by default), so a
+//! secret revoked or an app suspended in the store stops working within the TTL. A
+//! secret whose grace period ends (`expires_at`) stops at that instant, because each
+//! cached secret keeps its expiry and is checked against the clock on every use.
+//! Unknown app keys are not cached, so random keys cannot push out hot apps.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use hmac::Hmac;
+use sha2::{Digest, Sha256};
+
+use crate::domain::{App, AppStatus, TenantStatus, UnixMillis};
+use crate::ids::{AppKey, SecretId};
+use crate::secret_box::SecretBox;
+use crate::store::Store;
+
+use super::AuthError;
+
+pub type HmacSha256 = Hmac<Sha256>;
+
+/// HMAC-SHA256 keyed with `key` of any length, without a fallible constructor: the key
+/// is brought to one 64-byte block exactly as RFC 2104 does (hashed if longer, padded
+/// with zeros), which gives the same MAC as keying with `key` itself.
+pub fn keyed_hmac(key: &[u8]) -> HmacSha256 {
+    let mut block = hmac::digest::Key::<HmacSha256>::default();
+    if key.len() > block.len() {
+        let digest = Sha256::digest(key);
+        block[..digest.len()].copy_from_slice(&digest);
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    <HmacSha256 as hmac::digest::KeyInit>::new(&block)
+}
+
+/// How long an entry is trusted before it is reloaded from the store.
+pub const DEFAULT_TTL_MS: i64 = 5_000;
+/// Most apps kept at once; past it, expired entries are swept and then the cache is
+/// trimmed, so memory stays bounded whatever keys callers send.
+pub const DEFAULT_CAPACITY: usize = 10_000;
+
+/// One active AppSecret, decrypted. Never printed.
+#[derive(Clone)]
+pub struct ActiveSecret {
+    pub id: SecretId,
+    /// The secret as UTF-8, the HMAC key of SIGNING.md.
+    secret: String,
+    /// HMAC state with the key already absorbed; cloned per signature check.
+    mac: HmacSha256,
+    pub expires_at: Option<UnixMillis>,
+}
+
+impl std::fmt::Debug for ActiveSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActiveSecret")
+            .field("id", &self.id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ActiveSecret {
+    pub fn new(id: SecretId, secret: String, expires_at: Option<UnixMillis>) -> Self {
+        let mac = keyed_hmac(secret.as_bytes());
+        Self {
+            id,
+            secret,
+            mac,
+            expires_at,
+        }
+    }
+
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// A fresh HMAC-SHA256 keyed with this secret.
+    pub fn mac(&self) -> HmacSha256 {
+        self.mac.clone()
+    }
+
+    pub fn is_active_at(&self, now: UnixMillis) -> bool {
+        self.expires_at.is_none_or(|t| t > now)
+    }
+}
+
+/// An app as authentication sees it.
+#[derive(Debug, Clone)]
+pub struct AppCredentials {
+    pub app: App,
+    pub tenant_active: bool,
+    /// Newest first, as the store lists them.
+    pub secrets: Vec<ActiveSecret>,
+}
+
+impl AppCredentials {
+    /// The app and its tenant are both active.
+    pub fn is_active(&self) -> bool {
+        self.app.status == AppStatus::Active && self.tenant_active
+    }
+
+    /// The secrets still active at `now`.
+    pub fn secrets_at(&self, now: UnixMillis) -> impl Iterator<Item = &ActiveSecret> {
+        self.secrets.iter().filter(move |s| s.is_active_at(now))
+    }
+}
+
+struct Entry {
+    loaded_at: UnixMillis,
+    credentials: Arc<AppCredentials>,
+}
+
+pub struct CredentialCache {
+    store: Arc<dyn Store>,
+    secret_box: SecretBox,
+    ttl_ms: i64,
+    capacity: usize,
+    entries: Mutex<HashMap<AppKey, Entry>>,
+}
+
+impl CredentialCache {
+    pub fn new(store: Arc<dyn Store>, secret_box: SecretBox) -> Self {
+        Self::with_limits(store, secret_box, DEFAULT_TTL_MS, DEFAULT_CAPACITY)
+    }
+
+    /// `ttl_ms` 0 disables caching (every lookup goes to the store).
+    pub fn with_limits(store: Arc<dyn Store>, secret_box: SecretBox, ttl_ms: i64, capacity: usize) -> Self {
+        Self {
+            store,
+            secret_box,
+            ttl_ms,
+            capacity: capacity.max(1),
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The app with this key, from the cache if loaded within the TTL before `now`.
+    /// `UnknownAppKey` if there is no such app.
+    pub async fn get(&self, key: &AppKey, now: UnixMillis) -> Result<Arc<AppCredentials>, AuthError> {
+        if let Some(hit) = self.cached(key, now) {
+            return Ok(hit);
+        }
+        let credentials = Arc::new(self.load(key, now).await?);
+        if self.ttl_ms > 0 {
+            self.insert(key, now, credentials.clone());
+        }
+        Ok(credentials)
+    }
+
+    /// Drops the entry of one app, e.g. right after its secrets or status changed here.
+    pub fn invalidate(&self, key: &AppKey) {
+        self.lock().remove(key);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AppKey, Entry>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_fresh(&self, loaded_at: UnixMillis, now: UnixMillis) -> bool {
+        let age = now.saturating_sub(loaded_at);
+        (0..self.ttl_ms).contains(&age)
+    }
+
+    fn cached(&self, key: &AppKey, now: UnixMillis) -> Option<Arc<AppCredentials>> {
+        let entries = self.lock();
+        let entry = entries.get(key)?;
+        self.is_fresh(entry.loaded_at, now).then(|| entry.credentials.clone())
+    }
+
+    fn insert(&self, key: &AppKey, now: UnixMillis, credentials: Arc<AppCredentials>) {
+        let mut entries = self.lock();
+        if entries.len() >= self.capacity && !entries.contains_key(key) {
+            entries.retain(|_, e| (0..self.ttl_ms).contains(&now.saturating_sub(e.loaded_at)));
+            while entries.len() >= self.capacity {
+                let Some(victim) = entries.keys().next().cloned() else {
+                    break;
+                };
+                entries.remove(&victim);
+            }
+        }
+        entries.insert(
+            key.clone(),
+            Entry {
+                loaded_at: now,
+                credentials,
+            },
+        );
+    }
+
+    async fn load(&self, key: &AppKey, now: UnixMillis) -> Result<AppCredentials, AuthError> {
+        let app = self.store.app_by_key(key).await?.ok_or(AuthError::UnknownAppKey)?;
+        let tenant_active = self
+            .store
+            .tenant(&app.tenant_id)
+            .await?
+            .is_some_and(|t| t.status == TenantStatus::Active);
+        let records = self.store.active_app_secrets(&app.id, now).await?;
+        let mut secrets = Vec::with_capacity(records.len());
+        for record in records.into_iter().filter(|r| r.is_active_at(now)) {
+            let secret = self.secret_box.open_string(app.id.as_str(), &record.ciphertext)?;
+            secrets.push(ActiveSecret::new(record.id, secret, record.expires_at));
+        }
+        Ok(AppCredentials {
+            app,
+            tenant_active,
+            secrets,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use hmac::Mac;
+
+    use super::*;
+
+    #[test]
+    fn keyed_hmac_matches_hmac_with_the_raw_key_for_every_key_length() {
+        for len in [0usize, 1, 32, 63, 64, 65, 200] {
+            let key = vec![0x5a; len];
+            let mut ours = keyed_hmac(&key);
+            ours.update(b"message");
+            let mut reference = <HmacSha256 as Mac>::new_from_slice(&key).unwrap();
+            reference.update(b"message");
+            assert_eq!(
+                ours.finalize().into_bytes(),
+                reference.finalize().into_bytes(),
+                "key length {len}"
+            );
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The engine of one node, assembled: the store and the in-process ports, the delivery
+//! pipeline with the before-send hook, the webhook worker, and the verifiers of requests and
+//! user tokens. `tern serve` and every test suite build it the same way, so what the tests
+//! drive is what runs.
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::credentials::CredentialCache;
+use crate::auth::request::RequestVerifier;
+use crate::auth::token::UserTokenVerifier;
+use crate::bus::memory::MemoryBus;
+use crate::bus::Bus;
+use crate::delivery::{Pipeline, PipelineConfig};
+use crate::nonce::{MemoryNonceStore, NonceStore};
+use crate::presence::{MemoryPresence, Presence};
+use crate::secret_box::SecretBox;
+use crate::store::{Backend, Store};
+use crate::webhook::worker::{self, WorkerConfig};
+use crate::webhook::{HttpBeforeSendHook, StoreSecrets, SystemClock, WebhookClient};
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// This node's id on the bus and in presence.
+    pub node_id: String,
+    /// Let webhooks reach loopback and private addresses (development and tests only).
+    pub webhook_allow_private: bool,
+    /// Run the webhook worker in this process (the `worker` role).
+    pub run_worker: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self { node_id: "node-1".into(), webhook_allow_private: false, run_worker: true }
+    }
+}
+
+pub struct Engine {
+    pub config: EngineConfig,
+    pub store: Arc<dyn Store>,
+    pub secrets: SecretBox,
+    pub bus: Arc<dyn Bus>,
+    pub presence: Arc<dyn Presence>,
+    pub nonces: Arc<dyn NonceStore>,
+    pub pipeline: Arc<Pipeline>,
+    pub before_send: Arc<HttpBeforeSendHook>,
+    pub outbox_wake: Arc<Notify>,
+    pub request_verifier: Arc<RequestVerifier>,
+    pub user_tokens: Arc<UserTokenVerifier>,
+    shutdown: CancellationToken,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl Engine {
+    /// Assembles the engine on the in-process bus and presence. Must run inside Tokio.
+    pub fn start(store: Arc<dyn Store>, secrets: SecretBox, config: EngineConfig) -> Self {
+        let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+        let presence: Arc<dyn Presence> = Arc::new(MemoryPresence::new());
+        let nonces: Arc<dyn NonceStore> = Arc::new(MemoryNonceStore::new());
+        let client = Arc::new(WebhookClient::new(config.webhook_allow_private));
+        let webhook_secrets = Arc::new(StoreSecrets::new(store.clone(), secrets.clone()));
+        let before_send = Arc::new(HttpBeforeSendHook::new(client.clone(), webhook_secrets.clone()));
+        let outbox_wake = Arc::new(Notify::new());
+        let pipeline_config = match store.backend() {
+            Backend::Sqlite => PipelineConfig { writer_tasks: 1, max_batch: 256 },
+            Backend::Postgres => PipelineConfig { writer_tasks: 4, max_batch: 128 },
+        };
+        let pipeline = Arc::new(
+            Pipeline::new(store.clone(), bus.clone(), presence.clone(), pipeline_config)
+                .with_before_send(before_send.clone())
+                .with_outbox_wake(outbox_wake.clone()),
+        );
+        let credentials = Arc::new(CredentialCache::new(store.clone(), secrets.clone()));
+        let request_verifier = Arc::new(RequestVerifier::with_cache(credentials.clone(), nonces.clone()));
+        let user_tokens = Arc::new(UserTokenVerifier::with_cache(credentials));
+        let shutdown = CancellationToken::new();
+        let worker = config.run_worker.then(|| {
+            worker::spawn(
+                store.clone(),
+                webhook_secrets,
+                client,
+                Arc::new(SystemClock),
+                WorkerConfig::default(),
+                outbox_wake.clone(),
+                shutdown.clone(),
+            )
+        });
+        Self {
+            config,
+            store,
+            secrets,
+            bus,
+            presence,
+            nonces,
+            pipeline,
+            before_send,
+            outbox_wake,
+            request_verifier,
+            user_tokens,
+            shutdown,
+            worker,
+        }
+    }
+
+    /// Stops the background work (the webhook worker finishes the deliveries in flight).
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        if let Some(w) = self.worker.take() {
+            let _ = w.await;
+        }
+    }
+}

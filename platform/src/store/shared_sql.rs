@@ -1,0 +1,1679 @@
+//! The SQL that the SQLite and PostgreSQL adapters have in common.
+//!
+//! Both schemas have the same tables and columns, and both drivers accept `$1`-style
+//! parameters, `RETURNING` and `ON CONFLICT`, so every query of the `Store` port is written
+//! once here, as a macro that each adapter expands with its own driver types. What differs
+//! (pools, pragmas, migrations, error codes) stays in `sqlite.rs` and `postgres.rs`.
+//!
+//! Lock order (matters on PostgreSQL, where batches run concurrently): a transaction that
+//! changes conversation state first advances the app's change version (one row per app,
+//! apps in sorted order), then touches conversations in sorted order, then entries of each
+//! conversation's users in sorted order. Every such transaction of an app therefore queues
+//! on the app's version row first, and no two can wait on each other in a cycle.
+
+use super::StoreError;
+use crate::domain::{MessageType, Sender};
+use crate::ids::{ConversationId, UserId};
+
+/// Columns of `messages` that make up a [`crate::domain::Message`] (row readers go by name).
+pub(crate) const MESSAGE_COLUMNS: &str =
+    "msg_id, conversation_id, seq, sender_key, client_msg_id, msg_type, content, created_at, recalled, edited_at";
+
+/// Maps a driver error to the port's error: uniqueness to `Conflict`, lost connections and
+/// lock timeouts to `Unavailable`, everything else to `Database`.
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(d.message().to_owned()),
+        sqlx::Error::Database(d) => match d.code().as_deref() {
+            // SQLite busy/locked, PostgreSQL deadlock and serialization failures: retryable.
+            Some("5" | "6" | "517" | "40P01" | "40001") => StoreError::Unavailable(d.message().to_owned()),
+            _ => StoreError::Database(e.to_string()),
+        },
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Database(e.to_string()),
+    }
+}
+
+/// Like [`map_err`], with a message of the caller's for a uniqueness conflict.
+pub(crate) fn conflict_as(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+    match map_err(e) {
+        StoreError::Conflict(_) => StoreError::Conflict(what()),
+        other => other,
+    }
+}
+
+/// A stored value that does not parse back: the database was written by something else.
+pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Database(format!("stored {what} {value:?} is invalid"))
+}
+
+pub(crate) fn parse_conversation(s: &str) -> Result<ConversationId, StoreError> {
+    ConversationId::parse(s).map_err(|_| corrupt("conversation id", s))
+}
+
+pub(crate) fn parse_sender(key: &str) -> Result<Sender, StoreError> {
+    if key.is_empty() {
+        Ok(Sender::System)
+    } else {
+        UserId::parse(key).map(Sender::User).map_err(|_| corrupt("sender", key))
+    }
+}
+
+pub(crate) fn parse_msg_type(s: &str) -> Result<MessageType, StoreError> {
+    MessageType::parse_stored(s).ok_or_else(|| corrupt("message type", s))
+}
+
+pub(crate) fn parse_json(what: &str, s: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(s).map_err(|_| corrupt(what, s))
+}
+
+pub(crate) fn to_json(v: &serde_json::Value) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Database(format!("JSON encoding failed: {e}")))
+}
+
+/// Defines, in the module that invokes it, the row readers and `impl Store for $store`.
+/// `$store` must have `fn writer(&self) -> &sqlx::Pool<$db>` (the pool that writes) and
+/// `fn reader(&self) -> &sqlx::Pool<$db>` (the pool reads may use), and a static
+/// `MIGRATOR: sqlx::migrate::Migrator` in scope.
+macro_rules! sql_store {
+    ($store:ty, $db:ty, $backend:expr) => {
+        use std::collections::{HashMap, HashSet};
+
+        use async_trait::async_trait;
+        use sqlx::Row as _;
+
+        use $crate::domain::*;
+        use $crate::ids::*;
+        use $crate::store::shared_sql::{
+            conflict_as, corrupt, map_err, parse_conversation, parse_json, parse_msg_type, parse_sender, to_json,
+            MESSAGE_COLUMNS,
+        };
+        use $crate::store::*;
+
+        type DbRow = <$db as sqlx::Database>::Row;
+        type Tx<'a> = sqlx::Transaction<'a, $db>;
+
+        fn col<'r, T>(row: &'r DbRow, name: &str) -> StoreResult<T>
+        where
+            T: sqlx::Decode<'r, $db> + sqlx::Type<$db>,
+        {
+            row.try_get(name).map_err(map_err)
+        }
+
+        fn tenant_from_row(row: &DbRow) -> StoreResult<Tenant> {
+            let id: String = col(row, "id")?;
+            let status: String = col(row, "status")?;
+            Ok(Tenant {
+                id: TenantId::parse(&id).map_err(|_| corrupt("tenant id", &id))?,
+                name: col(row, "name")?,
+                status: TenantStatus::parse(&status).ok_or_else(|| corrupt("tenant status", &status))?,
+                created_at: col(row, "created_at")?,
+            })
+        }
+
+        const APP_COLUMNS: &str = "id, tenant_id, name, app_key, status, settings, created_at";
+
+        fn app_from_row(row: &DbRow) -> StoreResult<App> {
+            let id: String = col(row, "id")?;
+            let tenant_id: String = col(row, "tenant_id")?;
+            let key: String = col(row, "app_key")?;
+            let status: String = col(row, "status")?;
+            let settings: String = col(row, "settings")?;
+            Ok(App {
+                id: AppId::parse(&id).map_err(|_| corrupt("app id", &id))?,
+                tenant_id: TenantId::parse(&tenant_id).map_err(|_| corrupt("tenant id", &tenant_id))?,
+                name: col(row, "name")?,
+                app_key: AppKey::parse(&key).map_err(|_| corrupt("app key", &key))?,
+                status: AppStatus::parse(&status).ok_or_else(|| corrupt("app status", &status))?,
+                settings: serde_json::from_str(&settings).map_err(|_| corrupt("app settings", &settings))?,
+                created_at: col(row, "created_at")?,
+            })
+        }
+
+        fn secret_from_row(row: &DbRow) -> StoreResult<AppSecretRecord> {
+            let id: String = col(row, "id")?;
+            let app_id: String = col(row, "app_id")?;
+            Ok(AppSecretRecord {
+                id: SecretId::parse(&id).map_err(|_| corrupt("secret id", &id))?,
+                app_id: AppId::parse(&app_id).map_err(|_| corrupt("app id", &app_id))?,
+                ciphertext: col(row, "ciphertext")?,
+                created_at: col(row, "created_at")?,
+                expires_at: col(row, "expires_at")?,
+            })
+        }
+
+        fn user_from_row(row: &DbRow) -> StoreResult<User> {
+            let id: String = col(row, "id")?;
+            let metadata: String = col(row, "metadata")?;
+            Ok(User {
+                id: UserId::parse(&id).map_err(|_| corrupt("user id", &id))?,
+                name: col(row, "name")?,
+                avatar_url: col(row, "avatar_url")?,
+                metadata: parse_json("user metadata", &metadata)?,
+                banned_until: col(row, "banned_until")?,
+                tokens_revoked_before: col(row, "tokens_revoked_before")?,
+                created_at: col(row, "created_at")?,
+                updated_at: col(row, "updated_at")?,
+            })
+        }
+
+        /// Reads a message whose columns carry `prefix` (for joins); `None` when a LEFT JOIN
+        /// found no message.
+        fn message_from_row(row: &DbRow, prefix: &str) -> StoreResult<Option<Message>> {
+            let c = |name: &str| format!("{prefix}{name}");
+            let Some(msg_id) = col::<Option<String>>(row, &c("msg_id"))? else {
+                return Ok(None);
+            };
+            let conversation_id: String = col(row, &c("conversation_id"))?;
+            let sender_key: String = col(row, &c("sender_key"))?;
+            let client_msg_id: String = col(row, &c("client_msg_id"))?;
+            let msg_type: String = col(row, &c("msg_type"))?;
+            let content: String = col(row, &c("content"))?;
+            Ok(Some(Message {
+                msg_id: MsgId::parse(&msg_id).map_err(|_| corrupt("message id", &msg_id))?,
+                conversation_id: parse_conversation(&conversation_id)?,
+                seq: col(row, &c("seq"))?,
+                sender: parse_sender(&sender_key)?,
+                client_msg_id: ClientMsgId::parse(&client_msg_id)
+                    .map_err(|_| corrupt("client_msg_id", &client_msg_id))?,
+                msg_type: parse_msg_type(&msg_type)?,
+                content: parse_json("message content", &content)?,
+                created_at: col(row, &c("created_at"))?,
+                recalled: col(row, &c("recalled"))?,
+                edited_at: col(row, &c("edited_at"))?,
+            }))
+        }
+
+        fn required_message(row: &DbRow) -> StoreResult<Message> {
+            message_from_row(row, "")?.ok_or_else(|| StoreError::Database("message row without an id".into()))
+        }
+
+        /// The SELECT list and joins that make a `ConversationEntry`; callers add WHERE,
+        /// ORDER BY and LIMIT. `$1` is the app, `$2` the user.
+        const ENTRY_SELECT: &str = "SELECT c.id AS conversation_id, uc.read_seq, uc.version AS entry_version, \
+             c.last_seq, c.version AS conversation_version, c.updated_at, \
+             m.msg_id AS m_msg_id, m.conversation_id AS m_conversation_id, m.seq AS m_seq, \
+             m.sender_key AS m_sender_key, m.client_msg_id AS m_client_msg_id, m.msg_type AS m_msg_type, \
+             m.content AS m_content, m.created_at AS m_created_at, m.recalled AS m_recalled, \
+             m.edited_at AS m_edited_at \
+             FROM user_conversations uc \
+             JOIN conversations c ON c.app_id = uc.app_id AND c.id = uc.conversation_id \
+             LEFT JOIN messages m ON m.app_id = c.app_id AND m.msg_id = c.last_msg_id \
+             WHERE uc.app_id = $1 AND uc.user_id = $2";
+
+        fn entry_from_row(row: &DbRow) -> StoreResult<ConversationEntry> {
+            let id: String = col(row, "conversation_id")?;
+            let last_seq: i64 = col(row, "last_seq")?;
+            let read_seq: i64 = col(row, "read_seq")?;
+            let entry_version: i64 = col(row, "entry_version")?;
+            let conversation_version: i64 = col(row, "conversation_version")?;
+            Ok(ConversationEntry {
+                conversation_id: parse_conversation(&id)?,
+                last_seq,
+                read_seq,
+                unread: (last_seq - read_seq).max(0),
+                version: entry_version.max(conversation_version),
+                last_message: message_from_row(row, "m_")?,
+                updated_at: col(row, "updated_at")?,
+            })
+        }
+
+        fn group_from_row(row: &DbRow) -> StoreResult<Group> {
+            let id: String = col(row, "id")?;
+            let owner: String = col(row, "owner")?;
+            let metadata: String = col(row, "metadata")?;
+            Ok(Group {
+                id: GroupId::parse(&id).map_err(|_| corrupt("group id", &id))?,
+                name: col(row, "name")?,
+                owner: UserId::parse(&owner).map_err(|_| corrupt("user id", &owner))?,
+                member_count: col(row, "member_count")?,
+                metadata: parse_json("group metadata", &metadata)?,
+                created_at: col(row, "created_at")?,
+                updated_at: col(row, "updated_at")?,
+            })
+        }
+
+        fn member_from_row(row: &DbRow) -> StoreResult<GroupMember> {
+            let user_id: String = col(row, "user_id")?;
+            let role: String = col(row, "role")?;
+            Ok(GroupMember {
+                user_id: UserId::parse(&user_id).map_err(|_| corrupt("user id", &user_id))?,
+                role: GroupRole::parse(&role).ok_or_else(|| corrupt("group role", &role))?,
+                joined_at: col(row, "joined_at")?,
+                joined_seq: col(row, "joined_seq")?,
+            })
+        }
+
+        const EVENT_COLUMNS: &str =
+            "id, app_id, event_type, body, created_at, state, attempts, next_attempt_at, last_error";
+
+        fn event_from_row(row: &DbRow) -> StoreResult<OutboxEvent> {
+            let app_id: String = col(row, "app_id")?;
+            let state: String = col(row, "state")?;
+            Ok(OutboxEvent {
+                id: col(row, "id")?,
+                app_id: AppId::parse(&app_id).map_err(|_| corrupt("app id", &app_id))?,
+                event_type: col(row, "event_type")?,
+                body: col(row, "body")?,
+                created_at: col(row, "created_at")?,
+                state: match state.as_str() {
+                    "pending" => OutboxState::Pending,
+                    "delivered" => OutboxState::Delivered,
+                    "dead" => OutboxState::Dead,
+                    _ => return Err(corrupt("outbox state", &state)),
+                },
+                attempts: col(row, "attempts")?,
+                next_attempt_at: col(row, "next_attempt_at")?,
+                last_error: col(row, "last_error")?,
+            })
+        }
+
+        fn admin_from_row(row: &DbRow) -> StoreResult<AdminRecord> {
+            Ok(AdminRecord {
+                id: col(row, "id")?,
+                email: col(row, "email")?,
+                password_hash: col(row, "password_hash")?,
+                created_at: col(row, "created_at")?,
+            })
+        }
+
+        /// Advances the app's change version and returns the new value; row-locks it on
+        /// PostgreSQL until the transaction ends (the first lock of every versioned write).
+        async fn next_version(tx: &mut Tx<'_>, app: &AppId) -> StoreResult<i64> {
+            sqlx::query_scalar::<$db, i64>(
+                "INSERT INTO app_versions (app_id, version) VALUES ($1, 1) \
+                 ON CONFLICT (app_id) DO UPDATE SET version = app_versions.version + 1 RETURNING version",
+            )
+            .bind(app.as_str())
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(map_err)
+        }
+
+        async fn insert_events(tx: &mut Tx<'_>, events: &[NewOutboxEvent]) -> StoreResult<()> {
+            for e in events {
+                sqlx::query::<$db>(
+                    "INSERT INTO outbox_events \
+                     (id, app_id, event_type, body, created_at, state, attempts, next_attempt_at, last_error) \
+                     VALUES ($1, $2, $3, $4, $5, 'pending', 0, $5, NULL)",
+                )
+                .bind(&e.id)
+                .bind(e.app_id.as_str())
+                .bind(&e.event_type)
+                .bind(&e.body)
+                .bind(e.created_at)
+                .execute(&mut **tx)
+                .await
+                .map_err(|err| conflict_as(err, || format!("outbox event {} already exists", e.id)))?;
+            }
+            Ok(())
+        }
+
+        async fn message_by_key(
+            exec: &mut <$db as sqlx::Database>::Connection,
+            app: &str,
+            sender_key: &str,
+            client_msg_id: &str,
+        ) -> StoreResult<Option<Message>> {
+            let row = sqlx::query::<$db>(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages \
+                 WHERE app_id = $1 AND sender_key = $2 AND client_msg_id = $3"
+            ))
+            .bind(app)
+            .bind(sender_key)
+            .bind(client_msg_id)
+            .fetch_optional(exec)
+            .await
+            .map_err(map_err)?;
+            row.as_ref().map(required_message).transpose()
+        }
+
+        /// Messages stored before under the idempotency keys of `batch` (whose keys are
+        /// distinct), by `(app, sender_key, client_msg_id)`: one query per app and chunk.
+        async fn stored_before(
+            tx: &mut Tx<'_>,
+            batch: &[&NewMessage],
+        ) -> StoreResult<HashMap<(String, String, String), Message>> {
+            let mut by_app: HashMap<&AppId, Vec<&NewMessage>> = HashMap::new();
+            for m in batch {
+                by_app.entry(&m.app_id).or_default().push(m);
+            }
+            let mut found = HashMap::new();
+            for (app, messages) in by_app {
+                for chunk in messages.chunks(200) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = "
+                    ));
+                    qb.push_bind(app.as_str().to_owned());
+                    qb.push(" AND (sender_key, client_msg_id) IN (VALUES ");
+                    for (n, m) in chunk.iter().enumerate() {
+                        qb.push(if n == 0 { "(" } else { ", (" });
+                        qb.push_bind(m.sender.idempotency_key().to_owned());
+                        qb.push(", ");
+                        qb.push_bind(m.client_msg_id.as_str().to_owned());
+                        qb.push(")");
+                    }
+                    qb.push(")");
+                    let rows = qb.build().fetch_all(&mut **tx).await.map_err(map_err)?;
+                    for row in &rows {
+                        let message = required_message(row)?;
+                        let sender_key = message.sender.idempotency_key().to_owned();
+                        found.insert(
+                            (app.to_string(), sender_key, message.client_msg_id.to_string()),
+                            message,
+                        );
+                    }
+                }
+            }
+            Ok(found)
+        }
+
+        /// Stores one message that is known not to be a duplicate; returns it with its seq.
+        async fn store_one(tx: &mut Tx<'_>, m: &NewMessage, version: i64) -> StoreResult<Message> {
+            let app = m.app_id.as_str();
+            let conversation = m.conversation_id.to_string();
+            let seq: i64 = sqlx::query_scalar::<$db, i64>(
+                "INSERT INTO conversations (app_id, id, last_seq, last_msg_id, version, updated_at) \
+                 VALUES ($1, $2, 1, $3, $4, $5) \
+                 ON CONFLICT (app_id, id) DO UPDATE SET last_seq = conversations.last_seq + 1, \
+                 last_msg_id = excluded.last_msg_id, version = excluded.version, \
+                 updated_at = CASE WHEN excluded.updated_at > conversations.updated_at \
+                 THEN excluded.updated_at ELSE conversations.updated_at END \
+                 RETURNING last_seq",
+            )
+            .bind(app)
+            .bind(&conversation)
+            .bind(m.msg_id.as_str())
+            .bind(version)
+            .bind(m.created_at)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(map_err)?;
+
+            sqlx::query::<$db>(
+                "INSERT INTO messages (app_id, msg_id, conversation_id, seq, sender_key, client_msg_id, \
+                 msg_type, content, created_at, recalled, edited_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE, NULL)",
+            )
+            .bind(app)
+            .bind(m.msg_id.as_str())
+            .bind(&conversation)
+            .bind(seq)
+            .bind(m.sender.idempotency_key())
+            .bind(m.client_msg_id.as_str())
+            .bind(m.msg_type.as_str())
+            .bind(to_json(&m.content)?)
+            .bind(m.created_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| {
+                conflict_as(e, || {
+                    format!("message {} collides with a stored message (its id or idempotency key)", m.msg_id)
+                })
+            })?;
+
+            let sender = m.sender.user();
+            let mut participants: Vec<&UserId> = m.participants.iter().collect();
+            participants.sort();
+            participants.dedup();
+            for p in &participants {
+                if Some(*p) == sender {
+                    // A sender has read their own message.
+                    sqlx::query::<$db>(
+                        "INSERT INTO user_conversations \
+                         (app_id, user_id, conversation_id, read_seq, joined_seq, version) \
+                         VALUES ($1, $2, $3, $4, 0, $5) \
+                         ON CONFLICT (app_id, user_id, conversation_id) DO UPDATE SET \
+                         read_seq = CASE WHEN excluded.read_seq > user_conversations.read_seq \
+                         THEN excluded.read_seq ELSE user_conversations.read_seq END, \
+                         version = excluded.version",
+                    )
+                    .bind(app)
+                    .bind(p.as_str())
+                    .bind(&conversation)
+                    .bind(seq)
+                    .bind(version)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+                } else {
+                    // An existing entry changes through the conversation's version alone.
+                    sqlx::query::<$db>(
+                        "INSERT INTO user_conversations \
+                         (app_id, user_id, conversation_id, read_seq, joined_seq, version) \
+                         VALUES ($1, $2, $3, 0, 0, $4) \
+                         ON CONFLICT (app_id, user_id, conversation_id) DO NOTHING",
+                    )
+                    .bind(app)
+                    .bind(p.as_str())
+                    .bind(&conversation)
+                    .bind(version)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+                }
+            }
+            if let Some(s) = sender.filter(|s| !participants.contains(s)) {
+                // A group member sending: their entry exists already (or they have none, in
+                // a room), so it is only moved, never created.
+                sqlx::query::<$db>(
+                    "UPDATE user_conversations SET version = $4, \
+                     read_seq = CASE WHEN read_seq < $5 THEN $5 ELSE read_seq END \
+                     WHERE app_id = $1 AND user_id = $2 AND conversation_id = $3",
+                )
+                .bind(app)
+                .bind(s.as_str())
+                .bind(&conversation)
+                .bind(version)
+                .bind(seq)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            }
+            insert_events(tx, &m.events).await?;
+
+            Ok(Message {
+                msg_id: m.msg_id.clone(),
+                conversation_id: m.conversation_id.clone(),
+                seq,
+                sender: m.sender.clone(),
+                client_msg_id: m.client_msg_id.clone(),
+                msg_type: m.msg_type,
+                content: m.content.clone(),
+                created_at: m.created_at,
+                recalled: false,
+                edited_at: None,
+            })
+        }
+
+        async fn group_in(tx: &mut Tx<'_>, app: &AppId, id: &GroupId) -> StoreResult<Option<Group>> {
+            let row = sqlx::query::<$db>(
+                "SELECT id, name, owner, metadata, member_count, created_at, updated_at FROM groups \
+                 WHERE app_id = $1 AND id = $2",
+            )
+            .bind(app.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            row.as_ref().map(group_from_row).transpose()
+        }
+
+        /// Adds `users` (none of them members yet) to a group at the timeline's current end.
+        async fn insert_members(
+            tx: &mut Tx<'_>,
+            app: &AppId,
+            group: &GroupId,
+            users: &[(&UserId, GroupRole)],
+            version: i64,
+            now: UnixMillis,
+        ) -> StoreResult<()> {
+            let conversation = ConversationId::Group(group.clone()).to_string();
+            let joined_seq: i64 = sqlx::query_scalar::<$db, i64>(
+                "INSERT INTO conversations (app_id, id, last_seq, last_msg_id, version, updated_at) \
+                 VALUES ($1, $2, 0, NULL, $3, $4) \
+                 ON CONFLICT (app_id, id) DO UPDATE SET version = excluded.version RETURNING last_seq",
+            )
+            .bind(app.as_str())
+            .bind(&conversation)
+            .bind(version)
+            .bind(now)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            for (user, role) in users {
+                sqlx::query::<$db>(
+                    "INSERT INTO group_members (app_id, group_id, user_id, role, joined_at, joined_seq) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(app.as_str())
+                .bind(group.as_str())
+                .bind(user.as_str())
+                .bind(role.as_str())
+                .bind(now)
+                .bind(joined_seq)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+                sqlx::query::<$db>(
+                    "INSERT INTO user_conversations \
+                     (app_id, user_id, conversation_id, read_seq, joined_seq, version) \
+                     VALUES ($1, $2, $3, $4, $4, $5) \
+                     ON CONFLICT (app_id, user_id, conversation_id) DO UPDATE SET \
+                     read_seq = excluded.read_seq, joined_seq = excluded.joined_seq, version = excluded.version",
+                )
+                .bind(app.as_str())
+                .bind(user.as_str())
+                .bind(&conversation)
+                .bind(joined_seq)
+                .bind(version)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            }
+            Ok(())
+        }
+
+        fn not_found_unless_changed(rows: u64, what: &'static str) -> StoreResult<()> {
+            if rows == 0 {
+                Err(StoreError::NotFound(what))
+            } else {
+                Ok(())
+            }
+        }
+
+        /// One attempt at `commit_messages` (see the trait).
+        async fn commit_batch(store: &$store, batch: &[NewMessage]) -> StoreResult<Vec<CommitOutcome>> {
+            if batch.is_empty() {
+                return Ok(Vec::new());
+            }
+            // A message repeating an earlier one of the batch is answered with that one.
+            let mut first_with_key: HashMap<(&str, &str, &str), usize> = HashMap::new();
+            let mut repeat_of: Vec<Option<usize>> = vec![None; batch.len()];
+            for (i, m) in batch.iter().enumerate() {
+                let key = (m.app_id.as_str(), m.sender.idempotency_key(), m.client_msg_id.as_str());
+                match first_with_key.get(&key) {
+                    Some(&j) => repeat_of[i] = Some(j),
+                    None => {
+                        first_with_key.insert(key, i);
+                    }
+                }
+            }
+            // Lock order: conversations sorted; within one, the input order (stable sort).
+            let conversation_ids: Vec<String> = batch.iter().map(|m| m.conversation_id.to_string()).collect();
+            let mut order: Vec<usize> = (0..batch.len()).filter(|&i| repeat_of[i].is_none()).collect();
+            order.sort_by(|&a, &b| {
+                (batch[a].app_id.as_str(), conversation_ids[a].as_str())
+                    .cmp(&(batch[b].app_id.as_str(), conversation_ids[b].as_str()))
+            });
+            let mut apps: Vec<&AppId> = batch.iter().map(|m| &m.app_id).collect();
+            apps.sort();
+            apps.dedup();
+
+            let mut tx = store.writer().begin().await.map_err(map_err)?;
+            let mut versions: HashMap<&AppId, i64> = HashMap::new();
+            for app in apps {
+                versions.insert(app, next_version(&mut tx, app).await?);
+            }
+            let firsts: Vec<&NewMessage> = order.iter().map(|&i| &batch[i]).collect();
+            let mut earlier = stored_before(&mut tx, &firsts).await?;
+            let mut outcomes: Vec<Option<CommitOutcome>> = vec![None; batch.len()];
+            for i in order {
+                let m = &batch[i];
+                let key = (
+                    m.app_id.to_string(),
+                    m.sender.idempotency_key().to_owned(),
+                    m.client_msg_id.to_string(),
+                );
+                outcomes[i] = Some(match earlier.remove(&key) {
+                    Some(first) => CommitOutcome::Duplicate(first),
+                    None => {
+                        let version = versions.get(&m.app_id).copied().unwrap_or_default();
+                        CommitOutcome::Stored(store_one(&mut tx, m, version).await?)
+                    }
+                });
+            }
+            tx.commit().await.map_err(map_err)?;
+
+            for (i, first) in repeat_of.iter().enumerate() {
+                if let Some(j) = *first {
+                    let first = outcomes[j].as_ref().map(|o| o.message().clone());
+                    outcomes[i] = first.map(CommitOutcome::Duplicate);
+                }
+            }
+            outcomes
+                .into_iter()
+                .map(|o| o.ok_or_else(|| StoreError::Database("a message of the batch got no outcome".into())))
+                .collect()
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> Backend {
+                $backend
+            }
+
+            async fn migrate(&self) -> StoreResult<()> {
+                MIGRATOR
+                    .run(self.writer())
+                    .await
+                    .map_err(|e| StoreError::Database(format!("migration failed: {e}")))
+            }
+
+            async fn ready(&self) -> StoreResult<bool> {
+                let applied: Vec<i64> = match sqlx::query_scalar::<$db, i64>(
+                    "SELECT version FROM _sqlx_migrations WHERE success",
+                )
+                .fetch_all(self.reader())
+                .await
+                {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "store not ready");
+                        return Ok(false);
+                    }
+                };
+                Ok(MIGRATOR
+                    .iter()
+                    .filter(|m| !m.migration_type.is_down_migration())
+                    .all(|m| applied.contains(&m.version)))
+            }
+
+            async fn sample_ciphertext(&self) -> StoreResult<Option<(AppId, Vec<u8>)>> {
+                let row = sqlx::query::<$db>(
+                    "SELECT app_id, ciphertext FROM app_secrets ORDER BY created_at, id LIMIT 1",
+                )
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)?;
+                match row {
+                    None => Ok(None),
+                    Some(row) => {
+                        let app: String = col(&row, "app_id")?;
+                        let app = AppId::parse(&app).map_err(|_| corrupt("app id", &app))?;
+                        Ok(Some((app, col(&row, "ciphertext")?)))
+                    }
+                }
+            }
+
+            // ---- tenants -----------------------------------------------------------------
+            async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
+                sqlx::query::<$db>("INSERT INTO tenants (id, name, status, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(tenant.id.as_str())
+                    .bind(&tenant.name)
+                    .bind(tenant.status.as_str())
+                    .bind(tenant.created_at)
+                    .execute(self.writer())
+                    .await
+                    .map_err(|e| conflict_as(e, || format!("a tenant named {:?} already exists", tenant.name)))?;
+                Ok(())
+            }
+
+            async fn tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>> {
+                let row = sqlx::query::<$db>("SELECT id, name, status, created_at FROM tenants WHERE id = $1")
+                    .bind(id.as_str())
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(tenant_from_row).transpose()
+            }
+
+            async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>> {
+                let row = sqlx::query::<$db>("SELECT id, name, status, created_at FROM tenants WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(tenant_from_row).transpose()
+            }
+
+            async fn set_tenant_status(&self, id: &TenantId, status: TenantStatus) -> StoreResult<()> {
+                let r = sqlx::query::<$db>("UPDATE tenants SET status = $2 WHERE id = $1")
+                    .bind(id.as_str())
+                    .bind(status.as_str())
+                    .execute(self.writer())
+                    .await
+                    .map_err(map_err)?;
+                not_found_unless_changed(r.rows_affected(), "tenant")
+            }
+
+            async fn list_tenants(&self, after: Option<&TenantId>, limit: u32) -> StoreResult<Vec<Tenant>> {
+                let rows = sqlx::query::<$db>(
+                    "SELECT id, name, status, created_at FROM tenants WHERE id > $1 ORDER BY id LIMIT $2",
+                )
+                .bind(after.map(TenantId::as_str).unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(tenant_from_row).collect()
+            }
+
+            // ---- apps and their secrets --------------------------------------------------
+            async fn create_app(&self, app: &NewApp) -> StoreResult<App> {
+                let settings = serde_json::to_string(&app.settings)
+                    .map_err(|e| StoreError::Database(format!("app settings do not encode: {e}")))?;
+                let created_at = now_ms();
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let tenant: Option<String> = sqlx::query_scalar::<$db, String>("SELECT id FROM tenants WHERE id = $1")
+                    .bind(app.tenant_id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if tenant.is_none() {
+                    return Err(StoreError::NotFound("tenant"));
+                }
+                sqlx::query::<$db>(
+                    "INSERT INTO apps (id, tenant_id, name, app_key, status, settings, webhook_secret, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(app.id.as_str())
+                .bind(app.tenant_id.as_str())
+                .bind(&app.name)
+                .bind(app.app_key.as_str())
+                .bind(AppStatus::Active.as_str())
+                .bind(&settings)
+                .bind(&app.webhook_secret_ciphertext)
+                .bind(created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    conflict_as(e, || {
+                        format!(
+                            "the tenant already has an app named {:?} (or the app id or key is taken)",
+                            app.name
+                        )
+                    })
+                })?;
+                let s = &app.first_secret;
+                sqlx::query::<$db>(
+                    "INSERT INTO app_secrets (id, app_id, ciphertext, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(s.id.as_str())
+                .bind(app.id.as_str())
+                .bind(&s.ciphertext)
+                .bind(s.created_at)
+                .bind(s.expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| conflict_as(e, || format!("secret id {} is taken", s.id)))?;
+                sqlx::query::<$db>(
+                    "INSERT INTO app_versions (app_id, version) VALUES ($1, 0) ON CONFLICT (app_id) DO NOTHING",
+                )
+                .bind(app.id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(App {
+                    id: app.id.clone(),
+                    tenant_id: app.tenant_id.clone(),
+                    name: app.name.clone(),
+                    app_key: app.app_key.clone(),
+                    status: AppStatus::Active,
+                    settings: app.settings.clone(),
+                    created_at,
+                })
+            }
+
+            async fn app(&self, id: &AppId) -> StoreResult<Option<App>> {
+                let row = sqlx::query::<$db>(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1"))
+                    .bind(id.as_str())
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(app_from_row).transpose()
+            }
+
+            async fn app_by_key(&self, key: &AppKey) -> StoreResult<Option<App>> {
+                let row = sqlx::query::<$db>(&format!("SELECT {APP_COLUMNS} FROM apps WHERE app_key = $1"))
+                    .bind(key.as_str())
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(app_from_row).transpose()
+            }
+
+            async fn list_apps(&self, tenant: &TenantId) -> StoreResult<Vec<App>> {
+                let rows = sqlx::query::<$db>(&format!(
+                    "SELECT {APP_COLUMNS} FROM apps WHERE tenant_id = $1 ORDER BY created_at, id"
+                ))
+                .bind(tenant.as_str())
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(app_from_row).collect()
+            }
+
+            async fn update_app_settings(&self, id: &AppId, settings: &AppSettings) -> StoreResult<()> {
+                let settings = serde_json::to_string(settings)
+                    .map_err(|e| StoreError::Database(format!("app settings do not encode: {e}")))?;
+                let r = sqlx::query::<$db>("UPDATE apps SET settings = $2 WHERE id = $1")
+                    .bind(id.as_str())
+                    .bind(settings)
+                    .execute(self.writer())
+                    .await
+                    .map_err(map_err)?;
+                not_found_unless_changed(r.rows_affected(), "app")
+            }
+
+            async fn set_app_status(&self, id: &AppId, status: AppStatus) -> StoreResult<()> {
+                let r = sqlx::query::<$db>("UPDATE apps SET status = $2 WHERE id = $1")
+                    .bind(id.as_str())
+                    .bind(status.as_str())
+                    .execute(self.writer())
+                    .await
+                    .map_err(map_err)?;
+                not_found_unless_changed(r.rows_affected(), "app")
+            }
+
+            async fn active_app_secrets(&self, app: &AppId, now: UnixMillis) -> StoreResult<Vec<AppSecretRecord>> {
+                let rows = sqlx::query::<$db>(
+                    "SELECT id, app_id, ciphertext, created_at, expires_at FROM app_secrets \
+                     WHERE app_id = $1 AND (expires_at IS NULL OR expires_at > $2) \
+                     ORDER BY created_at DESC, id DESC",
+                )
+                .bind(app.as_str())
+                .bind(now)
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(secret_from_row).collect()
+            }
+
+            async fn add_app_secret(&self, secret: &AppSecretRecord, others_expire_at: UnixMillis) -> StoreResult<()> {
+                let app = secret.app_id.as_str();
+                let now = secret.created_at;
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                sqlx::query::<$db>(
+                    "INSERT INTO app_secrets (id, app_id, ciphertext, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(secret.id.as_str())
+                .bind(app)
+                .bind(&secret.ciphertext)
+                .bind(secret.created_at)
+                .bind(secret.expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match map_err(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict(format!("secret id {} is taken", secret.id)),
+                    // The only foreign key: the app.
+                    StoreError::Database(m) if m.contains("FOREIGN KEY") || m.contains("foreign key") => {
+                        StoreError::NotFound("app")
+                    }
+                    other => other,
+                })?;
+                sqlx::query::<$db>(
+                    "UPDATE app_secrets SET expires_at = $3 WHERE app_id = $1 AND id <> $2 \
+                     AND (expires_at IS NULL OR expires_at > $3)",
+                )
+                .bind(app)
+                .bind(secret.id.as_str())
+                .bind(others_expire_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                // At most two stay active: the new one and the newest other.
+                let active: Vec<String> = sqlx::query_scalar::<$db, String>(
+                    "SELECT id FROM app_secrets WHERE app_id = $1 AND id <> $2 \
+                     AND (expires_at IS NULL OR expires_at > $3) ORDER BY created_at DESC, id DESC",
+                )
+                .bind(app)
+                .bind(secret.id.as_str())
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                for id in active.iter().skip(1) {
+                    sqlx::query::<$db>("UPDATE app_secrets SET expires_at = $3 WHERE app_id = $1 AND id = $2")
+                        .bind(app)
+                        .bind(id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn revoke_app_secret(&self, app: &AppId, id: &SecretId, now: UnixMillis) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let active: Vec<String> = sqlx::query_scalar::<$db, String>(
+                    "SELECT id FROM app_secrets WHERE app_id = $1 AND (expires_at IS NULL OR expires_at > $2)",
+                )
+                .bind(app.as_str())
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if !active.iter().any(|a| a == id.as_str()) {
+                    let exists: Option<String> = sqlx::query_scalar::<$db, String>(
+                        "SELECT id FROM app_secrets WHERE app_id = $1 AND id = $2",
+                    )
+                    .bind(app.as_str())
+                    .bind(id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    // Revoking an expired secret changes nothing.
+                    return match exists {
+                        Some(_) => Ok(()),
+                        None => Err(StoreError::NotFound("app secret")),
+                    };
+                }
+                if active.len() <= 1 {
+                    return Err(StoreError::Rejected(
+                        "this is the app's last active secret: rotate before revoking it".into(),
+                    ));
+                }
+                sqlx::query::<$db>("UPDATE app_secrets SET expires_at = $3 WHERE app_id = $1 AND id = $2")
+                    .bind(app.as_str())
+                    .bind(id.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn webhook_secret_ciphertext(&self, app: &AppId) -> StoreResult<Option<Vec<u8>>> {
+                sqlx::query_scalar::<$db, Vec<u8>>("SELECT webhook_secret FROM apps WHERE id = $1")
+                    .bind(app.as_str())
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(map_err)
+            }
+
+            // ---- users -------------------------------------------------------------------
+            async fn upsert_users(
+                &self,
+                app: &AppId,
+                users: &[(UserId, UserProfile)],
+                now: UnixMillis,
+            ) -> StoreResult<Vec<User>> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let mut out = Vec::with_capacity(users.len());
+                for (id, profile) in users {
+                    let row = sqlx::query::<$db>(
+                        "SELECT id, name, avatar_url, metadata, banned_until, tokens_revoked_before, \
+                         created_at, updated_at FROM users WHERE app_id = $1 AND id = $2",
+                    )
+                    .bind(app.as_str())
+                    .bind(id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    let mut user = match row.as_ref().map(user_from_row).transpose()? {
+                        Some(u) => u,
+                        None => User {
+                            id: id.clone(),
+                            name: String::new(),
+                            avatar_url: None,
+                            metadata: serde_json::json!({}),
+                            banned_until: None,
+                            tokens_revoked_before: None,
+                            created_at: now,
+                            updated_at: now,
+                        },
+                    };
+                    if let Some(name) = &profile.name {
+                        user.name = name.clone();
+                    }
+                    if let Some(avatar) = &profile.avatar_url {
+                        user.avatar_url = avatar.clone();
+                    }
+                    if let Some(meta) = &profile.metadata {
+                        user.metadata = meta.clone();
+                    }
+                    user.updated_at = now;
+                    sqlx::query::<$db>(
+                        "INSERT INTO users (app_id, id, name, avatar_url, metadata, banned_until, \
+                         tokens_revoked_before, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6, $6) \
+                         ON CONFLICT (app_id, id) DO UPDATE SET name = excluded.name, \
+                         avatar_url = excluded.avatar_url, metadata = excluded.metadata, \
+                         updated_at = excluded.updated_at",
+                    )
+                    .bind(app.as_str())
+                    .bind(id.as_str())
+                    .bind(&user.name)
+                    .bind(&user.avatar_url)
+                    .bind(to_json(&user.metadata)?)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    out.push(user);
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok(out)
+            }
+
+            async fn user(&self, app: &AppId, id: &UserId) -> StoreResult<Option<User>> {
+                let row = sqlx::query::<$db>(
+                    "SELECT id, name, avatar_url, metadata, banned_until, tokens_revoked_before, \
+                     created_at, updated_at FROM users WHERE app_id = $1 AND id = $2",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)?;
+                row.as_ref().map(user_from_row).transpose()
+            }
+
+            async fn existing_users(&self, app: &AppId, ids: &[UserId]) -> StoreResult<Vec<UserId>> {
+                let mut found = Vec::new();
+                for chunk in ids.chunks(500) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT id FROM users WHERE app_id = ");
+                    qb.push_bind(app.as_str().to_owned());
+                    qb.push(" AND id IN (");
+                    let mut list = qb.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.as_str().to_owned());
+                    }
+                    list.push_unseparated(")");
+                    let rows: Vec<String> = qb
+                        .build_query_scalar::<String>()
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(map_err)?;
+                    let rows: HashSet<String> = rows.into_iter().collect();
+                    found.extend(chunk.iter().filter(|id| rows.contains(id.as_str())).cloned());
+                }
+                Ok(found)
+            }
+
+            async fn list_users(&self, app: &AppId, after: Option<&UserId>, limit: u32) -> StoreResult<Vec<User>> {
+                let rows = sqlx::query::<$db>(
+                    "SELECT id, name, avatar_url, metadata, banned_until, tokens_revoked_before, \
+                     created_at, updated_at FROM users WHERE app_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+                )
+                .bind(app.as_str())
+                .bind(after.map(UserId::as_str).unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(user_from_row).collect()
+            }
+
+            async fn delete_user(&self, app: &AppId, id: &UserId) -> StoreResult<()> {
+                let r = sqlx::query::<$db>("DELETE FROM users WHERE app_id = $1 AND id = $2")
+                    .bind(app.as_str())
+                    .bind(id.as_str())
+                    .execute(self.writer())
+                    .await
+                    .map_err(map_err)?;
+                not_found_unless_changed(r.rows_affected(), "user")
+            }
+
+            async fn set_user_ban(&self, app: &AppId, id: &UserId, until: Option<UnixMillis>) -> StoreResult<()> {
+                let r = sqlx::query::<$db>("UPDATE users SET banned_until = $3 WHERE app_id = $1 AND id = $2")
+                    .bind(app.as_str())
+                    .bind(id.as_str())
+                    .bind(until)
+                    .execute(self.writer())
+                    .await
+                    .map_err(map_err)?;
+                not_found_unless_changed(r.rows_affected(), "user")
+            }
+
+            async fn revoke_user_tokens(&self, app: &AppId, id: &UserId, before: UnixMillis) -> StoreResult<()> {
+                let r = sqlx::query::<$db>(
+                    "UPDATE users SET tokens_revoked_before = $3 WHERE app_id = $1 AND id = $2",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .bind(before)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                not_found_unless_changed(r.rows_affected(), "user")
+            }
+
+            // ---- messages and conversations ----------------------------------------------
+            async fn commit_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<CommitOutcome>> {
+                // A concurrent batch (another node, on PostgreSQL) may commit the same
+                // idempotency key between our lookup and our insert; the insert then fails
+                // the transaction. Running the batch again finds that message and answers
+                // with it, as a duplicate should be answered.
+                let mut attempt = 1;
+                loop {
+                    match commit_batch(self, batch).await {
+                        Err(StoreError::Conflict(e)) if attempt < 3 => {
+                            tracing::debug!(error = %e, attempt, "commit conflicted; retrying the batch");
+                            attempt += 1;
+                        }
+                        result => return result,
+                    }
+                }
+            }
+
+            async fn message(&self, app: &AppId, id: &MsgId) -> StoreResult<Option<Message>> {
+                let row = sqlx::query::<$db>(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = $1 AND msg_id = $2"
+                ))
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)?;
+                row.as_ref().map(required_message).transpose()
+            }
+
+            async fn message_by_client_msg_id(
+                &self,
+                app: &AppId,
+                sender_key: &str,
+                client_msg_id: &ClientMsgId,
+            ) -> StoreResult<Option<Message>> {
+                let mut conn = self.reader().acquire().await.map_err(map_err)?;
+                message_by_key(&mut *conn, app.as_str(), sender_key, client_msg_id.as_str()).await
+            }
+
+            async fn messages(
+                &self,
+                app: &AppId,
+                conversation: &ConversationId,
+                range: SeqRange,
+                limit: u32,
+            ) -> StoreResult<Vec<Message>> {
+                let (sql, bound) = match range {
+                    SeqRange::After(n) => (
+                        format!(
+                            "SELECT {MESSAGE_COLUMNS} FROM messages \
+                             WHERE app_id = $1 AND conversation_id = $2 AND seq > $3 ORDER BY seq LIMIT $4"
+                        ),
+                        n,
+                    ),
+                    SeqRange::Before(n) => (
+                        format!(
+                            "SELECT {MESSAGE_COLUMNS} FROM messages \
+                             WHERE app_id = $1 AND conversation_id = $2 AND seq < $3 ORDER BY seq DESC LIMIT $4"
+                        ),
+                        n,
+                    ),
+                };
+                let rows = sqlx::query::<$db>(&sql)
+                    .bind(app.as_str())
+                    .bind(conversation.to_string())
+                    .bind(bound)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(map_err)?;
+                let mut out = rows.iter().map(required_message).collect::<StoreResult<Vec<_>>>()?;
+                if matches!(range, SeqRange::Before(_)) {
+                    out.reverse();
+                }
+                Ok(out)
+            }
+
+            async fn recall_message(
+                &self,
+                app: &AppId,
+                id: &MsgId,
+                events: &[NewOutboxEvent],
+            ) -> StoreResult<Message> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let version = next_version(&mut tx, app).await?;
+                let row = sqlx::query::<$db>(&format!(
+                    "UPDATE messages SET recalled = TRUE, content = 'null' \
+                     WHERE app_id = $1 AND msg_id = $2 RETURNING {MESSAGE_COLUMNS}"
+                ))
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let Some(row) = row else {
+                    return Err(StoreError::NotFound("message"));
+                };
+                let message = required_message(&row)?;
+                sqlx::query::<$db>("UPDATE conversations SET version = $3 WHERE app_id = $1 AND id = $2")
+                    .bind(app.as_str())
+                    .bind(message.conversation_id.to_string())
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(message)
+            }
+
+            async fn conversations(
+                &self,
+                app: &AppId,
+                user: &UserId,
+                after: Option<(UnixMillis, String)>,
+                limit: u32,
+            ) -> StoreResult<Vec<ConversationEntry>> {
+                let rows = match after {
+                    None => {
+                        sqlx::query::<$db>(&format!(
+                            "{ENTRY_SELECT} ORDER BY c.updated_at DESC, c.id DESC LIMIT $3"
+                        ))
+                        .bind(app.as_str())
+                        .bind(user.as_str())
+                        .bind(i64::from(limit))
+                        .fetch_all(self.reader())
+                        .await
+                    }
+                    Some((updated_at, id)) => {
+                        sqlx::query::<$db>(&format!(
+                            "{ENTRY_SELECT} AND (c.updated_at < $3 OR (c.updated_at = $3 AND c.id < $4)) \
+                             ORDER BY c.updated_at DESC, c.id DESC LIMIT $5"
+                        ))
+                        .bind(app.as_str())
+                        .bind(user.as_str())
+                        .bind(updated_at)
+                        .bind(id)
+                        .bind(i64::from(limit))
+                        .fetch_all(self.reader())
+                        .await
+                    }
+                }
+                .map_err(map_err)?;
+                rows.iter().map(entry_from_row).collect()
+            }
+
+            async fn conversation(
+                &self,
+                app: &AppId,
+                user: &UserId,
+                id: &ConversationId,
+            ) -> StoreResult<Option<ConversationEntry>> {
+                let row = sqlx::query::<$db>(&format!("{ENTRY_SELECT} AND uc.conversation_id = $3"))
+                    .bind(app.as_str())
+                    .bind(user.as_str())
+                    .bind(id.to_string())
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(entry_from_row).transpose()
+            }
+
+            async fn conversations_changed_since(
+                &self,
+                app: &AppId,
+                user: &UserId,
+                version: i64,
+                limit: u32,
+            ) -> StoreResult<Vec<ConversationEntry>> {
+                let rows = sqlx::query::<$db>(&format!(
+                    "{ENTRY_SELECT} AND (uc.version > $3 OR c.version > $3) \
+                     ORDER BY CASE WHEN uc.version > c.version THEN uc.version ELSE c.version END, c.id \
+                     LIMIT $4"
+                ))
+                .bind(app.as_str())
+                .bind(user.as_str())
+                .bind(version)
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(entry_from_row).collect()
+            }
+
+            async fn mark_read(
+                &self,
+                app: &AppId,
+                user: &UserId,
+                id: &ConversationId,
+                seq: i64,
+            ) -> StoreResult<ConversationEntry> {
+                let conversation = id.to_string();
+                let current = self.conversation(app, user, id).await?.ok_or(StoreError::NotFound("conversation"))?;
+                let target = seq.min(current.last_seq);
+                if target > current.read_seq {
+                    let mut tx = self.writer().begin().await.map_err(map_err)?;
+                    let version = next_version(&mut tx, app).await?;
+                    // Clamped to the conversation's end (which only grows), never lowered by a
+                    // concurrent mark_read that went further.
+                    sqlx::query::<$db>(
+                        "UPDATE user_conversations SET version = $4, read_seq = $5 \
+                         WHERE app_id = $1 AND user_id = $2 AND conversation_id = $3 AND read_seq < $5",
+                    )
+                    .bind(app.as_str())
+                    .bind(user.as_str())
+                    .bind(&conversation)
+                    .bind(version)
+                    .bind(target)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    tx.commit().await.map_err(map_err)?;
+                }
+                let row = sqlx::query::<$db>(&format!("{ENTRY_SELECT} AND uc.conversation_id = $3"))
+                    .bind(app.as_str())
+                    .bind(user.as_str())
+                    .bind(&conversation)
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(entry_from_row).transpose()?.ok_or(StoreError::NotFound("conversation"))
+            }
+
+            // ---- groups ------------------------------------------------------------------
+            async fn create_group(&self, app: &AppId, group: &NewGroup, now: UnixMillis) -> StoreResult<Group> {
+                let mut members: Vec<&UserId> = group.members.iter().filter(|u| **u != group.owner).collect();
+                members.sort();
+                members.dedup();
+                let count = members.len() + 1;
+                if count > group.member_limit {
+                    return Err(StoreError::Rejected(format!(
+                        "a group may have at most {} members; this one would have {count}",
+                        group.member_limit
+                    )));
+                }
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let version = next_version(&mut tx, app).await?;
+                sqlx::query::<$db>(
+                    "INSERT INTO groups (app_id, id, name, owner, metadata, member_count, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                )
+                .bind(app.as_str())
+                .bind(group.id.as_str())
+                .bind(&group.name)
+                .bind(group.owner.as_str())
+                .bind(to_json(&group.metadata)?)
+                .bind(count as i64)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| conflict_as(e, || format!("group {} already exists", group.id)))?;
+                let mut with_roles: Vec<(&UserId, GroupRole)> = vec![(&group.owner, GroupRole::Owner)];
+                with_roles.extend(members.iter().map(|u| (*u, GroupRole::Member)));
+                with_roles.sort_by(|a, b| a.0.cmp(b.0));
+                insert_members(&mut tx, app, &group.id, &with_roles, version, now).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(Group {
+                    id: group.id.clone(),
+                    name: group.name.clone(),
+                    owner: group.owner.clone(),
+                    member_count: count as i64,
+                    metadata: group.metadata.clone(),
+                    created_at: now,
+                    updated_at: now,
+                })
+            }
+
+            async fn group(&self, app: &AppId, id: &GroupId) -> StoreResult<Option<Group>> {
+                let row = sqlx::query::<$db>(
+                    "SELECT id, name, owner, metadata, member_count, created_at, updated_at FROM groups \
+                     WHERE app_id = $1 AND id = $2",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)?;
+                row.as_ref().map(group_from_row).transpose()
+            }
+
+            async fn add_group_members(
+                &self,
+                app: &AppId,
+                id: &GroupId,
+                users: &[UserId],
+                member_limit: usize,
+                now: UnixMillis,
+            ) -> StoreResult<Vec<UserId>> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                // Taken first, so concurrent additions to one app's groups queue here and the
+                // limit check below sees every committed member.
+                let version = next_version(&mut tx, app).await?;
+                let group = group_in(&mut tx, app, id).await?.ok_or(StoreError::NotFound("group"))?;
+                let existing: HashSet<String> = sqlx::query_scalar::<$db, String>(
+                    "SELECT user_id FROM group_members WHERE app_id = $1 AND group_id = $2",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .into_iter()
+                .collect();
+                let mut new: Vec<&UserId> = users.iter().filter(|u| !existing.contains(u.as_str())).collect();
+                new.sort();
+                new.dedup();
+                if new.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let total = group.member_count as usize + new.len();
+                if total > member_limit {
+                    return Err(StoreError::Rejected(format!(
+                        "a group may have at most {member_limit} members; this one would have {total}"
+                    )));
+                }
+                let with_roles: Vec<(&UserId, GroupRole)> = new.iter().map(|u| (*u, GroupRole::Member)).collect();
+                insert_members(&mut tx, app, id, &with_roles, version, now).await?;
+                sqlx::query::<$db>(
+                    "UPDATE groups SET member_count = member_count + $3, updated_at = $4 \
+                     WHERE app_id = $1 AND id = $2",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .bind(new.len() as i64)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                // Returned in the caller's order.
+                let added: HashSet<&UserId> = new.into_iter().collect();
+                let mut out = Vec::with_capacity(added.len());
+                for u in users {
+                    if added.contains(u) && !out.contains(u) {
+                        out.push(u.clone());
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn remove_group_member(&self, app: &AppId, id: &GroupId, user: &UserId) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                next_version(&mut tx, app).await?;
+                let r = sqlx::query::<$db>(
+                    "DELETE FROM group_members WHERE app_id = $1 AND group_id = $2 AND user_id = $3",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .bind(user.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                not_found_unless_changed(r.rows_affected(), "group member")?;
+                sqlx::query::<$db>(
+                    "UPDATE groups SET member_count = member_count - 1 WHERE app_id = $1 AND id = $2",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                sqlx::query::<$db>(
+                    "DELETE FROM user_conversations WHERE app_id = $1 AND user_id = $2 AND conversation_id = $3",
+                )
+                .bind(app.as_str())
+                .bind(user.as_str())
+                .bind(ConversationId::Group(id.clone()).to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn group_member(
+                &self,
+                app: &AppId,
+                id: &GroupId,
+                user: &UserId,
+            ) -> StoreResult<Option<GroupMember>> {
+                let row = sqlx::query::<$db>(
+                    "SELECT user_id, role, joined_at, joined_seq FROM group_members \
+                     WHERE app_id = $1 AND group_id = $2 AND user_id = $3",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .bind(user.as_str())
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)?;
+                row.as_ref().map(member_from_row).transpose()
+            }
+
+            async fn group_members(
+                &self,
+                app: &AppId,
+                id: &GroupId,
+                after: Option<&UserId>,
+                limit: u32,
+            ) -> StoreResult<Vec<GroupMember>> {
+                let rows = sqlx::query::<$db>(
+                    "SELECT user_id, role, joined_at, joined_seq FROM group_members \
+                     WHERE app_id = $1 AND group_id = $2 AND user_id > $3 ORDER BY user_id LIMIT $4",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .bind(after.map(UserId::as_str).unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(member_from_row).collect()
+            }
+
+            async fn group_member_ids(&self, app: &AppId, id: &GroupId) -> StoreResult<Vec<UserId>> {
+                let ids: Vec<String> = sqlx::query_scalar::<$db, String>(
+                    "SELECT user_id FROM group_members WHERE app_id = $1 AND group_id = $2 ORDER BY user_id",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                ids.iter()
+                    .map(|s| UserId::parse(s).map_err(|_| corrupt("user id", s)))
+                    .collect()
+            }
+
+            // ---- webhook outbox ----------------------------------------------------------
+            async fn enqueue_events(&self, events: &[NewOutboxEvent]) -> StoreResult<()> {
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn due_events(&self, now: UnixMillis, limit: u32) -> StoreResult<Vec<OutboxEvent>> {
+                let rows = sqlx::query::<$db>(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM outbox_events \
+                     WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY created_at, id LIMIT $2"
+                ))
+                .bind(now)
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(event_from_row).collect()
+            }
+
+            async fn mark_event_delivered(&self, id: &str, attempts: i32) -> StoreResult<()> {
+                let r = sqlx::query::<$db>(
+                    "UPDATE outbox_events SET state = 'delivered', attempts = $2 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(attempts)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                not_found_unless_changed(r.rows_affected(), "event")
+            }
+
+            async fn reschedule_event(
+                &self,
+                id: &str,
+                attempts: i32,
+                next_attempt_at: UnixMillis,
+                error: &str,
+            ) -> StoreResult<()> {
+                let r = sqlx::query::<$db>(
+                    "UPDATE outbox_events SET attempts = $2, next_attempt_at = $3, last_error = $4 \
+                     WHERE id = $1 AND state = 'pending'",
+                )
+                .bind(id)
+                .bind(attempts)
+                .bind(next_attempt_at)
+                .bind(error)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                not_found_unless_changed(r.rows_affected(), "event")
+            }
+
+            async fn mark_event_dead(&self, id: &str, attempts: i32, error: &str) -> StoreResult<()> {
+                let r = sqlx::query::<$db>(
+                    "UPDATE outbox_events SET state = 'dead', attempts = $2, last_error = $3 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(attempts)
+                .bind(error)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                not_found_unless_changed(r.rows_affected(), "event")
+            }
+
+            async fn dead_events(&self, app: &AppId, after: Option<&str>, limit: u32) -> StoreResult<Vec<OutboxEvent>> {
+                let rows = sqlx::query::<$db>(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM outbox_events \
+                     WHERE app_id = $1 AND state = 'dead' AND id > $2 ORDER BY id LIMIT $3"
+                ))
+                .bind(app.as_str())
+                .bind(after.unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(event_from_row).collect()
+            }
+
+            async fn redeliver_event(&self, app: &AppId, id: &str, now: UnixMillis) -> StoreResult<()> {
+                // A fresh retry budget: the worker counts attempts from zero again.
+                let r = sqlx::query::<$db>(
+                    "UPDATE outbox_events SET state = 'pending', attempts = 0, next_attempt_at = $3 \
+                     WHERE app_id = $1 AND id = $2 AND state = 'dead'",
+                )
+                .bind(app.as_str())
+                .bind(id)
+                .bind(now)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                not_found_unless_changed(r.rows_affected(), "event")
+            }
+
+            // ---- platform admins ---------------------------------------------------------
+            async fn admin_count(&self) -> StoreResult<i64> {
+                sqlx::query_scalar::<$db, i64>("SELECT COUNT(*) FROM platform_admins")
+                    .fetch_one(self.reader())
+                    .await
+                    .map_err(map_err)
+            }
+
+            async fn create_admin(&self, email: &str, password_hash: &str, now: UnixMillis) -> StoreResult<AdminRecord> {
+                let row = sqlx::query::<$db>(
+                    "INSERT INTO platform_admins (email, password_hash, created_at) VALUES ($1, $2, $3) \
+                     RETURNING id, email, password_hash, created_at",
+                )
+                .bind(email)
+                .bind(password_hash)
+                .bind(now)
+                .fetch_one(self.writer())
+                .await
+                .map_err(|e| conflict_as(e, || format!("an admin with email {email:?} already exists")))?;
+                admin_from_row(&row)
+            }
+
+            async fn admin_by_email(&self, email: &str) -> StoreResult<Option<AdminRecord>> {
+                let row = sqlx::query::<$db>(
+                    "SELECT id, email, password_hash, created_at FROM platform_admins WHERE email = $1",
+                )
+                .bind(email)
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)?;
+                row.as_ref().map(admin_from_row).transpose()
+            }
+        }
+    };
+}
+
+pub(crate) use sql_store;

@@ -1,0 +1,1079 @@
+//! One conformance suite for every `Store` adapter: each test is written once against the
+//! trait and run on SQLite always and on PostgreSQL when `TERN_TEST_DATABASE_URL` is set.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tern_platform::domain::*;
+use tern_platform::ids::*;
+use tern_platform::store::*;
+
+// ---- fixtures ------------------------------------------------------------------------
+
+fn uid(s: &str) -> UserId {
+    UserId::parse(s).unwrap()
+}
+
+fn gid(s: &str) -> GroupId {
+    GroupId::parse(s).unwrap()
+}
+
+fn cmid(s: &str) -> ClientMsgId {
+    ClientMsgId::parse(s).unwrap()
+}
+
+fn tenant(name: &str) -> Tenant {
+    Tenant {
+        id: TenantId::generate(),
+        name: name.into(),
+        status: TenantStatus::Active,
+        created_at: 1_000,
+    }
+}
+
+fn secret(app: &AppId, created_at: UnixMillis) -> AppSecretRecord {
+    AppSecretRecord {
+        id: SecretId::generate(),
+        app_id: app.clone(),
+        ciphertext: vec![1, 2, 3, created_at as u8],
+        created_at,
+        expires_at: None,
+    }
+}
+
+fn new_app(tenant: &TenantId, name: &str) -> NewApp {
+    let id = AppId::generate();
+    NewApp {
+        first_secret: secret(&id, 1_000),
+        id,
+        tenant_id: tenant.clone(),
+        name: name.into(),
+        app_key: AppKey::generate(),
+        settings: AppSettings::default(),
+        webhook_secret_ciphertext: vec![9, 9, 9],
+    }
+}
+
+/// A tenant with one app; returns the app.
+async fn app(store: &dyn Store) -> App {
+    let t = tenant(&format!("tenant-{}", rand::random::<u64>()));
+    store.create_tenant(&t).await.unwrap();
+    store.create_app(&new_app(&t.id, "app")).await.unwrap()
+}
+
+fn direct(a: &str, b: &str) -> ConversationId {
+    ConversationId::direct(&uid(a), &uid(b))
+}
+
+/// A direct message from `from` to `to`, with `client_msg_id` `key`.
+fn dm(app: &AppId, from: &str, to: &str, key: &str, created_at: UnixMillis) -> NewMessage {
+    NewMessage {
+        app_id: app.clone(),
+        msg_id: MsgId::generate(),
+        conversation_id: direct(from, to),
+        sender: Sender::User(uid(from)),
+        client_msg_id: cmid(key),
+        msg_type: MessageType::Text,
+        content: json!({ "text": key }),
+        created_at,
+        participants: vec![uid(from), uid(to)],
+        events: Vec::new(),
+    }
+}
+
+fn group_msg(app: &AppId, group: &str, from: &str, key: &str, created_at: UnixMillis) -> NewMessage {
+    NewMessage {
+        app_id: app.clone(),
+        msg_id: MsgId::generate(),
+        conversation_id: ConversationId::Group(gid(group)),
+        sender: Sender::User(uid(from)),
+        client_msg_id: cmid(key),
+        msg_type: MessageType::Text,
+        content: json!({ "text": key }),
+        created_at,
+        participants: Vec::new(),
+        events: Vec::new(),
+    }
+}
+
+fn event(app: &AppId, created_at: UnixMillis) -> NewOutboxEvent {
+    NewOutboxEvent {
+        id: format!("wh_{}", ulid::Ulid::new()),
+        app_id: app.clone(),
+        event_type: "message.sent".into(),
+        body: "{}".into(),
+        created_at,
+    }
+}
+
+fn new_group(id: &str, owner: &str, members: &[&str], limit: usize) -> NewGroup {
+    NewGroup {
+        id: gid(id),
+        name: format!("group {id}"),
+        owner: uid(owner),
+        members: members.iter().map(|m| uid(m)).collect(),
+        metadata: json!({ "topic": "tests" }),
+        member_limit: limit,
+    }
+}
+
+async fn commit_one(store: &dyn Store, m: NewMessage) -> CommitOutcome {
+    store.commit_messages(&[m]).await.unwrap().pop().unwrap()
+}
+
+fn stored(o: &CommitOutcome) -> &Message {
+    match o {
+        CommitOutcome::Stored(m) => m,
+        CommitOutcome::Duplicate(m) => panic!("expected a new message, got a duplicate of {}", m.msg_id),
+    }
+}
+
+// ---- tenants, apps, secrets ----------------------------------------------------------
+
+async fn tenants_have_unique_names(store: Arc<dyn Store>) {
+    let a = tenant("Acme");
+    store.create_tenant(&a).await.unwrap();
+    let again = store.create_tenant(&tenant("Acme")).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+
+    assert_eq!(store.tenant(&a.id).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.tenant_by_name("Acme").await.unwrap(), Some(a.clone()));
+    assert_eq!(store.tenant_by_name("Nobody").await.unwrap(), None);
+
+    store.set_tenant_status(&a.id, TenantStatus::Suspended).await.unwrap();
+    assert_eq!(
+        store.tenant(&a.id).await.unwrap().unwrap().status,
+        TenantStatus::Suspended
+    );
+    let missing = store
+        .set_tenant_status(&TenantId::generate(), TenantStatus::Active)
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+
+    for i in 0..4 {
+        store.create_tenant(&tenant(&format!("t{i}"))).await.unwrap();
+    }
+    let first = store.list_tenants(None, 3).await.unwrap();
+    let rest = store.list_tenants(Some(&first[2].id), 10).await.unwrap();
+    assert_eq!((first.len(), rest.len()), (3, 2));
+    let mut all: Vec<_> = first.iter().chain(&rest).map(|t| t.id.clone()).collect();
+    all.dedup();
+    assert_eq!(all.len(), 5);
+}
+
+async fn apps_have_unique_names_within_a_tenant(store: Arc<dyn Store>) {
+    let t1 = tenant("one");
+    let t2 = tenant("two");
+    store.create_tenant(&t1).await.unwrap();
+    store.create_tenant(&t2).await.unwrap();
+
+    let created = store.create_app(&new_app(&t1.id, "chat")).await.unwrap();
+    assert_eq!(created.status, AppStatus::Active);
+    let dup = store.create_app(&new_app(&t1.id, "chat")).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    let other_tenant = store.create_app(&new_app(&t2.id, "chat")).await.unwrap();
+    let orphan = store.create_app(&new_app(&TenantId::generate(), "chat")).await;
+    assert!(matches!(orphan, Err(StoreError::NotFound(_))), "{orphan:?}");
+
+    assert_eq!(store.app(&created.id).await.unwrap(), Some(created.clone()));
+    assert_eq!(store.app_by_key(&created.app_key).await.unwrap(), Some(created.clone()));
+    assert_eq!(store.list_apps(&t1.id).await.unwrap(), vec![created.clone()]);
+    assert_eq!(store.list_apps(&t2.id).await.unwrap(), vec![other_tenant]);
+
+    let mut settings = AppSettings::default();
+    settings.webhook.url = Some("https://example.com/hook".into());
+    settings.recall_window_seconds = 5;
+    store.update_app_settings(&created.id, &settings).await.unwrap();
+    store.set_app_status(&created.id, AppStatus::Suspended).await.unwrap();
+    let reread = store.app(&created.id).await.unwrap().unwrap();
+    assert_eq!(reread.settings, settings);
+    assert_eq!(reread.status, AppStatus::Suspended);
+    assert_eq!(
+        store.webhook_secret_ciphertext(&created.id).await.unwrap(),
+        Some(vec![9, 9, 9])
+    );
+    assert!(store.sample_ciphertext().await.unwrap().is_some());
+}
+
+async fn secret_rotation_keeps_two_active(store: Arc<dyn Store>) {
+    let app = app(&*store).await;
+    let first = store.active_app_secrets(&app.id, 1_500).await.unwrap();
+    assert_eq!(first.len(), 1);
+
+    let revoke_last = store.revoke_app_secret(&app.id, &first[0].id, 1_500).await;
+    assert!(matches!(revoke_last, Err(StoreError::Rejected(_))), "{revoke_last:?}");
+
+    let second = secret(&app.id, 2_000);
+    store.add_app_secret(&second, 10_000).await.unwrap();
+    let third = secret(&app.id, 3_000);
+    store.add_app_secret(&third, 20_000).await.unwrap();
+
+    let active = store.active_app_secrets(&app.id, 3_000).await.unwrap();
+    let ids: Vec<_> = active.iter().map(|s| s.id.clone()).collect();
+    assert_eq!(
+        ids,
+        vec![third.id.clone(), second.id.clone()],
+        "newest first, at most two"
+    );
+    // The oldest was expired at once; the previous one lives out its grace period.
+    assert_eq!(active[1].expires_at, Some(20_000));
+    assert_eq!(store.active_app_secrets(&app.id, 20_000).await.unwrap().len(), 1);
+
+    store.revoke_app_secret(&app.id, &second.id, 4_000).await.unwrap();
+    let active = store.active_app_secrets(&app.id, 4_000).await.unwrap();
+    assert_eq!(active.iter().map(|s| &s.id).collect::<Vec<_>>(), vec![&third.id]);
+    let last = store.revoke_app_secret(&app.id, &third.id, 4_000).await;
+    assert!(matches!(last, Err(StoreError::Rejected(_))), "{last:?}");
+    let orphan = store.add_app_secret(&secret(&AppId::generate(), 5_000), 6_000).await;
+    assert!(matches!(orphan, Err(StoreError::NotFound(_))), "{orphan:?}");
+}
+
+// ---- users ---------------------------------------------------------------------------
+
+async fn users_upsert_list_delete_ban(store: Arc<dyn Store>) {
+    let app = app(&*store).await;
+    let a = &app.id;
+    let profile = UserProfile {
+        name: Some("Alice".into()),
+        avatar_url: Some(Some("https://img/a.png".into())),
+        metadata: Some(json!({ "level": 3 })),
+    };
+    let users = store
+        .upsert_users(a, &[(uid("alice"), profile), (uid("bob"), UserProfile::default())], 100)
+        .await
+        .unwrap();
+    assert_eq!(users[0].id, uid("alice"));
+    assert_eq!(users[1].id, uid("bob"));
+    assert_eq!(users[0].name, "Alice");
+
+    // Fields left out keep their value; `Some(None)` clears the avatar.
+    let update = UserProfile {
+        name: None,
+        avatar_url: Some(None),
+        metadata: None,
+    };
+    let updated = store.upsert_users(a, &[(uid("alice"), update)], 200).await.unwrap();
+    assert_eq!(updated[0].name, "Alice");
+    assert_eq!(updated[0].avatar_url, None);
+    assert_eq!(updated[0].metadata, json!({ "level": 3 }));
+    assert_eq!((updated[0].created_at, updated[0].updated_at), (100, 200));
+    assert_eq!(store.user(a, &uid("alice")).await.unwrap(), Some(updated[0].clone()));
+
+    let more: Vec<_> = ["carol", "dave", "erin"]
+        .iter()
+        .map(|n| (uid(n), UserProfile::default()))
+        .collect();
+    store.upsert_users(a, &more, 300).await.unwrap();
+    let page1 = store.list_users(a, None, 2).await.unwrap();
+    let page2 = store.list_users(a, Some(&page1[1].id), 2).await.unwrap();
+    let page3 = store.list_users(a, Some(&page2[1].id), 2).await.unwrap();
+    let names: Vec<_> = page1
+        .iter()
+        .chain(&page2)
+        .chain(&page3)
+        .map(|u| u.id.to_string())
+        .collect();
+    assert_eq!(names, ["alice", "bob", "carol", "dave", "erin"]);
+
+    let existing = store
+        .existing_users(a, &[uid("erin"), uid("zed"), uid("alice")])
+        .await
+        .unwrap();
+    assert_eq!(existing, vec![uid("erin"), uid("alice")]);
+
+    store.set_user_ban(a, &uid("bob"), Some(5_000)).await.unwrap();
+    store.revoke_user_tokens(a, &uid("bob"), 4_000).await.unwrap();
+    let bob = store.user(a, &uid("bob")).await.unwrap().unwrap();
+    assert!(bob.is_banned_at(4_999));
+    assert_eq!(bob.tokens_revoked_before, Some(4_000));
+    store.set_user_ban(a, &uid("bob"), None).await.unwrap();
+    assert!(!store.user(a, &uid("bob")).await.unwrap().unwrap().is_banned_at(4_999));
+
+    store.delete_user(a, &uid("bob")).await.unwrap();
+    assert_eq!(store.user(a, &uid("bob")).await.unwrap(), None);
+    let again = store.delete_user(a, &uid("bob")).await;
+    assert!(matches!(again, Err(StoreError::NotFound(_))), "{again:?}");
+    let ghost = store.set_user_ban(a, &uid("ghost"), Some(1)).await;
+    assert!(matches!(ghost, Err(StoreError::NotFound(_))), "{ghost:?}");
+}
+
+// ---- isolation -----------------------------------------------------------------------
+
+async fn apps_cannot_see_each_others_data(store: Arc<dyn Store>) {
+    let app_a = app(&*store).await;
+    let app_b = app(&*store).await;
+    let (a, b) = (&app_a.id, &app_b.id);
+
+    store
+        .upsert_users(
+            a,
+            &[
+                (uid("alice"), UserProfile::default()),
+                (uid("bob"), UserProfile::default()),
+            ],
+            1,
+        )
+        .await
+        .unwrap();
+    let mut m = dm(a, "alice", "bob", "k1", 10);
+    m.events = vec![event(a, 10)];
+    let sent = stored(&commit_one(&*store, m).await).clone();
+    store
+        .create_group(a, &new_group("team", "alice", &["bob"], 10), 20)
+        .await
+        .unwrap();
+    let ev = event(a, 30);
+    store.enqueue_events(std::slice::from_ref(&ev)).await.unwrap();
+    store.mark_event_dead(&ev.id, 5, "gone").await.unwrap();
+
+    // Users.
+    assert_eq!(store.user(b, &uid("alice")).await.unwrap(), None);
+    assert!(store.list_users(b, None, 100).await.unwrap().is_empty());
+    assert!(store.existing_users(b, &[uid("alice")]).await.unwrap().is_empty());
+    assert!(matches!(
+        store.delete_user(b, &uid("alice")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.set_user_ban(b, &uid("alice"), Some(9)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.revoke_user_tokens(b, &uid("alice"), 9).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // Messages.
+    assert_eq!(store.message(b, &sent.msg_id).await.unwrap(), None);
+    assert_eq!(
+        store.message_by_client_msg_id(b, "alice", &cmid("k1")).await.unwrap(),
+        None
+    );
+    assert!(store
+        .messages(b, &sent.conversation_id, SeqRange::After(0), 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        store.recall_message(b, &sent.msg_id, &[]).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // Conversations.
+    assert!(store
+        .conversations(b, &uid("alice"), None, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .conversation(b, &uid("alice"), &sent.conversation_id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store
+        .conversations_changed_since(b, &uid("alice"), 0, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        store.mark_read(b, &uid("alice"), &sent.conversation_id, 1).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // Groups.
+    assert_eq!(store.group(b, &gid("team")).await.unwrap(), None);
+    assert_eq!(store.group_member(b, &gid("team"), &uid("bob")).await.unwrap(), None);
+    assert!(store
+        .group_members(b, &gid("team"), None, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.group_member_ids(b, &gid("team")).await.unwrap().is_empty());
+    assert!(matches!(
+        store.add_group_members(b, &gid("team"), &[uid("x")], 10, 1).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.remove_group_member(b, &gid("team"), &uid("bob")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // Outbox and secrets.
+    assert!(store.dead_events(b, None, 100).await.unwrap().is_empty());
+    assert!(matches!(
+        store.redeliver_event(b, &ev.id, 40).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let a_secret = store.active_app_secrets(a, 1_500).await.unwrap().remove(0);
+    assert!(matches!(
+        store.revoke_app_secret(b, &a_secret.id, 1_500).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Nothing of A changed.
+    assert_eq!(store.message(a, &sent.msg_id).await.unwrap(), Some(sent.clone()));
+    assert!(store.user(a, &uid("alice")).await.unwrap().is_some());
+    assert_eq!(
+        store.group_member_ids(a, &gid("team")).await.unwrap(),
+        vec![uid("alice"), uid("bob")]
+    );
+    assert_eq!(store.dead_events(a, None, 100).await.unwrap().len(), 1);
+    // The same ids in B are B's own: B's first message in the "same" conversation is seq 1.
+    let b_msg = stored(&commit_one(&*store, dm(b, "alice", "bob", "k1", 50)).await).clone();
+    assert_eq!(b_msg.seq, 1);
+}
+
+// ---- messages ------------------------------------------------------------------------
+
+async fn seqs_start_at_one_per_conversation(store: Arc<dyn Store>) {
+    let app = app(&*store).await;
+    let a = &app.id;
+    let batch = vec![
+        dm(a, "alice", "bob", "1", 10),
+        dm(a, "bob", "alice", "2", 11),
+        dm(a, "alice", "carol", "3", 12),
+        dm(a, "alice", "bob", "4", 13),
+    ];
+    let out = store.commit_messages(&batch).await.unwrap();
+    let seqs: Vec<i64> = out.iter().map(|o| stored(o).seq).collect();
+    assert_eq!(seqs, vec![1, 2, 1, 3], "input order kept, seq per conversation");
+    for (o, m) in out.iter().zip(&batch) {
+        let got = stored(o);
+        assert_eq!(got.msg_id, m.msg_id);
+        assert_eq!(got.content, m.content);
+        assert_eq!(store.message(a, &m.msg_id).await.unwrap().as_ref(), Some(got));
+    }
+    let system = NewMessage {
+        sender: Sender::System,
+        conversation_id: ConversationId::System(uid("alice")),
+        participants: vec![uid("alice")],
+        ..dm(a, "alice", "bob", "sys-1", 14)
+    };
+    let sys = stored(&commit_one(&*store, system).await).clone();
+    assert_eq!((sys.seq, sys.sender.clone()), (1, Sender::System));
+    assert_eq!(store.message(a, &sys.msg_id).await.unwrap(), Some(sys));
+}
+
+async fn duplicates_return_the_first_message(store: Arc<dyn Store>) {
+    let app = app(&*store).await;
+    let a = &app.id;
+    let first = stored(&commit_one(&*store, dm(a, "alice", "bob", "same", 10)).await).clone();
+
+    let mut retry = dm(a, "alice", "bob", "same", 20);
+    retry.content = json!({ "text": "different" });
+    retry.events = vec![event(a, 20)];
+    match commit_one(&*store, retry).await {
+        CommitOutcome::Duplicate(m) => assert_eq!(m, first),
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    // Nothing was written for the duplicate: no seq, no event.
+    let history = store
+        .messages(a, &direct("alice", "bob"), SeqRange::After(0), 10)
+        .await
+        .unwrap();
+    assert_eq!(history, vec![first.clone()]);
+    assert!(store.due_events(i64::MAX, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.message_by_client_msg_id(a, "alice", &cmid("same")).await.unwrap(),
+        Some(first.clone())
+    );
+    // The key belongs to the sender: bob may use the same one.
+    let bobs = stored(&commit_one(&*store, dm(a, "bob", "alice", "same", 30)).await).clone();
+    assert_eq!(bobs.seq, 2);
+}
+
+async fn duplicates_inside_one_batch(store: Arc<dyn Store>) {
+    let app = app(&*store).await;
+    let a = &app.id;
+    let mut second = dm(a, "alice", "bob", "k", 11);
+    second.content = json!({ "text": "second" });
+    let batch = vec![
+        dm(a, "alice", "bob", "k", 10),
+        dm(a, "alice", "bob", "other", 10),
+        second,
+    ];
+    let out = store.commit_messages(&batch).await.unwrap();
+    let first = stored(&out[0]).clone();
+    assert_eq!(first.seq, 1);
+    assert_eq!(stored(&out[1]).seq, 2);
+    assert_eq!(out[2], CommitOutcome::Duplicate(first));
+    let history = store
+        .messages(a, &direct("alice", "bob"), SeqRange::After(0), 10)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2);
+}
+
+async fn concurrent_batches_get_gapless_seqs(store: Arc<dyn Store>) {
+    const TASKS: usize = 16;
+    const PER_TASK: usize = 50;
+    const BATCH: usize = 5;
+    let app = app(&*store).await;
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let store = store.clone();
+        let a = app.id.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for b in 0..PER_TASK / BATCH {
+                let batch: Vec<_> = (0..BATCH)
+                    .map(|i| {
+                        let (from, to) = if t % 2 == 0 { ("alice", "bob") } else { ("bob", "alice") };
+                        dm(&a, from, to, &format!("t{t}-b{b}-m{i}"), 1_000 + i as i64)
+                    })
+                    .collect();
+                let out = store.commit_messages(&batch).await.unwrap();
+                seqs.extend(out.iter().map(|o| stored(o).seq));
+            }
+            seqs
+        }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.extend(t.await.unwrap());
+    }
+    seqs.sort_unstable();
+    let total = (TASKS * PER_TASK) as i64;
+    assert_eq!(seqs, (1..=total).collect::<Vec<_>>(), "every seq once, no gap");
+
+    let history = store
+        .messages(&app.id, &direct("alice", "bob"), SeqRange::After(0), 10_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        history.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (1..=total).collect::<Vec<_>>()
+    );
+    let entry = store
+        .conversation(&app.id, &uid("alice"), &direct("alice", "bob"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.last_seq, total);
+}
+
+/// Batches that each touch several conversations, in different orders, at once: no
+/// deadlock or failure, and every conversation's seqs stay gapless.
+async fn concurrent_batches_over_several_conversations(store: Arc<dyn Store>) {
+    const TASKS: usize = 8;
+    const ROUNDS: usize = 10;
+    let app = app(&*store).await;
+    let peers = ["bob", "carol", "dave", "erin"];
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let store = store.clone();
+        let a = app.id.clone();
+        tasks.push(tokio::spawn(async move {
+            for r in 0..ROUNDS {
+                // Each task walks the conversations in its own rotation and direction.
+                let mut batch: Vec<_> = (0..peers.len())
+                    .map(|p| {
+                        let peer = peers[(p + t) % peers.len()];
+                        dm(&a, "alice", peer, &format!("t{t}-r{r}-{peer}"), 1)
+                    })
+                    .collect();
+                if t % 2 == 1 {
+                    batch.reverse();
+                }
+                store.commit_messages(&batch).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for peer in peers {
+        let history = store
+            .messages(&app.id, &direct("alice", peer), SeqRange::After(0), 1_000)
+            .await
+            .unwrap();
+        let expected: Vec<i64> = (1..=(TASKS * ROUNDS) as i64).collect();
+        assert_eq!(history.iter().map(|m| m.seq).collect::<Vec<_>>(), expected, "{peer}");
+    }
+    let alice = store.conversations(&app.id, &uid("alice"), None, 10).await.unwrap();
+    assert_eq!(alice.len(), peers.len());
+    assert!(alice
+        .iter()
+        .all(|e| e.unread == 0 && e.read_seq == (TASKS * ROUNDS) as i64));
+}
+
+/// The same idempotency key committed by many senders' retries at once is stored once,
+/// and every caller gets that one message back.
+async fn concurrent_duplicates_are_stored_once(store: Arc<dyn Store>) {
+    let app = app(&*store).await;
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = store.clone();
+        let a = app.id.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut m = dm(&a, "alice", "bob", "retry-me", 10 + i);
+            m.content = json!({ "text": format!("attempt {i}") });
+            commit_one(&*store, m).await
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    let stored_count = outcomes
+        .iter()
+        .filter(|o| matches!(o, CommitOutcome::Stored(_)))
+        .count();
+    assert_eq!(stored_count, 1, "{outcomes:?}");
+    let first = outcomes[0].message().clone();
+    assert!(outcomes.iter().all(|o| *o.message() == first));
+    let history = store
+        .messages(&app.id, &direct("alice", "bob"), SeqRange::After(0), 100)
+        .await
+        .unwrap();
+    assert_eq!(history, vec![first]);
+}
+
+async fn history_ranges(store: Arc<dyn Store>) {
+    let app = app(&*store).await;
+    let a = &app.id;
+    let batch: Vec<_> = (1..=10).map(|i| dm(a, "alice", "bob", &format!("m{i}"), i)).collect();
+    store.commit_messages(&batch).await.unwrap();
+    let conv = direct("alice", "bob");
+    let seqs = |ms: Vec<Message>| ms.iter().map(|m| m.seq).collect::<Vec<_>>();
+
+    assert_eq!(
+        seqs(store.messages(a, &conv, SeqRange::After(0), 3).await.unwrap()),
+        [1, 2, 3]
+    );
+    assert_eq!(
+        seqs(store.messages(a, &conv, SeqRange::After(8), 5).await.unwrap()),
+        [9, 10]
+    );
+    assert!(store
+        .messages(a, &conv, SeqRange::After(10), 5)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        seqs(store.messages(a, &conv, SeqRange::Before(6), 3).await.unwrap()),
+        [3, 4, 5]
+    );
+    assert_eq!(
+        seqs(store.messages(a, &conv, SeqRange::Before(3), 10).await.unwrap()),
+        [1, 2]
+    );
+    assert_eq!(
+        seqs(store.messages(a, &conv, SeqRange::Before(i64::MAX), 2).await.unwrap()),
+        [9, 10]
+    );
+    assert!(store
+        .messages(a, &direct("alice", "zoe"), SeqRange::After(0), 5)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn recall_drops_content(store: Arc<dyn Store>) {
+    let app = app(&*store).await;
+    let a = &app.id;
+    let sent = stored(&commit_one(&*store, dm(a, "alice", "bob", "r", 10)).await).clone();
+    let before = store
+        .conversation(a, &uid("bob"), &sent.conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let recalled = store.recall_message(a, &sent.msg_id, &[event(a, 20)]).await.unwrap();
+    assert!(recalled.recalled);
+    assert_eq!(recalled.content, serde_json::Value::Null);
+    assert_eq!((recalled.seq, &recalled.msg_id), (sent.seq, &sent.msg_id));
+    assert_eq!(store.message(a, &sent.msg_id).await.unwrap(), Some(recalled.clone()));
+
+    let after = store
+        .conversation(a, &uid("bob"), &sent.conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(after.version > before.version, "a recall is a change clients sync");
+    assert_eq!(after.last_message, Some(recalled));
+    assert_eq!(
+        store.due_events(100, 10).await.unwrap().len(),
+        1,
+        "the event is written with it"
+    );
+    let missing = store.recall_message(a, &MsgId::generate(), &[]).await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+}
+
+// ---- conversations -------------------------------------------------------------------
+
+async fn conversation_list_unread_paging_and_sync(store: Arc<dyn Store>) {
+    let app = app(&*store).await;
+    let a = &app.id;
+    let alice = uid("alice");
+    commit_one(&*store, dm(a, "bob", "alice", "1", 100)).await;
+    commit_one(&*store, dm(a, "bob", "alice", "2", 110)).await;
+    commit_one(&*store, dm(a, "carol", "alice", "3", 120)).await;
+    let last = stored(&commit_one(&*store, dm(a, "alice", "dave", "4", 130)).await).clone();
+
+    let list = store.conversations(a, &alice, None, 10).await.unwrap();
+    let ids: Vec<_> = list.iter().map(|e| e.conversation_id.to_string()).collect();
+    assert_eq!(
+        ids,
+        ["d:alice:dave", "d:alice:carol", "d:alice:bob"],
+        "most recent first"
+    );
+    let unread: Vec<_> = list.iter().map(|e| e.unread).collect();
+    assert_eq!(unread, [0, 1, 2], "a sender has read their own message");
+    assert_eq!(list[0].last_message, Some(last));
+    assert_eq!(list[2].last_message.as_ref().unwrap().client_msg_id, cmid("2"));
+    assert_eq!(list[2].updated_at, 110);
+
+    let page1 = store.conversations(a, &alice, None, 2).await.unwrap();
+    let cursor = page1.last().map(|e| (e.updated_at, e.conversation_id.to_string()));
+    let page2 = store.conversations(a, &alice, cursor, 2).await.unwrap();
+    assert_eq!(page1.len() + page2.len(), 3);
+    assert_eq!(page2[0].conversation_id, direct("alice", "bob"));
+
+    // Sync: after the highest version seen, only what changed since comes back.
+    let seen = list.iter().map(|e| e.version).max().unwrap();
+    assert!(store
+        .conversations_changed_since(a, &alice, seen, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    commit_one(&*store, dm(a, "bob", "alice", "5", 140)).await;
+    let changed = store.conversations_changed_since(a, &alice, seen, 10).await.unwrap();
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0].conversation_id, direct("alice", "bob"));
+    assert_eq!(changed[0].unread, 3);
+    let all = store.conversations_changed_since(a, &alice, 0, 10).await.unwrap();
+    let versions: Vec<_> = all.iter().map(|e| e.version).collect();
+    let mut sorted = versions.clone();
+    sorted.sort_unstable();
+    assert_eq!(versions, sorted, "lowest version first");
+    assert_eq!(all.len(), 3);
+
+    // Bob's view of the same conversation.
+    let bobs = store
+        .conversation(a, &uid("bob"), &direct("alice", "bob"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((bobs.last_seq, bobs.read_seq, bobs.unread), (3, 3, 0));
+    assert_eq!(
+        store
+            .conversation(a, &uid("erin"), &direct("alice", "bob"))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn mark_read_clamps_and_never_lowers(store: Arc<dyn Store>) {
+    let app = app(&*store).await;
+    let a = &app.id;
+    let conv = direct("alice", "bob");
+    let batch: Vec<_> = (1..=5).map(|i| dm(a, "alice", "bob", &format!("m{i}"), i)).collect();
+    store.commit_messages(&batch).await.unwrap();
+    let bob = uid("bob");
+    let start = store.conversation(a, &bob, &conv).await.unwrap().unwrap();
+    assert_eq!((start.read_seq, start.unread), (0, 5));
+
+    let e = store.mark_read(a, &bob, &conv, 3).await.unwrap();
+    assert_eq!((e.read_seq, e.unread), (3, 2));
+    assert!(e.version > start.version);
+    let e = store.mark_read(a, &bob, &conv, 1).await.unwrap();
+    assert_eq!(e.read_seq, 3, "never lowered");
+    let e = store.mark_read(a, &bob, &conv, 99).await.unwrap();
+    assert_eq!((e.read_seq, e.unread), (5, 0), "clamped to last_seq");
+    let none = store.mark_read(a, &uid("zoe"), &conv, 1).await;
+    assert!(matches!(none, Err(StoreError::NotFound(_))), "{none:?}");
+}
+
+// ---- groups --------------------------------------------------------------------------
+
+async fn groups_are_one_timeline_with_members(store: Arc<dyn Store>) {
+    let app = app(&*store).await;
+    let a = &app.id;
+    let g = gid("team");
+    let group = store
+        .create_group(
+            a,
+            &new_group("team", "alice", &["bob", "carol", "alice", "bob"], 5),
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!((group.member_count, group.owner.clone()), (3, uid("alice")));
+    assert_eq!(store.group(a, &g).await.unwrap(), Some(group.clone()));
+    let dup = store.create_group(a, &new_group("team", "bob", &[], 5), 100).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    let too_big = store
+        .create_group(a, &new_group("big", "alice", &["b", "c", "d"], 3), 100)
+        .await;
+    assert!(matches!(too_big, Err(StoreError::Rejected(_))), "{too_big:?}");
+    assert_eq!(store.group(a, &gid("big")).await.unwrap(), None);
+
+    let owner = store.group_member(a, &g, &uid("alice")).await.unwrap().unwrap();
+    assert_eq!((owner.role, owner.joined_seq), (GroupRole::Owner, 0));
+    let entry = store
+        .conversation(a, &uid("carol"), &ConversationId::Group(g.clone()))
+        .await
+        .unwrap();
+    assert_eq!(entry.map(|e| (e.last_seq, e.unread)), Some((0, 0)));
+
+    // Two messages, then dave joins: he starts at seq 2.
+    let out = store
+        .commit_messages(&[
+            group_msg(a, "team", "alice", "g1", 200),
+            group_msg(a, "team", "bob", "g2", 210),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(out.iter().map(|o| stored(o).seq).collect::<Vec<_>>(), [1, 2]);
+    let added = store
+        .add_group_members(a, &g, &[uid("dave"), uid("bob")], 5, 300)
+        .await
+        .unwrap();
+    assert_eq!(added, vec![uid("dave")], "existing members are skipped");
+    let dave = store.group_member(a, &g, &uid("dave")).await.unwrap().unwrap();
+    assert_eq!(
+        (dave.role, dave.joined_seq, dave.joined_at),
+        (GroupRole::Member, 2, 300)
+    );
+    let dave_entry = store
+        .conversation(a, &uid("dave"), &ConversationId::Group(g.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((dave_entry.read_seq, dave_entry.unread), (2, 0));
+    let carol_entry = store
+        .conversation(a, &uid("carol"), &ConversationId::Group(g.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        carol_entry.unread, 2,
+        "read diffusion: one timeline, every member sees it"
+    );
+    let bob_entry = store
+        .conversation(a, &uid("bob"), &ConversationId::Group(g.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bob_entry.read_seq, 2, "the sender read their own message");
+
+    let over = store
+        .add_group_members(a, &g, &[uid("erin"), uid("frank")], 5, 400)
+        .await;
+    assert!(matches!(over, Err(StoreError::Rejected(_))), "{over:?}");
+    assert_eq!(store.group(a, &g).await.unwrap().unwrap().member_count, 4);
+
+    let page1 = store.group_members(a, &g, None, 3).await.unwrap();
+    let page2 = store.group_members(a, &g, Some(&page1[2].user_id), 3).await.unwrap();
+    let ids: Vec<_> = page1.iter().chain(&page2).map(|m| m.user_id.to_string()).collect();
+    assert_eq!(ids, ["alice", "bob", "carol", "dave"]);
+
+    store.remove_group_member(a, &g, &uid("carol")).await.unwrap();
+    let gone = store.remove_group_member(a, &g, &uid("carol")).await;
+    assert!(matches!(gone, Err(StoreError::NotFound(_))), "{gone:?}");
+    assert_eq!(
+        store.group_member_ids(a, &g).await.unwrap(),
+        vec![uid("alice"), uid("bob"), uid("dave")]
+    );
+    assert_eq!(store.group(a, &g).await.unwrap().unwrap().member_count, 3);
+    let history = store
+        .messages(a, &ConversationId::Group(g.clone()), SeqRange::After(0), 10)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2, "one copy of each message, not one per member");
+}
+
+// ---- outbox --------------------------------------------------------------------------
+
+async fn outbox_delivery_states(store: Arc<dyn Store>) {
+    let app = app(&*store).await;
+    let a = &app.id;
+    let mut m = dm(a, "alice", "bob", "k", 10);
+    let with_message = event(a, 10);
+    m.events = vec![with_message.clone()];
+    commit_one(&*store, m).await;
+    let later = event(a, 20);
+    let third = event(a, 30);
+    store.enqueue_events(&[later.clone(), third.clone()]).await.unwrap();
+
+    let due = store.due_events(25, 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+        vec![with_message.id.clone(), later.id.clone()],
+        "due ones, oldest first"
+    );
+    assert_eq!(
+        (due[0].state, due[0].attempts, due[0].next_attempt_at),
+        (OutboxState::Pending, 0, 10)
+    );
+
+    store.mark_event_delivered(&with_message.id, 1).await.unwrap();
+    store.reschedule_event(&later.id, 1, 1_000, "HTTP 500").await.unwrap();
+    let due = store.due_events(999, 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+        vec![third.id.clone()]
+    );
+    let due = store.due_events(1_000, 10).await.unwrap();
+    let rescheduled = due.iter().find(|e| e.id == later.id).unwrap();
+    assert_eq!(
+        (rescheduled.attempts, rescheduled.last_error.as_deref()),
+        (1, Some("HTTP 500"))
+    );
+
+    store.mark_event_dead(&later.id, 8, "gave up").await.unwrap();
+    let dead = store.dead_events(a, None, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].state, dead[0].attempts), (OutboxState::Dead, 8));
+    assert!(store
+        .due_events(i64::MAX, 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|e| e.id != later.id));
+
+    store.redeliver_event(a, &later.id, 2_000).await.unwrap();
+    assert!(store.dead_events(a, None, 10).await.unwrap().is_empty());
+    let due = store.due_events(2_000, 10).await.unwrap();
+    assert!(due.iter().any(|e| e.id == later.id && e.state == OutboxState::Pending));
+    let not_dead = store.redeliver_event(a, &third.id, 2_000).await;
+    assert!(matches!(not_dead, Err(StoreError::NotFound(_))), "{not_dead:?}");
+    let other_app = app_of_other_tenant(&*store).await;
+    store.mark_event_dead(&third.id, 3, "x").await.unwrap();
+    let cross = store.redeliver_event(&other_app, &third.id, 2_000).await;
+    assert!(matches!(cross, Err(StoreError::NotFound(_))), "{cross:?}");
+    assert!(matches!(
+        store.mark_event_delivered("wh_missing", 1).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn app_of_other_tenant(store: &dyn Store) -> AppId {
+    app(store).await.id
+}
+
+// ---- admins and lifecycle ------------------------------------------------------------
+
+async fn platform_admins(store: Arc<dyn Store>) {
+    assert_eq!(store.admin_count().await.unwrap(), 0);
+    let admin = store.create_admin("ops@example.com", "$argon2id$x", 10).await.unwrap();
+    assert_eq!(admin.email, "ops@example.com");
+    let dup = store.create_admin("ops@example.com", "$argon2id$y", 11).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    assert_eq!(store.admin_count().await.unwrap(), 1);
+    assert_eq!(store.admin_by_email("ops@example.com").await.unwrap(), Some(admin));
+    assert_eq!(store.admin_by_email("nobody@example.com").await.unwrap(), None);
+}
+
+async fn migrating_twice_is_a_no_op(store: Arc<dyn Store>) {
+    assert!(store.ready().await.unwrap());
+    let t = tenant("kept");
+    store.create_tenant(&t).await.unwrap();
+    store.migrate().await.unwrap();
+    assert!(store.ready().await.unwrap());
+    assert_eq!(store.tenant(&t.id).await.unwrap(), Some(t));
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let (store, _dir) = tern_platform::store::testing::sqlite_temp().await;
+                    assert_eq!(store.backend(), tern_platform::store::Backend::Sqlite);
+                    super::$name(store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    if let Some(store) = tern_platform::store::testing::postgres_fresh().await {
+                        assert_eq!(store.backend(), tern_platform::store::Backend::Postgres);
+                        super::$name(store).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    tenants_have_unique_names,
+    apps_have_unique_names_within_a_tenant,
+    secret_rotation_keeps_two_active,
+    users_upsert_list_delete_ban,
+    apps_cannot_see_each_others_data,
+    seqs_start_at_one_per_conversation,
+    duplicates_return_the_first_message,
+    duplicates_inside_one_batch,
+    concurrent_batches_get_gapless_seqs,
+    concurrent_batches_over_several_conversations,
+    concurrent_duplicates_are_stored_once,
+    history_ranges,
+    recall_drops_content,
+    conversation_list_unread_paging_and_sync,
+    mark_read_clamps_and_never_lowers,
+    groups_are_one_timeline_with_members,
+    outbox_delivery_states,
+    platform_admins,
+    migrating_twice_is_a_no_op,
+);
+
+// ---- backend-specific lifecycle ------------------------------------------------------
+
+#[tokio::test]
+async fn sqlite_is_not_ready_until_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
+    let store = tern_platform::store::connect(&url).await.unwrap();
+    assert!(!store.ready().await.unwrap());
+    store.migrate().await.unwrap();
+    assert!(store.ready().await.unwrap());
+}
+
+#[tokio::test]
+async fn postgres_is_not_ready_until_migrated() {
+    if let Some(store) = tern_platform::store::testing::postgres_unmigrated().await {
+        assert!(!store.ready().await.unwrap());
+        store.migrate().await.unwrap();
+        assert!(store.ready().await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn a_corrupted_sqlite_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("corrupt.db");
+    std::fs::write(
+        &path,
+        b"this is certainly not a SQLite database, just some garbage bytes".repeat(100),
+    )
+    .unwrap();
+    let url = format!("sqlite://{}", path.display());
+    let err = match tern_platform::store::connect(&url).await {
+        Ok(store) => store
+            .migrate()
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("a corrupted file was accepted")),
+        Err(e) => e,
+    };
+    assert!(
+        err.to_string().contains("corrupt.db"),
+        "the error names the file: {err}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_is_unavailable() {
+    // Port 1 on loopback: nothing listens there.
+    let err = tern_platform::store::connect("postgres://postgres@127.0.0.1:1/none")
+        .await
+        .err();
+    assert!(matches!(err, Some(StoreError::Unavailable(_))), "{err:?}");
+}

@@ -1,0 +1,220 @@
+//! `ServerClient`: the signed server API (REST) for a tenant's backend. Every request is
+//! signed as SIGNING.md §1 says, with a fresh nonce and the current time.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::distributions::{Alphanumeric, DistString};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::signing::sign_request;
+
+/// An error answer of the server API, or a failure to reach it.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The server answered with an error: `code` is the stable code (docs/errors.md).
+    #[error("{status} {code}: {message}")]
+    Api { status: u16, code: String, message: String, request_id: String },
+    #[error("transport: {0}")]
+    Transport(#[from] reqwest::Error),
+    #[error("unexpected answer: {0}")]
+    Decode(String),
+}
+
+impl ServerError {
+    /// The stable error code, if the server answered.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// The answer to a send: the message is durable once you have it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendAnswer {
+    pub msg_id: String,
+    pub conversation_id: String,
+    pub seq: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryMessage {
+    pub msg_id: String,
+    pub conversation_id: String,
+    pub seq: i64,
+    pub from: Option<String>,
+    pub client_msg_id: String,
+    #[serde(rename = "type")]
+    pub msg_type: String,
+    pub content: Value,
+    pub created_at: i64,
+    pub recalled: bool,
+    pub edited_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserToken {
+    pub token: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorEnvelope {
+    error: ErrorBody,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    code: String,
+    message: String,
+    #[serde(default)]
+    request_id: String,
+}
+
+/// A signed client of Tern's REST server API.
+#[derive(Clone)]
+pub struct ServerClient {
+    http: reqwest::Client,
+    base: String,
+    app_key: String,
+    app_secret: String,
+}
+
+impl std::fmt::Debug for ServerClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerClient").field("base", &self.base).field("app_key", &self.app_key).finish_non_exhaustive()
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Percent-encodes one path segment (ids may hold `@`, `.`, and conversation ids `:`).
+pub fn encode_segment(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+impl ServerClient {
+    /// `base` is the server's HTTP root, e.g. `http://127.0.0.1:8080`.
+    pub fn new(base: &str, app_key: &str, app_secret: &str) -> Self {
+        let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap_or_default();
+        Self { http, base: base.trim_end_matches('/').to_owned(), app_key: app_key.to_owned(), app_secret: app_secret.to_owned() }
+    }
+
+    /// Sends a signed request; `path_and_query` is sent exactly as given and signed as such.
+    pub async fn request<T: DeserializeOwned>(&self, method: &str, path_and_query: &str, body: Option<&Value>) -> Result<T, ServerError> {
+        let bytes = body.map(|b| serde_json::to_vec(b).unwrap_or_default()).unwrap_or_default();
+        let nonce = Alphanumeric.sample_string(&mut rand::thread_rng(), 24);
+        let headers = sign_request(&self.app_key, &self.app_secret, method, path_and_query, &bytes, unix_now(), &nonce);
+        let m = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| ServerError::Decode(e.to_string()))?;
+        let mut req = self.http.request(m, format!("{}{}", self.base, path_and_query));
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        if body.is_some() {
+            req = req.header("content-type", "application/json").body(bytes);
+        }
+        let res = req.send().await?;
+        let status = res.status().as_u16();
+        let text = res.bytes().await?;
+        if !(200..300).contains(&status) {
+            return Err(match serde_json::from_slice::<ErrorEnvelope>(&text) {
+                Ok(e) => ServerError::Api { status, code: e.error.code, message: e.error.message, request_id: e.error.request_id },
+                Err(_) => ServerError::Decode(format!("status {status}: {}", String::from_utf8_lossy(&text))),
+            });
+        }
+        serde_json::from_slice(&text).map_err(|e| ServerError::Decode(e.to_string()))
+    }
+
+    /// Creates or updates users: each a JSON object with `id` and optional `name`,
+    /// `avatar_url`, `metadata`.
+    pub async fn upsert_users(&self, users: &[Value]) -> Result<Value, ServerError> {
+        self.request("POST", "/v1/users", Some(&json!({ "users": users }))).await
+    }
+
+    /// Creates (or updates) one user by id and name.
+    pub async fn create_user(&self, id: &str, name: &str) -> Result<Value, ServerError> {
+        self.upsert_users(&[json!({"id": id, "name": name})]).await
+    }
+
+    pub async fn get_user(&self, id: &str) -> Result<Value, ServerError> {
+        self.request("GET", &format!("/v1/users/{}", encode_segment(id)), None).await
+    }
+
+    pub async fn delete_user(&self, id: &str) -> Result<Value, ServerError> {
+        self.request("DELETE", &format!("/v1/users/{}", encode_segment(id)), None).await
+    }
+
+    /// Mints a user token for SDK login.
+    pub async fn user_token(&self, user: &str, ttl_seconds: Option<i64>) -> Result<UserToken, ServerError> {
+        let body = json!({ "ttl_seconds": ttl_seconds });
+        self.request("POST", &format!("/v1/users/{}/tokens", encode_segment(user)), Some(&body)).await
+    }
+
+    pub async fn revoke_tokens(&self, user: &str) -> Result<Value, ServerError> {
+        self.request("POST", &format!("/v1/users/{}/tokens/revoke", encode_segment(user)), None).await
+    }
+
+    pub async fn kick(&self, user: &str) -> Result<Value, ServerError> {
+        self.request("POST", &format!("/v1/users/{}/kick", encode_segment(user)), None).await
+    }
+
+    /// Sends a text message from one user to another.
+    pub async fn send_text(&self, from: &str, to: &str, client_msg_id: &str, text: &str) -> Result<SendAnswer, ServerError> {
+        let body = json!({"from": from, "to": {"user": to}, "client_msg_id": client_msg_id, "type": "text", "content": {"text": text}});
+        self.send(&body).await
+    }
+
+    /// Sends any message: the body of `POST /v1/messages`.
+    pub async fn send(&self, body: &Value) -> Result<SendAnswer, ServerError> {
+        self.request("POST", "/v1/messages", Some(body)).await
+    }
+
+    /// Messages with seq > `after_seq`, oldest first.
+    pub async fn history(&self, conversation_id: &str, after_seq: i64, limit: u32) -> Result<Vec<HistoryMessage>, ServerError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            messages: Vec<HistoryMessage>,
+        }
+        let path = format!("/v1/conversations/{}/messages?after_seq={after_seq}&limit={limit}", encode_segment(conversation_id));
+        let a: Answer = self.request("GET", &path, None).await?;
+        Ok(a.messages)
+    }
+
+    pub async fn recall(&self, msg_id: &str) -> Result<HistoryMessage, ServerError> {
+        self.request("POST", &format!("/v1/messages/{}/recall", encode_segment(msg_id)), None).await
+    }
+
+    pub async fn conversations(&self, user: &str) -> Result<Value, ServerError> {
+        self.request("GET", &format!("/v1/users/{}/conversations", encode_segment(user)), None).await
+    }
+
+    pub async fn mark_read(&self, user: &str, conversation_id: &str, seq: i64) -> Result<Value, ServerError> {
+        let path = format!("/v1/users/{}/conversations/{}/read", encode_segment(user), encode_segment(conversation_id));
+        self.request("POST", &path, Some(&json!({ "seq": seq }))).await
+    }
+
+    pub async fn create_group(&self, id: &str, name: &str, owner: &str, members: &[&str]) -> Result<Value, ServerError> {
+        let body = json!({"id": id, "name": name, "owner": owner, "members": members});
+        self.request("POST", "/v1/groups", Some(&body)).await
+    }
+
+    pub async fn add_group_members(&self, group: &str, members: &[&str]) -> Result<Value, ServerError> {
+        let path = format!("/v1/groups/{}/members", encode_segment(group));
+        self.request("POST", &path, Some(&json!({ "members": members }))).await
+    }
+
+    pub async fn remove_group_member(&self, group: &str, user: &str) -> Result<Value, ServerError> {
+        let path = format!("/v1/groups/{}/members/{}", encode_segment(group), encode_segment(user));
+        self.request("DELETE", &path, None).await
+    }
+
+    pub async fn presence(&self, users: &[&str]) -> Result<Value, ServerError> {
+        self.request("POST", "/v1/presence/query", Some(&json!({ "users": users }))).await
+    }
+}

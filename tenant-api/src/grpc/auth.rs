@@ -1,0 +1,151 @@
+//! Request signatures for gRPC (SIGNING.md §1): a tower layer in front of every service.
+//!
+//! It buffers the unary request, hashes the protobuf bytes of the message (after the 5-byte
+//! gRPC prefix), verifies the headers (as lowercase metadata) with method `POST`, the gRPC
+//! method path and an empty query, applies the app's rate limit, and hands the verified
+//! `App` to the service in the request's extensions. Reflection and health are open.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use tern_platform::auth::request::SignedRequest;
+use tonic::body::Body;
+use tower::{Layer, Service};
+
+use super::status::to_status;
+use crate::error::ApiError;
+use crate::state::ApiState;
+
+/// Largest gRPC request accepted (the same as the REST body limit).
+fn limit(st: &ApiState) -> usize {
+    st.body_limit + 5
+}
+
+#[derive(Clone)]
+pub struct SignedLayer {
+    state: ApiState,
+}
+
+impl SignedLayer {
+    pub fn new(state: ApiState) -> Self {
+        Self { state }
+    }
+}
+
+impl<S> Layer<S> for SignedLayer {
+    type Service = SignedService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        SignedService { inner, state: self.state.clone() }
+    }
+}
+
+#[derive(Clone)]
+pub struct SignedService<S> {
+    inner: S,
+    state: ApiState,
+}
+
+type BoxFuture<T, E> = Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send>>;
+
+/// The message bytes of a unary gRPC body: after the 5-byte prefix, when uncompressed.
+fn message_bytes(body: &[u8]) -> Result<&[u8], ApiError> {
+    if body.is_empty() {
+        return Ok(body);
+    }
+    if body.len() < 5 {
+        return Err(ApiError::invalid("truncated gRPC frame"));
+    }
+    if body[0] != 0 {
+        return Err(ApiError::invalid("compressed gRPC requests are not accepted"));
+    }
+    let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
+    body.get(5..5 + len).ok_or_else(|| ApiError::invalid("truncated gRPC frame"))
+}
+
+impl<S> Service<http::Request<Body>> for SignedService<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        // The clone that was polled ready is the one that must be called.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let st = self.state.clone();
+        Box::pin(async move {
+            let path = req.uri().path().to_owned();
+            if path.starts_with("/grpc.reflection.") || path.starts_with("/grpc.health.") {
+                return inner.call(req).await;
+            }
+            let (mut parts, body) = req.into_parts();
+            let bytes: Bytes = match Limited::new(body, limit(&st)).collect().await {
+                Ok(c) => c.to_bytes(),
+                Err(_) => return Ok(to_status(ApiError::payload_too_large(st.body_limit)).into_http()),
+            };
+            let verified = async {
+                let msg = message_bytes(&bytes)?;
+                let h = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok());
+                let app = st
+                    .verifier
+                    .verify(SignedRequest {
+                        app_key: h("x-tern-app-key"),
+                        timestamp: h("x-tern-timestamp"),
+                        nonce: h("x-tern-nonce"),
+                        signature: h("x-tern-signature"),
+                        authorization: h("authorization"),
+                        method: "POST",
+                        path: &path,
+                        raw_query: "",
+                        body: msg,
+                    })
+                    .await?;
+                let write = !is_read(&path);
+                st.limiters.check(&app, write).map_err(ApiError::rate_limited)?;
+                Ok::<_, ApiError>(app)
+            }
+            .await;
+            match verified {
+                Ok(app) => {
+                    parts.extensions.insert(app);
+                    inner.call(http::Request::from_parts(parts, Body::new(Full::new(bytes)))).await
+                }
+                Err(e) => Ok(to_status(e).into_http()),
+            }
+        })
+    }
+}
+
+/// gRPC methods that only read, for the read rate limit.
+fn is_read(path: &str) -> bool {
+    let method = path.rsplit('/').next().unwrap_or("");
+    method.starts_with("Get") || method.starts_with("List") || method.starts_with("Query") || method == "History"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unary_frames_are_unwrapped_and_bad_ones_refused() {
+        let mut frame = vec![0, 0, 0, 0, 3];
+        frame.extend_from_slice(b"abc");
+        assert_eq!(message_bytes(&frame).unwrap(), b"abc");
+        assert_eq!(message_bytes(b"").unwrap(), b"");
+        assert!(message_bytes(&[0, 0, 0]).is_err());
+        assert!(message_bytes(&[1, 0, 0, 0, 0]).is_err());
+        assert!(message_bytes(&[0, 0, 0, 0, 9, 1]).is_err());
+        assert!(is_read("/tern.server.v1.Users/GetUser"));
+        assert!(!is_read("/tern.server.v1.Messages/Send"));
+    }
+}

@@ -1,0 +1,54 @@
+//! The server API over gRPC (`tern.server.v1`), on its own listener: the five services
+//! behind the signature layer, plus server reflection and the standard health service.
+
+use tern_platform::proto::server_v1 as pb;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::state::ApiState;
+
+mod auth;
+mod convert;
+mod services;
+pub mod status;
+
+pub use status::error_code;
+
+/// A JSON object as a Struct (for clients building requests).
+pub fn json_struct(v: serde_json::Value) -> Option<prost_types::Struct> {
+    convert::json_to_struct(v)
+}
+
+/// Serves gRPC on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: ApiState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tern_platform::proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| {
+            tracing::error!(error = %e, "gRPC reflection could not load the descriptor set");
+            e
+        });
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let server = services::Server { state: state.clone() };
+    health.set_serving::<pb::users_server::UsersServer<services::Server>>().await;
+    health.set_serving::<pb::messages_server::MessagesServer<services::Server>>().await;
+    health.set_serving::<pb::conversations_server::ConversationsServer<services::Server>>().await;
+    health.set_serving::<pb::groups_server::GroupsServer<services::Server>>().await;
+    health.set_serving::<pb::presence_server::PresenceServer<services::Server>>().await;
+    let mut builder = tonic::transport::Server::builder().layer(auth::SignedLayer::new(state));
+    let mut router = builder
+        .add_service(health_service)
+        .add_service(pb::users_server::UsersServer::new(server.clone()))
+        .add_service(pb::messages_server::MessagesServer::new(server.clone()))
+        .add_service(pb::conversations_server::ConversationsServer::new(server.clone()))
+        .add_service(pb::groups_server::GroupsServer::new(server.clone()))
+        .add_service(pb::presence_server::PresenceServer::new(server));
+    if let Ok(r) = reflection {
+        router = router.add_service(r);
+    }
+    router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown).await
+}

@@ -1,0 +1,248 @@
+//! An app configures its own webhooks (SIGNING.md §3): endpoint, events, the before-send
+//! hook; reads its breaker state; lists dead after-events and redelivers them.
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use tern_platform::domain::{now_ms, App, BeforeSendSettings, FailurePolicy, MessageType, Source, WebhookSettings};
+use tern_platform::store::OutboxEvent;
+use tern_platform::webhook::{validate_webhook_url, WebhookError};
+use utoipa::ToSchema;
+
+use super::dto::{decode_cursor, encode_cursor, PageQuery};
+use crate::error::ApiError;
+use crate::extract::{ApiPath, Signed};
+use crate::state::ApiState;
+
+/// After-events Tern can deliver.
+pub const EVENT_TYPES: &[&str] = &[
+    "message.sent",
+    "message.recalled",
+    "message.edited",
+    "user.online",
+    "user.offline",
+    "user.kicked",
+    "group.created",
+    "group.updated",
+    "group.dismissed",
+    "group.member_added",
+    "group.member_removed",
+    "friend.added",
+    "friend.removed",
+];
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BeforeSendConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// `sdk`, `server_api`; empty: both.
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// Message types the hook sees; empty: all.
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// 100 to 5000; default 1500.
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+    /// `fail_open` (default) or `fail_closed`.
+    #[serde(default = "default_policy")]
+    pub policy: String,
+}
+
+fn default_timeout() -> u64 {
+    1500
+}
+
+fn default_policy() -> String {
+    "fail_open".into()
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// The endpoint; `null` turns webhooks off. Internal addresses are refused unless the
+    /// operator set TERN_WEBHOOK_ALLOW_PRIVATE=1.
+    pub url: Option<String>,
+    /// After-events to deliver; empty: all.
+    #[serde(default)]
+    pub events: Vec<String>,
+    pub before_send: Option<BeforeSendConfig>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BreakerView {
+    /// Unix ms until which the before-send hook is paused (the failure policy applies).
+    pub paused_until: Option<i64>,
+    pub consecutive_failures: u32,
+    pub cooldown_ms: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookAnswer {
+    pub config: WebhookConfig,
+    /// The before-send circuit breaker of this node.
+    pub breaker: Option<BreakerView>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventView {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// `pending`, `delivered` or `dead`.
+    pub state: String,
+    pub attempts: i32,
+    pub created_at: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    /// The exact body that is POSTed.
+    pub body: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventsAnswer {
+    pub events: Vec<EventView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+fn to_config(w: &WebhookSettings) -> WebhookConfig {
+    let name = |v: serde_json::Result<serde_json::Value>| v.ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let b = &w.before_send;
+    WebhookConfig {
+        url: w.url.clone(),
+        events: w.events.clone(),
+        before_send: Some(BeforeSendConfig {
+            enabled: b.enabled,
+            sources: b.sources.iter().map(|s| name(serde_json::to_value(s))).collect(),
+            types: b.types.iter().map(|t| t.as_str().to_owned()).collect(),
+            timeout_ms: b.timeout_ms,
+            policy: name(serde_json::to_value(b.policy)),
+        }),
+    }
+}
+
+async fn from_config(c: WebhookConfig, allow_private: bool) -> Result<WebhookSettings, ApiError> {
+    if let Some(url) = &c.url {
+        validate_webhook_url(url, allow_private).await.map_err(|e| match e {
+            WebhookError::Resolve { .. } | WebhookError::Timeout(_) | WebhookError::Transport(_) => {
+                ApiError::invalid(format!("url: {e}"))
+            }
+            e => ApiError::invalid(format!("url: {e}")),
+        })?;
+    }
+    for e in &c.events {
+        if !EVENT_TYPES.contains(&e.as_str()) {
+            return Err(ApiError::invalid(format!("unknown event {e:?}")));
+        }
+    }
+    let before_send = match c.before_send {
+        None => BeforeSendSettings::default(),
+        Some(b) => {
+            if !(100..=5000).contains(&b.timeout_ms) {
+                return Err(ApiError::invalid("before_send.timeout_ms must be from 100 to 5000"));
+            }
+            let sources = b
+                .sources
+                .iter()
+                .map(|s| match s.as_str() {
+                    "sdk" => Ok(Source::Sdk),
+                    "server_api" => Ok(Source::ServerApi),
+                    _ => Err(ApiError::invalid(format!("unknown before_send source {s:?}"))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let types = b
+                .types
+                .iter()
+                .map(|t| MessageType::parse_sendable(t).ok_or_else(|| ApiError::invalid(format!("unknown message type {t:?}"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            let policy = match b.policy.as_str() {
+                "fail_open" => FailurePolicy::FailOpen,
+                "fail_closed" => FailurePolicy::FailClosed,
+                p => return Err(ApiError::invalid(format!("unknown policy {p:?}: fail_open or fail_closed"))),
+            };
+            BeforeSendSettings { enabled: b.enabled, sources, types, timeout_ms: b.timeout_ms, policy }
+        }
+    };
+    if before_send.enabled && c.url.is_none() {
+        return Err(ApiError::invalid("before_send needs a url"));
+    }
+    Ok(WebhookSettings { url: c.url, events: c.events, before_send })
+}
+
+fn answer(st: &ApiState, app: &App, w: &WebhookSettings) -> WebhookAnswer {
+    let breaker = st.before_send.as_ref().map(|h| {
+        let b = h.breaker_state(&app.id);
+        BreakerView { paused_until: b.paused_until, consecutive_failures: b.consecutive_failures, cooldown_ms: b.cooldown_ms }
+    });
+    WebhookAnswer { config: to_config(w), breaker }
+}
+
+/// The app's webhook configuration and before-send breaker state.
+#[utoipa::path(get, path = "/v1/webhook", tag = "webhooks",
+    responses((status = 200, body = WebhookAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
+pub async fn get(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<WebhookAnswer>, ApiError> {
+    Ok(Json(answer(&st, &req.app, &req.app.settings.webhook)))
+}
+
+/// Replaces the app's webhook configuration.
+#[utoipa::path(put, path = "/v1/webhook", tag = "webhooks", request_body = WebhookConfig,
+    responses((status = 200, body = WebhookAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
+pub async fn put(State(st): State<ApiState>, req: Signed<WebhookConfig>) -> Result<Json<WebhookAnswer>, ApiError> {
+    let webhook = from_config(req.body, st.webhook_allow_private).await?;
+    let mut settings = req.app.settings.clone();
+    settings.webhook = webhook;
+    st.store.update_app_settings(&req.app.id, &settings).await?;
+    // Take effect on this node at once rather than when the credential cache expires.
+    st.verifier.credentials().invalidate(&req.app.app_key);
+    Ok(Json(answer(&st, &req.app, &settings.webhook)))
+}
+
+fn event_view(e: OutboxEvent) -> EventView {
+    let state = serde_json::to_value(e.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    EventView {
+        id: e.id,
+        event_type: e.event_type,
+        state,
+        attempts: e.attempts,
+        created_at: e.created_at,
+        next_attempt_at: e.next_attempt_at,
+        last_error: e.last_error,
+        body: e.body,
+    }
+}
+
+/// After-events that failed for 24 hours and were given up.
+#[utoipa::path(get, path = "/v1/webhook/dead-events", tag = "webhooks", params(PageQuery),
+    responses((status = 200, body = EventsAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
+pub async fn dead(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<EventsAnswer>, ApiError> {
+    let q: PageQuery = req.query()?;
+    let limit = tern_platform::delivery::clamp_limit(q.limit.unwrap_or(0));
+    let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let list = st.store.dead_events(&req.app.id, after.as_deref(), limit).await?;
+    let next_cursor = (list.len() as u32 == limit).then(|| list.last().map(|e| encode_cursor(&e.id))).flatten();
+    Ok(Json(EventsAnswer { events: list.into_iter().map(event_view).collect(), next_cursor }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Redelivered {
+    pub id: String,
+    /// When it was put back in the queue (unix ms).
+    pub queued_at: i64,
+}
+
+/// Puts a dead event back in the queue, due now.
+#[utoipa::path(post, path = "/v1/webhook/dead-events/{event_id}/redeliver", tag = "webhooks", params(("event_id" = String, Path)),
+    responses((status = 200, body = Redelivered), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
+pub async fn redeliver(State(st): State<ApiState>, ApiPath(id): ApiPath<String>, req: Signed<()>) -> Result<Json<Redelivered>, ApiError> {
+    let now = now_ms();
+    st.store.redeliver_event(&req.app.id, &id, now).await.map_err(|e| match e {
+        tern_platform::store::StoreError::NotFound(_) => ApiError::not_found("dead event"),
+        e => e.into(),
+    })?;
+    if let Some(w) = &st.outbox_wake {
+        w.notify_one();
+    }
+    Ok(Json(Redelivered { id, queued_at: now }))
+}

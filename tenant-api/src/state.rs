@@ -1,0 +1,78 @@
+//! `ApiState`: everything a handler needs, as one cheap clone of `Arc`s.
+
+use std::sync::Arc;
+
+use tern_platform::auth::request::RequestVerifier;
+use tern_platform::delivery::Pipeline;
+use tern_platform::secret_box::SecretBox;
+use tern_platform::store::Store;
+use tern_platform::webhook::before_send::HttpBeforeSendHook;
+
+use crate::limits::AppLimiters;
+use crate::rest::broadcasts::Broadcasts;
+
+/// Default request body limit (256 KiB).
+pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
+
+#[derive(Clone)]
+pub struct ApiState(Arc<ApiInner>);
+
+pub struct ApiInner {
+    pub store: Arc<dyn Store>,
+    pub pipeline: Arc<Pipeline>,
+    pub secrets: SecretBox,
+    pub verifier: Arc<RequestVerifier>,
+    pub limiters: AppLimiters,
+    pub broadcasts: Broadcasts,
+    pub body_limit: usize,
+    /// Whether webhook URLs may point at private addresses (development and tests).
+    pub webhook_allow_private: bool,
+    /// The before-send hook, for its breaker state.
+    pub before_send: Option<Arc<HttpBeforeSendHook>>,
+    /// Wakes the webhook worker when events are queued by hand (redelivery).
+    pub outbox_wake: Option<Arc<tokio::sync::Notify>>,
+}
+
+impl std::ops::Deref for ApiState {
+    type Target = ApiInner;
+    fn deref(&self) -> &ApiInner {
+        &self.0
+    }
+}
+
+impl ApiState {
+    pub fn new(store: Arc<dyn Store>, pipeline: Arc<Pipeline>, secrets: SecretBox, verifier: Arc<RequestVerifier>) -> Self {
+        Self(Arc::new(ApiInner {
+            store,
+            pipeline,
+            secrets,
+            verifier,
+            limiters: AppLimiters::default(),
+            broadcasts: Broadcasts::default(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            webhook_allow_private: false,
+            before_send: None,
+            outbox_wake: None,
+        }))
+    }
+
+    /// The API's view of a node's engine.
+    pub fn from_engine(e: &tern_platform::engine::Engine) -> Self {
+        Self::new(e.store.clone(), e.pipeline.clone(), e.secrets.clone(), e.request_verifier.clone()).with(|s| {
+            s.webhook_allow_private = e.config.webhook_allow_private;
+            s.before_send = Some(e.before_send.clone());
+            s.outbox_wake = Some(e.outbox_wake.clone());
+        })
+    }
+
+    /// Builder-style tweaks, before the state is shared.
+    pub fn with(self, f: impl FnOnce(&mut ApiInner)) -> Self {
+        match Arc::try_unwrap(self.0) {
+            Ok(mut inner) => {
+                f(&mut inner);
+                Self(Arc::new(inner))
+            }
+            Err(shared) => Self(shared),
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The committed OpenAPI document is what the server serves, and every documented operation,
+//! exercised against a live server, answers with a documented status and a body that fits
+//! the documented schema.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+use support::*;
+
+const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
+
+#[tokio::test]
+async fn committed_document_matches_the_code() {
+    let generated = tern_tenant_api::openapi::document_json();
+    if std::env::var("TERN_UPDATE_OPENAPI").is_ok() {
+        std::fs::write(COMMITTED, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(COMMITTED).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/openapi.json is stale: run `TERN_UPDATE_OPENAPI=1 cargo test -p tern-tenant-api --test openapi`"
+    );
+    let doc: Value = serde_json::from_str(&generated).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let description = doc["info"]["description"].as_str().unwrap();
+    for (code, _, _) in tern_tenant_api::error::ERROR_CODES {
+        assert!(description.contains(&format!("`{code}`")), "{code} is not documented");
+    }
+}
+
+/// A minimal JSON Schema check of what utoipa emits: $ref, type (with null), properties,
+/// required, items, oneOf/anyOf/allOf. Unknown properties fail: an undocumented field is a
+/// shape the document does not promise.
+fn check(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), String> {
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.trim_start_matches("#/components/schemas/");
+        return check(doc, &doc["components"]["schemas"][name], v, at);
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(alts) = schema[key].as_array() {
+            if alts.iter().any(|s| check(doc, s, v, at).is_ok()) {
+                return Ok(());
+            }
+            return Err(format!("{at}: matches none of {key}"));
+        }
+    }
+    if let Some(all) = schema["allOf"].as_array() {
+        // One object made of several: check against the union of their properties.
+        let mut merged = json!({"type": "object", "properties": {}, "required": []});
+        for part in all {
+            let part = match part["$ref"].as_str() {
+                Some(r) => &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
+                None => part,
+            };
+            for (k, p) in part["properties"].as_object().into_iter().flatten() {
+                merged["properties"][k] = p.clone();
+            }
+            for r in part["required"].as_array().into_iter().flatten() {
+                merged["required"].as_array_mut().unwrap().push(r.clone());
+            }
+        }
+        return check(doc, &merged, v, at);
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    if !types.is_empty() {
+        let ok = types.iter().any(|t| match *t {
+            "null" => v.is_null(),
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            "string" => v.is_string(),
+            "integer" => v.is_i64() || v.is_u64(),
+            "number" => v.is_number(),
+            "boolean" => v.is_boolean(),
+            _ => false,
+        });
+        if !ok {
+            return Err(format!("{at}: {v} is not of type {types:?}"));
+        }
+    }
+    if let (Some(props), Some(obj)) = (schema["properties"].as_object(), v.as_object()) {
+        for req in schema["required"].as_array().into_iter().flatten() {
+            let k = req.as_str().unwrap();
+            if !obj.contains_key(k) {
+                return Err(format!("{at}: required field {k} missing"));
+            }
+        }
+        for (k, val) in obj {
+            match props.get(k) {
+                Some(s) => check(doc, s, val, &format!("{at}.{k}"))?,
+                None if schema.get("additionalProperties").is_some_and(|a| a != &json!(false)) => {}
+                None => return Err(format!("{at}: undocumented field {k}")),
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {
+        for (i, val) in arr.iter().enumerate() {
+            check(doc, items, val, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_operation_answers_as_documented() {
+    for (backend, store, dir) in stores().await {
+        eprintln!("on {backend}");
+        let s = TestServer::start(store, dir).await;
+        let a = s.app("a").await;
+        let c = &a.client;
+        // What the samples refer to.
+        c.upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"}), json!({"id": "carol"}), json!({"id": "dave"})]).await.unwrap();
+        let sent = c.send_text("alice", "bob", "seed", "hi").await.unwrap();
+        c.create_group("g0", "G0", "alice", &["carol"]).await.unwrap();
+        let dead = tern_platform::store::NewOutboxEvent {
+            id: "wh_dead1".into(),
+            app_id: a.app.id.clone(),
+            event_type: "message.sent".into(),
+            body: "{}".into(),
+            created_at: 1,
+        };
+        s.store.enqueue_events(&[dead]).await.unwrap();
+        s.store.mark_event_dead("wh_dead1", 3, "gave up").await.unwrap();
+        let served: Value = reqwest::get(format!("{}/v1/openapi.json", s.base)).await.unwrap().json().await.unwrap();
+        let doc: Value = serde_json::from_str(&tern_tenant_api::openapi::document_json()).unwrap();
+        assert_eq!(served, doc, "the server serves the generated document");
+
+        // One sample request per documented operation, in an order that keeps them valid.
+        let samples: Vec<(&str, &str, String, Option<Value>)> = vec![
+            ("post", "/v1/users", "/v1/users".into(), Some(json!({"users": [{"id": "erin", "name": "Erin"}]}))),
+            ("get", "/v1/users", "/v1/users?limit=2".into(), None),
+            ("get", "/v1/users/{user_id}", "/v1/users/alice".into(), None),
+            ("patch", "/v1/users/{user_id}", "/v1/users/alice".into(), Some(json!({"name": "Alice"}))),
+            ("post", "/v1/users/{user_id}/tokens", "/v1/users/alice/tokens".into(), Some(json!({"ttl_seconds": 60}))),
+            ("post", "/v1/users/{user_id}/tokens/revoke", "/v1/users/erin/tokens/revoke".into(), None),
+            ("post", "/v1/users/{user_id}/kick", "/v1/users/alice/kick".into(), None),
+            ("get", "/v1/users/{user_id}/conversations", "/v1/users/alice/conversations".into(), None),
+            ("get", "/v1/users/{user_id}/conversations/{conversation_id}", "/v1/users/alice/conversations/d%3Aalice%3Abob".into(), None),
+            ("post", "/v1/users/{user_id}/conversations/{conversation_id}/read", "/v1/users/bob/conversations/d%3Aalice%3Abob/read".into(), Some(json!({"seq": 1}))),
+            ("post", "/v1/messages", "/v1/messages".into(), Some(json!({"from": "bob", "to": {"user": "alice"}, "type": "text", "content": {"text": "yo"}}))),
+            ("post", "/v1/messages/batch", "/v1/messages/batch".into(), Some(json!({"from": "alice", "to": ["bob", "nobody"], "type": "text", "content": {"text": "all"}}))),
+            ("get", "/v1/messages/{msg_id}", format!("/v1/messages/{}", sent.msg_id), None),
+            ("get", "/v1/conversations/{conversation_id}/messages", "/v1/conversations/d%3Aalice%3Abob/messages?after_seq=0".into(), None),
+            ("post", "/v1/messages/{msg_id}/recall", format!("/v1/messages/{}/recall", sent.msg_id), None),
+            ("post", "/v1/groups", "/v1/groups".into(), Some(json!({"id": "g1", "name": "G1", "owner": "alice", "members": ["bob"]}))),
+            ("get", "/v1/groups/{group_id}", "/v1/groups/g1".into(), None),
+            ("post", "/v1/groups/{group_id}/members", "/v1/groups/g1/members".into(), Some(json!({"members": ["carol"]}))),
+            ("get", "/v1/groups/{group_id}/members", "/v1/groups/g1/members".into(), None),
+            ("delete", "/v1/groups/{group_id}/members/{user_id}", "/v1/groups/g1/members/carol".into(), None),
+            ("post", "/v1/presence/query", "/v1/presence/query".into(), Some(json!({"users": ["alice", "bob"]}))),
+            ("post", "/v1/broadcasts", "/v1/broadcasts".into(), Some(json!({"type": "text", "content": {"text": "hello all"}}))),
+            ("get", "/v1/broadcasts/{broadcast_id}", "/v1/broadcasts/{broadcast}".into(), None),
+            ("put", "/v1/webhook", "/v1/webhook".into(), Some(json!({"url": null, "events": ["message.sent"]}))),
+            ("get", "/v1/webhook", "/v1/webhook".into(), None),
+            ("get", "/v1/webhook/dead-events", "/v1/webhook/dead-events".into(), None),
+            ("post", "/v1/webhook/dead-events/{event_id}/redeliver", "/v1/webhook/dead-events/wh_dead1/redeliver".into(), None),
+            ("delete", "/v1/users/{user_id}", "/v1/users/dave".into(), None),
+        ];
+        let documented: BTreeSet<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(p, ops)| ops.as_object().unwrap().keys().map(move |m| (m.clone(), p.clone())))
+            .collect();
+        let sampled: BTreeSet<(String, String)> = samples.iter().map(|(m, p, _, _)| (m.to_string(), p.to_string())).collect();
+        assert_eq!(documented, sampled, "every documented operation has a sample, and nothing undocumented is sampled");
+
+        let mut broadcast = String::new();
+        for (method, template, path, body) in samples {
+            let path = path.replace("{broadcast}", &broadcast);
+            let op = &doc["paths"][template][method];
+            let answer: Result<Value, _> = c.request(&method.to_uppercase(), &path, body.as_ref()).await;
+            let (status, value) = match answer {
+                Ok(v) => (if template == "/v1/broadcasts" { 202 } else { 200 }, v),
+                Err(tern_sdk::server::ServerError::Api { status, code, message, request_id }) => {
+                    (status, json!({"error": {"code": code, "message": message, "request_id": request_id}}))
+                }
+                Err(e) => panic!("{method} {path}: {e}"),
+            };
+            assert!((200..300).contains(&status), "{method} {path} failed: {value}");
+            if template == "/v1/broadcasts" {
+                broadcast = value["id"].as_str().unwrap().to_owned();
+            }
+            let responses = op["responses"].as_object().unwrap();
+            let listed = responses.get(&status.to_string()).or_else(|| responses.get(&format!("{}XX", status / 100)));
+            let listed = listed.unwrap_or_else(|| panic!("{method} {template}: status {status} is not documented"));
+            let schema = &listed["content"]["application/json"]["schema"];
+            check(&doc, schema, &value, &format!("{method} {template}")).unwrap();
+        }
+
+        // Errors fit the documented error shape too.
+        let e = c.get_user("nobody").await.unwrap_err();
+        let tern_sdk::server::ServerError::Api { status, code, message, request_id } = e else { panic!("{e}") };
+        assert_eq!((status, code.as_str()), (404, "not_found"));
+        let v = json!({"error": {"code": code, "message": message, "request_id": request_id}});
+        let schema = &doc["paths"]["/v1/users/{user_id}"]["get"]["responses"]["4XX"]["content"]["application/json"]["schema"];
+        check(&doc, schema, &v, "error").unwrap();
+    }
+}

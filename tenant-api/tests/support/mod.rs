@@ -1,0 +1,102 @@
+//! Starts the real server API in-process on 127.0.0.1:0 over a fresh store, with apps
+//! created directly in the store, and hands out signed clients.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use tern_platform::delivery::Pipeline;
+pub use tern_platform::engine::{Engine, EngineConfig};
+use tern_platform::domain::*;
+use tern_platform::ids::*;
+use tern_platform::secret_box::SecretBox;
+use tern_platform::store::{testing, NewApp, Store};
+use tern_sdk::server::ServerClient;
+use tern_tenant_api::ApiState;
+
+pub struct TestApp {
+    pub app: App,
+    pub secret: String,
+    pub client: ServerClient,
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub store: Arc<dyn Store>,
+    pub secrets: SecretBox,
+    pub pipeline: Arc<Pipeline>,
+    pub tenant: TenantId,
+    state: ApiState,
+    _engine: Engine,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The stores to run a test against: SQLite always, PostgreSQL when configured.
+pub async fn stores() -> Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> {
+    let (sqlite, dir) = testing::sqlite_temp().await;
+    let mut out = vec![("sqlite", sqlite, Some(dir))];
+    if let Some(pg) = testing::postgres_fresh().await {
+        out.push(("postgres", pg, None));
+    }
+    out
+}
+
+impl TestServer {
+    pub async fn start(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>) -> Self {
+        Self::start_with(store, dir, EngineConfig::default()).await
+    }
+
+    pub async fn start_with(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>, config: EngineConfig) -> Self {
+        let secrets = SecretBox::from_key([42; 32]);
+        let engine = Engine::start(store.clone(), secrets.clone(), config);
+        let state = ApiState::from_engine(&engine);
+        let pipeline = engine.pipeline.clone();
+        let router = tern_tenant_api::ops::with_observability(tern_tenant_api::router(state.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        let tenant = Tenant {
+            id: TenantId::generate(),
+            name: format!("tenant-{}", ulid::Ulid::new()),
+            status: TenantStatus::Active,
+            created_at: now_ms(),
+        };
+        store.create_tenant(&tenant).await.unwrap();
+        Self { base: format!("http://{addr}"), store, secrets, pipeline, tenant: tenant.id, state, _engine: engine, _dir: dir }
+    }
+
+    pub fn api_state(&self) -> ApiState {
+        self.state.clone()
+    }
+
+    /// A new app of the test tenant with a signed client.
+    pub async fn app(&self, name: &str) -> TestApp {
+        let id = AppId::generate();
+        let secret = format!("sk_{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
+        let record = AppSecretRecord {
+            id: SecretId::generate(),
+            app_id: id.clone(),
+            ciphertext: self.secrets.seal(id.as_str(), secret.as_bytes()),
+            created_at: now_ms(),
+            expires_at: None,
+        };
+        let new = NewApp {
+            id: id.clone(),
+            tenant_id: self.tenant.clone(),
+            name: name.to_owned(),
+            app_key: AppKey::generate(),
+            settings: AppSettings::default(),
+            first_secret: record,
+            webhook_secret_ciphertext: self.secrets.seal(id.as_str(), b"whsec_test"),
+        };
+        let app = self.store.create_app(&new).await.unwrap();
+        let client = ServerClient::new(&self.base, app.app_key.as_str(), &secret);
+        TestApp { app, secret, client }
+    }
+
+    /// Raw HTTP, for requests a well-behaved client would never send.
+    pub fn http(&self) -> reqwest::Client {
+        reqwest::Client::new()
+    }
+}
