@@ -114,7 +114,6 @@ fn an_unreachable_database_is_a_one_line_error() {
 }
 
 #[test]
-#[ignore = "needs the SQLite/PostgreSQL Store adapters from the store branch"]
 fn tenants_apps_secrets_and_tokens_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

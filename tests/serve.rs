@@ -66,7 +66,6 @@ async fn without_a_database_it_is_alive_but_not_ready_and_stops_cleanly() {
 }
 
 #[tokio::test]
-#[ignore = "needs the SQLite/PostgreSQL Store adapters from the store branch"]
 async fn the_embedded_default_becomes_ready_and_creates_the_admin_once() {
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
@@ -139,21 +138,31 @@ impl Proxy {
     }
 }
 
-#[tokio::test]
-#[ignore = "needs the SQLite/PostgreSQL Store adapters from the store branch"]
+// Several workers: the proxy's tasks must keep running while this test blocks on the
+// server's stdout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_going_away_turns_readyz_503_and_back() {
-    let Ok(url) = std::env::var("TERN_TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("TERN_TEST_REQUIRE_SERVICES").as_deref() != Ok("1"),
-            "TERN_TEST_DATABASE_URL is required (TERN_TEST_REQUIRE_SERVICES=1)"
-        );
-        println!("skipped: TERN_TEST_DATABASE_URL is not set");
+    let Some(url) = tern_platform::store::testing::postgres_url() else {
         return;
     };
+    // A database of our own on that server (named like the store suites' so their stale
+    // cleanup drops it), reached through the proxy.
+    let db = format!(
+        "tern_test_{}_{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+        rand::random::<u32>()
+    );
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {db}").as_str())
+        .await
+        .unwrap();
     // postgres://user@host:port/db → forward host:port, point tern at the proxy.
     let after_scheme = url.split_once("://").unwrap().1;
     let (userinfo, rest) = after_scheme.rsplit_once('@').unwrap();
-    let (hostport, db) = rest.split_once('/').unwrap();
+    let hostport = rest.split(['/', '?']).next().unwrap();
     let proxy = Proxy::start(hostport.to_owned()).await;
     let proxied = format!("postgres://{userinfo}@127.0.0.1:{}/{db}", proxy.port);
 
@@ -183,4 +192,9 @@ async fn postgres_going_away_turns_readyz_503_and_back() {
     proxy.restore();
     eventually("ready again once the database is back", is(200)).await;
     assert!(server.terminate().success());
+    let _ = sqlx::Executor::execute(
+        &mut admin,
+        format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str(),
+    )
+    .await;
 }
