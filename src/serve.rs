@@ -15,9 +15,10 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde_json::json;
 use tern_platform::admins::{ensure_first_admin, FirstAdmin, FirstAdminPassword};
-use tern_platform::bootstrap::MasterKey;
+use tern_platform::engine::{Engine, EngineConfig};
 use tern_platform::store::Store;
 use tern_tenant_api::ops::{self, DatabaseReadiness, OpsState, RequestId};
+use tern_tenant_api::ApiState;
 use tokio::sync::watch;
 use tower::ServiceExt as _;
 
@@ -36,12 +37,10 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// ready, the front doors after.
 type Slot = Arc<RwLock<Router>>;
 
-/// Everything the front doors are built from once the database is ready.
-pub struct Started {
-    pub config: Config,
-    pub store: Arc<dyn Store>,
-    pub master_key: MasterKey,
-    pub roles: HashSet<Role>,
+/// What runs once the database is ready; stopped in order at shutdown.
+struct Running {
+    engine: Engine,
+    grpc: Option<tokio::task::JoinHandle<()>>,
 }
 
 pub async fn run(config: Config, args: ServeArgs, telemetry: Telemetry) -> Result<(), CommandError> {
@@ -57,12 +56,23 @@ pub async fn run(config: Config, args: ServeArgs, telemetry: Telemetry) -> Resul
     })
     .fallback(move |request: Request| forward(forward_to.clone(), request));
 
+    // Both listeners are bound before anything else, so a taken port fails the start at once.
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .map_err(|e| CommandError::Serve(format!("cannot listen on {}: {e}", config.http_addr)))?;
     let http_addr = listener.local_addr().map_err(|e| CommandError::Serve(e.to_string()))?;
-    print_listening(http_addr, &config);
-    tracing::info!(%http_addr, node_id = %config.node_id, roles = ?args.roles, "listening");
+    let grpc_listener = if roles.contains(&Role::Api) {
+        Some(
+            tokio::net::TcpListener::bind(config.grpc_addr)
+                .await
+                .map_err(|e| CommandError::Serve(format!("cannot listen on {} (gRPC): {e}", config.grpc_addr)))?,
+        )
+    } else {
+        None
+    };
+    let grpc_addr = grpc_listener.as_ref().and_then(|l| l.local_addr().ok());
+    print_listening(http_addr, grpc_addr);
+    tracing::info!(%http_addr, ?grpc_addr, node_id = %config.node_id, roles = ?args.roles, "listening");
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -80,38 +90,57 @@ pub async fn run(config: Config, args: ServeArgs, telemetry: Telemetry) -> Resul
             .await
     });
 
-    let startup = start(config, roles, args.no_migrate, readiness, slot, shutdown_rx.clone());
-    let outcome = tokio::select! {
+    let startup = start(
+        config,
+        roles,
+        args.no_migrate,
+        grpc_listener,
+        readiness,
+        slot,
+        shutdown_rx.clone(),
+    );
+    let running = tokio::select! {
         r = startup => r,
         r = &mut server => {
             // The server ended before startup finished: a signal during startup, or an error.
-            finish(r, telemetry).await?;
-            return Ok(());
+            return finish(r, None, telemetry).await;
         }
     };
-    if let Err(e) = outcome {
-        server.abort();
-        telemetry.shutdown().await;
-        return Err(e);
-    }
+    let running = match running {
+        Ok(running) => running,
+        Err(e) => {
+            server.abort();
+            telemetry.shutdown().await;
+            return Err(e);
+        }
+    };
 
     let mut stop = shutdown_rx;
     let _ = stop.wait_for(|s| *s).await;
     match tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await {
-        Ok(r) => finish(r, telemetry).await,
+        Ok(r) => finish(r, running, telemetry).await,
         Err(_) => {
             tracing::warn!("open connections did not finish within {DRAIN_TIMEOUT:?}: closing them");
             server.abort();
-            telemetry.shutdown().await;
-            Ok(())
+            finish(Ok(Ok(())), running, telemetry).await
         }
     }
 }
 
+/// Stops what runs behind the HTTP server (gRPC, then the engine's workers) and flushes traces.
 async fn finish(
     r: Result<std::io::Result<()>, tokio::task::JoinError>,
+    running: Option<Running>,
     telemetry: Telemetry,
 ) -> Result<(), CommandError> {
+    if let Some(running) = running {
+        if let Some(grpc) = running.grpc {
+            if tokio::time::timeout(DRAIN_TIMEOUT, grpc).await.is_err() {
+                tracing::warn!("gRPC calls did not finish within {DRAIN_TIMEOUT:?}");
+            }
+        }
+        running.engine.shutdown().await;
+    }
     telemetry.shutdown().await;
     match r {
         Ok(Ok(())) => {
@@ -124,16 +153,17 @@ async fn finish(
 }
 
 /// Connects (retrying with backoff until it works or a shutdown is asked), migrates, checks
-/// the master key and the first admin, then mounts the front doors. `Ok` also when a
-/// shutdown interrupted it.
+/// the master key and the first admin, then starts the engine and mounts the front doors.
+/// `Ok(None)` when a shutdown interrupted it.
 async fn start(
     config: Config,
     roles: HashSet<Role>,
     no_migrate: bool,
+    grpc_listener: Option<tokio::net::TcpListener>,
     readiness: DatabaseReadiness,
     slot: Slot,
     mut shutdown: watch::Receiver<bool>,
-) -> Result<(), CommandError> {
+) -> Result<Option<Running>, CommandError> {
     let mut delay = RETRY_FIRST;
     let mut attempt = 1u32;
     let store = loop {
@@ -147,7 +177,7 @@ async fn start(
         }
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.wait_for(|s| *s) => return Ok(()),
+            _ = shutdown.wait_for(|s| *s) => return Ok(None),
         }
         delay = (delay * 2).min(RETRY_MAX);
         attempt += 1;
@@ -165,20 +195,23 @@ async fn start(
     print_admin(&admin);
 
     readiness.set_connected(store.clone());
-    let started = Started {
-        config,
+    let engine = Engine::start(
         store,
-        master_key,
-        roles,
-    };
-    let doors = front_doors(&started);
+        master_key.secrets,
+        EngineConfig {
+            node_id: config.node_id.clone(),
+            webhook_allow_private: config.webhook_allow_private,
+            run_worker: roles.contains(&Role::Worker),
+        },
+    );
+    let (doors, grpc) = front_doors(&engine, &roles, grpc_listener, shutdown);
     if let Ok(mut s) = slot.write() {
         *s = doors;
     }
-    tracing::info!("ready");
+    tracing::info!(key = %master_key.source, "ready");
     println!("tern: ready");
     let _ = std::io::stdout().flush();
-    Ok(())
+    Ok(Some(Running { engine, grpc }))
 }
 
 async fn connect_and_migrate(config: &Config, no_migrate: bool) -> Result<Arc<dyn Store>, CommandError> {
@@ -196,22 +229,38 @@ async fn connect_and_migrate(config: &Config, no_migrate: bool) -> Result<Arc<dy
 }
 
 /// COMPOSITION POINT: the front doors of each role, mounted once the database is ready.
-/// The lead wires them here as their crates expose routers:
-/// - `Role::Api`: `tern_tenant_api::router(state)` (REST `/v1`, operator API `/admin/v1`,
-///   console `/console`) and the gRPC server on `config.grpc_addr`;
-/// - `Role::Gateway`: `tern_push_gateway::router(...)` (WebSocket `/v1/connect`);
-/// - `Role::Worker`: the webhook outbox and push workers, spawned as tasks.
+/// - `Role::Api`: the REST server API (`tern_tenant_api::router`) on the HTTP listener and
+///   the gRPC server API on its own listener;
+/// - `Role::Worker`: the webhook outbox worker, run by the engine (`EngineConfig::run_worker`);
+/// - `Role::Gateway`: the SDK WebSocket (`/v1/connect`) mounts here once the push-gateway
+///   crate exposes its router; until then the role only logs that it is missing.
 ///
-/// Until then only the operational routes answer and everything else is a JSON 404.
-fn front_doors(started: &Started) -> Router {
-    tracing::debug!(
-        roles = ?started.roles,
-        backend = ?started.store.backend(),
-        key = %started.master_key.source,
-        node_id = %started.config.node_id,
-        "mounting front doors"
-    );
-    ops::with_observability(Router::new().fallback(not_found))
+/// Paths no front door claims answer a JSON 404.
+fn front_doors(
+    engine: &Engine,
+    roles: &HashSet<Role>,
+    grpc_listener: Option<tokio::net::TcpListener>,
+    mut shutdown: watch::Receiver<bool>,
+) -> (Router, Option<tokio::task::JoinHandle<()>>) {
+    if roles.contains(&Role::Gateway) {
+        tracing::warn!("the gateway role (WebSocket /v1/connect) is not part of this build yet");
+    }
+    if !roles.contains(&Role::Api) {
+        return (ops::with_observability(Router::new().fallback(not_found)), None);
+    }
+    let state = ApiState::from_engine(engine);
+    let grpc = grpc_listener.map(|listener| {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = shutdown.wait_for(|s| *s).await;
+            };
+            if let Err(e) = tern_tenant_api::grpc::serve(listener, state, stop).await {
+                tracing::error!(error = %e, "gRPC server failed");
+            }
+        })
+    });
+    (ops::with_observability(tern_tenant_api::router(state)), grpc)
 }
 
 async fn not_found(request: Request) -> Response {
@@ -239,14 +288,14 @@ async fn forward(slot: Slot, request: Request) -> Response {
     }
 }
 
-fn print_listening(http_addr: SocketAddr, config: &Config) {
+fn print_listening(http_addr: SocketAddr, grpc_addr: Option<SocketAddr>) {
     println!("tern: listening");
     println!("  http:     http://{http_addr}");
     println!("  console:  http://{http_addr}/console");
-    println!(
-        "  grpc:     {} (gRPC server not mounted in this build yet)",
-        config.grpc_addr
-    );
+    match grpc_addr {
+        Some(addr) => println!("  grpc:     {addr}"),
+        None => println!("  grpc:     off (the api role is not run here)"),
+    }
     let _ = std::io::stdout().flush();
 }
 

@@ -85,6 +85,28 @@ async fn the_embedded_default_becomes_ready_and_creates_the_admin_once() {
     assert_eq!(res.status(), 404);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
+    // The server API is mounted: an unsigned call is refused the documented way, and the
+    // request id reaches its error body.
+    let res = client
+        .get(format!("{base}/v1/users/alice"))
+        .header("x-request-id", "api-call-7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["x-request-id"], "api-call-7");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "missing_credentials", "{body}");
+    assert_eq!(body["error"]["request_id"], "api-call-7", "{body}");
+    let grpc = server.wait_for_line("  grpc:");
+    assert!(
+        grpc.trim()
+            .trim_start_matches("grpc:")
+            .trim()
+            .parse::<std::net::SocketAddr>()
+            .is_ok(),
+        "{grpc}"
+    );
     assert!(server.terminate().success());
 
     let mut again = Server::start(dir.path(), &[("TERN_ADMIN_PASSWORD", "ignored-now-123")]);

@@ -55,6 +55,7 @@ impl Server {
     pub fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut cmd = tern_command(dir);
         cmd.env("TERN_HTTP_ADDR", "127.0.0.1:0")
+            .env("TERN_GRPC_ADDR", "127.0.0.1:0")
             .env("TERN_LOG", "info")
             .args(["serve"])
             .stdout(Stdio::piped())
