@@ -220,3 +220,27 @@ async fn postgres_going_away_turns_readyz_503_and_back() {
     )
     .await;
 }
+
+#[test]
+fn a_master_key_that_does_not_open_the_stored_secrets_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let out = common::tern_command(dir.path()).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    cli(&["tenant", "create", "Acme"]);
+    cli(&["app", "create", "--tenant", "Acme", "--name", "chat"]);
+    let out = common::tern_command(dir.path())
+        .env("TERN_HTTP_ADDR", "127.0.0.1:0")
+        .env("TERN_GRPC_ADDR", "127.0.0.1:0")
+        .env("TERN_MASTER_KEY", "7e".repeat(32))
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().last().unwrap();
+    assert!(last.starts_with("error: refusing to start"), "{stderr}");
+    assert!(last.contains("TERN_MASTER_KEY"), "{last}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("tern: ready"));
+}
