@@ -3,12 +3,8 @@
 //! so the rules live in one place: names are validated, secrets are generated here, sealed
 //! with the master key before they reach the store, and handed back in plaintext only once.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use rand::distributions::{Alphanumeric, DistString};
 use serde::Serialize;
-use sha2::Sha256;
 
 use crate::domain::{
     now_ms, validate_app_name, validate_tenant_name, App, AppSecretRecord, AppSettings, Tenant, TenantStatus,
@@ -265,35 +261,10 @@ pub async fn mint_token(
     })
 }
 
-/// HS256 user token: `{"iss":AppKey,"sub":user,"iat":..,"exp":..}`. Minimal on purpose; the
-/// auth module's full token code replaces this once it lands.
+/// HS256 user token (SIGNING.md §2): `{"iss":AppKey,"sub":user,"iat":..,"exp":..}`, signed
+/// by the auth module so there is one implementation of the format.
 pub fn mint_user_token(app_secret: &str, app_key: &AppKey, user: &UserId, iat: i64, exp: i64) -> String {
-    #[derive(Serialize)]
-    struct Claims<'a> {
-        iss: &'a str,
-        sub: &'a str,
-        iat: i64,
-        exp: i64,
-    }
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let claims = Claims {
-        iss: app_key.as_str(),
-        sub: user.as_str(),
-        iat,
-        exp,
-    };
-    // Serialising four plain fields cannot fail.
-    let claims = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
-    let signing_input = format!("{header}.{claims}");
-    let signature = match Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()) {
-        Ok(mut mac) => {
-            mac.update(signing_input.as_bytes());
-            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-        }
-        // HMAC accepts keys of any length.
-        Err(_) => String::new(),
-    };
-    format!("{signing_input}.{signature}")
+    crate::auth::token::mint_user_token(app_key, app_secret, user, iat, exp, None)
 }
 
 #[cfg(test)]
@@ -644,6 +615,8 @@ pub(crate) mod test_store {
 mod tests {
     use super::test_store::MemoryStore;
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
 
     fn key() -> SecretBox {
         SecretBox::from_key([3; 32])

@@ -1,0 +1,335 @@
+//! `tern serve`: binds the HTTP listener at once (so `/healthz` answers from the first
+//! second), then reaches the database with backoff, migrates, checks the master key, makes
+//! the first admin, and only then swaps the front doors in behind the operational routes.
+//! SIGTERM or Ctrl-C stops accepting, drains open requests, flushes traces and exits 0.
+
+use std::collections::HashSet;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use serde_json::json;
+use tern_platform::admins::{ensure_first_admin, FirstAdmin, FirstAdminPassword};
+use tern_platform::engine::{Engine, EngineConfig};
+use tern_platform::store::Store;
+use tern_tenant_api::ops::{self, DatabaseReadiness, OpsState, RequestId};
+use tern_tenant_api::ApiState;
+use tokio::sync::watch;
+use tower::ServiceExt as _;
+
+use crate::cli::{Role, ServeArgs};
+use crate::commands::{master_key, open_store, CommandError};
+use crate::config::Config;
+use crate::telemetry::Telemetry;
+
+/// First and largest wait between attempts to reach the database.
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(15);
+/// How long open requests get to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The router the fallback forwards to: the "starting" 503 router until the database is
+/// ready, the front doors after.
+type Slot = Arc<RwLock<Router>>;
+
+/// What runs once the database is ready; stopped in order at shutdown.
+struct Running {
+    engine: Engine,
+    grpc: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub async fn run(config: Config, args: ServeArgs, telemetry: Telemetry) -> Result<(), CommandError> {
+    let roles: HashSet<Role> = args.roles.iter().copied().collect();
+    let metrics = ops::install_metrics().map_err(|e| CommandError::Serve(e.to_string()))?;
+    let readiness = DatabaseReadiness::default();
+    let slot: Slot = Arc::new(RwLock::new(ops::starting_router()));
+
+    let forward_to = slot.clone();
+    let router = ops::ops_router(OpsState {
+        readiness: Arc::new(readiness.clone()),
+        metrics,
+    })
+    .fallback(move |request: Request| forward(forward_to.clone(), request));
+
+    // Both listeners are bound before anything else, so a taken port fails the start at once.
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .map_err(|e| CommandError::Serve(format!("cannot listen on {}: {e}", config.http_addr)))?;
+    let http_addr = listener.local_addr().map_err(|e| CommandError::Serve(e.to_string()))?;
+    let grpc_listener = if roles.contains(&Role::Api) {
+        Some(
+            tokio::net::TcpListener::bind(config.grpc_addr)
+                .await
+                .map_err(|e| CommandError::Serve(format!("cannot listen on {} (gRPC): {e}", config.grpc_addr)))?,
+        )
+    } else {
+        None
+    };
+    let grpc_addr = grpc_listener.as_ref().and_then(|l| l.local_addr().ok());
+    print_listening(http_addr, grpc_addr);
+    tracing::info!(%http_addr, ?grpc_addr, node_id = %config.node_id, roles = ?args.roles, "listening");
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown signal received: draining");
+        let _ = shutdown_tx.send(true);
+    });
+
+    let mut server_shutdown = shutdown_rx.clone();
+    let mut server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = server_shutdown.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+
+    let startup = start(
+        config,
+        roles,
+        args.no_migrate,
+        grpc_listener,
+        readiness,
+        slot,
+        shutdown_rx.clone(),
+    );
+    let running = tokio::select! {
+        r = startup => r,
+        r = &mut server => {
+            // The server ended before startup finished: a signal during startup, or an error.
+            return finish(r, None, telemetry).await;
+        }
+    };
+    let running = match running {
+        Ok(running) => running,
+        Err(e) => {
+            server.abort();
+            telemetry.shutdown().await;
+            return Err(e);
+        }
+    };
+
+    let mut stop = shutdown_rx;
+    let _ = stop.wait_for(|s| *s).await;
+    match tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await {
+        Ok(r) => finish(r, running, telemetry).await,
+        Err(_) => {
+            tracing::warn!("open connections did not finish within {DRAIN_TIMEOUT:?}: closing them");
+            server.abort();
+            finish(Ok(Ok(())), running, telemetry).await
+        }
+    }
+}
+
+/// Stops what runs behind the HTTP server (gRPC, then the engine's workers) and flushes traces.
+async fn finish(
+    r: Result<std::io::Result<()>, tokio::task::JoinError>,
+    running: Option<Running>,
+    telemetry: Telemetry,
+) -> Result<(), CommandError> {
+    if let Some(running) = running {
+        if let Some(grpc) = running.grpc {
+            if tokio::time::timeout(DRAIN_TIMEOUT, grpc).await.is_err() {
+                tracing::warn!("gRPC calls did not finish within {DRAIN_TIMEOUT:?}");
+            }
+        }
+        running.engine.shutdown().await;
+    }
+    telemetry.shutdown().await;
+    match r {
+        Ok(Ok(())) => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+        Ok(Err(e)) => Err(CommandError::Serve(format!("HTTP server failed: {e}"))),
+        Err(e) => Err(CommandError::Serve(format!("HTTP server task failed: {e}"))),
+    }
+}
+
+/// Connects (retrying with backoff until it works or a shutdown is asked), migrates, checks
+/// the master key and the first admin, then starts the engine and mounts the front doors.
+/// `Ok(None)` when a shutdown interrupted it.
+async fn start(
+    config: Config,
+    roles: HashSet<Role>,
+    no_migrate: bool,
+    grpc_listener: Option<tokio::net::TcpListener>,
+    readiness: DatabaseReadiness,
+    slot: Slot,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<Option<Running>, CommandError> {
+    let mut delay = RETRY_FIRST;
+    let mut attempt = 1u32;
+    let store = loop {
+        match connect_and_migrate(&config, no_migrate).await {
+            Ok(store) => break store,
+            Err(e) => {
+                let reason = e.to_string();
+                tracing::warn!(attempt, retry_in_ms = delay.as_millis() as u64, error = %reason, "database not ready");
+                readiness.set_connecting(reason);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.wait_for(|s| *s) => return Ok(None),
+        }
+        delay = (delay * 2).min(RETRY_MAX);
+        attempt += 1;
+    };
+    tracing::info!(database = %config.database_url, "database connected and migrated");
+
+    let master_key = master_key(store.as_ref(), &config).await?;
+    tracing::info!(source = %master_key.source, "master key loaded");
+    let admin = ensure_first_admin(
+        store.as_ref(),
+        &config.admin_email,
+        config.admin_password.as_ref().map(|p| p.expose()),
+    )
+    .await?;
+    print_admin(&admin);
+
+    readiness.set_connected(store.clone());
+    let engine = Engine::start(
+        store,
+        master_key.secrets,
+        EngineConfig {
+            node_id: config.node_id.clone(),
+            webhook_allow_private: config.webhook_allow_private,
+            run_worker: roles.contains(&Role::Worker),
+        },
+    );
+    let (doors, grpc) = front_doors(&engine, &roles, grpc_listener, shutdown);
+    if let Ok(mut s) = slot.write() {
+        *s = doors;
+    }
+    tracing::info!(key = %master_key.source, "ready");
+    println!("tern: ready");
+    let _ = std::io::stdout().flush();
+    Ok(Some(Running { engine, grpc }))
+}
+
+async fn connect_and_migrate(config: &Config, no_migrate: bool) -> Result<Arc<dyn Store>, CommandError> {
+    let store = open_store(config).await?;
+    if no_migrate {
+        if !store.ready().await? {
+            return Err(CommandError::Serve(
+                "migrations are not applied and --no-migrate was given: run `tern migrate`".into(),
+            ));
+        }
+    } else {
+        store.migrate().await?;
+    }
+    Ok(store)
+}
+
+/// COMPOSITION POINT: the front doors of each role, mounted once the database is ready.
+/// - `Role::Api`: the REST server API (`tern_tenant_api::router`) on the HTTP listener and
+///   the gRPC server API on its own listener;
+/// - `Role::Worker`: the webhook outbox worker, run by the engine (`EngineConfig::run_worker`);
+/// - `Role::Gateway`: the SDK WebSocket (`/v1/connect`) mounts here once the push-gateway
+///   crate exposes its router; until then the role only logs that it is missing.
+///
+/// Paths no front door claims answer a JSON 404.
+fn front_doors(
+    engine: &Engine,
+    roles: &HashSet<Role>,
+    grpc_listener: Option<tokio::net::TcpListener>,
+    mut shutdown: watch::Receiver<bool>,
+) -> (Router, Option<tokio::task::JoinHandle<()>>) {
+    if roles.contains(&Role::Gateway) {
+        tracing::warn!("the gateway role (WebSocket /v1/connect) is not part of this build yet");
+    }
+    if !roles.contains(&Role::Api) {
+        return (ops::with_observability(Router::new().fallback(not_found)), None);
+    }
+    let state = ApiState::from_engine(engine);
+    let grpc = grpc_listener.map(|listener| {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = shutdown.wait_for(|s| *s).await;
+            };
+            if let Err(e) = tern_tenant_api::grpc::serve(listener, state, stop).await {
+                tracing::error!(error = %e, "gRPC server failed");
+            }
+        })
+    });
+    (ops::with_observability(tern_tenant_api::router(state)), grpc)
+}
+
+async fn not_found(request: Request) -> Response {
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let body = json!({"error": {
+        "code": "not_found",
+        "message": format!("no route for {} {}", request.method(), request.uri().path()),
+        "request_id": request_id,
+    }});
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
+async fn forward(slot: Slot, request: Request) -> Response {
+    let router = match slot.read() {
+        Ok(r) => r.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    match router.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+fn print_listening(http_addr: SocketAddr, grpc_addr: Option<SocketAddr>) {
+    println!("tern: listening");
+    println!("  http:     http://{http_addr}");
+    println!("  console:  http://{http_addr}/console");
+    match grpc_addr {
+        Some(addr) => println!("  grpc:     {addr}"),
+        None => println!("  grpc:     off (the api role is not run here)"),
+    }
+    let _ = std::io::stdout().flush();
+}
+
+fn print_admin(admin: &FirstAdmin) {
+    println!("  admin:    {}", admin.email);
+    match &admin.password {
+        FirstAdminPassword::Generated(p) => {
+            println!("  password: {p}  (generated now and shown only once)")
+        }
+        FirstAdminPassword::FromEnvironment => println!("  password: as set by TERN_ADMIN_PASSWORD"),
+        FirstAdminPassword::AlreadyCreated => println!("  password: already created"),
+    }
+    let _ = std::io::stdout().flush();
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,150 @@
+//! Helpers shared by the binary's integration tests: run `tern` with a clean environment in
+//! a temporary directory, and start `tern serve` as a real process on a random port.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Every setting, so a developer's own `TERN_*` variables do not leak into a test.
+pub const SETTINGS: &[&str] = &[
+    "TERN_HTTP_ADDR",
+    "TERN_GRPC_ADDR",
+    "TERN_DATA_DIR",
+    "TERN_DATABASE_URL",
+    "TERN_REDIS_URL",
+    "TERN_PULSAR_URL",
+    "TERN_ADMIN_EMAIL",
+    "TERN_ADMIN_PASSWORD",
+    "TERN_MASTER_KEY",
+    "TERN_LOG_FORMAT",
+    "TERN_LOG",
+    "TERN_NODE_ID",
+    "TERN_WEBHOOK_ALLOW_PRIVATE",
+    "TERN_HEARTBEAT_SECONDS",
+    "TERN_MAX_CONNECTIONS",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+];
+
+/// A database nobody listens on: connecting fails at once.
+pub const UNREACHABLE_PG: &str = "postgres://postgres@127.0.0.1:1/none";
+
+pub fn tern_command(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tern"));
+    for s in SETTINGS {
+        cmd.env_remove(s);
+    }
+    cmd.current_dir(dir).env("TERN_DATA_DIR", dir.join("data"));
+    cmd
+}
+
+/// `tern serve` running as a child process; killed when dropped.
+pub struct Server {
+    child: Option<Child>,
+    lines: mpsc::Receiver<String>,
+    pub base: String,
+    /// Stdout lines seen so far.
+    pub seen: Vec<String>,
+}
+
+impl Server {
+    /// Starts `tern serve` on a random port with these extra variables and waits for the
+    /// address line of the banner.
+    pub fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
+        let mut cmd = tern_command(dir);
+        cmd.env("TERN_HTTP_ADDR", "127.0.0.1:0")
+            .env("TERN_GRPC_ADDR", "127.0.0.1:0")
+            .env("TERN_LOG", "info")
+            .args(["serve"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server {
+            child: Some(child),
+            lines,
+            base: String::new(),
+            seen: Vec::new(),
+        };
+        server.wait_for_line("  grpc:");
+        let http = server.wait_for_line("  http:");
+        server.base = http.trim().trim_start_matches("http:").trim().to_owned();
+        server
+    }
+
+    /// The next stdout line starting with `prefix` (earlier lines are kept in `seen`).
+    pub fn wait_for_line(&mut self, prefix: &str) -> String {
+        if let Some(l) = self.seen.iter().find(|l| l.starts_with(prefix)) {
+            return l.clone();
+        }
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(120))
+                .unwrap_or_else(|_| panic!("tern serve never printed {prefix:?}; saw {:?}", self.seen));
+            self.seen.push(line.clone());
+            if line.starts_with(prefix) {
+                return line;
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut child = self.child.take().unwrap();
+        child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Polls `check` until it returns true or the (generous) deadline passes. Only reaching
+/// the state is asserted; how long it took is not.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub async fn status_of(client: &reqwest::Client, url: &str) -> Option<u16> {
+    client.get(url).send().await.ok().map(|r| r.status().as_u16())
+}
