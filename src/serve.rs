@@ -17,9 +17,11 @@ use serde_json::json;
 use tern_platform::admins::{ensure_first_admin, FirstAdmin, FirstAdminPassword};
 use tern_platform::engine::{Engine, EngineConfig};
 use tern_platform::store::Store;
+use tern_push_gateway::{Gateway, GatewayConfig};
 use tern_tenant_api::ops::{self, DatabaseReadiness, OpsState, RequestId};
 use tern_tenant_api::ApiState;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
 use crate::cli::{Role, ServeArgs};
@@ -41,6 +43,9 @@ type Slot = Arc<RwLock<Router>>;
 struct Running {
     engine: Engine,
     grpc: Option<tokio::task::JoinHandle<()>>,
+    /// The WebSocket gateway: told to send clients away when the shutdown signal comes,
+    /// then drained.
+    gateway: Option<Arc<Gateway>>,
 }
 
 pub async fn run(config: Config, args: ServeArgs, telemetry: Telemetry) -> Result<(), CommandError> {
@@ -139,6 +144,11 @@ async fn finish(
                 tracing::warn!("gRPC calls did not finish within {DRAIN_TIMEOUT:?}");
             }
         }
+        if let Some(gw) = running.gateway {
+            if tokio::time::timeout(DRAIN_TIMEOUT, gw.drain()).await.is_err() {
+                tracing::warn!("WebSocket sessions did not drain within {DRAIN_TIMEOUT:?}");
+            }
+        }
         running.engine.shutdown().await;
     }
     telemetry.shutdown().await;
@@ -204,14 +214,14 @@ async fn start(
             run_worker: roles.contains(&Role::Worker),
         },
     );
-    let (doors, grpc) = front_doors(&engine, &roles, grpc_listener, shutdown);
+    let (doors, grpc, gateway) = front_doors(&engine, &config, &roles, grpc_listener, shutdown).await?;
     if let Ok(mut s) = slot.write() {
         *s = doors;
     }
     tracing::info!(key = %master_key.source, "ready");
     println!("tern: ready");
     let _ = std::io::stdout().flush();
-    Ok(Some(Running { engine, grpc }))
+    Ok(Some(Running { engine, grpc, gateway }))
 }
 
 async fn connect_and_migrate(config: &Config, no_migrate: bool) -> Result<Arc<dyn Store>, CommandError> {
@@ -232,21 +242,47 @@ async fn connect_and_migrate(config: &Config, no_migrate: bool) -> Result<Arc<dy
 /// - `Role::Api`: the REST server API (`tern_tenant_api::router`) on the HTTP listener and
 ///   the gRPC server API on its own listener;
 /// - `Role::Worker`: the webhook outbox worker, run by the engine (`EngineConfig::run_worker`);
-/// - `Role::Gateway`: the SDK WebSocket (`/v1/connect`) mounts here once the push-gateway
-///   crate exposes its router; until then the role only logs that it is missing.
+/// - `Role::Gateway`: the SDK WebSocket (`/v1/connect`) on the HTTP listener, sharing the
+///   engine's pipeline, so a message sent through any door reaches the sessions here.
 ///
 /// Paths no front door claims answer a JSON 404.
-fn front_doors(
+async fn front_doors(
     engine: &Engine,
+    config: &Config,
     roles: &HashSet<Role>,
     grpc_listener: Option<tokio::net::TcpListener>,
     mut shutdown: watch::Receiver<bool>,
-) -> (Router, Option<tokio::task::JoinHandle<()>>) {
+) -> Result<(Router, Option<tokio::task::JoinHandle<()>>, Option<Arc<Gateway>>), CommandError> {
+    let mut router = Router::new();
+    let mut gateway = None;
     if roles.contains(&Role::Gateway) {
-        tracing::warn!("the gateway role (WebSocket /v1/connect) is not part of this build yet");
+        let stop = CancellationToken::new();
+        let gw_config = GatewayConfig {
+            node_id: config.node_id.clone(),
+            max_connections: config.max_connections as usize,
+            heartbeat_interval: std::time::Duration::from_secs(config.heartbeat_seconds),
+            ..GatewayConfig::default()
+        };
+        let gw = Gateway::start(
+            gw_config,
+            engine.pipeline.clone(),
+            engine.user_tokens.clone(),
+            stop.clone(),
+        )
+        .await
+        .map_err(|e| CommandError::Serve(format!("gateway: {e}")))?;
+        // On the shutdown signal, tell clients to reconnect elsewhere at once: upgraded
+        // connections are not part of the HTTP server's own graceful drain.
+        let mut signal = shutdown.clone();
+        tokio::spawn(async move {
+            let _ = signal.wait_for(|s| *s).await;
+            stop.cancel();
+        });
+        router = router.merge(tern_push_gateway::router(gw.clone()));
+        gateway = Some(gw);
     }
     if !roles.contains(&Role::Api) {
-        return (ops::with_observability(Router::new().fallback(not_found)), None);
+        return Ok((ops::with_observability(router.fallback(not_found)), None, gateway));
     }
     let state = ApiState::from_engine(engine);
     let grpc = grpc_listener.map(|listener| {
@@ -260,7 +296,11 @@ fn front_doors(
             }
         })
     });
-    (ops::with_observability(tern_tenant_api::router(state)), grpc)
+    Ok((
+        ops::with_observability(router.merge(tern_tenant_api::router(state))),
+        grpc,
+        gateway,
+    ))
 }
 
 async fn not_found(request: Request) -> Response {

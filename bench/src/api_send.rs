@@ -57,7 +57,10 @@ pub async fn run(client: ServerClient, o: Options) -> Result<Report> {
                 let pair = (c + i * o_stride(pairs)) % pairs;
                 let (from, to) = (format!("u{}", pair * 2), format!("u{}", pair * 2 + 1));
                 let t0 = Instant::now();
-                match client.send_text(&from, &to, &format!("c{c}-{i}"), "benchmark message").await {
+                match client
+                    .send_text(&from, &to, &format!("c{c}-{i}"), "benchmark message")
+                    .await
+                {
                     Ok(_) => {
                         sent += 1;
                         local.record(t0.elapsed().as_micros().max(1) as u64).ok();

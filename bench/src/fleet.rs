@@ -43,7 +43,10 @@ pub struct WorkerReport {
 }
 
 fn now_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
 }
 
 /// Runs inside a worker process: connect, report readiness, send at the rate, measure.
@@ -58,9 +61,15 @@ pub async fn worker(job: WorkerJob) -> Result<()> {
         let mut wave = Vec::new();
         for &i in chunk {
             let user = format!("u{i}");
-            let token = tern_sdk::signing::mint_user_token(&job.app_key, &job.app_secret, &user, now, now + 86_400, None);
+            let token =
+                tern_sdk::signing::mint_user_token(&job.app_key, &job.app_secret, &user, now, now + 86_400, None);
             let url = job.ws_url.clone();
-            wave.push((i, tokio::spawn(async move { Client::connect(&url, &token, &format!("bench-{user}"), Platform::Other).await })));
+            wave.push((
+                i,
+                tokio::spawn(
+                    async move { Client::connect(&url, &token, &format!("bench-{user}"), Platform::Other).await },
+                ),
+            ));
         }
         for (i, w) in wave {
             match w.await? {
@@ -87,7 +96,8 @@ pub async fn worker(job: WorkerJob) -> Result<()> {
         }
     }
     let mut out = tokio::io::stdout();
-    out.write_all(format!("{}\n", serde_json::json!({"ready": clients.len(), "failed": failed})).as_bytes()).await?;
+    out.write_all(format!("{}\n", serde_json::json!({"ready": clients.len(), "failed": failed})).as_bytes())
+        .await?;
     out.flush().await?;
     // Wait for the parent's go (a line on stdin), so every worker starts sending together.
     let mut line = String::new();
@@ -106,16 +116,36 @@ pub async fn worker(job: WorkerJob) -> Result<()> {
             let from = k % clients.len();
             // A peer anywhere in the scenario (often in another worker process).
             let peer = (job.first + from + 1 + (k * 7919) % (job.total_users - 1)) % job.total_users;
-            let peer = if peer == job.first + from { (peer + 1) % job.total_users } else { peer };
+            let peer = if peer == job.first + from {
+                (peer + 1) % job.total_users
+            } else {
+                peer
+            };
             let c = clients[from].clone();
-            sends.spawn(async move { c.send(Target::User(format!("u{peer}")), "custom", serde_json::json!({"data": 1, "t_us": now_us()})).await.is_ok() });
+            sends.spawn(async move {
+                c.send(
+                    Target::User(format!("u{peer}")),
+                    "custom",
+                    serde_json::json!({"data": 1, "t_us": now_us()}),
+                )
+                .await
+                .is_ok()
+            });
             k += 1;
             while let Some(r) = sends.try_join_next() {
-                if matches!(r, Ok(true)) { sent += 1 } else { send_errors += 1 }
+                if matches!(r, Ok(true)) {
+                    sent += 1
+                } else {
+                    send_errors += 1
+                }
             }
         }
         while let Some(r) = sends.join_next().await {
-            if matches!(r, Ok(true)) { sent += 1 } else { send_errors += 1 }
+            if matches!(r, Ok(true)) {
+                sent += 1
+            } else {
+                send_errors += 1
+            }
         }
     } else {
         tokio::time::sleep_until(end.into()).await;
@@ -128,7 +158,9 @@ pub async fn worker(job: WorkerJob) -> Result<()> {
         received += 1;
     }
     let mut buf = Vec::new();
-    V2Serializer::new().serialize(&hist, &mut buf).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    V2Serializer::new()
+        .serialize(&hist, &mut buf)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let report = WorkerReport {
         connected: clients.len(),
         failed,
@@ -137,7 +169,8 @@ pub async fn worker(job: WorkerJob) -> Result<()> {
         received,
         histogram: base64::engine::general_purpose::STANDARD.encode(buf),
     };
-    out.write_all(format!("{}\n", serde_json::to_string(&report)?).as_bytes()).await?;
+    out.write_all(format!("{}\n", serde_json::to_string(&report)?).as_bytes())
+        .await?;
     out.flush().await?;
     for c in &clients {
         c.close();
@@ -146,7 +179,11 @@ pub async fn worker(job: WorkerJob) -> Result<()> {
 }
 
 pub struct Fleet {
-    children: Vec<(Child, tokio::io::Lines<BufReader<tokio::process::ChildStdout>>, tokio::process::ChildStdin)>,
+    children: Vec<(
+        Child,
+        tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+        tokio::process::ChildStdin,
+    )>,
 }
 
 pub struct FleetResult {
@@ -161,7 +198,15 @@ pub struct FleetResult {
 impl Fleet {
     /// Starts `processes` workers sharing `users` connections and `rate` sends/s; returns
     /// once every worker has connected.
-    pub async fn start(ws_url: &str, app_key: &str, app_secret: &str, users: usize, processes: usize, rate: f64, seconds: u64) -> Result<(Self, usize, usize)> {
+    pub async fn start(
+        ws_url: &str,
+        app_key: &str,
+        app_secret: &str,
+        users: usize,
+        processes: usize,
+        rate: f64,
+        seconds: u64,
+    ) -> Result<(Self, usize, usize)> {
         let exe = std::env::current_exe()?;
         let per = users.div_ceil(processes);
         let mut children = Vec::new();
@@ -208,12 +253,21 @@ impl Fleet {
             stdin.write_all(b"go\n").await?;
             stdin.flush().await?;
         }
-        let mut r = FleetResult { connected: 0, failed: 0, sent: 0, send_errors: 0, received: 0, latency_us: Histogram::new_with_bounds(1, 120_000_000, 3)? };
+        let mut r = FleetResult {
+            connected: 0,
+            failed: 0,
+            sent: 0,
+            send_errors: 0,
+            received: 0,
+            latency_us: Histogram::new_with_bounds(1, 120_000_000, 3)?,
+        };
         for (child, lines, _) in self.children.iter_mut() {
             let line = lines.next_line().await?.context("worker exited without a report")?;
             let w: WorkerReport = serde_json::from_str(&line)?;
             let bytes = base64::engine::general_purpose::STANDARD.decode(w.histogram)?;
-            let h: Histogram<u64> = Deserializer::new().deserialize(&mut bytes.as_slice()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let h: Histogram<u64> = Deserializer::new()
+                .deserialize(&mut bytes.as_slice())
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
             r.latency_us.add(&h).map_err(|e| anyhow::anyhow!("{e:?}"))?;
             r.connected += w.connected;
             r.failed += w.failed;

@@ -76,12 +76,17 @@ async fn main() -> Result<()> {
     }
     match cli.scenario {
         Scenario::Worker { .. } => {}
-        Scenario::Idle { users, processes, seconds } => {
+        Scenario::Idle {
+            users,
+            processes,
+            seconds,
+        } => {
             let s = server::spawn(&cli.tern, cli.database_url.as_deref(), &[]).await?;
             let ws = s.http.replace("http://", "ws://") + "/v1/connect";
             tokio::time::sleep(Duration::from_secs(1)).await;
             let before = server::rss_kib(s.pid()).unwrap_or(0);
-            let (fleet, ready, failed) = fleet::Fleet::start(&ws, &s.app_key, &s.app_secret, users, processes, 0.0, seconds).await?;
+            let (fleet, ready, failed) =
+                fleet::Fleet::start(&ws, &s.app_key, &s.app_secret, users, processes, 0.0, seconds).await?;
             tokio::time::sleep(Duration::from_secs(3)).await;
             let after = server::rss_kib(s.pid()).unwrap_or(0);
             let t0 = fleet::cpu_ticks(s.pid()).unwrap_or(0);
@@ -94,10 +99,16 @@ async fn main() -> Result<()> {
                 r.connected
             );
         }
-        Scenario::Chat { users, rate, processes, seconds } => {
+        Scenario::Chat {
+            users,
+            rate,
+            processes,
+            seconds,
+        } => {
             let s = server::spawn(&cli.tern, cli.database_url.as_deref(), &[]).await?;
             let ws = s.http.replace("http://", "ws://") + "/v1/connect";
-            let (fleet, ready, failed) = fleet::Fleet::start(&ws, &s.app_key, &s.app_secret, users, processes, rate, seconds).await?;
+            let (fleet, ready, failed) =
+                fleet::Fleet::start(&ws, &s.app_key, &s.app_secret, users, processes, rate, seconds).await?;
             let r = fleet.run().await?;
             let h = &r.latency_us;
             println!(
@@ -112,11 +123,28 @@ async fn main() -> Result<()> {
                 server::rss_kib(s.pid()).unwrap_or(0)
             );
         }
-        Scenario::ApiSend { clients, seconds, rate, pairs } => {
+        Scenario::ApiSend {
+            clients,
+            seconds,
+            rate,
+            pairs,
+        } => {
             let s = server::spawn(&cli.tern, cli.database_url.as_deref(), &[]).await?;
             let client = ServerClient::new(&s.http, &s.app_key, &s.app_secret);
-            let store = cli.database_url.as_deref().map_or("sqlite", |u| u.split(':').next().unwrap_or("?"));
-            let r = api_send::run(client, api_send::Options { clients, duration: Duration::from_secs(seconds), rate, pairs }).await?;
+            let store = cli
+                .database_url
+                .as_deref()
+                .map_or("sqlite", |u| u.split(':').next().unwrap_or("?"));
+            let r = api_send::run(
+                client,
+                api_send::Options {
+                    clients,
+                    duration: Duration::from_secs(seconds),
+                    rate,
+                    pairs,
+                },
+            )
+            .await?;
             println!(
                 "api-send store={store} clients={clients} rate={} sent={} errors={} elapsed={:.1}s sends/s={:.0} p50={:.2}ms p99={:.2}ms max={:.2}ms server_rss={}KiB",
                 rate.map_or("max".to_string(), |r| format!("{r:.0}")),

@@ -48,7 +48,9 @@ pub async fn spawn(tern: &PathBuf, database_url: Option<&str>, extra_env: &[(&st
     let mut migrate = Command::new(tern);
     migrate.arg("migrate");
     env(&mut migrate);
-    let out = migrate.output().with_context(|| format!("running {}", tern.display()))?;
+    let out = migrate
+        .output()
+        .with_context(|| format!("running {}", tern.display()))?;
     if !out.status.success() {
         bail!("tern migrate failed: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -75,7 +77,13 @@ pub async fn spawn(tern: &PathBuf, database_url: Option<&str>, extra_env: &[(&st
     serve.arg("serve").stdout(Stdio::null()).stderr(Stdio::inherit());
     env(&mut serve);
     let child = serve.spawn()?;
-    let spawned = Spawned { child, http: format!("http://{http}"), app_key, app_secret, _dir: dir };
+    let spawned = Spawned {
+        child,
+        http: format!("http://{http}"),
+        app_key,
+        app_secret,
+        _dir: dir,
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(r) = reqwest::get(format!("{}/readyz", spawned.http)).await {
@@ -93,7 +101,13 @@ pub async fn spawn(tern: &PathBuf, database_url: Option<&str>, extra_env: &[(&st
 /// Resident set size of a process, from /proc, in KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 impl Spawned {

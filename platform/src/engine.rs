@@ -34,7 +34,11 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { node_id: "node-1".into(), webhook_allow_private: false, run_worker: true }
+        Self {
+            node_id: "node-1".into(),
+            webhook_allow_private: false,
+            run_worker: true,
+        }
     }
 }
 
@@ -65,8 +69,14 @@ impl Engine {
         let before_send = Arc::new(HttpBeforeSendHook::new(client.clone(), webhook_secrets.clone()));
         let outbox_wake = Arc::new(Notify::new());
         let pipeline_config = match store.backend() {
-            Backend::Sqlite => PipelineConfig { writer_tasks: 1, max_batch: 256 },
-            Backend::Postgres => PipelineConfig { writer_tasks: 4, max_batch: 128 },
+            Backend::Sqlite => PipelineConfig {
+                writer_tasks: 1,
+                max_batch: 256,
+            },
+            Backend::Postgres => PipelineConfig {
+                writer_tasks: 4,
+                max_batch: 128,
+            },
         };
         let pipeline = Arc::new(
             Pipeline::new(store.clone(), bus.clone(), presence.clone(), pipeline_config)

@@ -21,33 +21,93 @@ use tern_platform::store::StoreError;
 pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("missing_credentials", 401, "A signing header is missing or malformed."),
     ("unknown_app_key", 401, "No app has this AppKey."),
-    ("timestamp_out_of_window", 401, "X-Tern-Timestamp is more than 300 s from the server's clock."),
-    ("bad_signature", 401, "No active AppSecret of the app gives this signature."),
+    (
+        "timestamp_out_of_window",
+        401,
+        "X-Tern-Timestamp is more than 300 s from the server's clock.",
+    ),
+    (
+        "bad_signature",
+        401,
+        "No active AppSecret of the app gives this signature.",
+    ),
     ("nonce_reused", 401, "This app used this nonce within the last 600 s."),
-    ("token_invalid", 401, "The bearer token is malformed, not HS256, or its claims are wrong (scope, lifetime over 3600 s)."),
+    (
+        "token_invalid",
+        401,
+        "The bearer token is malformed, not HS256, or its claims are wrong (scope, lifetime over 3600 s).",
+    ),
     ("token_expired", 401, "The bearer token's exp has passed."),
-    ("token_lifetime_too_long", 401, "A token's exp - iat is longer than allowed."),
-    ("token_not_yet_valid", 401, "A token's iat is more than 60 s in the future."),
-    ("token_revoked", 401, "The user's tokens issued before this one's iat were revoked."),
-    ("user_not_found", 403, "The token's user does not exist and the app does not create users on login."),
+    (
+        "token_lifetime_too_long",
+        401,
+        "A token's exp - iat is longer than allowed.",
+    ),
+    (
+        "token_not_yet_valid",
+        401,
+        "A token's iat is more than 60 s in the future.",
+    ),
+    (
+        "token_revoked",
+        401,
+        "The user's tokens issued before this one's iat were revoked.",
+    ),
+    (
+        "user_not_found",
+        403,
+        "The token's user does not exist and the app does not create users on login.",
+    ),
     ("app_suspended", 403, "The app or its tenant is suspended."),
-    ("invalid_json", 400, "The body is not valid JSON, has a wrong type or an unknown field."),
-    ("invalid_argument", 400, "A parameter is out of range or malformed; the message names it."),
-    ("content_too_large", 400, "The message content is larger than the app allows for its type."),
+    (
+        "invalid_json",
+        400,
+        "The body is not valid JSON, has a wrong type or an unknown field.",
+    ),
+    (
+        "invalid_argument",
+        400,
+        "A parameter is out of range or malformed; the message names it.",
+    ),
+    (
+        "content_too_large",
+        400,
+        "The message content is larger than the app allows for its type.",
+    ),
     ("payload_too_large", 413, "The request body is larger than 256 KiB."),
-    ("not_found", 404, "No such resource in this app (or not visible to the caller)."),
+    (
+        "not_found",
+        404,
+        "No such resource in this app (or not visible to the caller).",
+    ),
     ("method_not_allowed", 405, "The path exists but not with this method."),
     ("conflict", 409, "The resource exists already."),
     ("forbidden", 403, "The operation is not allowed for this actor."),
     ("user_banned", 403, "The sender is banned."),
     ("user_muted", 403, "The sender is muted."),
     ("blocked", 403, "The recipient has blocked the sender."),
-    ("recall_window_passed", 403, "The sender's recall window for this message has passed."),
-    ("message_rejected", 422, "The app's before-send webhook rejected the message."),
-    ("webhook_unavailable", 503, "The before-send webhook did not answer and its policy is fail_closed."),
+    (
+        "recall_window_passed",
+        403,
+        "The sender's recall window for this message has passed.",
+    ),
+    (
+        "message_rejected",
+        422,
+        "The app's before-send webhook rejected the message.",
+    ),
+    (
+        "webhook_unavailable",
+        503,
+        "The before-send webhook did not answer and its policy is fail_closed.",
+    ),
     ("rate_limited", 429, "Too many requests; see Retry-After."),
     ("unavailable", 503, "A dependency (the database) is unavailable; retry."),
-    ("internal", 500, "An unexpected error; the request id identifies it in the logs."),
+    (
+        "internal",
+        500,
+        "An unexpected error; the request id identifies it in the logs.",
+    ),
 ];
 
 #[derive(Debug, Clone)]
@@ -80,7 +140,12 @@ struct ErrorBody<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_argument", message)
@@ -95,10 +160,21 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
     pub fn payload_too_large(limit: usize) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the request body is larger than {limit} bytes"))
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is larger than {limit} bytes"),
+        )
     }
     pub fn rate_limited(retry_after_secs: u64) -> Self {
-        Self { retry_after: Some(retry_after_secs.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests; retry later") }
+        Self {
+            retry_after: Some(retry_after_secs.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many requests; retry later",
+            )
+        }
     }
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "internal error");
@@ -106,7 +182,11 @@ impl ApiError {
     }
     pub fn unavailable(cause: impl std::fmt::Display) -> Self {
         tracing::warn!(%cause, "dependency unavailable");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "service temporarily unavailable; retry")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "service temporarily unavailable; retry",
+        )
     }
 }
 
@@ -118,7 +198,10 @@ impl IntoResponse for ApiError {
                 res.headers_mut().insert("retry-after", v);
             }
         }
-        res.extensions_mut().insert(PendingError { code: self.code, message: self.message });
+        res.extensions_mut().insert(PendingError {
+            code: self.code,
+            message: self.message,
+        });
         res
     }
 }
@@ -134,11 +217,17 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     if let Some(p) = res.extensions_mut().remove::<PendingError>() {
         let body = serde_json::to_vec(&ErrorEnvelope {
-            error: ErrorBody { code: p.code, message: &p.message, request_id: &request_id },
+            error: ErrorBody {
+                code: p.code,
+                message: &p.message,
+                request_id: &request_id,
+            },
         })
         .unwrap_or_default();
         let (mut parts, _) = res.into_parts();
-        parts.headers.insert("content-type", HeaderValue::from_static("application/json"));
+        parts
+            .headers
+            .insert("content-type", HeaderValue::from_static("application/json"));
         parts.headers.remove("content-length");
         return Response::from_parts(parts, axum::body::Body::from(body));
     }
@@ -190,6 +279,12 @@ impl From<AuthError> for ApiError {
     }
 }
 
+impl From<tern_platform::ids::IdError> for ApiError {
+    fn from(e: tern_platform::ids::IdError) -> Self {
+        Self::invalid(e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,7 +303,10 @@ mod tests {
     #[test]
     fn every_authentication_code_is_listed_with_its_status() {
         for code in AuthError::ALL_CODES {
-            assert!(ERROR_CODES.iter().any(|(c, _, _)| *c == code), "{code} is not in ERROR_CODES");
+            assert!(
+                ERROR_CODES.iter().any(|(c, _, _)| *c == code),
+                "{code} is not in ERROR_CODES"
+            );
         }
     }
 
@@ -233,13 +331,12 @@ mod tests {
             let code = e.code();
             let api = ApiError::from(e);
             assert_eq!(api.code, code);
-            assert!(ERROR_CODES.iter().any(|(c, s, _)| *c == code && *s == api.status.as_u16()), "{code}");
+            assert!(
+                ERROR_CODES
+                    .iter()
+                    .any(|(c, s, _)| *c == code && *s == api.status.as_u16()),
+                "{code}"
+            );
         }
-    }
-}
-
-impl From<tern_platform::ids::IdError> for ApiError {
-    fn from(e: tern_platform::ids::IdError) -> Self {
-        Self::invalid(e.to_string())
     }
 }

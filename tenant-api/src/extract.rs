@@ -51,8 +51,7 @@ where
             return Err(ApiError::payload_too_large(st.body_limit));
         }
         let bytes = axum::body::to_bytes(body, st.body_limit).await.map_err(|e| {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
                 || e.to_string().contains("length limit");
             if too_large {
                 ApiError::payload_too_large(st.body_limit)
@@ -61,7 +60,11 @@ where
             }
         })?;
         // The path exactly as sent: if routers were nested, the original URI has it.
-        let uri = parts.extensions.get::<OriginalUri>().map(|o| o.0.clone()).unwrap_or_else(|| parts.uri.clone());
+        let uri = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map(|o| o.0.clone())
+            .unwrap_or_else(|| parts.uri.clone());
         let raw_query = uri.query().unwrap_or("").to_owned();
         let app = st
             .verifier
@@ -79,7 +82,11 @@ where
             .await?;
         let write = !matches!(parts.method.as_str(), "GET" | "HEAD");
         st.limiters.check(&app, write).map_err(ApiError::rate_limited)?;
-        let json: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"null" } else { &bytes };
+        let json: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"null"
+        } else {
+            &bytes
+        };
         let body = serde_json::from_slice(json).map_err(|e| ApiError::invalid_json(format!("request body: {e}")))?;
         Ok(Self { app, body, raw_query })
     }

@@ -46,14 +46,24 @@ impl AppLimiters {
             }
             apps.entry(app.id.clone())
                 .or_insert_with(|| {
-                    Arc::new(Mutex::new(Pair { rates, write: limiter(rates.0), read: limiter(rates.1), last_used: Instant::now() }))
+                    Arc::new(Mutex::new(Pair {
+                        rates,
+                        write: limiter(rates.0),
+                        read: limiter(rates.1),
+                        last_used: Instant::now(),
+                    }))
                 })
                 .clone()
         };
         let mut p = pair.lock().unwrap_or_else(|p| p.into_inner());
         if p.rates != rates {
             // The app's settings changed: start over at the new rates.
-            *p = Pair { rates, write: limiter(rates.0), read: limiter(rates.1), last_used: Instant::now() };
+            *p = Pair {
+                rates,
+                write: limiter(rates.0),
+                read: limiter(rates.1),
+                last_used: Instant::now(),
+            };
         }
         p.last_used = Instant::now();
         let lim = if write { &p.write } else { &p.read };
@@ -77,7 +87,11 @@ mod tests {
             name: "a".into(),
             app_key: AppKey::generate(),
             status: AppStatus::Active,
-            settings: AppSettings { write_rate_per_second: rate, read_rate_per_second: rate * 2, ..Default::default() },
+            settings: AppSettings {
+                write_rate_per_second: rate,
+                read_rate_per_second: rate * 2,
+                ..Default::default()
+            },
             created_at: 0,
         }
     }
@@ -87,7 +101,7 @@ mod tests {
         let l = AppLimiters::default();
         let a = app(5);
         let ok = (0..20).filter(|_| l.check(&a, true).is_ok()).count();
-        assert!(ok >= 5 && ok < 20, "{ok}");
+        assert!((5..20).contains(&ok), "{ok}");
         assert!(l.check(&a, true).unwrap_err() >= 1);
         // Reads have their own budget, and other apps are unaffected.
         assert!(l.check(&a, false).is_ok());

@@ -46,15 +46,29 @@ struct Signing;
 impl Modify for Signing {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         let c = doc.components.get_or_insert_with(Default::default);
-        let header = |name: &str, what: &str| {
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(name, what)))
-        };
+        let header =
+            |name: &str, what: &str| SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(name, what)));
         c.add_security_scheme("app_key", header("X-Tern-App-Key", "The app's AppKey."));
-        c.add_security_scheme("timestamp", header("X-Tern-Timestamp", "Unix time in whole seconds; within 300 s of the server."));
-        c.add_security_scheme("nonce", header("X-Tern-Nonce", "16-64 characters of [A-Za-z0-9_-], new for every request."));
+        c.add_security_scheme(
+            "timestamp",
+            header(
+                "X-Tern-Timestamp",
+                "Unix time in whole seconds; within 300 s of the server.",
+            ),
+        );
+        c.add_security_scheme(
+            "nonce",
+            header(
+                "X-Tern-Nonce",
+                "16-64 characters of [A-Za-z0-9_-], new for every request.",
+            ),
+        );
         c.add_security_scheme(
             "signature",
-            header("X-Tern-Signature", "v1= + hex HMAC-SHA256(AppSecret, string to sign); see docs/signing.md."),
+            header(
+                "X-Tern-Signature",
+                "v1= + hex HMAC-SHA256(AppSecret, string to sign); see docs/signing.md.",
+            ),
         );
         c.add_security_scheme(
             "bearer",
@@ -62,7 +76,9 @@ impl Modify for Signing {
                 utoipa::openapi::security::HttpBuilder::new()
                     .scheme(utoipa::openapi::security::HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some("HS256 JWT signed with an AppSecret: iss = AppKey, scope = server, exp - iat <= 3600."))
+                    .description(Some(
+                        "HS256 JWT signed with an AppSecret: iss = AppKey, scope = server, exp - iat <= 3600.",
+                    ))
                     .build(),
             ),
         );

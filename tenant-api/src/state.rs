@@ -41,7 +41,12 @@ impl std::ops::Deref for ApiState {
 }
 
 impl ApiState {
-    pub fn new(store: Arc<dyn Store>, pipeline: Arc<Pipeline>, secrets: SecretBox, verifier: Arc<RequestVerifier>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        pipeline: Arc<Pipeline>,
+        secrets: SecretBox,
+        verifier: Arc<RequestVerifier>,
+    ) -> Self {
         Self(Arc::new(ApiInner {
             store,
             pipeline,
@@ -58,7 +63,13 @@ impl ApiState {
 
     /// The API's view of a node's engine.
     pub fn from_engine(e: &tern_platform::engine::Engine) -> Self {
-        Self::new(e.store.clone(), e.pipeline.clone(), e.secrets.clone(), e.request_verifier.clone()).with(|s| {
+        Self::new(
+            e.store.clone(),
+            e.pipeline.clone(),
+            e.secrets.clone(),
+            e.request_verifier.clone(),
+        )
+        .with(|s| {
             s.webhook_allow_private = e.config.webhook_allow_private;
             s.before_send = Some(e.before_send.clone());
             s.outbox_wake = Some(e.outbox_wake.clone());

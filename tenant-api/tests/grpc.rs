@@ -14,10 +14,23 @@ use tonic::transport::Channel;
 /// Signs a unary call the way SIGNING.md says: POST, the method path, the protobuf bytes.
 fn signed<T: Message>(app: &TestApp, path: &str, msg: T) -> tonic::Request<T> {
     let body = msg.encode_to_vec();
-    let headers = sign_request(app.app.app_key.as_str(), &app.secret, "POST", path, &body, unix_now(), &new_nonce());
+    let headers = sign_request(
+        app.app.app_key.as_str(),
+        &app.secret,
+        "POST",
+        path,
+        &body,
+        unix_now(),
+        &new_nonce(),
+    );
     let mut req = tonic::Request::new(msg);
     for (k, v) in headers {
-        req.metadata_mut().insert(k.to_ascii_lowercase().parse::<tonic::metadata::AsciiMetadataKey>().unwrap(), v.parse().unwrap());
+        req.metadata_mut().insert(
+            k.to_ascii_lowercase()
+                .parse::<tonic::metadata::AsciiMetadataKey>()
+                .unwrap(),
+            v.parse().unwrap(),
+        );
     }
     req
 }
@@ -27,8 +40,16 @@ async fn start() -> (TestServer, Channel) {
     let s = TestServer::start(store, dir).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(tern_tenant_api::grpc::serve(listener, s.api_state(), std::future::pending()));
-    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+    tokio::spawn(tern_tenant_api::grpc::serve(
+        listener,
+        s.api_state(),
+        std::future::pending(),
+    ));
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     (s, channel)
 }
 
@@ -40,33 +61,70 @@ async fn signed_calls_work_and_match_rest() {
     let mut messages = pb::messages_client::MessagesClient::new(ch.clone());
     let up = pb::UpsertUsersRequest {
         users: vec![
-            pb::UserInput { id: "alice".into(), name: Some("Alice".into()), ..Default::default() },
-            pb::UserInput { id: "bob".into(), ..Default::default() },
+            pb::UserInput {
+                id: "alice".into(),
+                name: Some("Alice".into()),
+                ..Default::default()
+            },
+            pb::UserInput {
+                id: "bob".into(),
+                ..Default::default()
+            },
         ],
     };
-    let r = users.upsert_users(signed(&a, "/tern.server.v1.Users/UpsertUsers", up)).await.unwrap().into_inner();
+    let r = users
+        .upsert_users(signed(&a, "/tern.server.v1.Users/UpsertUsers", up))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(r.users.len(), 2);
-    let u = users.get_user(signed(&a, "/tern.server.v1.Users/GetUser", pb::GetUserRequest { user_id: "alice".into() })).await.unwrap();
+    let u = users
+        .get_user(signed(
+            &a,
+            "/tern.server.v1.Users/GetUser",
+            pb::GetUserRequest {
+                user_id: "alice".into(),
+            },
+        ))
+        .await
+        .unwrap();
     assert_eq!(u.get_ref().name, "Alice");
     assert!(!u.get_ref().online);
 
     let content = tern_tenant_api::grpc_struct(serde_json::json!({"text": "over grpc"}));
     let send = pb::SendRequest {
         from: Some("alice".into()),
-        to: Some(pb::Target { to: Some(pb::target::To::User("bob".into())) }),
+        to: Some(pb::Target {
+            to: Some(pb::target::To::User("bob".into())),
+        }),
         client_msg_id: "g1".into(),
         r#type: "text".into(),
         content,
     };
-    let sent = messages.send(signed(&a, "/tern.server.v1.Messages/Send", send.clone())).await.unwrap().into_inner();
+    let sent = messages
+        .send(signed(&a, "/tern.server.v1.Messages/Send", send.clone()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!((sent.conversation_id.as_str(), sent.seq), ("d:alice:bob", 1));
-    let again = messages.send(signed(&a, "/tern.server.v1.Messages/Send", send)).await.unwrap().into_inner();
+    let again = messages
+        .send(signed(&a, "/tern.server.v1.Messages/Send", send))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(again, sent, "idempotent on client_msg_id, as over REST");
     // The REST door sees what the gRPC door sent.
     let h = a.client.history("d:alice:bob", 0, 10).await.unwrap();
     assert_eq!(h[0].content["text"], "over grpc");
     let h = messages
-        .history(signed(&a, "/tern.server.v1.Messages/History", pb::HistoryRequest { conversation_id: "d:alice:bob".into(), ..Default::default() }))
+        .history(signed(
+            &a,
+            "/tern.server.v1.Messages/History",
+            pb::HistoryRequest {
+                conversation_id: "d:alice:bob".into(),
+                ..Default::default()
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -80,27 +138,60 @@ async fn errors_are_statuses_with_the_stable_code() {
     let a = s.app("a").await;
     let b = s.app("b").await;
     let mut users = pb::users_client::UsersClient::new(ch.clone());
-    let get = |app: &TestApp, id: &str| signed(app, "/tern.server.v1.Users/GetUser", pb::GetUserRequest { user_id: id.into() });
+    let get = |app: &TestApp, id: &str| {
+        signed(
+            app,
+            "/tern.server.v1.Users/GetUser",
+            pb::GetUserRequest { user_id: id.into() },
+        )
+    };
 
     let e = users.get_user(get(&a, "nobody")).await.unwrap_err();
-    assert_eq!((e.code(), error_code(&e).as_deref()), (tonic::Code::NotFound, Some("not_found")));
+    assert_eq!(
+        (e.code(), error_code(&e).as_deref()),
+        (tonic::Code::NotFound, Some("not_found"))
+    );
     let e = users.get_user(get(&a, "bad id")).await.unwrap_err();
-    assert_eq!((e.code(), error_code(&e).as_deref()), (tonic::Code::InvalidArgument, Some("invalid_argument")));
+    assert_eq!(
+        (e.code(), error_code(&e).as_deref()),
+        (tonic::Code::InvalidArgument, Some("invalid_argument"))
+    );
     // Unsigned.
-    let e = users.get_user(pb::GetUserRequest { user_id: "x".into() }).await.unwrap_err();
-    assert_eq!((e.code(), error_code(&e).as_deref()), (tonic::Code::Unauthenticated, Some("missing_credentials")));
+    let e = users
+        .get_user(pb::GetUserRequest { user_id: "x".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code(), error_code(&e).as_deref()),
+        (tonic::Code::Unauthenticated, Some("missing_credentials"))
+    );
     // Signed for one message, sent with another.
     let mut forged = get(&a, "alice");
     forged.get_mut().user_id = "mallory".into();
     let e = users.get_user(forged).await.unwrap_err();
-    assert_eq!((e.code(), error_code(&e).as_deref()), (tonic::Code::Unauthenticated, Some("bad_signature")));
+    assert_eq!(
+        (e.code(), error_code(&e).as_deref()),
+        (tonic::Code::Unauthenticated, Some("bad_signature"))
+    );
     // Signed for another method path.
-    let wrong_path = signed(&a, "/tern.server.v1.Users/DeleteUser", pb::GetUserRequest { user_id: "alice".into() });
+    let wrong_path = signed(
+        &a,
+        "/tern.server.v1.Users/DeleteUser",
+        pb::GetUserRequest {
+            user_id: "alice".into(),
+        },
+    );
     let e = users.get_user(wrong_path).await.unwrap_err();
     assert_eq!(error_code(&e).as_deref(), Some("bad_signature"));
     // A replay.
     let once = get(&a, "nobody");
-    let replay = tonic::Request::from_parts(once.metadata().clone(), Default::default(), pb::GetUserRequest { user_id: "nobody".into() });
+    let replay = tonic::Request::from_parts(
+        once.metadata().clone(),
+        Default::default(),
+        pb::GetUserRequest {
+            user_id: "nobody".into(),
+        },
+    );
     users.get_user(once).await.unwrap_err();
     let e = users.get_user(replay).await.unwrap_err();
     assert_eq!(error_code(&e).as_deref(), Some("nonce_reused"));
@@ -116,23 +207,41 @@ async fn health_and_reflection_answer_without_signing() {
     let (_s, ch) = start().await;
     let mut health = tonic_health::pb::health_client::HealthClient::new(ch.clone());
     let r = health
-        .check(tonic_health::pb::HealthCheckRequest { service: "tern.server.v1.Messages".into() })
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "tern.server.v1.Messages".into(),
+        })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(r.status(), tonic_health::pb::health_check_response::ServingStatus::Serving);
+    assert_eq!(
+        r.status(),
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
 
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
     use tonic_reflection::pb::v1::ServerReflectionRequest;
     let mut refl = ServerReflectionClient::new(ch);
-    let req = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
-    let mut stream = refl.server_reflection_info(futures::stream::iter(vec![req])).await.unwrap().into_inner();
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = refl
+        .server_reflection_info(futures::stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
     let resp = stream.message().await.unwrap().unwrap();
-    let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else { panic!("no service list") };
+    let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
+        panic!("no service list")
+    };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for want in ["tern.server.v1.Users", "tern.server.v1.Messages", "tern.server.v1.Groups"] {
+    for want in [
+        "tern.server.v1.Users",
+        "tern.server.v1.Messages",
+        "tern.server.v1.Groups",
+    ] {
         assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
     }
 }

@@ -115,7 +115,14 @@ async fn every_documented_operation_answers_as_documented() {
         let a = s.app("a").await;
         let c = &a.client;
         // What the samples refer to.
-        c.upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"}), json!({"id": "carol"}), json!({"id": "dave"})]).await.unwrap();
+        c.upsert_users(&[
+            json!({"id": "alice"}),
+            json!({"id": "bob"}),
+            json!({"id": "carol"}),
+            json!({"id": "dave"}),
+        ])
+        .await
+        .unwrap();
         let sent = c.send_text("alice", "bob", "seed", "hi").await.unwrap();
         c.create_group("g0", "G0", "alice", &["carol"]).await.unwrap();
         let dead = tern_platform::store::NewOutboxEvent {
@@ -127,39 +134,149 @@ async fn every_documented_operation_answers_as_documented() {
         };
         s.store.enqueue_events(&[dead]).await.unwrap();
         s.store.mark_event_dead("wh_dead1", 3, "gave up").await.unwrap();
-        let served: Value = reqwest::get(format!("{}/v1/openapi.json", s.base)).await.unwrap().json().await.unwrap();
+        let served: Value = reqwest::get(format!("{}/v1/openapi.json", s.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let doc: Value = serde_json::from_str(&tern_tenant_api::openapi::document_json()).unwrap();
         assert_eq!(served, doc, "the server serves the generated document");
 
         // One sample request per documented operation, in an order that keeps them valid.
         let samples: Vec<(&str, &str, String, Option<Value>)> = vec![
-            ("post", "/v1/users", "/v1/users".into(), Some(json!({"users": [{"id": "erin", "name": "Erin"}]}))),
+            (
+                "post",
+                "/v1/users",
+                "/v1/users".into(),
+                Some(json!({"users": [{"id": "erin", "name": "Erin"}]})),
+            ),
             ("get", "/v1/users", "/v1/users?limit=2".into(), None),
             ("get", "/v1/users/{user_id}", "/v1/users/alice".into(), None),
-            ("patch", "/v1/users/{user_id}", "/v1/users/alice".into(), Some(json!({"name": "Alice"}))),
-            ("post", "/v1/users/{user_id}/tokens", "/v1/users/alice/tokens".into(), Some(json!({"ttl_seconds": 60}))),
-            ("post", "/v1/users/{user_id}/tokens/revoke", "/v1/users/erin/tokens/revoke".into(), None),
+            (
+                "patch",
+                "/v1/users/{user_id}",
+                "/v1/users/alice".into(),
+                Some(json!({"name": "Alice"})),
+            ),
+            (
+                "post",
+                "/v1/users/{user_id}/tokens",
+                "/v1/users/alice/tokens".into(),
+                Some(json!({"ttl_seconds": 60})),
+            ),
+            (
+                "post",
+                "/v1/users/{user_id}/tokens/revoke",
+                "/v1/users/erin/tokens/revoke".into(),
+                None,
+            ),
             ("post", "/v1/users/{user_id}/kick", "/v1/users/alice/kick".into(), None),
-            ("get", "/v1/users/{user_id}/conversations", "/v1/users/alice/conversations".into(), None),
-            ("get", "/v1/users/{user_id}/conversations/{conversation_id}", "/v1/users/alice/conversations/d%3Aalice%3Abob".into(), None),
-            ("post", "/v1/users/{user_id}/conversations/{conversation_id}/read", "/v1/users/bob/conversations/d%3Aalice%3Abob/read".into(), Some(json!({"seq": 1}))),
-            ("post", "/v1/messages", "/v1/messages".into(), Some(json!({"from": "bob", "to": {"user": "alice"}, "type": "text", "content": {"text": "yo"}}))),
-            ("post", "/v1/messages/batch", "/v1/messages/batch".into(), Some(json!({"from": "alice", "to": ["bob", "nobody"], "type": "text", "content": {"text": "all"}}))),
-            ("get", "/v1/messages/{msg_id}", format!("/v1/messages/{}", sent.msg_id), None),
-            ("get", "/v1/conversations/{conversation_id}/messages", "/v1/conversations/d%3Aalice%3Abob/messages?after_seq=0".into(), None),
-            ("post", "/v1/messages/{msg_id}/recall", format!("/v1/messages/{}/recall", sent.msg_id), None),
-            ("post", "/v1/groups", "/v1/groups".into(), Some(json!({"id": "g1", "name": "G1", "owner": "alice", "members": ["bob"]}))),
+            (
+                "get",
+                "/v1/users/{user_id}/conversations",
+                "/v1/users/alice/conversations".into(),
+                None,
+            ),
+            (
+                "get",
+                "/v1/users/{user_id}/conversations/{conversation_id}",
+                "/v1/users/alice/conversations/d%3Aalice%3Abob".into(),
+                None,
+            ),
+            (
+                "post",
+                "/v1/users/{user_id}/conversations/{conversation_id}/read",
+                "/v1/users/bob/conversations/d%3Aalice%3Abob/read".into(),
+                Some(json!({"seq": 1})),
+            ),
+            (
+                "post",
+                "/v1/messages",
+                "/v1/messages".into(),
+                Some(json!({"from": "bob", "to": {"user": "alice"}, "type": "text", "content": {"text": "yo"}})),
+            ),
+            (
+                "post",
+                "/v1/messages/batch",
+                "/v1/messages/batch".into(),
+                Some(json!({"from": "alice", "to": ["bob", "nobody"], "type": "text", "content": {"text": "all"}})),
+            ),
+            (
+                "get",
+                "/v1/messages/{msg_id}",
+                format!("/v1/messages/{}", sent.msg_id),
+                None,
+            ),
+            (
+                "get",
+                "/v1/conversations/{conversation_id}/messages",
+                "/v1/conversations/d%3Aalice%3Abob/messages?after_seq=0".into(),
+                None,
+            ),
+            (
+                "post",
+                "/v1/messages/{msg_id}/recall",
+                format!("/v1/messages/{}/recall", sent.msg_id),
+                None,
+            ),
+            (
+                "post",
+                "/v1/groups",
+                "/v1/groups".into(),
+                Some(json!({"id": "g1", "name": "G1", "owner": "alice", "members": ["bob"]})),
+            ),
             ("get", "/v1/groups/{group_id}", "/v1/groups/g1".into(), None),
-            ("post", "/v1/groups/{group_id}/members", "/v1/groups/g1/members".into(), Some(json!({"members": ["carol"]}))),
-            ("get", "/v1/groups/{group_id}/members", "/v1/groups/g1/members".into(), None),
-            ("delete", "/v1/groups/{group_id}/members/{user_id}", "/v1/groups/g1/members/carol".into(), None),
-            ("post", "/v1/presence/query", "/v1/presence/query".into(), Some(json!({"users": ["alice", "bob"]}))),
-            ("post", "/v1/broadcasts", "/v1/broadcasts".into(), Some(json!({"type": "text", "content": {"text": "hello all"}}))),
-            ("get", "/v1/broadcasts/{broadcast_id}", "/v1/broadcasts/{broadcast}".into(), None),
-            ("put", "/v1/webhook", "/v1/webhook".into(), Some(json!({"url": null, "events": ["message.sent"]}))),
+            (
+                "post",
+                "/v1/groups/{group_id}/members",
+                "/v1/groups/g1/members".into(),
+                Some(json!({"members": ["carol"]})),
+            ),
+            (
+                "get",
+                "/v1/groups/{group_id}/members",
+                "/v1/groups/g1/members".into(),
+                None,
+            ),
+            (
+                "delete",
+                "/v1/groups/{group_id}/members/{user_id}",
+                "/v1/groups/g1/members/carol".into(),
+                None,
+            ),
+            (
+                "post",
+                "/v1/presence/query",
+                "/v1/presence/query".into(),
+                Some(json!({"users": ["alice", "bob"]})),
+            ),
+            (
+                "post",
+                "/v1/broadcasts",
+                "/v1/broadcasts".into(),
+                Some(json!({"type": "text", "content": {"text": "hello all"}})),
+            ),
+            (
+                "get",
+                "/v1/broadcasts/{broadcast_id}",
+                "/v1/broadcasts/{broadcast}".into(),
+                None,
+            ),
+            (
+                "put",
+                "/v1/webhook",
+                "/v1/webhook".into(),
+                Some(json!({"url": null, "events": ["message.sent"]})),
+            ),
             ("get", "/v1/webhook", "/v1/webhook".into(), None),
             ("get", "/v1/webhook/dead-events", "/v1/webhook/dead-events".into(), None),
-            ("post", "/v1/webhook/dead-events/{event_id}/redeliver", "/v1/webhook/dead-events/wh_dead1/redeliver".into(), None),
+            (
+                "post",
+                "/v1/webhook/dead-events/{event_id}/redeliver",
+                "/v1/webhook/dead-events/wh_dead1/redeliver".into(),
+                None,
+            ),
             ("delete", "/v1/users/{user_id}", "/v1/users/dave".into(), None),
         ];
         let documented: BTreeSet<(String, String)> = doc["paths"]
@@ -168,8 +285,14 @@ async fn every_documented_operation_answers_as_documented() {
             .iter()
             .flat_map(|(p, ops)| ops.as_object().unwrap().keys().map(move |m| (m.clone(), p.clone())))
             .collect();
-        let sampled: BTreeSet<(String, String)> = samples.iter().map(|(m, p, _, _)| (m.to_string(), p.to_string())).collect();
-        assert_eq!(documented, sampled, "every documented operation has a sample, and nothing undocumented is sampled");
+        let sampled: BTreeSet<(String, String)> = samples
+            .iter()
+            .map(|(m, p, _, _)| (m.to_string(), p.to_string()))
+            .collect();
+        assert_eq!(
+            documented, sampled,
+            "every documented operation has a sample, and nothing undocumented is sampled"
+        );
 
         let mut broadcast = String::new();
         for (method, template, path, body) in samples {
@@ -178,9 +301,15 @@ async fn every_documented_operation_answers_as_documented() {
             let answer: Result<Value, _> = c.request(&method.to_uppercase(), &path, body.as_ref()).await;
             let (status, value) = match answer {
                 Ok(v) => (if template == "/v1/broadcasts" { 202 } else { 200 }, v),
-                Err(tern_sdk::server::ServerError::Api { status, code, message, request_id }) => {
-                    (status, json!({"error": {"code": code, "message": message, "request_id": request_id}}))
-                }
+                Err(tern_sdk::server::ServerError::Api {
+                    status,
+                    code,
+                    message,
+                    request_id,
+                }) => (
+                    status,
+                    json!({"error": {"code": code, "message": message, "request_id": request_id}}),
+                ),
                 Err(e) => panic!("{method} {path}: {e}"),
             };
             assert!((200..300).contains(&status), "{method} {path} failed: {value}");
@@ -188,7 +317,9 @@ async fn every_documented_operation_answers_as_documented() {
                 broadcast = value["id"].as_str().unwrap().to_owned();
             }
             let responses = op["responses"].as_object().unwrap();
-            let listed = responses.get(&status.to_string()).or_else(|| responses.get(&format!("{}XX", status / 100)));
+            let listed = responses
+                .get(&status.to_string())
+                .or_else(|| responses.get(&format!("{}XX", status / 100)));
             let listed = listed.unwrap_or_else(|| panic!("{method} {template}: status {status} is not documented"));
             let schema = &listed["content"]["application/json"]["schema"];
             check(&doc, schema, &value, &format!("{method} {template}")).unwrap();
@@ -196,10 +327,19 @@ async fn every_documented_operation_answers_as_documented() {
 
         // Errors fit the documented error shape too.
         let e = c.get_user("nobody").await.unwrap_err();
-        let tern_sdk::server::ServerError::Api { status, code, message, request_id } = e else { panic!("{e}") };
+        let tern_sdk::server::ServerError::Api {
+            status,
+            code,
+            message,
+            request_id,
+        } = e
+        else {
+            panic!("{e}")
+        };
         assert_eq!((status, code.as_str()), (404, "not_found"));
         let v = json!({"error": {"code": code, "message": message, "request_id": request_id}});
-        let schema = &doc["paths"]["/v1/users/{user_id}"]["get"]["responses"]["4XX"]["content"]["application/json"]["schema"];
+        let schema =
+            &doc["paths"]["/v1/users/{user_id}"]["get"]["responses"]["4XX"]["content"]["application/json"]["schema"];
         check(&doc, schema, &v, "error").unwrap();
     }
 }
@@ -208,6 +348,9 @@ async fn every_documented_operation_answers_as_documented() {
 fn every_error_code_is_in_docs_errors_md() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/errors.md")).unwrap();
     for (code, status, _) in tern_tenant_api::error::ERROR_CODES {
-        assert!(doc.contains(&format!("| `{code}` | {status} |")), "{code} missing from docs/errors.md");
+        assert!(
+            doc.contains(&format!("| `{code}` | {status} |")),
+            "{code} missing from docs/errors.md"
+        );
     }
 }

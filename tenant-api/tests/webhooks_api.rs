@@ -24,7 +24,10 @@ struct Receiver {
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) -> axum::Json<Value> {
     let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let event = h("x-tern-event");
-    r.calls.lock().unwrap().push((event.clone(), body, h("x-tern-signature")));
+    r.calls
+        .lock()
+        .unwrap()
+        .push((event.clone(), body, h("x-tern-signature")));
     if event == "message.before_send" {
         axum::Json(r.answer.lock().unwrap().clone())
     } else {
@@ -47,8 +50,17 @@ async fn internal_webhook_urls_are_refused_by_default() {
     let (_, store, dir) = stores().await.into_iter().next().unwrap();
     let s = TestServer::start(store, dir).await;
     let a = s.app("a").await;
-    for url in ["http://127.0.0.1:9/hook", "http://10.0.0.1/hook", "http://[::1]/hook", "http://169.254.169.254/latest"] {
-        let e = a.client.request::<Value>("PUT", "/v1/webhook", Some(&json!({"url": url}))).await.unwrap_err();
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://10.0.0.1/hook",
+        "http://[::1]/hook",
+        "http://169.254.169.254/latest",
+    ] {
+        let e = a
+            .client
+            .request::<Value>("PUT", "/v1/webhook", Some(&json!({"url": url})))
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), Some("invalid_argument"), "{url}");
         assert!(e.to_string().contains("TERN_WEBHOOK_ALLOW_PRIVATE"), "{e}");
     }
@@ -57,7 +69,11 @@ async fn internal_webhook_urls_are_refused_by_default() {
         (json!({"url": null, "events": ["no.such"]}), "event"),
         (json!({"url": null, "before_send": {"enabled": true}}), "needs a url"),
     ] {
-        let e = a.client.request::<Value>("PUT", "/v1/webhook", Some(&body)).await.unwrap_err();
+        let e = a
+            .client
+            .request::<Value>("PUT", "/v1/webhook", Some(&body))
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), Some("invalid_argument"), "{what}");
     }
     let v: Value = a.client.request("GET", "/v1/webhook", None).await.unwrap();
@@ -68,14 +84,20 @@ async fn internal_webhook_urls_are_refused_by_default() {
 async fn before_send_decides_and_after_events_arrive_signed() {
     for (backend, store, dir) in stores().await {
         eprintln!("on {backend}");
-        let config = EngineConfig { webhook_allow_private: true, ..Default::default() };
+        let config = EngineConfig {
+            webhook_allow_private: true,
+            ..Default::default()
+        };
         let s = TestServer::start_with(store, dir, config).await;
         let a = s.app("a").await;
         let (url, r) = receiver().await;
         let cfg = json!({"url": url, "events": ["message.sent"], "before_send": {"enabled": true, "timeout_ms": 1000, "policy": "fail_closed"}});
         let v: Value = a.client.request("PUT", "/v1/webhook", Some(&cfg)).await.unwrap();
         assert_eq!(v["config"]["before_send"]["policy"], "fail_closed");
-        a.client.upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})]).await.unwrap();
+        a.client
+            .upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})])
+            .await
+            .unwrap();
 
         // Allow: stored as sent, and message.sent arrives signed with the webhook secret.
         let sent = a.client.send_text("alice", "bob", "c1", "hello").await.unwrap();
@@ -89,7 +111,12 @@ async fn before_send_decides_and_after_events_arrive_signed() {
         let replaced = a.client.send_text("alice", "bob", "c3", "hello").await.unwrap();
         assert_eq!(replaced.seq, 2, "the rejected message took no seq");
         let h = a.client.history("d:alice:bob", 0, 10).await.unwrap();
-        assert_eq!(h.iter().map(|m| m.content["text"].as_str().unwrap()).collect::<Vec<_>>(), vec!["hello", "h***o"]);
+        assert_eq!(
+            h.iter()
+                .map(|m| m.content["text"].as_str().unwrap())
+                .collect::<Vec<_>>(),
+            vec!["hello", "h***o"]
+        );
         // Garbage answer with fail_closed: webhook_unavailable.
         *r.answer.lock().unwrap() = json!({"verdict": "maybe"});
         let e = a.client.send_text("alice", "bob", "c4", "x").await.unwrap_err();
@@ -98,7 +125,14 @@ async fn before_send_decides_and_after_events_arrive_signed() {
         // The two stored messages produce exactly two message.sent events, signed.
         let mut sent_events = Vec::new();
         for _ in 0..100 {
-            sent_events = r.calls.lock().unwrap().iter().filter(|c| c.0 == "message.sent").cloned().collect::<Vec<_>>();
+            sent_events = r
+                .calls
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|c| c.0 == "message.sent")
+                .cloned()
+                .collect::<Vec<_>>();
             if sent_events.len() >= 2 {
                 break;
             }
@@ -108,14 +142,24 @@ async fn before_send_decides_and_after_events_arrive_signed() {
         let body: Value = serde_json::from_str(&sent_events[0].1).unwrap();
         assert_eq!(body["type"], "message.sent");
         assert_eq!(body["data"]["msg_id"], sent.msg_id);
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
         tern_sdk::webhook::verify_webhook(&sent_events[0].2, sent_events[0].1.as_bytes(), "whsec_test", now).unwrap();
-        assert!(tern_sdk::webhook::verify_webhook(&sent_events[0].2, sent_events[0].1.as_bytes(), "whsec_wrong", now).is_err());
+        assert!(
+            tern_sdk::webhook::verify_webhook(&sent_events[0].2, sent_events[0].1.as_bytes(), "whsec_wrong", now)
+                .is_err()
+        );
 
         // Dead events: none yet; redelivering an unknown one is not_found.
         let d: Value = a.client.request("GET", "/v1/webhook/dead-events", None).await.unwrap();
         assert_eq!(d["events"], json!([]));
-        let e = a.client.request::<Value>("POST", "/v1/webhook/dead-events/wh_nope/redeliver", None).await.unwrap_err();
+        let e = a
+            .client
+            .request::<Value>("POST", "/v1/webhook/dead-events/wh_nope/redeliver", None)
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), Some("not_found"));
     }
 }

@@ -353,7 +353,13 @@ impl Pipeline {
             }
         }
         let msgs = self.store.messages(&app.id, conversation, range, limit).await?;
-        if msgs.is_empty() && self.store.messages(&app.id, conversation, SeqRange::After(0), 1).await?.is_empty() {
+        if msgs.is_empty()
+            && self
+                .store
+                .messages(&app.id, conversation, SeqRange::After(0), 1)
+                .await?
+                .is_empty()
+        {
             // A conversation without a single message does not exist (in this app).
             return Err(DeliveryError::NotFound("conversation"));
         }

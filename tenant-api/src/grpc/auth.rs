@@ -37,7 +37,10 @@ impl SignedLayer {
 impl<S> Layer<S> for SignedLayer {
     type Service = SignedService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        SignedService { inner, state: self.state.clone() }
+        SignedService {
+            inner,
+            state: self.state.clone(),
+        }
     }
 }
 
@@ -61,7 +64,8 @@ fn message_bytes(body: &[u8]) -> Result<&[u8], ApiError> {
         return Err(ApiError::invalid("compressed gRPC requests are not accepted"));
     }
     let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
-    body.get(5..5 + len).ok_or_else(|| ApiError::invalid("truncated gRPC frame"))
+    body.get(5..5 + len)
+        .ok_or_else(|| ApiError::invalid("truncated gRPC frame"))
 }
 
 impl<S> Service<http::Request<Body>> for SignedService<S>
@@ -118,7 +122,9 @@ where
             match verified {
                 Ok(app) => {
                     parts.extensions.insert(app);
-                    inner.call(http::Request::from_parts(parts, Body::new(Full::new(bytes)))).await
+                    inner
+                        .call(http::Request::from_parts(parts, Body::new(Full::new(bytes))))
+                        .await
                 }
                 Err(e) => Ok(to_status(e).into_http()),
             }

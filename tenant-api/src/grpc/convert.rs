@@ -12,7 +12,9 @@ pub fn json_to_value(v: serde_json::Value) -> prost_types::Value {
         serde_json::Value::Bool(b) => Kind::BoolValue(b),
         serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
         serde_json::Value::String(s) => Kind::StringValue(s),
-        serde_json::Value::Array(a) => Kind::ListValue(prost_types::ListValue { values: a.into_iter().map(json_to_value).collect() }),
+        serde_json::Value::Array(a) => Kind::ListValue(prost_types::ListValue {
+            values: a.into_iter().map(json_to_value).collect(),
+        }),
         serde_json::Value::Object(o) => Kind::StructValue(prost_types::Struct {
             fields: o.into_iter().map(|(k, v)| (k, json_to_value(v))).collect(),
         }),
@@ -66,15 +68,28 @@ pub fn user(u: UserView) -> pb::User {
 }
 
 pub fn user_detail(d: UserDetail) -> pb::User {
-    pb::User { online: d.online, devices: d.devices, last_seen: d.last_seen, ..user(d.user) }
+    pb::User {
+        online: d.online,
+        devices: d.devices,
+        last_seen: d.last_seen,
+        ..user(d.user)
+    }
 }
 
 pub fn users(a: UsersAnswer) -> pb::UsersResponse {
-    pb::UsersResponse { users: a.users.into_iter().map(user).collect(), next_cursor: a.next_cursor.unwrap_or_default() }
+    pb::UsersResponse {
+        users: a.users.into_iter().map(user).collect(),
+        next_cursor: a.next_cursor.unwrap_or_default(),
+    }
 }
 
 pub fn send(a: SendAnswer) -> pb::SendResponse {
-    pb::SendResponse { msg_id: a.msg_id, conversation_id: a.conversation_id, seq: a.seq, created_at: a.created_at }
+    pb::SendResponse {
+        msg_id: a.msg_id,
+        conversation_id: a.conversation_id,
+        seq: a.seq,
+        created_at: a.created_at,
+    }
 }
 
 pub fn message(m: MessageView) -> pb::Message {
@@ -118,15 +133,27 @@ pub fn group(g: GroupView) -> pb::Group {
 }
 
 pub fn member(m: MemberView) -> pb::Member {
-    pb::Member { user_id: m.user_id, role: m.role, joined_at: m.joined_at }
+    pb::Member {
+        user_id: m.user_id,
+        role: m.role,
+        joined_at: m.joined_at,
+    }
 }
 
 pub fn presence(p: PresenceView) -> pb::UserPresence {
-    pb::UserPresence { user_id: p.user_id, online: p.online, last_seen: p.last_seen, devices: p.devices }
+    pb::UserPresence {
+        user_id: p.user_id,
+        online: p.online,
+        last_seen: p.last_seen,
+        devices: p.devices,
+    }
 }
 
 pub fn page(cursor: String, limit: u32) -> PageQuery {
-    PageQuery { cursor: (!cursor.is_empty()).then_some(cursor), limit: (limit > 0).then_some(limit) }
+    PageQuery {
+        cursor: (!cursor.is_empty()).then_some(cursor),
+        limit: (limit > 0).then_some(limit),
+    }
 }
 
 #[cfg(test)]

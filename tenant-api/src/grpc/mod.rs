@@ -34,11 +34,21 @@ pub async fn serve(
         });
     let (health, health_service) = tonic_health::server::health_reporter();
     let server = services::Server { state: state.clone() };
-    health.set_serving::<pb::users_server::UsersServer<services::Server>>().await;
-    health.set_serving::<pb::messages_server::MessagesServer<services::Server>>().await;
-    health.set_serving::<pb::conversations_server::ConversationsServer<services::Server>>().await;
-    health.set_serving::<pb::groups_server::GroupsServer<services::Server>>().await;
-    health.set_serving::<pb::presence_server::PresenceServer<services::Server>>().await;
+    health
+        .set_serving::<pb::users_server::UsersServer<services::Server>>()
+        .await;
+    health
+        .set_serving::<pb::messages_server::MessagesServer<services::Server>>()
+        .await;
+    health
+        .set_serving::<pb::conversations_server::ConversationsServer<services::Server>>()
+        .await;
+    health
+        .set_serving::<pb::groups_server::GroupsServer<services::Server>>()
+        .await;
+    health
+        .set_serving::<pb::presence_server::PresenceServer<services::Server>>()
+        .await;
     let mut builder = tonic::transport::Server::builder().layer(auth::SignedLayer::new(state));
     let mut router = builder
         .add_service(health_service)
@@ -50,5 +60,7 @@ pub async fn serve(
     if let Ok(r) = reflection {
         router = router.add_service(r);
     }
-    router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown).await
+    router
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
 }

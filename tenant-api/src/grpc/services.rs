@@ -44,7 +44,12 @@ impl pb::users_server::Users for Server {
                 .into_inner()
                 .users
                 .into_iter()
-                .map(|u| users::UserInput { id: u.id, name: u.name, avatar_url: u.avatar_url, metadata: u.metadata.map(struct_to_json) })
+                .map(|u| users::UserInput {
+                    id: u.id,
+                    name: u.name,
+                    avatar_url: u.avatar_url,
+                    metadata: u.metadata.map(struct_to_json),
+                })
                 .collect(),
         };
         ok(users::upsert_users(&self.state, &app, body).await, convert::users)
@@ -52,44 +57,69 @@ impl pb::users_server::Users for Server {
 
     async fn get_user(&self, req: Request<pb::GetUserRequest>) -> Answer<pb::User> {
         let app = app(&req)?;
-        ok(users::get_user(&self.state, &app, &req.into_inner().user_id).await, convert::user_detail)
+        ok(
+            users::get_user(&self.state, &app, &req.into_inner().user_id).await,
+            convert::user_detail,
+        )
     }
 
     async fn list_users(&self, req: Request<pb::ListUsersRequest>) -> Answer<pb::UsersResponse> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(users::list_users(&self.state, &app, convert::page(r.cursor, r.limit)).await, convert::users)
+        ok(
+            users::list_users(&self.state, &app, convert::page(r.cursor, r.limit)).await,
+            convert::users,
+        )
     }
 
     async fn update_user(&self, req: Request<pb::UpdateUserRequest>) -> Answer<pb::User> {
         let app = app(&req)?;
         let r = req.into_inner();
-        let body = users::UpdateUser { name: r.name, avatar_url: r.avatar_url.map(Some), metadata: r.metadata.map(struct_to_json) };
-        ok(users::update_user(&self.state, &app, &r.user_id, body).await, convert::user)
+        let body = users::UpdateUser {
+            name: r.name,
+            avatar_url: r.avatar_url.map(Some),
+            metadata: r.metadata.map(struct_to_json),
+        };
+        ok(
+            users::update_user(&self.state, &app, &r.user_id, body).await,
+            convert::user,
+        )
     }
 
     async fn delete_user(&self, req: Request<pb::DeleteUserRequest>) -> Answer<pb::Empty> {
         let app = app(&req)?;
-        ok(users::delete_user(&self.state, &app, &req.into_inner().user_id).await, |_| pb::Empty {})
+        ok(
+            users::delete_user(&self.state, &app, &req.into_inner().user_id).await,
+            |_| pb::Empty {},
+        )
     }
 
     async fn mint_token(&self, req: Request<pb::MintTokenRequest>) -> Answer<pb::TokenResponse> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(users::user_token(&self.state, &app, &r.user_id, r.ttl_seconds).await, |t| pb::TokenResponse {
-            token: t.token,
-            expires_at: t.expires_at,
-        })
+        ok(
+            users::user_token(&self.state, &app, &r.user_id, r.ttl_seconds).await,
+            |t| pb::TokenResponse {
+                token: t.token,
+                expires_at: t.expires_at,
+            },
+        )
     }
 
     async fn revoke_tokens(&self, req: Request<pb::UserRequest>) -> Answer<pb::Empty> {
         let app = app(&req)?;
-        ok(users::revoke_user_tokens(&self.state, &app, &req.into_inner().user_id).await, |_| pb::Empty {})
+        ok(
+            users::revoke_user_tokens(&self.state, &app, &req.into_inner().user_id).await,
+            |_| pb::Empty {},
+        )
     }
 
     async fn kick(&self, req: Request<pb::UserRequest>) -> Answer<pb::Empty> {
         let app = app(&req)?;
-        ok(users::kick_user(&self.state, &app, &req.into_inner().user_id).await, |_| pb::Empty {})
+        ok(
+            users::kick_user(&self.state, &app, &req.into_inner().user_id).await,
+            |_| pb::Empty {},
+        )
     }
 }
 
@@ -124,58 +154,87 @@ impl pb::messages_server::Messages for Server {
             msg_type: r.r#type,
             content: content(r.content),
         };
-        ok(messages::batch(&self.state, &app, body).await, |a| pb::BatchSendResponse {
-            results: a
-                .results
-                .into_iter()
-                .map(|b| pb::BatchResult { to: b.to, message: b.message.map(convert::send), error: b.error.unwrap_or_default() })
-                .collect(),
+        ok(messages::batch(&self.state, &app, body).await, |a| {
+            pb::BatchSendResponse {
+                results: a
+                    .results
+                    .into_iter()
+                    .map(|b| pb::BatchResult {
+                        to: b.to,
+                        message: b.message.map(convert::send),
+                        error: b.error.unwrap_or_default(),
+                    })
+                    .collect(),
+            }
         })
     }
 
     async fn get_message(&self, req: Request<pb::MessageRequest>) -> Answer<pb::Message> {
         let app = app(&req)?;
-        ok(messages::get_message(&self.state, &app, &req.into_inner().msg_id).await, convert::message)
+        ok(
+            messages::get_message(&self.state, &app, &req.into_inner().msg_id).await,
+            convert::message,
+        )
     }
 
     async fn recall(&self, req: Request<pb::MessageRequest>) -> Answer<pb::Message> {
         let app = app(&req)?;
-        ok(messages::recall_message(&self.state, &app, &req.into_inner().msg_id).await, convert::message)
+        ok(
+            messages::recall_message(&self.state, &app, &req.into_inner().msg_id).await,
+            convert::message,
+        )
     }
 
     async fn history(&self, req: Request<pb::HistoryRequest>) -> Answer<pb::HistoryResponse> {
         let app = app(&req)?;
         let r = req.into_inner();
-        let q = messages::HistoryQuery { after_seq: r.after_seq, before_seq: r.before_seq, limit: (r.limit > 0).then_some(r.limit) };
-        ok(messages::conversation_history(&self.state, &app, &r.conversation_id, q).await, |a| pb::HistoryResponse {
-            messages: a.messages.into_iter().map(convert::message).collect(),
-        })
+        let q = messages::HistoryQuery {
+            after_seq: r.after_seq,
+            before_seq: r.before_seq,
+            limit: (r.limit > 0).then_some(r.limit),
+        };
+        ok(
+            messages::conversation_history(&self.state, &app, &r.conversation_id, q).await,
+            |a| pb::HistoryResponse {
+                messages: a.messages.into_iter().map(convert::message).collect(),
+            },
+        )
     }
 }
 
 #[tonic::async_trait]
 impl pb::conversations_server::Conversations for Server {
-    async fn list_conversations(&self, req: Request<pb::ListConversationsRequest>) -> Answer<pb::ConversationsResponse> {
+    async fn list_conversations(
+        &self,
+        req: Request<pb::ListConversationsRequest>,
+    ) -> Answer<pb::ConversationsResponse> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(conversations::list_conversations(&self.state, &app, &r.user_id, convert::page(r.cursor, r.limit)).await, |a| {
-            pb::ConversationsResponse {
+        ok(
+            conversations::list_conversations(&self.state, &app, &r.user_id, convert::page(r.cursor, r.limit)).await,
+            |a| pb::ConversationsResponse {
                 conversations: a.conversations.into_iter().map(convert::conversation).collect(),
                 next_cursor: a.next_cursor.unwrap_or_default(),
-            }
-        })
+            },
+        )
     }
 
     async fn get_conversation(&self, req: Request<pb::ConversationRequest>) -> Answer<pb::Conversation> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(conversations::get_conversation(&self.state, &app, &r.user_id, &r.conversation_id).await, convert::conversation)
+        ok(
+            conversations::get_conversation(&self.state, &app, &r.user_id, &r.conversation_id).await,
+            convert::conversation,
+        )
     }
 
     async fn mark_read(&self, req: Request<pb::MarkReadRequest>) -> Answer<pb::Conversation> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(conversations::mark_conversation_read(&self.state, &app, &r.user_id, &r.conversation_id, r.seq).await, convert::conversation)
+        ok(
+            conversations::mark_conversation_read(&self.state, &app, &r.user_id, &r.conversation_id, r.seq).await,
+            convert::conversation,
+        )
     }
 }
 
@@ -184,36 +243,58 @@ impl pb::groups_server::Groups for Server {
     async fn create_group(&self, req: Request<pb::CreateGroupRequest>) -> Answer<pb::Group> {
         let app = app(&req)?;
         let r = req.into_inner();
-        let body = groups::CreateGroup { id: r.id, name: r.name, owner: r.owner, members: r.members, metadata: r.metadata.map(struct_to_json) };
+        let body = groups::CreateGroup {
+            id: r.id,
+            name: r.name,
+            owner: r.owner,
+            members: r.members,
+            metadata: r.metadata.map(struct_to_json),
+        };
         ok(groups::create_group(&self.state, &app, body).await, convert::group)
     }
 
     async fn get_group(&self, req: Request<pb::GroupRequest>) -> Answer<pb::Group> {
         let app = app(&req)?;
-        ok(groups::get_group(&self.state, &app, &req.into_inner().group_id).await, convert::group)
+        ok(
+            groups::get_group(&self.state, &app, &req.into_inner().group_id).await,
+            convert::group,
+        )
     }
 
     async fn add_members(&self, req: Request<pb::AddMembersRequest>) -> Answer<pb::AddMembersResponse> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(groups::add_group_members(&self.state, &app, &r.group_id, groups::AddMembers { members: r.members }).await, |a| {
-            pb::AddMembersResponse { added: a.added }
-        })
+        ok(
+            groups::add_group_members(
+                &self.state,
+                &app,
+                &r.group_id,
+                groups::AddMembers { members: r.members },
+            )
+            .await,
+            |a| pb::AddMembersResponse { added: a.added },
+        )
     }
 
     async fn remove_member(&self, req: Request<pb::RemoveMemberRequest>) -> Answer<pb::Empty> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(groups::remove_group_member(&self.state, &app, &r.group_id, &r.user_id).await, |_| pb::Empty {})
+        ok(
+            groups::remove_group_member(&self.state, &app, &r.group_id, &r.user_id).await,
+            |_| pb::Empty {},
+        )
     }
 
     async fn list_members(&self, req: Request<pb::ListMembersRequest>) -> Answer<pb::MembersResponse> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(groups::list_members(&self.state, &app, &r.group_id, convert::page(r.cursor, r.limit)).await, |a| pb::MembersResponse {
-            members: a.members.into_iter().map(convert::member).collect(),
-            next_cursor: a.next_cursor.unwrap_or_default(),
-        })
+        ok(
+            groups::list_members(&self.state, &app, &r.group_id, convert::page(r.cursor, r.limit)).await,
+            |a| pb::MembersResponse {
+                members: a.members.into_iter().map(convert::member).collect(),
+                next_cursor: a.next_cursor.unwrap_or_default(),
+            },
+        )
     }
 }
 
@@ -221,9 +302,13 @@ impl pb::groups_server::Groups for Server {
 impl pb::presence_server::Presence for Server {
     async fn query_presence(&self, req: Request<pb::PresenceRequest>) -> Answer<pb::PresenceResponse> {
         let app = app(&req)?;
-        let body = presence::PresenceQuery { users: req.into_inner().users };
-        ok(presence::query_presence(&self.state, &app, body).await, |a| pb::PresenceResponse {
-            users: a.users.into_iter().map(convert::presence).collect(),
+        let body = presence::PresenceQuery {
+            users: req.into_inner().users,
+        };
+        ok(presence::query_presence(&self.state, &app, body).await, |a| {
+            pb::PresenceResponse {
+                users: a.users.into_iter().map(convert::presence).collect(),
+            }
         })
     }
 }

@@ -129,7 +129,10 @@ async fn run(st: ApiState, app: App, job: Arc<Job>, msg_type: MessageType, conte
 /// Starts a broadcast of a system message to every user of the app.
 #[utoipa::path(post, path = "/v1/broadcasts", tag = "broadcasts", request_body = StartBroadcast,
     responses((status = 202, body = BroadcastView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
-pub async fn start(State(st): State<ApiState>, req: Signed<StartBroadcast>) -> Result<(StatusCode, Json<BroadcastView>), ApiError> {
+pub async fn start(
+    State(st): State<ApiState>,
+    req: Signed<StartBroadcast>,
+) -> Result<(StatusCode, Json<BroadcastView>), ApiError> {
     let b = req.body;
     let msg_type = MessageType::parse_sendable(&b.msg_type)
         .ok_or_else(|| ApiError::invalid("type must be one of text, image, file, audio, video, location, custom"))?;
@@ -147,8 +150,16 @@ pub async fn start(State(st): State<ApiState>, req: Signed<StartBroadcast>) -> R
     }
     let id = format!("bc_{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
     let key = b.client_msg_id.unwrap_or_else(|| id.clone());
-    let job = Arc::new(Job { app_id: Some(req.app.id.clone()), created_at: now_ms(), ..Default::default() });
-    st.broadcasts.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), job.clone());
+    let job = Arc::new(Job {
+        app_id: Some(req.app.id.clone()),
+        created_at: now_ms(),
+        ..Default::default()
+    });
+    st.broadcasts
+        .jobs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id.clone(), job.clone());
     let v = view(&id, &job);
     tokio::spawn(run(st.clone(), req.app, job, msg_type, b.content, key));
     Ok((StatusCode::ACCEPTED, Json(v)))
@@ -157,8 +168,18 @@ pub async fn start(State(st): State<ApiState>, req: Signed<StartBroadcast>) -> R
 /// Progress of a broadcast.
 #[utoipa::path(get, path = "/v1/broadcasts/{broadcast_id}", tag = "broadcasts", params(("broadcast_id" = String, Path)),
     responses((status = 200, body = BroadcastView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
-pub async fn get(State(st): State<ApiState>, ApiPath(id): ApiPath<String>, req: Signed<()>) -> Result<Json<BroadcastView>, ApiError> {
-    let job = st.broadcasts.jobs.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned();
+pub async fn get(
+    State(st): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+    req: Signed<()>,
+) -> Result<Json<BroadcastView>, ApiError> {
+    let job = st
+        .broadcasts
+        .jobs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&id)
+        .cloned();
     match job {
         Some(j) if j.app_id.as_ref() == Some(&req.app.id) => Ok(Json(view(&id, &j))),
         _ => Err(ApiError::not_found("broadcast")),

@@ -23,42 +23,73 @@ pub struct MarkRead {
 
 fn split_cursor(c: &str) -> Result<(i64, String), ApiError> {
     let raw = decode_cursor(c)?;
-    let (t, id) = raw.split_once('|').ok_or_else(|| ApiError::invalid("cursor is malformed"))?;
-    Ok((t.parse().map_err(|_| ApiError::invalid("cursor is malformed"))?, id.to_owned()))
+    let (t, id) = raw
+        .split_once('|')
+        .ok_or_else(|| ApiError::invalid("cursor is malformed"))?;
+    Ok((
+        t.parse().map_err(|_| ApiError::invalid("cursor is malformed"))?,
+        id.to_owned(),
+    ))
 }
 
 /// The user's conversations, most recently active first, each with its last message and
 /// the user's unread count.
 #[utoipa::path(get, path = "/v1/users/{user_id}/conversations", tag = "conversations", params(("user_id" = String, Path), PageQuery),
     responses((status = 200, body = ConversationsAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
-pub async fn list(State(st): State<ApiState>, ApiPath(user): ApiPath<String>, req: Signed<()>) -> Result<Json<ConversationsAnswer>, ApiError> {
+pub async fn list(
+    State(st): State<ApiState>,
+    ApiPath(user): ApiPath<String>,
+    req: Signed<()>,
+) -> Result<Json<ConversationsAnswer>, ApiError> {
     list_conversations(&st, &req.app, &user, req.query()?).await.map(Json)
 }
 
-pub async fn list_conversations(st: &ApiState, app: &App, user: &str, q: PageQuery) -> Result<ConversationsAnswer, ApiError> {
+pub async fn list_conversations(
+    st: &ApiState,
+    app: &App,
+    user: &str,
+    q: PageQuery,
+) -> Result<ConversationsAnswer, ApiError> {
     let user = parse_user(user)?;
     let limit = tern_platform::delivery::clamp_limit(q.limit.unwrap_or(0));
     let after = q.cursor.as_deref().map(split_cursor).transpose()?;
-    st.store.user(&app.id, &user).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    st.store
+        .user(&app.id, &user)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     let list = st.store.conversations(&app.id, &user, after, limit).await?;
     let next_cursor = (list.len() as u32 == limit)
-        .then(|| list.last().map(|c| encode_cursor(&format!("{}|{}", c.updated_at, c.conversation_id))))
+        .then(|| {
+            list.last()
+                .map(|c| encode_cursor(&format!("{}|{}", c.updated_at, c.conversation_id)))
+        })
         .flatten();
-    Ok(ConversationsAnswer { conversations: list.into_iter().map(Into::into).collect(), next_cursor })
+    Ok(ConversationsAnswer {
+        conversations: list.into_iter().map(Into::into).collect(),
+        next_cursor,
+    })
 }
 
 /// One conversation as the user sees it.
 #[utoipa::path(get, path = "/v1/users/{user_id}/conversations/{conversation_id}", tag = "conversations",
     params(("user_id" = String, Path), ("conversation_id" = String, Path)),
     responses((status = 200, body = ConversationView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
-pub async fn get(State(st): State<ApiState>, ApiPath((user, conv)): ApiPath<(String, String)>, req: Signed<()>) -> Result<Json<ConversationView>, ApiError> {
+pub async fn get(
+    State(st): State<ApiState>,
+    ApiPath((user, conv)): ApiPath<(String, String)>,
+    req: Signed<()>,
+) -> Result<Json<ConversationView>, ApiError> {
     get_conversation(&st, &req.app, &user, &conv).await.map(Json)
 }
 
 pub async fn get_conversation(st: &ApiState, app: &App, user: &str, conv: &str) -> Result<ConversationView, ApiError> {
     let user = parse_user(user)?;
     let conv = ConversationId::parse(conv)?;
-    let c = st.store.conversation(&app.id, &user, &conv).await?.ok_or_else(|| ApiError::not_found("conversation"))?;
+    let c = st
+        .store
+        .conversation(&app.id, &user, &conv)
+        .await?
+        .ok_or_else(|| ApiError::not_found("conversation"))?;
     Ok(c.into())
 }
 
@@ -66,11 +97,23 @@ pub async fn get_conversation(st: &ApiState, app: &App, user: &str, conv: &str) 
 #[utoipa::path(post, path = "/v1/users/{user_id}/conversations/{conversation_id}/read", tag = "conversations",
     params(("user_id" = String, Path), ("conversation_id" = String, Path)), request_body = MarkRead,
     responses((status = 200, body = ConversationView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
-pub async fn mark_read(State(st): State<ApiState>, ApiPath((user, conv)): ApiPath<(String, String)>, req: Signed<MarkRead>) -> Result<Json<ConversationView>, ApiError> {
-    mark_conversation_read(&st, &req.app, &user, &conv, req.body.seq).await.map(Json)
+pub async fn mark_read(
+    State(st): State<ApiState>,
+    ApiPath((user, conv)): ApiPath<(String, String)>,
+    req: Signed<MarkRead>,
+) -> Result<Json<ConversationView>, ApiError> {
+    mark_conversation_read(&st, &req.app, &user, &conv, req.body.seq)
+        .await
+        .map(Json)
 }
 
-pub async fn mark_conversation_read(st: &ApiState, app: &App, user: &str, conv: &str, seq: i64) -> Result<ConversationView, ApiError> {
+pub async fn mark_conversation_read(
+    st: &ApiState,
+    app: &App,
+    user: &str,
+    conv: &str,
+    seq: i64,
+) -> Result<ConversationView, ApiError> {
     let user = parse_user(user)?;
     let conv = ConversationId::parse(conv)?;
     let entry = st.pipeline.mark_read(app, &user, &conv, seq).await?;

@@ -103,7 +103,12 @@ pub struct SendAnswer {
 
 impl From<SendReceipt> for SendAnswer {
     fn from(r: SendReceipt) -> Self {
-        Self { msg_id: r.msg_id.into_string(), conversation_id: r.conversation_id.to_string(), seq: r.seq, created_at: r.created_at }
+        Self {
+            msg_id: r.msg_id.into_string(),
+            conversation_id: r.conversation_id.to_string(),
+            seq: r.seq,
+            created_at: r.created_at,
+        }
     }
 }
 
@@ -188,7 +193,11 @@ pub struct MemberView {
 
 impl From<GroupMember> for MemberView {
     fn from(m: GroupMember) -> Self {
-        Self { user_id: m.user_id.into_string(), role: m.role.as_str().to_owned(), joined_at: m.joined_at }
+        Self {
+            user_id: m.user_id.into_string(),
+            role: m.role.as_str().to_owned(),
+            joined_at: m.joined_at,
+        }
     }
 }
 
@@ -209,7 +218,12 @@ pub struct PresenceView {
 
 impl From<UserPresence> for PresenceView {
     fn from(p: UserPresence) -> Self {
-        Self { user_id: p.user_id.into_string(), online: p.online, last_seen: p.last_seen, devices: p.devices }
+        Self {
+            user_id: p.user_id.into_string(),
+            online: p.online,
+            last_seen: p.last_seen,
+            devices: p.devices,
+        }
     }
 }
 

@@ -42,11 +42,19 @@ pub struct AddedAnswer {
 
 async fn require_users(st: &ApiState, app: &tern_platform::ids::AppId, ids: &[UserId]) -> Result<(), ApiError> {
     let existing = st.store.existing_users(app, ids).await?;
-    let missing: Vec<&str> = ids.iter().filter(|u| !existing.contains(u)).map(UserId::as_str).collect();
+    let missing: Vec<&str> = ids
+        .iter()
+        .filter(|u| !existing.contains(u))
+        .map(UserId::as_str)
+        .collect();
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", format!("users not found: {}", missing.join(", "))))
+        Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "not_found",
+            format!("users not found: {}", missing.join(", ")),
+        ))
     }
 }
 
@@ -74,7 +82,9 @@ pub async fn create_group(st: &ApiState, app: &App, b: CreateGroup) -> Result<Gr
         return Err(ApiError::invalid("name must be 1 to 100 characters"));
     }
     if b.members.len() > DEFAULT_GROUP_MEMBER_LIMIT {
-        return Err(ApiError::invalid(format!("at most {DEFAULT_GROUP_MEMBER_LIMIT} members")));
+        return Err(ApiError::invalid(format!(
+            "at most {DEFAULT_GROUP_MEMBER_LIMIT} members"
+        )));
     }
     let owner = parse_user(&b.owner)?;
     let members = parse_users(&b.members)?;
@@ -85,27 +95,46 @@ pub async fn create_group(st: &ApiState, app: &App, b: CreateGroup) -> Result<Gr
     let mut all = members.clone();
     all.push(owner.clone());
     require_users(st, &app.id, &all).await?;
-    let group = NewGroup { id, name: b.name, owner, members, metadata, member_limit: DEFAULT_GROUP_MEMBER_LIMIT };
+    let group = NewGroup {
+        id,
+        name: b.name,
+        owner,
+        members,
+        metadata,
+        member_limit: DEFAULT_GROUP_MEMBER_LIMIT,
+    };
     let g = st.store.create_group(&app.id, &group, now_ms()).await?;
     Ok(g.into())
 }
 
 #[utoipa::path(get, path = "/v1/groups/{group_id}", tag = "groups", params(("group_id" = String, Path)),
     responses((status = 200, body = GroupView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
-pub async fn get(State(st): State<ApiState>, ApiPath(id): ApiPath<String>, req: Signed<()>) -> Result<Json<GroupView>, ApiError> {
+pub async fn get(
+    State(st): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+    req: Signed<()>,
+) -> Result<Json<GroupView>, ApiError> {
     get_group(&st, &req.app, &id).await.map(Json)
 }
 
 pub async fn get_group(st: &ApiState, app: &App, id: &str) -> Result<GroupView, ApiError> {
     let id = GroupId::parse(id)?;
-    let g = st.store.group(&app.id, &id).await?.ok_or_else(|| ApiError::not_found("group"))?;
+    let g = st
+        .store
+        .group(&app.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("group"))?;
     Ok(g.into())
 }
 
 /// Adds members; existing members are left as they are.
 #[utoipa::path(post, path = "/v1/groups/{group_id}/members", tag = "groups", params(("group_id" = String, Path)), request_body = AddMembers,
     responses((status = 200, body = AddedAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
-pub async fn add_members(State(st): State<ApiState>, ApiPath(id): ApiPath<String>, req: Signed<AddMembers>) -> Result<Json<AddedAnswer>, ApiError> {
+pub async fn add_members(
+    State(st): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+    req: Signed<AddMembers>,
+) -> Result<Json<AddedAnswer>, ApiError> {
     add_group_members(&st, &req.app, &id, req.body).await.map(Json)
 }
 
@@ -115,44 +144,85 @@ pub async fn add_group_members(st: &ApiState, app: &App, id: &str, body: AddMemb
         return Err(ApiError::invalid("members must hold 1 to 500 users"));
     }
     let users = parse_users(&body.members)?;
-    st.store.group(&app.id, &id).await?.ok_or_else(|| ApiError::not_found("group"))?;
+    st.store
+        .group(&app.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("group"))?;
     require_users(st, &app.id, &users).await?;
-    let added = st.store.add_group_members(&app.id, &id, &users, DEFAULT_GROUP_MEMBER_LIMIT, now_ms()).await?;
-    Ok(AddedAnswer { added: added.into_iter().map(UserId::into_string).collect() })
+    let added = st
+        .store
+        .add_group_members(&app.id, &id, &users, DEFAULT_GROUP_MEMBER_LIMIT, now_ms())
+        .await?;
+    Ok(AddedAnswer {
+        added: added.into_iter().map(UserId::into_string).collect(),
+    })
 }
 
 /// Removes a member; they stop receiving the group's messages at once.
 #[utoipa::path(delete, path = "/v1/groups/{group_id}/members/{user_id}", tag = "groups",
     params(("group_id" = String, Path), ("user_id" = String, Path)),
     responses((status = 200, body = super::users::Done), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
-pub async fn remove_member(State(st): State<ApiState>, ApiPath((id, user)): ApiPath<(String, String)>, req: Signed<()>) -> Result<Json<super::users::Done>, ApiError> {
+pub async fn remove_member(
+    State(st): State<ApiState>,
+    ApiPath((id, user)): ApiPath<(String, String)>,
+    req: Signed<()>,
+) -> Result<Json<super::users::Done>, ApiError> {
     remove_group_member(&st, &req.app, &id, &user).await.map(Json)
 }
 
-pub async fn remove_group_member(st: &ApiState, app: &App, id: &str, user: &str) -> Result<super::users::Done, ApiError> {
+pub async fn remove_group_member(
+    st: &ApiState,
+    app: &App,
+    id: &str,
+    user: &str,
+) -> Result<super::users::Done, ApiError> {
     let id = GroupId::parse(id)?;
     let user = parse_user(user)?;
-    st.store.group(&app.id, &id).await?.ok_or_else(|| ApiError::not_found("group"))?;
-    st.store.remove_group_member(&app.id, &id, &user).await.map_err(|e| match e {
-        tern_platform::store::StoreError::NotFound(_) => ApiError::not_found("member"),
-        e => e.into(),
-    })?;
+    st.store
+        .group(&app.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("group"))?;
+    st.store
+        .remove_group_member(&app.id, &id, &user)
+        .await
+        .map_err(|e| match e {
+            tern_platform::store::StoreError::NotFound(_) => ApiError::not_found("member"),
+            e => e.into(),
+        })?;
     Ok(super::users::Done { ok: true })
 }
 
 /// Members by user id, paged.
 #[utoipa::path(get, path = "/v1/groups/{group_id}/members", tag = "groups", params(("group_id" = String, Path), PageQuery),
     responses((status = 200, body = MembersAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
-pub async fn members(State(st): State<ApiState>, ApiPath(id): ApiPath<String>, req: Signed<()>) -> Result<Json<MembersAnswer>, ApiError> {
+pub async fn members(
+    State(st): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+    req: Signed<()>,
+) -> Result<Json<MembersAnswer>, ApiError> {
     list_members(&st, &req.app, &id, req.query()?).await.map(Json)
 }
 
 pub async fn list_members(st: &ApiState, app: &App, id: &str, q: PageQuery) -> Result<MembersAnswer, ApiError> {
     let id = GroupId::parse(id)?;
     let limit = tern_platform::delivery::clamp_limit(q.limit.unwrap_or(0));
-    let after = q.cursor.as_deref().map(decode_cursor).transpose()?.map(|c| parse_user(&c)).transpose()?;
-    st.store.group(&app.id, &id).await?.ok_or_else(|| ApiError::not_found("group"))?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(decode_cursor)
+        .transpose()?
+        .map(|c| parse_user(&c))
+        .transpose()?;
+    st.store
+        .group(&app.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("group"))?;
     let list = st.store.group_members(&app.id, &id, after.as_ref(), limit).await?;
-    let next_cursor = (list.len() as u32 == limit).then(|| list.last().map(|m| encode_cursor(m.user_id.as_str()))).flatten();
-    Ok(MembersAnswer { members: list.into_iter().map(Into::into).collect(), next_cursor })
+    let next_cursor = (list.len() as u32 == limit)
+        .then(|| list.last().map(|m| encode_cursor(m.user_id.as_str())))
+        .flatten();
+    Ok(MembersAnswer {
+        members: list.into_iter().map(Into::into).collect(),
+        next_cursor,
+    })
 }

@@ -151,22 +151,35 @@ pub async fn batch(st: &ApiState, app: &App, b: BatchSend) -> Result<BatchAnswer
     let sends = recipients.into_iter().map(|to| {
         let st = st.clone();
         let app = app.clone();
-        let request = b.client_msg_id.as_deref().map(|k| batch_key(k, to.as_str())).transpose().map(|client_msg_id| SendRequest {
-            sender: Sender::User(from.clone()),
-            to: Recipient::User(to.clone()),
-            client_msg_id,
-            msg_type,
-            content: b.content.clone(),
-            source: Source::ServerApi,
-        });
+        let request = b
+            .client_msg_id
+            .as_deref()
+            .map(|k| batch_key(k, to.as_str()))
+            .transpose()
+            .map(|client_msg_id| SendRequest {
+                sender: Sender::User(from.clone()),
+                to: Recipient::User(to.clone()),
+                client_msg_id,
+                msg_type,
+                content: b.content.clone(),
+                source: Source::ServerApi,
+            });
         async move {
             let result = match request {
                 Ok(r) => st.pipeline.send(&app, r).await.map_err(|e| e.code().to_owned()),
                 Err(e) => Err(e.code.to_owned()),
             };
             match result {
-                Ok(r) => BatchResult { to: to.into_string(), message: Some(r.into()), error: None },
-                Err(code) => BatchResult { to: to.into_string(), message: None, error: Some(code) },
+                Ok(r) => BatchResult {
+                    to: to.into_string(),
+                    message: Some(r.into()),
+                    error: None,
+                },
+                Err(code) => BatchResult {
+                    to: to.into_string(),
+                    message: None,
+                    error: Some(code),
+                },
             }
         }
     });
@@ -178,20 +191,32 @@ pub async fn batch(st: &ApiState, app: &App, b: BatchSend) -> Result<BatchAnswer
 /// One message by id.
 #[utoipa::path(get, path = "/v1/messages/{msg_id}", tag = "messages", params(("msg_id" = String, Path)),
     responses((status = 200, body = MessageView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
-pub async fn get(State(st): State<ApiState>, ApiPath(id): ApiPath<String>, req: Signed<()>) -> Result<Json<MessageView>, ApiError> {
+pub async fn get(
+    State(st): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+    req: Signed<()>,
+) -> Result<Json<MessageView>, ApiError> {
     get_message(&st, &req.app, &id).await.map(Json)
 }
 
 pub async fn get_message(st: &ApiState, app: &App, id: &str) -> Result<MessageView, ApiError> {
     let id = MsgId::parse(id).map_err(|_| ApiError::not_found("message"))?;
-    let m = st.store.message(&app.id, &id).await?.ok_or_else(|| ApiError::not_found("message"))?;
+    let m = st
+        .store
+        .message(&app.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("message"))?;
     Ok(m.into())
 }
 
 /// Recalls a message (the server API may recall any message, at any time).
 #[utoipa::path(post, path = "/v1/messages/{msg_id}/recall", tag = "messages", params(("msg_id" = String, Path)),
     responses((status = 200, body = MessageView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
-pub async fn recall(State(st): State<ApiState>, ApiPath(id): ApiPath<String>, req: Signed<()>) -> Result<Json<MessageView>, ApiError> {
+pub async fn recall(
+    State(st): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+    req: Signed<()>,
+) -> Result<Json<MessageView>, ApiError> {
     recall_message(&st, &req.app, &id).await.map(Json)
 }
 
@@ -205,17 +230,31 @@ pub async fn recall_message(st: &ApiState, app: &App, id: &str) -> Result<Messag
 #[utoipa::path(get, path = "/v1/conversations/{conversation_id}/messages", tag = "messages",
     params(("conversation_id" = String, Path, description = "d:<a>:<b> (sorted), g:<group>, r:<room> or s:<user>"), HistoryQuery),
     responses((status = 200, body = MessagesAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
-pub async fn history(State(st): State<ApiState>, ApiPath(id): ApiPath<String>, req: Signed<()>) -> Result<Json<MessagesAnswer>, ApiError> {
+pub async fn history(
+    State(st): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+    req: Signed<()>,
+) -> Result<Json<MessagesAnswer>, ApiError> {
     conversation_history(&st, &req.app, &id, req.query()?).await.map(Json)
 }
 
-pub async fn conversation_history(st: &ApiState, app: &App, id: &str, q: HistoryQuery) -> Result<MessagesAnswer, ApiError> {
+pub async fn conversation_history(
+    st: &ApiState,
+    app: &App,
+    id: &str,
+    q: HistoryQuery,
+) -> Result<MessagesAnswer, ApiError> {
     let conversation = ConversationId::parse(id)?;
     let range = match (q.after_seq, q.before_seq) {
         (Some(_), Some(_)) => return Err(ApiError::invalid("give after_seq or before_seq, not both")),
         (_, Some(b)) => SeqRange::Before(b),
         (a, None) => SeqRange::After(a.unwrap_or(0)),
     };
-    let msgs = st.pipeline.history(app, &Actor::Server, &conversation, range, q.limit.unwrap_or(0)).await?;
-    Ok(MessagesAnswer { messages: msgs.into_iter().map(Into::into).collect() })
+    let msgs = st
+        .pipeline
+        .history(app, &Actor::Server, &conversation, range, q.limit.unwrap_or(0))
+        .await?;
+    Ok(MessagesAnswer {
+        messages: msgs.into_iter().map(Into::into).collect(),
+    })
 }

@@ -19,13 +19,22 @@ pub mod webhooks;
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/v1/users", post(users::upsert).get(users::list))
-        .route("/v1/users/{user_id}", get(users::get).patch(users::update).delete(users::delete))
+        .route(
+            "/v1/users/{user_id}",
+            get(users::get).patch(users::update).delete(users::delete),
+        )
         .route("/v1/users/{user_id}/tokens", post(users::mint_token))
         .route("/v1/users/{user_id}/tokens/revoke", post(users::revoke_tokens))
         .route("/v1/users/{user_id}/kick", post(users::kick))
         .route("/v1/users/{user_id}/conversations", get(conversations::list))
-        .route("/v1/users/{user_id}/conversations/{conversation_id}", get(conversations::get))
-        .route("/v1/users/{user_id}/conversations/{conversation_id}/read", post(conversations::mark_read))
+        .route(
+            "/v1/users/{user_id}/conversations/{conversation_id}",
+            get(conversations::get),
+        )
+        .route(
+            "/v1/users/{user_id}/conversations/{conversation_id}/read",
+            post(conversations::mark_read),
+        )
         .route("/v1/messages", post(messages::send))
         .route("/v1/messages/batch", post(messages::batch_send))
         .route("/v1/messages/{msg_id}", get(messages::get))
@@ -33,14 +42,23 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/conversations/{conversation_id}/messages", get(messages::history))
         .route("/v1/groups", post(groups::create))
         .route("/v1/groups/{group_id}", get(groups::get))
-        .route("/v1/groups/{group_id}/members", post(groups::add_members).get(groups::members))
-        .route("/v1/groups/{group_id}/members/{user_id}", axum::routing::delete(groups::remove_member))
+        .route(
+            "/v1/groups/{group_id}/members",
+            post(groups::add_members).get(groups::members),
+        )
+        .route(
+            "/v1/groups/{group_id}/members/{user_id}",
+            axum::routing::delete(groups::remove_member),
+        )
         .route("/v1/presence/query", post(presence::query))
         .route("/v1/broadcasts", post(broadcasts::start))
         .route("/v1/broadcasts/{broadcast_id}", get(broadcasts::get))
         .route("/v1/webhook", get(webhooks::get).put(webhooks::put))
         .route("/v1/webhook/dead-events", get(webhooks::dead))
-        .route("/v1/webhook/dead-events/{event_id}/redeliver", post(webhooks::redeliver))
+        .route(
+            "/v1/webhook/dead-events/{event_id}/redeliver",
+            post(webhooks::redeliver),
+        )
 }
 
 pub async fn not_found() -> ApiError {
@@ -48,5 +66,9 @@ pub async fn not_found() -> ApiError {
 }
 
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this path")
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this path",
+    )
 }

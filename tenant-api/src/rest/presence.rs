@@ -36,7 +36,18 @@ pub async fn query_presence(st: &ApiState, app: &App, body: PresenceQuery) -> Re
     if !(1..=500).contains(&body.users.len()) {
         return Err(ApiError::invalid("users must hold 1 to 500 user ids"));
     }
-    let ids = body.users.iter().map(|u| parse_user(u)).collect::<Result<Vec<_>, _>>()?;
-    let p = st.pipeline.presence().presence(&app.id, &ids).await.map_err(ApiError::unavailable)?;
-    Ok(PresenceAnswer { users: p.into_iter().map(Into::into).collect() })
+    let ids = body
+        .users
+        .iter()
+        .map(|u| parse_user(u))
+        .collect::<Result<Vec<_>, _>>()?;
+    let p = st
+        .pipeline
+        .presence()
+        .presence(&app.id, &ids)
+        .await
+        .map_err(ApiError::unavailable)?;
+    Ok(PresenceAnswer {
+        users: p.into_iter().map(Into::into).collect(),
+    })
 }

@@ -71,8 +71,16 @@ pub struct Done {
     pub ok: bool,
 }
 
-fn profile(name: Option<String>, avatar_url: Option<Option<String>>, metadata: Option<serde_json::Value>) -> Result<UserProfile, ApiError> {
-    let p = UserProfile { name, avatar_url, metadata };
+fn profile(
+    name: Option<String>,
+    avatar_url: Option<Option<String>>,
+    metadata: Option<serde_json::Value>,
+) -> Result<UserProfile, ApiError> {
+    let p = UserProfile {
+        name,
+        avatar_url,
+        metadata,
+    };
     validate_profile(&p).map_err(ApiError::invalid)?;
     Ok(p)
 }
@@ -102,7 +110,10 @@ pub async fn upsert_users(st: &ApiState, app: &App, body: UpsertUsers) -> Result
         input.push((id, profile(u.name, u.avatar_url.map(Some), u.metadata)?));
     }
     let users = st.store.upsert_users(&app.id, &input, now_ms()).await?;
-    Ok(UsersAnswer { users: users.into_iter().map(Into::into).collect(), next_cursor: None })
+    Ok(UsersAnswer {
+        users: users.into_iter().map(Into::into).collect(),
+        next_cursor: None,
+    })
 }
 
 /// Lists the app's users by id.
@@ -114,23 +125,47 @@ pub async fn list(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<Us
 
 pub async fn list_users(st: &ApiState, app: &App, q: PageQuery) -> Result<UsersAnswer, ApiError> {
     let limit = tern_platform::delivery::clamp_limit(q.limit.unwrap_or(0));
-    let after = q.cursor.as_deref().map(decode_cursor).transpose()?.map(|c| parse_user(&c)).transpose()?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(decode_cursor)
+        .transpose()?
+        .map(|c| parse_user(&c))
+        .transpose()?;
     let users = st.store.list_users(&app.id, after.as_ref(), limit).await?;
-    let next_cursor = (users.len() as u32 == limit).then(|| users.last().map(|u| encode_cursor(u.id.as_str()))).flatten();
-    Ok(UsersAnswer { users: users.into_iter().map(Into::into).collect(), next_cursor })
+    let next_cursor = (users.len() as u32 == limit)
+        .then(|| users.last().map(|u| encode_cursor(u.id.as_str())))
+        .flatten();
+    Ok(UsersAnswer {
+        users: users.into_iter().map(Into::into).collect(),
+        next_cursor,
+    })
 }
 
 /// A user, with whether they are online and which devices are connected.
 #[utoipa::path(get, path = "/v1/users/{user_id}", tag = "users", params(("user_id" = String, Path)),
     responses((status = 200, body = UserDetail), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
-pub async fn get(State(st): State<ApiState>, ApiPath(id): ApiPath<String>, req: Signed<()>) -> Result<Json<UserDetail>, ApiError> {
+pub async fn get(
+    State(st): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+    req: Signed<()>,
+) -> Result<Json<UserDetail>, ApiError> {
     get_user(&st, &req.app, &id).await.map(Json)
 }
 
 pub async fn get_user(st: &ApiState, app: &App, id: &str) -> Result<UserDetail, ApiError> {
     let id = parse_user(id)?;
-    let user = st.store.user(&app.id, &id).await?.ok_or_else(|| ApiError::not_found("user"))?;
-    let p = st.pipeline.presence().presence(&app.id, std::slice::from_ref(&id)).await.map_err(ApiError::unavailable)?;
+    let user = st
+        .store
+        .user(&app.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    let p = st
+        .pipeline
+        .presence()
+        .presence(&app.id, std::slice::from_ref(&id))
+        .await
+        .map_err(ApiError::unavailable)?;
     let p = p.into_iter().next();
     Ok(UserDetail {
         user: user.into(),
@@ -143,22 +178,36 @@ pub async fn get_user(st: &ApiState, app: &App, id: &str) -> Result<UserDetail, 
 /// Updates a user's profile; absent fields keep their value.
 #[utoipa::path(patch, path = "/v1/users/{user_id}", tag = "users", params(("user_id" = String, Path)), request_body = UpdateUser,
     responses((status = 200, body = UserView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
-pub async fn update(State(st): State<ApiState>, ApiPath(id): ApiPath<String>, req: Signed<UpdateUser>) -> Result<Json<UserView>, ApiError> {
+pub async fn update(
+    State(st): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+    req: Signed<UpdateUser>,
+) -> Result<Json<UserView>, ApiError> {
     update_user(&st, &req.app, &id, req.body).await.map(Json)
 }
 
 pub async fn update_user(st: &ApiState, app: &App, id: &str, body: UpdateUser) -> Result<UserView, ApiError> {
     let id = parse_user(id)?;
-    st.store.user(&app.id, &id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    st.store
+        .user(&app.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     let p = profile(body.name, body.avatar_url, body.metadata)?;
     let mut users = st.store.upsert_users(&app.id, &[(id, p)], now_ms()).await?;
-    users.pop().map(Into::into).ok_or_else(|| ApiError::internal("upsert returned no user"))
+    users
+        .pop()
+        .map(Into::into)
+        .ok_or_else(|| ApiError::internal("upsert returned no user"))
 }
 
 /// Deletes a user and closes their sessions. Their messages stay in history.
 #[utoipa::path(delete, path = "/v1/users/{user_id}", tag = "users", params(("user_id" = String, Path)),
     responses((status = 200, body = Done), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
-pub async fn delete(State(st): State<ApiState>, ApiPath(id): ApiPath<String>, req: Signed<()>) -> Result<Json<Done>, ApiError> {
+pub async fn delete(
+    State(st): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+    req: Signed<()>,
+) -> Result<Json<Done>, ApiError> {
     delete_user(&st, &req.app, &id).await.map(Json)
 }
 
@@ -172,8 +221,14 @@ pub async fn delete_user(st: &ApiState, app: &App, id: &str) -> Result<Done, Api
 /// Mints a user token for SDK login (SIGNING.md §2).
 #[utoipa::path(post, path = "/v1/users/{user_id}/tokens", tag = "users", params(("user_id" = String, Path)), request_body = TokenRequest,
     responses((status = 200, body = TokenAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
-pub async fn mint_token(State(st): State<ApiState>, ApiPath(id): ApiPath<String>, req: Signed<Option<TokenRequest>>) -> Result<Json<TokenAnswer>, ApiError> {
-    user_token(&st, &req.app, &id, req.body.and_then(|b| b.ttl_seconds)).await.map(Json)
+pub async fn mint_token(
+    State(st): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+    req: Signed<Option<TokenRequest>>,
+) -> Result<Json<TokenAnswer>, ApiError> {
+    user_token(&st, &req.app, &id, req.body.and_then(|b| b.ttl_seconds))
+        .await
+        .map(Json)
 }
 
 pub async fn user_token(st: &ApiState, app: &App, id: &str, ttl_seconds: Option<i64>) -> Result<TokenAnswer, ApiError> {
@@ -191,37 +246,59 @@ pub async fn user_token(st: &ApiState, app: &App, id: &str, ttl_seconds: Option<
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::internal("app has no active secret"))?;
-    let secret = st.secrets.open_string(app.id.as_str(), &secret.ciphertext).map_err(ApiError::internal)?;
+    let secret = st
+        .secrets
+        .open_string(app.id.as_str(), &secret.ciphertext)
+        .map_err(ApiError::internal)?;
     let iat = now / 1000;
     let token = mint_user_token(&app.app_key, &secret, &id, iat, iat + ttl, None);
-    Ok(TokenAnswer { token, expires_at: iat + ttl })
+    Ok(TokenAnswer {
+        token,
+        expires_at: iat + ttl,
+    })
 }
 
 /// Revokes every token issued to the user until now and closes their sessions.
 #[utoipa::path(post, path = "/v1/users/{user_id}/tokens/revoke", tag = "users", params(("user_id" = String, Path)),
     responses((status = 200, body = Done), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
-pub async fn revoke_tokens(State(st): State<ApiState>, ApiPath(id): ApiPath<String>, req: Signed<()>) -> Result<Json<Done>, ApiError> {
+pub async fn revoke_tokens(
+    State(st): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+    req: Signed<()>,
+) -> Result<Json<Done>, ApiError> {
     revoke_user_tokens(&st, &req.app, &id).await.map(Json)
 }
 
 pub async fn revoke_user_tokens(st: &ApiState, app: &App, id: &str) -> Result<Done, ApiError> {
     let id = parse_user(id)?;
-    st.store.user(&app.id, &id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    st.store
+        .user(&app.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     st.store.revoke_user_tokens(&app.id, &id, now_ms()).await?;
-    st.pipeline.kick(app, &id, "token_revoked", "the user's tokens were revoked").await;
+    st.pipeline
+        .kick(app, &id, "token_revoked", "the user's tokens were revoked")
+        .await;
     Ok(Done { ok: true })
 }
 
 /// Closes the user's sessions now; they may log in again.
 #[utoipa::path(post, path = "/v1/users/{user_id}/kick", tag = "users", params(("user_id" = String, Path)),
     responses((status = 200, body = Done), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
-pub async fn kick(State(st): State<ApiState>, ApiPath(id): ApiPath<String>, req: Signed<()>) -> Result<Json<Done>, ApiError> {
+pub async fn kick(
+    State(st): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+    req: Signed<()>,
+) -> Result<Json<Done>, ApiError> {
     kick_user(&st, &req.app, &id).await.map(Json)
 }
 
 pub async fn kick_user(st: &ApiState, app: &App, id: &str) -> Result<Done, ApiError> {
     let id = parse_user(id)?;
-    st.store.user(&app.id, &id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    st.store
+        .user(&app.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     st.pipeline.kick(app, &id, "kicked", "kicked by the app's server").await;
     Ok(Done { ok: true })
 }

@@ -108,7 +108,9 @@ pub struct EventsAnswer {
 }
 
 fn to_config(w: &WebhookSettings) -> WebhookConfig {
-    let name = |v: serde_json::Result<serde_json::Value>| v.ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let name = |v: serde_json::Result<serde_json::Value>| {
+        v.ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    };
     let b = &w.before_send;
     WebhookConfig {
         url: w.url.clone(),
@@ -155,28 +157,52 @@ async fn from_config(c: WebhookConfig, allow_private: bool) -> Result<WebhookSet
             let types = b
                 .types
                 .iter()
-                .map(|t| MessageType::parse_sendable(t).ok_or_else(|| ApiError::invalid(format!("unknown message type {t:?}"))))
+                .map(|t| {
+                    MessageType::parse_sendable(t)
+                        .ok_or_else(|| ApiError::invalid(format!("unknown message type {t:?}")))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let policy = match b.policy.as_str() {
                 "fail_open" => FailurePolicy::FailOpen,
                 "fail_closed" => FailurePolicy::FailClosed,
-                p => return Err(ApiError::invalid(format!("unknown policy {p:?}: fail_open or fail_closed"))),
+                p => {
+                    return Err(ApiError::invalid(format!(
+                        "unknown policy {p:?}: fail_open or fail_closed"
+                    )))
+                }
             };
-            BeforeSendSettings { enabled: b.enabled, sources, types, timeout_ms: b.timeout_ms, policy }
+            BeforeSendSettings {
+                enabled: b.enabled,
+                sources,
+                types,
+                timeout_ms: b.timeout_ms,
+                policy,
+            }
         }
     };
     if before_send.enabled && c.url.is_none() {
         return Err(ApiError::invalid("before_send needs a url"));
     }
-    Ok(WebhookSettings { url: c.url, events: c.events, before_send })
+    Ok(WebhookSettings {
+        url: c.url,
+        events: c.events,
+        before_send,
+    })
 }
 
 fn answer(st: &ApiState, app: &App, w: &WebhookSettings) -> WebhookAnswer {
     let breaker = st.before_send.as_ref().map(|h| {
         let b = h.breaker_state(&app.id);
-        BreakerView { paused_until: b.paused_until, consecutive_failures: b.consecutive_failures, cooldown_ms: b.cooldown_ms }
+        BreakerView {
+            paused_until: b.paused_until,
+            consecutive_failures: b.consecutive_failures,
+            cooldown_ms: b.cooldown_ms,
+        }
     });
-    WebhookAnswer { config: to_config(w), breaker }
+    WebhookAnswer {
+        config: to_config(w),
+        breaker,
+    }
 }
 
 /// The app's webhook configuration and before-send breaker state.
@@ -200,7 +226,10 @@ pub async fn put(State(st): State<ApiState>, req: Signed<WebhookConfig>) -> Resu
 }
 
 fn event_view(e: OutboxEvent) -> EventView {
-    let state = serde_json::to_value(e.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let state = serde_json::to_value(e.state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
     EventView {
         id: e.id,
         event_type: e.event_type,
@@ -221,8 +250,13 @@ pub async fn dead(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<Ev
     let limit = tern_platform::delivery::clamp_limit(q.limit.unwrap_or(0));
     let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let list = st.store.dead_events(&req.app.id, after.as_deref(), limit).await?;
-    let next_cursor = (list.len() as u32 == limit).then(|| list.last().map(|e| encode_cursor(&e.id))).flatten();
-    Ok(Json(EventsAnswer { events: list.into_iter().map(event_view).collect(), next_cursor }))
+    let next_cursor = (list.len() as u32 == limit)
+        .then(|| list.last().map(|e| encode_cursor(&e.id)))
+        .flatten();
+    Ok(Json(EventsAnswer {
+        events: list.into_iter().map(event_view).collect(),
+        next_cursor,
+    }))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -235,12 +269,19 @@ pub struct Redelivered {
 /// Puts a dead event back in the queue, due now.
 #[utoipa::path(post, path = "/v1/webhook/dead-events/{event_id}/redeliver", tag = "webhooks", params(("event_id" = String, Path)),
     responses((status = 200, body = Redelivered), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
-pub async fn redeliver(State(st): State<ApiState>, ApiPath(id): ApiPath<String>, req: Signed<()>) -> Result<Json<Redelivered>, ApiError> {
+pub async fn redeliver(
+    State(st): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+    req: Signed<()>,
+) -> Result<Json<Redelivered>, ApiError> {
     let now = now_ms();
-    st.store.redeliver_event(&req.app.id, &id, now).await.map_err(|e| match e {
-        tern_platform::store::StoreError::NotFound(_) => ApiError::not_found("dead event"),
-        e => e.into(),
-    })?;
+    st.store
+        .redeliver_event(&req.app.id, &id, now)
+        .await
+        .map_err(|e| match e {
+            tern_platform::store::StoreError::NotFound(_) => ApiError::not_found("dead event"),
+            e => e.into(),
+        })?;
     if let Some(w) = &st.outbox_wake {
         w.notify_one();
     }

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use tern_platform::delivery::Pipeline;
-pub use tern_platform::engine::{Engine, EngineConfig};
 use tern_platform::domain::*;
+pub use tern_platform::engine::{Engine, EngineConfig};
 use tern_platform::ids::*;
 use tern_platform::secret_box::SecretBox;
 use tern_platform::store::{testing, NewApp, Store};
@@ -63,7 +63,16 @@ impl TestServer {
             created_at: now_ms(),
         };
         store.create_tenant(&tenant).await.unwrap();
-        Self { base: format!("http://{addr}"), store, secrets, pipeline, tenant: tenant.id, state, _engine: engine, _dir: dir }
+        Self {
+            base: format!("http://{addr}"),
+            store,
+            secrets,
+            pipeline,
+            tenant: tenant.id,
+            state,
+            _engine: engine,
+            _dir: dir,
+        }
     }
 
     /// Drops the node's cached credentials of an app, as the API does after it changes
