@@ -12,8 +12,10 @@
 mod error;
 mod hook;
 mod pipeline;
+mod user_cache;
 mod writer;
 
 pub use error::DeliveryError;
 pub use hook::{BeforeSendHook, HookDecision, HookDraft};
 pub use pipeline::{clamp_limit, Actor, Pipeline, PipelineConfig, Recipient, SendRequest, DEFAULT_PAGE, MAX_PAGE};
+pub use user_cache::USER_CACHE_TTL;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::hook::{BeforeSendHook, HookDecision, HookDraft};
+use super::user_cache::{UserCache, UserState};
 use super::writer::Writer;
 use super::DeliveryError;
 use crate::bus::{Bus, BusEvent, Push, Target};
@@ -70,6 +71,7 @@ pub struct Pipeline {
     hook: Option<Arc<dyn BeforeSendHook>>,
     /// Poked after a commit that wrote webhook events, so the worker sends them at once.
     outbox_wake: Option<Arc<tokio::sync::Notify>>,
+    users: UserCache,
 }
 
 impl Pipeline {
@@ -82,7 +84,28 @@ impl Pipeline {
             writer,
             hook: None,
             outbox_wake: None,
+            users: UserCache::default(),
         }
+    }
+
+    /// Whether `user` exists, and their ban, from a cache of a few seconds (`None`: no such user).
+    async fn user_state(&self, app: &App, user: &UserId) -> Result<Option<UserState>, DeliveryError> {
+        if let Some(s) = self.users.get(&app.id, user) {
+            return Ok(Some(s));
+        }
+        let Some(u) = self.store.user(&app.id, user).await? else {
+            return Ok(None);
+        };
+        let state = UserState {
+            banned_until: u.banned_until,
+        };
+        self.users.put(&app.id, user, state);
+        Ok(Some(state))
+    }
+
+    /// Drops what this node remembers of a user, after a change to them (ban, delete).
+    pub fn forget_user(&self, app: &App, user: &UserId) {
+        self.users.forget(&app.id, user);
     }
 
     pub fn with_outbox_wake(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
@@ -135,11 +158,10 @@ impl Pipeline {
         // Authorise the sender.
         if let Sender::User(uid) = &req.sender {
             let user = self
-                .store
-                .user(&app.id, uid)
+                .user_state(app, uid)
                 .await?
                 .ok_or(DeliveryError::NotFound("sender"))?;
-            if user.is_banned_at(now) {
+            if user.banned_until.is_some_and(|t| t > now) {
                 return Err(DeliveryError::SenderBanned);
             }
         } else if req.source != Source::ServerApi {
@@ -151,8 +173,7 @@ impl Pipeline {
         // Resolve the conversation and who must hold it in their list.
         let (conversation_id, participants) = match (&req.to, &req.sender) {
             (Recipient::User(to), Sender::User(from)) => {
-                self.store
-                    .user(&app.id, to)
+                self.user_state(app, to)
                     .await?
                     .ok_or(DeliveryError::NotFound("recipient"))?;
                 let c = ConversationId::direct(from, to);
@@ -163,8 +184,7 @@ impl Pipeline {
                 (c, p)
             }
             (Recipient::User(to), Sender::System) => {
-                self.store
-                    .user(&app.id, to)
+                self.user_state(app, to)
                     .await?
                     .ok_or(DeliveryError::NotFound("recipient"))?;
                 (ConversationId::System(to.clone()), vec![to.clone()])
@@ -187,19 +207,24 @@ impl Pipeline {
         };
 
         let client_msg_id = req.client_msg_id.clone().unwrap_or_else(ClientMsgId::generate);
+        let hooked = self.hook.is_some()
+            && app.settings.webhook.url.is_some()
+            && app.settings.webhook.before_send.selects(req.source, req.msg_type);
         // A retry of something already stored answers at once, without calling the hook again.
-        if let Some(first) = self
-            .store
-            .message_by_client_msg_id(&app.id, req.sender.idempotency_key(), &client_msg_id)
-            .await?
-        {
-            return Ok(first.receipt());
+        // Without a hook the commit itself recognises the retry, so the read is saved.
+        if hooked {
+            if let Some(first) = self
+                .store
+                .message_by_client_msg_id(&app.id, req.sender.idempotency_key(), &client_msg_id)
+                .await?
+            {
+                return Ok(first.receipt());
+            }
         }
 
         let mut content = req.content;
         if let Some(hook) = &self.hook {
-            if app.settings.webhook.url.is_some() && app.settings.webhook.before_send.selects(req.source, req.msg_type)
-            {
+            if hooked {
                 let draft = HookDraft {
                     conversation_id: conversation_id.clone(),
                     sender: req.sender.clone(),

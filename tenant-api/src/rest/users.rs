@@ -214,6 +214,7 @@ pub async fn delete(
 pub async fn delete_user(st: &ApiState, app: &App, id: &str) -> Result<Done, ApiError> {
     let id = parse_user(id)?;
     st.store.delete_user(&app.id, &id).await?;
+    st.pipeline.forget_user(app, &id);
     st.pipeline.kick(app, &id, "user_deleted", "the user was deleted").await;
     Ok(Done { ok: true })
 }
