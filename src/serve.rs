@@ -11,14 +11,13 @@ use std::time::Duration;
 
 use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
-use serde_json::json;
+use axum::response::Response;
+use axum::Router;
 use tern_platform::admins::{ensure_first_admin, FirstAdmin, FirstAdminPassword};
 use tern_platform::engine::{Engine, EngineConfig};
 use tern_platform::store::Store;
 use tern_push_gateway::{Gateway, GatewayConfig};
-use tern_tenant_api::ops::{self, DatabaseReadiness, OpsState, RequestId};
+use tern_tenant_api::ops::{self, DatabaseReadiness, OpsState};
 use tern_tenant_api::ApiState;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -304,17 +303,8 @@ async fn front_doors(
 }
 
 async fn not_found(request: Request) -> Response {
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
-    let body = json!({"error": {
-        "code": "not_found",
-        "message": format!("no route for {} {}", request.method(), request.uri().path()),
-        "request_id": request_id,
-    }});
-    (StatusCode::NOT_FOUND, Json(body)).into_response()
+    let message = format!("no route for {} {}", request.method(), request.uri().path());
+    ops::json_error(&request, StatusCode::NOT_FOUND, "not_found", &message)
 }
 
 async fn forward(slot: Slot, request: Request) -> Response {

@@ -195,17 +195,24 @@ async fn metrics(State(state): State<OpsState>) -> Response {
 }
 
 async fn not_ready(request: Request) -> Response {
+    json_error(
+        &request,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not_ready",
+        "the service is starting: the database is not reachable yet",
+    )
+}
+
+/// An error in the one JSON shape, for answers given outside the API's own error type
+/// (before the API is mounted, or for paths no front door claims).
+pub fn json_error(request: &Request, status: StatusCode, code: &str, message: &str) -> Response {
     let request_id = request
         .extensions()
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
-    let body = json!({"error": {
-        "code": "not_ready",
-        "message": "the service is starting: the database is not reachable yet",
-        "request_id": request_id,
-    }});
-    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+    let body = json!({"error": {"code": code, "message": message, "request_id": request_id}});
+    (status, Json(body)).into_response()
 }
 
 /// An incoming id is kept if it is 1–128 characters of `[A-Za-z0-9._:-]`; anything else
