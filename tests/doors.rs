@@ -1,0 +1,82 @@
+//! `tern serve` as users meet it: a real process with every front door mounted. A message
+//! sent through the REST server API reaches an SDK client over the WebSocket, and one sent
+//! from the SDK is in the history the REST API returns: both doors share one pipeline.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+use tern_sdk::server::ServerClient;
+use tern_sdk::{Client, Event, Events, Message, Platform, Target};
+
+fn cli_json(dir: &std::path::Path, args: &[&str]) -> Value {
+    let out = tern_command(dir).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The next message event, skipping connection-state and other events.
+async fn next_message(events: &mut Events) -> Message {
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(30), events.next())
+            .await
+            .unwrap()
+            .unwrap();
+        if let Event::Message(m) = ev {
+            return m;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_and_websocket_share_one_pipeline_in_tern_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+    server.wait_for_line("tern: ready");
+    cli_json(dir.path(), &["tenant", "create", "acme", "--json"]);
+    let app = cli_json(
+        dir.path(),
+        &["app", "create", "--tenant", "acme", "--name", "demo", "--json"],
+    );
+    let rest = ServerClient::new(
+        &server.base,
+        app["app_key"].as_str().unwrap(),
+        app["app_secret"].as_str().unwrap(),
+    );
+    rest.create_user("alice", "Alice").await.unwrap();
+    rest.create_user("bob", "Bob").await.unwrap();
+    let token = rest.user_token("bob", Some(600)).await.unwrap().token;
+
+    let ws = format!("{}/v1/connect", server.base.replace("http://", "ws://"));
+    let (bob, mut events) = Client::connect(&ws, &token, "bob-phone", Platform::Ios).await.unwrap();
+
+    let sent = rest
+        .send_text("alice", "bob", "r-1", "hello from the backend")
+        .await
+        .unwrap();
+    let m = next_message(&mut events).await;
+    assert_eq!((m.msg_id.as_str(), m.seq), (sent.msg_id.as_str(), 1));
+    assert_eq!(m.content["text"], "hello from the backend");
+
+    let ack = bob
+        .send(
+            Target::User("alice".into()),
+            "text",
+            serde_json::json!({"text": "hi from the app"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack.seq, 2);
+    let history = rest.history("d:alice:bob", 0, 10).await.unwrap();
+    let texts: Vec<&str> = history.iter().map(|m| m.content["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, vec!["hello from the backend", "hi from the app"]);
+    bob.close();
+    assert!(server.terminate().success());
+}
