@@ -126,12 +126,11 @@ pub async fn verify_admin_password(store: &dyn Store, email: &str, password: &st
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::tenancy::test_store::MemoryStore;
 
     #[tokio::test]
     async fn first_start_creates_an_admin_with_a_random_password_shown_once() {
-        let store = MemoryStore::default();
-        let first = ensure_first_admin(&store, DEFAULT_ADMIN_EMAIL, None).await.unwrap();
+        let (store, _db) = crate::store::testing::sqlite_temp().await;
+        let first = ensure_first_admin(&*store, DEFAULT_ADMIN_EMAIL, None).await.unwrap();
         let FirstAdminPassword::Generated(pw) = &first.password else {
             panic!("expected a generated password, got {:?}", first.password);
         };
@@ -140,46 +139,46 @@ mod tests {
         let stored = store.admin_by_email(DEFAULT_ADMIN_EMAIL).await.unwrap().unwrap();
         assert!(stored.password_hash.starts_with("$argon2id$"));
         assert!(!stored.password_hash.contains(pw.as_str()));
-        assert!(verify_admin_password(&store, DEFAULT_ADMIN_EMAIL, pw).await.unwrap());
-        assert!(!verify_admin_password(&store, DEFAULT_ADMIN_EMAIL, "wrong-password")
+        assert!(verify_admin_password(&*store, DEFAULT_ADMIN_EMAIL, pw).await.unwrap());
+        assert!(!verify_admin_password(&*store, DEFAULT_ADMIN_EMAIL, "wrong-password")
             .await
             .unwrap());
-        assert!(!verify_admin_password(&store, "nobody@localhost", pw).await.unwrap());
+        assert!(!verify_admin_password(&*store, "nobody@localhost", pw).await.unwrap());
 
         // The second start changes nothing and shows no password.
-        let again = ensure_first_admin(&store, DEFAULT_ADMIN_EMAIL, Some("another-password"))
+        let again = ensure_first_admin(&*store, DEFAULT_ADMIN_EMAIL, Some("another-password"))
             .await
             .unwrap();
         assert_eq!(again.password, FirstAdminPassword::AlreadyCreated);
         assert_eq!(store.admin_count().await.unwrap(), 1);
-        assert!(verify_admin_password(&store, DEFAULT_ADMIN_EMAIL, pw).await.unwrap());
+        assert!(verify_admin_password(&*store, DEFAULT_ADMIN_EMAIL, pw).await.unwrap());
     }
 
     #[tokio::test]
     async fn the_configured_email_and_password_are_used() {
-        let store = MemoryStore::default();
-        let first = ensure_first_admin(&store, "ops@example.com", Some("correct horse"))
+        let (store, _db) = crate::store::testing::sqlite_temp().await;
+        let first = ensure_first_admin(&*store, "ops@example.com", Some("correct horse"))
             .await
             .unwrap();
         assert_eq!(first.password, FirstAdminPassword::FromEnvironment);
         assert_eq!(first.email, "ops@example.com");
-        assert!(verify_admin_password(&store, "ops@example.com", "correct horse")
+        assert!(verify_admin_password(&*store, "ops@example.com", "correct horse")
             .await
             .unwrap());
-        assert!(!verify_admin_password(&store, "ops@example.com", "correct horsE")
+        assert!(!verify_admin_password(&*store, "ops@example.com", "correct horsE")
             .await
             .unwrap());
     }
 
     #[tokio::test]
     async fn bad_email_and_short_password_are_refused() {
-        let store = MemoryStore::default();
+        let (store, _db) = crate::store::testing::sqlite_temp().await;
         assert!(matches!(
-            ensure_first_admin(&store, "not-an-email", None).await,
+            ensure_first_admin(&*store, "not-an-email", None).await,
             Err(AdminError::BadEmail(_))
         ));
         assert!(matches!(
-            ensure_first_admin(&store, DEFAULT_ADMIN_EMAIL, Some("short")).await,
+            ensure_first_admin(&*store, DEFAULT_ADMIN_EMAIL, Some("short")).await,
             Err(AdminError::WeakPassword)
         ));
         assert_eq!(store.admin_count().await.unwrap(), 0);

@@ -91,28 +91,27 @@ pub async fn load_master_key(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::tenancy::test_store::MemoryStore;
     use crate::tenancy::{create_app, create_tenant};
 
     const ENV_KEY: &str = "0101010101010101010101010101010101010101010101010101010101010101";
 
-    async fn store_with_secret(secrets: &SecretBox) -> MemoryStore {
-        let store = MemoryStore::default();
-        create_tenant(&store, "Acme").await.unwrap();
-        create_app(&store, secrets, "Acme", "chat").await.unwrap();
-        store
+    async fn store_with_secret(secrets: &SecretBox) -> (std::sync::Arc<dyn crate::store::Store>, tempfile::TempDir) {
+        let (store, db) = crate::store::testing::sqlite_temp().await;
+        create_tenant(&*store, "Acme").await.unwrap();
+        create_app(&*store, secrets, "Acme", "chat").await.unwrap();
+        (store, db)
     }
 
     #[tokio::test]
     async fn empty_database_creates_the_key_file_once() {
         let dir = tempfile::tempdir().unwrap();
-        let store = MemoryStore::default();
-        let first = load_master_key(&store, None, dir.path()).await.unwrap();
+        let (store, _db) = crate::store::testing::sqlite_temp().await;
+        let first = load_master_key(&*store, None, dir.path()).await.unwrap();
         assert!(matches!(first.source, KeySource::KeyFile { created: true, .. }));
         assert!(dir.path().join(KEY_FILE_NAME).exists());
-        create_tenant(&store, "Acme").await.unwrap();
-        create_app(&store, &first.secrets, "Acme", "chat").await.unwrap();
-        let second = load_master_key(&store, None, dir.path()).await.unwrap();
+        create_tenant(&*store, "Acme").await.unwrap();
+        create_app(&*store, &first.secrets, "Acme", "chat").await.unwrap();
+        let second = load_master_key(&*store, None, dir.path()).await.unwrap();
         assert!(matches!(second.source, KeySource::KeyFile { created: false, .. }));
     }
 
@@ -120,8 +119,8 @@ mod tests {
     async fn the_environment_key_wins_and_must_open_stored_secrets() {
         let dir = tempfile::tempdir().unwrap();
         let env_box = SecretBox::from_hex(ENV_KEY).unwrap();
-        let store = store_with_secret(&env_box).await;
-        let key = load_master_key(&store, Some(ENV_KEY), dir.path()).await.unwrap();
+        let (store, _db) = store_with_secret(&env_box).await;
+        let key = load_master_key(&*store, Some(ENV_KEY), dir.path()).await.unwrap();
         assert_eq!(key.source, KeySource::Environment);
         assert!(
             !dir.path().join(KEY_FILE_NAME).exists(),
@@ -129,11 +128,11 @@ mod tests {
         );
 
         let other = "02".repeat(32);
-        let err = load_master_key(&store, Some(&other), dir.path()).await.unwrap_err();
+        let err = load_master_key(&*store, Some(&other), dir.path()).await.unwrap_err();
         assert!(matches!(err, BootstrapError::WrongKey(_)));
         assert!(err.to_string().contains("TERN_MASTER_KEY"), "{err}");
 
-        let err = load_master_key(&store, Some("abc"), dir.path()).await.unwrap_err();
+        let err = load_master_key(&*store, Some("abc"), dir.path()).await.unwrap_err();
         assert!(matches!(err, BootstrapError::BadEnvironmentKey(_)));
         assert!(err.to_string().contains("64"), "{err}");
     }
@@ -141,8 +140,8 @@ mod tests {
     #[tokio::test]
     async fn encrypted_data_without_a_key_refuses_to_start_and_creates_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let store = store_with_secret(&SecretBox::from_key([5; 32])).await;
-        let err = load_master_key(&store, None, dir.path()).await.unwrap_err();
+        let (store, _db) = store_with_secret(&SecretBox::from_key([5; 32])).await;
+        let err = load_master_key(&*store, None, dir.path()).await.unwrap_err();
         assert!(matches!(err, BootstrapError::MissingKey(_)));
         assert!(err.to_string().contains("no master key"), "{err}");
         assert!(
@@ -155,12 +154,12 @@ mod tests {
     async fn a_key_file_that_does_not_open_the_data_refuses_to_start() {
         let dir = tempfile::tempdir().unwrap();
         let (file_box, _) = SecretBox::load_or_create_key_file(dir.path(), true).unwrap();
-        let store = store_with_secret(&SecretBox::from_key([5; 32])).await;
-        let err = load_master_key(&store, None, dir.path()).await.unwrap_err();
+        let (store, _db) = store_with_secret(&SecretBox::from_key([5; 32])).await;
+        let err = load_master_key(&*store, None, dir.path()).await.unwrap_err();
         assert!(matches!(err, BootstrapError::WrongKey(_)));
         assert!(err.to_string().contains("key file"), "{err}");
         // The file's own data opens fine.
-        let store = store_with_secret(&file_box).await;
-        load_master_key(&store, None, dir.path()).await.unwrap();
+        let (store, _db) = store_with_secret(&file_box).await;
+        load_master_key(&*store, None, dir.path()).await.unwrap();
     }
 }

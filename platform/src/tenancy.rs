@@ -269,351 +269,7 @@ pub fn mint_user_token(app_secret: &str, app_key: &AppKey, user: &UserId, iat: i
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-pub(crate) mod test_store {
-    //! An in-memory `Store` holding only tenants, apps, secrets and admins: enough to test
-    //! tenancy, admin bootstrap and key checks without a database. Other methods fail loudly.
-
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-
-    use async_trait::async_trait;
-
-    use crate::domain::*;
-    use crate::ids::*;
-    use crate::store::*;
-
-    #[derive(Default)]
-    struct Inner {
-        tenants: Vec<Tenant>,
-        apps: Vec<App>,
-        secrets: Vec<AppSecretRecord>,
-        webhook_secrets: HashMap<AppId, Vec<u8>>,
-        admins: Vec<AdminRecord>,
-    }
-
-    #[derive(Default)]
-    pub struct MemoryStore {
-        inner: Mutex<Inner>,
-    }
-
-    fn unsupported<T>() -> StoreResult<T> {
-        Err(StoreError::Database("not supported by the in-memory test store".into()))
-    }
-
-    #[async_trait]
-    impl Store for MemoryStore {
-        fn backend(&self) -> Backend {
-            Backend::Sqlite
-        }
-        async fn migrate(&self) -> StoreResult<()> {
-            Ok(())
-        }
-        async fn ready(&self) -> StoreResult<bool> {
-            Ok(true)
-        }
-        async fn sample_ciphertext(&self) -> StoreResult<Option<(AppId, Vec<u8>)>> {
-            let g = self.inner.lock().unwrap();
-            Ok(g.secrets.first().map(|s| (s.app_id.clone(), s.ciphertext.clone())))
-        }
-        async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
-            let mut g = self.inner.lock().unwrap();
-            if g.tenants.iter().any(|t| t.name == tenant.name) {
-                return Err(StoreError::Conflict("tenant name".into()));
-            }
-            g.tenants.push(tenant.clone());
-            Ok(())
-        }
-        async fn tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>> {
-            Ok(self.inner.lock().unwrap().tenants.iter().find(|t| &t.id == id).cloned())
-        }
-        async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>> {
-            Ok(self
-                .inner
-                .lock()
-                .unwrap()
-                .tenants
-                .iter()
-                .find(|t| t.name == name)
-                .cloned())
-        }
-        async fn set_tenant_status(&self, _id: &TenantId, _status: TenantStatus) -> StoreResult<()> {
-            unsupported()
-        }
-        async fn list_tenants(&self, _after: Option<&TenantId>, _limit: u32) -> StoreResult<Vec<Tenant>> {
-            unsupported()
-        }
-        async fn create_app(&self, app: &NewApp) -> StoreResult<App> {
-            let mut g = self.inner.lock().unwrap();
-            if !g.tenants.iter().any(|t| t.id == app.tenant_id) {
-                return Err(StoreError::NotFound("tenant"));
-            }
-            if g.apps
-                .iter()
-                .any(|a| a.tenant_id == app.tenant_id && a.name == app.name)
-            {
-                return Err(StoreError::Conflict("app name".into()));
-            }
-            let stored = App {
-                id: app.id.clone(),
-                tenant_id: app.tenant_id.clone(),
-                name: app.name.clone(),
-                app_key: app.app_key.clone(),
-                status: AppStatus::Active,
-                settings: app.settings.clone(),
-                created_at: app.first_secret.created_at,
-            };
-            g.apps.push(stored.clone());
-            g.secrets.push(app.first_secret.clone());
-            g.webhook_secrets
-                .insert(app.id.clone(), app.webhook_secret_ciphertext.clone());
-            Ok(stored)
-        }
-        async fn app(&self, id: &AppId) -> StoreResult<Option<App>> {
-            Ok(self.inner.lock().unwrap().apps.iter().find(|a| &a.id == id).cloned())
-        }
-        async fn app_by_key(&self, key: &AppKey) -> StoreResult<Option<App>> {
-            Ok(self
-                .inner
-                .lock()
-                .unwrap()
-                .apps
-                .iter()
-                .find(|a| &a.app_key == key)
-                .cloned())
-        }
-        async fn list_apps(&self, _tenant: &TenantId) -> StoreResult<Vec<App>> {
-            unsupported()
-        }
-        async fn update_app_settings(&self, _id: &AppId, _settings: &AppSettings) -> StoreResult<()> {
-            unsupported()
-        }
-        async fn set_app_status(&self, _id: &AppId, _status: AppStatus) -> StoreResult<()> {
-            unsupported()
-        }
-        async fn active_app_secrets(&self, app: &AppId, now: UnixMillis) -> StoreResult<Vec<AppSecretRecord>> {
-            let g = self.inner.lock().unwrap();
-            let mut v: Vec<_> = g
-                .secrets
-                .iter()
-                .filter(|s| &s.app_id == app && s.is_active_at(now))
-                .cloned()
-                .collect();
-            v.reverse();
-            Ok(v)
-        }
-        async fn add_app_secret(&self, secret: &AppSecretRecord, others_expire_at: UnixMillis) -> StoreResult<()> {
-            let mut g = self.inner.lock().unwrap();
-            for s in g.secrets.iter_mut().filter(|s| s.app_id == secret.app_id) {
-                if s.expires_at.is_none_or(|t| t > others_expire_at) {
-                    s.expires_at = Some(others_expire_at);
-                }
-            }
-            g.secrets.push(secret.clone());
-            Ok(())
-        }
-        async fn revoke_app_secret(&self, app: &AppId, id: &SecretId, now: UnixMillis) -> StoreResult<()> {
-            let mut g = self.inner.lock().unwrap();
-            let active = g
-                .secrets
-                .iter()
-                .filter(|s| &s.app_id == app && s.is_active_at(now))
-                .count();
-            let s = g
-                .secrets
-                .iter_mut()
-                .find(|s| &s.app_id == app && &s.id == id && s.is_active_at(now))
-                .ok_or(StoreError::NotFound("secret"))?;
-            if active <= 1 {
-                return Err(StoreError::Rejected("cannot revoke the last active secret".into()));
-            }
-            s.expires_at = Some(now);
-            Ok(())
-        }
-        async fn webhook_secret_ciphertext(&self, app: &AppId) -> StoreResult<Option<Vec<u8>>> {
-            Ok(self.inner.lock().unwrap().webhook_secrets.get(app).cloned())
-        }
-        async fn upsert_users(
-            &self,
-            _app: &AppId,
-            _users: &[(UserId, UserProfile)],
-            _now: UnixMillis,
-        ) -> StoreResult<Vec<User>> {
-            unsupported()
-        }
-        async fn user(&self, _app: &AppId, _id: &UserId) -> StoreResult<Option<User>> {
-            unsupported()
-        }
-        async fn existing_users(&self, _app: &AppId, _ids: &[UserId]) -> StoreResult<Vec<UserId>> {
-            unsupported()
-        }
-        async fn list_users(&self, _app: &AppId, _after: Option<&UserId>, _limit: u32) -> StoreResult<Vec<User>> {
-            unsupported()
-        }
-        async fn delete_user(&self, _app: &AppId, _id: &UserId) -> StoreResult<()> {
-            unsupported()
-        }
-        async fn set_user_ban(&self, _app: &AppId, _id: &UserId, _until: Option<UnixMillis>) -> StoreResult<()> {
-            unsupported()
-        }
-        async fn revoke_user_tokens(&self, _app: &AppId, _id: &UserId, _before: UnixMillis) -> StoreResult<()> {
-            unsupported()
-        }
-        async fn commit_messages(&self, _batch: &[NewMessage]) -> StoreResult<Vec<CommitOutcome>> {
-            unsupported()
-        }
-        async fn message(&self, _app: &AppId, _id: &MsgId) -> StoreResult<Option<Message>> {
-            unsupported()
-        }
-        async fn message_by_client_msg_id(
-            &self,
-            _app: &AppId,
-            _sender_key: &str,
-            _client_msg_id: &ClientMsgId,
-        ) -> StoreResult<Option<Message>> {
-            unsupported()
-        }
-        async fn messages(
-            &self,
-            _app: &AppId,
-            _conversation: &ConversationId,
-            _range: SeqRange,
-            _limit: u32,
-        ) -> StoreResult<Vec<Message>> {
-            unsupported()
-        }
-        async fn recall_message(&self, _app: &AppId, _id: &MsgId, _events: &[NewOutboxEvent]) -> StoreResult<Message> {
-            unsupported()
-        }
-        async fn conversations(
-            &self,
-            _app: &AppId,
-            _user: &UserId,
-            _after: Option<(UnixMillis, String)>,
-            _limit: u32,
-        ) -> StoreResult<Vec<ConversationEntry>> {
-            unsupported()
-        }
-        async fn conversation(
-            &self,
-            _app: &AppId,
-            _user: &UserId,
-            _id: &ConversationId,
-        ) -> StoreResult<Option<ConversationEntry>> {
-            unsupported()
-        }
-        async fn conversations_changed_since(
-            &self,
-            _app: &AppId,
-            _user: &UserId,
-            _version: i64,
-            _limit: u32,
-        ) -> StoreResult<Vec<ConversationEntry>> {
-            unsupported()
-        }
-        async fn mark_read(
-            &self,
-            _app: &AppId,
-            _user: &UserId,
-            _id: &ConversationId,
-            _seq: i64,
-        ) -> StoreResult<ConversationEntry> {
-            unsupported()
-        }
-        async fn create_group(&self, _app: &AppId, _group: &NewGroup, _now: UnixMillis) -> StoreResult<Group> {
-            unsupported()
-        }
-        async fn group(&self, _app: &AppId, _id: &GroupId) -> StoreResult<Option<Group>> {
-            unsupported()
-        }
-        async fn add_group_members(
-            &self,
-            _app: &AppId,
-            _id: &GroupId,
-            _users: &[UserId],
-            _member_limit: usize,
-            _now: UnixMillis,
-        ) -> StoreResult<Vec<UserId>> {
-            unsupported()
-        }
-        async fn remove_group_member(&self, _app: &AppId, _id: &GroupId, _user: &UserId) -> StoreResult<()> {
-            unsupported()
-        }
-        async fn group_member(&self, _app: &AppId, _id: &GroupId, _user: &UserId) -> StoreResult<Option<GroupMember>> {
-            unsupported()
-        }
-        async fn group_members(
-            &self,
-            _app: &AppId,
-            _id: &GroupId,
-            _after: Option<&UserId>,
-            _limit: u32,
-        ) -> StoreResult<Vec<GroupMember>> {
-            unsupported()
-        }
-        async fn group_member_ids(&self, _app: &AppId, _id: &GroupId) -> StoreResult<Vec<UserId>> {
-            unsupported()
-        }
-        async fn enqueue_events(&self, _events: &[NewOutboxEvent]) -> StoreResult<()> {
-            unsupported()
-        }
-        async fn due_events(&self, _now: UnixMillis, _limit: u32) -> StoreResult<Vec<OutboxEvent>> {
-            unsupported()
-        }
-        async fn mark_event_delivered(&self, _id: &str, _attempts: i32) -> StoreResult<()> {
-            unsupported()
-        }
-        async fn reschedule_event(
-            &self,
-            _id: &str,
-            _attempts: i32,
-            _next_attempt_at: UnixMillis,
-            _error: &str,
-        ) -> StoreResult<()> {
-            unsupported()
-        }
-        async fn mark_event_dead(&self, _id: &str, _attempts: i32, _error: &str) -> StoreResult<()> {
-            unsupported()
-        }
-        async fn dead_events(&self, _app: &AppId, _after: Option<&str>, _limit: u32) -> StoreResult<Vec<OutboxEvent>> {
-            unsupported()
-        }
-        async fn redeliver_event(&self, _app: &AppId, _id: &str, _now: UnixMillis) -> StoreResult<()> {
-            unsupported()
-        }
-        async fn admin_count(&self) -> StoreResult<i64> {
-            Ok(self.inner.lock().unwrap().admins.len() as i64)
-        }
-        async fn create_admin(&self, email: &str, password_hash: &str, now: UnixMillis) -> StoreResult<AdminRecord> {
-            let mut g = self.inner.lock().unwrap();
-            if g.admins.iter().any(|a| a.email == email) {
-                return Err(StoreError::Conflict("admin email".into()));
-            }
-            let rec = AdminRecord {
-                id: g.admins.len() as i64 + 1,
-                email: email.to_owned(),
-                password_hash: password_hash.to_owned(),
-                created_at: now,
-            };
-            g.admins.push(rec.clone());
-            Ok(rec)
-        }
-        async fn admin_by_email(&self, email: &str) -> StoreResult<Option<AdminRecord>> {
-            Ok(self
-                .inner
-                .lock()
-                .unwrap()
-                .admins
-                .iter()
-                .find(|a| a.email == email)
-                .cloned())
-        }
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
-    use super::test_store::MemoryStore;
     use super::*;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine as _;
@@ -648,34 +304,34 @@ mod tests {
 
     #[tokio::test]
     async fn tenant_names_are_validated_and_unique() {
-        let store = MemoryStore::default();
-        let t = create_tenant(&store, "Acme").await.unwrap();
+        let (store, _db) = crate::store::testing::sqlite_temp().await;
+        let t = create_tenant(&*store, "Acme").await.unwrap();
         assert_eq!(t.status, TenantStatus::Active);
         assert!(matches!(
-            create_tenant(&store, "Acme").await,
+            create_tenant(&*store, "Acme").await,
             Err(TenancyError::TenantExists(_))
         ));
         assert!(matches!(
-            create_tenant(&store, "  ").await,
+            create_tenant(&*store, "  ").await,
             Err(TenancyError::InvalidName(_))
         ));
         assert!(matches!(
-            create_tenant(&store, &"x".repeat(101)).await,
+            create_tenant(&*store, &"x".repeat(101)).await,
             Err(TenancyError::InvalidName(_))
         ));
-        assert_eq!(find_tenant(&store, t.id.as_str()).await.unwrap().name, "Acme");
-        assert_eq!(find_tenant(&store, "Acme").await.unwrap().id, t.id);
+        assert_eq!(find_tenant(&*store, t.id.as_str()).await.unwrap().name, "Acme");
+        assert_eq!(find_tenant(&*store, "Acme").await.unwrap().id, t.id);
         assert!(matches!(
-            find_tenant(&store, "nobody").await,
+            find_tenant(&*store, "nobody").await,
             Err(TenancyError::UnknownTenant(_))
         ));
     }
 
     #[tokio::test]
     async fn app_secrets_are_stored_sealed_and_returned_once_in_plaintext() {
-        let store = MemoryStore::default();
-        create_tenant(&store, "Acme").await.unwrap();
-        let created = create_app(&store, &key(), "Acme", "chat").await.unwrap();
+        let (store, _db) = crate::store::testing::sqlite_temp().await;
+        create_tenant(&*store, "Acme").await.unwrap();
+        let created = create_app(&*store, &key(), "Acme", "chat").await.unwrap();
         assert!(created.app_secret.starts_with("sk_"));
         assert!(created.webhook_secret.starts_with("whsec_"));
         let debug = format!("{created:?}");
@@ -698,27 +354,27 @@ mod tests {
         );
 
         assert!(matches!(
-            create_app(&store, &key(), "Acme", "chat").await,
+            create_app(&*store, &key(), "Acme", "chat").await,
             Err(TenancyError::AppNameTaken(_))
         ));
         assert!(matches!(
-            create_app(&store, &key(), "Nobody", "chat").await,
+            create_app(&*store, &key(), "Nobody", "chat").await,
             Err(TenancyError::UnknownTenant(_))
         ));
         assert!(matches!(
-            create_app(&store, &key(), "Acme", "").await,
+            create_app(&*store, &key(), "Acme", "").await,
             Err(TenancyError::InvalidName(_))
         ));
     }
 
     #[tokio::test]
     async fn rotation_keeps_the_old_secret_for_the_grace_period_and_revoke_ends_it() {
-        let store = MemoryStore::default();
-        create_tenant(&store, "Acme").await.unwrap();
-        let created = create_app(&store, &key(), "Acme", "chat").await.unwrap();
+        let (store, _db) = crate::store::testing::sqlite_temp().await;
+        create_tenant(&*store, "Acme").await.unwrap();
+        let created = create_app(&*store, &key(), "Acme", "chat").await.unwrap();
         let key_str = created.app_key.as_str();
         let before = now_ms();
-        let rotated = rotate_secret(&store, &key(), key_str).await.unwrap();
+        let rotated = rotate_secret(&*store, &key(), key_str).await.unwrap();
         assert_ne!(rotated.app_secret, created.app_secret);
         let grace = AppSettings::default().secret_grace_seconds * 1000;
         assert!(rotated.previous_expire_at >= before + grace);
@@ -735,25 +391,25 @@ mod tests {
             .unwrap();
         assert_eq!(later.len(), 1);
 
-        revoke_secret(&store, key_str, old_id.as_str()).await.unwrap();
+        revoke_secret(&*store, key_str, old_id.as_str()).await.unwrap();
         let active = store.active_app_secrets(&created.app_id, now_ms()).await.unwrap();
         assert_eq!(active.len(), 1);
         assert!(matches!(
-            revoke_secret(&store, key_str, rotated.secret_id.as_str()).await,
+            revoke_secret(&*store, key_str, rotated.secret_id.as_str()).await,
             Err(TenancyError::Rejected(_))
         ));
         assert!(matches!(
-            rotate_secret(&store, &key(), "ak_doesnotexist1").await,
+            rotate_secret(&*store, &key(), "ak_doesnotexist1").await,
             Err(TenancyError::UnknownApp(_))
         ));
     }
 
     #[tokio::test]
     async fn minted_tokens_use_the_newest_secret_and_respect_the_ttl_limit() {
-        let store = MemoryStore::default();
-        create_tenant(&store, "Acme").await.unwrap();
-        let created = create_app(&store, &key(), "Acme", "chat").await.unwrap();
-        let minted = mint_token(&store, &key(), created.app_key.as_str(), "alice", 600)
+        let (store, _db) = crate::store::testing::sqlite_temp().await;
+        create_tenant(&*store, "Acme").await.unwrap();
+        let created = create_app(&*store, &key(), "Acme", "chat").await.unwrap();
+        let minted = mint_token(&*store, &key(), created.app_key.as_str(), "alice", 600)
             .await
             .unwrap();
         let parts: Vec<&str> = minted.token.split('.').collect();
@@ -773,8 +429,8 @@ mod tests {
         );
         assert_eq!(again, minted.token);
 
-        let rotated = rotate_secret(&store, &key(), created.app_key.as_str()).await.unwrap();
-        let minted = mint_token(&store, &key(), created.app_key.as_str(), "alice", 600)
+        let rotated = rotate_secret(&*store, &key(), created.app_key.as_str()).await.unwrap();
+        let minted = mint_token(&*store, &key(), created.app_key.as_str(), "alice", 600)
             .await
             .unwrap();
         let claims: serde_json::Value =
@@ -790,17 +446,17 @@ mod tests {
 
         for bad_ttl in [0, -5, 31 * 24 * 3600] {
             assert!(matches!(
-                mint_token(&store, &key(), created.app_key.as_str(), "alice", bad_ttl).await,
+                mint_token(&*store, &key(), created.app_key.as_str(), "alice", bad_ttl).await,
                 Err(TenancyError::InvalidArgument(_))
             ));
         }
         assert!(matches!(
-            mint_token(&store, &key(), created.app_key.as_str(), "bad user!", 60).await,
+            mint_token(&*store, &key(), created.app_key.as_str(), "bad user!", 60).await,
             Err(TenancyError::InvalidArgument(_))
         ));
         assert!(matches!(
             mint_token(
-                &store,
+                &*store,
                 &SecretBox::from_key([9; 32]),
                 created.app_key.as_str(),
                 "alice",

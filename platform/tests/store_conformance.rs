@@ -115,6 +115,7 @@ fn new_group(id: &str, owner: &str, members: &[&str], limit: usize) -> NewGroup 
         members: members.iter().map(|m| uid(m)).collect(),
         metadata: json!({ "topic": "tests" }),
         member_limit: limit,
+        events: Vec::new(),
     }
 }
 
@@ -390,11 +391,13 @@ async fn apps_cannot_see_each_others_data(store: Arc<dyn Store>) {
         .is_empty());
     assert!(store.group_member_ids(b, &gid("team")).await.unwrap().is_empty());
     assert!(matches!(
-        store.add_group_members(b, &gid("team"), &[uid("x")], 10, 1).await,
+        store
+            .add_group_members(b, &gid("team"), &[uid("x")], 10, 1, &|_| Vec::new())
+            .await,
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        store.remove_group_member(b, &gid("team"), &uid("bob")).await,
+        store.remove_group_member(b, &gid("team"), &uid("bob"), &[]).await,
         Err(StoreError::NotFound(_))
     ));
     // Outbox and secrets.
@@ -828,7 +831,7 @@ async fn groups_are_one_timeline_with_members(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(out.iter().map(|o| stored(o).seq).collect::<Vec<_>>(), [1, 2]);
     let added = store
-        .add_group_members(a, &g, &[uid("dave"), uid("bob")], 5, 300)
+        .add_group_members(a, &g, &[uid("dave"), uid("bob")], 5, 300, &|_| Vec::new())
         .await
         .unwrap();
     assert_eq!(added, vec![uid("dave")], "existing members are skipped");
@@ -860,7 +863,7 @@ async fn groups_are_one_timeline_with_members(store: Arc<dyn Store>) {
     assert_eq!(bob_entry.read_seq, 2, "the sender read their own message");
 
     let over = store
-        .add_group_members(a, &g, &[uid("erin"), uid("frank")], 5, 400)
+        .add_group_members(a, &g, &[uid("erin"), uid("frank")], 5, 400, &|_| Vec::new())
         .await;
     assert!(matches!(over, Err(StoreError::Rejected(_))), "{over:?}");
     assert_eq!(store.group(a, &g).await.unwrap().unwrap().member_count, 4);
@@ -870,8 +873,8 @@ async fn groups_are_one_timeline_with_members(store: Arc<dyn Store>) {
     let ids: Vec<_> = page1.iter().chain(&page2).map(|m| m.user_id.to_string()).collect();
     assert_eq!(ids, ["alice", "bob", "carol", "dave"]);
 
-    store.remove_group_member(a, &g, &uid("carol")).await.unwrap();
-    let gone = store.remove_group_member(a, &g, &uid("carol")).await;
+    store.remove_group_member(a, &g, &uid("carol"), &[]).await.unwrap();
+    let gone = store.remove_group_member(a, &g, &uid("carol"), &[]).await;
     assert!(matches!(gone, Err(StoreError::NotFound(_))), "{gone:?}");
     assert_eq!(
         store.group_member_ids(a, &g).await.unwrap(),

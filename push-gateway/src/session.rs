@@ -319,7 +319,11 @@ impl Session {
             .session_opened(&app.id, &user.id, &gw.config.node_id, id, &auth.device_id)
             .await
         {
-            Ok(true) => gw.presence_changed(&app.id, &user.id, true, 0),
+            Ok(true) => {
+                gw.presence_changed(&app.id, &user.id, true, 0);
+                let data = serde_json::json!({"user_id": user.id, "device_id": auth.device_id, "platform": platform.as_str_name()});
+                gw.pipeline.emit(&app, "user.online", data).await;
+            }
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "presence unavailable; the session will miss pushes"),
         }
@@ -349,7 +353,12 @@ impl Session {
             .session_closed(&self.app.id, &self.user.id, &self.gw.config.node_id, self.id)
             .await
         {
-            Ok(true) => self.gw.presence_changed(&self.app.id, &self.user.id, false, now_ms()),
+            Ok(true) => {
+                let last_seen = now_ms();
+                self.gw.presence_changed(&self.app.id, &self.user.id, false, last_seen);
+                let data = serde_json::json!({"user_id": self.user.id, "last_seen": last_seen});
+                self.gw.pipeline.emit(&self.app, "user.offline", data).await;
+            }
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "presence unavailable while closing a session"),
         }

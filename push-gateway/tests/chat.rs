@@ -212,6 +212,7 @@ async fn group_members_get_the_group_and_late_joiners_only_what_followed() {
                 members: vec![uid("ben"), uid("cat")],
                 metadata: json!({}),
                 member_limit: DEFAULT_GROUP_MEMBER_LIMIT,
+                events: Vec::new(),
             },
             now_ms(),
         )
@@ -256,6 +257,7 @@ async fn group_members_get_the_group_and_late_joiners_only_what_followed() {
             &[uid("dan")],
             DEFAULT_GROUP_MEMBER_LIMIT,
             now_ms(),
+            &|_| Vec::new(),
         )
         .await
         .unwrap();
@@ -280,4 +282,40 @@ async fn group_members_get_the_group_and_late_joiners_only_what_followed() {
     );
     no_more_messages(&mut dan_ev).await;
     server.stop().await;
+}
+
+/// user.online and user.offline go to the app's webhook outbox once per user, not per device.
+#[tokio::test]
+async fn presence_changes_become_after_events() {
+    let env = Env::new().await;
+    let app = env
+        .app(|s| s.webhook.url = Some("https://hooks.example.com/tern".into()))
+        .await;
+    let server = env.start(None).await;
+    let (watcher, mut ev) = connect(&server.url, &app, "watcher", "w").await;
+    watcher.subscribe_presence(&["dora"]).await.unwrap();
+    let (d1, _e1) = connect(&server.url, &app, "dora", "phone").await;
+    let (d2, _e2) = connect(&server.url, &app, "dora", "laptop").await;
+    d1.close();
+    d2.close();
+    next_matching(&mut ev, |e| match e {
+        Event::Presence(p) if !p.online && p.user_id == "dora" => Some(()),
+        _ => None,
+    })
+    .await;
+    // The offline event is written right after the last session closes and the push goes out.
+    let mut dora = Vec::new();
+    for _ in 0..100 {
+        let due = server.store.due_events(i64::MAX, 1000).await.unwrap();
+        dora = due
+            .into_iter()
+            .filter(|e| e.app_id == app.app.id && e.body.contains("\"user_id\":\"dora\""))
+            .map(|e| e.event_type)
+            .collect::<Vec<_>>();
+        if dora.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(dora, vec!["user.online".to_string(), "user.offline".to_string()]);
 }

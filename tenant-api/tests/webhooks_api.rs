@@ -163,3 +163,70 @@ async fn before_send_decides_and_after_events_arrive_signed() {
         assert_eq!(e.code(), Some("not_found"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_and_user_events_arrive_and_failed_changes_send_none() {
+    for (backend, store, dir) in stores().await {
+        eprintln!("on {backend}");
+        let config = EngineConfig {
+            webhook_allow_private: true,
+            ..Default::default()
+        };
+        let s = TestServer::start_with(store, dir, config).await;
+        let a = s.app("a").await;
+        let (url, r) = receiver().await;
+        a.client
+            .request::<Value>("PUT", "/v1/webhook", Some(&json!({"url": url})))
+            .await
+            .unwrap();
+        let users: Vec<Value> = ["ann", "ben", "cat"].iter().map(|u| json!({"id": u})).collect();
+        a.client.upsert_users(&users).await.unwrap();
+        a.client.create_group("g1", "G", "ann", &["ben"]).await.unwrap();
+        a.client.add_group_members("g1", &["cat", "ben"]).await.unwrap();
+        a.client.remove_group_member("g1", "ben").await.unwrap();
+        // Changes that fail write no event.
+        assert!(a.client.remove_group_member("g1", "ben").await.is_err());
+        assert!(a.client.create_group("g1", "again", "ann", &[]).await.is_err());
+        a.client.kick("cat").await.unwrap();
+
+        let want = [
+            "group.created",
+            "group.member_added",
+            "group.member_removed",
+            "user.kicked",
+        ];
+        let mut got: Vec<(String, Value)> = Vec::new();
+        for _ in 0..100 {
+            got = r
+                .calls
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|c| (c.0.clone(), serde_json::from_str(&c.1).unwrap()))
+                .collect();
+            if got.len() >= want.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await; // anything extra would show up now
+        got = r
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| (c.0.clone(), serde_json::from_str(&c.1).unwrap()))
+            .collect();
+        let mut types: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
+        types.sort_unstable();
+        assert_eq!(types, want, "exactly one event per successful change");
+        let added = got.iter().find(|(t, _)| t == "group.member_added").unwrap();
+        assert_eq!(
+            added.1["data"]["members"],
+            json!(["cat"]),
+            "only the users actually added"
+        );
+        let removed = got.iter().find(|(t, _)| t == "group.member_removed").unwrap();
+        assert_eq!(removed.1["data"]["user_id"], "ben");
+    }
+}

@@ -103,6 +103,19 @@ impl Pipeline {
         Ok(Some(state))
     }
 
+    /// Writes an after-event that goes with no other change (a user came online, was
+    /// kicked) to the outbox, if the app wants it, and wakes the webhook worker. A failure is
+    /// logged, never returned: the event is a notification of what already happened.
+    pub async fn emit(&self, app: &App, event_type: &str, data: serde_json::Value) {
+        let Some(event) = webhook::after_event(app, event_type, data, now_ms()) else {
+            return;
+        };
+        match self.store.enqueue_events(std::slice::from_ref(&event)).await {
+            Ok(()) => self.events_written(true),
+            Err(e) => tracing::warn!(error = %e, event_type, "could not write an after-event"),
+        }
+    }
+
     /// Drops what this node remembers of a user, after a change to them (ban, delete).
     pub fn forget_user(&self, app: &App, user: &UserId) {
         self.users.forget(&app.id, user);

@@ -106,7 +106,13 @@ pub struct NewGroup {
     pub members: Vec<UserId>,
     pub metadata: serde_json::Value,
     pub member_limit: usize,
+    /// After-events (`group.created`) written in the same transaction.
+    pub events: Vec<NewOutboxEvent>,
 }
+
+/// Builds the after-events of a membership change from the users it actually changed,
+/// which only the store knows inside its transaction.
+pub type EventsFor<'a> = &'a (dyn Fn(&[UserId]) -> Vec<NewOutboxEvent> + Send + Sync);
 
 /// A webhook after-event to be delivered at least once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -279,7 +285,8 @@ pub trait Store: Send + Sync + 'static {
     /// `Conflict` if the id is taken in the app; `Rejected` over the member limit.
     async fn create_group(&self, app: &AppId, group: &NewGroup, now: UnixMillis) -> StoreResult<Group>;
     async fn group(&self, app: &AppId, id: &GroupId) -> StoreResult<Option<Group>>;
-    /// Adds members (existing ones are skipped); returns those actually added.
+    /// Adds members (existing ones are skipped); returns those actually added. The events
+    /// `events_for(added)` returns are written in the same transaction.
     async fn add_group_members(
         &self,
         app: &AppId,
@@ -287,9 +294,16 @@ pub trait Store: Send + Sync + 'static {
         users: &[UserId],
         member_limit: usize,
         now: UnixMillis,
+        events_for: EventsFor<'_>,
     ) -> StoreResult<Vec<UserId>>;
-    /// `NotFound` if the user is not a member.
-    async fn remove_group_member(&self, app: &AppId, id: &GroupId, user: &UserId) -> StoreResult<()>;
+    /// `NotFound` if the user is not a member. `events` are written in the same transaction.
+    async fn remove_group_member(
+        &self,
+        app: &AppId,
+        id: &GroupId,
+        user: &UserId,
+        events: &[NewOutboxEvent],
+    ) -> StoreResult<()>;
     async fn group_member(&self, app: &AppId, id: &GroupId, user: &UserId) -> StoreResult<Option<GroupMember>>;
     async fn group_members(
         &self,

@@ -1370,6 +1370,7 @@ macro_rules! sql_store {
                 with_roles.extend(members.iter().map(|u| (*u, GroupRole::Member)));
                 with_roles.sort_by(|a, b| a.0.cmp(b.0));
                 insert_members(&mut tx, app, &group.id, &with_roles, version, now).await?;
+                insert_events(&mut tx, &group.events).await?;
                 tx.commit().await.map_err(map_err)?;
                 Ok(Group {
                     id: group.id.clone(),
@@ -1402,6 +1403,7 @@ macro_rules! sql_store {
                 users: &[UserId],
                 member_limit: usize,
                 now: UnixMillis,
+                events_for: EventsFor<'_>,
             ) -> StoreResult<Vec<UserId>> {
                 let mut tx = self.writer().begin().await.map_err(map_err)?;
                 // Taken first, so concurrent additions to one app's groups queue here and the
@@ -1443,7 +1445,6 @@ macro_rules! sql_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
-                tx.commit().await.map_err(map_err)?;
                 // Returned in the caller's order.
                 let added: HashSet<&UserId> = new.into_iter().collect();
                 let mut out = Vec::with_capacity(added.len());
@@ -1452,10 +1453,18 @@ macro_rules! sql_store {
                         out.push(u.clone());
                     }
                 }
+                insert_events(&mut tx, &events_for(&out)).await?;
+                tx.commit().await.map_err(map_err)?;
                 Ok(out)
             }
 
-            async fn remove_group_member(&self, app: &AppId, id: &GroupId, user: &UserId) -> StoreResult<()> {
+            async fn remove_group_member(
+                &self,
+                app: &AppId,
+                id: &GroupId,
+                user: &UserId,
+                events: &[NewOutboxEvent],
+            ) -> StoreResult<()> {
                 let mut tx = self.writer().begin().await.map_err(map_err)?;
                 next_version(&mut tx, app).await?;
                 let r = sqlx::query::<$db>(
@@ -1485,6 +1494,7 @@ macro_rules! sql_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
+                insert_events(&mut tx, events).await?;
                 tx.commit().await.map_err(map_err)
             }
 

@@ -3,9 +3,11 @@
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tern_platform::domain::{now_ms, App, DEFAULT_GROUP_MEMBER_LIMIT};
 use tern_platform::ids::{GroupId, UserId};
 use tern_platform::store::NewGroup;
+use tern_platform::webhook::after_event;
 use utoipa::ToSchema;
 
 use super::dto::*;
@@ -102,8 +104,15 @@ pub async fn create_group(st: &ApiState, app: &App, b: CreateGroup) -> Result<Gr
         members,
         metadata,
         member_limit: DEFAULT_GROUP_MEMBER_LIMIT,
+        events: Vec::new(),
     };
-    let g = st.store.create_group(&app.id, &group, now_ms()).await?;
+    let now = now_ms();
+    let data = json!({"group_id": group.id, "name": group.name, "owner": group.owner, "members": group.members});
+    let group = NewGroup {
+        events: after_event(app, "group.created", data, now).into_iter().collect(),
+        ..group
+    };
+    let g = st.store.create_group(&app.id, &group, now).await?;
     Ok(g.into())
 }
 
@@ -149,9 +158,20 @@ pub async fn add_group_members(st: &ApiState, app: &App, id: &str, body: AddMemb
         .await?
         .ok_or_else(|| ApiError::not_found("group"))?;
     require_users(st, &app.id, &users).await?;
+    let now = now_ms();
     let added = st
         .store
-        .add_group_members(&app.id, &id, &users, DEFAULT_GROUP_MEMBER_LIMIT, now_ms())
+        .add_group_members(
+            &app.id,
+            &id,
+            &users,
+            DEFAULT_GROUP_MEMBER_LIMIT,
+            now,
+            &|added: &[UserId]| {
+                let data = json!({"group_id": id, "members": added});
+                after_event(app, "group.member_added", data, now).into_iter().collect()
+            },
+        )
         .await?;
     Ok(AddedAnswer {
         added: added.into_iter().map(UserId::into_string).collect(),
@@ -182,8 +202,15 @@ pub async fn remove_group_member(
         .group(&app.id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("group"))?;
+    let now = now_ms();
+    let event = after_event(
+        app,
+        "group.member_removed",
+        json!({"group_id": id, "user_id": user}),
+        now,
+    );
     st.store
-        .remove_group_member(&app.id, &id, &user)
+        .remove_group_member(&app.id, &id, &user, &event.into_iter().collect::<Vec<_>>())
         .await
         .map_err(|e| match e {
             tern_platform::store::StoreError::NotFound(_) => ApiError::not_found("member"),

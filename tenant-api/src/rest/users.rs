@@ -301,5 +301,7 @@ pub async fn kick_user(st: &ApiState, app: &App, id: &str) -> Result<Done, ApiEr
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
     st.pipeline.kick(app, &id, "kicked", "kicked by the app's server").await;
+    let data = serde_json::json!({"user_id": id, "reason": "kicked by the app's server"});
+    st.pipeline.emit(app, "user.kicked", data).await;
     Ok(Done { ok: true })
 }
