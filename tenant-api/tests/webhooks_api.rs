@@ -195,28 +195,21 @@ async fn group_and_user_events_arrive_and_failed_changes_send_none() {
             "group.member_removed",
             "user.kicked",
         ];
-        let mut got: Vec<(String, Value)> = Vec::new();
-        for _ in 0..100 {
-            got = r
-                .calls
-                .lock()
-                .unwrap()
+        let calls = || -> Vec<(String, Value)> {
+            let calls = r.calls.lock().unwrap();
+            calls
                 .iter()
                 .map(|c| (c.0.clone(), serde_json::from_str(&c.1).unwrap()))
-                .collect();
-            if got.len() >= want.len() {
+                .collect()
+        };
+        for _ in 0..100 {
+            if calls().len() >= want.len() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         tokio::time::sleep(Duration::from_millis(300)).await; // anything extra would show up now
-        got = r
-            .calls
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|c| (c.0.clone(), serde_json::from_str(&c.1).unwrap()))
-            .collect();
+        let got = calls();
         let mut types: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
         types.sort_unstable();
         assert_eq!(types, want, "exactly one event per successful change");
