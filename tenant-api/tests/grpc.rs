@@ -245,3 +245,53 @@ async fn health_and_reflection_answer_without_signing() {
         assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
     }
 }
+
+#[tokio::test]
+async fn broadcasts_run_over_grpc_and_stay_in_their_app() {
+    let (s, ch) = start().await;
+    let a = s.app("a").await;
+    let b = s.app("b").await;
+    a.client.create_user("u1", "U1").await.unwrap();
+    a.client.create_user("u2", "U2").await.unwrap();
+    let mut bc = pb::broadcasts_client::BroadcastsClient::new(ch);
+    let start = pb::StartBroadcastRequest {
+        r#type: "text".into(),
+        content: tern_tenant_api::grpc_struct(serde_json::json!({"text": "maintenance at noon"})),
+        client_msg_id: String::new(),
+    };
+    let job = bc
+        .start_broadcast(signed(&a, "/tern.server.v1.Broadcasts/StartBroadcast", start))
+        .await
+        .unwrap()
+        .into_inner();
+    let get = |app: &TestApp| {
+        signed(
+            app,
+            "/tern.server.v1.Broadcasts/GetBroadcast",
+            pb::BroadcastRequest {
+                broadcast_id: job.id.clone(),
+            },
+        )
+    };
+    let mut done = job.clone();
+    for _ in 0..100 {
+        done = bc.get_broadcast(get(&a)).await.unwrap().into_inner();
+        if done.status != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!((done.status.as_str(), done.sent), ("done", 2));
+    let e = bc.get_broadcast(get(&b)).await.unwrap_err();
+    assert_eq!(error_code(&e).as_deref(), Some("not_found"));
+    let bad = pb::StartBroadcastRequest {
+        r#type: "system".into(),
+        content: None,
+        client_msg_id: String::new(),
+    };
+    let e = bc
+        .start_broadcast(signed(&a, "/tern.server.v1.Broadcasts/StartBroadcast", bad))
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e).as_deref(), Some("invalid_argument"));
+}

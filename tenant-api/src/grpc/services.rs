@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use super::convert::{self, struct_to_json};
 use super::status::to_status;
 use crate::error::ApiError;
-use crate::rest::{conversations, groups, messages, presence, users};
+use crate::rest::{broadcasts, conversations, groups, messages, presence, users};
 use crate::state::ApiState;
 
 type Answer<T> = Result<Response<T>, Status>;
@@ -310,5 +310,39 @@ impl pb::presence_server::Presence for Server {
                 users: a.users.into_iter().map(convert::presence).collect(),
             }
         })
+    }
+}
+
+fn broadcast(b: broadcasts::BroadcastView) -> pb::Broadcast {
+    pb::Broadcast {
+        id: b.id,
+        status: b.status,
+        users_seen: b.users_seen,
+        sent: b.sent,
+        failed: b.failed,
+        created_at: b.created_at,
+        error: b.error,
+    }
+}
+
+#[tonic::async_trait]
+impl pb::broadcasts_server::Broadcasts for Server {
+    async fn start_broadcast(&self, req: Request<pb::StartBroadcastRequest>) -> Answer<pb::Broadcast> {
+        let app = app(&req)?;
+        let r = req.into_inner();
+        let body = broadcasts::StartBroadcast {
+            msg_type: r.r#type,
+            content: content(r.content),
+            client_msg_id: (!r.client_msg_id.is_empty()).then_some(r.client_msg_id),
+        };
+        ok(broadcasts::start_broadcast(&self.state, &app, body).await, broadcast)
+    }
+
+    async fn get_broadcast(&self, req: Request<pb::BroadcastRequest>) -> Answer<pb::Broadcast> {
+        let app = app(&req)?;
+        ok(
+            broadcasts::get_broadcast(&self.state, &app, &req.into_inner().broadcast_id),
+            broadcast,
+        )
     }
 }

@@ -133,15 +133,19 @@ pub async fn start(
     State(st): State<ApiState>,
     req: Signed<StartBroadcast>,
 ) -> Result<(StatusCode, Json<BroadcastView>), ApiError> {
-    let b = req.body;
+    let v = start_broadcast(&st, &req.app, req.body).await?;
+    Ok((StatusCode::ACCEPTED, Json(v)))
+}
+
+pub async fn start_broadcast(st: &ApiState, app: &App, b: StartBroadcast) -> Result<BroadcastView, ApiError> {
     let msg_type = MessageType::parse_sendable(&b.msg_type)
         .ok_or_else(|| ApiError::invalid("type must be one of text, image, file, audio, video, location, custom"))?;
     tern_platform::domain::validate_content(
         msg_type,
         &b.content,
         tern_platform::domain::ContentLimits {
-            max_text_bytes: req.app.settings.max_text_bytes,
-            max_content_bytes: req.app.settings.max_content_bytes,
+            max_text_bytes: app.settings.max_text_bytes,
+            max_content_bytes: app.settings.max_content_bytes,
         },
     )
     .map_err(tern_platform::delivery::DeliveryError::from)?;
@@ -151,7 +155,7 @@ pub async fn start(
     let id = format!("bc_{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
     let key = b.client_msg_id.unwrap_or_else(|| id.clone());
     let job = Arc::new(Job {
-        app_id: Some(req.app.id.clone()),
+        app_id: Some(app.id.clone()),
         created_at: now_ms(),
         ..Default::default()
     });
@@ -161,8 +165,8 @@ pub async fn start(
         .unwrap_or_else(|p| p.into_inner())
         .insert(id.clone(), job.clone());
     let v = view(&id, &job);
-    tokio::spawn(run(st.clone(), req.app, job, msg_type, b.content, key));
-    Ok((StatusCode::ACCEPTED, Json(v)))
+    tokio::spawn(run(st.clone(), app.clone(), job, msg_type, b.content, key));
+    Ok(v)
 }
 
 /// Progress of a broadcast.
@@ -173,15 +177,19 @@ pub async fn get(
     ApiPath(id): ApiPath<String>,
     req: Signed<()>,
 ) -> Result<Json<BroadcastView>, ApiError> {
+    get_broadcast(&st, &req.app, &id).map(Json)
+}
+
+pub fn get_broadcast(st: &ApiState, app: &App, id: &str) -> Result<BroadcastView, ApiError> {
     let job = st
         .broadcasts
         .jobs
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .get(&id)
+        .get(id)
         .cloned();
     match job {
-        Some(j) if j.app_id.as_ref() == Some(&req.app.id) => Ok(Json(view(&id, &j))),
+        Some(j) if j.app_id.as_ref() == Some(&app.id) => Ok(view(id, &j)),
         _ => Err(ApiError::not_found("broadcast")),
     }
 }
