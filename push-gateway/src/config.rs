@@ -34,7 +34,7 @@ impl Default for GatewayConfig {
             auth_timeout: Duration::from_secs(10),
             outbound_queue: 256,
             max_frame_bytes: 64 * 1024,
-            read_buffer_bytes: 4 * 1024,
+            read_buffer_bytes: 2 * 1024,
             room_backlog: 50,
             typing_per_second: 2,
         }
