@@ -607,6 +607,26 @@ pub(crate) mod test_store {
                 .find(|a| a.email == email)
                 .cloned())
         }
+
+        // ---- moderation ----
+        async fn set_user_mute(&self, _app: &AppId, _id: &UserId, _until: Option<UnixMillis>) -> StoreResult<()> {
+            unsupported()
+        }
+        async fn word_lists(&self, _app: &AppId) -> StoreResult<Vec<WordList>> {
+            unsupported()
+        }
+        async fn word_list(&self, _app: &AppId, _name: &str) -> StoreResult<Option<WordList>> {
+            unsupported()
+        }
+        async fn put_word_list(&self, _app: &AppId, _list: &WordList, _max: usize) -> StoreResult<WordList> {
+            unsupported()
+        }
+        async fn delete_word_list(&self, _app: &AppId, _name: &str) -> StoreResult<()> {
+            unsupported()
+        }
+        async fn word_lists_version(&self, _app: &AppId) -> StoreResult<i64> {
+            unsupported()
+        }
     }
 }
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::hook::{BeforeSendHook, HookDecision, HookDraft};
+use super::moderation::WordFilter;
 use super::writer::Writer;
 use super::DeliveryError;
 use crate::bus::{Bus, BusEvent, Push, Target};
@@ -70,12 +71,15 @@ pub struct Pipeline {
     hook: Option<Arc<dyn BeforeSendHook>>,
     /// Poked after a commit that wrote webhook events, so the worker sends them at once.
     outbox_wake: Option<Arc<tokio::sync::Notify>>,
+    /// The apps' sensitive-word lists, compiled and cached.
+    words: WordFilter,
 }
 
 impl Pipeline {
     pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, presence: Arc<dyn Presence>, config: PipelineConfig) -> Self {
         let writer = Writer::start(store.clone(), config.writer_tasks, config.max_batch);
         Self {
+            words: WordFilter::new(store.clone()),
             store,
             bus,
             presence,
@@ -113,6 +117,10 @@ impl Pipeline {
         &self.presence
     }
 
+    pub fn word_filter(&self) -> &WordFilter {
+        &self.words
+    }
+
     /// Sends one message. The answer means it is durable; a retry with the same
     /// `client_msg_id` returns the first answer and stores nothing new, even if its
     /// content differs.
@@ -141,6 +149,9 @@ impl Pipeline {
                 .ok_or(DeliveryError::NotFound("sender"))?;
             if user.is_banned_at(now) {
                 return Err(DeliveryError::SenderBanned);
+            }
+            if user.is_muted_at(now) {
+                return Err(DeliveryError::SenderMuted);
             }
         } else if req.source != Source::ServerApi {
             return Err(DeliveryError::Forbidden(
@@ -197,6 +208,7 @@ impl Pipeline {
         }
 
         let mut content = req.content;
+        self.words.apply(&app.id, req.msg_type, &mut content).await?;
         if let Some(hook) = &self.hook {
             if app.settings.webhook.url.is_some() && app.settings.webhook.before_send.selects(req.source, req.msg_type)
             {
