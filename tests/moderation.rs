@@ -155,7 +155,10 @@ async fn word_lists_filter_sdk_sends() {
             .upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})])
             .await
             .unwrap();
-        server.put_word_list("mild", "replace", &["darn", "坏蛋"]).await.unwrap();
+        server
+            .put_word_list("mild", "replace", &["darn", "坏蛋"])
+            .await
+            .unwrap();
         server.put_word_list("hard", "reject", &["forbidden"]).await.unwrap();
         let (alice, _alice_ev) = stack.login(&server, "alice").await.unwrap();
         let (_bob, mut bob_ev) = stack.login(&server, "bob").await.unwrap();

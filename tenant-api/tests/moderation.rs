@@ -37,9 +37,14 @@ async fn last_text(c: &ServerClient, conversation: &str) -> String {
 async fn word_lists_filter_every_send(s: TestServer) {
     let a = s.app("a").await;
     let c = &a.client;
-    c.upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})]).await.unwrap();
+    c.upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})])
+        .await
+        .unwrap();
 
-    let list = c.put_word_list("mild", "replace", &["darn", "坏蛋", " darn "]).await.unwrap();
+    let list = c
+        .put_word_list("mild", "replace", &["darn", "坏蛋", " darn "])
+        .await
+        .unwrap();
     assert_eq!(list["name"], "mild");
     assert_eq!(list["policy"], "replace");
     assert_eq!(list["words"], json!(["darn", "坏蛋"]));
@@ -89,7 +94,10 @@ async fn word_lists_filter_every_send(s: TestServer) {
     assert_eq!(last_text(c, "d:alice:bob").await, "darn forbidden");
     assert_eq!(code_of(c.delete_word_list("mild").await), (404, "not_found".to_owned()));
 }
-on_every_store!(word_lists_filter_every_send_on_every_store, word_lists_filter_every_send);
+on_every_store!(
+    word_lists_filter_every_send_on_every_store,
+    word_lists_filter_every_send
+);
 
 async fn word_list_input_is_checked(s: TestServer) {
     let a = s.app("a").await;
@@ -103,19 +111,33 @@ async fn word_list_input_is_checked(s: TestServer) {
     };
     let bad = [
         ("ok", json!({"policy": "mask", "words": ["x"]}), "invalid_json"),
-        ("ok", json!({"policy": "replace", "words": ["x"], "extra": 1}), "invalid_json"),
+        (
+            "ok",
+            json!({"policy": "replace", "words": ["x"], "extra": 1}),
+            "invalid_json",
+        ),
         ("ok", json!({"policy": "replace"}), "invalid_json"),
         ("ok", json!({"policy": "replace", "words": []}), "invalid_argument"),
         ("ok", json!({"policy": "replace", "words": ["  "]}), "invalid_argument"),
-        ("ok", json!({"policy": "replace", "words": ["x".repeat(65)]}), "invalid_argument"),
-        ("bad%20name", json!({"policy": "replace", "words": ["x"]}), "invalid_argument"),
+        (
+            "ok",
+            json!({"policy": "replace", "words": ["x".repeat(65)]}),
+            "invalid_argument",
+        ),
+        (
+            "bad%20name",
+            json!({"policy": "replace", "words": ["x"]}),
+            "invalid_argument",
+        ),
     ];
     for (name, body, want) in bad {
         let (status, code) = code_of(put(name, body.clone()).await);
         assert_eq!(code, want, "{name} {body}");
         assert_eq!(status, 400);
     }
-    let r = c.request::<Value>("GET", "/v1/moderation/word-lists/missing", None).await;
+    let r = c
+        .request::<Value>("GET", "/v1/moderation/word-lists/missing", None)
+        .await;
     assert_eq!(code_of(r), (404, "not_found".to_owned()));
 
     // Unsigned requests are refused.
@@ -132,15 +154,26 @@ on_every_store!(word_list_input_is_checked_on_every_store, word_list_input_is_ch
 async fn apps_cannot_touch_each_others_moderation(s: TestServer) {
     let a = s.app("a").await;
     let b = s.app("b").await;
-    a.client.upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})]).await.unwrap();
-    b.client.upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})]).await.unwrap();
+    a.client
+        .upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})])
+        .await
+        .unwrap();
+    b.client
+        .upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})])
+        .await
+        .unwrap();
     a.client.put_word_list("secret", "reject", &["nope"]).await.unwrap();
 
     let bc = &b.client;
     assert_eq!(bc.word_lists().await.unwrap(), json!({"word_lists": []}));
-    let r = bc.request::<Value>("GET", "/v1/moderation/word-lists/secret", None).await;
+    let r = bc
+        .request::<Value>("GET", "/v1/moderation/word-lists/secret", None)
+        .await;
     assert_eq!(code_of(r), (404, "not_found".to_owned()));
-    assert_eq!(code_of(bc.delete_word_list("secret").await), (404, "not_found".to_owned()));
+    assert_eq!(
+        code_of(bc.delete_word_list("secret").await),
+        (404, "not_found".to_owned())
+    );
     // A's lists do not filter B's messages.
     bc.send_text("alice", "bob", "b1", "nope").await.unwrap();
     assert_eq!(last_text(bc, "d:alice:bob").await, "nope");
@@ -149,8 +182,14 @@ async fn apps_cannot_touch_each_others_moderation(s: TestServer) {
 
     // B cannot ban or mute A's users (A's "carol" is not B's).
     a.client.upsert_users(&[json!({"id": "carol"})]).await.unwrap();
-    assert_eq!(code_of(bc.ban_user("carol", None, "").await), (404, "not_found".to_owned()));
-    assert_eq!(code_of(bc.mute_user("carol", None).await), (404, "not_found".to_owned()));
+    assert_eq!(
+        code_of(bc.ban_user("carol", None, "").await),
+        (404, "not_found".to_owned())
+    );
+    assert_eq!(
+        code_of(bc.mute_user("carol", None).await),
+        (404, "not_found".to_owned())
+    );
     assert_eq!(code_of(bc.unban_user("carol").await), (404, "not_found".to_owned()));
     assert_eq!(code_of(bc.unmute_user("carol").await), (404, "not_found".to_owned()));
     // Banning B's alice leaves A's alice alone.
@@ -165,7 +204,9 @@ on_every_store!(
 async fn bans_and_mutes_stop_sends(s: TestServer) {
     let a = s.app("a").await;
     let c = &a.client;
-    c.upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})]).await.unwrap();
+    c.upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})])
+        .await
+        .unwrap();
 
     // Ban forever, then lift it.
     let u = c.ban_user("alice", None, "spam").await.unwrap();
@@ -198,14 +239,23 @@ async fn bans_and_mutes_stop_sends(s: TestServer) {
 
     // Malformed input.
     let past = now_ms() - 1;
-    assert_eq!(code_of(c.ban_user("alice", Some(past), "").await), (400, "invalid_argument".to_owned()));
-    assert_eq!(code_of(c.mute_user("alice", Some(past)).await), (400, "invalid_argument".to_owned()));
+    assert_eq!(
+        code_of(c.ban_user("alice", Some(past), "").await),
+        (400, "invalid_argument".to_owned())
+    );
+    assert_eq!(
+        code_of(c.mute_user("alice", Some(past)).await),
+        (400, "invalid_argument".to_owned())
+    );
     assert_eq!(
         code_of(c.ban_user("alice", Some(FOREVER + 1), "").await),
         (400, "invalid_argument".to_owned())
     );
     let long = "r".repeat(257);
-    assert_eq!(code_of(c.ban_user("alice", None, &long).await), (400, "invalid_argument".to_owned()));
+    assert_eq!(
+        code_of(c.ban_user("alice", None, &long).await),
+        (400, "invalid_argument".to_owned())
+    );
     let r = c
         .request::<Value>("POST", "/v1/users/alice/ban", Some(&json!({"until": "soon"})))
         .await;
@@ -214,9 +264,18 @@ async fn bans_and_mutes_stop_sends(s: TestServer) {
         .request::<Value>("POST", "/v1/users/alice/mute", Some(&json!({"forever": true})))
         .await;
     assert_eq!(code_of(r), (400, "invalid_json".to_owned()));
-    assert_eq!(code_of(c.ban_user("nobody", None, "").await), (404, "not_found".to_owned()));
-    assert_eq!(code_of(c.mute_user("nobody", None).await), (404, "not_found".to_owned()));
-    assert_eq!(code_of(c.ban_user("bad id!", None, "").await), (400, "invalid_argument".to_owned()));
+    assert_eq!(
+        code_of(c.ban_user("nobody", None, "").await),
+        (404, "not_found".to_owned())
+    );
+    assert_eq!(
+        code_of(c.mute_user("nobody", None).await),
+        (404, "not_found".to_owned())
+    );
+    assert_eq!(
+        code_of(c.ban_user("bad id!", None, "").await),
+        (400, "invalid_argument".to_owned())
+    );
     // An empty body bans forever.
     let u: Value = c.request("POST", "/v1/users/bob/ban", None).await.unwrap();
     assert_eq!(u["banned_until"], json!(FOREVER));

@@ -284,7 +284,12 @@ async fn every_documented_operation_answers_as_documented() {
                 "/v1/moderation/word-lists/mild".into(),
                 Some(json!({"policy": "replace", "words": ["darn"]})),
             ),
-            ("get", "/v1/moderation/word-lists", "/v1/moderation/word-lists".into(), None),
+            (
+                "get",
+                "/v1/moderation/word-lists",
+                "/v1/moderation/word-lists".into(),
+                None,
+            ),
             (
                 "get",
                 "/v1/moderation/word-lists/{name}",
@@ -310,7 +315,12 @@ async fn every_documented_operation_answers_as_documented() {
                 "/v1/users/carol/mute".into(),
                 Some(json!({"until": null})),
             ),
-            ("delete", "/v1/users/{user_id}/mute", "/v1/users/carol/mute".into(), None),
+            (
+                "delete",
+                "/v1/users/{user_id}/mute",
+                "/v1/users/carol/mute".into(),
+                None,
+            ),
             ("delete", "/v1/users/{user_id}", "/v1/users/dave".into(), None),
         ];
         let documented: BTreeSet<(String, String)> = doc["paths"]

@@ -125,12 +125,7 @@ impl WordFilter {
     }
 
     async fn compiled(&self, app: &AppId) -> Result<Arc<Compiled>, DeliveryError> {
-        let cached = self
-            .cache
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(app)
-            .cloned();
+        let cached = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(app).cloned();
         if let Some(c) = &cached {
             if c.checked_at.elapsed() < RECHECK {
                 return Ok(c.clone());
@@ -215,7 +210,10 @@ mod tests {
     #[test]
     fn replace_masks_each_character_ignoring_ascii_case() {
         let l = [list(WordPolicy::Replace, &["darn", "坏蛋"])];
-        assert_eq!(run(&l, "DaRn it, 你这个坏蛋!"), Verdict::Replaced("**** it, 你这个**!".into()));
+        assert_eq!(
+            run(&l, "DaRn it, 你这个坏蛋!"),
+            Verdict::Replaced("**** it, 你这个**!".into())
+        );
         assert_eq!(run(&l, "nothing here"), Verdict::Clean);
     }
 

@@ -336,8 +336,7 @@ impl ServerClient {
     /// Mutes a user app-wide until `until` (unix ms; `None`: forever).
     pub async fn mute_user(&self, user: &str, until: Option<i64>) -> Result<Value, ServerError> {
         let path = format!("/v1/users/{}/mute", encode_segment(user));
-        self.request("POST", &path, Some(&json!({ "until": until })))
-            .await
+        self.request("POST", &path, Some(&json!({ "until": until }))).await
     }
 
     pub async fn unmute_user(&self, user: &str) -> Result<Value, ServerError> {

@@ -5,8 +5,7 @@ use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use tern_platform::domain::{
-    normalize_words, now_ms, validate_word_list_name, App, UnixMillis, WordList, WordPolicy, FOREVER,
-    MAX_WORD_LISTS,
+    normalize_words, now_ms, validate_word_list_name, App, UnixMillis, WordList, WordPolicy, FOREVER, MAX_WORD_LISTS,
 };
 use tern_platform::ids::UserId;
 use utoipa::ToSchema;
@@ -177,7 +176,12 @@ pub async fn put_word_list(
     store_word_list(&st, &req.app, &name, req.body).await.map(Json)
 }
 
-pub async fn store_word_list(st: &ApiState, app: &App, name: &str, body: PutWordList) -> Result<WordListView, ApiError> {
+pub async fn store_word_list(
+    st: &ApiState,
+    app: &App,
+    name: &str,
+    body: PutWordList,
+) -> Result<WordListView, ApiError> {
     let name = parse_list_name(name)?;
     let words = normalize_words(body.words).map_err(ApiError::invalid)?;
     let now = now_ms();
@@ -221,7 +225,9 @@ pub async fn ban(
     ApiPath(id): ApiPath<String>,
     req: Signed<Option<BanRequest>>,
 ) -> Result<Json<UserView>, ApiError> {
-    ban_user(&st, &req.app, &id, req.body.unwrap_or_default()).await.map(Json)
+    ban_user(&st, &req.app, &id, req.body.unwrap_or_default())
+        .await
+        .map(Json)
 }
 
 pub async fn ban_user(st: &ApiState, app: &App, id: &str, body: BanRequest) -> Result<UserView, ApiError> {
@@ -270,7 +276,9 @@ pub async fn mute(
     ApiPath(id): ApiPath<String>,
     req: Signed<Option<MuteRequest>>,
 ) -> Result<Json<UserView>, ApiError> {
-    mute_user(&st, &req.app, &id, req.body.unwrap_or_default()).await.map(Json)
+    mute_user(&st, &req.app, &id, req.body.unwrap_or_default())
+        .await
+        .map(Json)
 }
 
 pub async fn mute_user(st: &ApiState, app: &App, id: &str, body: MuteRequest) -> Result<UserView, ApiError> {
