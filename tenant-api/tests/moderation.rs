@@ -135,6 +135,14 @@ async fn word_list_input_is_checked(s: TestServer) {
         assert_eq!(code, want, "{name} {body}");
         assert_eq!(status, 400);
     }
+    // At most 50 lists; replacing one of them is still fine.
+    for i in 0..50 {
+        c.put_word_list(&format!("l{i}"), "replace", &["x"]).await.unwrap();
+    }
+    let r = c.put_word_list("l50", "replace", &["x"]).await;
+    assert_eq!(code_of(r), (400, "invalid_argument".to_owned()));
+    c.put_word_list("l0", "reject", &["y"]).await.unwrap();
+
     let r = c
         .request::<Value>("GET", "/v1/moderation/word-lists/missing", None)
         .await;

@@ -8,6 +8,7 @@ use tern_platform::domain::{
     normalize_words, now_ms, validate_word_list_name, App, UnixMillis, WordList, WordPolicy, FOREVER, MAX_WORD_LISTS,
 };
 use tern_platform::ids::UserId;
+use tern_platform::store::StoreError;
 use utoipa::ToSchema;
 
 use super::dto::UserView;
@@ -192,7 +193,15 @@ pub async fn store_word_list(
         created_at: now,
         updated_at: now,
     };
-    let stored = st.store.put_word_list(&app.id, &list, MAX_WORD_LISTS).await?;
+    let stored = st
+        .store
+        .put_word_list(&app.id, &list, MAX_WORD_LISTS)
+        .await
+        .map_err(|e| match e {
+            // Over the number of lists: a limit of the input, like the other ones here.
+            StoreError::Rejected(m) => ApiError::invalid(m),
+            e => e.into(),
+        })?;
     st.pipeline.word_filter().forget(&app.id);
     Ok(stored.into())
 }
