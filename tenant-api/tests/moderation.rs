@@ -289,3 +289,135 @@ async fn bans_and_mutes_stop_sends(s: TestServer) {
     assert_eq!(u["banned_until"], json!(FOREVER));
 }
 on_every_store!(bans_and_mutes_stop_sends_on_every_store, bans_and_mutes_stop_sends);
+
+// ---- gRPC ------------------------------------------------------------------------------
+
+mod grpc {
+    use prost::Message;
+    use tern_platform::proto::server_v1 as pb;
+    use tern_sdk::signing::{new_nonce, sign_request, unix_now};
+    use tern_tenant_api::grpc::error_code;
+    use tonic::transport::Channel;
+
+    use super::*;
+
+    fn signed<T: Message>(app: &TestApp, method: &str, msg: T) -> tonic::Request<T> {
+        let path = format!("/tern.server.v1.Moderation/{method}");
+        let body = msg.encode_to_vec();
+        let headers = sign_request(
+            app.app.app_key.as_str(),
+            &app.secret,
+            "POST",
+            &path,
+            &body,
+            unix_now(),
+            &new_nonce(),
+        );
+        let mut req = tonic::Request::new(msg);
+        for (k, v) in headers {
+            req.metadata_mut().insert(
+                k.to_ascii_lowercase()
+                    .parse::<tonic::metadata::AsciiMetadataKey>()
+                    .unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        req
+    }
+
+    async fn channel(s: &TestServer) -> Channel {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(tern_tenant_api::grpc::serve(
+            listener,
+            s.api_state(),
+            std::future::pending(),
+        ));
+        Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    async fn moderation_over_grpc(s: TestServer) {
+        let a = s.app("a").await;
+        let b = s.app("b").await;
+        a.client
+            .upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})])
+            .await
+            .unwrap();
+        let mut m = pb::moderation_client::ModerationClient::new(channel(&s).await);
+
+        let put = pb::PutWordListRequest {
+            name: "mild".into(),
+            policy: "replace".into(),
+            words: vec!["darn".into()],
+        };
+        let l = m
+            .put_word_list(signed(&a, "PutWordList", put))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((l.name.as_str(), l.policy.as_str()), ("mild", "replace"));
+        a.client.send_text("alice", "bob", "g1", "darn").await.unwrap();
+        assert_eq!(last_text(&a.client, "d:alice:bob").await, "****");
+        let all = m
+            .list_word_lists(signed(&a, "ListWordLists", pb::Empty {}))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(all.word_lists.len(), 1);
+
+        let bad = pb::PutWordListRequest {
+            name: "x".into(),
+            policy: "mask".into(),
+            words: vec!["y".into()],
+        };
+        let e = m.put_word_list(signed(&a, "PutWordList", bad)).await.unwrap_err();
+        assert_eq!(error_code(&e).as_deref(), Some("invalid_argument"));
+        // Another app sees nothing of A's.
+        let req = pb::WordListRequest { name: "mild".into() };
+        let e = m.get_word_list(signed(&b, "GetWordList", req)).await.unwrap_err();
+        assert_eq!(error_code(&e).as_deref(), Some("not_found"));
+
+        let ban = pb::BanUserRequest {
+            user_id: "alice".into(),
+            until: None,
+            reason: "spam".into(),
+        };
+        let u = m
+            .ban_user(signed(&a, "BanUser", ban.clone()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(u.banned_until, Some(FOREVER));
+        let e = m.ban_user(signed(&b, "BanUser", ban)).await.unwrap_err();
+        assert_eq!(error_code(&e).as_deref(), Some("not_found"));
+        let unban = pb::UserRequest {
+            user_id: "alice".into(),
+        };
+        let u = m.unban_user(signed(&a, "UnbanUser", unban)).await.unwrap().into_inner();
+        assert_eq!(u.banned_until, None);
+
+        let mute = pb::MuteUserRequest {
+            user_id: "alice".into(),
+            until: Some(now_ms() + 60_000),
+        };
+        m.mute_user(signed(&a, "MuteUser", mute)).await.unwrap();
+        let r = a.client.send_text("alice", "bob", "g2", "hi").await;
+        assert_eq!(code_of(r), (403, "user_muted".to_owned()));
+        let unmute = pb::UserRequest {
+            user_id: "alice".into(),
+        };
+        m.unmute_user(signed(&a, "UnmuteUser", unmute)).await.unwrap();
+        a.client.send_text("alice", "bob", "g3", "hi").await.unwrap();
+
+        let del = pb::WordListRequest { name: "mild".into() };
+        m.delete_word_list(signed(&a, "DeleteWordList", del)).await.unwrap();
+        // Unsigned calls are refused.
+        let e = m.list_word_lists(tonic::Request::new(pb::Empty {})).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unauthenticated);
+    }
+    on_every_store!(moderation_over_grpc_on_every_store, moderation_over_grpc);
+}

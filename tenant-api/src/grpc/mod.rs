@@ -49,6 +49,9 @@ pub async fn serve(
     health
         .set_serving::<pb::presence_server::PresenceServer<services::Server>>()
         .await;
+    health
+        .set_serving::<pb::moderation_server::ModerationServer<services::Server>>()
+        .await;
     let mut builder = tonic::transport::Server::builder().layer(auth::SignedLayer::new(state));
     let mut router = builder
         .add_service(health_service)
@@ -56,7 +59,8 @@ pub async fn serve(
         .add_service(pb::messages_server::MessagesServer::new(server.clone()))
         .add_service(pb::conversations_server::ConversationsServer::new(server.clone()))
         .add_service(pb::groups_server::GroupsServer::new(server.clone()))
-        .add_service(pb::presence_server::PresenceServer::new(server));
+        .add_service(pb::presence_server::PresenceServer::new(server.clone()))
+        .add_service(pb::moderation_server::ModerationServer::new(server));
     if let Ok(r) = reflection {
         router = router.add_service(r);
     }
