@@ -72,6 +72,10 @@ impl Stack {
 
     /// A new app and its signed server client.
     async fn app(&self) -> ServerClient {
+        self.app_and_record().await.0
+    }
+
+    async fn app_and_record(&self) -> (ServerClient, App) {
         let id = AppId::generate();
         let secret = format!("sk_{}", AppKey::generate().as_str());
         let key = AppKey::generate();
@@ -90,8 +94,8 @@ impl Stack {
             },
             webhook_secret_ciphertext: self.secrets.seal(id.as_str(), b"whsec_test"),
         };
-        self.store.create_app(&new).await.unwrap();
-        ServerClient::new(&self.base, key.as_str(), &secret)
+        let app = self.store.create_app(&new).await.unwrap();
+        (ServerClient::new(&self.base, key.as_str(), &secret), app)
     }
 
     async fn login(&self, server: &ServerClient, user: &str) -> Result<(Client, Events), tern_sdk::ClientError> {
@@ -271,5 +275,54 @@ async fn a_ban_closes_sessions_and_refuses_logins_until_lifted() {
             .await
             .unwrap();
         assert_eq!(next_text(&mut bob_ev).await, "I'm back");
+    }
+}
+
+/// A second node (its own pipeline and matcher cache over the same database) notices a
+/// list changed through the first node without being told, on a later send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_node_picks_up_list_changes() {
+    use tern_platform::bus::memory::MemoryBus;
+    use tern_platform::delivery::{Pipeline, PipelineConfig, Recipient, SendRequest};
+    use tern_platform::presence::MemoryPresence;
+
+    for (backend, store, _dir) in stores().await {
+        eprintln!("on {backend}");
+        let stack = Stack::start(store.clone()).await;
+        let (server, app) = stack.app_and_record().await;
+        server
+            .upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})])
+            .await
+            .unwrap();
+        let other = Pipeline::new(
+            store.clone(),
+            Arc::new(MemoryBus::new()),
+            Arc::new(MemoryPresence::new()),
+            PipelineConfig::default(),
+        );
+        let send = |s: &str| SendRequest {
+            sender: Sender::User(UserId::parse("alice").unwrap()),
+            to: Recipient::User(UserId::parse("bob").unwrap()),
+            client_msg_id: None,
+            msg_type: MessageType::Text,
+            content: text(s),
+            source: Source::ServerApi,
+        };
+        // The other node has compiled (empty) lists for the app.
+        other.send(&app, send("darn")).await.unwrap();
+        server.put_word_list("mild", "replace", &["darn"]).await.unwrap();
+        // Its cached matcher is rechecked within a second; keep sending until it is.
+        let masked = tokio::time::timeout(PATIENCE, async {
+            loop {
+                let receipt = other.send(&app, send("darn")).await.unwrap();
+                let stored = store.message(&app.id, &receipt.msg_id).await.unwrap().unwrap();
+                if stored.content["text"] == "****" {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        assert!(masked.is_ok(), "the other node never applied the new list");
     }
 }

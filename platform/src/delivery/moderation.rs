@@ -175,7 +175,10 @@ impl WordFilter {
             if let Some(serde_json::Value::String(s)) = obj.get_mut(*field) {
                 match judge(s, compiled.reject.as_deref(), compiled.replace.as_deref()) {
                     Verdict::Clean => {}
-                    Verdict::Replaced(masked) => *s = masked,
+                    Verdict::Replaced(masked) => {
+                        metrics::counter!("tern_messages_moderated_total", "policy" => "replace").increment(1);
+                        *s = masked;
+                    }
                     Verdict::Rejected => {
                         metrics::counter!("tern_messages_moderated_total", "policy" => "reject").increment(1);
                         return Err(DeliveryError::ContentRejected);
