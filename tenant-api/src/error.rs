@@ -92,6 +92,11 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "The sender's recall window for this message has passed.",
     ),
     (
+        "content_rejected",
+        422,
+        "The message contains a word of one of the app's reject word lists.",
+    ),
+    (
         "message_rejected",
         422,
         "The app's before-send webhook rejected the message.",
@@ -321,6 +326,7 @@ mod tests {
             DeliveryError::SenderMuted,
             DeliveryError::Blocked,
             DeliveryError::RecallWindowPassed,
+            DeliveryError::ContentRejected,
             DeliveryError::MessageRejected("x".into()),
             DeliveryError::WebhookUnavailable,
             DeliveryError::RateLimited { retry_after_ms: 10 },

@@ -34,6 +34,8 @@ pub struct ErrorDetail {
         groups::create, groups::get, groups::add_members, groups::remove_member, groups::members,
         presence::query, broadcasts::start, broadcasts::get,
         webhooks::get, webhooks::put, webhooks::dead, webhooks::redeliver,
+        moderation::list_word_lists, moderation::get_word_list, moderation::put_word_list,
+        moderation::delete_word_list, moderation::ban, moderation::unban, moderation::mute, moderation::unmute,
     ),
     components(schemas(ErrorEnvelope, ErrorDetail)),
     modifiers(&Signing),

@@ -277,6 +277,50 @@ async fn every_documented_operation_answers_as_documented() {
                 "/v1/webhook/dead-events/wh_dead1/redeliver".into(),
                 None,
             ),
+            // ---- moderation ----
+            (
+                "put",
+                "/v1/moderation/word-lists/{name}",
+                "/v1/moderation/word-lists/mild".into(),
+                Some(json!({"policy": "replace", "words": ["darn"]})),
+            ),
+            (
+                "get",
+                "/v1/moderation/word-lists",
+                "/v1/moderation/word-lists".into(),
+                None,
+            ),
+            (
+                "get",
+                "/v1/moderation/word-lists/{name}",
+                "/v1/moderation/word-lists/mild".into(),
+                None,
+            ),
+            (
+                "delete",
+                "/v1/moderation/word-lists/{name}",
+                "/v1/moderation/word-lists/mild".into(),
+                None,
+            ),
+            (
+                "post",
+                "/v1/users/{user_id}/ban",
+                "/v1/users/carol/ban".into(),
+                Some(json!({"until": null, "reason": "spam"})),
+            ),
+            ("delete", "/v1/users/{user_id}/ban", "/v1/users/carol/ban".into(), None),
+            (
+                "post",
+                "/v1/users/{user_id}/mute",
+                "/v1/users/carol/mute".into(),
+                Some(json!({"until": null})),
+            ),
+            (
+                "delete",
+                "/v1/users/{user_id}/mute",
+                "/v1/users/carol/mute".into(),
+                None,
+            ),
             ("delete", "/v1/users/{user_id}", "/v1/users/dave".into(), None),
         ];
         let documented: BTreeSet<(String, String)> = doc["paths"]

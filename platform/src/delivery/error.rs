@@ -24,6 +24,9 @@ pub enum DeliveryError {
     Blocked,
     #[error("the recall window of this message has passed")]
     RecallWindowPassed,
+    /// A word of one of the app's `reject` word lists occurs in the content.
+    #[error("the message contains a word the app does not allow")]
+    ContentRejected,
     #[error("rejected by the app's before-send webhook: {0}")]
     MessageRejected(String),
     #[error("the app's before-send webhook is unavailable and its policy is fail_closed")]
@@ -47,6 +50,7 @@ impl DeliveryError {
             Self::SenderMuted => "user_muted",
             Self::Blocked => "blocked",
             Self::RecallWindowPassed => "recall_window_passed",
+            Self::ContentRejected => "content_rejected",
             Self::MessageRejected(_) => "message_rejected",
             Self::WebhookUnavailable => "webhook_unavailable",
             Self::RateLimited { .. } => "rate_limited",

@@ -2,7 +2,7 @@
 //! `Pipeline::send` and gets the same answer:
 //!
 //! ```text
-//! validate ─▶ authorise ─▶ idempotency ─▶ before-send hook ─▶ group commit (seq) ─▶ bus
+//! validate ─▶ authorise ─▶ idempotency ─▶ word lists ─▶ before-send hook ─▶ group commit (seq) ─▶ bus
 //! ```
 //!
 //! A message is persisted before anyone is told it exists; the receipt to the sender means
@@ -11,6 +11,7 @@
 
 mod error;
 mod hook;
+pub mod moderation;
 mod pipeline;
 mod user_cache;
 mod writer;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::hook::{BeforeSendHook, HookDecision, HookDraft};
+use super::moderation::WordFilter;
 use super::user_cache::{UserCache, UserState};
 use super::writer::Writer;
 use super::DeliveryError;
@@ -72,12 +73,15 @@ pub struct Pipeline {
     /// Poked after a commit that wrote webhook events, so the worker sends them at once.
     outbox_wake: Option<Arc<tokio::sync::Notify>>,
     users: UserCache,
+    /// The apps' sensitive-word lists, compiled and cached.
+    words: WordFilter,
 }
 
 impl Pipeline {
     pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, presence: Arc<dyn Presence>, config: PipelineConfig) -> Self {
         let writer = Writer::start(store.clone(), config.writer_tasks, config.max_batch);
         Self {
+            words: WordFilter::new(store.clone()),
             store,
             bus,
             presence,
@@ -98,6 +102,7 @@ impl Pipeline {
         };
         let state = UserState {
             banned_until: u.banned_until,
+            muted_until: u.muted_until,
         };
         self.users.put(&app.id, user, state);
         Ok(Some(state))
@@ -149,6 +154,10 @@ impl Pipeline {
         &self.presence
     }
 
+    pub fn word_filter(&self) -> &WordFilter {
+        &self.words
+    }
+
     /// Sends one message. The answer means it is durable; a retry with the same
     /// `client_msg_id` returns the first answer and stores nothing new, even if its
     /// content differs.
@@ -176,6 +185,9 @@ impl Pipeline {
                 .ok_or(DeliveryError::NotFound("sender"))?;
             if user.banned_until.is_some_and(|t| t > now) {
                 return Err(DeliveryError::SenderBanned);
+            }
+            if user.is_muted_at(now) {
+                return Err(DeliveryError::SenderMuted);
             }
         } else if req.source != Source::ServerApi {
             return Err(DeliveryError::Forbidden(
@@ -236,6 +248,7 @@ impl Pipeline {
         }
 
         let mut content = req.content;
+        self.words.apply(&app.id, req.msg_type, &mut content).await?;
         if let Some(hook) = &self.hook {
             if hooked {
                 let draft = HookDraft {

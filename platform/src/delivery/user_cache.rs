@@ -18,6 +18,13 @@ const SWEEP_AT: usize = 100_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct UserState {
     pub banned_until: Option<UnixMillis>,
+    pub muted_until: Option<UnixMillis>,
+}
+
+impl UserState {
+    pub(crate) fn is_muted_at(&self, now: UnixMillis) -> bool {
+        self.muted_until.is_some_and(|t| t > now)
+    }
 }
 
 #[derive(Default)]
@@ -58,8 +65,21 @@ mod tests {
         let c = UserCache::default();
         let (a, u) = (AppId::generate(), UserId::parse("alice").unwrap());
         assert_eq!(c.get(&a, &u), None);
-        c.put(&a, &u, UserState { banned_until: Some(5) });
-        assert_eq!(c.get(&a, &u), Some(UserState { banned_until: Some(5) }));
+        c.put(
+            &a,
+            &u,
+            UserState {
+                banned_until: Some(5),
+                muted_until: None,
+            },
+        );
+        assert_eq!(
+            c.get(&a, &u),
+            Some(UserState {
+                banned_until: Some(5),
+                muted_until: None
+            })
+        );
         assert_eq!(c.get(&AppId::generate(), &u), None, "scoped by app");
         c.forget(&a, &u);
         assert_eq!(c.get(&a, &u), None);

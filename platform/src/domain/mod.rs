@@ -6,6 +6,7 @@ pub mod app;
 pub mod conversation;
 pub mod group;
 pub mod message;
+pub mod moderation;
 pub mod tenant;
 pub mod user;
 
@@ -13,6 +14,7 @@ pub use app::*;
 pub use conversation::*;
 pub use group::*;
 pub use message::*;
+pub use moderation::*;
 pub use tenant::*;
 pub use user::*;
 

@@ -14,6 +14,8 @@ pub struct User {
     /// A JSON object of the tenant's own fields, at most 4 KiB serialised.
     pub metadata: serde_json::Value,
     pub banned_until: Option<UnixMillis>,
+    /// Until then the user may connect and read but not send (an app-wide mute).
+    pub muted_until: Option<UnixMillis>,
     /// Tokens issued (`iat`) before this instant are refused.
     pub tokens_revoked_before: Option<UnixMillis>,
     pub created_at: UnixMillis,
@@ -23,6 +25,10 @@ pub struct User {
 impl User {
     pub fn is_banned_at(&self, now: UnixMillis) -> bool {
         self.banned_until.is_some_and(|t| t > now)
+    }
+
+    pub fn is_muted_at(&self, now: UnixMillis) -> bool {
+        self.muted_until.is_some_and(|t| t > now)
     }
 }
 

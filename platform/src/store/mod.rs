@@ -336,6 +336,21 @@ pub trait Store: Send + Sync + 'static {
     async fn admin_count(&self) -> StoreResult<i64>;
     async fn create_admin(&self, email: &str, password_hash: &str, now: UnixMillis) -> StoreResult<AdminRecord>;
     async fn admin_by_email(&self, email: &str) -> StoreResult<Option<AdminRecord>>;
+
+    // ---- moderation -----------------------------------------------------------------
+    /// Sets (or with `None` lifts) the user's app-wide mute. `NotFound` if no such user.
+    async fn set_user_mute(&self, app: &AppId, id: &UserId, until: Option<UnixMillis>) -> StoreResult<()>;
+    /// The app's sensitive-word lists, by name.
+    async fn word_lists(&self, app: &AppId) -> StoreResult<Vec<WordList>>;
+    async fn word_list(&self, app: &AppId, name: &str) -> StoreResult<Option<WordList>>;
+    /// Creates or replaces the list `list.name` (keeping its `created_at` when it exists)
+    /// and advances the app's word-list version, in one transaction. `Rejected` when it
+    /// would be the app's list number `max_lists + 1`. Returns the stored list.
+    async fn put_word_list(&self, app: &AppId, list: &WordList, max_lists: usize) -> StoreResult<WordList>;
+    /// Deletes the list and advances the version. `NotFound` if the app has no such list.
+    async fn delete_word_list(&self, app: &AppId, name: &str) -> StoreResult<()>;
+    /// Changes whenever the app's lists change (0 before the first list).
+    async fn word_lists_version(&self, app: &AppId) -> StoreResult<i64>;
 }
 
 /// Opens the store a URL names: `sqlite://path` (created if missing) or `postgres://...`.

@@ -153,6 +153,7 @@ macro_rules! sql_store {
                 avatar_url: col(row, "avatar_url")?,
                 metadata: parse_json("user metadata", &metadata)?,
                 banned_until: col(row, "banned_until")?,
+                muted_until: col(row, "muted_until")?,
                 tokens_revoked_before: col(row, "tokens_revoked_before")?,
                 created_at: col(row, "created_at")?,
                 updated_at: col(row, "updated_at")?,
@@ -977,7 +978,7 @@ macro_rules! sql_store {
                 let mut out = Vec::with_capacity(users.len());
                 for (id, profile) in users {
                     let row = sqlx::query::<$db>(
-                        "SELECT id, name, avatar_url, metadata, banned_until, tokens_revoked_before, \
+                        "SELECT id, name, avatar_url, metadata, banned_until, muted_until, tokens_revoked_before, \
                          created_at, updated_at FROM users WHERE app_id = $1 AND id = $2",
                     )
                     .bind(app.as_str())
@@ -993,6 +994,7 @@ macro_rules! sql_store {
                             avatar_url: None,
                             metadata: serde_json::json!({}),
                             banned_until: None,
+                            muted_until: None,
                             tokens_revoked_before: None,
                             created_at: now,
                             updated_at: now,
@@ -1033,7 +1035,7 @@ macro_rules! sql_store {
 
             async fn user(&self, app: &AppId, id: &UserId) -> StoreResult<Option<User>> {
                 let row = sqlx::query::<$db>(
-                    "SELECT id, name, avatar_url, metadata, banned_until, tokens_revoked_before, \
+                    "SELECT id, name, avatar_url, metadata, banned_until, muted_until, tokens_revoked_before, \
                      created_at, updated_at FROM users WHERE app_id = $1 AND id = $2",
                 )
                 .bind(app.as_str())
@@ -1068,7 +1070,7 @@ macro_rules! sql_store {
 
             async fn list_users(&self, app: &AppId, after: Option<&UserId>, limit: u32) -> StoreResult<Vec<User>> {
                 let rows = sqlx::query::<$db>(
-                    "SELECT id, name, avatar_url, metadata, banned_until, tokens_revoked_before, \
+                    "SELECT id, name, avatar_url, metadata, banned_until, muted_until, tokens_revoked_before, \
                      created_at, updated_at FROM users WHERE app_id = $1 AND id > $2 ORDER BY id LIMIT $3",
                 )
                 .bind(app.as_str())
@@ -1682,6 +1684,136 @@ macro_rules! sql_store {
                 .map_err(map_err)?;
                 row.as_ref().map(admin_from_row).transpose()
             }
+
+            // ---- moderation --------------------------------------------------------------
+            async fn set_user_mute(&self, app: &AppId, id: &UserId, until: Option<UnixMillis>) -> StoreResult<()> {
+                let r = sqlx::query::<$db>("UPDATE users SET muted_until = $3 WHERE app_id = $1 AND id = $2")
+                    .bind(app.as_str())
+                    .bind(id.as_str())
+                    .bind(until)
+                    .execute(self.writer())
+                    .await
+                    .map_err(map_err)?;
+                not_found_unless_changed(r.rows_affected(), "user")
+            }
+
+            async fn word_lists(&self, app: &AppId) -> StoreResult<Vec<WordList>> {
+                let rows = sqlx::query::<$db>(
+                    "SELECT name, policy, words, created_at, updated_at FROM word_lists \
+                     WHERE app_id = $1 ORDER BY name",
+                )
+                .bind(app.as_str())
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(word_list_from_row).collect()
+            }
+
+            async fn word_list(&self, app: &AppId, name: &str) -> StoreResult<Option<WordList>> {
+                let row = sqlx::query::<$db>(
+                    "SELECT name, policy, words, created_at, updated_at FROM word_lists \
+                     WHERE app_id = $1 AND name = $2",
+                )
+                .bind(app.as_str())
+                .bind(name)
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)?;
+                row.as_ref().map(word_list_from_row).transpose()
+            }
+
+            async fn put_word_list(&self, app: &AppId, list: &WordList, max_lists: usize) -> StoreResult<WordList> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                // The version row first: it serialises the app's list changes (and the count below).
+                bump_word_lists_version(&mut tx, app).await?;
+                let created_at = sqlx::query_scalar::<$db, i64>(
+                    "SELECT created_at FROM word_lists WHERE app_id = $1 AND name = $2",
+                )
+                .bind(app.as_str())
+                .bind(&list.name)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if created_at.is_none() {
+                    let n = sqlx::query_scalar::<$db, i64>("SELECT COUNT(*) FROM word_lists WHERE app_id = $1")
+                        .bind(app.as_str())
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    if n as usize >= max_lists {
+                        return Err(StoreError::Rejected(format!(
+                            "an app may keep at most {max_lists} word lists"
+                        )));
+                    }
+                }
+                let words = serde_json::to_string(&list.words)
+                    .map_err(|e| StoreError::Database(format!("JSON encoding failed: {e}")))?;
+                let row = sqlx::query::<$db>(
+                    "INSERT INTO word_lists (app_id, name, policy, words, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (app_id, name) DO UPDATE SET policy = excluded.policy, \
+                     words = excluded.words, updated_at = excluded.updated_at \
+                     RETURNING name, policy, words, created_at, updated_at",
+                )
+                .bind(app.as_str())
+                .bind(&list.name)
+                .bind(list.policy.as_str())
+                .bind(words)
+                .bind(created_at.unwrap_or(list.created_at))
+                .bind(list.updated_at)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let stored = word_list_from_row(&row)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(stored)
+            }
+
+            async fn delete_word_list(&self, app: &AppId, name: &str) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                bump_word_lists_version(&mut tx, app).await?;
+                let r = sqlx::query::<$db>("DELETE FROM word_lists WHERE app_id = $1 AND name = $2")
+                    .bind(app.as_str())
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                // Nothing deleted: the transaction (and its version bump) is rolled back on drop.
+                not_found_unless_changed(r.rows_affected(), "word list")?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn word_lists_version(&self, app: &AppId) -> StoreResult<i64> {
+                let v = sqlx::query_scalar::<$db, i64>("SELECT version FROM word_list_versions WHERE app_id = $1")
+                    .bind(app.as_str())
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(map_err)?;
+                Ok(v.unwrap_or(0))
+            }
+        }
+
+        fn word_list_from_row(row: &DbRow) -> StoreResult<WordList> {
+            let policy: String = col(row, "policy")?;
+            let words: String = col(row, "words")?;
+            Ok(WordList {
+                name: col(row, "name")?,
+                policy: WordPolicy::parse(&policy).ok_or_else(|| corrupt("word list policy", &policy))?,
+                words: serde_json::from_str(&words).map_err(|_| corrupt("word list words", &words))?,
+                created_at: col(row, "created_at")?,
+                updated_at: col(row, "updated_at")?,
+            })
+        }
+
+        async fn bump_word_lists_version(tx: &mut Tx<'_>, app: &AppId) -> StoreResult<i64> {
+            sqlx::query_scalar::<$db, i64>(
+                "INSERT INTO word_list_versions (app_id, version) VALUES ($1, 1) \
+                 ON CONFLICT (app_id) DO UPDATE SET version = word_list_versions.version + 1 RETURNING version",
+            )
+            .bind(app.as_str())
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(map_err)
         }
     };
 }

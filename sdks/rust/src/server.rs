@@ -301,4 +301,46 @@ impl ServerClient {
         self.request("POST", "/v1/presence/query", Some(&json!({ "users": users })))
             .await
     }
+
+    // ---- moderation ----
+
+    /// Creates or replaces the sensitive-word list `name`; `policy` is `replace` or `reject`.
+    pub async fn put_word_list(&self, name: &str, policy: &str, words: &[&str]) -> Result<Value, ServerError> {
+        let path = format!("/v1/moderation/word-lists/{}", encode_segment(name));
+        self.request("PUT", &path, Some(&json!({ "policy": policy, "words": words })))
+            .await
+    }
+
+    /// Every word list of the app: `{"word_lists": [...]}`.
+    pub async fn word_lists(&self) -> Result<Value, ServerError> {
+        self.request("GET", "/v1/moderation/word-lists", None).await
+    }
+
+    pub async fn delete_word_list(&self, name: &str) -> Result<Value, ServerError> {
+        let path = format!("/v1/moderation/word-lists/{}", encode_segment(name));
+        self.request("DELETE", &path, None).await
+    }
+
+    /// Bans a user until `until` (unix ms; `None`: forever) and closes their sessions.
+    pub async fn ban_user(&self, user: &str, until: Option<i64>, reason: &str) -> Result<Value, ServerError> {
+        let path = format!("/v1/users/{}/ban", encode_segment(user));
+        self.request("POST", &path, Some(&json!({ "until": until, "reason": reason })))
+            .await
+    }
+
+    pub async fn unban_user(&self, user: &str) -> Result<Value, ServerError> {
+        self.request("DELETE", &format!("/v1/users/{}/ban", encode_segment(user)), None)
+            .await
+    }
+
+    /// Mutes a user app-wide until `until` (unix ms; `None`: forever).
+    pub async fn mute_user(&self, user: &str, until: Option<i64>) -> Result<Value, ServerError> {
+        let path = format!("/v1/users/{}/mute", encode_segment(user));
+        self.request("POST", &path, Some(&json!({ "until": until }))).await
+    }
+
+    pub async fn unmute_user(&self, user: &str) -> Result<Value, ServerError> {
+        self.request("DELETE", &format!("/v1/users/{}/mute", encode_segment(user)), None)
+            .await
+    }
 }

@@ -52,6 +52,9 @@ pub async fn serve(
     health
         .set_serving::<pb::broadcasts_server::BroadcastsServer<services::Server>>()
         .await;
+    health
+        .set_serving::<pb::moderation_server::ModerationServer<services::Server>>()
+        .await;
     let mut builder = tonic::transport::Server::builder().layer(auth::SignedLayer::new(state));
     let mut router = builder
         .add_service(health_service)
@@ -60,7 +63,8 @@ pub async fn serve(
         .add_service(pb::conversations_server::ConversationsServer::new(server.clone()))
         .add_service(pb::groups_server::GroupsServer::new(server.clone()))
         .add_service(pb::presence_server::PresenceServer::new(server.clone()))
-        .add_service(pb::broadcasts_server::BroadcastsServer::new(server));
+        .add_service(pb::broadcasts_server::BroadcastsServer::new(server.clone()))
+        .add_service(pb::moderation_server::ModerationServer::new(server));
     if let Ok(r) = reflection {
         router = router.add_service(r);
     }

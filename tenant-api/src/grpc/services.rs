@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use super::convert::{self, struct_to_json};
 use super::status::to_status;
 use crate::error::ApiError;
-use crate::rest::{broadcasts, conversations, groups, messages, presence, users};
+use crate::rest::{broadcasts, conversations, groups, messages, moderation, presence, users};
 use crate::state::ApiState;
 
 type Answer<T> = Result<Response<T>, Status>;
@@ -325,6 +325,21 @@ fn broadcast(b: broadcasts::BroadcastView) -> pb::Broadcast {
     }
 }
 
+// ---- moderation ----
+
+fn word_list(l: moderation::WordListView) -> pb::WordList {
+    pb::WordList {
+        name: l.name,
+        policy: match l.policy {
+            moderation::Policy::Replace => "replace".into(),
+            moderation::Policy::Reject => "reject".into(),
+        },
+        words: l.words,
+        created_at: l.created_at,
+        updated_at: l.updated_at,
+    }
+}
+
 #[tonic::async_trait]
 impl pb::broadcasts_server::Broadcasts for Server {
     async fn start_broadcast(&self, req: Request<pb::StartBroadcastRequest>) -> Answer<pb::Broadcast> {
@@ -343,6 +358,88 @@ impl pb::broadcasts_server::Broadcasts for Server {
         ok(
             broadcasts::get_broadcast(&self.state, &app, &req.into_inner().broadcast_id),
             broadcast,
+        )
+    }
+}
+
+#[tonic::async_trait]
+impl pb::moderation_server::Moderation for Server {
+    async fn list_word_lists(&self, req: Request<pb::Empty>) -> Answer<pb::WordListsResponse> {
+        let app = app(&req)?;
+        ok(moderation::word_lists(&self.state, &app).await, |a| {
+            pb::WordListsResponse {
+                word_lists: a.word_lists.into_iter().map(word_list).collect(),
+            }
+        })
+    }
+
+    async fn get_word_list(&self, req: Request<pb::WordListRequest>) -> Answer<pb::WordList> {
+        let app = app(&req)?;
+        ok(
+            moderation::word_list(&self.state, &app, &req.into_inner().name).await,
+            word_list,
+        )
+    }
+
+    async fn put_word_list(&self, req: Request<pb::PutWordListRequest>) -> Answer<pb::WordList> {
+        let app = app(&req)?;
+        let r = req.into_inner();
+        let policy = match r.policy.as_str() {
+            "replace" => moderation::Policy::Replace,
+            "reject" => moderation::Policy::Reject,
+            _ => return Err(to_status(ApiError::invalid("policy must be replace or reject"))),
+        };
+        let body = moderation::PutWordList { policy, words: r.words };
+        ok(
+            moderation::store_word_list(&self.state, &app, &r.name, body).await,
+            word_list,
+        )
+    }
+
+    async fn delete_word_list(&self, req: Request<pb::WordListRequest>) -> Answer<pb::Empty> {
+        let app = app(&req)?;
+        ok(
+            moderation::remove_word_list(&self.state, &app, &req.into_inner().name).await,
+            |_| pb::Empty {},
+        )
+    }
+
+    async fn ban_user(&self, req: Request<pb::BanUserRequest>) -> Answer<pb::User> {
+        let app = app(&req)?;
+        let r = req.into_inner();
+        let body = moderation::BanRequest {
+            until: r.until,
+            reason: Some(r.reason),
+        };
+        ok(
+            moderation::ban_user(&self.state, &app, &r.user_id, body).await,
+            convert::user,
+        )
+    }
+
+    async fn unban_user(&self, req: Request<pb::UserRequest>) -> Answer<pb::User> {
+        let app = app(&req)?;
+        ok(
+            moderation::unban_user(&self.state, &app, &req.into_inner().user_id).await,
+            convert::user,
+        )
+    }
+
+    async fn mute_user(&self, req: Request<pb::MuteUserRequest>) -> Answer<pb::User> {
+        let app = app(&req)?;
+        let r = req.into_inner();
+        let body = moderation::MuteRequest { until: r.until };
+        ok(
+            moderation::mute_user(&self.state, &app, &r.user_id, body).await,
+            convert::user,
+        )
+    }
+
+    async fn unmute_user(&self, req: Request<pb::UserRequest>) -> Answer<pb::User> {
+        let app = app(&req)?;
+        ok(
+            moderation::unmute_user(&self.state, &app, &req.into_inner().user_id).await,
+            convert::user,
         )
     }
 }

@@ -18,6 +18,8 @@ pub struct UserView {
     pub metadata: serde_json::Value,
     /// Unix ms until which the user is banned.
     pub banned_until: Option<i64>,
+    /// Unix ms until which the user may not send (an app-wide mute).
+    pub muted_until: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -30,6 +32,7 @@ impl From<User> for UserView {
             avatar_url: u.avatar_url,
             metadata: u.metadata,
             banned_until: u.banned_until,
+            muted_until: u.muted_until,
             created_at: u.created_at,
             updated_at: u.updated_at,
         }

@@ -12,6 +12,7 @@ pub mod conversations;
 pub mod dto;
 pub mod groups;
 pub mod messages;
+pub mod moderation;
 pub mod presence;
 pub mod users;
 pub mod webhooks;
@@ -58,6 +59,22 @@ pub fn routes() -> Router<ApiState> {
         .route(
             "/v1/webhook/dead-events/{event_id}/redeliver",
             post(webhooks::redeliver),
+        )
+        // ---- moderation ----
+        .route("/v1/moderation/word-lists", get(moderation::list_word_lists))
+        .route(
+            "/v1/moderation/word-lists/{name}",
+            get(moderation::get_word_list)
+                .put(moderation::put_word_list)
+                .delete(moderation::delete_word_list),
+        )
+        .route(
+            "/v1/users/{user_id}/ban",
+            post(moderation::ban).delete(moderation::unban),
+        )
+        .route(
+            "/v1/users/{user_id}/mute",
+            post(moderation::mute).delete(moderation::unmute),
         )
 }
 
