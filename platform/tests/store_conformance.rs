@@ -770,6 +770,48 @@ async fn mixed_batch_of_conversations_duplicates_and_a_group(store: Arc<dyn Stor
     assert_eq!(due_ids, expected);
 }
 
+/// A batch bigger than one statement may carry (bind-parameter limits: the store splits
+/// it) is still one batch: every message stored once, seqs gapless, entries and events all
+/// written.
+async fn a_batch_larger_than_one_statement(store: Arc<dyn Store>) {
+    const PEERS: usize = 1_050;
+    let app = app(&*store).await;
+    let a = &app.id;
+    let mut batch = Vec::new();
+    for round in 0..2 {
+        for p in 0..PEERS {
+            let mut m = dm(a, "alice", &format!("peer{p}"), &format!("r{round}-p{p}"), 10 + round);
+            m.events = vec![event(a, 10)];
+            batch.push(m);
+        }
+    }
+    batch.push(dm(a, "alice", "peer7", "r0-p7", 99));
+    let out = store.commit_messages(&batch).await.unwrap();
+    assert_eq!(out.len(), 2 * PEERS + 1);
+    for (i, o) in out[..2 * PEERS].iter().enumerate() {
+        assert_eq!(stored(o).seq, 1 + (i / PEERS) as i64, "message {i}");
+    }
+    assert_eq!(out[2 * PEERS], CommitOutcome::Duplicate(stored(&out[7]).clone()));
+
+    let mut alice = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.conversations(a, &uid("alice"), after, 500).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some((last.updated_at, last.conversation_id.to_string()));
+        alice.extend(page);
+    }
+    assert_eq!(alice.len(), PEERS);
+    assert!(alice.iter().all(|e| (e.last_seq, e.read_seq, e.unread) == (2, 2, 0)));
+    let peer = store
+        .conversation(a, &uid("peer1049"), &direct("alice", "peer1049"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((peer.last_seq, peer.read_seq, peer.unread), (2, 0, 2));
+    assert_eq!(store.due_events(i64::MAX, 5_000).await.unwrap().len(), 2 * PEERS);
+}
+
 async fn history_ranges(store: Arc<dyn Store>) {
     let app = app(&*store).await;
     let a = &app.id;
@@ -1157,6 +1199,7 @@ conformance!(
     concurrent_batches_over_several_conversations,
     concurrent_duplicates_are_stored_once,
     mixed_batch_of_conversations_duplicates_and_a_group,
+    a_batch_larger_than_one_statement,
     history_ranges,
     recall_drops_content,
     conversation_list_unread_paging_and_sync,
