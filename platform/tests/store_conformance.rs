@@ -631,6 +631,190 @@ async fn concurrent_duplicates_are_stored_once(store: Arc<dyn Store>) {
     assert_eq!(history, vec![first]);
 }
 
+/// One batch mixing conversations, apps, a group, a stored duplicate and a duplicate inside
+/// the batch: outcomes in input order, seqs per conversation, entries, read positions and
+/// events as if each message had been committed alone.
+async fn mixed_batch_of_conversations_duplicates_and_a_group(store: Arc<dyn Store>) {
+    let other = app(&*store).await;
+    let app = app(&*store).await;
+    let (a, b) = (&app.id, &other.id);
+    let g = gid("crew");
+    store
+        .create_group(a, &new_group("crew", "alice", &["bob", "carol"], 5), 100)
+        .await
+        .unwrap();
+    let earlier = stored(&commit_one(&*store, dm(a, "alice", "bob", "old", 100)).await).clone();
+    // Bob's entry exists (unread); alice writing again must not move his read position.
+    let bob_before = store
+        .conversation(a, &uid("bob"), &direct("alice", "bob"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bob_before.read_seq, 0);
+
+    let mut retried = dm(a, "alice", "bob", "old", 200);
+    retried.events = vec![event(a, 200)];
+    let mut first_new = dm(a, "alice", "bob", "n1", 201);
+    first_new.events = vec![event(a, 201)];
+    let mut to_dave = dm(a, "carol", "dave", "n2", 202);
+    to_dave.events = vec![event(a, 202), event(a, 202)];
+    let in_group = group_msg(a, "crew", "bob", "n3", 203);
+    let mut repeat = dm(a, "alice", "bob", "n1", 204);
+    repeat.events = vec![event(a, 204)];
+    let reply = dm(a, "bob", "alice", "n4", 205);
+    let elsewhere = dm(b, "alice", "bob", "n1", 206);
+    let again = dm(a, "alice", "bob", "n5", 207);
+    let in_group_again = group_msg(a, "crew", "bob", "n6", 208);
+    let batch = vec![
+        retried,
+        first_new,
+        to_dave,
+        in_group,
+        repeat,
+        reply,
+        elsewhere,
+        again,
+        in_group_again,
+    ];
+    let out = store.commit_messages(&batch).await.unwrap();
+    assert_eq!(out.len(), batch.len());
+    assert_eq!(out[0], CommitOutcome::Duplicate(earlier.clone()), "stored before");
+    let n1 = stored(&out[1]).clone();
+    assert_eq!(out[4], CommitOutcome::Duplicate(n1.clone()), "earlier in the batch");
+    let seqs: Vec<(usize, i64)> = [1, 2, 3, 5, 6, 7, 8]
+        .into_iter()
+        .map(|i| (i, stored(&out[i]).seq))
+        .collect();
+    assert_eq!(
+        seqs,
+        [(1, 2), (2, 1), (3, 1), (5, 3), (6, 1), (7, 4), (8, 2)],
+        "gapless per conversation and app, input order"
+    );
+    for i in [1, 2, 3, 5, 6, 7, 8] {
+        let got = stored(&out[i]);
+        assert_eq!(got.msg_id, batch[i].msg_id);
+        assert_eq!(got.content, batch[i].content);
+        assert_eq!(
+            store.message(&batch[i].app_id, &got.msg_id).await.unwrap().as_ref(),
+            Some(got)
+        );
+    }
+
+    let history = store
+        .messages(a, &direct("alice", "bob"), SeqRange::After(0), 10)
+        .await
+        .unwrap();
+    let keys: Vec<&str> = history.iter().map(|m| m.client_msg_id.as_str()).collect();
+    assert_eq!(keys, ["old", "n1", "n4", "n5"], "nothing written for the duplicates");
+    let group_history = store
+        .messages(a, &ConversationId::Group(g.clone()), SeqRange::After(0), 10)
+        .await
+        .unwrap();
+    assert_eq!(group_history.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2]);
+
+    let entry = |app: AppId, user: &'static str, id: ConversationId| {
+        let store = store.clone();
+        async move { store.conversation(&app, &uid(user), &id).await.unwrap().unwrap() }
+    };
+    let alice = entry(a.clone(), "alice", direct("alice", "bob")).await;
+    assert_eq!(
+        (alice.last_seq, alice.read_seq, alice.unread),
+        (4, 4, 0),
+        "alice sent the last one"
+    );
+    let bob = entry(a.clone(), "bob", direct("alice", "bob")).await;
+    assert_eq!(
+        (bob.last_seq, bob.read_seq, bob.unread),
+        (4, 3, 1),
+        "bob read up to his reply"
+    );
+    assert!(bob.version > bob_before.version);
+    assert_eq!(bob.last_message.map(|m| m.msg_id), Some(batch[7].msg_id.clone()));
+    let dave = entry(a.clone(), "dave", direct("carol", "dave")).await;
+    assert_eq!(
+        (dave.last_seq, dave.read_seq, dave.unread),
+        (1, 0, 1),
+        "created for the recipient"
+    );
+    let carol = entry(a.clone(), "carol", direct("carol", "dave")).await;
+    assert_eq!((carol.read_seq, carol.unread), (1, 0));
+    let group = ConversationId::Group(g.clone());
+    let bob_in_group = entry(a.clone(), "bob", group.clone()).await;
+    assert_eq!(
+        (bob_in_group.last_seq, bob_in_group.read_seq),
+        (2, 2),
+        "group sender read both"
+    );
+    let carol_in_group = entry(a.clone(), "carol", group.clone()).await;
+    assert_eq!((carol_in_group.read_seq, carol_in_group.unread), (0, 2));
+    assert_eq!(
+        store.conversation(a, &uid("dave"), &group).await.unwrap(),
+        None,
+        "a group message creates no entry for a non-member"
+    );
+    let in_b = entry(b.clone(), "bob", direct("alice", "bob")).await;
+    assert_eq!(
+        (in_b.last_seq, in_b.unread),
+        (1, 1),
+        "the other app's conversation is its own"
+    );
+
+    // Events of the stored messages only: 1 (n1) + 2 (n2), none of the duplicates.
+    let due = store.due_events(i64::MAX, 100).await.unwrap();
+    let mut due_ids: Vec<&str> = due.iter().map(|e| e.id.as_str()).collect();
+    due_ids.sort_unstable();
+    let mut expected: Vec<&str> = batch[1]
+        .events
+        .iter()
+        .chain(&batch[2].events)
+        .map(|e| e.id.as_str())
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(due_ids, expected);
+}
+
+/// A batch bigger than one statement may carry (bind-parameter limits: the store splits
+/// it) is still one batch: every message stored once, seqs gapless, entries and events all
+/// written.
+async fn a_batch_larger_than_one_statement(store: Arc<dyn Store>) {
+    const PEERS: usize = 1_050;
+    let app = app(&*store).await;
+    let a = &app.id;
+    let mut batch = Vec::new();
+    for round in 0..2 {
+        for p in 0..PEERS {
+            let mut m = dm(a, "alice", &format!("peer{p}"), &format!("r{round}-p{p}"), 10 + round);
+            m.events = vec![event(a, 10)];
+            batch.push(m);
+        }
+    }
+    batch.push(dm(a, "alice", "peer7", "r0-p7", 99));
+    let out = store.commit_messages(&batch).await.unwrap();
+    assert_eq!(out.len(), 2 * PEERS + 1);
+    for (i, o) in out[..2 * PEERS].iter().enumerate() {
+        assert_eq!(stored(o).seq, 1 + (i / PEERS) as i64, "message {i}");
+    }
+    assert_eq!(out[2 * PEERS], CommitOutcome::Duplicate(stored(&out[7]).clone()));
+
+    let mut alice = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.conversations(a, &uid("alice"), after, 500).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some((last.updated_at, last.conversation_id.to_string()));
+        alice.extend(page);
+    }
+    assert_eq!(alice.len(), PEERS);
+    assert!(alice.iter().all(|e| (e.last_seq, e.read_seq, e.unread) == (2, 2, 0)));
+    let peer = store
+        .conversation(a, &uid("peer1049"), &direct("alice", "peer1049"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((peer.last_seq, peer.read_seq, peer.unread), (2, 0, 2));
+    assert_eq!(store.due_events(i64::MAX, 5_000).await.unwrap().len(), 2 * PEERS);
+}
+
 async fn history_ranges(store: Arc<dyn Store>) {
     let app = app(&*store).await;
     let a = &app.id;
@@ -1114,6 +1298,8 @@ conformance!(
     concurrent_batches_get_gapless_seqs,
     concurrent_batches_over_several_conversations,
     concurrent_duplicates_are_stored_once,
+    mixed_batch_of_conversations_duplicates_and_a_group,
+    a_batch_larger_than_one_statement,
     history_ranges,
     recall_drops_content,
     conversation_list_unread_paging_and_sync,

@@ -79,7 +79,7 @@ pub(crate) fn to_json(v: &serde_json::Value) -> Result<String, StoreError> {
 /// `MIGRATOR: sqlx::migrate::Migrator` in scope.
 macro_rules! sql_store {
     ($store:ty, $db:ty, $backend:expr) => {
-        use std::collections::{HashMap, HashSet};
+        use std::collections::{BTreeMap, HashMap, HashSet};
 
         use async_trait::async_trait;
         use sqlx::Row as _;
@@ -343,7 +343,7 @@ macro_rules! sql_store {
             }
             let mut found = HashMap::new();
             for (app, messages) in by_app {
-                for chunk in messages.chunks(200) {
+                for chunk in messages.chunks(ROWS_PER_STATEMENT) {
                     let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
                         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = "
                     ));
@@ -371,122 +371,249 @@ macro_rules! sql_store {
             Ok(found)
         }
 
-        /// Stores one message that is known not to be a duplicate; returns it with its seq.
-        async fn store_one(tx: &mut Tx<'_>, m: &NewMessage, version: i64) -> StoreResult<Message> {
-            let app = m.app_id.as_str();
-            let conversation = m.conversation_id.to_string();
-            let seq: i64 = sqlx::query_scalar::<$db, i64>(
-                "INSERT INTO conversations (app_id, id, last_seq, last_msg_id, version, updated_at) \
-                 VALUES ($1, $2, 1, $3, $4, $5) \
-                 ON CONFLICT (app_id, id) DO UPDATE SET last_seq = conversations.last_seq + 1, \
-                 last_msg_id = excluded.last_msg_id, version = excluded.version, \
-                 updated_at = CASE WHEN excluded.updated_at > conversations.updated_at \
-                 THEN excluded.updated_at ELSE conversations.updated_at END \
-                 RETURNING last_seq",
-            )
-            .bind(app)
-            .bind(&conversation)
-            .bind(m.msg_id.as_str())
-            .bind(version)
-            .bind(m.created_at)
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(map_err)?;
+        /// Rows per multi-row statement of a batch commit: at most 9 bind parameters a row
+        /// keeps every statement far below SQLite's limit (32,766) and PostgreSQL's (65,535).
+        const ROWS_PER_STATEMENT: usize = 1000;
 
-            sqlx::query::<$db>(
-                "INSERT INTO messages (app_id, msg_id, conversation_id, seq, sender_key, client_msg_id, \
-                 msg_type, content, created_at, recalled, edited_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE, NULL)",
-            )
-            .bind(app)
-            .bind(m.msg_id.as_str())
-            .bind(&conversation)
-            .bind(seq)
-            .bind(m.sender.idempotency_key())
-            .bind(m.client_msg_id.as_str())
-            .bind(m.msg_type.as_str())
-            .bind(to_json(&m.content)?)
-            .bind(m.created_at)
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| {
-                conflict_as(e, || {
-                    format!("message {} collides with a stored message (its id or idempotency key)", m.msg_id)
-                })
-            })?;
+        /// What a batch commit does to one conversation: `count` new messages, the last of
+        /// them (in input order) `last_msg_id`, the latest `updated_at` among them.
+        struct ConversationPlan<'a> {
+            app: &'a str,
+            id: &'a str,
+            count: i64,
+            last_msg_id: &'a str,
+            updated_at: UnixMillis,
+            version: i64,
+        }
 
-            let sender = m.sender.user();
-            let mut participants: Vec<&UserId> = m.participants.iter().collect();
-            participants.sort();
-            participants.dedup();
-            for p in &participants {
-                if Some(*p) == sender {
-                    // A sender has read their own message.
-                    sqlx::query::<$db>(
-                        "INSERT INTO user_conversations \
-                         (app_id, user_id, conversation_id, read_seq, joined_seq, version) \
-                         VALUES ($1, $2, $3, $4, 0, $5) \
-                         ON CONFLICT (app_id, user_id, conversation_id) DO UPDATE SET \
-                         read_seq = CASE WHEN excluded.read_seq > user_conversations.read_seq \
-                         THEN excluded.read_seq ELSE user_conversations.read_seq END, \
-                         version = excluded.version",
-                    )
-                    .bind(app)
-                    .bind(p.as_str())
-                    .bind(&conversation)
-                    .bind(seq)
-                    .bind(version)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(map_err)?;
-                } else {
-                    // An existing entry changes through the conversation's version alone.
-                    sqlx::query::<$db>(
-                        "INSERT INTO user_conversations \
-                         (app_id, user_id, conversation_id, read_seq, joined_seq, version) \
-                         VALUES ($1, $2, $3, 0, 0, $4) \
-                         ON CONFLICT (app_id, user_id, conversation_id) DO NOTHING",
-                    )
-                    .bind(app)
-                    .bind(p.as_str())
-                    .bind(&conversation)
-                    .bind(version)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(map_err)?;
+        /// Stores the messages `fresh` of `batch` (none of them a duplicate; sorted by app
+        /// and conversation, input order within one) in a few multi-row statements, in the
+        /// lock order of the module docs. Returns them with their seqs, in the order of
+        /// `fresh`.
+        async fn store_new(
+            tx: &mut Tx<'_>,
+            batch: &[NewMessage],
+            conversation_ids: &[String],
+            fresh: &[usize],
+            versions: &HashMap<&AppId, i64>,
+        ) -> StoreResult<Vec<Message>> {
+            if fresh.is_empty() {
+                return Ok(Vec::new());
+            }
+            let version_of = |m: &NewMessage| versions.get(&m.app_id).copied().unwrap_or_default();
+
+            // Plan: one row per conversation, in sorted order (`fresh` is sorted).
+            let mut plans: Vec<ConversationPlan<'_>> = Vec::new();
+            for &i in fresh {
+                let m = &batch[i];
+                let (app, id) = (m.app_id.as_str(), conversation_ids[i].as_str());
+                match plans.last_mut() {
+                    Some(p) if p.app == app && p.id == id => {
+                        p.count += 1;
+                        p.last_msg_id = m.msg_id.as_str();
+                        p.updated_at = p.updated_at.max(m.created_at);
+                    }
+                    _ => plans.push(ConversationPlan {
+                        app,
+                        id,
+                        count: 1,
+                        last_msg_id: m.msg_id.as_str(),
+                        updated_at: m.created_at,
+                        version: version_of(m),
+                    }),
                 }
             }
-            if let Some(s) = sender.filter(|s| !participants.contains(s)) {
-                // A group member sending: their entry exists already (or they have none, in
-                // a room), so it is only moved, never created.
-                sqlx::query::<$db>(
-                    "UPDATE user_conversations SET version = $4, \
-                     read_seq = CASE WHEN read_seq < $5 THEN $5 ELSE read_seq END \
-                     WHERE app_id = $1 AND user_id = $2 AND conversation_id = $3",
-                )
-                .bind(app)
-                .bind(s.as_str())
-                .bind(&conversation)
-                .bind(version)
-                .bind(seq)
-                .execute(&mut **tx)
-                .await
-                .map_err(map_err)?;
-            }
-            insert_events(tx, &m.events).await?;
 
-            Ok(Message {
-                msg_id: m.msg_id.clone(),
-                conversation_id: m.conversation_id.clone(),
-                seq,
-                sender: m.sender.clone(),
-                client_msg_id: m.client_msg_id.clone(),
-                msg_type: m.msg_type,
-                content: m.content.clone(),
-                created_at: m.created_at,
-                recalled: false,
-                edited_at: None,
-            })
+            // 1. Advance every conversation's last_seq by its count, locking them in order.
+            let mut last_seqs: HashMap<(String, String), i64> = HashMap::with_capacity(plans.len());
+            for chunk in plans.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO conversations (app_id, id, last_seq, last_msg_id, version, updated_at) ",
+                );
+                qb.push_values(chunk, |mut row, p| {
+                    row.push_bind(p.app)
+                        .push_bind(p.id)
+                        .push_bind(p.count)
+                        .push_bind(p.last_msg_id)
+                        .push_bind(p.version)
+                        .push_bind(p.updated_at);
+                });
+                qb.push(
+                    " ON CONFLICT (app_id, id) DO UPDATE SET \
+                     last_seq = conversations.last_seq + excluded.last_seq, \
+                     last_msg_id = excluded.last_msg_id, version = excluded.version, \
+                     updated_at = CASE WHEN excluded.updated_at > conversations.updated_at \
+                     THEN excluded.updated_at ELSE conversations.updated_at END \
+                     RETURNING app_id, id, last_seq",
+                );
+                for row in qb.build().fetch_all(&mut **tx).await.map_err(map_err)? {
+                    last_seqs.insert((col(&row, "app_id")?, col(&row, "id")?), col(&row, "last_seq")?);
+                }
+            }
+
+            // Seqs: a conversation's new messages take last_seq-count+1..=last_seq in order.
+            let mut stored: Vec<Message> = Vec::with_capacity(fresh.len());
+            let mut next_seq: HashMap<(&str, &str), i64> = HashMap::with_capacity(plans.len());
+            for p in &plans {
+                let last = last_seqs
+                    .get(&(p.app.to_owned(), p.id.to_owned()))
+                    .copied()
+                    .ok_or_else(|| StoreError::Database(format!("conversation {} returned no seq", p.id)))?;
+                next_seq.insert((p.app, p.id), last - p.count + 1);
+            }
+            for &i in fresh {
+                let m = &batch[i];
+                let next = next_seq
+                    .get_mut(&(m.app_id.as_str(), conversation_ids[i].as_str()))
+                    .ok_or_else(|| StoreError::Database("a message of the batch has no planned seq".into()))?;
+                let seq = *next;
+                *next += 1;
+                stored.push(Message {
+                    msg_id: m.msg_id.clone(),
+                    conversation_id: m.conversation_id.clone(),
+                    seq,
+                    sender: m.sender.clone(),
+                    client_msg_id: m.client_msg_id.clone(),
+                    msg_type: m.msg_type,
+                    content: m.content.clone(),
+                    created_at: m.created_at,
+                    recalled: false,
+                    edited_at: None,
+                });
+            }
+
+            // 2. The messages.
+            let rows: Vec<(&NewMessage, &Message, String, &str)> = fresh
+                .iter()
+                .zip(&stored)
+                .map(|(&i, s)| Ok((&batch[i], s, to_json(&batch[i].content)?, conversation_ids[i].as_str())))
+                .collect::<StoreResult<_>>()?;
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO messages (app_id, msg_id, conversation_id, seq, sender_key, client_msg_id, \
+                     msg_type, content, created_at, recalled, edited_at) ",
+                );
+                qb.push_values(chunk, |mut row, (m, s, content, conversation)| {
+                    row.push_bind(m.app_id.as_str())
+                        .push_bind(m.msg_id.as_str())
+                        .push_bind(*conversation)
+                        .push_bind(s.seq)
+                        .push_bind(m.sender.idempotency_key())
+                        .push_bind(m.client_msg_id.as_str())
+                        .push_bind(m.msg_type.as_str())
+                        .push_bind(content.as_str())
+                        .push_bind(m.created_at)
+                        .push("FALSE")
+                        .push("NULL");
+                });
+                qb.build().execute(&mut **tx).await.map_err(|e| {
+                    conflict_as(e, || {
+                        "a message of the batch collides with a stored message (its id or idempotency key)".into()
+                    })
+                })?;
+            }
+
+            // 3. Conversation list entries, in (app, conversation, user) order. Participants'
+            // entries are created if missing; a sender's read_seq moves to the highest seq
+            // they sent (0 marks "not a sender here": an existing entry is left alone and
+            // changes through the conversation's version). A group member sending is not a
+            // participant: their entry exists already (or they have none, in a room), so it
+            // is only moved, never created.
+            let mut entries: BTreeMap<(&str, &str, &str), (i64, i64)> = BTreeMap::new();
+            let mut moved_only: BTreeMap<(&str, &str, &str), (i64, i64)> = BTreeMap::new();
+            for (&i, s) in fresh.iter().zip(&stored) {
+                let m = &batch[i];
+                let (app, conversation, version) = (m.app_id.as_str(), conversation_ids[i].as_str(), version_of(m));
+                for p in &m.participants {
+                    entries.entry((app, conversation, p.as_str())).or_insert((0, version));
+                }
+                if let Some(sender) = m.sender.user() {
+                    let key = (app, conversation, sender.as_str());
+                    let read = if m.participants.contains(sender) {
+                        entries.entry(key).or_insert((0, version))
+                    } else {
+                        moved_only.entry(key).or_insert((0, version))
+                    };
+                    read.0 = read.0.max(s.seq);
+                }
+            }
+            // Moving an entry that this batch also creates is moving it in the upsert.
+            moved_only.retain(|key, (seq, _)| match entries.get_mut(key) {
+                Some(entry) => {
+                    entry.0 = entry.0.max(*seq);
+                    false
+                }
+                None => true,
+            });
+            let entries: Vec<_> = entries.into_iter().collect();
+            for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO user_conversations \
+                     (app_id, user_id, conversation_id, read_seq, joined_seq, version) ",
+                );
+                qb.push_values(chunk, |mut row, ((app, conversation, user), (read_seq, version))| {
+                    row.push_bind(*app)
+                        .push_bind(*user)
+                        .push_bind(*conversation)
+                        .push_bind(*read_seq)
+                        .push("0")
+                        .push_bind(*version);
+                });
+                qb.push(
+                    " ON CONFLICT (app_id, user_id, conversation_id) DO UPDATE SET \
+                     read_seq = CASE WHEN excluded.read_seq > user_conversations.read_seq \
+                     THEN excluded.read_seq ELSE user_conversations.read_seq END, \
+                     version = excluded.version \
+                     WHERE excluded.read_seq > 0",
+                );
+                qb.build().execute(&mut **tx).await.map_err(map_err)?;
+            }
+            let moved_only: Vec<_> = moved_only.into_iter().collect();
+            for chunk in moved_only.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "UPDATE user_conversations SET version = v.column4, \
+                     read_seq = CASE WHEN user_conversations.read_seq < v.column5 \
+                     THEN v.column5 ELSE user_conversations.read_seq END FROM (",
+                );
+                qb.push_values(chunk, |mut row, ((app, conversation, user), (read_seq, version))| {
+                    row.push_bind(*app)
+                        .push_bind(*user)
+                        .push_bind(*conversation)
+                        .push_bind(*version)
+                        .push_bind(*read_seq);
+                });
+                qb.push(
+                    ") AS v WHERE user_conversations.app_id = v.column1 \
+                     AND user_conversations.user_id = v.column2 \
+                     AND user_conversations.conversation_id = v.column3",
+                );
+                qb.build().execute(&mut **tx).await.map_err(map_err)?;
+            }
+
+            // 4. The outbox events.
+            let events: Vec<&NewOutboxEvent> = fresh.iter().flat_map(|&i| &batch[i].events).collect();
+            for chunk in events.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO outbox_events \
+                     (id, app_id, event_type, body, created_at, state, attempts, next_attempt_at, last_error) ",
+                );
+                qb.push_values(chunk, |mut row, e| {
+                    row.push_bind(e.id.as_str())
+                        .push_bind(e.app_id.as_str())
+                        .push_bind(e.event_type.as_str())
+                        .push_bind(e.body.as_str())
+                        .push_bind(e.created_at)
+                        .push("'pending'")
+                        .push("0")
+                        .push_bind(e.created_at)
+                        .push("NULL");
+                });
+                qb.build()
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(|err| conflict_as(err, || "an outbox event of the batch already exists".into()))?;
+            }
+            Ok(stored)
         }
 
         async fn group_in(tx: &mut Tx<'_>, app: &AppId, id: &GroupId) -> StoreResult<Option<Group>> {
@@ -601,6 +728,7 @@ macro_rules! sql_store {
             let firsts: Vec<&NewMessage> = order.iter().map(|&i| &batch[i]).collect();
             let mut earlier = stored_before(&mut tx, &firsts).await?;
             let mut outcomes: Vec<Option<CommitOutcome>> = vec![None; batch.len()];
+            let mut fresh: Vec<usize> = Vec::with_capacity(order.len());
             for i in order {
                 let m = &batch[i];
                 let key = (
@@ -608,15 +736,16 @@ macro_rules! sql_store {
                     m.sender.idempotency_key().to_owned(),
                     m.client_msg_id.to_string(),
                 );
-                outcomes[i] = Some(match earlier.remove(&key) {
-                    Some(first) => CommitOutcome::Duplicate(first),
-                    None => {
-                        let version = versions.get(&m.app_id).copied().unwrap_or_default();
-                        CommitOutcome::Stored(store_one(&mut tx, m, version).await?)
-                    }
-                });
+                match earlier.remove(&key) {
+                    Some(first) => outcomes[i] = Some(CommitOutcome::Duplicate(first)),
+                    None => fresh.push(i),
+                }
             }
+            let stored = store_new(&mut tx, batch, &conversation_ids, &fresh, &versions).await?;
             tx.commit().await.map_err(map_err)?;
+            for (i, message) in fresh.into_iter().zip(stored) {
+                outcomes[i] = Some(CommitOutcome::Stored(message));
+            }
 
             for (i, first) in repeat_of.iter().enumerate() {
                 if let Some(j) = *first {
