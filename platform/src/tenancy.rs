@@ -607,6 +607,18 @@ pub(crate) mod test_store {
                 .find(|a| a.email == email)
                 .cloned())
         }
+        // ---- webhook claims ----
+        async fn claim_due_events(
+            &self,
+            _now: UnixMillis,
+            _limit: u32,
+            _lease_ms: i64,
+        ) -> StoreResult<Vec<OutboxEvent>> {
+            unsupported()
+        }
+        async fn release_event(&self, _id: &str, _at: UnixMillis) -> StoreResult<()> {
+            unsupported()
+        }
     }
 }
 

@@ -322,6 +322,17 @@ pub trait Store: Send + Sync + 'static {
     async fn admin_count(&self) -> StoreResult<i64>;
     async fn create_admin(&self, email: &str, password_hash: &str, now: UnixMillis) -> StoreResult<AdminRecord>;
     async fn admin_by_email(&self, email: &str) -> StoreResult<Option<AdminRecord>>;
+
+    // ---- webhook claims (several workers on one database) ----------------------------
+    /// Takes up to `limit` pending events due at `now`, oldest first, and leases them: each
+    /// is moved to `next_attempt_at = now + lease_ms`, so no other worker takes it until the
+    /// lease runs out (or the holder records an outcome). Concurrent callers never get the
+    /// same event from one call each (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one
+    /// `UPDATE ... RETURNING` under its single writer). A worker that dies holding a lease
+    /// leaves the event to be claimed again when the lease ends: at least once, not at most.
+    async fn claim_due_events(&self, now: UnixMillis, limit: u32, lease_ms: i64) -> StoreResult<Vec<OutboxEvent>>;
+    /// Gives a claimed, still pending event back, due at `at` (attempts and error kept).
+    async fn release_event(&self, id: &str, at: UnixMillis) -> StoreResult<()>;
 }
 
 /// Opens the store a URL names: `sqlite://path` (created if missing) or `postgres://...`.

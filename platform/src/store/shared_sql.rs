@@ -1672,6 +1672,45 @@ macro_rules! sql_store {
                 .map_err(map_err)?;
                 row.as_ref().map(admin_from_row).transpose()
             }
+
+            // ---- webhook claims ----------------------------------------------------------
+            async fn claim_due_events(&self, now: UnixMillis, limit: u32, lease_ms: i64) -> StoreResult<Vec<OutboxEvent>> {
+                // PostgreSQL runs claims concurrently: the row locks make a second claimer
+                // skip what the first took. SQLite has one writer, so the statement is
+                // atomic as it is (and has no FOR UPDATE). The CTE is materialized so the
+                // LIMITed selection runs once (as an `IN (subquery)` PostgreSQL may rescan it
+                // and take more than `limit`).
+                let lock = if $backend == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+                let rows = sqlx::query::<$db>(&format!(
+                    "WITH claimed AS MATERIALIZED ( \
+                         SELECT id FROM outbox_events WHERE state = 'pending' AND next_attempt_at <= $1 \
+                         ORDER BY created_at, id LIMIT $3{lock}) \
+                     UPDATE outbox_events SET next_attempt_at = $2 \
+                     WHERE state = 'pending' AND next_attempt_at <= $1 AND id IN (SELECT id FROM claimed) \
+                     RETURNING {EVENT_COLUMNS}"
+                ))
+                .bind(now)
+                .bind(now.saturating_add(lease_ms.max(0)))
+                .bind(i64::from(limit))
+                .fetch_all(self.writer())
+                .await
+                .map_err(map_err)?;
+                let mut events = rows.iter().map(event_from_row).collect::<StoreResult<Vec<_>>>()?;
+                events.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+                Ok(events)
+            }
+
+            async fn release_event(&self, id: &str, at: UnixMillis) -> StoreResult<()> {
+                let r = sqlx::query::<$db>(
+                    "UPDATE outbox_events SET next_attempt_at = $2 WHERE id = $1 AND state = 'pending'",
+                )
+                .bind(id)
+                .bind(at)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                not_found_unless_changed(r.rows_affected(), "event")
+            }
         }
     };
 }
