@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use common::{eventually, tern_command, Server};
+use common::{eventually, status_of, tern_command, Server};
 use tern_sdk::server::ServerClient;
 
 const ALLOW_PRIVATE: (&str, &str) = ("TERN_WEBHOOK_ALLOW_PRIVATE", "1");
@@ -86,6 +86,18 @@ async fn handle(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes)
     StatusCode::from_u16(status).unwrap()
 }
 
+/// Starts `tern serve` on the data dir and waits until it is ready (migrated, store open).
+async fn start_ready(dir: &Path) -> Server {
+    let server = Server::start(dir, &[ALLOW_PRIVATE]);
+    let http = reqwest::Client::new();
+    let url = format!("{}/readyz", server.base);
+    eventually("tern serve is ready", || async {
+        status_of(&http, &url).await == Some(200)
+    })
+    .await;
+    server
+}
+
 fn cli_json(dir: &Path, args: &[&str]) -> serde_json::Value {
     let out = tern_command(dir)
         .env(ALLOW_PRIVATE.0, ALLOW_PRIVATE.1)
@@ -149,7 +161,7 @@ async fn pending_webhooks_survive_kill_9_exactly_once_per_message() {
     let receiver = Receiver::start(500).await;
     let (key, secret) = app_with_webhook(d, &receiver.url());
 
-    let server = Server::start(d, &[ALLOW_PRIVATE]);
+    let server = start_ready(d).await;
     let client = ServerClient::new(&server.base, &key, &secret);
     client.create_user("alice", "Alice").await.unwrap();
     client.create_user("bob", "Bob").await.unwrap();
@@ -172,7 +184,7 @@ async fn pending_webhooks_survive_kill_9_exactly_once_per_message() {
     drop(server); // SIGKILL: no graceful shutdown, no draining.
 
     receiver.status.store(200, Ordering::SeqCst);
-    let server = Server::start(d, &[ALLOW_PRIVATE]);
+    let server = start_ready(d).await;
     let client = ServerClient::new(&server.base, &key, &secret);
     eventually("every event delivered after the restart", || async {
         receiver.delivered().len() == N
@@ -203,7 +215,7 @@ async fn a_kill_during_a_burst_loses_no_acknowledged_message_and_doubles_none() 
     let receiver = Receiver::start(200).await;
     let (key, secret) = app_with_webhook(d, &receiver.url());
 
-    let server = Server::start(d, &[ALLOW_PRIVATE]);
+    let server = start_ready(d).await;
     let client = ServerClient::new(&server.base, &key, &secret);
     client.create_user("alice", "Alice").await.unwrap();
     client.create_user("bob", "Bob").await.unwrap();
@@ -242,7 +254,7 @@ async fn a_kill_during_a_burst_loses_no_acknowledged_message_and_doubles_none() 
     assert!(acked.len() >= KILL_AFTER);
     let conversation = acked[0].0.clone();
 
-    let server = Server::start(d, &[ALLOW_PRIVATE]);
+    let server = start_ready(d).await;
     let client = ServerClient::new(&server.base, &key, &secret);
     let stored = history(&client, &conversation).await;
     let stored_ids: Vec<String> = stored.iter().map(|m| m.msg_id.clone()).collect();
