@@ -616,7 +616,7 @@ pub(crate) mod test_store {
         ) -> StoreResult<Vec<OutboxEvent>> {
             unsupported()
         }
-        async fn release_event(&self, _id: &str, _at: UnixMillis) -> StoreResult<()> {
+        async fn release_events(&self, _ids: &[String], _at: UnixMillis) -> StoreResult<u64> {
             unsupported()
         }
     }

@@ -981,7 +981,13 @@ async fn claims_lease_events_to_one_worker(store: Arc<dyn Store>) {
         .reschedule_event(&first[1].id, 1, 3_000, "HTTP 500")
         .await
         .unwrap();
-    store.release_event(&second[0].id, 200).await.unwrap();
+    assert_eq!(
+        store
+            .release_events(std::slice::from_ref(&second[0].id), 200)
+            .await
+            .unwrap(),
+        1
+    );
     let again = store.claim_due_events(200, 10, 1_000).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!((again[0].id.as_str(), again[0].attempts), (second[0].id.as_str(), 0));
@@ -1001,14 +1007,16 @@ async fn claims_lease_events_to_one_worker(store: Arc<dyn Store>) {
         .unwrap()
         .iter()
         .all(|e| &e.id != dead));
-    assert!(matches!(
-        store.release_event(dead, 0).await,
-        Err(StoreError::NotFound(_))
-    ));
-    assert!(matches!(
-        store.release_event("wh_missing", 0).await,
-        Err(StoreError::NotFound(_))
-    ));
+    // Only pending events are given back.
+    let ids = [dead.clone(), "wh_missing".to_owned(), expired[1].id.clone()];
+    assert_eq!(store.release_events(&ids, 0).await.unwrap(), 1);
+    assert!(store
+        .dead_events(a, None, 10)
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| &e.id == dead));
+    assert_eq!(store.release_events(&[], 0).await.unwrap(), 0);
 }
 
 /// Several workers claiming at once from one database: every event goes to exactly one.

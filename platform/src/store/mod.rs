@@ -331,8 +331,9 @@ pub trait Store: Send + Sync + 'static {
     /// `UPDATE ... RETURNING` under its single writer). A worker that dies holding a lease
     /// leaves the event to be claimed again when the lease ends: at least once, not at most.
     async fn claim_due_events(&self, now: UnixMillis, limit: u32, lease_ms: i64) -> StoreResult<Vec<OutboxEvent>>;
-    /// Gives a claimed, still pending event back, due at `at` (attempts and error kept).
-    async fn release_event(&self, id: &str, at: UnixMillis) -> StoreResult<()>;
+    /// Gives claimed, still pending events back, due at `at` (attempts and error kept), in
+    /// one transaction. Returns how many were pending; ids that are not are skipped.
+    async fn release_events(&self, ids: &[String], at: UnixMillis) -> StoreResult<u64>;
 }
 
 /// Opens the store a URL names: `sqlite://path` (created if missing) or `postgres://...`.

@@ -1700,16 +1700,25 @@ macro_rules! sql_store {
                 Ok(events)
             }
 
-            async fn release_event(&self, id: &str, at: UnixMillis) -> StoreResult<()> {
-                let r = sqlx::query::<$db>(
-                    "UPDATE outbox_events SET next_attempt_at = $2 WHERE id = $1 AND state = 'pending'",
-                )
-                .bind(id)
-                .bind(at)
-                .execute(self.writer())
-                .await
-                .map_err(map_err)?;
-                not_found_unless_changed(r.rows_affected(), "event")
+            async fn release_events(&self, ids: &[String], at: UnixMillis) -> StoreResult<u64> {
+                if ids.is_empty() {
+                    return Ok(0);
+                }
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let mut released = 0;
+                for id in ids {
+                    let r = sqlx::query::<$db>(
+                        "UPDATE outbox_events SET next_attempt_at = $2 WHERE id = $1 AND state = 'pending'",
+                    )
+                    .bind(id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    released += r.rows_affected();
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok(released)
             }
         }
     };

@@ -128,6 +128,7 @@ async fn poll_once(shared: &Arc<Shared>, tasks: &mut JoinSet<()>) {
             return;
         }
     };
+    let mut give_back = Vec::new();
     for event in due {
         // Still being delivered here (its lease ran out first): the delivery in flight
         // records the outcome, and the new lease keeps the others away meanwhile.
@@ -142,9 +143,7 @@ async fn poll_once(shared: &Arc<Shared>, tasks: &mut JoinSet<()>) {
         // (by any worker), so one slow endpoint cannot fill the worker.
         let Ok(permit) = semaphore.try_acquire_owned() else {
             lock(&shared.in_flight).remove(&event.id);
-            if let Err(e) = shared.store.release_event(&event.id, now).await {
-                tracing::debug!(event = %event.id, error = %e, "could not release a claimed event; it waits for its lease");
-            }
+            give_back.push(event.id);
             continue;
         };
         let shared = shared.clone();
@@ -154,6 +153,9 @@ async fn poll_once(shared: &Arc<Shared>, tasks: &mut JoinSet<()>) {
             lock(&shared.in_flight).remove(&id);
             drop(permit);
         });
+    }
+    if let Err(e) = shared.store.release_events(&give_back, now).await {
+        tracing::debug!(error = %e, "could not give claimed events back; they wait for their lease");
     }
     // Forget idle apps so the map holds only endpoints with deliveries in flight. Permits
     // are taken only here, so an entry with all of them free is not in use.
