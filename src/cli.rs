@@ -30,6 +30,9 @@ pub enum Command {
     App(AppCommand),
     /// Mint a user token, for trying things by hand.
     Token(TokenArgs),
+    /// Configure an app's webhooks; list and redeliver dead after-events.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
@@ -95,6 +98,72 @@ pub enum AppCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Replace the app's webhook configuration (the same rules as `PUT /v1/webhook`).
+    Set(WebhookSetArgs),
+    /// Print the app's webhook configuration.
+    Show {
+        /// The app's AppKey.
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the app's dead after-events (failed for 24 hours), oldest id first.
+    Dead {
+        /// The app's AppKey.
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a dead event back in the queue, due now.
+    Redeliver {
+        /// The app's AppKey.
+        #[arg(long)]
+        app: String,
+        /// The event's webhook id (wh_...).
+        event_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct WebhookSetArgs {
+    /// The app's AppKey.
+    #[arg(long)]
+    pub app: String,
+    /// The endpoint every webhook is POSTed to. Internal addresses are refused unless the
+    /// operator set TERN_WEBHOOK_ALLOW_PRIVATE=1.
+    #[arg(long, required_unless_present = "off", conflicts_with = "off")]
+    pub url: Option<String>,
+    /// Turn webhooks off (no URL).
+    #[arg(long)]
+    pub off: bool,
+    /// After-events to deliver, comma separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub events: Vec<String>,
+    /// Call the before-send hook for the messages it selects.
+    #[arg(long)]
+    pub before_send: bool,
+    /// Which senders' messages the hook sees, comma separated: sdk, server_api (default: both).
+    #[arg(long, value_delimiter = ',')]
+    pub sources: Vec<String>,
+    /// Which message types the hook sees, comma separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub types: Vec<String>,
+    /// The before-send timeout, 100 to 5000 ms.
+    #[arg(long, default_value_t = tern_platform::webhook::settings::DEFAULT_TIMEOUT_MS)]
+    pub timeout_ms: u64,
+    /// What happens when the hook fails: fail_open (the message goes through) or fail_closed.
+    #[arg(long, default_value = "fail_open")]
+    pub policy: String,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -172,6 +241,33 @@ mod tests {
         let Command::Token(t) = c.command else { panic!() };
         assert_eq!((t.ttl, t.json), (60, true));
         assert!(Cli::try_parse_from(["tern", "serve", "--roles", "db"]).is_err());
+        let c = Cli::try_parse_from([
+            "tern",
+            "webhook",
+            "set",
+            "--app",
+            "ak_x",
+            "--url",
+            "https://h/x",
+            "--events",
+            "message.sent,user.online",
+            "--before-send",
+            "--policy",
+            "fail_closed",
+        ])
+        .unwrap();
+        let Command::Webhook(WebhookCommand::Set(w)) = c.command else {
+            panic!()
+        };
+        assert_eq!(w.events, vec!["message.sent", "user.online"]);
+        assert!(w.before_send && w.timeout_ms == 1500 && w.policy == "fail_closed");
+        assert!(Cli::try_parse_from(["tern", "webhook", "set", "--app", "ak_x"]).is_err());
+        assert!(Cli::try_parse_from(["tern", "webhook", "set", "--app", "ak_x", "--url", "u", "--off"]).is_err());
+        let c = Cli::try_parse_from(["tern", "webhook", "redeliver", "--app", "ak_x", "wh_1"]).unwrap();
+        let Command::Webhook(WebhookCommand::Redeliver { event_id, .. }) = c.command else {
+            panic!()
+        };
+        assert_eq!(event_id, "wh_1");
         assert!(Cli::try_parse_from(["tern", "token", "--app", "ak_x"]).is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! The admin commands (`migrate`, `tenant`, `app`, `token`): each opens the configured store,
+//! The admin commands (`migrate`, `tenant`, `app`, `token`, `webhook`): each opens the configured store,
 //! checks the master key like `serve` does, calls `tern_platform::tenancy`, and prints the
 //! result as text or `--json` on stdout.
 
@@ -9,8 +9,9 @@ use tern_platform::admins::AdminError;
 use tern_platform::bootstrap::{load_master_key, BootstrapError, MasterKey};
 use tern_platform::store::{self, Store, StoreError};
 use tern_platform::tenancy::{self, TenancyError};
+use tern_platform::webhook::{self as hooks, BeforeSendSpec, WebhookSpec};
 
-use crate::cli::{AppCommand, TenantCommand, TokenArgs};
+use crate::cli::{AppCommand, TenantCommand, TokenArgs, WebhookCommand, WebhookSetArgs};
 use crate::config::{Config, ConfigError};
 use crate::telemetry::TelemetryError;
 
@@ -34,6 +35,10 @@ pub enum CommandError {
     Telemetry(#[from] TelemetryError),
     #[error("{0}")]
     Serve(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
 }
 
 /// Opens the configured store (no migration). On the embedded default the data dir is
@@ -153,6 +158,152 @@ pub async fn token(config: &Config, args: TokenArgs) -> Result<(), CommandError>
         print_json(&json!({"token": minted.token, "expires_at": minted.expires_at}));
     } else {
         println!("{}", minted.token);
+    }
+    Ok(())
+}
+
+fn spec_json(spec: &WebhookSpec) -> serde_json::Value {
+    let b = spec.before_send.clone().unwrap_or_default();
+    json!({
+        "url": spec.url,
+        "events": spec.events,
+        "before_send": {
+            "enabled": b.enabled,
+            "sources": b.sources,
+            "types": b.types,
+            "timeout_ms": b.timeout_ms,
+            "policy": b.policy,
+        },
+    })
+}
+
+fn print_spec(spec: &WebhookSpec) {
+    let list = |v: &[String]| if v.is_empty() { "all".to_owned() } else { v.join(",") };
+    let b = spec.before_send.clone().unwrap_or_default();
+    println!(
+        "url:         {}",
+        spec.url.as_deref().unwrap_or("(none: webhooks are off)")
+    );
+    println!("events:      {}", list(&spec.events));
+    println!("before_send: {}", if b.enabled { "on" } else { "off" });
+    println!(
+        "  sources:   {}",
+        if b.sources.is_empty() {
+            "sdk,server_api".to_owned()
+        } else {
+            b.sources.join(",")
+        }
+    );
+    println!("  types:     {}", list(&b.types));
+    println!("  timeout:   {} ms", b.timeout_ms);
+    println!("  policy:    {}", b.policy);
+}
+
+fn set_spec(args: WebhookSetArgs) -> WebhookSpec {
+    WebhookSpec {
+        url: if args.off { None } else { args.url },
+        events: args.events,
+        before_send: Some(BeforeSendSpec {
+            enabled: args.before_send,
+            sources: args.sources,
+            types: args.types,
+            timeout_ms: args.timeout_ms,
+            policy: args.policy,
+        }),
+    }
+}
+
+/// The most dead events `tern webhook dead` reads per store call.
+const DEAD_PAGE: u32 = 200;
+
+pub async fn webhook(config: &Config, cmd: WebhookCommand) -> Result<(), CommandError> {
+    let store = migrated_store(config).await?;
+    match cmd {
+        WebhookCommand::Set(args) => {
+            let app = tenancy::find_app(store.as_ref(), &args.app).await?;
+            let json = args.json;
+            let webhook = hooks::parse_spec(set_spec(args), config.webhook_allow_private)
+                .await
+                .map_err(|e| CommandError::Invalid(e.0))?;
+            let mut settings = app.settings.clone();
+            settings.webhook = webhook;
+            store.update_app_settings(&app.id, &settings).await?;
+            let spec = hooks::spec_of(&settings.webhook);
+            if json {
+                print_json(&spec_json(&spec));
+            } else {
+                print_spec(&spec);
+            }
+        }
+        WebhookCommand::Show { app, json } => {
+            let app = tenancy::find_app(store.as_ref(), &app).await?;
+            let spec = hooks::spec_of(&app.settings.webhook);
+            if json {
+                print_json(&spec_json(&spec));
+            } else {
+                print_spec(&spec);
+            }
+        }
+        WebhookCommand::Dead { app, json } => {
+            let app = tenancy::find_app(store.as_ref(), &app).await?;
+            let mut events = Vec::new();
+            loop {
+                let after = events.last().map(|e: &store::OutboxEvent| e.id.clone());
+                let page = store.dead_events(&app.id, after.as_deref(), DEAD_PAGE).await?;
+                let full = page.len() == DEAD_PAGE as usize;
+                events.extend(page);
+                if !full {
+                    break;
+                }
+            }
+            if json {
+                let list: Vec<_> = events
+                    .iter()
+                    .map(|e| {
+                        json!({
+                            "id": e.id,
+                            "type": e.event_type,
+                            "attempts": e.attempts,
+                            "created_at": e.created_at,
+                            "last_error": e.last_error,
+                            "body": e.body,
+                        })
+                    })
+                    .collect();
+                print_json(&json!({ "events": list }));
+            } else if events.is_empty() {
+                println!("no dead events");
+            } else {
+                for e in &events {
+                    println!(
+                        "{}  {}  attempts={}  created_at={}  last_error={}",
+                        e.id,
+                        e.event_type,
+                        e.attempts,
+                        hooks::rfc3339(e.created_at),
+                        e.last_error.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+        WebhookCommand::Redeliver { app, event_id, json } => {
+            let app = tenancy::find_app(store.as_ref(), &app).await?;
+            let now = tern_platform::domain::now_ms();
+            match store.redeliver_event(&app.id, &event_id, now).await {
+                Ok(()) => {}
+                Err(StoreError::NotFound(_)) => {
+                    return Err(CommandError::NotFound(format!(
+                        "the app has no dead event {event_id:?} (see `tern webhook dead`)"
+                    )))
+                }
+                Err(e) => return Err(e.into()),
+            }
+            if json {
+                print_json(&json!({"id": event_id, "queued_at": now}));
+            } else {
+                println!("queued {event_id} for delivery (a running worker sends it within its poll interval)");
+            }
+        }
     }
     Ok(())
 }

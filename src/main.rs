@@ -57,5 +57,6 @@ async fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Tenant(cmd) => commands::tenant(&config, cmd).await,
         Command::App(cmd) => commands::app(&config, cmd).await,
         Command::Token(args) => commands::token(&config, args).await,
+        Command::Webhook(cmd) => commands::webhook(&config, cmd).await,
     }
 }

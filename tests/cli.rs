@@ -192,3 +192,196 @@ fn tenants_apps_secrets_and_tokens_end_to_end() {
     std::fs::remove_file(d.join("data").join("master.key")).unwrap();
     fails_with(tern(d, &["token", "--app", &app_key, "--user", "alice"]), "master key");
 }
+
+/// Runs `f` against the test's SQLite store, as a running server would see it.
+fn with_store<T>(d: &Path, f: impl AsyncFnOnce(std::sync::Arc<dyn tern_platform::store::Store>) -> T) -> T {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let url = format!("sqlite://{}/tern.db", d.join("data").display());
+        let store = tern_platform::store::connect(&url).await.unwrap();
+        f(store).await
+    })
+}
+
+#[test]
+fn webhook_set_show_dead_and_redeliver() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    tern(d, &["tenant", "create", "Acme"]).success();
+    let app = json_of(tern(
+        d,
+        &["app", "create", "--tenant", "Acme", "--name", "chat", "--json"],
+    ));
+    let key = app["app_key"].as_str().unwrap().to_owned();
+    let other = json_of(tern(
+        d,
+        &["app", "create", "--tenant", "Acme", "--name", "other", "--json"],
+    ));
+    let other_key = other["app_key"].as_str().unwrap().to_owned();
+
+    // Nothing configured yet.
+    let shown = json_of(tern(d, &["webhook", "show", "--app", &key, "--json"]));
+    assert_eq!(shown["url"], serde_json::Value::Null);
+    assert_eq!(shown["before_send"]["enabled"], false);
+
+    // The same validation as PUT /v1/webhook: internal addresses need the operator's
+    // permission, and the error says how to give it.
+    let hook = "http://127.0.0.1:9/hook";
+    fails_with(
+        tern(d, &["webhook", "set", "--app", &key, "--url", hook]),
+        "TERN_WEBHOOK_ALLOW_PRIVATE",
+    );
+    let private = |args: &[&str]| {
+        tern_command(d)
+            .env("TERN_WEBHOOK_ALLOW_PRIVATE", "1")
+            .args(args)
+            .assert()
+    };
+    fails_with(
+        private(&[
+            "webhook",
+            "set",
+            "--app",
+            &key,
+            "--url",
+            hook,
+            "--events",
+            "message.sent,message.exploded",
+        ]),
+        "unknown event \"message.exploded\"",
+    );
+    fails_with(
+        private(&[
+            "webhook",
+            "set",
+            "--app",
+            &key,
+            "--url",
+            hook,
+            "--before-send",
+            "--timeout-ms",
+            "99",
+        ]),
+        "timeout_ms must be from 100 to 5000",
+    );
+    fails_with(
+        private(&["webhook", "set", "--app", &key, "--url", hook, "--policy", "maybe"]),
+        "unknown policy",
+    );
+    fails_with(
+        private(&["webhook", "set", "--app", &key, "--url", hook, "--sources", "fax"]),
+        "before_send source",
+    );
+    fails_with(private(&["webhook", "set", "--app", &key]), "--url");
+    fails_with(
+        private(&["webhook", "set", "--app", "ak_nosuchapp1", "--url", hook]),
+        "unknown app",
+    );
+    // Refusals change nothing.
+    assert_eq!(
+        json_of(tern(d, &["webhook", "show", "--app", &key, "--json"]))["url"],
+        serde_json::Value::Null
+    );
+
+    let set = json_of(private(&[
+        "webhook",
+        "set",
+        "--app",
+        &key,
+        "--url",
+        hook,
+        "--events",
+        "message.sent,user.online",
+        "--before-send",
+        "--types",
+        "text",
+        "--timeout-ms",
+        "800",
+        "--policy",
+        "fail_closed",
+        "--json",
+    ]));
+    let shown = json_of(tern(d, &["webhook", "show", "--app", &key, "--json"]));
+    assert_eq!(set, shown);
+    assert_eq!(shown["url"], hook);
+    assert_eq!(shown["events"], serde_json::json!(["message.sent", "user.online"]));
+    assert_eq!(shown["before_send"]["enabled"], true);
+    assert_eq!(shown["before_send"]["types"], serde_json::json!(["text"]));
+    assert_eq!(shown["before_send"]["timeout_ms"], 800);
+    assert_eq!(shown["before_send"]["policy"], "fail_closed");
+    let text = String::from_utf8(
+        tern(d, &["webhook", "show", "--app", &key])
+            .success()
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    assert!(text.contains(hook) && text.contains("fail_closed"), "{text}");
+    // The other app is untouched.
+    assert_eq!(
+        json_of(tern(d, &["webhook", "show", "--app", &other_key, "--json"]))["url"],
+        serde_json::Value::Null
+    );
+
+    // A dead event, as the worker leaves one after 24 hours of failures.
+    let app_id = tern_platform::ids::AppId::parse(app["app_id"].as_str().unwrap()).unwrap();
+    with_store(d, async |store| {
+        let e = tern_platform::store::NewOutboxEvent {
+            id: "wh_dead1".into(),
+            app_id: app_id.clone(),
+            event_type: "message.sent".into(),
+            body: "{}".into(),
+            created_at: 1,
+        };
+        store.enqueue_events(&[e]).await.unwrap();
+        store.mark_event_dead("wh_dead1", 30, "HTTP 500").await.unwrap();
+    });
+    let dead = json_of(tern(d, &["webhook", "dead", "--app", &key, "--json"]));
+    assert_eq!(dead["events"].as_array().unwrap().len(), 1);
+    assert_eq!(dead["events"][0]["id"], "wh_dead1");
+    assert_eq!(dead["events"][0]["last_error"], "HTTP 500");
+    let text = String::from_utf8(
+        tern(d, &["webhook", "dead", "--app", &key])
+            .success()
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    assert!(text.contains("wh_dead1") && text.contains("HTTP 500"), "{text}");
+    // Another app sees none of it and cannot redeliver it.
+    assert_eq!(
+        json_of(tern(d, &["webhook", "dead", "--app", &other_key, "--json"]))["events"],
+        serde_json::json!([])
+    );
+    fails_with(
+        tern(d, &["webhook", "redeliver", "--app", &other_key, "wh_dead1"]),
+        "no dead event",
+    );
+
+    let r = json_of(tern(d, &["webhook", "redeliver", "--app", &key, "wh_dead1", "--json"]));
+    assert_eq!(r["id"], "wh_dead1");
+    assert_eq!(
+        json_of(tern(d, &["webhook", "dead", "--app", &key, "--json"]))["events"],
+        serde_json::json!([])
+    );
+    let pending = with_store(d, async |store| store.due_events(i64::MAX, 10).await.unwrap());
+    assert_eq!(pending.len(), 1);
+    assert_eq!((pending[0].id.as_str(), pending[0].attempts), ("wh_dead1", 0));
+    // Twice is an error: it is no longer dead.
+    fails_with(
+        tern(d, &["webhook", "redeliver", "--app", &key, "wh_dead1"]),
+        "no dead event",
+    );
+
+    // Off again.
+    tern(d, &["webhook", "set", "--app", &key, "--off"]).success();
+    assert_eq!(
+        json_of(tern(d, &["webhook", "show", "--app", &key, "--json"]))["url"],
+        serde_json::Value::Null
+    );
+}

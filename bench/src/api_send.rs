@@ -18,6 +18,8 @@ pub struct Options {
     pub rate: Option<f64>,
     /// Distinct sender/recipient pairs (conversations).
     pub pairs: usize,
+    /// Prefix of every client_msg_id, so that runs on one server do not collide.
+    pub tag: String,
 }
 
 pub struct Report {
@@ -44,6 +46,7 @@ pub async fn run(client: ServerClient, o: Options) -> Result<Report> {
         let client = client.clone();
         let hist = hist.clone();
         let pairs = o.pairs;
+        let tag = o.tag.clone();
         tasks.push(tokio::spawn(async move {
             let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(anyhow::Error::from)?;
             let (mut sent, mut errors) = (0u64, 0u64);
@@ -58,7 +61,7 @@ pub async fn run(client: ServerClient, o: Options) -> Result<Report> {
                 let (from, to) = (format!("u{}", pair * 2), format!("u{}", pair * 2 + 1));
                 let t0 = Instant::now();
                 match client
-                    .send_text(&from, &to, &format!("c{c}-{i}"), "benchmark message")
+                    .send_text(&from, &to, &format!("{tag}c{c}-{i}"), "benchmark message")
                     .await
                 {
                     Ok(_) => {

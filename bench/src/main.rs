@@ -12,6 +12,7 @@ use tern_sdk::server::ServerClient;
 mod api_send;
 mod fleet;
 mod server;
+mod webhooks;
 
 #[derive(Parser)]
 #[command(name = "tern-bench", about = "Benchmarks for Tern")]
@@ -62,6 +63,38 @@ enum Scenario {
         processes: usize,
         #[arg(long, default_value_t = 30)]
         seconds: u64,
+    },
+    /// After-event delivery: signed sends through REST while the worker POSTs each
+    /// `message.sent` to a local receiver; events/s and the time to drain the outbox.
+    WebhookEvents {
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Paced total send rate (sends/s); omit for maximum throughput.
+        #[arg(long)]
+        rate: Option<f64>,
+        #[arg(long, default_value_t = 500)]
+        pairs: usize,
+        /// Longest wait for the last event after sending stops.
+        #[arg(long, default_value_t = 120)]
+        drain_seconds: u64,
+    },
+    /// Send latency p50/p99 with a before-send hook answering in 1 ms, against the same
+    /// server without the hook (paced, below saturation).
+    BeforeSend {
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Seconds for each of the two runs.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        #[arg(long, default_value_t = 500.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 500)]
+        pairs: usize,
+        /// How long the hook takes to answer, in ms.
+        #[arg(long, default_value_t = 1)]
+        hook_ms: u64,
     },
     /// Internal: one client process of a fleet (started by `idle` and `chat`).
     #[command(hide = true)]
@@ -142,6 +175,7 @@ async fn main() -> Result<()> {
                     duration: Duration::from_secs(seconds),
                     rate,
                     pairs,
+                    tag: String::new(),
                 },
             )
             .await?;
@@ -158,6 +192,74 @@ async fn main() -> Result<()> {
                 server::rss_kib(s.pid()).unwrap_or(0)
             );
         }
+        Scenario::WebhookEvents {
+            clients,
+            seconds,
+            rate,
+            pairs,
+            drain_seconds,
+        } => {
+            let env = [("TERN_WEBHOOK_ALLOW_PRIVATE", "1".to_owned())];
+            let s = server::spawn(&cli.tern, cli.database_url.as_deref(), &env).await?;
+            let client = ServerClient::new(&s.http, &s.app_key, &s.app_secret);
+            let options = api_send::Options {
+                clients,
+                duration: Duration::from_secs(seconds),
+                rate,
+                pairs,
+                tag: String::new(),
+            };
+            let r = webhooks::events(client, options, Duration::from_secs(drain_seconds)).await?;
+            println!(
+                "webhook-events store={} clients={clients} rate={} sent={} delivered={} events/s={:.0} drain_after_sending={:.2}s server_rss={}KiB",
+                store_name(cli.database_url.as_deref()),
+                rate.map_or("max".to_string(), |r| format!("{r:.0}")),
+                r.sent,
+                r.delivered,
+                r.events_per_s,
+                r.drain.as_secs_f64(),
+                server::rss_kib(s.pid()).unwrap_or(0)
+            );
+        }
+        Scenario::BeforeSend {
+            clients,
+            seconds,
+            rate,
+            pairs,
+            hook_ms,
+        } => {
+            let env = [("TERN_WEBHOOK_ALLOW_PRIVATE", "1".to_owned())];
+            let s = server::spawn(&cli.tern, cli.database_url.as_deref(), &env).await?;
+            let client = ServerClient::new(&s.http, &s.app_key, &s.app_secret);
+            let options = |tag: &str| api_send::Options {
+                clients,
+                duration: Duration::from_secs(seconds),
+                rate: Some(rate),
+                pairs,
+                tag: tag.to_owned(),
+            };
+            let (without, with) = webhooks::before_send(client, options, Duration::from_millis(hook_ms)).await?;
+            for (name, r) in [("without_hook", &without), ("with_hook", &with)] {
+                println!(
+                    "before-send store={} {name} hook_answers_in={hook_ms}ms clients={clients} rate={rate:.0} sent={} errors={} p50={:.2}ms p99={:.2}ms max={:.2}ms",
+                    store_name(cli.database_url.as_deref()),
+                    r.sent,
+                    r.errors,
+                    r.p50_ms,
+                    r.p99_ms,
+                    r.max_ms
+                );
+            }
+            println!(
+                "before-send cost: p50 +{:.2}ms p99 +{:.2}ms",
+                with.p50_ms - without.p50_ms,
+                with.p99_ms - without.p99_ms
+            );
+        }
     }
     Ok(())
+}
+
+fn store_name(database_url: Option<&str>) -> &str {
+    database_url.map_or("sqlite", |u| u.split(':').next().unwrap_or("?"))
 }

@@ -433,6 +433,49 @@ async fn pending_events_survive_a_worker_restart() {
 }
 
 #[tokio::test]
+async fn two_workers_on_one_database_deliver_each_event_once_sqlite() {
+    let (store, dir) = testing::sqlite_temp().await;
+    // The second worker opens the file itself, as a second `tern serve --roles worker` would.
+    let url = format!("sqlite://{}", dir.path().join("tern.db").display());
+    let other = tern_platform::store::sqlite::open(&url).await.unwrap();
+    two_workers_deliver_each_event_once(store, other).await;
+}
+
+#[tokio::test]
+async fn two_workers_on_one_database_deliver_each_event_once_postgres() {
+    if let Some(store) = testing::postgres_fresh().await {
+        two_workers_deliver_each_event_once(store.clone(), store).await;
+    }
+}
+
+async fn two_workers_deliver_each_event_once(a: Arc<dyn Store>, b: Arc<dyn Store>) {
+    // Slow enough that both workers have deliveries in flight at the same time.
+    let receiver = Receiver::start(Reply::Slow(Duration::from_millis(30), 200)).await;
+    let app = app_with_url(&*a, &receiver.url()).await;
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        ids.push(commit_event(&*a, &app, &format!("m{i}")).await);
+    }
+    let config = WorkerConfig {
+        batch: 5,
+        ..fast_config()
+    };
+    let first = RunningWorker::start(a.clone(), true, Arc::new(SystemClock), config.clone());
+    let second = RunningWorker::start(b.clone(), true, Arc::new(SystemClock), config);
+    for id in &ids {
+        eventually("every event delivered", || is_delivered(&*a, &app, id)).await;
+    }
+    first.stop().await;
+    second.stop().await;
+    let seen = receiver.seen();
+    for id in &ids {
+        assert_eq!(receiver.seen_for(id).len(), 1, "{id} was POSTed once");
+    }
+    assert_eq!(seen.len(), ids.len());
+    assert!(seen.iter().all(|s| s.verified.is_ok() && s.attempt == 1));
+}
+
+#[tokio::test]
 async fn an_event_whose_app_dropped_its_url_is_dead_with_that_reason() {
     let receiver = Receiver::start(Reply::Status(200)).await;
     let (store, _dir) = testing::sqlite_temp().await;

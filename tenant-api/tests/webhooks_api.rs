@@ -92,8 +92,9 @@ async fn before_send_decides_and_after_events_arrive_signed() {
         let a = s.app("a").await;
         let (url, r) = receiver().await;
         let cfg = json!({"url": url, "events": ["message.sent"], "before_send": {"enabled": true, "timeout_ms": 1000, "policy": "fail_closed"}});
-        let v: Value = a.client.request("PUT", "/v1/webhook", Some(&cfg)).await.unwrap();
+        let v = a.client.set_webhook(&cfg).await.unwrap();
         assert_eq!(v["config"]["before_send"]["policy"], "fail_closed");
+        assert_eq!(a.client.webhook().await.unwrap()["config"], v["config"]);
         a.client
             .upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})])
             .await
@@ -153,13 +154,9 @@ async fn before_send_decides_and_after_events_arrive_signed() {
         );
 
         // Dead events: none yet; redelivering an unknown one is not_found.
-        let d: Value = a.client.request("GET", "/v1/webhook/dead-events", None).await.unwrap();
+        let d = a.client.dead_webhook_events(None).await.unwrap();
         assert_eq!(d["events"], json!([]));
-        let e = a
-            .client
-            .request::<Value>("POST", "/v1/webhook/dead-events/wh_nope/redeliver", None)
-            .await
-            .unwrap_err();
+        let e = a.client.redeliver_webhook_event("wh_nope").await.unwrap_err();
         assert_eq!(e.code(), Some("not_found"));
     }
 }

@@ -351,6 +351,18 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_word_list(&self, app: &AppId, name: &str) -> StoreResult<()>;
     /// Changes whenever the app's lists change (0 before the first list).
     async fn word_lists_version(&self, app: &AppId) -> StoreResult<i64>;
+
+    // ---- webhook claims (several workers on one database) ----------------------------
+    /// Takes up to `limit` pending events due at `now`, oldest first, and leases them: each
+    /// is moved to `next_attempt_at = now + lease_ms`, so no other worker takes it until the
+    /// lease runs out (or the holder records an outcome). Concurrent callers never get the
+    /// same event from one call each (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one
+    /// `UPDATE ... RETURNING` under its single writer). A worker that dies holding a lease
+    /// leaves the event to be claimed again when the lease ends: at least once, not at most.
+    async fn claim_due_events(&self, now: UnixMillis, limit: u32, lease_ms: i64) -> StoreResult<Vec<OutboxEvent>>;
+    /// Gives claimed, still pending events back, due at `at` (attempts and error kept), in
+    /// one transaction. Returns how many were pending; ids that are not are skipped.
+    async fn release_events(&self, ids: &[String], at: UnixMillis) -> StoreResult<u64>;
 }
 
 /// Opens the store a URL names: `sqlite://path` (created if missing) or `postgres://...`.

@@ -1920,6 +1920,54 @@ macro_rules! sql_store {
                     .map_err(map_err)?;
                 Ok(v.unwrap_or(0))
             }
+
+            // ---- webhook claims ----------------------------------------------------------
+            async fn claim_due_events(&self, now: UnixMillis, limit: u32, lease_ms: i64) -> StoreResult<Vec<OutboxEvent>> {
+                // PostgreSQL runs claims concurrently: the row locks make a second claimer
+                // skip what the first took. SQLite has one writer, so the statement is
+                // atomic as it is (and has no FOR UPDATE). The CTE is materialized so the
+                // LIMITed selection runs once (as an `IN (subquery)` PostgreSQL may rescan it
+                // and take more than `limit`).
+                let lock = if $backend == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+                let rows = sqlx::query::<$db>(&format!(
+                    "WITH claimed AS MATERIALIZED ( \
+                         SELECT id FROM outbox_events WHERE state = 'pending' AND next_attempt_at <= $1 \
+                         ORDER BY created_at, id LIMIT $3{lock}) \
+                     UPDATE outbox_events SET next_attempt_at = $2 \
+                     WHERE state = 'pending' AND next_attempt_at <= $1 AND id IN (SELECT id FROM claimed) \
+                     RETURNING {EVENT_COLUMNS}"
+                ))
+                .bind(now)
+                .bind(now.saturating_add(lease_ms.max(0)))
+                .bind(i64::from(limit))
+                .fetch_all(self.writer())
+                .await
+                .map_err(map_err)?;
+                let mut events = rows.iter().map(event_from_row).collect::<StoreResult<Vec<_>>>()?;
+                events.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+                Ok(events)
+            }
+
+            async fn release_events(&self, ids: &[String], at: UnixMillis) -> StoreResult<u64> {
+                if ids.is_empty() {
+                    return Ok(0);
+                }
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let mut released = 0;
+                for id in ids {
+                    let r = sqlx::query::<$db>(
+                        "UPDATE outbox_events SET next_attempt_at = $2 WHERE id = $1 AND state = 'pending'",
+                    )
+                    .bind(id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    released += r.rows_affected();
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok(released)
+            }
         }
 
         fn word_list_from_row(row: &DbRow) -> StoreResult<WordList> {

@@ -5,6 +5,7 @@
 //! - `client`: the HTTP caller with its SSRF guard, shared by both kinds of webhook.
 //! - `before_send`: the synchronous hook, its failure policy and `breaker`.
 //! - `worker`: the durable after-event delivery loop.
+//! - `settings`: the written configuration and its validation (REST and CLI share it).
 //! - `secrets`: the app's webhook secrets in plaintext, just in time for signing.
 //! - `clock`: the time they run on, replaceable in tests.
 //!
@@ -17,6 +18,7 @@ pub mod breaker;
 pub mod client;
 pub mod clock;
 pub mod secrets;
+pub mod settings;
 pub mod worker;
 
 pub use before_send::HttpBeforeSendHook;
@@ -24,6 +26,7 @@ pub use breaker::BreakerState;
 pub use client::{validate_webhook_url, WebhookClient, WebhookError};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use secrets::{StaticSecrets, StoreSecrets, WebhookSecrets};
+pub use settings::{parse_spec, spec_of, BeforeSendSpec, InvalidWebhookConfig, WebhookSpec, EVENT_TYPES};
 pub use worker::WorkerConfig;
 
 use crate::domain::{App, UnixMillis};

@@ -1,6 +1,8 @@
 //! The after-event worker (the `worker` role; in-process under `tern serve`). After-events
 //! are written to the outbox in the same transaction as the change that caused them; this
-//! worker delivers them at least once: it polls for due events, POSTs each with the app's
+//! worker delivers them at least once: it claims due events (a lease in the outbox, so
+//! several worker processes on one database share the work and each event goes to one of
+//! them at a time), POSTs each with the app's
 //! current URL and webhook secrets, and on failure reschedules with exponential backoff and
 //! jitter until 24 h after the event was created, when the event is declared dead (listed in
 //! the console, redeliverable by hand). Nothing is kept in memory that the outbox does not
@@ -41,6 +43,10 @@ pub struct WorkerConfig {
     pub backoff_cap: Duration,
     /// After this long since the event was created, a failure makes it dead.
     pub max_age: Duration,
+    /// How long a claimed event is reserved for this worker. Longer than an attempt (and
+    /// the writing of its outcome); a worker that dies holding events leaves them to be
+    /// claimed again after this.
+    pub lease: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -53,6 +59,7 @@ impl Default for WorkerConfig {
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(3600),
             max_age: Duration::from_secs(24 * 3600),
+            lease: Duration::from_secs(15),
         }
     }
 }
@@ -113,14 +120,18 @@ async fn run(shared: Arc<Shared>, wake: Arc<Notify>, shutdown: CancellationToken
 
 async fn poll_once(shared: &Arc<Shared>, tasks: &mut JoinSet<()>) {
     let now = shared.clock.now_ms();
-    let due = match shared.store.due_events(now, shared.config.batch).await {
+    let lease = millis(shared.config.lease.max(shared.config.attempt_timeout));
+    let due = match shared.store.claim_due_events(now, shared.config.batch, lease).await {
         Ok(due) => due,
         Err(e) => {
             tracing::warn!(error = %e, "webhook worker could not read the outbox");
             return;
         }
     };
+    let mut give_back = Vec::new();
     for event in due {
+        // Still being delivered here (its lease ran out first): the delivery in flight
+        // records the outcome, and the new lease keeps the others away meanwhile.
         if !lock(&shared.in_flight).insert(event.id.clone()) {
             continue;
         }
@@ -128,10 +139,11 @@ async fn poll_once(shared: &Arc<Shared>, tasks: &mut JoinSet<()>) {
             .entry(event.app_id.clone())
             .or_insert_with(|| Arc::new(Semaphore::new(shared.config.per_app_concurrency.max(1))))
             .clone();
-        // An app already at its limit keeps its events in the outbox for a later poll, so one
-        // slow endpoint cannot fill the worker.
+        // An app already at its limit gives its events back to the outbox for a later poll
+        // (by any worker), so one slow endpoint cannot fill the worker.
         let Ok(permit) = semaphore.try_acquire_owned() else {
             lock(&shared.in_flight).remove(&event.id);
+            give_back.push(event.id);
             continue;
         };
         let shared = shared.clone();
@@ -141,6 +153,9 @@ async fn poll_once(shared: &Arc<Shared>, tasks: &mut JoinSet<()>) {
             lock(&shared.in_flight).remove(&id);
             drop(permit);
         });
+    }
+    if let Err(e) = shared.store.release_events(&give_back, now).await {
+        tracing::debug!(error = %e, "could not give claimed events back; they wait for their lease");
     }
     // Forget idle apps so the map holds only endpoints with deliveries in flight. Permits
     // are taken only here, so an entry with all of them free is not in use.

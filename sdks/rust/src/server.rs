@@ -343,4 +343,32 @@ impl ServerClient {
         self.request("DELETE", &format!("/v1/users/{}/mute", encode_segment(user)), None)
             .await
     }
+
+    // ---- webhooks ----
+    /// The app's webhook configuration and this node's before-send breaker
+    /// (`{"config": {...}, "breaker": {...}}`).
+    pub async fn webhook(&self) -> Result<Value, ServerError> {
+        self.request("GET", "/v1/webhook", None).await
+    }
+
+    /// Replaces the app's webhook configuration: `{"url", "events", "before_send": {"enabled",
+    /// "sources", "types", "timeout_ms", "policy"}}`. Answers like [`Self::webhook`].
+    pub async fn set_webhook(&self, config: &Value) -> Result<Value, ServerError> {
+        self.request("PUT", "/v1/webhook", Some(config)).await
+    }
+
+    /// One page of dead after-events (`{"events": [...], "next_cursor": ...}`).
+    pub async fn dead_webhook_events(&self, cursor: Option<&str>) -> Result<Value, ServerError> {
+        let path = match cursor {
+            Some(c) => format!("/v1/webhook/dead-events?cursor={}", encode_segment(c)),
+            None => "/v1/webhook/dead-events".to_owned(),
+        };
+        self.request("GET", &path, None).await
+    }
+
+    /// Puts a dead after-event back in the queue, due now.
+    pub async fn redeliver_webhook_event(&self, event_id: &str) -> Result<Value, ServerError> {
+        let path = format!("/v1/webhook/dead-events/{}/redeliver", encode_segment(event_id));
+        self.request("POST", &path, None).await
+    }
 }

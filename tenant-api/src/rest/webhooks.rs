@@ -4,32 +4,15 @@
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tern_platform::domain::{now_ms, App, BeforeSendSettings, FailurePolicy, MessageType, Source, WebhookSettings};
+use tern_platform::domain::{now_ms, App, WebhookSettings};
 use tern_platform::store::OutboxEvent;
-use tern_platform::webhook::{validate_webhook_url, WebhookError};
+use tern_platform::webhook::{parse_spec, spec_of, BeforeSendSpec, WebhookSpec};
 use utoipa::ToSchema;
 
 use super::dto::{decode_cursor, encode_cursor, PageQuery};
 use crate::error::ApiError;
 use crate::extract::{ApiPath, Signed};
 use crate::state::ApiState;
-
-/// After-events Tern can deliver.
-pub const EVENT_TYPES: &[&str] = &[
-    "message.sent",
-    "message.recalled",
-    "message.edited",
-    "user.online",
-    "user.offline",
-    "user.kicked",
-    "group.created",
-    "group.updated",
-    "group.dismissed",
-    "group.member_added",
-    "group.member_removed",
-    "friend.added",
-    "friend.removed",
-];
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -51,11 +34,11 @@ pub struct BeforeSendConfig {
 }
 
 fn default_timeout() -> u64 {
-    1500
+    tern_platform::webhook::settings::DEFAULT_TIMEOUT_MS
 }
 
 fn default_policy() -> String {
-    "fail_open".into()
+    BeforeSendSpec::default().policy
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -107,87 +90,36 @@ pub struct EventsAnswer {
     pub next_cursor: Option<String>,
 }
 
-fn to_config(w: &WebhookSettings) -> WebhookConfig {
-    let name = |v: serde_json::Result<serde_json::Value>| {
-        v.ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-    };
-    let b = &w.before_send;
-    WebhookConfig {
-        url: w.url.clone(),
-        events: w.events.clone(),
-        before_send: Some(BeforeSendConfig {
-            enabled: b.enabled,
-            sources: b.sources.iter().map(|s| name(serde_json::to_value(s))).collect(),
-            types: b.types.iter().map(|t| t.as_str().to_owned()).collect(),
-            timeout_ms: b.timeout_ms,
-            policy: name(serde_json::to_value(b.policy)),
-        }),
+impl From<WebhookSpec> for WebhookConfig {
+    fn from(s: WebhookSpec) -> Self {
+        Self {
+            url: s.url,
+            events: s.events,
+            before_send: s.before_send.map(|b| BeforeSendConfig {
+                enabled: b.enabled,
+                sources: b.sources,
+                types: b.types,
+                timeout_ms: b.timeout_ms,
+                policy: b.policy,
+            }),
+        }
     }
 }
 
-async fn from_config(c: WebhookConfig, allow_private: bool) -> Result<WebhookSettings, ApiError> {
-    if let Some(url) = &c.url {
-        validate_webhook_url(url, allow_private).await.map_err(|e| match e {
-            WebhookError::Resolve { .. } | WebhookError::Timeout(_) | WebhookError::Transport(_) => {
-                ApiError::invalid(format!("url: {e}"))
-            }
-            e => ApiError::invalid(format!("url: {e}")),
-        })?;
-    }
-    for e in &c.events {
-        if !EVENT_TYPES.contains(&e.as_str()) {
-            return Err(ApiError::invalid(format!("unknown event {e:?}")));
-        }
-    }
-    let before_send = match c.before_send {
-        None => BeforeSendSettings::default(),
-        Some(b) => {
-            if !(100..=5000).contains(&b.timeout_ms) {
-                return Err(ApiError::invalid("before_send.timeout_ms must be from 100 to 5000"));
-            }
-            let sources = b
-                .sources
-                .iter()
-                .map(|s| match s.as_str() {
-                    "sdk" => Ok(Source::Sdk),
-                    "server_api" => Ok(Source::ServerApi),
-                    _ => Err(ApiError::invalid(format!("unknown before_send source {s:?}"))),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let types = b
-                .types
-                .iter()
-                .map(|t| {
-                    MessageType::parse_sendable(t)
-                        .ok_or_else(|| ApiError::invalid(format!("unknown message type {t:?}")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let policy = match b.policy.as_str() {
-                "fail_open" => FailurePolicy::FailOpen,
-                "fail_closed" => FailurePolicy::FailClosed,
-                p => {
-                    return Err(ApiError::invalid(format!(
-                        "unknown policy {p:?}: fail_open or fail_closed"
-                    )))
-                }
-            };
-            BeforeSendSettings {
+impl From<WebhookConfig> for WebhookSpec {
+    fn from(c: WebhookConfig) -> Self {
+        Self {
+            url: c.url,
+            events: c.events,
+            before_send: c.before_send.map(|b| BeforeSendSpec {
                 enabled: b.enabled,
-                sources,
-                types,
+                sources: b.sources,
+                types: b.types,
                 timeout_ms: b.timeout_ms,
-                policy,
-            }
+                policy: b.policy,
+            }),
         }
-    };
-    if before_send.enabled && c.url.is_none() {
-        return Err(ApiError::invalid("before_send needs a url"));
     }
-    Ok(WebhookSettings {
-        url: c.url,
-        events: c.events,
-        before_send,
-    })
 }
 
 fn answer(st: &ApiState, app: &App, w: &WebhookSettings) -> WebhookAnswer {
@@ -200,7 +132,7 @@ fn answer(st: &ApiState, app: &App, w: &WebhookSettings) -> WebhookAnswer {
         }
     });
     WebhookAnswer {
-        config: to_config(w),
+        config: spec_of(w).into(),
         breaker,
     }
 }
@@ -216,7 +148,9 @@ pub async fn get(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<Web
 #[utoipa::path(put, path = "/v1/webhook", tag = "webhooks", request_body = WebhookConfig,
     responses((status = 200, body = WebhookAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn put(State(st): State<ApiState>, req: Signed<WebhookConfig>) -> Result<Json<WebhookAnswer>, ApiError> {
-    let webhook = from_config(req.body, st.webhook_allow_private).await?;
+    let webhook = parse_spec(req.body.into(), st.webhook_allow_private)
+        .await
+        .map_err(|e| ApiError::invalid(e.0))?;
     let mut settings = req.app.settings.clone();
     settings.webhook = webhook;
     st.store.update_app_settings(&req.app.id, &settings).await?;
