@@ -90,6 +90,11 @@ impl Pipeline {
         self
     }
 
+    /// Wakes the webhook worker after a change outside `send` wrote events (friends).
+    pub fn outbox_written(&self, any: bool) {
+        self.events_written(any);
+    }
+
     fn events_written(&self, any: bool) {
         if let (true, Some(w)) = (any, &self.outbox_wake) {
             w.notify_one();
@@ -155,6 +160,7 @@ impl Pipeline {
                     .user(&app.id, to)
                     .await?
                     .ok_or(DeliveryError::NotFound("recipient"))?;
+                crate::friends::check_direct(self.store.as_ref(), app, from, to).await?;
                 let c = ConversationId::direct(from, to);
                 let mut p = vec![from.clone()];
                 if from != to {
