@@ -63,7 +63,9 @@ pub async fn request(
     message: &str,
 ) -> Result<FriendRequest, DeliveryError> {
     if from == to {
-        return Err(DeliveryError::InvalidArgument("a user cannot befriend themselves".into()));
+        return Err(DeliveryError::InvalidArgument(
+            "a user cannot befriend themselves".into(),
+        ));
     }
     if message.chars().count() > MAX_FRIEND_REQUEST_MESSAGE_CHARS {
         return Err(DeliveryError::InvalidArgument(format!(
@@ -121,13 +123,7 @@ pub async fn answer(
 
 /// Takes `friend` off `user`'s list (and `user` off `friend`'s with `both`); writes
 /// `friend.removed`.
-pub async fn delete(
-    p: &Pipeline,
-    app: &App,
-    user: &UserId,
-    friend: &UserId,
-    both: bool,
-) -> Result<(), DeliveryError> {
+pub async fn delete(p: &Pipeline, app: &App, user: &UserId, friend: &UserId, both: bool) -> Result<(), DeliveryError> {
     let store = p.store().as_ref();
     require_user(store, app, user).await?;
     let now = now_ms();
@@ -157,7 +153,9 @@ pub async fn update(
     validate_friend_profile(remark, tags).map_err(DeliveryError::InvalidArgument)?;
     let store = p.store().as_ref();
     require_user(store, app, user).await?;
-    Ok(store.update_friend(&app.id, user, friend, remark, tags, now_ms()).await?)
+    Ok(store
+        .update_friend(&app.id, user, friend, remark, tags, now_ms())
+        .await?)
 }
 
 /// `user` stops hearing from `blocked`: direct messages and friend requests fail with

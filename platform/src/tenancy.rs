@@ -607,6 +607,80 @@ pub(crate) mod test_store {
                 .find(|a| a.email == email)
                 .cloned())
         }
+
+        // ---- friends and blocks ----
+        async fn create_friend_request(
+            &self,
+            _: &AppId,
+            _: &UserId,
+            _: &UserId,
+            _: &str,
+            _: UnixMillis,
+        ) -> StoreResult<FriendRequest> {
+            unsupported()
+        }
+        async fn friend_request(&self, _: &AppId, _: &UserId, _: &UserId) -> StoreResult<Option<FriendRequest>> {
+            unsupported()
+        }
+        async fn incoming_friend_requests(
+            &self,
+            _: &AppId,
+            _: &UserId,
+            _: Option<&UserId>,
+            _: u32,
+        ) -> StoreResult<Vec<FriendRequest>> {
+            unsupported()
+        }
+        async fn answer_friend_request(
+            &self,
+            _: &AppId,
+            _: &UserId,
+            _: &UserId,
+            _: bool,
+            _: &[NewOutboxEvent],
+            _: UnixMillis,
+        ) -> StoreResult<FriendRequest> {
+            unsupported()
+        }
+        async fn friends(&self, _: &AppId, _: &UserId, _: Option<&UserId>, _: u32) -> StoreResult<Vec<Friend>> {
+            unsupported()
+        }
+        async fn friend(&self, _: &AppId, _: &UserId, _: &UserId) -> StoreResult<Option<Friend>> {
+            unsupported()
+        }
+        async fn update_friend(
+            &self,
+            _: &AppId,
+            _: &UserId,
+            _: &UserId,
+            _: Option<&str>,
+            _: &[String],
+            _: UnixMillis,
+        ) -> StoreResult<Friend> {
+            unsupported()
+        }
+        async fn delete_friend(
+            &self,
+            _: &AppId,
+            _: &UserId,
+            _: &UserId,
+            _: bool,
+            _: &[NewOutboxEvent],
+        ) -> StoreResult<()> {
+            unsupported()
+        }
+        async fn block_user(&self, _: &AppId, _: &UserId, _: &UserId, _: UnixMillis) -> StoreResult<Block> {
+            unsupported()
+        }
+        async fn unblock_user(&self, _: &AppId, _: &UserId, _: &UserId) -> StoreResult<()> {
+            unsupported()
+        }
+        async fn blocks(&self, _: &AppId, _: &UserId, _: Option<&UserId>, _: u32) -> StoreResult<Vec<Block>> {
+            unsupported()
+        }
+        async fn blocks_user(&self, _: &AppId, _: &UserId, _: &UserId) -> StoreResult<bool> {
+            unsupported()
+        }
     }
 }
 

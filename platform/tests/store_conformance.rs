@@ -983,22 +983,38 @@ async fn friend_requests_friends_and_deletes(store: Arc<dyn Store>) {
     let a = &app.id;
     let (alice, bob, carol) = (uid("alice"), uid("bob"), uid("carol"));
 
-    let r = store.create_friend_request(a, &alice, &bob, "hi bob", 10).await.unwrap();
+    let r = store
+        .create_friend_request(a, &alice, &bob, "hi bob", 10)
+        .await
+        .unwrap();
     assert_eq!((r.state, r.message.as_str()), (FriendRequestState::Pending, "hi bob"));
     // Asking again refreshes the message; still one pending request.
-    store.create_friend_request(a, &alice, &bob, "hello?", 11).await.unwrap();
+    store
+        .create_friend_request(a, &alice, &bob, "hello?", 11)
+        .await
+        .unwrap();
     store.create_friend_request(a, &carol, &bob, "", 12).await.unwrap();
     let incoming = store.incoming_friend_requests(a, &bob, None, 10).await.unwrap();
     assert_eq!(
-        incoming.iter().map(|r| (r.from.as_str(), r.message.as_str())).collect::<Vec<_>>(),
+        incoming
+            .iter()
+            .map(|r| (r.from.as_str(), r.message.as_str()))
+            .collect::<Vec<_>>(),
         vec![("alice", "hello?"), ("carol", "")]
     );
     let page = store.incoming_friend_requests(a, &bob, Some(&alice), 10).await.unwrap();
     assert_eq!(page.len(), 1);
-    assert!(store.incoming_friend_requests(a, &alice, None, 10).await.unwrap().is_empty());
+    assert!(store
+        .incoming_friend_requests(a, &alice, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
 
     // Accepting makes both sides, writes the event, and answers the reverse request too.
-    store.create_friend_request(a, &bob, &alice, "me too", 13).await.unwrap();
+    store
+        .create_friend_request(a, &bob, &alice, "me too", 13)
+        .await
+        .unwrap();
     let ev = event(a, 14);
     let accepted = store
         .answer_friend_request(a, &alice, &bob, true, std::slice::from_ref(&ev), 14)
@@ -1018,28 +1034,47 @@ async fn friend_requests_friends_and_deletes(store: Arc<dyn Store>) {
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
 
     // Declining adds nobody.
-    let declined = store.answer_friend_request(a, &carol, &bob, false, &[], 16).await.unwrap();
+    let declined = store
+        .answer_friend_request(a, &carol, &bob, false, &[], 16)
+        .await
+        .unwrap();
     assert_eq!(declined.state, FriendRequestState::Declined);
     assert!(store.friend(a, &bob, &carol).await.unwrap().is_none());
-    assert!(store.incoming_friend_requests(a, &bob, None, 10).await.unwrap().is_empty());
+    assert!(store
+        .incoming_friend_requests(a, &bob, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
 
     // Remarks and tags are per side.
     let f = store
         .update_friend(a, &alice, &bob, Some("Bobby"), &["work".to_owned()], 17)
         .await
         .unwrap();
-    assert_eq!((f.remark.as_deref(), f.tags.clone()), (Some("Bobby"), vec!["work".to_owned()]));
+    assert_eq!(
+        (f.remark.as_deref(), f.tags.clone()),
+        (Some("Bobby"), vec!["work".to_owned()])
+    );
     assert_eq!(store.friend(a, &bob, &alice).await.unwrap().unwrap().remark, None);
     let missing = store.update_friend(a, &alice, &carol, None, &[], 17).await;
     assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
 
     // Paging the list.
     store.create_friend_request(a, &carol, &alice, "", 18).await.unwrap();
-    store.answer_friend_request(a, &carol, &alice, true, &[], 18).await.unwrap();
+    store
+        .answer_friend_request(a, &carol, &alice, true, &[], 18)
+        .await
+        .unwrap();
     let list = store.friends(a, &alice, None, 1).await.unwrap();
-    assert_eq!(list.iter().map(|f| f.friend_id.as_str()).collect::<Vec<_>>(), vec!["bob"]);
+    assert_eq!(
+        list.iter().map(|f| f.friend_id.as_str()).collect::<Vec<_>>(),
+        vec!["bob"]
+    );
     let list = store.friends(a, &alice, Some(&bob), 10).await.unwrap();
-    assert_eq!(list.iter().map(|f| f.friend_id.as_str()).collect::<Vec<_>>(), vec!["carol"]);
+    assert_eq!(
+        list.iter().map(|f| f.friend_id.as_str()).collect::<Vec<_>>(),
+        vec!["carol"]
+    );
 
     // One-sided delete keeps the other side; both-sided removes both.
     store.delete_friend(a, &alice, &bob, false, &[]).await.unwrap();
@@ -1070,7 +1105,10 @@ async fn blocklists(store: Arc<dyn Store>) {
     assert!(store.blocks_user(a, &alice, &bob).await.unwrap());
     assert!(!store.blocks_user(a, &bob, &alice).await.unwrap(), "blocks go one way");
     let list = store.blocks(a, &alice, None, 10).await.unwrap();
-    assert_eq!(list.iter().map(|b| b.blocked_id.as_str()).collect::<Vec<_>>(), vec!["bob", "carol"]);
+    assert_eq!(
+        list.iter().map(|b| b.blocked_id.as_str()).collect::<Vec<_>>(),
+        vec!["bob", "carol"]
+    );
     assert_eq!(store.blocks(a, &alice, Some(&bob), 10).await.unwrap().len(), 1);
     let other = app_of_other_tenant(&*store).await;
     assert!(!store.blocks_user(&other, &alice, &bob).await.unwrap());
