@@ -160,7 +160,6 @@ impl Pipeline {
                     .user(&app.id, to)
                     .await?
                     .ok_or(DeliveryError::NotFound("recipient"))?;
-                crate::friends::check_direct(self.store.as_ref(), app, from, to).await?;
                 let c = ConversationId::direct(from, to);
                 let mut p = vec![from.clone()];
                 if from != to {
@@ -200,6 +199,10 @@ impl Pipeline {
             .await?
         {
             return Ok(first.receipt());
+        }
+        // After the retry check: a message stored before a block still answers its retries.
+        if let (Recipient::User(to), Sender::User(from)) = (&req.to, &req.sender) {
+            crate::friends::check_direct(self.store.as_ref(), app, from, to).await?;
         }
 
         let mut content = req.content;
