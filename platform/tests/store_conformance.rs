@@ -1094,6 +1094,26 @@ async fn friend_requests_friends_and_deletes(store: Arc<dyn Store>) {
     assert!(store.friend(a, &bob, &alice).await.unwrap().is_some());
 }
 
+async fn mutual_acceptance_at_once(store: Arc<dyn Store>) {
+    let app = app(&*store).await;
+    for round in 0..5 {
+        let (a, b) = (uid(&format!("a{round}")), uid(&format!("b{round}")));
+        store.create_friend_request(&app.id, &a, &b, "", 1).await.unwrap();
+        store.create_friend_request(&app.id, &b, &a, "", 1).await.unwrap();
+        let (s1, s2, id) = (store.clone(), store.clone(), app.id.clone());
+        let (a1, b1, a2, b2, id2) = (a.clone(), b.clone(), a.clone(), b.clone(), id.clone());
+        let one = tokio::spawn(async move { s1.answer_friend_request(&id, &a1, &b1, true, &[], 2).await });
+        let two = tokio::spawn(async move { s2.answer_friend_request(&id2, &b2, &a2, true, &[], 2).await });
+        let results = [one.await.unwrap(), two.await.unwrap()];
+        assert!(results.iter().any(Result::is_ok), "{results:?}");
+        for r in &results {
+            assert!(matches!(r, Ok(_) | Err(StoreError::NotFound(_))), "{r:?}");
+        }
+        assert!(store.friend(&app.id, &a, &b).await.unwrap().is_some());
+        assert!(store.friend(&app.id, &b, &a).await.unwrap().is_some());
+    }
+}
+
 async fn blocklists(store: Arc<dyn Store>) {
     let app = app(&*store).await;
     let a = &app.id;
@@ -1167,6 +1187,7 @@ conformance!(
     platform_admins,
     migrating_twice_is_a_no_op,
     friend_requests_friends_and_deletes,
+    mutual_acceptance_at_once,
     blocklists,
 );
 

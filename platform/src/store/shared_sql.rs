@@ -1768,6 +1768,22 @@ macro_rules! sql_store {
             ) -> StoreResult<FriendRequest> {
                 let state = if accept { FriendRequestState::Accepted } else { FriendRequestState::Declined };
                 let mut tx = self.writer().begin().await.map_err(map_err)?;
+                // Accepting also accepts the request the other way. Both request rows are
+                // changed in sorted (from, to) order, then both friend rows in sorted order:
+                // two users accepting each other at once queue instead of deadlocking.
+                let accept_reverse = || {
+                    sqlx::query::<$db>(
+                        "UPDATE friend_requests SET state = 'accepted', updated_at = $4 \
+                         WHERE app_id = $1 AND from_user = $2 AND to_user = $3 AND state = 'pending'",
+                    )
+                    .bind(app.as_str())
+                    .bind(to.as_str())
+                    .bind(from.as_str())
+                    .bind(now)
+                };
+                if accept && to < from {
+                    accept_reverse().execute(&mut *tx).await.map_err(map_err)?;
+                }
                 let row = sqlx::query::<$db>(&format!(
                     "UPDATE friend_requests SET state = $4, updated_at = $5 \
                      WHERE app_id = $1 AND from_user = $2 AND to_user = $3 AND state = 'pending' \
@@ -1784,7 +1800,9 @@ macro_rules! sql_store {
                 .ok_or(StoreError::NotFound("friend request"))?;
                 let request = friend_request_from_row(&row)?;
                 if accept {
-                    // Rows in sorted user order, the same order in every transaction.
+                    if from < to {
+                        accept_reverse().execute(&mut *tx).await.map_err(map_err)?;
+                    }
                     let mut sides = [(from, to), (to, from)];
                     sides.sort();
                     for (user, friend) in sides {
@@ -1801,17 +1819,6 @@ macro_rules! sql_store {
                         .await
                         .map_err(map_err)?;
                     }
-                    sqlx::query::<$db>(
-                        "UPDATE friend_requests SET state = 'accepted', updated_at = $4 \
-                         WHERE app_id = $1 AND from_user = $2 AND to_user = $3 AND state = 'pending'",
-                    )
-                    .bind(app.as_str())
-                    .bind(to.as_str())
-                    .bind(from.as_str())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
                 }
                 insert_events(&mut tx, events).await?;
                 tx.commit().await.map_err(map_err)?;
