@@ -17,6 +17,7 @@ pub mod bus;
 pub mod delivery;
 pub mod domain;
 pub mod engine;
+pub mod friends;
 pub mod ids;
 pub mod nonce;
 pub mod presence;

@@ -15,6 +15,7 @@ mod close;
 mod codec;
 mod config;
 mod convert;
+mod friends;
 mod gateway;
 mod session;
 

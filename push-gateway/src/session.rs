@@ -541,6 +541,17 @@ impl Session {
                 }
                 Ok(Body::Ok(pb::Ok {}))
             }
+            c @ (Command::SendFriendRequest(_)
+            | Command::AnswerFriendRequest(_)
+            | Command::ListFriendRequests(_)
+            | Command::ListFriends(_)
+            | Command::UpdateFriend(_)
+            | Command::DeleteFriend(_)
+            | Command::BlockUser(_)
+            | Command::UnblockUser(_)
+            | Command::ListBlocks(_)) => {
+                Ok(crate::friends::command(&self.gw.pipeline, &self.app, &self.user.id, c).await?)
+            }
         }
     }
 

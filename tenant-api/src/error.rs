@@ -87,6 +87,11 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("user_muted", 403, "The sender is muted."),
     ("blocked", 403, "The recipient has blocked the sender."),
     (
+        "not_friends",
+        403,
+        "The app requires friendship for direct messages and the two users are not friends.",
+    ),
+    (
         "recall_window_passed",
         403,
         "The sender's recall window for this message has passed.",
@@ -325,6 +330,8 @@ mod tests {
             DeliveryError::SenderBanned,
             DeliveryError::SenderMuted,
             DeliveryError::Blocked,
+            DeliveryError::NotFriends,
+            DeliveryError::Conflict("x".into()),
             DeliveryError::RecallWindowPassed,
             DeliveryError::ContentRejected,
             DeliveryError::MessageRejected("x".into()),

@@ -321,6 +321,79 @@ async fn every_documented_operation_answers_as_documented() {
                 "/v1/users/carol/mute".into(),
                 None,
             ),
+            // ---- friends and blocks ----
+            (
+                "post",
+                "/v1/users/{user_id}/friend-requests",
+                "/v1/users/carol/friend-requests".into(),
+                Some(json!({"to": "alice", "message": "hi"})),
+            ),
+            (
+                "post",
+                "/v1/users/{user_id}/friend-requests",
+                "/v1/users/bob/friend-requests".into(),
+                Some(json!({"to": "alice"})),
+            ),
+            (
+                "get",
+                "/v1/users/{user_id}/friend-requests",
+                "/v1/users/alice/friend-requests".into(),
+                None,
+            ),
+            (
+                "post",
+                "/v1/users/{user_id}/friend-requests/{from_id}/accept",
+                "/v1/users/alice/friend-requests/carol/accept".into(),
+                None,
+            ),
+            (
+                "post",
+                "/v1/users/{user_id}/friend-requests/{from_id}/decline",
+                "/v1/users/alice/friend-requests/bob/decline".into(),
+                None,
+            ),
+            (
+                "get",
+                "/v1/users/{user_id}/friends",
+                "/v1/users/alice/friends".into(),
+                None,
+            ),
+            (
+                "get",
+                "/v1/users/{user_id}/friends/{friend_id}",
+                "/v1/users/alice/friends/carol".into(),
+                None,
+            ),
+            (
+                "patch",
+                "/v1/users/{user_id}/friends/{friend_id}",
+                "/v1/users/alice/friends/carol".into(),
+                Some(json!({"remark": "Caz", "tags": ["family"]})),
+            ),
+            (
+                "delete",
+                "/v1/users/{user_id}/friends/{friend_id}",
+                "/v1/users/alice/friends/carol?both=true".into(),
+                None,
+            ),
+            (
+                "put",
+                "/v1/users/{user_id}/blocks/{blocked_id}",
+                "/v1/users/alice/blocks/bob".into(),
+                None,
+            ),
+            (
+                "get",
+                "/v1/users/{user_id}/blocks",
+                "/v1/users/alice/blocks".into(),
+                None,
+            ),
+            (
+                "delete",
+                "/v1/users/{user_id}/blocks/{blocked_id}",
+                "/v1/users/alice/blocks/bob".into(),
+                None,
+            ),
             ("delete", "/v1/users/{user_id}", "/v1/users/dave".into(), None),
         ];
         let documented: BTreeSet<(String, String)> = doc["paths"]

@@ -22,6 +22,12 @@ pub enum DeliveryError {
     SenderMuted,
     #[error("the recipient has blocked the sender")]
     Blocked,
+    /// The app requires friendship for direct messages and the two are not friends.
+    #[error("the sender and the recipient are not friends")]
+    NotFriends,
+    /// The change exists already (a friend request between friends).
+    #[error("{0}")]
+    Conflict(String),
     #[error("the recall window of this message has passed")]
     RecallWindowPassed,
     /// A word of one of the app's `reject` word lists occurs in the content.
@@ -49,6 +55,8 @@ impl DeliveryError {
             Self::SenderBanned => "user_banned",
             Self::SenderMuted => "user_muted",
             Self::Blocked => "blocked",
+            Self::NotFriends => "not_friends",
+            Self::Conflict(_) => "conflict",
             Self::RecallWindowPassed => "recall_window_passed",
             Self::ContentRejected => "content_rejected",
             Self::MessageRejected(_) => "message_rejected",

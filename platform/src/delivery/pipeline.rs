@@ -131,6 +131,11 @@ impl Pipeline {
         self
     }
 
+    /// Wakes the webhook worker after a change outside `send` wrote events (friends).
+    pub fn outbox_written(&self, any: bool) {
+        self.events_written(any);
+    }
+
     fn events_written(&self, any: bool) {
         if let (true, Some(w)) = (any, &self.outbox_wake) {
             w.notify_one();
@@ -244,6 +249,19 @@ impl Pipeline {
                 .await?
             {
                 return Ok(first.receipt());
+            }
+        }
+        if let (Recipient::User(to), Sender::User(from)) = (&req.to, &req.sender) {
+            if let Err(refused) = crate::friends::check_direct(self.store.as_ref(), app, from, to).await {
+                // A message stored before the block (or unfriending) still answers its retries.
+                let first = self
+                    .store
+                    .message_by_client_msg_id(&app.id, req.sender.idempotency_key(), &client_msg_id)
+                    .await?;
+                return match first {
+                    Some(first) => Ok(first.receipt()),
+                    None => Err(refused),
+                };
             }
         }
 

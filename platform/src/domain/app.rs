@@ -54,6 +54,9 @@ pub struct AppSettings {
     pub secret_grace_seconds: i64,
     /// Where and how Tern calls the app's backend (SIGNING.md §3).
     pub webhook: WebhookSettings,
+    /// Direct messages between users who are not friends (on both sides) fail with
+    /// `not_friends`. Off by default.
+    pub friendship_required_for_direct: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -128,6 +131,7 @@ impl Default for AppSettings {
             max_sessions_web: 10,
             secret_grace_seconds: 24 * 3600,
             webhook: WebhookSettings::default(),
+            friendship_required_for_direct: false,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod conversation;
+pub mod friend;
 pub mod group;
 pub mod message;
 pub mod moderation;
@@ -12,6 +13,7 @@ pub mod user;
 
 pub use app::*;
 pub use conversation::*;
+pub use friend::*;
 pub use group::*;
 pub use message::*;
 pub use moderation::*;

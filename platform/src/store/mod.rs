@@ -363,6 +363,70 @@ pub trait Store: Send + Sync + 'static {
     /// Gives claimed, still pending events back, due at `at` (attempts and error kept), in
     /// one transaction. Returns how many were pending; ids that are not are skipped.
     async fn release_events(&self, ids: &[String], at: UnixMillis) -> StoreResult<u64>;
+    // ---- friends and blocks ----------------------------------------------------------
+    /// Stores a pending request from `from` to `to`, replacing an answered one or the
+    /// message of a pending one. `Conflict` if both already hold each other as friends.
+    async fn create_friend_request(
+        &self,
+        app: &AppId,
+        from: &UserId,
+        to: &UserId,
+        message: &str,
+        now: UnixMillis,
+    ) -> StoreResult<FriendRequest>;
+    async fn friend_request(&self, app: &AppId, from: &UserId, to: &UserId) -> StoreResult<Option<FriendRequest>>;
+    /// Pending requests to `user`, by sender id, after the sender `after`.
+    async fn incoming_friend_requests(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<FriendRequest>>;
+    /// Answers the pending request from `from` to `to`. Accepting adds both sides (a side
+    /// that exists is kept as it is), also accepts a pending request the other way, and
+    /// writes `events`, in one transaction. `NotFound` if no request is pending.
+    async fn answer_friend_request(
+        &self,
+        app: &AppId,
+        from: &UserId,
+        to: &UserId,
+        accept: bool,
+        events: &[NewOutboxEvent],
+        now: UnixMillis,
+    ) -> StoreResult<FriendRequest>;
+    /// `user`'s side of their friendships, by friend id, after the friend `after`.
+    async fn friends(&self, app: &AppId, user: &UserId, after: Option<&UserId>, limit: u32)
+        -> StoreResult<Vec<Friend>>;
+    async fn friend(&self, app: &AppId, user: &UserId, friend: &UserId) -> StoreResult<Option<Friend>>;
+    /// Sets the remark and tags `user` keeps on `friend`. `NotFound` if not on the list.
+    async fn update_friend(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        friend: &UserId,
+        remark: Option<&str>,
+        tags: &[String],
+        now: UnixMillis,
+    ) -> StoreResult<Friend>;
+    /// Takes `friend` off `user`'s list and, with `both`, `user` off `friend`'s, and writes
+    /// `events`, in one transaction. `NotFound` if `friend` is not on `user`'s list.
+    async fn delete_friend(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        friend: &UserId,
+        both: bool,
+        events: &[NewOutboxEvent],
+    ) -> StoreResult<()>;
+    /// `user` blocks `blocked`; blocking again keeps the first block.
+    async fn block_user(&self, app: &AppId, user: &UserId, blocked: &UserId, now: UnixMillis) -> StoreResult<Block>;
+    /// `NotFound` if `user` does not block `blocked`.
+    async fn unblock_user(&self, app: &AppId, user: &UserId, blocked: &UserId) -> StoreResult<()>;
+    /// Whom `user` blocks, by id, after `after`.
+    async fn blocks(&self, app: &AppId, user: &UserId, after: Option<&UserId>, limit: u32) -> StoreResult<Vec<Block>>;
+    /// Whether `user` blocks `other`.
+    async fn blocks_user(&self, app: &AppId, user: &UserId, other: &UserId) -> StoreResult<bool>;
 }
 
 /// Opens the store a URL names: `sqlite://path` (created if missing) or `postgres://...`.

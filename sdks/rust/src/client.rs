@@ -324,7 +324,7 @@ impl Client {
         let _ = self.cmd.send(Cmd::Close);
     }
 
-    async fn request(&self, command: Command) -> Result<Body, ClientError> {
+    pub(crate) async fn request(&self, command: Command) -> Result<Body, ClientError> {
         let (reply, rx) = oneshot::channel();
         self.cmd
             .send(Cmd::Request { command, reply })
@@ -337,7 +337,7 @@ impl Client {
     }
 }
 
-fn unexpected() -> ClientError {
+pub(crate) fn unexpected() -> ClientError {
     ClientError::Server {
         code: "unexpected_answer".into(),
         message: "the server answered with an unexpected frame".into(),

@@ -10,6 +10,7 @@
 
 pub mod client;
 mod content;
+mod friends;
 pub mod proto;
 pub mod server;
 pub mod signing;
@@ -18,4 +19,5 @@ mod types;
 pub mod webhook;
 
 pub use client::{Client, ClientOptions, Events, SUBPROTOCOL};
+pub use friends::{FriendInfo, FriendRequestInfo};
 pub use types::{ClientError, ConnectionState, Conversation, Event, Message, Platform, PresenceInfo, SendAck, Target};

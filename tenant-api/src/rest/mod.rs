@@ -10,6 +10,7 @@ use crate::state::ApiState;
 pub mod broadcasts;
 pub mod conversations;
 pub mod dto;
+pub mod friends;
 pub mod groups;
 pub mod messages;
 pub mod moderation;
@@ -75,6 +76,29 @@ pub fn routes() -> Router<ApiState> {
         .route(
             "/v1/users/{user_id}/mute",
             post(moderation::mute).delete(moderation::unmute),
+        )
+        // ---- friends and blocks ----
+        .route(
+            "/v1/users/{user_id}/friend-requests",
+            post(friends::send_request).get(friends::list_requests),
+        )
+        .route(
+            "/v1/users/{user_id}/friend-requests/{from_id}/accept",
+            post(friends::accept),
+        )
+        .route(
+            "/v1/users/{user_id}/friend-requests/{from_id}/decline",
+            post(friends::decline),
+        )
+        .route("/v1/users/{user_id}/friends", get(friends::list))
+        .route(
+            "/v1/users/{user_id}/friends/{friend_id}",
+            get(friends::get).patch(friends::update).delete(friends::delete),
+        )
+        .route("/v1/users/{user_id}/blocks", get(friends::blocks))
+        .route(
+            "/v1/users/{user_id}/blocks/{blocked_id}",
+            axum::routing::put(friends::block).delete(friends::unblock),
         )
 }
 

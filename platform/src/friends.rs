@@ -1,0 +1,213 @@
+//! Friends and blocks, for the server API (acting for a user) and the gateway (the user
+//! themselves): one set of operations so both doors give the same answers.
+//!
+//! A request or an acceptance reaches the other user at once as a `notification` push;
+//! `friend.added` and `friend.removed` go to the webhook outbox in the same transaction as
+//! the change. `check_direct` is what the pipeline asks before a direct message is stored.
+
+use serde_json::json;
+
+use crate::bus::Push;
+use crate::delivery::{DeliveryError, Pipeline};
+use crate::domain::*;
+use crate::ids::UserId;
+use crate::store::{Store, StoreError};
+use crate::webhook;
+
+/// Refuses a direct message from `from` to `to` if `to` blocks `from`, or if the app wants
+/// friendship for direct messages and the two are not friends on both sides.
+pub async fn check_direct(store: &dyn Store, app: &App, from: &UserId, to: &UserId) -> Result<(), DeliveryError> {
+    if from == to {
+        return Ok(());
+    }
+    if store.blocks_user(&app.id, to, from).await? {
+        return Err(DeliveryError::Blocked);
+    }
+    if app.settings.friendship_required_for_direct && !are_friends(store, app, from, to).await? {
+        return Err(DeliveryError::NotFriends);
+    }
+    Ok(())
+}
+
+/// Both sides hold each other.
+pub async fn are_friends(store: &dyn Store, app: &App, a: &UserId, b: &UserId) -> Result<bool, DeliveryError> {
+    Ok(store.friend(&app.id, a, b).await?.is_some() && store.friend(&app.id, b, a).await?.is_some())
+}
+
+async fn require_user(store: &dyn Store, app: &App, id: &UserId) -> Result<(), DeliveryError> {
+    store
+        .user(&app.id, id)
+        .await?
+        .map(|_| ())
+        .ok_or(DeliveryError::NotFound("user"))
+}
+
+fn notification(kind: &str, data: serde_json::Value, now: UnixMillis) -> Push {
+    let mut content = json!({ "type": kind });
+    if let (Some(c), Some(d)) = (content.as_object_mut(), data.as_object()) {
+        c.extend(d.clone());
+    }
+    Push::Notification {
+        id: format!("n_{}", ulid::Ulid::new().to_string().to_ascii_lowercase()),
+        content,
+        created_at: now,
+    }
+}
+
+/// `from` asks `to` to be friends. `to` gets a `friend_request` notification.
+pub async fn request(
+    p: &Pipeline,
+    app: &App,
+    from: &UserId,
+    to: &UserId,
+    message: &str,
+) -> Result<FriendRequest, DeliveryError> {
+    if from == to {
+        return Err(DeliveryError::InvalidArgument(
+            "a user cannot befriend themselves".into(),
+        ));
+    }
+    if message.chars().count() > MAX_FRIEND_REQUEST_MESSAGE_CHARS {
+        return Err(DeliveryError::InvalidArgument(format!(
+            "message must be at most {MAX_FRIEND_REQUEST_MESSAGE_CHARS} characters"
+        )));
+    }
+    let store = p.store().as_ref();
+    require_user(store, app, from).await?;
+    require_user(store, app, to).await?;
+    if store.blocks_user(&app.id, to, from).await? {
+        return Err(DeliveryError::Blocked);
+    }
+    let now = now_ms();
+    let req = store
+        .create_friend_request(&app.id, from, to, message, now)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(m) => DeliveryError::Conflict(m),
+            e => e.into(),
+        })?;
+    let push = notification("friend_request", json!({"from": from, "message": message}), now);
+    p.publish_to_users(app, std::slice::from_ref(to), push).await;
+    Ok(req)
+}
+
+/// `user` accepts or declines the pending request `from` sent them. On acceptance both
+/// become friends, `friend.added` is written, and `from` gets a `friend_accepted`
+/// notification.
+pub async fn answer(
+    p: &Pipeline,
+    app: &App,
+    user: &UserId,
+    from: &UserId,
+    accept: bool,
+) -> Result<FriendRequest, DeliveryError> {
+    let store = p.store().as_ref();
+    require_user(store, app, user).await?;
+    let now = now_ms();
+    let event = if accept {
+        webhook::after_event(app, "friend.added", json!({"user_id": from, "friend_id": user}), now)
+    } else {
+        None
+    };
+    let has_event = event.is_some();
+    let req = store
+        .answer_friend_request(&app.id, from, user, accept, &event.into_iter().collect::<Vec<_>>(), now)
+        .await?;
+    p.outbox_written(has_event);
+    if accept {
+        let push = notification("friend_accepted", json!({"by": user}), now);
+        p.publish_to_users(app, std::slice::from_ref(from), push).await;
+    }
+    Ok(req)
+}
+
+/// Takes `friend` off `user`'s list (and `user` off `friend`'s with `both`); writes
+/// `friend.removed`.
+pub async fn delete(p: &Pipeline, app: &App, user: &UserId, friend: &UserId, both: bool) -> Result<(), DeliveryError> {
+    let store = p.store().as_ref();
+    require_user(store, app, user).await?;
+    let now = now_ms();
+    let event = webhook::after_event(
+        app,
+        "friend.removed",
+        json!({"user_id": user, "friend_id": friend, "both": both}),
+        now,
+    );
+    let has_event = event.is_some();
+    store
+        .delete_friend(&app.id, user, friend, both, &event.into_iter().collect::<Vec<_>>())
+        .await?;
+    p.outbox_written(has_event);
+    Ok(())
+}
+
+/// Sets the remark and tags `user` keeps on `friend`.
+pub async fn update(
+    p: &Pipeline,
+    app: &App,
+    user: &UserId,
+    friend: &UserId,
+    remark: Option<&str>,
+    tags: &[String],
+) -> Result<Friend, DeliveryError> {
+    validate_friend_profile(remark, tags).map_err(DeliveryError::InvalidArgument)?;
+    let store = p.store().as_ref();
+    require_user(store, app, user).await?;
+    Ok(store
+        .update_friend(&app.id, user, friend, remark, tags, now_ms())
+        .await?)
+}
+
+/// `user` stops hearing from `blocked`: direct messages and friend requests fail with
+/// `blocked`. Blocking again is harmless.
+pub async fn block(p: &Pipeline, app: &App, user: &UserId, blocked: &UserId) -> Result<Block, DeliveryError> {
+    if user == blocked {
+        return Err(DeliveryError::InvalidArgument("a user cannot block themselves".into()));
+    }
+    let store = p.store().as_ref();
+    require_user(store, app, user).await?;
+    require_user(store, app, blocked).await?;
+    Ok(store.block_user(&app.id, user, blocked, now_ms()).await?)
+}
+
+pub async fn unblock(p: &Pipeline, app: &App, user: &UserId, blocked: &UserId) -> Result<(), DeliveryError> {
+    let store = p.store().as_ref();
+    require_user(store, app, user).await?;
+    Ok(store.unblock_user(&app.id, user, blocked).await?)
+}
+
+pub async fn friends(
+    p: &Pipeline,
+    app: &App,
+    user: &UserId,
+    after: Option<&UserId>,
+    limit: u32,
+) -> Result<Vec<Friend>, DeliveryError> {
+    let store = p.store().as_ref();
+    require_user(store, app, user).await?;
+    Ok(store.friends(&app.id, user, after, limit).await?)
+}
+
+pub async fn incoming_requests(
+    p: &Pipeline,
+    app: &App,
+    user: &UserId,
+    after: Option<&UserId>,
+    limit: u32,
+) -> Result<Vec<FriendRequest>, DeliveryError> {
+    let store = p.store().as_ref();
+    require_user(store, app, user).await?;
+    Ok(store.incoming_friend_requests(&app.id, user, after, limit).await?)
+}
+
+pub async fn blocks(
+    p: &Pipeline,
+    app: &App,
+    user: &UserId,
+    after: Option<&UserId>,
+    limit: u32,
+) -> Result<Vec<Block>, DeliveryError> {
+    let store = p.store().as_ref();
+    require_user(store, app, user).await?;
+    Ok(store.blocks(&app.id, user, after, limit).await?)
+}
