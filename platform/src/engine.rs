@@ -74,8 +74,8 @@ impl Engine {
                 max_batch: 256,
             },
             Backend::Postgres => PipelineConfig {
-                writer_tasks: 4,
-                max_batch: 128,
+                writer_tasks: 2,
+                max_batch: 512,
             },
         };
         let pipeline = Arc::new(
