@@ -283,10 +283,15 @@ macro_rules! sql_store {
         /// Advances the app's change version and returns the new value; row-locks it on
         /// PostgreSQL until the transaction ends (the first lock of every versioned write).
         async fn next_version(tx: &mut Tx<'_>, app: &AppId) -> StoreResult<i64> {
-            sqlx::query_scalar::<$db, i64>(
-                "INSERT INTO app_versions (app_id, version) VALUES ($1, 1) \
-                 ON CONFLICT (app_id) DO UPDATE SET version = app_versions.version + 1 RETURNING version",
-            )
+            bump_counter(tx, "app_versions", app).await
+        }
+
+        /// Advances the per-app counter kept in `table` (`app_versions`, `word_list_versions`).
+        async fn bump_counter(tx: &mut Tx<'_>, table: &'static str, app: &AppId) -> StoreResult<i64> {
+            sqlx::query_scalar::<$db, i64>(&format!(
+                "INSERT INTO {table} (app_id, version) VALUES ($1, 1) \
+                 ON CONFLICT (app_id) DO UPDATE SET version = {table}.version + 1 RETURNING version"
+            ))
             .bind(app.as_str())
             .fetch_one(&mut **tx)
             .await
@@ -2326,14 +2331,7 @@ macro_rules! sql_store {
         }
 
         async fn bump_word_lists_version(tx: &mut Tx<'_>, app: &AppId) -> StoreResult<i64> {
-            sqlx::query_scalar::<$db, i64>(
-                "INSERT INTO word_list_versions (app_id, version) VALUES ($1, 1) \
-                 ON CONFLICT (app_id) DO UPDATE SET version = word_list_versions.version + 1 RETURNING version",
-            )
-            .bind(app.as_str())
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(map_err)
+            bump_counter(tx, "word_list_versions", app).await
         }
 
         fn friend_request_from_row(row: &DbRow) -> StoreResult<FriendRequest> {
