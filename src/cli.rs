@@ -88,6 +88,14 @@ pub enum AppCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Replace the webhook secret; the old one keeps signing (a second `v1=`) for the grace period.
+    RotateWebhookSecret {
+        /// The app's AppKey.
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// End one AppSecret's validity now (not the last one).
     RevokeSecret {
         #[arg(long)]

@@ -138,6 +138,22 @@ pub async fn app(config: &Config, cmd: AppCommand) -> Result<(), CommandError> {
                 );
             }
         }
+        AppCommand::RotateWebhookSecret { app, json } => {
+            let r = tenancy::rotate_webhook_secret(store.as_ref(), &key.secrets, &app).await?;
+            if json {
+                print_json(&json!({
+                    "app_key": r.app_key,
+                    "webhook_secret": r.webhook_secret,
+                    "previous_expire_at": r.previous_expire_at,
+                }));
+            } else {
+                println!("webhook_secret: {}", r.webhook_secret);
+                println!(
+                    "(shown only now; webhooks carry a signature with the previous secret too until {} ms since the epoch)",
+                    r.previous_expire_at
+                );
+            }
+        }
         AppCommand::RevokeSecret { app, secret, json } => {
             tenancy::revoke_secret(store.as_ref(), &app, &secret).await?;
             if json {

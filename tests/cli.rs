@@ -165,6 +165,13 @@ fn tenants_apps_secrets_and_tokens_end_to_end() {
         tern(d, &["app", "rotate-secret", "--app", "ak_nosuchapp1"]),
         "unknown app",
     );
+    let webhook = json_of(tern(d, &["app", "rotate-webhook-secret", "--app", &app_key, "--json"]));
+    assert!(webhook["webhook_secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_ne!(webhook["webhook_secret"], app["webhook_secret"]);
+    fails_with(
+        tern(d, &["app", "rotate-webhook-secret", "--app", "ak_nosuchapp1"]),
+        "unknown app",
+    );
 
     let token = json_of(tern(
         d,

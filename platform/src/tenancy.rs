@@ -224,6 +224,48 @@ pub async fn rotate_secret(
     })
 }
 
+/// A new webhook secret, shown once; the old one keeps signing until `previous_expire_at`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RotatedWebhookSecret {
+    pub app_key: AppKey,
+    pub webhook_secret: String,
+    pub previous_expire_at: UnixMillis,
+}
+
+impl std::fmt::Debug for RotatedWebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RotatedWebhookSecret")
+            .field("app_key", &self.app_key)
+            .field("webhook_secret", &"<redacted>")
+            .field("previous_expire_at", &self.previous_expire_at)
+            .finish()
+    }
+}
+
+/// Replaces the app's webhook secret. Until the app's grace period ends, webhooks carry one
+/// `v1=` for each secret, so receivers can switch at their own pace (SIGNING.md §3).
+pub async fn rotate_webhook_secret(
+    store: &dyn Store,
+    secrets: &SecretBox,
+    app_key: &str,
+) -> Result<RotatedWebhookSecret, TenancyError> {
+    let app = find_app(store, app_key).await?;
+    let webhook_secret = generate_webhook_secret();
+    let previous_expire_at = now_ms().saturating_add(app.settings.secret_grace_seconds.saturating_mul(1000));
+    store
+        .rotate_webhook_secret(
+            &app.id,
+            &secrets.seal(app.id.as_str(), webhook_secret.as_bytes()),
+            previous_expire_at,
+        )
+        .await?;
+    Ok(RotatedWebhookSecret {
+        app_key: app.app_key,
+        webhook_secret,
+        previous_expire_at,
+    })
+}
+
 /// Ends one secret's validity now. The store refuses to revoke the last active one.
 pub async fn revoke_secret(store: &dyn Store, app_key: &str, secret_id: &str) -> Result<(), TenancyError> {
     let app = find_app(store, app_key).await?;

@@ -1245,6 +1245,38 @@ async fn app_of_other_tenant(store: &dyn Store) -> AppId {
 
 // ---- admins and lifecycle ------------------------------------------------------------
 
+async fn webhook_secrets_rotate_with_a_grace_period(store: Arc<dyn Store>) {
+    let a = app(&*store).await;
+    let b = app_of_other_tenant(&*store).await;
+    let first = store.webhook_secret_ciphertexts(&a.id, 0).await.unwrap();
+    assert_eq!(first.len(), 1);
+    store.rotate_webhook_secret(&a.id, b"second", 1_000).await.unwrap();
+    assert_eq!(
+        store.webhook_secret_ciphertexts(&a.id, 999).await.unwrap(),
+        vec![b"second".to_vec(), first[0].clone()],
+        "newest first; the old one during its grace period"
+    );
+    assert_eq!(
+        store.webhook_secret_ciphertexts(&a.id, 1_000).await.unwrap(),
+        vec![b"second".to_vec()]
+    );
+    store.rotate_webhook_secret(&a.id, b"third", 5_000).await.unwrap();
+    assert_eq!(
+        store.webhook_secret_ciphertexts(&a.id, 2_000).await.unwrap(),
+        vec![b"third".to_vec(), b"second".to_vec()],
+        "a second rotation drops the first secret at once"
+    );
+    // Another app's secrets are untouched, and unknown apps have none.
+    assert_eq!(store.webhook_secret_ciphertexts(&b, 0).await.unwrap().len(), 1);
+    assert!(store
+        .webhook_secret_ciphertexts(&AppId::generate(), 0)
+        .await
+        .unwrap()
+        .is_empty());
+    let missing = store.rotate_webhook_secret(&AppId::generate(), b"x", 1).await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+}
+
 async fn platform_admins(store: Arc<dyn Store>) {
     assert_eq!(store.admin_count().await.unwrap(), 0);
     let admin = store.create_admin("ops@example.com", "$argon2id$x", 10).await.unwrap();
@@ -1575,6 +1607,7 @@ conformance!(
     claims_lease_events_to_one_worker,
     concurrent_claims_hand_out_each_event_once,
     platform_admins,
+    webhook_secrets_rotate_with_a_grace_period,
     migrating_twice_is_a_no_op,
     word_lists_are_versioned_per_app,
     users_are_muted_until_a_time,

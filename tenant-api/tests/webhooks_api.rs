@@ -224,3 +224,43 @@ async fn group_and_user_events_arrive_and_failed_changes_send_none() {
         assert_eq!(removed.1["data"]["user_id"], "ben");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_a_webhook_secret_rotation_both_secrets_sign() {
+    let (_, store, dir) = stores().await.into_iter().next().unwrap();
+    let config = EngineConfig {
+        webhook_allow_private: true,
+        ..Default::default()
+    };
+    let s = TestServer::start_with(store, dir, config).await;
+    let a = s.app("a").await;
+    let (url, r) = receiver().await;
+    a.client
+        .request::<Value>("PUT", "/v1/webhook", Some(&json!({"url": url})))
+        .await
+        .unwrap();
+    let rotated = tern_platform::tenancy::rotate_webhook_secret(&*s.store, &s.secrets, a.app.app_key.as_str())
+        .await
+        .unwrap();
+    a.client.create_user("alice", "Alice").await.unwrap();
+    a.client.create_user("bob", "Bob").await.unwrap();
+    a.client.send_text("alice", "bob", "c1", "hi").await.unwrap();
+    let mut call = None;
+    for _ in 0..200 {
+        call = r.calls.lock().unwrap().iter().find(|c| c.0 == "message.sent").cloned();
+        if call.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (_, body, header) = call.expect("message.sent arrives");
+    assert_eq!(header.matches("v1=").count(), 2, "{header}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // A receiver still on the old secret and one already on the new one both accept it.
+    tern_sdk::webhook::verify_webhook(&header, body.as_bytes(), "whsec_test", now).unwrap();
+    tern_sdk::webhook::verify_webhook(&header, body.as_bytes(), &rotated.webhook_secret, now).unwrap();
+    assert!(tern_sdk::webhook::verify_webhook(&header, body.as_bytes(), "whsec_other", now).is_err());
+}

@@ -202,6 +202,18 @@ pub trait Store: Send + Sync + 'static {
     /// Expires one secret now. `Rejected` if it is the app's last active secret.
     async fn revoke_app_secret(&self, app: &AppId, id: &SecretId, now: UnixMillis) -> StoreResult<()>;
     async fn webhook_secret_ciphertext(&self, app: &AppId) -> StoreResult<Option<Vec<u8>>>;
+    /// The app's webhook secrets still valid at `now`, newest first: the current one, and the
+    /// one it replaced until that one's grace period ends. Empty for no such app.
+    async fn webhook_secret_ciphertexts(&self, app: &AppId, now: UnixMillis) -> StoreResult<Vec<Vec<u8>>>;
+    /// Makes `ciphertext` the current webhook secret; the current one stays valid until
+    /// `previous_expires_at` (a previous one still in its grace period is dropped).
+    /// `NotFound` for no such app.
+    async fn rotate_webhook_secret(
+        &self,
+        app: &AppId,
+        ciphertext: &[u8],
+        previous_expires_at: UnixMillis,
+    ) -> StoreResult<()>;
 
     // ---- users -----------------------------------------------------------------------
     /// Creates or updates each user (fields `None` in the profile keep their stored value).

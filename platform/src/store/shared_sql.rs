@@ -1101,6 +1101,46 @@ macro_rules! sql_store {
                     .map_err(map_err)
             }
 
+            async fn webhook_secret_ciphertexts(&self, app: &AppId, now: UnixMillis) -> StoreResult<Vec<Vec<u8>>> {
+                let row = sqlx::query::<$db>(
+                    "SELECT webhook_secret, previous_webhook_secret, previous_webhook_secret_expires_at \
+                     FROM apps WHERE id = $1",
+                )
+                .bind(app.as_str())
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)?;
+                let Some(row) = row else { return Ok(Vec::new()) };
+                let mut out = vec![col::<Vec<u8>>(&row, "webhook_secret")?];
+                let previous: Option<Vec<u8>> = col(&row, "previous_webhook_secret")?;
+                let until: Option<i64> = col(&row, "previous_webhook_secret_expires_at")?;
+                if let (Some(p), Some(t)) = (previous, until) {
+                    if t > now {
+                        out.push(p);
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn rotate_webhook_secret(
+                &self,
+                app: &AppId,
+                ciphertext: &[u8],
+                previous_expires_at: UnixMillis,
+            ) -> StoreResult<()> {
+                let r = sqlx::query::<$db>(
+                    "UPDATE apps SET previous_webhook_secret = webhook_secret, \
+                     previous_webhook_secret_expires_at = $3, webhook_secret = $2 WHERE id = $1",
+                )
+                .bind(app.as_str())
+                .bind(ciphertext)
+                .bind(previous_expires_at)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                not_found_unless_changed(r.rows_affected(), "app")
+            }
+
             // ---- users -------------------------------------------------------------------
             async fn upsert_users(
                 &self,

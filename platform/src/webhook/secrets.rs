@@ -45,10 +45,16 @@ impl WebhookSecrets for StoreSecrets {
     async fn secrets(&self, app: &AppId) -> Result<Vec<String>, SecretsError> {
         let sealed = self
             .store
-            .webhook_secret_ciphertext(app)
-            .await?
-            .ok_or(SecretsError::Missing)?;
-        Ok(vec![self.secret_box.open_string(app.as_str(), &sealed)?])
+            .webhook_secret_ciphertexts(app, crate::domain::now_ms())
+            .await?;
+        if sealed.is_empty() {
+            return Err(SecretsError::Missing);
+        }
+        let mut out = Vec::with_capacity(sealed.len());
+        for s in &sealed {
+            out.push(self.secret_box.open_string(app.as_str(), s)?);
+        }
+        Ok(out)
     }
 }
 
