@@ -29,8 +29,6 @@ pub struct ApiInner {
     pub webhook_allow_private: bool,
     /// The before-send hook, for its breaker state.
     pub before_send: Option<Arc<HttpBeforeSendHook>>,
-    /// Wakes the webhook worker when events are queued by hand (redelivery).
-    pub outbox_wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl std::ops::Deref for ApiState {
@@ -57,7 +55,6 @@ impl ApiState {
             body_limit: DEFAULT_BODY_LIMIT,
             webhook_allow_private: false,
             before_send: None,
-            outbox_wake: None,
         }))
     }
 
@@ -72,7 +69,6 @@ impl ApiState {
         .with(|s| {
             s.webhook_allow_private = e.config.webhook_allow_private;
             s.before_send = Some(e.before_send.clone());
-            s.outbox_wake = Some(e.outbox_wake.clone());
         })
     }
 

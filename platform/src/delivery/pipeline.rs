@@ -116,7 +116,7 @@ impl Pipeline {
             return;
         };
         match self.store.enqueue_events(std::slice::from_ref(&event)).await {
-            Ok(()) => self.events_written(true),
+            Ok(()) => self.outbox_written(true),
             Err(e) => tracing::warn!(error = %e, event_type, "could not write an after-event"),
         }
     }
@@ -131,12 +131,9 @@ impl Pipeline {
         self
     }
 
-    /// Wakes the webhook worker after a change outside `send` wrote events (friends).
+    /// Wakes the webhook worker after a change wrote events to the outbox (`any`), so they go
+    /// out now rather than at the worker's next poll.
     pub fn outbox_written(&self, any: bool) {
-        self.events_written(any);
-    }
-
-    fn events_written(&self, any: bool) {
         if let (true, Some(w)) = (any, &self.outbox_wake) {
             w.notify_one();
         }
@@ -321,7 +318,7 @@ impl Pipeline {
 
         match outcome {
             CommitOutcome::Stored(message) => {
-                self.events_written(has_event);
+                self.outbox_written(has_event);
                 let receipt = message.receipt();
                 self.fan_out(app, &req.to, Push::Message { message }).await;
                 Ok(receipt)

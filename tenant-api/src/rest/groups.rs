@@ -113,6 +113,7 @@ pub async fn create_group(st: &ApiState, app: &App, b: CreateGroup) -> Result<Gr
         ..group
     };
     let g = st.store.create_group(&app.id, &group, now).await?;
+    st.pipeline.outbox_written(!group.events.is_empty());
     Ok(g.into())
 }
 
@@ -173,6 +174,9 @@ pub async fn add_group_members(st: &ApiState, app: &App, id: &str, body: AddMemb
             },
         )
         .await?;
+    // An event is written exactly when someone was added and the app wants it.
+    st.pipeline
+        .outbox_written(!added.is_empty() && app.settings.webhook.wants("group.member_added"));
     Ok(AddedAnswer {
         added: added.into_iter().map(UserId::into_string).collect(),
     })
@@ -209,13 +213,15 @@ pub async fn remove_group_member(
         json!({"group_id": id, "user_id": user}),
         now,
     );
+    let events: Vec<_> = event.into_iter().collect();
     st.store
-        .remove_group_member(&app.id, &id, &user, &event.into_iter().collect::<Vec<_>>())
+        .remove_group_member(&app.id, &id, &user, &events)
         .await
         .map_err(|e| match e {
             tern_platform::store::StoreError::NotFound(_) => ApiError::not_found("member"),
             e => e.into(),
         })?;
+    st.pipeline.outbox_written(!events.is_empty());
     Ok(super::users::Done { ok: true })
 }
 

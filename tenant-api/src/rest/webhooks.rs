@@ -216,8 +216,6 @@ pub async fn redeliver(
             tern_platform::store::StoreError::NotFound(_) => ApiError::not_found("dead event"),
             e => e.into(),
         })?;
-    if let Some(w) = &st.outbox_wake {
-        w.notify_one();
-    }
+    st.pipeline.outbox_written(true);
     Ok(Json(Redelivered { id, queued_at: now }))
 }
