@@ -96,6 +96,18 @@ pub enum AppCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show the app's settings, or change some with `--set NAME=VALUE` (repeatable).
+    Settings {
+        /// The app's AppKey.
+        #[arg(long)]
+        app: String,
+        /// A setting to change, e.g. `group_member_limit=10000` or `rooms_created_on_join=false`.
+        /// The value is read as JSON when it parses as JSON, else as a string.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// End one AppSecret's validity now (not the last one).
     RevokeSecret {
         #[arg(long)]

@@ -154,6 +154,35 @@ pub async fn app(config: &Config, cmd: AppCommand) -> Result<(), CommandError> {
                 );
             }
         }
+        AppCommand::Settings { app, set, json } => {
+            let app = tenancy::find_app(store.as_ref(), &app).await?;
+            let mut patch = serde_json::Map::new();
+            for pair in &set {
+                let (name, value) = pair
+                    .split_once('=')
+                    .ok_or_else(|| CommandError::Invalid(format!("--set {pair:?}: expected NAME=VALUE")))?;
+                let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+                patch.insert(name.trim().to_owned(), value);
+            }
+            let mut settings = app.settings.clone();
+            if !patch.is_empty() {
+                settings = settings
+                    .with_patch(&serde_json::Value::Object(patch))
+                    .map_err(CommandError::Invalid)?;
+                store.update_app_settings(&app.id, &settings).await?;
+            }
+            let mut shown = serde_json::to_value(&settings).unwrap_or_default();
+            if let Some(o) = shown.as_object_mut() {
+                o.remove("webhook");
+            }
+            if json {
+                print_json(&shown);
+            } else {
+                for (k, v) in shown.as_object().into_iter().flatten() {
+                    println!("{k:<32} {v}");
+                }
+            }
+        }
         AppCommand::RevokeSecret { app, secret, json } => {
             tenancy::revoke_secret(store.as_ref(), &app, &secret).await?;
             if json {

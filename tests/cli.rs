@@ -173,6 +173,43 @@ fn tenants_apps_secrets_and_tokens_end_to_end() {
         "unknown app",
     );
 
+    let settings = json_of(tern(d, &["app", "settings", "--app", &app_key, "--json"]));
+    assert_eq!(settings["group_member_limit"], 2000);
+    let changed = json_of(tern(
+        d,
+        &[
+            "app",
+            "settings",
+            "--app",
+            &app_key,
+            "--set",
+            "group_member_limit=10000",
+            "--set",
+            "rooms_created_on_join=false",
+            "--json",
+        ],
+    ));
+    assert_eq!(changed["group_member_limit"], 10000);
+    assert_eq!(changed["rooms_created_on_join"], false);
+    assert_eq!(changed["recall_window_seconds"], settings["recall_window_seconds"]);
+    fails_with(
+        tern(
+            d,
+            &["app", "settings", "--app", &app_key, "--set", "group_member_limit=1"],
+        ),
+        "group_member_limit",
+    );
+    fails_with(
+        tern(d, &["app", "settings", "--app", &app_key, "--set", "colour=blue"]),
+        "colour",
+    );
+    fails_with(
+        tern(d, &["app", "settings", "--app", &app_key, "--set", "novalue"]),
+        "NAME=VALUE",
+    );
+    let kept = json_of(tern(d, &["app", "settings", "--app", &app_key, "--json"]));
+    assert_eq!(kept["group_member_limit"], 10000, "a refused change keeps the settings");
+
     let token = json_of(tern(
         d,
         &["token", "--app", &app_key, "--user", "alice", "--ttl", "600", "--json"],

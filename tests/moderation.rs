@@ -307,6 +307,7 @@ async fn another_node_picks_up_list_changes() {
             msg_type: MessageType::Text,
             content: text(s),
             source: Source::ServerApi,
+            options: Default::default(),
         };
         // The other node has compiled (empty) lists for the app.
         other.send(&app, send("darn")).await.unwrap();

@@ -605,6 +605,7 @@ impl Session {
                     msg_type,
                     content,
                     source: Source::Sdk,
+                    options: Default::default(),
                 },
             )
             .await?;

@@ -32,6 +32,7 @@ pub struct ErrorDetail {
         conversations::list, conversations::get, conversations::mark_read,
         messages::send, messages::batch_send, messages::get, messages::recall, messages::history,
         groups::create, groups::get, groups::add_members, groups::remove_member, groups::members,
+        app::get_settings, app::patch_settings,
         presence::query, broadcasts::start, broadcasts::get,
         webhooks::get, webhooks::put, webhooks::dead, webhooks::redeliver,
         moderation::list_word_lists, moderation::get_word_list, moderation::put_word_list,

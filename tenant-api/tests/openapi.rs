@@ -245,6 +245,13 @@ async fn every_documented_operation_answers_as_documented() {
                 "/v1/groups/g1/members/carol".into(),
                 None,
             ),
+            ("get", "/v1/app/settings", "/v1/app/settings".into(), None),
+            (
+                "patch",
+                "/v1/app/settings",
+                "/v1/app/settings".into(),
+                Some(json!({"group_member_limit": 5000, "room_backlog": 20})),
+            ),
             (
                 "post",
                 "/v1/presence/query",

@@ -550,3 +550,71 @@ async fn tokens_and_rate_limits(s: TestServer) {
     assert!(c.get_user("alice").await.is_ok());
 }
 on_every_store!(tokens_and_limits, tokens_and_rate_limits);
+
+async fn app_settings_change_what_the_api_enforces(s: TestServer) {
+    let a = s.app("a").await;
+    let b = s.app("b").await;
+    let c = &a.client;
+    let before = c.app_settings().await.unwrap();
+    assert_eq!(before["group_member_limit"], 2000);
+    assert!(
+        before.get("webhook").is_none(),
+        "webhook settings have their own endpoint"
+    );
+
+    // A bad patch changes nothing and names the setting.
+    for (patch, needle) in [
+        (json!({"group_member_limit": 1}), "group_member_limit"),
+        (json!({"group_member_limit": 100_001}), "group_member_limit"),
+        (json!({"no_such_setting": true}), "no_such_setting"),
+        (json!({"room_backlog": "fifty"}), "room_backlog"),
+        (json!({"webhook": {"url": null}}), "webhook"),
+        (json!([1, 2]), "object"),
+    ] {
+        let e = c.update_app_settings(&patch).await.unwrap_err();
+        assert_eq!(e.code(), Some("invalid_argument"), "{patch}");
+        assert!(e.to_string().contains(needle), "{patch}: {e}");
+    }
+    assert_eq!(c.app_settings().await.unwrap(), before);
+
+    // A good one takes effect at once, for this app only.
+    let after = c
+        .update_app_settings(&json!({"group_member_limit": 3, "recall_window_seconds": 5}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            after["group_member_limit"].as_i64(),
+            after["recall_window_seconds"].as_i64()
+        ),
+        (Some(3), Some(5))
+    );
+    assert_eq!(after["room_backlog"], before["room_backlog"]);
+    assert_eq!(b.client.app_settings().await.unwrap(), before);
+
+    c.upsert_users(&[
+        json!({"id": "u1"}),
+        json!({"id": "u2"}),
+        json!({"id": "u3"}),
+        json!({"id": "u4"}),
+    ])
+    .await
+    .unwrap();
+    c.create_group("g", "G", "u1", &["u2", "u3"]).await.unwrap();
+    let full = c.add_group_members("g", &["u4"]).await.unwrap_err();
+    assert_eq!(full.code(), Some("forbidden"), "{full}");
+    b.client
+        .upsert_users(&[
+            json!({"id": "u1"}),
+            json!({"id": "u2"}),
+            json!({"id": "u3"}),
+            json!({"id": "u4"}),
+        ])
+        .await
+        .unwrap();
+    b.client
+        .create_group("g", "G", "u1", &["u2", "u3", "u4"])
+        .await
+        .unwrap();
+}
+on_every_store!(app_settings, app_settings_change_what_the_api_enforces);

@@ -18,5 +18,7 @@ mod writer;
 
 pub use error::DeliveryError;
 pub use hook::{BeforeSendHook, HookDecision, HookDraft};
-pub use pipeline::{clamp_limit, Actor, Pipeline, PipelineConfig, Recipient, SendRequest, DEFAULT_PAGE, MAX_PAGE};
+pub use pipeline::{
+    clamp_limit, Actor, Pipeline, PipelineConfig, Recipient, SendOptions, SendRequest, DEFAULT_PAGE, MAX_PAGE,
+};
 pub use user_cache::USER_CACHE_TTL;

@@ -61,6 +61,19 @@ pub struct SendRequest {
     pub msg_type: MessageType,
     pub content: serde_json::Value,
     pub source: Source,
+    /// What a message says about other messages and users besides its content.
+    pub options: SendOptions,
+}
+
+/// The parts of a send beyond its content: whom it mentions and what it answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendOptions {
+    /// Group members the message @mentions; their conversation entry shows `mentioned`.
+    pub mentions: Vec<UserId>,
+    /// @all: every member of the group is mentioned.
+    pub mention_all: bool,
+    /// The message this one replies to (quotes), in the same conversation.
+    pub reply_to: Option<MsgId>,
 }
 
 /// The pipeline and the ports it drives. One per process; cheap to share in an `Arc`.

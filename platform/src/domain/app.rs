@@ -57,6 +57,21 @@ pub struct AppSettings {
     /// Direct messages between users who are not friends (on both sides) fail with
     /// `not_friends`. Off by default.
     pub friendship_required_for_direct: bool,
+    /// Most members of one group: 2 to 100,000. Default 2,000.
+    pub group_member_limit: usize,
+    /// App users may create groups from the SDK (the server API always may).
+    pub users_may_create_groups: bool,
+    /// Groups of at most this many members keep per-message read counts (0 turns them off).
+    pub group_read_receipt_limit: usize,
+    /// How long a sender may edit their own message, seconds.
+    pub edit_window_seconds: i64,
+    /// A room that does not exist is created when a user first joins it; otherwise rooms
+    /// are created by the server API only.
+    pub rooms_created_on_join: bool,
+    /// Messages per second one room accepts, from all its members together.
+    pub room_send_rate_per_second: u32,
+    /// Messages a new room member gets when joining.
+    pub room_backlog: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -132,7 +147,75 @@ impl Default for AppSettings {
             secret_grace_seconds: 24 * 3600,
             webhook: WebhookSettings::default(),
             friendship_required_for_direct: false,
+            group_member_limit: super::DEFAULT_GROUP_MEMBER_LIMIT,
+            users_may_create_groups: true,
+            group_read_receipt_limit: 500,
+            edit_window_seconds: 24 * 3600,
+            rooms_created_on_join: true,
+            room_send_rate_per_second: 40,
+            room_backlog: 50,
         }
+    }
+}
+
+/// The largest group member limit an app may set.
+pub const MAX_GROUP_MEMBER_LIMIT: usize = 100_000;
+
+impl AppSettings {
+    /// Checks every setting against its documented range; the message names the setting.
+    /// The webhook part is checked by `webhook::settings`, which also resolves its URL.
+    pub fn validate(&self) -> Result<(), String> {
+        fn range<T: PartialOrd + std::fmt::Display>(name: &str, v: T, min: T, max: T) -> Result<(), String> {
+            if v < min || v > max {
+                return Err(format!("{name} must be from {min} to {max}"));
+            }
+            Ok(())
+        }
+        range("max_token_ttl_seconds", self.max_token_ttl_seconds, 60, 366 * 24 * 3600)?;
+        range("write_rate_per_second", self.write_rate_per_second, 1, 1_000_000)?;
+        range("read_rate_per_second", self.read_rate_per_second, 1, 1_000_000)?;
+        range("max_text_bytes", self.max_text_bytes, 1, 64 * 1024)?;
+        range("max_content_bytes", self.max_content_bytes, 64, 64 * 1024)?;
+        range("recall_window_seconds", self.recall_window_seconds, 0, 7 * 24 * 3600)?;
+        range("user_send_rate_per_second", self.user_send_rate_per_second, 1, 10_000)?;
+        range("max_sessions_mobile", self.max_sessions_mobile, 1, 100)?;
+        range("max_sessions_web", self.max_sessions_web, 1, 100)?;
+        range("secret_grace_seconds", self.secret_grace_seconds, 0, 30 * 24 * 3600)?;
+        range("group_member_limit", self.group_member_limit, 2, MAX_GROUP_MEMBER_LIMIT)?;
+        range("group_read_receipt_limit", self.group_read_receipt_limit, 0, 10_000)?;
+        range("edit_window_seconds", self.edit_window_seconds, 0, 30 * 24 * 3600)?;
+        range("room_send_rate_per_second", self.room_send_rate_per_second, 1, 100_000)?;
+        range("room_backlog", self.room_backlog, 0, 100)?;
+        Ok(())
+    }
+
+    /// These settings with the top-level keys of `patch` (a JSON object) replaced, checked.
+    /// `webhook` is refused here: it has its own validation (`PUT /v1/webhook`).
+    pub fn with_patch(&self, patch: &serde_json::Value) -> Result<AppSettings, String> {
+        let patch = patch.as_object().ok_or("settings must be a JSON object")?;
+        if patch.contains_key("webhook") {
+            return Err("webhook settings are changed with PUT /v1/webhook or `tern webhook set`".into());
+        }
+        let base = serde_json::to_value(self).map_err(|e| e.to_string())?;
+        let mut doc = base.clone();
+        for (k, v) in patch {
+            let Some(current) = doc.as_object_mut() else { break };
+            if !current.contains_key(k) {
+                return Err(format!("unknown setting {k:?}"));
+            }
+            current.insert(k.clone(), v.clone());
+            // Each key on its own, so the error names the setting that does not parse.
+            let mut alone = base.clone();
+            if let Some(o) = alone.as_object_mut() {
+                o.insert(k.clone(), v.clone());
+            }
+            if let Err(e) = serde_json::from_value::<AppSettings>(alone) {
+                return Err(format!("invalid setting {k}: {e}"));
+            }
+        }
+        let next: AppSettings = serde_json::from_value(doc).map_err(|e| format!("invalid settings: {e}"))?;
+        next.validate()?;
+        Ok(next)
     }
 }
 
@@ -175,6 +258,40 @@ impl std::fmt::Debug for AppSecretRecord {
             .field("created_at", &self.created_at)
             .field("expires_at", &self.expires_at)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(AppSettings::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_patch_changes_only_the_keys_it_names() {
+        let s = AppSettings::default()
+            .with_patch(&json!({"group_member_limit": 10000, "rooms_created_on_join": false}))
+            .unwrap();
+        assert_eq!(s.group_member_limit, 10_000);
+        assert!(!s.rooms_created_on_join);
+        assert_eq!(s.recall_window_seconds, AppSettings::default().recall_window_seconds);
+    }
+
+    #[test]
+    fn a_bad_patch_names_the_setting() {
+        let base = AppSettings::default();
+        let e = base.with_patch(&json!({"group_member_limit": 100_001})).unwrap_err();
+        assert!(e.contains("group_member_limit"), "{e}");
+        let e = base.with_patch(&json!({"no_such_thing": 1})).unwrap_err();
+        assert!(e.contains("no_such_thing"), "{e}");
+        let e = base.with_patch(&json!({"room_backlog": "many"})).unwrap_err();
+        assert!(e.contains("invalid"), "{e}");
+        assert!(base.with_patch(&json!({"webhook": {}})).is_err());
+        assert!(base.with_patch(&json!([1])).is_err());
     }
 }
 

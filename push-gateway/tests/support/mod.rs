@@ -181,6 +181,7 @@ impl TestServer {
                     msg_type: MessageType::Text,
                     content: serde_json::json!({ "text": text }),
                     source: Source::ServerApi,
+                    options: Default::default(),
                 },
             )
             .await

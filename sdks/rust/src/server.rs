@@ -371,4 +371,16 @@ impl ServerClient {
         let path = format!("/v1/webhook/dead-events/{}/redeliver", encode_segment(event_id));
         self.request("POST", &path, None).await
     }
+
+    // ---- app settings ----
+    /// The app's settings (every one but the webhook's).
+    pub async fn app_settings(&self) -> Result<Value, ServerError> {
+        self.request("GET", "/v1/app/settings", None).await
+    }
+
+    /// Changes the settings named in `patch` (e.g. `{"group_member_limit": 10000}`) and
+    /// answers with all of them.
+    pub async fn update_app_settings(&self, patch: &Value) -> Result<Value, ServerError> {
+        self.request("PATCH", "/v1/app/settings", Some(patch)).await
+    }
 }

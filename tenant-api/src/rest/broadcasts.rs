@@ -110,6 +110,7 @@ async fn run(st: ApiState, app: App, job: Arc<Job>, msg_type: MessageType, conte
                 msg_type,
                 content: content.clone(),
                 source: Source::ServerApi,
+                options: Default::default(),
             };
             st.pipeline.send(&app, req)
         });

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tern_platform::domain::{now_ms, App, DEFAULT_GROUP_MEMBER_LIMIT};
+use tern_platform::domain::{now_ms, App};
 use tern_platform::ids::{GroupId, UserId};
 use tern_platform::store::NewGroup;
 use tern_platform::webhook::after_event;
@@ -83,10 +83,9 @@ pub async fn create_group(st: &ApiState, app: &App, b: CreateGroup) -> Result<Gr
     if b.name.trim().is_empty() || b.name.chars().count() > 100 {
         return Err(ApiError::invalid("name must be 1 to 100 characters"));
     }
-    if b.members.len() > DEFAULT_GROUP_MEMBER_LIMIT {
-        return Err(ApiError::invalid(format!(
-            "at most {DEFAULT_GROUP_MEMBER_LIMIT} members"
-        )));
+    let member_limit = app.settings.group_member_limit;
+    if b.members.len() > member_limit {
+        return Err(ApiError::invalid(format!("at most {member_limit} members")));
     }
     let owner = parse_user(&b.owner)?;
     let members = parse_users(&b.members)?;
@@ -103,7 +102,7 @@ pub async fn create_group(st: &ApiState, app: &App, b: CreateGroup) -> Result<Gr
         owner,
         members,
         metadata,
-        member_limit: DEFAULT_GROUP_MEMBER_LIMIT,
+        member_limit,
         events: Vec::new(),
     };
     let now = now_ms();
@@ -166,7 +165,7 @@ pub async fn add_group_members(st: &ApiState, app: &App, id: &str, body: AddMemb
             &app.id,
             &id,
             &users,
-            DEFAULT_GROUP_MEMBER_LIMIT,
+            app.settings.group_member_limit,
             now,
             &|added: &[UserId]| {
                 let data = json!({"group_id": id, "members": added});

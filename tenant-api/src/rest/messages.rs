@@ -117,6 +117,7 @@ pub async fn send_message(st: &ApiState, app: &App, b: SendMessage) -> Result<Se
         msg_type: parse_type(&b.msg_type)?,
         content: b.content,
         source: Source::ServerApi,
+        options: Default::default(),
     };
     let receipt = st.pipeline.send(app, request).await?;
     Ok(receipt.into())
@@ -163,6 +164,7 @@ pub async fn batch(st: &ApiState, app: &App, b: BatchSend) -> Result<BatchAnswer
                 msg_type,
                 content: b.content.clone(),
                 source: Source::ServerApi,
+                options: Default::default(),
             });
         async move {
             let result = match request {

@@ -7,6 +7,7 @@ use axum::Router;
 use crate::error::ApiError;
 use crate::state::ApiState;
 
+pub mod app;
 pub mod broadcasts;
 pub mod conversations;
 pub mod dto;
@@ -52,6 +53,7 @@ pub fn routes() -> Router<ApiState> {
             "/v1/groups/{group_id}/members/{user_id}",
             axum::routing::delete(groups::remove_member),
         )
+        .route("/v1/app/settings", get(app::get_settings).patch(app::patch_settings))
         .route("/v1/presence/query", post(presence::query))
         .route("/v1/broadcasts", post(broadcasts::start))
         .route("/v1/broadcasts/{broadcast_id}", get(broadcasts::get))

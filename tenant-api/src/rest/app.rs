@@ -1,0 +1,103 @@
+//! The calling app's own settings: limits, windows and policies that every door applies.
+//! Webhook settings have their own endpoint (`/v1/webhook`), which checks the URL.
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use tern_platform::domain::AppSettings;
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::extract::Signed;
+use crate::state::ApiState;
+
+/// Every app setting but the webhook. `PATCH` takes any subset of these keys.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AppSettingsView {
+    /// Longest lifetime of a user token, seconds (60 to 31,622,400).
+    pub max_token_ttl_seconds: i64,
+    /// Users unknown to the app are created when they first log in with a valid token.
+    pub auto_create_users: bool,
+    /// Server API writes per second (1 to 1,000,000).
+    pub write_rate_per_second: u32,
+    /// Server API reads per second (1 to 1,000,000).
+    pub read_rate_per_second: u32,
+    /// Largest `content.text`, bytes (1 to 65,536).
+    pub max_text_bytes: usize,
+    /// Largest serialised content of other types, bytes (64 to 65,536).
+    pub max_content_bytes: usize,
+    /// How long a sender may recall their own message, seconds (0 to 604,800).
+    pub recall_window_seconds: i64,
+    /// Messages per second one user may send from the SDK (1 to 10,000).
+    pub user_send_rate_per_second: u32,
+    /// Sessions per user on each native platform before the oldest is closed (1 to 100).
+    pub max_sessions_mobile: u32,
+    /// Browser sessions per user before the oldest is closed (1 to 100).
+    pub max_sessions_web: u32,
+    /// How long a rotated-out AppSecret stays valid, seconds (0 to 2,592,000).
+    pub secret_grace_seconds: i64,
+    /// Direct messages need friendship on both sides.
+    pub friendship_required_for_direct: bool,
+    /// Most members of one group (2 to 100,000).
+    pub group_member_limit: usize,
+    /// App users may create groups from the SDK.
+    pub users_may_create_groups: bool,
+    /// Groups up to this size keep per-message read counts (0 to 10,000; 0 is off).
+    pub group_read_receipt_limit: usize,
+    /// How long a sender may edit their own message, seconds (0 to 2,592,000).
+    pub edit_window_seconds: i64,
+    /// Joining a room that does not exist creates it.
+    pub rooms_created_on_join: bool,
+    /// Messages per second one room accepts (1 to 100,000).
+    pub room_send_rate_per_second: u32,
+    /// Messages a new room member gets on joining (0 to 100).
+    pub room_backlog: u32,
+}
+
+impl From<&AppSettings> for AppSettingsView {
+    fn from(s: &AppSettings) -> Self {
+        Self {
+            max_token_ttl_seconds: s.max_token_ttl_seconds,
+            auto_create_users: s.auto_create_users,
+            write_rate_per_second: s.write_rate_per_second,
+            read_rate_per_second: s.read_rate_per_second,
+            max_text_bytes: s.max_text_bytes,
+            max_content_bytes: s.max_content_bytes,
+            recall_window_seconds: s.recall_window_seconds,
+            user_send_rate_per_second: s.user_send_rate_per_second,
+            max_sessions_mobile: s.max_sessions_mobile,
+            max_sessions_web: s.max_sessions_web,
+            secret_grace_seconds: s.secret_grace_seconds,
+            friendship_required_for_direct: s.friendship_required_for_direct,
+            group_member_limit: s.group_member_limit,
+            users_may_create_groups: s.users_may_create_groups,
+            group_read_receipt_limit: s.group_read_receipt_limit,
+            edit_window_seconds: s.edit_window_seconds,
+            rooms_created_on_join: s.rooms_created_on_join,
+            room_send_rate_per_second: s.room_send_rate_per_second,
+            room_backlog: s.room_backlog,
+        }
+    }
+}
+
+/// The app's settings.
+#[utoipa::path(get, path = "/v1/app/settings", tag = "app",
+    responses((status = 200, body = AppSettingsView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
+pub async fn get_settings(req: Signed<()>) -> Result<Json<AppSettingsView>, ApiError> {
+    Ok(Json(AppSettingsView::from(&req.app.settings)))
+}
+
+/// Changes the settings named in the body (any subset of the keys `GET` returns); the
+/// others keep their values. An unknown key or a value out of range changes nothing.
+#[utoipa::path(patch, path = "/v1/app/settings", tag = "app", request_body = AppSettingsView,
+    responses((status = 200, body = AppSettingsView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
+pub async fn patch_settings(
+    State(st): State<ApiState>,
+    req: Signed<serde_json::Value>,
+) -> Result<Json<AppSettingsView>, ApiError> {
+    let settings = req.app.settings.with_patch(&req.body).map_err(ApiError::invalid)?;
+    st.store.update_app_settings(&req.app.id, &settings).await?;
+    // Take effect on this node at once rather than when the credential cache expires.
+    st.verifier.credentials().invalidate(&req.app.app_key);
+    Ok(Json(AppSettingsView::from(&settings)))
+}
