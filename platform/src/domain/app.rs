@@ -261,6 +261,20 @@ impl std::fmt::Debug for AppSecretRecord {
     }
 }
 
+/// App names follow the same rule as tenant names.
+pub fn validate_app_name(name: &str) -> Result<(), &'static str> {
+    if name.trim().is_empty() {
+        return Err("app name must not be empty");
+    }
+    if name.chars().count() > 100 {
+        return Err("app name must be at most 100 characters");
+    }
+    if name.chars().any(char::is_control) {
+        return Err("app name must not contain control characters");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,18 +307,4 @@ mod tests {
         assert!(base.with_patch(&json!({"webhook": {}})).is_err());
         assert!(base.with_patch(&json!([1])).is_err());
     }
-}
-
-/// App names follow the same rule as tenant names.
-pub fn validate_app_name(name: &str) -> Result<(), &'static str> {
-    if name.trim().is_empty() {
-        return Err("app name must not be empty");
-    }
-    if name.chars().count() > 100 {
-        return Err("app name must be at most 100 characters");
-    }
-    if name.chars().any(char::is_control) {
-        return Err("app name must not contain control characters");
-    }
-    Ok(())
 }
