@@ -469,22 +469,55 @@ pub async fn react(
     }
 }
 
-/// Who reacted with `reaction`, earliest first, after the `(reacted_at, user)` cursor.
+/// A page of who reacted with one reaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReactionUsersPage {
+    /// Earliest first, with when they reacted.
+    pub users: Vec<(UserId, UnixMillis)>,
+    /// Present when the page is full: pass it back for the next one.
+    pub next_cursor: Option<String>,
+}
+
+/// Who reacted with `reaction`, earliest first, from `cursor` (a `next_cursor`) on.
 pub async fn reaction_users(
     p: &Pipeline,
     app: &App,
     actor: &Actor,
     msg_id: &MsgId,
     reaction: &str,
-    after: Option<(UnixMillis, UserId)>,
+    cursor: Option<&str>,
     limit: u32,
-) -> Result<Vec<(UserId, UnixMillis)>, DeliveryError> {
+) -> Result<ReactionUsersPage, DeliveryError> {
     validate_reaction(reaction).map_err(DeliveryError::InvalidArgument)?;
+    let after = cursor.map(parse_reaction_cursor).transpose()?;
     load_for(p, app, actor, msg_id).await?;
-    Ok(p
+    let limit = clamp_limit(limit);
+    let users = p
         .store()
-        .reaction_users(&app.id, msg_id, reaction, after, clamp_limit(limit))
-        .await?)
+        .reaction_users(&app.id, msg_id, reaction, after, limit)
+        .await?;
+    let next_cursor = (users.len() == limit as usize)
+        .then(|| users.last().map(|(u, t)| reaction_cursor(*t, u)))
+        .flatten();
+    Ok(ReactionUsersPage { users, next_cursor })
+}
+
+/// Cursors are opaque to callers: base64url of `<reacted_at>:<user>`.
+fn reaction_cursor(at: UnixMillis, user: &UserId) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{at}:{user}"))
+}
+
+fn parse_reaction_cursor(cursor: &str) -> Result<(UnixMillis, UserId), DeliveryError> {
+    use base64::Engine;
+    let bad = || DeliveryError::InvalidArgument("cursor is malformed".into());
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(bad)?;
+    let (at, user) = raw.split_once(':').ok_or_else(bad)?;
+    Ok((at.parse().map_err(|_| bad())?, UserId::parse(user).map_err(|_| bad())?))
 }
 
 /// A page of a conversation's changes after `since`, as `user` sees them.
@@ -541,4 +574,19 @@ pub async fn changes(
         version,
         has_more,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reaction_cursors_round_trip_and_refuse_garbage() {
+        let u = UserId::parse("a.b@c").unwrap_or_else(|e| panic!("{e}"));
+        let c = reaction_cursor(1_767_225_600_123, &u);
+        assert_eq!(parse_reaction_cursor(&c).ok(), Some((1_767_225_600_123, u)));
+        for bad in ["", "!!", "bm9jb2xvbg", "eDp5"] {
+            assert!(parse_reaction_cursor(bad).is_err(), "{bad}");
+        }
+    }
 }
