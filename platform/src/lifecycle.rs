@@ -174,7 +174,8 @@ pub async fn recall(p: &Pipeline, app: &App, actor: &Actor, msg_id: &MsgId) -> R
     let msg = load_for(p, app, actor, msg_id).await?;
     if let Actor::User(u) = actor {
         if msg.sender.user() == Some(u) {
-            if now_ms() > msg.created_at + app.settings.recall_window_seconds * 1000 && !is_group_admin(p, app, u, &msg).await? {
+            let closed = now_ms() >= msg.created_at + app.settings.recall_window_seconds * 1000;
+            if closed && !is_group_admin(p, app, u, &msg).await? {
                 return Err(DeliveryError::RecallWindowPassed);
             }
         } else if !is_group_admin(p, app, u, &msg).await? {
@@ -252,7 +253,8 @@ pub async fn edit(
     if msg.recalled {
         return Err(DeliveryError::MessageRecalled);
     }
-    if matches!(actor, Actor::User(_)) && now > msg.created_at + app.settings.edit_window_seconds * 1000 {
+    // A window of 0 turns sender edits off.
+    if matches!(actor, Actor::User(_)) && now >= msg.created_at + app.settings.edit_window_seconds * 1000 {
         return Err(DeliveryError::EditWindowPassed);
     }
     validate_content(

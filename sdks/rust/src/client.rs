@@ -965,10 +965,12 @@ impl Driver {
         let mut changed = Vec::new();
         for c in &s.conversations {
             let t = self.timelines.entry(c.conversation_id.clone()).or_default();
-            // A conversation this client has shown before may have changed messages: pull
+            // A conversation this client has followed before may have changed messages: pull
             // its changes since the last sync (before filling, so they apply to what the
-            // app has, and the fill brings newer messages as they are now).
-            if self.sync_since > 0 && t.started() {
+            // app has, and the fill brings newer messages as they are now). Whatever this
+            // client follows was in its last sync or came after it, so nothing before
+            // `sync_since` concerns it.
+            if t.started() {
                 changed.push((c.conversation_id.clone(), self.sync_since.max(t.watermark)));
             }
             // A conversation this client has never seen starts after what the user read.
