@@ -115,7 +115,11 @@ pub async fn decorate(
         }
     }
     // Only a message that ever changed can carry extensions or reactions.
-    let changed: Vec<MsgId> = msgs.iter().filter(|m| m.version > 0).map(|m| m.msg_id.clone()).collect();
+    let changed: Vec<MsgId> = msgs
+        .iter()
+        .filter(|m| m.version > 0)
+        .map(|m| m.msg_id.clone())
+        .collect();
     if changed.is_empty() {
         return Ok(());
     }
@@ -225,8 +229,7 @@ async fn is_group_admin(p: &Pipeline, app: &App, user: &UserId, msg: &Message) -
     let ConversationId::Group(g) = &msg.conversation_id else {
         return Ok(false);
     };
-    Ok(p
-        .store()
+    Ok(p.store()
         .group_member(&app.id, g, user)
         .await?
         .is_some_and(|m| matches!(m.role, GroupRole::Owner | GroupRole::Admin)))
@@ -306,7 +309,7 @@ pub async fn edit(
         .edit_message(&app.id, msg_id, &edit, &event.into_iter().collect::<Vec<_>>())
         .await?
     {
-        EditOutcome::Edited(m) => m,
+        EditOutcome::Edited(m) => *m,
         EditOutcome::Recalled => return Err(DeliveryError::MessageRecalled),
     };
     p.outbox_written(has_event);
@@ -317,7 +320,10 @@ pub async fn edit(
         version: edited.version,
         by: by(actor).cloned(),
         changed_at: now,
-        kind: ChangeKind::Edited { content, edited_at: now },
+        kind: ChangeKind::Edited {
+            content,
+            edited_at: now,
+        },
     };
     p.publish_to_conversation(app, &edited.conversation_id, Push::MessageChanged { change })
         .await;
@@ -348,7 +354,12 @@ pub async fn delete_for_user(
     if found.len() != ids.len() {
         return Err(DeliveryError::NotFound("message"));
     }
-    let already: HashSet<MsgId> = p.store().deleted_for_user(&app.id, user, &ids).await?.into_iter().collect();
+    let already: HashSet<MsgId> = p
+        .store()
+        .deleted_for_user(&app.id, user, &ids)
+        .await?
+        .into_iter()
+        .collect();
     let mut to_delete = Vec::with_capacity(found.len());
     for m in found {
         if matches!(m.conversation_id, ConversationId::Room(_)) {
@@ -423,8 +434,8 @@ pub async fn update_extensions(
             change,
             extensions,
         } => {
-            p.publish_to_conversation(app, &message.conversation_id, Push::MessageChanged { change })
-                .await;
+            let push = Push::MessageChanged { change: *change };
+            p.publish_to_conversation(app, &message.conversation_id, push).await;
             Ok((extensions, message.version))
         }
         ExtensionsOutcome::Unchanged { extensions } => Ok((extensions, msg.version)),
@@ -461,8 +472,8 @@ pub async fn react(
             change,
             summary,
         } => {
-            p.publish_to_conversation(app, &message.conversation_id, Push::MessageChanged { change })
-                .await;
+            let push = Push::MessageChanged { change: *change };
+            p.publish_to_conversation(app, &message.conversation_id, push).await;
             Ok(summary)
         }
         ReactionOutcome::Unchanged { summary } => Ok(summary),

@@ -120,13 +120,20 @@ async fn replies_keep_their_target(store: Arc<dyn Store>) {
     let reply = send(&*store, dm(a, "bob", "alice", "r", Some(&first.msg_id))).await;
     assert_eq!(reply.reply_to.as_ref(), Some(&first.msg_id));
     assert_eq!(first.reply_to, None);
-    assert_eq!(store.message(a, &reply.msg_id).await.unwrap().unwrap().reply_to, Some(first.msg_id.clone()));
+    assert_eq!(
+        store.message(a, &reply.msg_id).await.unwrap().unwrap().reply_to,
+        Some(first.msg_id.clone())
+    );
     let history = store
         .messages(a, &first.conversation_id, SeqRange::After(0), 10)
         .await
         .unwrap();
     assert_eq!(history[1].reply_to, Some(first.msg_id.clone()));
-    let entry = store.conversation(a, &uid("alice"), &first.conversation_id).await.unwrap().unwrap();
+    let entry = store
+        .conversation(a, &uid("alice"), &first.conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(entry.last_message.unwrap().reply_to, Some(first.msg_id.clone()));
 
     let mut both = store
@@ -143,7 +150,12 @@ async fn edits_replace_content_and_are_recorded(store: Arc<dyn Store>) {
     let c = &m.conversation_id;
     let before = entry_version(&*store, a, "bob", c).await;
     let out = store
-        .edit_message(a, &m.msg_id, &edit("fixed", 300, "alice"), &[event(a, "message.edited")])
+        .edit_message(
+            a,
+            &m.msg_id,
+            &edit("fixed", 300, "alice"),
+            &[event(a, "message.edited")],
+        )
         .await
         .unwrap();
     let EditOutcome::Edited(edited) = out else {
@@ -154,13 +166,22 @@ async fn edits_replace_content_and_are_recorded(store: Arc<dyn Store>) {
         (json!({"text": "fixed"}), Some(300), m.seq)
     );
     assert!(edited.version > before, "the edit took a change version");
-    assert_eq!(store.message(a, &m.msg_id).await.unwrap(), Some(edited.clone()));
-    assert_eq!(entry_version(&*store, a, "bob", c).await, edited.version, "members sync it");
+    assert_eq!(store.message(a, &m.msg_id).await.unwrap(), Some(*edited.clone()));
+    assert_eq!(
+        entry_version(&*store, a, "bob", c).await,
+        edited.version,
+        "members sync it"
+    );
     assert_eq!(store.due_events(i64::MAX, 10).await.unwrap().len(), 1, "with its event");
     let log = changes(&*store, a, c, "bob", before).await;
     assert_eq!(log.len(), 1);
     assert_eq!(
-        (log[0].version, log[0].by.clone(), log[0].changed_at, log[0].kind.clone()),
+        (
+            log[0].version,
+            log[0].by.clone(),
+            log[0].changed_at,
+            log[0].kind.clone()
+        ),
         (
             edited.version,
             Some(uid("alice")),
@@ -173,12 +194,20 @@ async fn edits_replace_content_and_are_recorded(store: Arc<dyn Store>) {
     );
     assert!(changes(&*store, a, c, "bob", edited.version).await.is_empty());
 
-    let missing = store.edit_message(a, &MsgId::generate(), &edit("x", 1, "alice"), &[]).await;
+    let missing = store
+        .edit_message(a, &MsgId::generate(), &edit("x", 1, "alice"), &[])
+        .await;
     assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
     store.recall_message(a, &m.msg_id, None, 400, &[]).await.unwrap();
-    let late = store.edit_message(a, &m.msg_id, &edit("again", 500, "alice"), &[]).await.unwrap();
+    let late = store
+        .edit_message(a, &m.msg_id, &edit("again", 500, "alice"), &[])
+        .await
+        .unwrap();
     assert_eq!(late, EditOutcome::Recalled);
-    assert_eq!(store.message(a, &m.msg_id).await.unwrap().unwrap().content, serde_json::Value::Null);
+    assert_eq!(
+        store.message(a, &m.msg_id).await.unwrap().unwrap().content,
+        serde_json::Value::Null
+    );
 }
 
 async fn recall_takes_everything_else_away(store: Arc<dyn Store>) {
@@ -186,7 +215,10 @@ async fn recall_takes_everything_else_away(store: Arc<dyn Store>) {
     let m = send(&*store, dm(a, "alice", "bob", "r", None)).await;
     let other = send(&*store, dm(a, "bob", "alice", "o", None)).await;
     let c = &m.conversation_id;
-    store.edit_message(a, &m.msg_id, &edit("v2", 200, "alice"), &[]).await.unwrap();
+    store
+        .edit_message(a, &m.msg_id, &edit("v2", 200, "alice"), &[])
+        .await
+        .unwrap();
     store
         .update_extensions(a, &m.msg_id, None, &[set("k", "v", None)], 210)
         .await
@@ -215,14 +247,22 @@ async fn recall_takes_everything_else_away(store: Arc<dyn Store>) {
         panic!("{log:?}")
     };
     assert_eq!((message.as_ref(), log[1].by.clone()), (&recalled, Some(uid("alice"))));
-    assert!(store.message_extensions(a, &[m.msg_id.clone()]).await.unwrap().is_empty());
     assert!(store
-        .reaction_summaries(a, &[m.msg_id.clone()], None, 3)
+        .message_extensions(a, std::slice::from_ref(&m.msg_id))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .reaction_summaries(a, std::slice::from_ref(&m.msg_id), None, 3)
         .await
         .unwrap()
         .is_empty());
     assert_eq!(
-        store.reaction_summaries(a, &[other.msg_id.clone()], None, 3).await.unwrap().len(),
+        store
+            .reaction_summaries(a, std::slice::from_ref(&other.msg_id), None, 3)
+            .await
+            .unwrap()
+            .len(),
         1,
         "other messages keep theirs"
     );
@@ -231,10 +271,16 @@ async fn recall_takes_everything_else_away(store: Arc<dyn Store>) {
     assert_eq!(again, RecallOutcome::AlreadyRecalled(recalled.clone()));
     assert_eq!(changes(&*store, a, c, "bob", recalled.version).await, vec![]);
     assert_eq!(
-        store.update_extensions(a, &m.msg_id, None, &[set("k", "v", None)], 500).await.unwrap(),
+        store
+            .update_extensions(a, &m.msg_id, None, &[set("k", "v", None)], 500)
+            .await
+            .unwrap(),
         ExtensionsOutcome::Recalled
     );
-    assert_eq!(add_reaction(&*store, a, &m.msg_id, "bob", "👍").await, ReactionOutcome::Recalled);
+    assert_eq!(
+        add_reaction(&*store, a, &m.msg_id, "bob", "👍").await,
+        ReactionOutcome::Recalled
+    );
 }
 
 async fn deletes_for_one_user_hide_only_from_them(store: Arc<dyn Store>) {
@@ -251,30 +297,55 @@ async fn deletes_for_one_user_hide_only_from_them(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(done.len(), 2);
-    assert!(done.iter().all(|d| d.kind == ChangeKind::Deleted && d.by == Some(uid("bob"))));
+    assert!(done
+        .iter()
+        .all(|d| d.kind == ChangeKind::Deleted && d.by == Some(uid("bob"))));
     assert_ne!(done[0].version, done[1].version, "each deletion has its own version");
     assert_eq!(
         store
-            .deleted_for_user(a, &uid("bob"), &[m1.msg_id.clone(), m2.msg_id.clone(), m3.msg_id.clone()])
+            .deleted_for_user(
+                a,
+                &uid("bob"),
+                &[m1.msg_id.clone(), m2.msg_id.clone(), m3.msg_id.clone()]
+            )
             .await
             .unwrap()
             .len(),
         2
     );
-    assert!(store.deleted_for_user(a, &uid("alice"), &[m1.msg_id.clone()]).await.unwrap().is_empty());
+    assert!(store
+        .deleted_for_user(a, &uid("alice"), std::slice::from_ref(&m1.msg_id))
+        .await
+        .unwrap()
+        .is_empty());
 
     let seqs = |v: Vec<Message>| v.iter().map(|m| m.seq).collect::<Vec<_>>();
     let bob = uid("bob");
     assert_eq!(
-        seqs(store.visible_messages(a, c, &bob, SeqRange::After(0), 10).await.unwrap()),
+        seqs(
+            store
+                .visible_messages(a, c, &bob, SeqRange::After(0), 10)
+                .await
+                .unwrap()
+        ),
         vec![2]
     );
     assert_eq!(
-        seqs(store.visible_messages(a, c, &bob, SeqRange::Before(4), 10).await.unwrap()),
+        seqs(
+            store
+                .visible_messages(a, c, &bob, SeqRange::Before(4), 10)
+                .await
+                .unwrap()
+        ),
         vec![2]
     );
     assert_eq!(
-        seqs(store.visible_messages(a, c, &uid("alice"), SeqRange::After(0), 10).await.unwrap()),
+        seqs(
+            store
+                .visible_messages(a, c, &uid("alice"), SeqRange::After(0), 10)
+                .await
+                .unwrap()
+        ),
         vec![1, 2, 3]
     );
 
@@ -285,7 +356,10 @@ async fn deletes_for_one_user_hide_only_from_them(store: Arc<dyn Store>) {
     assert_eq!(bobs.last_seq, 3);
     let listed = store.conversations(a, &bob, None, 10).await.unwrap();
     assert_eq!(listed[0].last_message.as_ref().map(|m| &m.msg_id), Some(&m2.msg_id));
-    let synced = store.conversations_changed_since(a, &bob, bob_before, 10).await.unwrap();
+    let synced = store
+        .conversations_changed_since(a, &bob, bob_before, 10)
+        .await
+        .unwrap();
     assert_eq!(synced.len(), 1);
     assert_eq!(synced[0].last_message.as_ref().map(|m| &m.msg_id), Some(&m2.msg_id));
     let alices = store.conversation(a, &uid("alice"), c).await.unwrap().unwrap();
@@ -300,19 +374,32 @@ async fn deletes_for_one_user_hide_only_from_them(store: Arc<dyn Store>) {
     assert_eq!(read.last_message.map(|m| m.msg_id), Some(m2.msg_id.clone()));
 
     // Deleting again changes nothing; the log shows bob his deletions, alice nothing.
-    assert!(store.delete_for_user(a, &bob, &[m1.clone()], 800).await.unwrap().is_empty());
+    assert!(store
+        .delete_for_user(a, &bob, std::slice::from_ref(&m1), 800)
+        .await
+        .unwrap()
+        .is_empty());
     let bobs_log = changes(&*store, a, c, "bob", 0).await;
     assert_eq!(bobs_log, done, "lowest version first, as they were taken");
     assert!(changes(&*store, a, c, "alice", 0).await.is_empty());
 
     // Changes to a message bob deleted reach alice's log, not his.
-    store.edit_message(a, &m3.msg_id, &edit("edited", 900, "alice"), &[]).await.unwrap();
+    store
+        .edit_message(a, &m3.msg_id, &edit("edited", 900, "alice"), &[])
+        .await
+        .unwrap();
     assert_eq!(changes(&*store, a, c, "alice", 0).await.len(), 1);
     assert_eq!(changes(&*store, a, c, "bob", 0).await.len(), 2);
 
     // Everything deleted: the entry shows no last message.
-    store.delete_for_user(a, &bob, &[m2.clone()], 950).await.unwrap();
-    assert_eq!(store.conversation(a, &bob, c).await.unwrap().unwrap().last_message, None);
+    store
+        .delete_for_user(a, &bob, std::slice::from_ref(&m2), 950)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.conversation(a, &bob, c).await.unwrap().unwrap().last_message,
+        None
+    );
 }
 
 async fn extensions_compare_and_set_per_key(store: Arc<dyn Store>) {
@@ -322,7 +409,13 @@ async fn extensions_compare_and_set_per_key(store: Arc<dyn Store>) {
     let by = uid("bob");
 
     let out = store
-        .update_extensions(a, id, Some(&by), &[set("vote", "yes", Some(0)), set("n", "1", None)], 10)
+        .update_extensions(
+            a,
+            id,
+            Some(&by),
+            &[set("vote", "yes", Some(0)), set("n", "1", None)],
+            10,
+        )
         .await
         .unwrap();
     let ExtensionsOutcome::Applied {
@@ -334,7 +427,10 @@ async fn extensions_compare_and_set_per_key(store: Arc<dyn Store>) {
         panic!("{out:?}")
     };
     assert_eq!(
-        extensions.iter().map(|e| (e.key.as_str(), e.value.as_str(), e.version)).collect::<Vec<_>>(),
+        extensions
+            .iter()
+            .map(|e| (e.key.as_str(), e.value.as_str(), e.version))
+            .collect::<Vec<_>>(),
         vec![("n", "1", 1), ("vote", "yes", 1)]
     );
     assert_eq!(extensions[0].updated_by, Some(by.clone()));
@@ -370,7 +466,10 @@ async fn extensions_compare_and_set_per_key(store: Arc<dyn Store>) {
         }
     );
     let now = store.message_extensions(a, std::slice::from_ref(id)).await.unwrap();
-    assert_eq!(now.iter().map(|(_, e)| e.value.as_str()).collect::<Vec<_>>(), vec!["1", "yes"]);
+    assert_eq!(
+        now.iter().map(|(_, e)| e.value.as_str()).collect::<Vec<_>>(),
+        vec!["1", "yes"]
+    );
 
     let ok = store
         .update_extensions(a, id, None, &[set("vote", "no", Some(1))], 30)
@@ -379,7 +478,10 @@ async fn extensions_compare_and_set_per_key(store: Arc<dyn Store>) {
     assert!(matches!(ok, ExtensionsOutcome::Applied { .. }), "{ok:?}");
 
     // A deleted key keeps counting: re-creating it needs its current version.
-    let gone = store.update_extensions(a, id, None, &[delete("vote", Some(2))], 40).await.unwrap();
+    let gone = store
+        .update_extensions(a, id, None, &[delete("vote", Some(2))], 40)
+        .await
+        .unwrap();
     let ExtensionsOutcome::Applied { change, extensions, .. } = gone else {
         panic!("{gone:?}")
     };
@@ -395,19 +497,28 @@ async fn extensions_compare_and_set_per_key(store: Arc<dyn Store>) {
         }
     );
     assert_eq!(
-        store.update_extensions(a, id, None, &[set("vote", "x", Some(0))], 50).await.unwrap(),
+        store
+            .update_extensions(a, id, None, &[set("vote", "x", Some(0))], 50)
+            .await
+            .unwrap(),
         ExtensionsOutcome::Conflict {
             key: "vote".into(),
             version: 3
         }
     );
     assert_eq!(
-        store.update_extensions(a, id, None, &[delete("nothing", None)], 55).await.unwrap(),
+        store
+            .update_extensions(a, id, None, &[delete("nothing", None)], 55)
+            .await
+            .unwrap(),
         ExtensionsOutcome::Unchanged {
             extensions: extensions.clone()
         }
     );
-    let back = store.update_extensions(a, id, None, &[set("vote", "x", Some(3))], 60).await.unwrap();
+    let back = store
+        .update_extensions(a, id, None, &[set("vote", "x", Some(3))], 60)
+        .await
+        .unwrap();
     assert!(matches!(back, ExtensionsOutcome::Applied { .. }), "{back:?}");
 
     // At most MAX_EXTENSIONS_PER_MESSAGE keys, checked as a whole.
@@ -420,9 +531,18 @@ async fn extensions_compare_and_set_per_key(store: Arc<dyn Store>) {
             assert_eq!(out, ExtensionsOutcome::TooMany, "102 keys");
         }
     }
-    assert_eq!(store.message_extensions(a, std::slice::from_ref(id)).await.unwrap().len(), 82);
+    assert_eq!(
+        store
+            .message_extensions(a, std::slice::from_ref(id))
+            .await
+            .unwrap()
+            .len(),
+        82
+    );
 
-    let missing = store.update_extensions(a, &MsgId::generate(), None, &[set("k", "v", None)], 1).await;
+    let missing = store
+        .update_extensions(a, &MsgId::generate(), None, &[set("k", "v", None)], 1)
+        .await;
     assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
     let log = changes(&*store, a, &m.conversation_id, "alice", 0).await;
     assert_eq!(log.len(), 8, "one record per applied update");
@@ -435,10 +555,18 @@ async fn reactions_count_users_and_stay_bounded(store: Arc<dyn Store>) {
     let id = &m.msg_id;
 
     let out = add_reaction(&*store, a, id, "bob", "👍").await;
-    let ReactionOutcome::Applied { summary, change, message } = out else {
+    let ReactionOutcome::Applied {
+        summary,
+        change,
+        message,
+    } = out
+    else {
         panic!("{out:?}")
     };
-    assert_eq!((summary.count, summary.reacted, summary.users.clone()), (1, true, vec![uid("bob")]));
+    assert_eq!(
+        (summary.count, summary.reacted, summary.users.clone()),
+        (1, true, vec![uid("bob")])
+    );
     assert_eq!(message.version, change.version);
     assert_eq!(
         change.kind,
@@ -455,7 +583,10 @@ async fn reactions_count_users_and_stay_bounded(store: Arc<dyn Store>) {
         store.set_reaction(a, id, &uid(u), "🎉", true, 800).await.unwrap();
     }
     let again = add_reaction(&*store, a, id, "bob", "👍").await;
-    assert!(matches!(again, ReactionOutcome::Unchanged { ref summary } if summary.count == 2), "{again:?}");
+    assert!(
+        matches!(again, ReactionOutcome::Unchanged { ref summary } if summary.count == 2),
+        "{again:?}"
+    );
 
     let seen = store
         .reaction_summaries(a, &[id.clone(), plain.msg_id.clone()], Some(&uid("bob")), 3)
@@ -463,7 +594,14 @@ async fn reactions_count_users_and_stay_bounded(store: Arc<dyn Store>) {
         .unwrap();
     let shown: Vec<(&str, i64, bool, Vec<&str>)> = seen
         .iter()
-        .map(|(_, s)| (s.reaction.as_str(), s.count, s.reacted, s.users.iter().map(UserId::as_str).collect()))
+        .map(|(_, s)| {
+            (
+                s.reaction.as_str(),
+                s.count,
+                s.reacted,
+                s.users.iter().map(UserId::as_str).collect(),
+            )
+        })
         .collect();
     assert_eq!(
         shown,
@@ -474,43 +612,77 @@ async fn reactions_count_users_and_stay_bounded(store: Arc<dyn Store>) {
         "first used first; the first three users, earliest first"
     );
     assert!(seen.iter().all(|(m, _)| m == id));
-    let anonymous = store.reaction_summaries(a, std::slice::from_ref(id), None, 3).await.unwrap();
+    let anonymous = store
+        .reaction_summaries(a, std::slice::from_ref(id), None, 3)
+        .await
+        .unwrap();
     assert!(anonymous.iter().all(|(_, s)| !s.reacted));
 
     // Who reacted, paged by (time, user).
     let page1 = store.reaction_users(a, id, "🎉", None, 2).await.unwrap();
-    assert_eq!(page1.iter().map(|(u, _)| u.as_str()).collect::<Vec<_>>(), vec!["alice", "carol"]);
-    let page2 = store.reaction_users(a, id, "🎉", page1.last().cloned().map(|(u, t)| (t, u)), 10).await.unwrap();
-    assert_eq!(page2.iter().map(|(u, _)| u.as_str()).collect::<Vec<_>>(), vec!["dave", "erin"]);
+    assert_eq!(
+        page1.iter().map(|(u, _)| u.as_str()).collect::<Vec<_>>(),
+        vec!["alice", "carol"]
+    );
+    let page2 = store
+        .reaction_users(a, id, "🎉", page1.last().cloned().map(|(u, t)| (t, u)), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        page2.iter().map(|(u, _)| u.as_str()).collect::<Vec<_>>(),
+        vec!["dave", "erin"]
+    );
 
     let removed = store.set_reaction(a, id, &uid("bob"), "👍", false, 900).await.unwrap();
     let ReactionOutcome::Applied { summary, change, .. } = removed else {
         panic!("{removed:?}")
     };
     assert_eq!((summary.count, summary.reacted), (1, false));
-    assert!(matches!(change.kind, ChangeKind::Reaction { added: false, count: 1, .. }));
+    assert!(matches!(
+        change.kind,
+        ChangeKind::Reaction {
+            added: false,
+            count: 1,
+            ..
+        }
+    ));
     let twice = store.set_reaction(a, id, &uid("bob"), "👍", false, 901).await.unwrap();
     assert!(matches!(twice, ReactionOutcome::Unchanged { .. }), "{twice:?}");
 
     // Limits: reactions per user, distinct reactions per message.
     for i in 0..MAX_REACTIONS_PER_USER {
         let r = format!("r{i}");
-        let out = store.set_reaction(a, &plain.msg_id, &uid("zed"), &r, true, 1000).await.unwrap();
+        let out = store
+            .set_reaction(a, &plain.msg_id, &uid("zed"), &r, true, 1000)
+            .await
+            .unwrap();
         assert!(matches!(out, ReactionOutcome::Applied { .. }), "{out:?}");
     }
-    let over = store.set_reaction(a, &plain.msg_id, &uid("zed"), "one-more", true, 1000).await.unwrap();
+    let over = store
+        .set_reaction(a, &plain.msg_id, &uid("zed"), "one-more", true, 1000)
+        .await
+        .unwrap();
     assert!(matches!(over, ReactionOutcome::TooMany(_)), "{over:?}");
     // 20 distinct so far: two more users bring the message to its 50 distinct reactions.
     for i in 0..MAX_REACTIONS_PER_USER {
-        let out = store.set_reaction(a, &plain.msg_id, &uid("u1"), &format!("a{i}"), true, 1000).await.unwrap();
+        let out = store
+            .set_reaction(a, &plain.msg_id, &uid("u1"), &format!("a{i}"), true, 1000)
+            .await
+            .unwrap();
         assert!(matches!(out, ReactionOutcome::Applied { .. }), "{out:?}");
     }
     let left = MAX_REACTIONS_PER_MESSAGE - 2 * MAX_REACTIONS_PER_USER;
     for i in 0..left {
-        let out = store.set_reaction(a, &plain.msg_id, &uid("u2"), &format!("b{i}"), true, 1000).await.unwrap();
+        let out = store
+            .set_reaction(a, &plain.msg_id, &uid("u2"), &format!("b{i}"), true, 1000)
+            .await
+            .unwrap();
         assert!(matches!(out, ReactionOutcome::Applied { .. }), "{out:?}");
     }
-    let full = store.set_reaction(a, &plain.msg_id, &uid("u2"), "one-too-many", true, 1000).await.unwrap();
+    let full = store
+        .set_reaction(a, &plain.msg_id, &uid("u2"), "one-too-many", true, 1000)
+        .await
+        .unwrap();
     assert!(
         matches!(&full, ReactionOutcome::TooMany(why) if why.contains(&MAX_REACTIONS_PER_MESSAGE.to_string())),
         "{full:?}"
@@ -524,7 +696,10 @@ async fn reactions_count_users_and_stay_bounded(store: Arc<dyn Store>) {
         MAX_REACTIONS_PER_MESSAGE
     );
     // An existing reaction can still be added by someone new.
-    let joined = store.set_reaction(a, &plain.msg_id, &uid("u2"), "r0", true, 1000).await.unwrap();
+    let joined = store
+        .set_reaction(a, &plain.msg_id, &uid("u2"), "r0", true, 1000)
+        .await
+        .unwrap();
     assert!(matches!(joined, ReactionOutcome::Applied { .. }), "{joined:?}");
 }
 
@@ -547,7 +722,10 @@ async fn changes_page_by_version(store: Arc<dyn Store>) {
     assert_eq!(versions, sorted, "lowest version first, each once");
     let page = store.message_changes(a, c, &uid("alice"), 0, 2).await.unwrap();
     assert_eq!(page, all[..2].to_vec());
-    let rest = store.message_changes(a, c, &uid("alice"), page[1].version, 10).await.unwrap();
+    let rest = store
+        .message_changes(a, c, &uid("alice"), page[1].version, 10)
+        .await
+        .unwrap();
     assert_eq!(rest, all[2..].to_vec());
     let other = ConversationId::direct(&uid("alice"), &uid("carol"));
     assert!(changes(&*store, a, &other, "alice", 0).await.is_empty());
@@ -559,9 +737,16 @@ async fn lifecycle_is_scoped_to_the_app(store: Arc<dyn Store>) {
     let m = send(&*store, dm(a, "alice", "bob", "x", None)).await;
     let id = &m.msg_id;
     store.set_reaction(a, id, &uid("bob"), "👍", true, 1).await.unwrap();
-    store.update_extensions(a, id, None, &[set("k", "v", None)], 1).await.unwrap();
+    store
+        .update_extensions(a, id, None, &[set("k", "v", None)], 1)
+        .await
+        .unwrap();
 
-    assert!(store.messages_by_ids(b, std::slice::from_ref(id)).await.unwrap().is_empty());
+    assert!(store
+        .messages_by_ids(b, std::slice::from_ref(id))
+        .await
+        .unwrap()
+        .is_empty());
     assert!(matches!(
         store.edit_message(b, id, &edit("x", 1, "alice"), &[]).await,
         Err(StoreError::NotFound(_))
@@ -578,14 +763,36 @@ async fn lifecycle_is_scoped_to_the_app(store: Arc<dyn Store>) {
         store.set_reaction(b, id, &uid("bob"), "👍", true, 1).await,
         Err(StoreError::NotFound(_))
     ));
-    assert!(store.message_extensions(b, std::slice::from_ref(id)).await.unwrap().is_empty());
-    assert!(store.reaction_summaries(b, std::slice::from_ref(id), None, 3).await.unwrap().is_empty());
+    assert!(store
+        .message_extensions(b, std::slice::from_ref(id))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .reaction_summaries(b, std::slice::from_ref(id), None, 3)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(store.reaction_users(b, id, "👍", None, 10).await.unwrap().is_empty());
     assert!(changes(&*store, b, &m.conversation_id, "bob", 0).await.is_empty());
     // Deleting app a's message "in" app b leaves app a's view alone.
-    store.delete_for_user(b, &uid("bob"), std::slice::from_ref(&m), 1).await.unwrap();
-    assert!(store.deleted_for_user(a, &uid("bob"), std::slice::from_ref(id)).await.unwrap().is_empty());
-    assert_eq!(store.message_extensions(a, std::slice::from_ref(id)).await.unwrap().len(), 1);
+    store
+        .delete_for_user(b, &uid("bob"), std::slice::from_ref(&m), 1)
+        .await
+        .unwrap();
+    assert!(store
+        .deleted_for_user(a, &uid("bob"), std::slice::from_ref(id))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .message_extensions(a, std::slice::from_ref(id))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 macro_rules! conformance {

@@ -109,7 +109,10 @@ fn code(e: tern_sdk::ClientError) -> String {
 }
 
 async fn wait_connected(ev: &mut Events) {
-    next_matching(ev, |e| matches!(e, Event::Connection(tern_sdk::ConnectionState::Connected)).then_some(())).await;
+    next_matching(ev, |e| {
+        matches!(e, Event::Connection(tern_sdk::ConnectionState::Connected)).then_some(())
+    })
+    .await;
 }
 
 /// Gives `user` a role in a group: role management is the groups API's; here the row is set
@@ -118,10 +121,22 @@ async fn set_role(db_url: &str, group: &str, user: &str, role: &str) {
     let sql = "UPDATE group_members SET role = $1 WHERE group_id = $2 AND user_id = $3";
     if db_url.starts_with("sqlite:") {
         let pool = sqlx::SqlitePool::connect(db_url).await.unwrap();
-        sqlx::query(sql).bind(role).bind(group).bind(user).execute(&pool).await.unwrap();
+        sqlx::query(sql)
+            .bind(role)
+            .bind(group)
+            .bind(user)
+            .execute(&pool)
+            .await
+            .unwrap();
     } else {
         let pool = sqlx::PgPool::connect(db_url).await.unwrap();
-        sqlx::query(sql).bind(role).bind(group).bind(user).execute(&pool).await.unwrap();
+        sqlx::query(sql)
+            .bind(role)
+            .bind(group)
+            .bind(user)
+            .execute(&pool)
+            .await
+            .unwrap();
     }
 }
 
@@ -137,7 +152,10 @@ async fn every_change_reaches_every_online_device_once() {
         let (bob, mut bob_ev) = connect(&server.url, &app, "bob", "b-phone").await;
 
         let m1 = phone.send(to("bob"), "text", text("original")).await.unwrap();
-        let m2 = bob.reply(to("alice"), &m1.msg_id, "text", text("answer")).await.unwrap();
+        let m2 = bob
+            .reply(to("alice"), &m1.msg_id, "text", text("answer"))
+            .await
+            .unwrap();
         for ev in [&mut phone_ev, &mut laptop_ev, &mut bob_ev] {
             let got = messages(ev, 2).await;
             assert_eq!(got[1].reply_to.as_deref(), Some(m1.msg_id.as_str()));
@@ -149,12 +167,18 @@ async fn every_change_reaches_every_online_device_once() {
         assert_eq!(edited.content, text("corrected"));
         assert!(edited.edited_at.is_some() && edited.version > 0);
         let thumbs = bob.add_reaction(&m1.msg_id, "👍").await.unwrap();
-        assert_eq!((thumbs.count, thumbs.reacted, thumbs.users.clone()), (1, true, vec!["bob".to_owned()]));
+        assert_eq!(
+            (thumbs.count, thumbs.reacted, thumbs.users.clone()),
+            (1, true, vec!["bob".to_owned()])
+        );
         let ext = laptop
             .update_extensions(&m2.msg_id, &[ExtensionUpdate::set("todo", "done").if_version(0)])
             .await
             .unwrap();
-        assert_eq!((ext[0].key.as_str(), ext[0].version, ext[0].updated_by.as_deref()), ("todo", 1, Some("alice")));
+        assert_eq!(
+            (ext[0].key.as_str(), ext[0].version, ext[0].updated_by.as_deref()),
+            ("todo", 1, Some("alice"))
+        );
         phone.delete_for_me(&[&m2.msg_id]).await.unwrap();
         lifecycle::recall(&server.pipeline, &app.app, &Actor::Server, &mid(&m1.msg_id))
             .await
@@ -178,10 +202,18 @@ async fn every_change_reaches_every_online_device_once() {
             assert_eq!(kinds(&got), all(with_delete));
             let versions: Vec<i64> = got.iter().map(|c| c.version).collect();
             assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
-            assert_eq!(got[0].kind, ChangeKind::Edited { content: text("corrected"), edited_at: edited.edited_at.unwrap() });
+            assert_eq!(
+                got[0].kind,
+                ChangeKind::Edited {
+                    content: text("corrected"),
+                    edited_at: edited.edited_at.unwrap()
+                }
+            );
             assert_eq!(got[0].by.as_deref(), Some("alice"));
-            assert!(matches!(&got[1].kind, ChangeKind::Reaction { reaction, user_id, added: true, count: 1 }
-                if reaction == "👍" && user_id == "bob"));
+            assert!(
+                matches!(&got[1].kind, ChangeKind::Reaction { reaction, user_id, added: true, count: 1 }
+                if reaction == "👍" && user_id == "bob")
+            );
             assert_eq!(got.last().unwrap().by, None, "recalled by the app");
         }
         for ev in [&mut phone_ev, &mut laptop_ev, &mut bob_ev] {
@@ -194,7 +226,11 @@ async fn every_change_reaches_every_online_device_once() {
         assert!(bobs[1].quoted.as_ref().unwrap().recalled, "the quote shows the recall");
         assert_eq!(bobs[1].extensions[0].value, "done");
         let alices = laptop.history("d:alice:bob", 0, 10).await.unwrap();
-        assert_eq!(alices.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1], "m2 is deleted for her");
+        assert_eq!(
+            alices.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            vec![1],
+            "m2 is deleted for her"
+        );
         server.stop().await;
     }
 }
@@ -218,7 +254,10 @@ async fn a_device_that_was_offline_sees_each_change_once_when_it_reconnects() {
         assert_eq!(messages(&mut laptop_ev, 3).await.len(), 3);
 
         proxy.set_down(true);
-        next_matching(&mut laptop_ev, |e| matches!(e, Event::Connection(tern_sdk::ConnectionState::Disconnected { .. })).then_some(())).await;
+        next_matching(&mut laptop_ev, |e| {
+            matches!(e, Event::Connection(tern_sdk::ConnectionState::Disconnected { .. })).then_some(())
+        })
+        .await;
         // While the laptop is away:
         bob.edit(&b1.msg_id, text("b1, edited")).await.unwrap();
         phone.add_reaction(&b2.msg_id, "❤").await.unwrap();
@@ -317,13 +356,18 @@ async fn group_roles_windows_and_what_members_see() {
         let seen = bob.history("g:g1", 0, 10).await.unwrap();
         let r = &seen[0].reactions;
         assert_eq!(
-            r.iter().map(|r| (r.reaction.as_str(), r.count, r.reacted)).collect::<Vec<_>>(),
+            r.iter()
+                .map(|r| (r.reaction.as_str(), r.count, r.reacted))
+                .collect::<Vec<_>>(),
             vec![("👍", 2, true), ("🎉", 1, false)]
         );
         assert_eq!(r[0].users, vec!["carol", "bob"]);
         assert_eq!(seen[0].extensions[0].key, "poll:a");
         let page = alice.reaction_users(&g1.msg_id, "👍", None, 1).await.unwrap();
-        assert_eq!(page.users.iter().map(|u| u.0.as_str()).collect::<Vec<_>>(), vec!["carol"]);
+        assert_eq!(
+            page.users.iter().map(|u| u.0.as_str()).collect::<Vec<_>>(),
+            vec!["carol"]
+        );
         let rest = alice
             .reaction_users(&g1.msg_id, "👍", page.next_cursor.as_deref(), 1)
             .await
@@ -337,7 +381,10 @@ async fn group_roles_windows_and_what_members_see() {
             .await
             .unwrap();
         let (dave, _dave_ev) = connect(&server.url, &app, "dave", "d").await;
-        assert_eq!(code(dave.add_reaction(&g1.msg_id, "👍").await.unwrap_err()), "not_found");
+        assert_eq!(
+            code(dave.add_reaction(&g1.msg_id, "👍").await.unwrap_err()),
+            "not_found"
+        );
         assert_eq!(
             code(dave.reply(g.clone(), &g1.msg_id, "text", text("re")).await.unwrap_err()),
             "not_found"
@@ -364,13 +411,18 @@ async fn group_roles_windows_and_what_members_see() {
                 ]
             );
         }
-        assert_eq!(code(carol.add_reaction(&g1.msg_id, "👍").await.unwrap_err()), "message_recalled");
+        assert_eq!(
+            code(carol.add_reaction(&g1.msg_id, "👍").await.unwrap_err()),
+            "message_recalled"
+        );
         assert_eq!(
             code(bob.reply(g.clone(), &g1.msg_id, "text", text("re")).await.unwrap_err()),
             "message_recalled"
         );
         let after = bob.history("g:g1", 0, 10).await.unwrap();
-        assert!(after.iter().all(|m| m.recalled && m.reactions.is_empty() && m.extensions.is_empty()));
+        assert!(after
+            .iter()
+            .all(|m| m.recalled && m.reactions.is_empty() && m.extensions.is_empty()));
         server.stop().await;
     }
 }
@@ -390,15 +442,32 @@ async fn edits_are_checked_like_sends_and_refused_past_the_window() {
         let m = alice.send(to("bob"), "text", text("hello")).await.unwrap();
         messages(&mut bob_ev, 1).await;
 
-        assert_eq!(code(bob.edit(&m.msg_id, text("mine now")).await.unwrap_err()), "forbidden");
+        assert_eq!(
+            code(bob.edit(&m.msg_id, text("mine now")).await.unwrap_err()),
+            "forbidden"
+        );
         assert_eq!(code(carol.edit(&m.msg_id, text("x")).await.unwrap_err()), "not_found");
-        assert_eq!(code(alice.edit(&m.msg_id, json!({"text": ""})).await.unwrap_err()), "invalid_argument");
-        assert_eq!(code(alice.edit(&m.msg_id, json!({"url": "https://x/y.png"})).await.unwrap_err()), "invalid_argument");
+        assert_eq!(
+            code(alice.edit(&m.msg_id, json!({"text": ""})).await.unwrap_err()),
+            "invalid_argument"
+        );
+        assert_eq!(
+            code(
+                alice
+                    .edit(&m.msg_id, json!({"url": "https://x/y.png"}))
+                    .await
+                    .unwrap_err()
+            ),
+            "invalid_argument"
+        );
         assert_eq!(
             code(alice.edit(&m.msg_id, text(&"x".repeat(65))).await.unwrap_err()),
             "content_too_large"
         );
-        assert_eq!(code(alice.edit("m_nonsense", text("x")).await.unwrap_err()), "not_found");
+        assert_eq!(
+            code(alice.edit("m_nonsense", text("x")).await.unwrap_err()),
+            "not_found"
+        );
 
         // The app's word lists apply to edits as to sends.
         let words = |name: &str, policy, list: &[&str]| tern_platform::domain::WordList {
@@ -410,11 +479,19 @@ async fn edits_are_checked_like_sends_and_refused_past_the_window() {
         };
         let store = &server.store;
         store
-            .put_word_list(&app.app.id, &words("mild", tern_platform::domain::WordPolicy::Replace, &["darn"]), 50)
+            .put_word_list(
+                &app.app.id,
+                &words("mild", tern_platform::domain::WordPolicy::Replace, &["darn"]),
+                50,
+            )
             .await
             .unwrap();
         store
-            .put_word_list(&app.app.id, &words("hard", tern_platform::domain::WordPolicy::Reject, &["forbidden"]), 50)
+            .put_word_list(
+                &app.app.id,
+                &words("hard", tern_platform::domain::WordPolicy::Reject, &["forbidden"]),
+                50,
+            )
             .await
             .unwrap();
         server.pipeline.word_filter().forget(&app.app.id);
@@ -425,27 +502,55 @@ async fn edits_are_checked_like_sends_and_refused_past_the_window() {
         let masked = alice.edit(&m.msg_id, text("darn it")).await.unwrap();
         assert_eq!(masked.content, text("**** it"));
         let pushed = changes(&mut bob_ev, 1).await;
-        assert_eq!(pushed[0].kind, ChangeKind::Edited { content: text("**** it"), edited_at: masked.edited_at.unwrap() });
+        assert_eq!(
+            pushed[0].kind,
+            ChangeKind::Edited {
+                content: text("**** it"),
+                edited_at: masked.edited_at.unwrap()
+            }
+        );
 
         // A muted sender cannot edit either.
-        store.set_user_mute(&app.app.id, &uid("alice"), Some(now_ms() + 60_000)).await.unwrap();
+        store
+            .set_user_mute(&app.app.id, &uid("alice"), Some(now_ms() + 60_000))
+            .await
+            .unwrap();
         server.pipeline.forget_user(&app.app, &uid("alice"));
-        assert_eq!(code(alice.edit(&m.msg_id, text("still me")).await.unwrap_err()), "user_muted");
+        assert_eq!(
+            code(alice.edit(&m.msg_id, text("still me")).await.unwrap_err()),
+            "user_muted"
+        );
 
         // An app with an edit window of 0: senders cannot edit, the server API can.
         let (ca, _cae) = connect(&server.url, &closed, "alice", "a2").await;
         let cm = ca.send(to("bob"), "text", text("v1")).await.unwrap();
-        assert_eq!(code(ca.edit(&cm.msg_id, text("v2")).await.unwrap_err()), "edit_window_passed");
-        let by_server = lifecycle::edit(&server.pipeline, &closed.app, &Actor::Server, &mid(&cm.msg_id), text("v2"))
-            .await
-            .unwrap();
+        assert_eq!(
+            code(ca.edit(&cm.msg_id, text("v2")).await.unwrap_err()),
+            "edit_window_passed"
+        );
+        let by_server = lifecycle::edit(
+            &server.pipeline,
+            &closed.app,
+            &Actor::Server,
+            &mid(&cm.msg_id),
+            text("v2"),
+        )
+        .await
+        .unwrap();
         assert_eq!(by_server.content, text("v2"));
         // Another app's message is not found, whoever asks.
         assert_eq!(code(alice.edit(&cm.msg_id, text("x")).await.unwrap_err()), "not_found");
         lifecycle::recall(&server.pipeline, &closed.app, &Actor::Server, &mid(&cm.msg_id))
             .await
             .unwrap();
-        let late = lifecycle::edit(&server.pipeline, &closed.app, &Actor::Server, &mid(&cm.msg_id), text("v3")).await;
+        let late = lifecycle::edit(
+            &server.pipeline,
+            &closed.app,
+            &Actor::Server,
+            &mid(&cm.msg_id),
+            text("v3"),
+        )
+        .await;
         assert_eq!(late.unwrap_err().code(), "message_recalled");
         server.stop().await;
     }
@@ -471,13 +576,30 @@ async fn reactions_extensions_replies_and_deletes_refuse_bad_input_and_strangers
 
         // Bad reactions, strangers, other apps.
         for bad in ["", "two words", &"x".repeat(33), "tab\t"] {
-            assert_eq!(code(bob.add_reaction(&m.msg_id, bad).await.unwrap_err()), "invalid_argument", "{bad:?}");
+            assert_eq!(
+                code(bob.add_reaction(&m.msg_id, bad).await.unwrap_err()),
+                "invalid_argument",
+                "{bad:?}"
+            );
         }
-        assert_eq!(code(carol.add_reaction(&m.msg_id, "👍").await.unwrap_err()), "not_found");
-        assert_eq!(code(bob.add_reaction(&theirs.msg_id, "👍").await.unwrap_err()), "not_found");
-        assert_eq!(code(carol.reaction_users(&m.msg_id, "👍", None, 10).await.unwrap_err()), "not_found");
         assert_eq!(
-            code(bob.reaction_users(&m.msg_id, "👍", Some("not a cursor"), 10).await.unwrap_err()),
+            code(carol.add_reaction(&m.msg_id, "👍").await.unwrap_err()),
+            "not_found"
+        );
+        assert_eq!(
+            code(bob.add_reaction(&theirs.msg_id, "👍").await.unwrap_err()),
+            "not_found"
+        );
+        assert_eq!(
+            code(carol.reaction_users(&m.msg_id, "👍", None, 10).await.unwrap_err()),
+            "not_found"
+        );
+        assert_eq!(
+            code(
+                bob.reaction_users(&m.msg_id, "👍", Some("not a cursor"), 10)
+                    .await
+                    .unwrap_err()
+            ),
             "invalid_argument"
         );
         // Reacting twice, or removing what is not there, changes nothing.
@@ -489,41 +611,114 @@ async fn reactions_extensions_replies_and_deletes_refuse_bad_input_and_strangers
         // Extensions: bounded, versioned, members only.
         let set = |k: &str, v: &str| ExtensionUpdate::set(k, v);
         assert_eq!(
-            code(bob.update_extensions(&m.msg_id, &[set("k", &"v".repeat(1025))]).await.unwrap_err()),
+            code(
+                bob.update_extensions(&m.msg_id, &[set("k", &"v".repeat(1025))])
+                    .await
+                    .unwrap_err()
+            ),
             "invalid_argument"
         );
-        assert_eq!(code(bob.update_extensions(&m.msg_id, &[set("bad key", "v")]).await.unwrap_err()), "invalid_argument");
+        assert_eq!(
+            code(
+                bob.update_extensions(&m.msg_id, &[set("bad key", "v")])
+                    .await
+                    .unwrap_err()
+            ),
+            "invalid_argument"
+        );
         let many: Vec<ExtensionUpdate> = (0..21).map(|i| set(&format!("k{i}"), "v")).collect();
-        assert_eq!(code(bob.update_extensions(&m.msg_id, &many).await.unwrap_err()), "invalid_argument");
-        assert_eq!(code(bob.update_extensions(&m.msg_id, &[]).await.unwrap_err()), "invalid_argument");
-        assert_eq!(code(carol.update_extensions(&m.msg_id, &[set("k", "v")]).await.unwrap_err()), "not_found");
-        assert_eq!(code(bob.update_extensions(&theirs.msg_id, &[set("k", "v")]).await.unwrap_err()), "not_found");
-        let first = bob.update_extensions(&m.msg_id, &[set("k", "v1").if_version(0)]).await.unwrap();
+        assert_eq!(
+            code(bob.update_extensions(&m.msg_id, &many).await.unwrap_err()),
+            "invalid_argument"
+        );
+        assert_eq!(
+            code(bob.update_extensions(&m.msg_id, &[]).await.unwrap_err()),
+            "invalid_argument"
+        );
+        assert_eq!(
+            code(carol.update_extensions(&m.msg_id, &[set("k", "v")]).await.unwrap_err()),
+            "not_found"
+        );
+        assert_eq!(
+            code(
+                bob.update_extensions(&theirs.msg_id, &[set("k", "v")])
+                    .await
+                    .unwrap_err()
+            ),
+            "not_found"
+        );
+        let first = bob
+            .update_extensions(&m.msg_id, &[set("k", "v1").if_version(0)])
+            .await
+            .unwrap();
         assert_eq!(first[0].version, 1);
         assert_eq!(
-            code(alice.update_extensions(&m.msg_id, &[set("k", "v2").if_version(0)]).await.unwrap_err()),
+            code(
+                alice
+                    .update_extensions(&m.msg_id, &[set("k", "v2").if_version(0)])
+                    .await
+                    .unwrap_err()
+            ),
             "version_conflict"
         );
-        alice.update_extensions(&m.msg_id, &[set("k", "v2").if_version(1)]).await.unwrap();
-        let gone = bob.update_extensions(&m.msg_id, &[ExtensionUpdate::delete("k").if_version(2)]).await.unwrap();
+        alice
+            .update_extensions(&m.msg_id, &[set("k", "v2").if_version(1)])
+            .await
+            .unwrap();
+        let gone = bob
+            .update_extensions(&m.msg_id, &[ExtensionUpdate::delete("k").if_version(2)])
+            .await
+            .unwrap();
         assert!(gone.is_empty());
 
         // Replies: same conversation, visible, not recalled.
-        assert_eq!(code(bob.reply(to("alice"), &with_carol.msg_id, "text", text("x")).await.unwrap_err()), "not_found");
-        assert_eq!(code(alice.reply(to("bob"), &with_carol.msg_id, "text", text("x")).await.unwrap_err()), "not_found");
-        assert_eq!(code(bob.reply(to("alice"), &theirs.msg_id, "text", text("x")).await.unwrap_err()), "not_found");
-        assert_eq!(code(bob.reply(to("alice"), "no id", "text", text("x")).await.unwrap_err()), "invalid_argument");
+        assert_eq!(
+            code(
+                bob.reply(to("alice"), &with_carol.msg_id, "text", text("x"))
+                    .await
+                    .unwrap_err()
+            ),
+            "not_found"
+        );
+        assert_eq!(
+            code(
+                alice
+                    .reply(to("bob"), &with_carol.msg_id, "text", text("x"))
+                    .await
+                    .unwrap_err()
+            ),
+            "not_found"
+        );
+        assert_eq!(
+            code(
+                bob.reply(to("alice"), &theirs.msg_id, "text", text("x"))
+                    .await
+                    .unwrap_err()
+            ),
+            "not_found"
+        );
+        assert_eq!(
+            code(bob.reply(to("alice"), "no id", "text", text("x")).await.unwrap_err()),
+            "invalid_argument"
+        );
 
         // Deletes for oneself: visible messages only, 1 to 100 at a time; others unaffected.
         assert_eq!(code(carol.delete_for_me(&[&m.msg_id]).await.unwrap_err()), "not_found");
-        assert_eq!(code(bob.delete_for_me(&[&theirs.msg_id]).await.unwrap_err()), "not_found");
+        assert_eq!(
+            code(bob.delete_for_me(&[&theirs.msg_id]).await.unwrap_err()),
+            "not_found"
+        );
         assert_eq!(code(bob.delete_for_me(&[]).await.unwrap_err()), "invalid_argument");
         let ids: Vec<String> = (0..101).map(|_| MsgId::generate().into_string()).collect();
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         assert_eq!(code(bob.delete_for_me(&refs).await.unwrap_err()), "invalid_argument");
         bob.delete_for_me(&[&m.msg_id]).await.unwrap();
         bob.delete_for_me(&[&m.msg_id]).await.unwrap();
-        assert_eq!(code(bob.add_reaction(&m.msg_id, "🎉").await.unwrap_err()), "not_found", "hidden from him now");
+        assert_eq!(
+            code(bob.add_reaction(&m.msg_id, "🎉").await.unwrap_err()),
+            "not_found",
+            "hidden from him now"
+        );
         assert_eq!(alice.history("d:alice:bob", 0, 10).await.unwrap().len(), 1);
         assert!(bob.history("d:alice:bob", 0, 10).await.unwrap().is_empty());
         server.stop().await;
@@ -534,7 +729,12 @@ type Raw = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<
 
 async fn next_json(ws: &mut Raw) -> Value {
     loop {
-        match tokio::time::timeout(PATIENCE, ws.next()).await.unwrap().unwrap().unwrap() {
+        match tokio::time::timeout(PATIENCE, ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
             WsMessage::Text(t) => return serde_json::from_str(&t).unwrap(),
             WsMessage::Close(c) => panic!("closed: {c:?}"),
             _ => {}
@@ -570,7 +770,8 @@ async fn the_json_subprotocol_carries_the_lifecycle_frames() {
     req.headers_mut()
         .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("tern.v1.json"));
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let auth = json!({"id": "a", "auth": {"token": app.token("alice"), "device_id": "raw", "platform": "PLATFORM_WEB"}});
+    let auth =
+        json!({"id": "a", "auth": {"token": app.token("alice"), "device_id": "raw", "platform": "PLATFORM_WEB"}});
     let (ok, _) = command(&mut ws, auth, 1).await;
     assert_eq!(ok["auth_ok"]["user_id"], "alice");
 
@@ -585,8 +786,14 @@ async fn the_json_subprotocol_carries_the_lifecycle_frames() {
         json!({"reaction": "👍", "count": "1", "reacted": true, "users": ["alice"]})
     );
     let change = &pushes[0]["change"];
-    assert_eq!((change["msg_id"].as_str(), change["seq"].as_str(), change["by"].as_str()), (Some(msg.as_str()), Some("1"), Some("alice")));
-    assert_eq!(change["reaction"], json!({"reaction": "👍", "user_id": "alice", "added": true, "count": "1"}));
+    assert_eq!(
+        (change["msg_id"].as_str(), change["seq"].as_str(), change["by"].as_str()),
+        (Some(msg.as_str()), Some("1"), Some("alice"))
+    );
+    assert_eq!(
+        change["reaction"],
+        json!({"reaction": "👍", "user_id": "alice", "added": true, "count": "1"})
+    );
 
     let (answer, pushes) = command(
         &mut ws,
@@ -595,8 +802,14 @@ async fn the_json_subprotocol_carries_the_lifecycle_frames() {
     )
     .await;
     let ext = &answer["extensions_result"]["extensions"][0];
-    assert_eq!((ext["key"].as_str(), ext["value"].as_str(), ext["version"].as_str()), (Some("k"), Some("v"), Some("1")));
-    assert_eq!(pushes[0]["change"]["extensions"]["items"], json!([{"key": "k", "value": "v", "version": "1"}]));
+    assert_eq!(
+        (ext["key"].as_str(), ext["value"].as_str(), ext["version"].as_str()),
+        (Some("k"), Some("v"), Some("1"))
+    );
+    assert_eq!(
+        pushes[0]["change"]["extensions"]["items"],
+        json!([{"key": "k", "value": "v", "version": "1"}])
+    );
 
     let (answer, _) = command(
         &mut ws,

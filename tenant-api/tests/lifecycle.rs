@@ -55,7 +55,10 @@ fn msg_path(id: &str, rest: &str) -> String {
 }
 
 fn reaction_path(id: &str, reaction: &str, user: &str) -> String {
-    msg_path(id, &format!("/reactions/{}/users/{}", encode_segment(reaction), encode_segment(user)))
+    msg_path(
+        id,
+        &format!("/reactions/{}/users/{}", encode_segment(reaction), encode_segment(user)),
+    )
 }
 
 async fn setup(s: &TestServer, name: &str) -> TestApp {
@@ -76,8 +79,10 @@ async fn rest_flow(s: TestServer) {
 
     let m1 = c.send_text("alice", "bob", "c1", "first").await.unwrap();
     let reply = c
-        .send(&json!({"from": "bob", "to": {"user": "alice"}, "type": "text", "content": text("re"),
-                      "reply_to": m1.msg_id, "client_msg_id": "r1"}))
+        .send(
+            &json!({"from": "bob", "to": {"user": "alice"}, "type": "text", "content": text("re"),
+                      "reply_to": m1.msg_id, "client_msg_id": "r1"}),
+        )
         .await
         .unwrap();
     let shown = c.get_message(&reply.msg_id).await.unwrap();
@@ -86,10 +91,16 @@ async fn rest_flow(s: TestServer) {
 
     // Edit: the quote shows it; the webhook says it.
     let edited = c.edit_message(&m1.msg_id, &text("first, fixed")).await.unwrap();
-    assert_eq!((edited.content.clone(), edited.edited_at.is_some()), (text("first, fixed"), true));
+    assert_eq!(
+        (edited.content.clone(), edited.edited_at.is_some()),
+        (text("first, fixed"), true)
+    );
     assert!(edited.version > 0);
     let quoted = c.get_message(&reply.msg_id).await.unwrap().quoted.unwrap();
-    assert_eq!((quoted["content"].clone(), quoted["from"].clone()), (text("first, fixed"), json!("alice")));
+    assert_eq!(
+        (quoted["content"].clone(), quoted["from"].clone()),
+        (text("first, fixed"), json!("alice"))
+    );
     let events: Vec<Value> = s
         .store
         .due_events(i64::MAX, 100)
@@ -101,7 +112,11 @@ async fn rest_flow(s: TestServer) {
         .collect();
     assert_eq!(events.len(), 1);
     assert_eq!(
-        (events[0]["msg_id"].as_str(), events[0]["content"].clone(), events[0]["by"].clone()),
+        (
+            events[0]["msg_id"].as_str(),
+            events[0]["content"].clone(),
+            events[0]["by"].clone()
+        ),
         (Some(m1.msg_id.as_str()), text("first, fixed"), Value::Null)
     );
     let sent: Vec<Value> = s
@@ -113,7 +128,11 @@ async fn rest_flow(s: TestServer) {
         .filter(|e| e.event_type == "message.sent")
         .map(|e| serde_json::from_str::<Value>(&e.body).unwrap()["data"].clone())
         .collect();
-    assert_eq!(sent[1]["reply_to"], json!(m1.msg_id), "message.sent names what a reply quotes");
+    assert_eq!(
+        sent[1]["reply_to"],
+        json!(m1.msg_id),
+        "message.sent names what a reply quotes"
+    );
 
     // Reactions, for users who can see the message.
     let r = c.add_reaction(&m1.msg_id, "👍", "bob").await.unwrap();
@@ -127,7 +146,11 @@ async fn rest_flow(s: TestServer) {
     let rest = c.reaction_users(&m1.msg_id, "👍", Some(&cursor), 1).await.unwrap();
     assert_eq!(rest["users"][0]["user_id"], "alice");
     let read = c.get_message(&m1.msg_id).await.unwrap();
-    assert_eq!((read.reactions[0].count, read.reactions[0].reacted), (2, false), "the app reads as nobody");
+    assert_eq!(
+        (read.reactions[0].count, read.reactions[0].reacted),
+        (2, false),
+        "the app reads as nobody"
+    );
     assert_eq!(c.remove_reaction(&m1.msg_id, "👍", "bob").await.unwrap().count, 1);
     for (reaction, user, want) in [
         ("👍", "carol", (404, "not_found")),
@@ -146,7 +169,10 @@ async fn rest_flow(s: TestServer) {
         )
         .await
         .unwrap();
-    assert_eq!((x.extensions[0].version, x.extensions[0].updated_by.as_deref()), (1, Some("bob")));
+    assert_eq!(
+        (x.extensions[0].version, x.extensions[0].updated_by.as_deref()),
+        (1, Some("bob"))
+    );
     let stale = fails(
         c,
         "POST",
@@ -156,51 +182,93 @@ async fn rest_flow(s: TestServer) {
     .await;
     assert_eq!(stale, (409, "version_conflict".to_owned()));
     assert_eq!(
-        fails(c, "POST", &msg_path(&m1.msg_id, "/extensions"), Some(json!({"user_id": "carol", "set": [{"key": "k", "value": "v"}]}))).await,
+        fails(
+            c,
+            "POST",
+            &msg_path(&m1.msg_id, "/extensions"),
+            Some(json!({"user_id": "carol", "set": [{"key": "k", "value": "v"}]}))
+        )
+        .await,
         (404, "not_found".to_owned())
     );
     let x = c
-        .update_extensions(&m1.msg_id, &json!({"delete": [{"key": "vote", "expected_version": 1}], "set": [{"key": "n", "value": "1"}]}))
+        .update_extensions(
+            &m1.msg_id,
+            &json!({"delete": [{"key": "vote", "expected_version": 1}], "set": [{"key": "n", "value": "1"}]}),
+        )
         .await
         .unwrap();
-    assert_eq!(x.extensions.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), vec!["n"]);
+    assert_eq!(
+        x.extensions.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
+        vec!["n"]
+    );
     assert_eq!(c.extensions(&m1.msg_id).await.unwrap(), x);
     assert_eq!(c.get_message(&m1.msg_id).await.unwrap().extensions.len(), 1);
 
     // Delete for one user: gone from their list's last message and their own history only.
     let d = c.delete_for_user(&reply.msg_id, "alice").await.unwrap();
     assert_eq!(d["deleted"], true);
-    assert_eq!(c.delete_for_user(&reply.msg_id, "alice").await.unwrap()["deleted"], false);
     assert_eq!(
-        fails(c, "POST", &msg_path(&reply.msg_id, "/delete-for-user"), Some(json!({"user_id": "carol"}))).await,
+        c.delete_for_user(&reply.msg_id, "alice").await.unwrap()["deleted"],
+        false
+    );
+    assert_eq!(
+        fails(
+            c,
+            "POST",
+            &msg_path(&reply.msg_id, "/delete-for-user"),
+            Some(json!({"user_id": "carol"}))
+        )
+        .await,
         (404, "not_found".to_owned())
     );
     let alices = call(c, "GET", "/v1/users/alice/conversations", None).await;
     assert_eq!(alices["conversations"][0]["last_message"]["msg_id"], json!(m1.msg_id));
     let bobs = call(c, "GET", "/v1/users/bob/conversations", None).await;
     assert_eq!(bobs["conversations"][0]["last_message"]["msg_id"], json!(reply.msg_id));
-    assert_eq!(c.history(&m1.conversation_id, 0, 10).await.unwrap().len(), 2, "the app sees all");
+    assert_eq!(
+        c.history(&m1.conversation_id, 0, 10).await.unwrap().len(),
+        2,
+        "the app sees all"
+    );
 
     // A recalled message takes nothing more.
     c.recall(&m1.msg_id).await.unwrap();
     for (method, path, body) in [
         ("PATCH", msg_path(&m1.msg_id, ""), Some(json!({"content": text("x")}))),
         ("PUT", reaction_path(&m1.msg_id, "🎉", "bob"), None),
-        ("POST", msg_path(&m1.msg_id, "/extensions"), Some(json!({"set": [{"key": "k", "value": "v"}]}))),
+        (
+            "POST",
+            msg_path(&m1.msg_id, "/extensions"),
+            Some(json!({"set": [{"key": "k", "value": "v"}]})),
+        ),
     ] {
-        assert_eq!(fails(c, method, &path, body).await, (422, "message_recalled".to_owned()), "{method} {path}");
+        assert_eq!(
+            fails(c, method, &path, body).await,
+            (422, "message_recalled".to_owned()),
+            "{method} {path}"
+        );
     }
-    let late_reply = json!({"from": "bob", "to": {"user": "alice"}, "type": "text", "content": text("x"), "reply_to": m1.msg_id});
-    assert_eq!(fails(c, "POST", "/v1/messages", Some(late_reply)).await, (422, "message_recalled".to_owned()));
+    let late_reply =
+        json!({"from": "bob", "to": {"user": "alice"}, "type": "text", "content": text("x"), "reply_to": m1.msg_id});
+    assert_eq!(
+        fails(c, "POST", "/v1/messages", Some(late_reply)).await,
+        (422, "message_recalled".to_owned())
+    );
     // ... but a retry of a reply stored before the recall still gets its first answer.
     let retry = c
-        .send(&json!({"from": "bob", "to": {"user": "alice"}, "type": "text", "content": text("re"),
-                      "reply_to": m1.msg_id, "client_msg_id": "r1"}))
+        .send(
+            &json!({"from": "bob", "to": {"user": "alice"}, "type": "text", "content": text("re"),
+                      "reply_to": m1.msg_id, "client_msg_id": "r1"}),
+        )
         .await
         .unwrap();
     assert_eq!(retry, reply);
     let quoted = c.get_message(&reply.msg_id).await.unwrap().quoted.unwrap();
-    assert_eq!((quoted["recalled"].clone(), quoted["content"].clone()), (json!(true), Value::Null));
+    assert_eq!(
+        (quoted["recalled"].clone(), quoted["content"].clone()),
+        (json!(true), Value::Null)
+    );
 }
 on_every_store!(rest_replies_edits_reactions_extensions_and_deletes, rest_flow);
 
@@ -212,12 +280,24 @@ async fn rest_refusals(s: TestServer) {
     let id = m.msg_id.as_str();
     let routes: Vec<(&str, String, Option<Value>)> = vec![
         ("PATCH", msg_path(id, ""), Some(json!({"content": text("x")}))),
-        ("POST", msg_path(id, "/delete-for-user"), Some(json!({"user_id": "bob"}))),
+        (
+            "POST",
+            msg_path(id, "/delete-for-user"),
+            Some(json!({"user_id": "bob"})),
+        ),
         ("GET", msg_path(id, "/extensions"), None),
-        ("POST", msg_path(id, "/extensions"), Some(json!({"set": [{"key": "k", "value": "v"}]}))),
+        (
+            "POST",
+            msg_path(id, "/extensions"),
+            Some(json!({"set": [{"key": "k", "value": "v"}]})),
+        ),
         ("PUT", reaction_path(id, "👍", "bob"), None),
         ("DELETE", reaction_path(id, "👍", "bob"), None),
-        ("GET", msg_path(id, &format!("/reactions/{}/users", encode_segment("👍"))), None),
+        (
+            "GET",
+            msg_path(id, &format!("/reactions/{}/users", encode_segment("👍"))),
+            None,
+        ),
     ];
     for (method, path, body) in &routes {
         // Another app's message does not exist for this app.
@@ -244,15 +324,60 @@ async fn rest_refusals(s: TestServer) {
     }
     // Malformed and oversized bodies.
     let cases: Vec<(&str, String, Value, (u16, &str))> = vec![
-        ("PATCH", msg_path(id, ""), json!({"content": text("x"), "extra": 1}), (400, "invalid_json")),
-        ("PATCH", msg_path(id, ""), json!({"content": "not an object"}), (400, "invalid_argument")),
-        ("PATCH", msg_path(id, ""), json!({"content": text(&"x".repeat(13_000))}), (400, "content_too_large")),
-        ("PATCH", msg_path(id, ""), json!({"content": text(&"x".repeat(300_000))}), (413, "payload_too_large")),
-        ("POST", msg_path(id, "/delete-for-user"), json!({"user_id": "no body here"}), (400, "invalid_argument")),
-        ("POST", msg_path(id, "/extensions"), json!({}), (400, "invalid_argument")),
-        ("POST", msg_path(id, "/extensions"), json!({"set": [{"key": "k"}]}), (400, "invalid_json")),
-        ("POST", msg_path(id, "/extensions"), json!({"set": [{"key": "k", "value": "v".repeat(1025)}]}), (400, "invalid_argument")),
-        ("POST", msg_path(id, "/extensions"), json!({"set": [{"key": "a b", "value": "v"}]}), (400, "invalid_argument")),
+        (
+            "PATCH",
+            msg_path(id, ""),
+            json!({"content": text("x"), "extra": 1}),
+            (400, "invalid_json"),
+        ),
+        (
+            "PATCH",
+            msg_path(id, ""),
+            json!({"content": "not an object"}),
+            (400, "invalid_argument"),
+        ),
+        (
+            "PATCH",
+            msg_path(id, ""),
+            json!({"content": text(&"x".repeat(13_000))}),
+            (400, "content_too_large"),
+        ),
+        (
+            "PATCH",
+            msg_path(id, ""),
+            json!({"content": text(&"x".repeat(300_000))}),
+            (413, "payload_too_large"),
+        ),
+        (
+            "POST",
+            msg_path(id, "/delete-for-user"),
+            json!({"user_id": "no body here"}),
+            (400, "invalid_argument"),
+        ),
+        (
+            "POST",
+            msg_path(id, "/extensions"),
+            json!({}),
+            (400, "invalid_argument"),
+        ),
+        (
+            "POST",
+            msg_path(id, "/extensions"),
+            json!({"set": [{"key": "k"}]}),
+            (400, "invalid_json"),
+        ),
+        (
+            "POST",
+            msg_path(id, "/extensions"),
+            json!({"set": [{"key": "k", "value": "v".repeat(1025)}]}),
+            (400, "invalid_argument"),
+        ),
+        (
+            "POST",
+            msg_path(id, "/extensions"),
+            json!({"set": [{"key": "a b", "value": "v"}]}),
+            (400, "invalid_argument"),
+        ),
         (
             "POST",
             msg_path(id, "/extensions"),
@@ -265,17 +390,38 @@ async fn rest_refusals(s: TestServer) {
             json!({"set": [{"key": "k", "value": "v"}], "delete": [{"key": "k"}]}),
             (400, "invalid_argument"),
         ),
-        ("PUT", reaction_path(id, &"x".repeat(33), "bob"), json!(null), (400, "invalid_argument")),
-        ("POST", "/v1/messages".into(), json!({"from": "bob", "to": {"user": "alice"}, "type": "text", "content": text("x"), "reply_to": "nonsense"}), (400, "invalid_argument")),
-        ("POST", "/v1/messages".into(), json!({"from": "carol", "to": {"user": "alice"}, "type": "text", "content": text("x"), "reply_to": id}), (404, "not_found")),
+        (
+            "PUT",
+            reaction_path(id, &"x".repeat(33), "bob"),
+            json!(null),
+            (400, "invalid_argument"),
+        ),
+        (
+            "POST",
+            "/v1/messages".into(),
+            json!({"from": "bob", "to": {"user": "alice"}, "type": "text", "content": text("x"), "reply_to": "nonsense"}),
+            (400, "invalid_argument"),
+        ),
+        (
+            "POST",
+            "/v1/messages".into(),
+            json!({"from": "carol", "to": {"user": "alice"}, "type": "text", "content": text("x"), "reply_to": id}),
+            (404, "not_found"),
+        ),
     ];
     for (method, path, body, want) in cases {
         let body = (!body.is_null()).then_some(body);
         let got = fails(c, method, &path, body).await;
         assert_eq!((got.0, got.1.as_str()), want, "{method} {path}");
     }
-    let cursor = format!("{}?cursor=garbage", msg_path(id, &format!("/reactions/{}/users", encode_segment("👍"))));
-    assert_eq!(fails(c, "GET", &cursor, None).await, (400, "invalid_argument".to_owned()));
+    let cursor = format!(
+        "{}?cursor=garbage",
+        msg_path(id, &format!("/reactions/{}/users", encode_segment("👍")))
+    );
+    assert_eq!(
+        fails(c, "GET", &cursor, None).await,
+        (400, "invalid_argument".to_owned())
+    );
     // Nothing of the above changed the message.
     let now = c.get_message(id).await.unwrap();
     assert_eq!((now.content, now.version, now.edited_at), (text("hi"), 0, None));
@@ -309,7 +455,11 @@ fn signed<T: prost::Message>(app: &TestApp, path: &str, msg: T) -> tonic::Reques
 async fn grpc_flow(s: TestServer) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(tern_tenant_api::grpc::serve(listener, s.api_state(), std::future::pending()));
+    tokio::spawn(tern_tenant_api::grpc::serve(
+        listener,
+        s.api_state(),
+        std::future::pending(),
+    ));
     let ch = Channel::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()
@@ -354,13 +504,22 @@ async fn grpc_flow(s: TestServer) {
         .into_inner();
     assert!(edited.edited_at.is_some() && edited.version > 0);
     let shown = messages
-        .get_message(signed(&a, &path("GetMessage"), pb::MessageRequest { msg_id: reply.msg_id.clone() }))
+        .get_message(signed(
+            &a,
+            &path("GetMessage"),
+            pb::MessageRequest {
+                msg_id: reply.msg_id.clone(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(shown.reply_to.as_deref(), Some(m.msg_id.as_str()));
     let q = shown.quoted.unwrap();
-    assert_eq!((q.seq, q.from.as_deref(), q.edited_at.is_some()), (1, Some("alice"), true));
+    assert_eq!(
+        (q.seq, q.from.as_deref(), q.edited_at.is_some()),
+        (1, Some("alice"), true)
+    );
 
     let react = |user: &str| pb::ReactionRequest {
         msg_id: m.msg_id.clone(),
@@ -387,7 +546,10 @@ async fn grpc_flow(s: TestServer) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(users.users.iter().map(|u| u.user_id.as_str()).collect::<Vec<_>>(), vec!["bob"]);
+    assert_eq!(
+        users.users.iter().map(|u| u.user_id.as_str()).collect::<Vec<_>>(),
+        vec!["bob"]
+    );
     let r = messages
         .remove_reaction(signed(&a, &path("RemoveReaction"), react("bob")))
         .await
@@ -398,7 +560,10 @@ async fn grpc_flow(s: TestServer) {
         .add_reaction(signed(&a, &path("AddReaction"), react("carol")))
         .await
         .unwrap_err();
-    assert_eq!((stranger.code(), error_code(&stranger).as_deref()), (tonic::Code::NotFound, Some("not_found")));
+    assert_eq!(
+        (stranger.code(), error_code(&stranger).as_deref()),
+        (tonic::Code::NotFound, Some("not_found"))
+    );
 
     let update = |expected: i64| pb::UpdateExtensionsRequest {
         msg_id: m.msg_id.clone(),
@@ -415,7 +580,10 @@ async fn grpc_flow(s: TestServer) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((x.extensions[0].version, x.extensions[0].updated_by.as_deref()), (1, Some("alice")));
+    assert_eq!(
+        (x.extensions[0].version, x.extensions[0].updated_by.as_deref()),
+        (1, Some("alice"))
+    );
     let conflict = messages
         .update_extensions(signed(&a, &path("UpdateExtensions"), update(0)))
         .await
@@ -425,7 +593,13 @@ async fn grpc_flow(s: TestServer) {
         (tonic::Code::Aborted, Some("version_conflict"))
     );
     let read = messages
-        .get_extensions(signed(&a, &path("GetExtensions"), pb::MessageRequest { msg_id: m.msg_id.clone() }))
+        .get_extensions(signed(
+            &a,
+            &path("GetExtensions"),
+            pb::MessageRequest {
+                msg_id: m.msg_id.clone(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -458,11 +632,16 @@ async fn grpc_flow(s: TestServer) {
             ))
             .await
             .unwrap_err();
-        assert_eq!((e.code(), error_code(&e).as_deref()), (tonic::Code::NotFound, Some("not_found")));
+        assert_eq!(
+            (e.code(), error_code(&e).as_deref()),
+            (tonic::Code::NotFound, Some("not_found"))
+        );
     }
     // Unsigned.
     let e = messages
-        .get_extensions(tonic::Request::new(pb::MessageRequest { msg_id: m.msg_id.clone() }))
+        .get_extensions(tonic::Request::new(pb::MessageRequest {
+            msg_id: m.msg_id.clone(),
+        }))
         .await
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::Unauthenticated);

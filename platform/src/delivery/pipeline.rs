@@ -595,7 +595,11 @@ impl Pipeline {
     pub async fn publish_to_conversation(&self, app: &App, conversation: &ConversationId, push: Push) {
         match conversation {
             ConversationId::Direct(a, b) => {
-                let users = if a == b { vec![a.clone()] } else { vec![a.clone(), b.clone()] };
+                let users = if a == b {
+                    vec![a.clone()]
+                } else {
+                    vec![a.clone(), b.clone()]
+                };
                 self.publish_to_users(app, &users, push).await;
             }
             ConversationId::System(u) => self.publish_to_users(app, std::slice::from_ref(u), push).await,
@@ -606,7 +610,10 @@ impl Pipeline {
 
     /// Refuses a user who may not speak now: unknown, banned or muted (what a send checks).
     pub async fn check_sender(&self, app: &App, user: &UserId, now: UnixMillis) -> Result<(), DeliveryError> {
-        let state = self.user_state(app, user).await?.ok_or(DeliveryError::NotFound("user"))?;
+        let state = self
+            .user_state(app, user)
+            .await?
+            .ok_or(DeliveryError::NotFound("user"))?;
         if state.banned_until.is_some_and(|t| t > now) {
             return Err(DeliveryError::SenderBanned);
         }
@@ -617,7 +624,12 @@ impl Pipeline {
     }
 
     /// The before-send hook, if the app's settings select messages of this door and type.
-    pub fn before_send_for(&self, app: &App, source: Source, msg_type: MessageType) -> Option<&Arc<dyn BeforeSendHook>> {
+    pub fn before_send_for(
+        &self,
+        app: &App,
+        source: Source,
+        msg_type: MessageType,
+    ) -> Option<&Arc<dyn BeforeSendHook>> {
         self.hook.as_ref().filter(|_| {
             app.settings.webhook.url.is_some() && app.settings.webhook.before_send.selects(source, msg_type)
         })

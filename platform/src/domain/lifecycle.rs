@@ -120,12 +120,16 @@ pub struct MessageChange {
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum ChangeKind {
     /// The message as it is now: recalled, content gone.
-    Recalled { message: Box<Message> },
+    Recalled {
+        message: Box<Message>,
+    },
     Edited {
         content: serde_json::Value,
         edited_at: UnixMillis,
     },
-    Extensions { items: Vec<ExtensionChange> },
+    Extensions {
+        items: Vec<ExtensionChange>,
+    },
     Reaction {
         reaction: String,
         user_id: UserId,
@@ -165,9 +169,7 @@ pub fn validate_extension_key(key: &str) -> Result<(), String> {
 /// at most 1 KiB, expected versions of 0 or more.
 pub fn validate_extension_updates(updates: &[ExtensionUpdate]) -> Result<(), String> {
     if updates.is_empty() || updates.len() > MAX_EXTENSION_UPDATES {
-        return Err(format!(
-            "an update sets or deletes 1 to {MAX_EXTENSION_UPDATES} keys"
-        ));
+        return Err(format!("an update sets or deletes 1 to {MAX_EXTENSION_UPDATES} keys"));
     }
     let mut seen = std::collections::HashSet::new();
     for u in updates {

@@ -13,7 +13,7 @@ pub enum RecallOutcome {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum EditOutcome {
-    Edited(Message),
+    Edited(Box<Message>),
     /// A recalled message cannot be edited.
     Recalled,
 }
@@ -21,8 +21,8 @@ pub enum EditOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExtensionsOutcome {
     Applied {
-        message: Message,
-        change: MessageChange,
+        message: Box<Message>,
+        change: Box<MessageChange>,
         /// Every key set on the message now.
         extensions: Vec<Extension>,
     },
@@ -41,8 +41,8 @@ pub enum ExtensionsOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReactionOutcome {
     Applied {
-        message: Message,
-        change: MessageChange,
+        message: Box<Message>,
+        change: Box<MessageChange>,
         /// The reaction after the change, as the reacting user sees it.
         summary: ReactionSummary,
     },

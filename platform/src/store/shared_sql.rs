@@ -1653,7 +1653,7 @@ macro_rules! sql_store {
                 touch_conversation(&mut tx, app, &message.conversation_id, version).await?;
                 insert_events(&mut tx, events).await?;
                 tx.commit().await.map_err(map_err)?;
-                Ok(EditOutcome::Edited(message))
+                Ok(EditOutcome::Edited(Box::new(message)))
             }
 
             async fn delete_for_user(
@@ -1805,8 +1805,8 @@ macro_rules! sql_store {
                 let extensions = extensions_of(&mut *tx, app, id).await?;
                 tx.commit().await.map_err(map_err)?;
                 Ok(ExtensionsOutcome::Applied {
-                    message,
-                    change,
+                    message: Box::new(message),
+                    change: Box::new(change),
                     extensions: extensions.into_iter().filter_map(|e| e.3).collect(),
                 })
             }
@@ -1935,8 +1935,8 @@ macro_rules! sql_store {
                 touch_conversation(&mut tx, app, &message.conversation_id, version).await?;
                 tx.commit().await.map_err(map_err)?;
                 Ok(ReactionOutcome::Applied {
-                    message,
-                    change,
+                    message: Box::new(message),
+                    change: Box::new(change),
                     summary,
                 })
             }

@@ -308,7 +308,11 @@ mod tests {
             .collect();
         assert_eq!(pulled, vec!["c11"]);
         t.pulled_through(11);
-        assert_eq!(trace(t.change(change(1, 11))), Vec::<String>::new(), "below the watermark");
+        assert_eq!(
+            trace(t.change(change(1, 11))),
+            Vec::<String>::new(),
+            "below the watermark"
+        );
         assert_eq!(trace(t.change(change(1, 12))), vec!["c12"]);
     }
 

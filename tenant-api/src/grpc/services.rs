@@ -284,8 +284,14 @@ impl pb::messages_server::Messages for Server {
         let app = app(&req)?;
         let r = req.into_inner();
         ok(
-            lifecycle::list_reaction_users(&self.state, &app, &r.msg_id, &r.reaction, convert::page(r.cursor, r.limit))
-                .await,
+            lifecycle::list_reaction_users(
+                &self.state,
+                &app,
+                &r.msg_id,
+                &r.reaction,
+                convert::page(r.cursor, r.limit),
+            )
+            .await,
             |a| pb::ReactionUsersResponse {
                 users: a
                     .users

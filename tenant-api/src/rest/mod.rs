@@ -105,7 +105,10 @@ pub fn routes() -> Router<ApiState> {
         )
         // ---- message lifecycle ----
         .route("/v1/messages/{msg_id}", axum::routing::patch(lifecycle::edit))
-        .route("/v1/messages/{msg_id}/delete-for-user", post(lifecycle::delete_for_user))
+        .route(
+            "/v1/messages/{msg_id}/delete-for-user",
+            post(lifecycle::delete_for_user),
+        )
         .route(
             "/v1/messages/{msg_id}/extensions",
             get(lifecycle::extensions).post(lifecycle::update_extensions),
