@@ -795,6 +795,69 @@ async fn lifecycle_is_scoped_to_the_app(store: Arc<dyn Store>) {
     );
 }
 
+async fn concurrent_compare_and_set_lets_one_win(store: Arc<dyn Store>) {
+    let a = app(&*store).await.id;
+    let m = send(&*store, dm(&a, "alice", "bob", "x", None)).await;
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (store, a, id) = (store.clone(), a.clone(), m.msg_id.clone());
+            tokio::spawn(async move {
+                let update = set("k", &format!("writer {i}"), Some(0));
+                store.update_extensions(&a, &id, None, &[update], 10).await.unwrap()
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    let mut lost = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            ExtensionsOutcome::Applied { extensions, .. } => won.push(extensions),
+            ExtensionsOutcome::Conflict { key, version } => {
+                assert_eq!((key.as_str(), version), ("k", 1));
+                lost += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((won.len(), lost), (1, 7), "exactly one writer saw version 0");
+    let stored = store
+        .message_extensions(&a, std::slice::from_ref(&m.msg_id))
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].1, won[0][0], "the winner's value is the one stored");
+
+    // Concurrent reactions of different users all count, each change with its own version.
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (store, a, id) = (store.clone(), a.clone(), m.msg_id.clone());
+            tokio::spawn(async move {
+                store
+                    .set_reaction(&a, &id, &uid(&format!("u{i}")), "👍", true, 20)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut versions = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            ReactionOutcome::Applied { change, .. } => versions.push(change.version),
+            other => panic!("{other:?}"),
+        }
+    }
+    versions.sort_unstable();
+    versions.dedup();
+    assert_eq!(versions.len(), 8);
+    let summary = store
+        .reaction_summaries(&a, std::slice::from_ref(&m.msg_id), None, 3)
+        .await
+        .unwrap();
+    assert_eq!(summary[0].1.count, 8);
+    let log = changes(&*store, &a, &m.conversation_id, "bob", 0).await;
+    assert_eq!(log.len(), 9, "one extension change and eight reactions");
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -828,4 +891,5 @@ conformance!(
     reactions_count_users_and_stay_bounded,
     changes_page_by_version,
     lifecycle_is_scoped_to_the_app,
+    concurrent_compare_and_set_lets_one_win,
 );

@@ -657,3 +657,101 @@ async fn grpc_flow(s: TestServer) {
     );
 }
 on_every_store!(grpc_messages_lifecycle_methods, grpc_flow);
+
+/// A before-send receiver: answers with `answer` and keeps every body it was sent.
+#[derive(Clone, Default)]
+struct Hook {
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    answer: std::sync::Arc<std::sync::Mutex<Value>>,
+}
+
+async fn hook_answer(axum::extract::State(h): axum::extract::State<Hook>, body: String) -> axum::Json<Value> {
+    h.bodies.lock().unwrap().push(serde_json::from_str(&body).unwrap());
+    axum::Json(h.answer.lock().unwrap().clone())
+}
+
+async fn edits_through_the_hook(s: TestServer) {
+    let a = setup(&s, "a").await;
+    let c = &a.client;
+    let hook = Hook::default();
+    *hook.answer.lock().unwrap() = json!({"action": "allow"});
+    let router = axum::Router::new()
+        .route("/hook", axum::routing::post(hook_answer))
+        .with_state(hook.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, router).await.unwrap() });
+    c.set_webhook(&json!({"url": url, "before_send": {"enabled": true, "timeout_ms": 1000, "policy": "fail_closed"}}))
+        .await
+        .unwrap();
+    let m = c.send_text("alice", "bob", "c1", "hello").await.unwrap();
+
+    *hook.answer.lock().unwrap() = json!({"action": "reject", "reason": "not that"});
+    let refused = fails(
+        c,
+        "PATCH",
+        &msg_path(&m.msg_id, ""),
+        Some(json!({"content": text("rude")})),
+    )
+    .await;
+    assert_eq!(refused, (422, "message_rejected".to_owned()));
+    assert_eq!(
+        c.get_message(&m.msg_id).await.unwrap().content,
+        text("hello"),
+        "nothing stored"
+    );
+
+    *hook.answer.lock().unwrap() = json!({"action": "replace", "content": {"text": "cleaned"}});
+    let edited = c.edit_message(&m.msg_id, &text("anything")).await.unwrap();
+    assert_eq!(edited.content, text("cleaned"));
+    let last = hook.bodies.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(last["type"], "message.before_send");
+    let data = &last["data"];
+    assert_eq!(
+        (
+            data["edit_of"].as_str(),
+            data["content"].clone(),
+            data["client_msg_id"].as_str(),
+            data["source"].as_str()
+        ),
+        (
+            Some(m.msg_id.as_str()),
+            text("anything"),
+            Some("c1"),
+            Some("server_api")
+        )
+    );
+    let sends: Vec<Value> = hook
+        .bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|b| b["data"].get("edit_of").is_none())
+        .cloned()
+        .collect();
+    assert_eq!(sends.len(), 1, "a send's draft has no edit_of");
+
+    *hook.answer.lock().unwrap() = json!({"verdict": "maybe"});
+    let down = fails(
+        c,
+        "PATCH",
+        &msg_path(&m.msg_id, ""),
+        Some(json!({"content": text("x")})),
+    )
+    .await;
+    assert_eq!(down, (503, "webhook_unavailable".to_owned()));
+    assert_eq!(c.get_message(&m.msg_id).await.unwrap().content, text("cleaned"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_pass_the_before_send_hook() {
+    for (backend, store, dir) in stores().await {
+        eprintln!("edits_pass_the_before_send_hook on {backend}");
+        let config = EngineConfig {
+            run_worker: false,
+            webhook_allow_private: true,
+            ..EngineConfig::default()
+        };
+        edits_through_the_hook(TestServer::start_with(store, dir, config).await).await;
+    }
+}
