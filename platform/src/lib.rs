@@ -8,6 +8,7 @@
 //! - `store`: the Store port and its SQLite and PostgreSQL adapters.
 //! - `bus`, `presence`, `nonce`: the ports that become Redis or Pulsar at scale.
 //! - `delivery`: the one pipeline every message goes through.
+//! - `lifecycle`: what happens to a message after it is sent (edits, recalls, reactions, ...).
 //! - `proto`: types generated from `proto/tern/v1/`.
 
 pub mod admins;
@@ -19,6 +20,7 @@ pub mod domain;
 pub mod engine;
 pub mod friends;
 pub mod ids;
+pub mod lifecycle;
 pub mod nonce;
 pub mod presence;
 pub mod proto;

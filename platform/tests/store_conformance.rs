@@ -79,6 +79,7 @@ fn dm(app: &AppId, from: &str, to: &str, key: &str, created_at: UnixMillis) -> N
         created_at,
         participants: vec![uid(from), uid(to)],
         events: Vec::new(),
+        reply_to: None,
     }
 }
 
@@ -94,6 +95,7 @@ fn group_msg(app: &AppId, group: &str, from: &str, key: &str, created_at: UnixMi
         created_at,
         participants: Vec::new(),
         events: Vec::new(),
+        reply_to: None,
     }
 }
 
@@ -356,7 +358,7 @@ async fn apps_cannot_see_each_others_data(store: Arc<dyn Store>) {
         .unwrap()
         .is_empty());
     assert!(matches!(
-        store.recall_message(b, &sent.msg_id, &[]).await,
+        store.recall_message(b, &sent.msg_id, None, 20, &[]).await,
         Err(StoreError::NotFound(_))
     ));
     // Conversations.
@@ -865,7 +867,14 @@ async fn recall_drops_content(store: Arc<dyn Store>) {
         .unwrap()
         .unwrap();
 
-    let recalled = store.recall_message(a, &sent.msg_id, &[event(a, 20)]).await.unwrap();
+    let recalled = match store
+        .recall_message(a, &sent.msg_id, None, 20, &[event(a, 20)])
+        .await
+        .unwrap()
+    {
+        RecallOutcome::Recalled(m) => m,
+        other => panic!("expected a recall, got {other:?}"),
+    };
     assert!(recalled.recalled);
     assert_eq!(recalled.content, serde_json::Value::Null);
     assert_eq!((recalled.seq, &recalled.msg_id), (sent.seq, &sent.msg_id));
@@ -883,7 +892,7 @@ async fn recall_drops_content(store: Arc<dyn Store>) {
         1,
         "the event is written with it"
     );
-    let missing = store.recall_message(a, &MsgId::generate(), &[]).await;
+    let missing = store.recall_message(a, &MsgId::generate(), None, 20, &[]).await;
     assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
 }
 

@@ -627,6 +627,7 @@ fn draft() -> HookDraft {
         msg_type: MessageType::Text,
         content: json!({"text": "hello"}),
         source: Source::Sdk,
+        edit_of: None,
     }
 }
 

@@ -3,7 +3,9 @@
 
 use pbjson_types::{value::Kind, ListValue, Struct, Value};
 use tern_platform::bus::Push;
-use tern_platform::domain::{ConversationEntry, Message, Sender};
+use tern_platform::domain::{
+    ChangeKind, ConversationEntry, Extension, Message, MessageChange, QuotedMessage, ReactionSummary, Sender,
+};
 use tern_platform::presence::UserPresence;
 use tern_platform::proto::v1 as pb;
 
@@ -70,6 +72,11 @@ pub fn message(m: &Message) -> pb::Message {
         created_at: m.created_at,
         recalled: m.recalled,
         edited_at: m.edited_at.unwrap_or(0),
+        reply_to: m.reply_to.as_ref().map(|r| r.to_string()).unwrap_or_default(),
+        quoted: m.quoted.as_deref().map(quoted),
+        version: m.version,
+        extensions: m.extensions.iter().map(extension).collect(),
+        reactions: m.reactions.iter().map(reaction_summary).collect(),
     }
 }
 
@@ -98,9 +105,6 @@ pub fn push_frame(push: &Push) -> Option<pb::ServerFrame> {
     use pb::server_frame::Body;
     let body = match push {
         Push::Message { message: m } => Body::Message(message(m)),
-        Push::Recall { message: m } => Body::Recall(pb::Recalled {
-            message: Some(message(m)),
-        }),
         Push::Receipt {
             conversation_id,
             user_id,
@@ -136,11 +140,106 @@ pub fn push_frame(push: &Push) -> Option<pb::ServerFrame> {
             created_at: *created_at,
         }),
         Push::Kick { .. } => return None,
+        // ---- message lifecycle ----
+        Push::MessageChanged { change: c } => match &c.kind {
+            // A recall keeps its own push (the contract's `recall`).
+            ChangeKind::Recalled { message: m } => Body::Recall(recalled(m, c)),
+            _ => Body::Change(change(c)),
+        },
     };
     Some(pb::ServerFrame {
         id: String::new(),
         body: Some(body),
     })
+}
+
+// ---- message lifecycle ----
+
+fn sender_id(s: &Sender) -> String {
+    s.user().map(|u| u.to_string()).unwrap_or_default()
+}
+
+pub fn quoted(q: &QuotedMessage) -> pb::QuotedMessage {
+    pb::QuotedMessage {
+        msg_id: q.msg_id.to_string(),
+        seq: q.seq,
+        sender: sender_id(&q.sender),
+        r#type: q.msg_type.as_str().to_owned(),
+        content: json_to_struct(&q.content),
+        created_at: q.created_at,
+        recalled: q.recalled,
+        edited_at: q.edited_at.unwrap_or(0),
+    }
+}
+
+pub fn extension(e: &Extension) -> pb::Extension {
+    pb::Extension {
+        key: e.key.clone(),
+        value: e.value.clone(),
+        version: e.version,
+        updated_by: e.updated_by.as_ref().map(|u| u.to_string()).unwrap_or_default(),
+        updated_at: e.updated_at,
+    }
+}
+
+pub fn reaction_summary(r: &ReactionSummary) -> pb::ReactionSummary {
+    pb::ReactionSummary {
+        reaction: r.reaction.clone(),
+        count: r.count,
+        reacted: r.reacted,
+        users: r.users.iter().map(|u| u.to_string()).collect(),
+    }
+}
+
+fn recalled(m: &Message, c: &MessageChange) -> pb::Recalled {
+    pb::Recalled {
+        message: Some(message(m)),
+        by: c.by.as_ref().map(|u| u.to_string()).unwrap_or_default(),
+        recalled_at: c.changed_at,
+    }
+}
+
+/// A change as pushed and as `get_changes` returns it.
+pub fn change(c: &MessageChange) -> pb::MessageChange {
+    use pb::message_change::Change;
+    let body = match &c.kind {
+        ChangeKind::Recalled { message: m } => Change::Recall(recalled(m, c)),
+        ChangeKind::Edited { content, edited_at } => Change::Edit(pb::MessageEdited {
+            content: json_to_struct(content),
+            edited_at: *edited_at,
+        }),
+        ChangeKind::Extensions { items } => Change::Extensions(pb::ExtensionsChanged {
+            items: items
+                .iter()
+                .map(|i| pb::ExtensionChange {
+                    key: i.key.clone(),
+                    value: i.value.clone(),
+                    version: i.version,
+                })
+                .collect(),
+        }),
+        ChangeKind::Reaction {
+            reaction,
+            user_id,
+            added,
+            count,
+        } => Change::Reaction(pb::ReactionChanged {
+            reaction: reaction.clone(),
+            user_id: user_id.to_string(),
+            added: *added,
+            count: *count,
+        }),
+        ChangeKind::Deleted => Change::Deleted(pb::DeletedForUser {}),
+    };
+    pb::MessageChange {
+        conversation_id: c.conversation_id.to_string(),
+        msg_id: c.msg_id.to_string(),
+        seq: c.seq,
+        version: c.version,
+        by: c.by.as_ref().map(|u| u.to_string()).unwrap_or_default(),
+        changed_at: c.changed_at,
+        change: Some(body),
+    }
 }
 
 #[cfg(test)]

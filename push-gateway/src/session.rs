@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tern_platform::delivery::{Actor, DeliveryError, Recipient, SendRequest};
+use tern_platform::delivery::{Actor, DeliveryError, Recipient, SendOptions, SendRequest};
 use tern_platform::domain::{now_ms, App, MessageType, Sender, Source, User};
 use tern_platform::ids::{ClientMsgId, ConversationId, GroupId, MsgId, RoomId, UserId};
 use tern_platform::proto::v1 as pb;
@@ -552,6 +552,15 @@ impl Session {
             | Command::ListBlocks(_)) => {
                 Ok(crate::friends::command(&self.gw.pipeline, &self.app, &self.user.id, c).await?)
             }
+            c @ (Command::EditMessage(_)
+            | Command::DeleteMessages(_)
+            | Command::UpdateExtensions(_)
+            | Command::AddReaction(_)
+            | Command::RemoveReaction(_)
+            | Command::ListReactionUsers(_)
+            | Command::GetChanges(_)) => {
+                Ok(crate::lifecycle::command(&self.gw.pipeline, &self.app, &self.user.id, &self.rooms, c).await?)
+            }
         }
     }
 
@@ -605,7 +614,10 @@ impl Session {
                     msg_type,
                     content,
                     source: Source::Sdk,
-                    options: Default::default(),
+                    options: SendOptions {
+                        reply_to: crate::lifecycle::reply_to(&s.reply_to)?,
+                        ..Default::default()
+                    },
                 },
             )
             .await?;

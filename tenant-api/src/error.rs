@@ -118,6 +118,27 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         500,
         "An unexpected error; the request id identifies it in the logs.",
     ),
+    // ---- message lifecycle ----
+    (
+        "edit_window_passed",
+        403,
+        "The sender's edit window for this message has passed.",
+    ),
+    (
+        "message_recalled",
+        422,
+        "The message is recalled: it takes no edits, extensions, reactions or replies.",
+    ),
+    (
+        "version_conflict",
+        409,
+        "A compare-and-set found another version (an extension key changed since it was read).",
+    ),
+    (
+        "limit_exceeded",
+        422,
+        "A per-message limit would be passed (extension keys, distinct reactions, reactions of one user).",
+    ),
 ];
 
 #[derive(Debug, Clone)]
@@ -339,6 +360,10 @@ mod tests {
             DeliveryError::RateLimited { retry_after_ms: 10 },
             DeliveryError::Unavailable("x".into()),
             DeliveryError::Internal("x".into()),
+            DeliveryError::EditWindowPassed,
+            DeliveryError::MessageRecalled,
+            DeliveryError::VersionConflict("x".into()),
+            DeliveryError::LimitExceeded("x".into()),
         ];
         for e in all {
             let code = e.code();

@@ -40,6 +40,8 @@ pub struct ErrorDetail {
         friends::send_request, friends::list_requests, friends::accept, friends::decline,
         friends::list, friends::get, friends::update, friends::delete,
         friends::blocks, friends::block, friends::unblock,
+        lifecycle::edit, lifecycle::delete_for_user, lifecycle::extensions, lifecycle::update_extensions,
+        lifecycle::add_reaction, lifecycle::remove_reaction, lifecycle::reaction_users,
     ),
     components(schemas(ErrorEnvelope, ErrorDetail)),
     modifiers(&Signing),

@@ -214,6 +214,49 @@ async fn every_documented_operation_answers_as_documented() {
                 "/v1/conversations/d%3Aalice%3Abob/messages?after_seq=0".into(),
                 None,
             ),
+            // ---- message lifecycle (before the recall of the same message) ----
+            (
+                "patch",
+                "/v1/messages/{msg_id}",
+                format!("/v1/messages/{}", sent.msg_id),
+                Some(json!({"content": {"text": "hi, edited"}})),
+            ),
+            (
+                "post",
+                "/v1/messages/{msg_id}/extensions",
+                format!("/v1/messages/{}/extensions", sent.msg_id),
+                Some(json!({"user_id": "bob", "set": [{"key": "k", "value": "v", "expected_version": 0}]})),
+            ),
+            (
+                "get",
+                "/v1/messages/{msg_id}/extensions",
+                format!("/v1/messages/{}/extensions", sent.msg_id),
+                None,
+            ),
+            (
+                "put",
+                "/v1/messages/{msg_id}/reactions/{reaction}/users/{user_id}",
+                format!("/v1/messages/{}/reactions/%F0%9F%91%8D/users/bob", sent.msg_id),
+                None,
+            ),
+            (
+                "get",
+                "/v1/messages/{msg_id}/reactions/{reaction}/users",
+                format!("/v1/messages/{}/reactions/%F0%9F%91%8D/users?limit=10", sent.msg_id),
+                None,
+            ),
+            (
+                "delete",
+                "/v1/messages/{msg_id}/reactions/{reaction}/users/{user_id}",
+                format!("/v1/messages/{}/reactions/%F0%9F%91%8D/users/bob", sent.msg_id),
+                None,
+            ),
+            (
+                "post",
+                "/v1/messages/{msg_id}/delete-for-user",
+                format!("/v1/messages/{}/delete-for-user", sent.msg_id),
+                Some(json!({"user_id": "bob"})),
+            ),
             (
                 "post",
                 "/v1/messages/{msg_id}/recall",

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::domain::{Message, UnixMillis};
+use crate::domain::{Message, MessageChange, UnixMillis};
 use crate::ids::{AppId, ConversationId, RoomId, UserId};
 
 pub mod memory;
@@ -36,10 +36,6 @@ pub enum Push {
     Message {
         message: Message,
     },
-    /// A message was recalled; `message` has `recalled: true` and no content.
-    Recall {
-        message: Message,
-    },
     Receipt {
         conversation_id: ConversationId,
         user_id: UserId,
@@ -63,6 +59,12 @@ pub enum Push {
     Kick {
         code: String,
         reason: String,
+    },
+    // ---- message lifecycle ----
+    /// A change to a stored message: an edit, recall, extension or reaction (to the
+    /// conversation's members) or a delete for one user (to that user's devices).
+    MessageChanged {
+        change: MessageChange,
     },
 }
 

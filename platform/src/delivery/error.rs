@@ -43,6 +43,18 @@ pub enum DeliveryError {
     Unavailable(String),
     #[error("internal error")]
     Internal(String),
+    // ---- message lifecycle ----
+    #[error("the edit window of this message has passed")]
+    EditWindowPassed,
+    /// A recalled message takes no edits, extensions, reactions or replies.
+    #[error("the message is recalled")]
+    MessageRecalled,
+    /// A compare-and-set found another version than the one expected.
+    #[error("{0}")]
+    VersionConflict(String),
+    /// A per-message limit (extension keys, reactions) would be passed.
+    #[error("{0}")]
+    LimitExceeded(String),
 }
 
 impl DeliveryError {
@@ -64,6 +76,11 @@ impl DeliveryError {
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
+            // ---- message lifecycle ----
+            Self::EditWindowPassed => "edit_window_passed",
+            Self::MessageRecalled => "message_recalled",
+            Self::VersionConflict(_) => "version_conflict",
+            Self::LimitExceeded(_) => "limit_exceeded",
         }
     }
 }

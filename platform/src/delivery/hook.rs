@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 
 use crate::domain::{App, MessageType, Sender, Source};
-use crate::ids::{ClientMsgId, ConversationId};
+use crate::ids::{ClientMsgId, ConversationId, MsgId};
 
 /// What the before-send webhook is shown of a message that is about to be stored.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -13,6 +13,10 @@ pub struct HookDraft {
     pub msg_type: MessageType,
     pub content: serde_json::Value,
     pub source: Source,
+    /// Set when this is an edit: the message whose content would be replaced (the other
+    /// fields are that message's, with the new content).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edit_of: Option<MsgId>,
 }
 
 /// The hook's verdict after the app's failure policy has been applied.

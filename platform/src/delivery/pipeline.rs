@@ -247,6 +247,28 @@ impl Pipeline {
         };
 
         let client_msg_id = req.client_msg_id.clone().unwrap_or_else(ClientMsgId::generate);
+        let quoted = match crate::lifecycle::reply_target(
+            self,
+            app,
+            &req.sender,
+            &conversation_id,
+            req.options.reply_to.as_ref(),
+        )
+        .await
+        {
+            Ok(q) => q,
+            // A reply stored before its quote was recalled still answers its retries.
+            Err(refused) => {
+                let first = self
+                    .store
+                    .message_by_client_msg_id(&app.id, req.sender.idempotency_key(), &client_msg_id)
+                    .await?;
+                return match first {
+                    Some(first) => Ok(first.receipt()),
+                    None => Err(refused),
+                };
+            }
+        };
         let hooked = self.hook.is_some()
             && app.settings.webhook.url.is_some()
             && app.settings.webhook.before_send.selects(req.source, req.msg_type);
@@ -286,6 +308,7 @@ impl Pipeline {
                     msg_type: req.msg_type,
                     content: content.clone(),
                     source: req.source,
+                    edit_of: None,
                 };
                 match hook.check(app, &draft).await {
                     HookDecision::Allow => {}
@@ -308,6 +331,7 @@ impl Pipeline {
                 "type": req.msg_type,
                 "content": content,
                 "created_at": now,
+                "reply_to": quoted.as_ref().map(|q| &q.msg_id),
             }),
             now,
         );
@@ -325,13 +349,15 @@ impl Pipeline {
                 created_at: now,
                 participants,
                 events: event.into_iter().collect(),
+                reply_to: quoted.as_ref().map(|q| q.msg_id.clone()),
             })
             .await?;
         metrics::counter!("tern_messages_total", "source" => match req.source { Source::Sdk => "sdk", Source::ServerApi => "server_api" }).increment(1);
 
         match outcome {
-            CommitOutcome::Stored(message) => {
+            CommitOutcome::Stored(mut message) => {
                 self.outbox_written(has_event);
+                message.quoted = quoted.as_ref().map(|q| Box::new(QuotedMessage::from(q)));
                 let receipt = message.receipt();
                 self.fan_out(app, &req.to, Push::Message { message }).await;
                 Ok(receipt)
@@ -342,52 +368,9 @@ impl Pipeline {
     }
 
     /// Recalls a message: by the server API at any time, by its sender within the app's
-    /// recall window. Everyone then sees it as recalled, with its content gone.
+    /// recall window, by a group's owner and admins at any time (`lifecycle::recall`).
     pub async fn recall(&self, app: &App, actor: &Actor, msg_id: &MsgId) -> Result<Message, DeliveryError> {
-        let msg = self
-            .store
-            .message(&app.id, msg_id)
-            .await?
-            .ok_or(DeliveryError::NotFound("message"))?;
-        if let Actor::User(u) = actor {
-            if msg.sender.user() != Some(u) {
-                // Not theirs: indistinguishable from a message they cannot see.
-                if !self.can_read(app, u, &msg.conversation_id).await? {
-                    return Err(DeliveryError::NotFound("message"));
-                }
-                return Err(DeliveryError::Forbidden(
-                    "only the sender may recall this message".into(),
-                ));
-            }
-            if now_ms() > msg.created_at + app.settings.recall_window_seconds * 1000 {
-                return Err(DeliveryError::RecallWindowPassed);
-            }
-        }
-        if msg.recalled {
-            return Ok(msg);
-        }
-        let now = now_ms();
-        let event = webhook::after_event(
-            app,
-            "message.recalled",
-            json!({"msg_id": msg.msg_id, "conversation_id": msg.conversation_id, "seq": msg.seq,
-                   "by": match actor { Actor::Server => None, Actor::User(u) => Some(u) }}),
-            now,
-        );
-        let recalled = self
-            .store
-            .recall_message(&app.id, msg_id, &event.into_iter().collect::<Vec<_>>())
-            .await?;
-        let to = recipient_of(&recalled.conversation_id);
-        self.fan_out(
-            app,
-            &to,
-            Push::Recall {
-                message: recalled.clone(),
-            },
-        )
-        .await;
-        Ok(recalled)
+        crate::lifecycle::recall(self, app, actor, msg_id).await
     }
 
     /// History of a conversation in seq order. Users see only conversations they are in,
@@ -421,17 +404,39 @@ impl Pipeline {
                     if let SeqRange::After(n) = range {
                         range = SeqRange::After(n.max(m.joined_seq));
                     }
-                    let mut msgs = self.store.messages(&app.id, conversation, range, limit).await?;
+                    let mut msgs = self
+                        .store
+                        .visible_messages(&app.id, conversation, u, range, limit)
+                        .await?;
                     msgs.retain(|msg| msg.seq > m.joined_seq);
+                    crate::lifecycle::decorate(self, app, Some(u), &mut msgs).await?;
                     return Ok(msgs);
                 }
                 _ if !self.can_read(app, u, conversation).await? => {
                     return Err(DeliveryError::NotFound("conversation"))
                 }
-                _ => {}
+                _ => {
+                    // Without what the user deleted for themselves. A conversation they
+                    // can read exists, even if everything in it is deleted for them.
+                    let mut msgs = self
+                        .store
+                        .visible_messages(&app.id, conversation, u, range, limit)
+                        .await?;
+                    if msgs.is_empty()
+                        && self
+                            .store
+                            .messages(&app.id, conversation, SeqRange::After(0), 1)
+                            .await?
+                            .is_empty()
+                    {
+                        return Err(DeliveryError::NotFound("conversation"));
+                    }
+                    crate::lifecycle::decorate(self, app, Some(u), &mut msgs).await?;
+                    return Ok(msgs);
+                }
             }
         }
-        let msgs = self.store.messages(&app.id, conversation, range, limit).await?;
+        let mut msgs = self.store.messages(&app.id, conversation, range, limit).await?;
         if msgs.is_empty()
             && self
                 .store
@@ -442,6 +447,7 @@ impl Pipeline {
             // A conversation without a single message does not exist (in this app).
             return Err(DeliveryError::NotFound("conversation"));
         }
+        crate::lifecycle::decorate(self, app, None, &mut msgs).await?;
         Ok(msgs)
     }
 
@@ -556,7 +562,7 @@ impl Pipeline {
         match to {
             Recipient::User(_) => {
                 let users: Vec<UserId> = match &push {
-                    Push::Message { message } | Push::Recall { message } => participants_of(message),
+                    Push::Message { message } => participants_of(message),
                     _ => Vec::new(),
                 };
                 self.publish_to_users(app, &users, push).await;
@@ -582,6 +588,52 @@ impl Pipeline {
             },
         }
     }
+
+    // ---- message lifecycle ----
+    /// Publishes `push` to whoever holds `conversation`: both sides of a direct chat, the user
+    /// of a system conversation, a group's members, a room's connections.
+    pub async fn publish_to_conversation(&self, app: &App, conversation: &ConversationId, push: Push) {
+        match conversation {
+            ConversationId::Direct(a, b) => {
+                let users = if a == b {
+                    vec![a.clone()]
+                } else {
+                    vec![a.clone(), b.clone()]
+                };
+                self.publish_to_users(app, &users, push).await;
+            }
+            ConversationId::System(u) => self.publish_to_users(app, std::slice::from_ref(u), push).await,
+            ConversationId::Group(g) => self.fan_out(app, &Recipient::Group(g.clone()), push).await,
+            ConversationId::Room(r) => self.fan_out(app, &Recipient::Room(r.clone()), push).await,
+        }
+    }
+
+    /// Refuses a user who may not speak now: unknown, banned or muted (what a send checks).
+    pub async fn check_sender(&self, app: &App, user: &UserId, now: UnixMillis) -> Result<(), DeliveryError> {
+        let state = self
+            .user_state(app, user)
+            .await?
+            .ok_or(DeliveryError::NotFound("user"))?;
+        if state.banned_until.is_some_and(|t| t > now) {
+            return Err(DeliveryError::SenderBanned);
+        }
+        if state.is_muted_at(now) {
+            return Err(DeliveryError::SenderMuted);
+        }
+        Ok(())
+    }
+
+    /// The before-send hook, if the app's settings select messages of this door and type.
+    pub fn before_send_for(
+        &self,
+        app: &App,
+        source: Source,
+        msg_type: MessageType,
+    ) -> Option<&Arc<dyn BeforeSendHook>> {
+        self.hook.as_ref().filter(|_| {
+            app.settings.webhook.url.is_some() && app.settings.webhook.before_send.selects(source, msg_type)
+        })
+    }
 }
 
 /// The users who see a direct or system message (both sides, including the sender's other devices).
@@ -591,15 +643,6 @@ fn participants_of(m: &Message) -> Vec<UserId> {
         ConversationId::Direct(a, b) => vec![a.clone(), b.clone()],
         ConversationId::System(u) => vec![u.clone()],
         _ => Vec::new(),
-    }
-}
-
-fn recipient_of(c: &ConversationId) -> Recipient {
-    match c {
-        ConversationId::Direct(a, _) => Recipient::User(a.clone()),
-        ConversationId::System(u) => Recipient::User(u.clone()),
-        ConversationId::Group(g) => Recipient::Group(g.clone()),
-        ConversationId::Room(r) => Recipient::Room(r.clone()),
     }
 }
 

@@ -99,6 +99,23 @@ pub struct Message {
     pub created_at: UnixMillis,
     pub recalled: bool,
     pub edited_at: Option<UnixMillis>,
+    // ---- message lifecycle ----
+    /// The message this one replies to (quotes), in the same conversation.
+    #[serde(default)]
+    pub reply_to: Option<MsgId>,
+    /// The app change version of the message's last change (edit, recall, extensions,
+    /// reaction); 0 when it never changed. Changes at or below it are part of this message.
+    #[serde(default)]
+    pub version: i64,
+    /// The quoted message as it is now; filled when the message is shown to someone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quoted: Option<Box<super::QuotedMessage>>,
+    /// Filled when the message is shown to someone, by key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<super::Extension>,
+    /// Filled when the message is shown to someone, in the order they were first used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<super::ReactionSummary>,
 }
 
 /// What the sender is told: the message is durable once they have this.

@@ -11,10 +11,13 @@ use serde::{Deserialize, Serialize};
 use crate::domain::*;
 use crate::ids::*;
 
+mod lifecycle;
 pub mod postgres;
 mod shared_sql;
 pub mod sqlite;
 pub mod testing;
+
+pub use lifecycle::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -71,6 +74,8 @@ pub struct NewMessage {
     pub participants: Vec<UserId>,
     /// After-events to write in the same transaction (the webhook outbox).
     pub events: Vec<NewOutboxEvent>,
+    /// The message this one replies to, already checked to be of the same conversation.
+    pub reply_to: Option<MsgId>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -257,9 +262,18 @@ pub trait Store: Send + Sync + 'static {
         range: SeqRange,
         limit: u32,
     ) -> StoreResult<Vec<Message>>;
-    /// Marks the message recalled and drops its content, bumps the conversation's version,
-    /// and writes `events`, in one transaction. Returns the updated message.
-    async fn recall_message(&self, app: &AppId, id: &MsgId, events: &[NewOutboxEvent]) -> StoreResult<Message>;
+    /// Marks the message recalled and drops its content, extensions and reactions (and its
+    /// earlier change records), takes a change version for it (recorded with `by` at `now`),
+    /// bumps the conversation's version, and writes `events`, in one transaction. A message
+    /// recalled before is answered as it is, unchanged. `NotFound` for no such message.
+    async fn recall_message(
+        &self,
+        app: &AppId,
+        id: &MsgId,
+        by: Option<&UserId>,
+        now: UnixMillis,
+        events: &[NewOutboxEvent],
+    ) -> StoreResult<RecallOutcome>;
     /// The user's conversations, most recently active first; `after` is the cursor
     /// `(updated_at, conversation id)` of the last entry of the previous page.
     async fn conversations(
@@ -292,6 +306,96 @@ pub trait Store: Send + Sync + 'static {
         id: &ConversationId,
         seq: i64,
     ) -> StoreResult<ConversationEntry>;
+
+    // ---- message lifecycle (docs/messages.md) ------------------------------------------
+    // Every change takes the app's next change version, stamps the message with it, bumps
+    // the conversation's version (only the user's entry, for a delete for one user) and
+    // records the change, in one transaction, so that devices that were away find it.
+    /// The messages of this app among `ids`, in no particular order.
+    async fn messages_by_ids(&self, app: &AppId, ids: &[MsgId]) -> StoreResult<Vec<Message>>;
+    /// `messages`, leaving out what `user` deleted for themselves.
+    async fn visible_messages(
+        &self,
+        app: &AppId,
+        conversation: &ConversationId,
+        user: &UserId,
+        range: SeqRange,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
+    /// Of `ids`, those `user` deleted for themselves.
+    async fn deleted_for_user(&self, app: &AppId, user: &UserId, ids: &[MsgId]) -> StoreResult<Vec<MsgId>>;
+    /// Replaces the content of a message that is not recalled and sets `edited_at`, with
+    /// `events`. `NotFound` for no such message.
+    async fn edit_message(
+        &self,
+        app: &AppId,
+        id: &MsgId,
+        edit: &MessageEdit,
+        events: &[NewOutboxEvent],
+    ) -> StoreResult<EditOutcome>;
+    /// Hides `messages` (already checked to be visible to `user`) from `user`: each one not
+    /// hidden before takes its own change version, and the user's entries of their
+    /// conversations are bumped. Returns a `Deleted` change per message newly hidden.
+    async fn delete_for_user(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        messages: &[Message],
+        now: UnixMillis,
+    ) -> StoreResult<Vec<MessageChange>>;
+    /// Applies every update or none: a key whose version differs from its `expected_version`
+    /// is a `Conflict`, more than `MAX_EXTENSIONS_PER_MESSAGE` keys `TooMany`. Deleting a key
+    /// that is not set changes nothing; an update that changes nothing is `Unchanged`.
+    async fn update_extensions(
+        &self,
+        app: &AppId,
+        id: &MsgId,
+        by: Option<&UserId>,
+        updates: &[ExtensionUpdate],
+        now: UnixMillis,
+    ) -> StoreResult<ExtensionsOutcome>;
+    /// The keys set on each of `ids` (deleted keys left out), by message then key.
+    async fn message_extensions(&self, app: &AppId, ids: &[MsgId]) -> StoreResult<Vec<(MsgId, Extension)>>;
+    /// Adds (`add`) or removes `user`'s `reaction` on a message; adding one held already or
+    /// removing one not held is `Unchanged`. Past `MAX_REACTIONS_PER_MESSAGE` distinct
+    /// reactions or `MAX_REACTIONS_PER_USER` of one user: `TooMany`.
+    async fn set_reaction(
+        &self,
+        app: &AppId,
+        id: &MsgId,
+        user: &UserId,
+        reaction: &str,
+        add: bool,
+        now: UnixMillis,
+    ) -> StoreResult<ReactionOutcome>;
+    /// Each reaction on each of `ids`, with its count, whether `reader` holds it, and its
+    /// first `shown` users; by message, then by when the reaction was first used.
+    async fn reaction_summaries(
+        &self,
+        app: &AppId,
+        ids: &[MsgId],
+        reader: Option<&UserId>,
+        shown: u32,
+    ) -> StoreResult<Vec<(MsgId, ReactionSummary)>>;
+    /// Who reacted with `reaction`, earliest first, after the `(reacted_at, user)` cursor.
+    async fn reaction_users(
+        &self,
+        app: &AppId,
+        id: &MsgId,
+        reaction: &str,
+        after: Option<(UnixMillis, UserId)>,
+        limit: u32,
+    ) -> StoreResult<Vec<(UserId, UnixMillis)>>;
+    /// The changes of one conversation after `since`, as `user` sees them (their own
+    /// deletions included, changes to messages they deleted left out), lowest version first.
+    async fn message_changes(
+        &self,
+        app: &AppId,
+        conversation: &ConversationId,
+        user: &UserId,
+        since: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<MessageChange>>;
 
     // ---- groups ----------------------------------------------------------------------
     /// `Conflict` if the id is taken in the app; `Rejected` over the member limit.

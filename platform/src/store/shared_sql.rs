@@ -16,8 +16,18 @@ use crate::domain::{MessageType, Sender};
 use crate::ids::{ConversationId, UserId};
 
 /// Columns of `messages` that make up a [`crate::domain::Message`] (row readers go by name).
-pub(crate) const MESSAGE_COLUMNS: &str =
-    "msg_id, conversation_id, seq, sender_key, client_msg_id, msg_type, content, created_at, recalled, edited_at";
+pub(crate) const MESSAGE_COLUMNS: &str = "msg_id, conversation_id, seq, sender_key, client_msg_id, msg_type, content, \
+     created_at, recalled, edited_at, reply_to, version";
+
+/// `MESSAGE_COLUMNS` of the table aliased `alias`, each renamed with `prefix` (for joins
+/// read by `message_from_row(row, prefix)`).
+pub(crate) fn prefixed_message_columns(alias: &str, prefix: &str) -> String {
+    MESSAGE_COLUMNS
+        .split(", ")
+        .map(|c| format!("{alias}.{c} AS {prefix}{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Maps a driver error to the port's error: uniqueness to `Conflict`, lost connections and
 /// lock timeouts to `Unavailable`, everything else to `Database`.
@@ -87,8 +97,8 @@ macro_rules! sql_store {
         use $crate::domain::*;
         use $crate::ids::*;
         use $crate::store::shared_sql::{
-            conflict_as, corrupt, map_err, parse_conversation, parse_json, parse_msg_type, parse_sender, to_json,
-            MESSAGE_COLUMNS,
+            conflict_as, corrupt, map_err, parse_conversation, parse_json, parse_msg_type, parse_sender,
+            prefixed_message_columns, to_json, MESSAGE_COLUMNS,
         };
         use $crate::store::*;
 
@@ -172,6 +182,7 @@ macro_rules! sql_store {
             let client_msg_id: String = col(row, &c("client_msg_id"))?;
             let msg_type: String = col(row, &c("msg_type"))?;
             let content: String = col(row, &c("content"))?;
+            let reply_to: Option<String> = col(row, &c("reply_to"))?;
             Ok(Some(Message {
                 msg_id: MsgId::parse(&msg_id).map_err(|_| corrupt("message id", &msg_id))?,
                 conversation_id: parse_conversation(&conversation_id)?,
@@ -184,6 +195,13 @@ macro_rules! sql_store {
                 created_at: col(row, &c("created_at"))?,
                 recalled: col(row, &c("recalled"))?,
                 edited_at: col(row, &c("edited_at"))?,
+                reply_to: reply_to
+                    .map(|id| MsgId::parse(&id).map_err(|_| corrupt("reply_to", &id)))
+                    .transpose()?,
+                version: col(row, &c("version"))?,
+                quoted: None,
+                extensions: Vec::new(),
+                reactions: Vec::new(),
             }))
         }
 
@@ -198,7 +216,7 @@ macro_rules! sql_store {
              m.msg_id AS m_msg_id, m.conversation_id AS m_conversation_id, m.seq AS m_seq, \
              m.sender_key AS m_sender_key, m.client_msg_id AS m_client_msg_id, m.msg_type AS m_msg_type, \
              m.content AS m_content, m.created_at AS m_created_at, m.recalled AS m_recalled, \
-             m.edited_at AS m_edited_at \
+             m.edited_at AS m_edited_at, m.reply_to AS m_reply_to, m.version AS m_version \
              FROM user_conversations uc \
              JOIN conversations c ON c.app_id = uc.app_id AND c.id = uc.conversation_id \
              LEFT JOIN messages m ON m.app_id = c.app_id AND m.msg_id = c.last_msg_id \
@@ -376,7 +394,7 @@ macro_rules! sql_store {
             Ok(found)
         }
 
-        /// Rows per multi-row statement of a batch commit: at most 9 bind parameters a row
+        /// Rows per multi-row statement of a batch commit: at most 10 bind parameters a row
         /// keeps every statement far below SQLite's limit (32,766) and PostgreSQL's (65,535).
         const ROWS_PER_STATEMENT: usize = 1000;
 
@@ -484,6 +502,11 @@ macro_rules! sql_store {
                     created_at: m.created_at,
                     recalled: false,
                     edited_at: None,
+                    reply_to: m.reply_to.clone(),
+                    version: 0,
+                    quoted: None,
+                    extensions: Vec::new(),
+                    reactions: Vec::new(),
                 });
             }
 
@@ -496,7 +519,7 @@ macro_rules! sql_store {
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO messages (app_id, msg_id, conversation_id, seq, sender_key, client_msg_id, \
-                     msg_type, content, created_at, recalled, edited_at) ",
+                     msg_type, content, created_at, recalled, edited_at, reply_to) ",
                 );
                 qb.push_values(chunk, |mut row, (m, s, content, conversation)| {
                     row.push_bind(m.app_id.as_str())
@@ -509,7 +532,8 @@ macro_rules! sql_store {
                         .push_bind(content.as_str())
                         .push_bind(m.created_at)
                         .push("FALSE")
-                        .push("NULL");
+                        .push("NULL")
+                        .push_bind(m.reply_to.as_ref().map(MsgId::as_str));
                 });
                 qb.build().execute(&mut **tx).await.map_err(|e| {
                     conflict_as(e, || {
@@ -1372,33 +1396,44 @@ macro_rules! sql_store {
                 &self,
                 app: &AppId,
                 id: &MsgId,
+                by: Option<&UserId>,
+                now: UnixMillis,
                 events: &[NewOutboxEvent],
-            ) -> StoreResult<Message> {
+            ) -> StoreResult<RecallOutcome> {
                 let mut tx = self.writer().begin().await.map_err(map_err)?;
                 let version = next_version(&mut tx, app).await?;
                 let row = sqlx::query::<$db>(&format!(
-                    "UPDATE messages SET recalled = TRUE, content = 'null' \
-                     WHERE app_id = $1 AND msg_id = $2 RETURNING {MESSAGE_COLUMNS}"
+                    "UPDATE messages SET recalled = TRUE, content = 'null', version = $3 \
+                     WHERE app_id = $1 AND msg_id = $2 AND recalled = FALSE RETURNING {MESSAGE_COLUMNS}"
                 ))
                 .bind(app.as_str())
                 .bind(id.as_str())
+                .bind(version)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(map_err)?;
                 let Some(row) = row else {
-                    return Err(StoreError::NotFound("message"));
+                    // Recalled before (or not there): nothing changes, the version is not used.
+                    return match message_in(&mut tx, app, id).await? {
+                        Some(m) => Ok(RecallOutcome::AlreadyRecalled(m)),
+                        None => Err(StoreError::NotFound("message")),
+                    };
                 };
                 let message = required_message(&row)?;
-                sqlx::query::<$db>("UPDATE conversations SET version = $3 WHERE app_id = $1 AND id = $2")
-                    .bind(app.as_str())
-                    .bind(message.conversation_id.to_string())
-                    .bind(version)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
+                // What a recall takes away, and the changes that described it.
+                for table in ["message_extensions", "message_reactions", "message_changes"] {
+                    sqlx::query::<$db>(&format!("DELETE FROM {table} WHERE app_id = $1 AND msg_id = $2"))
+                        .bind(app.as_str())
+                        .bind(id.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                record_change(&mut tx, app, &message, version, "recall", by, &serde_json::json!({}), now).await?;
+                touch_conversation(&mut tx, app, &message.conversation_id, version).await?;
                 insert_events(&mut tx, events).await?;
                 tx.commit().await.map_err(map_err)?;
-                Ok(message)
+                Ok(RecallOutcome::Recalled(message))
             }
 
             async fn conversations(
@@ -1434,7 +1469,8 @@ macro_rules! sql_store {
                     }
                 }
                 .map_err(map_err)?;
-                rows.iter().map(entry_from_row).collect()
+                let entries = rows.iter().map(entry_from_row).collect::<StoreResult<Vec<_>>>()?;
+                with_visible_last_messages(self, app, user, entries).await
             }
 
             async fn conversation(
@@ -1450,7 +1486,8 @@ macro_rules! sql_store {
                     .fetch_optional(self.reader())
                     .await
                     .map_err(map_err)?;
-                row.as_ref().map(entry_from_row).transpose()
+                let entries = row.as_ref().map(entry_from_row).transpose()?.into_iter().collect();
+                Ok(with_visible_last_messages(self, app, user, entries).await?.pop())
             }
 
             async fn conversations_changed_since(
@@ -1472,7 +1509,8 @@ macro_rules! sql_store {
                 .fetch_all(self.reader())
                 .await
                 .map_err(map_err)?;
-                rows.iter().map(entry_from_row).collect()
+                let entries = rows.iter().map(entry_from_row).collect::<StoreResult<Vec<_>>>()?;
+                with_visible_last_messages(self, app, user, entries).await
             }
 
             async fn mark_read(
@@ -1511,7 +1549,564 @@ macro_rules! sql_store {
                     .fetch_optional(self.reader())
                     .await
                     .map_err(map_err)?;
-                row.as_ref().map(entry_from_row).transpose()?.ok_or(StoreError::NotFound("conversation"))
+                let entries = row.as_ref().map(entry_from_row).transpose()?.into_iter().collect();
+                with_visible_last_messages(self, app, user, entries)
+                    .await?
+                    .pop()
+                    .ok_or(StoreError::NotFound("conversation"))
+            }
+
+            // ---- message lifecycle -------------------------------------------------------
+            async fn messages_by_ids(&self, app: &AppId, ids: &[MsgId]) -> StoreResult<Vec<Message>> {
+                let mut out = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(500) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = "
+                    ));
+                    qb.push_bind(app.as_str().to_owned());
+                    qb.push(" AND msg_id IN (");
+                    let mut list = qb.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.as_str().to_owned());
+                    }
+                    list.push_unseparated(")");
+                    let rows = qb.build().fetch_all(self.reader()).await.map_err(map_err)?;
+                    for row in &rows {
+                        out.push(required_message(row)?);
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn visible_messages(
+                &self,
+                app: &AppId,
+                conversation: &ConversationId,
+                user: &UserId,
+                range: SeqRange,
+                limit: u32,
+            ) -> StoreResult<Vec<Message>> {
+                let (condition, order, bound) = match range {
+                    SeqRange::After(n) => ("m.seq > $3", "m.seq", n),
+                    SeqRange::Before(n) => ("m.seq < $3", "m.seq DESC", n),
+                };
+                let rows = sqlx::query::<$db>(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages m \
+                     WHERE m.app_id = $1 AND m.conversation_id = $2 AND {condition} \
+                     AND NOT EXISTS (SELECT 1 FROM message_deletions d \
+                     WHERE d.app_id = m.app_id AND d.user_id = $5 AND d.msg_id = m.msg_id) \
+                     ORDER BY {order} LIMIT $4"
+                ))
+                .bind(app.as_str())
+                .bind(conversation.to_string())
+                .bind(bound)
+                .bind(i64::from(limit))
+                .bind(user.as_str())
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                let mut out = rows.iter().map(required_message).collect::<StoreResult<Vec<_>>>()?;
+                if matches!(range, SeqRange::Before(_)) {
+                    out.reverse();
+                }
+                Ok(out)
+            }
+
+            async fn deleted_for_user(&self, app: &AppId, user: &UserId, ids: &[MsgId]) -> StoreResult<Vec<MsgId>> {
+                let mut conn = self.reader().acquire().await.map_err(map_err)?;
+                deleted_among(&mut *conn, app, user, ids).await
+            }
+
+            async fn edit_message(
+                &self,
+                app: &AppId,
+                id: &MsgId,
+                edit: &MessageEdit,
+                events: &[NewOutboxEvent],
+            ) -> StoreResult<EditOutcome> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let version = next_version(&mut tx, app).await?;
+                let row = sqlx::query::<$db>(&format!(
+                    "UPDATE messages SET content = $3, edited_at = $4, version = $5 \
+                     WHERE app_id = $1 AND msg_id = $2 AND recalled = FALSE RETURNING {MESSAGE_COLUMNS}"
+                ))
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .bind(to_json(&edit.content)?)
+                .bind(edit.edited_at)
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let Some(row) = row else {
+                    return match message_in(&mut tx, app, id).await? {
+                        Some(_) => Ok(EditOutcome::Recalled),
+                        None => Err(StoreError::NotFound("message")),
+                    };
+                };
+                let message = required_message(&row)?;
+                let kind = ChangeKind::Edited {
+                    content: edit.content.clone(),
+                    edited_at: edit.edited_at,
+                };
+                record_kind(&mut tx, app, &message, version, &kind, edit.by.as_ref(), edit.edited_at).await?;
+                touch_conversation(&mut tx, app, &message.conversation_id, version).await?;
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(EditOutcome::Edited(Box::new(message)))
+            }
+
+            async fn delete_for_user(
+                &self,
+                app: &AppId,
+                user: &UserId,
+                messages: &[Message],
+                now: UnixMillis,
+            ) -> StoreResult<Vec<MessageChange>> {
+                if messages.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                // One version per message, taken first (the lock order); those of messages
+                // hidden before go unused.
+                let top = next_versions(&mut tx, app, messages.len() as i64).await?;
+                let mut next = top - messages.len() as i64 + 1;
+                let ids: Vec<MsgId> = messages.iter().map(|m| m.msg_id.clone()).collect();
+                let mut hidden: HashSet<MsgId> = deleted_among(&mut *tx, app, user, &ids).await?.into_iter().collect();
+                let mut changes = Vec::new();
+                let mut entries: BTreeMap<String, i64> = BTreeMap::new();
+                for m in messages {
+                    if !hidden.insert(m.msg_id.clone()) {
+                        continue;
+                    }
+                    let version = next;
+                    next += 1;
+                    let conversation = m.conversation_id.to_string();
+                    sqlx::query::<$db>(
+                        "INSERT INTO message_deletions \
+                         (app_id, user_id, msg_id, conversation_id, seq, version, deleted_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(app.as_str())
+                    .bind(user.as_str())
+                    .bind(m.msg_id.as_str())
+                    .bind(&conversation)
+                    .bind(m.seq)
+                    .bind(version)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    entries.insert(conversation, version);
+                    changes.push(MessageChange {
+                        conversation_id: m.conversation_id.clone(),
+                        msg_id: m.msg_id.clone(),
+                        seq: m.seq,
+                        version,
+                        by: Some(user.clone()),
+                        changed_at: now,
+                        kind: ChangeKind::Deleted,
+                    });
+                }
+                // The user's entries, in conversation order: their other devices sync them.
+                for (conversation, version) in &entries {
+                    sqlx::query::<$db>(
+                        "UPDATE user_conversations SET version = $4 \
+                         WHERE app_id = $1 AND user_id = $2 AND conversation_id = $3 AND version < $4",
+                    )
+                    .bind(app.as_str())
+                    .bind(user.as_str())
+                    .bind(conversation)
+                    .bind(*version)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok(changes)
+            }
+
+            async fn update_extensions(
+                &self,
+                app: &AppId,
+                id: &MsgId,
+                by: Option<&UserId>,
+                updates: &[ExtensionUpdate],
+                now: UnixMillis,
+            ) -> StoreResult<ExtensionsOutcome> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let version = next_version(&mut tx, app).await?;
+                let message = message_in(&mut tx, app, id).await?.ok_or(StoreError::NotFound("message"))?;
+                if message.recalled {
+                    return Ok(ExtensionsOutcome::Recalled);
+                }
+                let current = extensions_of(&mut *tx, app, id).await?;
+                let version_of = |key: &str| current.iter().find(|e| e.0 == key).map_or(0, |e| e.2);
+                for u in updates {
+                    let at = version_of(&u.key);
+                    if u.expected_version.is_some_and(|v| v != at) {
+                        return Ok(ExtensionsOutcome::Conflict {
+                            key: u.key.clone(),
+                            version: at,
+                        });
+                    }
+                }
+                let mut live: HashSet<&str> = current
+                    .iter()
+                    .filter(|e| e.1.is_some())
+                    .map(|e| e.0.as_str())
+                    .collect();
+                let mut items = Vec::new();
+                for u in updates {
+                    let was_live = live.contains(u.key.as_str());
+                    if u.value.is_none() && !was_live {
+                        continue; // deleting what is not set changes nothing
+                    }
+                    let key_version = version_of(&u.key) + 1;
+                    sqlx::query::<$db>(
+                        "INSERT INTO message_extensions (app_id, msg_id, key, value, version, updated_by, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                         ON CONFLICT (app_id, msg_id, key) DO UPDATE SET value = excluded.value, \
+                         version = excluded.version, updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+                    )
+                    .bind(app.as_str())
+                    .bind(id.as_str())
+                    .bind(&u.key)
+                    .bind(u.value.as_deref())
+                    .bind(key_version)
+                    .bind(by.map(UserId::as_str))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    match u.value {
+                        Some(_) => live.insert(u.key.as_str()),
+                        None => live.remove(u.key.as_str()),
+                    };
+                    items.push(ExtensionChange {
+                        key: u.key.clone(),
+                        value: u.value.clone(),
+                        version: key_version,
+                    });
+                }
+                if live.len() > MAX_EXTENSIONS_PER_MESSAGE {
+                    return Ok(ExtensionsOutcome::TooMany);
+                }
+                if items.is_empty() {
+                    let extensions = extensions_of(&mut *tx, app, id).await?;
+                    return Ok(ExtensionsOutcome::Unchanged {
+                        extensions: extensions.into_iter().filter_map(|e| e.3).collect(),
+                    });
+                }
+                let message = stamp_message(&mut tx, app, id, version).await?;
+                let kind = ChangeKind::Extensions { items };
+                let change = record_kind(&mut tx, app, &message, version, &kind, by, now).await?;
+                touch_conversation(&mut tx, app, &message.conversation_id, version).await?;
+                let extensions = extensions_of(&mut *tx, app, id).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(ExtensionsOutcome::Applied {
+                    message: Box::new(message),
+                    change: Box::new(change),
+                    extensions: extensions.into_iter().filter_map(|e| e.3).collect(),
+                })
+            }
+
+            async fn message_extensions(&self, app: &AppId, ids: &[MsgId]) -> StoreResult<Vec<(MsgId, Extension)>> {
+                let mut out = Vec::new();
+                for chunk in ids.chunks(500) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT msg_id, key, value, version, updated_by, updated_at FROM message_extensions \
+                         WHERE value IS NOT NULL AND app_id = ",
+                    );
+                    qb.push_bind(app.as_str().to_owned());
+                    qb.push(" AND msg_id IN (");
+                    let mut list = qb.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.as_str().to_owned());
+                    }
+                    list.push_unseparated(") ORDER BY msg_id, key");
+                    for row in qb.build().fetch_all(self.reader()).await.map_err(map_err)? {
+                        let msg_id: String = col(&row, "msg_id")?;
+                        let msg_id = MsgId::parse(&msg_id).map_err(|_| corrupt("message id", &msg_id))?;
+                        if let Some(e) = extension_from_row(&row)? {
+                            out.push((msg_id, e));
+                        }
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn set_reaction(
+                &self,
+                app: &AppId,
+                id: &MsgId,
+                user: &UserId,
+                reaction: &str,
+                add: bool,
+                now: UnixMillis,
+            ) -> StoreResult<ReactionOutcome> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let version = next_version(&mut tx, app).await?;
+                let message = message_in(&mut tx, app, id).await?.ok_or(StoreError::NotFound("message"))?;
+                if message.recalled {
+                    return Ok(ReactionOutcome::Recalled);
+                }
+                let count = |sql: &'static str| {
+                    sqlx::query_scalar::<$db, i64>(sql)
+                        .bind(app.as_str())
+                        .bind(id.as_str())
+                };
+                let held: i64 = count(
+                    "SELECT COUNT(*) FROM message_reactions \
+                     WHERE app_id = $1 AND msg_id = $2 AND reaction = $3 AND user_id = $4",
+                )
+                .bind(reaction)
+                .bind(user.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if add == (held > 0) {
+                    let summary = reaction_summary_in(&mut *tx, app, id, reaction, user).await?;
+                    return Ok(ReactionOutcome::Unchanged { summary });
+                }
+                if add {
+                    let mine: i64 = count("SELECT COUNT(*) FROM message_reactions WHERE app_id = $1 AND msg_id = $2 AND user_id = $3")
+                        .bind(user.as_str())
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    if mine >= MAX_REACTIONS_PER_USER as i64 {
+                        return Ok(ReactionOutcome::TooMany(format!(
+                            "a user may put at most {MAX_REACTIONS_PER_USER} reactions on one message"
+                        )));
+                    }
+                    let used: i64 = count("SELECT COUNT(*) FROM message_reactions WHERE app_id = $1 AND msg_id = $2 AND reaction = $3")
+                        .bind(reaction)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    if used == 0 {
+                        let distinct: i64 = count(
+                            "SELECT COUNT(DISTINCT reaction) FROM message_reactions WHERE app_id = $1 AND msg_id = $2",
+                        )
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                        if distinct >= MAX_REACTIONS_PER_MESSAGE as i64 {
+                            return Ok(ReactionOutcome::TooMany(format!(
+                                "a message may carry at most {MAX_REACTIONS_PER_MESSAGE} different reactions"
+                            )));
+                        }
+                    }
+                    sqlx::query::<$db>(
+                        "INSERT INTO message_reactions (app_id, msg_id, reaction, user_id, created_at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(app.as_str())
+                    .bind(id.as_str())
+                    .bind(reaction)
+                    .bind(user.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                } else {
+                    sqlx::query::<$db>(
+                        "DELETE FROM message_reactions \
+                         WHERE app_id = $1 AND msg_id = $2 AND reaction = $3 AND user_id = $4",
+                    )
+                    .bind(app.as_str())
+                    .bind(id.as_str())
+                    .bind(reaction)
+                    .bind(user.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                }
+                let summary = reaction_summary_in(&mut *tx, app, id, reaction, user).await?;
+                let message = stamp_message(&mut tx, app, id, version).await?;
+                let kind = ChangeKind::Reaction {
+                    reaction: reaction.to_owned(),
+                    user_id: user.clone(),
+                    added: add,
+                    count: summary.count,
+                };
+                let change = record_kind(&mut tx, app, &message, version, &kind, Some(user), now).await?;
+                touch_conversation(&mut tx, app, &message.conversation_id, version).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(ReactionOutcome::Applied {
+                    message: Box::new(message),
+                    change: Box::new(change),
+                    summary,
+                })
+            }
+
+            async fn reaction_summaries(
+                &self,
+                app: &AppId,
+                ids: &[MsgId],
+                reader: Option<&UserId>,
+                shown: u32,
+            ) -> StoreResult<Vec<(MsgId, ReactionSummary)>> {
+                // (msg, reaction) -> (first use, summary)
+                let mut found: BTreeMap<(String, String), (i64, ReactionSummary)> = BTreeMap::new();
+                let list = |qb: &mut sqlx::QueryBuilder<'_, $db>, chunk: &[MsgId]| {
+                    qb.push(" AND msg_id IN (");
+                    let mut list = qb.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.as_str().to_owned());
+                    }
+                    list.push_unseparated(")");
+                };
+                for chunk in ids.chunks(500) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT msg_id, reaction, COUNT(*) AS n, MIN(created_at) AS first_at \
+                         FROM message_reactions WHERE app_id = ",
+                    );
+                    qb.push_bind(app.as_str().to_owned());
+                    list(&mut qb, chunk);
+                    qb.push(" GROUP BY msg_id, reaction");
+                    for row in qb.build().fetch_all(self.reader()).await.map_err(map_err)? {
+                        let key = (col::<String>(&row, "msg_id")?, col::<String>(&row, "reaction")?);
+                        let summary = ReactionSummary {
+                            reaction: key.1.clone(),
+                            count: col(&row, "n")?,
+                            reacted: false,
+                            users: Vec::new(),
+                        };
+                        found.insert(key, (col(&row, "first_at")?, summary));
+                    }
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT msg_id, reaction, user_id FROM (SELECT msg_id, reaction, user_id, \
+                         ROW_NUMBER() OVER (PARTITION BY msg_id, reaction ORDER BY created_at, user_id) AS rn \
+                         FROM message_reactions WHERE app_id = ",
+                    );
+                    qb.push_bind(app.as_str().to_owned());
+                    list(&mut qb, chunk);
+                    qb.push(") r WHERE rn <= ");
+                    qb.push_bind(i64::from(shown));
+                    qb.push(" ORDER BY msg_id, reaction, rn");
+                    for row in qb.build().fetch_all(self.reader()).await.map_err(map_err)? {
+                        let key = (col::<String>(&row, "msg_id")?, col::<String>(&row, "reaction")?);
+                        if let Some((_, s)) = found.get_mut(&key) {
+                            s.users.push(stored_user(&row, "user_id")?);
+                        }
+                    }
+                    if let Some(reader) = reader {
+                        let mut qb = sqlx::QueryBuilder::<$db>::new(
+                            "SELECT msg_id, reaction FROM message_reactions WHERE app_id = ",
+                        );
+                        qb.push_bind(app.as_str().to_owned());
+                        qb.push(" AND user_id = ");
+                        qb.push_bind(reader.as_str().to_owned());
+                        list(&mut qb, chunk);
+                        for row in qb.build().fetch_all(self.reader()).await.map_err(map_err)? {
+                            let key = (col::<String>(&row, "msg_id")?, col::<String>(&row, "reaction")?);
+                            if let Some((_, s)) = found.get_mut(&key) {
+                                s.reacted = true;
+                            }
+                        }
+                    }
+                }
+                let mut out: Vec<(String, i64, ReactionSummary)> =
+                    found.into_iter().map(|((msg, _), (first, s))| (msg, first, s)).collect();
+                out.sort_by(|a, b| (&a.0, a.1, &a.2.reaction).cmp(&(&b.0, b.1, &b.2.reaction)));
+                out.into_iter()
+                    .map(|(msg, _, s)| {
+                        let id = MsgId::parse(&msg).map_err(|_| corrupt("message id", &msg))?;
+                        Ok((id, s))
+                    })
+                    .collect()
+            }
+
+            async fn reaction_users(
+                &self,
+                app: &AppId,
+                id: &MsgId,
+                reaction: &str,
+                after: Option<(UnixMillis, UserId)>,
+                limit: u32,
+            ) -> StoreResult<Vec<(UserId, UnixMillis)>> {
+                let (at, user) = after.map_or((i64::MIN, String::new()), |(t, u)| (t, u.into_string()));
+                let rows = sqlx::query::<$db>(
+                    "SELECT user_id, created_at FROM message_reactions \
+                     WHERE app_id = $1 AND msg_id = $2 AND reaction = $3 \
+                     AND (created_at > $4 OR (created_at = $4 AND user_id > $5)) \
+                     ORDER BY created_at, user_id LIMIT $6",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .bind(reaction)
+                .bind(at)
+                .bind(user)
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter()
+                    .map(|row| Ok((stored_user(row, "user_id")?, col(row, "created_at")?)))
+                    .collect()
+            }
+
+            async fn message_changes(
+                &self,
+                app: &AppId,
+                conversation: &ConversationId,
+                user: &UserId,
+                since: i64,
+                limit: u32,
+            ) -> StoreResult<Vec<MessageChange>> {
+                let conversation_id = conversation.to_string();
+                let rows = sqlx::query::<$db>(&format!(
+                    "SELECT ch.version AS ch_version, ch.seq AS ch_seq, ch.msg_id AS ch_msg_id, ch.kind, \
+                     ch.actor, ch.data, ch.created_at AS ch_created_at, {} \
+                     FROM message_changes ch JOIN messages m ON m.app_id = ch.app_id AND m.msg_id = ch.msg_id \
+                     WHERE ch.app_id = $1 AND ch.conversation_id = $2 AND ch.version > $3 \
+                     AND NOT EXISTS (SELECT 1 FROM message_deletions d \
+                     WHERE d.app_id = ch.app_id AND d.user_id = $4 AND d.msg_id = ch.msg_id) \
+                     ORDER BY ch.version LIMIT $5",
+                    prefixed_message_columns("m", "m_")
+                ))
+                .bind(app.as_str())
+                .bind(&conversation_id)
+                .bind(since)
+                .bind(user.as_str())
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                let mut changes = rows
+                    .iter()
+                    .map(|row| change_from_row(row, conversation))
+                    .collect::<StoreResult<Vec<_>>>()?;
+                let rows = sqlx::query::<$db>(
+                    "SELECT msg_id, seq, version, deleted_at FROM message_deletions \
+                     WHERE app_id = $1 AND user_id = $2 AND conversation_id = $3 AND version > $4 \
+                     ORDER BY version LIMIT $5",
+                )
+                .bind(app.as_str())
+                .bind(user.as_str())
+                .bind(&conversation_id)
+                .bind(since)
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                for row in &rows {
+                    let msg_id: String = col(row, "msg_id")?;
+                    changes.push(MessageChange {
+                        conversation_id: conversation.clone(),
+                        msg_id: MsgId::parse(&msg_id).map_err(|_| corrupt("message id", &msg_id))?,
+                        seq: col(row, "seq")?,
+                        version: col(row, "version")?,
+                        by: Some(user.clone()),
+                        changed_at: col(row, "deleted_at")?,
+                        kind: ChangeKind::Deleted,
+                    });
+                }
+                changes.sort_by_key(|c| c.version);
+                changes.truncate(limit as usize);
+                Ok(changes)
             }
 
             // ---- groups ------------------------------------------------------------------
@@ -2392,6 +2987,274 @@ macro_rules! sql_store {
                 blocked_id: stored_user(row, "blocked_id")?,
                 created_at: col(row, "created_at")?,
             })
+        }
+
+        // ---- message lifecycle: helpers ------------------------------------------------
+        async fn message_in(tx: &mut Tx<'_>, app: &AppId, id: &MsgId) -> StoreResult<Option<Message>> {
+            let row = sqlx::query::<$db>(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = $1 AND msg_id = $2"
+            ))
+            .bind(app.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            row.as_ref().map(required_message).transpose()
+        }
+
+        /// Stamps a message with the change version that changed it; returns it.
+        async fn stamp_message(tx: &mut Tx<'_>, app: &AppId, id: &MsgId, version: i64) -> StoreResult<Message> {
+            let row = sqlx::query::<$db>(&format!(
+                "UPDATE messages SET version = $3 WHERE app_id = $1 AND msg_id = $2 RETURNING {MESSAGE_COLUMNS}"
+            ))
+            .bind(app.as_str())
+            .bind(id.as_str())
+            .bind(version)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            required_message(&row)
+        }
+
+        /// Advances the app's change version by `n` at once; returns the last of the `n`.
+        async fn next_versions(tx: &mut Tx<'_>, app: &AppId, n: i64) -> StoreResult<i64> {
+            sqlx::query_scalar::<$db, i64>(
+                "INSERT INTO app_versions (app_id, version) VALUES ($1, $2) \
+                 ON CONFLICT (app_id) DO UPDATE SET version = app_versions.version + excluded.version \
+                 RETURNING version",
+            )
+            .bind(app.as_str())
+            .bind(n)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(map_err)
+        }
+
+        /// Gives the conversation the change's version, so every member's entry shows up in sync.
+        async fn touch_conversation(
+            tx: &mut Tx<'_>,
+            app: &AppId,
+            conversation: &ConversationId,
+            version: i64,
+        ) -> StoreResult<()> {
+            sqlx::query::<$db>("UPDATE conversations SET version = $3 WHERE app_id = $1 AND id = $2")
+                .bind(app.as_str())
+                .bind(conversation.to_string())
+                .bind(version)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            Ok(())
+        }
+
+        /// Writes one row of the change log.
+        #[allow(clippy::too_many_arguments)]
+        async fn record_change(
+            tx: &mut Tx<'_>,
+            app: &AppId,
+            message: &Message,
+            version: i64,
+            kind: &str,
+            by: Option<&UserId>,
+            data: &serde_json::Value,
+            now: UnixMillis,
+        ) -> StoreResult<()> {
+            sqlx::query::<$db>(
+                "INSERT INTO message_changes \
+                 (app_id, version, conversation_id, msg_id, seq, kind, actor, data, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(app.as_str())
+            .bind(version)
+            .bind(message.conversation_id.to_string())
+            .bind(message.msg_id.as_str())
+            .bind(message.seq)
+            .bind(kind)
+            .bind(by.map(UserId::as_str))
+            .bind(to_json(data)?)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            Ok(())
+        }
+
+        /// Records a change whose data is its kind (every kind but a recall); returns it.
+        async fn record_kind(
+            tx: &mut Tx<'_>,
+            app: &AppId,
+            message: &Message,
+            version: i64,
+            kind: &ChangeKind,
+            by: Option<&UserId>,
+            now: UnixMillis,
+        ) -> StoreResult<MessageChange> {
+            let data = serde_json::to_value(kind)
+                .map_err(|e| StoreError::Database(format!("a change does not encode: {e}")))?;
+            record_change(tx, app, message, version, kind.as_str(), by, &data, now).await?;
+            Ok(MessageChange {
+                conversation_id: message.conversation_id.clone(),
+                msg_id: message.msg_id.clone(),
+                seq: message.seq,
+                version,
+                by: by.cloned(),
+                changed_at: now,
+                kind: kind.clone(),
+            })
+        }
+
+        /// A row of `message_changes` joined with its message (columns `m_*`).
+        fn change_from_row(row: &DbRow, conversation: &ConversationId) -> StoreResult<MessageChange> {
+            let msg_id: String = col(row, "ch_msg_id")?;
+            let kind: String = col(row, "kind")?;
+            let actor: Option<String> = col(row, "actor")?;
+            let kind = if kind == "recall" {
+                let message = message_from_row(row, "m_")?
+                    .ok_or_else(|| StoreError::Database("a change without its message".into()))?;
+                ChangeKind::Recalled {
+                    message: Box::new(message),
+                }
+            } else {
+                let data: String = col(row, "data")?;
+                serde_json::from_str(&data).map_err(|_| corrupt("message change", &data))?
+            };
+            Ok(MessageChange {
+                conversation_id: conversation.clone(),
+                msg_id: MsgId::parse(&msg_id).map_err(|_| corrupt("message id", &msg_id))?,
+                seq: col(row, "ch_seq")?,
+                version: col(row, "ch_version")?,
+                by: actor
+                    .map(|a| UserId::parse(&a).map_err(|_| corrupt("user id", &a)))
+                    .transpose()?,
+                changed_at: col(row, "ch_created_at")?,
+                kind,
+            })
+        }
+
+        /// Of `ids`, those `user` deleted for themselves.
+        async fn deleted_among(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            app: &AppId,
+            user: &UserId,
+            ids: &[MsgId],
+        ) -> StoreResult<Vec<MsgId>> {
+            let mut out = Vec::new();
+            for chunk in ids.chunks(500) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT msg_id FROM message_deletions WHERE app_id = ");
+                qb.push_bind(app.as_str().to_owned());
+                qb.push(" AND user_id = ");
+                qb.push_bind(user.as_str().to_owned());
+                qb.push(" AND msg_id IN (");
+                let mut list = qb.separated(", ");
+                for id in chunk {
+                    list.push_bind(id.as_str().to_owned());
+                }
+                list.push_unseparated(")");
+                let found: Vec<String> = qb
+                    .build_query_scalar::<String>()
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(map_err)?;
+                for id in found {
+                    out.push(MsgId::parse(&id).map_err(|_| corrupt("message id", &id))?);
+                }
+            }
+            Ok(out)
+        }
+
+        /// An extension row; `None` for a deleted key.
+        fn extension_from_row(row: &DbRow) -> StoreResult<Option<Extension>> {
+            let Some(value) = col::<Option<String>>(row, "value")? else {
+                return Ok(None);
+            };
+            let by: Option<String> = col(row, "updated_by")?;
+            Ok(Some(Extension {
+                key: col(row, "key")?,
+                value,
+                version: col(row, "version")?,
+                updated_by: by
+                    .map(|b| UserId::parse(&b).map_err(|_| corrupt("user id", &b)))
+                    .transpose()?,
+                updated_at: col(row, "updated_at")?,
+            }))
+        }
+
+        /// Every key row of a message, deleted ones included: (key, value, version, extension).
+        async fn extensions_of(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            app: &AppId,
+            id: &MsgId,
+        ) -> StoreResult<Vec<(String, Option<String>, i64, Option<Extension>)>> {
+            let rows = sqlx::query::<$db>(
+                "SELECT key, value, version, updated_by, updated_at FROM message_extensions \
+                 WHERE app_id = $1 AND msg_id = $2 ORDER BY key",
+            )
+            .bind(app.as_str())
+            .bind(id.as_str())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err)?;
+            rows.iter()
+                .map(|row| Ok((col(row, "key")?, col(row, "value")?, col(row, "version")?, extension_from_row(row)?)))
+                .collect()
+        }
+
+        /// One reaction of a message as `user` sees it.
+        async fn reaction_summary_in(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            app: &AppId,
+            id: &MsgId,
+            reaction: &str,
+            user: &UserId,
+        ) -> StoreResult<ReactionSummary> {
+            let rows = sqlx::query::<$db>(
+                "SELECT user_id FROM message_reactions WHERE app_id = $1 AND msg_id = $2 AND reaction = $3 \
+                 ORDER BY created_at, user_id",
+            )
+            .bind(app.as_str())
+            .bind(id.as_str())
+            .bind(reaction)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err)?;
+            let users = rows.iter().map(|r| stored_user(r, "user_id")).collect::<StoreResult<Vec<_>>>()?;
+            Ok(ReactionSummary {
+                reaction: reaction.to_owned(),
+                count: users.len() as i64,
+                reacted: users.contains(user),
+                users: users.into_iter().take(REACTION_USERS_SHOWN as usize).collect(),
+            })
+        }
+
+        /// Entries whose last message `user` deleted for themselves show the last one they
+        /// did not delete (or none).
+        async fn with_visible_last_messages(
+            store: &$store,
+            app: &AppId,
+            user: &UserId,
+            mut entries: Vec<ConversationEntry>,
+        ) -> StoreResult<Vec<ConversationEntry>> {
+            let last: Vec<MsgId> = entries
+                .iter()
+                .filter_map(|e| e.last_message.as_ref().map(|m| m.msg_id.clone()))
+                .collect();
+            if last.is_empty() {
+                return Ok(entries);
+            }
+            let hidden: HashSet<MsgId> = store.deleted_for_user(app, user, &last).await?.into_iter().collect();
+            if hidden.is_empty() {
+                return Ok(entries);
+            }
+            for e in &mut entries {
+                if !e.last_message.as_ref().is_some_and(|m| hidden.contains(&m.msg_id)) {
+                    continue;
+                }
+                let page = store
+                    .visible_messages(app, &e.conversation_id, user, SeqRange::Before(i64::MAX), 1)
+                    .await?;
+                e.last_message = page.into_iter().next();
+            }
+            Ok(entries)
         }
     };
 }

@@ -56,6 +56,17 @@ pub async fn postgres_fresh() -> Option<Arc<dyn Store>> {
 
 /// Like [`postgres_fresh`] without running the migrations (for tests of `migrate`/`ready`).
 pub async fn postgres_unmigrated() -> Option<Arc<dyn Store>> {
+    let url = postgres_database_url().await?;
+    let store = postgres::open(&url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open test database {url}: {e}"));
+    Some(store)
+}
+
+/// The URL of a new, empty database of its own on the server `TERN_TEST_DATABASE_URL`
+/// names (for tests that open the store themselves, several times); `None` when that is
+/// unset (see module doc).
+pub async fn postgres_database_url() -> Option<String> {
     let url = postgres_url()?;
     let mut admin = sqlx::PgConnection::connect(&url)
         .await
@@ -71,10 +82,7 @@ pub async fn postgres_unmigrated() -> Option<Arc<dyn Store>> {
         .await
         .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
     let _ = admin.close().await;
-    let store = postgres::open(&with_database(&url, &name))
-        .await
-        .unwrap_or_else(|e| panic!("cannot open test database {name}: {e}"));
-    Some(store)
+    Some(with_database(&url, &name))
 }
 
 /// Drops `tern_test_<secs>_*` databases created more than an hour before `now`; failures

@@ -76,7 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .map_or_else(|| m.content.to_string(), str::to_owned);
                     println!("[{} #{}] {who}: {text}", m.conversation_id, m.seq);
                 }
-                Event::Recall(m) => println!("* {} #{} was recalled", m.conversation_id, m.seq),
+                Event::Changed(c) => println!("* {} #{} changed: {:?}", c.conversation_id, c.seq, c.kind),
                 Event::Receipt {
                     conversation_id,
                     user_id,

@@ -25,7 +25,8 @@ use crate::timeline::Timeline;
 
 // The app-facing types, also reachable as `tern_sdk::client::*`.
 pub use crate::types::{
-    ClientError, ConnectionState, Conversation, Event, Message, Platform, PresenceInfo, SendAck, Target,
+    ChangeKind, ClientError, ConnectionState, Conversation, Event, Message, MessageChange, Platform, PresenceInfo,
+    SendAck, Target,
 };
 
 use pb::client_frame::Command;
@@ -136,6 +137,7 @@ impl Client {
             events: ev_tx,
             timelines: HashMap::new(),
             version: 0,
+            sync_since: 0,
             outbox: BTreeMap::new(),
             next_outbox: 0,
             rooms: BTreeSet::new(),
@@ -170,6 +172,17 @@ impl Client {
         content: serde_json::Value,
         client_msg_id: &str,
     ) -> Result<SendAck, ClientError> {
+        let send = Self::send_frame(to, msg_type, content, client_msg_id)?;
+        self.send_prepared(send).await
+    }
+
+    /// The `send` frame of a message, before anything else (a reply, ...) is added to it.
+    pub(crate) fn send_frame(
+        to: Target,
+        msg_type: &str,
+        content: serde_json::Value,
+        client_msg_id: &str,
+    ) -> Result<pb::Send, ClientError> {
         let content = json_to_struct(&content)
             .ok_or_else(|| ClientError::InvalidArgument("content must be a JSON object".into()))?;
         let to = match to {
@@ -177,12 +190,17 @@ impl Client {
             Target::Group(g) => pb::send::To::Group(g),
             Target::Room(r) => pb::send::To::Room(r),
         };
-        let send = pb::Send {
+        Ok(pb::Send {
             client_msg_id: client_msg_id.to_owned(),
             to: Some(to),
             r#type: msg_type.to_owned(),
             content: Some(content),
-        };
+            reply_to: String::new(),
+        })
+    }
+
+    /// Queues a send in the outbox (retried until acknowledged or refused) and waits.
+    pub(crate) async fn send_prepared(&self, send: pb::Send) -> Result<SendAck, ClientError> {
         let (reply, rx) = oneshot::channel();
         self.cmd
             .send(Cmd::Send { send, reply })
@@ -344,7 +362,7 @@ pub(crate) fn unexpected() -> ClientError {
     }
 }
 
-fn new_client_msg_id() -> String {
+pub(crate) fn new_client_msg_id() -> String {
     let mut rng = rand::thread_rng();
     format!("c-{:016x}{:016x}", rng.gen::<u64>(), rng.gen::<u64>())
 }
@@ -360,7 +378,10 @@ enum Pending {
     User(oneshot::Sender<Result<Body, ClientError>>),
     Send(u64),
     Sync,
-    Fill(String),
+    /// A gap fill of a conversation, asked for after this seq.
+    Fill(String, i64),
+    /// A pull of a conversation's changes after the previous sync.
+    Changes(String),
     Join,
     Presence,
     /// Keepalive; the `pong` needs no handling.
@@ -388,6 +409,9 @@ struct Driver {
     timelines: HashMap<String, Timeline>,
     /// Highest conversation-list version seen; the next sync starts after it.
     version: i64,
+    /// The version the sync pass in progress started from: conversations it returns pull
+    /// their message changes after it.
+    sync_since: i64,
     /// Unacknowledged sends, in the order the app made them.
     outbox: BTreeMap<u64, Outgoing>,
     next_outbox: u64,
@@ -542,12 +566,17 @@ impl Driver {
                 Pending::User(reply) => {
                     let _ = reply.send(Err(ClientError::NotConnected));
                 }
-                Pending::Fill(conv) => {
+                Pending::Fill(conv, _) => {
                     if let Some(t) = self.timelines.get_mut(&conv) {
                         t.filling = false;
                     }
                 }
-                Pending::Send(_) | Pending::Sync | Pending::Join | Pending::Presence | Pending::Ping => {}
+                Pending::Send(_)
+                | Pending::Sync
+                | Pending::Changes(_)
+                | Pending::Join
+                | Pending::Presence
+                | Pending::Ping => {}
             }
         }
     }
@@ -570,6 +599,7 @@ impl Driver {
             .map_err(|_| net("connect timed out".into()))?
             .map_err(|e| net(e.to_string()))?;
         let id = self.next_id();
+        self.sync_since = self.version;
         let auth = pb::ClientFrame {
             id: id.clone(),
             command: Some(Command::Auth(pb::Auth {
@@ -762,11 +792,8 @@ impl Driver {
                     return Some(End::Retry("write failed".into()));
                 }
             }
-            Body::Recall(r) => {
-                if let Some(m) = r.message {
-                    self.emit(Event::Recall(Message::from(&m)));
-                }
-            }
+            Body::Recall(r) => self.on_change(MessageChange::from(&r)),
+            Body::Change(c) => self.on_change(MessageChange::from(&c)),
             Body::Receipt(r) => self.emit(Event::Receipt {
                 conversation_id: r.conversation_id,
                 user_id: r.user_id,
@@ -864,19 +891,11 @@ impl Driver {
                     }
                 }
             }
-            Pending::Fill(conv) => {
+            Pending::Fill(conv, after) => {
                 let out = match (body, self.timelines.get_mut(&conv)) {
                     (Body::HistoryResult(h), Some(t)) => {
                         t.filling = false;
-                        if h.messages.is_empty() {
-                            t.skip_gap()
-                        } else {
-                            let mut out = Vec::new();
-                            for m in &h.messages {
-                                out.extend(t.offer(Message::from(m)));
-                            }
-                            out
-                        }
+                        t.offer_page(after, h.messages.iter().map(Message::from).collect())
                     }
                     (_, Some(t)) => {
                         t.filling = false;
@@ -892,6 +911,21 @@ impl Driver {
             Pending::Join => {
                 if let Body::RoomJoined(r) = &body {
                     if !self.on_room_joined(ws, r).await {
+                        return Some(End::Retry("write failed".into()));
+                    }
+                }
+            }
+            Pending::Changes(conv) => {
+                // A refused pull is retried from the same version on the next reconnect.
+                if let Body::ChangesResult(r) = body {
+                    let t = self.timelines.entry(conv.clone()).or_default();
+                    let mut out = Vec::new();
+                    for c in &r.changes {
+                        out.extend(t.change(MessageChange::from(c)));
+                    }
+                    t.pulled_through(r.version);
+                    self.deliver(out);
+                    if r.has_more && !self.pull_changes(ws, &conv, r.version).await {
                         return Some(End::Retry("write failed".into()));
                     }
                 }
@@ -928,14 +962,28 @@ impl Driver {
     /// pulls what is missing, and asks for the next page if there is one.
     async fn on_sync(&mut self, ws: &mut Ws, s: pb::SyncResult) -> bool {
         let mut convs = Vec::new();
+        let mut changed = Vec::new();
         for c in &s.conversations {
             let t = self.timelines.entry(c.conversation_id.clone()).or_default();
+            // A conversation this client has followed before may have changed messages: pull
+            // its changes since the last sync (before filling, so they apply to what the
+            // app has, and the fill brings newer messages as they are now). Whatever this
+            // client follows was in its last sync or came after it, so nothing before
+            // `sync_since` concerns it.
+            if t.started() {
+                changed.push((c.conversation_id.clone(), self.sync_since.max(t.watermark)));
+            }
             // A conversation this client has never seen starts after what the user read.
             t.baseline(c.read_seq);
             t.known_up_to(c.last_seq);
             convs.push(c.conversation_id.clone());
         }
         self.version = self.version.max(s.version);
+        for (conv, since) in changed {
+            if !self.pull_changes(ws, &conv, since).await {
+                return false;
+            }
+        }
         for conv in convs {
             if !self.fill(ws, &conv).await {
                 return false;
@@ -972,12 +1020,28 @@ impl Driver {
             before_seq: 0,
             limit: FILL_PAGE,
         });
-        self.write(ws, cmd, Pending::Fill(conv.to_owned())).await
+        self.write(ws, cmd, Pending::Fill(conv.to_owned(), after)).await
     }
 
-    fn deliver(&self, msgs: Vec<Message>) {
-        for m in msgs {
-            self.emit(Event::Message(m));
+    /// Asks for a conversation's message changes after `since`.
+    async fn pull_changes(&mut self, ws: &mut Ws, conv: &str, since: i64) -> bool {
+        let cmd = Command::GetChanges(pb::GetChanges {
+            conversation_id: conv.to_owned(),
+            since_version: since,
+            limit: 100,
+        });
+        self.write(ws, cmd, Pending::Changes(conv.to_owned())).await
+    }
+
+    /// A change pushed live goes through its conversation's timeline.
+    fn on_change(&mut self, c: MessageChange) {
+        let out = self.timelines.entry(c.conversation_id.clone()).or_default().change(c);
+        self.deliver(out);
+    }
+
+    fn deliver(&self, events: Vec<Event>) {
+        for e in events {
+            self.emit(e);
         }
     }
 }

@@ -11,6 +11,7 @@
 pub mod client;
 mod content;
 mod friends;
+mod lifecycle;
 pub mod proto;
 pub mod server;
 pub mod signing;
@@ -20,4 +21,8 @@ pub mod webhook;
 
 pub use client::{Client, ClientOptions, Events, SUBPROTOCOL};
 pub use friends::{FriendInfo, FriendRequestInfo};
-pub use types::{ClientError, ConnectionState, Conversation, Event, Message, Platform, PresenceInfo, SendAck, Target};
+pub use lifecycle::{ExtensionUpdate, ReactionUsers};
+pub use types::{
+    ChangeKind, ClientError, ConnectionState, Conversation, Event, Extension, ExtensionChange, Message, MessageChange,
+    Platform, PresenceInfo, QuotedMessage, ReactionSummary, SendAck, Target,
+};

@@ -59,6 +59,44 @@ pub struct HistoryMessage {
     pub created_at: i64,
     pub recalled: bool,
     pub edited_at: Option<i64>,
+    // ---- message lifecycle ----
+    #[serde(default)]
+    pub reply_to: Option<String>,
+    /// The quoted message as it is now (`msg_id`, `seq`, `from`, `type`, `content`, ...).
+    #[serde(default)]
+    pub quoted: Option<Value>,
+    #[serde(default)]
+    pub version: i64,
+    #[serde(default)]
+    pub extensions: Vec<ExtensionView>,
+    #[serde(default)]
+    pub reactions: Vec<ReactionView>,
+}
+
+/// An extension key as the server API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtensionView {
+    pub key: String,
+    pub value: String,
+    pub version: i64,
+    pub updated_by: Option<String>,
+    pub updated_at: i64,
+}
+
+/// A reaction as the server API shows it (`reacted` for the user acted for).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionView {
+    pub reaction: String,
+    pub count: i64,
+    pub reacted: bool,
+    pub users: Vec<String>,
+}
+
+/// A message's extensions and its version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtensionsAnswer {
+    pub extensions: Vec<ExtensionView>,
+    pub version: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -370,6 +408,77 @@ impl ServerClient {
     pub async fn redeliver_webhook_event(&self, event_id: &str) -> Result<Value, ServerError> {
         let path = format!("/v1/webhook/dead-events/{}/redeliver", encode_segment(event_id));
         self.request("POST", &path, None).await
+    }
+
+    // ---- message lifecycle (docs/messages.md) ----
+
+    /// One message, with its quote, extensions and reactions.
+    pub async fn get_message(&self, msg_id: &str) -> Result<HistoryMessage, ServerError> {
+        self.request("GET", &format!("/v1/messages/{}", encode_segment(msg_id)), None)
+            .await
+    }
+
+    /// Replaces a message's content (the server API may edit any message at any time).
+    pub async fn edit_message(&self, msg_id: &str, content: &Value) -> Result<HistoryMessage, ServerError> {
+        let path = format!("/v1/messages/{}", encode_segment(msg_id));
+        self.request("PATCH", &path, Some(&json!({ "content": content }))).await
+    }
+
+    /// Deletes a message for one user (`{"deleted": false}` if it was already).
+    pub async fn delete_for_user(&self, msg_id: &str, user: &str) -> Result<Value, ServerError> {
+        let path = format!("/v1/messages/{}/delete-for-user", encode_segment(msg_id));
+        self.request("POST", &path, Some(&json!({ "user_id": user }))).await
+    }
+
+    pub async fn extensions(&self, msg_id: &str) -> Result<ExtensionsAnswer, ServerError> {
+        let path = format!("/v1/messages/{}/extensions", encode_segment(msg_id));
+        self.request("GET", &path, None).await
+    }
+
+    /// Sets and deletes extension keys: `{"user_id"?, "set": [{"key", "value",
+    /// "expected_version"?}], "delete": [{"key", "expected_version"?}]}`.
+    pub async fn update_extensions(&self, msg_id: &str, update: &Value) -> Result<ExtensionsAnswer, ServerError> {
+        let path = format!("/v1/messages/{}/extensions", encode_segment(msg_id));
+        self.request("POST", &path, Some(update)).await
+    }
+
+    fn reaction_path(msg_id: &str, reaction: &str, user: &str) -> String {
+        format!(
+            "/v1/messages/{}/reactions/{}/users/{}",
+            encode_segment(msg_id),
+            encode_segment(reaction),
+            encode_segment(user)
+        )
+    }
+
+    /// `user` reacts to a message; answers the reaction as `user` sees it.
+    pub async fn add_reaction(&self, msg_id: &str, reaction: &str, user: &str) -> Result<ReactionView, ServerError> {
+        self.request("PUT", &Self::reaction_path(msg_id, reaction, user), None)
+            .await
+    }
+
+    pub async fn remove_reaction(&self, msg_id: &str, reaction: &str, user: &str) -> Result<ReactionView, ServerError> {
+        self.request("DELETE", &Self::reaction_path(msg_id, reaction, user), None)
+            .await
+    }
+
+    /// Who reacted with `reaction`: `{"users": [{"user_id", "reacted_at"}], "next_cursor"}`.
+    pub async fn reaction_users(
+        &self,
+        msg_id: &str,
+        reaction: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Value, ServerError> {
+        let mut path = format!(
+            "/v1/messages/{}/reactions/{}/users?limit={limit}",
+            encode_segment(msg_id),
+            encode_segment(reaction)
+        );
+        if let Some(c) = cursor {
+            path.push_str(&format!("&cursor={}", encode_segment(c)));
+        }
+        self.request("GET", &path, None).await
     }
 
     // ---- app settings ----

@@ -1,10 +1,17 @@
 //! Exactly once, in order: each conversation's messages go to the app by seq, with no gaps
 //! and no repeats, whether they came as live pushes, sync-driven history pulls or a room's
 //! backlog — and whatever order those arrive in.
+//!
+//! Changes to messages (edits, recalls, extensions, reactions, deletes for this user) go to
+//! the app once each, too. Each carries the app's change version; a message carries the
+//! version of its last change. So a change is handed out unless it was handed out before
+//! (`applied`), came before the last pull of changes (`watermark`), or is already part of
+//! the message as it was delivered (`reflected`); a change to a message not delivered yet
+//! waits for it (`held`) and goes out right after it, if the message did not already have it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::types::Message;
+use crate::types::{ChangeKind, Event, Message, MessageChange};
 
 /// Most messages held back waiting for a gap to fill, per conversation.
 const MAX_BUFFERED: usize = 10_000;
@@ -20,6 +27,20 @@ pub(crate) struct Timeline {
     buffer: BTreeMap<i64, Message>,
     /// A history pull is in flight.
     pub(crate) filling: bool,
+    // ---- message lifecycle ----
+    /// Seqs up to this that a history page passed over do not exist for this user (deleted
+    /// for them, or sent before they joined): skipped, not waited for.
+    skip_through: i64,
+    /// Changes of messages not delivered yet, by seq.
+    held: BTreeMap<i64, Vec<MessageChange>>,
+    /// Seq -> version, for delivered messages that had changed before they were delivered.
+    reflected: HashMap<i64, i64>,
+    /// Versions handed out (or found already in their message) above `watermark`.
+    applied: BTreeSet<i64>,
+    /// Every change up to this version was pulled and handled.
+    pub(crate) watermark: i64,
+    /// Seqs deleted for this user: their later changes are dropped.
+    deleted: HashSet<i64>,
 }
 
 impl Timeline {
@@ -30,28 +51,70 @@ impl Timeline {
         }
     }
 
+    /// Whether anything was delivered or baselined yet.
+    pub(crate) fn started(&self) -> bool {
+        self.delivered.is_some()
+    }
+
     /// The conversation is known to reach `last_seq`.
     pub(crate) fn known_up_to(&mut self, last_seq: i64) {
         self.target = self.target.max(last_seq);
     }
 
-    /// Offers a message; returns what can be delivered now, in order.
-    pub(crate) fn offer(&mut self, m: Message) -> Vec<Message> {
+    /// Offers a message; returns what can be handed out now, in order.
+    pub(crate) fn offer(&mut self, m: Message) -> Vec<Event> {
         self.baseline(m.seq - 1);
+        self.insert(m);
+        self.drain()
+    }
+
+    fn insert(&mut self, m: Message) {
         self.target = self.target.max(m.seq);
         let delivered = self.delivered.unwrap_or(0);
         if m.seq > delivered && self.buffer.len() < MAX_BUFFERED {
             self.buffer.insert(m.seq, m);
         }
+    }
+
+    /// Takes in a page of history asked for with `after_seq = after`: seqs between `after`
+    /// and the page's last that are not in it are not visible to this user and are skipped.
+    pub(crate) fn offer_page(&mut self, after: i64, page: Vec<Message>) -> Vec<Event> {
+        let Some(top) = page.iter().map(|m| m.seq).max() else {
+            return self.skip_gap();
+        };
+        self.baseline(after);
+        for m in page {
+            self.insert(m);
+        }
+        self.skip_through = self.skip_through.max(top);
         self.drain()
     }
 
-    fn drain(&mut self) -> Vec<Message> {
+    fn drain(&mut self) -> Vec<Event> {
         let mut out = Vec::new();
         let mut delivered = self.delivered.unwrap_or(0);
-        while let Some(m) = self.buffer.remove(&(delivered + 1)) {
-            delivered = m.seq;
-            out.push(m);
+        loop {
+            let next = delivered + 1;
+            if let Some(m) = self.buffer.remove(&next) {
+                delivered = next;
+                let (seq, version) = (m.seq, m.version);
+                out.push(Event::Message(m));
+                if version > self.watermark {
+                    self.reflected.insert(seq, version);
+                }
+                for c in self.held.remove(&seq).unwrap_or_default() {
+                    if c.version > version {
+                        out.extend(self.handle(c, seq));
+                    } else {
+                        self.applied.insert(c.version); // the message came with it
+                    }
+                }
+            } else if next <= self.skip_through {
+                delivered = next;
+                self.held.remove(&next);
+            } else {
+                break;
+            }
         }
         self.delivered = Some(delivered);
         out
@@ -65,10 +128,56 @@ impl Timeline {
 
     /// A pull found nothing after the current position although more was expected (the
     /// user cannot see those seqs, e.g. before they joined a group): skip to what exists.
-    pub(crate) fn skip_gap(&mut self) -> Vec<Message> {
+    pub(crate) fn skip_gap(&mut self) -> Vec<Event> {
         let next = self.buffer.keys().next().copied().map_or(self.target, |s| s - 1);
-        self.delivered = Some(self.delivered.unwrap_or(0).max(next));
+        self.skip_through = self.skip_through.max(next);
         self.drain()
+    }
+
+    /// Takes in a change (pushed or pulled); returns what to hand out now.
+    pub(crate) fn change(&mut self, c: MessageChange) -> Vec<Event> {
+        if c.version <= self.watermark || self.applied.contains(&c.version) {
+            return Vec::new();
+        }
+        match self.delivered {
+            Some(d) if c.seq > d => {
+                let held = self.held.entry(c.seq).or_default();
+                if !held.iter().any(|h| h.version == c.version) {
+                    held.push(c);
+                    held.sort_by_key(|h| h.version);
+                }
+                Vec::new()
+            }
+            _ => {
+                let seq = c.seq;
+                self.handle(c, seq)
+            }
+        }
+    }
+
+    /// A change of a message that is delivered (or was never to be delivered here).
+    fn handle(&mut self, c: MessageChange, seq: i64) -> Vec<Event> {
+        if !self.applied.insert(c.version) {
+            return Vec::new();
+        }
+        if self.deleted.contains(&seq) || self.reflected.get(&seq).is_some_and(|v| *v >= c.version) {
+            return Vec::new();
+        }
+        if c.kind == ChangeKind::Deleted {
+            self.deleted.insert(seq);
+        }
+        vec![Event::Changed(c)]
+    }
+
+    /// Every change up to `version` has been pulled: forget what only served to recognise
+    /// those.
+    pub(crate) fn pulled_through(&mut self, version: i64) {
+        if version <= self.watermark {
+            return;
+        }
+        self.watermark = version;
+        self.applied = self.applied.split_off(&(version + 1));
+        self.reflected.retain(|_, v| *v > version);
     }
 }
 
@@ -88,11 +197,53 @@ mod tests {
             created_at: 0,
             recalled: false,
             edited_at: None,
+            reply_to: None,
+            quoted: None,
+            version: 0,
+            extensions: Vec::new(),
+            reactions: Vec::new(),
         }
     }
 
-    fn seqs(v: Vec<Message>) -> Vec<i64> {
-        v.into_iter().map(|m| m.seq).collect()
+    fn at_version(seq: i64, version: i64) -> Message {
+        Message { version, ..msg(seq) }
+    }
+
+    fn change(seq: i64, version: i64) -> MessageChange {
+        MessageChange {
+            conversation_id: "d:a:b".into(),
+            msg_id: format!("m{seq}"),
+            seq,
+            version,
+            by: Some("b".into()),
+            changed_at: 0,
+            kind: ChangeKind::Reaction {
+                reaction: "+1".into(),
+                user_id: "b".into(),
+                added: true,
+                count: 1,
+            },
+        }
+    }
+
+    fn seqs(v: Vec<Event>) -> Vec<i64> {
+        v.into_iter()
+            .filter_map(|e| match e {
+                Event::Message(m) => Some(m.seq),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// What went out: messages as `m<seq>`, changes as `c<version>`.
+    fn trace(v: Vec<Event>) -> Vec<String> {
+        v.into_iter()
+            .map(|e| match e {
+                Event::Message(m) => format!("m{}", m.seq),
+                Event::Changed(c) => format!("c{}", c.version),
+                other => format!("{other:?}"),
+            })
+            .collect()
     }
 
     #[test]
@@ -123,5 +274,83 @@ mod tests {
         assert_eq!(seqs(t.skip_gap()), Vec::<i64>::new());
         assert_eq!(t.gap_after(), None);
         assert_eq!(seqs(t.offer(msg(6))), vec![6]);
+    }
+
+    #[test]
+    fn seqs_a_page_passes_over_are_skipped() {
+        let mut t = Timeline::default();
+        t.baseline(1);
+        t.known_up_to(6);
+        // A live 6 waits for the gap; the page after 1 holds 3 and 5 (2 and 4 are deleted
+        // for this user): 3, 5 and the buffered 6 go out.
+        assert_eq!(seqs(t.offer(msg(6))), Vec::<i64>::new());
+        assert_eq!(seqs(t.offer_page(1, vec![msg(3), msg(5)])), vec![3, 5, 6]);
+        assert_eq!(t.gap_after(), None);
+        // A page stops at its last message: what lies beyond it is still waited for.
+        let mut t = Timeline::default();
+        t.baseline(0);
+        t.known_up_to(9);
+        assert_eq!(seqs(t.offer_page(0, vec![msg(1), msg(2)])), vec![1, 2]);
+        assert_eq!(t.gap_after(), Some(2));
+    }
+
+    #[test]
+    fn each_change_goes_out_once() {
+        let mut t = Timeline::default();
+        t.baseline(0);
+        t.offer(msg(1));
+        assert_eq!(trace(t.change(change(1, 10))), vec!["c10"]);
+        assert_eq!(trace(t.change(change(1, 10))), Vec::<String>::new(), "pushed twice");
+        // A pull from before: what went out is not repeated, what is new goes out.
+        let pulled: Vec<String> = [change(1, 10), change(1, 11)]
+            .into_iter()
+            .flat_map(|c| trace(t.change(c)))
+            .collect();
+        assert_eq!(pulled, vec!["c11"]);
+        t.pulled_through(11);
+        assert_eq!(
+            trace(t.change(change(1, 11))),
+            Vec::<String>::new(),
+            "below the watermark"
+        );
+        assert_eq!(trace(t.change(change(1, 12))), vec!["c12"]);
+    }
+
+    #[test]
+    fn a_change_waits_for_its_message_and_is_dropped_if_the_message_has_it() {
+        let mut t = Timeline::default();
+        t.baseline(0);
+        t.known_up_to(3);
+        // Changes to 2 and 3 arrive before they do (a fill is in flight).
+        assert!(t.change(change(2, 20)).is_empty());
+        assert!(t.change(change(3, 30)).is_empty());
+        assert!(t.change(change(3, 31)).is_empty());
+        // 2 comes as it was before its change, 3 as it was after 30: the change to 2 and 31
+        // follow their messages; 30 is already in 3.
+        assert_eq!(
+            trace(t.offer_page(0, vec![msg(1), msg(2), at_version(3, 30)])),
+            vec!["m1", "m2", "c20", "m3", "c31"]
+        );
+        // A pull that repeats them hands out nothing.
+        for v in [20, 30, 31] {
+            assert!(t.change(change(if v == 20 { 2 } else { 3 }, v)).is_empty(), "{v}");
+        }
+    }
+
+    #[test]
+    fn changes_of_a_message_deleted_here_stop() {
+        let mut t = Timeline::default();
+        t.baseline(0);
+        t.offer(msg(1));
+        let deleted = MessageChange {
+            kind: ChangeKind::Deleted,
+            ..change(1, 5)
+        };
+        assert_eq!(trace(t.change(deleted)), vec!["c5"]);
+        assert!(t.change(change(1, 6)).is_empty());
+        // A change held for a message that a page then passes over is dropped with it.
+        t.known_up_to(3);
+        assert!(t.change(change(2, 7)).is_empty());
+        assert_eq!(trace(t.offer_page(1, vec![msg(3)])), vec!["m3"]);
     }
 }

@@ -66,6 +66,19 @@ pub struct Message {
     pub created_at: i64,
     pub recalled: bool,
     pub edited_at: Option<i64>,
+    // ---- message lifecycle ----
+    /// The message this one replies to.
+    pub reply_to: Option<String>,
+    /// That message as it was when this one was read (an edit shows, a recall shows as
+    /// recalled). Keep it fresh from your own copy and the changes you get.
+    pub quoted: Option<Box<QuotedMessage>>,
+    /// The version of the message's last change (0: never changed): a `MessageChange` with
+    /// a version at or below it is already in this message.
+    pub version: i64,
+    /// Its extensions, by key.
+    pub extensions: Vec<Extension>,
+    /// Its reactions, in the order they were first used; `reacted` is this user's.
+    pub reactions: Vec<ReactionSummary>,
 }
 
 impl From<&pb::Message> for Message {
@@ -81,6 +94,11 @@ impl From<&pb::Message> for Message {
             created_at: m.created_at,
             recalled: m.recalled,
             edited_at: (m.edited_at != 0).then_some(m.edited_at),
+            reply_to: (!m.reply_to.is_empty()).then(|| m.reply_to.clone()),
+            quoted: m.quoted.as_ref().map(|q| Box::new(QuotedMessage::from(q))),
+            version: m.version,
+            extensions: m.extensions.iter().map(Extension::from).collect(),
+            reactions: m.reactions.iter().map(ReactionSummary::from).collect(),
         }
     }
 }
@@ -156,7 +174,11 @@ pub enum ConnectionState {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Message(Message),
-    Recall(Message),
+    /// A change to a message you may hold (recalled, edited, extensions, a reaction, or
+    /// deleted for this user): live while connected, and after a reconnect for what changed
+    /// meanwhile, each change once. It may name a message this client never delivered
+    /// (one older than what it loaded); ignore those or update your own copy.
+    Changed(MessageChange),
     Receipt {
         conversation_id: String,
         user_id: String,
@@ -202,6 +224,186 @@ impl ClientError {
         match self {
             Self::Server { code, .. } => Some(code),
             _ => None,
+        }
+    }
+}
+
+// ---- message lifecycle -----------------------------------------------------------------
+
+fn optional(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+/// The message a reply quotes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuotedMessage {
+    pub msg_id: String,
+    pub seq: i64,
+    pub sender: Option<String>,
+    #[serde(rename = "type")]
+    pub msg_type: String,
+    /// `null` once recalled.
+    pub content: serde_json::Value,
+    pub created_at: i64,
+    pub recalled: bool,
+    pub edited_at: Option<i64>,
+}
+
+impl From<&pb::QuotedMessage> for QuotedMessage {
+    fn from(q: &pb::QuotedMessage) -> Self {
+        Self {
+            msg_id: q.msg_id.clone(),
+            seq: q.seq,
+            sender: optional(&q.sender),
+            msg_type: q.r#type.clone(),
+            content: q.content.as_ref().map_or(serde_json::Value::Null, struct_to_json),
+            created_at: q.created_at,
+            recalled: q.recalled,
+            edited_at: (q.edited_at != 0).then_some(q.edited_at),
+        }
+    }
+}
+
+/// A key-value pair on a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extension {
+    pub key: String,
+    pub value: String,
+    /// Grows with every set or delete of the key; pass it as `expected_version` to change
+    /// the key only if nobody changed it since.
+    pub version: i64,
+    /// `None` when the app's backend set it.
+    pub updated_by: Option<String>,
+    pub updated_at: i64,
+}
+
+impl From<&pb::Extension> for Extension {
+    fn from(e: &pb::Extension) -> Self {
+        Self {
+            key: e.key.clone(),
+            value: e.value.clone(),
+            version: e.version,
+            updated_by: optional(&e.updated_by),
+            updated_at: e.updated_at,
+        }
+    }
+}
+
+/// One reaction on a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionSummary {
+    pub reaction: String,
+    pub count: i64,
+    /// Whether this user reacted with it.
+    pub reacted: bool,
+    /// The first users to react, earliest first (up to 3).
+    pub users: Vec<String>,
+}
+
+impl From<&pb::ReactionSummary> for ReactionSummary {
+    fn from(r: &pb::ReactionSummary) -> Self {
+        Self {
+            reaction: r.reaction.clone(),
+            count: r.count,
+            reacted: r.reacted,
+            users: r.users.clone(),
+        }
+    }
+}
+
+/// One change to a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageChange {
+    pub conversation_id: String,
+    pub msg_id: String,
+    pub seq: i64,
+    /// Unique per change (per app); apply each once.
+    pub version: i64,
+    /// Who made it; `None` for the app's backend.
+    pub by: Option<String>,
+    pub changed_at: i64,
+    pub kind: ChangeKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChangeKind {
+    /// Content, extensions and reactions are gone.
+    Recalled,
+    Edited {
+        content: serde_json::Value,
+        edited_at: i64,
+    },
+    /// Keys set (`value` present) or deleted.
+    Extensions(Vec<ExtensionChange>),
+    Reaction {
+        reaction: String,
+        user_id: String,
+        added: bool,
+        /// How many users hold it now.
+        count: i64,
+    },
+    /// Deleted for this user (on one of their devices): hide it.
+    Deleted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtensionChange {
+    pub key: String,
+    /// `None`: the key was deleted.
+    pub value: Option<String>,
+    pub version: i64,
+}
+
+impl From<&pb::Recalled> for MessageChange {
+    fn from(r: &pb::Recalled) -> Self {
+        let m = r.message.clone().unwrap_or_default();
+        Self {
+            conversation_id: m.conversation_id,
+            msg_id: m.msg_id,
+            seq: m.seq,
+            version: m.version,
+            by: optional(&r.by),
+            changed_at: r.recalled_at,
+            kind: ChangeKind::Recalled,
+        }
+    }
+}
+
+impl From<&pb::MessageChange> for MessageChange {
+    fn from(c: &pb::MessageChange) -> Self {
+        use pb::message_change::Change;
+        let kind = match &c.change {
+            Some(Change::Recall(_)) | None => ChangeKind::Recalled,
+            Some(Change::Edit(e)) => ChangeKind::Edited {
+                content: e.content.as_ref().map_or(serde_json::Value::Null, struct_to_json),
+                edited_at: e.edited_at,
+            },
+            Some(Change::Extensions(x)) => ChangeKind::Extensions(
+                x.items
+                    .iter()
+                    .map(|i| ExtensionChange {
+                        key: i.key.clone(),
+                        value: i.value.clone(),
+                        version: i.version,
+                    })
+                    .collect(),
+            ),
+            Some(Change::Reaction(r)) => ChangeKind::Reaction {
+                reaction: r.reaction.clone(),
+                user_id: r.user_id.clone(),
+                added: r.added,
+                count: r.count,
+            },
+            Some(Change::Deleted(_)) => ChangeKind::Deleted,
+        };
+        Self {
+            conversation_id: c.conversation_id.clone(),
+            msg_id: c.msg_id.clone(),
+            seq: c.seq,
+            version: c.version,
+            by: optional(&c.by),
+            changed_at: c.changed_at,
+            kind,
         }
     }
 }

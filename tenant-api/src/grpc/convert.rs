@@ -104,6 +104,45 @@ pub fn message(m: MessageView) -> pb::Message {
         created_at: m.created_at,
         recalled: m.recalled,
         edited_at: m.edited_at,
+        reply_to: m.reply_to,
+        quoted: m.quoted.map(quoted),
+        version: m.version,
+        extensions: m.extensions.into_iter().map(extension).collect(),
+        reactions: m.reactions.into_iter().map(reaction).collect(),
+    }
+}
+
+// ---- message lifecycle ----
+
+pub fn quoted(q: crate::rest::lifecycle::QuotedView) -> pb::QuotedMessage {
+    pb::QuotedMessage {
+        msg_id: q.msg_id,
+        seq: q.seq,
+        from: q.from,
+        r#type: q.msg_type,
+        content: json_to_struct(q.content),
+        created_at: q.created_at,
+        recalled: q.recalled,
+        edited_at: q.edited_at,
+    }
+}
+
+pub fn extension(e: crate::rest::lifecycle::ExtensionView) -> pb::Extension {
+    pb::Extension {
+        key: e.key,
+        value: e.value,
+        version: e.version,
+        updated_by: e.updated_by,
+        updated_at: e.updated_at,
+    }
+}
+
+pub fn reaction(r: crate::rest::lifecycle::ReactionView) -> pb::ReactionSummary {
+    pb::ReactionSummary {
+        reaction: r.reaction,
+        count: r.count,
+        reacted: r.reacted,
+        users: r.users,
     }
 }
 

@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use super::convert::{self, struct_to_json};
 use super::status::to_status;
 use crate::error::ApiError;
-use crate::rest::{broadcasts, conversations, groups, messages, moderation, presence, users};
+use crate::rest::{broadcasts, conversations, groups, lifecycle, messages, moderation, presence, users};
 use crate::state::ApiState;
 
 type Answer<T> = Result<Response<T>, Status>;
@@ -140,6 +140,7 @@ impl pb::messages_server::Messages for Server {
             client_msg_id: (!r.client_msg_id.is_empty()).then_some(r.client_msg_id),
             msg_type: r.r#type,
             content: content(r.content),
+            reply_to: r.reply_to,
         };
         ok(messages::send_message(&self.state, &app, body).await, convert::send)
     }
@@ -199,6 +200,117 @@ impl pb::messages_server::Messages for Server {
                 messages: a.messages.into_iter().map(convert::message).collect(),
             },
         )
+    }
+
+    // ---- message lifecycle ----
+    async fn edit(&self, req: Request<pb::EditRequest>) -> Answer<pb::Message> {
+        let app = app(&req)?;
+        let r = req.into_inner();
+        let body = lifecycle::EditMessage {
+            content: content(r.content),
+        };
+        ok(
+            lifecycle::edit_message(&self.state, &app, &r.msg_id, body).await,
+            convert::message,
+        )
+    }
+
+    async fn delete_for_user(&self, req: Request<pb::DeleteForUserRequest>) -> Answer<pb::Empty> {
+        let app = app(&req)?;
+        let r = req.into_inner();
+        let body = lifecycle::DeleteForUser { user_id: r.user_id };
+        ok(
+            lifecycle::delete_message_for_user(&self.state, &app, &r.msg_id, body).await,
+            |_| pb::Empty {},
+        )
+    }
+
+    async fn get_extensions(&self, req: Request<pb::MessageRequest>) -> Answer<pb::ExtensionsResponse> {
+        let app = app(&req)?;
+        ok(
+            lifecycle::message_extensions(&self.state, &app, &req.into_inner().msg_id).await,
+            extensions,
+        )
+    }
+
+    async fn update_extensions(&self, req: Request<pb::UpdateExtensionsRequest>) -> Answer<pb::ExtensionsResponse> {
+        let app = app(&req)?;
+        let r = req.into_inner();
+        let body = lifecycle::UpdateExtensions {
+            user_id: r.user_id,
+            set: r
+                .set
+                .into_iter()
+                .map(|s| lifecycle::ExtensionSet {
+                    key: s.key,
+                    value: s.value,
+                    expected_version: s.expected_version,
+                })
+                .collect(),
+            delete: r
+                .delete
+                .into_iter()
+                .map(|d| lifecycle::ExtensionDelete {
+                    key: d.key,
+                    expected_version: d.expected_version,
+                })
+                .collect(),
+        };
+        ok(
+            lifecycle::update_message_extensions(&self.state, &app, &r.msg_id, body).await,
+            extensions,
+        )
+    }
+
+    async fn add_reaction(&self, req: Request<pb::ReactionRequest>) -> Answer<pb::ReactionSummary> {
+        let app = app(&req)?;
+        let r = req.into_inner();
+        ok(
+            lifecycle::react(&self.state, &app, &r.msg_id, &r.reaction, &r.user_id, true).await,
+            convert::reaction,
+        )
+    }
+
+    async fn remove_reaction(&self, req: Request<pb::ReactionRequest>) -> Answer<pb::ReactionSummary> {
+        let app = app(&req)?;
+        let r = req.into_inner();
+        ok(
+            lifecycle::react(&self.state, &app, &r.msg_id, &r.reaction, &r.user_id, false).await,
+            convert::reaction,
+        )
+    }
+
+    async fn list_reaction_users(&self, req: Request<pb::ReactionUsersRequest>) -> Answer<pb::ReactionUsersResponse> {
+        let app = app(&req)?;
+        let r = req.into_inner();
+        ok(
+            lifecycle::list_reaction_users(
+                &self.state,
+                &app,
+                &r.msg_id,
+                &r.reaction,
+                convert::page(r.cursor, r.limit),
+            )
+            .await,
+            |a| pb::ReactionUsersResponse {
+                users: a
+                    .users
+                    .into_iter()
+                    .map(|u| pb::ReactionUser {
+                        user_id: u.user_id,
+                        reacted_at: u.reacted_at,
+                    })
+                    .collect(),
+                next_cursor: a.next_cursor.unwrap_or_default(),
+            },
+        )
+    }
+}
+
+fn extensions(a: lifecycle::ExtensionsAnswer) -> pb::ExtensionsResponse {
+    pb::ExtensionsResponse {
+        extensions: a.extensions.into_iter().map(convert::extension).collect(),
+        version: a.version,
     }
 }
 

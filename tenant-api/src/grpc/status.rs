@@ -8,6 +8,8 @@ use crate::error::ApiError;
 
 pub fn to_status(e: ApiError) -> Status {
     let code = match e.status.as_u16() {
+        // A failed compare-and-set: the standard code for "re-read and retry".
+        409 if e.code == "version_conflict" => Code::Aborted,
         400 | 413 => Code::InvalidArgument,
         401 => Code::Unauthenticated,
         403 => Code::PermissionDenied,

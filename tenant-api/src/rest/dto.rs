@@ -75,6 +75,19 @@ pub struct MessageView {
     pub created_at: i64,
     pub recalled: bool,
     pub edited_at: Option<i64>,
+    // ---- message lifecycle ----
+    /// The message this one replies to.
+    pub reply_to: Option<String>,
+    /// That message as it is now (absent when not a reply, and in `last_message`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quoted: Option<super::lifecycle::QuotedView>,
+    /// The version of the message's last change (edit, recall, extensions, reaction); 0 when
+    /// it never changed.
+    pub version: i64,
+    /// Its extensions, by key.
+    pub extensions: Vec<super::lifecycle::ExtensionView>,
+    /// Its reactions, in the order they were first used.
+    pub reactions: Vec<super::lifecycle::ReactionView>,
 }
 
 impl From<Message> for MessageView {
@@ -90,6 +103,11 @@ impl From<Message> for MessageView {
             created_at: m.created_at,
             recalled: m.recalled,
             edited_at: m.edited_at,
+            reply_to: m.reply_to.map(|r| r.into_string()),
+            quoted: m.quoted.map(|q| (*q).into()),
+            version: m.version,
+            extensions: m.extensions.into_iter().map(Into::into).collect(),
+            reactions: m.reactions.into_iter().map(Into::into).collect(),
         }
     }
 }

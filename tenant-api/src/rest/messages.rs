@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tern_platform::delivery::{Actor, Recipient, SendRequest};
+use tern_platform::delivery::{Actor, Recipient, SendOptions, SendRequest};
 use tern_platform::domain::{App, MessageType, Sender, Source};
 use tern_platform::ids::{ClientMsgId, ConversationId, GroupId, MsgId, RoomId};
 use tern_platform::store::SeqRange;
@@ -39,6 +39,9 @@ pub struct SendMessage {
     pub msg_type: String,
     #[schema(value_type = Object)]
     pub content: serde_json::Value,
+    /// The message this one replies to (quotes): one of the same conversation that the
+    /// sender can see and that is not recalled.
+    pub reply_to: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -117,7 +120,10 @@ pub async fn send_message(st: &ApiState, app: &App, b: SendMessage) -> Result<Se
         msg_type: parse_type(&b.msg_type)?,
         content: b.content,
         source: Source::ServerApi,
-        options: Default::default(),
+        options: SendOptions {
+            reply_to: b.reply_to.as_deref().map(MsgId::parse).transpose()?,
+            ..Default::default()
+        },
     };
     let receipt = st.pipeline.send(app, request).await?;
     Ok(receipt.into())
@@ -203,11 +209,7 @@ pub async fn get(
 
 pub async fn get_message(st: &ApiState, app: &App, id: &str) -> Result<MessageView, ApiError> {
     let id = MsgId::parse(id).map_err(|_| ApiError::not_found("message"))?;
-    let m = st
-        .store
-        .message(&app.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("message"))?;
+    let m = tern_platform::lifecycle::message_for(&st.pipeline, app, &Actor::Server, &id).await?;
     Ok(m.into())
 }
 

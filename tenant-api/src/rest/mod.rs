@@ -13,6 +13,7 @@ pub mod conversations;
 pub mod dto;
 pub mod friends;
 pub mod groups;
+pub mod lifecycle;
 pub mod messages;
 pub mod moderation;
 pub mod presence;
@@ -101,6 +102,24 @@ pub fn routes() -> Router<ApiState> {
         .route(
             "/v1/users/{user_id}/blocks/{blocked_id}",
             axum::routing::put(friends::block).delete(friends::unblock),
+        )
+        // ---- message lifecycle ----
+        .route("/v1/messages/{msg_id}", axum::routing::patch(lifecycle::edit))
+        .route(
+            "/v1/messages/{msg_id}/delete-for-user",
+            post(lifecycle::delete_for_user),
+        )
+        .route(
+            "/v1/messages/{msg_id}/extensions",
+            get(lifecycle::extensions).post(lifecycle::update_extensions),
+        )
+        .route(
+            "/v1/messages/{msg_id}/reactions/{reaction}/users",
+            get(lifecycle::reaction_users),
+        )
+        .route(
+            "/v1/messages/{msg_id}/reactions/{reaction}/users/{user_id}",
+            axum::routing::put(lifecycle::add_reaction).delete(lifecycle::remove_reaction),
         )
 }
 
