@@ -8,11 +8,13 @@
 //! - `store`: the Store port and its SQLite and PostgreSQL adapters.
 //! - `bus`, `presence`, `nonce`: the ports that become Redis or Pulsar at scale.
 //! - `delivery`: the one pipeline every message goes through.
+//! - `friends`, `rooms`, `broadcasts`: operations shared by the server API and the gateway.
 //! - `proto`: types generated from `proto/tern/v1/`.
 
 pub mod admins;
 pub mod auth;
 pub mod bootstrap;
+pub mod broadcasts;
 pub mod bus;
 pub mod delivery;
 pub mod domain;
@@ -22,6 +24,7 @@ pub mod ids;
 pub mod nonce;
 pub mod presence;
 pub mod proto;
+pub mod rooms;
 pub mod secret_box;
 pub mod store;
 pub mod tenancy;

@@ -12,6 +12,7 @@ pub mod client;
 mod content;
 mod friends;
 pub mod proto;
+mod rooms;
 pub mod server;
 pub mod signing;
 mod timeline;
@@ -20,4 +21,5 @@ pub mod webhook;
 
 pub use client::{Client, ClientOptions, Events, SUBPROTOCOL};
 pub use friends::{FriendInfo, FriendRequestInfo};
+pub use rooms::RoomInfo;
 pub use types::{ClientError, ConnectionState, Conversation, Event, Message, Platform, PresenceInfo, SendAck, Target};
