@@ -56,6 +56,30 @@ pub async fn postgres_fresh() -> Option<Arc<dyn Store>> {
 
 /// Like [`postgres_fresh`] without running the migrations (for tests of `migrate`/`ready`).
 pub async fn postgres_unmigrated() -> Option<Arc<dyn Store>> {
+    let url = postgres_fresh_database().await?;
+    let store = postgres::open(&url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open test database {url}: {e}"));
+    Some(store)
+}
+
+/// The URL of a new, migrated PostgreSQL database (as [`postgres_fresh`] makes), for tests
+/// that open the store more than once (a server restarted on the same database, the `tern`
+/// binary); `None` when none is configured.
+pub async fn postgres_fresh_url() -> Option<String> {
+    let url = postgres_fresh_database().await?;
+    let store = postgres::open(&url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open test database {url}: {e}"));
+    store
+        .migrate()
+        .await
+        .unwrap_or_else(|e| panic!("cannot migrate the test database: {e}"));
+    Some(url)
+}
+
+/// Creates `tern_test_<time>_<random>` on the configured server; its URL.
+async fn postgres_fresh_database() -> Option<String> {
     let url = postgres_url()?;
     let mut admin = sqlx::PgConnection::connect(&url)
         .await
@@ -71,10 +95,7 @@ pub async fn postgres_unmigrated() -> Option<Arc<dyn Store>> {
         .await
         .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
     let _ = admin.close().await;
-    let store = postgres::open(&with_database(&url, &name))
-        .await
-        .unwrap_or_else(|e| panic!("cannot open test database {name}: {e}"));
-    Some(store)
+    Some(with_database(&url, &name))
 }
 
 /// Drops `tern_test_<secs>_*` databases created more than an hour before `now`; failures

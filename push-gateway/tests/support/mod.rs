@@ -52,6 +52,20 @@ impl Env {
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db_url = format!("sqlite://{}", dir.path().join("tern.db").display());
+        Self::on(dir, db_url).await
+    }
+
+    /// One environment per store to test on: SQLite always, PostgreSQL (a fresh database)
+    /// when `TERN_TEST_DATABASE_URL` is set; each named.
+    pub async fn all() -> Vec<(&'static str, Env)> {
+        let mut out = vec![("sqlite", Self::new().await)];
+        if let Some(url) = store::testing::postgres_fresh_url().await {
+            out.push(("postgres", Self::on(tempfile::tempdir().unwrap(), url).await));
+        }
+        out
+    }
+
+    async fn on(dir: tempfile::TempDir, db_url: String) -> Self {
         let store = store::connect(&db_url).await.unwrap();
         store.migrate().await.unwrap();
         let tenant = Tenant {
