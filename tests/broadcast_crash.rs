@@ -59,7 +59,11 @@ async fn a_broadcast_survives_kill_9_with_nothing_lost_or_doubled() {
             .unwrap_or_else(|| format!("sqlite://{}/tern.db", d.join("data").display()));
         let env: Vec<(&str, &str)> = pg.iter().map(|u| ("TERN_DATABASE_URL", u.as_str())).collect();
         cli_json(d, &env, &["tenant", "create", "Acme", "--json"]);
-        let app = cli_json(d, &env, &["app", "create", "--tenant", "Acme", "--name", "chat", "--json"]);
+        let app = cli_json(
+            d,
+            &env,
+            &["app", "create", "--tenant", "Acme", "--name", "chat", "--json"],
+        );
         let (key, secret) = (
             app["app_key"].as_str().unwrap().to_owned(),
             app["app_secret"].as_str().unwrap().to_owned(),
@@ -68,7 +72,15 @@ async fn a_broadcast_survives_kill_9_with_nothing_lost_or_doubled() {
         cli_json(
             d,
             &env,
-            &["app", "settings", "--app", &key, "--set", "broadcast_rate_per_second=400", "--json"],
+            &[
+                "app",
+                "settings",
+                "--app",
+                &key,
+                "--set",
+                "broadcast_rate_per_second=400",
+                "--json",
+            ],
         );
 
         let server = start_ready(d, &env).await;
@@ -92,12 +104,7 @@ async fn a_broadcast_survives_kill_9_with_nothing_lost_or_doubled() {
         drop(server); // SIGKILL in the middle of the job.
 
         let db = store::connect(&db_url).await.unwrap();
-        let app_id = db
-            .app_by_key(&AppKey::parse(&key).unwrap())
-            .await
-            .unwrap()
-            .unwrap()
-            .id;
+        let app_id = db.app_by_key(&AppKey::parse(&key).unwrap()).await.unwrap().unwrap().id;
         let at_kill = db.broadcast(&app_id, &job.id).await.unwrap().unwrap();
         assert_eq!(at_kill.state, BroadcastState::Running);
         assert!(

@@ -44,7 +44,9 @@ pub struct StartBroadcast {
 /// the job and whether it is new.
 pub async fn start(p: &Pipeline, app: &App, req: StartBroadcast) -> Result<(Broadcast, bool), DeliveryError> {
     if req.msg_type == MessageType::System {
-        return Err(DeliveryError::InvalidArgument("type system is reserved for Tern".into()));
+        return Err(DeliveryError::InvalidArgument(
+            "type system is reserved for Tern".into(),
+        ));
     }
     validate_content(
         req.msg_type,
@@ -70,9 +72,7 @@ pub async fn start(p: &Pipeline, app: &App, req: StartBroadcast) -> Result<(Broa
     p.word_filter().apply(&app.id, req.msg_type, &mut content).await?;
     let id = format!("bc_{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
     let job = NewBroadcast {
-        request_key: req
-            .client_msg_id
-            .map_or_else(|| id.clone(), ClientMsgId::into_string),
+        request_key: req.client_msg_id.map_or_else(|| id.clone(), ClientMsgId::into_string),
         id,
         msg_type: req.msg_type,
         content,
@@ -97,8 +97,7 @@ pub async fn list(p: &Pipeline, app: &App, before: Option<&str>, limit: u32) -> 
 /// Stops a running broadcast. Users it reached keep their notification (and the batch in
 /// progress, if any, still completes); a finished job is answered as it is.
 pub async fn cancel(p: &Pipeline, app: &App, id: &str) -> Result<Broadcast, DeliveryError> {
-    Ok(p
-        .store()
+    Ok(p.store()
         .stop_broadcast(&app.id, id, BroadcastState::Cancelled, None, now_ms())
         .await?)
 }
@@ -191,7 +190,13 @@ async fn turn(p: &Pipeline, config: &WorkerConfig, owner: &str) -> Result<Turn, 
     };
     let Some(app) = p.store().app(&app_id).await? else {
         p.store()
-            .stop_broadcast(&app_id, &job.id, BroadcastState::Failed, Some("the app no longer exists"), now_ms())
+            .stop_broadcast(
+                &app_id,
+                &job.id,
+                BroadcastState::Failed,
+                Some("the app no longer exists"),
+                now_ms(),
+            )
             .await?;
         return Ok(Turn::Idle);
     };
@@ -214,7 +219,11 @@ async fn run_batch(
     let (users, failed, after_user, next_index, done) = match &job.audience {
         Audience::AllUsers => {
             let page = store
-                .list_users(&app.id, job.after_user.as_ref(), u32::try_from(size).unwrap_or(u32::MAX))
+                .list_users(
+                    &app.id,
+                    job.after_user.as_ref(),
+                    u32::try_from(size).unwrap_or(u32::MAX),
+                )
                 .await?;
             let done = page.len() < size;
             let after = page.last().map(|u| u.id.clone()).or_else(|| job.after_user.clone());
@@ -255,9 +264,13 @@ async fn run_batch(
     let sent = outcomes.len() as i64;
     // A batch run again finds its notifications stored: push them anyway, as the first run
     // may have died before it pushed. Clients show each (conversation, seq) once.
-    push_to_online(p, app, outcomes.into_iter().map(|o| match o {
-        CommitOutcome::Stored(m) | CommitOutcome::Duplicate(m) => m,
-    }))
+    push_to_online(
+        p,
+        app,
+        outcomes.into_iter().map(|o| match o {
+            CommitOutcome::Stored(m) | CommitOutcome::Duplicate(m) => m,
+        }),
+    )
     .await;
 
     let handled = users.len() as i64 + failed;

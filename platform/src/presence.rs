@@ -81,11 +81,7 @@ struct RoomMembers {
 
 impl RoomMembers {
     fn insert(&mut self, node: &str, session: u64, user: &UserId) {
-        if self
-            .sessions
-            .insert((node.to_owned(), session), user.clone())
-            .is_none()
-        {
+        if self.sessions.insert((node.to_owned(), session), user.clone()).is_none() {
             *self.users.entry(user.clone()).or_default() += 1;
             *self.nodes.entry(node.to_owned()).or_default() += 1;
         }

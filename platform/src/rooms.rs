@@ -47,15 +47,19 @@ struct RoomRate {
     last_used: Instant,
 }
 
+/// What was read, and when.
 type Cached<T> = (T, Instant);
+type RoomKey = (AppId, RoomId);
+/// A user's mute in a room.
+type MuteKey = (AppId, RoomId, UserId);
 
 /// The checks a room send passes, with what they need cached for a moment so a busy room
 /// costs no store read per message.
 #[derive(Default)]
 pub struct RoomGate {
-    rooms: Mutex<HashMap<(AppId, RoomId), Cached<Option<Room>>>>,
-    mutes: Mutex<HashMap<(AppId, RoomId, UserId), Cached<Option<UnixMillis>>>>,
-    rates: Mutex<HashMap<(AppId, RoomId), RoomRate>>,
+    rooms: Mutex<HashMap<RoomKey, Cached<Option<Room>>>>,
+    mutes: Mutex<HashMap<MuteKey, Cached<Option<UnixMillis>>>>,
+    rates: Mutex<HashMap<RoomKey, RoomRate>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -146,11 +150,7 @@ impl RoomGate {
             return Err(DeliveryError::NotFound("room"));
         }
         if let Sender::User(u) = sender {
-            if self
-                .muted_until(p, &app.id, room, u)
-                .await?
-                .is_some_and(|t| t > now)
-            {
+            if self.muted_until(p, &app.id, room, u).await?.is_some_and(|t| t > now) {
                 return Err(DeliveryError::SenderMuted);
             }
         }
@@ -171,9 +171,7 @@ impl RoomGate {
 }
 
 fn limiter(rate: u32) -> DefaultDirectRateLimiter {
-    RateLimiter::direct(Quota::per_second(
-        NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN),
-    ))
+    RateLimiter::direct(Quota::per_second(NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN)))
 }
 
 async fn detail(p: &Pipeline, app: &AppId, room: Room) -> Result<RoomDetail, DeliveryError> {

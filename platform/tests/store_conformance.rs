@@ -1593,14 +1593,23 @@ async fn rooms_registry_with_history(store: Arc<dyn Store>) {
     let b = app_of_other_tenant(&*store).await;
     let ev = event(&a, 1_000);
     let lobby = store
-        .create_room(&a, &new_room("lobby", RoomOrigin::ServerApi), 1_000, std::slice::from_ref(&ev))
+        .create_room(
+            &a,
+            &new_room("lobby", RoomOrigin::ServerApi),
+            1_000,
+            std::slice::from_ref(&ev),
+        )
         .await
         .unwrap();
     assert_eq!(
         (lobby.name.as_str(), lobby.created_by, lobby.last_seq, lobby.created_at),
         ("room lobby", RoomOrigin::ServerApi, 0, 1_000)
     );
-    assert_eq!(store.due_events(i64::MAX, 10).await.unwrap()[0].id, ev.id, "the event is written with the room");
+    assert_eq!(
+        store.due_events(i64::MAX, 10).await.unwrap()[0].id,
+        ev.id,
+        "the event is written with the room"
+    );
     let again = store
         .create_room(&a, &new_room("lobby", RoomOrigin::ServerApi), 1_001, &[])
         .await;
@@ -1621,7 +1630,12 @@ async fn rooms_registry_with_history(store: Arc<dyn Store>) {
                 let ev = event(&a, 1_000 + i);
                 loop {
                     match store
-                        .room_or_create(&a, &new_room("live", RoomOrigin::Join), 1_500, std::slice::from_ref(&ev))
+                        .room_or_create(
+                            &a,
+                            &new_room("live", RoomOrigin::Join),
+                            1_500,
+                            std::slice::from_ref(&ev),
+                        )
                         .await
                     {
                         Err(StoreError::Unavailable(_)) => tokio::task::yield_now().await,
@@ -1643,7 +1657,11 @@ async fn rooms_registry_with_history(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(!c);
-    assert_eq!(existing.created_by, RoomOrigin::ServerApi, "an existing room is left alone");
+    assert_eq!(
+        existing.created_by,
+        RoomOrigin::ServerApi,
+        "an existing room is left alone"
+    );
     assert_eq!(store.due_events(i64::MAX, 100).await.unwrap().len(), 2);
 
     // History: the room's conversation keeps seqs; last_seq shows on the room.
@@ -1678,7 +1696,10 @@ async fn rooms_registry_with_history(store: Arc<dyn Store>) {
         .update_room(&a, &rid("lobby"), Some("Lobby"), None, 3_000, &[])
         .await
         .unwrap();
-    assert_eq!((u.name.as_str(), &u.metadata, u.updated_at), ("Lobby", &json!({"topic": "lobby"}), 3_000));
+    assert_eq!(
+        (u.name.as_str(), &u.metadata, u.updated_at),
+        ("Lobby", &json!({"topic": "lobby"}), 3_000)
+    );
     let u = store
         .update_room(&a, &rid("lobby"), None, Some(&json!({"pinned": true})), 3_001, &[])
         .await
@@ -1697,12 +1718,20 @@ async fn rooms_registry_with_history(store: Arc<dyn Store>) {
     store.delete_room(&a, &rid("lobby"), &[]).await.unwrap();
     assert!(store.room(&a, &rid("lobby")).await.unwrap().is_none());
     let conv = ConversationId::Room(rid("lobby"));
-    assert!(store.messages(&a, &conv, SeqRange::After(0), 10).await.unwrap().is_empty());
+    assert!(store
+        .messages(&a, &conv, SeqRange::After(0), 10)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(matches!(
         store.delete_room(&a, &rid("lobby"), &[]).await,
         Err(StoreError::NotFound(_))
     ));
-    assert_eq!(store.room(&b, &rid("lobby")).await.unwrap().unwrap().id, rid("lobby"), "B's room stays");
+    assert_eq!(
+        store.room(&b, &rid("lobby")).await.unwrap().unwrap().id,
+        rid("lobby"),
+        "B's room stays"
+    );
     let again = store
         .create_room(&a, &new_room("lobby", RoomOrigin::ServerApi), 4_000, &[])
         .await
@@ -1722,21 +1751,52 @@ async fn room_mutes_until_a_time(store: Arc<dyn Store>) {
         .create_room(&a, &new_room("r", RoomOrigin::ServerApi), 1_000, &[])
         .await
         .unwrap();
-    let m = store.mute_in_room(&a, &rid("r"), &uid("bob"), 5_000, 1_000).await.unwrap();
-    assert_eq!(m, RoomMute { user_id: uid("bob"), until: 5_000 });
+    let m = store
+        .mute_in_room(&a, &rid("r"), &uid("bob"), 5_000, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        m,
+        RoomMute {
+            user_id: uid("bob"),
+            until: 5_000
+        }
+    );
     // Muting again replaces the time.
-    store.mute_in_room(&a, &rid("r"), &uid("bob"), 9_000, 1_100).await.unwrap();
-    store.mute_in_room(&a, &rid("r"), &uid("carol"), 2_000, 1_100).await.unwrap();
+    store
+        .mute_in_room(&a, &rid("r"), &uid("bob"), 9_000, 1_100)
+        .await
+        .unwrap();
+    store
+        .mute_in_room(&a, &rid("r"), &uid("carol"), 2_000, 1_100)
+        .await
+        .unwrap();
     assert_eq!(store.room_mute(&a, &rid("r"), &uid("bob")).await.unwrap(), Some(9_000));
     assert_eq!(store.room_mute(&a, &rid("r"), &uid("dave")).await.unwrap(), None);
-    assert_eq!(store.room_mute(&b, &rid("r"), &uid("bob")).await.unwrap(), None, "scoped by app");
+    assert_eq!(
+        store.room_mute(&b, &rid("r"), &uid("bob")).await.unwrap(),
+        None,
+        "scoped by app"
+    );
     // Lists only mutes still in force.
     let now = store.room_mutes(&a, &rid("r"), 1_500, None, 10).await.unwrap();
     assert_eq!(now.len(), 2);
     let later = store.room_mutes(&a, &rid("r"), 3_000, None, 10).await.unwrap();
-    assert_eq!(later, vec![RoomMute { user_id: uid("bob"), until: 9_000 }]);
-    let paged = store.room_mutes(&a, &rid("r"), 1_500, Some(&uid("bob")), 10).await.unwrap();
-    assert_eq!(paged.iter().map(|m| m.user_id.as_str()).collect::<Vec<_>>(), vec!["carol"]);
+    assert_eq!(
+        later,
+        vec![RoomMute {
+            user_id: uid("bob"),
+            until: 9_000
+        }]
+    );
+    let paged = store
+        .room_mutes(&a, &rid("r"), 1_500, Some(&uid("bob")), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        paged.iter().map(|m| m.user_id.as_str()).collect::<Vec<_>>(),
+        vec!["carol"]
+    );
     store.unmute_in_room(&a, &rid("r"), &uid("bob")).await.unwrap();
     assert!(matches!(
         store.unmute_in_room(&a, &rid("r"), &uid("bob")).await,
@@ -1776,10 +1836,19 @@ async fn broadcasts_are_leased_jobs(store: Arc<dyn Store>) {
     let a = app(&*store).await.id;
     let b = app_of_other_tenant(&*store).await;
     let list = Audience::Users(vec![uid("bob"), uid("carol"), uid("dave")]);
-    let (job, created) = store.create_broadcast(&a, &new_broadcast("k1", list.clone(), 1_000)).await.unwrap();
+    let (job, created) = store
+        .create_broadcast(&a, &new_broadcast("k1", list.clone(), 1_000))
+        .await
+        .unwrap();
     assert!(created);
     assert_eq!(
-        (job.state, job.total, job.users_seen, job.after_user.clone(), job.next_index),
+        (
+            job.state,
+            job.total,
+            job.users_seen,
+            job.after_user.clone(),
+            job.next_index
+        ),
         (BroadcastState::Running, Some(3), 0, None, 0)
     );
     assert_eq!(job.audience, list);
@@ -1806,17 +1875,29 @@ async fn broadcasts_are_leased_jobs(store: Arc<dyn Store>) {
         .await
         .unwrap());
     let j = store.broadcast(&a, &job.id).await.unwrap().unwrap();
-    assert_eq!((j.next_index, j.users_seen, j.sent, j.failed, j.state), (2, 2, 1, 1, BroadcastState::Running));
+    assert_eq!(
+        (j.next_index, j.users_seen, j.sent, j.failed, j.state),
+        (2, 2, 1, 1, BroadcastState::Running)
+    );
     // The step released it: due again, to whoever claims next.
-    assert!(!store
-        .advance_broadcast(&a, &job.id, "w1", &step(None, 3, 1, 0, true, 2_100), &[])
-        .await
-        .unwrap(), "a released job needs a new claim");
+    assert!(
+        !store
+            .advance_broadcast(&a, &job.id, "w1", &step(None, 3, 1, 0, true, 2_100), &[])
+            .await
+            .unwrap(),
+        "a released job needs a new claim"
+    );
     let (_, again) = store.claim_broadcast(2_100, 30_000, "w2").await.unwrap().unwrap();
     assert_eq!(again.next_index, 2, "the next claim resumes where the last step ended");
     let done_event = event(&a, 2_200);
     assert!(store
-        .advance_broadcast(&a, &job.id, "w2", &step(None, 3, 1, 0, true, 2_200), std::slice::from_ref(&done_event))
+        .advance_broadcast(
+            &a,
+            &job.id,
+            "w2",
+            &step(None, 3, 1, 0, true, 2_200),
+            std::slice::from_ref(&done_event)
+        )
         .await
         .unwrap());
     let j = store.broadcast(&a, &job.id).await.unwrap().unwrap();
@@ -1825,7 +1906,14 @@ async fn broadcasts_are_leased_jobs(store: Arc<dyn Store>) {
         (BroadcastState::Done, 3, 2, 1, Some(2_200))
     );
     assert_eq!(store.due_events(i64::MAX, 10).await.unwrap()[0].id, done_event.id);
-    assert!(store.claim_broadcast(i64::MAX / 2, 30_000, "w3").await.unwrap().is_none(), "done jobs are not claimed");
+    assert!(
+        store
+            .claim_broadcast(i64::MAX / 2, 30_000, "w3")
+            .await
+            .unwrap()
+            .is_none(),
+        "done jobs are not claimed"
+    );
 
     // A lease that runs out lets the next worker take over; the old holder's step is refused.
     let (all, _) = store
@@ -1859,10 +1947,16 @@ async fn broadcasts_are_leased_jobs(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(d.state, BroadcastState::Done);
     assert!(matches!(
-        store.stop_broadcast(&b, &all.id, BroadcastState::Cancelled, None, 5_000).await,
+        store
+            .stop_broadcast(&b, &all.id, BroadcastState::Cancelled, None, 5_000)
+            .await,
         Err(StoreError::NotFound(_))
     ));
-    assert!(store.claim_broadcast(i64::MAX / 2, 30_000, "w3").await.unwrap().is_none());
+    assert!(store
+        .claim_broadcast(i64::MAX / 2, 30_000, "w3")
+        .await
+        .unwrap()
+        .is_none());
 
     // Newest first, paged by id.
     let (third, _) = store
@@ -1875,7 +1969,10 @@ async fn broadcasts_are_leased_jobs(store: Arc<dyn Store>) {
         vec![third.id.clone(), all.id.clone()]
     );
     let rest = store.broadcasts(&a, Some(&all.id), 2).await.unwrap();
-    assert_eq!(rest.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), vec![job.id.clone()]);
+    assert_eq!(
+        rest.iter().map(|j| j.id.clone()).collect::<Vec<_>>(),
+        vec![job.id.clone()]
+    );
     assert!(store.broadcasts(&b, None, 10).await.unwrap().is_empty());
 }
 

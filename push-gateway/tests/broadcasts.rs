@@ -34,7 +34,12 @@ async fn next_notification(events: &mut Events) -> (String, i64, String) {
     .await
 }
 
-fn worker(p: &Arc<Pipeline>, config: WorkerConfig, wake: &Arc<Notify>, stop: &CancellationToken) -> tokio::task::JoinHandle<()> {
+fn worker(
+    p: &Arc<Pipeline>,
+    config: WorkerConfig,
+    wake: &Arc<Notify>,
+    stop: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     broadcasts::spawn(p.clone(), config, wake.clone(), stop.clone(), "test-node")
 }
 
@@ -135,12 +140,23 @@ async fn online_users_are_pushed_offline_ones_sync_and_nobody_sees_one_twice() {
             .await
             .unwrap();
         wake.notify_one();
-        assert_eq!(next_notification(&mut bob_ev).await, ("s:bob".into(), 2, "beta invite".into()));
+        assert_eq!(
+            next_notification(&mut bob_ev).await,
+            ("s:bob".into(), 2, "beta invite".into())
+        );
         let done = wait_for_state(p, &app.app, &job.id, |b| b.state == BroadcastState::Done).await;
-        assert_eq!((done.total, done.users_seen, done.sent, done.failed), (Some(2), 2, 1, 1));
+        assert_eq!(
+            (done.total, done.users_seen, done.sent, done.failed),
+            (Some(2), 2, 1, 1)
+        );
         let carol = server
             .store
-            .messages(&app.app.id, &ConversationId::System(UserId::parse("carol").unwrap()), SeqRange::After(0), 10)
+            .messages(
+                &app.app.id,
+                &ConversationId::System(UserId::parse("carol").unwrap()),
+                SeqRange::After(0),
+                10,
+            )
             .await
             .unwrap();
         assert_eq!(carol.len(), 1, "carol was not on the list: only the first broadcast");
@@ -210,11 +226,20 @@ async fn a_worker_that_dies_mid_job_leaves_it_to_the_next_with_nothing_lost_or_d
 
         let _second = worker(p, config, &wake, &stop);
         let done = wait_for_state(p, &app.app, &job.id, |b| b.state == BroadcastState::Done).await;
-        assert_eq!((done.users_seen, done.sent, done.failed), (600, 600, 0), "counted once each");
+        assert_eq!(
+            (done.users_seen, done.sent, done.failed),
+            (600, 600, 0),
+            "counted once each"
+        );
         for u in &ids {
             let inbox = server
                 .store
-                .messages(&app.app.id, &ConversationId::System(UserId::parse(u).unwrap()), SeqRange::After(0), 10)
+                .messages(
+                    &app.app.id,
+                    &ConversationId::System(UserId::parse(u).unwrap()),
+                    SeqRange::After(0),
+                    10,
+                )
                 .await
                 .unwrap();
             assert_eq!(inbox.len(), 1, "{u} has exactly one notification");
@@ -250,7 +275,9 @@ async fn a_cancelled_broadcast_stops_and_keeps_what_it_delivered() {
             &wake,
             &stop,
         );
-        let (job, _) = broadcasts::start(p, &app.app, text_broadcast("flash sale", None)).await.unwrap();
+        let (job, _) = broadcasts::start(p, &app.app, text_broadcast("flash sale", None))
+            .await
+            .unwrap();
         wake.notify_one();
         wait_for_state(p, &app.app, &job.id, |b| b.users_seen >= 20).await;
         let cancelled = broadcasts::cancel(p, &app.app, &job.id).await.unwrap();
@@ -263,16 +290,27 @@ async fn a_cancelled_broadcast_stops_and_keeps_what_it_delivered() {
         for u in &ids {
             let n = server
                 .store
-                .messages(&app.app.id, &ConversationId::System(UserId::parse(u).unwrap()), SeqRange::After(0), 10)
+                .messages(
+                    &app.app.id,
+                    &ConversationId::System(UserId::parse(u).unwrap()),
+                    SeqRange::After(0),
+                    10,
+                )
                 .await
                 .unwrap()
                 .len();
             assert!(n <= 1);
             reached += n as i64;
         }
-        assert!((20..300).contains(&reached), "the cancel stopped it before the end ({reached})");
+        assert!(
+            (20..300).contains(&reached),
+            "the cancel stopped it before the end ({reached})"
+        );
         assert!(reached >= settled.sent, "everyone counted has their notification");
-        assert!(reached <= settled.sent + 20, "at most the batch in flight went uncounted");
+        assert!(
+            reached <= settled.sent + 20,
+            "at most the batch in flight went uncounted"
+        );
         let other = store::connect(&env.db_url).await.unwrap();
         assert_eq!(
             other.broadcast(&app.app.id, &job.id).await.unwrap().unwrap().state,

@@ -40,13 +40,25 @@ fn uid(s: &str) -> UserId {
 }
 
 async fn create_room(p: &Pipeline, app: &TestApp, id: &str) {
-    rooms::create(p, &app.app, rid(id), Some(format!("Room {id}")), Some(json!({"kind": "live"})))
-        .await
-        .unwrap();
+    rooms::create(
+        p,
+        &app.app,
+        rid(id),
+        Some(format!("Room {id}")),
+        Some(json!({"kind": "live"})),
+    )
+    .await
+    .unwrap();
 }
 
 /// Sends a text to a room as `from`, through the pipeline as the server API does.
-async fn send_to_room(p: &Pipeline, app: &TestApp, from: &str, room: &str, text: &str) -> Result<SendReceipt, DeliveryError> {
+async fn send_to_room(
+    p: &Pipeline,
+    app: &TestApp,
+    from: &str,
+    room: &str,
+    text: &str,
+) -> Result<SendReceipt, DeliveryError> {
     p.send(
         &app.app,
         SendRequest {
@@ -89,7 +101,10 @@ async fn next_text(events: &mut Events) -> (String, String) {
         _ => None,
     })
     .await;
-    (m.conversation_id, m.content["text"].as_str().unwrap_or_default().to_owned())
+    (
+        m.conversation_id,
+        m.content["text"].as_str().unwrap_or_default().to_owned(),
+    )
 }
 
 async fn room_left(events: &mut Events) -> (String, String) {
@@ -205,7 +220,11 @@ async fn rooms_are_created_on_join_only_if_the_app_says_so_and_apps_stay_apart()
         send_to_room(p, &strict, "alice", "stage", "for app one").await.unwrap();
         assert_eq!(next_text(&mut alice_ev).await.1, "for app one");
         send_direct(p, &open, "bob", "bob", "fence").await;
-        assert_eq!(next_text(&mut bob_ev).await.1, "fence", "app one's room message did not reach app two");
+        assert_eq!(
+            next_text(&mut bob_ev).await.1,
+            "fence",
+            "app one's room message did not reach app two"
+        );
         assert_eq!(
             rooms::get(p, &strict.app, &rid("stage")).await.unwrap().member_count,
             1,
@@ -241,7 +260,11 @@ async fn leaving_and_disconnecting_stop_delivery_at_once() {
         leaver.leave_room("r").await.unwrap();
         send_to_room(p, &app, "host", "r", "after").await.unwrap();
         send_direct(p, &app, "host", "leaver", "fence").await;
-        assert_eq!(next_text(&mut leaver_ev).await.1, "fence", "nothing from the room after leaving");
+        assert_eq!(
+            next_text(&mut leaver_ev).await.1,
+            "fence",
+            "nothing from the room after leaving"
+        );
         assert_eq!(rooms::get(p, &app.app, &rid("r")).await.unwrap().member_count, 1);
 
         // A dropped connection is out of the room as soon as the server sees it go.
@@ -256,11 +279,19 @@ async fn leaving_and_disconnecting_stop_delivery_at_once() {
             .is_empty());
         // History keeps everything with its seq, whoever was there.
         let h = p
-            .history(&app.app, &Actor::Server, &ConversationId::Room(rid("r")), SeqRange::After(0), 10)
+            .history(
+                &app.app,
+                &Actor::Server,
+                &ConversationId::Room(rid("r")),
+                SeqRange::After(0),
+                10,
+            )
             .await
             .unwrap();
         assert_eq!(
-            h.iter().map(|m| (m.seq, m.content["text"].as_str().unwrap())).collect::<Vec<_>>(),
+            h.iter()
+                .map(|m| (m.seq, m.content["text"].as_str().unwrap()))
+                .collect::<Vec<_>>(),
             vec![(1, "before"), (2, "after")]
         );
         server.stop().await;
@@ -307,9 +338,11 @@ async fn past_the_room_rate_sends_get_rate_limited_with_a_hint_and_nothing_is_lo
 
         // Over the raw protocol: the refusal is visible, with its retry hint.
         let mut ws = raw_json(&server.url, &app.token("fan")).await;
-        ws.send(WsMessage::text(json!({"id": "j", "join_room": {"room_id": "hot"}}).to_string()))
-            .await
-            .unwrap();
+        ws.send(WsMessage::text(
+            json!({"id": "j", "join_room": {"room_id": "hot"}}).to_string(),
+        ))
+        .await
+        .unwrap();
         assert!(answer(&mut ws, "j").await.get("room_joined").is_some());
         let mut limited = Vec::new();
         for i in 0..4 {
@@ -328,8 +361,13 @@ async fn past_the_room_rate_sends_get_rate_limited_with_a_hint_and_nothing_is_lo
         }
         assert!(!limited.is_empty(), "four sends at once exceed one a second");
         // The server API is held to the same room budget.
-        let e = send_to_room(&server.pipeline, &app, "other", "hot", "x").await.unwrap_err();
-        assert!(matches!(e, DeliveryError::RateLimited { retry_after_ms } if retry_after_ms > 0), "{e:?}");
+        let e = send_to_room(&server.pipeline, &app, "other", "hot", "x")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, DeliveryError::RateLimited { retry_after_ms } if retry_after_ms > 0),
+            "{e:?}"
+        );
 
         // The SDK waits out the hint and resends with the same key: every send is stored
         // exactly once.
@@ -346,7 +384,13 @@ async fn past_the_room_rate_sends_get_rate_limited_with_a_hint_and_nothing_is_lo
         }
         let h = server
             .pipeline
-            .history(&app.app, &Actor::Server, &ConversationId::Room(rid("hot")), SeqRange::After(0), 100)
+            .history(
+                &app.app,
+                &Actor::Server,
+                &ConversationId::Room(rid("hot")),
+                SeqRange::After(0),
+                100,
+            )
             .await
             .unwrap();
         let sdk: Vec<i64> = h
@@ -384,7 +428,13 @@ async fn dismissal_sends_everyone_away_and_the_sdk_does_not_rejoin() {
         let e = rooms::get(p, &app.app, &rid("party")).await.unwrap_err();
         assert_eq!(e.code(), "not_found");
         let e = p
-            .history(&app.app, &Actor::Server, &ConversationId::Room(rid("party")), SeqRange::After(0), 10)
+            .history(
+                &app.app,
+                &Actor::Server,
+                &ConversationId::Room(rid("party")),
+                SeqRange::After(0),
+                10,
+            )
             .await
             .unwrap_err();
         assert_eq!(e.code(), "not_found");
@@ -417,7 +467,10 @@ async fn dismissal_sends_everyone_away_and_the_sdk_does_not_rejoin() {
         let e = rooms::get(p, &app.app, &rid("party")).await.unwrap_err();
         assert_eq!(e.code(), "not_found", "nobody re-created it by joining");
         // A dismissed room is not_found for the server API's room operations too.
-        assert_eq!(rooms::dismiss(p, &app.app, &rid("party")).await.unwrap_err().code(), "not_found");
+        assert_eq!(
+            rooms::dismiss(p, &app.app, &rid("party")).await.unwrap_err().code(),
+            "not_found"
+        );
         server.stop().await;
     }
 }
@@ -464,7 +517,9 @@ async fn removal_takes_one_user_out_and_mutes_keep_them_quiet() {
         assert_eq!(next_text(&mut fan_ev).await.1, "sorry");
 
         // Removed: both of the user's connections leave; the others stay.
-        let removed = rooms::remove_user(p, &app.app, &rid("stream"), &uid("troll")).await.unwrap();
+        let removed = rooms::remove_user(p, &app.app, &rid("stream"), &uid("troll"))
+            .await
+            .unwrap();
         assert_eq!(removed, 2);
         assert_eq!(room_left(&mut troll_ev).await, ("stream".into(), "removed".into()));
         assert_eq!(room_left(&mut troll2_ev).await, ("stream".into(), "removed".into()));
@@ -472,7 +527,11 @@ async fn removal_takes_one_user_out_and_mutes_keep_them_quiet() {
         send_to_room(p, &app, "host", "stream", "without them").await.unwrap();
         assert_eq!(next_text(&mut fan_ev).await.1, "without them");
         send_direct(p, &app, "host", "troll", "fence").await;
-        assert_eq!(next_text(&mut troll2_ev).await.1, "fence", "a removed session gets nothing more");
+        assert_eq!(
+            next_text(&mut troll2_ev).await.1,
+            "fence",
+            "a removed session gets nothing more"
+        );
         // They may come back.
         troll.join_room("stream").await.unwrap();
         assert_eq!(rooms::get(p, &app.app, &rid("stream")).await.unwrap().member_count, 2);
@@ -490,12 +549,7 @@ struct CountingBus {
 impl Bus for CountingBus {
     async fn publish(&self, node: &str, event: BusEvent) -> Result<(), BusError> {
         if matches!(event.target, BusTarget::Room { .. }) {
-            *self
-                .room_publishes
-                .lock()
-                .unwrap()
-                .entry(node.to_owned())
-                .or_default() += 1;
+            *self.room_publishes.lock().unwrap().entry(node.to_owned()).or_default() += 1;
         }
         self.inner.publish(node, event).await
     }
@@ -609,7 +663,13 @@ async fn a_room_message_is_one_publish_per_node_holding_members() {
         assert_eq!(next_text(&mut watcher_b).await.1, "fence-b");
         // History keeps every message with its seq.
         let h = pipeline
-            .history(&app.app, &Actor::Server, &ConversationId::Room(rid("concert")), SeqRange::After(0), 100)
+            .history(
+                &app.app,
+                &Actor::Server,
+                &ConversationId::Room(rid("concert")),
+                SeqRange::After(0),
+                100,
+            )
             .await
             .unwrap();
         assert_eq!(h.iter().map(|m| m.seq).collect::<Vec<_>>(), (1..=N).collect::<Vec<_>>());

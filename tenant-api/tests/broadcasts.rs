@@ -42,7 +42,10 @@ async fn finished(c: &ServerClient, id: &str) -> Broadcast {
         if b.status != "running" {
             return b;
         }
-        assert!(tokio::time::Instant::now() < deadline, "broadcast {id} never finished: {b:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "broadcast {id} never finished: {b:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -67,9 +70,17 @@ async fn to_all_and_to_lists(s: TestServer) {
     let users: Vec<Value> = (1..=5).map(|i| json!({"id": format!("u{i}")})).collect();
     c.upsert_users(&users).await.unwrap();
 
-    let job = c.broadcast("text", json!({"text": "hello all"}), None, None).await.unwrap();
+    let job = c
+        .broadcast("text", json!({"text": "hello all"}), None, None)
+        .await
+        .unwrap();
     assert_eq!(
-        (job.status.as_str(), job.audience.as_str(), job.total, job.msg_type.as_str()),
+        (
+            job.status.as_str(),
+            job.audience.as_str(),
+            job.total,
+            job.msg_type.as_str()
+        ),
         ("running", "all", None, "text")
     );
     let done = finished(c, &job.id).await;
@@ -85,7 +96,12 @@ async fn to_all_and_to_lists(s: TestServer) {
     // A list: only those users; an id the app does not know counts as failed; repeats
     // count once.
     let list = c
-        .broadcast("text", json!({"text": "beta"}), Some(&["u2", "ghost", "u4", "u2"]), Some("beta-1"))
+        .broadcast(
+            "text",
+            json!({"text": "beta"}),
+            Some(&["u2", "ghost", "u4", "u2"]),
+            Some("beta-1"),
+        )
         .await
         .unwrap();
     assert_eq!((list.audience.as_str(), list.total), ("list", Some(3)));
@@ -95,7 +111,12 @@ async fn to_all_and_to_lists(s: TestServer) {
     assert_eq!(inbox(c, "u3").await, vec!["hello all".to_owned()]);
     // The same key again is the same job, and reaches nobody twice.
     let again = c
-        .broadcast("text", json!({"text": "beta"}), Some(&["u2", "ghost", "u4"]), Some("beta-1"))
+        .broadcast(
+            "text",
+            json!({"text": "beta"}),
+            Some(&["u2", "ghost", "u4"]),
+            Some("beta-1"),
+        )
         .await
         .unwrap();
     assert_eq!((again.id.as_str(), again.status.as_str()), (list.id.as_str(), "done"));
@@ -124,15 +145,47 @@ async fn content_checks_and_bad_input(s: TestServer) {
     let long = "x".repeat(13 * 1024);
     let too_many: Vec<String> = (0..10_001).map(|i| format!("u{i}")).collect();
     let cases = [
-        (json!({"type": "system", "content": {"text": "x"}}), 400, "invalid_argument"),
+        (
+            json!({"type": "system", "content": {"text": "x"}}),
+            400,
+            "invalid_argument",
+        ),
         (json!({"type": "sticker", "content": {}}), 400, "invalid_argument"),
-        (json!({"type": "text", "content": {"txt": "x"}}), 400, "invalid_argument"),
-        (json!({"type": "text", "content": {"text": long}}), 400, "content_too_large"),
-        (json!({"type": "text", "content": {"text": "x"}, "users": []}), 400, "invalid_argument"),
-        (json!({"type": "text", "content": {"text": "x"}, "users": too_many}), 400, "invalid_argument"),
-        (json!({"type": "text", "content": {"text": "x"}, "users": ["bad id"]}), 400, "invalid_argument"),
-        (json!({"type": "text", "content": {"text": "x"}, "client_msg_id": ""}), 400, "invalid_argument"),
-        (json!({"type": "text", "content": {"text": "x"}, "to": "all"}), 400, "invalid_json"),
+        (
+            json!({"type": "text", "content": {"txt": "x"}}),
+            400,
+            "invalid_argument",
+        ),
+        (
+            json!({"type": "text", "content": {"text": long}}),
+            400,
+            "content_too_large",
+        ),
+        (
+            json!({"type": "text", "content": {"text": "x"}, "users": []}),
+            400,
+            "invalid_argument",
+        ),
+        (
+            json!({"type": "text", "content": {"text": "x"}, "users": too_many}),
+            400,
+            "invalid_argument",
+        ),
+        (
+            json!({"type": "text", "content": {"text": "x"}, "users": ["bad id"]}),
+            400,
+            "invalid_argument",
+        ),
+        (
+            json!({"type": "text", "content": {"text": "x"}, "client_msg_id": ""}),
+            400,
+            "invalid_argument",
+        ),
+        (
+            json!({"type": "text", "content": {"text": "x"}, "to": "all"}),
+            400,
+            "invalid_json",
+        ),
         (json!({"content": {"text": "x"}}), 400, "invalid_json"),
     ];
     for (body, status, code) in cases {
@@ -181,7 +234,10 @@ async fn content_checks_and_bad_input(s: TestServer) {
     )
     .await;
     assert_eq!((st, code.as_str()), (422, "content_rejected"));
-    let job = c.broadcast("text", json!({"text": "darn it"}), None, None).await.unwrap();
+    let job = c
+        .broadcast("text", json!({"text": "darn it"}), None, None)
+        .await
+        .unwrap();
     assert_eq!(job.content["text"], "**** it");
     finished(c, &job.id).await;
     assert_eq!(inbox(c, "u1").await, vec!["**** it".to_owned()]);
@@ -199,7 +255,10 @@ async fn content_checks_and_bad_input(s: TestServer) {
     let theirs: Value = b.client.broadcasts(None).await.unwrap();
     assert!(theirs["broadcasts"].as_array().unwrap().is_empty());
     assert_eq!(fails(c, "GET", "/v1/broadcasts/bc_nope", None).await.1, "not_found");
-    assert_eq!(fails(c, "GET", "/v1/broadcasts?cursor=%21", None).await.1, "invalid_argument");
+    assert_eq!(
+        fails(c, "GET", "/v1/broadcasts?cursor=%21", None).await.1,
+        "invalid_argument"
+    );
 }
 on_every_store!(broadcast_content_checks_and_bad_input, content_checks_and_bad_input);
 
@@ -273,12 +332,24 @@ mod grpc {
         // Progress reads the same over REST and gRPC.
         let rest = finished(&a.client, &job.id).await;
         let got = bc
-            .get_broadcast(signed(&a, "GetBroadcast", pb::BroadcastRequest { broadcast_id: job.id.clone() }))
+            .get_broadcast(signed(
+                &a,
+                "GetBroadcast",
+                pb::BroadcastRequest {
+                    broadcast_id: job.id.clone(),
+                },
+            ))
             .await
             .unwrap()
             .into_inner();
         assert_eq!(
-            (got.status.as_str(), got.users_seen, got.sent, got.failed, got.finished_at),
+            (
+                got.status.as_str(),
+                got.users_seen,
+                got.sent,
+                got.failed,
+                got.finished_at
+            ),
             ("done", rest.users_seen, rest.sent, rest.failed, rest.finished_at)
         );
         assert_eq!((got.sent, got.failed), (2, 0));
@@ -305,14 +376,26 @@ mod grpc {
             .into_inner();
         assert_eq!(list.broadcasts.len(), 1);
         let cancelled = bc
-            .cancel_broadcast(signed(&a, "CancelBroadcast", pb::BroadcastRequest { broadcast_id: job.id.clone() }))
+            .cancel_broadcast(signed(
+                &a,
+                "CancelBroadcast",
+                pb::BroadcastRequest {
+                    broadcast_id: job.id.clone(),
+                },
+            ))
             .await
             .unwrap()
             .into_inner();
         assert_eq!(cancelled.status, "done", "a finished job stays finished");
 
         let e = bc
-            .get_broadcast(signed(&b, "GetBroadcast", pb::BroadcastRequest { broadcast_id: job.id.clone() }))
+            .get_broadcast(signed(
+                &b,
+                "GetBroadcast",
+                pb::BroadcastRequest {
+                    broadcast_id: job.id.clone(),
+                },
+            ))
             .await
             .unwrap_err();
         assert_eq!(error_code(&e).as_deref(), Some("not_found"));

@@ -85,14 +85,23 @@ async fn friends_over_grpc_on_every_store() {
             to: "bob".into(),
             message: "it's Alice".into(),
         };
-        let r = f.send_friend_request(signed(&a, "SendFriendRequest", req)).await.unwrap().into_inner();
-        assert_eq!((r.from.as_str(), r.to.as_str(), r.state.as_str()), ("alice", "bob", "pending"));
+        let r = f
+            .send_friend_request(signed(&a, "SendFriendRequest", req))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (r.from.as_str(), r.to.as_str(), r.state.as_str()),
+            ("alice", "bob", "pending")
+        );
         let carol = pb::SendFriendRequestRequest {
             user_id: "carol".into(),
             to: "bob".into(),
             message: String::new(),
         };
-        f.send_friend_request(signed(&a, "SendFriendRequest", carol)).await.unwrap();
+        f.send_friend_request(signed(&a, "SendFriendRequest", carol))
+            .await
+            .unwrap();
         let pending = f
             .list_friend_requests(signed(&a, "ListFriendRequests", page("bob")))
             .await
@@ -125,7 +134,11 @@ async fn friends_over_grpc_on_every_store() {
         assert_eq!(error_code(&e).as_deref(), Some("not_found"), "nothing pending any more");
 
         // The same friendship over both doors.
-        let friends = f.list_friends(signed(&a, "ListFriends", page("alice"))).await.unwrap().into_inner();
+        let friends = f
+            .list_friends(signed(&a, "ListFriends", page("alice")))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(
             friends.friends.iter().map(|x| x.friend_id.as_str()).collect::<Vec<_>>(),
             vec!["bob"]
@@ -141,8 +154,15 @@ async fn friends_over_grpc_on_every_store() {
             tags: vec!["work".into()],
             set_tags: true,
         };
-        let u = f.update_friend(signed(&a, "UpdateFriend", upd)).await.unwrap().into_inner();
-        assert_eq!((u.remark.as_deref(), u.tags.clone()), (Some("Bobby"), vec!["work".to_owned()]));
+        let u = f
+            .update_friend(signed(&a, "UpdateFriend", upd))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (u.remark.as_deref(), u.tags.clone()),
+            (Some("Bobby"), vec!["work".to_owned()])
+        );
         let keep = pb::UpdateFriendRequest {
             user_id: "alice".into(),
             friend_id: "bob".into(),
@@ -150,8 +170,15 @@ async fn friends_over_grpc_on_every_store() {
             tags: vec!["ignored".into()],
             set_tags: false,
         };
-        let u = f.update_friend(signed(&a, "UpdateFriend", keep)).await.unwrap().into_inner();
-        assert_eq!((u.remark.as_deref(), u.tags.clone()), (Some("Bobby"), vec!["work".to_owned()]));
+        let u = f
+            .update_friend(signed(&a, "UpdateFriend", keep))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (u.remark.as_deref(), u.tags.clone()),
+            (Some("Bobby"), vec!["work".to_owned()])
+        );
         let clear = pb::UpdateFriendRequest {
             user_id: "alice".into(),
             friend_id: "bob".into(),
@@ -159,9 +186,17 @@ async fn friends_over_grpc_on_every_store() {
             tags: Vec::new(),
             set_tags: true,
         };
-        let u = f.update_friend(signed(&a, "UpdateFriend", clear)).await.unwrap().into_inner();
+        let u = f
+            .update_friend(signed(&a, "UpdateFriend", clear))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!((u.remark, u.tags), (None, Vec::<String>::new()));
-        let g = f.get_friend(signed(&a, "GetFriend", pair("bob", "alice"))).await.unwrap().into_inner();
+        let g = f
+            .get_friend(signed(&a, "GetFriend", pair("bob", "alice")))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(g.friend_id, "alice");
         let bad = pb::UpdateFriendRequest {
             user_id: "alice".into(),
@@ -179,14 +214,20 @@ async fn friends_over_grpc_on_every_store() {
             to: "alice".into(),
             message: String::new(),
         };
-        let e = f.send_friend_request(signed(&a, "SendFriendRequest", again)).await.unwrap_err();
+        let e = f
+            .send_friend_request(signed(&a, "SendFriendRequest", again))
+            .await
+            .unwrap_err();
         assert_eq!(error_code(&e).as_deref(), Some("conflict"));
         let me = pb::SendFriendRequestRequest {
             user_id: "bob".into(),
             to: "bob".into(),
             message: String::new(),
         };
-        let e = f.send_friend_request(signed(&a, "SendFriendRequest", me)).await.unwrap_err();
+        let e = f
+            .send_friend_request(signed(&a, "SendFriendRequest", me))
+            .await
+            .unwrap_err();
         assert_eq!(error_code(&e).as_deref(), Some("invalid_argument"));
 
         // Delete both sides.
@@ -196,7 +237,10 @@ async fn friends_over_grpc_on_every_store() {
             both: true,
         };
         f.delete_friend(signed(&a, "DeleteFriend", del.clone())).await.unwrap();
-        let e = f.get_friend(signed(&a, "GetFriend", pair("bob", "alice"))).await.unwrap_err();
+        let e = f
+            .get_friend(signed(&a, "GetFriend", pair("bob", "alice")))
+            .await
+            .unwrap_err();
         assert_eq!(error_code(&e).as_deref(), Some("not_found"));
         let e = f.delete_friend(signed(&a, "DeleteFriend", del)).await.unwrap_err();
         assert_eq!(error_code(&e).as_deref(), Some("not_found"));
@@ -206,9 +250,17 @@ async fn friends_over_grpc_on_every_store() {
             user_id: "alice".into(),
             blocked_id: "carol".into(),
         };
-        let bl = f.block_user(signed(&a, "BlockUser", block.clone())).await.unwrap().into_inner();
+        let bl = f
+            .block_user(signed(&a, "BlockUser", block.clone()))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!((bl.user_id.as_str(), bl.blocked_id.as_str()), ("alice", "carol"));
-        let list = f.list_blocks(signed(&a, "ListBlocks", page("alice"))).await.unwrap().into_inner();
+        let list = f
+            .list_blocks(signed(&a, "ListBlocks", page("alice")))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(list.blocks.len(), 1);
         let e = a.client.send_text("carol", "alice", "c1", "hi").await.unwrap_err();
         assert_eq!(e.code(), Some("blocked"));
@@ -223,11 +275,23 @@ async fn friends_over_grpc_on_every_store() {
             to: "dave".into(),
             message: String::new(),
         };
-        let e = f.send_friend_request(signed(&a, "SendFriendRequest", cross)).await.unwrap_err();
-        assert_eq!((e.code(), error_code(&e).as_deref()), (tonic::Code::NotFound, Some("not_found")));
-        let e = f.list_friends(signed(&b, "ListFriends", page("alice"))).await.unwrap_err();
+        let e = f
+            .send_friend_request(signed(&a, "SendFriendRequest", cross))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.code(), error_code(&e).as_deref()),
+            (tonic::Code::NotFound, Some("not_found"))
+        );
+        let e = f
+            .list_friends(signed(&b, "ListFriends", page("alice")))
+            .await
+            .unwrap_err();
         assert_eq!(error_code(&e).as_deref(), Some("not_found"));
-        let e = f.list_friends(signed(&a, "ListFriends", page("no such id!"))).await.unwrap_err();
+        let e = f
+            .list_friends(signed(&a, "ListFriends", page("no such id!")))
+            .await
+            .unwrap_err();
         assert_eq!(error_code(&e).as_deref(), Some("invalid_argument"));
         let e = f.list_friends(tonic::Request::new(page("alice"))).await.unwrap_err();
         assert_eq!(

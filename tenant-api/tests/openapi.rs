@@ -466,7 +466,14 @@ async fn every_documented_operation_answers_as_documented() {
             let op = &doc["paths"][template][method];
             let answer: Result<Value, _> = c.request(&method.to_uppercase(), &path, body.as_ref()).await;
             let (status, value) = match answer {
-                Ok(v) => (if (method, template) == ("post", "/v1/broadcasts") { 202 } else { 200 }, v),
+                Ok(v) => (
+                    if (method, template) == ("post", "/v1/broadcasts") {
+                        202
+                    } else {
+                        200
+                    },
+                    v,
+                ),
                 Err(tern_sdk::server::ServerError::Api {
                     status,
                     code,

@@ -75,17 +75,28 @@ fn send_body(from: &str, room: &str, text: &str) -> Value {
 async fn registry_history_and_dismissal(s: TestServer) {
     let a = s.app("a").await;
     let c = &a.client;
-    c.upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})]).await.unwrap();
+    c.upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})])
+        .await
+        .unwrap();
 
     let lobby = c
         .create_room("lobby", Some("Lobby"), Some(json!({"topic": "welcome"})))
         .await
         .unwrap();
     assert_eq!(
-        (lobby.name.as_str(), &lobby.metadata, lobby.created_by.as_str(), lobby.member_count, lobby.last_seq),
+        (
+            lobby.name.as_str(),
+            &lobby.metadata,
+            lobby.created_by.as_str(),
+            lobby.member_count,
+            lobby.last_seq
+        ),
         ("Lobby", &json!({"topic": "welcome"}), "server_api", 0, 0)
     );
-    assert_eq!(fails(c, "POST", "/v1/rooms", Some(json!({"id": "lobby"}))).await, (409, "conflict".into()));
+    assert_eq!(
+        fails(c, "POST", "/v1/rooms", Some(json!({"id": "lobby"}))).await,
+        (409, "conflict".into())
+    );
     // The defaults: the id as name, an empty object as metadata.
     let bare = c.create_room("bare", None, None).await.unwrap();
     assert_eq!((bare.name.as_str(), &bare.metadata), ("bare", &json!({})));
@@ -98,25 +109,36 @@ async fn registry_history_and_dismissal(s: TestServer) {
         vec!["bare", "lobby"]
     );
     let rest = c.rooms(first.next_cursor.as_deref(), 2).await.unwrap();
-    assert_eq!(rest.rooms.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["zoo"]);
+    assert_eq!(
+        rest.rooms.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        vec!["zoo"]
+    );
     assert_eq!(rest.next_cursor, None);
 
     // Updates keep what they do not name.
     let r = c.update_room("lobby", Some("Main lobby"), None).await.unwrap();
-    assert_eq!((r.name.as_str(), &r.metadata), ("Main lobby", &json!({"topic": "welcome"})));
+    assert_eq!(
+        (r.name.as_str(), &r.metadata),
+        ("Main lobby", &json!({"topic": "welcome"}))
+    );
     let r = c.update_room("lobby", None, Some(json!({"pinned": 1}))).await.unwrap();
     assert_eq!((r.name.as_str(), &r.metadata), ("Main lobby", &json!({"pinned": 1})));
     assert!(r.updated_at >= r.created_at);
 
     // Messages are stored with a seq; the room shows its last one.
     for (i, text) in ["one", "two", "three"].iter().enumerate() {
-        let sent = c.send_room_text("alice", "lobby", &format!("k{i}"), text).await.unwrap();
+        let sent = c
+            .send_room_text("alice", "lobby", &format!("k{i}"), text)
+            .await
+            .unwrap();
         assert_eq!((sent.conversation_id.as_str(), sent.seq), ("r:lobby", i as i64 + 1));
     }
     assert_eq!(c.room("lobby").await.unwrap().last_seq, 3);
     let h = c.history("r:lobby", 0, 10).await.unwrap();
     assert_eq!(
-        h.iter().map(|m| (m.seq, m.content["text"].as_str().unwrap())).collect::<Vec<_>>(),
+        h.iter()
+            .map(|m| (m.seq, m.content["text"].as_str().unwrap()))
+            .collect::<Vec<_>>(),
         vec![(1, "one"), (2, "two"), (3, "three")]
     );
     // A retry of a room send is the first answer.
@@ -126,11 +148,17 @@ async fn registry_history_and_dismissal(s: TestServer) {
     let (st, code) = fails(c, "POST", "/v1/messages", Some(send_body("alice", "nowhere", "x"))).await;
     assert_eq!((st, code.as_str()), (404, "not_found"));
     let system = json!({"to": {"room": "lobby"}, "type": "text", "content": {"text": "x"}});
-    assert_eq!(fails(c, "POST", "/v1/messages", Some(system)).await.1, "invalid_argument");
+    assert_eq!(
+        fails(c, "POST", "/v1/messages", Some(system)).await.1,
+        "invalid_argument"
+    );
 
     // Dismissal: the room and its history are gone, the id may be used again from seq 1.
     assert_eq!(c.dismiss_room("lobby").await.unwrap(), 0);
-    assert_eq!(fails(c, "GET", "/v1/rooms/lobby", None).await, (404, "not_found".into()));
+    assert_eq!(
+        fails(c, "GET", "/v1/rooms/lobby", None).await,
+        (404, "not_found".into())
+    );
     let (st, _) = fails(c, "GET", "/v1/conversations/r%3Alobby/messages", None).await;
     assert_eq!(st, 404);
     assert_eq!(fails(c, "DELETE", "/v1/rooms/lobby", None).await.1, "not_found");
@@ -142,10 +170,14 @@ on_every_store!(rooms_registry_history_and_dismissal, registry_history_and_dismi
 async fn rate_and_mutes_from_the_server_door(s: TestServer) {
     let a = s.app("a").await;
     let c = &a.client;
-    c.upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})]).await.unwrap();
+    c.upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})])
+        .await
+        .unwrap();
     c.create_room("hot", None, None).await.unwrap();
     c.create_room("quiet", None, None).await.unwrap();
-    c.update_app_settings(&json!({"room_send_rate_per_second": 1})).await.unwrap();
+    c.update_app_settings(&json!({"room_send_rate_per_second": 1}))
+        .await
+        .unwrap();
 
     // Past the room's rate: 429 rate_limited with a Retry-After, and nothing stored for it.
     let mut limited = 0;
@@ -169,17 +201,32 @@ async fn rate_and_mutes_from_the_server_door(s: TestServer) {
     c.send_room_text("bob", "quiet", "q0", "fine").await.unwrap();
 
     // Mutes in a room: the user's sends fail there, and only there.
-    c.update_app_settings(&json!({"room_send_rate_per_second": 1000})).await.unwrap();
+    c.update_app_settings(&json!({"room_send_rate_per_second": 1000}))
+        .await
+        .unwrap();
     let until = tern_platform::domain::now_ms() + 3_600_000;
     let m = c.mute_in_room("quiet", "bob", Some(until)).await.unwrap();
     assert_eq!((m["user_id"].as_str(), m["until"].as_i64()), (Some("bob"), Some(until)));
     let forever = c.mute_in_room("quiet", "alice", None).await.unwrap();
     assert_eq!(forever["until"], 253_402_300_799_999_i64);
-    let (st, code) = fails(c, "POST", "/v1/messages", Some(send_body("bob", "quiet", "let me talk"))).await;
+    let (st, code) = fails(
+        c,
+        "POST",
+        "/v1/messages",
+        Some(send_body("bob", "quiet", "let me talk")),
+    )
+    .await;
     assert_eq!((st, code.as_str()), (403, "user_muted"));
-    c.send_room_text("bob", "hot", "h-bob", "elsewhere is fine").await.unwrap();
+    c.send_room_text("bob", "hot", "h-bob", "elsewhere is fine")
+        .await
+        .unwrap();
     let mutes = c.room_mutes("quiet").await.unwrap();
-    let muted: Vec<&str> = mutes["mutes"].as_array().unwrap().iter().map(|m| m["user_id"].as_str().unwrap()).collect();
+    let muted: Vec<&str> = mutes["mutes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["user_id"].as_str().unwrap())
+        .collect();
     assert_eq!(muted, vec!["alice", "bob"]);
     let page = call(c, "GET", "/v1/rooms/quiet/mutes?limit=1", None).await;
     assert_eq!(page["mutes"].as_array().unwrap().len(), 1);
@@ -188,12 +235,18 @@ async fn rate_and_mutes_from_the_server_door(s: TestServer) {
     assert_eq!(page2["mutes"][0]["user_id"], "bob");
     c.unmute_in_room("quiet", "bob").await.unwrap();
     c.send_room_text("bob", "quiet", "q1", "thanks").await.unwrap();
-    assert_eq!(fails(c, "DELETE", "/v1/rooms/quiet/mutes/bob", None).await, (404, "not_found".into()));
+    assert_eq!(
+        fails(c, "DELETE", "/v1/rooms/quiet/mutes/bob", None).await,
+        (404, "not_found".into())
+    );
 
     // Removing a user who is not connected is harmless; the room must exist.
     let v = call(c, "DELETE", "/v1/rooms/quiet/members/bob", None).await;
     assert_eq!((v["ok"].as_bool(), v["sessions"].as_u64()), (Some(true), Some(0)));
-    assert_eq!(fails(c, "DELETE", "/v1/rooms/nowhere/members/bob", None).await.1, "not_found");
+    assert_eq!(
+        fails(c, "DELETE", "/v1/rooms/nowhere/members/bob", None).await.1,
+        "not_found"
+    );
 }
 on_every_store!(room_rate_and_mutes, rate_and_mutes_from_the_server_door);
 
@@ -208,7 +261,10 @@ async fn bad_input_and_callers(s: TestServer) {
         (json!({"id": "r2", "name": ""}), "invalid_argument"),
         (json!({"id": "r2", "name": "n".repeat(101)}), "invalid_argument"),
         (json!({"id": "r2", "metadata": [1, 2]}), "invalid_argument"),
-        (json!({"id": "r2", "metadata": {"blob": "x".repeat(5000)}}), "invalid_argument"),
+        (
+            json!({"id": "r2", "metadata": {"blob": "x".repeat(5000)}}),
+            "invalid_argument",
+        ),
         (json!({"id": "r2", "owner": "alice"}), "invalid_json"),
         (json!({"name": "no id"}), "invalid_json"),
         (json!({"id": 7}), "invalid_json"),
@@ -217,21 +273,33 @@ async fn bad_input_and_callers(s: TestServer) {
         let (st, code) = fails(c, "POST", "/v1/rooms", Some(body.clone())).await;
         assert_eq!((st, code.as_str()), (400, want), "{body}");
     }
-    assert_eq!(fails(c, "GET", "/v1/rooms/r2", None).await.1, "not_found", "nothing half-made");
+    assert_eq!(
+        fails(c, "GET", "/v1/rooms/r2", None).await.1,
+        "not_found",
+        "nothing half-made"
+    );
     assert_eq!(
         fails(c, "PATCH", "/v1/rooms/r", Some(json!({"name": " "}))).await.1,
         "invalid_argument"
     );
     assert_eq!(
-        fails(c, "PATCH", "/v1/rooms/r", Some(json!({"metadata": "text"}))).await.1,
+        fails(c, "PATCH", "/v1/rooms/r", Some(json!({"metadata": "text"})))
+            .await
+            .1,
         "invalid_argument"
     );
     assert_eq!(c.room("r").await.unwrap().name, "r", "a refused update changes nothing");
     assert_eq!(fails(c, "GET", "/v1/rooms/bad%20id", None).await.1, "invalid_argument");
-    assert_eq!(fails(c, "GET", "/v1/rooms?cursor=%21%21", None).await.1, "invalid_argument");
+    assert_eq!(
+        fails(c, "GET", "/v1/rooms?cursor=%21%21", None).await.1,
+        "invalid_argument"
+    );
     assert_eq!(fails(c, "GET", "/v1/rooms?limit=x", None).await.1, "invalid_argument");
     let past = json!({"until": 1000});
-    assert_eq!(fails(c, "PUT", "/v1/rooms/r/mutes/alice", Some(past)).await.1, "invalid_argument");
+    assert_eq!(
+        fails(c, "PUT", "/v1/rooms/r/mutes/alice", Some(past)).await.1,
+        "invalid_argument"
+    );
     assert_eq!(fails(c, "PUT", "/v1/rooms/r/mutes/nobody", None).await.1, "not_found");
     assert_eq!(fails(c, "PUT", "/v1/rooms/none/mutes/alice", None).await.1, "not_found");
 
@@ -248,7 +316,10 @@ async fn bad_input_and_callers(s: TestServer) {
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["error"]["code"], "missing_credentials");
     let wrong = ServerClient::new(&s.base, a.app.app_key.as_str(), "sk_wrong");
-    assert_eq!(fails(&wrong, "DELETE", "/v1/rooms/r", None).await, (401, "bad_signature".into()));
+    assert_eq!(
+        fails(&wrong, "DELETE", "/v1/rooms/r", None).await,
+        (401, "bad_signature".into())
+    );
     assert_eq!(c.room("r").await.unwrap().id, "r", "still there");
 }
 on_every_store!(room_bad_input_and_callers, bad_input_and_callers);
@@ -257,10 +328,7 @@ async fn another_apps_rooms_are_not_found(s: TestServer) {
     let a = s.app("a").await;
     let b = s.app("b").await;
     for app in [&a, &b] {
-        app.client
-            .upsert_users(&[json!({"id": "alice"})])
-            .await
-            .unwrap();
+        app.client.upsert_users(&[json!({"id": "alice"})]).await.unwrap();
     }
     a.client.create_room("secret", None, None).await.unwrap();
     a.client.send_room_text("alice", "secret", "k", "for a").await.unwrap();
@@ -276,7 +344,11 @@ async fn another_apps_rooms_are_not_found(s: TestServer) {
         ("GET", "/v1/conversations/r%3Asecret/messages", None),
         ("POST", "/v1/messages", Some(send_body("alice", "secret", "x"))),
     ] {
-        assert_eq!(fails(c, method, path, body).await, (404, "not_found".into()), "{method} {path}");
+        assert_eq!(
+            fails(c, method, path, body).await,
+            (404, "not_found".into()),
+            "{method} {path}"
+        );
     }
     assert!(c.rooms(None, 50).await.unwrap().rooms.is_empty());
     // The same id in B is B's own room, with its own seqs.
@@ -352,7 +424,11 @@ mod grpc {
             name: Some("Stage".into()),
             metadata: tern_tenant_api::grpc_struct(json!({"capacity": 500})),
         };
-        let room = r.create_room(signed(&a, "CreateRoom", create.clone())).await.unwrap().into_inner();
+        let room = r
+            .create_room(signed(&a, "CreateRoom", create.clone()))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(
             (room.name.as_str(), room.created_by.as_str(), room.member_count),
             ("Stage", "server_api", 0)
@@ -361,12 +437,26 @@ mod grpc {
         assert_eq!(error_code(&e).as_deref(), Some("conflict"));
         // The same room over REST and gRPC.
         a.client.send_room_text("alice", "stage", "k1", "hi").await.unwrap();
-        let got = r.get_room(signed(&a, "GetRoom", room_req("stage"))).await.unwrap().into_inner();
+        let got = r
+            .get_room(signed(&a, "GetRoom", room_req("stage")))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!((got.last_seq, got.name.as_str()), (1, "Stage"));
         let rest = a.client.room("stage").await.unwrap();
-        assert_eq!((rest.name, rest.last_seq, rest.created_at), (got.name.clone(), 1, got.created_at));
+        assert_eq!(
+            (rest.name, rest.last_seq, rest.created_at),
+            (got.name.clone(), 1, got.created_at)
+        );
         let list = r
-            .list_rooms(signed(&a, "ListRooms", pb::ListRoomsRequest { cursor: String::new(), limit: 0 }))
+            .list_rooms(signed(
+                &a,
+                "ListRooms",
+                pb::ListRoomsRequest {
+                    cursor: String::new(),
+                    limit: 0,
+                },
+            ))
             .await
             .unwrap()
             .into_inner();
@@ -391,7 +481,11 @@ mod grpc {
         };
         let m = r.mute_user(signed(&a, "MuteUser", mute)).await.unwrap().into_inner();
         assert_eq!(m.until, 253_402_300_799_999);
-        let e = a.client.send_room_text("alice", "stage", "k2", "hello?").await.unwrap_err();
+        let e = a
+            .client
+            .send_room_text("alice", "stage", "k2", "hello?")
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), Some("user_muted"));
         let mutes = r
             .list_mutes(signed(
@@ -406,20 +500,30 @@ mod grpc {
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(mutes.mutes.iter().map(|m| m.user_id.as_str()).collect::<Vec<_>>(), vec!["alice"]);
+        assert_eq!(
+            mutes.mutes.iter().map(|m| m.user_id.as_str()).collect::<Vec<_>>(),
+            vec!["alice"]
+        );
         let who = pb::RoomUserRequest {
             room_id: "stage".into(),
             user_id: "alice".into(),
         };
         r.unmute_user(signed(&a, "UnmuteUser", who.clone())).await.unwrap();
         a.client.send_room_text("alice", "stage", "k3", "thanks").await.unwrap();
-        let removed = r.remove_user(signed(&a, "RemoveUser", who.clone())).await.unwrap().into_inner();
+        let removed = r
+            .remove_user(signed(&a, "RemoveUser", who.clone()))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(removed.sessions, 0);
 
         // Another app: not_found for each; bad ids: invalid_argument.
         let e = r.get_room(signed(&b, "GetRoom", room_req("stage"))).await.unwrap_err();
         assert_eq!(error_code(&e).as_deref(), Some("not_found"));
-        let e = r.delete_room(signed(&b, "DeleteRoom", room_req("stage"))).await.unwrap_err();
+        let e = r
+            .delete_room(signed(&b, "DeleteRoom", room_req("stage")))
+            .await
+            .unwrap_err();
         assert_eq!(error_code(&e).as_deref(), Some("not_found"));
         let e = r.remove_user(signed(&b, "RemoveUser", who)).await.unwrap_err();
         assert_eq!(error_code(&e).as_deref(), Some("not_found"));
@@ -429,9 +533,14 @@ mod grpc {
         let e = r.get_room(tonic::Request::new(room_req("stage"))).await.unwrap_err();
         assert_eq!(error_code(&e).as_deref(), Some("missing_credentials"));
 
-        r.delete_room(signed(&a, "DeleteRoom", room_req("stage"))).await.unwrap();
+        r.delete_room(signed(&a, "DeleteRoom", room_req("stage")))
+            .await
+            .unwrap();
         let e = r.get_room(signed(&a, "GetRoom", room_req("stage"))).await.unwrap_err();
-        assert_eq!((e.code(), error_code(&e).as_deref()), (tonic::Code::NotFound, Some("not_found")));
+        assert_eq!(
+            (e.code(), error_code(&e).as_deref()),
+            (tonic::Code::NotFound, Some("not_found"))
+        );
     }
     on_every_store!(rooms_over_grpc_on_every_store, rooms_over_grpc);
 

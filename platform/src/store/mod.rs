@@ -442,8 +442,13 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- rooms and broadcasts --------------------------------------------------------
     /// Creates a room and writes `events`, in one transaction. `Conflict` if the id is taken.
-    async fn create_room(&self, app: &AppId, room: &NewRoom, now: UnixMillis, events: &[NewOutboxEvent])
-        -> StoreResult<Room>;
+    async fn create_room(
+        &self,
+        app: &AppId,
+        room: &NewRoom,
+        now: UnixMillis,
+        events: &[NewOutboxEvent],
+    ) -> StoreResult<Room>;
     /// The room, creating it (as `room`) if it does not exist; `events` are written only when
     /// it is created, in the same transaction. Returns it and whether it was created.
     /// Concurrent calls for one new room create it once.
@@ -505,8 +510,12 @@ pub trait Store: Send + Sync + 'static {
     /// Takes the running broadcast (of any app) that has waited longest and is due at `now`,
     /// and leases it to `owner` until `now + lease_ms`: no other caller gets it until the
     /// lease ends or the owner records a step. Returns it with its app.
-    async fn claim_broadcast(&self, now: UnixMillis, lease_ms: i64, owner: &str)
-        -> StoreResult<Option<(AppId, Broadcast)>>;
+    async fn claim_broadcast(
+        &self,
+        now: UnixMillis,
+        lease_ms: i64,
+        owner: &str,
+    ) -> StoreResult<Option<(AppId, Broadcast)>>;
     /// Records one batch: moves the cursor, adds the counts, finishes the job when
     /// `step.done`, makes it due again at `step.next_run_at` (releasing the lease) and
     /// writes `events`, in one transaction. Only while `owner` holds the job and it is

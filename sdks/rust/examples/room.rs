@@ -53,7 +53,11 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// Connects `user` over the SDK with a token the backend minted for them.
-async fn connect(server: &ServerClient, ws_url: &str, user: &str) -> Result<(Client, Events), Box<dyn std::error::Error>> {
+async fn connect(
+    server: &ServerClient,
+    ws_url: &str,
+    user: &str,
+) -> Result<(Client, Events), Box<dyn std::error::Error>> {
     let token = server.user_token(user, Some(3600)).await?;
     Ok(Client::connect(ws_url, &token.token, &format!("{user}-example"), Platform::Desktop).await?)
 }
@@ -95,7 +99,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = ServerClient::new(&args.url, &args.app, &args.secret);
     let ws_url = format!(
         "{}/v1/connect",
-        args.url.replacen("http://", "ws://", 1).replacen("https://", "wss://", 1)
+        args.url
+            .replacen("http://", "ws://", 1)
+            .replacen("https://", "wss://", 1)
     );
 
     // The backend: users, and the room (reused if it exists from an earlier run).
@@ -122,10 +128,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("* {name} joined: {count} in the room");
     }
     let info = alice.room_info(&args.room).await?;
-    println!("* room info from the SDK: {:?}, {} members, metadata {}", info.name, info.member_count, info.metadata);
+    println!(
+        "* room info from the SDK: {:?}, {} members, metadata {}",
+        info.name, info.member_count, info.metadata
+    );
 
     for text in ["welcome, everyone", "the show starts in a minute", "here we go"] {
-        let ack = host.send(Target::Room(args.room.clone()), "text", json!({ "text": text })).await?;
+        let ack = host
+            .send(Target::Room(args.room.clone()), "text", json!({ "text": text }))
+            .await?;
         println!("* host sent #{}", ack.seq);
     }
     pause().await;
@@ -138,11 +149,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Leaving stops delivery at once; the server API sees the count change.
     bob.leave_room(&args.room).await?;
-    host.send(Target::Room(args.room.clone()), "text", json!({"text": "bob won't see this"}))
-        .await?;
+    host.send(
+        Target::Room(args.room.clone()),
+        "text",
+        json!({"text": "bob won't see this"}),
+    )
+    .await?;
     pause().await;
     let room = server.room(&args.room).await?;
-    println!("* server API: {} in the room, last seq {}", room.member_count, room.last_seq);
+    println!(
+        "* server API: {} in the room, last seq {}",
+        room.member_count, room.last_seq
+    );
 
     if args.stay {
         let (you, you_ev) = connect(&server, &ws_url, "you").await?;

@@ -431,7 +431,12 @@ impl ServerClient {
     // ---- rooms (docs/rooms.md) ----
 
     /// Creates a room; `name` defaults to the id, `metadata` to `{}`.
-    pub async fn create_room(&self, id: &str, name: Option<&str>, metadata: Option<Value>) -> Result<Room, ServerError> {
+    pub async fn create_room(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        metadata: Option<Value>,
+    ) -> Result<Room, ServerError> {
         let body = json!({"id": id, "name": name, "metadata": metadata});
         self.request("POST", "/v1/rooms", Some(&body)).await
     }
@@ -452,7 +457,12 @@ impl ServerClient {
     }
 
     /// Changes the name and/or the metadata (`None` keeps them).
-    pub async fn update_room(&self, id: &str, name: Option<&str>, metadata: Option<Value>) -> Result<Room, ServerError> {
+    pub async fn update_room(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        metadata: Option<Value>,
+    ) -> Result<Room, ServerError> {
         let body = json!({"name": name, "metadata": metadata});
         self.request("PATCH", &format!("/v1/rooms/{}", encode_segment(id)), Some(&body))
             .await

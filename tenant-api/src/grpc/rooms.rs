@@ -43,7 +43,10 @@ impl pb::rooms_server::Rooms for Server {
 
     async fn get_room(&self, req: Request<pb::RoomRequest>) -> Answer<pb::Room> {
         let app = app(&req)?;
-        ok(rooms::get_room(&self.state, &app, &req.into_inner().room_id).await, room)
+        ok(
+            rooms::get_room(&self.state, &app, &req.into_inner().room_id).await,
+            room,
+        )
     }
 
     async fn list_rooms(&self, req: Request<pb::ListRoomsRequest>) -> Answer<pb::RoomsResponse> {
