@@ -15,7 +15,7 @@ use tern_platform::broadcasts::{self, StartBroadcast, WorkerConfig};
 use tern_platform::delivery::{Pipeline, Recipient, SendRequest};
 use tern_platform::domain::*;
 use tern_platform::ids::*;
-use tern_platform::store::{self, SeqRange};
+use tern_platform::store::{self, NewMessage, SeqRange};
 use tern_sdk::{ConnectionState, Event, Events};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -210,6 +210,31 @@ async fn a_worker_that_dies_mid_job_leaves_it_to_the_next_with_nothing_lost_or_d
             at_crash.state == BroadcastState::Running && at_crash.users_seen < 600,
             "the worker died mid-job: {at_crash:?}"
         );
+        // What a worker that dies between storing a batch and recording it leaves behind:
+        // the next batch's notifications stored, the cursor not moved. Make that state
+        // whatever the abort hit, so the next worker has to run such a batch again.
+        let next: Vec<UserId> = ids
+            .iter()
+            .filter(|u| at_crash.after_user.as_ref().is_none_or(|a| u.as_str() > a.as_str()))
+            .take(50)
+            .map(|u| UserId::parse(u).unwrap())
+            .collect();
+        let uncounted: Vec<NewMessage> = next
+            .iter()
+            .map(|u| NewMessage {
+                app_id: app.app.id.clone(),
+                msg_id: MsgId::generate(),
+                conversation_id: ConversationId::System(u.clone()),
+                sender: Sender::System,
+                client_msg_id: broadcasts::notification_key(&at_crash.request_key, u),
+                msg_type: MessageType::Text,
+                content: json!({"text": "we launched"}),
+                created_at: now_ms(),
+                participants: vec![u.clone()],
+                events: Vec::new(),
+            })
+            .collect();
+        server.store.commit_messages(&uncounted).await.unwrap();
         // Starting it again with the same key is the same job, not a second one.
         let (again, created) = broadcasts::start(
             p,
