@@ -193,6 +193,20 @@ fn room_event(app: &App, kind: &str, room: &Room, now: UnixMillis) -> Vec<NewOut
     webhook::after_event(app, kind, data, now).into_iter().collect()
 }
 
+/// `room.created` for a room about to be stored.
+fn created_event(app: &App, room: &NewRoom, now: UnixMillis) -> Vec<NewOutboxEvent> {
+    let as_stored = Room {
+        id: room.id.clone(),
+        name: room.name.clone(),
+        metadata: room.metadata.clone(),
+        created_by: room.created_by,
+        created_at: now,
+        updated_at: now,
+        last_seq: 0,
+    };
+    room_event(app, "room.created", &as_stored, now)
+}
+
 /// Creates a room from the server API. `name` defaults to the id, `metadata` to `{}`.
 /// `conflict` if the app has a room with this id.
 pub async fn create(
@@ -210,20 +224,7 @@ pub async fn create(
     };
     validate_room_profile(&room.name, &room.metadata).map_err(DeliveryError::InvalidArgument)?;
     let now = now_ms();
-    let events = room_event(
-        app,
-        "room.created",
-        &Room {
-            id: room.id.clone(),
-            name: room.name.clone(),
-            metadata: room.metadata.clone(),
-            created_by: room.created_by,
-            created_at: now,
-            updated_at: now,
-            last_seq: 0,
-        },
-        now,
-    );
+    let events = created_event(app, &room, now);
     let stored = p
         .store()
         .create_room(&app.id, &room, now, &events)
@@ -418,20 +419,7 @@ pub async fn open_for_join(p: &Pipeline, app: &App, id: &RoomId) -> Result<Room,
         metadata: json!({}),
         created_by: RoomOrigin::Join,
     };
-    let events = room_event(
-        app,
-        "room.created",
-        &Room {
-            id: new.id.clone(),
-            name: new.name.clone(),
-            metadata: new.metadata.clone(),
-            created_by: new.created_by,
-            created_at: now,
-            updated_at: now,
-            last_seq: 0,
-        },
-        now,
-    );
+    let events = created_event(app, &new, now);
     let (room, created) = p.store().room_or_create(&app.id, &new, now, &events).await?;
     p.outbox_written(created && !events.is_empty());
     p.room_gate().forget(&app.id, id);
