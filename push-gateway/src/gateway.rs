@@ -2,9 +2,9 @@
 //!
 //! The pipeline publishes each delivery to the nodes that hold its recipients (via
 //! `Presence`); this node receives them on its bus subscription and hands each to the local
-//! sessions of the named users (room events go to `crate::rooms`). Hand-off is a `try_send` into the
-//! session's bounded queue: a session that cannot keep up is closed as a slow consumer
-//! rather than allowed to grow memory or hold up everyone else.
+//! sessions of the named users (room events go to `crate::rooms`). Hand-off is a
+//! `try_send` into the session's bounded queue: a session that cannot keep up is closed as
+//! a slow consumer rather than allowed to grow memory or hold up everyone else.
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
