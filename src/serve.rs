@@ -211,6 +211,7 @@ async fn start(
             node_id: config.node_id.clone(),
             webhook_allow_private: config.webhook_allow_private,
             run_worker: roles.contains(&Role::Worker),
+            ..EngineConfig::default()
         },
     );
     let (doors, grpc, gateway) = front_doors(&engine, &config, &roles, grpc_listener, shutdown).await?;

@@ -1,5 +1,5 @@
 //! The engine of one node, assembled: the store and the in-process ports, the delivery
-//! pipeline with the before-send hook, the webhook worker, and the verifiers of requests and
+//! pipeline with the before-send hook, the webhook and broadcast workers, and the verifiers of requests and
 //! user tokens. `tern serve` and every test suite build it the same way, so what the tests
 //! drive is what runs.
 
@@ -28,8 +28,10 @@ pub struct EngineConfig {
     pub node_id: String,
     /// Let webhooks reach loopback and private addresses (development and tests only).
     pub webhook_allow_private: bool,
-    /// Run the webhook worker in this process (the `worker` role).
+    /// Run the webhook worker and the broadcast worker in this process (the `worker` role).
     pub run_worker: bool,
+    /// How the broadcast worker runs its jobs.
+    pub broadcasts: crate::broadcasts::WorkerConfig,
 }
 
 impl Default for EngineConfig {
@@ -38,6 +40,7 @@ impl Default for EngineConfig {
             node_id: "node-1".into(),
             webhook_allow_private: false,
             run_worker: true,
+            broadcasts: crate::broadcasts::WorkerConfig::default(),
         }
     }
 }
@@ -52,10 +55,13 @@ pub struct Engine {
     pub pipeline: Arc<Pipeline>,
     pub before_send: Arc<HttpBeforeSendHook>,
     pub outbox_wake: Arc<Notify>,
+    /// Notified when a broadcast starts, so the worker takes it at once.
+    pub broadcast_wake: Arc<Notify>,
     pub request_verifier: Arc<RequestVerifier>,
     pub user_tokens: Arc<UserTokenVerifier>,
     shutdown: CancellationToken,
     worker: Option<JoinHandle<()>>,
+    broadcast_worker: Option<JoinHandle<()>>,
 }
 
 impl Engine {
@@ -98,6 +104,16 @@ impl Engine {
                 shutdown.clone(),
             )
         });
+        let broadcast_wake = Arc::new(Notify::new());
+        let broadcast_worker = config.run_worker.then(|| {
+            crate::broadcasts::spawn(
+                pipeline.clone(),
+                config.broadcasts.clone(),
+                broadcast_wake.clone(),
+                shutdown.clone(),
+                &config.node_id,
+            )
+        });
         Self {
             config,
             store,
@@ -108,10 +124,12 @@ impl Engine {
             pipeline,
             before_send,
             outbox_wake,
+            broadcast_wake,
             request_verifier,
             user_tokens,
             shutdown,
             worker,
+            broadcast_worker,
         }
     }
 
@@ -119,6 +137,9 @@ impl Engine {
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
         if let Some(w) = self.worker.take() {
+            let _ = w.await;
+        }
+        if let Some(w) = self.broadcast_worker.take() {
             let _ = w.await;
         }
     }

@@ -9,11 +9,13 @@
 //! - `bus`, `presence`, `nonce`: the ports that become Redis or Pulsar at scale.
 //! - `delivery`: the one pipeline every message goes through.
 //! - `lifecycle`: what happens to a message after it is sent (edits, recalls, reactions, ...).
+//! - `friends`, `rooms`, `broadcasts`: operations shared by the server API and the gateway.
 //! - `proto`: types generated from `proto/tern/v1/`.
 
 pub mod admins;
 pub mod auth;
 pub mod bootstrap;
+pub mod broadcasts;
 pub mod bus;
 pub mod delivery;
 pub mod domain;
@@ -24,6 +26,7 @@ pub mod lifecycle;
 pub mod nonce;
 pub mod presence;
 pub mod proto;
+pub mod rooms;
 pub mod secret_box;
 pub mod store;
 pub mod tenancy;

@@ -43,22 +43,75 @@ pub trait Presence: Send + Sync + 'static {
     /// Groups `users` by the nodes holding their sessions; offline users are left out.
     async fn nodes_of(&self, app: &AppId, users: &[UserId]) -> Result<HashMap<NodeId, Vec<UserId>>, PresenceError>;
     async fn presence(&self, app: &AppId, users: &[UserId]) -> Result<Vec<UserPresence>, PresenceError>;
-    /// Room membership lives only here, for as long as the session is connected.
-    async fn room_joined(&self, app: &AppId, room: &RoomId, node: &str, session: u64) -> Result<(), PresenceError>;
+    /// Room membership lives only here, for as long as the session is connected: `user`'s
+    /// session `session` on `node` is in the room.
+    async fn room_joined(
+        &self,
+        app: &AppId,
+        room: &RoomId,
+        user: &UserId,
+        node: &str,
+        session: u64,
+    ) -> Result<(), PresenceError>;
     async fn room_left(&self, app: &AppId, room: &RoomId, node: &str, session: u64) -> Result<(), PresenceError>;
+    /// The nodes holding at least one session in the room: where a room message is published.
     async fn room_nodes(&self, app: &AppId, room: &RoomId) -> Result<Vec<NodeId>, PresenceError>;
+    /// Users in the room, each counted once whatever their number of sessions.
     async fn room_member_count(&self, app: &AppId, room: &RoomId) -> Result<u64, PresenceError>;
+    /// Forgets everyone in the room (it was dismissed); returns how many sessions were in it.
+    async fn room_closed(&self, app: &AppId, room: &RoomId) -> Result<u64, PresenceError>;
+    /// Forgets `user`'s sessions in the room (they were removed); returns how many there were.
+    async fn room_user_removed(&self, app: &AppId, room: &RoomId, user: &UserId) -> Result<u64, PresenceError>;
 }
 
 type UserKey = (AppId, UserId);
 type RoomKey = (AppId, RoomId);
+
+/// Who is in one room, kept three ways so that each question is answered without walking
+/// every member: a room of 10,000 is asked for its nodes on every message.
+#[derive(Default)]
+struct RoomMembers {
+    /// (node, session) → user
+    sessions: HashMap<(String, u64), UserId>,
+    /// user → their sessions in the room
+    users: HashMap<UserId, u32>,
+    /// node → its sessions in the room
+    nodes: HashMap<String, u32>,
+}
+
+impl RoomMembers {
+    fn insert(&mut self, node: &str, session: u64, user: &UserId) {
+        if self.sessions.insert((node.to_owned(), session), user.clone()).is_none() {
+            *self.users.entry(user.clone()).or_default() += 1;
+            *self.nodes.entry(node.to_owned()).or_default() += 1;
+        }
+    }
+
+    fn remove(&mut self, node: &str, session: u64) -> bool {
+        let Some(user) = self.sessions.remove(&(node.to_owned(), session)) else {
+            return false;
+        };
+        decrement(&mut self.users, user);
+        decrement(&mut self.nodes, node.to_owned());
+        true
+    }
+}
+
+fn decrement<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, u32>, key: K) {
+    if let Some(n) = counts.get_mut(&key) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(&key);
+        }
+    }
+}
 
 #[derive(Default)]
 struct State {
     /// user → (node, session) → device
     sessions: HashMap<UserKey, HashMap<(String, u64), String>>,
     last_seen: HashMap<UserKey, UnixMillis>,
-    rooms: HashMap<RoomKey, HashSet<(String, u64)>>,
+    rooms: HashMap<RoomKey, RoomMembers>,
 }
 
 /// Presence for one process. A std mutex: every operation is a few map lookups, never awaits.
@@ -158,12 +211,19 @@ impl Presence for MemoryPresence {
             .collect())
     }
 
-    async fn room_joined(&self, app: &AppId, room: &RoomId, node: &str, session: u64) -> Result<(), PresenceError> {
+    async fn room_joined(
+        &self,
+        app: &AppId,
+        room: &RoomId,
+        user: &UserId,
+        node: &str,
+        session: u64,
+    ) -> Result<(), PresenceError> {
         self.lock()
             .rooms
             .entry((app.clone(), room.clone()))
             .or_default()
-            .insert((node.to_owned(), session));
+            .insert(node, session, user);
         Ok(())
     }
 
@@ -171,8 +231,8 @@ impl Presence for MemoryPresence {
         let mut s = self.lock();
         let key = (app.clone(), room.clone());
         if let Some(m) = s.rooms.get_mut(&key) {
-            m.remove(&(node.to_owned(), session));
-            if m.is_empty() {
+            m.remove(node, session);
+            if m.sessions.is_empty() {
                 s.rooms.remove(&key);
             }
         }
@@ -180,13 +240,12 @@ impl Presence for MemoryPresence {
     }
 
     async fn room_nodes(&self, app: &AppId, room: &RoomId) -> Result<Vec<NodeId>, PresenceError> {
-        let s = self.lock();
-        let nodes: HashSet<String> = s
+        Ok(self
+            .lock()
             .rooms
             .get(&(app.clone(), room.clone()))
-            .map(|m| m.iter().map(|(n, _)| n.clone()).collect())
-            .unwrap_or_default();
-        Ok(nodes.into_iter().collect())
+            .map(|m| m.nodes.keys().cloned().collect())
+            .unwrap_or_default())
     }
 
     async fn room_member_count(&self, app: &AppId, room: &RoomId) -> Result<u64, PresenceError> {
@@ -194,7 +253,36 @@ impl Presence for MemoryPresence {
             .lock()
             .rooms
             .get(&(app.clone(), room.clone()))
-            .map_or(0, |m| m.len() as u64))
+            .map_or(0, |m| m.users.len() as u64))
+    }
+
+    async fn room_closed(&self, app: &AppId, room: &RoomId) -> Result<u64, PresenceError> {
+        Ok(self
+            .lock()
+            .rooms
+            .remove(&(app.clone(), room.clone()))
+            .map_or(0, |m| m.sessions.len() as u64))
+    }
+
+    async fn room_user_removed(&self, app: &AppId, room: &RoomId, user: &UserId) -> Result<u64, PresenceError> {
+        let mut s = self.lock();
+        let key = (app.clone(), room.clone());
+        let Some(m) = s.rooms.get_mut(&key) else {
+            return Ok(0);
+        };
+        let theirs: Vec<(String, u64)> = m
+            .sessions
+            .iter()
+            .filter(|(_, u)| *u == user)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (node, session) in &theirs {
+            m.remove(node, *session);
+        }
+        if m.sessions.is_empty() {
+            s.rooms.remove(&key);
+        }
+        Ok(theirs.len() as u64)
     }
 }
 
@@ -227,5 +315,32 @@ mod tests {
         p.session_opened(&a, &u, "n1", 1, "d").await.unwrap();
         assert!(p.nodes_of(&b, std::slice::from_ref(&u)).await.unwrap().is_empty());
         assert_eq!(p.nodes_of(&a, std::slice::from_ref(&u)).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn rooms_count_users_once_and_know_their_nodes() {
+        let p = MemoryPresence::new();
+        let (a, b) = (AppId::generate(), AppId::generate());
+        let r = RoomId::parse("live").unwrap();
+        let (alice, bob) = (UserId::parse("alice").unwrap(), UserId::parse("bob").unwrap());
+        p.room_joined(&a, &r, &alice, "n1", 1).await.unwrap();
+        p.room_joined(&a, &r, &alice, "n2", 2).await.unwrap();
+        p.room_joined(&a, &r, &bob, "n1", 3).await.unwrap();
+        // Joining twice on one session changes nothing.
+        p.room_joined(&a, &r, &bob, "n1", 3).await.unwrap();
+        assert_eq!(p.room_member_count(&a, &r).await.unwrap(), 2);
+        let mut nodes = p.room_nodes(&a, &r).await.unwrap();
+        nodes.sort();
+        assert_eq!(nodes, vec!["n1".to_string(), "n2".to_string()]);
+        assert_eq!(p.room_member_count(&b, &r).await.unwrap(), 0, "scoped by app");
+
+        p.room_left(&a, &r, "n2", 2).await.unwrap();
+        assert_eq!(p.room_nodes(&a, &r).await.unwrap(), vec!["n1".to_string()]);
+        assert_eq!(p.room_member_count(&a, &r).await.unwrap(), 2, "alice is still in on n1");
+        assert_eq!(p.room_user_removed(&a, &r, &alice).await.unwrap(), 1);
+        assert_eq!(p.room_member_count(&a, &r).await.unwrap(), 1);
+        assert_eq!(p.room_closed(&a, &r).await.unwrap(), 1);
+        assert_eq!(p.room_member_count(&a, &r).await.unwrap(), 0);
+        assert!(p.room_nodes(&a, &r).await.unwrap().is_empty());
     }
 }

@@ -1567,6 +1567,483 @@ async fn blocklists(store: Arc<dyn Store>) {
     assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
 }
 
+// ---- rooms and broadcasts ------------------------------------------------------------
+
+fn rid(s: &str) -> RoomId {
+    RoomId::parse(s).unwrap()
+}
+
+fn new_room(id: &str, origin: RoomOrigin) -> NewRoom {
+    NewRoom {
+        id: rid(id),
+        name: format!("room {id}"),
+        metadata: json!({ "topic": id }),
+        created_by: origin,
+    }
+}
+
+fn room_msg(app: &AppId, room: &str, from: &str, key: &str) -> NewMessage {
+    NewMessage {
+        app_id: app.clone(),
+        msg_id: MsgId::generate(),
+        conversation_id: ConversationId::Room(rid(room)),
+        sender: Sender::User(uid(from)),
+        client_msg_id: cmid(key),
+        msg_type: MessageType::Text,
+        content: json!({ "text": key }),
+        created_at: 2_000,
+        participants: Vec::new(),
+        events: Vec::new(),
+        reply_to: None,
+    }
+}
+
+async fn rooms_registry_with_history(store: Arc<dyn Store>) {
+    let a = app(&*store).await.id;
+    let b = app_of_other_tenant(&*store).await;
+    let ev = event(&a, 1_000);
+    let lobby = store
+        .create_room(
+            &a,
+            &new_room("lobby", RoomOrigin::ServerApi),
+            1_000,
+            std::slice::from_ref(&ev),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (lobby.name.as_str(), lobby.created_by, lobby.last_seq, lobby.created_at),
+        ("room lobby", RoomOrigin::ServerApi, 0, 1_000)
+    );
+    assert_eq!(
+        store.due_events(i64::MAX, 10).await.unwrap()[0].id,
+        ev.id,
+        "the event is written with the room"
+    );
+    let again = store
+        .create_room(&a, &new_room("lobby", RoomOrigin::ServerApi), 1_001, &[])
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    // Another app has its own namespace: the same id is a different room, and A's is unseen.
+    assert!(store.room(&b, &rid("lobby")).await.unwrap().is_none());
+    store
+        .create_room(&b, &new_room("lobby", RoomOrigin::ServerApi), 1_000, &[])
+        .await
+        .unwrap();
+
+    // Created on join once, however many join at once; events only with the creation.
+    let joins: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let a = a.clone();
+            tokio::spawn(async move {
+                let ev = event(&a, 1_000 + i);
+                loop {
+                    match store
+                        .room_or_create(
+                            &a,
+                            &new_room("live", RoomOrigin::Join),
+                            1_500,
+                            std::slice::from_ref(&ev),
+                        )
+                        .await
+                    {
+                        Err(StoreError::Unavailable(_)) => tokio::task::yield_now().await,
+                        r => return r.unwrap(),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for j in joins {
+        let (room, c) = j.await.unwrap();
+        assert_eq!(room.created_by, RoomOrigin::Join);
+        created += usize::from(c);
+    }
+    assert_eq!(created, 1, "the room was created by exactly one join");
+    let (existing, c) = store
+        .room_or_create(&a, &new_room("lobby", RoomOrigin::Join), 9_999, &[])
+        .await
+        .unwrap();
+    assert!(!c);
+    assert_eq!(
+        existing.created_by,
+        RoomOrigin::ServerApi,
+        "an existing room is left alone"
+    );
+    assert_eq!(store.due_events(i64::MAX, 100).await.unwrap().len(), 2);
+
+    // History: the room's conversation keeps seqs; last_seq shows on the room.
+    for i in 1..=3 {
+        let m = stored(&commit_one(&*store, room_msg(&a, "lobby", "alice", &format!("l{i}"))).await).clone();
+        assert_eq!(m.seq, i);
+    }
+    assert_eq!(store.room(&a, &rid("lobby")).await.unwrap().unwrap().last_seq, 3);
+    assert_eq!(store.room(&b, &rid("lobby")).await.unwrap().unwrap().last_seq, 0);
+
+    // Pages by id.
+    for id in ["a1", "a2", "a3"] {
+        store
+            .create_room(&a, &new_room(id, RoomOrigin::ServerApi), 1_000, &[])
+            .await
+            .unwrap();
+    }
+    let first = store.rooms(&a, None, 2).await.unwrap();
+    assert_eq!(
+        first.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        vec!["a1", "a2"]
+    );
+    let rest = store.rooms(&a, Some(&rid("a2")), 10).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        vec!["a3", "live", "lobby"]
+    );
+    assert_eq!(rest[2].last_seq, 3);
+
+    // Updates keep what they do not name.
+    let u = store
+        .update_room(&a, &rid("lobby"), Some("Lobby"), None, 3_000, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        (u.name.as_str(), &u.metadata, u.updated_at),
+        ("Lobby", &json!({"topic": "lobby"}), 3_000)
+    );
+    let u = store
+        .update_room(&a, &rid("lobby"), None, Some(&json!({"pinned": true})), 3_001, &[])
+        .await
+        .unwrap();
+    assert_eq!((u.name.as_str(), &u.metadata), ("Lobby", &json!({"pinned": true})));
+    let missing = store.update_room(&b, &rid("a1"), Some("x"), None, 1, &[]).await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+
+    // Deleting takes the history and the mutes with it; the id can be used again, from seq 1.
+    store
+        .mute_in_room(&a, &rid("lobby"), &uid("bob"), i64::MAX, 3_000)
+        .await
+        .unwrap();
+    let conv = ConversationId::Room(rid("lobby"));
+    let old = store.messages(&a, &conv, SeqRange::After(0), 1).await.unwrap()[0].clone();
+    store
+        .set_reaction(&a, &old.msg_id, &uid("bob"), "+1", true, 3_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .message_changes(&a, &conv, &uid("bob"), 0, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let missing = store.delete_room(&b, &rid("a1"), &[]).await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+    store.delete_room(&a, &rid("lobby"), &[]).await.unwrap();
+    // What the lifecycle kept of its messages goes too (a new room of that id starts clean).
+    assert!(store
+        .reaction_summaries(&a, std::slice::from_ref(&old.msg_id), None, 3)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .message_changes(&a, &conv, &uid("bob"), 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.room(&a, &rid("lobby")).await.unwrap().is_none());
+    assert!(store
+        .messages(&a, &conv, SeqRange::After(0), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        store.delete_room(&a, &rid("lobby"), &[]).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.room(&b, &rid("lobby")).await.unwrap().unwrap().id,
+        rid("lobby"),
+        "B's room stays"
+    );
+    let again = store
+        .create_room(&a, &new_room("lobby", RoomOrigin::ServerApi), 4_000, &[])
+        .await
+        .unwrap();
+    assert_eq!(again.last_seq, 0);
+    assert_eq!(store.room_mute(&a, &rid("lobby"), &uid("bob")).await.unwrap(), None);
+    let m = stored(&commit_one(&*store, room_msg(&a, "lobby", "alice", "after")).await).clone();
+    assert_eq!(m.seq, 1);
+}
+
+async fn room_mutes_until_a_time(store: Arc<dyn Store>) {
+    let a = app(&*store).await.id;
+    let b = app_of_other_tenant(&*store).await;
+    let missing = store.mute_in_room(&a, &rid("nowhere"), &uid("bob"), 5_000, 1_000).await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+    store
+        .create_room(&a, &new_room("r", RoomOrigin::ServerApi), 1_000, &[])
+        .await
+        .unwrap();
+    let m = store
+        .mute_in_room(&a, &rid("r"), &uid("bob"), 5_000, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        m,
+        RoomMute {
+            user_id: uid("bob"),
+            until: 5_000
+        }
+    );
+    // Muting again replaces the time.
+    store
+        .mute_in_room(&a, &rid("r"), &uid("bob"), 9_000, 1_100)
+        .await
+        .unwrap();
+    store
+        .mute_in_room(&a, &rid("r"), &uid("carol"), 2_000, 1_100)
+        .await
+        .unwrap();
+    assert_eq!(store.room_mute(&a, &rid("r"), &uid("bob")).await.unwrap(), Some(9_000));
+    assert_eq!(store.room_mute(&a, &rid("r"), &uid("dave")).await.unwrap(), None);
+    assert_eq!(
+        store.room_mute(&b, &rid("r"), &uid("bob")).await.unwrap(),
+        None,
+        "scoped by app"
+    );
+    // Lists only mutes still in force.
+    let now = store.room_mutes(&a, &rid("r"), 1_500, None, 10).await.unwrap();
+    assert_eq!(now.len(), 2);
+    let later = store.room_mutes(&a, &rid("r"), 3_000, None, 10).await.unwrap();
+    assert_eq!(
+        later,
+        vec![RoomMute {
+            user_id: uid("bob"),
+            until: 9_000
+        }]
+    );
+    let paged = store
+        .room_mutes(&a, &rid("r"), 1_500, Some(&uid("bob")), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        paged.iter().map(|m| m.user_id.as_str()).collect::<Vec<_>>(),
+        vec!["carol"]
+    );
+    store.unmute_in_room(&a, &rid("r"), &uid("bob")).await.unwrap();
+    assert!(matches!(
+        store.unmute_in_room(&a, &rid("r"), &uid("bob")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.unmute_in_room(&b, &rid("r"), &uid("carol")).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+fn new_broadcast(key: &str, audience: Audience, at: UnixMillis) -> NewBroadcast {
+    NewBroadcast {
+        id: format!("bc_{}", ulid::Ulid::new().to_string().to_ascii_lowercase()),
+        request_key: key.into(),
+        msg_type: MessageType::Text,
+        content: json!({"text": "maintenance tonight"}),
+        audience,
+        created_at: at,
+    }
+}
+
+fn step(after: Option<&str>, next_index: i64, sent: i64, failed: i64, done: bool, at: UnixMillis) -> BroadcastStep {
+    BroadcastStep {
+        after_user: after.map(uid),
+        next_index,
+        seen: sent + failed,
+        sent,
+        failed,
+        done,
+        now: at,
+        next_run_at: at,
+    }
+}
+
+async fn broadcasts_are_leased_jobs(store: Arc<dyn Store>) {
+    let a = app(&*store).await.id;
+    let b = app_of_other_tenant(&*store).await;
+    let list = Audience::Users(vec![uid("bob"), uid("carol"), uid("dave")]);
+    let (job, created) = store
+        .create_broadcast(&a, &new_broadcast("k1", list.clone(), 1_000))
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(
+        (
+            job.state,
+            job.total,
+            job.users_seen,
+            job.after_user.clone(),
+            job.next_index
+        ),
+        (BroadcastState::Running, Some(3), 0, None, 0)
+    );
+    assert_eq!(job.audience, list);
+    // The same key is the same job.
+    let (same, created) = store
+        .create_broadcast(&a, &new_broadcast("k1", Audience::AllUsers, 1_001))
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(same.id, job.id);
+    assert!(store.broadcast(&b, &job.id).await.unwrap().is_none(), "scoped by app");
+
+    // One worker at a time holds the job.
+    let (app_id, claimed) = store.claim_broadcast(1_000, 30_000, "w1").await.unwrap().unwrap();
+    assert_eq!((app_id, claimed.id.clone()), (a.clone(), job.id.clone()));
+    assert!(store.claim_broadcast(2_000, 30_000, "w2").await.unwrap().is_none());
+    // A step of a worker that does not hold it changes nothing.
+    assert!(!store
+        .advance_broadcast(&a, &job.id, "w2", &step(None, 2, 2, 0, false, 2_000), &[])
+        .await
+        .unwrap());
+    assert!(store
+        .advance_broadcast(&a, &job.id, "w1", &step(None, 2, 1, 1, false, 2_000), &[])
+        .await
+        .unwrap());
+    let j = store.broadcast(&a, &job.id).await.unwrap().unwrap();
+    assert_eq!(
+        (j.next_index, j.users_seen, j.sent, j.failed, j.state),
+        (2, 2, 1, 1, BroadcastState::Running)
+    );
+    // The step released it: due again, to whoever claims next.
+    assert!(
+        !store
+            .advance_broadcast(&a, &job.id, "w1", &step(None, 3, 1, 0, true, 2_100), &[])
+            .await
+            .unwrap(),
+        "a released job needs a new claim"
+    );
+    let (_, again) = store.claim_broadcast(2_100, 30_000, "w2").await.unwrap().unwrap();
+    assert_eq!(again.next_index, 2, "the next claim resumes where the last step ended");
+    let done_event = event(&a, 2_200);
+    assert!(store
+        .advance_broadcast(
+            &a,
+            &job.id,
+            "w2",
+            &step(None, 3, 1, 0, true, 2_200),
+            std::slice::from_ref(&done_event)
+        )
+        .await
+        .unwrap());
+    let j = store.broadcast(&a, &job.id).await.unwrap().unwrap();
+    assert_eq!(
+        (j.state, j.users_seen, j.sent, j.failed, j.finished_at),
+        (BroadcastState::Done, 3, 2, 1, Some(2_200))
+    );
+    assert_eq!(store.due_events(i64::MAX, 10).await.unwrap()[0].id, done_event.id);
+    assert!(
+        store
+            .claim_broadcast(i64::MAX / 2, 30_000, "w3")
+            .await
+            .unwrap()
+            .is_none(),
+        "done jobs are not claimed"
+    );
+
+    // A lease that runs out lets the next worker take over; the old holder's step is refused.
+    let (all, _) = store
+        .create_broadcast(&a, &new_broadcast("k2", Audience::AllUsers, 3_000))
+        .await
+        .unwrap();
+    assert_eq!(all.total, None);
+    store.claim_broadcast(3_000, 1_000, "w1").await.unwrap().unwrap();
+    let (_, taken) = store.claim_broadcast(4_001, 1_000, "w2").await.unwrap().unwrap();
+    assert_eq!(taken.id, all.id);
+    assert!(!store
+        .advance_broadcast(&a, &all.id, "w1", &step(Some("m"), 0, 5, 0, false, 4_002), &[])
+        .await
+        .unwrap());
+    assert!(store
+        .advance_broadcast(&a, &all.id, "w2", &step(Some("m"), 0, 5, 0, false, 4_002), &[])
+        .await
+        .unwrap());
+    let j = store.broadcast(&a, &all.id).await.unwrap().unwrap();
+    assert_eq!((j.after_user, j.sent), (Some(uid("m")), 5));
+
+    // Stopping: a running job is cancelled; a finished one is left as it is.
+    let c = store
+        .stop_broadcast(&a, &all.id, BroadcastState::Cancelled, None, 5_000)
+        .await
+        .unwrap();
+    assert_eq!((c.state, c.finished_at), (BroadcastState::Cancelled, Some(5_000)));
+    let d = store
+        .stop_broadcast(&a, &job.id, BroadcastState::Cancelled, None, 5_000)
+        .await
+        .unwrap();
+    assert_eq!(d.state, BroadcastState::Done);
+    assert!(matches!(
+        store
+            .stop_broadcast(&b, &all.id, BroadcastState::Cancelled, None, 5_000)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store
+        .claim_broadcast(i64::MAX / 2, 30_000, "w3")
+        .await
+        .unwrap()
+        .is_none());
+
+    // Newest first, paged by id.
+    let (third, _) = store
+        .create_broadcast(&a, &new_broadcast("k3", Audience::AllUsers, 6_000))
+        .await
+        .unwrap();
+    let page = store.broadcasts(&a, None, 2).await.unwrap();
+    assert_eq!(
+        page.iter().map(|j| j.id.clone()).collect::<Vec<_>>(),
+        vec![third.id.clone(), all.id.clone()]
+    );
+    let rest = store.broadcasts(&a, Some(&all.id), 2).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|j| j.id.clone()).collect::<Vec<_>>(),
+        vec![job.id.clone()]
+    );
+    assert!(store.broadcasts(&b, None, 10).await.unwrap().is_empty());
+}
+
+async fn concurrent_broadcast_claims_take_each_job_once(store: Arc<dyn Store>) {
+    let a = app(&*store).await.id;
+    for i in 0..5 {
+        store
+            .create_broadcast(&a, &new_broadcast(&format!("k{i}"), Audience::AllUsers, 1_000 + i))
+            .await
+            .unwrap();
+    }
+    let workers: Vec<_> = (0..6)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                for _ in 0..10 {
+                    match store.claim_broadcast(10_000, 60_000, &format!("w{w}")).await {
+                        Ok(Some((_, j))) => got.push(j.id),
+                        Ok(None) => {}
+                        Err(StoreError::Unavailable(_)) => tokio::task::yield_now().await,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let unique: std::collections::HashSet<_> = all.iter().cloned().collect();
+    assert_eq!(all.len(), unique.len(), "no job was leased twice");
+    assert_eq!(unique.len(), 5, "every job was leased");
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1623,6 +2100,10 @@ conformance!(
     friend_requests_friends_and_deletes,
     mutual_acceptance_at_once,
     blocklists,
+    rooms_registry_with_history,
+    room_mutes_until_a_time,
+    broadcasts_are_leased_jobs,
+    concurrent_broadcast_claims_take_each_job_once,
 );
 
 // ---- backend-specific lifecycle ------------------------------------------------------

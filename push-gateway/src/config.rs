@@ -19,8 +19,6 @@ pub struct GatewayConfig {
     /// Bytes read from the socket at a time (tungstenite's default of 128 KiB is far too
     /// much for chat traffic across many thousand sockets).
     pub read_buffer_bytes: usize,
-    /// Messages a new room member gets on `join_room`.
-    pub room_backlog: u32,
     /// Typing indicators one session may send per second; extras are dropped.
     pub typing_per_second: u32,
 }
@@ -35,7 +33,6 @@ impl Default for GatewayConfig {
             outbound_queue: 256,
             max_frame_bytes: 64 * 1024,
             read_buffer_bytes: 2 * 1024,
-            room_backlog: 50,
             typing_per_second: 2,
         }
     }

@@ -138,6 +138,7 @@ pub fn push_frame(push: &Push) -> Option<pb::ServerFrame> {
             notification_id: id.clone(),
             content: json_to_struct(content),
             created_at: *created_at,
+            ..Default::default()
         }),
         Push::Kick { .. } => return None,
         // ---- message lifecycle ----
@@ -146,6 +147,19 @@ pub fn push_frame(push: &Push) -> Option<pb::ServerFrame> {
             ChangeKind::Recalled { message: m } => Body::Recall(recalled(m, c)),
             _ => Body::Change(change(c)),
         },
+        // ---- rooms and broadcasts ----
+        Push::KeptNotification { message: m } => Body::Notification(pb::Notification {
+            notification_id: m.msg_id.to_string(),
+            content: json_to_struct(&m.content),
+            created_at: m.created_at,
+            conversation_id: m.conversation_id.to_string(),
+            seq: m.seq,
+            r#type: m.msg_type.as_str().to_owned(),
+        }),
+        Push::RoomLeft { room, reason, .. } => Body::RoomLeft(pb::RoomLeft {
+            room_id: room.to_string(),
+            reason: reason.clone(),
+        }),
     };
     Some(pb::ServerFrame {
         id: String::new(),

@@ -2,9 +2,9 @@
 //!
 //! The pipeline publishes each delivery to the nodes that hold its recipients (via
 //! `Presence`); this node receives them on its bus subscription and hands each to the local
-//! sessions of the named users (or of the named room). Hand-off is a `try_send` into the
-//! session's bounded queue: a session that cannot keep up is closed as a slow consumer
-//! rather than allowed to grow memory or hold up everyone else.
+//! sessions of the named users (room events go to `crate::rooms`). Hand-off is a
+//! `try_send` into the session's bounded queue: a session that cannot keep up is closed as
+//! a slow consumer rather than allowed to grow memory or hold up everyone else.
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tern_platform::bus::{BusError, BusEvent, Push, Target};
 use tern_platform::delivery::Pipeline;
-use tern_platform::ids::{AppId, RoomId, UserId};
+use tern_platform::ids::{AppId, UserId};
 use tern_platform::proto::v1 as pb;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -56,7 +56,6 @@ struct Registry {
     sessions: HashMap<u64, SessionHandle>,
     /// A user's sessions on this node, oldest first (the policy closes the oldest).
     users: HashMap<UserKey, Vec<u64>>,
-    rooms: HashMap<(AppId, RoomId), HashSet<u64>>,
     /// Watched user → the sessions subscribed to their presence.
     watchers: HashMap<UserKey, HashSet<u64>>,
     /// Per-user send rate, shared by all the user's sessions on this node.
@@ -68,6 +67,8 @@ pub struct Gateway {
     pub(crate) pipeline: Arc<Pipeline>,
     pub(crate) auth: Arc<dyn SessionAuthenticator>,
     registry: Mutex<Registry>,
+    /// This node's room members (`crate::rooms`).
+    pub(crate) rooms: crate::rooms::LocalRooms,
     /// Caps connections; `drain` waits until every permit is back.
     pub(crate) connections: Arc<Semaphore>,
     next_session: AtomicU64,
@@ -90,6 +91,7 @@ impl Gateway {
             pipeline,
             auth,
             registry: Mutex::new(Registry::default()),
+            rooms: Default::default(),
             next_session: AtomicU64::new(1),
             shutdown,
         });
@@ -169,8 +171,8 @@ impl Gateway {
         metrics::gauge!("tern_gateway_sessions").set(reg.sessions.len() as f64);
     }
 
-    /// Removes a session and its room and presence subscriptions.
-    pub(crate) fn unregister(&self, id: u64, rooms: &HashSet<RoomId>, watching: &HashSet<UserId>) {
+    /// Removes a session and its presence subscriptions (its rooms: `LocalRooms::leave_all`).
+    pub(crate) fn unregister(&self, id: u64, watching: &HashSet<UserId>) {
         let mut reg = self.lock();
         let Some(h) = reg.sessions.remove(&id) else {
             return;
@@ -181,15 +183,6 @@ impl Gateway {
             if ids.is_empty() {
                 reg.users.remove(&key);
                 reg.send_limits.remove(&key);
-            }
-        }
-        for room in rooms {
-            let rk = (h.app.clone(), room.clone());
-            if let Some(set) = reg.rooms.get_mut(&rk) {
-                set.remove(&id);
-                if set.is_empty() {
-                    reg.rooms.remove(&rk);
-                }
             }
         }
         for u in watching {
@@ -208,23 +201,10 @@ impl Gateway {
         self.lock().send_limits.get(&(app.clone(), user.clone())).cloned()
     }
 
-    pub(crate) fn join_room(&self, app: &AppId, room: &RoomId, id: u64) {
-        self.lock()
-            .rooms
-            .entry((app.clone(), room.clone()))
-            .or_default()
-            .insert(id);
-    }
-
-    pub(crate) fn leave_room(&self, app: &AppId, room: &RoomId, id: u64) {
-        let mut reg = self.lock();
-        let rk = (app.clone(), room.clone());
-        if let Some(set) = reg.rooms.get_mut(&rk) {
-            set.remove(&id);
-            if set.is_empty() {
-                reg.rooms.remove(&rk);
-            }
-        }
+    /// Where a session's frames go and how to close it, for another part of the node (its
+    /// rooms) to deliver to it; `None` once it is gone.
+    pub(crate) fn session_outbox(&self, id: u64) -> Option<(mpsc::Sender<Arc<pb::ServerFrame>>, Arc<CloseSignal>)> {
+        self.lock().sessions.get(&id).map(|h| (h.tx.clone(), h.close.clone()))
     }
 
     pub(crate) fn watch(&self, app: &AppId, users: &[UserId], id: u64, on: bool) {
@@ -262,20 +242,17 @@ impl Gateway {
 
     /// Hands one bus event to the local sessions it targets.
     fn route(&self, ev: BusEvent) {
-        let reg = self.lock();
-        let targets: Vec<u64> = match &ev.target {
-            Target::Users { users } => users
-                .iter()
-                .filter_map(|u| reg.users.get(&(ev.app_id.clone(), u.clone())))
-                .flatten()
-                .copied()
-                .collect(),
-            Target::Room { room } => reg
-                .rooms
-                .get(&(ev.app_id.clone(), room.clone()))
-                .map(|s| s.iter().copied().collect())
-                .unwrap_or_default(),
+        let users = match &ev.target {
+            Target::Users { users } => users,
+            Target::Room { room } => return self.rooms.route(&ev.app_id, room, &ev.push),
         };
+        let reg = self.lock();
+        let targets: Vec<u64> = users
+            .iter()
+            .filter_map(|u| reg.users.get(&(ev.app_id.clone(), u.clone())))
+            .flatten()
+            .copied()
+            .collect();
         if let Push::Kick { code, reason } = &ev.push {
             for id in targets {
                 if let Some(h) = reg.sessions.get(&id) {
@@ -296,14 +273,19 @@ impl Gateway {
 
 /// Queues a frame for a session; a full queue closes it as a slow consumer.
 fn deliver(reg: &Registry, id: u64, frame: &Arc<pb::ServerFrame>) {
-    let Some(h) = reg.sessions.get(&id) else {
-        return;
-    };
-    match h.tx.try_send(frame.clone()) {
+    if let Some(h) = reg.sessions.get(&id) {
+        offer(&h.tx, &h.close, frame);
+    }
+}
+
+/// Queues a frame into a session's outbound queue; a full queue closes the session as a
+/// slow consumer.
+pub(crate) fn offer(tx: &mpsc::Sender<Arc<pb::ServerFrame>>, close: &CloseSignal, frame: &Arc<pb::ServerFrame>) {
+    match tx.try_send(frame.clone()) {
         Ok(()) => {}
         Err(mpsc::error::TrySendError::Full(_)) => {
             metrics::counter!("tern_gateway_slow_consumers_total").increment(1);
-            h.close.close(Closing::error(
+            close.close(Closing::error(
                 codes::SLOW_CONSUMER,
                 "slow_consumer",
                 "the connection did not read its frames fast enough; reconnect and sync",

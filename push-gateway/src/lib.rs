@@ -8,6 +8,7 @@
 //! - `session`: one connection's task — authentication, commands, the bounded outbound
 //!   queue, the heartbeat.
 //! - `friends`, `lifecycle`: the commands of those areas, over the platform's operations.
+//! - `rooms`: this node's room members, the room commands, and room fan-out.
 //! - `codec`: the two subprotocols (`tern.v1.json`, `tern.v1.proto`); `convert`: engine
 //!   types to frames; `close`: close reasons and codes; `auth`: the token check it relies on.
 
@@ -19,6 +20,7 @@ mod convert;
 mod friends;
 mod gateway;
 mod lifecycle;
+mod rooms;
 mod session;
 
 use std::sync::Arc;

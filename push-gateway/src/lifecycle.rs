@@ -5,8 +5,6 @@
 //! Room messages are visible only to connections in the room: a command naming one from
 //! outside the room gets `not_found`, as any message the user cannot see does.
 
-use std::collections::HashSet;
-
 use tern_platform::delivery::{Actor, DeliveryError, Pipeline};
 use tern_platform::domain::{App, ExtensionUpdate};
 use tern_platform::ids::{ConversationId, MsgId, RoomId, UserId};
@@ -31,15 +29,18 @@ fn msg_id(id: &str) -> Result<MsgId, DeliveryError> {
     MsgId::parse(id).map_err(|_| DeliveryError::NotFound("message"))
 }
 
+/// Whether this connection is in a room (the gateway's room registry answers).
+pub(crate) type InRoom<'a> = &'a (dyn Fn(&RoomId) -> bool + Sync);
+
 /// Refuses a room message to a connection outside its room.
-async fn check_room(p: &Pipeline, app: &App, rooms: &HashSet<RoomId>, id: &MsgId) -> Result<(), DeliveryError> {
+async fn check_room(p: &Pipeline, app: &App, rooms: InRoom<'_>, id: &MsgId) -> Result<(), DeliveryError> {
     let msg = p
         .store()
         .message(&app.id, id)
         .await?
         .ok_or(DeliveryError::NotFound("message"))?;
     match &msg.conversation_id {
-        ConversationId::Room(r) if !rooms.contains(r) => Err(DeliveryError::NotFound("message")),
+        ConversationId::Room(r) if !rooms(r) => Err(DeliveryError::NotFound("message")),
         _ => Ok(()),
     }
 }
@@ -49,7 +50,7 @@ pub(crate) async fn command(
     p: &Pipeline,
     app: &App,
     me: &UserId,
-    rooms: &HashSet<RoomId>,
+    rooms: InRoom<'_>,
     cmd: Command,
 ) -> Result<Body, DeliveryError> {
     let actor = Actor::User(me.clone());
@@ -110,7 +111,7 @@ pub(crate) async fn command(
         Command::GetChanges(c) => {
             let conversation = ConversationId::parse(&c.conversation_id)?;
             if let ConversationId::Room(r) = &conversation {
-                if !rooms.contains(r) {
+                if !rooms(r) {
                     return Err(DeliveryError::NotFound("conversation"));
                 }
             }
@@ -130,7 +131,7 @@ async fn react(
     p: &Pipeline,
     app: &App,
     me: &UserId,
-    rooms: &HashSet<RoomId>,
+    rooms: InRoom<'_>,
     id: &str,
     reaction: &str,
     add: bool,

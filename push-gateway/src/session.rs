@@ -283,7 +283,6 @@ struct Session {
     user: User,
     close: Arc<CloseSignal>,
     rx: mpsc::Receiver<Arc<pb::ServerFrame>>,
-    rooms: HashSet<RoomId>,
     watching: HashSet<UserId>,
     typing: DefaultDirectRateLimiter,
 }
@@ -335,16 +334,16 @@ impl Session {
             user,
             close,
             rx,
-            rooms: HashSet::new(),
             watching: HashSet::new(),
             typing: RateLimiter::direct(Quota::per_second(typing_rate)),
         }
     }
 
     async fn close(self) {
-        self.gw.unregister(self.id, &self.rooms, &self.watching);
+        let rooms = self.gw.rooms.leave_all(self.id);
+        self.gw.unregister(self.id, &self.watching);
         let presence = self.gw.pipeline.presence();
-        for room in &self.rooms {
+        for room in &rooms {
             let _ = presence
                 .room_left(&self.app.id, room, &self.gw.config.node_id, self.id)
                 .await;
@@ -528,19 +527,9 @@ impl Session {
                 }
                 Ok(Body::Ok(pb::Ok {}))
             }
-            Command::JoinRoom(j) => self.join_room(j).await,
-            Command::LeaveRoom(l) => {
-                let room = RoomId::parse(&l.room_id)?;
-                if self.rooms.remove(&room) {
-                    self.gw.leave_room(&self.app.id, &room, self.id);
-                    self.gw
-                        .pipeline
-                        .presence()
-                        .room_left(&self.app.id, &room, &self.gw.config.node_id, self.id)
-                        .await?;
-                }
-                Ok(Body::Ok(pb::Ok {}))
-            }
+            Command::JoinRoom(j) => Ok(crate::rooms::join(&self.gw, &self.app, &self.user.id, self.id, j).await?),
+            Command::LeaveRoom(l) => Ok(crate::rooms::leave(&self.gw, &self.app, self.id, l).await?),
+            Command::GetRoom(g) => Ok(crate::rooms::get(&self.gw, &self.app, g).await?),
             c @ (Command::SendFriendRequest(_)
             | Command::AnswerFriendRequest(_)
             | Command::ListFriendRequests(_)
@@ -559,7 +548,9 @@ impl Session {
             | Command::RemoveReaction(_)
             | Command::ListReactionUsers(_)
             | Command::GetChanges(_)) => {
-                Ok(crate::lifecycle::command(&self.gw.pipeline, &self.app, &self.user.id, &self.rooms, c).await?)
+                let (gw, app, me) = (&self.gw, &self.app, self.id);
+                let in_room = |r: &RoomId| gw.rooms.contains(&app.id, r, me);
+                Ok(crate::lifecycle::command(&self.gw.pipeline, &self.app, &self.user.id, &in_room, c).await?)
             }
         }
     }
@@ -580,7 +571,7 @@ impl Session {
             Some(pb::send::To::Group(g)) => Recipient::Group(GroupId::parse(&g)?),
             Some(pb::send::To::Room(r)) => {
                 let room = RoomId::parse(&r)?;
-                if !self.rooms.contains(&room) {
+                if !self.gw.rooms.contains(&self.app.id, &room, self.id) {
                     return Err(CommandError::new("not_in_room", "join the room before sending to it"));
                 }
                 Recipient::Room(room)
@@ -650,7 +641,7 @@ impl Session {
     async fn history(&self, h: pb::History) -> Result<Body, CommandError> {
         let conv = ConversationId::parse(&h.conversation_id)?;
         if let ConversationId::Room(r) = &conv {
-            if !self.rooms.contains(r) {
+            if !self.gw.rooms.contains(&self.app.id, r, self.id) {
                 return Err(CommandError::new("not_in_room", "join the room to read its history"));
             }
         }
@@ -668,37 +659,6 @@ impl Session {
         Ok(Body::HistoryResult(pb::HistoryResult {
             conversation_id: conv.to_string(),
             messages: msgs.iter().map(convert::message).collect(),
-        }))
-    }
-
-    async fn join_room(&mut self, j: pb::JoinRoom) -> Result<Body, CommandError> {
-        let room = RoomId::parse(&j.room_id)?;
-        let presence = self.gw.pipeline.presence();
-        if self.rooms.insert(room.clone()) {
-            presence
-                .room_joined(&self.app.id, &room, &self.gw.config.node_id, self.id)
-                .await?;
-            self.gw.join_room(&self.app.id, &room, self.id);
-        }
-        let conv = ConversationId::Room(room.clone());
-        let recent = self
-            .gw
-            .pipeline
-            .history(
-                &self.app,
-                &Actor::User(self.user.id.clone()),
-                &conv,
-                SeqRange::Before(i64::MAX),
-                self.gw.config.room_backlog,
-            )
-            .await;
-        let recent = room_may_be_empty(&conv, recent)?;
-        let member_count = presence.room_member_count(&self.app.id, &room).await?;
-        Ok(Body::RoomJoined(pb::RoomJoined {
-            room_id: room.to_string(),
-            conversation_id: conv.to_string(),
-            recent: recent.iter().map(convert::message).collect(),
-            member_count: i64::try_from(member_count).unwrap_or(i64::MAX),
         }))
     }
 }

@@ -9,7 +9,6 @@ use tern_platform::store::Store;
 use tern_platform::webhook::before_send::HttpBeforeSendHook;
 
 use crate::limits::AppLimiters;
-use crate::rest::broadcasts::Broadcasts;
 
 /// Default request body limit (256 KiB).
 pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
@@ -23,7 +22,9 @@ pub struct ApiInner {
     pub secrets: SecretBox,
     pub verifier: Arc<RequestVerifier>,
     pub limiters: AppLimiters,
-    pub broadcasts: Broadcasts,
+    /// Wakes the broadcast worker when a broadcast starts (the engine's, on a node that
+    /// runs one; otherwise a worker elsewhere finds the job at its next poll).
+    pub broadcast_wake: Arc<tokio::sync::Notify>,
     pub body_limit: usize,
     /// Whether webhook URLs may point at private addresses (development and tests).
     pub webhook_allow_private: bool,
@@ -51,7 +52,7 @@ impl ApiState {
             secrets,
             verifier,
             limiters: AppLimiters::default(),
-            broadcasts: Broadcasts::default(),
+            broadcast_wake: Arc::new(tokio::sync::Notify::new()),
             body_limit: DEFAULT_BODY_LIMIT,
             webhook_allow_private: false,
             before_send: None,
@@ -69,6 +70,7 @@ impl ApiState {
         .with(|s| {
             s.webhook_allow_private = e.config.webhook_allow_private;
             s.before_send = Some(e.before_send.clone());
+            s.broadcast_wake = e.broadcast_wake.clone();
         })
     }
 

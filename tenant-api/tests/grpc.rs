@@ -259,6 +259,7 @@ async fn broadcasts_run_over_grpc_and_stay_in_their_app() {
         r#type: "text".into(),
         content: tern_tenant_api::grpc_struct(serde_json::json!({"text": "maintenance at noon"})),
         client_msg_id: String::new(),
+        users: Vec::new(),
     };
     let job = bc
         .start_broadcast(signed(&a, "/tern.server.v1.Broadcasts/StartBroadcast", start))
@@ -289,6 +290,7 @@ async fn broadcasts_run_over_grpc_and_stay_in_their_app() {
         r#type: "system".into(),
         content: None,
         client_msg_id: String::new(),
+        users: Vec::new(),
     };
     let e = bc
         .start_broadcast(signed(&a, "/tern.server.v1.Broadcasts/StartBroadcast", bad))

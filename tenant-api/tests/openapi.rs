@@ -307,10 +307,17 @@ async fn every_documented_operation_answers_as_documented() {
                 "/v1/broadcasts".into(),
                 Some(json!({"type": "text", "content": {"text": "hello all"}})),
             ),
+            ("get", "/v1/broadcasts", "/v1/broadcasts?limit=5".into(), None),
             (
                 "get",
                 "/v1/broadcasts/{broadcast_id}",
                 "/v1/broadcasts/{broadcast}".into(),
+                None,
+            ),
+            (
+                "post",
+                "/v1/broadcasts/{broadcast_id}/cancel",
+                "/v1/broadcasts/{broadcast}/cancel".into(),
                 None,
             ),
             (
@@ -444,6 +451,41 @@ async fn every_documented_operation_answers_as_documented() {
                 "/v1/users/alice/blocks/bob".into(),
                 None,
             ),
+            // ---- rooms ----
+            (
+                "post",
+                "/v1/rooms",
+                "/v1/rooms".into(),
+                Some(json!({"id": "lobby", "name": "Lobby", "metadata": {"topic": "welcome"}})),
+            ),
+            ("get", "/v1/rooms", "/v1/rooms?limit=10".into(), None),
+            ("get", "/v1/rooms/{room_id}", "/v1/rooms/lobby".into(), None),
+            (
+                "patch",
+                "/v1/rooms/{room_id}",
+                "/v1/rooms/lobby".into(),
+                Some(json!({"name": "Main lobby"})),
+            ),
+            (
+                "put",
+                "/v1/rooms/{room_id}/mutes/{user_id}",
+                "/v1/rooms/lobby/mutes/bob".into(),
+                Some(json!({"until": null})),
+            ),
+            ("get", "/v1/rooms/{room_id}/mutes", "/v1/rooms/lobby/mutes".into(), None),
+            (
+                "delete",
+                "/v1/rooms/{room_id}/mutes/{user_id}",
+                "/v1/rooms/lobby/mutes/bob".into(),
+                None,
+            ),
+            (
+                "delete",
+                "/v1/rooms/{room_id}/members/{user_id}",
+                "/v1/rooms/lobby/members/bob".into(),
+                None,
+            ),
+            ("delete", "/v1/rooms/{room_id}", "/v1/rooms/lobby".into(), None),
             ("delete", "/v1/users/{user_id}", "/v1/users/dave".into(), None),
         ];
         let documented: BTreeSet<(String, String)> = doc["paths"]
@@ -467,7 +509,14 @@ async fn every_documented_operation_answers_as_documented() {
             let op = &doc["paths"][template][method];
             let answer: Result<Value, _> = c.request(&method.to_uppercase(), &path, body.as_ref()).await;
             let (status, value) = match answer {
-                Ok(v) => (if template == "/v1/broadcasts" { 202 } else { 200 }, v),
+                Ok(v) => (
+                    if (method, template) == ("post", "/v1/broadcasts") {
+                        202
+                    } else {
+                        200
+                    },
+                    v,
+                ),
                 Err(tern_sdk::server::ServerError::Api {
                     status,
                     code,
@@ -480,7 +529,7 @@ async fn every_documented_operation_answers_as_documented() {
                 Err(e) => panic!("{method} {path}: {e}"),
             };
             assert!((200..300).contains(&status), "{method} {path} failed: {value}");
-            if template == "/v1/broadcasts" {
+            if (method, template) == ("post", "/v1/broadcasts") {
                 broadcast = value["id"].as_str().unwrap().to_owned();
             }
             let responses = op["responses"].as_object().unwrap();

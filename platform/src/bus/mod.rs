@@ -66,6 +66,21 @@ pub enum Push {
     MessageChanged {
         change: MessageChange,
     },
+    // ---- rooms and broadcasts ----
+    /// A notification kept in the user's system conversation `s:<user>` (a broadcast, or a
+    /// system message from the server API): pushed as `notification` with its seq, so a
+    /// client that also pulls the conversation shows it once.
+    KeptNotification {
+        message: Message,
+    },
+    /// Sessions on the receiving node leave the room (sent with `Target::Room`): all of them
+    /// when `user` is `None` (the room was dismissed), else that user's (they were removed).
+    /// `reason` is `dismissed` or `removed`.
+    RoomLeft {
+        room: RoomId,
+        user: Option<UserId>,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

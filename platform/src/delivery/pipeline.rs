@@ -88,6 +88,9 @@ pub struct Pipeline {
     users: UserCache,
     /// The apps' sensitive-word lists, compiled and cached.
     words: WordFilter,
+    /// Rooms: what a room send must pass (the room exists, the sender is not muted in it,
+    /// the room's send rate).
+    rooms: crate::rooms::RoomGate,
 }
 
 impl Pipeline {
@@ -102,6 +105,7 @@ impl Pipeline {
             hook: None,
             outbox_wake: None,
             users: UserCache::default(),
+            rooms: crate::rooms::RoomGate::default(),
         }
     }
 
@@ -171,6 +175,10 @@ impl Pipeline {
 
     pub fn word_filter(&self) -> &WordFilter {
         &self.words
+    }
+
+    pub fn room_gate(&self) -> &crate::rooms::RoomGate {
+        &self.rooms
     }
 
     /// Sends one message. The answer means it is durable; a retry with the same
@@ -243,7 +251,10 @@ impl Pipeline {
                 }
                 (ConversationId::Group(g.clone()), Vec::new())
             }
-            (Recipient::Room(r), _) => (ConversationId::Room(r.clone()), Vec::new()),
+            (Recipient::Room(r), sender) => {
+                self.rooms.admit(self, app, r, sender, now).await?;
+                (ConversationId::Room(r.clone()), Vec::new())
+            }
         };
 
         let client_msg_id = req.client_msg_id.clone().unwrap_or_else(ClientMsgId::generate);
@@ -359,7 +370,12 @@ impl Pipeline {
                 self.outbox_written(has_event);
                 message.quoted = quoted.as_ref().map(|q| Box::new(QuotedMessage::from(q)));
                 let receipt = message.receipt();
-                self.fan_out(app, &req.to, Push::Message { message }).await;
+                // A user's system conversation is their notification inbox.
+                let push = match message.conversation_id {
+                    ConversationId::System(_) => Push::KeptNotification { message },
+                    _ => Push::Message { message },
+                };
+                self.fan_out(app, &req.to, push).await;
                 Ok(receipt)
             }
             // Raced with a retry of itself: the first one is the answer and was fanned out.
@@ -562,7 +578,7 @@ impl Pipeline {
         match to {
             Recipient::User(_) => {
                 let users: Vec<UserId> = match &push {
-                    Push::Message { message } => participants_of(message),
+                    Push::Message { message } | Push::KeptNotification { message } => participants_of(message),
                     _ => Vec::new(),
                 };
                 self.publish_to_users(app, &users, push).await;

@@ -72,6 +72,9 @@ pub struct AppSettings {
     pub room_send_rate_per_second: u32,
     /// Messages a new room member gets when joining.
     pub room_backlog: u32,
+    /// Users a broadcast reaches per second (each running broadcast, per worker): keeps a
+    /// broadcast to millions from crowding out live traffic.
+    pub broadcast_rate_per_second: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -154,6 +157,7 @@ impl Default for AppSettings {
             rooms_created_on_join: true,
             room_send_rate_per_second: 40,
             room_backlog: 50,
+            broadcast_rate_per_second: 2_000,
         }
     }
 }
@@ -186,6 +190,7 @@ impl AppSettings {
         range("edit_window_seconds", self.edit_window_seconds, 0, 30 * 24 * 3600)?;
         range("room_send_rate_per_second", self.room_send_rate_per_second, 1, 100_000)?;
         range("room_backlog", self.room_backlog, 0, 100)?;
+        range("broadcast_rate_per_second", self.broadcast_rate_per_second, 1, 100_000)?;
         Ok(())
     }
 

@@ -3,22 +3,26 @@
 //! behaviour that spans several nouns in `delivery`.
 
 pub mod app;
+pub mod broadcast;
 pub mod conversation;
 pub mod friend;
 pub mod group;
 pub mod lifecycle;
 pub mod message;
 pub mod moderation;
+pub mod room;
 pub mod tenant;
 pub mod user;
 
 pub use app::*;
+pub use broadcast::*;
 pub use conversation::*;
 pub use friend::*;
 pub use group::*;
 pub use lifecycle::*;
 pub use message::*;
 pub use moderation::*;
+pub use room::*;
 pub use tenant::*;
 pub use user::*;
 

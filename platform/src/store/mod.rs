@@ -543,6 +543,105 @@ pub trait Store: Send + Sync + 'static {
     async fn blocks(&self, app: &AppId, user: &UserId, after: Option<&UserId>, limit: u32) -> StoreResult<Vec<Block>>;
     /// Whether `user` blocks `other`.
     async fn blocks_user(&self, app: &AppId, user: &UserId, other: &UserId) -> StoreResult<bool>;
+
+    // ---- rooms and broadcasts --------------------------------------------------------
+    /// Creates a room and writes `events`, in one transaction. `Conflict` if the id is taken.
+    async fn create_room(
+        &self,
+        app: &AppId,
+        room: &NewRoom,
+        now: UnixMillis,
+        events: &[NewOutboxEvent],
+    ) -> StoreResult<Room>;
+    /// The room, creating it (as `room`) if it does not exist; `events` are written only when
+    /// it is created, in the same transaction. Returns it and whether it was created.
+    /// Concurrent calls for one new room create it once.
+    async fn room_or_create(
+        &self,
+        app: &AppId,
+        room: &NewRoom,
+        now: UnixMillis,
+        events: &[NewOutboxEvent],
+    ) -> StoreResult<(Room, bool)>;
+    async fn room(&self, app: &AppId, id: &RoomId) -> StoreResult<Option<Room>>;
+    /// The app's rooms by id, after the room `after`.
+    async fn rooms(&self, app: &AppId, after: Option<&RoomId>, limit: u32) -> StoreResult<Vec<Room>>;
+    /// Changes the name and/or metadata (`None` keeps them) and writes `events`, in one
+    /// transaction. `NotFound` for no such room.
+    async fn update_room(
+        &self,
+        app: &AppId,
+        id: &RoomId,
+        name: Option<&str>,
+        metadata: Option<&serde_json::Value>,
+        now: UnixMillis,
+        events: &[NewOutboxEvent],
+    ) -> StoreResult<Room>;
+    /// Deletes the room with its history (messages and conversation `r:<id>`) and its
+    /// mutes, and writes `events`, in one transaction. `NotFound` for no such room.
+    async fn delete_room(&self, app: &AppId, id: &RoomId, events: &[NewOutboxEvent]) -> StoreResult<()>;
+    /// Mutes `user` in the room until `until` (replacing an earlier mute). `NotFound` for no
+    /// such room.
+    async fn mute_in_room(
+        &self,
+        app: &AppId,
+        room: &RoomId,
+        user: &UserId,
+        until: UnixMillis,
+        now: UnixMillis,
+    ) -> StoreResult<RoomMute>;
+    /// Lifts the mute. `NotFound` if the user is not muted in the room.
+    async fn unmute_in_room(&self, app: &AppId, room: &RoomId, user: &UserId) -> StoreResult<()>;
+    /// Until when `user` is muted in the room, if they are (a past time is returned as is).
+    async fn room_mute(&self, app: &AppId, room: &RoomId, user: &UserId) -> StoreResult<Option<UnixMillis>>;
+    /// The room's mutes still in force at `now`, by user id, after `after`.
+    async fn room_mutes(
+        &self,
+        app: &AppId,
+        room: &RoomId,
+        now: UnixMillis,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<RoomMute>>;
+
+    /// Stores a new running broadcast, due now. If the app has one with the same
+    /// `request_key`, nothing is stored and that one is returned. The flag says whether it
+    /// was created.
+    async fn create_broadcast(&self, app: &AppId, b: &NewBroadcast) -> StoreResult<(Broadcast, bool)>;
+    async fn broadcast(&self, app: &AppId, id: &str) -> StoreResult<Option<Broadcast>>;
+    /// The app's broadcasts, newest first, before the broadcast id `before`.
+    async fn broadcasts(&self, app: &AppId, before: Option<&str>, limit: u32) -> StoreResult<Vec<Broadcast>>;
+    /// Takes the running broadcast (of any app) that has waited longest and is due at `now`,
+    /// and leases it to `owner` until `now + lease_ms`: no other caller gets it until the
+    /// lease ends or the owner records a step. Returns it with its app.
+    async fn claim_broadcast(
+        &self,
+        now: UnixMillis,
+        lease_ms: i64,
+        owner: &str,
+    ) -> StoreResult<Option<(AppId, Broadcast)>>;
+    /// Records one batch: moves the cursor, adds the counts, finishes the job when
+    /// `step.done`, makes it due again at `step.next_run_at` (releasing the lease) and
+    /// writes `events`, in one transaction. Only while `owner` holds the job and it is
+    /// running: otherwise nothing changes and the answer is `false`.
+    async fn advance_broadcast(
+        &self,
+        app: &AppId,
+        id: &str,
+        owner: &str,
+        step: &BroadcastStep,
+        events: &[NewOutboxEvent],
+    ) -> StoreResult<bool>;
+    /// Stops a running broadcast (`Cancelled`), or finishes it as `Failed` with `error`.
+    /// A job already finished is returned unchanged. `NotFound` for no such broadcast.
+    async fn stop_broadcast(
+        &self,
+        app: &AppId,
+        id: &str,
+        state: BroadcastState,
+        error: Option<&str>,
+        now: UnixMillis,
+    ) -> StoreResult<Broadcast>;
 }
 
 /// Opens the store a URL names: `sqlite://path` (created if missing) or `postgres://...`.

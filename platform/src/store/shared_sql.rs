@@ -2930,6 +2930,417 @@ macro_rules! sql_store {
                 .map_err(map_err)?;
                 Ok(n > 0)
             }
+
+            // ---- rooms and broadcasts ----------------------------------------------------
+            async fn create_room(
+                &self,
+                app: &AppId,
+                room: &NewRoom,
+                now: UnixMillis,
+                events: &[NewOutboxEvent],
+            ) -> StoreResult<Room> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                insert_room(&mut tx, app, room, now, false)
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::Conflict(_) => StoreError::Conflict(format!("room {} exists already", room.id)),
+                        e => e,
+                    })?;
+                insert_events(&mut tx, events).await?;
+                let stored = room_in(&mut tx, app, &room.id)
+                    .await?
+                    .ok_or_else(|| StoreError::Database("a room just created is missing".into()))?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(stored)
+            }
+
+            async fn room_or_create(
+                &self,
+                app: &AppId,
+                room: &NewRoom,
+                now: UnixMillis,
+                events: &[NewOutboxEvent],
+            ) -> StoreResult<(Room, bool)> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let created = insert_room(&mut tx, app, room, now, true).await?;
+                if created {
+                    insert_events(&mut tx, events).await?;
+                }
+                let stored = room_in(&mut tx, app, &room.id)
+                    .await?
+                    .ok_or_else(|| StoreError::Database("a room just ensured is missing".into()))?;
+                tx.commit().await.map_err(map_err)?;
+                Ok((stored, created))
+            }
+
+            async fn room(&self, app: &AppId, id: &RoomId) -> StoreResult<Option<Room>> {
+                let row = sqlx::query::<$db>(&format!("{ROOM_SELECT} WHERE r.app_id = $1 AND r.id = $2"))
+                    .bind(app.as_str())
+                    .bind(id.as_str())
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(room_from_row).transpose()
+            }
+
+            async fn rooms(&self, app: &AppId, after: Option<&RoomId>, limit: u32) -> StoreResult<Vec<Room>> {
+                let rows = sqlx::query::<$db>(&format!(
+                    "{ROOM_SELECT} WHERE r.app_id = $1 AND r.id > $2 ORDER BY r.id LIMIT $3"
+                ))
+                .bind(app.as_str())
+                .bind(after.map(RoomId::as_str).unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(room_from_row).collect()
+            }
+
+            async fn update_room(
+                &self,
+                app: &AppId,
+                id: &RoomId,
+                name: Option<&str>,
+                metadata: Option<&serde_json::Value>,
+                now: UnixMillis,
+                events: &[NewOutboxEvent],
+            ) -> StoreResult<Room> {
+                let metadata = metadata.map(to_json).transpose()?;
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let r = sqlx::query::<$db>(
+                    "UPDATE rooms SET name = COALESCE($3, name), metadata = COALESCE($4, metadata), \
+                     updated_at = $5 WHERE app_id = $1 AND id = $2",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .bind(name)
+                .bind(metadata.as_deref())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                not_found_unless_changed(r.rows_affected(), "room")?;
+                insert_events(&mut tx, events).await?;
+                let stored = room_in(&mut tx, app, id)
+                    .await?
+                    .ok_or_else(|| StoreError::Database("a room just updated is missing".into()))?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(stored)
+            }
+
+            async fn delete_room(&self, app: &AppId, id: &RoomId, events: &[NewOutboxEvent]) -> StoreResult<()> {
+                let conversation = ConversationId::Room(id.clone()).to_string();
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                // The lock order of the module docs: the app's version row first, so a send
+                // to this room in flight commits entirely before or after the deletion.
+                next_version(&mut tx, app).await?;
+                sqlx::query::<$db>("DELETE FROM room_mutes WHERE app_id = $1 AND room_id = $2")
+                    .bind(app.as_str())
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                let r = sqlx::query::<$db>("DELETE FROM rooms WHERE app_id = $1 AND id = $2")
+                    .bind(app.as_str())
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                not_found_unless_changed(r.rows_affected(), "room")?;
+                sqlx::query::<$db>("DELETE FROM conversations WHERE app_id = $1 AND id = $2")
+                    .bind(app.as_str())
+                    .bind(&conversation)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                // What the message lifecycle keeps per message goes with the messages.
+                for table in ["message_reactions", "message_extensions"] {
+                    sqlx::query::<$db>(&format!(
+                        "DELETE FROM {table} WHERE app_id = $1 AND msg_id IN \
+                         (SELECT msg_id FROM messages WHERE app_id = $1 AND conversation_id = $2)"
+                    ))
+                    .bind(app.as_str())
+                    .bind(&conversation)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                }
+                for table in ["message_changes", "message_deletions", "messages"] {
+                    sqlx::query::<$db>(&format!("DELETE FROM {table} WHERE app_id = $1 AND conversation_id = $2"))
+                        .bind(app.as_str())
+                        .bind(&conversation)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn mute_in_room(
+                &self,
+                app: &AppId,
+                room: &RoomId,
+                user: &UserId,
+                until: UnixMillis,
+                now: UnixMillis,
+            ) -> StoreResult<RoomMute> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                if room_in(&mut tx, app, room).await?.is_none() {
+                    return Err(StoreError::NotFound("room"));
+                }
+                sqlx::query::<$db>(
+                    "INSERT INTO room_mutes (app_id, room_id, user_id, until, created_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (app_id, room_id, user_id) DO UPDATE SET until = excluded.until",
+                )
+                .bind(app.as_str())
+                .bind(room.as_str())
+                .bind(user.as_str())
+                .bind(until)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(RoomMute {
+                    user_id: user.clone(),
+                    until,
+                })
+            }
+
+            async fn unmute_in_room(&self, app: &AppId, room: &RoomId, user: &UserId) -> StoreResult<()> {
+                let r = sqlx::query::<$db>(
+                    "DELETE FROM room_mutes WHERE app_id = $1 AND room_id = $2 AND user_id = $3",
+                )
+                .bind(app.as_str())
+                .bind(room.as_str())
+                .bind(user.as_str())
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                not_found_unless_changed(r.rows_affected(), "room mute")
+            }
+
+            async fn room_mute(&self, app: &AppId, room: &RoomId, user: &UserId) -> StoreResult<Option<UnixMillis>> {
+                sqlx::query_scalar::<$db, i64>(
+                    "SELECT until FROM room_mutes WHERE app_id = $1 AND room_id = $2 AND user_id = $3",
+                )
+                .bind(app.as_str())
+                .bind(room.as_str())
+                .bind(user.as_str())
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)
+            }
+
+            async fn room_mutes(
+                &self,
+                app: &AppId,
+                room: &RoomId,
+                now: UnixMillis,
+                after: Option<&UserId>,
+                limit: u32,
+            ) -> StoreResult<Vec<RoomMute>> {
+                let rows = sqlx::query::<$db>(
+                    "SELECT user_id, until FROM room_mutes \
+                     WHERE app_id = $1 AND room_id = $2 AND until > $3 AND user_id > $4 ORDER BY user_id LIMIT $5",
+                )
+                .bind(app.as_str())
+                .bind(room.as_str())
+                .bind(now)
+                .bind(after.map(UserId::as_str).unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(RoomMute {
+                            user_id: stored_user(row, "user_id")?,
+                            until: col(row, "until")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn create_broadcast(&self, app: &AppId, b: &NewBroadcast) -> StoreResult<(Broadcast, bool)> {
+                let content = to_json(&b.content)?;
+                let (recipients, total) = match &b.audience {
+                    Audience::AllUsers => (None, None),
+                    Audience::Users(users) => {
+                        let ids: Vec<&str> = users.iter().map(UserId::as_str).collect();
+                        let json = serde_json::to_string(&ids)
+                            .map_err(|e| StoreError::Database(format!("JSON encoding failed: {e}")))?;
+                        (Some(json), Some(users.len() as i64))
+                    }
+                };
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let r = sqlx::query::<$db>(
+                    "INSERT INTO broadcasts (app_id, id, request_key, msg_type, content, recipients, state, \
+                     after_user, next_index, total, users_seen, sent, failed, error, created_at, updated_at, \
+                     finished_at, lease_owner, lease_until) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 'running', '', 0, $7, 0, 0, 0, NULL, $8, $8, NULL, NULL, $8) \
+                     ON CONFLICT (app_id, request_key) DO NOTHING",
+                )
+                .bind(app.as_str())
+                .bind(&b.id)
+                .bind(&b.request_key)
+                .bind(b.msg_type.as_str())
+                .bind(&content)
+                .bind(recipients.as_deref())
+                .bind(total)
+                .bind(b.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| conflict_as(e, || format!("broadcast {} exists already", b.id)))?;
+                let row = sqlx::query::<$db>(&format!(
+                    "SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE app_id = $1 AND request_key = $2"
+                ))
+                .bind(app.as_str())
+                .bind(&b.request_key)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let stored = broadcast_from_row(&row)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok((stored, r.rows_affected() == 1))
+            }
+
+            async fn broadcast(&self, app: &AppId, id: &str) -> StoreResult<Option<Broadcast>> {
+                let row = sqlx::query::<$db>(&format!(
+                    "SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE app_id = $1 AND id = $2"
+                ))
+                .bind(app.as_str())
+                .bind(id)
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)?;
+                row.as_ref().map(broadcast_from_row).transpose()
+            }
+
+            async fn broadcasts(&self, app: &AppId, before: Option<&str>, limit: u32) -> StoreResult<Vec<Broadcast>> {
+                let rows = sqlx::query::<$db>(&format!(
+                    "SELECT {BROADCAST_COLUMNS} FROM broadcasts \
+                     WHERE app_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3"
+                ))
+                .bind(app.as_str())
+                .bind(before.unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(broadcast_from_row).collect()
+            }
+
+            async fn claim_broadcast(
+                &self,
+                now: UnixMillis,
+                lease_ms: i64,
+                owner: &str,
+            ) -> StoreResult<Option<(AppId, Broadcast)>> {
+                // As `claim_due_events`: row locks make concurrent PostgreSQL claimers skip a
+                // job another one is taking; SQLite's one writer makes the statement atomic.
+                let lock = if $backend == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+                let row = sqlx::query::<$db>(&format!(
+                    "WITH claimed AS MATERIALIZED ( \
+                         SELECT app_id, id FROM broadcasts WHERE state = 'running' AND lease_until <= $1 \
+                         ORDER BY lease_until, created_at LIMIT 1{lock}) \
+                     UPDATE broadcasts SET lease_owner = $3, lease_until = $2 \
+                     WHERE state = 'running' AND lease_until <= $1 \
+                     AND (app_id, id) IN (SELECT app_id, id FROM claimed) \
+                     RETURNING app_id, {BROADCAST_COLUMNS}"
+                ))
+                .bind(now)
+                .bind(now.saturating_add(lease_ms.max(0)))
+                .bind(owner)
+                .fetch_optional(self.writer())
+                .await
+                .map_err(map_err)?;
+                let Some(row) = row else { return Ok(None) };
+                let app: String = col(&row, "app_id")?;
+                let app = AppId::parse(&app).map_err(|_| corrupt("app id", &app))?;
+                Ok(Some((app, broadcast_from_row(&row)?)))
+            }
+
+            async fn advance_broadcast(
+                &self,
+                app: &AppId,
+                id: &str,
+                owner: &str,
+                step: &BroadcastStep,
+                events: &[NewOutboxEvent],
+            ) -> StoreResult<bool> {
+                let (state, finished_at) = if step.done {
+                    (BroadcastState::Done, Some(step.now))
+                } else {
+                    (BroadcastState::Running, None)
+                };
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let r = sqlx::query::<$db>(
+                    "UPDATE broadcasts SET after_user = $4, next_index = $5, users_seen = users_seen + $6, \
+                     sent = sent + $7, failed = failed + $8, state = $9, finished_at = $10, updated_at = $11, \
+                     lease_owner = NULL, lease_until = $12 \
+                     WHERE app_id = $1 AND id = $2 AND lease_owner = $3 AND state = 'running'",
+                )
+                .bind(app.as_str())
+                .bind(id)
+                .bind(owner)
+                .bind(step.after_user.as_ref().map(UserId::as_str).unwrap_or(""))
+                .bind(step.next_index)
+                .bind(step.seen)
+                .bind(step.sent)
+                .bind(step.failed)
+                .bind(state.as_str())
+                .bind(finished_at)
+                .bind(step.now)
+                .bind(step.next_run_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if r.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(true)
+            }
+
+            async fn stop_broadcast(
+                &self,
+                app: &AppId,
+                id: &str,
+                state: BroadcastState,
+                error: Option<&str>,
+                now: UnixMillis,
+            ) -> StoreResult<Broadcast> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                sqlx::query::<$db>(
+                    "UPDATE broadcasts SET state = $3, error = $4, finished_at = $5, updated_at = $5, \
+                     lease_owner = NULL WHERE app_id = $1 AND id = $2 AND state = 'running'",
+                )
+                .bind(app.as_str())
+                .bind(id)
+                .bind(state.as_str())
+                .bind(error)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let row = sqlx::query::<$db>(&format!(
+                    "SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE app_id = $1 AND id = $2"
+                ))
+                .bind(app.as_str())
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let Some(row) = row else {
+                    return Err(StoreError::NotFound("broadcast"));
+                };
+                let stored = broadcast_from_row(&row)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(stored)
+            }
         }
 
         fn word_list_from_row(row: &DbRow) -> StoreResult<WordList> {
@@ -3255,6 +3666,107 @@ macro_rules! sql_store {
                 e.last_message = page.into_iter().next();
             }
             Ok(entries)
+        }
+        // ---- rooms and broadcasts: row readers and helpers -----------------------------
+        /// A room with the seq of its newest message; callers add WHERE, ORDER BY, LIMIT.
+        const ROOM_SELECT: &str = "SELECT r.id, r.name, r.metadata, r.created_by, r.created_at, r.updated_at, \
+             COALESCE(c.last_seq, 0) AS last_seq FROM rooms r \
+             LEFT JOIN conversations c ON c.app_id = r.app_id AND c.id = 'r:' || r.id";
+
+        fn room_from_row(row: &DbRow) -> StoreResult<Room> {
+            let id: String = col(row, "id")?;
+            let metadata: String = col(row, "metadata")?;
+            let created_by: String = col(row, "created_by")?;
+            Ok(Room {
+                id: RoomId::parse(&id).map_err(|_| corrupt("room id", &id))?,
+                name: col(row, "name")?,
+                metadata: parse_json("room metadata", &metadata)?,
+                created_by: RoomOrigin::parse(&created_by).ok_or_else(|| corrupt("room origin", &created_by))?,
+                created_at: col(row, "created_at")?,
+                updated_at: col(row, "updated_at")?,
+                last_seq: col(row, "last_seq")?,
+            })
+        }
+
+        async fn room_in(tx: &mut Tx<'_>, app: &AppId, id: &RoomId) -> StoreResult<Option<Room>> {
+            let row = sqlx::query::<$db>(&format!("{ROOM_SELECT} WHERE r.app_id = $1 AND r.id = $2"))
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            row.as_ref().map(room_from_row).transpose()
+        }
+
+        /// Inserts the room; with `keep_existing`, an existing one is left alone. Returns
+        /// whether a row was inserted.
+        async fn insert_room(
+            tx: &mut Tx<'_>,
+            app: &AppId,
+            room: &NewRoom,
+            now: UnixMillis,
+            keep_existing: bool,
+        ) -> StoreResult<bool> {
+            let on_conflict = if keep_existing { " ON CONFLICT (app_id, id) DO NOTHING" } else { "" };
+            let r = sqlx::query::<$db>(&format!(
+                "INSERT INTO rooms (app_id, id, name, metadata, created_by, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6){on_conflict}"
+            ))
+            .bind(app.as_str())
+            .bind(room.id.as_str())
+            .bind(&room.name)
+            .bind(to_json(&room.metadata)?)
+            .bind(room.created_by.as_str())
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            Ok(r.rows_affected() == 1)
+        }
+
+        const BROADCAST_COLUMNS: &str = "id, request_key, msg_type, content, recipients, state, after_user, \
+             next_index, total, users_seen, sent, failed, error, created_at, updated_at, finished_at";
+
+        fn broadcast_from_row(row: &DbRow) -> StoreResult<Broadcast> {
+            let msg_type: String = col(row, "msg_type")?;
+            let content: String = col(row, "content")?;
+            let state: String = col(row, "state")?;
+            let recipients: Option<String> = col(row, "recipients")?;
+            let audience = match recipients {
+                None => Audience::AllUsers,
+                Some(list) => {
+                    let ids: Vec<String> =
+                        serde_json::from_str(&list).map_err(|_| corrupt("broadcast recipients", &list))?;
+                    Audience::Users(
+                        ids.iter()
+                            .map(|u| UserId::parse(u).map_err(|_| corrupt("user id", u)))
+                            .collect::<StoreResult<_>>()?,
+                    )
+                }
+            };
+            let after_user: String = col(row, "after_user")?;
+            Ok(Broadcast {
+                id: col(row, "id")?,
+                request_key: col(row, "request_key")?,
+                msg_type: parse_msg_type(&msg_type)?,
+                content: parse_json("broadcast content", &content)?,
+                audience,
+                state: BroadcastState::parse(&state).ok_or_else(|| corrupt("broadcast state", &state))?,
+                after_user: if after_user.is_empty() {
+                    None
+                } else {
+                    Some(UserId::parse(&after_user).map_err(|_| corrupt("user id", &after_user))?)
+                },
+                next_index: col(row, "next_index")?,
+                total: col(row, "total")?,
+                users_seen: col(row, "users_seen")?,
+                sent: col(row, "sent")?,
+                failed: col(row, "failed")?,
+                error: col(row, "error")?,
+                created_at: col(row, "created_at")?,
+                updated_at: col(row, "updated_at")?,
+                finished_at: col(row, "finished_at")?,
+            })
         }
     };
 }

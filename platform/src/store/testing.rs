@@ -56,17 +56,30 @@ pub async fn postgres_fresh() -> Option<Arc<dyn Store>> {
 
 /// Like [`postgres_fresh`] without running the migrations (for tests of `migrate`/`ready`).
 pub async fn postgres_unmigrated() -> Option<Arc<dyn Store>> {
-    let url = postgres_database_url().await?;
+    let url = postgres_fresh_database().await?;
     let store = postgres::open(&url)
         .await
         .unwrap_or_else(|e| panic!("cannot open test database {url}: {e}"));
     Some(store)
 }
 
-/// The URL of a new, empty database of its own on the server `TERN_TEST_DATABASE_URL`
-/// names (for tests that open the store themselves, several times); `None` when that is
-/// unset (see module doc).
-pub async fn postgres_database_url() -> Option<String> {
+/// The URL of a new, migrated PostgreSQL database (as [`postgres_fresh`] makes), for tests
+/// that open the store more than once (a server restarted on the same database, the `tern`
+/// binary); `None` when none is configured.
+pub async fn postgres_fresh_url() -> Option<String> {
+    let url = postgres_fresh_database().await?;
+    let store = postgres::open(&url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open test database {url}: {e}"));
+    store
+        .migrate()
+        .await
+        .unwrap_or_else(|e| panic!("cannot migrate the test database: {e}"));
+    Some(url)
+}
+
+/// Creates `tern_test_<time>_<random>` on the configured server; its URL.
+async fn postgres_fresh_database() -> Option<String> {
     let url = postgres_url()?;
     let mut admin = sqlx::PgConnection::connect(&url)
         .await

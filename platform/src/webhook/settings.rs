@@ -22,6 +22,11 @@ pub const EVENT_TYPES: &[&str] = &[
     "group.member_removed",
     "friend.added",
     "friend.removed",
+    // rooms and broadcasts
+    "room.created",
+    "room.updated",
+    "room.dismissed",
+    "broadcast.finished",
 ];
 
 /// The default before-send timeout, and its bounds.

@@ -55,11 +55,11 @@ impl Env {
         Self::on(dir, db_url).await
     }
 
-    /// One environment per configured store: SQLite always, PostgreSQL when
-    /// `TERN_TEST_DATABASE_URL` is set (skipped with a line otherwise; see `store::testing`).
+    /// One environment per store to test on: SQLite always, PostgreSQL (a fresh database)
+    /// when `TERN_TEST_DATABASE_URL` is set; each named.
     pub async fn all() -> Vec<(&'static str, Env)> {
         let mut out = vec![("sqlite", Self::new().await)];
-        if let Some(url) = store::testing::postgres_database_url().await {
+        if let Some(url) = store::testing::postgres_fresh_url().await {
             out.push(("postgres", Self::on(tempfile::tempdir().unwrap(), url).await));
         }
         out

@@ -85,6 +85,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Event::Typing { user_id, .. } => println!("* {user_id} is typing…"),
                 Event::Presence(p) => println!("* {} is {}", p.user_id, if p.online { "online" } else { "offline" }),
                 Event::Notification { content, .. } => println!("* notification: {content}"),
+                Event::RoomLeft { room_id, reason } => println!("* left room {room_id} ({reason})"),
                 Event::Kicked { code, reason } => println!("* kicked ({code}): {reason}"),
                 Event::Connection(ConnectionState::Closed { code, reason }) => {
                     println!("* closed ({code}): {reason}");

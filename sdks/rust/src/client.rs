@@ -804,6 +804,36 @@ impl Driver {
                 user_id: t.user_id,
             }),
             Body::Presence(p) => self.emit(Event::Presence(PresenceInfo::from(&p))),
+            Body::Notification(n) if !n.conversation_id.is_empty() && n.seq > 0 => {
+                // A kept notification: through its conversation's timeline, like a message,
+                // so a pull of the same conversation does not show it again.
+                let m = Message {
+                    msg_id: n.notification_id,
+                    conversation_id: n.conversation_id,
+                    seq: n.seq,
+                    sender: None,
+                    client_msg_id: String::new(),
+                    msg_type: n.r#type,
+                    content: n
+                        .content
+                        .as_ref()
+                        .map_or(serde_json::Value::Null, crate::content::struct_to_json),
+                    created_at: n.created_at,
+                    recalled: false,
+                    edited_at: None,
+                    reply_to: None,
+                    quoted: None,
+                    version: 0,
+                    extensions: Vec::new(),
+                    reactions: Vec::new(),
+                };
+                let conv = m.conversation_id.clone();
+                let out = self.timelines.entry(conv.clone()).or_default().offer(m);
+                self.deliver(out);
+                if !self.fill(ws, &conv).await {
+                    return Some(End::Retry("write failed".into()));
+                }
+            }
             Body::Notification(n) => self.emit(Event::Notification {
                 id: n.notification_id,
                 content: n
@@ -811,7 +841,21 @@ impl Driver {
                     .as_ref()
                     .map_or(serde_json::Value::Null, crate::content::struct_to_json),
                 created_at: n.created_at,
+                conversation_id: None,
+                seq: None,
+                msg_type: None,
             }),
+            Body::RoomLeft(r) => {
+                self.rooms.remove(&r.room_id);
+                if r.reason == "dismissed" {
+                    // A room made again under this id starts its seqs over.
+                    self.timelines.remove(&format!("r:{}", r.room_id));
+                }
+                self.emit(Event::RoomLeft {
+                    room_id: r.room_id,
+                    reason: r.reason,
+                });
+            }
             Body::Kicked(k) => {
                 self.emit(Event::Kicked {
                     code: k.code.clone(),
@@ -942,14 +986,15 @@ impl Driver {
         None
     }
 
-    /// A room's recent messages go through the room's timeline like any others; an empty
-    /// room starts at seq 0.
+    /// A room's recent messages go through the room's timeline like any others. A room
+    /// shows what was said while this client was in it, and the backlog of a join: on a
+    /// re-join (after a reconnect) messages between what was shown and the backlog are
+    /// skipped, not pulled, and seqs that restarted (the room was made again) start over.
     async fn on_room_joined(&mut self, ws: &mut Ws, r: &pb::RoomJoined) -> bool {
         let conv = r.conversation_id.clone();
+        let start = r.recent.first().map_or(r.last_seq, |m| m.seq - 1);
         let t = self.timelines.entry(conv.clone()).or_default();
-        if r.recent.is_empty() {
-            t.baseline(0);
-        }
+        t.joined_at(start, r.last_seq);
         let mut out = Vec::new();
         for m in &r.recent {
             out.extend(t.offer(Message::from(m)));
@@ -1039,9 +1084,21 @@ impl Driver {
         self.deliver(out);
     }
 
+    /// Hands events to the app; messages of the user's system conversation (`s:<user>`) are
+    /// their notifications.
     fn deliver(&self, events: Vec<Event>) {
         for e in events {
-            self.emit(e);
+            match e {
+                Event::Message(m) if m.conversation_id.starts_with("s:") => self.emit(Event::Notification {
+                    id: m.msg_id,
+                    content: m.content,
+                    created_at: m.created_at,
+                    conversation_id: Some(m.conversation_id),
+                    seq: Some(m.seq),
+                    msg_type: Some(m.msg_type),
+                }),
+                e => self.emit(e),
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ mod content;
 mod friends;
 mod lifecycle;
 pub mod proto;
+mod rooms;
 pub mod server;
 pub mod signing;
 mod timeline;
@@ -22,6 +23,7 @@ pub mod webhook;
 pub use client::{Client, ClientOptions, Events, SUBPROTOCOL};
 pub use friends::{FriendInfo, FriendRequestInfo};
 pub use lifecycle::{ExtensionUpdate, ReactionUsers};
+pub use rooms::RoomInfo;
 pub use types::{
     ChangeKind, ClientError, ConnectionState, Conversation, Event, Extension, ExtensionChange, Message, MessageChange,
     Platform, PresenceInfo, QuotedMessage, ReactionSummary, SendAck, Target,

@@ -105,6 +105,50 @@ pub struct UserToken {
     pub expires_at: i64,
 }
 
+/// A room as the server API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Room {
+    pub id: String,
+    pub name: String,
+    pub metadata: Value,
+    /// `server_api` or `join`.
+    pub created_by: String,
+    /// Users in the room now.
+    pub member_count: u64,
+    /// Seq of the room's newest message (0 when none).
+    pub last_seq: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A page of rooms; `next_cursor` is absent on the last page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomsPage {
+    pub rooms: Vec<Room>,
+    pub next_cursor: Option<String>,
+}
+
+/// A broadcast job and its progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Broadcast {
+    pub id: String,
+    /// `running`, `done`, `cancelled` or `failed`.
+    pub status: String,
+    /// `all` or `list`.
+    pub audience: String,
+    pub total: Option<u64>,
+    pub users_seen: u64,
+    pub sent: u64,
+    pub failed: u64,
+    #[serde(rename = "type")]
+    pub msg_type: String,
+    pub content: Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 struct ErrorEnvelope {
     error: ErrorBody,
@@ -491,5 +535,133 @@ impl ServerClient {
     /// answers with all of them.
     pub async fn update_app_settings(&self, patch: &Value) -> Result<Value, ServerError> {
         self.request("PATCH", "/v1/app/settings", Some(patch)).await
+    }
+
+    // ---- rooms (docs/rooms.md) ----
+
+    /// Creates a room; `name` defaults to the id, `metadata` to `{}`.
+    pub async fn create_room(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        metadata: Option<Value>,
+    ) -> Result<Room, ServerError> {
+        let body = json!({"id": id, "name": name, "metadata": metadata});
+        self.request("POST", "/v1/rooms", Some(&body)).await
+    }
+
+    /// One room, with its online member count.
+    pub async fn room(&self, id: &str) -> Result<Room, ServerError> {
+        self.request("GET", &format!("/v1/rooms/{}", encode_segment(id)), None)
+            .await
+    }
+
+    /// A page of the app's rooms, by id.
+    pub async fn rooms(&self, cursor: Option<&str>, limit: u32) -> Result<RoomsPage, ServerError> {
+        let path = match cursor {
+            Some(c) => format!("/v1/rooms?cursor={}&limit={limit}", encode_segment(c)),
+            None => format!("/v1/rooms?limit={limit}"),
+        };
+        self.request("GET", &path, None).await
+    }
+
+    /// Changes the name and/or the metadata (`None` keeps them).
+    pub async fn update_room(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        metadata: Option<Value>,
+    ) -> Result<Room, ServerError> {
+        let body = json!({"name": name, "metadata": metadata});
+        self.request("PATCH", &format!("/v1/rooms/{}", encode_segment(id)), Some(&body))
+            .await
+    }
+
+    /// Dismisses the room: its members are told and leave, its history is deleted. Returns
+    /// how many connections were in it.
+    pub async fn dismiss_room(&self, id: &str) -> Result<u64, ServerError> {
+        let v: Value = self
+            .request("DELETE", &format!("/v1/rooms/{}", encode_segment(id)), None)
+            .await?;
+        Ok(v["sessions"].as_u64().unwrap_or(0))
+    }
+
+    /// Takes a user out of the room now (they may join again). Returns how many of their
+    /// connections left.
+    pub async fn remove_from_room(&self, room: &str, user: &str) -> Result<u64, ServerError> {
+        let path = format!("/v1/rooms/{}/members/{}", encode_segment(room), encode_segment(user));
+        let v: Value = self.request("DELETE", &path, None).await?;
+        Ok(v["sessions"].as_u64().unwrap_or(0))
+    }
+
+    /// Mutes a user in the room until `until` (unix ms; `None`: forever).
+    pub async fn mute_in_room(&self, room: &str, user: &str, until: Option<i64>) -> Result<Value, ServerError> {
+        let path = format!("/v1/rooms/{}/mutes/{}", encode_segment(room), encode_segment(user));
+        self.request("PUT", &path, Some(&json!({ "until": until }))).await
+    }
+
+    pub async fn unmute_in_room(&self, room: &str, user: &str) -> Result<Value, ServerError> {
+        let path = format!("/v1/rooms/{}/mutes/{}", encode_segment(room), encode_segment(user));
+        self.request("DELETE", &path, None).await
+    }
+
+    /// The mutes in force in the room (`{"mutes": [{"user_id", "until"}], "next_cursor"}`).
+    pub async fn room_mutes(&self, room: &str) -> Result<Value, ServerError> {
+        self.request("GET", &format!("/v1/rooms/{}/mutes", encode_segment(room)), None)
+            .await
+    }
+
+    /// Sends a text message to a room as `from` (the room must exist).
+    pub async fn send_room_text(
+        &self,
+        from: &str,
+        room: &str,
+        client_msg_id: &str,
+        text: &str,
+    ) -> Result<SendAnswer, ServerError> {
+        let body = json!({"from": from, "to": {"room": room}, "client_msg_id": client_msg_id, "type": "text", "content": {"text": text}});
+        self.send(&body).await
+    }
+
+    // ---- broadcasts (docs/broadcasts.md) ----
+
+    /// Starts a broadcast of a notification to `users`, or to every user of the app with
+    /// `None`. A `client_msg_id` makes it idempotent.
+    pub async fn broadcast(
+        &self,
+        msg_type: &str,
+        content: Value,
+        users: Option<&[&str]>,
+        client_msg_id: Option<&str>,
+    ) -> Result<Broadcast, ServerError> {
+        let mut body = json!({"type": msg_type, "content": content});
+        if let Some(u) = users {
+            body["users"] = json!(u);
+        }
+        if let Some(k) = client_msg_id {
+            body["client_msg_id"] = json!(k);
+        }
+        self.request("POST", "/v1/broadcasts", Some(&body)).await
+    }
+
+    /// A broadcast and its progress.
+    pub async fn get_broadcast(&self, id: &str) -> Result<Broadcast, ServerError> {
+        self.request("GET", &format!("/v1/broadcasts/{}", encode_segment(id)), None)
+            .await
+    }
+
+    /// The app's broadcasts, newest first (`{"broadcasts": [...], "next_cursor"}`).
+    pub async fn broadcasts(&self, cursor: Option<&str>) -> Result<Value, ServerError> {
+        let path = match cursor {
+            Some(c) => format!("/v1/broadcasts?cursor={}", encode_segment(c)),
+            None => "/v1/broadcasts".to_owned(),
+        };
+        self.request("GET", &path, None).await
+    }
+
+    /// Stops a running broadcast; users it reached keep their notification.
+    pub async fn cancel_broadcast(&self, id: &str) -> Result<Broadcast, ServerError> {
+        let path = format!("/v1/broadcasts/{}/cancel", encode_segment(id));
+        self.request("POST", &path, None).await
     }
 }

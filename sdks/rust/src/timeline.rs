@@ -126,6 +126,25 @@ impl Timeline {
         (!self.filling && delivered < self.target).then_some(delivered)
     }
 
+    /// A room was joined: its backlog starts after `start` and it reaches `last_seq`. What
+    /// came before the backlog is not shown (a room delivers to those in it); if this
+    /// timeline is ahead of the room, the room's seqs restarted and so does the timeline.
+    pub(crate) fn joined_at(&mut self, start: i64, last_seq: i64) {
+        match self.delivered {
+            Some(d) if d > last_seq => {
+                *self = Self::default();
+                self.delivered = Some(start.max(0));
+            }
+            Some(d) if d < start => {
+                self.delivered = Some(start);
+                self.buffer.retain(|seq, _| *seq > start);
+            }
+            Some(_) => {}
+            None => self.delivered = Some(start.max(0)),
+        }
+        self.target = self.target.max(last_seq);
+    }
+
     /// A pull found nothing after the current position although more was expected (the
     /// user cannot see those seqs, e.g. before they joined a group): skip to what exists.
     pub(crate) fn skip_gap(&mut self) -> Vec<Event> {
@@ -352,5 +371,27 @@ mod tests {
         t.known_up_to(3);
         assert!(t.change(change(2, 7)).is_empty());
         assert_eq!(trace(t.offer_page(1, vec![msg(3)])), vec!["m3"]);
+    }
+
+    #[test]
+    fn a_room_rejoin_shows_the_backlog_once_and_skips_the_rest() {
+        let mut t = Timeline::default();
+        // First join: backlog 4..=5 of a room at 5.
+        t.joined_at(3, 5);
+        assert_eq!(seqs(t.offer(msg(4))), vec![4]);
+        assert_eq!(seqs(t.offer(msg(5))), vec![5]);
+        // A short absence: the backlog 4..=8 overlaps what was shown; 6..=8 are new.
+        t.joined_at(3, 8);
+        for s in 4..=8 {
+            t.offer(msg(s));
+        }
+        assert_eq!(t.delivered, Some(8));
+        // A long absence: the backlog is 50..=60; 9..=49 are skipped, not pulled.
+        t.joined_at(49, 60);
+        assert_eq!(t.gap_after(), Some(49));
+        assert_eq!(seqs(t.offer(msg(50))), vec![50]);
+        // The room was made again: its seqs restart at 1.
+        t.joined_at(0, 1);
+        assert_eq!(seqs(t.offer(msg(1))), vec![1]);
     }
 }

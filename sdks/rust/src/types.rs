@@ -189,10 +189,24 @@ pub enum Event {
         user_id: String,
     },
     Presence(PresenceInfo),
+    /// Something for the user outside their chats. Kept ones (broadcasts, system messages
+    /// from the app's backend) carry the conversation (`s:<user>`) and seq they are kept
+    /// at, and arrive exactly once whether pushed live or pulled after being offline;
+    /// passing ones (a friend request) carry neither.
     Notification {
         id: String,
         content: serde_json::Value,
         created_at: i64,
+        conversation_id: Option<String>,
+        seq: Option<i64>,
+        /// The message type of a kept notification (`text`, `custom`, ...).
+        msg_type: Option<String>,
+    },
+    /// This client is no longer in the room: `reason` is `dismissed` (the app dismissed
+    /// the room) or `removed` (the app took the user out). It is not re-joined on reconnect.
+    RoomLeft {
+        room_id: String,
+        reason: String,
     },
     Kicked {
         code: String,

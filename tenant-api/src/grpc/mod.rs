@@ -1,5 +1,5 @@
-//! The server API over gRPC (`tern.server.v1`), on its own listener: the five services
-//! behind the signature layer, plus server reflection and the standard health service.
+//! The server API over gRPC (`tern.server.v1`), on its own listener: the services behind
+//! the signature layer, plus server reflection and the standard health service.
 
 use tern_platform::proto::server_v1 as pb;
 use tokio::net::TcpListener;
@@ -9,6 +9,8 @@ use crate::state::ApiState;
 
 mod auth;
 mod convert;
+mod friends;
+mod rooms;
 mod services;
 pub mod status;
 
@@ -55,6 +57,12 @@ pub async fn serve(
     health
         .set_serving::<pb::moderation_server::ModerationServer<services::Server>>()
         .await;
+    health
+        .set_serving::<pb::rooms_server::RoomsServer<services::Server>>()
+        .await;
+    health
+        .set_serving::<pb::friends_server::FriendsServer<services::Server>>()
+        .await;
     let mut builder = tonic::transport::Server::builder().layer(auth::SignedLayer::new(state));
     let mut router = builder
         .add_service(health_service)
@@ -64,7 +72,9 @@ pub async fn serve(
         .add_service(pb::groups_server::GroupsServer::new(server.clone()))
         .add_service(pb::presence_server::PresenceServer::new(server.clone()))
         .add_service(pb::broadcasts_server::BroadcastsServer::new(server.clone()))
-        .add_service(pb::moderation_server::ModerationServer::new(server));
+        .add_service(pb::moderation_server::ModerationServer::new(server.clone()))
+        .add_service(pb::rooms_server::RoomsServer::new(server.clone()))
+        .add_service(pb::friends_server::FriendsServer::new(server));
     if let Ok(r) = reflection {
         router = router.add_service(r);
     }

@@ -9,10 +9,10 @@ use tonic::{Request, Response, Status};
 use super::convert::{self, struct_to_json};
 use super::status::to_status;
 use crate::error::ApiError;
-use crate::rest::{broadcasts, conversations, groups, lifecycle, messages, moderation, presence, users};
+use crate::rest::{conversations, groups, lifecycle, messages, moderation, presence, users};
 use crate::state::ApiState;
 
-type Answer<T> = Result<Response<T>, Status>;
+pub(super) type Answer<T> = Result<Response<T>, Status>;
 
 #[derive(Clone)]
 pub struct Server {
@@ -20,18 +20,18 @@ pub struct Server {
 }
 
 /// The app the signature layer verified.
-fn app<T>(req: &Request<T>) -> Result<App, Status> {
+pub(super) fn app<T>(req: &Request<T>) -> Result<App, Status> {
     req.extensions()
         .get::<App>()
         .cloned()
         .ok_or_else(|| to_status(ApiError::internal("gRPC request reached a service unauthenticated")))
 }
 
-fn ok<T, U>(r: Result<T, ApiError>, f: impl FnOnce(T) -> U) -> Answer<U> {
+pub(super) fn ok<T, U>(r: Result<T, ApiError>, f: impl FnOnce(T) -> U) -> Answer<U> {
     r.map(|v| Response::new(f(v))).map_err(to_status)
 }
 
-fn content(s: Option<prost_types::Struct>) -> serde_json::Value {
+pub(super) fn content(s: Option<prost_types::Struct>) -> serde_json::Value {
     s.map_or(serde_json::Value::Null, struct_to_json)
 }
 
@@ -425,18 +425,6 @@ impl pb::presence_server::Presence for Server {
     }
 }
 
-fn broadcast(b: broadcasts::BroadcastView) -> pb::Broadcast {
-    pb::Broadcast {
-        id: b.id,
-        status: b.status,
-        users_seen: b.users_seen,
-        sent: b.sent,
-        failed: b.failed,
-        created_at: b.created_at,
-        error: b.error,
-    }
-}
-
 // ---- moderation ----
 
 fn word_list(l: moderation::WordListView) -> pb::WordList {
@@ -449,28 +437,6 @@ fn word_list(l: moderation::WordListView) -> pb::WordList {
         words: l.words,
         created_at: l.created_at,
         updated_at: l.updated_at,
-    }
-}
-
-#[tonic::async_trait]
-impl pb::broadcasts_server::Broadcasts for Server {
-    async fn start_broadcast(&self, req: Request<pb::StartBroadcastRequest>) -> Answer<pb::Broadcast> {
-        let app = app(&req)?;
-        let r = req.into_inner();
-        let body = broadcasts::StartBroadcast {
-            msg_type: r.r#type,
-            content: content(r.content),
-            client_msg_id: (!r.client_msg_id.is_empty()).then_some(r.client_msg_id),
-        };
-        ok(broadcasts::start_broadcast(&self.state, &app, body).await, broadcast)
-    }
-
-    async fn get_broadcast(&self, req: Request<pb::BroadcastRequest>) -> Answer<pb::Broadcast> {
-        let app = app(&req)?;
-        ok(
-            broadcasts::get_broadcast(&self.state, &app, &req.into_inner().broadcast_id),
-            broadcast,
-        )
     }
 }
 

@@ -52,6 +52,8 @@ pub struct AppSettingsView {
     pub room_send_rate_per_second: u32,
     /// Messages a new room member gets on joining (0 to 100).
     pub room_backlog: u32,
+    /// Users each broadcast reaches per second (1 to 100,000).
+    pub broadcast_rate_per_second: u32,
 }
 
 impl From<&AppSettings> for AppSettingsView {
@@ -76,6 +78,7 @@ impl From<&AppSettings> for AppSettingsView {
             rooms_created_on_join: s.rooms_created_on_join,
             room_send_rate_per_second: s.room_send_rate_per_second,
             room_backlog: s.room_backlog,
+            broadcast_rate_per_second: s.broadcast_rate_per_second,
         }
     }
 }

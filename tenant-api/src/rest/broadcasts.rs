@@ -1,133 +1,96 @@
-//! Broadcasts: one system message to every user of the app, as an asynchronous job whose
-//! progress can be queried. Each user gets it in their system conversation (`s:<user>`), so
-//! offline users find it when they sync.
-//!
-//! Jobs live in this process's memory: a restart forgets a running job (users already
-//! reached keep their message; re-posting with the same `client_msg_id` resumes without
-//! doubling, because each user's message is keyed by it).
-
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+//! Broadcasts through the server API (docs/broadcasts.md): a notification to every user of
+//! the app or to a list, as a durable job a worker runs in batches; its progress is read
+//! here. The operations are `tern_platform::broadcasts`, shared with gRPC.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use tern_platform::delivery::{Recipient, SendRequest};
-use tern_platform::domain::{now_ms, App, MessageType, Sender, Source};
-use tern_platform::ids::{AppId, ClientMsgId, UserId};
+use tern_platform::broadcasts::{self, StartBroadcast as Start};
+use tern_platform::delivery::clamp_limit;
+use tern_platform::domain::{App, Broadcast, MessageType, MAX_BROADCAST_RECIPIENTS};
+use tern_platform::ids::ClientMsgId;
 use utoipa::ToSchema;
 
+use super::dto::{decode_cursor, encode_cursor, PageQuery};
+use super::users::parse_user;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, Signed};
 use crate::state::ApiState;
 
-/// Users fetched and sent to per step.
-const PAGE: u32 = 100;
-
-#[derive(Default)]
-struct Job {
-    app_id: Option<AppId>,
-    created_at: i64,
-    users_seen: AtomicU64,
-    sent: AtomicU64,
-    failed: AtomicU64,
-    done: AtomicBool,
-    error: Mutex<Option<String>>,
-}
-
-#[derive(Default, Clone)]
-pub struct Broadcasts {
-    jobs: Arc<Mutex<HashMap<String, Arc<Job>>>>,
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartBroadcast {
+    /// `text`, `image`, `file`, `audio`, `video`, `location` or `custom`.
     #[serde(rename = "type")]
     pub msg_type: String,
     #[schema(value_type = Object)]
     pub content: serde_json::Value,
-    /// Makes the broadcast resumable: each user's message is keyed by it.
+    /// Makes starting idempotent: a second start with the same key answers the first job
+    /// (and reaches nobody twice).
     pub client_msg_id: Option<String>,
+    /// 1 to 10,000 user ids; absent: every user of the app. Ids that are not users of the
+    /// app are counted in `failed`.
+    pub users: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct BroadcastView {
     pub id: String,
-    /// `running`, `done` or `failed`.
+    /// `running`, `done`, `cancelled` or `failed`.
     pub status: String,
+    /// `all` (every user of the app) or `list`.
+    pub audience: String,
+    /// Users in the list; absent for `all`.
+    pub total: Option<u64>,
+    /// Users handled so far (`sent + failed`).
     pub users_seen: u64,
+    /// Users whose notification is stored (and pushed, if they are online).
     pub sent: u64,
+    /// Users of the list who are not users of the app.
     pub failed: u64,
+    #[serde(rename = "type")]
+    pub msg_type: String,
+    #[schema(value_type = Object)]
+    pub content: serde_json::Value,
     pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
     pub error: Option<String>,
 }
 
-fn view(id: &str, j: &Job) -> BroadcastView {
-    let error = j.error.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let status = match (j.done.load(Ordering::Acquire), error.is_some()) {
-        (false, _) => "running",
-        (true, false) => "done",
-        (true, true) => "failed",
-    };
-    BroadcastView {
-        id: id.to_owned(),
-        status: status.to_owned(),
-        users_seen: j.users_seen.load(Ordering::Relaxed),
-        sent: j.sent.load(Ordering::Relaxed),
-        failed: j.failed.load(Ordering::Relaxed),
-        created_at: j.created_at,
-        error,
-    }
-}
-
-fn user_key(key: &str, user: &UserId) -> Option<ClientMsgId> {
-    let d = Sha256::digest(format!("{key}\u{0}{user}").as_bytes());
-    ClientMsgId::parse(&format!("bcast-{}", &hex::encode(d)[..40])).ok()
-}
-
-async fn run(st: ApiState, app: App, job: Arc<Job>, msg_type: MessageType, content: serde_json::Value, key: String) {
-    let mut after: Option<UserId> = None;
-    loop {
-        let page = match st.store.list_users(&app.id, after.as_ref(), PAGE).await {
-            Ok(p) => p,
-            Err(e) => {
-                *job.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
-                break;
-            }
-        };
-        let Some(last) = page.last() else { break };
-        after = Some(last.id.clone());
-        job.users_seen.fetch_add(page.len() as u64, Ordering::Relaxed);
-        let sends = page.iter().map(|u| {
-            let req = SendRequest {
-                sender: Sender::System,
-                to: Recipient::User(u.id.clone()),
-                client_msg_id: user_key(&key, &u.id),
-                msg_type,
-                content: content.clone(),
-                source: Source::ServerApi,
-                options: Default::default(),
-            };
-            st.pipeline.send(&app, req)
-        });
-        for r in futures::future::join_all(sends).await {
-            match r {
-                Ok(_) => job.sent.fetch_add(1, Ordering::Relaxed),
-                Err(_) => job.failed.fetch_add(1, Ordering::Relaxed),
-            };
-        }
-        if (page.len() as u32) < PAGE {
-            break;
+impl From<Broadcast> for BroadcastView {
+    fn from(b: Broadcast) -> Self {
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Self {
+            id: b.id,
+            status: b.state.as_str().to_owned(),
+            audience: b.audience.as_str().to_owned(),
+            total: b.total.map(count),
+            users_seen: count(b.users_seen),
+            sent: count(b.sent),
+            failed: count(b.failed),
+            msg_type: b.msg_type.as_str().to_owned(),
+            content: b.content,
+            created_at: b.created_at,
+            updated_at: b.updated_at,
+            finished_at: b.finished_at,
+            error: b.error,
         }
     }
-    job.done.store(true, Ordering::Release);
 }
 
-/// Starts a broadcast of a system message to every user of the app.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BroadcastsAnswer {
+    /// Newest first.
+    pub broadcasts: Vec<BroadcastView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Starts a broadcast: each user gets the message as a notification in their `s:<user>`
+/// conversation (pushed at once if online, found on sync if not). Answers at once with the
+/// job; read its progress with `GET /v1/broadcasts/{id}`.
 #[utoipa::path(post, path = "/v1/broadcasts", tag = "broadcasts", request_body = StartBroadcast,
     responses((status = 202, body = BroadcastView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn start(
@@ -141,36 +104,52 @@ pub async fn start(
 pub async fn start_broadcast(st: &ApiState, app: &App, b: StartBroadcast) -> Result<BroadcastView, ApiError> {
     let msg_type = MessageType::parse_sendable(&b.msg_type)
         .ok_or_else(|| ApiError::invalid("type must be one of text, image, file, audio, video, location, custom"))?;
-    tern_platform::domain::validate_content(
+    let client_msg_id = b.client_msg_id.as_deref().map(ClientMsgId::parse).transpose()?;
+    let users = match b.users {
+        None => None,
+        Some(list) => {
+            if list.is_empty() || list.len() > MAX_BROADCAST_RECIPIENTS {
+                return Err(ApiError::invalid(format!(
+                    "users must hold 1 to {MAX_BROADCAST_RECIPIENTS} user ids (leave it out for every user)"
+                )));
+            }
+            Some(list.iter().map(|u| parse_user(u)).collect::<Result<Vec<_>, _>>()?)
+        }
+    };
+    let request = Start {
         msg_type,
-        &b.content,
-        tern_platform::domain::ContentLimits {
-            max_text_bytes: app.settings.max_text_bytes,
-            max_content_bytes: app.settings.max_content_bytes,
-        },
-    )
-    .map_err(tern_platform::delivery::DeliveryError::from)?;
-    if let Some(k) = &b.client_msg_id {
-        ClientMsgId::parse(k)?;
+        content: b.content,
+        client_msg_id,
+        users,
+    };
+    let (job, created) = broadcasts::start(&st.pipeline, app, request).await?;
+    if created {
+        st.broadcast_wake.notify_one();
     }
-    let id = format!("bc_{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
-    let key = b.client_msg_id.unwrap_or_else(|| id.clone());
-    let job = Arc::new(Job {
-        app_id: Some(app.id.clone()),
-        created_at: now_ms(),
-        ..Default::default()
-    });
-    st.broadcasts
-        .jobs
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(id.clone(), job.clone());
-    let v = view(&id, &job);
-    tokio::spawn(run(st.clone(), app.clone(), job, msg_type, b.content, key));
-    Ok(v)
+    Ok(job.into())
 }
 
-/// Progress of a broadcast.
+/// The app's broadcasts, newest first, paged.
+#[utoipa::path(get, path = "/v1/broadcasts", tag = "broadcasts", params(PageQuery),
+    responses((status = 200, body = BroadcastsAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
+pub async fn list(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<BroadcastsAnswer>, ApiError> {
+    list_broadcasts(&st, &req.app, req.query()?).await.map(Json)
+}
+
+pub async fn list_broadcasts(st: &ApiState, app: &App, q: PageQuery) -> Result<BroadcastsAnswer, ApiError> {
+    let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let limit = clamp_limit(q.limit.unwrap_or(0));
+    let list = broadcasts::list(&st.pipeline, app, before.as_deref(), limit).await?;
+    let next_cursor = (list.len() as u32 == limit)
+        .then(|| list.last().map(|b| encode_cursor(&b.id)))
+        .flatten();
+    Ok(BroadcastsAnswer {
+        broadcasts: list.into_iter().map(Into::into).collect(),
+        next_cursor,
+    })
+}
+
+/// A broadcast and its progress.
 #[utoipa::path(get, path = "/v1/broadcasts/{broadcast_id}", tag = "broadcasts", params(("broadcast_id" = String, Path)),
     responses((status = 200, body = BroadcastView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn get(
@@ -178,19 +157,25 @@ pub async fn get(
     ApiPath(id): ApiPath<String>,
     req: Signed<()>,
 ) -> Result<Json<BroadcastView>, ApiError> {
-    get_broadcast(&st, &req.app, &id).map(Json)
+    get_broadcast(&st, &req.app, &id).await.map(Json)
 }
 
-pub fn get_broadcast(st: &ApiState, app: &App, id: &str) -> Result<BroadcastView, ApiError> {
-    let job = st
-        .broadcasts
-        .jobs
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(id)
-        .cloned();
-    match job {
-        Some(j) if j.app_id.as_ref() == Some(&app.id) => Ok(view(id, &j)),
-        _ => Err(ApiError::not_found("broadcast")),
-    }
+pub async fn get_broadcast(st: &ApiState, app: &App, id: &str) -> Result<BroadcastView, ApiError> {
+    Ok(broadcasts::get(&st.pipeline, app, id).await?.into())
+}
+
+/// Stops a running broadcast; users it reached keep their notification. A finished one is
+/// answered as it is.
+#[utoipa::path(post, path = "/v1/broadcasts/{broadcast_id}/cancel", tag = "broadcasts", params(("broadcast_id" = String, Path)),
+    responses((status = 200, body = BroadcastView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
+pub async fn cancel(
+    State(st): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+    req: Signed<()>,
+) -> Result<Json<BroadcastView>, ApiError> {
+    cancel_broadcast(&st, &req.app, &id).await.map(Json)
+}
+
+pub async fn cancel_broadcast(st: &ApiState, app: &App, id: &str) -> Result<BroadcastView, ApiError> {
+    Ok(broadcasts::cancel(&st.pipeline, app, id).await?.into())
 }

@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod messages;
 pub mod moderation;
 pub mod presence;
+pub mod rooms;
 pub mod users;
 pub mod webhooks;
 
@@ -56,8 +57,6 @@ pub fn routes() -> Router<ApiState> {
         )
         .route("/v1/app/settings", get(app::get_settings).patch(app::patch_settings))
         .route("/v1/presence/query", post(presence::query))
-        .route("/v1/broadcasts", post(broadcasts::start))
-        .route("/v1/broadcasts/{broadcast_id}", get(broadcasts::get))
         .route("/v1/webhook", get(webhooks::get).put(webhooks::put))
         .route("/v1/webhook/dead-events", get(webhooks::dead))
         .route(
@@ -121,6 +120,24 @@ pub fn routes() -> Router<ApiState> {
             "/v1/messages/{msg_id}/reactions/{reaction}/users/{user_id}",
             axum::routing::put(lifecycle::add_reaction).delete(lifecycle::remove_reaction),
         )
+        // ---- rooms and broadcasts ----
+        .route("/v1/rooms", post(rooms::create).get(rooms::list))
+        .route(
+            "/v1/rooms/{room_id}",
+            get(rooms::get).patch(rooms::update).delete(rooms::dismiss),
+        )
+        .route(
+            "/v1/rooms/{room_id}/members/{user_id}",
+            axum::routing::delete(rooms::remove_member),
+        )
+        .route("/v1/rooms/{room_id}/mutes", get(rooms::mutes))
+        .route(
+            "/v1/rooms/{room_id}/mutes/{user_id}",
+            axum::routing::put(rooms::mute).delete(rooms::unmute),
+        )
+        .route("/v1/broadcasts", post(broadcasts::start).get(broadcasts::list))
+        .route("/v1/broadcasts/{broadcast_id}", get(broadcasts::get))
+        .route("/v1/broadcasts/{broadcast_id}/cancel", post(broadcasts::cancel))
 }
 
 pub async fn not_found() -> ApiError {

@@ -104,7 +104,7 @@ fn parse_list_name(name: &str) -> Result<String, ApiError> {
 }
 
 /// A ban's or mute's end: in the future, at most `FOREVER`; `None` is `FOREVER`.
-fn parse_until(until: Option<i64>, now: UnixMillis) -> Result<UnixMillis, ApiError> {
+pub(crate) fn parse_until(until: Option<i64>, now: UnixMillis) -> Result<UnixMillis, ApiError> {
     match until {
         None => Ok(FOREVER),
         Some(t) if t <= now => Err(ApiError::invalid("until must be in the future (unix ms)")),

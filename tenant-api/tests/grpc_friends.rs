@@ -1,0 +1,302 @@
+//! The gRPC `Friends` service on SQLite and (when configured) PostgreSQL: every REST
+//! friends and blocks operation, the same state seen from both doors, the same error codes
+//! (bad input, other apps' users, unsigned calls).
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use prost::Message;
+use serde_json::{json, Value};
+use support::*;
+use tern_platform::proto::server_v1 as pb;
+use tern_sdk::signing::{new_nonce, sign_request, unix_now};
+use tern_tenant_api::grpc::error_code;
+use tonic::transport::Channel;
+
+fn signed<T: Message>(app: &TestApp, method: &str, msg: T) -> tonic::Request<T> {
+    let path = format!("/tern.server.v1.Friends/{method}");
+    let body = msg.encode_to_vec();
+    let headers = sign_request(
+        app.app.app_key.as_str(),
+        &app.secret,
+        "POST",
+        &path,
+        &body,
+        unix_now(),
+        &new_nonce(),
+    );
+    let mut req = tonic::Request::new(msg);
+    for (k, v) in headers {
+        req.metadata_mut().insert(
+            k.to_ascii_lowercase()
+                .parse::<tonic::metadata::AsciiMetadataKey>()
+                .unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    req
+}
+
+async fn channel(s: &TestServer) -> Channel {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(tern_tenant_api::grpc::serve(
+        listener,
+        s.api_state(),
+        std::future::pending(),
+    ));
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+fn page(user: &str) -> pb::UserPageRequest {
+    pb::UserPageRequest {
+        user_id: user.into(),
+        cursor: String::new(),
+        limit: 0,
+    }
+}
+
+fn pair(user: &str, friend: &str) -> pb::FriendPairRequest {
+    pb::FriendPairRequest {
+        user_id: user.into(),
+        friend_id: friend.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn friends_over_grpc_on_every_store() {
+    for (backend, store, dir) in stores().await {
+        eprintln!("on {backend}");
+        let s = TestServer::start(store, dir).await;
+        let a = s.app("a").await;
+        let b = s.app("b").await;
+        let ids: Vec<Value> = ["alice", "bob", "carol"].iter().map(|u| json!({"id": u})).collect();
+        a.client.upsert_users(&ids).await.unwrap();
+        b.client.upsert_users(&[json!({"id": "dave"})]).await.unwrap();
+        let mut f = pb::friends_client::FriendsClient::new(channel(&s).await);
+
+        // Requests: sent, listed, accepted; the other one declined.
+        let req = pb::SendFriendRequestRequest {
+            user_id: "alice".into(),
+            to: "bob".into(),
+            message: "it's Alice".into(),
+        };
+        let r = f
+            .send_friend_request(signed(&a, "SendFriendRequest", req))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (r.from.as_str(), r.to.as_str(), r.state.as_str()),
+            ("alice", "bob", "pending")
+        );
+        let carol = pb::SendFriendRequestRequest {
+            user_id: "carol".into(),
+            to: "bob".into(),
+            message: String::new(),
+        };
+        f.send_friend_request(signed(&a, "SendFriendRequest", carol))
+            .await
+            .unwrap();
+        let pending = f
+            .list_friend_requests(signed(&a, "ListFriendRequests", page("bob")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            pending.requests.iter().map(|r| r.from.as_str()).collect::<Vec<_>>(),
+            vec!["alice", "carol"]
+        );
+        let answer = |from: &str| pb::AnswerFriendRequestRequest {
+            user_id: "bob".into(),
+            from: from.into(),
+        };
+        let accepted = f
+            .accept_friend_request(signed(&a, "AcceptFriendRequest", answer("alice")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(accepted.state, "accepted");
+        let declined = f
+            .decline_friend_request(signed(&a, "DeclineFriendRequest", answer("carol")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(declined.state, "declined");
+        let e = f
+            .accept_friend_request(signed(&a, "AcceptFriendRequest", answer("carol")))
+            .await
+            .unwrap_err();
+        assert_eq!(error_code(&e).as_deref(), Some("not_found"), "nothing pending any more");
+
+        // The same friendship over both doors.
+        let friends = f
+            .list_friends(signed(&a, "ListFriends", page("alice")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            friends.friends.iter().map(|x| x.friend_id.as_str()).collect::<Vec<_>>(),
+            vec!["bob"]
+        );
+        let rest: Value = a.client.request("GET", "/v1/users/bob/friends", None).await.unwrap();
+        assert_eq!(rest["friends"][0]["friend_id"], "alice");
+
+        // Remark and tags: absent keeps, set_tags replaces, "" clears the remark.
+        let upd = pb::UpdateFriendRequest {
+            user_id: "alice".into(),
+            friend_id: "bob".into(),
+            remark: Some("Bobby".into()),
+            tags: vec!["work".into()],
+            set_tags: true,
+        };
+        let u = f
+            .update_friend(signed(&a, "UpdateFriend", upd))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (u.remark.as_deref(), u.tags.clone()),
+            (Some("Bobby"), vec!["work".to_owned()])
+        );
+        let keep = pb::UpdateFriendRequest {
+            user_id: "alice".into(),
+            friend_id: "bob".into(),
+            remark: None,
+            tags: vec!["ignored".into()],
+            set_tags: false,
+        };
+        let u = f
+            .update_friend(signed(&a, "UpdateFriend", keep))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (u.remark.as_deref(), u.tags.clone()),
+            (Some("Bobby"), vec!["work".to_owned()])
+        );
+        let clear = pb::UpdateFriendRequest {
+            user_id: "alice".into(),
+            friend_id: "bob".into(),
+            remark: Some(String::new()),
+            tags: Vec::new(),
+            set_tags: true,
+        };
+        let u = f
+            .update_friend(signed(&a, "UpdateFriend", clear))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((u.remark, u.tags), (None, Vec::<String>::new()));
+        let g = f
+            .get_friend(signed(&a, "GetFriend", pair("bob", "alice")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(g.friend_id, "alice");
+        let bad = pb::UpdateFriendRequest {
+            user_id: "alice".into(),
+            friend_id: "bob".into(),
+            remark: Some("r".repeat(101)),
+            tags: Vec::new(),
+            set_tags: false,
+        };
+        let e = f.update_friend(signed(&a, "UpdateFriend", bad)).await.unwrap_err();
+        assert_eq!(error_code(&e).as_deref(), Some("invalid_argument"));
+
+        // Asking a friend again is a conflict; asking oneself is invalid.
+        let again = pb::SendFriendRequestRequest {
+            user_id: "bob".into(),
+            to: "alice".into(),
+            message: String::new(),
+        };
+        let e = f
+            .send_friend_request(signed(&a, "SendFriendRequest", again))
+            .await
+            .unwrap_err();
+        assert_eq!(error_code(&e).as_deref(), Some("conflict"));
+        let me = pb::SendFriendRequestRequest {
+            user_id: "bob".into(),
+            to: "bob".into(),
+            message: String::new(),
+        };
+        let e = f
+            .send_friend_request(signed(&a, "SendFriendRequest", me))
+            .await
+            .unwrap_err();
+        assert_eq!(error_code(&e).as_deref(), Some("invalid_argument"));
+
+        // Delete both sides.
+        let del = pb::DeleteFriendRequest {
+            user_id: "alice".into(),
+            friend_id: "bob".into(),
+            both: true,
+        };
+        f.delete_friend(signed(&a, "DeleteFriend", del.clone())).await.unwrap();
+        let e = f
+            .get_friend(signed(&a, "GetFriend", pair("bob", "alice")))
+            .await
+            .unwrap_err();
+        assert_eq!(error_code(&e).as_deref(), Some("not_found"));
+        let e = f.delete_friend(signed(&a, "DeleteFriend", del)).await.unwrap_err();
+        assert_eq!(error_code(&e).as_deref(), Some("not_found"));
+
+        // Blocks: a blocked user's direct messages fail with `blocked`.
+        let block = pb::BlockRequest {
+            user_id: "alice".into(),
+            blocked_id: "carol".into(),
+        };
+        let bl = f
+            .block_user(signed(&a, "BlockUser", block.clone()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((bl.user_id.as_str(), bl.blocked_id.as_str()), ("alice", "carol"));
+        let list = f
+            .list_blocks(signed(&a, "ListBlocks", page("alice")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(list.blocks.len(), 1);
+        let e = a.client.send_text("carol", "alice", "c1", "hi").await.unwrap_err();
+        assert_eq!(e.code(), Some("blocked"));
+        f.unblock_user(signed(&a, "UnblockUser", block.clone())).await.unwrap();
+        let e = f.unblock_user(signed(&a, "UnblockUser", block)).await.unwrap_err();
+        assert_eq!(error_code(&e).as_deref(), Some("not_found"));
+        a.client.send_text("carol", "alice", "c2", "hi again").await.unwrap();
+
+        // Another app's users are not_found; bad ids invalid; unsigned calls refused.
+        let cross = pb::SendFriendRequestRequest {
+            user_id: "alice".into(),
+            to: "dave".into(),
+            message: String::new(),
+        };
+        let e = f
+            .send_friend_request(signed(&a, "SendFriendRequest", cross))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.code(), error_code(&e).as_deref()),
+            (tonic::Code::NotFound, Some("not_found"))
+        );
+        let e = f
+            .list_friends(signed(&b, "ListFriends", page("alice")))
+            .await
+            .unwrap_err();
+        assert_eq!(error_code(&e).as_deref(), Some("not_found"));
+        let e = f
+            .list_friends(signed(&a, "ListFriends", page("no such id!")))
+            .await
+            .unwrap_err();
+        assert_eq!(error_code(&e).as_deref(), Some("invalid_argument"));
+        let e = f.list_friends(tonic::Request::new(page("alice"))).await.unwrap_err();
+        assert_eq!(
+            (e.code(), error_code(&e).as_deref()),
+            (tonic::Code::Unauthenticated, Some("missing_credentials"))
+        );
+    }
+}
