@@ -8,6 +8,7 @@
 //! - `store`: the Store port and its SQLite and PostgreSQL adapters.
 //! - `bus`, `presence`, `nonce`: the ports that become Redis or Pulsar at scale.
 //! - `delivery`: the one pipeline every message goes through.
+//! - `friends`, `groups`: the social operations every door shares.
 //! - `proto`: types generated from `proto/tern/v1/`.
 
 pub mod admins;
@@ -18,6 +19,7 @@ pub mod delivery;
 pub mod domain;
 pub mod engine;
 pub mod friends;
+pub mod groups;
 pub mod ids;
 pub mod nonce;
 pub mod presence;

@@ -43,6 +43,22 @@ pub enum DeliveryError {
     Unavailable(String),
     #[error("internal error")]
     Internal(String),
+    // ---- groups ----
+    /// Users named in a group operation that do not exist in the app.
+    #[error("users not found: {}", .0.join(", "))]
+    UsersNotFound(Vec<String>),
+    /// The group has as many members as the app allows.
+    #[error("{0}")]
+    GroupFull(String),
+    /// The sender is muted in this group until `until`.
+    #[error("the sender is muted in this group until {until}")]
+    MemberMuted { until: i64 },
+    /// The group is muted: only its owner and admins may send.
+    #[error("the group is muted: only its owner and admins may send")]
+    GroupMuted,
+    /// Read counts are kept only for groups up to the app's `group_read_receipt_limit`.
+    #[error("{0}")]
+    ReceiptsUnavailable(String),
 }
 
 impl DeliveryError {
@@ -64,6 +80,11 @@ impl DeliveryError {
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
+            Self::UsersNotFound(_) => "not_found",
+            Self::GroupFull(_) => "group_full",
+            Self::MemberMuted { .. } => "member_muted",
+            Self::GroupMuted => "group_muted",
+            Self::ReceiptsUnavailable(_) => "receipts_unavailable",
         }
     }
 }

@@ -99,6 +99,12 @@ pub struct Message {
     pub created_at: UnixMillis,
     pub recalled: bool,
     pub edited_at: Option<UnixMillis>,
+    /// Group members this message @mentions by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<UserId>,
+    /// @all: it mentions every member of the group.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mention_all: bool,
 }
 
 /// What the sender is told: the message is durable once they have this.
