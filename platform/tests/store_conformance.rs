@@ -405,7 +405,9 @@ async fn apps_cannot_see_each_others_data(store: Arc<dyn Store>) {
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        store.remove_group_member(b, &gid("team"), &uid("bob"), &GroupRecord::default(), 1).await,
+        store
+            .remove_group_member(b, &gid("team"), &uid("bob"), &GroupRecord::default(), 1)
+            .await,
         Err(StoreError::NotFound(_))
     ));
     // Outbox and secrets.
@@ -1067,8 +1069,13 @@ async fn groups_are_one_timeline_with_members(store: Arc<dyn Store>) {
     let ids: Vec<_> = page1.iter().chain(&page2).map(|m| m.user_id.to_string()).collect();
     assert_eq!(ids, ["alice", "bob", "carol", "dave"]);
 
-    store.remove_group_member(a, &g, &uid("carol"), &GroupRecord::default(), 1).await.unwrap();
-    let gone = store.remove_group_member(a, &g, &uid("carol"), &GroupRecord::default(), 1).await;
+    store
+        .remove_group_member(a, &g, &uid("carol"), &GroupRecord::default(), 1)
+        .await
+        .unwrap();
+    let gone = store
+        .remove_group_member(a, &g, &uid("carol"), &GroupRecord::default(), 1)
+        .await;
     assert!(matches!(gone, Err(StoreError::NotFound(_))), "{gone:?}");
     assert_eq!(
         store.group_member_ids(a, &g).await.unwrap(),
@@ -1167,7 +1174,10 @@ async fn group_changes_write_their_notices(store: Arc<dyn Store>) {
     assert_eq!((bob.last_seq, bob.unread), (3, 1), "the notice is news to the others");
     let group = store.group(a, &g).await.unwrap().unwrap();
     assert_eq!(group.member_count, 3);
-    assert!(group.version > created.value.version, "membership changes bump the version");
+    assert!(
+        group.version > created.value.version,
+        "membership changes bump the version"
+    );
 
     // Removal: the notice goes to the timeline, the personal one to the removed user.
     let removal = GroupRecord {
@@ -1175,7 +1185,10 @@ async fn group_changes_write_their_notices(store: Arc<dyn Store>) {
         personal: vec![(uid("carol"), json!({"event": "removed_from_group"}))],
         events: vec![typed_event(a, "group.member_removed")],
     };
-    let removed = store.remove_group_member(a, &g, &uid("carol"), &removal, 130).await.unwrap();
+    let removed = store
+        .remove_group_member(a, &g, &uid("carol"), &removal, 130)
+        .await
+        .unwrap();
     assert_eq!(removed.notice.as_ref().map(|m| m.seq), Some(4));
     assert_eq!(removed.personal.len(), 1);
     let personal = &removed.personal[0];
@@ -1185,7 +1198,11 @@ async fn group_changes_write_their_notices(store: Arc<dyn Store>) {
     let inbox = entry_of(&*store, a, "carol", &ConversationId::System(uid("carol")))
         .await
         .unwrap();
-    assert_eq!((inbox.last_seq, inbox.unread), (1, 1), "kept for carol like any message");
+    assert_eq!(
+        (inbox.last_seq, inbox.unread),
+        (1, 1),
+        "kept for carol like any message"
+    );
     let owner_out = store
         .remove_group_member(a, &g, &uid("alice"), &GroupRecord::default(), 140)
         .await;
@@ -1199,7 +1216,13 @@ async fn group_changes_write_their_notices(store: Arc<dyn Store>) {
     let history = store.messages(a, &gconv("crew"), SeqRange::After(0), 10).await.unwrap();
     let events: Vec<_> = history
         .iter()
-        .map(|m| m.content.get("event").and_then(|e| e.as_str()).unwrap_or("-").to_owned())
+        .map(|m| {
+            m.content
+                .get("event")
+                .and_then(|e| e.as_str())
+                .unwrap_or("-")
+                .to_owned()
+        })
         .collect();
     assert_eq!(events, ["group_created", "-", "members_added", "member_removed"]);
 }
@@ -1224,7 +1247,13 @@ async fn group_profiles_roles_mutes_and_transfers(store: Arc<dyn Store>) {
         ..GroupPatch::default()
     };
     let changed = store
-        .update_group(a, &g, &patch, &record(json!({"event": "group_updated"}), Vec::new()), 200)
+        .update_group(
+            a,
+            &g,
+            &patch,
+            &record(json!({"event": "group_updated"}), Vec::new()),
+            200,
+        )
         .await
         .unwrap();
     let read = store.group(a, &g).await.unwrap().unwrap();
@@ -1262,21 +1291,45 @@ async fn group_profiles_roles_mutes_and_transfers(store: Arc<dyn Store>) {
 
     // Roles and mutes; the owner is untouchable here.
     let bob = store
-        .change_group_member(a, &g, &uid("bob"), MemberChange::Role(GroupRole::Admin), &GroupRecord::default(), 300)
+        .change_group_member(
+            a,
+            &g,
+            &uid("bob"),
+            MemberChange::Role(GroupRole::Admin),
+            &GroupRecord::default(),
+            300,
+        )
         .await
         .unwrap()
         .value;
     assert_eq!(bob.role, GroupRole::Admin);
     let carol = store
-        .change_group_member(a, &g, &uid("carol"), MemberChange::Mute(Some(9_000)), &GroupRecord::default(), 310)
+        .change_group_member(
+            a,
+            &g,
+            &uid("carol"),
+            MemberChange::Mute(Some(9_000)),
+            &GroupRecord::default(),
+            310,
+        )
         .await
         .unwrap()
         .value;
     assert_eq!(carol.muted_until, Some(9_000));
-    assert_eq!(store.group_member(a, &g, &uid("carol")).await.unwrap(), Some(carol.clone()));
+    assert_eq!(
+        store.group_member(a, &g, &uid("carol")).await.unwrap(),
+        Some(carol.clone())
+    );
     assert!(carol.is_muted_at(8_999) && !carol.is_muted_at(9_000));
     let unmuted = store
-        .change_group_member(a, &g, &uid("carol"), MemberChange::Mute(None), &GroupRecord::default(), 320)
+        .change_group_member(
+            a,
+            &g,
+            &uid("carol"),
+            MemberChange::Mute(None),
+            &GroupRecord::default(),
+            320,
+        )
         .await
         .unwrap()
         .value;
@@ -1288,21 +1341,49 @@ async fn group_profiles_roles_mutes_and_transfers(store: Arc<dyn Store>) {
         assert!(matches!(r, Err(StoreError::Rejected(_))), "{r:?}");
     }
     let to_owner = store
-        .change_group_member(a, &g, &uid("bob"), MemberChange::Role(GroupRole::Owner), &GroupRecord::default(), 330)
+        .change_group_member(
+            a,
+            &g,
+            &uid("bob"),
+            MemberChange::Role(GroupRole::Owner),
+            &GroupRecord::default(),
+            330,
+        )
         .await;
     assert!(matches!(to_owner, Err(StoreError::Rejected(_))), "{to_owner:?}");
     let stranger = store
-        .change_group_member(a, &g, &uid("zed"), MemberChange::Mute(None), &GroupRecord::default(), 330)
+        .change_group_member(
+            a,
+            &g,
+            &uid("zed"),
+            MemberChange::Mute(None),
+            &GroupRecord::default(),
+            330,
+        )
         .await;
     assert!(matches!(stranger, Err(StoreError::NotFound(_))), "{stranger:?}");
 
     // Transfer: carol (muted before) becomes owner, alice a member.
     store
-        .change_group_member(a, &g, &uid("carol"), MemberChange::Mute(Some(9_000)), &GroupRecord::default(), 340)
+        .change_group_member(
+            a,
+            &g,
+            &uid("carol"),
+            MemberChange::Mute(Some(9_000)),
+            &GroupRecord::default(),
+            340,
+        )
         .await
         .unwrap();
     let moved = store
-        .transfer_group_owner(a, &g, &uid("alice"), &uid("carol"), &record(json!({"event": "owner_transferred"}), Vec::new()), 400)
+        .transfer_group_owner(
+            a,
+            &g,
+            &uid("alice"),
+            &uid("carol"),
+            &record(json!({"event": "owner_transferred"}), Vec::new()),
+            400,
+        )
         .await
         .unwrap();
     assert_eq!(moved.value.owner, uid("carol"));
@@ -1326,9 +1407,15 @@ async fn group_profiles_roles_mutes_and_transfers(store: Arc<dyn Store>) {
         .create_group(a, &new_group("alpha", "bob", &["alice"], 10), 500)
         .await
         .unwrap();
-    store.create_group(a, &new_group("zulu", "dave", &[], 10), 500).await.unwrap();
+    store
+        .create_group(a, &new_group("zulu", "dave", &[], 10), 500)
+        .await
+        .unwrap();
     let first = store.user_groups(a, &uid("alice"), None, 1).await.unwrap();
-    let rest = store.user_groups(a, &uid("alice"), Some(&first[0].id), 10).await.unwrap();
+    let rest = store
+        .user_groups(a, &uid("alice"), Some(&first[0].id), 10)
+        .await
+        .unwrap();
     let ids: Vec<_> = first.iter().chain(&rest).map(|g| g.id.to_string()).collect();
     assert_eq!(ids, ["alpha", "club"]);
     assert_eq!(rest[0].name, "The Club");
@@ -1368,26 +1455,52 @@ async fn join_requests_are_answered_once(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(
-        (again.message.as_str(), again.inviter.clone(), again.created_at, again.updated_at),
+        (
+            again.message.as_str(),
+            again.inviter.clone(),
+            again.created_at,
+            again.updated_at
+        ),
         ("please", Some(uid("bob")), 200, 210),
         "asking again while pending replaces the message and keeps the first time"
     );
-    store.put_group_join_request(a, &ask("dave", "", 220), &[]).await.unwrap();
-    store.put_group_join_request(a, &ask("erin", "", 230), &[]).await.unwrap();
+    store
+        .put_group_join_request(a, &ask("dave", "", 220), &[])
+        .await
+        .unwrap();
+    store
+        .put_group_join_request(a, &ask("erin", "", 230), &[])
+        .await
+        .unwrap();
     let missing = store
-        .put_group_join_request(a, &GroupJoinRequest { group_id: gid("nope"), ..ask("dave", "", 1) }, &[])
+        .put_group_join_request(
+            a,
+            &GroupJoinRequest {
+                group_id: gid("nope"),
+                ..ask("dave", "", 1)
+            },
+            &[],
+        )
         .await;
     assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
     let page = store.group_join_requests(a, &g, None, 2).await.unwrap();
-    let next = store.group_join_requests(a, &g, Some(&page[1].user_id), 2).await.unwrap();
+    let next = store
+        .group_join_requests(a, &g, Some(&page[1].user_id), 2)
+        .await
+        .unwrap();
     let ids: Vec<_> = page.iter().chain(&next).map(|r| r.user_id.to_string()).collect();
     assert_eq!(ids, ["carol", "dave", "erin"]);
 
     // Carol is accepted: a member with her notice, the request answered for good.
     let accepted = store
-        .answer_group_join_request(a, &g, &uid("carol"), true, 3, 300, &|joined: &[UserId]| {
-            record(json!({"event": "member_joined", "users": joined}), Vec::new())
-        })
+        .answer_group_join_request(
+            a,
+            &g,
+            &uid("carol"),
+            JoinAnswer::Accept { member_limit: 3 },
+            300,
+            &|joined: &[UserId]| record(json!({"event": "member_joined", "users": joined}), Vec::new()),
+        )
         .await
         .unwrap();
     assert_eq!(accepted.value.state, JoinRequestState::Accepted);
@@ -1395,37 +1508,69 @@ async fn join_requests_are_answered_once(store: Arc<dyn Store>) {
     assert!(store.group_member(a, &g, &uid("carol")).await.unwrap().is_some());
     assert_eq!(store.group(a, &g).await.unwrap().unwrap().member_count, 3);
     let twice = store
-        .answer_group_join_request(a, &g, &uid("carol"), true, 3, 310, &|_| GroupRecord::default())
+        .answer_group_join_request(
+            a,
+            &g,
+            &uid("carol"),
+            JoinAnswer::Accept { member_limit: 3 },
+            310,
+            &|_| GroupRecord::default(),
+        )
         .await;
     assert!(matches!(twice, Err(StoreError::NotFound(_))), "{twice:?}");
 
     // The group is full now: accepting dave fails and changes nothing.
     let full = store
-        .answer_group_join_request(a, &g, &uid("dave"), true, 3, 320, &|_| GroupRecord::default())
+        .answer_group_join_request(
+            a,
+            &g,
+            &uid("dave"),
+            JoinAnswer::Accept { member_limit: 3 },
+            320,
+            &|_| GroupRecord::default(),
+        )
         .await;
     assert!(matches!(full, Err(StoreError::Rejected(_))), "{full:?}");
     assert_eq!(
-        store.group_join_request(a, &g, &uid("dave")).await.unwrap().unwrap().state,
+        store
+            .group_join_request(a, &g, &uid("dave"))
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
         JoinRequestState::Pending
     );
     assert!(store.group_member(a, &g, &uid("dave")).await.unwrap().is_none());
     let declined = store
-        .answer_group_join_request(a, &g, &uid("dave"), false, 3, 330, &|_| GroupRecord::default())
+        .answer_group_join_request(a, &g, &uid("dave"), JoinAnswer::Decline, 330, &|_| {
+            GroupRecord::default()
+        })
         .await
         .unwrap();
-    assert_eq!((declined.value.state, declined.notice), (JoinRequestState::Declined, None));
+    assert_eq!(
+        (declined.value.state, declined.notice),
+        (JoinRequestState::Declined, None)
+    );
     // Adding erin directly settles her pending request.
     store
         .add_group_members(a, &g, &[uid("erin")], 4, 340, &|_| GroupRecord::default())
         .await
         .unwrap();
     assert_eq!(
-        store.group_join_request(a, &g, &uid("erin")).await.unwrap().unwrap().state,
+        store
+            .group_join_request(a, &g, &uid("erin"))
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
         JoinRequestState::Accepted
     );
     assert!(store.group_join_requests(a, &g, None, 10).await.unwrap().is_empty());
     // Dave asks again after the decline: pending once more, with a new time.
-    let reopened = store.put_group_join_request(a, &ask("dave", "again", 400), &[]).await.unwrap();
+    let reopened = store
+        .put_group_join_request(a, &ask("dave", "again", 400), &[])
+        .await
+        .unwrap();
     assert_eq!((reopened.state, reopened.created_at), (JoinRequestState::Pending, 400));
 }
 
@@ -1460,16 +1605,28 @@ async fn dismissing_removes_everything_of_the_group(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(dismissed.value, vec![uid("alice"), uid("bob"), uid("carol")]);
     assert_eq!(dismissed.notice, None);
-    let told: Vec<_> = dismissed.personal.iter().map(|m| m.conversation_id.to_string()).collect();
+    let told: Vec<_> = dismissed
+        .personal
+        .iter()
+        .map(|m| m.conversation_id.to_string())
+        .collect();
     assert_eq!(told, ["s:alice", "s:bob", "s:carol"]);
     assert_eq!(store.group(a, &g).await.unwrap(), None);
     assert!(store.group_member_ids(a, &g).await.unwrap().is_empty());
-    assert!(store.messages(a, &gconv("gone"), SeqRange::After(0), 10).await.unwrap().is_empty());
+    assert!(store
+        .messages(a, &gconv("gone"), SeqRange::After(0), 10)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(entry_of(&*store, a, "bob", &gconv("gone")).await, None);
     assert_eq!(store.group_join_request(a, &g, &uid("dave")).await.unwrap(), None);
-    let bob_inbox = entry_of(&*store, a, "bob", &ConversationId::System(uid("bob"))).await.unwrap();
+    let bob_inbox = entry_of(&*store, a, "bob", &ConversationId::System(uid("bob")))
+        .await
+        .unwrap();
     assert_eq!(bob_inbox.last_message.unwrap().content["event"], "group_dismissed");
-    assert!(pending_event_types(&*store, a).await.contains(&"group.dismissed".to_owned()));
+    assert!(pending_event_types(&*store, a)
+        .await
+        .contains(&"group.dismissed".to_owned()));
     let again = store.dismiss_group(a, &g, 210, &|_| GroupRecord::default()).await;
     assert!(matches!(again, Err(StoreError::NotFound(_))), "{again:?}");
 
@@ -1499,7 +1656,10 @@ async fn mentions_mark_only_the_named_entries(store: Arc<dyn Store>) {
     let plain = group_msg(a, "talk", "dave", "m2", 201);
     let out = store.commit_messages(&[named, plain]).await.unwrap();
     let m1 = stored(&out[0]).clone();
-    assert_eq!((m1.mentions.clone(), m1.mention_all), (vec![uid("bob"), uid("carol")], false));
+    assert_eq!(
+        (m1.mentions.clone(), m1.mention_all),
+        (vec![uid("bob"), uid("carol")], false)
+    );
     assert_eq!(store.message(a, &m1.msg_id).await.unwrap(), Some(m1.clone()));
     assert!(mentioned("bob").await && mentioned("carol").await);
     assert!(!mentioned("dave").await && !mentioned("alice").await);
@@ -1526,7 +1686,10 @@ async fn mentions_mark_only_the_named_entries(store: Arc<dyn Store>) {
     assert!(!mentioned("dave").await);
     let listed = store.conversations(a, &uid("carol"), None, 10).await.unwrap();
     assert!(listed[0].mentioned, "the list shows the flag too");
-    let synced = store.conversations_changed_since(a, &uid("alice"), 0, 10).await.unwrap();
+    let synced = store
+        .conversations_changed_since(a, &uid("alice"), 0, 10)
+        .await
+        .unwrap();
     assert!(synced[0].mentioned);
     assert_eq!(synced[0].last_message.as_ref().map(|m| m.mention_all), Some(true));
 }
@@ -1542,13 +1705,26 @@ async fn group_operations_are_scoped_by_app(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let nothing = GroupRecord::default();
-    let r = store.update_group(b, &g, &GroupPatch { name: Some("x".into()), ..GroupPatch::default() }, &nothing, 1).await;
+    let r = store
+        .update_group(
+            b,
+            &g,
+            &GroupPatch {
+                name: Some("x".into()),
+                ..GroupPatch::default()
+            },
+            &nothing,
+            1,
+        )
+        .await;
     assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
     let r = store
         .change_group_member(b, &g, &uid("bob"), MemberChange::Mute(Some(9)), &nothing, 1)
         .await;
     assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
-    let r = store.transfer_group_owner(b, &g, &uid("alice"), &uid("bob"), &nothing, 1).await;
+    let r = store
+        .transfer_group_owner(b, &g, &uid("alice"), &uid("bob"), &nothing, 1)
+        .await;
     assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
     let r = store.dismiss_group(b, &g, 1, &|_| GroupRecord::default()).await;
     assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
@@ -1567,7 +1743,9 @@ async fn group_operations_are_scoped_by_app(store: Arc<dyn Store>) {
     assert!(store.group_join_requests(b, &g, None, 10).await.unwrap().is_empty());
     assert_eq!(store.group_join_request(b, &g, &uid("eve")).await.unwrap(), None);
     let r = store
-        .answer_group_join_request(b, &g, &uid("eve"), true, 10, 1, &|_| GroupRecord::default())
+        .answer_group_join_request(b, &g, &uid("eve"), JoinAnswer::Accept { member_limit: 10 }, 1, &|_| {
+            GroupRecord::default()
+        })
         .await;
     assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
     assert!(store.user_groups(b, &uid("alice"), None, 10).await.unwrap().is_empty());
@@ -1575,7 +1753,15 @@ async fn group_operations_are_scoped_by_app(store: Arc<dyn Store>) {
     // Nothing of A changed.
     let group = store.group(a, &g).await.unwrap().unwrap();
     assert_eq!((group.name.as_str(), group.owner.as_str()), ("group private", "alice"));
-    assert_eq!(store.group_member(a, &g, &uid("bob")).await.unwrap().unwrap().muted_until, None);
+    assert_eq!(
+        store
+            .group_member(a, &g, &uid("bob"))
+            .await
+            .unwrap()
+            .unwrap()
+            .muted_until,
+        None
+    );
     assert_eq!(store.group_join_requests(a, &g, None, 10).await.unwrap().len(), 1);
 }
 

@@ -70,6 +70,8 @@ pub fn message(m: &Message) -> pb::Message {
         created_at: m.created_at,
         recalled: m.recalled,
         edited_at: m.edited_at.unwrap_or(0),
+        mentions: m.mentions.iter().map(|u| u.to_string()).collect(),
+        mention_all: m.mention_all,
     }
 }
 
@@ -82,6 +84,7 @@ pub fn conversation(e: &ConversationEntry) -> pb::ConversationState {
         version: e.version,
         last_message: e.last_message.as_ref().map(message),
         updated_at: e.updated_at,
+        mentioned: e.mentioned,
     }
 }
 

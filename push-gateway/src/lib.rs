@@ -7,6 +7,7 @@
 //!   multi-device policy, presence watchers.
 //! - `session`: one connection's task — authentication, commands, the bounded outbound
 //!   queue, the heartbeat.
+//! - `friends`, `groups`: the commands that act on friends and groups.
 //! - `codec`: the two subprotocols (`tern.v1.json`, `tern.v1.proto`); `convert`: engine
 //!   types to frames; `close`: close reasons and codes; `auth`: the token check it relies on.
 
@@ -17,6 +18,7 @@ mod config;
 mod convert;
 mod friends;
 mod gateway;
+mod groups;
 mod session;
 
 use std::sync::Arc;

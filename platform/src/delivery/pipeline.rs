@@ -4,13 +4,13 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::hook::{BeforeSendHook, HookDecision, HookDraft};
-use crate::groups::cache::{GroupSnapshot, MemberCache};
 use super::moderation::WordFilter;
 use super::user_cache::{UserCache, UserState};
 use super::writer::Writer;
 use super::DeliveryError;
 use crate::bus::{Bus, BusEvent, Push, Target};
 use crate::domain::*;
+use crate::groups::cache::{GroupSnapshot, MemberCache};
 use crate::ids::*;
 use crate::presence::Presence;
 use crate::store::{CommitOutcome, NewMessage, SeqRange, Store};

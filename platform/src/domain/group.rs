@@ -189,7 +189,9 @@ impl GroupPatch {
         }
         if let Some(a) = &self.announcement {
             if a.chars().count() > MAX_ANNOUNCEMENT_CHARS {
-                return Err(format!("announcement must be at most {MAX_ANNOUNCEMENT_CHARS} characters"));
+                return Err(format!(
+                    "announcement must be at most {MAX_ANNOUNCEMENT_CHARS} characters"
+                ));
             }
         }
         if let Some(m) = &self.metadata {

@@ -22,7 +22,7 @@ use crate::bus::Push;
 use crate::delivery::{Actor, DeliveryError, Pipeline, SendOptions};
 use crate::domain::*;
 use crate::ids::{ConversationId, GroupId, MsgId, UserId};
-use crate::store::{GroupChange, GroupRecord, MemberChange, NewGroup, SeqRange, StoreError};
+use crate::store::{GroupChange, GroupRecord, JoinAnswer, MemberChange, NewGroup, SeqRange, StoreError};
 use crate::webhook;
 
 pub use cache::{GroupSnapshot, MemberState};
@@ -93,7 +93,9 @@ fn notice(event: &str, group: &GroupId, actor: Option<&UserId>, fields: Value) -
 }
 
 fn event(app: &App, event_type: &str, data: Value) -> Vec<crate::store::NewOutboxEvent> {
-    webhook::after_event(app, event_type, data, now_ms()).into_iter().collect()
+    webhook::after_event(app, event_type, data, now_ms())
+        .into_iter()
+        .collect()
 }
 
 fn store_err(e: StoreError) -> DeliveryError {
@@ -133,7 +135,10 @@ fn dedup(users: &[UserId]) -> Vec<UserId> {
 /// The group and how `actor` stands in it. `not_found` for no group (or another app's).
 async fn standing(p: &Pipeline, app: &App, id: &GroupId, actor: &Actor) -> Result<(Group, Standing), DeliveryError> {
     let store = p.store();
-    let group = store.group(&app.id, id).await?.ok_or(DeliveryError::NotFound("group"))?;
+    let group = store
+        .group(&app.id, id)
+        .await?
+        .ok_or(DeliveryError::NotFound("group"))?;
     let standing = match actor {
         Actor::Server => Standing::Server,
         Actor::User(u) => match store.group_member(&app.id, id, u).await? {
@@ -210,7 +215,9 @@ async fn notify_admins(p: &Pipeline, app: &App, request: &GroupJoinRequest) {
 pub async fn create(p: &Pipeline, app: &App, actor: &Actor, spec: GroupSpec) -> Result<Group, DeliveryError> {
     if let Actor::User(u) = actor {
         if !app.settings.users_may_create_groups {
-            return Err(DeliveryError::Forbidden("this app does not let users create groups".into()));
+            return Err(DeliveryError::Forbidden(
+                "this app does not let users create groups".into(),
+            ));
         }
         if spec.owner != *u {
             return Err(DeliveryError::Forbidden("a user creates groups they own".into()));
@@ -282,7 +289,13 @@ pub async fn get(p: &Pipeline, app: &App, id: &GroupId) -> Result<Group, Deliver
 
 /// Changes the profile (the owner and admins; the server API). A patch that changes nothing
 /// writes nothing.
-pub async fn update(p: &Pipeline, app: &App, actor: &Actor, id: &GroupId, patch: GroupPatch) -> Result<Group, DeliveryError> {
+pub async fn update(
+    p: &Pipeline,
+    app: &App,
+    actor: &Actor,
+    id: &GroupId,
+    patch: GroupPatch,
+) -> Result<Group, DeliveryError> {
     patch.validate().map_err(DeliveryError::InvalidArgument)?;
     let (group, s) = standing(p, app, id, actor).await?;
     if !rules::may_update_profile(s) {
@@ -296,7 +309,11 @@ pub async fn update(p: &Pipeline, app: &App, actor: &Actor, id: &GroupId, patch:
     let record = GroupRecord {
         notice: Some(notice("group_updated", id, by, json!({ "changed": changed }))),
         personal: Vec::new(),
-        events: event(app, "group.updated", json!({"group_id": id, "changed": changed, "by": by})),
+        events: event(
+            app,
+            "group.updated",
+            json!({"group_id": id, "changed": changed, "by": by}),
+        ),
     };
     let change = p
         .store()
@@ -317,7 +334,11 @@ pub async fn dismiss(p: &Pipeline, app: &App, actor: &Actor, id: &GroupId) -> Re
         return Err(refuse(s, "dismiss the group"));
     }
     let by = by(actor);
-    let events = event(app, "group.dismissed", json!({"group_id": id, "name": group.name, "by": by}));
+    let events = event(
+        app,
+        "group.dismissed",
+        json!({"group_id": id, "name": group.name, "by": by}),
+    );
     let has_events = !events.is_empty();
     let content = notice("group_dismissed", id, by, json!({"name": group.name}));
     let change = p
@@ -388,7 +409,11 @@ pub async fn add_members(
             &|added: &[UserId]| GroupRecord {
                 notice: Some(notice("members_added", id, by, json!({ "users": added }))),
                 personal: Vec::new(),
-                events: event(app, "group.member_added", json!({"group_id": id, "members": added, "by": by})),
+                events: event(
+                    app,
+                    "group.member_added",
+                    json!({"group_id": id, "members": added, "by": by}),
+                ),
             },
         )
         .await
@@ -464,7 +489,11 @@ pub async fn remove_member(
             user.clone(),
             notice("removed_from_group", id, by, json!({"name": group.name})),
         )],
-        events: event(app, "group.member_removed", json!({"group_id": id, "user_id": user, "by": by})),
+        events: event(
+            app,
+            "group.member_removed",
+            json!({"group_id": id, "user_id": user, "by": by}),
+        ),
     };
     let change = p
         .store()
@@ -506,7 +535,13 @@ pub async fn leave(p: &Pipeline, app: &App, user: &UserId, id: &GroupId) -> Resu
 /// `user` asks to join: a `free` group takes them at once, an `approval` group stores a
 /// request for the admins (who are told), an `invite_only` group refuses. A member asking
 /// again is answered with their membership.
-pub async fn join(p: &Pipeline, app: &App, user: &UserId, id: &GroupId, message: &str) -> Result<Joined, DeliveryError> {
+pub async fn join(
+    p: &Pipeline,
+    app: &App,
+    user: &UserId,
+    id: &GroupId,
+    message: &str,
+) -> Result<Joined, DeliveryError> {
     if message.chars().count() > MAX_JOIN_MESSAGE_CHARS {
         return Err(DeliveryError::InvalidArgument(format!(
             "message must be at most {MAX_JOIN_MESSAGE_CHARS} characters"
@@ -534,7 +569,11 @@ pub async fn join(p: &Pipeline, app: &App, user: &UserId, id: &GroupId, message:
                     &|_: &[UserId]| GroupRecord {
                         notice: Some(notice("member_joined", id, None, json!({ "user": user }))),
                         personal: Vec::new(),
-                        events: event(app, "group.member_joined", json!({"group_id": id, "user_id": user, "by": null})),
+                        events: event(
+                            app,
+                            "group.member_joined",
+                            json!({"group_id": id, "user_id": user, "by": null}),
+                        ),
                     },
                 )
                 .await
@@ -587,14 +626,23 @@ pub async fn answer_join_request(
             &app.id,
             id,
             user,
-            accept,
-            app.settings.group_member_limit,
+            if accept {
+                JoinAnswer::Accept {
+                    member_limit: app.settings.group_member_limit,
+                }
+            } else {
+                JoinAnswer::Decline
+            },
             now_ms(),
             &|joined: &[UserId]| match joined.first() {
                 Some(u) => GroupRecord {
                     notice: Some(notice("member_joined", id, by, json!({ "user": u }))),
                     personal: Vec::new(),
-                    events: event(app, "group.member_joined", json!({"group_id": id, "user_id": u, "by": by})),
+                    events: event(
+                        app,
+                        "group.member_joined",
+                        json!({"group_id": id, "user_id": u, "by": by}),
+                    ),
                 },
                 None => GroupRecord::default(),
             },
@@ -749,7 +797,13 @@ pub async fn mute_member(
 
 /// Hands the ownership to another member (the owner; the server API); the old owner
 /// becomes a member.
-pub async fn transfer(p: &Pipeline, app: &App, actor: &Actor, id: &GroupId, to: &UserId) -> Result<Group, DeliveryError> {
+pub async fn transfer(
+    p: &Pipeline,
+    app: &App,
+    actor: &Actor,
+    id: &GroupId,
+    to: &UserId,
+) -> Result<Group, DeliveryError> {
     let (group, s) = standing(p, app, id, actor).await?;
     if !rules::may_transfer(s) {
         return Err(refuse(s, "transfer the ownership"));
@@ -856,7 +910,9 @@ pub(crate) async fn tell_senders(p: &Pipeline, app: &App, reader: &UserId, id: &
     if !receipts_kept(app, &snapshot.group) {
         return;
     }
-    let span = u32::try_from(read_seq - before).unwrap_or(u32::MAX).min(MAX_RECEIPT_MESSAGES);
+    let span = u32::try_from(read_seq - before)
+        .unwrap_or(u32::MAX)
+        .min(MAX_RECEIPT_MESSAGES);
     let conversation = ConversationId::Group(id.clone());
     let messages = match p
         .store()
@@ -959,13 +1015,16 @@ pub async fn read_counts(
             let (read, unread) = positions
                 .iter()
                 .filter(|pos| counts_for(pos, &m))
-                .fold((0, 0), |(r, u), pos| {
-                    if pos.read_seq >= m.seq {
-                        (r + 1, u)
-                    } else {
-                        (r, u + 1)
-                    }
-                });
+                .fold(
+                    (0, 0),
+                    |(r, u), pos| {
+                        if pos.read_seq >= m.seq {
+                            (r + 1, u)
+                        } else {
+                            (r, u + 1)
+                        }
+                    },
+                );
             ReadCount {
                 msg_id: m.msg_id,
                 seq: m.seq,

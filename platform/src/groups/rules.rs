@@ -102,7 +102,13 @@ mod tests {
     use GroupRole::{Admin, Owner};
     use Standing::{Member, Outsider, Server};
 
-    const EVERYONE: [Standing; 5] = [Server, Member(Owner), Member(Admin), Member(GroupRole::Member), Outsider];
+    const EVERYONE: [Standing; 5] = [
+        Server,
+        Member(Owner),
+        Member(Admin),
+        Member(GroupRole::Member),
+        Outsider,
+    ];
 
     fn who(f: impl Fn(Standing) -> bool) -> Vec<Standing> {
         EVERYONE.into_iter().filter(|s| f(*s)).collect()

@@ -147,6 +147,16 @@ pub struct GroupChange<T> {
     pub personal: Vec<Message>,
 }
 
+/// An admin's answer to a join request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinAnswer {
+    /// The user becomes a member if the group has fewer than `member_limit`.
+    Accept {
+        member_limit: usize,
+    },
+    Decline,
+}
+
 /// A change to one member's standing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberChange {
@@ -448,8 +458,7 @@ pub trait Store: Send + Sync + 'static {
         app: &AppId,
         id: &GroupId,
         user: &UserId,
-        accept: bool,
-        member_limit: usize,
+        answer: JoinAnswer,
         now: UnixMillis,
         record_for: RecordFor<'_>,
     ) -> StoreResult<GroupChange<GroupJoinRequest>>;

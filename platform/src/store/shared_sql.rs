@@ -855,8 +855,7 @@ macro_rules! sql_store {
             users: &[(&UserId, GroupRole)],
             version: i64,
             now: UnixMillis,
-            end: i64,
-            read_seq: i64,
+            (end, read_seq): (i64, i64),
         ) -> StoreResult<()> {
             let conversation = ConversationId::Group(group.clone()).to_string();
             for chunk in users.chunks(ROWS_PER_STATEMENT) {
@@ -911,7 +910,7 @@ macro_rules! sql_store {
             let end = timeline_end(tx, app, group, version, now).await?;
             let (notice, personal) = write_record(tx, app, version, now, Some(group), record).await?;
             let read_seq = notice.as_ref().map_or(end, |m| m.seq);
-            insert_members(tx, app, group, users, version, now, end, read_seq).await?;
+            insert_members(tx, app, group, users, version, now, (end, read_seq)).await?;
             Ok((notice, personal))
         }
 
@@ -2306,11 +2305,14 @@ macro_rules! sql_store {
                 app: &AppId,
                 id: &GroupId,
                 user: &UserId,
-                accept: bool,
-                member_limit: usize,
+                answer: JoinAnswer,
                 now: UnixMillis,
                 record_for: RecordFor<'_>,
             ) -> StoreResult<GroupChange<GroupJoinRequest>> {
+                let (accept, member_limit) = match answer {
+                    JoinAnswer::Accept { member_limit } => (true, member_limit),
+                    JoinAnswer::Decline => (false, 0),
+                };
                 let mut tx = self.writer().begin().await.map_err(map_err)?;
                 let version = next_version(&mut tx, app).await?;
                 let group = group_in(&mut tx, app, id).await?.ok_or(StoreError::NotFound("group"))?;

@@ -25,7 +25,7 @@ use crate::timeline::Timeline;
 
 // The app-facing types, also reachable as `tern_sdk::client::*`.
 pub use crate::types::{
-    ClientError, ConnectionState, Conversation, Event, Message, Platform, PresenceInfo, SendAck, Target,
+    ClientError, ConnectionState, Conversation, Event, Message, Platform, PresenceInfo, SendAck, SendOptions, Target,
 };
 
 use pb::client_frame::Command;
@@ -170,6 +170,19 @@ impl Client {
         content: serde_json::Value,
         client_msg_id: &str,
     ) -> Result<SendAck, ClientError> {
+        self.send_with_options(to, msg_type, content, client_msg_id, &SendOptions::default())
+            .await
+    }
+
+    /// `send_with_id` with mentions (group messages).
+    pub async fn send_with_options(
+        &self,
+        to: Target,
+        msg_type: &str,
+        content: serde_json::Value,
+        client_msg_id: &str,
+        options: &SendOptions,
+    ) -> Result<SendAck, ClientError> {
         let content = json_to_struct(&content)
             .ok_or_else(|| ClientError::InvalidArgument("content must be a JSON object".into()))?;
         let to = match to {
@@ -182,6 +195,8 @@ impl Client {
             to: Some(to),
             r#type: msg_type.to_owned(),
             content: Some(content),
+            mentions: options.mentions.clone(),
+            mention_all: options.mention_all,
         };
         let (reply, rx) = oneshot::channel();
         self.cmd
@@ -344,7 +359,7 @@ pub(crate) fn unexpected() -> ClientError {
     }
 }
 
-fn new_client_msg_id() -> String {
+pub(crate) fn new_client_msg_id() -> String {
     let mut rng = rand::thread_rng();
     format!("c-{:016x}{:016x}", rng.gen::<u64>(), rng.gen::<u64>())
 }
@@ -871,7 +886,9 @@ impl Driver {
                         if h.messages.is_empty() {
                             t.skip_gap()
                         } else {
-                            let mut out = Vec::new();
+                            // History starts where the user may read (after they joined a
+                            // group): what it skipped is not theirs to see.
+                            let mut out = t.skip_before(h.messages[0].seq);
                             for m in &h.messages {
                                 out.extend(t.offer(Message::from(m)));
                             }

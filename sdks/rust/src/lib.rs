@@ -11,6 +11,7 @@
 pub mod client;
 mod content;
 mod friends;
+mod groups;
 pub mod proto;
 pub mod server;
 pub mod signing;
@@ -20,4 +21,9 @@ pub mod webhook;
 
 pub use client::{Client, ClientOptions, Events, SUBPROTOCOL};
 pub use friends::{FriendInfo, FriendRequestInfo};
-pub use types::{ClientError, ConnectionState, Conversation, Event, Message, Platform, PresenceInfo, SendAck, Target};
+pub use groups::{
+    GroupChanges, GroupInfo, GroupNotice, InviteResult, JoinOutcome, JoinRequestInfo, MemberInfo, NewGroup, ReadCount,
+};
+pub use types::{
+    ClientError, ConnectionState, Conversation, Event, Message, Platform, PresenceInfo, SendAck, SendOptions, Target,
+};

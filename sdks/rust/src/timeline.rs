@@ -63,6 +63,18 @@ impl Timeline {
         (!self.filling && delivered < self.target).then_some(delivered)
     }
 
+    /// A pull answered from `seq` on although it asked from an earlier position: the seqs
+    /// in between are not the user's to see (they joined the group after them).
+    pub(crate) fn skip_before(&mut self, seq: i64) -> Vec<Message> {
+        let delivered = self.delivered.unwrap_or(0);
+        if seq - 1 > delivered {
+            self.delivered = Some(seq - 1);
+            self.buffer.retain(|s, _| *s >= seq);
+            return self.drain();
+        }
+        Vec::new()
+    }
+
     /// A pull found nothing after the current position although more was expected (the
     /// user cannot see those seqs, e.g. before they joined a group): skip to what exists.
     pub(crate) fn skip_gap(&mut self) -> Vec<Message> {
@@ -88,6 +100,8 @@ mod tests {
             created_at: 0,
             recalled: false,
             edited_at: None,
+            mentions: Vec::new(),
+            mention_all: false,
         }
     }
 
@@ -112,6 +126,21 @@ mod tests {
         let mut t = Timeline::default();
         assert_eq!(seqs(t.offer(msg(7))), vec![7]);
         assert_eq!(seqs(t.offer(msg(6))), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn a_pull_that_starts_later_skips_what_the_user_cannot_see() {
+        let mut t = Timeline::default();
+        t.baseline(10);
+        t.known_up_to(21);
+        assert_eq!(seqs(t.offer(msg(21))), Vec::<i64>::new());
+        assert_eq!(t.gap_after(), Some(10));
+        // The history answer begins at 20 (the user rejoined after 19).
+        let mut out = t.skip_before(20);
+        out.extend(t.offer(msg(20)));
+        assert_eq!(seqs(out), vec![20, 21]);
+        assert_eq!(t.gap_after(), None);
+        assert!(t.skip_before(5).is_empty(), "an earlier start changes nothing");
     }
 
     #[test]

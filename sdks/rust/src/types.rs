@@ -66,6 +66,12 @@ pub struct Message {
     pub created_at: i64,
     pub recalled: bool,
     pub edited_at: Option<i64>,
+    /// Group members this message mentions by name.
+    #[serde(default)]
+    pub mentions: Vec<String>,
+    /// It mentions every member of the group (@all).
+    #[serde(default)]
+    pub mention_all: bool,
 }
 
 impl From<&pb::Message> for Message {
@@ -81,8 +87,20 @@ impl From<&pb::Message> for Message {
             created_at: m.created_at,
             recalled: m.recalled,
             edited_at: (m.edited_at != 0).then_some(m.edited_at),
+            mentions: m.mentions.clone(),
+            mention_all: m.mention_all,
         }
     }
+}
+
+/// What a message says beyond its content.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendOptions {
+    /// Group members to mention by name (up to 100); each sees `mentioned` on the group in
+    /// their conversation list until they read past the message.
+    pub mentions: Vec<String>,
+    /// Mention everyone in the group (the owner and admins only).
+    pub mention_all: bool,
 }
 
 /// The server's answer to a send: the message is durable.
@@ -103,6 +121,8 @@ pub struct Conversation {
     pub read_seq: i64,
     pub unread: i64,
     pub version: i64,
+    /// A message after `read_seq` mentions this user (groups); reading clears it.
+    pub mentioned: bool,
 }
 
 impl From<&pb::ConversationState> for Conversation {
@@ -113,6 +133,7 @@ impl From<&pb::ConversationState> for Conversation {
             read_seq: c.read_seq,
             unread: c.unread,
             version: c.version,
+            mentioned: c.mentioned,
         }
     }
 }

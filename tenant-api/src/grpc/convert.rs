@@ -104,6 +104,8 @@ pub fn message(m: MessageView) -> pb::Message {
         created_at: m.created_at,
         recalled: m.recalled,
         edited_at: m.edited_at,
+        mentions: m.mentions,
+        mention_all: m.mention_all,
     }
 }
 
@@ -117,6 +119,7 @@ pub fn conversation(c: ConversationView) -> pb::Conversation {
         version: c.version,
         last_message: c.last_message.map(message),
         updated_at: c.updated_at,
+        mentioned: c.mentioned,
     }
 }
 
@@ -129,6 +132,10 @@ pub fn group(g: GroupView) -> pb::Group {
         metadata: json_to_struct(g.metadata),
         created_at: g.created_at,
         updated_at: g.updated_at,
+        avatar_url: g.avatar_url,
+        announcement: g.announcement,
+        join_policy: g.join_policy,
+        mute_all: g.mute_all,
     }
 }
 
@@ -137,6 +144,7 @@ pub fn member(m: MemberView) -> pb::Member {
         user_id: m.user_id,
         role: m.role,
         joined_at: m.joined_at,
+        muted_until: m.muted_until,
     }
 }
 

@@ -9,6 +9,7 @@ use crate::state::ApiState;
 
 mod auth;
 mod convert;
+mod groups;
 mod services;
 pub mod status;
 

@@ -9,10 +9,10 @@ use tonic::{Request, Response, Status};
 use super::convert::{self, struct_to_json};
 use super::status::to_status;
 use crate::error::ApiError;
-use crate::rest::{broadcasts, conversations, groups, messages, moderation, presence, users};
+use crate::rest::{broadcasts, conversations, messages, moderation, presence, users};
 use crate::state::ApiState;
 
-type Answer<T> = Result<Response<T>, Status>;
+pub(super) type Answer<T> = Result<Response<T>, Status>;
 
 #[derive(Clone)]
 pub struct Server {
@@ -20,14 +20,14 @@ pub struct Server {
 }
 
 /// The app the signature layer verified.
-fn app<T>(req: &Request<T>) -> Result<App, Status> {
+pub(super) fn app<T>(req: &Request<T>) -> Result<App, Status> {
     req.extensions()
         .get::<App>()
         .cloned()
         .ok_or_else(|| to_status(ApiError::internal("gRPC request reached a service unauthenticated")))
 }
 
-fn ok<T, U>(r: Result<T, ApiError>, f: impl FnOnce(T) -> U) -> Answer<U> {
+pub(super) fn ok<T, U>(r: Result<T, ApiError>, f: impl FnOnce(T) -> U) -> Answer<U> {
     r.map(|v| Response::new(f(v))).map_err(to_status)
 }
 
@@ -140,6 +140,8 @@ impl pb::messages_server::Messages for Server {
             client_msg_id: (!r.client_msg_id.is_empty()).then_some(r.client_msg_id),
             msg_type: r.r#type,
             content: content(r.content),
+            mentions: r.mentions,
+            mention_all: r.mention_all,
         };
         ok(messages::send_message(&self.state, &app, body).await, convert::send)
     }
@@ -234,66 +236,6 @@ impl pb::conversations_server::Conversations for Server {
         ok(
             conversations::mark_conversation_read(&self.state, &app, &r.user_id, &r.conversation_id, r.seq).await,
             convert::conversation,
-        )
-    }
-}
-
-#[tonic::async_trait]
-impl pb::groups_server::Groups for Server {
-    async fn create_group(&self, req: Request<pb::CreateGroupRequest>) -> Answer<pb::Group> {
-        let app = app(&req)?;
-        let r = req.into_inner();
-        let body = groups::CreateGroup {
-            id: r.id,
-            name: r.name,
-            owner: r.owner,
-            members: r.members,
-            metadata: r.metadata.map(struct_to_json),
-        };
-        ok(groups::create_group(&self.state, &app, body).await, convert::group)
-    }
-
-    async fn get_group(&self, req: Request<pb::GroupRequest>) -> Answer<pb::Group> {
-        let app = app(&req)?;
-        ok(
-            groups::get_group(&self.state, &app, &req.into_inner().group_id).await,
-            convert::group,
-        )
-    }
-
-    async fn add_members(&self, req: Request<pb::AddMembersRequest>) -> Answer<pb::AddMembersResponse> {
-        let app = app(&req)?;
-        let r = req.into_inner();
-        ok(
-            groups::add_group_members(
-                &self.state,
-                &app,
-                &r.group_id,
-                groups::AddMembers { members: r.members },
-            )
-            .await,
-            |a| pb::AddMembersResponse { added: a.added },
-        )
-    }
-
-    async fn remove_member(&self, req: Request<pb::RemoveMemberRequest>) -> Answer<pb::Empty> {
-        let app = app(&req)?;
-        let r = req.into_inner();
-        ok(
-            groups::remove_group_member(&self.state, &app, &r.group_id, &r.user_id).await,
-            |_| pb::Empty {},
-        )
-    }
-
-    async fn list_members(&self, req: Request<pb::ListMembersRequest>) -> Answer<pb::MembersResponse> {
-        let app = app(&req)?;
-        let r = req.into_inner();
-        ok(
-            groups::list_members(&self.state, &app, &r.group_id, convert::page(r.cursor, r.limit)).await,
-            |a| pb::MembersResponse {
-                members: a.members.into_iter().map(convert::member).collect(),
-                next_cursor: a.next_cursor.unwrap_or_default(),
-            },
         )
     }
 }
