@@ -108,7 +108,12 @@ async fn notices(c: &ServerClient, group: &str) -> Vec<String> {
         .collect()
 }
 
-async fn send_text(c: &ServerClient, from: &str, group: &str, text: &str) -> Result<tern_sdk::server::SendAnswer, String> {
+async fn send_text(
+    c: &ServerClient,
+    from: &str,
+    group: &str,
+    text: &str,
+) -> Result<tern_sdk::server::SendAnswer, String> {
     c.send(&json!({"from": from, "to": {"group": group}, "type": "text", "content": {"text": text}}))
         .await
         .map_err(|e| e.code().unwrap_or("<none>").to_owned())
@@ -126,9 +131,11 @@ async fn profile_roles_mutes_and_transfer(s: TestServer) {
         c,
         "POST",
         "/v1/groups",
-        Some(json!({"id": "team", "name": "Team", "owner": "alice", "members": ["bob", "carol"],
+        Some(
+            json!({"id": "team", "name": "Team", "owner": "alice", "members": ["bob", "carol"],
                     "avatar_url": "https://cdn.example/t.png", "announcement": "hi all",
-                    "metadata": {"topic": "work"}, "join_policy": "free"})),
+                    "metadata": {"topic": "work"}, "join_policy": "free"}),
+        ),
     )
     .await;
     assert_eq!(
@@ -154,18 +161,40 @@ async fn profile_roles_mutes_and_transfer(s: TestServer) {
     )
     .await;
     assert_eq!(
-        (updated["announcement"].as_str(), updated["avatar_url"].clone(), updated["name"].as_str()),
+        (
+            updated["announcement"].as_str(),
+            updated["avatar_url"].clone(),
+            updated["name"].as_str()
+        ),
         (Some("standup at 10"), Value::Null, Some("The Team"))
     );
     assert_eq!(updated["metadata"], json!({"topic": "work"}), "absent fields are kept");
     // A patch that changes nothing writes nothing (no notice).
-    call(c, "PATCH", "/v1/groups/team", Some(json!({"announcement": "standup at 10"}))).await;
+    call(
+        c,
+        "PATCH",
+        "/v1/groups/team",
+        Some(json!({"announcement": "standup at 10"})),
+    )
+    .await;
 
-    let bob = call(c, "POST", "/v1/groups/team/members/bob/role", Some(json!({"role": "admin"}))).await;
+    let bob = call(
+        c,
+        "POST",
+        "/v1/groups/team/members/bob/role",
+        Some(json!({"role": "admin"})),
+    )
+    .await;
     assert_eq!(bob["role"], "admin");
     assert_eq!(call(c, "GET", "/v1/groups/team/members/bob", None).await, bob);
     assert_eq!(
-        fails(c, "POST", "/v1/groups/team/members/alice/role", Some(json!({"role": "member"}))).await,
+        fails(
+            c,
+            "POST",
+            "/v1/groups/team/members/alice/role",
+            Some(json!({"role": "member"}))
+        )
+        .await,
         "forbidden",
         "the owner's role changes only by a transfer"
     );
@@ -180,7 +209,10 @@ async fn profile_roles_mutes_and_transfer(s: TestServer) {
     )
     .await;
     assert_eq!(carol["muted_until"], until);
-    assert_eq!(send_text(c, "carol", "team", "hello?").await.unwrap_err(), "member_muted");
+    assert_eq!(
+        send_text(c, "carol", "team", "hello?").await.unwrap_err(),
+        "member_muted"
+    );
     send_text(c, "bob", "team", "carol is muted").await.unwrap();
     let carol = call(c, "DELETE", "/v1/groups/team/members/carol/mute", None).await;
     assert_eq!(carol["muted_until"], Value::Null);
@@ -205,12 +237,16 @@ async fn profile_roles_mutes_and_transfer(s: TestServer) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["user_id"].as_str().unwrap().to_owned(), m["role"].as_str().unwrap().to_owned()))
+        .map(|m| {
+            (
+                m["user_id"].as_str().unwrap().to_owned(),
+                m["role"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(
         roles,
-        [("alice", "member"), ("bob", "owner"), ("carol", "member")]
-            .map(|(u, r)| (u.to_owned(), r.to_owned()))
+        [("alice", "member"), ("bob", "owner"), ("carol", "member")].map(|(u, r)| (u.to_owned(), r.to_owned()))
     );
     assert_eq!(
         fails(c, "POST", "/v1/groups/team/owner", Some(json!({"user_id": "dave"}))).await,
@@ -248,10 +284,16 @@ async fn profile_roles_mutes_and_transfer(s: TestServer) {
     let ev = events(&s, &a).await;
     assert_eq!(of_type(&ev, "group.created").len(), 2);
     let up = of_type(&ev, "group.updated");
-    assert_eq!(up[0]["changed"], json!({"name": "The Team", "announcement": "standup at 10", "avatar_url": null}));
+    assert_eq!(
+        up[0]["changed"],
+        json!({"name": "The Team", "announcement": "standup at 10", "avatar_url": null})
+    );
     assert_eq!(up[1]["changed"], json!({"mute_all": true}));
     assert_eq!(up.len(), 3);
-    assert_eq!(of_type(&ev, "group.role_changed")[0], json!({"group_id": "team", "user_id": "bob", "role": "admin", "by": null}));
+    assert_eq!(
+        of_type(&ev, "group.role_changed")[0],
+        json!({"group_id": "team", "user_id": "bob", "role": "admin", "by": null})
+    );
     assert_eq!(of_type(&ev, "group.member_muted")[0]["until"], until);
     assert_eq!(of_type(&ev, "group.member_muted")[1]["until"], Value::Null);
     assert_eq!(
@@ -280,15 +322,25 @@ async fn joining_requests_leaving_and_removal(s: TestServer) {
 
     // free: in at once; asking again answers with the membership.
     let j = c.join_group("open", "bob", "").await.unwrap();
-    assert_eq!((j["joined"].as_bool(), j["member"]["role"].as_str()), (Some(true), Some("member")));
+    assert_eq!(
+        (j["joined"].as_bool(), j["member"]["role"].as_str()),
+        (Some(true), Some("member"))
+    );
     assert_eq!(j["request"], Value::Null);
     assert_eq!(c.join_group("open", "bob", "").await.unwrap()["joined"], true);
     // invite_only: refused.
-    assert_eq!(c.join_group("vip", "bob", "").await.unwrap_err().code(), Some("forbidden"));
+    assert_eq!(
+        c.join_group("vip", "bob", "").await.unwrap_err().code(),
+        Some("forbidden")
+    );
     // approval: a request waits for an admin.
     let r = c.join_group("club", "bob", "me please").await.unwrap();
     assert_eq!(
-        (r["joined"].as_bool(), r["request"]["state"].as_str(), r["request"]["message"].as_str()),
+        (
+            r["joined"].as_bool(),
+            r["request"]["state"].as_str(),
+            r["request"]["message"].as_str()
+        ),
         (Some(false), Some("pending"), Some("me please"))
     );
     c.join_group("club", "carol", "").await.unwrap();
@@ -297,15 +349,27 @@ async fn joining_requests_leaving_and_removal(s: TestServer) {
     assert_eq!(field(&listed, "requests", "user_id"), ["bob", "carol", "dave"]);
     let page = call(c, "GET", "/v1/groups/club/join-requests?limit=2", None).await;
     let next = page["next_cursor"].as_str().unwrap();
-    let rest = call(c, "GET", &format!("/v1/groups/club/join-requests?limit=2&cursor={next}"), None).await;
+    let rest = call(
+        c,
+        "GET",
+        &format!("/v1/groups/club/join-requests?limit=2&cursor={next}"),
+        None,
+    )
+    .await;
     assert_eq!(field(&rest, "requests", "user_id"), ["dave"]);
 
     let accepted = c.answer_group_join_request("club", "bob", true).await.unwrap();
     assert_eq!(accepted["state"], "accepted");
     assert_eq!(c.group_member("club", "bob").await.unwrap()["role"], "member");
-    assert_eq!(c.answer_group_join_request("club", "carol", false).await.unwrap()["state"], "declined");
     assert_eq!(
-        c.answer_group_join_request("club", "carol", true).await.unwrap_err().code(),
+        c.answer_group_join_request("club", "carol", false).await.unwrap()["state"],
+        "declined"
+    );
+    assert_eq!(
+        c.answer_group_join_request("club", "carol", true)
+            .await
+            .unwrap_err()
+            .code(),
         Some("not_found"),
         "an answered request cannot be answered again"
     );
@@ -322,16 +386,32 @@ async fn joining_requests_leaving_and_removal(s: TestServer) {
 
     // Leaving: members may; the owner must transfer first.
     c.leave_group("club", "bob").await.unwrap();
-    assert_eq!(c.group_member("club", "bob").await.unwrap_err().code(), Some("not_found"));
-    assert_eq!(c.leave_group("club", "bob").await.unwrap_err().code(), Some("not_found"));
-    assert_eq!(c.leave_group("club", "alice").await.unwrap_err().code(), Some("forbidden"));
+    assert_eq!(
+        c.group_member("club", "bob").await.unwrap_err().code(),
+        Some("not_found")
+    );
+    assert_eq!(
+        c.leave_group("club", "bob").await.unwrap_err().code(),
+        Some("not_found")
+    );
+    assert_eq!(
+        c.leave_group("club", "alice").await.unwrap_err().code(),
+        Some("forbidden")
+    );
     // Removal: the owner cannot be removed; the removed get a notice of their own.
-    assert_eq!(c.remove_group_member("club", "alice").await.unwrap_err().code(), Some("forbidden"));
+    assert_eq!(
+        c.remove_group_member("club", "alice").await.unwrap_err().code(),
+        Some("forbidden")
+    );
     c.remove_group_member("club", "dave").await.unwrap();
     let dave = c.history("s:dave", 0, 10).await.unwrap();
     assert_eq!(dave.len(), 1);
     assert_eq!(
-        (dave[0].content["event"].as_str(), dave[0].content["group_id"].as_str(), dave[0].msg_type.as_str()),
+        (
+            dave[0].content["event"].as_str(),
+            dave[0].content["group_id"].as_str(),
+            dave[0].msg_type.as_str()
+        ),
         (Some("removed_from_group"), Some("club"), "system")
     );
     let dave_list = c.conversations("dave").await.unwrap();
@@ -340,11 +420,20 @@ async fn joining_requests_leaving_and_removal(s: TestServer) {
         ["s:dave"],
         "the group left dave's list; the notice is in it"
     );
-    assert_eq!(send_text(c, "dave", "club", "still here?").await.unwrap_err(), "forbidden");
+    assert_eq!(
+        send_text(c, "dave", "club", "still here?").await.unwrap_err(),
+        "forbidden"
+    );
 
     assert_eq!(
         notices(c, "club").await,
-        ["group_created", "member_joined", "members_added", "member_left", "member_removed"]
+        [
+            "group_created",
+            "member_joined",
+            "members_added",
+            "member_left",
+            "member_removed"
+        ]
     );
     let ev = events(&s, &a).await;
     let asked: Vec<String> = of_type(&ev, "group.join_requested")
@@ -355,7 +444,10 @@ async fn joining_requests_leaving_and_removal(s: TestServer) {
     let joined = of_type(&ev, "group.member_joined");
     assert_eq!(joined[0], json!({"group_id": "open", "user_id": "bob", "by": null}));
     assert_eq!(joined[1], json!({"group_id": "club", "user_id": "bob", "by": null}));
-    assert_eq!(of_type(&ev, "group.member_left"), [json!({"group_id": "club", "user_id": "bob"})]);
+    assert_eq!(
+        of_type(&ev, "group.member_left"),
+        [json!({"group_id": "club", "user_id": "bob"})]
+    );
     assert_eq!(
         of_type(&ev, "group.member_removed"),
         [json!({"group_id": "club", "user_id": "dave", "by": null})]
@@ -373,15 +465,24 @@ async fn a_full_group_answers_group_full(s: TestServer) {
     let c = &a.client;
     users(c, &["u1", "u2", "u3", "u4", "u5"]).await;
     assert_eq!(
-        c.create_group("big", "Big", "u1", &["u2", "u3", "u4"]).await.unwrap_err().code(),
+        c.create_group("big", "Big", "u1", &["u2", "u3", "u4"])
+            .await
+            .unwrap_err()
+            .code(),
         Some("group_full")
     );
     c.create_group_with(&json!({"id": "g", "name": "G", "owner": "u1", "members": ["u2"], "join_policy": "free"}))
         .await
         .unwrap();
     c.join_group("g", "u3", "").await.unwrap();
-    assert_eq!(c.join_group("g", "u4", "").await.unwrap_err().code(), Some("group_full"));
-    assert_eq!(c.add_group_members("g", &["u4"]).await.unwrap_err().code(), Some("group_full"));
+    assert_eq!(
+        c.join_group("g", "u4", "").await.unwrap_err().code(),
+        Some("group_full")
+    );
+    assert_eq!(
+        c.add_group_members("g", &["u4"]).await.unwrap_err().code(),
+        Some("group_full")
+    );
     c.update_group("g", &json!({"join_policy": "approval"})).await.unwrap();
     c.leave_group("g", "u3").await.unwrap();
     c.join_group("g", "u4", "").await.unwrap();
@@ -394,7 +495,11 @@ async fn a_full_group_answers_group_full(s: TestServer) {
     let g = c.group("g").await.unwrap();
     assert_eq!(g["member_count"], 3, "nothing was half-written");
     let pending = c.group_join_requests("g", None).await.unwrap();
-    assert_eq!(field(&pending, "requests", "user_id"), ["u5"], "the refused request still waits");
+    assert_eq!(
+        field(&pending, "requests", "user_id"),
+        ["u5"],
+        "the refused request still waits"
+    );
 }
 on_every_store!(group_full, a_full_group_answers_group_full);
 
@@ -405,7 +510,9 @@ async fn mentions_and_read_receipts(s: TestServer) {
     settings(&s, &a, |_| {}).await;
     let c = &a.client;
     users(c, &["alice", "bob", "carol", "dave", "erin"]).await;
-    c.create_group("team", "Team", "alice", &["bob", "carol", "dave"]).await.unwrap();
+    c.create_group("team", "Team", "alice", &["bob", "carol", "dave"])
+        .await
+        .unwrap();
     let mentioned = |user: &'static str| async move {
         call(c, "GET", &format!("/v1/users/{user}/conversations/g%3Ateam"), None).await["mentioned"]
             .as_bool()
@@ -413,14 +520,19 @@ async fn mentions_and_read_receipts(s: TestServer) {
     };
 
     let m1 = c
-        .send(&json!({"from": "bob", "to": {"group": "team"}, "type": "text", "content": {"text": "@carol look"},
-                      "client_msg_id": "m1", "mentions": ["carol"]}))
+        .send(
+            &json!({"from": "bob", "to": {"group": "team"}, "type": "text", "content": {"text": "@carol look"},
+                      "client_msg_id": "m1", "mentions": ["carol"]}),
+        )
         .await
         .unwrap();
     assert!(mentioned("carol").await);
     assert!(!mentioned("dave").await && !mentioned("alice").await && !mentioned("bob").await);
     let stored = call(c, "GET", &format!("/v1/messages/{}", m1.msg_id), None).await;
-    assert_eq!((stored["mentions"].clone(), stored["mention_all"].as_bool()), (json!(["carol"]), Some(false)));
+    assert_eq!(
+        (stored["mentions"].clone(), stored["mention_all"].as_bool()),
+        (json!(["carol"]), Some(false))
+    );
     // Only members can be mentioned; mentions are for groups.
     let e = c
         .send(&json!({"from": "bob", "to": {"group": "team"}, "type": "text", "content": {"text": "x"}, "mentions": ["erin"]}))
@@ -455,7 +567,11 @@ async fn mentions_and_read_receipts(s: TestServer) {
     assert_eq!(history.iter().map(|m| m.mention_all).collect::<Vec<_>>(), [false, true]);
     let sent_events = of_type(&events(&s, &a).await, "message.sent");
     let with_mentions: Vec<_> = sent_events.iter().filter(|d| d.get("mentions").is_some()).collect();
-    assert_eq!(with_mentions.len(), 2, "message.sent carries mentions when there are some");
+    assert_eq!(
+        with_mentions.len(),
+        2,
+        "message.sent carries mentions when there are some"
+    );
     assert_eq!(with_mentions[0]["mentions"], json!(["carol"]));
 
     // Read counts: carol read m1; alice and dave have not; bob sent it.
@@ -467,7 +583,11 @@ async fn mentions_and_read_receipts(s: TestServer) {
         .iter()
         .map(|c| (c["read"].as_i64().unwrap(), c["unread"].as_i64().unwrap()))
         .collect();
-    assert_eq!(got, [(2, 1), (1, 2)], "m1: alice and carol of three; m2: alice of three");
+    assert_eq!(
+        got,
+        [(2, 1), (1, 2)],
+        "m1: alice and carol of three; m2: alice of three"
+    );
     let readers = c.group_message_readers("team", &m1.msg_id, false).await.unwrap();
     assert_eq!(strings(&readers["user_ids"]), ["alice", "carol"]);
     let unread = c.group_message_readers("team", &m2.msg_id, true).await.unwrap();
@@ -475,7 +595,13 @@ async fn mentions_and_read_receipts(s: TestServer) {
     // A member who joins later does not count for earlier messages.
     c.add_group_members("team", &["erin"]).await.unwrap();
     let counts = c.group_read_counts("team", &[&m1.msg_id]).await.unwrap();
-    assert_eq!((counts["counts"][0]["read"].as_i64(), counts["counts"][0]["unread"].as_i64()), (Some(2), Some(1)));
+    assert_eq!(
+        (
+            counts["counts"][0]["read"].as_i64(),
+            counts["counts"][0]["unread"].as_i64()
+        ),
+        (Some(2), Some(1))
+    );
     // Unknown or another conversation's messages are not found; lists are bounded.
     let direct = c.send_text("alice", "bob", "d1", "psst").await.unwrap();
     assert_eq!(
@@ -486,7 +612,10 @@ async fn mentions_and_read_receipts(s: TestServer) {
         c.group_read_counts("team", &["m_nope"]).await.unwrap_err().code(),
         Some("not_found")
     );
-    assert_eq!(c.group_read_counts("team", &[]).await.unwrap_err().code(), Some("invalid_argument"));
+    assert_eq!(
+        c.group_read_counts("team", &[]).await.unwrap_err().code(),
+        Some("invalid_argument")
+    );
     let many: Vec<String> = (0..101).map(|i| format!("m_{i}")).collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
     assert_eq!(
@@ -494,18 +623,26 @@ async fn mentions_and_read_receipts(s: TestServer) {
         Some("invalid_argument")
     );
     // Past the app's limit, a group keeps no read counts.
-    c.update_app_settings(&json!({"group_read_receipt_limit": 4})).await.unwrap();
+    c.update_app_settings(&json!({"group_read_receipt_limit": 4}))
+        .await
+        .unwrap();
     assert_eq!(
         c.group_read_counts("team", &[&m1.msg_id]).await.unwrap_err().code(),
         Some("receipts_unavailable")
     );
     assert_eq!(
-        c.group_message_readers("team", &m1.msg_id, false).await.unwrap_err().code(),
+        c.group_message_readers("team", &m1.msg_id, false)
+            .await
+            .unwrap_err()
+            .code(),
         Some("receipts_unavailable")
     );
     // Unread counts stay per member.
     let dave = call(c, "GET", "/v1/users/dave/conversations/g%3Ateam", None).await;
-    assert_eq!(dave["unread"], dave["last_seq"].as_i64().unwrap() - dave["read_seq"].as_i64().unwrap());
+    assert_eq!(
+        dave["unread"],
+        dave["last_seq"].as_i64().unwrap() - dave["read_seq"].as_i64().unwrap()
+    );
     assert!(dave["unread"].as_i64().unwrap() >= 2);
 }
 on_every_store!(mentions_and_receipts, mentions_and_read_receipts);
@@ -517,7 +654,9 @@ async fn dismissal_takes_the_group_away(s: TestServer) {
     settings(&s, &a, |_| {}).await;
     let c = &a.client;
     users(c, &["alice", "bob", "carol", "dave"]).await;
-    c.create_group("team", "Team", "alice", &["bob", "carol"]).await.unwrap();
+    c.create_group("team", "Team", "alice", &["bob", "carol"])
+        .await
+        .unwrap();
     send_text(c, "bob", "team", "hi").await.unwrap();
     // A pending request goes with the group.
     c.join_group("team", "dave", "").await.unwrap();
@@ -539,7 +678,10 @@ async fn dismissal_takes_the_group_away(s: TestServer) {
         of_type(&ev, "group.dismissed"),
         [json!({"group_id": "team", "name": "Team", "by": null})]
     );
-    assert!(c.history("s:dave", 0, 10).await.is_err(), "dave was never a member: no notice");
+    assert!(
+        c.history("s:dave", 0, 10).await.is_err(),
+        "dave was never a member: no notice"
+    );
     // The id can be used again, for a new group with a new timeline.
     c.create_group("team", "Team 2", "bob", &[]).await.unwrap();
     assert!(c.group_join_requests("team", None).await.unwrap()["requests"]
@@ -564,43 +706,154 @@ async fn bad_input_and_other_apps(s: TestServer) {
 
     // Malformed and out-of-range input: a clear code, nothing stored.
     let bad: Vec<(&str, &str, Option<Value>, &str)> = vec![
-        ("POST", "/v1/groups", Some(json!({"id": "x", "name": "", "owner": "alice"})), "invalid_argument"),
-        ("POST", "/v1/groups", Some(json!({"id": "bad id", "name": "X", "owner": "alice"})), "invalid_argument"),
-        ("POST", "/v1/groups", Some(json!({"id": "x", "name": "X", "owner": "alice", "join_policy": "open"})), "invalid_argument"),
-        ("POST", "/v1/groups", Some(json!({"id": "x", "name": "X", "owner": "alice", "metadata": [1]})), "invalid_argument"),
-        ("POST", "/v1/groups", Some(json!({"id": "x", "name": "X", "owner": "alice", "avatar_url": "javascript:x"})), "invalid_argument"),
-        ("POST", "/v1/groups", Some(json!({"id": "x", "name": "X", "owner": "alice", "announcement": "a".repeat(2001)})), "invalid_argument"),
-        ("POST", "/v1/groups", Some(json!({"id": "x", "name": "X", "owner": "alice", "extra": 1})), "invalid_json"),
-        ("POST", "/v1/groups", Some(json!({"id": "x", "name": "X", "owner": "ghost"})), "not_found"),
-        ("PATCH", "/v1/groups/team", Some(json!({"name": "x".repeat(101)})), "invalid_argument"),
-        ("PATCH", "/v1/groups/team", Some(json!({"metadata": {"k": "x".repeat(5000)}})), "invalid_argument"),
-        ("PATCH", "/v1/groups/team", Some(json!({"mute_all": "yes"})), "invalid_json"),
-        ("POST", "/v1/groups/team/members", Some(json!({"members": []})), "invalid_argument"),
-        ("POST", "/v1/groups/team/members", Some(json!({"members": ["ghost"]})), "not_found"),
-        ("POST", "/v1/groups/team/members/bob/role", Some(json!({"role": "owner"})), "invalid_argument"),
-        ("POST", "/v1/groups/team/members/bob/role", Some(json!({"role": "king"})), "invalid_argument"),
-        ("POST", "/v1/groups/team/members/bob/mute", Some(json!({"until": 5})), "invalid_argument"),
+        (
+            "POST",
+            "/v1/groups",
+            Some(json!({"id": "x", "name": "", "owner": "alice"})),
+            "invalid_argument",
+        ),
+        (
+            "POST",
+            "/v1/groups",
+            Some(json!({"id": "bad id", "name": "X", "owner": "alice"})),
+            "invalid_argument",
+        ),
+        (
+            "POST",
+            "/v1/groups",
+            Some(json!({"id": "x", "name": "X", "owner": "alice", "join_policy": "open"})),
+            "invalid_argument",
+        ),
+        (
+            "POST",
+            "/v1/groups",
+            Some(json!({"id": "x", "name": "X", "owner": "alice", "metadata": [1]})),
+            "invalid_argument",
+        ),
+        (
+            "POST",
+            "/v1/groups",
+            Some(json!({"id": "x", "name": "X", "owner": "alice", "avatar_url": "javascript:x"})),
+            "invalid_argument",
+        ),
+        (
+            "POST",
+            "/v1/groups",
+            Some(json!({"id": "x", "name": "X", "owner": "alice", "announcement": "a".repeat(2001)})),
+            "invalid_argument",
+        ),
+        (
+            "POST",
+            "/v1/groups",
+            Some(json!({"id": "x", "name": "X", "owner": "alice", "extra": 1})),
+            "invalid_json",
+        ),
+        (
+            "POST",
+            "/v1/groups",
+            Some(json!({"id": "x", "name": "X", "owner": "ghost"})),
+            "not_found",
+        ),
+        (
+            "PATCH",
+            "/v1/groups/team",
+            Some(json!({"name": "x".repeat(101)})),
+            "invalid_argument",
+        ),
+        (
+            "PATCH",
+            "/v1/groups/team",
+            Some(json!({"metadata": {"k": "x".repeat(5000)}})),
+            "invalid_argument",
+        ),
+        (
+            "PATCH",
+            "/v1/groups/team",
+            Some(json!({"mute_all": "yes"})),
+            "invalid_json",
+        ),
+        (
+            "POST",
+            "/v1/groups/team/members",
+            Some(json!({"members": []})),
+            "invalid_argument",
+        ),
+        (
+            "POST",
+            "/v1/groups/team/members",
+            Some(json!({"members": ["ghost"]})),
+            "not_found",
+        ),
+        (
+            "POST",
+            "/v1/groups/team/members/bob/role",
+            Some(json!({"role": "owner"})),
+            "invalid_argument",
+        ),
+        (
+            "POST",
+            "/v1/groups/team/members/bob/role",
+            Some(json!({"role": "king"})),
+            "invalid_argument",
+        ),
+        (
+            "POST",
+            "/v1/groups/team/members/bob/mute",
+            Some(json!({"until": 5})),
+            "invalid_argument",
+        ),
         ("POST", "/v1/groups/team/members/alice/mute", None, "forbidden"),
         ("POST", "/v1/groups/team/members/nobody/mute", None, "not_found"),
-        ("POST", "/v1/groups/team/join", Some(json!({"user_id": "bob", "message": "m".repeat(501)})), "invalid_argument"),
-        ("POST", "/v1/groups/team/join", Some(json!({"user_id": "ghost"})), "not_found"),
-        ("POST", "/v1/groups/team/read-counts", Some(json!({"msg_ids": "m1"})), "invalid_json"),
+        (
+            "POST",
+            "/v1/groups/team/join",
+            Some(json!({"user_id": "bob", "message": "m".repeat(501)})),
+            "invalid_argument",
+        ),
+        (
+            "POST",
+            "/v1/groups/team/join",
+            Some(json!({"user_id": "ghost"})),
+            "not_found",
+        ),
+        (
+            "POST",
+            "/v1/groups/team/read-counts",
+            Some(json!({"msg_ids": "m1"})),
+            "invalid_json",
+        ),
         ("GET", "/v1/groups/team/members?cursor=%%%", None, "invalid_argument"),
         ("GET", "/v1/groups/team/members?limit=-1", None, "invalid_argument"),
     ];
     for (method, path, body, code) in bad {
-        assert_eq!(fails(c, method, path, body.clone()).await, code, "{method} {path} {body:?}");
+        assert_eq!(
+            fails(c, method, path, body.clone()).await,
+            code,
+            "{method} {path} {body:?}"
+        );
     }
     let too_many: Vec<String> = (0..501).map(|i| format!("u{i}")).collect();
     assert_eq!(
-        fails(c, "POST", "/v1/groups/team/members", Some(json!({ "members": too_many }))).await,
+        fails(
+            c,
+            "POST",
+            "/v1/groups/team/members",
+            Some(json!({ "members": too_many }))
+        )
+        .await,
         "invalid_argument"
     );
     // An oversized body is refused before it is read as JSON.
     let huge = json!({"announcement": "x".repeat(300 * 1024)});
-    assert_eq!(fails(c, "PATCH", "/v1/groups/team", Some(huge)).await, "payload_too_large");
+    assert_eq!(
+        fails(c, "PATCH", "/v1/groups/team", Some(huge)).await,
+        "payload_too_large"
+    );
     let g = c.group("team").await.unwrap();
-    assert_eq!((g["name"].as_str(), g["member_count"].as_i64()), (Some("Team"), Some(2)));
+    assert_eq!(
+        (g["name"].as_str(), g["member_count"].as_i64()),
+        (Some("Team"), Some(2))
+    );
 
     // Another app sees none of it: the same ids are not_found there, and change nothing here.
     let other = &b.client;
@@ -609,10 +862,18 @@ async fn bad_input_and_other_apps(s: TestServer) {
         ("PATCH", "/v1/groups/team".into(), Some(json!({"name": "mine"}))),
         ("DELETE", "/v1/groups/team".into(), None),
         ("GET", "/v1/groups/team/members".into(), None),
-        ("POST", "/v1/groups/team/members".into(), Some(json!({"members": ["bob"]}))),
+        (
+            "POST",
+            "/v1/groups/team/members".into(),
+            Some(json!({"members": ["bob"]})),
+        ),
         ("GET", "/v1/groups/team/members/bob".into(), None),
         ("DELETE", "/v1/groups/team/members/bob".into(), None),
-        ("POST", "/v1/groups/team/members/bob/role".into(), Some(json!({"role": "admin"}))),
+        (
+            "POST",
+            "/v1/groups/team/members/bob/role".into(),
+            Some(json!({"role": "admin"})),
+        ),
         ("POST", "/v1/groups/team/members/bob/mute".into(), None),
         ("DELETE", "/v1/groups/team/members/bob/mute".into(), None),
         ("POST", "/v1/groups/team/members/bob/leave".into(), None),
@@ -620,12 +881,12 @@ async fn bad_input_and_other_apps(s: TestServer) {
         ("POST", "/v1/groups/team/join".into(), Some(json!({"user_id": "bob"}))),
         ("GET", "/v1/groups/team/join-requests".into(), None),
         ("POST", "/v1/groups/team/join-requests/bob/accept".into(), None),
-        ("POST", "/v1/groups/team/read-counts".into(), Some(json!({"msg_ids": [msg.msg_id]}))),
         (
-            "GET",
-            format!("/v1/groups/team/messages/{}/readers", msg.msg_id),
-            None,
+            "POST",
+            "/v1/groups/team/read-counts".into(),
+            Some(json!({"msg_ids": [msg.msg_id]})),
         ),
+        ("GET", format!("/v1/groups/team/messages/{}/readers", msg.msg_id), None),
         ("GET", "/v1/conversations/g%3Ateam/messages".into(), None),
     ];
     for (method, path, body) in cross {
@@ -637,7 +898,10 @@ async fn bad_input_and_other_apps(s: TestServer) {
         .is_empty());
     assert_eq!(send_text(other, "bob", "team", "hi").await.unwrap_err(), "not_found");
     let g = c.group("team").await.unwrap();
-    assert_eq!((g["name"].as_str(), g["member_count"].as_i64()), (Some("Team"), Some(2)));
+    assert_eq!(
+        (g["name"].as_str(), g["member_count"].as_i64()),
+        (Some("Team"), Some(2))
+    );
     assert_eq!(c.group_member("team", "bob").await.unwrap()["role"], "member");
 }
 on_every_store!(bad_and_cross_app, bad_input_and_other_apps);
@@ -721,12 +985,19 @@ async fn the_groups_service_over_grpc(s: TestServer) {
         .unwrap()
         .into_inner();
     assert_eq!(
-        (created.member_count, created.join_policy.as_str(), created.announcement.as_str()),
+        (
+            created.member_count,
+            created.join_policy.as_str(),
+            created.announcement.as_str()
+        ),
         (2, "approval", "hello")
     );
     // The same group over REST.
     let rest = a.client.group("team").await.unwrap();
-    assert_eq!((rest["name"].as_str(), rest["announcement"].as_str()), (Some("Team"), Some("hello")));
+    assert_eq!(
+        (rest["name"].as_str(), rest["announcement"].as_str()),
+        (Some("Team"), Some("hello"))
+    );
 
     let updated = g
         .update_group(signed(
@@ -858,15 +1129,13 @@ async fn the_groups_service_over_grpc(s: TestServer) {
         mentions: vec!["carol".into()],
         ..Default::default()
     };
-    let refused = messages
-        .send(tonic::Request::new(send("dave")))
-        .await
-        .unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "unsigned calls are refused");
-    let refused = messages
-        .send(signed_messages(&a, send("dave")))
-        .await
-        .unwrap_err();
+    let refused = messages.send(tonic::Request::new(send("dave"))).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::Unauthenticated,
+        "unsigned calls are refused"
+    );
+    let refused = messages.send(signed_messages(&a, send("dave"))).await.unwrap_err();
     assert_eq!(error_code(&refused).as_deref(), Some("member_muted"));
     let unmuted = g
         .unmute_member(signed(&a, "UnmuteMember", member("team", "dave")))
@@ -879,7 +1148,11 @@ async fn the_groups_service_over_grpc(s: TestServer) {
         .await
         .unwrap()
         .into_inner();
-    let conv = a.client.request::<Value>("GET", "/v1/users/carol/conversations/g%3Ateam", None).await.unwrap();
+    let conv = a
+        .client
+        .request::<Value>("GET", "/v1/users/carol/conversations/g%3Ateam", None)
+        .await
+        .unwrap();
     assert_eq!(conv["mentioned"], true, "a mention sent over gRPC marks carol's entry");
 
     let counts = g
@@ -988,8 +1261,14 @@ async fn the_groups_service_over_grpc(s: TestServer) {
 
     // Another app: not_found, as over REST.
     let e = g.get_group(signed(&b, "GetGroup", gid("team"))).await.unwrap_err();
-    assert_eq!((e.code(), error_code(&e).as_deref()), (tonic::Code::NotFound, Some("not_found")));
-    let e = g.dismiss_group(signed(&b, "DismissGroup", gid("team"))).await.unwrap_err();
+    assert_eq!(
+        (e.code(), error_code(&e).as_deref()),
+        (tonic::Code::NotFound, Some("not_found"))
+    );
+    let e = g
+        .dismiss_group(signed(&b, "DismissGroup", gid("team")))
+        .await
+        .unwrap_err();
     assert_eq!(error_code(&e).as_deref(), Some("not_found"));
     // Bad input: invalid_argument.
     let e = g

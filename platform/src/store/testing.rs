@@ -54,8 +54,31 @@ pub async fn postgres_fresh() -> Option<Arc<dyn Store>> {
     Some(store)
 }
 
+/// Like [`postgres_fresh`], but the URL of the new database (for suites that open their
+/// own connections to it, e.g. servers they restart).
+pub async fn postgres_fresh_url() -> Option<String> {
+    let url = new_postgres_database().await?;
+    let store = postgres::open(&url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open the test database: {e}"));
+    store
+        .migrate()
+        .await
+        .unwrap_or_else(|e| panic!("cannot migrate the test database: {e}"));
+    Some(url)
+}
+
 /// Like [`postgres_fresh`] without running the migrations (for tests of `migrate`/`ready`).
 pub async fn postgres_unmigrated() -> Option<Arc<dyn Store>> {
+    let url = new_postgres_database().await?;
+    let store = postgres::open(&url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open test database {url}: {e}"));
+    Some(store)
+}
+
+/// Creates `tern_test_<time>_<random>` on the configured server; its URL.
+async fn new_postgres_database() -> Option<String> {
     let url = postgres_url()?;
     let mut admin = sqlx::PgConnection::connect(&url)
         .await
@@ -71,10 +94,7 @@ pub async fn postgres_unmigrated() -> Option<Arc<dyn Store>> {
         .await
         .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
     let _ = admin.close().await;
-    let store = postgres::open(&with_database(&url, &name))
-        .await
-        .unwrap_or_else(|e| panic!("cannot open test database {name}: {e}"));
-    Some(store)
+    Some(with_database(&url, &name))
 }
 
 /// Drops `tern_test_<secs>_*` databases created more than an hour before `now`; failures

@@ -48,10 +48,29 @@ pub struct TestServer {
     task: JoinHandle<()>,
 }
 
+/// An environment per configured store: SQLite always, PostgreSQL when
+/// `TERN_TEST_DATABASE_URL` is set (see `tern_platform::store::testing`).
+pub async fn envs() -> Vec<(&'static str, Env)> {
+    let mut out = vec![("sqlite", Env::new().await)];
+    if let Some(url) = store::testing::postgres_fresh_url().await {
+        out.push(("postgres", Env::on(url).await));
+    }
+    out
+}
+
 impl Env {
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db_url = format!("sqlite://{}", dir.path().join("tern.db").display());
+        Self::with(dir, db_url).await
+    }
+
+    /// On a database that exists and is migrated (PostgreSQL).
+    pub async fn on(db_url: String) -> Self {
+        Self::with(tempfile::tempdir().unwrap(), db_url).await
+    }
+
+    async fn with(dir: tempfile::TempDir, db_url: String) -> Self {
         let store = store::connect(&db_url).await.unwrap();
         store.migrate().await.unwrap();
         let tenant = Tenant {
