@@ -657,7 +657,7 @@ async fn json_examples(env: Env) {
             "member",
         ),
         (
-            ask(r#"{"id":"41","mute_member":{"group_id":"team","user_id":"carol","until":"253402300799999"}}"#),
+            ask(r#"{"id":"41","mute_member":{"group_id":"team","user_id":"carol","until":"1798761600000"}}"#),
             "member",
         ),
         (
@@ -706,7 +706,7 @@ async fn json_examples(env: Env) {
     assert_eq!(answers["33"]["invite_result"]["added"], json!(["dave"]));
     assert_eq!(answers["38"]["member_list"]["members"].as_array().unwrap().len(), 4);
     assert_eq!(answers["40"]["member"]["role"], "admin");
-    assert_eq!(answers["41"]["member"]["muted_until"], "253402300799999");
+    assert_eq!(answers["41"]["member"]["muted_until"], "1798761600000");
     assert!(answers["42"]["member"].get("muted_until").is_none(), "zero is left out");
 
     // Mentions: bob's entry is flagged; the read counts and readers answer in JSON too.
@@ -723,11 +723,26 @@ async fn json_examples(env: Env) {
         counts["read_counts"]["counts"][0].get("read").is_none(),
         "zero is left out"
     );
-    let frame = json!({"id": "46", "list_readers": {"group_id": "team", "msg_id": msg_id, "unread": true}}).to_string();
+    let frame = json!({"id": "46", "list_readers": {"group_id": "team", "msg_id": msg_id, "unread": true, "after": "", "limit": 50}}).to_string();
     raw::send(&mut ws, &frame).await;
     let readers = raw::answer(&mut ws, "46").await.unwrap();
     assert_eq!(readers["readers"]["user_ids"], json!(["bob", "carol"]));
 
+    // Joining an approval group of Bob's: a request.
+    bob.create_group(tern_sdk::NewGroup {
+        group_id: "club".into(),
+        name: "Club".into(),
+        ..tern_sdk::NewGroup::default()
+    })
+    .await
+    .unwrap();
+    raw::send(&mut ws, r#"{"id":"34","join_group":{"group_id":"club","message":"hi, it's Carol"}}"#).await;
+    let joined = raw::answer(&mut ws, "34").await.unwrap();
+    assert_eq!(
+        (joined["join_result"]["request"]["state"].as_str(), joined["join_result"].get("joined")),
+        (Some("pending"), None),
+        "{joined}"
+    );
     // Erin asks to join; the answer and the request list in JSON.
     let (erin, _erin_ev) = connect(&server.url, &app, "erin", "e").await;
     erin.join_group("team", "hi").await.unwrap();
