@@ -1092,6 +1092,7 @@ async fn groups_are_one_timeline_with_members(store: Arc<dyn Store>) {
 fn record(notice: serde_json::Value, events: Vec<NewOutboxEvent>) -> GroupRecord {
     GroupRecord {
         notice: Some(notice),
+        actor: None,
         personal: Vec::new(),
         events,
     }
@@ -1182,6 +1183,7 @@ async fn group_changes_write_their_notices(store: Arc<dyn Store>) {
     // Removal: the notice goes to the timeline, the personal one to the removed user.
     let removal = GroupRecord {
         notice: Some(json!({"event": "member_removed", "user": "carol"})),
+        actor: Some(uid("alice")),
         personal: vec![(uid("carol"), json!({"event": "removed_from_group"}))],
         events: vec![typed_event(a, "group.member_removed")],
     };
@@ -1190,6 +1192,14 @@ async fn group_changes_write_their_notices(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(removed.notice.as_ref().map(|m| m.seq), Some(4));
+    let alice = entry_of(&*store, a, "alice", &gconv("crew")).await.unwrap();
+    assert_eq!(
+        (alice.read_seq, alice.unread),
+        (4, 0),
+        "the one who removed carol has read the notice"
+    );
+    let bob = entry_of(&*store, a, "bob", &gconv("crew")).await.unwrap();
+    assert_eq!((bob.read_seq, bob.unread), (2, 2), "for the others it is news");
     assert_eq!(removed.personal.len(), 1);
     let personal = &removed.personal[0];
     assert_eq!(personal.conversation_id, ConversationId::System(uid("carol")));
@@ -1595,6 +1605,7 @@ async fn dismissing_removes_everything_of_the_group(store: Arc<dyn Store>) {
     let dismissed = store
         .dismiss_group(a, &g, 200, &|members: &[UserId]| GroupRecord {
             notice: Some(json!({"event": "ignored: the timeline is gone"})),
+            actor: None,
             personal: members
                 .iter()
                 .map(|m| (m.clone(), json!({"event": "group_dismissed"})))

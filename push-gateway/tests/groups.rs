@@ -736,10 +736,17 @@ async fn json_examples(env: Env) {
     })
     .await
     .unwrap();
-    raw::send(&mut ws, r#"{"id":"34","join_group":{"group_id":"club","message":"hi, it's Carol"}}"#).await;
+    raw::send(
+        &mut ws,
+        r#"{"id":"34","join_group":{"group_id":"club","message":"hi, it's Carol"}}"#,
+    )
+    .await;
     let joined = raw::answer(&mut ws, "34").await.unwrap();
     assert_eq!(
-        (joined["join_result"]["request"]["state"].as_str(), joined["join_result"].get("joined")),
+        (
+            joined["join_result"]["request"]["state"].as_str(),
+            joined["join_result"].get("joined")
+        ),
         (Some("pending"), None),
         "{joined}"
     );

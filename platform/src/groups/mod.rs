@@ -308,6 +308,7 @@ pub async fn update(
     let by = by(actor);
     let record = GroupRecord {
         notice: Some(notice("group_updated", id, by, json!({ "changed": changed }))),
+        actor: by.cloned(),
         personal: Vec::new(),
         events: event(
             app,
@@ -345,6 +346,7 @@ pub async fn dismiss(p: &Pipeline, app: &App, actor: &Actor, id: &GroupId) -> Re
         .store()
         .dismiss_group(&app.id, id, now_ms(), &|members: &[UserId]| GroupRecord {
             notice: None,
+            actor: None,
             personal: members.iter().map(|m| (m.clone(), content.clone())).collect(),
             events: events.clone(),
         })
@@ -408,6 +410,7 @@ pub async fn add_members(
             now_ms(),
             &|added: &[UserId]| GroupRecord {
                 notice: Some(notice("members_added", id, by, json!({ "users": added }))),
+                actor: by.cloned(),
                 personal: Vec::new(),
                 events: event(
                     app,
@@ -485,6 +488,7 @@ pub async fn remove_member(
     let by = by(actor);
     let record = GroupRecord {
         notice: Some(notice("member_removed", id, by, json!({ "user": user }))),
+        actor: by.cloned(),
         personal: vec![(
             user.clone(),
             notice("removed_from_group", id, by, json!({"name": group.name})),
@@ -519,6 +523,7 @@ pub async fn leave(p: &Pipeline, app: &App, user: &UserId, id: &GroupId) -> Resu
     }
     let record = GroupRecord {
         notice: Some(notice("member_left", id, Some(user), json!({ "user": user }))),
+        actor: None,
         personal: Vec::new(),
         events: event(app, "group.member_left", json!({"group_id": id, "user_id": user})),
     };
@@ -568,6 +573,7 @@ pub async fn join(
                     now_ms(),
                     &|_: &[UserId]| GroupRecord {
                         notice: Some(notice("member_joined", id, None, json!({ "user": user }))),
+                        actor: None,
                         personal: Vec::new(),
                         events: event(
                             app,
@@ -637,6 +643,7 @@ pub async fn answer_join_request(
             &|joined: &[UserId]| match joined.first() {
                 Some(u) => GroupRecord {
                     notice: Some(notice("member_joined", id, by, json!({ "user": u }))),
+                    actor: by.cloned(),
                     personal: Vec::new(),
                     events: event(
                         app,
@@ -730,6 +737,7 @@ pub async fn set_role(
     let by = by(actor);
     let record = GroupRecord {
         notice: Some(notice("role_changed", id, by, json!({"user": user, "role": role}))),
+        actor: by.cloned(),
         personal: Vec::new(),
         events: event(
             app,
@@ -778,6 +786,7 @@ pub async fn mute_member(
     };
     let record = GroupRecord {
         notice: Some(notice(kind, id, by, fields)),
+        actor: by.cloned(),
         personal: Vec::new(),
         events: event(
             app,
@@ -815,6 +824,7 @@ pub async fn transfer(
     let from = group.owner.clone();
     let record = GroupRecord {
         notice: Some(notice("owner_transferred", id, by, json!({"from": from, "to": to}))),
+        actor: by.cloned(),
         personal: Vec::new(),
         events: event(
             app,

@@ -127,6 +127,9 @@ pub struct NewGroup {
 pub struct GroupRecord {
     /// Content of a `system` message appended to the group's timeline.
     pub notice: Option<serde_json::Value>,
+    /// The member who made the change: the notice counts as read for them, as a sender's
+    /// own message does.
+    pub actor: Option<UserId>,
     /// `(user, content)`: a `system` message to that user's own `s:<user>` conversation,
     /// kept for them like any message (they are no longer in the group to read it there).
     pub personal: Vec<(UserId, serde_json::Value)>,

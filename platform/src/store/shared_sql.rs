@@ -842,6 +842,20 @@ macro_rules! sql_store {
             }
             let mut out = by_input.into_iter().flatten();
             let notice = if has_notice { out.next() } else { None };
+            if let (Some(n), Some(actor)) = (&notice, &record.actor) {
+                sqlx::query::<$db>(
+                    "UPDATE user_conversations SET read_seq = $4, version = $5 \
+                     WHERE app_id = $1 AND user_id = $2 AND conversation_id = $3 AND read_seq < $4",
+                )
+                .bind(app.as_str())
+                .bind(actor.as_str())
+                .bind(n.conversation_id.to_string())
+                .bind(n.seq)
+                .bind(version)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            }
             Ok((notice, out.collect()))
         }
 
@@ -1801,6 +1815,7 @@ macro_rules! sql_store {
                 with_roles.sort_by(|a, b| a.0.cmp(b.0));
                 let record = GroupRecord {
                     notice: group.notice.clone(),
+                    actor: None,
                     personal: Vec::new(),
                     events: group.events.clone(),
                 };
