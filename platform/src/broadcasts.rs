@@ -255,6 +255,8 @@ async fn run_batch(
             participants: vec![u.clone()],
             events: Vec::new(),
             reply_to: None,
+            mentions: Vec::new(),
+            mention_all: false,
         })
         .collect();
     let outcomes = if batch.is_empty() {

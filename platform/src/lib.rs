@@ -10,6 +10,7 @@
 //! - `delivery`: the one pipeline every message goes through.
 //! - `lifecycle`: what happens to a message after it is sent (edits, recalls, reactions, ...).
 //! - `friends`, `rooms`, `broadcasts`: operations shared by the server API and the gateway.
+//! - `friends`, `groups`: the social operations every door shares.
 //! - `proto`: types generated from `proto/tern/v1/`.
 
 pub mod admins;
@@ -21,6 +22,7 @@ pub mod delivery;
 pub mod domain;
 pub mod engine;
 pub mod friends;
+pub mod groups;
 pub mod ids;
 pub mod lifecycle;
 pub mod nonce;

@@ -56,6 +56,8 @@ fn dm(app: &AppId, from: &str, to: &str, key: &str, reply_to: Option<&MsgId>) ->
         participants: vec![uid(from), uid(to)],
         events: Vec::new(),
         reply_to: reply_to.cloned(),
+        mentions: Vec::new(),
+        mention_all: false,
     }
 }
 

@@ -77,6 +77,8 @@ pub fn message(m: &Message) -> pb::Message {
         version: m.version,
         extensions: m.extensions.iter().map(extension).collect(),
         reactions: m.reactions.iter().map(reaction_summary).collect(),
+        mentions: m.mentions.iter().map(|u| u.to_string()).collect(),
+        mention_all: m.mention_all,
     }
 }
 
@@ -89,6 +91,7 @@ pub fn conversation(e: &ConversationEntry) -> pb::ConversationState {
         version: e.version,
         last_message: e.last_message.as_ref().map(message),
         updated_at: e.updated_at,
+        mentioned: e.mentioned,
     }
 }
 

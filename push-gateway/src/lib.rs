@@ -9,6 +9,7 @@
 //!   queue, the heartbeat.
 //! - `friends`, `lifecycle`: the commands of those areas, over the platform's operations.
 //! - `rooms`: this node's room members, the room commands, and room fan-out.
+//! - `friends`, `groups`: the commands that act on friends and groups.
 //! - `codec`: the two subprotocols (`tern.v1.json`, `tern.v1.proto`); `convert`: engine
 //!   types to frames; `close`: close reasons and codes; `auth`: the token check it relies on.
 
@@ -19,6 +20,7 @@ mod config;
 mod convert;
 mod friends;
 mod gateway;
+mod groups;
 mod lifecycle;
 mod rooms;
 mod session;

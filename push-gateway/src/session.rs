@@ -10,7 +10,7 @@ use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tern_platform::delivery::{Actor, DeliveryError, Recipient, SendOptions, SendRequest};
-use tern_platform::domain::{now_ms, App, MessageType, Sender, Source, User};
+use tern_platform::domain::{now_ms, App, MessageType, Sender, Source, User, MAX_MENTIONS};
 use tern_platform::ids::{ClientMsgId, ConversationId, GroupId, MsgId, RoomId, UserId};
 use tern_platform::proto::v1 as pb;
 use tern_platform::store::SeqRange;
@@ -552,6 +552,27 @@ impl Session {
                 let in_room = |r: &RoomId| gw.rooms.contains(&app.id, r, me);
                 Ok(crate::lifecycle::command(&self.gw.pipeline, &self.app, &self.user.id, &in_room, c).await?)
             }
+            // Groups (50-69).
+            c @ (Command::CreateGroup(_)
+            | Command::GetGroup(_)
+            | Command::UpdateGroup(_)
+            | Command::DismissGroup(_)
+            | Command::InviteMembers(_)
+            | Command::RemoveMember(_)
+            | Command::LeaveGroup(_)
+            | Command::JoinGroup(_)
+            | Command::ListJoinRequests(_)
+            | Command::AnswerJoinRequest(_)
+            | Command::ListMembers(_)
+            | Command::GetMember(_)
+            | Command::SetMemberRole(_)
+            | Command::TransferOwner(_)
+            | Command::MuteMember(_)
+            | Command::ListMyGroups(_)
+            | Command::GetReadCounts(_)
+            | Command::ListReaders(_)) => {
+                Ok(crate::groups::command(&self.gw.pipeline, &self.app, &self.user.id, c).await?)
+            }
         }
     }
 
@@ -606,8 +627,9 @@ impl Session {
                     content,
                     source: Source::Sdk,
                     options: SendOptions {
+                        mentions: mentions(&s.mentions)?,
+                        mention_all: s.mention_all,
                         reply_to: crate::lifecycle::reply_to(&s.reply_to)?,
-                        ..Default::default()
                     },
                 },
             )
@@ -673,6 +695,17 @@ fn room_may_be_empty(
         (ConversationId::Room(_), Err(DeliveryError::NotFound(_))) => Ok(Vec::new()),
         (_, r) => r,
     }
+}
+
+/// The users a `send` mentions (a group's members, checked by the pipeline).
+fn mentions(ids: &[String]) -> Result<Vec<UserId>, CommandError> {
+    if ids.len() > MAX_MENTIONS {
+        return Err(CommandError::new(
+            "invalid_argument",
+            format!("a message may mention at most {MAX_MENTIONS} users"),
+        ));
+    }
+    ids.iter().map(|u| Ok(UserId::parse(u)?)).collect()
 }
 
 fn parse_users(ids: &[String]) -> Result<Vec<UserId>, CommandError> {

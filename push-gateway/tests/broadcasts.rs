@@ -233,6 +233,8 @@ async fn a_worker_that_dies_mid_job_leaves_it_to_the_next_with_nothing_lost_or_d
                 participants: vec![u.clone()],
                 events: Vec::new(),
                 reply_to: None,
+                mentions: Vec::new(),
+                mention_all: false,
             })
             .collect();
         server.store.commit_messages(&uncounted).await.unwrap();

@@ -193,9 +193,9 @@ async fn rooms_deliver_to_members_and_give_newcomers_the_backlog() {
 
 #[tokio::test]
 async fn group_members_get_the_group_and_late_joiners_only_what_followed() {
-    use tern_platform::domain::{now_ms, DEFAULT_GROUP_MEMBER_LIMIT};
+    use tern_platform::domain::{now_ms, JoinPolicy, DEFAULT_GROUP_MEMBER_LIMIT};
     use tern_platform::ids::{GroupId, UserId};
-    use tern_platform::store::NewGroup;
+    use tern_platform::store::{GroupRecord, NewGroup};
 
     let env = Env::new().await;
     let app = env.app(|_| {}).await;
@@ -212,7 +212,11 @@ async fn group_members_get_the_group_and_late_joiners_only_what_followed() {
                 owner: uid("ann"),
                 members: vec![uid("ben"), uid("cat")],
                 metadata: json!({}),
+                avatar_url: None,
+                announcement: String::new(),
+                join_policy: JoinPolicy::Approval,
                 member_limit: DEFAULT_GROUP_MEMBER_LIMIT,
+                notice: None,
                 events: Vec::new(),
             },
             now_ms(),
@@ -258,7 +262,7 @@ async fn group_members_get_the_group_and_late_joiners_only_what_followed() {
             &[uid("dan")],
             DEFAULT_GROUP_MEMBER_LIMIT,
             now_ms(),
-            &|_| Vec::new(),
+            &|_| GroupRecord::default(),
         )
         .await
         .unwrap();

@@ -15,10 +15,10 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use support::*;
 use tern_platform::delivery::Actor;
-use tern_platform::domain::now_ms;
+use tern_platform::domain::{now_ms, JoinPolicy};
 use tern_platform::ids::{GroupId, MsgId, UserId};
 use tern_platform::lifecycle;
-use tern_platform::store::NewGroup;
+use tern_platform::store::{GroupRecord, NewGroup};
 use tern_sdk::{ChangeKind, Event, Events, ExtensionUpdate, Message, MessageChange, Target};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -333,7 +333,11 @@ async fn group_roles_windows_and_what_members_see() {
             owner: uid("alice"),
             members: vec![uid("bob"), uid("carol")],
             metadata: json!({}),
+            avatar_url: None,
+            announcement: String::new(),
+            join_policy: JoinPolicy::InviteOnly,
             member_limit: 100,
+            notice: None,
             events: Vec::new(),
         };
         server.store.create_group(&app.app.id, &group, now_ms()).await.unwrap();
@@ -377,7 +381,9 @@ async fn group_roles_windows_and_what_members_see() {
         // A member who joins later sees (and touches) only what followed.
         server
             .store
-            .add_group_members(&app.app.id, &group.id, &[uid("dave")], 100, now_ms(), &|_| Vec::new())
+            .add_group_members(&app.app.id, &group.id, &[uid("dave")], 100, now_ms(), &|_| {
+                GroupRecord::default()
+            })
             .await
             .unwrap();
         let (dave, _dave_ev) = connect(&server.url, &app, "dave", "d").await;

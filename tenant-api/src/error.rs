@@ -111,6 +111,22 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         503,
         "The before-send webhook did not answer and its policy is fail_closed.",
     ),
+    (
+        "group_full",
+        422,
+        "The group has as many members as the app allows (group_member_limit).",
+    ),
+    ("member_muted", 403, "The sender is muted in this group."),
+    (
+        "group_muted",
+        403,
+        "The group is muted (mute_all): only its owner and admins may send.",
+    ),
+    (
+        "receipts_unavailable",
+        422,
+        "Read receipts are kept only for groups up to the app's group_read_receipt_limit members.",
+    ),
     ("rate_limited", 429, "Too many requests; see Retry-After."),
     ("unavailable", 503, "A dependency (the database) is unavailable; retry."),
     (
@@ -364,6 +380,11 @@ mod tests {
             DeliveryError::MessageRecalled,
             DeliveryError::VersionConflict("x".into()),
             DeliveryError::LimitExceeded("x".into()),
+            DeliveryError::UsersNotFound(vec!["x".into()]),
+            DeliveryError::GroupFull("x".into()),
+            DeliveryError::MemberMuted { until: 1 },
+            DeliveryError::GroupMuted,
+            DeliveryError::ReceiptsUnavailable("x".into()),
         ];
         for e in all {
             let code = e.code();

@@ -100,7 +100,7 @@ async fn signed_calls_work_and_match_rest() {
         client_msg_id: "g1".into(),
         r#type: "text".into(),
         content,
-        reply_to: None,
+        ..Default::default()
     };
     let sent = messages
         .send(signed(&a, "/tern.server.v1.Messages/Send", send.clone()))

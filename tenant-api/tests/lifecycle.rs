@@ -484,6 +484,7 @@ async fn grpc_flow(s: TestServer) {
                 r#type: "text".into(),
                 content,
                 reply_to: Some(m.msg_id.clone()),
+                ..Default::default()
             },
         ))
         .await

@@ -125,6 +125,10 @@ async fn every_documented_operation_answers_as_documented() {
         .unwrap();
         let sent = c.send_text("alice", "bob", "seed", "hi").await.unwrap();
         c.create_group("g0", "G0", "alice", &["carol"]).await.unwrap();
+        let in_group = c
+            .send(&json!({"from": "alice", "to": {"group": "g0"}, "type": "text", "content": {"text": "hi all"}}))
+            .await
+            .unwrap();
         let dead = tern_platform::store::NewOutboxEvent {
             id: "wh_dead1".into(),
             app_id: a.app.id.clone(),
@@ -288,6 +292,103 @@ async fn every_documented_operation_answers_as_documented() {
                 "/v1/groups/g1/members/carol".into(),
                 None,
             ),
+            (
+                "patch",
+                "/v1/groups/{group_id}",
+                "/v1/groups/g1".into(),
+                Some(json!({"announcement": "hello", "join_policy": "free", "avatar_url": null})),
+            ),
+            (
+                "get",
+                "/v1/groups/{group_id}/members/{user_id}",
+                "/v1/groups/g1/members/bob".into(),
+                None,
+            ),
+            (
+                "post",
+                "/v1/groups/{group_id}/members/{user_id}/role",
+                "/v1/groups/g1/members/bob/role".into(),
+                Some(json!({"role": "admin"})),
+            ),
+            (
+                "post",
+                "/v1/groups/{group_id}/members/{user_id}/mute",
+                "/v1/groups/g1/members/bob/mute".into(),
+                Some(json!({"until": null})),
+            ),
+            (
+                "delete",
+                "/v1/groups/{group_id}/members/{user_id}/mute",
+                "/v1/groups/g1/members/bob/mute".into(),
+                None,
+            ),
+            (
+                "post",
+                "/v1/groups/{group_id}/join",
+                "/v1/groups/g1/join".into(),
+                Some(json!({"user_id": "dave"})),
+            ),
+            (
+                "post",
+                "/v1/groups/{group_id}/members/{user_id}/leave",
+                "/v1/groups/g1/members/dave/leave".into(),
+                None,
+            ),
+            (
+                "post",
+                "/v1/groups/{group_id}/join",
+                "/v1/groups/g0/join".into(),
+                Some(json!({"user_id": "bob", "message": "let me in"})),
+            ),
+            (
+                "post",
+                "/v1/groups/{group_id}/join",
+                "/v1/groups/g0/join".into(),
+                Some(json!({"user_id": "dave"})),
+            ),
+            (
+                "get",
+                "/v1/groups/{group_id}/join-requests",
+                "/v1/groups/g0/join-requests?limit=10".into(),
+                None,
+            ),
+            (
+                "post",
+                "/v1/groups/{group_id}/join-requests/{user_id}/accept",
+                "/v1/groups/g0/join-requests/bob/accept".into(),
+                None,
+            ),
+            (
+                "post",
+                "/v1/groups/{group_id}/join-requests/{user_id}/decline",
+                "/v1/groups/g0/join-requests/dave/decline".into(),
+                None,
+            ),
+            (
+                "post",
+                "/v1/groups/{group_id}/owner",
+                "/v1/groups/g1/owner".into(),
+                Some(json!({"user_id": "bob"})),
+            ),
+            (
+                "get",
+                "/v1/users/{user_id}/groups",
+                "/v1/users/alice/groups".into(),
+                None,
+            ),
+            (
+                "post",
+                "/v1/groups/{group_id}/read-counts",
+                "/v1/groups/g0/read-counts".into(),
+                Some(json!({"msg_ids": [in_group.msg_id]})),
+            ),
+            (
+                "get",
+                "/v1/groups/{group_id}/messages/{msg_id}/readers",
+                format!("/v1/groups/g0/messages/{}/readers?unread=true", in_group.msg_id),
+                None,
+            ),
+            ("delete", "/v1/groups/{group_id}", "/v1/groups/g1".into(), None),
             ("get", "/v1/app/settings", "/v1/app/settings".into(), None),
             (
                 "patch",

@@ -55,6 +55,22 @@ pub enum DeliveryError {
     /// A per-message limit (extension keys, reactions) would be passed.
     #[error("{0}")]
     LimitExceeded(String),
+    // ---- groups ----
+    /// Users named in a group operation that do not exist in the app.
+    #[error("users not found: {}", .0.join(", "))]
+    UsersNotFound(Vec<String>),
+    /// The group has as many members as the app allows.
+    #[error("{0}")]
+    GroupFull(String),
+    /// The sender is muted in this group until `until`.
+    #[error("the sender is muted in this group until {until}")]
+    MemberMuted { until: i64 },
+    /// The group is muted: only its owner and admins may send.
+    #[error("the group is muted: only its owner and admins may send")]
+    GroupMuted,
+    /// Read counts are kept only for groups up to the app's `group_read_receipt_limit`.
+    #[error("{0}")]
+    ReceiptsUnavailable(String),
 }
 
 impl DeliveryError {
@@ -81,6 +97,11 @@ impl DeliveryError {
             Self::MessageRecalled => "message_recalled",
             Self::VersionConflict(_) => "version_conflict",
             Self::LimitExceeded(_) => "limit_exceeded",
+            Self::UsersNotFound(_) => "not_found",
+            Self::GroupFull(_) => "group_full",
+            Self::MemberMuted { .. } => "member_muted",
+            Self::GroupMuted => "group_muted",
+            Self::ReceiptsUnavailable(_) => "receipts_unavailable",
         }
     }
 }

@@ -10,6 +10,7 @@ use super::writer::Writer;
 use super::DeliveryError;
 use crate::bus::{Bus, BusEvent, Push, Target};
 use crate::domain::*;
+use crate::groups::cache::{GroupSnapshot, MemberCache};
 use crate::ids::*;
 use crate::presence::Presence;
 use crate::store::{CommitOutcome, NewMessage, SeqRange, Store};
@@ -91,6 +92,8 @@ pub struct Pipeline {
     /// Rooms: what a room send must pass (the room exists, the sender is not muted in it,
     /// the room's send rate).
     rooms: crate::rooms::RoomGate,
+    /// Each group's members, for checks and fan-out without reading them per message.
+    groups: MemberCache,
 }
 
 impl Pipeline {
@@ -106,6 +109,7 @@ impl Pipeline {
             outbox_wake: None,
             users: UserCache::default(),
             rooms: crate::rooms::RoomGate::default(),
+            groups: MemberCache::default(),
         }
     }
 
@@ -141,6 +145,20 @@ impl Pipeline {
     /// Drops what this node remembers of a user, after a change to them (ban, delete).
     pub fn forget_user(&self, app: &App, user: &UserId) {
         self.users.forget(&app.id, user);
+    }
+
+    /// A group with its members as they are now (from this node's cache while the group's
+    /// version is unchanged). `not_found` for no such group.
+    pub async fn group_snapshot(&self, app: &App, group: &GroupId) -> Result<Arc<GroupSnapshot>, DeliveryError> {
+        self.groups
+            .snapshot(self.store.as_ref(), &app.id, group)
+            .await?
+            .ok_or(DeliveryError::NotFound("group"))
+    }
+
+    /// Drops what this node remembers of a group, after a change made here.
+    pub fn forget_group(&self, app: &App, group: &GroupId) {
+        self.groups.forget(&app.id, group);
     }
 
     pub fn with_outbox_wake(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
@@ -238,17 +256,8 @@ impl Pipeline {
                 (ConversationId::System(to.clone()), vec![to.clone()])
             }
             (Recipient::Group(g), sender) => {
-                self.store
-                    .group(&app.id, g)
-                    .await?
-                    .ok_or(DeliveryError::NotFound("group"))?;
-                if let Sender::User(u) = sender {
-                    if self.store.group_member(&app.id, g, u).await?.is_none() {
-                        return Err(DeliveryError::Forbidden(
-                            "the sender is not a member of the group".into(),
-                        ));
-                    }
-                }
+                let group = self.group_snapshot(app, g).await?;
+                crate::groups::check_send(&group, sender, &req.options, req.source, now)?;
                 (ConversationId::Group(g.clone()), Vec::new())
             }
             (Recipient::Room(r), sender) => {
@@ -256,6 +265,20 @@ impl Pipeline {
                 (ConversationId::Room(r.clone()), Vec::new())
             }
         };
+
+        // Mentions belong to group messages (checked against the members above).
+        let mut mentions: Vec<UserId> = Vec::with_capacity(req.options.mentions.len());
+        for u in &req.options.mentions {
+            if !mentions.contains(u) {
+                mentions.push(u.clone());
+            }
+        }
+        let mention_all = req.options.mention_all;
+        if (!mentions.is_empty() || mention_all) && !matches!(req.to, Recipient::Group(_)) {
+            return Err(DeliveryError::InvalidArgument(
+                "mentions and mention_all are for group messages".into(),
+            ));
+        }
 
         let client_msg_id = req.client_msg_id.clone().unwrap_or_else(ClientMsgId::generate);
         let quoted = match crate::lifecycle::reply_target(
@@ -331,21 +354,21 @@ impl Pipeline {
         }
 
         let msg_id = MsgId::generate();
-        let event = webhook::after_event(
-            app,
-            "message.sent",
-            json!({
-                "msg_id": msg_id,
-                "conversation_id": conversation_id,
-                "from": req.sender.user(),
-                "client_msg_id": client_msg_id,
-                "type": req.msg_type,
-                "content": content,
-                "created_at": now,
-                "reply_to": quoted.as_ref().map(|q| &q.msg_id),
-            }),
-            now,
-        );
+        let mut data = json!({
+            "msg_id": msg_id,
+            "conversation_id": conversation_id,
+            "from": req.sender.user(),
+            "client_msg_id": client_msg_id,
+            "type": req.msg_type,
+            "content": content,
+            "created_at": now,
+            "reply_to": quoted.as_ref().map(|q| &q.msg_id),
+        });
+        if let (Some(d), true) = (data.as_object_mut(), !mentions.is_empty() || mention_all) {
+            d.insert("mentions".into(), json!(mentions));
+            d.insert("mention_all".into(), json!(mention_all));
+        }
+        let event = webhook::after_event(app, "message.sent", data, now);
         let has_event = event.is_some();
         let outcome = self
             .writer
@@ -361,6 +384,8 @@ impl Pipeline {
                 participants,
                 events: event.into_iter().collect(),
                 reply_to: quoted.as_ref().map(|q| q.msg_id.clone()),
+                mentions,
+                mention_all,
             })
             .await?;
         metrics::counter!("tern_messages_total", "source" => match req.source { Source::Sdk => "sdk", Source::ServerApi => "server_api" }).increment(1);
@@ -479,6 +504,15 @@ impl Pipeline {
         if seq < 0 {
             return Err(DeliveryError::InvalidArgument("seq must be 0 or more".into()));
         }
+        // In a group, the senders of what this read covers get a receipt (see below).
+        let read_before = match conversation {
+            ConversationId::Group(_) => self
+                .store
+                .conversation(&app.id, user, conversation)
+                .await?
+                .map(|e| e.read_seq),
+            _ => None,
+        };
         let entry = self
             .store
             .mark_read(&app.id, user, conversation, seq)
@@ -499,6 +533,11 @@ impl Pipeline {
             read_seq: entry.read_seq,
         };
         self.publish_to_users(app, &users, push).await;
+        if let (ConversationId::Group(g), Some(before)) = (conversation, read_before) {
+            if entry.read_seq > before {
+                crate::groups::tell_senders(self, app, user, g, before, entry.read_seq).await;
+            }
+        }
         Ok(entry)
     }
 
@@ -518,9 +557,9 @@ impl Pipeline {
                 }
             }
             ConversationId::Group(g) => {
-                let mut members = self.store.group_member_ids(&app.id, g).await?;
-                members.retain(|m| m != user);
-                self.publish_to_users(app, &members, push).await;
+                let group = self.group_snapshot(app, g).await?;
+                let others: Vec<UserId> = group.ids().iter().filter(|m| *m != user).cloned().collect();
+                self.publish_to_users(app, &others, push).await;
             }
             ConversationId::Room(_) | ConversationId::System(_) => {}
         }
@@ -583,8 +622,9 @@ impl Pipeline {
                 };
                 self.publish_to_users(app, &users, push).await;
             }
-            Recipient::Group(g) => match self.store.group_member_ids(&app.id, g).await {
-                Ok(members) => self.publish_to_users(app, &members, push).await,
+            // Read after the commit: a member removed before it no longer receives.
+            Recipient::Group(g) => match self.group_snapshot(app, g).await {
+                Ok(group) => self.publish_to_users(app, group.ids(), push).await,
                 Err(e) => tracing::warn!(error = %e, "group members lookup failed; delivery left to sync"),
             },
             Recipient::Room(r) => match self.presence.room_nodes(&app.id, r).await {

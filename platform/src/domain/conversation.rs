@@ -18,4 +18,7 @@ pub struct ConversationEntry {
     pub version: i64,
     pub last_message: Option<Message>,
     pub updated_at: UnixMillis,
+    /// A message after `read_seq` mentions this user by name or mentions everyone
+    /// (groups); reading past it clears the flag.
+    pub mentioned: bool,
 }

@@ -116,6 +116,12 @@ pub struct Message {
     /// Filled when the message is shown to someone, in the order they were first used.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<super::ReactionSummary>,
+    /// Group members this message @mentions by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<UserId>,
+    /// @all: it mentions every member of the group.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mention_all: bool,
 }
 
 /// What the sender is told: the message is durable once they have this.

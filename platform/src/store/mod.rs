@@ -76,6 +76,11 @@ pub struct NewMessage {
     pub events: Vec<NewOutboxEvent>,
     /// The message this one replies to, already checked to be of the same conversation.
     pub reply_to: Option<MsgId>,
+    /// Group members mentioned by name: their entries are marked `mentioned` (the only
+    /// member entries a group message writes).
+    pub mentions: Vec<UserId>,
+    /// Mentions everyone: marks the conversation, not each member's entry.
+    pub mention_all: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -110,14 +115,64 @@ pub struct NewGroup {
     /// Besides the owner; duplicates and the owner are ignored.
     pub members: Vec<UserId>,
     pub metadata: serde_json::Value,
+    pub avatar_url: Option<String>,
+    pub announcement: String,
+    pub join_policy: JoinPolicy,
     pub member_limit: usize,
+    /// Content of the system message that opens the group's timeline, if any.
+    pub notice: Option<serde_json::Value>,
     /// After-events (`group.created`) written in the same transaction.
     pub events: Vec<NewOutboxEvent>,
 }
 
-/// Builds the after-events of a membership change from the users it actually changed,
-/// which only the store knows inside its transaction.
-pub type EventsFor<'a> = &'a (dyn Fn(&[UserId]) -> Vec<NewOutboxEvent> + Send + Sync);
+/// What a group change writes besides the change itself, in the same transaction: a system
+/// message in the group's timeline, system messages to single users (`s:<user>`), and
+/// webhook after-events.
+#[derive(Debug, Clone, Default)]
+pub struct GroupRecord {
+    /// Content of a `system` message appended to the group's timeline.
+    pub notice: Option<serde_json::Value>,
+    /// The member who made the change: the notice counts as read for them, as a sender's
+    /// own message does.
+    pub actor: Option<UserId>,
+    /// `(user, content)`: a `system` message to that user's own `s:<user>` conversation,
+    /// kept for them like any message (they are no longer in the group to read it there).
+    pub personal: Vec<(UserId, serde_json::Value)>,
+    pub events: Vec<NewOutboxEvent>,
+}
+
+/// Builds the record of a membership change from the users it actually changed, which only
+/// the store knows inside its transaction.
+pub type RecordFor<'a> = &'a (dyn Fn(&[UserId]) -> GroupRecord + Send + Sync);
+
+/// A group change and the system messages it stored (to be pushed once it is committed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupChange<T> {
+    pub value: T,
+    /// The message appended to the group's timeline.
+    pub notice: Option<Message>,
+    /// Messages to single users' `s:<user>` conversations.
+    pub personal: Vec<Message>,
+}
+
+/// An admin's answer to a join request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinAnswer {
+    /// The user becomes a member if the group has fewer than `member_limit`.
+    Accept {
+        member_limit: usize,
+    },
+    Decline,
+}
+
+/// A change to one member's standing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberChange {
+    /// `Admin` or `Member`; the owner's role changes only by a transfer.
+    Role(GroupRole),
+    /// Muted until then; `None` lifts the mute.
+    Mute(Option<UnixMillis>),
+}
 
 /// A webhook after-event to be delivered at least once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -398,11 +453,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<MessageChange>>;
 
     // ---- groups ----------------------------------------------------------------------
-    /// `Conflict` if the id is taken in the app; `Rejected` over the member limit.
-    async fn create_group(&self, app: &AppId, group: &NewGroup, now: UnixMillis) -> StoreResult<Group>;
+    /// Creates the group with its owner and members (each member's entry starts after the
+    /// group's opening notice, which they see). `Conflict` if the id is taken in the app;
+    /// `Rejected` over the member limit.
+    async fn create_group(&self, app: &AppId, group: &NewGroup, now: UnixMillis) -> StoreResult<GroupChange<Group>>;
     async fn group(&self, app: &AppId, id: &GroupId) -> StoreResult<Option<Group>>;
-    /// Adds members (existing ones are skipped); returns those actually added. The events
-    /// `events_for(added)` returns are written in the same transaction.
+    /// Adds members (existing ones are skipped; a pending join request of an added user is
+    /// marked accepted) and writes `record_for(added)`, in one transaction. Each added
+    /// member sees the group's timeline from the record's notice on. Returns those actually
+    /// added, in the caller's order. `NotFound` for no group; `Rejected` over the limit.
     async fn add_group_members(
         &self,
         app: &AppId,
@@ -410,16 +469,18 @@ pub trait Store: Send + Sync + 'static {
         users: &[UserId],
         member_limit: usize,
         now: UnixMillis,
-        events_for: EventsFor<'_>,
-    ) -> StoreResult<Vec<UserId>>;
-    /// `NotFound` if the user is not a member. `events` are written in the same transaction.
+        record_for: RecordFor<'_>,
+    ) -> StoreResult<GroupChange<Vec<UserId>>>;
+    /// Removes a member (their conversation entry goes) and writes `record`, in one
+    /// transaction. `NotFound` if the user is not a member; `Rejected` for the owner.
     async fn remove_group_member(
         &self,
         app: &AppId,
         id: &GroupId,
         user: &UserId,
-        events: &[NewOutboxEvent],
-    ) -> StoreResult<()>;
+        record: &GroupRecord,
+        now: UnixMillis,
+    ) -> StoreResult<GroupChange<()>>;
     async fn group_member(&self, app: &AppId, id: &GroupId, user: &UserId) -> StoreResult<Option<GroupMember>>;
     async fn group_members(
         &self,
@@ -430,6 +491,94 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<GroupMember>>;
     /// Every member's id, for fan-out.
     async fn group_member_ids(&self, app: &AppId, id: &GroupId) -> StoreResult<Vec<UserId>>;
+    /// Changes the profile (the fields `patch` sets) and writes `record`, in one
+    /// transaction. `NotFound` for no group.
+    async fn update_group(
+        &self,
+        app: &AppId,
+        id: &GroupId,
+        patch: &GroupPatch,
+        record: &GroupRecord,
+        now: UnixMillis,
+    ) -> StoreResult<GroupChange<Group>>;
+    /// Changes a member's role or mute and writes `record`, in one transaction. `NotFound`
+    /// if not a member; `Rejected` for the owner.
+    async fn change_group_member(
+        &self,
+        app: &AppId,
+        id: &GroupId,
+        user: &UserId,
+        change: MemberChange,
+        record: &GroupRecord,
+        now: UnixMillis,
+    ) -> StoreResult<GroupChange<GroupMember>>;
+    /// Makes member `to` the owner and `from` (the owner now) a member, and writes
+    /// `record`, in one transaction. `NotFound` if `to` is not a member; `Rejected` if
+    /// `from` is not the owner.
+    async fn transfer_group_owner(
+        &self,
+        app: &AppId,
+        id: &GroupId,
+        from: &UserId,
+        to: &UserId,
+        record: &GroupRecord,
+        now: UnixMillis,
+    ) -> StoreResult<GroupChange<Group>>;
+    /// Deletes the group, its members, their entries, its timeline and its join requests,
+    /// and writes `record_for(members)` (a personal notice to each member), in one
+    /// transaction. Returns the members it had. `NotFound` for no group.
+    async fn dismiss_group(
+        &self,
+        app: &AppId,
+        id: &GroupId,
+        now: UnixMillis,
+        record_for: RecordFor<'_>,
+    ) -> StoreResult<GroupChange<Vec<UserId>>>;
+    /// Stores a pending request of `request.user_id` (replacing an answered one, or the
+    /// message and inviter of a pending one) and writes `events`, in one transaction.
+    /// `NotFound` for no group.
+    async fn put_group_join_request(
+        &self,
+        app: &AppId,
+        request: &GroupJoinRequest,
+        events: &[NewOutboxEvent],
+    ) -> StoreResult<GroupJoinRequest>;
+    async fn group_join_request(
+        &self,
+        app: &AppId,
+        id: &GroupId,
+        user: &UserId,
+    ) -> StoreResult<Option<GroupJoinRequest>>;
+    /// Pending requests to a group, by user id, after the user `after`.
+    async fn group_join_requests(
+        &self,
+        app: &AppId,
+        id: &GroupId,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<GroupJoinRequest>>;
+    /// Answers the pending request of `user`. Accepting adds them (unless they are a
+    /// member already) with `record_for([user])`; declining writes `record_for([])`; in
+    /// one transaction. `NotFound` if none is pending; `Rejected` when the group is full.
+    async fn answer_group_join_request(
+        &self,
+        app: &AppId,
+        id: &GroupId,
+        user: &UserId,
+        answer: JoinAnswer,
+        now: UnixMillis,
+        record_for: RecordFor<'_>,
+    ) -> StoreResult<GroupChange<GroupJoinRequest>>;
+    /// The groups `user` is a member of, by group id, after the group `after`.
+    async fn user_groups(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        after: Option<&GroupId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Group>>;
+    /// Every member's read position in the group's timeline (for read receipts).
+    async fn group_read_positions(&self, app: &AppId, id: &GroupId) -> StoreResult<Vec<ReadPosition>>;
 
     // ---- webhook outbox --------------------------------------------------------------
     async fn enqueue_events(&self, events: &[NewOutboxEvent]) -> StoreResult<()>;

@@ -17,7 +17,7 @@ use crate::ids::{ConversationId, UserId};
 
 /// Columns of `messages` that make up a [`crate::domain::Message`] (row readers go by name).
 pub(crate) const MESSAGE_COLUMNS: &str = "msg_id, conversation_id, seq, sender_key, client_msg_id, msg_type, content, \
-     created_at, recalled, edited_at, reply_to, version";
+     created_at, recalled, edited_at, reply_to, version, mentions, mention_all";
 
 /// `MESSAGE_COLUMNS` of the table aliased `alias`, each renamed with `prefix` (for joins
 /// read by `message_from_row(row, prefix)`).
@@ -183,6 +183,11 @@ macro_rules! sql_store {
             let msg_type: String = col(row, &c("msg_type"))?;
             let content: String = col(row, &c("content"))?;
             let reply_to: Option<String> = col(row, &c("reply_to"))?;
+            let mentions: Option<String> = col(row, &c("mentions"))?;
+            let mentions = match mentions {
+                None => Vec::new(),
+                Some(m) => serde_json::from_str::<Vec<UserId>>(&m).map_err(|_| corrupt("mentions", &m))?,
+            };
             Ok(Some(Message {
                 msg_id: MsgId::parse(&msg_id).map_err(|_| corrupt("message id", &msg_id))?,
                 conversation_id: parse_conversation(&conversation_id)?,
@@ -202,6 +207,8 @@ macro_rules! sql_store {
                 quoted: None,
                 extensions: Vec::new(),
                 reactions: Vec::new(),
+                mentions,
+                mention_all: col(row, &c("mention_all"))?,
             }))
         }
 
@@ -216,7 +223,9 @@ macro_rules! sql_store {
              m.msg_id AS m_msg_id, m.conversation_id AS m_conversation_id, m.seq AS m_seq, \
              m.sender_key AS m_sender_key, m.client_msg_id AS m_client_msg_id, m.msg_type AS m_msg_type, \
              m.content AS m_content, m.created_at AS m_created_at, m.recalled AS m_recalled, \
-             m.edited_at AS m_edited_at, m.reply_to AS m_reply_to, m.version AS m_version \
+             m.edited_at AS m_edited_at, m.reply_to AS m_reply_to, m.version AS m_version, \
+             m.mentions AS m_mentions, m.mention_all AS m_mention_all, \
+             uc.mention_seq, c.mention_all_seq \
              FROM user_conversations uc \
              JOIN conversations c ON c.app_id = uc.app_id AND c.id = uc.conversation_id \
              LEFT JOIN messages m ON m.app_id = c.app_id AND m.msg_id = c.last_msg_id \
@@ -228,6 +237,8 @@ macro_rules! sql_store {
             let read_seq: i64 = col(row, "read_seq")?;
             let entry_version: i64 = col(row, "entry_version")?;
             let conversation_version: i64 = col(row, "conversation_version")?;
+            let mention_seq: i64 = col(row, "mention_seq")?;
+            let mention_all_seq: i64 = col(row, "mention_all_seq")?;
             Ok(ConversationEntry {
                 conversation_id: parse_conversation(&id)?,
                 last_seq,
@@ -236,23 +247,35 @@ macro_rules! sql_store {
                 version: entry_version.max(conversation_version),
                 last_message: message_from_row(row, "m_")?,
                 updated_at: col(row, "updated_at")?,
+                mentioned: mention_seq.max(mention_all_seq) > read_seq,
             })
         }
+
+        const GROUP_COLUMNS: &str = "id, name, owner, metadata, member_count, avatar_url, announcement, \
+             join_policy, mute_all, version, created_at, updated_at";
 
         fn group_from_row(row: &DbRow) -> StoreResult<Group> {
             let id: String = col(row, "id")?;
             let owner: String = col(row, "owner")?;
             let metadata: String = col(row, "metadata")?;
+            let policy: String = col(row, "join_policy")?;
             Ok(Group {
                 id: GroupId::parse(&id).map_err(|_| corrupt("group id", &id))?,
                 name: col(row, "name")?,
                 owner: UserId::parse(&owner).map_err(|_| corrupt("user id", &owner))?,
                 member_count: col(row, "member_count")?,
                 metadata: parse_json("group metadata", &metadata)?,
+                avatar_url: col(row, "avatar_url")?,
+                announcement: col(row, "announcement")?,
+                join_policy: JoinPolicy::parse(&policy).ok_or_else(|| corrupt("join policy", &policy))?,
+                mute_all: col(row, "mute_all")?,
+                version: col(row, "version")?,
                 created_at: col(row, "created_at")?,
                 updated_at: col(row, "updated_at")?,
             })
         }
+
+        const MEMBER_COLUMNS: &str = "user_id, role, joined_at, joined_seq, muted_until";
 
         fn member_from_row(row: &DbRow) -> StoreResult<GroupMember> {
             let user_id: String = col(row, "user_id")?;
@@ -262,6 +285,26 @@ macro_rules! sql_store {
                 role: GroupRole::parse(&role).ok_or_else(|| corrupt("group role", &role))?,
                 joined_at: col(row, "joined_at")?,
                 joined_seq: col(row, "joined_seq")?,
+                muted_until: col(row, "muted_until")?,
+            })
+        }
+
+        const JOIN_REQUEST_COLUMNS: &str = "group_id, user_id, message, inviter, state, created_at, updated_at";
+
+        fn join_request_from_row(row: &DbRow) -> StoreResult<GroupJoinRequest> {
+            let group: String = col(row, "group_id")?;
+            let inviter: Option<String> = col(row, "inviter")?;
+            let state: String = col(row, "state")?;
+            Ok(GroupJoinRequest {
+                group_id: GroupId::parse(&group).map_err(|_| corrupt("group id", &group))?,
+                user_id: stored_user(row, "user_id")?,
+                message: col(row, "message")?,
+                inviter: inviter
+                    .map(|u| UserId::parse(&u).map_err(|_| corrupt("user id", &u)))
+                    .transpose()?,
+                state: JoinRequestState::parse(&state).ok_or_else(|| corrupt("join request state", &state))?,
+                created_at: col(row, "created_at")?,
+                updated_at: col(row, "updated_at")?,
             })
         }
 
@@ -394,7 +437,7 @@ macro_rules! sql_store {
             Ok(found)
         }
 
-        /// Rows per multi-row statement of a batch commit: at most 10 bind parameters a row
+        /// Rows per multi-row statement of a batch commit: at most 12 bind parameters a row
         /// keeps every statement far below SQLite's limit (32,766) and PostgreSQL's (65,535).
         const ROWS_PER_STATEMENT: usize = 1000;
 
@@ -507,21 +550,32 @@ macro_rules! sql_store {
                     quoted: None,
                     extensions: Vec::new(),
                     reactions: Vec::new(),
+                    mentions: m.mentions.clone(),
+                    mention_all: m.mention_all,
                 });
             }
 
             // 2. The messages.
-            let rows: Vec<(&NewMessage, &Message, String, &str)> = fresh
+            type Row<'r> = (&'r NewMessage, &'r Message, String, &'r str, Option<String>);
+            let rows: Vec<Row<'_>> = fresh
                 .iter()
                 .zip(&stored)
-                .map(|(&i, s)| Ok((&batch[i], s, to_json(&batch[i].content)?, conversation_ids[i].as_str())))
+                .map(|(&i, s)| {
+                    let m = &batch[i];
+                    let mentions = if m.mentions.is_empty() {
+                        None
+                    } else {
+                        Some(serde_json::to_string(&m.mentions).map_err(|e| StoreError::Database(e.to_string()))?)
+                    };
+                    Ok((m, s, to_json(&m.content)?, conversation_ids[i].as_str(), mentions))
+                })
                 .collect::<StoreResult<_>>()?;
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO messages (app_id, msg_id, conversation_id, seq, sender_key, client_msg_id, \
-                     msg_type, content, created_at, recalled, edited_at, reply_to) ",
+                     msg_type, content, created_at, recalled, edited_at, reply_to, mentions, mention_all) ",
                 );
-                qb.push_values(chunk, |mut row, (m, s, content, conversation)| {
+                qb.push_values(chunk, |mut row, (m, s, content, conversation, mentions)| {
                     row.push_bind(m.app_id.as_str())
                         .push_bind(m.msg_id.as_str())
                         .push_bind(*conversation)
@@ -533,7 +587,9 @@ macro_rules! sql_store {
                         .push_bind(m.created_at)
                         .push("FALSE")
                         .push("NULL")
-                        .push_bind(m.reply_to.as_ref().map(MsgId::as_str));
+                        .push_bind(m.reply_to.as_ref().map(MsgId::as_str))
+                        .push_bind(mentions.as_deref())
+                        .push_bind(m.mention_all);
                 });
                 qb.build().execute(&mut **tx).await.map_err(|e| {
                     conflict_as(e, || {
@@ -619,7 +675,50 @@ macro_rules! sql_store {
                 qb.build().execute(&mut **tx).await.map_err(map_err)?;
             }
 
-            // 4. The outbox events.
+            // 4. @mentions: the entries of the users named (the only member entries a group
+            // message writes), and the conversation for @all, each to the highest seq.
+            let mut named: BTreeMap<(&str, &str, &str), i64> = BTreeMap::new();
+            let mut everyone: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+            for (&i, s) in fresh.iter().zip(&stored) {
+                let m = &batch[i];
+                let (app, conversation) = (m.app_id.as_str(), conversation_ids[i].as_str());
+                for u in &m.mentions {
+                    let seq = named.entry((app, conversation, u.as_str())).or_insert(0);
+                    *seq = (*seq).max(s.seq);
+                }
+                if m.mention_all {
+                    let seq = everyone.entry((app, conversation)).or_insert(0);
+                    *seq = (*seq).max(s.seq);
+                }
+            }
+            let everyone: Vec<_> = everyone.into_iter().collect();
+            for chunk in everyone.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE conversations SET mention_all_seq = v.column3 FROM (");
+                qb.push_values(chunk, |mut row, ((app, conversation), seq)| {
+                    row.push_bind(*app).push_bind(*conversation).push_bind(*seq);
+                });
+                qb.push(
+                    ") AS v WHERE conversations.app_id = v.column1 AND conversations.id = v.column2 \
+                     AND conversations.mention_all_seq < v.column3",
+                );
+                qb.build().execute(&mut **tx).await.map_err(map_err)?;
+            }
+            let named: Vec<_> = named.into_iter().collect();
+            for chunk in named.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE user_conversations SET mention_seq = v.column4 FROM (");
+                qb.push_values(chunk, |mut row, ((app, conversation, user), seq)| {
+                    row.push_bind(*app).push_bind(*user).push_bind(*conversation).push_bind(*seq);
+                });
+                qb.push(
+                    ") AS v WHERE user_conversations.app_id = v.column1 \
+                     AND user_conversations.user_id = v.column2 \
+                     AND user_conversations.conversation_id = v.column3 \
+                     AND user_conversations.mention_seq < v.column4",
+                );
+                qb.build().execute(&mut **tx).await.map_err(map_err)?;
+            }
+
+            // 5. The outbox events.
             let events: Vec<&NewOutboxEvent> = fresh.iter().flat_map(|&i| &batch[i].events).collect();
             for chunk in events.chunks(ROWS_PER_STATEMENT) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
@@ -646,10 +745,9 @@ macro_rules! sql_store {
         }
 
         async fn group_in(tx: &mut Tx<'_>, app: &AppId, id: &GroupId) -> StoreResult<Option<Group>> {
-            let row = sqlx::query::<$db>(
-                "SELECT id, name, owner, metadata, member_count, created_at, updated_at FROM groups \
-                 WHERE app_id = $1 AND id = $2",
-            )
+            let row = sqlx::query::<$db>(&format!(
+                "SELECT {GROUP_COLUMNS} FROM groups WHERE app_id = $1 AND id = $2"
+            ))
             .bind(app.as_str())
             .bind(id.as_str())
             .fetch_optional(&mut **tx)
@@ -658,7 +756,137 @@ macro_rules! sql_store {
             row.as_ref().map(group_from_row).transpose()
         }
 
-        /// Adds `users` (none of them members yet) to a group at the timeline's current end.
+        async fn member_in(tx: &mut Tx<'_>, app: &AppId, id: &GroupId, user: &UserId) -> StoreResult<Option<GroupMember>> {
+            let row = sqlx::query::<$db>(&format!(
+                "SELECT {MEMBER_COLUMNS} FROM group_members WHERE app_id = $1 AND group_id = $2 AND user_id = $3"
+            ))
+            .bind(app.as_str())
+            .bind(id.as_str())
+            .bind(user.as_str())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            row.as_ref().map(member_from_row).transpose()
+        }
+
+        /// Stamps the group with this change's version (what member caches compare).
+        async fn touch_group(tx: &mut Tx<'_>, app: &AppId, id: &GroupId, version: i64, now: UnixMillis) -> StoreResult<()> {
+            sqlx::query::<$db>("UPDATE groups SET version = $3, updated_at = $4 WHERE app_id = $1 AND id = $2")
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .bind(version)
+                .bind(now)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            Ok(())
+        }
+
+        /// The group timeline's last seq, creating its conversation row if it has none.
+        async fn timeline_end(tx: &mut Tx<'_>, app: &AppId, group: &GroupId, version: i64, now: UnixMillis) -> StoreResult<i64> {
+            sqlx::query_scalar::<$db, i64>(
+                "INSERT INTO conversations (app_id, id, last_seq, last_msg_id, version, updated_at) \
+                 VALUES ($1, $2, 0, NULL, $3, $4) \
+                 ON CONFLICT (app_id, id) DO UPDATE SET version = excluded.version RETURNING last_seq",
+            )
+            .bind(app.as_str())
+            .bind(ConversationId::Group(group.clone()).to_string())
+            .bind(version)
+            .bind(now)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(map_err)
+        }
+
+        /// A `system` message from Tern itself, keyed so it never collides with a caller's.
+        fn system_message(
+            app: &AppId,
+            conversation: ConversationId,
+            content: &serde_json::Value,
+            now: UnixMillis,
+            participants: Vec<UserId>,
+        ) -> StoreResult<NewMessage> {
+            let key = format!("sys-{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
+            Ok(NewMessage {
+                app_id: app.clone(),
+                msg_id: MsgId::generate(),
+                conversation_id: conversation,
+                sender: Sender::System,
+                client_msg_id: ClientMsgId::parse(&key).map_err(|e| StoreError::Database(e.to_string()))?,
+                msg_type: MessageType::System,
+                content: content.clone(),
+                created_at: now,
+                participants,
+                events: Vec::new(),
+                reply_to: None,
+                mentions: Vec::new(),
+                mention_all: false,
+            })
+        }
+
+        /// Writes what a group change records besides itself (see `GroupRecord`): the notice
+        /// in `group`'s timeline (when given), the personal notices and the events. Returns
+        /// the stored notice and personal messages.
+        async fn write_record(
+            tx: &mut Tx<'_>,
+            app: &AppId,
+            version: i64,
+            now: UnixMillis,
+            group: Option<&GroupId>,
+            record: &GroupRecord,
+        ) -> StoreResult<(Option<Message>, Vec<Message>)> {
+            insert_events(tx, &record.events).await?;
+            let mut batch = Vec::with_capacity(1 + record.personal.len());
+            let has_notice = match (group, &record.notice) {
+                (Some(g), Some(content)) => {
+                    batch.push(system_message(app, ConversationId::Group(g.clone()), content, now, Vec::new())?);
+                    true
+                }
+                _ => false,
+            };
+            for (user, content) in &record.personal {
+                batch.push(system_message(
+                    app,
+                    ConversationId::System(user.clone()),
+                    content,
+                    now,
+                    vec![user.clone()],
+                )?);
+            }
+            if batch.is_empty() {
+                return Ok((None, Vec::new()));
+            }
+            let conversation_ids: Vec<String> = batch.iter().map(|m| m.conversation_id.to_string()).collect();
+            let mut fresh: Vec<usize> = (0..batch.len()).collect();
+            fresh.sort_by(|&a, &b| conversation_ids[a].cmp(&conversation_ids[b]));
+            let versions: HashMap<&AppId, i64> = HashMap::from([(app, version)]);
+            let stored = store_new(tx, &batch, &conversation_ids, &fresh, &versions).await?;
+            let mut by_input: Vec<Option<Message>> = vec![None; batch.len()];
+            for (&i, m) in fresh.iter().zip(stored) {
+                by_input[i] = Some(m);
+            }
+            let mut out = by_input.into_iter().flatten();
+            let notice = if has_notice { out.next() } else { None };
+            if let (Some(n), Some(actor)) = (&notice, &record.actor) {
+                sqlx::query::<$db>(
+                    "UPDATE user_conversations SET read_seq = $4, version = $5 \
+                     WHERE app_id = $1 AND user_id = $2 AND conversation_id = $3 AND read_seq < $4",
+                )
+                .bind(app.as_str())
+                .bind(actor.as_str())
+                .bind(n.conversation_id.to_string())
+                .bind(n.seq)
+                .bind(version)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            }
+            Ok((notice, out.collect()))
+        }
+
+        /// Adds `users` (none of them members yet, sorted) to a group whose timeline ends at
+        /// `end`: they see it from `end` on and have read up to `read_seq` (the notice that
+        /// announces them, when there is one).
         async fn insert_members(
             tx: &mut Tx<'_>,
             app: &AppId,
@@ -666,51 +894,87 @@ macro_rules! sql_store {
             users: &[(&UserId, GroupRole)],
             version: i64,
             now: UnixMillis,
+            (end, read_seq): (i64, i64),
         ) -> StoreResult<()> {
             let conversation = ConversationId::Group(group.clone()).to_string();
-            let joined_seq: i64 = sqlx::query_scalar::<$db, i64>(
-                "INSERT INTO conversations (app_id, id, last_seq, last_msg_id, version, updated_at) \
-                 VALUES ($1, $2, 0, NULL, $3, $4) \
-                 ON CONFLICT (app_id, id) DO UPDATE SET version = excluded.version RETURNING last_seq",
-            )
-            .bind(app.as_str())
-            .bind(&conversation)
-            .bind(version)
-            .bind(now)
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(map_err)?;
-            for (user, role) in users {
-                sqlx::query::<$db>(
-                    "INSERT INTO group_members (app_id, group_id, user_id, role, joined_at, joined_seq) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(app.as_str())
-                .bind(group.as_str())
-                .bind(user.as_str())
-                .bind(role.as_str())
-                .bind(now)
-                .bind(joined_seq)
-                .execute(&mut **tx)
-                .await
-                .map_err(map_err)?;
-                sqlx::query::<$db>(
+            for chunk in users.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO group_members (app_id, group_id, user_id, role, joined_at, joined_seq, muted_until) ",
+                );
+                qb.push_values(chunk, |mut row, (user, role)| {
+                    row.push_bind(app.as_str())
+                        .push_bind(group.as_str())
+                        .push_bind(user.as_str())
+                        .push_bind(role.as_str())
+                        .push_bind(now)
+                        .push_bind(end)
+                        .push("NULL");
+                });
+                qb.build().execute(&mut **tx).await.map_err(map_err)?;
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO user_conversations \
-                     (app_id, user_id, conversation_id, read_seq, joined_seq, version) \
-                     VALUES ($1, $2, $3, $4, $4, $5) \
-                     ON CONFLICT (app_id, user_id, conversation_id) DO UPDATE SET \
-                     read_seq = excluded.read_seq, joined_seq = excluded.joined_seq, version = excluded.version",
-                )
-                .bind(app.as_str())
-                .bind(user.as_str())
-                .bind(&conversation)
-                .bind(joined_seq)
-                .bind(version)
-                .execute(&mut **tx)
-                .await
-                .map_err(map_err)?;
+                     (app_id, user_id, conversation_id, read_seq, joined_seq, version, mention_seq) ",
+                );
+                qb.push_values(chunk, |mut row, (user, _)| {
+                    row.push_bind(app.as_str())
+                        .push_bind(user.as_str())
+                        .push_bind(conversation.as_str())
+                        .push_bind(read_seq)
+                        .push_bind(end)
+                        .push_bind(version)
+                        .push("0");
+                });
+                qb.push(
+                    " ON CONFLICT (app_id, user_id, conversation_id) DO UPDATE SET \
+                     read_seq = excluded.read_seq, joined_seq = excluded.joined_seq, version = excluded.version, \
+                     mention_seq = 0",
+                );
+                qb.build().execute(&mut **tx).await.map_err(map_err)?;
             }
             Ok(())
+        }
+
+        /// Adds `users` (sorted, none a member yet) with `record` written before them, so
+        /// the notice that announces them is the first thing they see. Returns the record's
+        /// messages.
+        async fn join_with_record(
+            tx: &mut Tx<'_>,
+            app: &AppId,
+            group: &GroupId,
+            users: &[(&UserId, GroupRole)],
+            version: i64,
+            now: UnixMillis,
+            record: &GroupRecord,
+        ) -> StoreResult<(Option<Message>, Vec<Message>)> {
+            let end = timeline_end(tx, app, group, version, now).await?;
+            let (notice, personal) = write_record(tx, app, version, now, Some(group), record).await?;
+            let read_seq = notice.as_ref().map_or(end, |m| m.seq);
+            insert_members(tx, app, group, users, version, now, (end, read_seq)).await?;
+            Ok((notice, personal))
+        }
+
+        /// Of `users`, those that are members of the group.
+        async fn members_among(tx: &mut Tx<'_>, app: &AppId, group: &GroupId, users: &[&UserId]) -> StoreResult<HashSet<String>> {
+            let mut found = HashSet::new();
+            for chunk in users.chunks(500) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT user_id FROM group_members WHERE app_id = ");
+                qb.push_bind(app.as_str().to_owned());
+                qb.push(" AND group_id = ");
+                qb.push_bind(group.as_str().to_owned());
+                qb.push(" AND user_id IN (");
+                let mut list = qb.separated(", ");
+                for u in chunk {
+                    list.push_bind(u.as_str().to_owned());
+                }
+                list.push_unseparated(")");
+                let rows: Vec<String> = qb
+                    .build_query_scalar::<String>()
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+                found.extend(rows);
+            }
+            Ok(found)
         }
 
         fn not_found_unless_changed(rows: u64, what: &'static str) -> StoreResult<()> {
@@ -2110,7 +2374,7 @@ macro_rules! sql_store {
             }
 
             // ---- groups ------------------------------------------------------------------
-            async fn create_group(&self, app: &AppId, group: &NewGroup, now: UnixMillis) -> StoreResult<Group> {
+            async fn create_group(&self, app: &AppId, group: &NewGroup, now: UnixMillis) -> StoreResult<GroupChange<Group>> {
                 let mut members: Vec<&UserId> = group.members.iter().filter(|u| **u != group.owner).collect();
                 members.sort();
                 members.dedup();
@@ -2124,8 +2388,9 @@ macro_rules! sql_store {
                 let mut tx = self.writer().begin().await.map_err(map_err)?;
                 let version = next_version(&mut tx, app).await?;
                 sqlx::query::<$db>(
-                    "INSERT INTO groups (app_id, id, name, owner, metadata, member_count, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                    "INSERT INTO groups (app_id, id, name, owner, metadata, member_count, avatar_url, announcement, \
+                     join_policy, mute_all, version, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE, $10, $11, $11)",
                 )
                 .bind(app.as_str())
                 .bind(group.id.as_str())
@@ -2133,6 +2398,10 @@ macro_rules! sql_store {
                 .bind(group.owner.as_str())
                 .bind(to_json(&group.metadata)?)
                 .bind(count as i64)
+                .bind(&group.avatar_url)
+                .bind(&group.announcement)
+                .bind(group.join_policy.as_str())
+                .bind(version)
                 .bind(now)
                 .execute(&mut *tx)
                 .await
@@ -2140,25 +2409,38 @@ macro_rules! sql_store {
                 let mut with_roles: Vec<(&UserId, GroupRole)> = vec![(&group.owner, GroupRole::Owner)];
                 with_roles.extend(members.iter().map(|u| (*u, GroupRole::Member)));
                 with_roles.sort_by(|a, b| a.0.cmp(b.0));
-                insert_members(&mut tx, app, &group.id, &with_roles, version, now).await?;
-                insert_events(&mut tx, &group.events).await?;
+                let record = GroupRecord {
+                    notice: group.notice.clone(),
+                    actor: None,
+                    personal: Vec::new(),
+                    events: group.events.clone(),
+                };
+                let (notice, _) = join_with_record(&mut tx, app, &group.id, &with_roles, version, now, &record).await?;
                 tx.commit().await.map_err(map_err)?;
-                Ok(Group {
-                    id: group.id.clone(),
-                    name: group.name.clone(),
-                    owner: group.owner.clone(),
-                    member_count: count as i64,
-                    metadata: group.metadata.clone(),
-                    created_at: now,
-                    updated_at: now,
+                Ok(GroupChange {
+                    value: Group {
+                        id: group.id.clone(),
+                        name: group.name.clone(),
+                        owner: group.owner.clone(),
+                        member_count: count as i64,
+                        metadata: group.metadata.clone(),
+                        avatar_url: group.avatar_url.clone(),
+                        announcement: group.announcement.clone(),
+                        join_policy: group.join_policy,
+                        mute_all: false,
+                        version,
+                        created_at: now,
+                        updated_at: now,
+                    },
+                    notice,
+                    personal: Vec::new(),
                 })
             }
 
             async fn group(&self, app: &AppId, id: &GroupId) -> StoreResult<Option<Group>> {
-                let row = sqlx::query::<$db>(
-                    "SELECT id, name, owner, metadata, member_count, created_at, updated_at FROM groups \
-                     WHERE app_id = $1 AND id = $2",
-                )
+                let row = sqlx::query::<$db>(&format!(
+                    "SELECT {GROUP_COLUMNS} FROM groups WHERE app_id = $1 AND id = $2"
+                ))
                 .bind(app.as_str())
                 .bind(id.as_str())
                 .fetch_optional(self.reader())
@@ -2174,28 +2456,24 @@ macro_rules! sql_store {
                 users: &[UserId],
                 member_limit: usize,
                 now: UnixMillis,
-                events_for: EventsFor<'_>,
-            ) -> StoreResult<Vec<UserId>> {
+                record_for: RecordFor<'_>,
+            ) -> StoreResult<GroupChange<Vec<UserId>>> {
                 let mut tx = self.writer().begin().await.map_err(map_err)?;
                 // Taken first, so concurrent additions to one app's groups queue here and the
                 // limit check below sees every committed member.
                 let version = next_version(&mut tx, app).await?;
                 let group = group_in(&mut tx, app, id).await?.ok_or(StoreError::NotFound("group"))?;
-                let existing: HashSet<String> = sqlx::query_scalar::<$db, String>(
-                    "SELECT user_id FROM group_members WHERE app_id = $1 AND group_id = $2",
-                )
-                .bind(app.as_str())
-                .bind(id.as_str())
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(map_err)?
-                .into_iter()
-                .collect();
-                let mut new: Vec<&UserId> = users.iter().filter(|u| !existing.contains(u.as_str())).collect();
-                new.sort();
-                new.dedup();
+                let mut asked: Vec<&UserId> = users.iter().collect();
+                asked.sort();
+                asked.dedup();
+                let existing = members_among(&mut tx, app, id, &asked).await?;
+                let new: Vec<&UserId> = asked.into_iter().filter(|u| !existing.contains(u.as_str())).collect();
                 if new.is_empty() {
-                    return Ok(Vec::new());
+                    return Ok(GroupChange {
+                        value: Vec::new(),
+                        notice: None,
+                        personal: Vec::new(),
+                    });
                 }
                 let total = group.member_count as usize + new.len();
                 if total > member_limit {
@@ -2203,30 +2481,50 @@ macro_rules! sql_store {
                         "a group may have at most {member_limit} members; this one would have {total}"
                     )));
                 }
+                // Returned in the caller's order.
+                let added: HashSet<&UserId> = new.iter().copied().collect();
+                let mut out: Vec<UserId> = Vec::with_capacity(added.len());
+                for u in users {
+                    if added.contains(u) && !out.contains(u) {
+                        out.push(u.clone());
+                    }
+                }
+                let record = record_for(&out);
                 let with_roles: Vec<(&UserId, GroupRole)> = new.iter().map(|u| (*u, GroupRole::Member)).collect();
-                insert_members(&mut tx, app, id, &with_roles, version, now).await?;
+                let (notice, personal) = join_with_record(&mut tx, app, id, &with_roles, version, now, &record).await?;
                 sqlx::query::<$db>(
-                    "UPDATE groups SET member_count = member_count + $3, updated_at = $4 \
+                    "UPDATE groups SET member_count = member_count + $3, updated_at = $4, version = $5 \
                      WHERE app_id = $1 AND id = $2",
                 )
                 .bind(app.as_str())
                 .bind(id.as_str())
                 .bind(new.len() as i64)
                 .bind(now)
+                .bind(version)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
-                // Returned in the caller's order.
-                let added: HashSet<&UserId> = new.into_iter().collect();
-                let mut out = Vec::with_capacity(added.len());
-                for u in users {
-                    if added.contains(u) && !out.contains(u) {
-                        out.push(u.clone());
+                for chunk in new.chunks(500) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE group_join_requests SET state = 'accepted', updated_at = ");
+                    qb.push_bind(now);
+                    qb.push(" WHERE app_id = ");
+                    qb.push_bind(app.as_str().to_owned());
+                    qb.push(" AND group_id = ");
+                    qb.push_bind(id.as_str().to_owned());
+                    qb.push(" AND state = 'pending' AND user_id IN (");
+                    let mut list = qb.separated(", ");
+                    for u in chunk {
+                        list.push_bind(u.as_str().to_owned());
                     }
+                    list.push_unseparated(")");
+                    qb.build().execute(&mut *tx).await.map_err(map_err)?;
                 }
-                insert_events(&mut tx, &events_for(&out)).await?;
                 tx.commit().await.map_err(map_err)?;
-                Ok(out)
+                Ok(GroupChange {
+                    value: out,
+                    notice,
+                    personal,
+                })
             }
 
             async fn remove_group_member(
@@ -2234,25 +2532,34 @@ macro_rules! sql_store {
                 app: &AppId,
                 id: &GroupId,
                 user: &UserId,
-                events: &[NewOutboxEvent],
-            ) -> StoreResult<()> {
+                record: &GroupRecord,
+                now: UnixMillis,
+            ) -> StoreResult<GroupChange<()>> {
                 let mut tx = self.writer().begin().await.map_err(map_err)?;
-                next_version(&mut tx, app).await?;
-                let r = sqlx::query::<$db>(
-                    "DELETE FROM group_members WHERE app_id = $1 AND group_id = $2 AND user_id = $3",
-                )
-                .bind(app.as_str())
-                .bind(id.as_str())
-                .bind(user.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                not_found_unless_changed(r.rows_affected(), "group member")?;
+                let version = next_version(&mut tx, app).await?;
+                let member = member_in(&mut tx, app, id, user)
+                    .await?
+                    .ok_or(StoreError::NotFound("group member"))?;
+                if member.role == GroupRole::Owner {
+                    return Err(StoreError::Rejected(
+                        "the owner cannot leave or be removed; transfer the ownership first".into(),
+                    ));
+                }
+                sqlx::query::<$db>("DELETE FROM group_members WHERE app_id = $1 AND group_id = $2 AND user_id = $3")
+                    .bind(app.as_str())
+                    .bind(id.as_str())
+                    .bind(user.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
                 sqlx::query::<$db>(
-                    "UPDATE groups SET member_count = member_count - 1 WHERE app_id = $1 AND id = $2",
+                    "UPDATE groups SET member_count = member_count - 1, version = $3, updated_at = $4 \
+                     WHERE app_id = $1 AND id = $2",
                 )
                 .bind(app.as_str())
                 .bind(id.as_str())
+                .bind(version)
+                .bind(now)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
@@ -2265,8 +2572,13 @@ macro_rules! sql_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
-                insert_events(&mut tx, events).await?;
-                tx.commit().await.map_err(map_err)
+                let (notice, personal) = write_record(&mut tx, app, version, now, Some(id), record).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(GroupChange {
+                    value: (),
+                    notice,
+                    personal,
+                })
             }
 
             async fn group_member(
@@ -2275,10 +2587,9 @@ macro_rules! sql_store {
                 id: &GroupId,
                 user: &UserId,
             ) -> StoreResult<Option<GroupMember>> {
-                let row = sqlx::query::<$db>(
-                    "SELECT user_id, role, joined_at, joined_seq FROM group_members \
-                     WHERE app_id = $1 AND group_id = $2 AND user_id = $3",
-                )
+                let row = sqlx::query::<$db>(&format!(
+                    "SELECT {MEMBER_COLUMNS} FROM group_members WHERE app_id = $1 AND group_id = $2 AND user_id = $3"
+                ))
                 .bind(app.as_str())
                 .bind(id.as_str())
                 .bind(user.as_str())
@@ -2295,10 +2606,10 @@ macro_rules! sql_store {
                 after: Option<&UserId>,
                 limit: u32,
             ) -> StoreResult<Vec<GroupMember>> {
-                let rows = sqlx::query::<$db>(
-                    "SELECT user_id, role, joined_at, joined_seq FROM group_members \
-                     WHERE app_id = $1 AND group_id = $2 AND user_id > $3 ORDER BY user_id LIMIT $4",
-                )
+                let rows = sqlx::query::<$db>(&format!(
+                    "SELECT {MEMBER_COLUMNS} FROM group_members \
+                     WHERE app_id = $1 AND group_id = $2 AND user_id > $3 ORDER BY user_id LIMIT $4"
+                ))
                 .bind(app.as_str())
                 .bind(id.as_str())
                 .bind(after.map(UserId::as_str).unwrap_or(""))
@@ -2320,6 +2631,415 @@ macro_rules! sql_store {
                 .map_err(map_err)?;
                 ids.iter()
                     .map(|s| UserId::parse(s).map_err(|_| corrupt("user id", s)))
+                    .collect()
+            }
+
+            async fn update_group(
+                &self,
+                app: &AppId,
+                id: &GroupId,
+                patch: &GroupPatch,
+                record: &GroupRecord,
+                now: UnixMillis,
+            ) -> StoreResult<GroupChange<Group>> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let version = next_version(&mut tx, app).await?;
+                let group = group_in(&mut tx, app, id).await?.ok_or(StoreError::NotFound("group"))?;
+                let mut next = patch.apply(&group);
+                next.version = version;
+                next.updated_at = now;
+                sqlx::query::<$db>(
+                    "UPDATE groups SET name = $3, metadata = $4, avatar_url = $5, announcement = $6, \
+                     join_policy = $7, mute_all = $8, version = $9, updated_at = $10 WHERE app_id = $1 AND id = $2",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .bind(&next.name)
+                .bind(to_json(&next.metadata)?)
+                .bind(&next.avatar_url)
+                .bind(&next.announcement)
+                .bind(next.join_policy.as_str())
+                .bind(next.mute_all)
+                .bind(version)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let (notice, personal) = write_record(&mut tx, app, version, now, Some(id), record).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(GroupChange {
+                    value: next,
+                    notice,
+                    personal,
+                })
+            }
+
+            async fn change_group_member(
+                &self,
+                app: &AppId,
+                id: &GroupId,
+                user: &UserId,
+                change: MemberChange,
+                record: &GroupRecord,
+                now: UnixMillis,
+            ) -> StoreResult<GroupChange<GroupMember>> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let version = next_version(&mut tx, app).await?;
+                let mut member = member_in(&mut tx, app, id, user)
+                    .await?
+                    .ok_or(StoreError::NotFound("group member"))?;
+                if member.role == GroupRole::Owner {
+                    return Err(StoreError::Rejected(
+                        "the owner's role changes only by a transfer, and the owner cannot be muted".into(),
+                    ));
+                }
+                match change {
+                    MemberChange::Role(GroupRole::Owner) => {
+                        return Err(StoreError::Rejected("ownership changes only by a transfer".into()))
+                    }
+                    MemberChange::Role(role) => member.role = role,
+                    MemberChange::Mute(until) => member.muted_until = until,
+                }
+                sqlx::query::<$db>(
+                    "UPDATE group_members SET role = $4, muted_until = $5 \
+                     WHERE app_id = $1 AND group_id = $2 AND user_id = $3",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .bind(user.as_str())
+                .bind(member.role.as_str())
+                .bind(member.muted_until)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                touch_group(&mut tx, app, id, version, now).await?;
+                let (notice, personal) = write_record(&mut tx, app, version, now, Some(id), record).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(GroupChange {
+                    value: member,
+                    notice,
+                    personal,
+                })
+            }
+
+            async fn transfer_group_owner(
+                &self,
+                app: &AppId,
+                id: &GroupId,
+                from: &UserId,
+                to: &UserId,
+                record: &GroupRecord,
+                now: UnixMillis,
+            ) -> StoreResult<GroupChange<Group>> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let version = next_version(&mut tx, app).await?;
+                let mut group = group_in(&mut tx, app, id).await?.ok_or(StoreError::NotFound("group"))?;
+                if group.owner != *from {
+                    return Err(StoreError::Rejected(format!("{from} is not the owner of the group")));
+                }
+                member_in(&mut tx, app, id, to)
+                    .await?
+                    .ok_or(StoreError::NotFound("group member"))?;
+                for (user, role) in [(from, GroupRole::Member), (to, GroupRole::Owner)] {
+                    // An owner is never muted.
+                    sqlx::query::<$db>(
+                        "UPDATE group_members SET role = $4, \
+                         muted_until = CASE WHEN $4 = 'owner' THEN NULL ELSE muted_until END \
+                         WHERE app_id = $1 AND group_id = $2 AND user_id = $3",
+                    )
+                    .bind(app.as_str())
+                    .bind(id.as_str())
+                    .bind(user.as_str())
+                    .bind(role.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                }
+                sqlx::query::<$db>(
+                    "UPDATE groups SET owner = $3, version = $4, updated_at = $5 WHERE app_id = $1 AND id = $2",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .bind(to.as_str())
+                .bind(version)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let (notice, personal) = write_record(&mut tx, app, version, now, Some(id), record).await?;
+                tx.commit().await.map_err(map_err)?;
+                group.owner = to.clone();
+                group.version = version;
+                group.updated_at = now;
+                Ok(GroupChange {
+                    value: group,
+                    notice,
+                    personal,
+                })
+            }
+
+            async fn dismiss_group(
+                &self,
+                app: &AppId,
+                id: &GroupId,
+                now: UnixMillis,
+                record_for: RecordFor<'_>,
+            ) -> StoreResult<GroupChange<Vec<UserId>>> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let version = next_version(&mut tx, app).await?;
+                group_in(&mut tx, app, id).await?.ok_or(StoreError::NotFound("group"))?;
+                let members: Vec<String> = sqlx::query_scalar::<$db, String>(
+                    "SELECT user_id FROM group_members WHERE app_id = $1 AND group_id = $2 ORDER BY user_id",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let members = members
+                    .iter()
+                    .map(|s| UserId::parse(s).map_err(|_| corrupt("user id", s)))
+                    .collect::<StoreResult<Vec<_>>>()?;
+                let conversation = ConversationId::Group(id.clone()).to_string();
+                delete_conversation_messages(&mut tx, app, &conversation).await?;
+                for sql in [
+                    "DELETE FROM user_conversations WHERE app_id = $1 AND conversation_id = $2",
+                    "DELETE FROM conversations WHERE app_id = $1 AND id = $2",
+                ] {
+                    sqlx::query::<$db>(sql)
+                        .bind(app.as_str())
+                        .bind(&conversation)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                for sql in [
+                    "DELETE FROM group_join_requests WHERE app_id = $1 AND group_id = $2",
+                    "DELETE FROM group_members WHERE app_id = $1 AND group_id = $2",
+                    "DELETE FROM groups WHERE app_id = $1 AND id = $2",
+                ] {
+                    sqlx::query::<$db>(sql)
+                        .bind(app.as_str())
+                        .bind(id.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                let record = record_for(&members);
+                // The timeline is gone: only the personal notices and the events remain.
+                let (_, personal) = write_record(&mut tx, app, version, now, None, &record).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(GroupChange {
+                    value: members,
+                    notice: None,
+                    personal,
+                })
+            }
+
+            async fn put_group_join_request(
+                &self,
+                app: &AppId,
+                request: &GroupJoinRequest,
+                events: &[NewOutboxEvent],
+            ) -> StoreResult<GroupJoinRequest> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                group_in(&mut tx, app, &request.group_id)
+                    .await?
+                    .ok_or(StoreError::NotFound("group"))?;
+                let row = sqlx::query::<$db>(&format!(
+                    "INSERT INTO group_join_requests \
+                     (app_id, group_id, user_id, message, inviter, state, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6) \
+                     ON CONFLICT (app_id, group_id, user_id) DO UPDATE SET message = excluded.message, \
+                     inviter = excluded.inviter, updated_at = excluded.updated_at, \
+                     created_at = CASE WHEN group_join_requests.state = 'pending' \
+                     THEN group_join_requests.created_at ELSE excluded.created_at END, state = 'pending' \
+                     RETURNING {JOIN_REQUEST_COLUMNS}"
+                ))
+                .bind(app.as_str())
+                .bind(request.group_id.as_str())
+                .bind(request.user_id.as_str())
+                .bind(&request.message)
+                .bind(request.inviter.as_ref().map(UserId::as_str))
+                .bind(request.updated_at)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)?;
+                join_request_from_row(&row)
+            }
+
+            async fn group_join_request(
+                &self,
+                app: &AppId,
+                id: &GroupId,
+                user: &UserId,
+            ) -> StoreResult<Option<GroupJoinRequest>> {
+                let row = sqlx::query::<$db>(&format!(
+                    "SELECT {JOIN_REQUEST_COLUMNS} FROM group_join_requests \
+                     WHERE app_id = $1 AND group_id = $2 AND user_id = $3"
+                ))
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .bind(user.as_str())
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)?;
+                row.as_ref().map(join_request_from_row).transpose()
+            }
+
+            async fn group_join_requests(
+                &self,
+                app: &AppId,
+                id: &GroupId,
+                after: Option<&UserId>,
+                limit: u32,
+            ) -> StoreResult<Vec<GroupJoinRequest>> {
+                let rows = sqlx::query::<$db>(&format!(
+                    "SELECT {JOIN_REQUEST_COLUMNS} FROM group_join_requests \
+                     WHERE app_id = $1 AND group_id = $2 AND state = 'pending' AND user_id > $3 \
+                     ORDER BY user_id LIMIT $4"
+                ))
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .bind(after.map(UserId::as_str).unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(join_request_from_row).collect()
+            }
+
+            async fn answer_group_join_request(
+                &self,
+                app: &AppId,
+                id: &GroupId,
+                user: &UserId,
+                answer: JoinAnswer,
+                now: UnixMillis,
+                record_for: RecordFor<'_>,
+            ) -> StoreResult<GroupChange<GroupJoinRequest>> {
+                let (accept, member_limit) = match answer {
+                    JoinAnswer::Accept { member_limit } => (true, member_limit),
+                    JoinAnswer::Decline => (false, 0),
+                };
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let version = next_version(&mut tx, app).await?;
+                let group = group_in(&mut tx, app, id).await?.ok_or(StoreError::NotFound("group"))?;
+                let row = sqlx::query::<$db>(&format!(
+                    "SELECT {JOIN_REQUEST_COLUMNS} FROM group_join_requests \
+                     WHERE app_id = $1 AND group_id = $2 AND user_id = $3 AND state = 'pending'"
+                ))
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .bind(user.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let mut request = row
+                    .as_ref()
+                    .map(join_request_from_row)
+                    .transpose()?
+                    .ok_or(StoreError::NotFound("join request"))?;
+                let joins = accept && member_in(&mut tx, app, id, user).await?.is_none();
+                let (notice, personal) = if joins {
+                    if group.member_count as usize + 1 > member_limit {
+                        return Err(StoreError::Rejected(format!(
+                            "a group may have at most {member_limit} members; it is full"
+                        )));
+                    }
+                    let record = record_for(std::slice::from_ref(user));
+                    let change = join_with_record(&mut tx, app, id, &[(user, GroupRole::Member)], version, now, &record).await?;
+                    sqlx::query::<$db>(
+                        "UPDATE groups SET member_count = member_count + 1, updated_at = $3, version = $4 \
+                         WHERE app_id = $1 AND id = $2",
+                    )
+                    .bind(app.as_str())
+                    .bind(id.as_str())
+                    .bind(now)
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    change
+                } else {
+                    write_record(&mut tx, app, version, now, Some(id), &record_for(&[])).await?
+                };
+                request.state = if accept {
+                    JoinRequestState::Accepted
+                } else {
+                    JoinRequestState::Declined
+                };
+                request.updated_at = now;
+                sqlx::query::<$db>(
+                    "UPDATE group_join_requests SET state = $4, updated_at = $5 \
+                     WHERE app_id = $1 AND group_id = $2 AND user_id = $3",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .bind(user.as_str())
+                .bind(request.state.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(GroupChange {
+                    value: request,
+                    notice,
+                    personal,
+                })
+            }
+
+            async fn user_groups(
+                &self,
+                app: &AppId,
+                user: &UserId,
+                after: Option<&GroupId>,
+                limit: u32,
+            ) -> StoreResult<Vec<Group>> {
+                let columns = GROUP_COLUMNS
+                    .split(", ")
+                    .map(|c| format!("g.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let rows = sqlx::query::<$db>(&format!(
+                    "SELECT {columns} FROM group_members gm \
+                     JOIN groups g ON g.app_id = gm.app_id AND g.id = gm.group_id \
+                     WHERE gm.app_id = $1 AND gm.user_id = $2 AND gm.group_id > $3 ORDER BY gm.group_id LIMIT $4"
+                ))
+                .bind(app.as_str())
+                .bind(user.as_str())
+                .bind(after.map(GroupId::as_str).unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(group_from_row).collect()
+            }
+
+            async fn group_read_positions(&self, app: &AppId, id: &GroupId) -> StoreResult<Vec<ReadPosition>> {
+                let rows = sqlx::query::<$db>(
+                    "SELECT gm.user_id, uc.read_seq, uc.joined_seq FROM group_members gm \
+                     JOIN user_conversations uc ON uc.app_id = gm.app_id AND uc.user_id = gm.user_id \
+                     AND uc.conversation_id = $3 \
+                     WHERE gm.app_id = $1 AND gm.group_id = $2 ORDER BY gm.user_id",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .bind(ConversationId::Group(id.clone()).to_string())
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(ReadPosition {
+                            user_id: stored_user(row, "user_id")?,
+                            read_seq: col(row, "read_seq")?,
+                            joined_seq: col(row, "joined_seq")?,
+                        })
+                    })
                     .collect()
             }
 
@@ -3053,26 +3773,7 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
-                // What the message lifecycle keeps per message goes with the messages.
-                for table in ["message_reactions", "message_extensions"] {
-                    sqlx::query::<$db>(&format!(
-                        "DELETE FROM {table} WHERE app_id = $1 AND msg_id IN \
-                         (SELECT msg_id FROM messages WHERE app_id = $1 AND conversation_id = $2)"
-                    ))
-                    .bind(app.as_str())
-                    .bind(&conversation)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                }
-                for table in ["message_changes", "message_deletions", "messages"] {
-                    sqlx::query::<$db>(&format!("DELETE FROM {table} WHERE app_id = $1 AND conversation_id = $2"))
-                        .bind(app.as_str())
-                        .bind(&conversation)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                }
+                delete_conversation_messages(&mut tx, app, &conversation).await?;
                 insert_events(&mut tx, events).await?;
                 tx.commit().await.map_err(map_err)
             }
@@ -3398,6 +4099,31 @@ macro_rules! sql_store {
                 blocked_id: stored_user(row, "blocked_id")?,
                 created_at: col(row, "created_at")?,
             })
+        }
+
+        /// Deletes a conversation's messages and what the lifecycle keeps of them (reactions,
+        /// extensions, changes, deletions for users): a dismissed group or room leaves none.
+        async fn delete_conversation_messages(tx: &mut Tx<'_>, app: &AppId, conversation: &str) -> StoreResult<()> {
+            for table in ["message_reactions", "message_extensions"] {
+                sqlx::query::<$db>(&format!(
+                    "DELETE FROM {table} WHERE app_id = $1 AND msg_id IN \
+                     (SELECT msg_id FROM messages WHERE app_id = $1 AND conversation_id = $2)"
+                ))
+                .bind(app.as_str())
+                .bind(conversation)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            }
+            for table in ["message_changes", "message_deletions", "messages"] {
+                sqlx::query::<$db>(&format!("DELETE FROM {table} WHERE app_id = $1 AND conversation_id = $2"))
+                    .bind(app.as_str())
+                    .bind(conversation)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+            }
+            Ok(())
         }
 
         // ---- message lifecycle: helpers ------------------------------------------------

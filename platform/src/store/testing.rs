@@ -54,23 +54,13 @@ pub async fn postgres_fresh() -> Option<Arc<dyn Store>> {
     Some(store)
 }
 
-/// Like [`postgres_fresh`] without running the migrations (for tests of `migrate`/`ready`).
-pub async fn postgres_unmigrated() -> Option<Arc<dyn Store>> {
-    let url = postgres_fresh_database().await?;
-    let store = postgres::open(&url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot open test database {url}: {e}"));
-    Some(store)
-}
-
-/// The URL of a new, migrated PostgreSQL database (as [`postgres_fresh`] makes), for tests
-/// that open the store more than once (a server restarted on the same database, the `tern`
-/// binary); `None` when none is configured.
+/// Like [`postgres_fresh`], but the URL of the new database (for suites that open their
+/// own connections to it, e.g. servers they restart).
 pub async fn postgres_fresh_url() -> Option<String> {
-    let url = postgres_fresh_database().await?;
+    let url = new_postgres_database().await?;
     let store = postgres::open(&url)
         .await
-        .unwrap_or_else(|e| panic!("cannot open test database {url}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot open the test database: {e}"));
     store
         .migrate()
         .await
@@ -78,8 +68,17 @@ pub async fn postgres_fresh_url() -> Option<String> {
     Some(url)
 }
 
+/// Like [`postgres_fresh`] without running the migrations (for tests of `migrate`/`ready`).
+pub async fn postgres_unmigrated() -> Option<Arc<dyn Store>> {
+    let url = new_postgres_database().await?;
+    let store = postgres::open(&url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open test database {url}: {e}"));
+    Some(store)
+}
+
 /// Creates `tern_test_<time>_<random>` on the configured server; its URL.
-async fn postgres_fresh_database() -> Option<String> {
+async fn new_postgres_database() -> Option<String> {
     let url = postgres_url()?;
     let mut admin = sqlx::PgConnection::connect(&url)
         .await

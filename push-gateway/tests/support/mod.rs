@@ -48,24 +48,34 @@ pub struct TestServer {
     task: JoinHandle<()>,
 }
 
+/// An environment per configured store: SQLite always, PostgreSQL when
+/// `TERN_TEST_DATABASE_URL` is set (see `tern_platform::store::testing`).
+pub async fn envs() -> Vec<(&'static str, Env)> {
+    let mut out = vec![("sqlite", Env::new().await)];
+    if let Some(url) = store::testing::postgres_fresh_url().await {
+        out.push(("postgres", Env::on(url).await));
+    }
+    out
+}
+
 impl Env {
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db_url = format!("sqlite://{}", dir.path().join("tern.db").display());
-        Self::on(dir, db_url).await
+        Self::with(dir, db_url).await
     }
 
-    /// One environment per store to test on: SQLite always, PostgreSQL (a fresh database)
-    /// when `TERN_TEST_DATABASE_URL` is set; each named.
+    /// One environment per store to test on (the same as [`envs`]).
     pub async fn all() -> Vec<(&'static str, Env)> {
-        let mut out = vec![("sqlite", Self::new().await)];
-        if let Some(url) = store::testing::postgres_fresh_url().await {
-            out.push(("postgres", Self::on(tempfile::tempdir().unwrap(), url).await));
-        }
-        out
+        envs().await
     }
 
-    async fn on(dir: tempfile::TempDir, db_url: String) -> Self {
+    /// On a database that exists and is migrated (PostgreSQL).
+    pub async fn on(db_url: String) -> Self {
+        Self::with(tempfile::tempdir().unwrap(), db_url).await
+    }
+
+    async fn with(dir: tempfile::TempDir, db_url: String) -> Self {
         let store = store::connect(&db_url).await.unwrap();
         store.migrate().await.unwrap();
         let tenant = Tenant {

@@ -26,7 +26,7 @@ use crate::timeline::Timeline;
 // The app-facing types, also reachable as `tern_sdk::client::*`.
 pub use crate::types::{
     ChangeKind, ClientError, ConnectionState, Conversation, Event, Message, MessageChange, Platform, PresenceInfo,
-    SendAck, Target,
+    SendAck, SendOptions, Target,
 };
 
 use pb::client_frame::Command;
@@ -172,11 +172,26 @@ impl Client {
         content: serde_json::Value,
         client_msg_id: &str,
     ) -> Result<SendAck, ClientError> {
-        let send = Self::send_frame(to, msg_type, content, client_msg_id)?;
+        self.send_with_options(to, msg_type, content, client_msg_id, &SendOptions::default())
+            .await
+    }
+
+    /// `send_with_id` with mentions (group messages).
+    pub async fn send_with_options(
+        &self,
+        to: Target,
+        msg_type: &str,
+        content: serde_json::Value,
+        client_msg_id: &str,
+        options: &SendOptions,
+    ) -> Result<SendAck, ClientError> {
+        let mut send = Self::send_frame(to, msg_type, content, client_msg_id)?;
+        send.mentions = options.mentions.clone();
+        send.mention_all = options.mention_all;
         self.send_prepared(send).await
     }
 
-    /// The `send` frame of a message, before anything else (a reply, ...) is added to it.
+    /// The `send` frame of a message, before anything else (mentions, a reply, ...) is added.
     pub(crate) fn send_frame(
         to: Target,
         msg_type: &str,
@@ -195,7 +210,7 @@ impl Client {
             to: Some(to),
             r#type: msg_type.to_owned(),
             content: Some(content),
-            reply_to: String::new(),
+            ..Default::default()
         })
     }
 
@@ -826,6 +841,8 @@ impl Driver {
                     version: 0,
                     extensions: Vec::new(),
                     reactions: Vec::new(),
+                    mentions: Vec::new(),
+                    mention_all: false,
                 };
                 let conv = m.conversation_id.clone();
                 let out = self.timelines.entry(conv.clone()).or_default().offer(m);

@@ -11,6 +11,7 @@
 pub mod client;
 mod content;
 mod friends;
+mod groups;
 mod lifecycle;
 pub mod proto;
 mod rooms;
@@ -22,9 +23,12 @@ pub mod webhook;
 
 pub use client::{Client, ClientOptions, Events, SUBPROTOCOL};
 pub use friends::{FriendInfo, FriendRequestInfo};
+pub use groups::{
+    GroupChanges, GroupInfo, GroupNotice, InviteResult, JoinOutcome, JoinRequestInfo, MemberInfo, NewGroup, ReadCount,
+};
 pub use lifecycle::{ExtensionUpdate, ReactionUsers};
 pub use rooms::RoomInfo;
 pub use types::{
     ChangeKind, ClientError, ConnectionState, Conversation, Event, Extension, ExtensionChange, Message, MessageChange,
-    Platform, PresenceInfo, QuotedMessage, ReactionSummary, SendAck, Target,
+    Platform, PresenceInfo, QuotedMessage, ReactionSummary, SendAck, SendOptions, Target,
 };

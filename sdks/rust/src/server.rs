@@ -71,6 +71,11 @@ pub struct HistoryMessage {
     pub extensions: Vec<ExtensionView>,
     #[serde(default)]
     pub reactions: Vec<ReactionView>,
+    /// Group members the message mentions by name.
+    #[serde(default)]
+    pub mentions: Vec<String>,
+    #[serde(default)]
+    pub mention_all: bool,
 }
 
 /// An extension key as the server API shows it.
@@ -358,6 +363,9 @@ impl ServerClient {
         self.request("POST", &path, Some(&json!({ "seq": seq }))).await
     }
 
+    // ---- groups (docs/groups.md) ----
+
+    /// Creates a group with its owner and members (join policy `approval`).
     pub async fn create_group(
         &self,
         id: &str,
@@ -369,6 +377,29 @@ impl ServerClient {
         self.request("POST", "/v1/groups", Some(&body)).await
     }
 
+    /// Creates a group from a full body: `{"id"?, "name", "owner", "members", "metadata",
+    /// "avatar_url", "announcement", "join_policy"}`.
+    pub async fn create_group_with(&self, body: &Value) -> Result<Value, ServerError> {
+        self.request("POST", "/v1/groups", Some(body)).await
+    }
+
+    pub async fn group(&self, group: &str) -> Result<Value, ServerError> {
+        self.request("GET", &format!("/v1/groups/{}", encode_segment(group)), None)
+            .await
+    }
+
+    /// Changes the fields `patch` names (`name`, `avatar_url`, `announcement`, `metadata`,
+    /// `join_policy`, `mute_all`).
+    pub async fn update_group(&self, group: &str, patch: &Value) -> Result<Value, ServerError> {
+        self.request("PATCH", &format!("/v1/groups/{}", encode_segment(group)), Some(patch))
+            .await
+    }
+
+    pub async fn dismiss_group(&self, group: &str) -> Result<Value, ServerError> {
+        self.request("DELETE", &format!("/v1/groups/{}", encode_segment(group)), None)
+            .await
+    }
+
     pub async fn add_group_members(&self, group: &str, members: &[&str]) -> Result<Value, ServerError> {
         let path = format!("/v1/groups/{}/members", encode_segment(group));
         self.request("POST", &path, Some(&json!({ "members": members }))).await
@@ -377,6 +408,116 @@ impl ServerClient {
     pub async fn remove_group_member(&self, group: &str, user: &str) -> Result<Value, ServerError> {
         let path = format!("/v1/groups/{}/members/{}", encode_segment(group), encode_segment(user));
         self.request("DELETE", &path, None).await
+    }
+
+    /// One page of members (`{"members": [...], "next_cursor": ...}`).
+    pub async fn group_members(&self, group: &str, cursor: Option<&str>, limit: u32) -> Result<Value, ServerError> {
+        let mut path = format!("/v1/groups/{}/members?limit={limit}", encode_segment(group));
+        if let Some(c) = cursor {
+            path.push_str(&format!("&cursor={}", encode_segment(c)));
+        }
+        self.request("GET", &path, None).await
+    }
+
+    pub async fn group_member(&self, group: &str, user: &str) -> Result<Value, ServerError> {
+        let path = format!("/v1/groups/{}/members/{}", encode_segment(group), encode_segment(user));
+        self.request("GET", &path, None).await
+    }
+
+    /// `role`: `admin` or `member`.
+    pub async fn set_group_role(&self, group: &str, user: &str, role: &str) -> Result<Value, ServerError> {
+        let path = format!(
+            "/v1/groups/{}/members/{}/role",
+            encode_segment(group),
+            encode_segment(user)
+        );
+        self.request("POST", &path, Some(&json!({ "role": role }))).await
+    }
+
+    /// Mutes a member in the group until `until` (unix ms; `None`: until lifted).
+    pub async fn mute_group_member(&self, group: &str, user: &str, until: Option<i64>) -> Result<Value, ServerError> {
+        let path = format!(
+            "/v1/groups/{}/members/{}/mute",
+            encode_segment(group),
+            encode_segment(user)
+        );
+        self.request("POST", &path, Some(&json!({ "until": until }))).await
+    }
+
+    pub async fn unmute_group_member(&self, group: &str, user: &str) -> Result<Value, ServerError> {
+        let path = format!(
+            "/v1/groups/{}/members/{}/mute",
+            encode_segment(group),
+            encode_segment(user)
+        );
+        self.request("DELETE", &path, None).await
+    }
+
+    /// `user` leaves the group.
+    pub async fn leave_group(&self, group: &str, user: &str) -> Result<Value, ServerError> {
+        let path = format!(
+            "/v1/groups/{}/members/{}/leave",
+            encode_segment(group),
+            encode_segment(user)
+        );
+        self.request("POST", &path, None).await
+    }
+
+    pub async fn transfer_group(&self, group: &str, new_owner: &str) -> Result<Value, ServerError> {
+        let path = format!("/v1/groups/{}/owner", encode_segment(group));
+        self.request("POST", &path, Some(&json!({ "user_id": new_owner })))
+            .await
+    }
+
+    /// `user` asks to join: `{"joined", "member", "request"}`.
+    pub async fn join_group(&self, group: &str, user: &str, message: &str) -> Result<Value, ServerError> {
+        let path = format!("/v1/groups/{}/join", encode_segment(group));
+        self.request("POST", &path, Some(&json!({"user_id": user, "message": message})))
+            .await
+    }
+
+    /// One page of pending join requests (`{"requests": [...], "next_cursor": ...}`).
+    pub async fn group_join_requests(&self, group: &str, cursor: Option<&str>) -> Result<Value, ServerError> {
+        let mut path = format!("/v1/groups/{}/join-requests", encode_segment(group));
+        if let Some(c) = cursor {
+            path.push_str(&format!("?cursor={}", encode_segment(c)));
+        }
+        self.request("GET", &path, None).await
+    }
+
+    pub async fn answer_group_join_request(&self, group: &str, user: &str, accept: bool) -> Result<Value, ServerError> {
+        let answer = if accept { "accept" } else { "decline" };
+        let path = format!(
+            "/v1/groups/{}/join-requests/{}/{answer}",
+            encode_segment(group),
+            encode_segment(user)
+        );
+        self.request("POST", &path, None).await
+    }
+
+    /// One page of the groups `user` is in (`{"groups": [...], "next_cursor": ...}`).
+    pub async fn user_groups(&self, user: &str, cursor: Option<&str>) -> Result<Value, ServerError> {
+        let mut path = format!("/v1/users/{}/groups", encode_segment(user));
+        if let Some(c) = cursor {
+            path.push_str(&format!("?cursor={}", encode_segment(c)));
+        }
+        self.request("GET", &path, None).await
+    }
+
+    /// Read counts of up to 100 of the group's messages (`{"counts": [...]}`).
+    pub async fn group_read_counts(&self, group: &str, msg_ids: &[&str]) -> Result<Value, ServerError> {
+        let path = format!("/v1/groups/{}/read-counts", encode_segment(group));
+        self.request("POST", &path, Some(&json!({ "msg_ids": msg_ids }))).await
+    }
+
+    /// Who has read a message (with `unread`, who has not): `{"user_ids": [...], "next_cursor"}`.
+    pub async fn group_message_readers(&self, group: &str, msg_id: &str, unread: bool) -> Result<Value, ServerError> {
+        let path = format!(
+            "/v1/groups/{}/messages/{}/readers?unread={unread}",
+            encode_segment(group),
+            encode_segment(msg_id)
+        );
+        self.request("GET", &path, None).await
     }
 
     pub async fn presence(&self, users: &[&str]) -> Result<Value, ServerError> {

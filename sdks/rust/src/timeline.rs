@@ -221,6 +221,8 @@ mod tests {
             version: 0,
             extensions: Vec::new(),
             reactions: Vec::new(),
+            mentions: Vec::new(),
+            mention_all: false,
         }
     }
 
@@ -282,6 +284,19 @@ mod tests {
         let mut t = Timeline::default();
         assert_eq!(seqs(t.offer(msg(7))), vec![7]);
         assert_eq!(seqs(t.offer(msg(6))), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn a_pull_that_starts_later_skips_what_the_user_cannot_see() {
+        let mut t = Timeline::default();
+        t.baseline(10);
+        t.known_up_to(21);
+        assert_eq!(seqs(t.offer(msg(21))), Vec::<i64>::new());
+        assert_eq!(t.gap_after(), Some(10));
+        // The history answer begins at 20 (the user rejoined after 19): 11..=19 are passed
+        // over, 20 and the held 21 go out.
+        assert_eq!(seqs(t.offer_page(10, vec![msg(20)])), vec![20, 21]);
+        assert_eq!(t.gap_after(), None);
     }
 
     #[test]

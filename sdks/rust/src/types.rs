@@ -79,6 +79,12 @@ pub struct Message {
     pub extensions: Vec<Extension>,
     /// Its reactions, in the order they were first used; `reacted` is this user's.
     pub reactions: Vec<ReactionSummary>,
+    /// Group members this message mentions by name.
+    #[serde(default)]
+    pub mentions: Vec<String>,
+    /// It mentions every member of the group (@all).
+    #[serde(default)]
+    pub mention_all: bool,
 }
 
 impl From<&pb::Message> for Message {
@@ -99,8 +105,20 @@ impl From<&pb::Message> for Message {
             version: m.version,
             extensions: m.extensions.iter().map(Extension::from).collect(),
             reactions: m.reactions.iter().map(ReactionSummary::from).collect(),
+            mentions: m.mentions.clone(),
+            mention_all: m.mention_all,
         }
     }
+}
+
+/// What a message says beyond its content.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendOptions {
+    /// Group members to mention by name (up to 100); each sees `mentioned` on the group in
+    /// their conversation list until they read past the message.
+    pub mentions: Vec<String>,
+    /// Mention everyone in the group (the owner and admins only).
+    pub mention_all: bool,
 }
 
 /// The server's answer to a send: the message is durable.
@@ -121,6 +139,8 @@ pub struct Conversation {
     pub read_seq: i64,
     pub unread: i64,
     pub version: i64,
+    /// A message after `read_seq` mentions this user (groups); reading clears it.
+    pub mentioned: bool,
 }
 
 impl From<&pb::ConversationState> for Conversation {
@@ -131,6 +151,7 @@ impl From<&pb::ConversationState> for Conversation {
             read_seq: c.read_seq,
             unread: c.unread,
             version: c.version,
+            mentioned: c.mentioned,
         }
     }
 }

@@ -109,6 +109,8 @@ pub fn message(m: MessageView) -> pb::Message {
         version: m.version,
         extensions: m.extensions.into_iter().map(extension).collect(),
         reactions: m.reactions.into_iter().map(reaction).collect(),
+        mentions: m.mentions,
+        mention_all: m.mention_all,
     }
 }
 
@@ -156,6 +158,7 @@ pub fn conversation(c: ConversationView) -> pb::Conversation {
         version: c.version,
         last_message: c.last_message.map(message),
         updated_at: c.updated_at,
+        mentioned: c.mentioned,
     }
 }
 
@@ -168,6 +171,10 @@ pub fn group(g: GroupView) -> pb::Group {
         metadata: json_to_struct(g.metadata),
         created_at: g.created_at,
         updated_at: g.updated_at,
+        avatar_url: g.avatar_url,
+        announcement: g.announcement,
+        join_policy: g.join_policy,
+        mute_all: g.mute_all,
     }
 }
 
@@ -176,6 +183,7 @@ pub fn member(m: MemberView) -> pb::Member {
         user_id: m.user_id,
         role: m.role,
         joined_at: m.joined_at,
+        muted_until: m.muted_until,
     }
 }
 

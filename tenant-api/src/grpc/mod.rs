@@ -10,6 +10,7 @@ use crate::state::ApiState;
 mod auth;
 mod convert;
 mod friends;
+mod groups;
 mod rooms;
 mod services;
 pub mod status;

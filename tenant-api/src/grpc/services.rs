@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use super::convert::{self, struct_to_json};
 use super::status::to_status;
 use crate::error::ApiError;
-use crate::rest::{conversations, groups, lifecycle, messages, moderation, presence, users};
+use crate::rest::{conversations, lifecycle, messages, moderation, presence, users};
 use crate::state::ApiState;
 
 pub(super) type Answer<T> = Result<Response<T>, Status>;
@@ -141,6 +141,8 @@ impl pb::messages_server::Messages for Server {
             msg_type: r.r#type,
             content: content(r.content),
             reply_to: r.reply_to,
+            mentions: r.mentions,
+            mention_all: r.mention_all,
         };
         ok(messages::send_message(&self.state, &app, body).await, convert::send)
     }
@@ -346,66 +348,6 @@ impl pb::conversations_server::Conversations for Server {
         ok(
             conversations::mark_conversation_read(&self.state, &app, &r.user_id, &r.conversation_id, r.seq).await,
             convert::conversation,
-        )
-    }
-}
-
-#[tonic::async_trait]
-impl pb::groups_server::Groups for Server {
-    async fn create_group(&self, req: Request<pb::CreateGroupRequest>) -> Answer<pb::Group> {
-        let app = app(&req)?;
-        let r = req.into_inner();
-        let body = groups::CreateGroup {
-            id: r.id,
-            name: r.name,
-            owner: r.owner,
-            members: r.members,
-            metadata: r.metadata.map(struct_to_json),
-        };
-        ok(groups::create_group(&self.state, &app, body).await, convert::group)
-    }
-
-    async fn get_group(&self, req: Request<pb::GroupRequest>) -> Answer<pb::Group> {
-        let app = app(&req)?;
-        ok(
-            groups::get_group(&self.state, &app, &req.into_inner().group_id).await,
-            convert::group,
-        )
-    }
-
-    async fn add_members(&self, req: Request<pb::AddMembersRequest>) -> Answer<pb::AddMembersResponse> {
-        let app = app(&req)?;
-        let r = req.into_inner();
-        ok(
-            groups::add_group_members(
-                &self.state,
-                &app,
-                &r.group_id,
-                groups::AddMembers { members: r.members },
-            )
-            .await,
-            |a| pb::AddMembersResponse { added: a.added },
-        )
-    }
-
-    async fn remove_member(&self, req: Request<pb::RemoveMemberRequest>) -> Answer<pb::Empty> {
-        let app = app(&req)?;
-        let r = req.into_inner();
-        ok(
-            groups::remove_group_member(&self.state, &app, &r.group_id, &r.user_id).await,
-            |_| pb::Empty {},
-        )
-    }
-
-    async fn list_members(&self, req: Request<pb::ListMembersRequest>) -> Answer<pb::MembersResponse> {
-        let app = app(&req)?;
-        let r = req.into_inner();
-        ok(
-            groups::list_members(&self.state, &app, &r.group_id, convert::page(r.cursor, r.limit)).await,
-            |a| pb::MembersResponse {
-                members: a.members.into_iter().map(convert::member).collect(),
-                next_cursor: a.next_cursor.unwrap_or_default(),
-            },
         )
     }
 }

@@ -4,6 +4,7 @@
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use tern_platform::domain::{ConversationEntry, Group, GroupMember, Message, SendReceipt, User};
+use tern_platform::ids::UserId;
 use tern_platform::presence::UserPresence;
 use utoipa::ToSchema;
 
@@ -88,6 +89,10 @@ pub struct MessageView {
     pub extensions: Vec<super::lifecycle::ExtensionView>,
     /// Its reactions, in the order they were first used.
     pub reactions: Vec<super::lifecycle::ReactionView>,
+    /// Group members this message mentions by name.
+    pub mentions: Vec<String>,
+    /// It mentions every member of the group (@all).
+    pub mention_all: bool,
 }
 
 impl From<Message> for MessageView {
@@ -108,6 +113,8 @@ impl From<Message> for MessageView {
             version: m.version,
             extensions: m.extensions.into_iter().map(Into::into).collect(),
             reactions: m.reactions.into_iter().map(Into::into).collect(),
+            mentions: m.mentions.into_iter().map(UserId::into_string).collect(),
+            mention_all: m.mention_all,
         }
     }
 }
@@ -150,6 +157,8 @@ pub struct ConversationView {
     pub version: i64,
     pub last_message: Option<MessageView>,
     pub updated_at: i64,
+    /// A message after `read_seq` mentions the user by name or @all (groups).
+    pub mentioned: bool,
 }
 
 impl From<ConversationEntry> for ConversationView {
@@ -167,6 +176,7 @@ impl From<ConversationEntry> for ConversationView {
             version: c.version,
             last_message: c.last_message.map(Into::into),
             updated_at: c.updated_at,
+            mentioned: c.mentioned,
         }
     }
 }
@@ -186,6 +196,12 @@ pub struct GroupView {
     pub member_count: i64,
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
+    pub avatar_url: Option<String>,
+    pub announcement: String,
+    /// `free`, `approval` or `invite_only`.
+    pub join_policy: String,
+    /// Only the owner and admins may send.
+    pub mute_all: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -198,6 +214,10 @@ impl From<Group> for GroupView {
             owner: g.owner.into_string(),
             member_count: g.member_count,
             metadata: g.metadata,
+            avatar_url: g.avatar_url,
+            announcement: g.announcement,
+            join_policy: g.join_policy.as_str().to_owned(),
+            mute_all: g.mute_all,
             created_at: g.created_at,
             updated_at: g.updated_at,
         }
@@ -210,6 +230,8 @@ pub struct MemberView {
     /// `owner`, `admin` or `member`.
     pub role: String,
     pub joined_at: i64,
+    /// Unix ms until which they may not send in the group; `null` when not muted.
+    pub muted_until: Option<i64>,
 }
 
 impl From<GroupMember> for MemberView {
@@ -218,6 +240,7 @@ impl From<GroupMember> for MemberView {
             user_id: m.user_id.into_string(),
             role: m.role.as_str().to_owned(),
             joined_at: m.joined_at,
+            muted_until: m.muted_until,
         }
     }
 }

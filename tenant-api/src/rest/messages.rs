@@ -5,8 +5,8 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tern_platform::delivery::{Actor, Recipient, SendOptions, SendRequest};
-use tern_platform::domain::{App, MessageType, Sender, Source};
-use tern_platform::ids::{ClientMsgId, ConversationId, GroupId, MsgId, RoomId};
+use tern_platform::domain::{App, MessageType, Sender, Source, MAX_MENTIONS};
+use tern_platform::ids::{ClientMsgId, ConversationId, GroupId, MsgId, RoomId, UserId};
 use tern_platform::store::SeqRange;
 use utoipa::ToSchema;
 
@@ -42,6 +42,13 @@ pub struct SendMessage {
     /// The message this one replies to (quotes): one of the same conversation that the
     /// sender can see and that is not recalled.
     pub reply_to: Option<String>,
+    /// Group messages: members mentioned by name (up to 100); their conversation shows
+    /// `mentioned` until they read past the message.
+    #[serde(default)]
+    pub mentions: Vec<String>,
+    /// Group messages: mention every member (@all).
+    #[serde(default)]
+    pub mention_all: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -88,6 +95,17 @@ fn parse_type(t: &str) -> Result<MessageType, ApiError> {
         .ok_or_else(|| ApiError::invalid("type must be one of text, image, file, audio, video, location, custom"))
 }
 
+/// The users a message mentions; a list longer than a message may mention is refused
+/// before any id is parsed.
+pub(crate) fn mentions(ids: &[String]) -> Result<Vec<UserId>, ApiError> {
+    if ids.len() > MAX_MENTIONS {
+        return Err(ApiError::invalid(format!(
+            "a message may mention at most {MAX_MENTIONS} users"
+        )));
+    }
+    ids.iter().map(|u| parse_user(u)).collect()
+}
+
 fn parse_target(t: &Target) -> Result<Recipient, ApiError> {
     match (&t.user, &t.group, &t.room) {
         (Some(u), None, None) => Ok(Recipient::User(parse_user(u)?)),
@@ -121,8 +139,9 @@ pub async fn send_message(st: &ApiState, app: &App, b: SendMessage) -> Result<Se
         content: b.content,
         source: Source::ServerApi,
         options: SendOptions {
+            mentions: mentions(&b.mentions)?,
+            mention_all: b.mention_all,
             reply_to: b.reply_to.as_deref().map(MsgId::parse).transpose()?,
-            ..Default::default()
         },
     };
     let receipt = st.pipeline.send(app, request).await?;

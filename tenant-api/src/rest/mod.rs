@@ -45,16 +45,40 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/messages/{msg_id}", get(messages::get))
         .route("/v1/messages/{msg_id}/recall", post(messages::recall))
         .route("/v1/conversations/{conversation_id}/messages", get(messages::history))
+        // ---- groups ----
         .route("/v1/groups", post(groups::create))
-        .route("/v1/groups/{group_id}", get(groups::get))
+        .route(
+            "/v1/groups/{group_id}",
+            get(groups::get).patch(groups::update).delete(groups::dismiss),
+        )
         .route(
             "/v1/groups/{group_id}/members",
             post(groups::add_members).get(groups::members),
         )
         .route(
             "/v1/groups/{group_id}/members/{user_id}",
-            axum::routing::delete(groups::remove_member),
+            get(groups::member).delete(groups::remove_member),
         )
+        .route("/v1/groups/{group_id}/members/{user_id}/role", post(groups::set_role))
+        .route(
+            "/v1/groups/{group_id}/members/{user_id}/mute",
+            post(groups::mute).delete(groups::unmute),
+        )
+        .route("/v1/groups/{group_id}/members/{user_id}/leave", post(groups::leave))
+        .route("/v1/groups/{group_id}/owner", post(groups::transfer))
+        .route("/v1/groups/{group_id}/join", post(groups::join))
+        .route("/v1/groups/{group_id}/join-requests", get(groups::join_requests))
+        .route(
+            "/v1/groups/{group_id}/join-requests/{user_id}/accept",
+            post(groups::accept),
+        )
+        .route(
+            "/v1/groups/{group_id}/join-requests/{user_id}/decline",
+            post(groups::decline),
+        )
+        .route("/v1/groups/{group_id}/read-counts", post(groups::read_counts))
+        .route("/v1/groups/{group_id}/messages/{msg_id}/readers", get(groups::readers))
+        .route("/v1/users/{user_id}/groups", get(groups::user_groups))
         .route("/v1/app/settings", get(app::get_settings).patch(app::patch_settings))
         .route("/v1/presence/query", post(presence::query))
         .route("/v1/webhook", get(webhooks::get).put(webhooks::put))

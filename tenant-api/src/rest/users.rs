@@ -45,7 +45,7 @@ pub struct UpdateUser {
 }
 
 /// Tells "absent" (keep) from `null` (clear).
-mod double_option {
+pub(crate) mod double_option {
     use serde::{Deserialize, Deserializer};
     pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
         Ok(Some(Option::deserialize(d)?))
