@@ -188,13 +188,19 @@ async fn the_matrix(env: Env) {
     server.send_direct(&app, "owner", "member2", "after").await;
     let mut seen = Vec::new();
     loop {
-        let m = next_matching(&mut member2_ev, |e| match e {
-            Event::Message(m) => Some(m),
+        // Messages, and the notices of the user's own system conversation.
+        let (conversation, content) = next_matching(&mut member2_ev, |e| match e {
+            Event::Message(m) => Some((m.conversation_id, m.content)),
+            Event::Notification {
+                conversation_id: Some(c),
+                content,
+                ..
+            } => Some((c, content)),
             _ => None,
         })
         .await;
-        let done = m.content["text"] == "after";
-        seen.push((m.conversation_id.clone(), m.content.clone()));
+        let done = content["text"] == "after";
+        seen.push((conversation, content));
         if done {
             break;
         }

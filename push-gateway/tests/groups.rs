@@ -351,23 +351,28 @@ async fn the_whole_group_life_from_the_sdk(env: Env) {
 
     // Bob removes Dave: Dave is told in his own conversation.
     bob.remove_member("team", "dave").await.unwrap();
-    let told = next_matching(&mut dave_ev, |e| match e {
-        Event::Message(m) if m.conversation_id == "s:dave" => Some(m),
+    let n = next_matching(&mut dave_ev, |e| match &e {
+        Event::Notification {
+            conversation_id: Some(c),
+            ..
+        } if c == "s:dave" => GroupNotice::of_notification(&e),
         _ => None,
     })
     .await;
-    let n = GroupNotice::of(&told).unwrap();
     assert_eq!((n.event.as_str(), n.by.as_deref()), ("removed_from_group", Some("bob")));
     assert_eq!(code(dave.history("g:team", 0, 10).await), "not_found");
 
     // Bob dismisses: Carol (and Bob) get the notice; the group is gone.
     bob.dismiss_group("team").await.unwrap();
-    let told = next_matching(&mut carol_ev, |e| match e {
-        Event::Message(m) if m.conversation_id == "s:carol" => Some(m),
+    let told = next_matching(&mut carol_ev, |e| match &e {
+        Event::Notification {
+            conversation_id: Some(c),
+            ..
+        } if c == "s:carol" => GroupNotice::of_notification(&e),
         _ => None,
     })
     .await;
-    assert_eq!(GroupNotice::of(&told).unwrap().event, "group_dismissed");
+    assert_eq!(told.event, "group_dismissed");
     assert_eq!(code(carol.group("team").await), "not_found");
     assert!(carol.my_groups(None, 10).await.unwrap().is_empty());
     server.stop().await;

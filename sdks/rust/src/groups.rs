@@ -11,7 +11,7 @@
 use crate::client::{unexpected, Client};
 use crate::content::{json_to_struct, struct_to_json};
 use crate::proto as pb;
-use crate::types::{ClientError, Message};
+use crate::types::{ClientError, Event, Message};
 
 use pb::client_frame::Command;
 use pb::server_frame::Body;
@@ -165,19 +165,37 @@ pub struct GroupNotice {
 }
 
 impl GroupNotice {
-    /// The group change a message announces, if it is one.
+    /// The group change a message of the group's timeline announces, if it is one.
     pub fn of(m: &Message) -> Option<Self> {
         if m.msg_type != "system" {
             return None;
         }
-        let event = m.content.get("event")?.as_str()?.to_owned();
-        let group_id = m.content.get("group_id")?.as_str()?.to_owned();
-        let by = m.content.get("by").and_then(|b| b.as_str()).map(str::to_owned);
+        Self::from_content(&m.content)
+    }
+
+    /// The group change a notice of the user's own system conversation announces
+    /// (`removed_from_group`, `group_dismissed`), if it is one: those arrive as
+    /// `Event::Notification` with `msg_type: Some("system")`.
+    pub fn of_notification(e: &Event) -> Option<Self> {
+        match e {
+            Event::Notification {
+                msg_type: Some(t),
+                content,
+                ..
+            } if t == "system" => Self::from_content(content),
+            _ => None,
+        }
+    }
+
+    fn from_content(content: &serde_json::Value) -> Option<Self> {
+        let event = content.get("event")?.as_str()?.to_owned();
+        let group_id = content.get("group_id")?.as_str()?.to_owned();
+        let by = content.get("by").and_then(|b| b.as_str()).map(str::to_owned);
         Some(Self {
             event,
             group_id,
             by,
-            content: m.content.clone(),
+            content: content.clone(),
         })
     }
 }
