@@ -2,7 +2,7 @@
 //!
 //! The pipeline publishes each delivery to the nodes that hold its recipients (via
 //! `Presence`); this node receives them on its bus subscription and hands each to the local
-//! sessions of the named users (or of the named room). Hand-off is a `try_send` into the
+//! sessions of the named users (or of the named room). Hand-off is a push into the
 //! session's bounded queue: a session that cannot keep up is closed as a slow consumer
 //! rather than allowed to grow memory or hold up everyone else. A pushed frame is built
 //! once per event and encoded once per encoding, whatever the number of sessions.
@@ -73,7 +73,8 @@ struct UserSessions {
 #[derive(Default)]
 struct Registry {
     sessions: HashMap<u64, SessionHandle>,
-    users: HashMap<UserKey, UserSessions>,
+    /// By app, then user: routing looks users up by reference, without building keys.
+    users: HashMap<AppId, HashMap<UserId, UserSessions>>,
     rooms: HashMap<(AppId, RoomId), HashSet<u64>>,
     /// Watched user → the sessions subscribed to their presence.
     watchers: HashMap<UserKey, HashSet<u64>>,
@@ -191,12 +192,12 @@ impl Gateway {
     /// Registers a session, closing the user's oldest sessions of the same device class
     /// beyond `limit` (they get `kicked` with `session_replaced`).
     pub(crate) fn register(&self, id: u64, app: &AppId, user: &UserId, handle: SessionHandle, limit: usize) {
-        let key = (app.clone(), user.clone());
         let class = handle.class;
         let mut reg = self.lock();
         let same_class: Vec<u64> = reg
             .users
-            .get(&key)
+            .get(app)
+            .and_then(|users| users.get(user))
             .map(|u| {
                 u.ids
                     .iter()
@@ -216,7 +217,9 @@ impl Gateway {
             }
         }
         reg.users
-            .entry(key)
+            .entry(app.clone())
+            .or_default()
+            .entry(user.clone())
             .or_insert_with(|| UserSessions {
                 ids: Vec::new(),
                 send_limit: None,
@@ -240,11 +243,15 @@ impl Gateway {
         if reg.sessions.remove(&id).is_none() {
             return;
         }
-        let key = (app.clone(), user.clone());
-        if let Some(u) = reg.users.get_mut(&key) {
-            u.ids.retain(|s| *s != id);
-            if u.ids.is_empty() {
-                reg.users.remove(&key);
+        if let Some(users) = reg.users.get_mut(app) {
+            if let Some(u) = users.get_mut(user) {
+                u.ids.retain(|s| *s != id);
+                if u.ids.is_empty() {
+                    users.remove(user);
+                }
+            }
+            if users.is_empty() {
+                reg.users.remove(app);
             }
         }
         for room in rooms {
@@ -272,7 +279,7 @@ impl Gateway {
     /// `Err` carries the milliseconds until the next send is allowed.
     pub(crate) fn check_send_rate(&self, app: &AppId, user: &UserId, rate: u32) -> Result<(), u64> {
         let mut reg = self.lock();
-        let Some(u) = reg.users.get_mut(&(app.clone(), user.clone())) else {
+        let Some(u) = reg.users.get_mut(app).and_then(|users| users.get_mut(user)) else {
             return Ok(());
         };
         let limiter = match &mut u.send_limit {
@@ -346,11 +353,14 @@ impl Gateway {
     fn route(&self, ev: BusEvent) {
         let reg = self.lock();
         let targets: Vec<u64> = match &ev.target {
-            Target::Users { users } => users
-                .iter()
-                .filter_map(|u| reg.users.get(&(ev.app_id.clone(), u.clone())))
-                .flat_map(|u| u.ids.iter().copied())
-                .collect(),
+            Target::Users { users } => match reg.users.get(&ev.app_id) {
+                Some(here) => users
+                    .iter()
+                    .filter_map(|u| here.get(u))
+                    .flat_map(|u| u.ids.iter().copied())
+                    .collect(),
+                None => Vec::new(),
+            },
             Target::Room { room } => reg
                 .rooms
                 .get(&(ev.app_id.clone(), room.clone()))

@@ -465,11 +465,15 @@ impl Session {
     /// business: it closes this session through `out` like any other reason to close.
     async fn serve(&mut self, conn: &mut Conn) {
         let out = self.out.clone();
-        let shutdown = self.gw.shutdown.clone();
+        let gw = self.gw.clone();
+        // Registered once with the node-wide token, not again at every wake-up (its waiter
+        // list is one lock that every session would otherwise take twice per frame).
+        let shutdown = gw.shutdown.cancelled();
+        tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => {
+                _ = &mut shutdown => {
                     Box::pin(conn.close(&going_away())).await;
                     return;
                 }
