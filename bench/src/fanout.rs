@@ -43,6 +43,8 @@ async fn create_users(client: &ServerClient, prefix: &str, n: usize) -> Result<(
 pub struct GroupOptions {
     pub ws_url: String,
     pub members: usize,
+    /// Members connected (the first ones); the others are offline.
+    pub online: usize,
     pub processes: usize,
     pub messages: usize,
     pub rate: f64,
@@ -97,7 +99,7 @@ pub async fn group(client: &ServerClient, app_key: &str, app_secret: &str, o: Gr
             room: None,
             per_seq: true,
         },
-        o.members,
+        o.online.min(o.members),
         o.processes,
     )
     .await?;

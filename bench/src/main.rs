@@ -103,6 +103,10 @@ enum Scenario {
     GroupFanout {
         #[arg(long, default_value_t = 10_000)]
         members: usize,
+        /// Members online (the first ones; default all): with 1, what is left is the
+        /// cost of the store write and of reading and routing the member list.
+        #[arg(long)]
+        online: Option<usize>,
         /// Client processes (each may hold at most ~19,000 sockets).
         #[arg(long, default_value_t = 3)]
         processes: usize,
@@ -166,6 +170,7 @@ async fn run(cli: Cli) -> Result<()> {
         Scenario::Worker { .. } | Scenario::LeanWorker { .. } => {}
         Scenario::GroupFanout {
             members,
+            online,
             processes,
             messages,
             rate,
@@ -176,6 +181,7 @@ async fn run(cli: Cli) -> Result<()> {
             let options = fanout::GroupOptions {
                 ws_url: s.http.replace("http://", "ws://") + "/v1/connect",
                 members,
+                online: online.unwrap_or(members),
                 processes,
                 messages,
                 rate,
@@ -186,8 +192,9 @@ async fn run(cli: Cli) -> Result<()> {
             let t1 = fleet::cpu_ticks(s.pid()).unwrap_or(0);
             let h = &r.last_member_us;
             println!(
-                "group-fanout store={} members={members} connected={} failed={} rate={rate}/s sent={} send_errors={} deliveries={}/{} incomplete_messages={} closed_by_server={} last_member_p50={:.1}ms p99={:.1}ms max={:.1}ms first_member_p50={:.1}ms p99={:.1}ms server_rss={}KiB server_cpu_total={:.1}s",
+                "group-fanout store={} members={members} online={} connected={} failed={} rate={rate}/s sent={} send_errors={} deliveries={}/{} incomplete_messages={} closed_by_server={} last_member_p50={:.1}ms p99={:.1}ms max={:.1}ms first_member_p50={:.1}ms p99={:.1}ms server_rss={}KiB server_cpu_total={:.1}s",
                 store_name(cli.database_url.as_deref()),
+                online.unwrap_or(members),
                 r.connected,
                 r.failed,
                 r.sent,
