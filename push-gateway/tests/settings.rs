@@ -1,6 +1,7 @@
 //! App settings changed while sessions are open apply to those sessions: a session does
 //! not keep the settings it logged in with. (Through `PATCH /v1/app/settings` on a real
-//! `tern serve`: tests/doors.rs.)
+//! `tern serve`: tests/doors.rs.) On SQLite, and on PostgreSQL when `TERN_TEST_DATABASE_URL`
+//! is set.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -73,7 +74,13 @@ async fn until_refused(ws: &mut Raw, to: &str, text: &str) -> (String, usize) {
 
 #[tokio::test]
 async fn a_lower_text_limit_reaches_a_session_opened_before_it() {
-    let env = Env::new().await;
+    for (store, env) in Env::all().await {
+        eprintln!("on {store}");
+        lower_text_limit(env).await;
+    }
+}
+
+async fn lower_text_limit(env: Env) {
     let app = env.app(|_| {}).await;
     app.users(&env, &["alice", "bob"]).await;
     let server = env.start(None).await;
@@ -97,7 +104,13 @@ async fn a_lower_text_limit_reaches_a_session_opened_before_it() {
 
 #[tokio::test]
 async fn a_lower_send_rate_reaches_a_session_opened_before_it() {
-    let env = Env::new().await;
+    for (store, env) in Env::all().await {
+        eprintln!("on {store}");
+        lower_send_rate(env).await;
+    }
+}
+
+async fn lower_send_rate(env: Env) {
     let app = env.app(|s| s.user_send_rate_per_second = 100_000).await;
     app.users(&env, &["alice", "bob"]).await;
     let server = env.start(None).await;
@@ -119,7 +132,13 @@ async fn a_lower_send_rate_reaches_a_session_opened_before_it() {
 
 #[tokio::test]
 async fn a_setting_of_one_app_does_not_reach_another_apps_sessions() {
-    let env = Env::new().await;
+    for (store, env) in Env::all().await {
+        eprintln!("on {store}");
+        other_app_unchanged(env).await;
+    }
+}
+
+async fn other_app_unchanged(env: Env) {
     let changed = env.app(|_| {}).await;
     let other = env.app(|_| {}).await;
     changed.users(&env, &["alice", "bob"]).await;

@@ -54,10 +54,34 @@ pub async fn postgres_fresh() -> Option<Arc<dyn Store>> {
     Some(store)
 }
 
+/// The URL of a migrated PostgreSQL database of its own, as [`postgres_fresh`] makes it,
+/// for tests that open their own connections to it (or restart a server on it).
+pub async fn postgres_fresh_url() -> Option<String> {
+    let url = postgres_url()?;
+    let db = with_database(&url, &create_test_database(&url).await);
+    let store = postgres::open(&db)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open test database {db}: {e}"));
+    store
+        .migrate()
+        .await
+        .unwrap_or_else(|e| panic!("cannot migrate the test database: {e}"));
+    Some(db)
+}
+
 /// Like [`postgres_fresh`] without running the migrations (for tests of `migrate`/`ready`).
 pub async fn postgres_unmigrated() -> Option<Arc<dyn Store>> {
     let url = postgres_url()?;
-    let mut admin = sqlx::PgConnection::connect(&url)
+    let name = create_test_database(&url).await;
+    let store = postgres::open(&with_database(&url, &name))
+        .await
+        .unwrap_or_else(|e| panic!("cannot open test database {name}: {e}"));
+    Some(store)
+}
+
+/// Creates an empty `tern_test_<time>_<random>` database on the server `url` names.
+async fn create_test_database(url: &str) -> String {
+    let mut admin = sqlx::PgConnection::connect(url)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to TERN_TEST_DATABASE_URL: {e}"));
     let now = std::time::SystemTime::now()
@@ -71,10 +95,7 @@ pub async fn postgres_unmigrated() -> Option<Arc<dyn Store>> {
         .await
         .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
     let _ = admin.close().await;
-    let store = postgres::open(&with_database(&url, &name))
-        .await
-        .unwrap_or_else(|e| panic!("cannot open test database {name}: {e}"));
-    Some(store)
+    name
 }
 
 /// Drops `tern_test_<secs>_*` databases created more than an hour before `now`; failures

@@ -49,9 +49,24 @@ pub struct TestServer {
 }
 
 impl Env {
+    /// On a SQLite file in a temporary directory.
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db_url = format!("sqlite://{}", dir.path().join("tern.db").display());
+        Self::on(dir, db_url).await
+    }
+
+    /// One environment per configured store: SQLite always, PostgreSQL when
+    /// `TERN_TEST_DATABASE_URL` is set (a database of its own).
+    pub async fn all() -> Vec<(&'static str, Self)> {
+        let mut envs = vec![("sqlite", Self::new().await)];
+        if let Some(url) = tern_platform::store::testing::postgres_fresh_url().await {
+            envs.push(("postgres", Self::on(tempfile::tempdir().unwrap(), url).await));
+        }
+        envs
+    }
+
+    async fn on(dir: tempfile::TempDir, db_url: String) -> Self {
         let store = store::connect(&db_url).await.unwrap();
         store.migrate().await.unwrap();
         let tenant = Tenant {
