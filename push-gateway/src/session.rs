@@ -471,8 +471,9 @@ impl Session {
         let shutdown = gw.shutdown.cancelled();
         tokio::pin!(shutdown);
         loop {
+            // Not biased: under a steady stream of pushes a session must still read its
+            // client (commands, and the pings that keep the heartbeat sweep away).
             tokio::select! {
-                biased;
                 _ = &mut shutdown => {
                     Box::pin(conn.close(&going_away())).await;
                     return;
