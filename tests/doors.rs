@@ -80,3 +80,45 @@ async fn rest_and_websocket_share_one_pipeline_in_tern_serve() {
     bob.close();
     assert!(server.terminate().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settings_patch_reaches_sdk_sessions_already_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+    server.wait_for_line("tern: ready");
+    cli_json(dir.path(), &["tenant", "create", "acme", "--json"]);
+    let app = cli_json(
+        dir.path(),
+        &["app", "create", "--tenant", "acme", "--name", "demo", "--json"],
+    );
+    let rest = ServerClient::new(
+        &server.base,
+        app["app_key"].as_str().unwrap(),
+        app["app_secret"].as_str().unwrap(),
+    );
+    rest.create_user("alice", "Alice").await.unwrap();
+    rest.create_user("bob", "Bob").await.unwrap();
+    let token = rest.user_token("bob", Some(600)).await.unwrap().token;
+    let ws = format!("{}/v1/connect", server.base.replace("http://", "ws://"));
+    let (bob, _events) = Client::connect(&ws, &token, "bob-phone", Platform::Ios).await.unwrap();
+    let hello = || bob.send(Target::User("alice".into()), "text", serde_json::json!({"text": "hi"}));
+    hello().await.unwrap();
+
+    // Bob and Alice are not friends: once direct messages need friendship, Bob's open
+    // session is refused without reconnecting.
+    rest.update_app_settings(&serde_json::json!({"friendship_required_for_direct": true}))
+        .await
+        .unwrap();
+    eventually("the open session refuses a direct message to a non-friend", || async {
+        match hello().await {
+            Ok(_) => false,
+            Err(e) => {
+                assert_eq!(e.code(), Some("not_friends"), "{e}");
+                true
+            }
+        }
+    })
+    .await;
+    bob.close();
+    assert!(server.terminate().success());
+}

@@ -10,7 +10,9 @@ use clap::{Parser, Subcommand};
 use tern_sdk::server::ServerClient;
 
 mod api_send;
+mod fanout;
 mod fleet;
+mod lean;
 mod server;
 mod webhooks;
 
@@ -96,19 +98,156 @@ enum Scenario {
         #[arg(long, default_value_t = 1)]
         hook_ms: u64,
     },
+    /// A group of N online members: latency from a send to the group until its receipt by
+    /// the last member (p50/p99/max over the messages), and whether every copy arrived.
+    GroupFanout {
+        #[arg(long, default_value_t = 10_000)]
+        members: usize,
+        /// Members online (the first ones; default all): with 1, what is left is the
+        /// cost of the store write and of reading and routing the member list.
+        #[arg(long)]
+        online: Option<usize>,
+        /// Client processes (each may hold at most ~19,000 sockets).
+        #[arg(long, default_value_t = 3)]
+        processes: usize,
+        #[arg(long, default_value_t = 60)]
+        messages: usize,
+        /// Messages per second sent to the group.
+        #[arg(long, default_value_t = 2.0)]
+        rate: f64,
+        /// Wait after the last send before collecting the counts.
+        #[arg(long, default_value_t = 5)]
+        drain_seconds: u64,
+    },
+    /// N members of one room connected over several processes; senders send to the room
+    /// at R messages/s: deliveries per second and deliveries lost.
+    RoomBroadcast {
+        #[arg(long, default_value_t = 15_000)]
+        members: usize,
+        #[arg(long, default_value_t = 3)]
+        processes: usize,
+        #[arg(long, default_value_t = 4)]
+        senders: usize,
+        /// Messages per second sent to the room, all senders together.
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        #[arg(long, default_value_t = 5)]
+        drain_seconds: u64,
+    },
     /// Internal: one client process of a fleet (started by `idle` and `chat`).
     #[command(hide = true)]
     Worker { job: String },
+    /// Internal: one process of lean clients (started by `group-fanout` and `room-broadcast`).
+    #[command(hide = true)]
+    LeanWorker { job: String },
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let Scenario::LeanWorker { job } = &cli.scenario {
+        // One thread per lean worker process: its clients only read and count, and a
+        // single thread never wakes another, so the workers leave more of the cores to
+        // the server under test.
+        let job = serde_json::from_str(job)?;
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(lean::worker(job));
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> Result<()> {
     if let Scenario::Worker { job } = &cli.scenario {
         return fleet::worker(serde_json::from_str(job)?).await;
     }
     match cli.scenario {
-        Scenario::Worker { .. } => {}
+        Scenario::Worker { .. } | Scenario::LeanWorker { .. } => {}
+        Scenario::GroupFanout {
+            members,
+            online,
+            processes,
+            messages,
+            rate,
+            drain_seconds,
+        } => {
+            let s = server::spawn(&cli.tern, cli.database_url.as_deref(), &[]).await?;
+            let client = ServerClient::new(&s.http, &s.app_key, &s.app_secret);
+            let options = fanout::GroupOptions {
+                ws_url: s.http.replace("http://", "ws://") + "/v1/connect",
+                members,
+                online: online.unwrap_or(members),
+                processes,
+                messages,
+                rate,
+                drain: Duration::from_secs(drain_seconds),
+            };
+            let t0 = fleet::cpu_ticks(s.pid()).unwrap_or(0);
+            let r = fanout::group(&client, &s.app_key, &s.app_secret, options).await?;
+            let t1 = fleet::cpu_ticks(s.pid()).unwrap_or(0);
+            let h = &r.last_member_us;
+            println!(
+                "group-fanout store={} members={members} online={} connected={} failed={} rate={rate}/s sent={} send_errors={} deliveries={}/{} incomplete_messages={} closed_by_server={} last_member_p50={:.1}ms p99={:.1}ms max={:.1}ms first_member_p50={:.1}ms p99={:.1}ms server_rss={}KiB server_cpu_total={:.1}s",
+                store_name(cli.database_url.as_deref()),
+                online.unwrap_or(members),
+                r.connected,
+                r.failed,
+                r.sent,
+                r.send_errors,
+                r.deliveries,
+                r.expected,
+                r.incomplete,
+                r.closed,
+                h.value_at_quantile(0.5) as f64 / 1000.0,
+                h.value_at_quantile(0.99) as f64 / 1000.0,
+                h.max() as f64 / 1000.0,
+                r.first_member_us.value_at_quantile(0.5) as f64 / 1000.0,
+                r.first_member_us.value_at_quantile(0.99) as f64 / 1000.0,
+                server::rss_kib(s.pid()).unwrap_or(0),
+                (t1 - t0) as f64 / 100.0,
+            );
+        }
+        Scenario::RoomBroadcast {
+            members,
+            processes,
+            senders,
+            rate,
+            seconds,
+            drain_seconds,
+        } => {
+            let s = server::spawn(&cli.tern, cli.database_url.as_deref(), &[]).await?;
+            let client = ServerClient::new(&s.http, &s.app_key, &s.app_secret);
+            let options = fanout::RoomOptions {
+                ws_url: s.http.replace("http://", "ws://") + "/v1/connect",
+                members,
+                processes,
+                senders,
+                rate,
+                seconds,
+                drain: Duration::from_secs(drain_seconds),
+            };
+            let r = fanout::room(&client, &s.app_key, &s.app_secret, options).await?;
+            println!(
+                "room-broadcast store={} members={members} connected={} failed={} rate={rate}/s sent={} send_errors={} delivered={}/{} lost={} closed_by_server={} span={:.2}s deliveries/s={:.0} server_rss={}KiB",
+                store_name(cli.database_url.as_deref()),
+                r.connected,
+                r.failed,
+                r.sent,
+                r.send_errors,
+                r.delivered,
+                r.expected,
+                r.expected.saturating_sub(r.delivered),
+                r.closed,
+                r.span.as_secs_f64(),
+                r.delivered as f64 / r.span.as_secs_f64().max(0.001),
+                server::rss_kib(s.pid()).unwrap_or(0),
+            );
+        }
         Scenario::Idle {
             users,
             processes,

@@ -37,7 +37,8 @@ pub async fn spawn(tern: &PathBuf, database_url: Option<&str>, extra_env: &[(&st
             .env("TERN_HTTP_ADDR", &http)
             .env("TERN_GRPC_ADDR", &grpc)
             .env("TERN_ADMIN_PASSWORD", "bench-admin-password")
-            .env("TERN_LOG", "warn");
+            // The server's log filter: warnings unless the bench runs with TERN_LOG set.
+            .env("TERN_LOG", std::env::var("TERN_LOG").unwrap_or_else(|_| "warn".into()));
         if let Some(url) = database_url {
             c.env("TERN_DATABASE_URL", url);
         }

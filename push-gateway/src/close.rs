@@ -2,10 +2,6 @@
 //! Every close is preceded by a frame that names the reason with a stable code (an `error`
 //! frame, or `kicked` when the client should not simply retry the command).
 
-use std::sync::Mutex;
-
-use tokio_util::sync::CancellationToken;
-
 /// Close codes (docs/protocol.md, "Close codes").
 pub mod codes {
     /// Normal close (client asked).
@@ -56,32 +52,5 @@ impl Closing {
             reason: reason.into(),
             kicked: true,
         }
-    }
-}
-
-/// Lets other tasks (routing, the multi-device policy) end a session: the first reason
-/// wins, and the session's own task writes the last frame and the close.
-#[derive(Default)]
-pub struct CloseSignal {
-    token: CancellationToken,
-    reason: Mutex<Option<Closing>>,
-}
-
-impl CloseSignal {
-    pub fn close(&self, closing: Closing) {
-        let mut r = self.reason.lock().unwrap_or_else(|p| p.into_inner());
-        if r.is_none() {
-            *r = Some(closing);
-        }
-        drop(r);
-        self.token.cancel();
-    }
-
-    pub async fn closed(&self) {
-        self.token.cancelled().await
-    }
-
-    pub fn reason(&self) -> Option<Closing> {
-        self.reason.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }

@@ -2,6 +2,10 @@
 //! messages) and `tern.v1.proto` (binary protobuf, binary messages). A frame in the other
 //! encoding than the one negotiated is a `bad_frame`.
 
+use std::sync::OnceLock;
+
+use axum::extract::ws::{Message as WsMessage, Utf8Bytes};
+use bytes::Bytes;
 use prost::Message as _;
 use tern_platform::proto::v1 as pb;
 
@@ -53,16 +57,46 @@ pub fn decode(enc: Encoding, data: Incoming<'_>) -> Result<pb::ClientFrame, Deco
     }
 }
 
-/// An encoded server frame, ready for the socket.
-pub enum Outgoing {
-    Text(String),
-    Binary(Vec<u8>),
-}
-
-pub fn encode(enc: Encoding, frame: &pb::ServerFrame) -> Outgoing {
+/// A server frame as a WebSocket message in `enc`.
+pub fn encode(enc: Encoding, frame: &pb::ServerFrame) -> WsMessage {
     match enc {
         // Serialising generated types to a string cannot fail (no maps with non-string keys).
-        Encoding::Json => Outgoing::Text(serde_json::to_string(frame).unwrap_or_default()),
-        Encoding::Proto => Outgoing::Binary(frame.encode_to_vec()),
+        Encoding::Json => WsMessage::Text(serde_json::to_string(frame).unwrap_or_default().into()),
+        Encoding::Proto => WsMessage::Binary(frame.encode_to_vec().into()),
+    }
+}
+
+/// A frame pushed to many sessions (a group message, a room broadcast): encoded at most
+/// once per encoding, by the first session that writes it, and the bytes shared by every
+/// other session (a WebSocket message holds them by reference count, not by copy).
+pub struct SharedFrame {
+    frame: pb::ServerFrame,
+    json: OnceLock<Utf8Bytes>,
+    proto: OnceLock<Bytes>,
+}
+
+impl SharedFrame {
+    pub fn new(frame: pb::ServerFrame) -> Self {
+        Self {
+            frame,
+            json: OnceLock::new(),
+            proto: OnceLock::new(),
+        }
+    }
+
+    #[cfg(test)]
+    pub fn frame(&self) -> &pb::ServerFrame {
+        &self.frame
+    }
+
+    pub fn message(&self, enc: Encoding) -> WsMessage {
+        match enc {
+            Encoding::Json => WsMessage::Text(
+                self.json
+                    .get_or_init(|| serde_json::to_string(&self.frame).unwrap_or_default().into())
+                    .clone(),
+            ),
+            Encoding::Proto => WsMessage::Binary(self.proto.get_or_init(|| self.frame.encode_to_vec().into()).clone()),
+        }
     }
 }

@@ -19,6 +19,13 @@ pub struct GatewayConfig {
     /// Bytes read from the socket at a time (tungstenite's default of 128 KiB is far too
     /// much for chat traffic across many thousand sockets).
     pub read_buffer_bytes: usize,
+    /// Bytes of pushed frames the socket's write buffer gathers before writing them out
+    /// (the end of a batch flushes the rest). The buffer keeps its largest size for the
+    /// connection's life, so this bounds what a burst leaves behind.
+    pub write_buffer_bytes: usize,
+    /// How old the app settings that open sessions apply may get: a settings change
+    /// reaches every open session of the app within this (plus one store read).
+    pub app_refresh: Duration,
     /// Typing indicators one session may send per second; extras are dropped.
     pub typing_per_second: u32,
 }
@@ -33,6 +40,8 @@ impl Default for GatewayConfig {
             outbound_queue: 256,
             max_frame_bytes: 64 * 1024,
             read_buffer_bytes: 2 * 1024,
+            write_buffer_bytes: 4 * 1024,
+            app_refresh: Duration::from_secs(2),
             typing_per_second: 2,
         }
     }

@@ -2,27 +2,39 @@
 //!
 //! The pipeline publishes each delivery to the nodes that hold its recipients (via
 //! `Presence`); this node receives them on its bus subscription and hands each to the local
-//! sessions of the named users (room events go to `crate::rooms`). Hand-off is a
-//! `try_send` into the session's bounded queue: a session that cannot keep up is closed as
-//! a slow consumer rather than allowed to grow memory or hold up everyone else.
+//! sessions of the named users (room events go to `crate::rooms`). Hand-off is a push into the
+//! session's bounded queue: a session that cannot keep up is closed as a slow consumer
+//! rather than allowed to grow memory or hold up everyone else. A pushed frame is built
+//! once per event and encoded once per encoding, whatever the number of sessions.
+//!
+//! The node also keeps, for all its sessions at once, what each would otherwise need a
+//! timer or a copy for: one heartbeat sweep closes silent connections, the app cache
+//! shares one `App` among an app's sessions, and a user's send rate limiter exists only
+//! once the user sends.
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tern_platform::bus::{BusError, BusEvent, Push, Target};
 use tern_platform::delivery::Pipeline;
 use tern_platform::ids::{AppId, UserId};
 use tern_platform::proto::v1 as pb;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::apps::AppCache;
 use crate::auth::SessionAuthenticator;
-use crate::close::{codes, CloseSignal, Closing};
+use crate::close::{codes, Closing};
+use crate::codec::SharedFrame;
 use crate::config::GatewayConfig;
 use crate::convert;
+use crate::outbound::{Outbound, Pushed};
 
 pub type GatewayState = Arc<Gateway>;
 
@@ -41,25 +53,30 @@ pub(crate) enum DeviceClass {
     Web,
 }
 
+/// What routing needs of a session (its app and user are the keys that lead to it).
 pub(crate) struct SessionHandle {
-    pub app: AppId,
-    pub user: UserId,
     pub class: DeviceClass,
-    pub tx: mpsc::Sender<Arc<pb::ServerFrame>>,
-    pub close: Arc<CloseSignal>,
+    pub out: Arc<Outbound>,
 }
 
 type UserKey = (AppId, UserId);
 
+/// A user's presence on this node.
+struct UserSessions {
+    /// Oldest first (the multi-device policy closes the oldest).
+    ids: Vec<u64>,
+    /// The user's send rate, shared by their sessions here; made on the first send, and
+    /// remade when the app's rate changes.
+    send_limit: Option<(u32, DefaultDirectRateLimiter)>,
+}
+
 #[derive(Default)]
 struct Registry {
     sessions: HashMap<u64, SessionHandle>,
-    /// A user's sessions on this node, oldest first (the policy closes the oldest).
-    users: HashMap<UserKey, Vec<u64>>,
+    /// By app, then user: routing looks users up by reference, without building keys.
+    users: HashMap<AppId, HashMap<UserId, UserSessions>>,
     /// Watched user → the sessions subscribed to their presence.
     watchers: HashMap<UserKey, HashSet<u64>>,
-    /// Per-user send rate, shared by all the user's sessions on this node.
-    send_limits: HashMap<UserKey, Arc<DefaultDirectRateLimiter>>,
 }
 
 pub struct Gateway {
@@ -73,6 +90,9 @@ pub struct Gateway {
     pub(crate) connections: Arc<Semaphore>,
     next_session: AtomicU64,
     pub(crate) shutdown: CancellationToken,
+    pub(crate) apps: AppCache,
+    /// The origin of `clock_ms`.
+    started: Instant,
 }
 
 impl Gateway {
@@ -87,6 +107,7 @@ impl Gateway {
         let mut rx = pipeline.bus().subscribe(&config.node_id).await?;
         let gw = Arc::new(Self {
             connections: Arc::new(Semaphore::new(config.max_connections)),
+            apps: AppCache::new(pipeline.store().clone(), config.app_refresh),
             config,
             pipeline,
             auth,
@@ -94,6 +115,19 @@ impl Gateway {
             rooms: Default::default(),
             next_session: AtomicU64::new(1),
             shutdown,
+            started: Instant::now(),
+        });
+        let sweeper = gw.clone();
+        tokio::spawn(async move {
+            let every = (sweeper.config.heartbeat_interval / 4).max(Duration::from_millis(10));
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = sweeper.shutdown.cancelled() => break,
+                    _ = tick.tick() => sweeper.close_silent(),
+                }
+            }
         });
         let router = gw.clone();
         tokio::spawn(async move {
@@ -136,17 +170,39 @@ impl Gateway {
         self.next_session.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Milliseconds since this gateway started: the clock of heartbeats and typing limits.
+    pub(crate) fn clock_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Closes every session that has sent nothing for twice the heartbeat interval.
+    fn close_silent(&self) {
+        let limit = u64::try_from((self.config.heartbeat_interval * 2).as_millis()).unwrap_or(u64::MAX);
+        let now = self.clock_ms();
+        let reg = self.lock();
+        for h in reg.sessions.values() {
+            if now.saturating_sub(h.out.last_heard_ms()) > limit && !h.out.is_closing() {
+                h.out.close(Closing::error(
+                    codes::HEARTBEAT_TIMEOUT,
+                    "heartbeat_timeout",
+                    "nothing heard from the client for twice the heartbeat interval",
+                ));
+            }
+        }
+    }
+
     /// Registers a session, closing the user's oldest sessions of the same device class
     /// beyond `limit` (they get `kicked` with `session_replaced`).
-    pub(crate) fn register(&self, id: u64, handle: SessionHandle, limit: usize, send_rate: u32) {
-        let key = (handle.app.clone(), handle.user.clone());
+    pub(crate) fn register(&self, id: u64, app: &AppId, user: &UserId, handle: SessionHandle, limit: usize) {
         let class = handle.class;
         let mut reg = self.lock();
         let same_class: Vec<u64> = reg
             .users
-            .get(&key)
-            .map(|ids| {
-                ids.iter()
+            .get(app)
+            .and_then(|users| users.get(user))
+            .map(|u| {
+                u.ids
+                    .iter()
                     .copied()
                     .filter(|s| reg.sessions.get(s).is_some_and(|h| h.class == class))
                     .collect()
@@ -155,38 +211,46 @@ impl Gateway {
         let excess = (same_class.len() + 1).saturating_sub(limit.max(1));
         for old in same_class.iter().take(excess) {
             if let Some(h) = reg.sessions.get(old) {
-                h.close.close(Closing::kicked(
+                h.out.close(Closing::kicked(
                     codes::KICKED,
                     "session_replaced",
                     "a newer session of this user on the same kind of device logged in",
                 ));
             }
         }
-        reg.send_limits.entry(key.clone()).or_insert_with(|| {
-            let rate = NonZeroU32::new(send_rate).unwrap_or(NonZeroU32::MIN);
-            Arc::new(RateLimiter::direct(Quota::per_second(rate)))
-        });
-        reg.users.entry(key).or_default().push(id);
+        reg.users
+            .entry(app.clone())
+            .or_default()
+            .entry(user.clone())
+            .or_insert_with(|| UserSessions {
+                ids: Vec::new(),
+                send_limit: None,
+            })
+            .ids
+            .push(id);
         reg.sessions.insert(id, handle);
         metrics::gauge!("tern_gateway_sessions").set(reg.sessions.len() as f64);
     }
 
     /// Removes a session and its presence subscriptions (its rooms: `LocalRooms::leave_all`).
-    pub(crate) fn unregister(&self, id: u64, watching: &HashSet<UserId>) {
+    pub(crate) fn unregister(&self, id: u64, app: &AppId, user: &UserId, watching: &HashSet<UserId>) {
         let mut reg = self.lock();
-        let Some(h) = reg.sessions.remove(&id) else {
+        if reg.sessions.remove(&id).is_none() {
             return;
-        };
-        let key = (h.app.clone(), h.user.clone());
-        if let Some(ids) = reg.users.get_mut(&key) {
-            ids.retain(|s| *s != id);
-            if ids.is_empty() {
-                reg.users.remove(&key);
-                reg.send_limits.remove(&key);
+        }
+        if let Some(users) = reg.users.get_mut(app) {
+            if let Some(u) = users.get_mut(user) {
+                u.ids.retain(|s| *s != id);
+                if u.ids.is_empty() {
+                    users.remove(user);
+                }
+            }
+            if users.is_empty() {
+                reg.users.remove(app);
             }
         }
         for u in watching {
-            let wk = (h.app.clone(), u.clone());
+            let wk = (app.clone(), u.clone());
             if let Some(set) = reg.watchers.get_mut(&wk) {
                 set.remove(&id);
                 if set.is_empty() {
@@ -197,14 +261,32 @@ impl Gateway {
         metrics::gauge!("tern_gateway_sessions").set(reg.sessions.len() as f64);
     }
 
-    pub(crate) fn send_limiter(&self, app: &AppId, user: &UserId) -> Option<Arc<DefaultDirectRateLimiter>> {
-        self.lock().send_limits.get(&(app.clone(), user.clone())).cloned()
+    /// Counts one send of `user` against `rate` a second (the app's current setting);
+    /// `Err` carries the milliseconds until the next send is allowed.
+    pub(crate) fn check_send_rate(&self, app: &AppId, user: &UserId, rate: u32) -> Result<(), u64> {
+        let mut reg = self.lock();
+        let Some(u) = reg.users.get_mut(app).and_then(|users| users.get_mut(user)) else {
+            return Ok(());
+        };
+        let limiter = match &mut u.send_limit {
+            Some((r, limiter)) if *r == rate => limiter,
+            slot => {
+                let per_second = NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN);
+                &mut slot
+                    .insert((rate, RateLimiter::direct(Quota::per_second(per_second))))
+                    .1
+            }
+        };
+        limiter.check().map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1)
+        })
     }
 
-    /// Where a session's frames go and how to close it, for another part of the node (its
-    /// rooms) to deliver to it; `None` once it is gone.
-    pub(crate) fn session_outbox(&self, id: u64) -> Option<(mpsc::Sender<Arc<pb::ServerFrame>>, Arc<CloseSignal>)> {
-        self.lock().sessions.get(&id).map(|h| (h.tx.clone(), h.close.clone()))
+    /// A session's outbound queue, for another part of the node (its rooms) to deliver to
+    /// it; `None` once it is gone.
+    pub(crate) fn session_outbox(&self, id: u64) -> Option<Arc<Outbound>> {
+        self.lock().sessions.get(&id).map(|h| h.out.clone())
     }
 
     pub(crate) fn watch(&self, app: &AppId, users: &[UserId], id: u64, on: bool) {
@@ -224,18 +306,18 @@ impl Gateway {
 
     /// Tells the local sessions watching `user` that they came online or went offline.
     pub(crate) fn presence_changed(&self, app: &AppId, user: &UserId, online: bool, last_seen: i64) {
-        let frame = Arc::new(pb::ServerFrame {
+        let frame = Arc::new(SharedFrame::new(pb::ServerFrame {
             id: String::new(),
             body: Some(pb::server_frame::Body::Presence(pb::PresenceUpdate {
                 user_id: user.to_string(),
                 online,
                 last_seen,
             })),
-        });
+        }));
         let reg = self.lock();
         if let Some(ids) = reg.watchers.get(&(app.clone(), user.clone())) {
             for id in ids {
-                deliver(&reg, *id, &frame);
+                self.deliver(&reg, *id, &frame);
             }
         }
     }
@@ -244,19 +326,25 @@ impl Gateway {
     fn route(&self, ev: BusEvent) {
         let users = match &ev.target {
             Target::Users { users } => users,
-            Target::Room { room } => return self.rooms.route(&ev.app_id, room, &ev.push),
+            Target::Room { room } => {
+                return self
+                    .rooms
+                    .route(&ev.app_id, room, &ev.push, self.config.outbound_queue.max(1))
+            }
         };
         let reg = self.lock();
-        let targets: Vec<u64> = users
-            .iter()
-            .filter_map(|u| reg.users.get(&(ev.app_id.clone(), u.clone())))
-            .flatten()
-            .copied()
-            .collect();
+        let targets: Vec<u64> = match reg.users.get(&ev.app_id) {
+            Some(here) => users
+                .iter()
+                .filter_map(|u| here.get(u))
+                .flat_map(|u| u.ids.iter().copied())
+                .collect(),
+            None => Vec::new(),
+        };
         if let Push::Kick { code, reason } = &ev.push {
             for id in targets {
                 if let Some(h) = reg.sessions.get(&id) {
-                    h.close.close(Closing::kicked(codes::KICKED, code, reason.clone()));
+                    h.out.close(Closing::kicked(codes::KICKED, code, reason.clone()));
                 }
             }
             return;
@@ -264,34 +352,25 @@ impl Gateway {
         let Some(frame) = convert::push_frame(&ev.push) else {
             return;
         };
-        let frame = Arc::new(frame);
+        let frame = Arc::new(SharedFrame::new(frame));
         for id in targets {
-            deliver(&reg, id, &frame);
+            self.deliver(&reg, id, &frame);
         }
     }
-}
 
-/// Queues a frame for a session; a full queue closes it as a slow consumer.
-fn deliver(reg: &Registry, id: u64, frame: &Arc<pb::ServerFrame>) {
-    if let Some(h) = reg.sessions.get(&id) {
-        offer(&h.tx, &h.close, frame);
+    /// Queues a frame for a session; a full queue closes it as a slow consumer (a closing
+    /// session drops it: it syncs on its next connection).
+    fn deliver(&self, reg: &Registry, id: u64, frame: &Arc<SharedFrame>) {
+        if let Some(h) = reg.sessions.get(&id) {
+            offer(&h.out, frame, self.config.outbound_queue.max(1));
+        }
     }
 }
 
 /// Queues a frame into a session's outbound queue; a full queue closes the session as a
-/// slow consumer.
-pub(crate) fn offer(tx: &mpsc::Sender<Arc<pb::ServerFrame>>, close: &CloseSignal, frame: &Arc<pb::ServerFrame>) {
-    match tx.try_send(frame.clone()) {
-        Ok(()) => {}
-        Err(mpsc::error::TrySendError::Full(_)) => {
-            metrics::counter!("tern_gateway_slow_consumers_total").increment(1);
-            close.close(Closing::error(
-                codes::SLOW_CONSUMER,
-                "slow_consumer",
-                "the connection did not read its frames fast enough; reconnect and sync",
-            ));
-        }
-        // The session is closing; it will sync on its next connection.
-        Err(mpsc::error::TrySendError::Closed(_)) => {}
+/// slow consumer (a closing session drops it: it syncs on its next connection).
+pub(crate) fn offer(out: &Outbound, frame: &Arc<SharedFrame>, limit: usize) {
+    if out.push(frame, limit) == Pushed::Overflowed {
+        metrics::counter!("tern_gateway_slow_consumers_total").increment(1);
     }
 }

@@ -5,14 +5,17 @@
 //! Layout:
 //! - `gateway`: the node — its sessions, the bus subscription and routing, the
 //!   multi-device policy, presence watchers.
-//! - `session`: one connection's task — authentication, commands, the bounded outbound
-//!   queue, the heartbeat.
-//! - `friends`, `lifecycle`: the commands of those areas, over the platform's operations.
+//! - `session`: one connection's task — authentication, commands, writing what is queued
+//!   for it; `outbound`: that bounded queue, shared with routing, with the close reason
+//!   and the time the client was last heard from (the gateway's heartbeat sweep reads it).
+//! - `apps`: the node's shared, periodically reloaded copy of each app (its settings).
+//! - `friends`, `groups`, `lifecycle`: the commands of those areas, over the platform's
+//!   operations.
 //! - `rooms`: this node's room members, the room commands, and room fan-out.
-//! - `friends`, `groups`: the commands that act on friends and groups.
 //! - `codec`: the two subprotocols (`tern.v1.json`, `tern.v1.proto`); `convert`: engine
 //!   types to frames; `close`: close reasons and codes; `auth`: the token check it relies on.
 
+mod apps;
 mod auth;
 mod close;
 mod codec;
@@ -22,6 +25,7 @@ mod friends;
 mod gateway;
 mod groups;
 mod lifecycle;
+mod outbound;
 mod rooms;
 mod session;
 
@@ -79,11 +83,23 @@ async fn connect(State(gw): State<GatewayState>, ws: WebSocketUpgrade) -> Respon
     let ws = ws
         .protocols([JSON_SUBPROTOCOL, PROTO_SUBPROTOCOL])
         .read_buffer_size(gw.config.read_buffer_bytes)
+        .write_buffer_size(gw.config.write_buffer_bytes)
         .max_frame_size(max)
         .max_message_size(max);
     let enc = codec::Encoding::from_subprotocol(ws.selected_protocol().and_then(|p| p.to_str().ok()));
     let gw: Arc<gateway::Gateway> = gw.clone();
-    ws.on_upgrade(move |socket| session::run(gw, socket, enc, permit))
+    ws.on_upgrade(move |socket| {
+        let connection = session::run(gw, socket, enc, permit);
+        // What every connection's task holds for its whole life (`TERN_LOG=tern_push_gateway=debug`).
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            tracing::debug!(
+                bytes = std::mem::size_of_val(&connection),
+                "size of a connection's future"
+            )
+        });
+        connection
+    })
 }
 
 fn refuse(status: StatusCode, code: &str, message: &str) -> Response {

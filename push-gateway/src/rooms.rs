@@ -15,19 +15,18 @@ use tern_platform::domain::{App, Room};
 use tern_platform::ids::{AppId, ConversationId, RoomId, UserId};
 use tern_platform::proto::v1 as pb;
 use tern_platform::rooms;
-use tokio::sync::mpsc;
 
-use crate::close::CloseSignal;
+use crate::codec::SharedFrame;
 use crate::convert;
 use crate::gateway::{offer, Gateway};
+use crate::outbound::Outbound;
 
 use pb::server_frame::Body;
 
 /// A session in a room: where its frames go.
 pub(crate) struct Member {
     pub user: UserId,
-    pub tx: mpsc::Sender<Arc<pb::ServerFrame>>,
-    pub close: Arc<CloseSignal>,
+    pub out: Arc<Outbound>,
 }
 
 #[derive(Default)]
@@ -102,11 +101,11 @@ impl LocalRooms {
     /// Hands a room event from the bus to this node's members of the room: one frame,
     /// queued to each. `RoomLeft` first takes the sessions it names out of the room, then
     /// tells them.
-    pub(crate) fn route(&self, app: &AppId, room: &RoomId, push: &Push) {
+    pub(crate) fn route(&self, app: &AppId, room: &RoomId, push: &Push, limit: usize) {
         let Some(frame) = convert::push_frame(push) else {
             return;
         };
-        let frame = Arc::new(frame);
+        let frame = Arc::new(SharedFrame::new(frame));
         let mut inner = self.lock();
         if let Push::RoomLeft { user, .. } = push {
             let leaving: Vec<u64> = inner
@@ -121,7 +120,7 @@ impl LocalRooms {
                 .unwrap_or_default();
             for session in leaving {
                 if let Some(member) = remove_member(&mut inner, app, room, session) {
-                    offer(&member.tx, &member.close, &frame);
+                    offer(&member.out, &frame, limit);
                 }
             }
             return;
@@ -129,7 +128,7 @@ impl LocalRooms {
         if let Some(members) = inner.rooms.get(&(app.clone(), room.clone())) {
             metrics::counter!("tern_gateway_room_deliveries_total").increment(members.len() as u64);
             for member in members.values() {
-                offer(&member.tx, &member.close, &frame);
+                offer(&member.out, &frame, limit);
             }
         }
     }
@@ -179,13 +178,12 @@ pub(crate) async fn join(
     let id = RoomId::parse(&j.room_id)?;
     let p = &gw.pipeline;
     let room = rooms::open_for_join(p, app, &id).await?;
-    let Some((tx, close)) = gw.session_outbox(session) else {
+    let Some(out) = gw.session_outbox(session) else {
         return Err(DeliveryError::Unavailable("the connection is closing".into()));
     };
     let member = Member {
         user: user.clone(),
-        tx,
-        close,
+        out,
     };
     if gw.rooms.add(&app.id, &id, session, member) {
         let presence = p.presence();

@@ -1,32 +1,34 @@
 //! One WebSocket connection, from upgrade to close, in one task: authentication, the
-//! command loop, the outbound queue and the heartbeat.
+//! command loop and the writes of what other tasks queue for it (`Outbound`).
 
 use std::collections::HashSet;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use futures::SinkExt;
 use tern_platform::delivery::{Actor, DeliveryError, Recipient, SendOptions, SendRequest};
 use tern_platform::domain::{now_ms, App, MessageType, Sender, Source, User, MAX_MENTIONS};
 use tern_platform::ids::{ClientMsgId, ConversationId, GroupId, MsgId, RoomId, UserId};
 use tern_platform::proto::v1 as pb;
 use tern_platform::store::SeqRange;
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
-use crate::close::{codes, CloseSignal, Closing};
-use crate::codec::{self, Encoding, Incoming, Outgoing};
+use crate::close::{codes, Closing};
+use crate::codec::{self, Encoding, Incoming, SharedFrame};
 use crate::convert;
 use crate::gateway::{DeviceClass, Gateway, SessionHandle};
+use crate::outbound::{Next, Outbound};
 
 use pb::client_frame::Command;
 use pb::server_frame::Body;
 
 /// How long a closing connection waits for the client's close frame.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// Most queued frames written per flush.
+const WRITE_BATCH: usize = 64;
 
 /// Most users one `subscribe_presence` may name.
 const MAX_PRESENCE_USERS: usize = 100;
@@ -103,16 +105,30 @@ struct Conn {
 }
 
 impl Conn {
+    /// Writes one frame of this session's own (an answer, an error before a close).
     async fn send(&mut self, f: &pb::ServerFrame) -> bool {
-        let msg = match codec::encode(self.enc, f) {
-            Outgoing::Text(t) => WsMessage::Text(t.into()),
-            Outgoing::Binary(b) => WsMessage::Binary(b.into()),
-        };
         metrics::counter!("tern_gateway_frames_out_total").increment(1);
+        let msg = codec::encode(self.enc, f);
         matches!(
             tokio::time::timeout(self.write_timeout, self.socket.send(msg)).await,
             Ok(Ok(()))
         )
+    }
+
+    /// Writes queued pushes: each goes into the socket's write buffer (which writes to the
+    /// socket whenever it holds more than `write_buffer_bytes`), then one flush, so a burst
+    /// costs a few system calls instead of one per frame.
+    async fn write_batch(&mut self, batch: &[Arc<SharedFrame>]) -> bool {
+        metrics::counter!("tern_gateway_frames_out_total").increment(batch.len() as u64);
+        let enc = self.enc;
+        let socket = &mut self.socket;
+        let all = async move {
+            for f in batch {
+                socket.feed(f.message(enc)).await?;
+            }
+            socket.flush().await
+        };
+        matches!(tokio::time::timeout(self.write_timeout, all).await, Ok(Ok(())))
     }
 
     /// Sends the frame that explains the close, then the close itself.
@@ -181,7 +197,19 @@ fn read_error_closing(e: axum::Error) -> Option<Closing> {
     }
 }
 
+fn going_away() -> Closing {
+    Closing::kicked(
+        codes::SERVICE_RESTART,
+        "going_away",
+        "the server is restarting; reconnect",
+    )
+}
+
 /// Runs one connection to its end. `permit` is this connection's place under the cap.
+///
+/// Every phase but the idle wait is boxed: an `async fn`'s future is as large as its
+/// largest state, and this one lives as long as the connection, so logging in, opening,
+/// a command with its whole send path, and closing take memory only while they run.
 pub(crate) async fn run(gw: Arc<Gateway>, socket: WebSocket, enc: Encoding, permit: OwnedSemaphorePermit) {
     metrics::gauge!("tern_gateway_connections").increment(1.0);
     let mut conn = Conn {
@@ -190,24 +218,33 @@ pub(crate) async fn run(gw: Arc<Gateway>, socket: WebSocket, enc: Encoding, perm
         write_timeout: gw.config.heartbeat_interval.max(Duration::from_secs(10)),
         closed: false,
     };
-    if let Some((app, user, auth, first_id)) = authenticate(&gw, &mut conn).await {
-        let mut s = Session::open(gw.clone(), app, user, &auth).await;
-        s.run(&mut conn, auth, first_id).await;
-        s.close().await;
+    if let Some(login) = Box::pin(authenticate(&gw, &mut conn)).await {
+        if let Some(mut s) = Box::pin(Session::open(gw.clone(), login, &mut conn)).await {
+            s.serve(&mut conn).await;
+            Box::pin(s.close()).await;
+        }
     }
     metrics::gauge!("tern_gateway_connections").decrement(1.0);
     // The session is gone; the socket's last moments do not count against the cap.
     drop(permit);
-    conn.linger().await;
+    Box::pin(conn.linger()).await;
+}
+
+/// A valid `auth` frame and what it logs in.
+struct Login {
+    app: App,
+    user: User,
+    auth: pb::Auth,
+    frame_id: String,
 }
 
 /// Waits for the first frame, which must be a valid `auth` within the timeout.
-async fn authenticate(gw: &Gateway, conn: &mut Conn) -> Option<(App, User, pb::Auth, String)> {
+async fn authenticate(gw: &Gateway, conn: &mut Conn) -> Option<Login> {
     let deadline = Instant::now() + gw.config.auth_timeout;
     loop {
         let next = tokio::select! {
             _ = gw.shutdown.cancelled() => {
-                conn.close(&Closing::kicked(codes::SERVICE_RESTART, "going_away", "the server is restarting; reconnect")).await;
+                conn.close(&going_away()).await;
                 return None;
             }
             r = tokio::time::timeout_at(deadline, conn.socket.recv()) => r,
@@ -265,7 +302,12 @@ async fn authenticate(gw: &Gateway, conn: &mut Conn) -> Option<(App, User, pb::A
             return None;
         }
         return match gw.auth.authenticate(&auth.token).await {
-            Ok((app, user)) => Some((app, user, auth, f.id)),
+            Ok((app, user)) => Some(Login {
+                app,
+                user,
+                auth,
+                frame_id: f.id,
+            }),
             Err(rej) => {
                 conn.close(&Closing::error(codes::AUTH_FAILED, &rej.code, rej.message))
                     .await;
@@ -275,23 +317,40 @@ async fn authenticate(gw: &Gateway, conn: &mut Conn) -> Option<(App, User, pb::A
     }
 }
 
-/// An authenticated session's state.
+/// An authenticated session's state: what an idle connection keeps besides its socket.
 struct Session {
     gw: Arc<Gateway>,
     id: u64,
-    app: App,
-    user: User,
-    close: Arc<CloseSignal>,
-    rx: mpsc::Receiver<Arc<pb::ServerFrame>>,
+    /// Shared with every session of the app on this node, refreshed before each command.
+    app: Arc<App>,
+    user: UserId,
+    out: Arc<Outbound>,
+    /// Users watched; most sessions watch nobody, so this costs nothing until the first
+    /// `subscribe_presence`. (Rooms joined are the node's: `Gateway::rooms`.)
+    extras: Option<Box<Extras>>,
+    /// Typing indicators in the current second (`typing_second`, on the gateway clock).
+    typing_second: u64,
+    typing_count: u32,
+}
+
+#[derive(Default)]
+struct Extras {
     watching: HashSet<UserId>,
-    typing: DefaultDirectRateLimiter,
 }
 
 impl Session {
-    async fn open(gw: Arc<Gateway>, app: App, user: User, auth: &pb::Auth) -> Self {
+    /// Registers the session, tells presence, and answers `auth` with `auth_ok` (after the
+    /// sync it asked for). `None` when the connection is over already.
+    async fn open(gw: Arc<Gateway>, login: Login, conn: &mut Conn) -> Option<Self> {
+        let Login {
+            app,
+            user,
+            auth,
+            frame_id,
+        } = login;
+        let app = gw.apps.adopt(app);
         let id = gw.new_session_id();
-        let (tx, rx) = mpsc::channel(gw.config.outbound_queue.max(1));
-        let close = Arc::new(CloseSignal::default());
+        let out = Arc::new(Outbound::new(gw.clock_ms()));
         let platform = pb::Platform::try_from(auth.platform).unwrap_or(pb::Platform::Other);
         let (class, limit) = match platform {
             pb::Platform::Web => (DeviceClass::Web, app.settings.max_sessions_web),
@@ -303,15 +362,13 @@ impl Session {
         };
         gw.register(
             id,
+            &app.id,
+            &user.id,
             SessionHandle {
-                app: app.id.clone(),
-                user: user.id.clone(),
                 class,
-                tx,
-                close: close.clone(),
+                out: out.clone(),
             },
             limit as usize,
-            app.settings.user_send_rate_per_second,
         );
         let presence = gw.pipeline.presence();
         match presence
@@ -326,45 +383,27 @@ impl Session {
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "presence unavailable; the session will miss pushes"),
         }
-        let typing_rate = NonZeroU32::new(gw.config.typing_per_second).unwrap_or(NonZeroU32::MIN);
-        Self {
+        let mut s = Self {
             gw,
             id,
             app,
-            user,
-            close,
-            rx,
-            watching: HashSet::new(),
-            typing: RateLimiter::direct(Quota::per_second(typing_rate)),
+            user: user.id,
+            out,
+            extras: None,
+            typing_second: 0,
+            typing_count: 0,
+        };
+        if s.greet(conn, auth.sync_version, frame_id).await {
+            Some(s)
+        } else {
+            s.close().await;
+            None
         }
     }
 
-    async fn close(self) {
-        let rooms = self.gw.rooms.leave_all(self.id);
-        self.gw.unregister(self.id, &self.watching);
-        let presence = self.gw.pipeline.presence();
-        for room in &rooms {
-            let _ = presence
-                .room_left(&self.app.id, room, &self.gw.config.node_id, self.id)
-                .await;
-        }
-        match presence
-            .session_closed(&self.app.id, &self.user.id, &self.gw.config.node_id, self.id)
-            .await
-        {
-            Ok(true) => {
-                let last_seen = now_ms();
-                self.gw.presence_changed(&self.app.id, &self.user.id, false, last_seen);
-                let data = serde_json::json!({"user_id": self.user.id, "last_seen": last_seen});
-                self.gw.pipeline.emit(&self.app, "user.offline", data).await;
-            }
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "presence unavailable while closing a session"),
-        }
-    }
-
-    async fn run(&mut self, conn: &mut Conn, auth: pb::Auth, auth_id: String) {
-        let sync = match auth.sync_version {
+    /// Answers `auth`: the sync it asked for, then `auth_ok`. False if the connection is over.
+    async fn greet(&mut self, conn: &mut Conn, sync_version: Option<i64>, auth_id: String) -> bool {
+        let sync = match sync_version {
             Some(v) => match self.sync(v, 0).await {
                 Ok(s) => Some(s),
                 Err(e) => {
@@ -376,7 +415,7 @@ impl Session {
                         "sync failed; reconnect",
                     ))
                     .await;
-                    return;
+                    return false;
                 }
             },
             None => None,
@@ -384,92 +423,152 @@ impl Session {
         let ok = frame(
             auth_id,
             Body::AuthOk(pb::AuthOk {
-                user_id: self.user.id.to_string(),
+                user_id: self.user.to_string(),
                 session_id: format!("{}/{}", self.gw.config.node_id, self.id),
                 heartbeat_interval_ms: i64::try_from(self.gw.config.heartbeat_interval.as_millis()).unwrap_or(i64::MAX),
                 server_time: now_ms(),
                 sync,
             }),
         );
-        if !conn.send(&ok).await {
-            return;
-        }
+        conn.send(&ok).await
+    }
 
-        let silence_limit = self.gw.config.heartbeat_interval * 2;
-        let mut last_heard = Instant::now();
-        let mut tick = tokio::time::interval((self.gw.config.heartbeat_interval / 4).max(Duration::from_millis(10)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let close = self.close.clone();
-        let shutdown = self.gw.shutdown.clone();
+    async fn close(self) {
+        let extras = self.extras.unwrap_or_default();
+        let rooms = self.gw.rooms.leave_all(self.id);
+        self.gw.unregister(self.id, &self.app.id, &self.user, &extras.watching);
+        let presence = self.gw.pipeline.presence();
+        for room in &rooms {
+            let _ = presence
+                .room_left(&self.app.id, room, &self.gw.config.node_id, self.id)
+                .await;
+        }
+        match presence
+            .session_closed(&self.app.id, &self.user, &self.gw.config.node_id, self.id)
+            .await
+        {
+            Ok(true) => {
+                let last_seen = now_ms();
+                self.gw.presence_changed(&self.app.id, &self.user, false, last_seen);
+                let data = serde_json::json!({"user_id": self.user, "last_seen": last_seen});
+                let app = self.gw.apps.current(&self.app).await;
+                self.gw.pipeline.emit(&app, "user.offline", data).await;
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "presence unavailable while closing a session"),
+        }
+    }
+
+    /// The connection's life after `auth_ok`: writes what is queued for it and answers
+    /// its commands until either side ends it. Silence is the gateway's heartbeat sweep's
+    /// business: it closes this session through `out` like any other reason to close.
+    async fn serve(&mut self, conn: &mut Conn) {
+        let out = self.out.clone();
+        let gw = self.gw.clone();
+        // Registered once with the node-wide token, not again at every wake-up (its waiter
+        // list is one lock that every session would otherwise take twice per frame).
+        let shutdown = gw.shutdown.cancelled();
+        tokio::pin!(shutdown);
         loop {
+            // Not biased: under a steady stream of pushes a session must still read its
+            // client (commands, and the pings that keep the heartbeat sweep away).
             tokio::select! {
-                biased;
-                _ = close.closed() => {
-                    if let Some(c) = close.reason() {
-                        conn.close(&c).await;
-                    }
+                _ = &mut shutdown => {
+                    Box::pin(conn.close(&going_away())).await;
                     return;
                 }
-                _ = shutdown.cancelled() => {
-                    conn.close(&Closing::kicked(codes::SERVICE_RESTART, "going_away", "the server is restarting; reconnect")).await;
-                    return;
-                }
-                Some(f) = self.rx.recv() => {
-                    if !conn.send(&f).await {
-                        return;
-                    }
-                }
-                _ = tick.tick() => {
-                    if last_heard.elapsed() > silence_limit {
-                        conn.close(&Closing::error(
-                            codes::HEARTBEAT_TIMEOUT,
-                            "heartbeat_timeout",
-                            "nothing heard from the client for twice the heartbeat interval",
-                        )).await;
-                        return;
+                _ = out.woken() => {
+                    let mut batch = Vec::new();
+                    match out.take(&mut batch, WRITE_BATCH) {
+                        Next::Close(c) => {
+                            Box::pin(conn.close(&c)).await;
+                            return;
+                        }
+                        Next::Write if batch.is_empty() => {}
+                        Next::Write => {
+                            if !conn.write_batch(&batch).await {
+                                return;
+                            }
+                        }
                     }
                 }
                 m = conn.socket.recv() => {
-                    last_heard = Instant::now();
+                    out.heard(self.gw.clock_ms());
                     let msg = match m {
                         None => return,
                         Some(Err(e)) => {
                             if let Some(c) = read_error_closing(e) {
-                                conn.close(&c).await;
+                                Box::pin(conn.close(&c)).await;
                             }
                             return;
                         }
                         Some(Ok(m)) => m,
                     };
-                    let data = match &msg {
-                        WsMessage::Text(t) => Incoming::Text(t.as_str()),
-                        WsMessage::Binary(b) => Incoming::Binary(b),
-                        // tungstenite answers pings itself; both count as signs of life.
-                        WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
-                        WsMessage::Close(_) => return,
-                    };
-                    metrics::counter!("tern_gateway_frames_in_total").increment(1);
-                    let f = match codec::decode(conn.enc, data) {
-                        Ok(f) => f,
-                        Err(e) => {
-                            conn.close(&Closing::error(codes::BAD_FRAME, "bad_frame", e.to_string())).await;
-                            return;
-                        }
-                    };
-                    let Some(cmd) = f.command else {
-                        conn.close(&Closing::error(codes::BAD_FRAME, "bad_frame", "unknown or missing command")).await;
-                        return;
-                    };
-                    let answer = match self.command(cmd).await {
-                        Ok(body) => frame(f.id, body),
-                        Err(e) => error_frame(f.id, e.code, &e.message, e.retry_after_ms),
-                    };
-                    if !conn.send(&answer).await {
+                    if !Box::pin(self.handle(conn, msg)).await {
                         return;
                     }
                 }
             }
         }
+    }
+
+    /// One frame from the client: decode it, run its command, answer. False when the
+    /// connection is over.
+    async fn handle(&mut self, conn: &mut Conn, msg: WsMessage) -> bool {
+        let data = match &msg {
+            WsMessage::Text(t) => Incoming::Text(t.as_str()),
+            WsMessage::Binary(b) => Incoming::Binary(b),
+            // tungstenite answers pings itself; both count as signs of life.
+            WsMessage::Ping(_) | WsMessage::Pong(_) => return true,
+            WsMessage::Close(_) => return false,
+        };
+        metrics::counter!("tern_gateway_frames_in_total").increment(1);
+        let f = match codec::decode(conn.enc, data) {
+            Ok(f) => f,
+            Err(e) => {
+                conn.close(&Closing::error(codes::BAD_FRAME, "bad_frame", e.to_string()))
+                    .await;
+                return false;
+            }
+        };
+        let Some(cmd) = f.command else {
+            conn.close(&Closing::error(
+                codes::BAD_FRAME,
+                "bad_frame",
+                "unknown or missing command",
+            ))
+            .await;
+            return false;
+        };
+        // Settings changed since the last command apply to this one.
+        self.app = self.gw.apps.current(&self.app).await;
+        let answer = match self.command(cmd).await {
+            Ok(body) => frame(f.id, body),
+            Err(e) => error_frame(f.id, e.code, &e.message, e.retry_after_ms),
+        };
+        conn.send(&answer).await
+    }
+
+    fn in_room(&self, room: &RoomId) -> bool {
+        self.gw.rooms.contains(&self.app.id, room, self.id)
+    }
+
+    fn extras(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Default::default)
+    }
+
+    /// Whether a typing indicator may go out now (at most `typing_per_second` a second).
+    fn typing_allowed(&mut self) -> bool {
+        let second = self.gw.clock_ms() / 1000;
+        if second != self.typing_second {
+            self.typing_second = second;
+            self.typing_count = 0;
+        }
+        if self.typing_count >= self.gw.config.typing_per_second.max(1) {
+            return false;
+        }
+        self.typing_count += 1;
+        true
     }
 
     async fn command(&mut self, cmd: Command) -> Result<Body, CommandError> {
@@ -483,26 +582,22 @@ impl Session {
             Command::History(h) => self.history(h).await,
             Command::Read(r) => {
                 let conv = ConversationId::parse(&r.conversation_id)?;
-                let entry = self
-                    .gw
-                    .pipeline
-                    .mark_read(&self.app, &self.user.id, &conv, r.seq)
-                    .await?;
+                let entry = self.gw.pipeline.mark_read(&self.app, &self.user, &conv, r.seq).await?;
                 Ok(Body::Conversation(convert::conversation(&entry)))
             }
             Command::Recall(r) => {
                 let id = MsgId::parse(&r.msg_id)?;
                 self.gw
                     .pipeline
-                    .recall(&self.app, &Actor::User(self.user.id.clone()), &id)
+                    .recall(&self.app, &Actor::User(self.user.clone()), &id)
                     .await?;
                 Ok(Body::Ok(pb::Ok {}))
             }
             Command::Typing(t) => {
                 let conv = ConversationId::parse(&t.conversation_id)?;
                 // Extra indicators are dropped silently: they carry nothing new.
-                if self.typing.check().is_ok() {
-                    self.gw.pipeline.typing(&self.app, &self.user.id, &conv).await?;
+                if self.typing_allowed() {
+                    self.gw.pipeline.typing(&self.app, &self.user, &conv).await?;
                 }
                 Ok(Body::Ok(pb::Ok {}))
             }
@@ -513,7 +608,7 @@ impl Session {
             Command::SubscribePresence(p) => {
                 let users = parse_users(&p.user_ids)?;
                 self.gw.watch(&self.app.id, &users, self.id, true);
-                self.watching.extend(users.iter().cloned());
+                self.extras().watching.extend(users.iter().cloned());
                 let now = self.gw.pipeline.presence().presence(&self.app.id, &users).await?;
                 Ok(Body::PresenceResult(pb::PresenceResult {
                     users: now.iter().map(convert::presence).collect(),
@@ -522,12 +617,14 @@ impl Session {
             Command::UnsubscribePresence(p) => {
                 let users = parse_users(&p.user_ids)?;
                 self.gw.watch(&self.app.id, &users, self.id, false);
-                for u in &users {
-                    self.watching.remove(u);
+                if let Some(extras) = self.extras.as_deref_mut() {
+                    for u in &users {
+                        extras.watching.remove(u);
+                    }
                 }
                 Ok(Body::Ok(pb::Ok {}))
             }
-            Command::JoinRoom(j) => Ok(crate::rooms::join(&self.gw, &self.app, &self.user.id, self.id, j).await?),
+            Command::JoinRoom(j) => Ok(crate::rooms::join(&self.gw, &self.app, &self.user, self.id, j).await?),
             Command::LeaveRoom(l) => Ok(crate::rooms::leave(&self.gw, &self.app, self.id, l).await?),
             Command::GetRoom(g) => Ok(crate::rooms::get(&self.gw, &self.app, g).await?),
             c @ (Command::SendFriendRequest(_)
@@ -539,7 +636,7 @@ impl Session {
             | Command::BlockUser(_)
             | Command::UnblockUser(_)
             | Command::ListBlocks(_)) => {
-                Ok(crate::friends::command(&self.gw.pipeline, &self.app, &self.user.id, c).await?)
+                Ok(crate::friends::command(&self.gw.pipeline, &self.app, &self.user, c).await?)
             }
             c @ (Command::EditMessage(_)
             | Command::DeleteMessages(_)
@@ -550,7 +647,7 @@ impl Session {
             | Command::GetChanges(_)) => {
                 let (gw, app, me) = (&self.gw, &self.app, self.id);
                 let in_room = |r: &RoomId| gw.rooms.contains(&app.id, r, me);
-                Ok(crate::lifecycle::command(&self.gw.pipeline, &self.app, &self.user.id, &in_room, c).await?)
+                Ok(crate::lifecycle::command(&self.gw.pipeline, &self.app, &self.user, &in_room, c).await?)
             }
             // Groups (50-69).
             c @ (Command::CreateGroup(_)
@@ -571,28 +668,22 @@ impl Session {
             | Command::ListMyGroups(_)
             | Command::GetReadCounts(_)
             | Command::ListReaders(_)) => {
-                Ok(crate::groups::command(&self.gw.pipeline, &self.app, &self.user.id, c).await?)
+                Ok(crate::groups::command(&self.gw.pipeline, &self.app, &self.user, c).await?)
             }
         }
     }
 
     async fn send(&mut self, s: pb::Send) -> Result<Body, CommandError> {
-        if let Some(limiter) = self.gw.send_limiter(&self.app.id, &self.user.id) {
-            if let Err(not_until) = limiter.check() {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                return Err(DeliveryError::RateLimited {
-                    retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
-                }
-                .into());
-            }
-        }
+        self.gw
+            .check_send_rate(&self.app.id, &self.user, self.app.settings.user_send_rate_per_second)
+            .map_err(|retry_after_ms| DeliveryError::RateLimited { retry_after_ms })?;
         let client_msg_id = ClientMsgId::parse(&s.client_msg_id)?;
         let to = match s.to {
             Some(pb::send::To::User(u)) => Recipient::User(UserId::parse(&u)?),
             Some(pb::send::To::Group(g)) => Recipient::Group(GroupId::parse(&g)?),
             Some(pb::send::To::Room(r)) => {
                 let room = RoomId::parse(&r)?;
-                if !self.gw.rooms.contains(&self.app.id, &room, self.id) {
+                if !self.in_room(&room) {
                     return Err(CommandError::new("not_in_room", "join the room before sending to it"));
                 }
                 Recipient::Room(room)
@@ -620,7 +711,7 @@ impl Session {
             .send(
                 &self.app,
                 SendRequest {
-                    sender: Sender::User(self.user.id.clone()),
+                    sender: Sender::User(self.user.clone()),
                     to,
                     client_msg_id: Some(client_msg_id.clone()),
                     msg_type,
@@ -649,7 +740,7 @@ impl Session {
             .gw
             .pipeline
             .store()
-            .conversations_changed_since(&self.app.id, &self.user.id, since, limit)
+            .conversations_changed_since(&self.app.id, &self.user, since, limit)
             .await
             .map_err(DeliveryError::from)?;
         let version = entries.iter().map(|e| e.version).max().unwrap_or(since).max(since);
@@ -663,7 +754,7 @@ impl Session {
     async fn history(&self, h: pb::History) -> Result<Body, CommandError> {
         let conv = ConversationId::parse(&h.conversation_id)?;
         if let ConversationId::Room(r) = &conv {
-            if !self.gw.rooms.contains(&self.app.id, r, self.id) {
+            if !self.in_room(r) {
                 return Err(CommandError::new("not_in_room", "join the room to read its history"));
             }
         }
@@ -675,7 +766,7 @@ impl Session {
         let msgs = self
             .gw
             .pipeline
-            .history(&self.app, &Actor::User(self.user.id.clone()), &conv, range, h.limit)
+            .history(&self.app, &Actor::User(self.user.clone()), &conv, range, h.limit)
             .await;
         let msgs = room_may_be_empty(&conv, msgs)?;
         Ok(Body::HistoryResult(pb::HistoryResult {

@@ -59,6 +59,7 @@ pub async fn envs() -> Vec<(&'static str, Env)> {
 }
 
 impl Env {
+    /// On a SQLite file in a temporary directory.
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db_url = format!("sqlite://{}", dir.path().join("tern.db").display());
