@@ -120,6 +120,8 @@ pub struct Config {
     pub webhook_allow_private: bool,
     pub heartbeat_seconds: u64,
     pub max_connections: u32,
+    /// A busy room's messages reach a node's members at most this often (0: at once).
+    pub room_flush_ms: u64,
 }
 
 /// Every setting: TOML key, its environment variable is `TERN_` + upper case.
@@ -139,6 +141,7 @@ const KEYS: &[&str] = &[
     "webhook_allow_private",
     "heartbeat_seconds",
     "max_connections",
+    "room_flush_ms",
 ];
 
 fn env_name(key: &str) -> String {
@@ -244,7 +247,7 @@ impl Config {
 fn expected_type(key: &str) -> &'static str {
     match key {
         "webhook_allow_private" => "a boolean",
-        "heartbeat_seconds" | "max_connections" => "an integer",
+        "heartbeat_seconds" | "max_connections" | "room_flush_ms" => "an integer",
         _ => "a string",
     }
 }
@@ -418,6 +421,7 @@ fn build(values: HashMap<&'static str, Source>) -> Result<Config, ConfigError> {
         webhook_allow_private: boolean(&values, "webhook_allow_private")?,
         heartbeat_seconds: integer(&values, "heartbeat_seconds", 30u64, 1)?,
         max_connections: integer(&values, "max_connections", 50_000u32, 1)?,
+        room_flush_ms: integer(&values, "room_flush_ms", 200u64, 0)?,
     })
 }
 
@@ -445,6 +449,7 @@ mod tests {
         assert_eq!(c.log, "info");
         assert_eq!(c.heartbeat_seconds, 30);
         assert_eq!(c.max_connections, 50_000);
+        assert_eq!(c.room_flush_ms, 200);
         assert!(!c.webhook_allow_private);
         assert_eq!(c.admin_email, "admin@localhost");
         assert!(c.admin_password.is_none() && c.master_key.is_none() && c.redis_url.is_none());
@@ -455,13 +460,18 @@ mod tests {
     fn the_environment_overrides_the_file() {
         let file = "http_addr = \"0.0.0.0:80\"\ndata_dir = \"/var/lib/tern\"\nheartbeat_seconds = 10\n\
                     webhook_allow_private = true\nlog_format = \"json\"\nnode_id = \"from-file\"";
-        let e = env(&[("TERN_HTTP_ADDR", "127.0.0.1:9000"), ("TERN_MAX_CONNECTIONS", "10")]);
+        let e = env(&[
+            ("TERN_HTTP_ADDR", "127.0.0.1:9000"),
+            ("TERN_MAX_CONNECTIONS", "10"),
+            ("TERN_ROOM_FLUSH_MS", "0"),
+        ]);
         let c = Config::from_sources(Some(("tern.toml", file)), &e).unwrap();
         assert_eq!(c.http_addr.to_string(), "127.0.0.1:9000");
         assert_eq!(c.data_dir, PathBuf::from("/var/lib/tern"));
         assert_eq!(c.database_url.expose(), "sqlite:///var/lib/tern/tern.db");
         assert_eq!(c.heartbeat_seconds, 10);
         assert_eq!(c.max_connections, 10);
+        assert_eq!(c.room_flush_ms, 0);
         assert!(c.webhook_allow_private);
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.node_id, "from-file");

@@ -261,6 +261,7 @@ async fn front_doors(
             node_id: config.node_id.clone(),
             max_connections: config.max_connections as usize,
             heartbeat_interval: std::time::Duration::from_secs(config.heartbeat_seconds),
+            room_flush_interval: std::time::Duration::from_millis(config.room_flush_ms),
             ..GatewayConfig::default()
         };
         let gw = Gateway::start(

@@ -186,6 +186,8 @@ pub struct RoomResult {
     /// From the first send to the last receipt.
     pub span: Duration,
     pub closed: u64,
+    /// From the server's commit of a message to its receipt by a member (p50, p99, max).
+    pub latency_ms: (Option<u64>, Option<u64>, Option<u64>),
 }
 
 pub async fn room(client: &ServerClient, app_key: &str, app_secret: &str, o: RoomOptions) -> Result<RoomResult> {
@@ -266,5 +268,10 @@ pub async fn room(client: &ServerClient, app_key: &str, app_secret: &str, o: Roo
         expected: sent * report.connected as u64,
         span: Duration::from_micros(report.last_us.saturating_sub(first_send)),
         closed: report.closed,
+        latency_ms: (
+            report.latency_quantile(0.5),
+            report.latency_quantile(0.99),
+            report.latency_quantile(1.0),
+        ),
     })
 }

@@ -66,6 +66,35 @@ pub struct LeanReport {
     /// Connections the server closed during the run (a slow consumer, say).
     pub closed: u64,
     pub per_seq: HashMap<i64, Arrivals>,
+    /// Deliveries by milliseconds from the message's `created_at` (the server's commit
+    /// time) to its receipt, as `(ms, count)`; the last bucket holds everything later.
+    #[serde(default)]
+    pub latency_ms: Vec<(u64, u64)>,
+}
+
+/// Latency buckets kept per worker: one per millisecond up to this, then one for the rest.
+pub const LATENCY_BUCKETS: usize = 10_000;
+
+impl LeanReport {
+    /// The latency (ms, from the server's commit to receipt) at or below which `q` of the
+    /// deliveries arrived.
+    pub fn latency_quantile(&self, q: f64) -> Option<u64> {
+        let total: u64 = self.latency_ms.iter().map(|(_, n)| n).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut sorted = self.latency_ms.clone();
+        sorted.sort_unstable();
+        let want = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (ms, n) in sorted {
+            seen += n;
+            if seen >= want {
+                return Some(ms);
+            }
+        }
+        None
+    }
 }
 
 pub fn now_us() -> u64 {
@@ -90,6 +119,8 @@ struct LeanFrame {
 struct LeanMessage {
     #[prost(int64, tag = "3")]
     seq: i64,
+    #[prost(int64, tag = "8")]
+    created_at: i64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -105,9 +136,38 @@ struct Counters {
     last_us: AtomicU64,
     closed: AtomicU64,
     per_seq: Option<Mutex<HashMap<i64, Arrivals>>>,
+    /// `LATENCY_BUCKETS + 1` counts (see `LeanReport::latency_ms`).
+    latency: Vec<AtomicU64>,
 }
 
 impl Counters {
+    fn new(per_seq: bool) -> Self {
+        Self {
+            per_seq: per_seq.then(|| Mutex::new(HashMap::new())),
+            latency: (0..=LATENCY_BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            ..Self::default()
+        }
+    }
+
+    fn record_latency(&self, created_at_ms: i64, at_us: u64) {
+        let ms = (at_us / 1000).saturating_sub(u64::try_from(created_at_ms).unwrap_or(0));
+        let bucket = (ms as usize).min(LATENCY_BUCKETS);
+        if let Some(b) = self.latency.get(bucket) {
+            b.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn latency_report(&self) -> Vec<(u64, u64)> {
+        self.latency
+            .iter()
+            .enumerate()
+            .filter_map(|(ms, n)| {
+                let n = n.load(Ordering::Relaxed);
+                (n > 0).then_some((ms as u64, n))
+            })
+            .collect()
+    }
+
     fn record(&self, seq: i64, at: u64) {
         self.received.fetch_add(1, Ordering::Relaxed);
         let _ = self
@@ -200,6 +260,7 @@ async fn count(mut ws: Ws, counters: Arc<Counters>, stop: tokio_util::sync::Canc
                     let at = now_us();
                     if let Ok(LeanFrame { message: Some(m), .. }) = LeanFrame::decode(b.as_ref()) {
                         counters.record(m.seq, at);
+                        counters.record_latency(m.created_at, at);
                     }
                 }
                 Some(Ok(_)) => {}
@@ -216,10 +277,7 @@ async fn count(mut ws: Ws, counters: Arc<Counters>, stop: tokio_util::sync::Canc
 /// Runs inside a worker process.
 pub async fn worker(job: LeanJob) -> Result<()> {
     let now = (now_us() / 1_000_000) as i64;
-    let counters = Arc::new(Counters {
-        per_seq: job.per_seq.then(|| Mutex::new(HashMap::new())),
-        ..Counters::default()
-    });
+    let counters = Arc::new(Counters::new(job.per_seq));
     let stop = tokio_util::sync::CancellationToken::new();
     let (mut connected, mut failed) = (0usize, 0usize);
     let mut readers = tokio::task::JoinSet::new();
@@ -268,6 +326,7 @@ pub async fn worker(job: LeanJob) -> Result<()> {
             .as_ref()
             .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()).clone())
             .unwrap_or_default(),
+        latency_ms: counters.latency_report(),
     };
     out.write_all(format!("{}\n", serde_json::to_string(&report)?).as_bytes())
         .await?;
@@ -353,6 +412,7 @@ impl LeanFleet {
                 };
             }
             total.last_us = total.last_us.max(r.last_us);
+            total.latency_ms.extend(r.latency_ms);
             for (seq, a) in r.per_seq {
                 let t = total.per_seq.entry(seq).or_default();
                 t.count += a.count;

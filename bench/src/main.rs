@@ -233,7 +233,7 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let r = fanout::room(&client, &s.app_key, &s.app_secret, options).await?;
             println!(
-                "room-broadcast store={} members={members} connected={} failed={} rate={rate}/s sent={} send_errors={} delivered={}/{} lost={} closed_by_server={} span={:.2}s deliveries/s={:.0} server_rss={}KiB",
+                "room-broadcast store={} members={members} connected={} failed={} rate={rate}/s sent={} send_errors={} delivered={}/{} lost={} closed_by_server={} span={:.2}s deliveries/s={:.0} latency_ms_p50={} p99={} max={} server_rss={}KiB",
                 store_name(cli.database_url.as_deref()),
                 r.connected,
                 r.failed,
@@ -245,6 +245,9 @@ async fn run(cli: Cli) -> Result<()> {
                 r.closed,
                 r.span.as_secs_f64(),
                 r.delivered as f64 / r.span.as_secs_f64().max(0.001),
+                fmt_ms(r.latency_ms.0),
+                fmt_ms(r.latency_ms.1),
+                fmt_ms(r.latency_ms.2),
                 server::rss_kib(s.pid()).unwrap_or(0),
             );
         }
@@ -401,4 +404,9 @@ async fn run(cli: Cli) -> Result<()> {
 
 fn store_name(database_url: Option<&str>) -> &str {
     database_url.map_or("sqlite", |u| u.split(':').next().unwrap_or("?"))
+}
+
+/// A latency in whole milliseconds, or `-` when nothing was measured.
+fn fmt_ms(ms: Option<u64>) -> String {
+    ms.map_or_else(|| "-".to_owned(), |m| m.to_string())
 }

@@ -28,6 +28,10 @@ pub struct GatewayConfig {
     pub app_refresh: Duration,
     /// Typing indicators one session may send per second; extras are dropped.
     pub typing_per_second: u32,
+    /// A busy room with many members on this node (`rooms::PACED_FROM`) has its messages
+    /// reach them at most this often, several at a time (one write per member instead of
+    /// one per message); a quiet room's next message goes at once. Zero turns this off.
+    pub room_flush_interval: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -43,6 +47,7 @@ impl Default for GatewayConfig {
             write_buffer_bytes: 4 * 1024,
             app_refresh: Duration::from_secs(2),
             typing_per_second: 2,
+            room_flush_interval: Duration::from_millis(200),
         }
     }
 }

@@ -327,9 +327,13 @@ impl Gateway {
         let users = match &ev.target {
             Target::Users { users } => users,
             Target::Room { room } => {
-                return self
-                    .rooms
-                    .route(&ev.app_id, room, &ev.push, self.config.outbound_queue.max(1))
+                return self.rooms.route(
+                    &ev.app_id,
+                    room,
+                    &ev.push,
+                    self.config.outbound_queue.max(1),
+                    self.config.room_flush_interval,
+                )
             }
         };
         let reg = self.lock();
@@ -370,7 +374,12 @@ impl Gateway {
 /// Queues a frame into a session's outbound queue; a full queue closes the session as a
 /// slow consumer (a closing session drops it: it syncs on its next connection).
 pub(crate) fn offer(out: &Outbound, frame: &Arc<SharedFrame>, limit: usize) {
-    if out.push(frame, limit) == Pushed::Overflowed {
+    offer_all(out, std::slice::from_ref(frame), limit);
+}
+
+/// `offer` for several frames, queued together with one wake-up.
+pub(crate) fn offer_all(out: &Outbound, frames: &[Arc<SharedFrame>], limit: usize) {
+    if out.push_all(frames, limit) == Pushed::Overflowed {
         metrics::counter!("tern_gateway_slow_consumers_total").increment(1);
     }
 }

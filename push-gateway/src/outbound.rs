@@ -69,12 +69,20 @@ impl Outbound {
 
     /// Queues a frame unless `limit` frames are waiting already, in which case the
     /// session is closed as a slow consumer and the frame dropped.
+    #[cfg(test)]
     pub fn push(&self, frame: &Arc<SharedFrame>, limit: usize) -> Pushed {
+        self.push_all(std::slice::from_ref(frame), limit)
+    }
+
+    /// Queues several frames at once, in order, with one wake-up, so that the session
+    /// finds them all when it runs and writes them together; past `limit` waiting frames
+    /// the session is closed as a slow consumer and none of them is queued.
+    pub fn push_all(&self, frames: &[Arc<SharedFrame>], limit: usize) -> Pushed {
         let mut st = self.lock();
         if st.closing.is_some() {
             return Pushed::Dropped;
         }
-        let pushed = if st.frames.len() >= limit {
+        let pushed = if st.frames.len() + frames.len() > limit {
             st.closing = Some(Closing::error(
                 codes::SLOW_CONSUMER,
                 "slow_consumer",
@@ -83,7 +91,7 @@ impl Outbound {
             st.frames = VecDeque::new();
             Pushed::Overflowed
         } else {
-            st.frames.push_back(frame.clone());
+            st.frames.extend(frames.iter().cloned());
             Pushed::Queued
         };
         drop(st);
@@ -181,6 +189,22 @@ mod tests {
             Next::Write => panic!("an overflowed session must close"),
         }
         assert!(batch.is_empty(), "nothing is written after the overflow");
+    }
+
+    #[test]
+    fn several_frames_go_in_together_or_not_at_all() {
+        let out = Outbound::new(0);
+        assert_eq!(out.push_all(&[frame(0), frame(1)], 3), Pushed::Queued);
+        let mut batch = Vec::new();
+        assert!(matches!(out.take(&mut batch, 10), Next::Write));
+        assert_eq!(batch.len(), 2);
+        assert_eq!(out.push(&frame(2), 3), Pushed::Queued);
+        assert_eq!(out.push(&frame(3), 3), Pushed::Queued);
+        // Two more would make four waiting, past the limit of three: none of them is queued.
+        assert_eq!(out.push_all(&[frame(4), frame(5)], 3), Pushed::Overflowed);
+        let mut batch = Vec::new();
+        assert!(matches!(out.take(&mut batch, 10), Next::Close(_)));
+        assert!(batch.is_empty());
     }
 
     #[test]
