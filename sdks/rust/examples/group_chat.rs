@@ -10,8 +10,8 @@
 //! cargo run -p tern-sdk --example group_chat -- --app-key ak_... --app-secret sk_...
 //! ```
 //!
-//! Options: `--http URL` (default `http://127.0.0.1:8080`), `--ws URL` (default: derived from
-//! `--http`), `--keep` (leave the group in place and print how to chat in it with the `chat`
+//! Options: `--url URL` (default `http://127.0.0.1:8080`), `--ws URL` (default: derived from
+//! `--url`), `--keep` (leave the group in place and print how to chat in it with the `chat`
 //! example; by default the tour ends by dismissing it).
 
 use std::time::Duration;
@@ -41,7 +41,7 @@ fn parse_args() -> Result<Args, String> {
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
-            "--http" => http = value()?,
+            "--url" | "--http" => http = value()?,
             "--ws" => ws = Some(value()?),
             "--app-key" => app_key = Some(value()?),
             "--app-secret" => app_secret = Some(value()?),
@@ -155,7 +155,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("{e}\nusage: group_chat --app-key AK --app-secret SK [--http URL] [--ws URL] [--keep]");
+            eprintln!("{e}\nusage: group_chat --app-key AK --app-secret SK [--url URL] [--ws URL] [--keep]");
             std::process::exit(2);
         }
     };

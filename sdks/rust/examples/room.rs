@@ -5,7 +5,7 @@
 //! ```text
 //! tern tenant create Acme
 //! tern app create --tenant Acme --name demo        # note app_key and app_secret
-//! cargo run -p tern-sdk --example room -- --app ak_... --secret sk_...
+//! cargo run -p tern-sdk --example room -- --app-key ak_... --app-secret sk_...
 //! ```
 //!
 //! Options: `--url URL` (default `http://127.0.0.1:8080`), `--room ID` (default
@@ -36,8 +36,8 @@ fn parse_args() -> Result<Args, String> {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--url" => url = value()?,
-            "--app" => app = Some(value()?),
-            "--secret" => secret = Some(value()?),
+            "--app-key" | "--app" => app = Some(value()?),
+            "--app-secret" | "--secret" => secret = Some(value()?),
             "--room" => room = value()?,
             "--stay" => stay = true,
             other => return Err(format!("unknown option {other}")),
@@ -92,7 +92,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("{e}\nusage: room --app APP_KEY --secret APP_SECRET [--url URL] [--room ID] [--stay]");
+            eprintln!("{e}\nusage: room --app-key APP_KEY --app-secret APP_SECRET [--url URL] [--room ID] [--stay]");
             std::process::exit(2);
         }
     };
