@@ -129,10 +129,15 @@ async fn wait<T>(
     .map_err(|_| "timed out waiting for an event".to_owned())?
 }
 
+/// A group notice: in the group's timeline (a message), or in the user's own system
+/// conversation when they are no longer in the group (a notification).
 fn notice(event: &'static str) -> impl FnMut(&Event) -> Option<()> {
-    move |e| match e {
-        Event::Message(m) => GroupNotice::of(m).filter(|n| n.event == event).map(|_| ()),
-        _ => None,
+    move |e| {
+        let n = match e {
+            Event::Message(m) => GroupNotice::of(m),
+            e => GroupNotice::of_notification(e),
+        };
+        n.filter(|n| n.event == event).map(|_| ())
     }
 }
 
