@@ -6,14 +6,11 @@
 
 mod support;
 
-use prost::Message as _;
 use serde_json::{json, Value};
 use support::*;
 use tern_platform::proto::server_v1 as pb;
 use tern_sdk::server::ServerClient;
-use tern_sdk::signing::{new_nonce, sign_request, unix_now};
 use tern_tenant_api::grpc::error_code;
-use tonic::transport::Channel;
 
 macro_rules! on_every_store {
     ($name:ident, $body:ident) => {
@@ -909,42 +906,7 @@ on_every_store!(bad_and_cross_app, bad_input_and_other_apps);
 // ---- gRPC ----------------------------------------------------------------------------
 
 fn signed<T: prost::Message>(app: &TestApp, method: &str, msg: T) -> tonic::Request<T> {
-    let path = format!("/tern.server.v1.Groups/{method}");
-    let body = msg.encode_to_vec();
-    let headers = sign_request(
-        app.app.app_key.as_str(),
-        &app.secret,
-        "POST",
-        &path,
-        &body,
-        unix_now(),
-        &new_nonce(),
-    );
-    let mut req = tonic::Request::new(msg);
-    for (k, v) in headers {
-        req.metadata_mut().insert(
-            k.to_ascii_lowercase()
-                .parse::<tonic::metadata::AsciiMetadataKey>()
-                .unwrap(),
-            v.parse().unwrap(),
-        );
-    }
-    req
-}
-
-async fn grpc_channel(s: &TestServer) -> Channel {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(tern_tenant_api::grpc::serve(
-        listener,
-        s.api_state(),
-        std::future::pending(),
-    ));
-    Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
+    grpc_signed(app, &format!("/tern.server.v1.Groups/{method}"), msg)
 }
 
 fn gid(g: &str) -> pb::GroupRequest {
@@ -1295,24 +1257,5 @@ async fn the_groups_service_over_grpc(s: TestServer) {
 on_every_store!(grpc_groups, the_groups_service_over_grpc);
 
 fn signed_messages(app: &TestApp, msg: pb::SendRequest) -> tonic::Request<pb::SendRequest> {
-    let body = msg.encode_to_vec();
-    let headers = sign_request(
-        app.app.app_key.as_str(),
-        &app.secret,
-        "POST",
-        "/tern.server.v1.Messages/Send",
-        &body,
-        unix_now(),
-        &new_nonce(),
-    );
-    let mut req = tonic::Request::new(msg);
-    for (k, v) in headers {
-        req.metadata_mut().insert(
-            k.to_ascii_lowercase()
-                .parse::<tonic::metadata::AsciiMetadataKey>()
-                .unwrap(),
-            v.parse().unwrap(),
-        );
-    }
-    req
+    grpc_signed(app, "/tern.server.v1.Messages/Send", msg)
 }

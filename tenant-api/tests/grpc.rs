@@ -4,52 +4,19 @@
 
 mod support;
 
-use prost::Message;
 use support::*;
 use tern_platform::proto::server_v1 as pb;
-use tern_sdk::signing::{new_nonce, sign_request, unix_now};
 use tern_tenant_api::grpc::error_code;
 use tonic::transport::Channel;
 
-/// Signs a unary call the way SIGNING.md says: POST, the method path, the protobuf bytes.
-fn signed<T: Message>(app: &TestApp, path: &str, msg: T) -> tonic::Request<T> {
-    let body = msg.encode_to_vec();
-    let headers = sign_request(
-        app.app.app_key.as_str(),
-        &app.secret,
-        "POST",
-        path,
-        &body,
-        unix_now(),
-        &new_nonce(),
-    );
-    let mut req = tonic::Request::new(msg);
-    for (k, v) in headers {
-        req.metadata_mut().insert(
-            k.to_ascii_lowercase()
-                .parse::<tonic::metadata::AsciiMetadataKey>()
-                .unwrap(),
-            v.parse().unwrap(),
-        );
-    }
-    req
+fn signed<T: prost::Message>(app: &TestApp, path: &str, msg: T) -> tonic::Request<T> {
+    grpc_signed(app, path, msg)
 }
 
 async fn start() -> (TestServer, Channel) {
     let (_, store, dir) = stores().await.into_iter().next().unwrap();
     let s = TestServer::start(store, dir).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(tern_tenant_api::grpc::serve(
-        listener,
-        s.api_state(),
-        std::future::pending(),
-    ));
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = grpc_channel(&s).await;
     (s, channel)
 }
 

@@ -10,9 +10,7 @@ use serde_json::{json, Value};
 use support::*;
 use tern_platform::proto::server_v1 as pb;
 use tern_sdk::server::{encode_segment, ServerClient, ServerError};
-use tern_sdk::signing::{new_nonce, sign_request, unix_now};
 use tern_tenant_api::grpc::error_code;
-use tonic::transport::Channel;
 
 macro_rules! on_every_store {
     ($name:ident, $body:ident) => {
@@ -428,43 +426,12 @@ async fn rest_refusals(s: TestServer) {
 }
 on_every_store!(rest_refuses_bad_unsigned_and_foreign_requests, rest_refusals);
 
-/// Signs a unary call the way SIGNING.md says: POST, the method path, the protobuf bytes.
 fn signed<T: prost::Message>(app: &TestApp, path: &str, msg: T) -> tonic::Request<T> {
-    let body = msg.encode_to_vec();
-    let headers = sign_request(
-        app.app.app_key.as_str(),
-        &app.secret,
-        "POST",
-        path,
-        &body,
-        unix_now(),
-        &new_nonce(),
-    );
-    let mut req = tonic::Request::new(msg);
-    for (k, v) in headers {
-        req.metadata_mut().insert(
-            k.to_ascii_lowercase()
-                .parse::<tonic::metadata::AsciiMetadataKey>()
-                .unwrap(),
-            v.parse().unwrap(),
-        );
-    }
-    req
+    grpc_signed(app, path, msg)
 }
 
 async fn grpc_flow(s: TestServer) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(tern_tenant_api::grpc::serve(
-        listener,
-        s.api_state(),
-        std::future::pending(),
-    ));
-    let ch = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let ch = grpc_channel(&s).await;
     let mut messages = pb::messages_client::MessagesClient::new(ch);
     let a = setup(&s, "a").await;
     let other = setup(&s, "other").await;

@@ -293,51 +293,20 @@ on_every_store!(bans_and_mutes_stop_sends_on_every_store, bans_and_mutes_stop_se
 // ---- gRPC ------------------------------------------------------------------------------
 
 mod grpc {
-    use prost::Message;
+
     use tern_platform::proto::server_v1 as pb;
-    use tern_sdk::signing::{new_nonce, sign_request, unix_now};
+
     use tern_tenant_api::grpc::error_code;
     use tonic::transport::Channel;
 
     use super::*;
 
-    fn signed<T: Message>(app: &TestApp, method: &str, msg: T) -> tonic::Request<T> {
-        let path = format!("/tern.server.v1.Moderation/{method}");
-        let body = msg.encode_to_vec();
-        let headers = sign_request(
-            app.app.app_key.as_str(),
-            &app.secret,
-            "POST",
-            &path,
-            &body,
-            unix_now(),
-            &new_nonce(),
-        );
-        let mut req = tonic::Request::new(msg);
-        for (k, v) in headers {
-            req.metadata_mut().insert(
-                k.to_ascii_lowercase()
-                    .parse::<tonic::metadata::AsciiMetadataKey>()
-                    .unwrap(),
-                v.parse().unwrap(),
-            );
-        }
-        req
+    fn signed<T: prost::Message>(app: &TestApp, method: &str, msg: T) -> tonic::Request<T> {
+        grpc_signed(app, &format!("/tern.server.v1.Moderation/{method}"), msg)
     }
 
     async fn channel(s: &TestServer) -> Channel {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(tern_tenant_api::grpc::serve(
-            listener,
-            s.api_state(),
-            std::future::pending(),
-        ));
-        Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap()
+        grpc_channel(s).await
     }
 
     async fn moderation_over_grpc(s: TestServer) {

@@ -115,3 +115,44 @@ impl TestServer {
         reqwest::Client::new()
     }
 }
+
+/// Signs a unary gRPC call the way SIGNING.md says: POST, the method path (e.g.
+/// `/tern.server.v1.Users/GetUser`), an empty query, the protobuf bytes of the request.
+pub fn grpc_signed<T: prost::Message>(app: &TestApp, path: &str, msg: T) -> tonic::Request<T> {
+    let body = msg.encode_to_vec();
+    let headers = tern_sdk::signing::sign_request(
+        app.app.app_key.as_str(),
+        &app.secret,
+        "POST",
+        path,
+        &body,
+        tern_sdk::signing::unix_now(),
+        &tern_sdk::signing::new_nonce(),
+    );
+    let mut req = tonic::Request::new(msg);
+    for (k, v) in headers {
+        req.metadata_mut().insert(
+            k.to_ascii_lowercase()
+                .parse::<tonic::metadata::AsciiMetadataKey>()
+                .unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    req
+}
+
+/// The gRPC server API of `s`, on a listener of its own, and a channel to it.
+pub async fn grpc_channel(s: &TestServer) -> tonic::transport::Channel {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(tern_tenant_api::grpc::serve(
+        listener,
+        s.api_state(),
+        std::future::pending(),
+    ));
+    tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
