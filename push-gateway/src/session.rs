@@ -95,6 +95,15 @@ fn error_frame(id: String, code: &str, message: &str, retry_after_ms: i64) -> pb
 }
 
 /// The socket and its encoding, with the writes every phase needs.
+/// What one WebSocket message from the client comes to.
+enum Read {
+    Frame(Box<pb::ClientFrame>),
+    /// A ping or a pong: nothing to answer.
+    Skip,
+    /// The client closed, or sent what does not decode (closed with `bad_frame`).
+    Over,
+}
+
 struct Conn {
     socket: WebSocket,
     enc: Encoding,
@@ -105,6 +114,26 @@ struct Conn {
 }
 
 impl Conn {
+    /// Decodes one message from the client; a frame that does not decode closes the
+    /// connection with `bad_frame`.
+    async fn frame(&mut self, msg: &WsMessage) -> Read {
+        let data = match msg {
+            WsMessage::Text(t) => Incoming::Text(t.as_str()),
+            WsMessage::Binary(b) => Incoming::Binary(b),
+            WsMessage::Ping(_) | WsMessage::Pong(_) => return Read::Skip,
+            WsMessage::Close(_) => return Read::Over,
+        };
+        metrics::counter!("tern_gateway_frames_in_total").increment(1);
+        match codec::decode(self.enc, data) {
+            Ok(f) => Read::Frame(Box::new(f)),
+            Err(e) => {
+                self.close(&Closing::error(codes::BAD_FRAME, "bad_frame", e.to_string()))
+                    .await;
+                Read::Over
+            }
+        }
+    }
+
     /// Writes one frame of this session's own (an answer, an error before a close).
     async fn send(&mut self, f: &pb::ServerFrame) -> bool {
         metrics::counter!("tern_gateway_frames_out_total").increment(1);
@@ -268,20 +297,10 @@ async fn authenticate(gw: &Gateway, conn: &mut Conn) -> Option<Login> {
             }
             Ok(Some(Ok(m))) => m,
         };
-        let data = match &msg {
-            WsMessage::Text(t) => Incoming::Text(t.as_str()),
-            WsMessage::Binary(b) => Incoming::Binary(b),
-            WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
-            WsMessage::Close(_) => return None,
-        };
-        metrics::counter!("tern_gateway_frames_in_total").increment(1);
-        let f = match codec::decode(conn.enc, data) {
-            Ok(f) => f,
-            Err(e) => {
-                conn.close(&Closing::error(codes::BAD_FRAME, "bad_frame", e.to_string()))
-                    .await;
-                return None;
-            }
+        let f = match conn.frame(&msg).await {
+            Read::Frame(f) => *f,
+            Read::Skip => continue,
+            Read::Over => return None,
         };
         let Some(Command::Auth(auth)) = f.command else {
             conn.close(&Closing::error(
@@ -515,21 +534,11 @@ impl Session {
     /// One frame from the client: decode it, run its command, answer. False when the
     /// connection is over.
     async fn handle(&mut self, conn: &mut Conn, msg: WsMessage) -> bool {
-        let data = match &msg {
-            WsMessage::Text(t) => Incoming::Text(t.as_str()),
-            WsMessage::Binary(b) => Incoming::Binary(b),
+        let f = match conn.frame(&msg).await {
+            Read::Frame(f) => *f,
             // tungstenite answers pings itself; both count as signs of life.
-            WsMessage::Ping(_) | WsMessage::Pong(_) => return true,
-            WsMessage::Close(_) => return false,
-        };
-        metrics::counter!("tern_gateway_frames_in_total").increment(1);
-        let f = match codec::decode(conn.enc, data) {
-            Ok(f) => f,
-            Err(e) => {
-                conn.close(&Closing::error(codes::BAD_FRAME, "bad_frame", e.to_string()))
-                    .await;
-                return false;
-            }
+            Read::Skip => return true,
+            Read::Over => return false,
         };
         let Some(cmd) = f.command else {
             conn.close(&Closing::error(

@@ -220,16 +220,10 @@ impl Pipeline {
 
         // Authorise the sender.
         if let Sender::User(uid) = &req.sender {
-            let user = self
-                .user_state(app, uid)
-                .await?
-                .ok_or(DeliveryError::NotFound("sender"))?;
-            if user.banned_until.is_some_and(|t| t > now) {
-                return Err(DeliveryError::SenderBanned);
-            }
-            if user.is_muted_at(now) {
-                return Err(DeliveryError::SenderMuted);
-            }
+            self.check_sender(app, uid, now).await.map_err(|e| match e {
+                DeliveryError::NotFound(_) => DeliveryError::NotFound("sender"),
+                e => e,
+            })?;
         } else if req.source != Source::ServerApi {
             return Err(DeliveryError::Forbidden(
                 "only the server API may send as the system".into(),

@@ -746,9 +746,21 @@ pub async fn set_role(
             json!({"group_id": id, "user_id": user, "role": role, "by": by}),
         ),
     };
+    change_member(p, app, id, user, MemberChange::Role(role), &record).await
+}
+
+/// Writes one member's role or mute change with its notice and events, then tells the group.
+async fn change_member(
+    p: &Pipeline,
+    app: &App,
+    id: &GroupId,
+    user: &UserId,
+    what: MemberChange,
+    record: &GroupRecord,
+) -> Result<GroupMember, DeliveryError> {
     let change = p
         .store()
-        .change_group_member(&app.id, id, user, MemberChange::Role(role), &record, now_ms())
+        .change_group_member(&app.id, id, user, what, record, now_ms())
         .await
         .map_err(store_err)?;
     p.outbox_written(!record.events.is_empty());
@@ -795,14 +807,7 @@ pub async fn mute_member(
             json!({"group_id": id, "user_id": user, "until": until, "by": by}),
         ),
     };
-    let change = p
-        .store()
-        .change_group_member(&app.id, id, user, MemberChange::Mute(until), &record, now_ms())
-        .await
-        .map_err(store_err)?;
-    p.outbox_written(!record.events.is_empty());
-    publish(p, app, id, &change).await;
-    Ok(change.value)
+    change_member(p, app, id, user, MemberChange::Mute(until), &record).await
 }
 
 /// Hands the ownership to another member (the owner; the server API); the old owner
