@@ -369,17 +369,24 @@ mod grpc {
         let u = m.unban_user(signed(&a, "UnbanUser", unban)).await.unwrap().into_inner();
         assert_eq!(u.banned_until, None);
 
+        let until = now_ms() + 60_000;
         let mute = pb::MuteUserRequest {
             user_id: "alice".into(),
-            until: Some(now_ms() + 60_000),
+            until: Some(until),
         };
-        m.mute_user(signed(&a, "MuteUser", mute)).await.unwrap();
+        let u = m.mute_user(signed(&a, "MuteUser", mute)).await.unwrap().into_inner();
+        assert_eq!(u.muted_until, Some(until));
         let r = a.client.send_text("alice", "bob", "g2", "hi").await;
         assert_eq!(code_of(r), (403, "user_muted".to_owned()));
         let unmute = pb::UserRequest {
             user_id: "alice".into(),
         };
-        m.unmute_user(signed(&a, "UnmuteUser", unmute)).await.unwrap();
+        let u = m
+            .unmute_user(signed(&a, "UnmuteUser", unmute))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(u.muted_until, None);
         a.client.send_text("alice", "bob", "g3", "hi").await.unwrap();
 
         let del = pb::WordListRequest { name: "mild".into() };

@@ -59,6 +59,7 @@ pub fn user(u: UserView) -> pb::User {
         avatar_url: u.avatar_url,
         metadata: json_to_struct(u.metadata),
         banned_until: u.banned_until,
+        muted_until: u.muted_until,
         created_at: u.created_at,
         updated_at: u.updated_at,
         online: false,
