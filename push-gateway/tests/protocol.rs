@@ -9,6 +9,9 @@ mod support;
 use futures::{SinkExt, StreamExt};
 use prost::Message as _;
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 use support::*;
 use tern_platform::bus::Push;
 use tern_platform::domain::now_ms;
@@ -404,6 +407,84 @@ async fn silent_and_slow_connections_are_closed() {
     let (f, c) = json_until_close(&mut ws).await;
     assert_eq!(ending(&f, c), ("slow_consumer".into(), Some(4005)));
     assert!(f.len() < PUSHED, "the overflow was dropped, not buffered");
+    server.stop().await;
+}
+
+/// A client under a steady stream of pushes is still heard: its pings are answered and the
+/// heartbeat sweep (2 s interval here, so 4 s of silence) never closes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_flooded_with_pushes_is_still_heard() {
+    let env = Env::new().await;
+    let app = env.app(|_| {}).await;
+    let server = env.start(None).await;
+    let mut ws = raw(&server.url, "tern.v1.json").await;
+    ws.send(WsMessage::text(auth_json(&app.token("busy")))).await.unwrap();
+    assert!(next_json(&mut ws).await.get("auth_ok").is_some());
+
+    // The pusher keeps up to 64 notifications unread, so the session's queue (256) is
+    // never empty and never overflows, however fast this client reads.
+    let stop = Arc::new(AtomicBool::new(false));
+    let read = Arc::new(AtomicU64::new(0));
+    let pusher = {
+        let (pipeline, app) = (server.pipeline.clone(), app.app.clone());
+        let (stop, read) = (stop.clone(), read.clone());
+        tokio::spawn(async move {
+            let busy = [UserId::parse("busy").unwrap()];
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                while n < read.load(Ordering::Relaxed) + 64 {
+                    let push = Push::Notification {
+                        id: format!("n{n}"),
+                        content: json!({"n": n}),
+                        created_at: now_ms(),
+                    };
+                    pipeline.publish_to_users(&app, &busy, push).await;
+                    n += 1;
+                }
+                tokio::task::yield_now().await;
+            }
+            n
+        })
+    };
+
+    // Three heartbeat timeouts' worth of time, a ping a second, every push read.
+    let mut pongs = 0u32;
+    let started = tokio::time::Instant::now();
+    let mut next_ping = started;
+    while started.elapsed() < Duration::from_secs(12) {
+        if tokio::time::Instant::now() >= next_ping {
+            let ping = json!({"id": format!("p{pongs}"), "ping": {"nonce": "7"}});
+            ws.send(WsMessage::text(ping.to_string())).await.unwrap();
+            next_ping += Duration::from_secs(1);
+        }
+        let f = next_json(&mut ws).await;
+        if f.get("notification").is_some() {
+            read.fetch_add(1, Ordering::Relaxed);
+        } else if f.get("pong").is_some() {
+            pongs += 1;
+        } else {
+            panic!("unexpected frame while flooded: {f}");
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let pushed = pusher.await.unwrap();
+    let notifications = read.load(Ordering::Relaxed);
+    assert!(pongs >= 10, "only {pongs} of 12 pings were answered");
+    assert!(
+        notifications > 1_000,
+        "the flood was thin: {notifications} of {pushed} read"
+    );
+    // Still open: one more ping is answered after the flood.
+    ws.send(WsMessage::text(json!({"id": "last", "ping": {}}).to_string()))
+        .await
+        .unwrap();
+    loop {
+        let f = next_json(&mut ws).await;
+        if f["id"] == "last" {
+            assert!(f.get("pong").is_some(), "{f}");
+            break;
+        }
+    }
     server.stop().await;
 }
 
