@@ -184,6 +184,26 @@ async fn joining_gives_the_backlog_and_the_count_and_only_members_send_or_read()
         assert_eq!(host.join_room("show").await.unwrap(), 2);
         assert_eq!(viewer.room_info("show").await.unwrap().member_count, 2);
         assert_eq!(rooms::get(p, &app.app, &rid("show")).await.unwrap().member_count, 2);
+        // The server API speaks as the system: members get it once, with no sender.
+        let system = SendRequest {
+            sender: Sender::System,
+            to: Recipient::Room(rid("show")),
+            client_msg_id: None,
+            msg_type: MessageType::Text,
+            content: json!({"text": "going live"}),
+            source: Source::ServerApi,
+            options: Default::default(),
+        };
+        assert_eq!(p.send(&app.app, system).await.unwrap().seq, 10);
+        let m = next_matching(&mut viewer_ev, |e| match e {
+            Event::Message(m) => Some(m),
+            _ => None,
+        })
+        .await;
+        assert_eq!(
+            (m.seq, m.sender.as_deref(), m.content["text"].as_str()),
+            (10, None, Some("going live"))
+        );
         no_more_messages(&mut viewer_ev).await;
         server.stop().await;
     }

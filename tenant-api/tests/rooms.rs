@@ -144,13 +144,30 @@ async fn registry_history_and_dismissal(s: TestServer) {
     // A retry of a room send is the first answer.
     let again = c.send_room_text("alice", "lobby", "k0", "one").await.unwrap();
     assert_eq!(again.seq, 1);
-    // Unknown rooms are not_found for sends; the system sends to users and groups only.
+    // Unknown rooms are not_found for sends, from a user or from the system.
     let (st, code) = fails(c, "POST", "/v1/messages", Some(send_body("alice", "nowhere", "x"))).await;
     assert_eq!((st, code.as_str()), (404, "not_found"));
-    let system = json!({"to": {"room": "lobby"}, "type": "text", "content": {"text": "x"}});
+    let to_nowhere = json!({"to": {"room": "nowhere"}, "type": "text", "content": {"text": "x"}});
     assert_eq!(
-        fails(c, "POST", "/v1/messages", Some(system)).await.1,
-        "invalid_argument"
+        fails(c, "POST", "/v1/messages", Some(to_nowhere)).await,
+        (404, "not_found".into())
+    );
+    // The system speaks in a room (no `from`): stored next in the room's timeline, with no
+    // sender, and a retry with its key is the first answer.
+    let system = json!({"to": {"room": "lobby"}, "client_msg_id": "notice-1", "type": "text",
+        "content": {"text": "the stream starts in 5 minutes"}});
+    let sent = call(c, "POST", "/v1/messages", Some(system.clone())).await;
+    assert_eq!(
+        (sent["conversation_id"].as_str(), sent["seq"].as_i64()),
+        (Some("r:lobby"), Some(4))
+    );
+    assert_eq!(call(c, "POST", "/v1/messages", Some(system)).await["seq"], 4);
+    let last = c.history("r:lobby", 3, 10).await.unwrap();
+    assert_eq!(
+        last.iter()
+            .map(|m| (m.seq, m.from.as_deref(), m.content["text"].as_str().unwrap()))
+            .collect::<Vec<_>>(),
+        vec![(4, None, "the stream starts in 5 minutes")]
     );
 
     // Dismissal: the room and its history are gone, the id may be used again from seq 1.

@@ -28,7 +28,7 @@ pub struct Target {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessage {
-    /// The sending user; absent to send as the system (to a user or a group).
+    /// The sending user; absent to send as the system (to a user, a group or a room).
     pub from: Option<String>,
     pub to: Target,
     /// Idempotency key: a retry with the same key returns the first answer, even if the
@@ -128,9 +128,6 @@ pub async fn send_message(st: &ApiState, app: &App, b: SendMessage) -> Result<Se
         None => Sender::System,
     };
     let to = parse_target(&b.to)?;
-    if sender == Sender::System && matches!(to, Recipient::Room(_)) {
-        return Err(ApiError::invalid("system messages go to a user or a group"));
-    }
     let request = SendRequest {
         sender,
         to,
