@@ -26,6 +26,18 @@ async fn notification(events: &mut Events, kind: &'static str) -> serde_json::Va
     .await
 }
 
+/// The next group notice in the user's own system conversation (`s:<user>`).
+async fn own_notice(events: &mut Events, conversation: &str) -> GroupNotice {
+    next_matching(events, |e| match &e {
+        Event::Notification {
+            conversation_id: Some(c),
+            ..
+        } if c == conversation => GroupNotice::of_notification(&e),
+        _ => None,
+    })
+    .await
+}
+
 /// The next ordinary message in `conversation`.
 async fn message_in(events: &mut Events, conversation: &str) -> Message {
     next_matching(events, |e| match e {
@@ -47,7 +59,7 @@ fn code<T: std::fmt::Debug>(r: Result<T, tern_sdk::ClientError>) -> String {
 
 async fn the_whole_group_life_from_the_sdk(env: Env) {
     let app = env.app(|_| {}).await;
-    app.users(&env, &["alice", "bob", "carol", "dave"]).await;
+    app.users(&env, &["alice", "bob", "carol", "dave", "erin"]).await;
     let server = env.start(None).await;
     let (alice, mut alice_ev) = connect(&server.url, &app, "alice", "a").await;
     let (bob, mut bob_ev) = connect(&server.url, &app, "bob", "b").await;
@@ -108,8 +120,11 @@ async fn the_whole_group_life_from_the_sdk(env: Env) {
     // The notice of her joining reaches her (now a member), then the answer.
     let (_, joined) = notice(&mut carol_ev, "member_joined").await;
     assert_eq!(joined.content["user"], "carol");
-    let told = notification(&mut carol_ev, "group_join_accepted").await;
-    assert_eq!(told["by"], "alice");
+    let told = own_notice(&mut carol_ev, "s:carol").await;
+    assert_eq!(
+        (told.event.as_str(), told.group_id.as_str(), told.by.as_deref()),
+        ("join_request_accepted", "team", Some("alice"))
+    );
     assert_eq!(
         carol
             .my_groups(None, 10)
@@ -120,6 +135,28 @@ async fn the_whole_group_life_from_the_sdk(env: Env) {
             .collect::<Vec<_>>(),
         ["team"]
     );
+
+    // Erin asks and goes offline; the answer is kept for her and reaches her when she is back.
+    let (erin, _erin_ev) = connect(&server.url, &app, "erin", "e").await;
+    assert!(matches!(
+        erin.join_group("team", "").await.unwrap(),
+        JoinOutcome::Requested(_)
+    ));
+    erin.close();
+    drop(erin);
+    notification(&mut alice_ev, "group_join_request").await;
+    assert_eq!(
+        alice.answer_join_request("team", "erin", false).await.unwrap().state,
+        "declined"
+    );
+    let (erin, mut erin_ev) = connect(&server.url, &app, "erin", "e").await;
+    let told = own_notice(&mut erin_ev, "s:erin").await;
+    assert_eq!(
+        (told.event.as_str(), told.group_id.as_str(), told.by.as_deref()),
+        ("join_request_declined", "team", Some("alice"))
+    );
+    assert_eq!(code(erin.history("g:team", 0, 10).await), "not_found");
+    erin.close();
 
     // Bob (a member) invites Dave to an approval group: a request, not a member.
     let invited = bob.invite("team", &["dave"]).await.unwrap();
@@ -351,27 +388,13 @@ async fn the_whole_group_life_from_the_sdk(env: Env) {
 
     // Bob removes Dave: Dave is told in his own conversation.
     bob.remove_member("team", "dave").await.unwrap();
-    let n = next_matching(&mut dave_ev, |e| match &e {
-        Event::Notification {
-            conversation_id: Some(c),
-            ..
-        } if c == "s:dave" => GroupNotice::of_notification(&e),
-        _ => None,
-    })
-    .await;
+    let n = own_notice(&mut dave_ev, "s:dave").await;
     assert_eq!((n.event.as_str(), n.by.as_deref()), ("removed_from_group", Some("bob")));
     assert_eq!(code(dave.history("g:team", 0, 10).await), "not_found");
 
     // Bob dismisses: Carol (and Bob) get the notice; the group is gone.
     bob.dismiss_group("team").await.unwrap();
-    let told = next_matching(&mut carol_ev, |e| match &e {
-        Event::Notification {
-            conversation_id: Some(c),
-            ..
-        } if c == "s:carol" => GroupNotice::of_notification(&e),
-        _ => None,
-    })
-    .await;
+    let told = own_notice(&mut carol_ev, "s:carol").await;
     assert_eq!(told.event, "group_dismissed");
     assert_eq!(code(carol.group("team").await), "not_found");
     assert!(carol.my_groups(None, 10).await.unwrap().is_empty());

@@ -612,8 +612,9 @@ pub async fn join_requests(
     Ok(p.store().group_join_requests(&app.id, id, after, limit).await?)
 }
 
-/// Accepts (the user becomes a member) or declines a pending request; the user's
-/// connected devices get a `group_join_accepted` or `group_join_declined` notification.
+/// Accepts (the user becomes a member) or declines a pending request; the asker gets a
+/// `join_request_accepted` or `join_request_declined` notice in their own system
+/// conversation, kept for them if they are offline.
 pub async fn answer_join_request(
     p: &Pipeline,
     app: &App,
@@ -627,6 +628,16 @@ pub async fn answer_join_request(
         return Err(refuse(s, "answer join requests"));
     }
     let by = by(actor);
+    let answer = notice(
+        if accept {
+            "join_request_accepted"
+        } else {
+            "join_request_declined"
+        },
+        id,
+        by,
+        json!({}),
+    );
     let change = p
         .store()
         .answer_group_join_request(
@@ -641,31 +652,30 @@ pub async fn answer_join_request(
                 JoinAnswer::Decline
             },
             now_ms(),
-            &|joined: &[UserId]| match joined.first() {
-                Some(u) => GroupRecord {
-                    notice: Some(notice("member_joined", id, by, json!({ "user": u }))),
-                    actor: by.cloned(),
-                    personal: Vec::new(),
-                    events: event(
-                        app,
-                        "group.member_joined",
-                        json!({"group_id": id, "user_id": u, "by": by}),
-                    ),
-                },
-                None => GroupRecord::default(),
+            &|joined: &[UserId]| {
+                let personal = vec![(user.clone(), answer.clone())];
+                match joined.first() {
+                    Some(u) => GroupRecord {
+                        notice: Some(notice("member_joined", id, by, json!({ "user": u }))),
+                        actor: by.cloned(),
+                        personal,
+                        events: event(
+                            app,
+                            "group.member_joined",
+                            json!({"group_id": id, "user_id": u, "by": by}),
+                        ),
+                    },
+                    None => GroupRecord {
+                        personal,
+                        ..GroupRecord::default()
+                    },
+                }
             },
         )
         .await
         .map_err(full_err)?;
     p.outbox_written(change.notice.is_some() && app.settings.webhook.wants("group.member_joined"));
     publish(p, app, id, &change).await;
-    let kind = if accept {
-        "group_join_accepted"
-    } else {
-        "group_join_declined"
-    };
-    let push = notification(kind, json!({"group_id": id, "by": by}));
-    p.publish_to_users(app, std::slice::from_ref(user), push).await;
     Ok(change.value)
 }
 

@@ -5,8 +5,9 @@
 //! conversation (`g:<id>`), in order with everything else; `GroupNotice::of` reads one. A
 //! user put out of a group (removed, or the group dismissed) gets one in their own `s:<user>`
 //! conversation. Join requests reach the owner and admins as `Event::Notification` with
-//! `content["type"] == "group_join_request"`; the answer reaches the asker as
-//! `"group_join_accepted"` or `"group_join_declined"`.
+//! `content["type"] == "group_join_request"`; the answer reaches the asker in their
+//! `s:<user>` conversation (`join_request_accepted` or `join_request_declined`), read with
+//! `GroupNotice::of_notification`.
 
 use crate::client::{unexpected, Client};
 use crate::content::{json_to_struct, struct_to_json};
@@ -155,7 +156,8 @@ pub struct GroupChanges {
 pub struct GroupNotice {
     /// `group_created`, `members_added`, `member_joined`, `member_left`, `member_removed`,
     /// `member_muted`, `member_unmuted`, `role_changed`, `owner_transferred`,
-    /// `group_updated`; in `s:<user>`: `removed_from_group`, `group_dismissed`.
+    /// `group_updated`; in `s:<user>`: `removed_from_group`, `group_dismissed`,
+    /// `join_request_accepted`, `join_request_declined`.
     pub event: String,
     pub group_id: String,
     /// Who did it; `None` for the app's backend (or a user acting alone, e.g. leaving).
@@ -174,7 +176,8 @@ impl GroupNotice {
     }
 
     /// The group change a notice of the user's own system conversation announces
-    /// (`removed_from_group`, `group_dismissed`), if it is one: those arrive as
+    /// (`removed_from_group`, `group_dismissed`, the answer to a join request), if it is
+    /// one: those arrive as
     /// `Event::Notification` with `msg_type: Some("system")`.
     pub fn of_notification(e: &Event) -> Option<Self> {
         match e {
