@@ -94,16 +94,15 @@ fn error_frame(id: String, code: &str, message: &str, retry_after_ms: i64) -> pb
     )
 }
 
-/// The socket and its encoding, with the writes every phase needs.
-/// What one WebSocket message from the client comes to.
-enum Read {
-    Frame(Box<pb::ClientFrame>),
+/// A WebSocket message from the client that holds no frame.
+enum NoFrame {
     /// A ping or a pong: nothing to answer.
     Skip,
     /// The client closed, or sent what does not decode (closed with `bad_frame`).
     Over,
 }
 
+/// The socket and its encoding, with the writes every phase needs.
 struct Conn {
     socket: WebSocket,
     enc: Encoding,
@@ -116,20 +115,20 @@ struct Conn {
 impl Conn {
     /// Decodes one message from the client; a frame that does not decode closes the
     /// connection with `bad_frame`.
-    async fn frame(&mut self, msg: &WsMessage) -> Read {
+    async fn frame(&mut self, msg: &WsMessage) -> Result<pb::ClientFrame, NoFrame> {
         let data = match msg {
             WsMessage::Text(t) => Incoming::Text(t.as_str()),
             WsMessage::Binary(b) => Incoming::Binary(b),
-            WsMessage::Ping(_) | WsMessage::Pong(_) => return Read::Skip,
-            WsMessage::Close(_) => return Read::Over,
+            WsMessage::Ping(_) | WsMessage::Pong(_) => return Err(NoFrame::Skip),
+            WsMessage::Close(_) => return Err(NoFrame::Over),
         };
         metrics::counter!("tern_gateway_frames_in_total").increment(1);
         match codec::decode(self.enc, data) {
-            Ok(f) => Read::Frame(Box::new(f)),
+            Ok(f) => Ok(f),
             Err(e) => {
                 self.close(&Closing::error(codes::BAD_FRAME, "bad_frame", e.to_string()))
                     .await;
-                Read::Over
+                Err(NoFrame::Over)
             }
         }
     }
@@ -298,9 +297,9 @@ async fn authenticate(gw: &Gateway, conn: &mut Conn) -> Option<Login> {
             Ok(Some(Ok(m))) => m,
         };
         let f = match conn.frame(&msg).await {
-            Read::Frame(f) => *f,
-            Read::Skip => continue,
-            Read::Over => return None,
+            Ok(f) => f,
+            Err(NoFrame::Skip) => continue,
+            Err(NoFrame::Over) => return None,
         };
         let Some(Command::Auth(auth)) = f.command else {
             conn.close(&Closing::error(
@@ -535,10 +534,10 @@ impl Session {
     /// connection is over.
     async fn handle(&mut self, conn: &mut Conn, msg: WsMessage) -> bool {
         let f = match conn.frame(&msg).await {
-            Read::Frame(f) => *f,
+            Ok(f) => f,
             // tungstenite answers pings itself; both count as signs of life.
-            Read::Skip => return true,
-            Read::Over => return false,
+            Err(NoFrame::Skip) => return true,
+            Err(NoFrame::Over) => return false,
         };
         let Some(cmd) = f.command else {
             conn.close(&Closing::error(

@@ -266,16 +266,11 @@ mod grpc {
 
     use tern_platform::proto::server_v1 as pb;
     use tern_tenant_api::grpc::error_code;
-    use tonic::transport::Channel;
 
     use super::*;
 
     fn signed<T: prost::Message>(app: &TestApp, method: &str, msg: T) -> tonic::Request<T> {
         grpc_signed(app, &format!("/tern.server.v1.Broadcasts/{method}"), msg)
-    }
-
-    async fn channel(s: &TestServer) -> Channel {
-        grpc_channel(s).await
     }
 
     async fn broadcasts_over_grpc(s: TestServer) {
@@ -285,7 +280,7 @@ mod grpc {
             .upsert_users(&[json!({"id": "u1"}), json!({"id": "u2"}), json!({"id": "u3"})])
             .await
             .unwrap();
-        let mut bc = pb::broadcasts_client::BroadcastsClient::new(channel(&s).await);
+        let mut bc = pb::broadcasts_client::BroadcastsClient::new(grpc_channel(&s).await);
         let start = pb::StartBroadcastRequest {
             r#type: "text".into(),
             content: tern_tenant_api::grpc_struct(json!({"text": "over grpc"})),

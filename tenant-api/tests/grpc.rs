@@ -9,10 +9,6 @@ use tern_platform::proto::server_v1 as pb;
 use tern_tenant_api::grpc::error_code;
 use tonic::transport::Channel;
 
-fn signed<T: prost::Message>(app: &TestApp, path: &str, msg: T) -> tonic::Request<T> {
-    grpc_signed(app, path, msg)
-}
-
 async fn start() -> (TestServer, Channel) {
     let (_, store, dir) = stores().await.into_iter().next().unwrap();
     let s = TestServer::start(store, dir).await;
@@ -40,13 +36,13 @@ async fn signed_calls_work_and_match_rest() {
         ],
     };
     let r = users
-        .upsert_users(signed(&a, "/tern.server.v1.Users/UpsertUsers", up))
+        .upsert_users(grpc_signed(&a, "/tern.server.v1.Users/UpsertUsers", up))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(r.users.len(), 2);
     let u = users
-        .get_user(signed(
+        .get_user(grpc_signed(
             &a,
             "/tern.server.v1.Users/GetUser",
             pb::GetUserRequest {
@@ -70,13 +66,13 @@ async fn signed_calls_work_and_match_rest() {
         ..Default::default()
     };
     let sent = messages
-        .send(signed(&a, "/tern.server.v1.Messages/Send", send.clone()))
+        .send(grpc_signed(&a, "/tern.server.v1.Messages/Send", send.clone()))
         .await
         .unwrap()
         .into_inner();
     assert_eq!((sent.conversation_id.as_str(), sent.seq), ("d:alice:bob", 1));
     let again = messages
-        .send(signed(&a, "/tern.server.v1.Messages/Send", send))
+        .send(grpc_signed(&a, "/tern.server.v1.Messages/Send", send))
         .await
         .unwrap()
         .into_inner();
@@ -85,7 +81,7 @@ async fn signed_calls_work_and_match_rest() {
     let h = a.client.history("d:alice:bob", 0, 10).await.unwrap();
     assert_eq!(h[0].content["text"], "over grpc");
     let h = messages
-        .history(signed(
+        .history(grpc_signed(
             &a,
             "/tern.server.v1.Messages/History",
             pb::HistoryRequest {
@@ -107,7 +103,7 @@ async fn errors_are_statuses_with_the_stable_code() {
     let b = s.app("b").await;
     let mut users = pb::users_client::UsersClient::new(ch.clone());
     let get = |app: &TestApp, id: &str| {
-        signed(
+        grpc_signed(
             app,
             "/tern.server.v1.Users/GetUser",
             pb::GetUserRequest { user_id: id.into() },
@@ -142,7 +138,7 @@ async fn errors_are_statuses_with_the_stable_code() {
         (tonic::Code::Unauthenticated, Some("bad_signature"))
     );
     // Signed for another method path.
-    let wrong_path = signed(
+    let wrong_path = grpc_signed(
         &a,
         "/tern.server.v1.Users/DeleteUser",
         pb::GetUserRequest {
@@ -229,12 +225,12 @@ async fn broadcasts_run_over_grpc_and_stay_in_their_app() {
         users: Vec::new(),
     };
     let job = bc
-        .start_broadcast(signed(&a, "/tern.server.v1.Broadcasts/StartBroadcast", start))
+        .start_broadcast(grpc_signed(&a, "/tern.server.v1.Broadcasts/StartBroadcast", start))
         .await
         .unwrap()
         .into_inner();
     let get = |app: &TestApp| {
-        signed(
+        grpc_signed(
             app,
             "/tern.server.v1.Broadcasts/GetBroadcast",
             pb::BroadcastRequest {
@@ -260,7 +256,7 @@ async fn broadcasts_run_over_grpc_and_stay_in_their_app() {
         users: Vec::new(),
     };
     let e = bc
-        .start_broadcast(signed(&a, "/tern.server.v1.Broadcasts/StartBroadcast", bad))
+        .start_broadcast(grpc_signed(&a, "/tern.server.v1.Broadcasts/StartBroadcast", bad))
         .await
         .unwrap_err();
     assert_eq!(error_code(&e).as_deref(), Some("invalid_argument"));

@@ -9,14 +9,9 @@ use serde_json::{json, Value};
 use support::*;
 use tern_platform::proto::server_v1 as pb;
 use tern_tenant_api::grpc::error_code;
-use tonic::transport::Channel;
 
 fn signed<T: prost::Message>(app: &TestApp, method: &str, msg: T) -> tonic::Request<T> {
     grpc_signed(app, &format!("/tern.server.v1.Friends/{method}"), msg)
-}
-
-async fn channel(s: &TestServer) -> Channel {
-    grpc_channel(s).await
 }
 
 fn page(user: &str) -> pb::UserPageRequest {
@@ -44,7 +39,7 @@ async fn friends_over_grpc_on_every_store() {
         let ids: Vec<Value> = ["alice", "bob", "carol"].iter().map(|u| json!({"id": u})).collect();
         a.client.upsert_users(&ids).await.unwrap();
         b.client.upsert_users(&[json!({"id": "dave"})]).await.unwrap();
-        let mut f = pb::friends_client::FriendsClient::new(channel(&s).await);
+        let mut f = pb::friends_client::FriendsClient::new(grpc_channel(&s).await);
 
         // Requests: sent, listed, accepted; the other one declined.
         let req = pb::SendFriendRequestRequest {

@@ -426,10 +426,6 @@ async fn rest_refusals(s: TestServer) {
 }
 on_every_store!(rest_refuses_bad_unsigned_and_foreign_requests, rest_refusals);
 
-fn signed<T: prost::Message>(app: &TestApp, path: &str, msg: T) -> tonic::Request<T> {
-    grpc_signed(app, path, msg)
-}
-
 async fn grpc_flow(s: TestServer) {
     let ch = grpc_channel(&s).await;
     let mut messages = pb::messages_client::MessagesClient::new(ch);
@@ -439,7 +435,7 @@ async fn grpc_flow(s: TestServer) {
     let path = |method: &str| format!("/tern.server.v1.Messages/{method}");
     let content = tern_tenant_api::grpc_struct(text("a reply"));
     let reply = messages
-        .send(signed(
+        .send(grpc_signed(
             &a,
             &path("Send"),
             pb::SendRequest {
@@ -459,7 +455,7 @@ async fn grpc_flow(s: TestServer) {
         .into_inner();
 
     let edited = messages
-        .edit(signed(
+        .edit(grpc_signed(
             &a,
             &path("Edit"),
             pb::EditRequest {
@@ -472,7 +468,7 @@ async fn grpc_flow(s: TestServer) {
         .into_inner();
     assert!(edited.edited_at.is_some() && edited.version > 0);
     let shown = messages
-        .get_message(signed(
+        .get_message(grpc_signed(
             &a,
             &path("GetMessage"),
             pb::MessageRequest {
@@ -495,13 +491,13 @@ async fn grpc_flow(s: TestServer) {
         user_id: user.into(),
     };
     let r = messages
-        .add_reaction(signed(&a, &path("AddReaction"), react("bob")))
+        .add_reaction(grpc_signed(&a, &path("AddReaction"), react("bob")))
         .await
         .unwrap()
         .into_inner();
     assert_eq!((r.count, r.reacted), (1, true));
     let users = messages
-        .list_reaction_users(signed(
+        .list_reaction_users(grpc_signed(
             &a,
             &path("ListReactionUsers"),
             pb::ReactionUsersRequest {
@@ -519,13 +515,13 @@ async fn grpc_flow(s: TestServer) {
         vec!["bob"]
     );
     let r = messages
-        .remove_reaction(signed(&a, &path("RemoveReaction"), react("bob")))
+        .remove_reaction(grpc_signed(&a, &path("RemoveReaction"), react("bob")))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(r.count, 0);
     let stranger = messages
-        .add_reaction(signed(&a, &path("AddReaction"), react("carol")))
+        .add_reaction(grpc_signed(&a, &path("AddReaction"), react("carol")))
         .await
         .unwrap_err();
     assert_eq!(
@@ -544,7 +540,7 @@ async fn grpc_flow(s: TestServer) {
         delete: Vec::new(),
     };
     let x = messages
-        .update_extensions(signed(&a, &path("UpdateExtensions"), update(0)))
+        .update_extensions(grpc_signed(&a, &path("UpdateExtensions"), update(0)))
         .await
         .unwrap()
         .into_inner();
@@ -553,7 +549,7 @@ async fn grpc_flow(s: TestServer) {
         (1, Some("alice"))
     );
     let conflict = messages
-        .update_extensions(signed(&a, &path("UpdateExtensions"), update(0)))
+        .update_extensions(grpc_signed(&a, &path("UpdateExtensions"), update(0)))
         .await
         .unwrap_err();
     assert_eq!(
@@ -561,7 +557,7 @@ async fn grpc_flow(s: TestServer) {
         (tonic::Code::Aborted, Some("version_conflict"))
     );
     let read = messages
-        .get_extensions(signed(
+        .get_extensions(grpc_signed(
             &a,
             &path("GetExtensions"),
             pb::MessageRequest {
@@ -574,7 +570,7 @@ async fn grpc_flow(s: TestServer) {
     assert_eq!(read, x);
 
     messages
-        .delete_for_user(signed(
+        .delete_for_user(grpc_signed(
             &a,
             &path("DeleteForUser"),
             pb::DeleteForUserRequest {
@@ -590,7 +586,7 @@ async fn grpc_flow(s: TestServer) {
     // Another app's message id is not found; neither is a malformed one.
     for id in [m.msg_id.clone(), "garbage".to_owned()] {
         let e = messages
-            .edit(signed(
+            .edit(grpc_signed(
                 &other,
                 &path("Edit"),
                 pb::EditRequest {
@@ -616,7 +612,7 @@ async fn grpc_flow(s: TestServer) {
     // Recalled: FAILED_PRECONDITION with its code.
     a.client.recall(&m.msg_id).await.unwrap();
     let e = messages
-        .add_reaction(signed(&a, &path("AddReaction"), react("alice")))
+        .add_reaction(grpc_signed(&a, &path("AddReaction"), react("alice")))
         .await
         .unwrap_err();
     assert_eq!(

@@ -293,20 +293,13 @@ on_every_store!(bans_and_mutes_stop_sends_on_every_store, bans_and_mutes_stop_se
 // ---- gRPC ------------------------------------------------------------------------------
 
 mod grpc {
-
     use tern_platform::proto::server_v1 as pb;
-
     use tern_tenant_api::grpc::error_code;
-    use tonic::transport::Channel;
 
     use super::*;
 
     fn signed<T: prost::Message>(app: &TestApp, method: &str, msg: T) -> tonic::Request<T> {
         grpc_signed(app, &format!("/tern.server.v1.Moderation/{method}"), msg)
-    }
-
-    async fn channel(s: &TestServer) -> Channel {
-        grpc_channel(s).await
     }
 
     async fn moderation_over_grpc(s: TestServer) {
@@ -316,7 +309,7 @@ mod grpc {
             .upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})])
             .await
             .unwrap();
-        let mut m = pb::moderation_client::ModerationClient::new(channel(&s).await);
+        let mut m = pb::moderation_client::ModerationClient::new(grpc_channel(&s).await);
 
         let put = pb::PutWordListRequest {
             name: "mild".into(),

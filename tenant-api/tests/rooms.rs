@@ -383,16 +383,11 @@ mod grpc {
 
     use tern_platform::proto::server_v1 as pb;
     use tern_tenant_api::grpc::error_code;
-    use tonic::transport::Channel;
 
     use super::*;
 
     fn signed<T: prost::Message>(app: &TestApp, method: &str, msg: T) -> tonic::Request<T> {
         grpc_signed(app, &format!("/tern.server.v1.Rooms/{method}"), msg)
-    }
-
-    async fn channel(s: &TestServer) -> Channel {
-        grpc_channel(s).await
     }
 
     fn room_req(id: &str) -> pb::RoomRequest {
@@ -403,7 +398,7 @@ mod grpc {
         let a = s.app("a").await;
         let b = s.app("b").await;
         a.client.upsert_users(&[json!({"id": "alice"})]).await.unwrap();
-        let mut r = pb::rooms_client::RoomsClient::new(channel(&s).await);
+        let mut r = pb::rooms_client::RoomsClient::new(grpc_channel(&s).await);
 
         let create = pb::CreateRoomRequest {
             id: "stage".into(),

@@ -149,6 +149,23 @@ async fn standing(p: &Pipeline, app: &App, id: &GroupId, actor: &Actor) -> Resul
     Ok((group, standing))
 }
 
+/// The group, if the caller's standing in it lets them `what` (by `rule`); `forbidden`
+/// otherwise.
+async fn permitted(
+    p: &Pipeline,
+    app: &App,
+    id: &GroupId,
+    actor: &Actor,
+    rule: fn(Standing) -> bool,
+    what: &str,
+) -> Result<Group, DeliveryError> {
+    let (group, s) = standing(p, app, id, actor).await?;
+    if !rule(s) {
+        return Err(refuse(s, what));
+    }
+    Ok(group)
+}
+
 fn refuse(s: Standing, what: &str) -> DeliveryError {
     match s {
         Standing::Outsider => DeliveryError::Forbidden(format!("only members of the group may {what}")),
@@ -298,10 +315,15 @@ pub async fn update(
     patch: GroupPatch,
 ) -> Result<Group, DeliveryError> {
     patch.validate().map_err(DeliveryError::InvalidArgument)?;
-    let (group, s) = standing(p, app, id, actor).await?;
-    if !rules::may_update_profile(s) {
-        return Err(refuse(s, "change the group's profile"));
-    }
+    let group = permitted(
+        p,
+        app,
+        id,
+        actor,
+        rules::may_update_profile,
+        "change the group's profile",
+    )
+    .await?;
     let changed = patch.changes(&group);
     if changed.is_empty() {
         return Ok(group);
@@ -331,10 +353,7 @@ pub async fn update(
 /// member's entry go; each member gets a `group_dismissed` notice in their `s:<user>`
 /// conversation.
 pub async fn dismiss(p: &Pipeline, app: &App, actor: &Actor, id: &GroupId) -> Result<(), DeliveryError> {
-    let (group, s) = standing(p, app, id, actor).await?;
-    if !rules::may_dismiss(s) {
-        return Err(refuse(s, "dismiss the group"));
-    }
+    let group = permitted(p, app, id, actor, rules::may_dismiss, "dismiss the group").await?;
     let by = by(actor);
     let events = event(
         app,
@@ -605,10 +624,7 @@ pub async fn join_requests(
     after: Option<&UserId>,
     limit: u32,
 ) -> Result<Vec<GroupJoinRequest>, DeliveryError> {
-    let (_, s) = standing(p, app, id, actor).await?;
-    if !rules::may_answer_requests(s) {
-        return Err(refuse(s, "see join requests"));
-    }
+    permitted(p, app, id, actor, rules::may_answer_requests, "see join requests").await?;
     Ok(p.store().group_join_requests(&app.id, id, after, limit).await?)
 }
 
@@ -623,10 +639,7 @@ pub async fn answer_join_request(
     user: &UserId,
     accept: bool,
 ) -> Result<GroupJoinRequest, DeliveryError> {
-    let (_, s) = standing(p, app, id, actor).await?;
-    if !rules::may_answer_requests(s) {
-        return Err(refuse(s, "answer join requests"));
-    }
+    permitted(p, app, id, actor, rules::may_answer_requests, "answer join requests").await?;
     let by = by(actor);
     let answer = notice(
         if accept {
@@ -690,10 +703,7 @@ pub async fn members(
     after: Option<&UserId>,
     limit: u32,
 ) -> Result<Vec<GroupMember>, DeliveryError> {
-    let (_, s) = standing(p, app, id, actor).await?;
-    if !rules::may_see_members(s) {
-        return Err(refuse(s, "see the member list"));
-    }
+    permitted(p, app, id, actor, rules::may_see_members, "see the member list").await?;
     Ok(p.store().group_members(&app.id, id, after, limit).await?)
 }
 
@@ -704,10 +714,7 @@ pub async fn member(
     id: &GroupId,
     user: &UserId,
 ) -> Result<GroupMember, DeliveryError> {
-    let (_, s) = standing(p, app, id, actor).await?;
-    if !rules::may_see_members(s) {
-        return Err(refuse(s, "see the member list"));
-    }
+    permitted(p, app, id, actor, rules::may_see_members, "see the member list").await?;
     p.store()
         .group_member(&app.id, id, user)
         .await?
@@ -728,10 +735,7 @@ pub async fn set_role(
             "role must be admin or member; ownership moves by a transfer".into(),
         ));
     }
-    let (_, s) = standing(p, app, id, actor).await?;
-    if !rules::may_set_roles(s) {
-        return Err(refuse(s, "change roles"));
-    }
+    permitted(p, app, id, actor, rules::may_set_roles, "change roles").await?;
     let target = p
         .store()
         .group_member(&app.id, id, user)
@@ -829,10 +833,7 @@ pub async fn transfer(
     id: &GroupId,
     to: &UserId,
 ) -> Result<Group, DeliveryError> {
-    let (group, s) = standing(p, app, id, actor).await?;
-    if !rules::may_transfer(s) {
-        return Err(refuse(s, "transfer the ownership"));
-    }
+    let group = permitted(p, app, id, actor, rules::may_transfer, "transfer the ownership").await?;
     if group.owner == *to {
         return Err(DeliveryError::InvalidArgument(format!("{to} owns the group already")));
     }
@@ -982,10 +983,7 @@ async fn group_messages(
     id: &GroupId,
     msg_ids: &[MsgId],
 ) -> Result<(Group, Vec<Message>), DeliveryError> {
-    let (group, s) = standing(p, app, id, actor).await?;
-    if !rules::may_see_members(s) {
-        return Err(refuse(s, "see read receipts"));
-    }
+    let group = permitted(p, app, id, actor, rules::may_see_members, "see read receipts").await?;
     if !receipts_kept(app, &group) {
         return Err(DeliveryError::ReceiptsUnavailable(format!(
             "read receipts are kept for groups of at most {} members; this one has {}",
