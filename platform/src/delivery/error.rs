@@ -1,3 +1,6 @@
+//! `DeliveryError`: what a send, recall, read or history query can fail with, each with the
+//! stable code the doors answer.
+
 use crate::domain::ContentError;
 use crate::ids::IdError;
 use crate::store::StoreError;

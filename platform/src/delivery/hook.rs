@@ -1,3 +1,6 @@
+//! The before-send hook as the pipeline sees it: the draft an app is shown and the verdict
+//! it returns, behind a trait so delivery does not depend on the webhook client.
+
 use async_trait::async_trait;
 
 use crate::domain::{App, MessageType, Sender, Source};

@@ -1,3 +1,6 @@
+//! `Pipeline`: the send path's stages in order (validate, authorise, deduplicate, filter,
+//! hook, commit, publish) and the reads and recalls that share its ports and caches.
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -1,3 +1,6 @@
+//! Apps: an app's status, its settings document (limits, webhooks, before-send policy) and
+//! its secrets as stored (encrypted).
+
 use serde::{Deserialize, Serialize};
 
 use super::UnixMillis;

@@ -1,3 +1,5 @@
+//! Conversations as a user's list shows them: position, unread count and change version.
+
 use serde::{Deserialize, Serialize};
 
 use super::{Message, UnixMillis};

@@ -1,3 +1,6 @@
+//! Groups: members and roles, join policies and requests, read positions, patches, and the
+//! limits on names, announcements, metadata and mentions.
+
 use serde::{Deserialize, Serialize};
 
 use super::UnixMillis;

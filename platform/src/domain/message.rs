@@ -1,3 +1,6 @@
+//! Messages: their types, senders and sources, the stored record, the send receipt, and the
+//! content limits a message is checked against.
+
 use serde::{Deserialize, Serialize};
 
 use super::UnixMillis;

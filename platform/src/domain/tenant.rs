@@ -1,3 +1,5 @@
+//! Tenants: the customers that own apps, their status and the rule for their names.
+
 use serde::{Deserialize, Serialize};
 
 use super::UnixMillis;

@@ -1,3 +1,6 @@
+//! Users of an app: profile, moderation state (ban, mute, token revocation) and the limits
+//! a profile is checked against.
+
 use serde::{Deserialize, Serialize};
 
 use super::UnixMillis;
