@@ -28,13 +28,19 @@ pub async fn serve(
     state: ApiState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(tern_platform::proto::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| {
-            tracing::error!(error = %e, "gRPC reflection could not load the descriptor set");
-            e
-        });
+    // Reflection in both versions: grpcurl 1.8 and many other clients still ask only
+    // v1alpha. The health service's descriptor is registered so tools can call it by name.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tern_platform::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_failed = |e: tonic_reflection::server::Error| {
+        tracing::error!(error = %e, "gRPC reflection could not load the descriptor set");
+        e
+    };
+    let reflection_v1 = reflection().build_v1().map_err(reflection_failed);
+    let reflection_v1alpha = reflection().build_v1alpha().map_err(reflection_failed);
     let (health, health_service) = tonic_health::server::health_reporter();
     let server = services::Server { state: state.clone() };
     health
@@ -76,7 +82,10 @@ pub async fn serve(
         .add_service(pb::moderation_server::ModerationServer::new(server.clone()))
         .add_service(pb::rooms_server::RoomsServer::new(server.clone()))
         .add_service(pb::friends_server::FriendsServer::new(server));
-    if let Ok(r) = reflection {
+    if let Ok(r) = reflection_v1 {
+        router = router.add_service(r);
+    }
+    if let Ok(r) = reflection_v1alpha {
         router = router.add_service(r);
     }
     router
