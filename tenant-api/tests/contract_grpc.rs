@@ -37,9 +37,9 @@ async fn start() -> (TestServer, Channel, String) {
 /// A status as a client sees it, minus nothing: the snapshot holds all of it.
 fn status_view(case: &str, s: &tonic::Status) -> Value {
     let details = s.get_error_details();
-    let info = details.error_info().map(|i| {
-        json!({"reason": i.reason, "domain": i.domain, "metadata": i.metadata})
-    });
+    let info = details
+        .error_info()
+        .map(|i| json!({"reason": i.reason, "domain": i.domain, "metadata": i.metadata}));
     json!({"case": case, "code": format!("{:?}", s.code()), "message": s.message(), "error_info": info})
 }
 
@@ -63,7 +63,9 @@ async fn error_statuses() {
     let mut seen = Vec::new();
 
     let e = users
-        .get_user(pb::GetUserRequest { user_id: "alice".into() })
+        .get_user(pb::GetUserRequest {
+            user_id: "alice".into(),
+        })
         .await
         .unwrap_err();
     seen.push(status_view("unsigned call", &e));
@@ -75,7 +77,9 @@ async fn error_statuses() {
     let replay = tonic::Request::from_parts(
         once.metadata().clone(),
         Default::default(),
-        pb::GetUserRequest { user_id: "alice".into() },
+        pb::GetUserRequest {
+            user_id: "alice".into(),
+        },
     );
     users.get_user(once).await.unwrap();
     let e = users.get_user(replay).await.unwrap_err();

@@ -60,7 +60,8 @@ impl<'a> Call<'a> {
 
     fn headers(&self, method: &str, path: &str, body: &[u8], nonce: &str) -> reqwest::header::HeaderMap {
         let mut map = reqwest::header::HeaderMap::new();
-        for (k, v) in tern_sdk::signing::sign_request(&self.key, &self.secret, method, path, body, self.timestamp, nonce)
+        for (k, v) in
+            tern_sdk::signing::sign_request(&self.key, &self.secret, method, path, body, self.timestamp, nonce)
         {
             map.insert(k, v.parse().unwrap());
         }
@@ -227,14 +228,15 @@ async fn every_error_body() {
             cases.record(case, code, answer(resp).await);
         }
         let suspended = s.app("suspended").await;
-        s.store.set_app_status(&suspended.app.id, AppStatus::Suspended).await.unwrap();
+        s.store
+            .set_app_status(&suspended.app.id, AppStatus::Suspended)
+            .await
+            .unwrap();
         s.forget_credentials(&suspended.app.app_key);
         cases.record(
             "suspended app",
             "app_suspended",
-            Call::as_app(&s, &suspended)
-                .send("GET", "/v1/users/alice", None)
-                .await,
+            Call::as_app(&s, &suspended).send("GET", "/v1/users/alice", None).await,
         );
 
         // ---- malformed requests and missing things ----
@@ -246,7 +248,8 @@ async fn every_error_body() {
         cases.record(
             "unknown field",
             "invalid_json",
-            call.send("POST", "/v1/users", Some(&json!({"users": [], "extra": 1}))).await,
+            call.send("POST", "/v1/users", Some(&json!({"users": [], "extra": 1})))
+                .await,
         );
         cases.record(
             "malformed user id",
@@ -288,50 +291,78 @@ async fn every_error_body() {
         cases.record(
             "text over max_text_bytes",
             "content_too_large",
-            call.send("POST", "/v1/messages", Some(&text("alice", json!({"user": "bob"}), &too_long)))
-                .await,
+            call.send(
+                "POST",
+                "/v1/messages",
+                Some(&text("alice", json!({"user": "bob"}), &too_long)),
+            )
+            .await,
         );
         c.ban_user("carol", None, "spam").await.unwrap();
         cases.record(
             "banned sender",
             "user_banned",
-            call.send("POST", "/v1/messages", Some(&text("carol", json!({"user": "bob"}), "hi")))
-                .await,
+            call.send(
+                "POST",
+                "/v1/messages",
+                Some(&text("carol", json!({"user": "bob"}), "hi")),
+            )
+            .await,
         );
         c.mute_user("dave", None).await.unwrap();
         cases.record(
             "muted sender",
             "user_muted",
-            call.send("POST", "/v1/messages", Some(&text("dave", json!({"user": "bob"}), "hi")))
-                .await,
+            call.send(
+                "POST",
+                "/v1/messages",
+                Some(&text("dave", json!({"user": "bob"}), "hi")),
+            )
+            .await,
         );
         assert_eq!(call.send("PUT", "/v1/users/bob/blocks/erin", None).await.0, 200);
         cases.record(
             "recipient blocked the sender",
             "blocked",
-            call.send("POST", "/v1/messages", Some(&text("erin", json!({"user": "bob"}), "hi")))
-                .await,
+            call.send(
+                "POST",
+                "/v1/messages",
+                Some(&text("erin", json!({"user": "bob"}), "hi")),
+            )
+            .await,
         );
         c.put_word_list("strict", "reject", &["darn"]).await.unwrap();
         cases.record(
             "a word of a reject list",
             "content_rejected",
-            call.send("POST", "/v1/messages", Some(&text("alice", json!({"user": "bob"}), "darn it")))
-                .await,
+            call.send(
+                "POST",
+                "/v1/messages",
+                Some(&text("alice", json!({"user": "bob"}), "darn it")),
+            )
+            .await,
         );
         c.mute_group_member("team", "bob", Some(FIXED_UNTIL)).await.unwrap();
         cases.record(
             "member muted in the group",
             "member_muted",
-            call.send("POST", "/v1/messages", Some(&text("bob", json!({"group": "team"}), "hi")))
-                .await,
+            call.send(
+                "POST",
+                "/v1/messages",
+                Some(&text("bob", json!({"group": "team"}), "hi")),
+            )
+            .await,
         );
         c.update_group("team", &json!({"mute_all": true})).await.unwrap();
         cases.record(
             "group muted for members",
             "group_muted",
-            call.send("POST", "/v1/messages", Some(&text("erin", json!({"group": "team"}), "hi")))
-                .await,
+            call.send(
+                "POST",
+                "/v1/messages",
+                Some(&text("erin", json!({"group": "team"}), "hi")),
+            )
+            .await,
         );
 
         // ---- per-app settings that refuse ----
@@ -351,7 +382,11 @@ async fn every_error_body() {
             "direct message between strangers",
             "not_friends",
             strict_call
-                .send("POST", "/v1/messages", Some(&text("alice", json!({"user": "bob"}), "hi")))
+                .send(
+                    "POST",
+                    "/v1/messages",
+                    Some(&text("alice", json!({"user": "bob"}), "hi")),
+                )
                 .await,
         );
         let throttled = s.app("throttled").await;
@@ -389,7 +424,11 @@ async fn every_error_body() {
             .update_app_settings(&json!({"group_member_limit": 2, "group_read_receipt_limit": 1}))
             .await
             .unwrap();
-        roomy.client.create_group("pair", "Pair", "alice", &["bob"]).await.unwrap();
+        roomy
+            .client
+            .create_group("pair", "Pair", "alice", &["bob"])
+            .await
+            .unwrap();
         cases.record(
             "adding past group_member_limit",
             "group_full",
@@ -398,28 +437,48 @@ async fn every_error_body() {
                 .await,
         );
         let said = roomy_call
-            .send("POST", "/v1/messages", Some(&text("alice", json!({"group": "pair"}), "hi")))
+            .send(
+                "POST",
+                "/v1/messages",
+                Some(&text("alice", json!({"group": "pair"}), "hi")),
+            )
             .await;
         let said_id = said.1["msg_id"].as_str().unwrap().to_owned();
         cases.record(
             "read counts of a group over group_read_receipt_limit",
             "receipts_unavailable",
             roomy_call
-                .send("POST", "/v1/groups/pair/read-counts", Some(&json!({"msg_ids": [said_id]})))
+                .send(
+                    "POST",
+                    "/v1/groups/pair/read-counts",
+                    Some(&json!({"msg_ids": [said_id]})),
+                )
                 .await,
         );
 
         // ---- the before-send webhook ----
         let hooked = s.app("hooked").await;
-        hooked.client.upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})]).await.unwrap();
+        hooked
+            .client
+            .upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})])
+            .await
+            .unwrap();
         let hook = |url: String| json!({"url": url, "before_send": {"enabled": true, "timeout_ms": 1000, "policy": "fail_closed"}});
-        hooked.client.set_webhook(&hook(rejecting_receiver().await)).await.unwrap();
+        hooked
+            .client
+            .set_webhook(&hook(rejecting_receiver().await))
+            .await
+            .unwrap();
         let hooked_call = Call::as_app(&s, &hooked);
         cases.record(
             "before-send webhook rejects",
             "message_rejected",
             hooked_call
-                .send("POST", "/v1/messages", Some(&text("alice", json!({"user": "bob"}), "hi")))
+                .send(
+                    "POST",
+                    "/v1/messages",
+                    Some(&text("alice", json!({"user": "bob"}), "hi")),
+                )
                 .await,
         );
         hooked.client.set_webhook(&hook(dead_url().await)).await.unwrap();
@@ -427,7 +486,11 @@ async fn every_error_body() {
             "before-send webhook unreachable, fail_closed",
             "webhook_unavailable",
             hooked_call
-                .send("POST", "/v1/messages", Some(&text("alice", json!({"user": "bob"}), "hi")))
+                .send(
+                    "POST",
+                    "/v1/messages",
+                    Some(&text("alice", json!({"user": "bob"}), "hi")),
+                )
                 .await,
         );
 
@@ -447,8 +510,12 @@ async fn every_error_body() {
         cases.record(
             "a 21st reaction of one user",
             "limit_exceeded",
-            call.send("PUT", &format!("/v1/messages/{}/reactions/r20/users/bob", m.msg_id), None)
-                .await,
+            call.send(
+                "PUT",
+                &format!("/v1/messages/{}/reactions/r20/users/bob", m.msg_id),
+                None,
+            )
+            .await,
         );
         c.recall(&m.msg_id).await.unwrap();
         cases.record(
@@ -469,7 +536,10 @@ async fn every_error_body() {
             .chain(NOT_PROVOKED_OVER_REST.iter().copied())
             .collect();
         let all: BTreeSet<&str> = tern_tenant_api::error::ERROR_CODES.iter().map(|(c, _, _)| *c).collect();
-        assert_eq!(covered, all, "every error code has a case here (or is listed as not provoked)");
+        assert_eq!(
+            covered, all,
+            "every error code has a case here (or is listed as not provoked)"
+        );
         for case in &seen {
             let code = case["body"]["error"]["code"].as_str().unwrap();
             let (_, status, _) = tern_tenant_api::error::ERROR_CODES
