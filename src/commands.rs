@@ -42,10 +42,11 @@ pub enum CommandError {
 }
 
 /// Opens the configured store (no migration). On the embedded default the data dir is
-/// created first, since SQLite will not create missing directories.
+/// created first (SQLite will not create missing directories), private to Tern's user.
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, CommandError> {
     if config.database_url.expose().starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| CommandError::DataDir {
+        let db_file = crate::data_dir::sqlite_file(config.database_url.expose());
+        crate::data_dir::prepare(&config.data_dir, db_file.as_deref()).map_err(|e| CommandError::DataDir {
             path: config.data_dir.display().to_string(),
             reason: e.to_string(),
         })?;

@@ -122,6 +122,19 @@ pub struct Config {
     pub max_connections: u32,
     /// A busy room's messages reach a node's members at most this often (0: at once).
     pub room_flush_ms: u64,
+    /// Open connections per port (HTTP, gRPC, metrics) at most; more are closed at once.
+    pub max_http_connections: u32,
+    /// A request's headers (and a new connection's first request) must arrive within this.
+    pub http_header_timeout_seconds: u64,
+    /// A connection with no request in flight is closed after this.
+    pub http_idle_timeout_seconds: u64,
+    /// HTTP/2 connections (gRPC included) are pinged this often and closed when a ping
+    /// goes unanswered as long.
+    pub http2_keepalive_seconds: u64,
+    /// When set, `/metrics` is served here and no longer on the public HTTP port.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The highest server API rate (requests per second) an app may set for itself.
+    pub max_app_rate_limit: u32,
 }
 
 /// Every setting: TOML key, its environment variable is `TERN_` + upper case.
@@ -142,6 +155,12 @@ const KEYS: &[&str] = &[
     "heartbeat_seconds",
     "max_connections",
     "room_flush_ms",
+    "max_http_connections",
+    "http_header_timeout_seconds",
+    "http_idle_timeout_seconds",
+    "http2_keepalive_seconds",
+    "metrics_addr",
+    "max_app_rate_limit",
 ];
 
 fn env_name(key: &str) -> String {
@@ -247,7 +266,14 @@ impl Config {
 fn expected_type(key: &str) -> &'static str {
     match key {
         "webhook_allow_private" => "a boolean",
-        "heartbeat_seconds" | "max_connections" | "room_flush_ms" => "an integer",
+        "heartbeat_seconds"
+        | "max_connections"
+        | "room_flush_ms"
+        | "max_http_connections"
+        | "http_header_timeout_seconds"
+        | "http_idle_timeout_seconds"
+        | "http2_keepalive_seconds"
+        | "max_app_rate_limit" => "an integer",
         _ => "a string",
     }
 }
@@ -422,6 +448,20 @@ fn build(values: HashMap<&'static str, Source>) -> Result<Config, ConfigError> {
         heartbeat_seconds: integer(&values, "heartbeat_seconds", 30u64, 1)?,
         max_connections: integer(&values, "max_connections", 50_000u32, 1)?,
         room_flush_ms: integer(&values, "room_flush_ms", 200u64, 0)?,
+        max_http_connections: integer(&values, "max_http_connections", 10_000u32, 1)?,
+        http_header_timeout_seconds: integer(&values, "http_header_timeout_seconds", 10u64, 1)?,
+        http_idle_timeout_seconds: integer(&values, "http_idle_timeout_seconds", 60u64, 1)?,
+        http2_keepalive_seconds: integer(&values, "http2_keepalive_seconds", 30u64, 1)?,
+        metrics_addr: match values.get("metrics_addr") {
+            None => None,
+            Some(_) => Some(addr(&values, "metrics_addr", "127.0.0.1:9100")?),
+        },
+        max_app_rate_limit: integer(
+            &values,
+            "max_app_rate_limit",
+            tern_platform::domain::DEFAULT_MAX_APP_RATE_PER_SECOND,
+            1,
+        )?,
     })
 }
 
@@ -450,6 +490,12 @@ mod tests {
         assert_eq!(c.heartbeat_seconds, 30);
         assert_eq!(c.max_connections, 50_000);
         assert_eq!(c.room_flush_ms, 200);
+        assert_eq!(c.max_http_connections, 10_000);
+        assert_eq!(c.http_header_timeout_seconds, 10);
+        assert_eq!(c.http_idle_timeout_seconds, 60);
+        assert_eq!(c.http2_keepalive_seconds, 30);
+        assert_eq!(c.metrics_addr, None);
+        assert_eq!(c.max_app_rate_limit, 10_000);
         assert!(!c.webhook_allow_private);
         assert_eq!(c.admin_email, "admin@localhost");
         assert!(c.admin_password.is_none() && c.master_key.is_none() && c.redis_url.is_none());
@@ -464,6 +510,8 @@ mod tests {
             ("TERN_HTTP_ADDR", "127.0.0.1:9000"),
             ("TERN_MAX_CONNECTIONS", "10"),
             ("TERN_ROOM_FLUSH_MS", "0"),
+            ("TERN_METRICS_ADDR", "127.0.0.1:9100"),
+            ("TERN_MAX_APP_RATE_LIMIT", "50000"),
         ]);
         let c = Config::from_sources(Some(("tern.toml", file)), &e).unwrap();
         assert_eq!(c.http_addr.to_string(), "127.0.0.1:9000");
@@ -472,6 +520,8 @@ mod tests {
         assert_eq!(c.heartbeat_seconds, 10);
         assert_eq!(c.max_connections, 10);
         assert_eq!(c.room_flush_ms, 0);
+        assert_eq!(c.metrics_addr.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:9100"));
+        assert_eq!(c.max_app_rate_limit, 50_000);
         assert!(c.webhook_allow_private);
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.node_id, "from-file");
@@ -512,6 +562,20 @@ mod tests {
             ("TERN_WEBHOOK_ALLOW_PRIVATE", "maybe", "TERN_WEBHOOK_ALLOW_PRIVATE"),
             ("TERN_LOG", "info,[", "TERN_LOG"),
             ("TERN_ADMIN_EMAIL", " ", "TERN_ADMIN_EMAIL"),
+            ("TERN_MAX_HTTP_CONNECTIONS", "0", "TERN_MAX_HTTP_CONNECTIONS"),
+            (
+                "TERN_HTTP_HEADER_TIMEOUT_SECONDS",
+                "0",
+                "TERN_HTTP_HEADER_TIMEOUT_SECONDS",
+            ),
+            (
+                "TERN_HTTP_IDLE_TIMEOUT_SECONDS",
+                "soon",
+                "TERN_HTTP_IDLE_TIMEOUT_SECONDS",
+            ),
+            ("TERN_HTTP2_KEEPALIVE_SECONDS", "0", "TERN_HTTP2_KEEPALIVE_SECONDS"),
+            ("TERN_METRICS_ADDR", "metrics", "TERN_METRICS_ADDR"),
+            ("TERN_MAX_APP_RATE_LIMIT", "0", "TERN_MAX_APP_RATE_LIMIT"),
         ];
         for (name, value, expect) in cases {
             let err = Config::from_sources(None, &env(&[(name, value)])).unwrap_err();

@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod config;
+mod data_dir;
 mod serve;
 mod telemetry;
 

@@ -17,6 +17,7 @@ use tern_platform::admins::{ensure_first_admin, FirstAdmin, FirstAdminPassword};
 use tern_platform::engine::{Engine, EngineConfig};
 use tern_platform::store::Store;
 use tern_push_gateway::{Gateway, GatewayConfig};
+use tern_tenant_api::connections::{self, ConnectionLimits};
 use tern_tenant_api::ops::{self, DatabaseReadiness, OpsState};
 use tern_tenant_api::ApiState;
 use tokio::sync::watch;
@@ -54,11 +55,17 @@ pub async fn run(config: Config, args: ServeArgs, telemetry: Telemetry) -> Resul
     let slot: Slot = Arc::new(RwLock::new(ops::starting_router()));
 
     let forward_to = slot.clone();
-    let router = ops::ops_router(OpsState {
+    let ops_state = OpsState {
         readiness: Arc::new(readiness.clone()),
         metrics,
-    })
-    .fallback(move |request: Request| forward(forward_to.clone(), request));
+    };
+    // With a metrics address, `/metrics` leaves the public port for a listener of its own.
+    let public_ops = match config.metrics_addr {
+        Some(_) => ops::health_router(ops_state.clone()),
+        None => ops::ops_router(ops_state.clone()),
+    };
+    let router = public_ops.fallback(move |request: Request| forward(forward_to.clone(), request));
+    let limits = connection_limits(&config);
 
     // Both listeners are bound before anything else, so a taken port fails the start at once.
     let listener = tokio::net::TcpListener::bind(config.http_addr)
@@ -75,7 +82,16 @@ pub async fn run(config: Config, args: ServeArgs, telemetry: Telemetry) -> Resul
         None
     };
     let grpc_addr = grpc_listener.as_ref().and_then(|l| l.local_addr().ok());
-    print_listening(http_addr, grpc_addr);
+    let metrics_listener = match config.metrics_addr {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| CommandError::Serve(format!("cannot listen on {addr} (metrics): {e}")))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
+    print_listening(http_addr, grpc_addr, metrics_addr);
     tracing::info!(%http_addr, ?grpc_addr, node_id = %config.node_id, roles = ?args.roles, "listening");
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -85,13 +101,24 @@ pub async fn run(config: Config, args: ServeArgs, telemetry: Telemetry) -> Resul
         let _ = shutdown_tx.send(true);
     });
 
+    if let Some(metrics_listener) = metrics_listener {
+        let mut stop = shutdown_rx.clone();
+        let router = ops::metrics_router(ops_state).fallback(not_found);
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = connections::serve(metrics_listener, router, limits, stop).await {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        });
+    }
     let mut server_shutdown = shutdown_rx.clone();
     let mut server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = server_shutdown.wait_for(|stop| *stop).await;
-            })
-            .await
+        let stop = async move {
+            let _ = server_shutdown.wait_for(|stop| *stop).await;
+        };
+        connections::serve(listener, router, limits, stop).await
     });
 
     let startup = start(
@@ -285,14 +312,15 @@ async fn front_doors(
     if !roles.contains(&Role::Api) {
         return Ok((ops::with_observability(router.fallback(not_found)), None, gateway));
     }
-    let state = ApiState::from_engine(engine);
+    let state = ApiState::from_engine(engine).with(|s| s.max_app_rate_per_second = config.max_app_rate_limit);
+    let limits = connection_limits(config);
     let grpc = grpc_listener.map(|listener| {
         let state = state.clone();
         tokio::spawn(async move {
             let stop = async move {
                 let _ = shutdown.wait_for(|s| *s).await;
             };
-            if let Err(e) = tern_tenant_api::grpc::serve(listener, state, stop).await {
+            if let Err(e) = tern_tenant_api::grpc::serve_with_limits(listener, state, limits, stop).await {
                 tracing::error!(error = %e, "gRPC server failed");
             }
         })
@@ -320,10 +348,26 @@ async fn forward(slot: Slot, request: Request) -> Response {
     }
 }
 
-fn print_listening(http_addr: SocketAddr, grpc_addr: Option<SocketAddr>) {
+/// The bounds of every port's connections, from the settings.
+fn connection_limits(config: &Config) -> ConnectionLimits {
+    let keepalive = Duration::from_secs(config.http2_keepalive_seconds);
+    ConnectionLimits {
+        max_connections: config.max_http_connections as usize,
+        header_timeout: Duration::from_secs(config.http_header_timeout_seconds),
+        idle_timeout: Duration::from_secs(config.http_idle_timeout_seconds),
+        keepalive_interval: keepalive,
+        keepalive_timeout: keepalive,
+        http2_only: false,
+    }
+}
+
+fn print_listening(http_addr: SocketAddr, grpc_addr: Option<SocketAddr>, metrics_addr: Option<SocketAddr>) {
     println!("tern: listening");
     println!("  http:     http://{http_addr}");
     println!("  console:  http://{http_addr}/console");
+    if let Some(addr) = metrics_addr {
+        println!("  metrics:  http://{addr}/metrics");
+    }
     match grpc_addr {
         Some(addr) => println!("  grpc:     {addr}"),
         None => println!("  grpc:     off (the api role is not run here)"),

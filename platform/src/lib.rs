@@ -24,6 +24,7 @@ pub mod engine;
 pub mod friends;
 pub mod groups;
 pub mod ids;
+pub mod json_strict;
 pub mod lifecycle;
 pub mod nonce;
 pub mod presence;

@@ -866,3 +866,94 @@ async fn a_full_credential_cache_still_serves_every_app() {
         assert_eq!(code(verifier.verify(forged.as_signed()).await), "bad_signature");
     }
 }
+
+#[tokio::test]
+async fn a_request_signed_at_the_window_edge_is_never_accepted_twice() {
+    let w = World::new().await;
+    // Signed 300 s ahead of the clock, the window's far edge: it passes the window until
+    // the clock reaches ts + 301 s, so its nonce must be kept that long, not only 600 s.
+    let r = Req::signed(KEY_A, SECRET_A, T0 + 300, &nonce(1));
+    w.verify(&r).await.unwrap();
+    for (offset_ms, expected) in [
+        (1_000, "nonce_reused"),
+        (600_000, "nonce_reused"),
+        (600_100, "nonce_reused"),
+        (600_999, "nonce_reused"),
+        (601_000, "timestamp_out_of_window"),
+    ] {
+        w.now.store(T0 * 1000 + offset_ms, Ordering::SeqCst);
+        assert_eq!(code(w.verify(&r).await), expected, "at +{offset_ms} ms");
+    }
+    // The documented 600 s still holds for a nonce used with a current timestamp.
+    w.now.store(T0 * 1000, Ordering::SeqCst);
+    let first = Req::signed(KEY_A, SECRET_A, T0, &nonce(2));
+    w.verify(&first).await.unwrap();
+    w.now.store(T0 * 1000 + 599_999, Ordering::SeqCst);
+    let again = Req::signed(KEY_A, SECRET_A, T0 + 599, &nonce(2));
+    assert_eq!(code(w.verify(&again).await), "nonce_reused");
+    w.now.store(T0 * 1000 + 600_000, Ordering::SeqCst);
+    let later = Req::signed(KEY_A, SECRET_A, T0 + 600, &nonce(2));
+    w.verify(&later).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_full_nonce_record_refuses_with_rate_limited_and_spares_other_apps() {
+    let w = World::new().await;
+    let cache = w.requests.credentials().clone();
+    let clock = w.now.clone();
+    let requests = RequestVerifier::with_cache(cache, Arc::new(MemoryNonceStore::with_limit(2)))
+        .with_clock(move || clock.load(Ordering::SeqCst));
+    for n in 1..=2 {
+        let r = Req::signed(KEY_A, SECRET_A, T0, &nonce(n));
+        requests.verify(r.as_signed()).await.unwrap();
+    }
+    let third = Req::signed(KEY_A, SECRET_A, T0, &nonce(3));
+    let err = requests.verify(third.as_signed()).await.unwrap_err();
+    assert_eq!(err.code(), "rate_limited");
+    assert_eq!(err.http_status(), 429);
+    // A replay of a kept nonce is still a replay, and app B has its own record.
+    let replay = Req::signed(KEY_A, SECRET_A, T0, &nonce(1));
+    assert_eq!(code(requests.verify(replay.as_signed()).await), "nonce_reused");
+    let other = Req::signed(KEY_B, SECRET_B, T0, &nonce(3));
+    requests.verify(other.as_signed()).await.unwrap();
+    // When the first nonces expire, app A is served again.
+    w.advance(601);
+    let later = Req::signed(KEY_A, SECRET_A, w.now_s(), &nonce(3));
+    requests.verify(later.as_signed()).await.unwrap();
+}
+
+#[tokio::test]
+async fn tokens_with_times_at_the_integer_extremes_are_refused() {
+    let w = World::new().await;
+    let key_a = AppKey::parse(KEY_A).unwrap();
+    let (min, max) = (i64::MIN, i64::MAX);
+    // exp - iat wraps to -1 without checked arithmetic: a token that never expires.
+    let user_claims = [
+        format!(r#"{{"iss":"{KEY_A}","sub":"alice","iat":{min},"exp":{max}}}"#),
+        format!(r#"{{"iss":"{KEY_A}","sub":"alice","iat":{},"exp":{max}}}"#, T0),
+        format!(r#"{{"iss":"{KEY_A}","sub":"alice","iat":{min},"exp":{}}}"#, T0 + 60),
+        format!(r#"{{"iss":"{KEY_A}","sub":"alice","iat":0,"exp":{}}}"#, T0 + 60),
+        format!(r#"{{"iss":"{KEY_A}","sub":"alice","iat":{},"exp":4102444801}}"#, T0),
+        format!(
+            r#"{{"iss":"{KEY_A}","sub":"alice","iat":{},"exp":{},"nbf":{min}}}"#,
+            T0,
+            T0 + 60
+        ),
+    ];
+    for claims in &user_claims {
+        let err = w
+            .tokens
+            .verify(&forge_token(claims, SECRET_A), w.now_ms())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "token_invalid", "{claims}");
+    }
+    for (iat, exp) in [(min, max), (T0, max), (min, T0 + 60), (0, T0 + 60)] {
+        let token = mint_server_token(&key_a, SECRET_A, iat, exp);
+        assert_eq!(
+            code(w.verify(&Req::bearer(&token)).await),
+            "token_invalid",
+            "{iat}..{exp}"
+        );
+    }
+}

@@ -47,7 +47,7 @@ pub enum DecodeError {
 pub fn decode(enc: Encoding, data: Incoming<'_>) -> Result<pb::ClientFrame, DecodeError> {
     match (enc, data) {
         (Encoding::Json, Incoming::Text(t)) => {
-            serde_json::from_str(t).map_err(|e| DecodeError::Malformed(e.to_string()))
+            tern_platform::json_strict::from_str(t).map_err(|e| DecodeError::Malformed(e.to_string()))
         }
         (Encoding::Proto, Incoming::Binary(b)) => {
             pb::ClientFrame::decode(b).map_err(|e| DecodeError::Malformed(e.to_string()))

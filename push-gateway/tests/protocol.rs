@@ -144,6 +144,19 @@ async fn the_json_subprotocol_speaks_snake_case_proto3_json() {
         (err["id"].as_str(), err["error"]["code"].as_str()),
         (Some("h1"), Some("invalid_argument"))
     );
+    // Reactions with control or bidirectional formatting characters are refused.
+    let msg_id = push["message"]["msg_id"].as_str().unwrap().to_owned();
+    for (i, reaction) in ["\u{202E}", "a\u{0}b", "\u{2066}x"].into_iter().enumerate() {
+        let id = format!("r{i}");
+        let frame = json!({"id": id, "add_reaction": {"msg_id": msg_id, "reaction": reaction}});
+        ws.send(WsMessage::text(frame.to_string())).await.unwrap();
+        let err = next_json(&mut ws).await;
+        assert_eq!(
+            (err["id"].as_str(), err["error"]["code"].as_str()),
+            (Some(id.as_str()), Some("invalid_argument")),
+            "{reaction:?}: {err}"
+        );
+    }
     server.stop().await;
 }
 
@@ -184,6 +197,14 @@ async fn bad_frames_and_bad_tokens_get_a_code_and_a_close_while_others_carry_on(
     // Malformed JSON.
     let mut ws = authed_json().await;
     ws.send(WsMessage::text("{\"id\": \"x\", ")).await.unwrap();
+    let (f, c) = json_until_close(&mut ws).await;
+    assert_eq!(ending(&f, c), ("bad_frame".into(), Some(4000)));
+
+    // A key repeated inside a frame (here inside `content`): which one counts would be
+    // ambiguous, so the frame is bad.
+    let mut ws = authed_json().await;
+    let twice = r#"{"id":"d1","send":{"client_msg_id":"c9","user":"alice","type":"text","content":{"text":"hi","text":"pay mallory"}}}"#;
+    ws.send(WsMessage::text(twice)).await.unwrap();
     let (f, c) = json_until_close(&mut ws).await;
     assert_eq!(ending(&f, c), ("bad_frame".into(), Some(4000)));
 

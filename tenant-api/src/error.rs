@@ -317,6 +317,9 @@ impl From<StoreError> for ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
+        if matches!(e, AuthError::RateLimited) {
+            return Self::rate_limited(1);
+        }
         let code = e.code();
         match StatusCode::from_u16(e.http_status()) {
             Ok(status) if status.is_server_error() => Self::unavailable(e),

@@ -31,6 +31,15 @@ impl<T> Signed<T> {
     }
 }
 
+/// The first credential header sent more than once: which copy to believe is ambiguous,
+/// so such a request is refused rather than judged by the first.
+fn repeated_credential(headers: &axum::http::HeaderMap) -> Option<&'static str> {
+    tern_platform::auth::request::CREDENTIAL_HEADERS
+        .iter()
+        .copied()
+        .find(|name| headers.get_all(*name).iter().nth(1).is_some())
+}
+
 fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
     parts.headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -66,6 +75,9 @@ where
             .map(|o| o.0.clone())
             .unwrap_or_else(|| parts.uri.clone());
         let raw_query = uri.query().unwrap_or("").to_owned();
+        if let Some(name) = repeated_credential(&parts.headers) {
+            return Err(ApiError::invalid(format!("{name} is sent more than once")));
+        }
         let app = st
             .verifier
             .verify(SignedRequest {
@@ -87,7 +99,8 @@ where
         } else {
             &bytes
         };
-        let body = serde_json::from_slice(json).map_err(|e| ApiError::invalid_json(format!("request body: {e}")))?;
+        let body = tern_platform::json_strict::from_slice(json)
+            .map_err(|e| ApiError::invalid_json(format!("request body: {e}")))?;
         Ok(Self { app, body, raw_query })
     }
 }

@@ -5,6 +5,7 @@
 use axum::routing::get;
 use axum::Router;
 
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod grpc;

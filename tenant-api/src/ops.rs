@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -137,13 +137,23 @@ pub struct OpsState {
 
 /// `/healthz`, `/readyz` and `/metrics`, wrapped in `observe`.
 pub fn ops_router(state: OpsState) -> Router {
+    health_router(state.clone()).merge(metrics_router(state))
+}
+
+/// `/healthz` and `/readyz`, wrapped in `observe`: for the public port when `/metrics` is
+/// served on a listener of its own.
+pub fn health_router(state: OpsState) -> Router {
     with_observability(
         Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
-            .route("/metrics", get(metrics))
             .with_state(state),
     )
+}
+
+/// `/metrics` alone, wrapped in `observe`.
+pub fn metrics_router(state: OpsState) -> Router {
+    with_observability(Router::new().route("/metrics", get(metrics)).with_state(state))
 }
 
 /// A router that answers every path with 503 `not_ready`: mounted in place of the API while
@@ -226,7 +236,25 @@ fn valid_request_id(v: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
-/// Request id, tracing span, and metrics for one request.
+/// The `method` label of a request: one of the standard methods, else `other`, so
+/// invented methods cannot grow the label set.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// Request id, tracing span, and metrics for one request. A method Tern does not know is
+/// refused here, before routing, with 405 `method_not_allowed`.
 pub async fn observe(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request
@@ -240,7 +268,7 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         .headers_mut()
         .insert(REQUEST_ID_HEADER.clone(), header_value.clone());
     request.extensions_mut().insert(RequestId(id.clone()));
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     // The route template, not the raw path, so ids in paths do not explode the label set.
     let route = request
         .extensions()
@@ -254,7 +282,16 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         request_id = %id,
         http.status = tracing::field::Empty,
     );
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response = if method == "other" {
+        json_error(
+            &request,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "unknown HTTP method",
+        )
+    } else {
+        next.run(request).instrument(span.clone()).await
+    };
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     span.record("http.status", status);
@@ -266,7 +303,11 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
             tracing::info!(status, latency_ms = elapsed.as_millis() as u64, "request served");
         }
     });
-    let labels = [("method", method), ("route", route), ("status", status.to_string())];
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route),
+        ("status", status.to_string()),
+    ];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
     response.headers_mut().insert(REQUEST_ID_HEADER.clone(), header_value);
@@ -373,6 +414,41 @@ mod tests {
             "{body}"
         );
         assert!(body.contains("http_request_duration_seconds_bucket"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn invented_methods_are_refused_and_do_not_grow_the_metrics() {
+        let r = router(vec![]);
+        let invented = |i: usize| {
+            let name = format!("XJ3K{i}{}", "Q".repeat(i % 200));
+            axum::http::Request::builder()
+                .method(Method::from_bytes(name.as_bytes()).unwrap())
+                .uri("/v1/users/alice")
+                .body(Body::empty())
+                .unwrap()
+        };
+        let res = r.clone().oneshot(invented(0)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+        let body: serde_json::Value =
+            serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+        let (_, _, before) = call(&r, "/metrics", None).await;
+        for i in 1..500 {
+            let res = r.clone().oneshot(invented(i)).await.unwrap();
+            assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+        }
+        let (_, _, after) = call(&r, "/metrics", None).await;
+        // Counter values change, the set of series does not: compare without the numbers.
+        let series = |text: &str| -> std::collections::BTreeSet<String> {
+            text.lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| l.rsplit_once(' ').map(|(name, _)| name.to_owned()))
+                .filter(|name| name.contains("method=\"other\""))
+                .collect()
+        };
+        assert_eq!(series(&before), series(&after));
+        assert!(!after.contains("XJ3K"), "an invented method reached the labels");
+        assert!(after.contains("method=\"other\""), "{after}");
     }
 
     #[tokio::test]

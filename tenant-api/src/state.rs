@@ -30,6 +30,8 @@ pub struct ApiInner {
     pub webhook_allow_private: bool,
     /// The before-send hook, for its breaker state.
     pub before_send: Option<Arc<HttpBeforeSendHook>>,
+    /// The operator's ceiling on an app's own server API rates (`TERN_MAX_APP_RATE_LIMIT`).
+    pub max_app_rate_per_second: u32,
 }
 
 impl std::ops::Deref for ApiState {
@@ -56,6 +58,7 @@ impl ApiState {
             body_limit: DEFAULT_BODY_LIMIT,
             webhook_allow_private: false,
             before_send: None,
+            max_app_rate_per_second: tern_platform::domain::DEFAULT_MAX_APP_RATE_PER_SECOND,
         }))
     }
 

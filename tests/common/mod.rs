@@ -25,6 +25,13 @@ pub const SETTINGS: &[&str] = &[
     "TERN_WEBHOOK_ALLOW_PRIVATE",
     "TERN_HEARTBEAT_SECONDS",
     "TERN_MAX_CONNECTIONS",
+    "TERN_ROOM_FLUSH_MS",
+    "TERN_MAX_HTTP_CONNECTIONS",
+    "TERN_HTTP_HEADER_TIMEOUT_SECONDS",
+    "TERN_HTTP_IDLE_TIMEOUT_SECONDS",
+    "TERN_HTTP2_KEEPALIVE_SECONDS",
+    "TERN_METRICS_ADDR",
+    "TERN_MAX_APP_RATE_LIMIT",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
 ];
 
@@ -54,10 +61,29 @@ impl Server {
     /// address line of the banner.
     pub fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut cmd = tern_command(dir);
+        cmd.arg("serve");
+        Self::spawn(cmd, env)
+    }
+
+    /// `start`, with `prelude` run by `sh` first in the same process (`ulimit -n 64`,
+    /// `umask 000`): the limits a real deployment may have.
+    pub fn start_after(dir: &Path, env: &[(&str, &str)], prelude: &str) -> Server {
+        let mut cmd = Command::new("sh");
+        for s in SETTINGS {
+            cmd.env_remove(s);
+        }
+        cmd.current_dir(dir)
+            .env("TERN_DATA_DIR", dir.join("data"))
+            .arg("-c")
+            .arg(format!("{prelude}; exec \"$0\" serve"))
+            .arg(env!("CARGO_BIN_EXE_tern"));
+        Self::spawn(cmd, env)
+    }
+
+    fn spawn(mut cmd: Command, env: &[(&str, &str)]) -> Server {
         cmd.env("TERN_HTTP_ADDR", "127.0.0.1:0")
             .env("TERN_GRPC_ADDR", "127.0.0.1:0")
             .env("TERN_LOG", "info")
-            .args(["serve"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in env {

@@ -22,6 +22,9 @@ pub enum AuthError {
     NonceReused,
     #[error("the app or its tenant is suspended")]
     AppSuspended,
+    /// The app holds as many live nonces as one node keeps for it.
+    #[error("too many signed requests: the app's nonce record is full")]
+    RateLimited,
     /// A token that is not a well-formed HS256 JWT with the claims Tern requires.
     #[error("invalid token: {0}")]
     TokenInvalid(&'static str),
@@ -47,13 +50,14 @@ pub enum AuthError {
 
 impl AuthError {
     /// Every code this type can produce, for documentation tests.
-    pub const ALL_CODES: [&'static str; 15] = [
+    pub const ALL_CODES: [&'static str; 16] = [
         "missing_credentials",
         "unknown_app_key",
         "timestamp_out_of_window",
         "bad_signature",
         "nonce_reused",
         "app_suspended",
+        "rate_limited",
         "token_invalid",
         "token_expired",
         "token_lifetime_too_long",
@@ -73,6 +77,7 @@ impl AuthError {
             Self::BadSignature => "bad_signature",
             Self::NonceReused => "nonce_reused",
             Self::AppSuspended => "app_suspended",
+            Self::RateLimited => "rate_limited",
             Self::TokenInvalid(_) => "token_invalid",
             Self::TokenExpired => "token_expired",
             Self::TokenLifetimeTooLong => "token_lifetime_too_long",
@@ -90,6 +95,7 @@ impl AuthError {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::AppSuspended | Self::UserBanned | Self::UserNotFound => 403,
+            Self::RateLimited => 429,
             Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
             _ => 401,
@@ -110,6 +116,7 @@ impl From<NonceError> for AuthError {
     fn from(e: NonceError) -> Self {
         match e {
             NonceError::Unavailable(m) => Self::Unavailable(m),
+            NonceError::Full { .. } => Self::RateLimited,
         }
     }
 }
@@ -134,6 +141,7 @@ mod tests {
             AuthError::BadSignature,
             AuthError::NonceReused,
             AuthError::AppSuspended,
+            AuthError::RateLimited,
             AuthError::TokenInvalid("x"),
             AuthError::TokenExpired,
             AuthError::TokenLifetimeTooLong,
@@ -152,5 +160,6 @@ mod tests {
         assert_eq!(dedup.len(), codes.len());
         assert_eq!(AuthError::AppSuspended.http_status(), 403);
         assert_eq!(AuthError::BadSignature.http_status(), 401);
+        assert_eq!(AuthError::RateLimited.http_status(), 429);
     }
 }

@@ -18,7 +18,7 @@ use super::token::authenticate_server_token;
 use super::AuthError;
 use crate::domain::{now_ms, App, UnixMillis};
 use crate::ids::AppKey;
-use crate::nonce::NonceStore;
+use crate::nonce::{NonceStore, NONCE_TTL_MS};
 use crate::secret_box::SecretBox;
 use crate::store::Store;
 
@@ -26,6 +26,15 @@ pub const HEADER_APP_KEY: &str = "X-Tern-App-Key";
 pub const HEADER_TIMESTAMP: &str = "X-Tern-Timestamp";
 pub const HEADER_NONCE: &str = "X-Tern-Nonce";
 pub const HEADER_SIGNATURE: &str = "X-Tern-Signature";
+/// The headers that carry credentials; a request must send each at most once (REST
+/// headers and gRPC metadata alike).
+pub const CREDENTIAL_HEADERS: [&str; 5] = [
+    HEADER_APP_KEY,
+    HEADER_TIMESTAMP,
+    HEADER_NONCE,
+    HEADER_SIGNATURE,
+    "Authorization",
+];
 /// First line of every string to sign; names the scheme so it can change one day.
 pub const SCHEME: &str = "TERN1-HMAC-SHA256";
 /// How far a request's timestamp may be from the server's clock, either way.
@@ -252,8 +261,19 @@ impl RequestVerifier {
         if !matched {
             return Err(AuthError::BadSignature);
         }
-        // Only now: a request with a bad signature cannot burn someone else's nonce.
-        if !self.nonces.record(headers.app_key.as_str(), headers.nonce).await? {
+        // Only now: a request with a bad signature cannot burn someone else's nonce. Kept
+        // for 600 s, and until the request's own timestamp leaves the window: a request
+        // signed at the window's far edge stays replayable for that much longer.
+        let window_closes = headers
+            .timestamp
+            .saturating_add(TIMESTAMP_WINDOW_SECONDS + 1)
+            .saturating_mul(1000);
+        let keep_until = now.saturating_add(NONCE_TTL_MS).max(window_closes);
+        if !self
+            .nonces
+            .record(headers.app_key.as_str(), headers.nonce, now, keep_until)
+            .await?
+        {
             return Err(AuthError::NonceReused);
         }
         if !app.is_active() {

@@ -36,6 +36,11 @@ pub const MAX_CLOCK_SKEW_SECONDS: i64 = 60;
 pub const MAX_SERVER_TOKEN_TTL_SECONDS: i64 = 3600;
 /// The `scope` claim of a server bearer token.
 pub const SERVER_SCOPE: &str = "server";
+/// Earliest `iat`, `nbf` or `exp` a token may carry (2000-01-01T00:00:00Z): older times
+/// are forged or broken clocks, and bounding them keeps every time sum far from overflow.
+pub const EARLIEST_TOKEN_TIME: i64 = 946_684_800;
+/// Latest `iat`, `nbf` or `exp` a token may carry (2100-01-01T00:00:00Z).
+pub const LATEST_TOKEN_TIME: i64 = 4_102_444_800;
 
 /// The header every token Tern mints carries, byte for byte.
 const HEADER_JSON: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
@@ -62,6 +67,8 @@ pub enum TokenError {
     BadSignatureLength,
     #[error("token exp must be after iat")]
     ExpiresBeforeIssued,
+    #[error("token iat, nbf and exp must be between 2000 and 2100")]
+    TimeOutOfRange,
     #[error("token scope must be \"server\"")]
     WrongScope,
     #[error("token sub is not a valid user id")]
@@ -83,6 +90,9 @@ impl From<TokenError> for AuthError {
             TokenError::CriticalHeader => AuthError::TokenInvalid("token header has critical extensions"),
             TokenError::BadSignatureLength => AuthError::TokenInvalid("token signature is not HS256"),
             TokenError::ExpiresBeforeIssued => AuthError::TokenInvalid("token exp must be after iat"),
+            TokenError::TimeOutOfRange => {
+                AuthError::TokenInvalid("token iat, nbf and exp must be between 2000 and 2100")
+            }
             TokenError::WrongScope => AuthError::TokenInvalid("token scope must be server"),
             TokenError::BadSubject => AuthError::TokenInvalid("token sub is not a valid user id"),
         }
@@ -150,7 +160,7 @@ impl<'a> UnverifiedJwt<'a> {
         let signature = URL_SAFE_NO_PAD
             .decode(signature_b64)
             .map_err(|_| TokenError::BadBase64("signature"))?;
-        let header: Header = serde_json::from_slice(&header_json).map_err(|_| TokenError::BadJson("header"))?;
+        let header: Header = crate::json_strict::from_slice(&header_json).map_err(|_| TokenError::BadJson("header"))?;
         if header.alg != "HS256" {
             return Err(TokenError::UnsupportedAlgorithm);
         }
@@ -171,7 +181,7 @@ impl<'a> UnverifiedJwt<'a> {
 
     /// The claims, parsed into `C`; read before verifying only to find the issuer's secrets.
     pub fn claims<C: DeserializeOwned>(&self) -> Result<C, TokenError> {
-        serde_json::from_slice(&self.claims_json).map_err(|_| TokenError::BadJson("claims"))
+        crate::json_strict::from_slice(&self.claims_json).map_err(|_| TokenError::BadJson("claims"))
     }
 
     /// Whether `mac` (keyed with a secret) gives this token's signature, compared in
@@ -267,7 +277,12 @@ fn signed_by_any(jwt: &UnverifiedJwt<'_>, app: &AppCredentials, now: UnixMillis)
 
 /// The time rules of both token kinds, in SIGNING.md's order: not expired, lifetime
 /// within `max_ttl`, not issued (or valid from) too far in the future.
+/// Every time must lie between 2000 and 2100 first, so no difference below can wrap.
 fn check_times(iat: i64, exp: i64, nbf: Option<i64>, max_ttl: i64, now: UnixMillis) -> Result<(), AuthError> {
+    let plausible = |t: i64| (EARLIEST_TOKEN_TIME..=LATEST_TOKEN_TIME).contains(&t);
+    if !plausible(iat) || !plausible(exp) || nbf.is_some_and(|t| !plausible(t)) {
+        return Err(TokenError::TimeOutOfRange.into());
+    }
     let now_s = now.div_euclid(1000);
     if exp <= iat {
         return Err(TokenError::ExpiresBeforeIssued.into());
@@ -275,7 +290,9 @@ fn check_times(iat: i64, exp: i64, nbf: Option<i64>, max_ttl: i64, now: UnixMill
     if exp <= now_s {
         return Err(AuthError::TokenExpired);
     }
-    if exp - iat > max_ttl {
+    // Checked even though the bounds above make overflow impossible: a lifetime that
+    // cannot be computed is never a lifetime to accept.
+    if exp.checked_sub(iat).is_none_or(|lifetime| lifetime > max_ttl) {
         return Err(AuthError::TokenLifetimeTooLong);
     }
     let ahead_limit = now_s.saturating_add(MAX_CLOCK_SKEW_SECONDS);
@@ -485,8 +502,8 @@ mod tests {
 
     #[test]
     fn time_rules() {
-        let now = 1_000_000 * 1000;
-        let s = 1_000_000;
+        let now = 1_767_225_600 * 1000;
+        let s = 1_767_225_600;
         assert!(check_times(s - 10, s + 10, None, 3600, now).is_ok());
         assert!(matches!(
             check_times(s - 10, s, None, 3600, now),
@@ -509,6 +526,34 @@ mod tests {
         assert!(matches!(
             check_times(s + 100, s + 50, None, 3600, now),
             Err(AuthError::TokenInvalid(_))
+        ));
+    }
+
+    #[test]
+    fn times_at_the_extremes_are_refused_not_wrapped() {
+        let now = 1_767_225_600 * 1000;
+        let s = 1_767_225_600;
+        let out_of_range = |r: Result<(), AuthError>| matches!(r, Err(AuthError::TokenInvalid(m)) if m.contains("between 2000 and 2100"));
+        // The forged never-expiring token of the report: exp - iat would wrap to -1.
+        assert!(out_of_range(check_times(i64::MIN, i64::MAX, None, 3600, now)));
+        assert!(out_of_range(check_times(i64::MIN, s + 10, None, 3600, now)));
+        assert!(out_of_range(check_times(s - 10, i64::MAX, None, i64::MAX, now)));
+        assert!(out_of_range(check_times(s - 10, s + 10, Some(i64::MIN), 3600, now)));
+        assert!(out_of_range(check_times(s - 10, s + 10, Some(i64::MAX), 3600, now)));
+        assert!(out_of_range(check_times(0, s + 10, None, i64::MAX, now)));
+        assert!(out_of_range(check_times(
+            EARLIEST_TOKEN_TIME - 1,
+            s + 10,
+            None,
+            i64::MAX,
+            now
+        )));
+        assert!(out_of_range(check_times(s, LATEST_TOKEN_TIME + 1, None, i64::MAX, now)));
+        // The bounds themselves are fine when the other rules hold.
+        assert!(check_times(EARLIEST_TOKEN_TIME, LATEST_TOKEN_TIME, None, i64::MAX, now).is_ok());
+        assert!(matches!(
+            check_times(EARLIEST_TOKEN_TIME, LATEST_TOKEN_TIME, None, 3600, now),
+            Err(AuthError::TokenLifetimeTooLong)
         ));
     }
 

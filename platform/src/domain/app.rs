@@ -167,6 +167,9 @@ impl Default for AppSettings {
 
 /// The largest group member limit an app may set.
 pub const MAX_GROUP_MEMBER_LIMIT: usize = 100_000;
+/// The operator's default ceiling on an app's server API rates (`TERN_MAX_APP_RATE_LIMIT`):
+/// the rates an app sets bound how many nonces each node must remember for it.
+pub const DEFAULT_MAX_APP_RATE_PER_SECOND: u32 = 10_000;
 
 impl AppSettings {
     /// Checks every setting against its documented range; the message names the setting.
@@ -194,6 +197,31 @@ impl AppSettings {
         range("room_send_rate_per_second", self.room_send_rate_per_second, 1, 100_000)?;
         range("room_backlog", self.room_backlog, 0, 100)?;
         range("broadcast_rate_per_second", self.broadcast_rate_per_second, 1, 100_000)?;
+        Ok(())
+    }
+
+    /// Refuses server API rates raised above `max_rate`, the operator's ceiling. A rate
+    /// this change leaves as it was passes, so an app set before the ceiling was lowered
+    /// can still change its other settings.
+    pub fn check_rate_ceiling(&self, before: &AppSettings, max_rate: u32) -> Result<(), String> {
+        for (name, now, was) in [
+            (
+                "write_rate_per_second",
+                self.write_rate_per_second,
+                before.write_rate_per_second,
+            ),
+            (
+                "read_rate_per_second",
+                self.read_rate_per_second,
+                before.read_rate_per_second,
+            ),
+        ] {
+            if now > max_rate && now != was {
+                return Err(format!(
+                    "{name} must be at most {max_rate}, this platform's maximum (TERN_MAX_APP_RATE_LIMIT)"
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -277,8 +305,8 @@ pub fn validate_app_name(name: &str) -> Result<(), &'static str> {
     if name.chars().count() > 100 {
         return Err("app name must be at most 100 characters");
     }
-    if name.chars().any(char::is_control) {
-        return Err("app name must not contain control characters");
+    if super::has_forbidden_chars(name) {
+        return Err("app name must not contain control or bidirectional formatting characters");
     }
     Ok(())
 }
@@ -314,5 +342,20 @@ mod tests {
         assert!(e.contains("invalid"), "{e}");
         assert!(base.with_patch(&json!({"webhook": {}})).is_err());
         assert!(base.with_patch(&json!([1])).is_err());
+    }
+
+    #[test]
+    fn rates_above_the_operator_ceiling_are_refused_when_raised() {
+        let base = AppSettings::default();
+        let raised = base.with_patch(&json!({"write_rate_per_second": 1_000_000})).unwrap();
+        let e = raised.check_rate_ceiling(&base, 10_000).unwrap_err();
+        assert!(e.contains("write_rate_per_second") && e.contains("10000"), "{e}");
+        let raised = base.with_patch(&json!({"read_rate_per_second": 10_001})).unwrap();
+        assert!(raised.check_rate_ceiling(&base, 10_000).is_err());
+        let at = base.with_patch(&json!({"read_rate_per_second": 10_000})).unwrap();
+        assert_eq!(at.check_rate_ceiling(&base, 10_000), Ok(()));
+        // An app already above a lowered ceiling may still change something else.
+        let other = raised.with_patch(&json!({"room_backlog": 10})).unwrap();
+        assert_eq!(other.check_rate_ceiling(&raised, 10_000), Ok(()));
     }
 }

@@ -74,7 +74,7 @@ pub struct Block {
 /// Checks a remark and tags against the limits above; the message names what is wrong.
 pub fn validate_friend_profile(remark: Option<&str>, tags: &[String]) -> Result<(), String> {
     if let Some(r) = remark {
-        if r.chars().count() > MAX_FRIEND_REMARK_CHARS || r.chars().any(char::is_control) {
+        if r.chars().count() > MAX_FRIEND_REMARK_CHARS || super::has_forbidden_chars(r) {
             return Err(format!(
                 "remark must be at most {MAX_FRIEND_REMARK_CHARS} characters without control characters"
             ));
@@ -84,7 +84,7 @@ pub fn validate_friend_profile(remark: Option<&str>, tags: &[String]) -> Result<
         return Err(format!("at most {MAX_FRIEND_TAGS} tags"));
     }
     for t in tags {
-        if t.trim().is_empty() || t.chars().count() > MAX_FRIEND_TAG_CHARS || t.chars().any(char::is_control) {
+        if t.trim().is_empty() || t.chars().count() > MAX_FRIEND_TAG_CHARS || super::has_forbidden_chars(t) {
             return Err(format!(
                 "each tag must be 1 to {MAX_FRIEND_TAG_CHARS} characters without control characters"
             ));

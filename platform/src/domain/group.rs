@@ -257,8 +257,8 @@ pub fn validate_group_name(name: &str) -> Result<(), String> {
     if name.trim().is_empty() || name.chars().count() > MAX_GROUP_NAME_CHARS {
         return Err(format!("name must be 1 to {MAX_GROUP_NAME_CHARS} characters"));
     }
-    if name.chars().any(char::is_control) {
-        return Err("name must not contain control characters".into());
+    if super::has_forbidden_chars(name) {
+        return Err("name must not contain control or bidirectional formatting characters".into());
     }
     Ok(())
 }

@@ -194,7 +194,9 @@ pub fn validate_extension_updates(updates: &[ExtensionUpdate]) -> Result<(), Str
 pub fn validate_reaction(reaction: &str) -> Result<(), String> {
     if reaction.is_empty()
         || reaction.len() > MAX_REACTION_BYTES
-        || reaction.chars().any(|c| c.is_whitespace() || c.is_control())
+        || reaction
+            .chars()
+            .any(|c| c.is_whitespace() || super::is_forbidden_in_short_text(c))
     {
         return Err(format!(
             "a reaction is 1 to {MAX_REACTION_BYTES} bytes without spaces or control characters"

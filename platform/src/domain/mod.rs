@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod message;
 pub mod moderation;
 pub mod room;
+pub mod short_text;
 pub mod tenant;
 pub mod user;
 
@@ -23,6 +24,7 @@ pub use lifecycle::*;
 pub use message::*;
 pub use moderation::*;
 pub use room::*;
+pub use short_text::*;
 pub use tenant::*;
 pub use user::*;
 

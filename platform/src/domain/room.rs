@@ -71,8 +71,8 @@ pub fn validate_room_profile(name: &str, metadata: &serde_json::Value) -> Result
     if name.trim().is_empty() || name.chars().count() > MAX_ROOM_NAME_CHARS {
         return Err(format!("name must be 1 to {MAX_ROOM_NAME_CHARS} characters"));
     }
-    if name.chars().any(char::is_control) {
-        return Err("name must not contain control characters".into());
+    if super::has_forbidden_chars(name) {
+        return Err("name must not contain control or bidirectional formatting characters".into());
     }
     if !metadata.is_object() {
         return Err("metadata must be a JSON object".into());

@@ -50,8 +50,8 @@ pub fn validate_tenant_name(name: &str) -> Result<(), &'static str> {
     if name.chars().count() > 100 {
         return Err("tenant name must be at most 100 characters");
     }
-    if name.chars().any(char::is_control) {
-        return Err("tenant name must not contain control characters");
+    if super::has_forbidden_chars(name) {
+        return Err("tenant name must not contain control or bidirectional formatting characters");
     }
     Ok(())
 }

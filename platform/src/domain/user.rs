@@ -49,6 +49,9 @@ pub fn validate_profile(p: &UserProfile) -> Result<(), String> {
         if name.chars().count() > 100 {
             return Err("name must be at most 100 characters".into());
         }
+        if super::has_forbidden_chars(name) {
+            return Err("name must not contain control or bidirectional formatting characters".into());
+        }
     }
     if let Some(Some(url)) = &p.avatar_url {
         if url.len() > 1024 {

@@ -36,6 +36,13 @@ pub enum WebhookError {
     UnsupportedScheme(String),
     #[error("webhook URL has no host")]
     MissingHost,
+    /// `https://user:pass@host/`: credentials in a URL end up in logs, screens and
+    /// backups, so they are refused; receivers authenticate a call by its signature.
+    #[error(
+        "webhook URL must not carry a user name or password (user:pass@host); verify the \
+         X-Tern-Signature header instead"
+    )]
+    CredentialsInUrl,
     #[error(
         "webhook host {host} resolves to {addr}, an internal address (loopback, private, link-local, \
          ...); refused to prevent server-side request forgery. An operator can allow it by setting \
@@ -87,6 +94,21 @@ pub fn allow_private_from_env() -> bool {
     std::env::var(ALLOW_PRIVATE_ENV)
         .map(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "yes"))
         .unwrap_or(false)
+}
+
+/// `url` for showing: any user name and password replaced by `<redacted>`. Such URLs are
+/// refused when configured, but one stored before that rule must still not be shown whole.
+pub fn url_for_display(url: &str) -> String {
+    match Url::parse(url.trim()) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            let _ = parsed.set_password(None);
+            let _ = parsed.set_username("<redacted>");
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        // Not a URL at all: it cannot be called, and nothing in it is known to be safe.
+        Err(_) => "<unparseable URL>".to_owned(),
+    }
 }
 
 /// Checks a webhook URL when a tenant configures it: it parses, is http(s), and its host
@@ -212,6 +234,9 @@ fn parse_target(url: &str) -> Result<Target, WebhookError> {
     match parsed.scheme() {
         "http" | "https" => {}
         other => return Err(WebhookError::UnsupportedScheme(other.to_owned())),
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(WebhookError::CredentialsInUrl);
     }
     let host = parsed
         .host_str()
@@ -407,5 +432,23 @@ mod tests {
         ));
         // A public literal needs no DNS and passes.
         validate_webhook_url("https://8.8.8.8/hook", false).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn credentials_in_a_url_are_refused_and_never_shown() {
+        for bad in [
+            "https://user:hunter2@8.8.8.8/hook",
+            "https://user@8.8.8.8/hook",
+            "https://:hunter2@8.8.8.8/hook",
+        ] {
+            let err = validate_webhook_url(bad, true).await.unwrap_err();
+            assert_eq!(err, WebhookError::CredentialsInUrl, "{bad}");
+            assert!(!err.to_string().contains("hunter2"));
+            let shown = url_for_display(bad);
+            assert!(!shown.contains("hunter2") && !shown.contains("user@"), "{shown}");
+            assert!(shown.contains("8.8.8.8/hook"), "{shown}");
+        }
+        assert_eq!(url_for_display("https://8.8.8.8/hook"), "https://8.8.8.8/hook");
+        assert_eq!(url_for_display("::not a url:hunter2"), "<unparseable URL>");
     }
 }

@@ -140,10 +140,11 @@ fn parse_before_send(b: BeforeSendSpec) -> Result<BeforeSendSettings, InvalidWeb
 }
 
 /// The written form of stored settings (what `GET /v1/webhook` and `tern webhook show` print).
+/// A URL with credentials (refused today, perhaps stored earlier) is shown redacted.
 pub fn spec_of(w: &WebhookSettings) -> WebhookSpec {
     let b = &w.before_send;
     WebhookSpec {
-        url: w.url.clone(),
+        url: w.url.as_deref().map(super::client::url_for_display),
         events: w.events.clone(),
         before_send: Some(BeforeSendSpec {
             enabled: b.enabled,

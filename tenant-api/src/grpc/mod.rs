@@ -3,8 +3,9 @@
 
 use tern_platform::proto::server_v1 as pb;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
 
+use crate::connections::{self, ConnectionLimits};
 use crate::state::ApiState;
 
 mod auth;
@@ -22,12 +23,22 @@ pub fn json_struct(v: serde_json::Value) -> Option<prost_types::Struct> {
     convert::json_to_struct(v)
 }
 
-/// Serves gRPC on `listener` until `shutdown` resolves.
+/// Serves gRPC on `listener` until `shutdown` resolves, with the default connection limits.
 pub async fn serve(
     listener: TcpListener,
     state: ApiState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), tonic::transport::Error> {
+) -> std::io::Result<()> {
+    serve_with_limits(listener, state, ConnectionLimits::default(), shutdown).await
+}
+
+/// Serves gRPC on `listener` within `limits` (HTTP/2 only) until `shutdown` resolves.
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    state: ApiState,
+    limits: ConnectionLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     // Reflection in both versions: grpcurl 1.8 and many other clients still ask only
     // v1alpha. The health service's descriptor is registered so tools can call it by name.
     let reflection = || {
@@ -70,9 +81,7 @@ pub async fn serve(
     health
         .set_serving::<pb::friends_server::FriendsServer<services::Server>>()
         .await;
-    let mut builder = tonic::transport::Server::builder().layer(auth::SignedLayer::new(state));
-    let mut router = builder
-        .add_service(health_service)
+    let mut routes = Routes::new(health_service)
         .add_service(pb::users_server::UsersServer::new(server.clone()))
         .add_service(pb::messages_server::MessagesServer::new(server.clone()))
         .add_service(pb::conversations_server::ConversationsServer::new(server.clone()))
@@ -83,12 +92,20 @@ pub async fn serve(
         .add_service(pb::rooms_server::RoomsServer::new(server.clone()))
         .add_service(pb::friends_server::FriendsServer::new(server));
     if let Ok(r) = reflection_v1 {
-        router = router.add_service(r);
+        routes = routes.add_service(r);
     }
     if let Ok(r) = reflection_v1alpha {
-        router = router.add_service(r);
+        routes = routes.add_service(r);
     }
-    router
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await
+    // The connections are served by `connections::serve` (bounded, with timeouts) rather
+    // than tonic's own server, so the signature layer is put in front of the routes here.
+    let service = tower::ServiceBuilder::new()
+        .map_request(|request: http::Request<hyper::body::Incoming>| request.map(tonic::body::Body::new))
+        .layer(auth::SignedLayer::new(state))
+        .service(routes.prepare());
+    let limits = ConnectionLimits {
+        http2_only: true,
+        ..limits
+    };
+    connections::serve(listener, service, limits, shutdown).await
 }

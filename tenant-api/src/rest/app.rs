@@ -99,6 +99,9 @@ pub async fn patch_settings(
     req: Signed<serde_json::Value>,
 ) -> Result<Json<AppSettingsView>, ApiError> {
     let settings = req.app.settings.with_patch(&req.body).map_err(ApiError::invalid)?;
+    settings
+        .check_rate_ceiling(&req.app.settings, st.max_app_rate_per_second)
+        .map_err(ApiError::invalid)?;
     st.store.update_app_settings(&req.app.id, &settings).await?;
     // Take effect on this node at once rather than when the credential cache expires.
     st.verifier.credentials().invalidate(&req.app.app_key);
