@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
@@ -174,8 +174,8 @@ fn grpcurl() -> Option<PathBuf> {
 }
 
 /// Runs grpcurl off the async runtime and returns its standard output; a failure fails.
-async fn run(grpcurl: &PathBuf, args: Vec<String>) -> String {
-    let bin = grpcurl.clone();
+async fn run(grpcurl: &Path, args: Vec<String>) -> String {
+    let bin = grpcurl.to_path_buf();
     let out = tokio::task::spawn_blocking(move || Command::new(bin).args(&args).output())
         .await
         .unwrap()
