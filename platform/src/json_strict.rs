@@ -3,6 +3,7 @@
 //! as a webhook receiver and Tern, could each see a different `content`). Every door parses
 //! request JSON through here: REST bodies, WebSocket JSON frames, token claims.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -66,13 +67,42 @@ impl<'de> Visitor<'de> for UniqueKeys {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut seen = HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key.clone()) {
+        while let Some(key) = map.next_key_seed(Key)? {
+            if seen.contains(&key) {
                 return Err(de::Error::custom(format_args!("duplicate key {key:?}")));
             }
+            seen.insert(key);
             map.next_value_seed(UniqueKeys)?;
         }
         Ok(())
+    }
+}
+
+/// An object key, borrowed from the input when it has no escapes: every request body and
+/// JSON frame passes through here, so keys are not copied just to be compared.
+struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(key))
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(key.to_owned()))
     }
 }
 

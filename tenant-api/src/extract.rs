@@ -32,8 +32,9 @@ impl<T> Signed<T> {
 }
 
 /// The first credential header sent more than once: which copy to believe is ambiguous,
-/// so such a request is refused rather than judged by the first.
-fn repeated_credential(headers: &axum::http::HeaderMap) -> Option<&'static str> {
+/// so such a request is refused rather than judged by the first (REST headers and gRPC
+/// metadata alike).
+pub(crate) fn repeated_credential(headers: &axum::http::HeaderMap) -> Option<&'static str> {
     tern_platform::auth::request::CREDENTIAL_HEADERS
         .iter()
         .copied()

@@ -236,10 +236,10 @@ fn valid_request_id(v: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
-/// The `method` label of a request: one of the standard methods, else `other`, so
-/// invented methods cannot grow the label set.
-fn method_label(method: &Method) -> &'static str {
-    match *method {
+/// The `method` label of a request when it is one of the standard methods; `None` for an
+/// invented one, which is refused and counted as `other`, so the label set cannot grow.
+fn standard_method(method: &Method) -> Option<&'static str> {
+    Some(match *method {
         Method::GET => "GET",
         Method::HEAD => "HEAD",
         Method::POST => "POST",
@@ -249,8 +249,8 @@ fn method_label(method: &Method) -> &'static str {
         Method::OPTIONS => "OPTIONS",
         Method::CONNECT => "CONNECT",
         Method::TRACE => "TRACE",
-        _ => "other",
-    }
+        _ => return None,
+    })
 }
 
 /// Request id, tracing span, and metrics for one request. A method Tern does not know is
@@ -268,7 +268,8 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         .headers_mut()
         .insert(REQUEST_ID_HEADER.clone(), header_value.clone());
     request.extensions_mut().insert(RequestId(id.clone()));
-    let method = method_label(request.method());
+    let standard = standard_method(request.method());
+    let method = standard.unwrap_or("other");
     // The route template, not the raw path, so ids in paths do not explode the label set.
     let route = request
         .extensions()
@@ -282,7 +283,7 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         request_id = %id,
         http.status = tracing::field::Empty,
     );
-    let mut response = if method == "other" {
+    let mut response = if standard.is_none() {
         json_error(
             &request,
             StatusCode::METHOD_NOT_ALLOWED,

@@ -100,10 +100,7 @@ where
             let verified = async {
                 let msg = message_bytes(&bytes)?;
                 // Two copies of a credential: which to believe is ambiguous, so refuse.
-                if let Some(name) = tern_platform::auth::request::CREDENTIAL_HEADERS
-                    .iter()
-                    .find(|name| parts.headers.get_all(**name).iter().nth(1).is_some())
-                {
+                if let Some(name) = crate::extract::repeated_credential(&parts.headers) {
                     return Err(ApiError::invalid(format!("{name} is sent more than once")));
                 }
                 let h = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok());
