@@ -7,6 +7,7 @@
 //! - `secret_box`: secrets at rest (AES-256-GCM with a versioned master key).
 //! - `store`: the Store port and its SQLite and PostgreSQL adapters.
 //! - `bus`, `presence`, `nonce`: the ports that become Redis or Pulsar at scale.
+//! - `redis_adapters`: those ports on Redis, for several nodes over one database.
 //! - `delivery`: the one pipeline every message goes through.
 //! - `lifecycle`: what happens to a message after it is sent (edits, recalls, reactions, ...).
 //! - `friends`, `rooms`, `broadcasts`: operations shared by the server API and the gateway.
@@ -29,6 +30,7 @@ pub mod lifecycle;
 pub mod nonce;
 pub mod presence;
 pub mod proto;
+pub mod redis_adapters;
 pub mod rooms;
 pub mod secret_box;
 pub mod store;

@@ -1,0 +1,105 @@
+//! The bus on Redis pub/sub: one channel per node (`P:bus:<node>`), so a delivery is
+//! published only to the nodes that hold its recipients, never to every node. Events are
+//! JSON. The subscription rides a RESP3 connection that reconnects and resubscribes by
+//! itself; an event published while a node was cut off is lost to live delivery and healed
+//! by the client's sync, as everything on the bus is already committed.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ::redis::aio::ConnectionManager;
+use ::redis::{Client, PushInfo, PushKind, Value};
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use super::{manager_config, Keys};
+use crate::bus::{Bus, BusError, BusEvent};
+
+/// Events buffered for the gateway before new ones are dropped (and counted): the push
+/// callback must never block the connection that reads from Redis.
+const NODE_QUEUE: usize = 65_536;
+
+pub struct RedisBus {
+    client: Client,
+    conn: ConnectionManager,
+    keys: Keys,
+    /// The subscribed connection of each node this process serves, kept alive here.
+    subscriptions: Mutex<HashMap<String, ConnectionManager>>,
+}
+
+impl RedisBus {
+    pub(crate) fn new(client: Client, conn: ConnectionManager, keys: Keys) -> Self {
+        Self {
+            client,
+            conn,
+            keys,
+            subscriptions: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// Turns one push from Redis into a bus event for the gateway; anything else is ignored.
+fn forward(info: PushInfo, tx: &mpsc::Sender<BusEvent>, cut: &AtomicBool) {
+    match info.kind {
+        PushKind::Message => {
+            let Some(Value::BulkString(payload)) = info.data.get(1) else {
+                return;
+            };
+            let event: BusEvent = match serde_json::from_slice(payload) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(error = %e, "dropped a bus event that is not valid JSON");
+                    return;
+                }
+            };
+            if tx.try_send(event).is_err() {
+                metrics::counter!("tern_bus_dropped_total").increment(1);
+            }
+            if cut.swap(false, Ordering::Relaxed) {
+                tracing::info!("bus subscription receiving again");
+            }
+        }
+        PushKind::Disconnection if !cut.swap(true, Ordering::Relaxed) => {
+            tracing::warn!("bus subscription lost its Redis connection; reconnecting");
+        }
+        _ => {}
+    }
+}
+
+#[async_trait]
+impl Bus for RedisBus {
+    async fn publish(&self, node: &str, event: BusEvent) -> Result<(), BusError> {
+        let payload = serde_json::to_vec(&event).map_err(|e| BusError::Unavailable(e.to_string()))?;
+        let mut c = self.conn.clone();
+        ::redis::cmd("PUBLISH")
+            .arg(self.keys.channel(node))
+            .arg(payload)
+            .query_async::<i64>(&mut c)
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        Ok(())
+    }
+
+    async fn subscribe(&self, node: &str) -> Result<mpsc::Receiver<BusEvent>, BusError> {
+        let (tx, rx) = mpsc::channel(NODE_QUEUE);
+        let cut = Arc::new(AtomicBool::new(false));
+        let config = manager_config()
+            .set_automatic_resubscription()
+            .set_push_sender(move |info: PushInfo| {
+                forward(info, &tx, &cut);
+                Ok::<(), std::convert::Infallible>(())
+            });
+        let mut conn = ConnectionManager::new_with_config(self.client.clone(), config)
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        conn.subscribe(self.keys.channel(node))
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        self.subscriptions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(node.to_owned(), conn);
+        Ok(rx)
+    }
+}

@@ -1,0 +1,360 @@
+//! The Redis adapters against the real Redis named by `TERN_TEST_REDIS_URL`: two nodes in
+//! one process, each with its own connections and lease, behave as one — a replayed nonce is
+//! refused on the other node, each sees the other's users and rooms, a bus event reaches
+//! only the node it is published to, and a node that dies is forgotten. Each test uses its
+//! own key prefix. Without the variable the tests are skipped with a printed line, unless
+//! `TERN_TEST_REQUIRE_SERVICES=1`.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use tern_platform::bus::{Bus, BusEvent, Push, Target};
+use tern_platform::domain::now_ms;
+use tern_platform::ids::{AppId, RoomId, UserId};
+use tern_platform::nonce::NonceStore;
+use tern_platform::presence::Presence;
+use tern_platform::redis_adapters::{RedisAdapters, RedisConfig};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+fn config() -> Option<RedisConfig> {
+    match std::env::var("TERN_TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(RedisConfig {
+            url,
+            prefix: format!("test-{}", ulid::Ulid::new().to_string().to_lowercase()),
+        }),
+        _ => {
+            let message = "redis adapter tests skipped: TERN_TEST_REDIS_URL is not set";
+            if std::env::var("TERN_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") {
+                panic!("{message} (and TERN_TEST_REQUIRE_SERVICES=1)");
+            }
+            println!("{message}");
+            None
+        }
+    }
+}
+
+struct Node {
+    ports: RedisAdapters,
+    tasks: TaskTracker,
+    stop: CancellationToken,
+}
+
+async fn node(config: &RedisConfig, id: &str) -> Node {
+    let tasks = TaskTracker::new();
+    let stop = CancellationToken::new();
+    let ports = RedisAdapters::connect(config, id, &tasks, stop.clone()).await.unwrap();
+    Node { ports, tasks, stop }
+}
+
+impl Node {
+    async fn stop(self) {
+        self.stop.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
+
+fn user(s: &str) -> UserId {
+    UserId::parse(s).unwrap()
+}
+
+/// Asks until `check` holds, for up to `secs` seconds.
+async fn eventually<F, Fut>(secs: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while tokio::time::Instant::now() < until {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_nonce_used_on_one_node_is_refused_on_the_other_until_it_expires() {
+    let Some(cfg) = config() else { return };
+    let (a, b) = (node(&cfg, "a").await, node(&cfg, "b").await);
+    let now = now_ms();
+    assert!(a.ports.nonces.record("key1", "n1", now, now + 600_000).await.unwrap());
+    assert!(!b.ports.nonces.record("key1", "n1", now, now + 600_000).await.unwrap());
+    assert!(
+        b.ports.nonces.record("key2", "n1", now, now + 600_000).await.unwrap(),
+        "another app's nonce"
+    );
+    assert!(a.ports.nonces.record("key1", "short", now, now + 150).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        b.ports
+            .nonces
+            .record("key1", "short", now_ms(), now_ms() + 600_000)
+            .await
+            .unwrap(),
+        "an expired nonce may be used again"
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn each_node_sees_the_others_sessions_and_routes_only_to_the_nodes_that_hold_them() {
+    let Some(cfg) = config() else { return };
+    let (a, b) = (node(&cfg, "a").await, node(&cfg, "b").await);
+    let app = AppId::generate();
+    let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
+
+    assert!(a
+        .ports
+        .presence
+        .session_opened(&app, &alice, "a", 1, "phone")
+        .await
+        .unwrap());
+    assert!(
+        !a.ports
+            .presence
+            .session_opened(&app, &alice, "a", 2, "web")
+            .await
+            .unwrap(),
+        "second device"
+    );
+    assert!(b
+        .ports
+        .presence
+        .session_opened(&app, &bob, "b", 1, "phone")
+        .await
+        .unwrap());
+    assert!(!b
+        .ports
+        .presence
+        .session_opened(&app, &alice, "b", 3, "tablet")
+        .await
+        .unwrap());
+
+    let routes = b
+        .ports
+        .presence
+        .nodes_of(&app, &[alice.clone(), bob.clone(), carol.clone()])
+        .await
+        .unwrap();
+    let mut on_a = routes.get("a").cloned().unwrap_or_default();
+    on_a.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+    assert_eq!(on_a, vec![alice.clone()]);
+    let mut on_b = routes.get("b").cloned().unwrap_or_default();
+    on_b.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+    assert_eq!(on_b, vec![alice.clone(), bob.clone()]);
+    assert_eq!(routes.len(), 2, "carol is offline and routed nowhere");
+
+    let other_app = AppId::generate();
+    assert!(
+        a.ports
+            .presence
+            .nodes_of(&other_app, std::slice::from_ref(&alice))
+            .await
+            .unwrap()
+            .is_empty(),
+        "apps are apart"
+    );
+
+    // Closing sessions: the user goes offline with the last one, with a last-seen time.
+    assert!(!a.ports.presence.session_closed(&app, &alice, "a", 1).await.unwrap());
+    assert!(!a.ports.presence.session_closed(&app, &alice, "a", 2).await.unwrap());
+    assert!(
+        !a.ports.presence.session_closed(&app, &alice, "a", 2).await.unwrap(),
+        "closing twice is harmless"
+    );
+    let before = now_ms();
+    assert!(b.ports.presence.session_closed(&app, &alice, "b", 3).await.unwrap());
+    let p = a
+        .ports
+        .presence
+        .presence(&app, &[alice.clone(), bob.clone()])
+        .await
+        .unwrap();
+    assert!(!p[0].online && p[0].devices.is_empty());
+    assert!(p[0].last_seen.unwrap() >= before - 1000);
+    assert!(p[1].online && p[1].last_seen.is_none());
+    assert_eq!(p[1].devices, vec!["phone".to_string()]);
+
+    // The bus: an event published to b reaches b's subscriber, not a's.
+    let mut on_a = a.ports.bus.subscribe("a").await.unwrap();
+    let mut on_b = b.ports.bus.subscribe("b").await.unwrap();
+    let event = BusEvent {
+        app_id: app.clone(),
+        target: Target::Users {
+            users: vec![bob.clone()],
+        },
+        push: Push::Typing {
+            conversation_id: tern_platform::ids::ConversationId::parse("d:alice:bob").unwrap(),
+            user_id: alice.clone(),
+        },
+    };
+    a.ports.bus.publish("b", event.clone()).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), on_b.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, event);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), on_a.recv())
+            .await
+            .is_err(),
+        "a got nothing"
+    );
+
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn rooms_count_users_once_across_nodes() {
+    let Some(cfg) = config() else { return };
+    let (a, b) = (node(&cfg, "a").await, node(&cfg, "b").await);
+    let app = AppId::generate();
+    let room = RoomId::parse("lobby").unwrap();
+    let p = &a.ports.presence;
+    p.room_joined(&app, &room, &user("alice"), "a", 1).await.unwrap();
+    p.room_joined(&app, &room, &user("alice"), "a", 1).await.unwrap(); // joined twice: once
+    b.ports
+        .presence
+        .room_joined(&app, &room, &user("alice"), "b", 7)
+        .await
+        .unwrap();
+    b.ports
+        .presence
+        .room_joined(&app, &room, &user("bob"), "b", 8)
+        .await
+        .unwrap();
+    assert_eq!(p.room_member_count(&app, &room).await.unwrap(), 2);
+    let mut nodes = p.room_nodes(&app, &room).await.unwrap();
+    nodes.sort();
+    assert_eq!(nodes, vec!["a", "b"]);
+
+    b.ports.presence.room_left(&app, &room, "b", 8).await.unwrap();
+    assert_eq!(p.room_member_count(&app, &room).await.unwrap(), 1);
+    assert_eq!(p.room_user_removed(&app, &room, &user("alice")).await.unwrap(), 2);
+    assert_eq!(p.room_member_count(&app, &room).await.unwrap(), 0);
+    assert!(p.room_nodes(&app, &room).await.unwrap().is_empty());
+
+    p.room_joined(&app, &room, &user("carol"), "a", 2).await.unwrap();
+    assert_eq!(b.ports.presence.room_closed(&app, &room).await.unwrap(), 1);
+    assert_eq!(p.room_member_count(&app, &room).await.unwrap(), 0);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_dead_nodes_users_go_offline_and_are_no_longer_routed_to_it() {
+    let Some(cfg) = config() else { return };
+    let a = node(&cfg, "a").await;
+    let app = AppId::generate();
+    let room = RoomId::parse("hall").unwrap();
+    let dave = user("dave");
+
+    // Node "ghost" holds a lease, dave and a room member; then it dies without a word: its
+    // lease runs out and nothing of it cleans up.
+    let client = redis::Client::open(cfg.url.as_str()).unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let lease = |until: i64| {
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(format!("{}:nodes", cfg.prefix)).arg(until).arg("ghost");
+        cmd
+    };
+    lease(now_ms() + 10_000).query_async::<()>(&mut raw).await.unwrap();
+    a.ports
+        .presence
+        .session_opened(&app, &dave, "ghost", 1, "phone")
+        .await
+        .unwrap();
+    a.ports
+        .presence
+        .room_joined(&app, &room, &dave, "ghost", 1)
+        .await
+        .unwrap();
+    assert!(
+        eventually(3, || async {
+            a.ports
+                .presence
+                .nodes_of(&app, std::slice::from_ref(&dave))
+                .await
+                .unwrap()
+                .contains_key("ghost")
+        })
+        .await
+    );
+    lease(now_ms() - 1).query_async::<()>(&mut raw).await.unwrap();
+
+    assert!(
+        eventually(3, || async {
+            a.ports
+                .presence
+                .nodes_of(&app, std::slice::from_ref(&dave))
+                .await
+                .unwrap()
+                .is_empty()
+        })
+        .await,
+        "a node whose lease ran out is not routed to"
+    );
+    assert!(
+        eventually(10, || async {
+            let p = a
+                .ports
+                .presence
+                .presence(&app, std::slice::from_ref(&dave))
+                .await
+                .unwrap();
+            !p[0].online && p[0].last_seen.is_some()
+        })
+        .await,
+        "the reaper removed dave's session and recorded when he was last seen"
+    );
+    assert_eq!(a.ports.presence.room_member_count(&app, &room).await.unwrap(), 0);
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn a_clean_stop_gives_up_the_lease_and_the_sessions_at_once() {
+    let Some(cfg) = config() else { return };
+    let a = node(&cfg, "a").await;
+    let b = node(&cfg, "b").await;
+    let app = AppId::generate();
+    b.ports
+        .presence
+        .session_opened(&app, &user("erin"), "b", 1, "web")
+        .await
+        .unwrap();
+    b.stop().await;
+    let p = a.ports.presence.presence(&app, &[user("erin")]).await.unwrap();
+    assert!(!p[0].online);
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn unusable_addresses_and_prefixes_are_refused_with_a_clear_error() {
+    let tasks = TaskTracker::new();
+    let stop = CancellationToken::new();
+    let bad = |url: &str, prefix: &str| RedisConfig {
+        url: url.into(),
+        prefix: prefix.into(),
+    };
+    let err = RedisAdapters::connect(&bad("http://x", "tern"), "a", &tasks, stop.clone())
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("TERN_REDIS_URL"), "{err}");
+    let err = RedisAdapters::connect(&bad("redis://127.0.0.1:6379", "no spaces"), "a", &tasks, stop.clone())
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("TERN_REDIS_PREFIX"), "{err}");
+    // Nothing listens on port 1.
+    let err = RedisAdapters::connect(&bad("redis://127.0.0.1:1", "tern"), "a", &tasks, stop)
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("cannot reach Redis"), "{err}");
+}
