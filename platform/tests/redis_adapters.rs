@@ -260,7 +260,7 @@ async fn a_dead_nodes_users_go_offline_and_are_no_longer_routed_to_it() {
     let mut raw = client.get_multiplexed_async_connection().await.unwrap();
     let lease = |until: i64| {
         let mut cmd = redis::cmd("ZADD");
-        cmd.arg(format!("{}:nodes", cfg.prefix)).arg(until).arg("ghost");
+        cmd.arg(format!("{}:{{nodes}}", cfg.prefix)).arg(until).arg("ghost");
         cmd
     };
     lease(now_ms() + 10_000).query_async::<()>(&mut raw).await.unwrap();
@@ -334,6 +334,21 @@ async fn a_clean_stop_gives_up_the_lease_and_the_sessions_at_once() {
 }
 
 #[tokio::test]
+async fn a_second_process_with_the_same_node_id_is_refused_naming_the_id() {
+    let Some(cfg) = config() else { return };
+    let a = node(&cfg, "pod-1").await;
+    let err = RedisAdapters::connect(&cfg, "pod-1", &TaskTracker::new(), CancellationToken::new())
+        .await
+        .err()
+        .expect("the second pod-1 must not start");
+    assert!(err.to_string().contains("\"pod-1\""), "{err}");
+    assert!(err.to_string().contains("TERN_NODE_ID"), "{err}");
+    // Once the first stops cleanly, the id is free at once.
+    a.stop().await;
+    node(&cfg, "pod-1").await.stop().await;
+}
+
+#[tokio::test]
 async fn unusable_addresses_and_prefixes_are_refused_with_a_clear_error() {
     let tasks = TaskTracker::new();
     let stop = CancellationToken::new();
@@ -357,4 +372,116 @@ async fn unusable_addresses_and_prefixes_are_refused_with_a_clear_error() {
         .err()
         .unwrap();
     assert!(err.to_string().contains("cannot reach Redis"), "{err}");
+}
+
+/// A TCP forwarder to Redis that can be cut: while cut, its connections are closed and new
+/// ones are dropped on arrival, as when a network path or Redis itself goes away.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    cut: tokio::sync::watch::Sender<bool>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (cut, cut_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                if *cut_rx.borrow() {
+                    continue; // dropped: the connection is refused in effect
+                }
+                let target = target.clone();
+                let mut cut_rx = cut_rx.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut_rx.wait_for(|c| *c) => {}
+                    }
+                });
+            }
+        });
+        Self { addr, cut }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+}
+
+#[tokio::test]
+async fn after_redis_comes_back_the_bus_delivers_again_without_a_restart() {
+    let Some(cfg) = config() else { return };
+    let target = cfg
+        .url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let proxy = Proxy::start(target).await;
+    let cut_cfg = RedisConfig {
+        url: proxy.url(),
+        prefix: cfg.prefix.clone(),
+    };
+    let a = node(&cfg, "a").await;
+    let b = node(&cut_cfg, "b").await;
+    let mut on_b = b.ports.bus.subscribe("b").await.unwrap();
+    let app = AppId::generate();
+    let event = |n: &str| BusEvent {
+        app_id: app.clone(),
+        target: Target::Users {
+            users: vec![user("bob")],
+        },
+        push: Push::Notification {
+            id: n.to_owned(),
+            content: serde_json::json!({}),
+            created_at: 0,
+        },
+    };
+    a.ports.bus.publish("b", event("before")).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), on_b.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, event("before"));
+
+    proxy.cut.send_replace(true);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // While cut, b's calls fail with an error rather than hang or panic.
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        b.ports.presence.session_opened(&app, &user("bob"), "b", 1, "phone"),
+    )
+    .await
+    .expect("a call during the outage answers within its timeout");
+    assert!(err.is_err());
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.cut.send_replace(false);
+
+    // Live delivery resumes by itself within seconds.
+    let mut got_after = false;
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !got_after && tokio::time::Instant::now() < until {
+        a.ports.bus.publish("b", event("after")).await.unwrap();
+        if let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(500), on_b.recv()).await {
+            got_after = e == event("after");
+        }
+    }
+    assert!(got_after, "b receives bus events again after Redis came back");
+    assert!(b
+        .ports
+        .presence
+        .session_opened(&app, &user("bob"), "b", 2, "phone")
+        .await
+        .is_ok());
+    a.stop().await;
+    b.stop().await;
 }

@@ -67,6 +67,19 @@ fn forward(info: PushInfo, tx: &mpsc::Sender<BusEvent>, cut: &AtomicBool) {
     }
 }
 
+/// Pings the subscribed connection every second for as long as the gateway listens. The
+/// connection manager reconnects only when a command fails, and gives up after its last
+/// retry; a subscription sends no commands of its own, so without this ping an outage
+/// longer than the retries would leave the node deaf until a restart.
+async fn keep_alive(mut conn: ConnectionManager, listening: mpsc::Sender<BusEvent>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !listening.is_closed() {
+        tick.tick().await;
+        let _ = ::redis::cmd("PING").query_async::<()>(&mut conn).await;
+    }
+}
+
 #[async_trait]
 impl Bus for RedisBus {
     async fn publish(&self, node: &str, event: BusEvent) -> Result<(), BusError> {
@@ -83,6 +96,7 @@ impl Bus for RedisBus {
 
     async fn subscribe(&self, node: &str) -> Result<mpsc::Receiver<BusEvent>, BusError> {
         let (tx, rx) = mpsc::channel(NODE_QUEUE);
+        let watched = tx.clone();
         let cut = Arc::new(AtomicBool::new(false));
         let config = manager_config()
             .set_automatic_resubscription()
@@ -96,6 +110,7 @@ impl Bus for RedisBus {
         conn.subscribe(self.keys.channel(node))
             .await
             .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        tokio::spawn(keep_alive(conn.clone(), watched));
         self.subscriptions
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -1,13 +1,17 @@
-//! Node liveness: each node renews a lease in `P:nodes` every 3 s; a node whose lease is
+//! Node liveness: each node renews a lease in `P:{nodes}` every 3 s; a node whose lease is
 //! 10 s old is dead to the others, which stop routing to it and remove its sessions and
 //! room members (one of them does, under a short lock).
+//!
+//! A node id belongs to one process at a time: the lease is taken with a random owner
+//! token, and a second process started with the same id is refused while the first one's
+//! lease runs.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ::redis::aio::ConnectionManager;
-use ::redis::RedisResult;
+use ::redis::{RedisResult, Script};
 use tokio_util::sync::CancellationToken;
 
 use super::presence::RedisPresence;
@@ -18,6 +22,21 @@ use crate::domain::now_ms;
 pub const LEASE_MS: i64 = 10_000;
 /// How often a node renews its lease and looks for dead nodes.
 const RENEW_EVERY: Duration = Duration::from_secs(3);
+/// KEYS: owner, nodes. ARGV: token, lease ms, lease expiry, node. 1 if the lease is ours.
+const CLAIM: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+return 1";
+
+/// KEYS: owner, nodes. ARGV: token, node. Gives the lease up if it is still ours.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 1";
+
 /// How long the set of live nodes is reused before it is read again.
 const LIVE_FOR: Duration = Duration::from_secs(1);
 
@@ -26,6 +45,9 @@ const LIVE_FOR: Duration = Duration::from_secs(1);
 pub struct LiveNodes {
     conn: ConnectionManager,
     keys: Keys,
+    /// This process's claim on its node id.
+    owner: String,
+    claim: Script,
     cached: Mutex<Option<(Instant, Arc<HashSet<String>>)>>,
 }
 
@@ -34,19 +56,27 @@ impl LiveNodes {
         Self {
             conn,
             keys,
+            owner: ulid::Ulid::new().to_string(),
+            claim: Script::new(CLAIM),
             cached: Mutex::new(None),
         }
     }
 
-    /// Extends `node`'s lease by `LEASE_MS` from now.
-    pub async fn renew(&self, node: &str) -> RedisResult<()> {
+    /// Takes or extends `node`'s lease by `LEASE_MS` from now. Returns false, and changes
+    /// nothing, if another process holds the id.
+    pub async fn renew(&self, node: &str) -> RedisResult<bool> {
         let mut c = self.conn.clone();
-        ::redis::cmd("ZADD")
-            .arg(self.keys.nodes())
+        let taken: i64 = self
+            .claim
+            .key(self.keys.node_owner(node))
+            .key(self.keys.nodes())
+            .arg(&self.owner)
+            .arg(LEASE_MS)
             .arg(now_ms() + LEASE_MS)
             .arg(node)
-            .query_async::<()>(&mut c)
-            .await
+            .invoke_async(&mut c)
+            .await?;
+        Ok(taken == 1)
     }
 
     /// The live nodes now (cached for a second).
@@ -89,11 +119,14 @@ impl LiveNodes {
     /// Gives up `node`'s lease at once (a clean stop), so others need not wait 10 s.
     async fn release(&self, node: &str) -> RedisResult<()> {
         let mut c = self.conn.clone();
-        ::redis::cmd("ZREM")
-            .arg(self.keys.nodes())
+        Script::new(RELEASE)
+            .key(self.keys.node_owner(node))
+            .key(self.keys.nodes())
+            .arg(&self.owner)
             .arg(node)
-            .query_async::<()>(&mut c)
+            .invoke_async::<i64>(&mut c)
             .await
+            .map(|_| ())
     }
 
     pub(crate) fn forget_cached(&self) {
@@ -113,7 +146,9 @@ pub(crate) async fn run(live: Arc<LiveNodes>, presence: Arc<RedisPresence>, node
             _ = tick.tick() => {}
         }
         let round = async {
-            live.renew(&node).await?;
+            if !live.renew(&node).await? {
+                tracing::error!(node = %node, "another process holds this node id: this node no longer renews it");
+            }
             for dead in live.dead().await? {
                 if dead != node {
                     presence.reap(&dead).await?;

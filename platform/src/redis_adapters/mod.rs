@@ -13,7 +13,8 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `P:nodes` | sorted set | node id → lease expiry (Unix ms), renewed every 3 s |
+//! | `P:{nodes}` | sorted set | node id → lease expiry (Unix ms), renewed every 3 s |
+//! | `P:{nodes}:owner:<node>` | string | the random token of the process holding the node id, 10 s |
 //! | `P:node:<node>:keys` | set | the app-scoped keys a node wrote into, for its reaper |
 //! | `P:bus:<node>` | pub/sub channel | bus events for one node (JSON) |
 //! | `P:{<app>}:s:<user>` | hash | `<node>/<session>` → device id: the user's sessions |
@@ -56,6 +57,11 @@ pub enum RedisSetupError {
     Url(String),
     #[error("cannot reach Redis: {0}")]
     Unreachable(String),
+    #[error(
+        "node id {0:?} is held by another running node (TERN_NODE_ID must differ per process; \
+         if that node has just stopped, its lease runs out within 10 s)"
+    )]
+    NodeIdInUse(String),
     #[error("TERN_REDIS_PREFIX may hold letters, digits, '-', '_' and '.', 1 to 64 of them")]
     Prefix,
 }
@@ -84,9 +90,13 @@ impl RedisAdapters {
             .await
             .map_err(|e| RedisSetupError::Unreachable(e.to_string()))?;
         let live = Arc::new(LiveNodes::new(conn.clone(), keys.clone()));
-        live.renew(node)
+        let ours = live
+            .renew(node)
             .await
             .map_err(|e| RedisSetupError::Unreachable(e.to_string()))?;
+        if !ours {
+            return Err(RedisSetupError::NodeIdInUse(node.to_owned()));
+        }
         let presence = Arc::new(RedisPresence::new(conn.clone(), keys.clone(), live.clone()));
         tasks.spawn(lease::run(live.clone(), presence.clone(), node.to_owned(), stop));
         Ok(Self {
@@ -143,7 +153,10 @@ impl Keys {
     }
 
     pub(crate) fn nodes(&self) -> String {
-        format!("{}:nodes", self.prefix)
+        format!("{}:{{nodes}}", self.prefix)
+    }
+    pub(crate) fn node_owner(&self, node: &str) -> String {
+        format!("{}:{{nodes}}:owner:{node}", self.prefix)
     }
     pub(crate) fn node_keys(&self, node: &str) -> String {
         format!("{}:node:{node}:keys", self.prefix)
