@@ -349,6 +349,35 @@ async fn a_second_process_with_the_same_node_id_is_refused_naming_the_id() {
 }
 
 #[tokio::test]
+async fn an_apps_rate_limit_holds_across_two_nodes() {
+    let Some(cfg) = config() else { return };
+    let (a, b) = (node(&cfg, "a").await, node(&cfg, "b").await);
+    // 20 per second, 10 at once: 30 requests at once, alternating nodes, let 10 through.
+    let mut allowed = 0;
+    let mut waits = Vec::new();
+    for i in 0..30 {
+        let n = if i % 2 == 0 { &a } else { &b };
+        match n.ports.rate_limits.check("app1", "api", 20, 10).await.unwrap() {
+            None => allowed += 1,
+            Some(wait) => waits.push(wait),
+        }
+    }
+    assert!((10..=11).contains(&allowed), "allowed {allowed} of a burst of 10");
+    assert!(waits.iter().all(|w| *w <= Duration::from_millis(60)), "{waits:?}");
+    // Another app, or another limit of the same app, is counted apart.
+    assert_eq!(a.ports.rate_limits.check("app2", "api", 20, 10).await.unwrap(), None);
+    assert_eq!(
+        b.ports.rate_limits.check("app1", "send:alice", 20, 10).await.unwrap(),
+        None
+    );
+    // After the wait, the next request passes.
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(b.ports.rate_limits.check("app1", "api", 20, 10).await.unwrap(), None);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
 async fn unusable_addresses_and_prefixes_are_refused_with_a_clear_error() {
     let tasks = TaskTracker::new();
     let stop = CancellationToken::new();

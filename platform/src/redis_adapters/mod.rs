@@ -1,5 +1,6 @@
 //! The Redis adapters of the ports that must span nodes: the bus (`RedisBus`), presence and
-//! routing (`RedisPresence`), and the nonce record (`RedisNonces`), with the node lease that
+//! routing (`RedisPresence`), the nonce record (`RedisNonces`) and rate limits
+//! (`RedisRateLimits`), with the node lease that
 //! tells every node which others are alive.
 //!
 //! PostgreSQL stays the truth: the bus carries only notifications of what is already
@@ -22,12 +23,14 @@
 //! | `P:{<app>}:rs:<room>` | hash | `<node>/<session>` → user: sessions in a room |
 //! | `P:{<app>}:ru:<room>` | hash | user → their sessions in the room |
 //! | `P:{<app>}:rn:<room>` | hash | node → its sessions in the room |
+//! | `P:{<app>}:rl:<name>` | string | a rate limit's next allowed time (µs, GCRA), expires when idle |
 //! | `P:{<key>}:n:<nonce>` | string | a used nonce, until it may no longer be replayed |
 
 mod bus;
 mod lease;
 mod nonce;
 mod presence;
+mod rate;
 
 use std::sync::Arc;
 
@@ -40,6 +43,7 @@ pub use bus::RedisBus;
 pub use lease::{LiveNodes, LEASE_MS};
 pub use nonce::RedisNonces;
 pub use presence::RedisPresence;
+pub use rate::RedisRateLimits;
 
 /// How to reach Redis and where Tern's keys live in it.
 #[derive(Debug, Clone)]
@@ -72,6 +76,7 @@ pub struct RedisAdapters {
     pub bus: Arc<RedisBus>,
     pub presence: Arc<RedisPresence>,
     pub nonces: Arc<RedisNonces>,
+    pub rate_limits: Arc<RedisRateLimits>,
     pub live: Arc<LiveNodes>,
 }
 
@@ -102,7 +107,8 @@ impl RedisAdapters {
         Ok(Self {
             bus: Arc::new(RedisBus::new(client, conn.clone(), keys.clone())),
             presence,
-            nonces: Arc::new(RedisNonces::new(conn, keys)),
+            nonces: Arc::new(RedisNonces::new(conn.clone(), keys.clone())),
+            rate_limits: Arc::new(RedisRateLimits::new(conn, keys)),
             live,
         })
     }
@@ -180,6 +186,9 @@ impl Keys {
             format!("{}:{{{app}}}:ru:{room}", self.prefix),
             format!("{}:{{{app}}}:rn:{room}", self.prefix),
         ]
+    }
+    pub(crate) fn rate(&self, app: &str, name: &str) -> String {
+        format!("{}:{{{app}}}:rl:{name}", self.prefix)
     }
     pub(crate) fn nonce(&self, app_key: &str, nonce: &str) -> String {
         format!("{}:{{{app_key}}}:n:{nonce}", self.prefix)
