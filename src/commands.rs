@@ -33,6 +33,8 @@ pub enum CommandError {
     Admin(#[from] AdminError),
     #[error(transparent)]
     Telemetry(#[from] TelemetryError),
+    #[error("refusing to start: {0}")]
+    Adapters(#[from] crate::adapters::AdapterError),
     #[error("{0}")]
     Serve(String),
     #[error("{0}")]

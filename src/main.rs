@@ -2,6 +2,7 @@
 //! `serve` or to one admin command. Nothing here but composition; the engine is in
 //! `tern_platform`, the front doors in their crates.
 
+mod adapters;
 mod cli;
 mod commands;
 mod config;

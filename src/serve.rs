@@ -2,6 +2,10 @@
 //! second), then reaches the database with backoff, migrates, checks the master key, makes
 //! the first admin, and only then swaps the front doors in behind the operational routes.
 //! SIGTERM or Ctrl-C stops accepting, drains open requests, flushes traces and exits 0.
+//!
+//! One shutdown mechanism: a root `CancellationToken`, cancelled by the signal, whose child
+//! tokens every listener and the gateway watch; every task serve starts is spawned on one
+//! `TaskTracker`, so the end of `run` knows when all of them have finished.
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -20,10 +24,11 @@ use tern_push_gateway::{Gateway, GatewayConfig};
 use tern_tenant_api::connections::{self, ConnectionLimits};
 use tern_tenant_api::ops::{self, DatabaseReadiness, OpsState};
 use tern_tenant_api::ApiState;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 
+use crate::adapters::Adapters;
 use crate::cli::{Role, ServeArgs};
 use crate::commands::{master_key, open_store, CommandError};
 use crate::config::Config;
@@ -39,6 +44,33 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// ready, the front doors after.
 type Slot = Arc<RwLock<Router>>;
 
+/// The root of shutdown: cancelled once, by the signal (or by a failed start); every task
+/// that serve starts is tracked here.
+#[derive(Clone)]
+struct Lifetime {
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Lifetime {
+    /// Cancels everything and waits (bounded) for the tracked tasks to end.
+    async fn end(&self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(DRAIN_TIMEOUT, self.tasks.wait()).await.is_err() {
+            tracing::warn!("background tasks did not finish within {DRAIN_TIMEOUT:?}");
+        }
+    }
+}
+
+/// What this node is to run, settled before anything listens.
+struct Plan {
+    config: Config,
+    adapters: Adapters,
+    roles: HashSet<Role>,
+    no_migrate: bool,
+}
+
 /// What runs once the database is ready; stopped in order at shutdown.
 struct Running {
     engine: Engine,
@@ -50,6 +82,14 @@ struct Running {
 
 pub async fn run(config: Config, args: ServeArgs, telemetry: Telemetry) -> Result<(), CommandError> {
     let roles: HashSet<Role> = args.roles.iter().copied().collect();
+    // Before anything listens: a port asked of an adapter this build lacks stops the start.
+    let adapters = match Adapters::from_config(&config) {
+        Ok(adapters) => adapters,
+        Err(e) => {
+            telemetry.shutdown().await;
+            return Err(e.into());
+        }
+    };
     let metrics = ops::install_metrics().map_err(|e| CommandError::Serve(e.to_string()))?;
     let readiness = DatabaseReadiness::default();
     let slot: Slot = Arc::new(RwLock::new(ops::starting_router()));
@@ -94,66 +134,68 @@ pub async fn run(config: Config, args: ServeArgs, telemetry: Telemetry) -> Resul
     print_listening(http_addr, grpc_addr, metrics_addr);
     tracing::info!(%http_addr, ?grpc_addr, node_id = %config.node_id, roles = ?args.roles, "listening");
 
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutdown signal received: draining");
-        let _ = shutdown_tx.send(true);
+    let lifetime = Lifetime {
+        shutdown: CancellationToken::new(),
+        tasks: TaskTracker::new(),
+    };
+    let root = lifetime.shutdown.clone();
+    lifetime.tasks.spawn(async move {
+        tokio::select! {
+            () = wait_for_signal() => {
+                tracing::info!("shutdown signal received: draining");
+                root.cancel();
+            }
+            () = root.cancelled() => {}
+        }
     });
 
     if let Some(metrics_listener) = metrics_listener {
-        let mut stop = shutdown_rx.clone();
+        let stop = lifetime.shutdown.child_token();
         let router = ops::metrics_router(ops_state).fallback(not_found);
-        tokio::spawn(async move {
-            let stop = async move {
-                let _ = stop.wait_for(|s| *s).await;
-            };
+        lifetime.tasks.spawn(async move {
             if let Err(e) = connections::serve(metrics_listener, router, limits, stop).await {
                 tracing::error!(error = %e, "metrics listener failed");
             }
         });
     }
-    let mut server_shutdown = shutdown_rx.clone();
-    let mut server = tokio::spawn(async move {
-        let stop = async move {
-            let _ = server_shutdown.wait_for(|stop| *stop).await;
-        };
-        connections::serve(listener, router, limits, stop).await
-    });
+    let mut server = lifetime.tasks.spawn(connections::serve(
+        listener,
+        router,
+        limits,
+        lifetime.shutdown.child_token(),
+    ));
 
-    let startup = start(
+    let plan = Plan {
         config,
+        adapters,
         roles,
-        args.no_migrate,
-        grpc_listener,
-        readiness,
-        slot,
-        shutdown_rx.clone(),
-    );
+        no_migrate: args.no_migrate,
+    };
+    let startup = start(plan, grpc_listener, readiness, slot, &lifetime);
     let running = tokio::select! {
         r = startup => r,
         r = &mut server => {
             // The server ended before startup finished: a signal during startup, or an error.
-            return finish(r, None, telemetry).await;
+            return finish(r, None, &lifetime, telemetry).await;
         }
     };
     let running = match running {
         Ok(running) => running,
         Err(e) => {
             server.abort();
+            lifetime.shutdown.cancel();
             telemetry.shutdown().await;
             return Err(e);
         }
     };
 
-    let mut stop = shutdown_rx;
-    let _ = stop.wait_for(|s| *s).await;
+    lifetime.shutdown.cancelled().await;
     match tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await {
-        Ok(r) => finish(r, running, telemetry).await,
+        Ok(r) => finish(r, running, &lifetime, telemetry).await,
         Err(_) => {
             tracing::warn!("open connections did not finish within {DRAIN_TIMEOUT:?}: closing them");
             server.abort();
-            finish(Ok(Ok(())), running, telemetry).await
+            finish(Ok(Ok(())), running, &lifetime, telemetry).await
         }
     }
 }
@@ -162,6 +204,7 @@ pub async fn run(config: Config, args: ServeArgs, telemetry: Telemetry) -> Resul
 async fn finish(
     r: Result<std::io::Result<()>, tokio::task::JoinError>,
     running: Option<Running>,
+    lifetime: &Lifetime,
     telemetry: Telemetry,
 ) -> Result<(), CommandError> {
     if let Some(running) = running {
@@ -177,6 +220,7 @@ async fn finish(
         }
         running.engine.shutdown().await;
     }
+    lifetime.end().await;
     telemetry.shutdown().await;
     match r {
         Ok(Ok(())) => {
@@ -192,14 +236,18 @@ async fn finish(
 /// the master key and the first admin, then starts the engine and mounts the front doors.
 /// `Ok(None)` when a shutdown interrupted it.
 async fn start(
-    config: Config,
-    roles: HashSet<Role>,
-    no_migrate: bool,
+    plan: Plan,
     grpc_listener: Option<tokio::net::TcpListener>,
     readiness: DatabaseReadiness,
     slot: Slot,
-    mut shutdown: watch::Receiver<bool>,
+    lifetime: &Lifetime,
 ) -> Result<Option<Running>, CommandError> {
+    let Plan {
+        config,
+        adapters,
+        roles,
+        no_migrate,
+    } = plan;
     let mut delay = RETRY_FIRST;
     let mut attempt = 1u32;
     let store = loop {
@@ -213,7 +261,7 @@ async fn start(
         }
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.wait_for(|s| *s) => return Ok(None),
+            () = lifetime.shutdown.cancelled() => return Ok(None),
         }
         delay = (delay * 2).min(RETRY_MAX);
         attempt += 1;
@@ -231,8 +279,8 @@ async fn start(
     print_admin(&admin);
 
     readiness.set_connected(store.clone());
-    let engine = Engine::start(
-        store,
+    let engine = Engine::with_ports(
+        adapters.ports(store),
         master_key.secrets,
         EngineConfig {
             node_id: config.node_id.clone(),
@@ -241,7 +289,7 @@ async fn start(
             ..EngineConfig::default()
         },
     );
-    let (doors, grpc, gateway) = front_doors(&engine, &config, &roles, grpc_listener, shutdown).await?;
+    let (doors, grpc, gateway) = front_doors(&engine, &config, &roles, grpc_listener, lifetime).await?;
     if let Ok(mut s) = slot.write() {
         *s = doors;
     }
@@ -278,12 +326,14 @@ async fn front_doors(
     config: &Config,
     roles: &HashSet<Role>,
     grpc_listener: Option<tokio::net::TcpListener>,
-    mut shutdown: watch::Receiver<bool>,
+    lifetime: &Lifetime,
 ) -> Result<(Router, Option<tokio::task::JoinHandle<()>>, Option<Arc<Gateway>>), CommandError> {
     let mut router = Router::new();
     let mut gateway = None;
     if roles.contains(&Role::Gateway) {
-        let stop = CancellationToken::new();
+        // Upgraded connections are not part of the HTTP server's own graceful drain: the
+        // gateway watches the shutdown itself and tells clients to reconnect elsewhere.
+        let stop = lifetime.shutdown.child_token();
         let gw_config = GatewayConfig {
             node_id: config.node_id.clone(),
             max_connections: config.max_connections as usize,
@@ -291,21 +341,9 @@ async fn front_doors(
             room_flush_interval: std::time::Duration::from_millis(config.room_flush_ms),
             ..GatewayConfig::default()
         };
-        let gw = Gateway::start(
-            gw_config,
-            engine.pipeline.clone(),
-            engine.user_tokens.clone(),
-            stop.clone(),
-        )
-        .await
-        .map_err(|e| CommandError::Serve(format!("gateway: {e}")))?;
-        // On the shutdown signal, tell clients to reconnect elsewhere at once: upgraded
-        // connections are not part of the HTTP server's own graceful drain.
-        let mut signal = shutdown.clone();
-        tokio::spawn(async move {
-            let _ = signal.wait_for(|s| *s).await;
-            stop.cancel();
-        });
+        let gw = Gateway::start(gw_config, engine.pipeline.clone(), engine.user_tokens.clone(), stop)
+            .await
+            .map_err(|e| CommandError::Serve(format!("gateway: {e}")))?;
         router = router.merge(tern_push_gateway::router(gw.clone()));
         gateway = Some(gw);
     }
@@ -316,10 +354,8 @@ async fn front_doors(
     let limits = connection_limits(config);
     let grpc = grpc_listener.map(|listener| {
         let state = state.clone();
-        tokio::spawn(async move {
-            let stop = async move {
-                let _ = shutdown.wait_for(|s| *s).await;
-            };
+        let stop = lifetime.shutdown.child_token();
+        lifetime.tasks.spawn(async move {
             if let Err(e) = tern_tenant_api::grpc::serve_with_limits(listener, state, limits, stop).await {
                 tracing::error!(error = %e, "gRPC server failed");
             }

@@ -149,8 +149,20 @@ pub fn spawn(
     shutdown: CancellationToken,
     node_id: &str,
 ) -> JoinHandle<()> {
+    tokio::spawn(task(pipeline, config, wake, shutdown, node_id))
+}
+
+/// The broadcast worker as a future, for a caller that spawns it on a `TaskTracker` of its
+/// own (the engine); `spawn` is this on a plain Tokio task.
+pub fn task(
+    pipeline: Arc<Pipeline>,
+    config: WorkerConfig,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+    node_id: &str,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
     let owner = format!("{node_id}/{}", ulid::Ulid::new());
-    tokio::spawn(async move {
+    async move {
         let mut soonest: Option<UnixMillis> = None;
         loop {
             if shutdown.is_cancelled() {
@@ -179,7 +191,7 @@ pub fn spawn(
                 _ = tokio::time::sleep(wait) => {}
             }
         }
-    })
+    }
 }
 
 /// Claims the job that waited longest and runs one batch of it.

@@ -1,26 +1,27 @@
-//! The engine of one node, assembled: the store and the in-process ports, the delivery
-//! pipeline with the before-send hook, the webhook and broadcast workers, and the verifiers of requests and
-//! user tokens. `tern serve` and every test suite build it the same way, so what the tests
-//! drive is what runs.
+//! The engine of one node, assembled on the ports it is given (`Ports`): the delivery
+//! pipeline with the before-send hook, the webhook and broadcast workers, and the verifiers
+//! of requests and user tokens. `tern serve` and every test suite build it the same way, so
+//! what the tests drive is what runs; only the adapters behind the ports differ.
 
 use std::sync::Arc;
 
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::auth::credentials::CredentialCache;
 use crate::auth::request::RequestVerifier;
 use crate::auth::token::UserTokenVerifier;
-use crate::bus::memory::MemoryBus;
 use crate::bus::Bus;
+use crate::clock::Clock;
 use crate::delivery::{Pipeline, PipelineConfig};
-use crate::nonce::{MemoryNonceStore, NonceStore};
-use crate::presence::{MemoryPresence, Presence};
+use crate::nonce::NonceStore;
+use crate::ports::Ports;
+use crate::presence::Presence;
 use crate::secret_box::SecretBox;
 use crate::store::{Backend, Store};
 use crate::webhook::worker::{self, WorkerConfig};
-use crate::webhook::{HttpBeforeSendHook, StoreSecrets, SystemClock, WebhookClient};
+use crate::webhook::{HttpBeforeSendHook, StoreSecrets, WebhookClient};
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -52,6 +53,8 @@ pub struct Engine {
     pub bus: Arc<dyn Bus>,
     pub presence: Arc<dyn Presence>,
     pub nonces: Arc<dyn NonceStore>,
+    /// The time the verifiers, the before-send breaker and the webhook worker read.
+    pub clock: Arc<dyn Clock>,
     pub pipeline: Arc<Pipeline>,
     pub before_send: Arc<HttpBeforeSendHook>,
     pub outbox_wake: Arc<Notify>,
@@ -60,19 +63,33 @@ pub struct Engine {
     pub request_verifier: Arc<RequestVerifier>,
     pub user_tokens: Arc<UserTokenVerifier>,
     shutdown: CancellationToken,
-    worker: Option<JoinHandle<()>>,
-    broadcast_worker: Option<JoinHandle<()>>,
+    /// The webhook and broadcast workers, waited for at shutdown.
+    tasks: TaskTracker,
 }
 
 impl Engine {
-    /// Assembles the engine on the in-process bus and presence. Must run inside Tokio.
+    /// Assembles the engine on `store` and the in-process bus, presence and nonce record
+    /// (`Ports::in_process`). Must run inside Tokio.
     pub fn start(store: Arc<dyn Store>, secrets: SecretBox, config: EngineConfig) -> Self {
-        let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
-        let presence: Arc<dyn Presence> = Arc::new(MemoryPresence::new());
-        let nonces: Arc<dyn NonceStore> = Arc::new(MemoryNonceStore::new());
+        Self::with_ports(Ports::in_process(store), secrets, config)
+    }
+
+    /// Assembles the engine on the ports chosen by the caller. Must run inside Tokio.
+    pub fn with_ports(ports: Ports, secrets: SecretBox, config: EngineConfig) -> Self {
+        let Ports {
+            store,
+            bus,
+            presence,
+            nonces,
+            clock,
+        } = ports;
         let client = Arc::new(WebhookClient::new(config.webhook_allow_private));
         let webhook_secrets = Arc::new(StoreSecrets::new(store.clone(), secrets.clone()));
-        let before_send = Arc::new(HttpBeforeSendHook::new(client.clone(), webhook_secrets.clone()));
+        let before_send = Arc::new(HttpBeforeSendHook::with_clock(
+            client.clone(),
+            webhook_secrets.clone(),
+            clock.clone(),
+        ));
         let outbox_wake = Arc::new(Notify::new());
         let pipeline_config = match store.backend() {
             Backend::Sqlite => PipelineConfig {
@@ -90,30 +107,36 @@ impl Engine {
                 .with_outbox_wake(outbox_wake.clone()),
         );
         let credentials = Arc::new(CredentialCache::new(store.clone(), secrets.clone()));
-        let request_verifier = Arc::new(RequestVerifier::with_cache(credentials.clone(), nonces.clone()));
+        let verifier_clock = clock.clone();
+        let request_verifier = Arc::new(
+            RequestVerifier::with_cache(credentials.clone(), nonces.clone())
+                .with_clock(move || verifier_clock.now_ms()),
+        );
         let user_tokens = Arc::new(UserTokenVerifier::with_cache(credentials));
         let shutdown = CancellationToken::new();
-        let worker = config.run_worker.then(|| {
-            worker::spawn(
+        let tasks = TaskTracker::new();
+        if config.run_worker {
+            tasks.spawn(worker::task(
                 store.clone(),
                 webhook_secrets,
                 client,
-                Arc::new(SystemClock),
+                clock.clone(),
                 WorkerConfig::default(),
                 outbox_wake.clone(),
                 shutdown.clone(),
-            )
-        });
+            ));
+        }
         let broadcast_wake = Arc::new(Notify::new());
-        let broadcast_worker = config.run_worker.then(|| {
-            crate::broadcasts::spawn(
+        if config.run_worker {
+            tasks.spawn(crate::broadcasts::task(
                 pipeline.clone(),
                 config.broadcasts.clone(),
                 broadcast_wake.clone(),
                 shutdown.clone(),
                 &config.node_id,
-            )
-        });
+            ));
+        }
+        tasks.close();
         Self {
             config,
             store,
@@ -121,6 +144,7 @@ impl Engine {
             bus,
             presence,
             nonces,
+            clock,
             pipeline,
             before_send,
             outbox_wake,
@@ -128,19 +152,13 @@ impl Engine {
             request_verifier,
             user_tokens,
             shutdown,
-            worker,
-            broadcast_worker,
+            tasks,
         }
     }
 
     /// Stops the background work (the webhook worker finishes the deliveries in flight).
-    pub async fn shutdown(mut self) {
+    pub async fn shutdown(self) {
         self.shutdown.cancel();
-        if let Some(w) = self.worker.take() {
-            let _ = w.await;
-        }
-        if let Some(w) = self.broadcast_worker.take() {
-            let _ = w.await;
-        }
+        self.tasks.wait().await;
     }
 }

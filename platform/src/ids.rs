@@ -1,5 +1,7 @@
 //! Parsed identifiers. A handler or the pipeline only ever sees these, never raw strings:
 //! whatever reaches the engine has already been checked here (parse, don't validate).
+//! Deserialising goes through the same parsers (`TryFrom<String>`), so an id in a JSON
+//! body, a stored document or a test fixture is refused exactly as `parse` refuses it.
 
 use std::fmt;
 
@@ -51,9 +53,21 @@ fn parse_tenant_chosen(field: &'static str, s: &str) -> Result<(), IdError> {
 macro_rules! string_id {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(String);
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::try_from(s).map_err(serde::de::Error::custom)
+            }
+        }
 
         impl $name {
             pub fn as_str(&self) -> &str {
@@ -348,13 +362,21 @@ impl<'de> Deserialize<'de> for ConversationId {
     }
 }
 
-/// Makes the `parse` of tenant-chosen ids usable by serde for request bodies.
+/// Every way of making an id from a string (`str::parse`, `TryFrom<String>`, and through
+/// it `Deserialize`) goes through the id's `parse`.
 macro_rules! deserialize_via_parse {
     ($($name:ident),*) => {$(
         impl std::str::FromStr for $name {
             type Err = IdError;
             fn from_str(s: &str) -> Result<Self, IdError> {
                 Self::parse(s)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(s: String) -> Result<Self, IdError> {
+                Self::parse(&s)
             }
         }
     )*};
@@ -409,6 +431,25 @@ mod tests {
             Ok(ConversationId::Group(_))
         ));
         assert!(matches!(ConversationId::parse("r:live.1"), Ok(ConversationId::Room(_))));
+    }
+
+    #[test]
+    fn deserialising_goes_through_the_parser() {
+        let user: UserId = serde_json::from_str("\"alice\"").unwrap();
+        assert_eq!(user.as_str(), "alice");
+        assert_eq!(serde_json::to_string(&user).unwrap(), "\"alice\"");
+        for bad in ["\"al ice\"", "\"\"", "\"a:b\"", "7"] {
+            assert!(serde_json::from_str::<UserId>(bad).is_err(), "{bad}");
+        }
+        let err = serde_json::from_str::<AppKey>("\"sk_demo\"").unwrap_err().to_string();
+        assert!(err.contains("invalid app key"), "{err}");
+        assert!(serde_json::from_str::<MsgId>("\"m_x\"").is_err());
+        let msg = MsgId::generate();
+        let back: MsgId = serde_json::from_str(&serde_json::to_string(&msg).unwrap()).unwrap();
+        assert_eq!(back, msg);
+        let key = ClientMsgId::generate();
+        let back: ClientMsgId = serde_json::from_str(&serde_json::to_string(&key).unwrap()).unwrap();
+        assert_eq!(back, key);
     }
 
     #[test]

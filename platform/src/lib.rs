@@ -6,7 +6,8 @@
 //! - `auth`: request signatures, user tokens and webhook signatures (SIGNING.md).
 //! - `secret_box`: secrets at rest (AES-256-GCM with a versioned master key).
 //! - `store`: the Store port and its SQLite and PostgreSQL adapters.
-//! - `bus`, `presence`, `nonce`: the ports that become Redis or Pulsar at scale.
+//! - `bus`, `presence`, `nonce`: the ports that become Redis or Pulsar at scale; `clock`, the
+//!   time the engine reads; `ports`: all of them, chosen at start and given to the `engine`.
 //! - `redis_adapters`: those ports on Redis, for several nodes over one database.
 //! - `delivery`: the one pipeline every message goes through.
 //! - `lifecycle`: what happens to a message after it is sent (edits, recalls, reactions, ...).
@@ -19,6 +20,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod broadcasts;
 pub mod bus;
+pub mod clock;
 pub mod delivery;
 pub mod domain;
 pub mod engine;
@@ -28,6 +30,7 @@ pub mod ids;
 pub mod json_strict;
 pub mod lifecycle;
 pub mod nonce;
+pub mod ports;
 pub mod presence;
 pub mod proto;
 pub mod redis_adapters;

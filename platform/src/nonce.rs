@@ -5,6 +5,13 @@
 //!
 //! Times come from the caller (the verifier's clock), so the window is tested at its exact
 //! edges without waiting.
+//!
+//! Kept home-made rather than on a `moka` cache, on purpose: each nonce has its own expiry
+//! measured on the caller's clock (`keep_until` = the later of now + 600 s and its
+//! timestamp + window + 1 s), and a full app must be refused exactly at 1,000,000 live
+//! nonces. `moka` expires entries on its own clock and counts entries only eventually, so
+//! a replay could pass a moment early or an app be refused (or not) off by a few; a nonce
+//! record that forgets early is a replay hole.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};

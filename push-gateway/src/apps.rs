@@ -7,24 +7,30 @@
 //! the last check that is a map lookup; after it, the first session to ask reloads the app
 //! from the store while the others go on with what they hold. A change therefore reaches
 //! open sessions within `max_age` (plus one store read), and an idle session costs one
-//! pointer, not a copy of the app.
+//! pointer, not a copy of the app. The map is a `moka` cache that sweeps itself: an app
+//! no session has asked about for `IDLE_FOR` leaves it.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use moka::sync::Cache;
 use tern_platform::domain::App;
 use tern_platform::ids::AppId;
 use tern_platform::store::Store;
 use tokio::time::Instant;
 
-/// Past this many apps, those no session holds any more are dropped.
-const TRIM_AT: usize = 10_000;
+/// An app no session has asked about for this long leaves the cache (a session that still
+/// holds it puts it back on its next command). `moka` sweeps them.
+const IDLE_FOR: Duration = Duration::from_secs(600);
+/// Most apps kept at once.
+const CAPACITY: u64 = 100_000;
+
+type Slot = Arc<Mutex<Entry>>;
 
 pub(crate) struct AppCache {
     store: Arc<dyn Store>,
     max_age: Duration,
-    entries: Mutex<HashMap<AppId, Entry>>,
+    entries: Cache<AppId, Slot>,
 }
 
 struct Entry {
@@ -33,25 +39,32 @@ struct Entry {
     checked_at: Instant,
 }
 
+fn lock(slot: &Slot) -> std::sync::MutexGuard<'_, Entry> {
+    // Every operation leaves the entry consistent, so a poisoned lock is usable.
+    slot.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn new_slot(app: Arc<App>) -> Slot {
+    Arc::new(Mutex::new(Entry {
+        app,
+        checked_at: Instant::now(),
+    }))
+}
+
 impl AppCache {
     pub fn new(store: Arc<dyn Store>, max_age: Duration) -> Self {
         Self {
             store,
             max_age,
-            entries: Mutex::new(HashMap::new()),
+            entries: Cache::builder().max_capacity(CAPACITY).time_to_idle(IDLE_FOR).build(),
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AppId, Entry>> {
-        // Every operation leaves the map consistent, so a poisoned lock is usable.
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The app a session just logged in with, as the node shares it: the cached one while
     /// it is fresh, else `app` (just read by the authenticator), which becomes the cached one.
     pub fn adopt(&self, app: App) -> Arc<App> {
-        let mut map = self.lock();
-        if let Some(e) = map.get_mut(&app.id) {
+        if let Some(slot) = self.entries.get(&app.id) {
+            let mut e = lock(&slot);
             if e.checked_at.elapsed() < self.max_age {
                 return e.app.clone();
             }
@@ -61,29 +74,19 @@ impl AppCache {
             e.checked_at = Instant::now();
             return e.app.clone();
         }
-        if map.len() >= TRIM_AT {
-            map.retain(|_, e| Arc::strong_count(&e.app) > 1);
-        }
         let shared = Arc::new(app);
-        map.insert(
-            shared.id.clone(),
-            Entry {
-                app: shared.clone(),
-                checked_at: Instant::now(),
-            },
-        );
-        shared
+        // Another session may have put it there since: then theirs is the shared one.
+        let slot = self.entries.get_with(shared.id.clone(), || new_slot(shared.clone()));
+        let e = lock(&slot);
+        e.app.clone()
     }
 
     /// The app as this node knows it now (`held` is the caller's copy). A store failure
     /// keeps the known app and is retried after `max_age`.
     pub async fn current(&self, held: &Arc<App>) -> Arc<App> {
+        let slot = self.entries.get_with_by_ref(&held.id, || new_slot(held.clone()));
         {
-            let mut map = self.lock();
-            let e = map.entry(held.id.clone()).or_insert_with(|| Entry {
-                app: held.clone(),
-                checked_at: Instant::now(),
-            });
+            let mut e = lock(&slot);
             if e.checked_at.elapsed() < self.max_age {
                 return e.app.clone();
             }
@@ -93,11 +96,7 @@ impl AppCache {
             e.checked_at = Instant::now();
         }
         let loaded = self.store.app(&held.id).await;
-        let mut map = self.lock();
-        let e = map.entry(held.id.clone()).or_insert_with(|| Entry {
-            app: held.clone(),
-            checked_at: Instant::now(),
-        });
+        let mut e = lock(&slot);
         match loaded {
             Ok(Some(app)) => {
                 if *e.app != app {

@@ -6,6 +6,8 @@
 //! once), must send its first request within the header timeout, and is closed once it
 //! has had no request in flight for the idle timeout; HTTP/2 connections are pinged and
 //! closed when the pings go unanswered. Failed `accept`s back off instead of spinning.
+//! Shutdown is the caller's `CancellationToken`; every connection task is tracked, so
+//! `serve` returns only once the last open request has finished.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -21,8 +23,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::{Service, ServiceExt as _};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -122,13 +126,13 @@ async fn idle(activity: Arc<Activity>, limits: ConnectionLimits) {
     }
 }
 
-/// Serves `service` on `listener` within `limits` until `shutdown` resolves, then lets
+/// Serves `service` on `listener` within `limits` until `shutdown` is cancelled, then lets
 /// open requests finish (the caller bounds how long it waits).
 pub async fn serve<S, B>(
     listener: TcpListener,
     service: S,
     limits: ConnectionLimits,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: CancellationToken,
 ) -> std::io::Result<()>
 where
     S: Service<http::Request<Incoming>, Response = http::Response<B>, Error = Infallible> + Clone + Send + 'static,
@@ -151,13 +155,12 @@ where
     }
     let builder = Arc::new(builder);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::pin!(shutdown);
+    let connections = TaskTracker::new();
     let mut backoff = ACCEPT_BACKOFF_FIRST;
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            () = &mut shutdown => break,
+            () = shutdown.cancelled() => break,
         };
         let stream = match accepted {
             Ok((stream, _)) => {
@@ -171,7 +174,7 @@ where
                 tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "accept failed");
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
-                    () = &mut shutdown => break,
+                    () = shutdown.cancelled() => break,
                 }
                 backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                 continue;
@@ -193,27 +196,22 @@ where
             activity: activity.clone(),
         };
         let builder = builder.clone();
-        let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
+        let stop = shutdown.clone();
+        connections.spawn(async move {
             let _permit = permit;
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(counted));
             tokio::pin!(conn);
-            let stopping = async move {
-                let _ = stop.wait_for(|s| *s).await;
-            };
             tokio::select! {
                 _ = conn.as_mut() => return,
                 () = idle(activity, limits) => return,
-                () = stopping => conn.as_mut().graceful_shutdown(),
+                () = stop.cancelled() => conn.as_mut().graceful_shutdown(),
             }
             let _ = conn.await;
         });
     }
     drop(listener);
-    let _ = stop_tx.send(true);
-    // Every connection task holds a permit: having them all back means all are done.
-    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-    let _ = permits.acquire_many(all).await;
+    connections.close();
+    connections.wait().await;
     Ok(())
 }
 

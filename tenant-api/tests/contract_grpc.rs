@@ -24,7 +24,7 @@ async fn start() -> (TestServer, Channel, String) {
     tokio::spawn(tern_tenant_api::grpc::serve(
         listener,
         s.api_state(),
-        std::future::pending(),
+        tokio_util::sync::CancellationToken::new(),
     ));
     let channel = Channel::from_shared(format!("http://{addr}"))
         .unwrap()

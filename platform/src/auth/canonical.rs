@@ -6,55 +6,17 @@
 //! a valid escape (`%zz`, a truncated `%4`) is kept as the literal byte `%`, so it is
 //! re-encoded as `%25`; the request is not rejected for it (docs/signing.md).
 
-/// Characters that stay as they are; everything else is written `%XX`.
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
-}
+use percent_encoding::{percent_decode, percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
+/// Every byte but `A-Z a-z 0-9 - _ . ~` is written `%XX` (upper-case hex, as the crate
+/// writes it). `percent_decode` keeps a `%` that starts no valid escape as a literal `%`
+/// and leaves `+` alone, which is exactly what SIGNING.md asks of the decoding step.
+const ESCAPED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
-/// Percent-decodes `s`. `+` stays `+`; an invalid escape keeps its `%` literally.
-pub fn percent_decode(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'%' {
-            if let (Some(hi), Some(lo)) = (
-                s.get(i + 1).copied().and_then(hex_value),
-                s.get(i + 2).copied().and_then(hex_value),
-            ) {
-                out.push(hi << 4 | lo);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(s[i]);
-        i += 1;
-    }
-    out
-}
-
-/// Percent-encodes every byte except `A-Z a-z 0-9 - _ . ~`, with upper-case hex digits.
-pub fn percent_encode(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        if is_unreserved(b) {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
-    }
-    out
+/// `raw` decoded, then encoded again in the one canonical spelling.
+fn canonical_component(raw: &[u8]) -> String {
+    let decoded: Vec<u8> = percent_decode(raw).collect();
+    percent_encode(&decoded, ESCAPED).to_string()
 }
 
 /// The canonical form of `raw_query` (the part after `?`, without the `?`).
@@ -70,10 +32,7 @@ pub fn canonical_query(raw_query: &str) -> String {
                 Some(eq) => (&part[..eq], &part[eq + 1..]),
                 None => (part, &[][..]),
             };
-            (
-                percent_encode(&percent_decode(key)),
-                percent_encode(&percent_decode(value)),
-            )
+            (canonical_component(key), canonical_component(value))
         })
         .collect();
     // Encoded strings are ASCII, so `Ord` on `String` is the bytewise order SIGNING.md asks for.

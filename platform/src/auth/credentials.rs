@@ -11,11 +11,17 @@
 //! that matches no cached secret makes the verifiers reload the app (`refresh`), at most
 //! once per second per app so that forged requests cannot turn into a query each.
 //! Unknown app keys are not cached, so random keys cannot push out hot apps.
+//!
+//! The entries live in a `moka` cache bounded by `capacity` that sweeps itself (an entry
+//! leaves it `ttl` after it was written); whether an entry may be used is still decided
+//! on the verifier's clock (`loaded_at` against `now`), so tests that move that clock by
+//! hand see exactly the TTL they set.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use hmac::Hmac;
+use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 
 use crate::domain::{App, AppStatus, TenantStatus, UnixMillis};
@@ -45,8 +51,8 @@ pub fn keyed_hmac(key: &[u8]) -> HmacSha256 {
 pub const DEFAULT_TTL_MS: i64 = 5_000;
 /// An entry younger than this is not reloaded by `refresh`.
 pub const MIN_REFRESH_INTERVAL_MS: i64 = 1_000;
-/// Most apps kept at once; past it, expired entries are swept and then the cache is
-/// trimmed, so memory stays bounded whatever keys callers send.
+/// Most apps kept at once; past it, the cache drops the least used, so memory stays
+/// bounded whatever keys callers send.
 pub const DEFAULT_CAPACITY: usize = 10_000;
 
 /// One active AppSecret, kept only as HMAC state with the key absorbed (the plaintext is
@@ -111,17 +117,11 @@ impl AppCredentials {
     }
 }
 
-struct Entry {
-    loaded_at: UnixMillis,
-    credentials: Arc<AppCredentials>,
-}
-
 pub struct CredentialCache {
     store: Arc<dyn Store>,
     secret_box: SecretBox,
     ttl_ms: i64,
-    capacity: usize,
-    entries: Mutex<HashMap<AppKey, Entry>>,
+    entries: Cache<AppKey, Arc<AppCredentials>>,
 }
 
 impl CredentialCache {
@@ -131,12 +131,13 @@ impl CredentialCache {
 
     /// `ttl_ms` 0 disables caching (every lookup goes to the store).
     pub fn with_limits(store: Arc<dyn Store>, secret_box: SecretBox, ttl_ms: i64, capacity: usize) -> Self {
+        let capacity = u64::try_from(capacity.max(1)).unwrap_or(u64::MAX);
+        let ttl = Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0).max(1));
         Self {
             store,
             secret_box,
             ttl_ms,
-            capacity: capacity.max(1),
-            entries: Mutex::new(HashMap::new()),
+            entries: Cache::builder().max_capacity(capacity).time_to_live(ttl).build(),
         }
     }
 
@@ -152,7 +153,7 @@ impl CredentialCache {
         }
         let credentials = Arc::new(self.load(key, now).await?);
         if self.ttl_ms > 0 {
-            self.insert(key, now, credentials.clone());
+            self.insert(key, credentials.clone());
         }
         Ok(credentials)
     }
@@ -166,9 +167,9 @@ impl CredentialCache {
         now: UnixMillis,
     ) -> Result<Option<Arc<AppCredentials>>, AuthError> {
         let key = &seen.app.app_key;
-        if let Some(current) = self.lock().get(key) {
-            if current.credentials.loaded_at > seen.loaded_at && self.is_fresh(current.loaded_at, now) {
-                return Ok(Some(current.credentials.clone()));
+        if let Some(current) = self.entries.get(key) {
+            if current.loaded_at > seen.loaded_at && self.is_fresh(current.loaded_at, now) {
+                return Ok(Some(current));
             }
         }
         if now.saturating_sub(seen.loaded_at) < MIN_REFRESH_INTERVAL_MS {
@@ -176,18 +177,14 @@ impl CredentialCache {
         }
         let credentials = Arc::new(self.load(key, now).await?);
         if self.ttl_ms > 0 {
-            self.insert(key, now, credentials.clone());
+            self.insert(key, credentials.clone());
         }
         Ok(Some(credentials))
     }
 
     /// Drops the entry of one app, e.g. right after its secrets or status changed here.
     pub fn invalidate(&self, key: &AppKey) {
-        self.lock().remove(key);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AppKey, Entry>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+        self.entries.invalidate(key);
     }
 
     fn is_fresh(&self, loaded_at: UnixMillis, now: UnixMillis) -> bool {
@@ -196,29 +193,13 @@ impl CredentialCache {
     }
 
     fn cached(&self, key: &AppKey, now: UnixMillis) -> Option<Arc<AppCredentials>> {
-        let entries = self.lock();
-        let entry = entries.get(key)?;
-        self.is_fresh(entry.loaded_at, now).then(|| entry.credentials.clone())
+        let entry = self.entries.get(key)?;
+        self.is_fresh(entry.loaded_at, now).then_some(entry)
     }
 
-    fn insert(&self, key: &AppKey, now: UnixMillis, credentials: Arc<AppCredentials>) {
-        let mut entries = self.lock();
-        if entries.len() >= self.capacity && !entries.contains_key(key) {
-            entries.retain(|_, e| (0..self.ttl_ms).contains(&now.saturating_sub(e.loaded_at)));
-            while entries.len() >= self.capacity {
-                let Some(victim) = entries.keys().next().cloned() else {
-                    break;
-                };
-                entries.remove(&victim);
-            }
-        }
-        entries.insert(
-            key.clone(),
-            Entry {
-                loaded_at: now,
-                credentials,
-            },
-        );
+    /// `credentials` were loaded at `now` (their `loaded_at`).
+    fn insert(&self, key: &AppKey, credentials: Arc<AppCredentials>) {
+        self.entries.insert(key.clone(), credentials);
     }
 
     async fn load(&self, key: &AppKey, now: UnixMillis) -> Result<AppCredentials, AuthError> {

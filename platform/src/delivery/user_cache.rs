@@ -3,17 +3,17 @@
 //! store reads per message. Changes made through this node (ban, delete) call `forget`; on
 //! other nodes they take effect within the TTL.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use moka::sync::Cache;
 
 use crate::domain::UnixMillis;
 use crate::ids::{AppId, UserId};
 
 /// How long an entry is trusted.
 pub const USER_CACHE_TTL: Duration = Duration::from_secs(2);
-/// Entries kept before the map is swept of expired ones.
-const SWEEP_AT: usize = 100_000;
+/// Most users remembered at once; the TTL keeps far fewer in practice.
+const CAPACITY: u64 = 100_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct UserState {
@@ -27,32 +27,33 @@ impl UserState {
     }
 }
 
-#[derive(Default)]
+/// Entries expire `USER_CACHE_TTL` after they were written and are swept by the cache.
 pub(crate) struct UserCache {
-    map: Mutex<HashMap<(AppId, UserId), (UserState, Instant)>>,
+    entries: Cache<(AppId, UserId), UserState>,
+}
+
+impl Default for UserCache {
+    fn default() -> Self {
+        Self {
+            entries: Cache::builder()
+                .max_capacity(CAPACITY)
+                .time_to_live(USER_CACHE_TTL)
+                .build(),
+        }
+    }
 }
 
 impl UserCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(AppId, UserId), (UserState, Instant)>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     pub(crate) fn get(&self, app: &AppId, user: &UserId) -> Option<UserState> {
-        let map = self.lock();
-        let (state, at) = map.get(&(app.clone(), user.clone()))?;
-        (at.elapsed() < USER_CACHE_TTL).then_some(*state)
+        self.entries.get(&(app.clone(), user.clone()))
     }
 
     pub(crate) fn put(&self, app: &AppId, user: &UserId, state: UserState) {
-        let mut map = self.lock();
-        if map.len() >= SWEEP_AT {
-            map.retain(|_, (_, at)| at.elapsed() < USER_CACHE_TTL);
-        }
-        map.insert((app.clone(), user.clone()), (state, Instant::now()));
+        self.entries.insert((app.clone(), user.clone()), state);
     }
 
     pub(crate) fn forget(&self, app: &AppId, user: &UserId) {
-        self.lock().remove(&(app.clone(), user.clone()));
+        self.entries.invalidate(&(app.clone(), user.clone()));
     }
 }
 

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::UnixMillis;
 use crate::ids::{AppId, AppKey, SecretId, TenantId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum AppStatus {
     Active,
     Suspended,
@@ -15,17 +16,10 @@ pub enum AppStatus {
 
 impl AppStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Suspended => "suspended",
-        }
+        self.into()
     }
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "active" => Some(Self::Active),
-            "suspended" => Some(Self::Suspended),
-            _ => None,
-        }
+        s.parse().ok()
     }
 }
 

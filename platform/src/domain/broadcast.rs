@@ -11,8 +11,9 @@ use crate::ids::UserId;
 /// Most users one broadcast may name (a larger audience is "every user").
 pub const MAX_BROADCAST_RECIPIENTS: usize = 10_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum BroadcastState {
     /// Queued or in progress: a worker takes it batch by batch.
     Running,
@@ -26,21 +27,10 @@ pub enum BroadcastState {
 
 impl BroadcastState {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Running => "running",
-            Self::Done => "done",
-            Self::Cancelled => "cancelled",
-            Self::Failed => "failed",
-        }
+        self.into()
     }
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "running" => Some(Self::Running),
-            "done" => Some(Self::Done),
-            "cancelled" => Some(Self::Cancelled),
-            "failed" => Some(Self::Failed),
-            _ => None,
-        }
+        s.parse().ok()
     }
 }
 

@@ -28,8 +28,9 @@ pub struct Friend {
     pub updated_at: UnixMillis,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum FriendRequestState {
     Pending,
     Accepted,
@@ -38,19 +39,10 @@ pub enum FriendRequestState {
 
 impl FriendRequestState {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Accepted => "accepted",
-            Self::Declined => "declined",
-        }
+        self.into()
     }
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(Self::Pending),
-            "accepted" => Some(Self::Accepted),
-            "declined" => Some(Self::Declined),
-            _ => None,
-        }
+        s.parse().ok()
     }
 }
 

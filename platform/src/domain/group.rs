@@ -22,8 +22,11 @@ pub const MAX_MEMBERS_PER_CALL: usize = 500;
 /// Most users one message may @mention by name.
 pub const MAX_MENTIONS: usize = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum GroupRole {
     Owner,
     Admin,
@@ -32,19 +35,10 @@ pub enum GroupRole {
 
 impl GroupRole {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Owner => "owner",
-            Self::Admin => "admin",
-            Self::Member => "member",
-        }
+        self.into()
     }
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "owner" => Some(Self::Owner),
-            "admin" => Some(Self::Admin),
-            "member" => Some(Self::Member),
-            _ => None,
-        }
+        s.parse().ok()
     }
     /// Owners and admins manage the group.
     pub fn is_admin(self) -> bool {
@@ -53,8 +47,9 @@ impl GroupRole {
 }
 
 /// How a user who is not a member gets in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum JoinPolicy {
     /// Anyone joins at once; any member's invitation adds at once.
     Free,
@@ -67,19 +62,10 @@ pub enum JoinPolicy {
 
 impl JoinPolicy {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Free => "free",
-            Self::Approval => "approval",
-            Self::InviteOnly => "invite_only",
-        }
+        self.into()
     }
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "free" => Some(Self::Free),
-            "approval" => Some(Self::Approval),
-            "invite_only" => Some(Self::InviteOnly),
-            _ => None,
-        }
+        s.parse().ok()
     }
 }
 
@@ -118,8 +104,9 @@ impl GroupMember {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum JoinRequestState {
     Pending,
     Accepted,
@@ -128,19 +115,10 @@ pub enum JoinRequestState {
 
 impl JoinRequestState {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Accepted => "accepted",
-            Self::Declined => "declined",
-        }
+        self.into()
     }
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(Self::Pending),
-            "accepted" => Some(Self::Accepted),
-            "declined" => Some(Self::Declined),
-            _ => None,
-        }
+        s.parse().ok()
     }
 }
 

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::UnixMillis;
 use crate::ids::{ClientMsgId, ConversationId, MsgId, UserId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum MessageType {
     Text,
     Image,
@@ -22,35 +23,14 @@ pub enum MessageType {
 
 impl MessageType {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Text => "text",
-            Self::Image => "image",
-            Self::File => "file",
-            Self::Audio => "audio",
-            Self::Video => "video",
-            Self::Location => "location",
-            Self::Custom => "custom",
-            Self::System => "system",
-        }
+        self.into()
     }
     /// Parses a type a caller may send (everything but `system`).
     pub fn parse_sendable(s: &str) -> Option<Self> {
-        Some(match s {
-            "text" => Self::Text,
-            "image" => Self::Image,
-            "file" => Self::File,
-            "audio" => Self::Audio,
-            "video" => Self::Video,
-            "location" => Self::Location,
-            "custom" => Self::Custom,
-            _ => return None,
-        })
+        Self::parse_stored(s).filter(|t| *t != Self::System)
     }
     pub fn parse_stored(s: &str) -> Option<Self> {
-        if s == "system" {
-            return Some(Self::System);
-        }
-        Self::parse_sendable(s)
+        s.parse().ok()
     }
 }
 

@@ -17,8 +17,9 @@ pub const MAX_WORDS_PER_LIST: usize = 10_000;
 pub const MAX_WORD_CHARS: usize = 64;
 
 /// What happens to a message that contains a word of the list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum WordPolicy {
     /// Each character of a matched word becomes `*`; the message is sent.
     Replace,
@@ -28,18 +29,11 @@ pub enum WordPolicy {
 
 impl WordPolicy {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Replace => "replace",
-            Self::Reject => "reject",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "replace" => Some(Self::Replace),
-            "reject" => Some(Self::Reject),
-            _ => None,
-        }
+        s.parse().ok()
     }
 }
 

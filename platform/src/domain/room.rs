@@ -13,8 +13,9 @@ pub const MAX_ROOM_NAME_CHARS: usize = 100;
 pub const MAX_ROOM_METADATA_BYTES: usize = 4096;
 
 /// How a room came to exist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum RoomOrigin {
     /// Created by the app's backend through the server API.
     ServerApi,
@@ -24,17 +25,10 @@ pub enum RoomOrigin {
 
 impl RoomOrigin {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ServerApi => "server_api",
-            Self::Join => "join",
-        }
+        self.into()
     }
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "server_api" => Some(Self::ServerApi),
-            "join" => Some(Self::Join),
-            _ => None,
-        }
+        s.parse().ok()
     }
 }
 

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use super::UnixMillis;
 use crate::ids::TenantId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum TenantStatus {
     Active,
     Suspended,
@@ -16,19 +17,10 @@ pub enum TenantStatus {
 
 impl TenantStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Suspended => "suspended",
-            Self::PendingApproval => "pending_approval",
-        }
+        self.into()
     }
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "active" => Some(Self::Active),
-            "suspended" => Some(Self::Suspended),
-            "pending_approval" => Some(Self::PendingApproval),
-            _ => None,
-        }
+        s.parse().ok()
     }
 }
 

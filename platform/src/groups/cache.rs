@@ -5,17 +5,21 @@
 //! `version`. A snapshot is used only while the row still carries the version it was built
 //! at, and the row is read on every use: a member removed on another node stops receiving
 //! with the next message after the removal committed, with no TTL to wait out. Loads of one
-//! group are serialised, so a burst of sends after a change loads its members once.
+//! group are serialised, so a burst of sends after a change loads its members once. The
+//! map of groups is a size-bounded `moka` cache: past `MAX_GROUPS` the least used groups
+//! are dropped (and reloaded on their next use); there is no TTL, the version decides.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use moka::sync::Cache;
 
 use crate::domain::{Group, GroupRole, UnixMillis};
 use crate::ids::{AppId, GroupId, UserId};
 use crate::store::{Store, StoreResult};
 
 /// Groups kept; past it, one is dropped for each new one (reloaded on its next use).
-const MAX_GROUPS: usize = 4096;
+const MAX_GROUPS: u64 = 4096;
 
 /// What a send needs to know about one member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,21 +58,21 @@ impl GroupSnapshot {
 
 type Slot = Arc<tokio::sync::Mutex<Option<Arc<GroupSnapshot>>>>;
 
-#[derive(Default)]
 pub(crate) struct MemberCache {
-    slots: Mutex<HashMap<(AppId, GroupId), Slot>>,
+    slots: Cache<(AppId, GroupId), Slot>,
+}
+
+impl Default for MemberCache {
+    fn default() -> Self {
+        Self {
+            slots: Cache::new(MAX_GROUPS),
+        }
+    }
 }
 
 impl MemberCache {
     fn slot(&self, app: &AppId, group: &GroupId) -> Slot {
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (app.clone(), group.clone());
-        if !slots.contains_key(&key) && slots.len() >= MAX_GROUPS {
-            if let Some(victim) = slots.keys().next().cloned() {
-                slots.remove(&victim);
-            }
-        }
-        slots.entry(key).or_default().clone()
+        self.slots.get_with((app.clone(), group.clone()), Slot::default)
     }
 
     /// The group as it is now with its members; `None` when it does not exist.
@@ -115,9 +119,6 @@ impl MemberCache {
 
     /// Drops what this node remembers of a group (after a change made here).
     pub(crate) fn forget(&self, app: &AppId, group: &GroupId) {
-        self.slots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&(app.clone(), group.clone()));
+        self.slots.invalidate(&(app.clone(), group.clone()));
     }
 }

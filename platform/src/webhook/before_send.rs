@@ -13,10 +13,10 @@ use serde_json::json;
 
 use super::breaker::{Breaker, BreakerState};
 use super::client::{WebhookClient, WebhookError, WebhookRequest};
-use super::clock::{Clock, SystemClock};
 use super::secrets::{SecretsError, WebhookSecrets};
 use super::{new_webhook_id, rfc3339};
 use crate::auth::webhook::signature_header;
+use crate::clock::{Clock, SystemClock};
 use crate::delivery::{BeforeSendHook, HookDecision, HookDraft};
 use crate::domain::{App, FailurePolicy};
 use crate::ids::AppId;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use super::clock::Clock;
+use crate::clock::Clock;
 use crate::domain::UnixMillis;
 use crate::ids::AppId;
 
@@ -132,7 +132,7 @@ fn set_gauge(app: &AppId, open: bool) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::webhook::clock::ManualClock;
+    use crate::clock::ManualClock;
 
     #[test]
     fn opens_after_ten_failures_and_doubles_up_to_fifteen_minutes() {

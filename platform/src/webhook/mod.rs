@@ -7,7 +7,7 @@
 //! - `worker`: the durable after-event delivery loop.
 //! - `settings`: the written configuration and its validation (REST and CLI share it).
 //! - `secrets`: the app's webhook secrets in plaintext, just in time for signing.
-//! - `clock`: the time they run on, replaceable in tests.
+//! - the time they run on is `crate::clock` (re-exported here), replaceable in tests.
 //!
 //! Signatures themselves live in `crate::auth::webhook`.
 
@@ -16,15 +16,14 @@ use serde_json::json;
 pub mod before_send;
 pub mod breaker;
 pub mod client;
-pub mod clock;
 pub mod secrets;
 pub mod settings;
 pub mod worker;
 
+pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use before_send::HttpBeforeSendHook;
 pub use breaker::BreakerState;
 pub use client::{validate_webhook_url, WebhookClient, WebhookError};
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use secrets::{StaticSecrets, StoreSecrets, WebhookSecrets};
 pub use settings::{parse_spec, spec_of, BeforeSendSpec, InvalidWebhookConfig, WebhookSpec, EVENT_TYPES};
 pub use worker::WorkerConfig;

@@ -18,9 +18,9 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::client::{WebhookClient, WebhookRequest};
-use super::clock::Clock;
 use super::secrets::WebhookSecrets;
 use crate::auth::webhook::signature_header;
+use crate::clock::Clock;
 use crate::domain::UnixMillis;
 use crate::ids::AppId;
 use crate::store::{OutboxEvent, Store};
@@ -88,6 +88,20 @@ pub fn spawn(
     wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
+    tokio::spawn(task(store, secrets, client, clock, config, wake, shutdown))
+}
+
+/// The worker as a future, for a caller that spawns it on a `TaskTracker` of its own (the
+/// engine); `spawn` is this on a plain Tokio task.
+pub fn task(
+    store: Arc<dyn Store>,
+    secrets: Arc<dyn WebhookSecrets>,
+    client: Arc<WebhookClient>,
+    clock: Arc<dyn Clock>,
+    config: WorkerConfig,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
     let shared = Arc::new(Shared {
         store,
         secrets,
@@ -97,7 +111,7 @@ pub fn spawn(
         in_flight: Mutex::new(HashSet::new()),
         per_app: Mutex::new(HashMap::new()),
     });
-    tokio::spawn(run(shared, wake, shutdown))
+    run(shared, wake, shutdown)
 }
 
 async fn run(shared: Arc<Shared>, wake: Arc<Notify>, shutdown: CancellationToken) {

@@ -31,39 +31,18 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-fn percent_encode_into(out: &mut String, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-    }
-}
+/// Escaped in the canonical query: every byte but `A-Z a-z 0-9 - _ . ~`.
+const ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
-/// Percent-decoding where `+` stays `+` and a `%` not followed by two hex digits is kept
-/// as a literal `%` (the server does the same).
-fn percent_decode(s: &[u8]) -> Vec<u8> {
-    fn hex(b: Option<&u8>) -> Option<u8> {
-        char::from(*b?).to_digit(16).and_then(|d| u8::try_from(d).ok())
-    }
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'%' {
-            if let (Some(hi), Some(lo)) = (hex(s.get(i + 1)), hex(s.get(i + 2))) {
-                out.push(hi * 16 + lo);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(s[i]);
-        i += 1;
-    }
-    out
+/// One key or value in its canonical spelling: decoded (`+` stays `+`, a `%` that starts
+/// no valid escape stays a literal `%`), then encoded with upper-case hex.
+fn canonical_component(raw: &str) -> String {
+    let decoded: Vec<u8> = percent_encoding::percent_decode_str(raw).collect();
+    percent_encoding::percent_encode(&decoded, ESCAPED).to_string()
 }
 
 /// The canonical query of SIGNING.md §1 for a raw query (without `?`).
@@ -71,11 +50,7 @@ pub fn canonical_query(raw_query: &str) -> String {
     let mut pairs: Vec<(String, String)> = Vec::new();
     for part in raw_query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = part.split_once('=').unwrap_or((part, ""));
-        let mut k = String::new();
-        percent_encode_into(&mut k, &percent_decode(key.as_bytes()));
-        let mut v = String::new();
-        percent_encode_into(&mut v, &percent_decode(value.as_bytes()));
-        pairs.push((k, v));
+        pairs.push((canonical_component(key), canonical_component(value)));
     }
     pairs.sort();
     pairs

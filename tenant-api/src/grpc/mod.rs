@@ -23,21 +23,22 @@ pub fn json_struct(v: serde_json::Value) -> Option<prost_types::Struct> {
     convert::json_to_struct(v)
 }
 
-/// Serves gRPC on `listener` until `shutdown` resolves, with the default connection limits.
+/// Serves gRPC on `listener` until `shutdown` is cancelled, with the default connection limits.
 pub async fn serve(
     listener: TcpListener,
     state: ApiState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    shutdown: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
     serve_with_limits(listener, state, ConnectionLimits::default(), shutdown).await
 }
 
-/// Serves gRPC on `listener` within `limits` (HTTP/2 only) until `shutdown` resolves.
+/// Serves gRPC on `listener` within `limits` (HTTP/2 only) until `shutdown` is cancelled,
+/// then lets the calls in flight finish.
 pub async fn serve_with_limits(
     listener: TcpListener,
     state: ApiState,
     limits: ConnectionLimits,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    shutdown: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
     // Reflection in both versions: grpcurl 1.8 and many other clients still ask only
     // v1alpha. The health service's descriptor is registered so tools can call it by name.

@@ -148,7 +148,7 @@ pub async fn grpc_channel(s: &TestServer) -> tonic::transport::Channel {
     tokio::spawn(tern_tenant_api::grpc::serve(
         listener,
         s.api_state(),
-        std::future::pending(),
+        tokio_util::sync::CancellationToken::new(),
     ));
     tonic::transport::Channel::from_shared(format!("http://{addr}"))
         .unwrap()

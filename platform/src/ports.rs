@@ -1,0 +1,54 @@
+//! The ports one node runs on, chosen once at start and handed to `Engine::with_ports`: the
+//! store, the bus, presence and routing, the nonce record and the clock. `Ports::in_process`
+//! fills every port but the store with its in-process adapter (one process, no servers);
+//! the binary's `adapters` module picks adapters from configuration, so the engine never
+//! decides where its ports live.
+
+use std::sync::Arc;
+
+use crate::bus::memory::MemoryBus;
+use crate::bus::Bus;
+use crate::clock::{Clock, SystemClock};
+use crate::nonce::{MemoryNonceStore, NonceStore};
+use crate::presence::{MemoryPresence, Presence};
+use crate::store::Store;
+
+/// The adapters behind each port of one node. Cheap to clone: every field is shared.
+#[derive(Clone)]
+pub struct Ports {
+    pub store: Arc<dyn Store>,
+    /// Carries deliveries to the nodes holding their recipients.
+    pub bus: Arc<dyn Bus>,
+    /// Presence and routing: which node holds which user's sessions, who is in which room.
+    pub presence: Arc<dyn Presence>,
+    /// The record of signed requests' nonces (replay protection).
+    pub nonces: Arc<dyn NonceStore>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Ports {
+    /// `store` with the in-process bus, presence, nonce record and the system clock.
+    pub fn in_process(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            bus: Arc::new(MemoryBus::new()),
+            presence: Arc::new(MemoryPresence::new()),
+            nonces: Arc::new(MemoryNonceStore::new()),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The same ports on another clock (tests that move time by hand).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ports")
+            .field("store", &self.store.backend())
+            .finish_non_exhaustive()
+    }
+}
