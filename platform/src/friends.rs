@@ -34,6 +34,15 @@ pub async fn are_friends(store: &dyn Store, app: &App, a: &UserId, b: &UserId) -
     Ok(store.friend(&app.id, a, b).await?.is_some() && store.friend(&app.id, b, a).await?.is_some())
 }
 
+/// `friend` as `user` holds them (remark, tags); `not_found` ("friend not found") if `user`
+/// does not hold them.
+pub async fn get(p: &Pipeline, app: &App, user: &UserId, friend: &UserId) -> Result<Friend, DeliveryError> {
+    p.store()
+        .friend(&app.id, user, friend)
+        .await?
+        .ok_or(DeliveryError::NotFound("friend"))
+}
+
 async fn require_user(store: &dyn Store, app: &App, id: &UserId) -> Result<(), DeliveryError> {
     store
         .user(&app.id, id)

@@ -6,14 +6,15 @@
 //! - `auth`: request signatures, user tokens and webhook signatures (SIGNING.md).
 //! - `secret_box`: secrets at rest (AES-256-GCM with a versioned master key).
 //! - `store`: the Store port and its SQLite and PostgreSQL adapters.
-//! - `bus`, `presence`, `nonce`: the ports that become Redis or Pulsar at scale; `clock`, the
-//!   time the engine reads; `ports`: all of them, chosen at start and given to the `engine`.
+//! - `bus`, `presence`, `nonce`, `rate_limits`: the ports that become Redis or Pulsar at scale;
+//!   `clock`, the time the engine reads; `ports`: all of them, chosen at start and given to the `engine`.
 //! - `redis_adapters`: those ports on Redis, for several nodes over one database.
 //! - `delivery`: the one pipeline every message goes through.
+//! - `service`: the application layer the doors call (users, moderation, conversations, ...).
 //! - `lifecycle`: what happens to a message after it is sent (edits, recalls, reactions, ...).
 //! - `friends`, `rooms`, `broadcasts`: operations shared by the server API and the gateway.
 //! - `friends`, `groups`: the social operations every door shares.
-//! - `proto`: types generated from `proto/tern/v1/`.
+//! - `proto`: types generated from `proto/tern/v1/`; `struct_json`: JSON ↔ `google.protobuf.Struct`.
 
 pub mod admins;
 pub mod auth;
@@ -34,8 +35,11 @@ pub mod ports;
 pub mod presence;
 pub mod proto;
 pub mod redis_adapters;
+pub mod rate_limits;
 pub mod rooms;
 pub mod secret_box;
+pub mod service;
 pub mod store;
+pub mod struct_json;
 pub mod tenancy;
 pub mod webhook;

@@ -10,18 +10,16 @@
 //! the room exists, the sender is not muted in it, and the room is under its send rate.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::json;
 
 use crate::bus::{BusEvent, Push, Target};
 use crate::delivery::{DeliveryError, Pipeline};
 use crate::domain::*;
 use crate::ids::{AppId, ConversationId, RoomId, UserId};
+use crate::rate_limits::{check_room_send_rate, RateKey};
 use crate::store::{NewOutboxEvent, SeqRange, StoreError};
 use crate::webhook;
 
@@ -30,8 +28,6 @@ use crate::webhook;
 pub const ROOM_CACHE_TTL: Duration = Duration::from_secs(2);
 /// Entries kept before a map is swept of stale ones.
 const SWEEP_AT: usize = 100_000;
-/// A room's rate limiter unused this long is dropped (and starts full again).
-const RATE_IDLE: Duration = Duration::from_secs(60);
 
 /// A room with how many are in it now.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,12 +35,6 @@ pub struct RoomDetail {
     pub room: Room,
     /// Users in the room now, each counted once.
     pub member_count: u64,
-}
-
-struct RoomRate {
-    rate: u32,
-    limiter: DefaultDirectRateLimiter,
-    last_used: Instant,
 }
 
 /// What was read, and when.
@@ -59,7 +49,6 @@ type MuteKey = (AppId, RoomId, UserId);
 pub struct RoomGate {
     rooms: Mutex<HashMap<RoomKey, Cached<Option<Room>>>>,
     mutes: Mutex<HashMap<MuteKey, Cached<Option<UnixMillis>>>>,
-    rates: Mutex<HashMap<RoomKey, RoomRate>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -108,33 +97,6 @@ impl RoomGate {
         Ok(until)
     }
 
-    /// Takes one message from the room's budget of `room_send_rate_per_second` (on this
-    /// node), or says how long to wait.
-    fn take_rate(&self, app: &App, room: &RoomId) -> Result<(), DeliveryError> {
-        let rate = app.settings.room_send_rate_per_second;
-        let mut rates = lock(&self.rates);
-        if rates.len() >= SWEEP_AT {
-            rates.retain(|_, r| r.last_used.elapsed() < RATE_IDLE);
-        }
-        let entry = rates.entry((app.id.clone(), room.clone())).or_insert_with(|| RoomRate {
-            rate,
-            limiter: limiter(rate),
-            last_used: Instant::now(),
-        });
-        if entry.rate != rate {
-            // The app changed the setting: start over at the new rate.
-            entry.rate = rate;
-            entry.limiter = limiter(rate);
-        }
-        entry.last_used = Instant::now();
-        entry.limiter.check().map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            DeliveryError::RateLimited {
-                retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
-            }
-        })
-    }
-
     /// What the pipeline asks before storing a message from `sender` in the room: the room
     /// exists (`not_found`), the sender is not muted in it (`user_muted`), and the room is
     /// under its send rate (`rate_limited`).
@@ -154,14 +116,16 @@ impl RoomGate {
                 return Err(DeliveryError::SenderMuted);
             }
         }
-        self.take_rate(app, room)
+        // The room's budget of `room_send_rate_per_second`, on this node.
+        check_room_send_rate(p.rate_limits().as_ref(), app, room)?;
+        Ok(())
     }
 
-    /// Drops what this node remembers of a room (after it changed or was deleted).
+    /// Drops what this node remembers of a room (after it changed or was deleted); its send
+    /// budget is dropped by `forget_room`.
     pub fn forget(&self, app: &AppId, room: &RoomId) {
         let key = (app.clone(), room.clone());
         lock(&self.rooms).remove(&key);
-        lock(&self.rates).remove(&key);
         lock(&self.mutes).retain(|(a, r, _), _| !(a == app && r == room));
     }
 
@@ -170,8 +134,10 @@ impl RoomGate {
     }
 }
 
-fn limiter(rate: u32) -> DefaultDirectRateLimiter {
-    RateLimiter::direct(Quota::per_second(NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN)))
+/// Drops what this node remembers of a room, its send budget included.
+fn forget_room(p: &Pipeline, app: &AppId, room: &RoomId) {
+    p.room_gate().forget(app, room);
+    p.rate_limits().forget(&RateKey::RoomSends(app.clone(), room.clone()));
 }
 
 async fn detail(p: &Pipeline, app: &AppId, room: Room) -> Result<RoomDetail, DeliveryError> {
@@ -234,7 +200,7 @@ pub async fn create(
             e => e.into(),
         })?;
     p.outbox_written(!events.is_empty());
-    p.room_gate().forget(&app.id, &stored.id);
+    forget_room(p, &app.id, &stored.id);
     detail(p, &app.id, stored).await
 }
 
@@ -292,7 +258,7 @@ pub async fn update(
         .update_room(&app.id, id, name.as_deref(), metadata.as_ref(), now, &events)
         .await?;
     p.outbox_written(!events.is_empty());
-    p.room_gate().forget(&app.id, id);
+    forget_room(p, &app.id, id);
     detail(p, &app.id, stored).await
 }
 
@@ -344,7 +310,7 @@ pub async fn dismiss(p: &Pipeline, app: &App, id: &RoomId) -> Result<u64, Delive
     let events = room_event(app, "room.dismissed", &room, now);
     p.store().delete_room(&app.id, id, &events).await?;
     p.outbox_written(!events.is_empty());
-    p.room_gate().forget(&app.id, id);
+    forget_room(p, &app.id, id);
     Ok(send_away(p, app, id, None, "dismissed").await)
 }
 
@@ -422,7 +388,7 @@ pub async fn open_for_join(p: &Pipeline, app: &App, id: &RoomId) -> Result<Room,
     let events = created_event(app, &new, now);
     let (room, created) = p.store().room_or_create(&app.id, &new, now, &events).await?;
     p.outbox_written(created && !events.is_empty());
-    p.room_gate().forget(&app.id, id);
+    forget_room(p, &app.id, id);
     Ok(room)
 }
 

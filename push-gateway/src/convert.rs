@@ -1,7 +1,6 @@
 //! Translation between the engine's types (`tern_platform::domain`, `bus::Push`) and the
 //! wire frames generated from `proto/tern/v1/client.proto`.
 
-use pbjson_types::{value::Kind, ListValue, Struct, Value};
 use tern_platform::bus::Push;
 use tern_platform::domain::{
     ChangeKind, ConversationEntry, Extension, Message, MessageChange, QuotedMessage, ReactionSummary, Sender,
@@ -9,53 +8,8 @@ use tern_platform::domain::{
 use tern_platform::presence::UserPresence;
 use tern_platform::proto::v1 as pb;
 
-/// A JSON object as a protobuf Struct; anything else is not a valid message content.
-pub fn json_to_struct(v: &serde_json::Value) -> Option<Struct> {
-    match v {
-        serde_json::Value::Object(map) => Some(Struct {
-            fields: map.iter().map(|(k, v)| (k.clone(), json_to_value(v))).collect(),
-        }),
-        _ => None,
-    }
-}
-
-fn json_to_value(v: &serde_json::Value) -> Value {
-    let kind = match v {
-        serde_json::Value::Null => Kind::NullValue(0),
-        serde_json::Value::Bool(b) => Kind::BoolValue(*b),
-        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
-        serde_json::Value::String(s) => Kind::StringValue(s.clone()),
-        serde_json::Value::Array(a) => Kind::ListValue(ListValue {
-            values: a.iter().map(json_to_value).collect(),
-        }),
-        serde_json::Value::Object(_) => Kind::StructValue(json_to_struct(v).unwrap_or_default()),
-    };
-    Value { kind: Some(kind) }
-}
-
-pub fn struct_to_json(s: &Struct) -> serde_json::Value {
-    serde_json::Value::Object(s.fields.iter().map(|(k, v)| (k.clone(), value_to_json(v))).collect())
-}
-
-fn value_to_json(v: &Value) -> serde_json::Value {
-    match &v.kind {
-        None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
-        Some(Kind::BoolValue(b)) => serde_json::Value::Bool(*b),
-        Some(Kind::NumberValue(n)) => number_to_json(*n),
-        Some(Kind::StringValue(s)) => serde_json::Value::String(s.clone()),
-        Some(Kind::ListValue(l)) => serde_json::Value::Array(l.values.iter().map(value_to_json).collect()),
-        Some(Kind::StructValue(s)) => struct_to_json(s),
-    }
-}
-
-/// Struct numbers are doubles; whole ones go back to JSON as integers so `1000` stays `1000`.
-fn number_to_json(n: f64) -> serde_json::Value {
-    if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
-        serde_json::Value::from(n as i64)
-    } else {
-        serde_json::Number::from_f64(n).map_or(serde_json::Value::Null, serde_json::Value::Number)
-    }
-}
+/// The one JSON ↔ Struct conversion (`tern_platform::struct_json`), for the client frames.
+pub use tern_platform::struct_json::pbjson::{json_to_struct, struct_to_json};
 
 pub fn message(m: &Message) -> pb::Message {
     pb::Message {

@@ -68,11 +68,7 @@ pub(crate) async fn command(p: &Pipeline, app: &App, me: &UserId, cmd: Command) 
         }
         Command::UpdateFriend(c) => {
             let friend = UserId::parse(&c.friend_id)?;
-            let current = p
-                .store()
-                .friend(&app.id, me, &friend)
-                .await?
-                .ok_or(DeliveryError::NotFound("friend"))?;
+            let current = friends::get(p, app, me, &friend).await?;
             let remark = match c.remark {
                 None => current.remark,
                 Some(r) if r.is_empty() => None,

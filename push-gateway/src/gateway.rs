@@ -9,21 +9,19 @@
 //!
 //! The node also keeps, for all its sessions at once, what each would otherwise need a
 //! timer or a copy for: one heartbeat sweep closes silent connections, the app cache
-//! shares one `App` among an app's sessions, and a user's send rate limiter exists only
-//! once the user sends.
+//! shares one `App` among an app's sessions, and a user's send budget (in the engine's
+//! `RateLimits`) is dropped when their last session here closes.
 
 use std::collections::{HashMap, HashSet};
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tern_platform::bus::{BusError, BusEvent, Push, Target};
 use tern_platform::delivery::Pipeline;
 use tern_platform::ids::{AppId, UserId};
 use tern_platform::proto::v1 as pb;
+use tern_platform::rate_limits::RateKey;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -65,9 +63,6 @@ type UserKey = (AppId, UserId);
 struct UserSessions {
     /// Oldest first (the multi-device policy closes the oldest).
     ids: Vec<u64>,
-    /// The user's send rate, shared by their sessions here; made on the first send, and
-    /// remade when the app's rate changes.
-    send_limit: Option<(u32, DefaultDirectRateLimiter)>,
 }
 
 #[derive(Default)]
@@ -222,10 +217,7 @@ impl Gateway {
             .entry(app.clone())
             .or_default()
             .entry(user.clone())
-            .or_insert_with(|| UserSessions {
-                ids: Vec::new(),
-                send_limit: None,
-            })
+            .or_insert_with(|| UserSessions { ids: Vec::new() })
             .ids
             .push(id);
         reg.sessions.insert(id, handle);
@@ -243,6 +235,10 @@ impl Gateway {
                 u.ids.retain(|s| *s != id);
                 if u.ids.is_empty() {
                     users.remove(user);
+                    // The user's send budget lives as long as their sessions here.
+                    self.pipeline
+                        .rate_limits()
+                        .forget(&RateKey::UserSends(app.clone(), user.clone()));
                 }
             }
             if users.is_empty() {
@@ -259,28 +255,6 @@ impl Gateway {
             }
         }
         metrics::gauge!("tern_gateway_sessions").set(reg.sessions.len() as f64);
-    }
-
-    /// Counts one send of `user` against `rate` a second (the app's current setting);
-    /// `Err` carries the milliseconds until the next send is allowed.
-    pub(crate) fn check_send_rate(&self, app: &AppId, user: &UserId, rate: u32) -> Result<(), u64> {
-        let mut reg = self.lock();
-        let Some(u) = reg.users.get_mut(app).and_then(|users| users.get_mut(user)) else {
-            return Ok(());
-        };
-        let limiter = match &mut u.send_limit {
-            Some((r, limiter)) if *r == rate => limiter,
-            slot => {
-                let per_second = NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN);
-                &mut slot
-                    .insert((rate, RateLimiter::direct(Quota::per_second(per_second))))
-                    .1
-            }
-        };
-        limiter.check().map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1)
-        })
     }
 
     /// A session's outbound queue, for another part of the node (its rooms) to deliver to

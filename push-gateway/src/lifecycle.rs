@@ -34,11 +34,7 @@ pub(crate) type InRoom<'a> = &'a (dyn Fn(&RoomId) -> bool + Sync);
 
 /// Refuses a room message to a connection outside its room.
 async fn check_room(p: &Pipeline, app: &App, rooms: InRoom<'_>, id: &MsgId) -> Result<(), DeliveryError> {
-    let msg = p
-        .store()
-        .message(&app.id, id)
-        .await?
-        .ok_or(DeliveryError::NotFound("message"))?;
+    let msg = tern_platform::service::messages::get(p, app, id).await?;
     match &msg.conversation_id {
         ConversationId::Room(r) if !rooms(r) => Err(DeliveryError::NotFound("message")),
         _ => Ok(()),

@@ -8,9 +8,10 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use futures::SinkExt;
 use tern_platform::delivery::{Actor, DeliveryError, Recipient, SendOptions, SendRequest};
-use tern_platform::domain::{now_ms, App, MessageType, Sender, Source, User, MAX_MENTIONS};
+use tern_platform::domain::{now_ms, App, MessageType, Sender, Source, User};
 use tern_platform::ids::{ClientMsgId, ConversationId, GroupId, MsgId, RoomId, UserId};
 use tern_platform::proto::v1 as pb;
+use tern_platform::rate_limits::check_user_send_rate;
 use tern_platform::store::SeqRange;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
@@ -682,9 +683,8 @@ impl Session {
     }
 
     async fn send(&mut self, s: pb::Send) -> Result<Body, CommandError> {
-        self.gw
-            .check_send_rate(&self.app.id, &self.user, self.app.settings.user_send_rate_per_second)
-            .map_err(|retry_after_ms| DeliveryError::RateLimited { retry_after_ms })?;
+        check_user_send_rate(self.gw.pipeline.rate_limits().as_ref(), &self.app, &self.user)
+            .map_err(DeliveryError::from)?;
         let client_msg_id = ClientMsgId::parse(&s.client_msg_id)?;
         let to = match s.to {
             Some(pb::send::To::User(u)) => Recipient::User(UserId::parse(&u)?),
@@ -744,13 +744,15 @@ impl Session {
 
     async fn sync(&self, since: i64, limit: u32) -> Result<pb::SyncResult, CommandError> {
         let limit = if limit == 0 { 50 } else { limit.min(100) };
-        let entries = self
-            .gw
-            .pipeline
-            .store()
-            .conversations_changed_since(&self.app.id, &self.user, since, limit)
-            .await
-            .map_err(DeliveryError::from)?;
+        let entries = tern_platform::service::conversations::changed_since(
+            &self.gw.pipeline,
+            &self.app,
+            &self.user,
+            since,
+            limit,
+        )
+        .await
+        .map_err(DeliveryError::from)?;
         let version = entries.iter().map(|e| e.version).max().unwrap_or(since).max(since);
         Ok(pb::SyncResult {
             has_more: entries.len() >= limit as usize,
@@ -798,12 +800,7 @@ fn room_may_be_empty(
 
 /// The users a `send` mentions (a group's members, checked by the pipeline).
 fn mentions(ids: &[String]) -> Result<Vec<UserId>, CommandError> {
-    if ids.len() > MAX_MENTIONS {
-        return Err(CommandError::new(
-            "invalid_argument",
-            format!("a message may mention at most {MAX_MENTIONS} users"),
-        ));
-    }
+    tern_platform::groups::rules::check_mention_count(ids.len())?;
     ids.iter().map(|u| Ok(UserId::parse(u)?)).collect()
 }
 

@@ -94,7 +94,8 @@ where
             })
             .await?;
         let write = !matches!(parts.method.as_str(), "GET" | "HEAD");
-        st.limiters.check(&app, write).map_err(ApiError::rate_limited)?;
+        tern_platform::rate_limits::check_api_rate(st.pipeline.rate_limits().as_ref(), &app, write)
+            .map_err(|e| ApiError::rate_limited(e.retry_after_secs()))?;
         let json: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"null"
         } else {

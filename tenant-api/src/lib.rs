@@ -9,7 +9,6 @@ pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod grpc;
-pub mod limits;
 pub mod openapi;
 pub mod ops;
 pub mod rest;

@@ -5,10 +5,7 @@ use std::sync::Arc;
 use tern_platform::auth::request::RequestVerifier;
 use tern_platform::delivery::Pipeline;
 use tern_platform::secret_box::SecretBox;
-use tern_platform::store::Store;
 use tern_platform::webhook::before_send::HttpBeforeSendHook;
-
-use crate::limits::AppLimiters;
 
 /// Default request body limit (256 KiB).
 pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
@@ -17,11 +14,11 @@ pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 pub struct ApiState(Arc<ApiInner>);
 
 pub struct ApiInner {
-    pub store: Arc<dyn Store>,
+    /// The engine's pipeline: the application layer (`tern_platform::service` and the
+    /// feature modules) is called with it.
     pub pipeline: Arc<Pipeline>,
     pub secrets: SecretBox,
     pub verifier: Arc<RequestVerifier>,
-    pub limiters: AppLimiters,
     /// Wakes the broadcast worker when a broadcast starts (the engine's, on a node that
     /// runs one; otherwise a worker elsewhere finds the job at its next poll).
     pub broadcast_wake: Arc<tokio::sync::Notify>,
@@ -42,18 +39,11 @@ impl std::ops::Deref for ApiState {
 }
 
 impl ApiState {
-    pub fn new(
-        store: Arc<dyn Store>,
-        pipeline: Arc<Pipeline>,
-        secrets: SecretBox,
-        verifier: Arc<RequestVerifier>,
-    ) -> Self {
+    pub fn new(pipeline: Arc<Pipeline>, secrets: SecretBox, verifier: Arc<RequestVerifier>) -> Self {
         Self(Arc::new(ApiInner {
-            store,
             pipeline,
             secrets,
             verifier,
-            limiters: AppLimiters::default(),
             broadcast_wake: Arc::new(tokio::sync::Notify::new()),
             body_limit: DEFAULT_BODY_LIMIT,
             webhook_allow_private: false,
@@ -64,13 +54,7 @@ impl ApiState {
 
     /// The API's view of a node's engine.
     pub fn from_engine(e: &tern_platform::engine::Engine) -> Self {
-        Self::new(
-            e.store.clone(),
-            e.pipeline.clone(),
-            e.secrets.clone(),
-            e.request_verifier.clone(),
-        )
-        .with(|s| {
+        Self::new(e.pipeline.clone(), e.secrets.clone(), e.request_verifier.clone()).with(|s| {
             s.webhook_allow_private = e.config.webhook_allow_private;
             s.before_send = Some(e.before_send.clone());
             s.broadcast_wake = e.broadcast_wake.clone();

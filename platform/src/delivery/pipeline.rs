@@ -16,6 +16,7 @@ use crate::domain::*;
 use crate::groups::cache::{GroupSnapshot, MemberCache};
 use crate::ids::*;
 use crate::presence::Presence;
+use crate::rate_limits::{LocalRateLimits, RateLimits};
 use crate::store::{CommitOutcome, NewMessage, SeqRange, Store};
 use crate::webhook;
 
@@ -97,6 +98,8 @@ pub struct Pipeline {
     rooms: crate::rooms::RoomGate,
     /// Each group's members, for checks and fan-out without reading them per message.
     groups: MemberCache,
+    /// Every rate budget of the node (rooms here; the doors' through `rate_limits()`).
+    rate_limits: Arc<dyn RateLimits>,
 }
 
 impl Pipeline {
@@ -113,6 +116,7 @@ impl Pipeline {
             users: UserCache::default(),
             rooms: crate::rooms::RoomGate::default(),
             groups: MemberCache::default(),
+            rate_limits: Arc::new(LocalRateLimits::new()),
         }
     }
 
@@ -180,6 +184,16 @@ impl Pipeline {
     pub fn with_before_send(mut self, hook: Arc<dyn BeforeSendHook>) -> Self {
         self.hook = Some(hook);
         self
+    }
+
+    /// Replaces the in-process rate limits (with a node-spanning adapter).
+    pub fn with_rate_limits(mut self, limits: Arc<dyn RateLimits>) -> Self {
+        self.rate_limits = limits;
+        self
+    }
+
+    pub fn rate_limits(&self) -> &Arc<dyn RateLimits> {
+        &self.rate_limits
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

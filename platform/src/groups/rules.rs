@@ -2,7 +2,8 @@
 //! and the group's policy, so the whole permission matrix is in one place (docs/groups.md
 //! has it as a table) and is tested without a database.
 
-use crate::domain::{GroupRole, JoinPolicy};
+use crate::delivery::DeliveryError;
+use crate::domain::{GroupRole, JoinPolicy, MAX_MENTIONS};
 
 /// The actor of a group operation, as the rules see them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +22,17 @@ impl Standing {
     fn is_owner(self) -> bool {
         matches!(self, Self::Server | Self::Member(GroupRole::Owner))
     }
+}
+
+/// The one limit on how many users a message may mention: every door checks it before it
+/// parses the ids, and the pipeline again before it looks at the group.
+pub fn check_mention_count(mentions: usize) -> Result<(), DeliveryError> {
+    if mentions > MAX_MENTIONS {
+        return Err(DeliveryError::InvalidArgument(format!(
+            "a message may mention at most {MAX_MENTIONS} users"
+        )));
+    }
+    Ok(())
 }
 
 /// Name, avatar, announcement, metadata, join policy and `mute_all`.

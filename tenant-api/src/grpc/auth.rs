@@ -119,7 +119,8 @@ where
                     })
                     .await?;
                 let write = !is_read(&path);
-                st.limiters.check(&app, write).map_err(ApiError::rate_limited)?;
+                tern_platform::rate_limits::check_api_rate(st.pipeline.rate_limits().as_ref(), &app, write)
+                    .map_err(|e| ApiError::rate_limited(e.retry_after_secs()))?;
                 Ok::<_, ApiError>(app)
             }
             .await;

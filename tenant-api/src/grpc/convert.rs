@@ -1,60 +1,26 @@
 //! Between the REST views (JSON) and the gRPC messages: `google.protobuf.Struct` holds what
 //! REST carries as a JSON object (content, metadata).
 
-use prost_types::value::Kind;
+use tern_platform::domain::{User, WordList, WordPolicy};
 use tern_platform::proto::server_v1 as pb;
+use tern_platform::service::users::UserDetail;
+use tern_platform::struct_json::prost as struct_json;
 
 use crate::rest::dto::*;
 
-pub fn json_to_value(v: serde_json::Value) -> prost_types::Value {
-    let kind = match v {
-        serde_json::Value::Null => Kind::NullValue(0),
-        serde_json::Value::Bool(b) => Kind::BoolValue(b),
-        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
-        serde_json::Value::String(s) => Kind::StringValue(s),
-        serde_json::Value::Array(a) => Kind::ListValue(prost_types::ListValue {
-            values: a.into_iter().map(json_to_value).collect(),
-        }),
-        serde_json::Value::Object(o) => Kind::StructValue(prost_types::Struct {
-            fields: o.into_iter().map(|(k, v)| (k, json_to_value(v))).collect(),
-        }),
-    };
-    prost_types::Value { kind: Some(kind) }
-}
-
-pub fn value_to_json(v: prost_types::Value) -> serde_json::Value {
-    match v.kind {
-        None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
-        Some(Kind::BoolValue(b)) => b.into(),
-        Some(Kind::NumberValue(n)) => {
-            // Whole numbers come back as integers, as a JSON caller would have sent them.
-            if n.fract() == 0.0 && n.abs() < 9.0e15 {
-                serde_json::Value::from(n as i64)
-            } else {
-                serde_json::Number::from_f64(n).map_or(serde_json::Value::Null, serde_json::Value::Number)
-            }
-        }
-        Some(Kind::StringValue(s)) => s.into(),
-        Some(Kind::ListValue(l)) => l.values.into_iter().map(value_to_json).collect(),
-        Some(Kind::StructValue(s)) => struct_to_json(s),
-    }
-}
-
+/// A Struct as a JSON object (`tern_platform::struct_json`, the one conversion).
 pub fn struct_to_json(s: prost_types::Struct) -> serde_json::Value {
-    serde_json::Value::Object(s.fields.into_iter().map(|(k, v)| (k, value_to_json(v))).collect())
+    struct_json::struct_to_json(&s)
 }
 
 /// A JSON object as a Struct; anything else (null) as no Struct.
 pub fn json_to_struct(v: serde_json::Value) -> Option<prost_types::Struct> {
-    match json_to_value(v).kind {
-        Some(Kind::StructValue(s)) => Some(s),
-        _ => None,
-    }
+    struct_json::json_to_struct(&v)
 }
 
-pub fn user(u: UserView) -> pb::User {
+pub fn user(u: User) -> pb::User {
     pb::User {
-        id: u.id,
+        id: u.id.into_string(),
         name: u.name,
         avatar_url: u.avatar_url,
         metadata: json_to_struct(u.metadata),
@@ -69,18 +35,32 @@ pub fn user(u: UserView) -> pb::User {
 }
 
 pub fn user_detail(d: UserDetail) -> pb::User {
+    let p = d.presence;
     pb::User {
-        online: d.online,
-        devices: d.devices,
-        last_seen: d.last_seen,
+        online: p.as_ref().is_some_and(|p| p.online),
+        devices: p.as_ref().map(|p| p.devices.clone()).unwrap_or_default(),
+        last_seen: p.and_then(|p| p.last_seen),
         ..user(d.user)
     }
 }
 
-pub fn users(a: UsersAnswer) -> pb::UsersResponse {
+pub fn users(users: Vec<User>, next_cursor: Option<String>) -> pb::UsersResponse {
     pb::UsersResponse {
-        users: a.users.into_iter().map(user).collect(),
-        next_cursor: a.next_cursor.unwrap_or_default(),
+        users: users.into_iter().map(user).collect(),
+        next_cursor: next_cursor.unwrap_or_default(),
+    }
+}
+
+pub fn word_list(l: WordList) -> pb::WordList {
+    pb::WordList {
+        name: l.name,
+        policy: match l.policy {
+            WordPolicy::Replace => "replace".into(),
+            WordPolicy::Reject => "reject".into(),
+        },
+        words: l.words,
+        created_at: l.created_at,
+        updated_at: l.updated_at,
     }
 }
 

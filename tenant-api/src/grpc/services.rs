@@ -1,15 +1,18 @@
-//! The gRPC services. Each method converts its request into the REST input, calls the same
-//! operation as the REST handler (so both doors give the same answers and errors), and
-//! converts the answer back.
+//! The gRPC services. Users and moderation call the platform operations
+//! (`tern_platform::service`) directly, as REST does, and convert the domain values to
+//! protobuf (`convert`); the other services still convert their request into the REST
+//! input and call the REST operation (the house issue's remaining step).
 
-use tern_platform::domain::App;
+use tern_platform::domain::{now_ms, App, WordPolicy};
+use tern_platform::ids::UserId;
 use tern_platform::proto::server_v1 as pb;
+use tern_platform::service;
 use tonic::{Request, Response, Status};
 
 use super::convert::{self, struct_to_json};
 use super::status::to_status;
 use crate::error::ApiError;
-use crate::rest::{conversations, lifecycle, messages, moderation, presence, users};
+use crate::rest::{conversations, lifecycle, messages, presence};
 use crate::state::ApiState;
 
 pub(super) type Answer<T> = Result<Response<T>, Status>;
@@ -39,87 +42,92 @@ pub(super) fn content(s: Option<prost_types::Struct>) -> serde_json::Value {
 impl pb::users_server::Users for Server {
     async fn upsert_users(&self, req: Request<pb::UpsertUsersRequest>) -> Answer<pb::UsersResponse> {
         let app = app(&req)?;
-        let body = users::UpsertUsers {
-            users: req
-                .into_inner()
-                .users
-                .into_iter()
-                .map(|u| users::UserInput {
-                    id: u.id,
-                    name: u.name,
-                    avatar_url: u.avatar_url,
-                    metadata: u.metadata.map(struct_to_json),
-                })
-                .collect(),
+        let users = req.into_inner().users;
+        let upserted = async {
+            service::users::check_batch(users.len())?;
+            let mut input = Vec::with_capacity(users.len());
+            for u in users {
+                let id = UserId::parse(&u.id)?;
+                service::users::check_distinct(&input, &id)?;
+                let profile = service::users::profile(u.name, u.avatar_url.map(Some), u.metadata.map(struct_to_json))?;
+                input.push((id, profile));
+            }
+            Ok::<_, ApiError>(service::users::upsert(&self.state.pipeline, &app, &input).await?)
         };
-        ok(users::upsert_users(&self.state, &app, body).await, convert::users)
+        ok(upserted.await, |users| convert::users(users, None))
     }
 
     async fn get_user(&self, req: Request<pb::GetUserRequest>) -> Answer<pb::User> {
         let app = app(&req)?;
-        ok(
-            users::get_user(&self.state, &app, &req.into_inner().user_id).await,
-            convert::user_detail,
-        )
+        let detail = async {
+            let id = UserId::parse(&req.into_inner().user_id)?;
+            Ok::<_, ApiError>(service::users::detail(&self.state.pipeline, &app, &id).await?)
+        };
+        ok(detail.await, convert::user_detail)
     }
 
     async fn list_users(&self, req: Request<pb::ListUsersRequest>) -> Answer<pb::UsersResponse> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(
-            users::list_users(&self.state, &app, convert::page(r.cursor, r.limit)).await,
-            convert::users,
-        )
+        let cursor = (!r.cursor.is_empty()).then_some(r.cursor.as_str());
+        let page = service::users::list_page(&self.state.pipeline, &app, cursor, r.limit)
+            .await
+            .map_err(ApiError::from);
+        ok(page, |p| convert::users(p.items, p.next_cursor))
     }
 
     async fn update_user(&self, req: Request<pb::UpdateUserRequest>) -> Answer<pb::User> {
         let app = app(&req)?;
         let r = req.into_inner();
-        let body = users::UpdateUser {
-            name: r.name,
-            avatar_url: r.avatar_url.map(Some),
-            metadata: r.metadata.map(struct_to_json),
+        let updated = async {
+            let id = UserId::parse(&r.user_id)?;
+            service::users::get(&self.state.pipeline, &app, &id).await?;
+            let profile = service::users::profile(r.name, r.avatar_url.map(Some), r.metadata.map(struct_to_json))?;
+            Ok::<_, ApiError>(service::users::update(&self.state.pipeline, &app, &id, profile).await?)
         };
-        ok(
-            users::update_user(&self.state, &app, &r.user_id, body).await,
-            convert::user,
-        )
+        ok(updated.await, convert::user)
     }
 
     async fn delete_user(&self, req: Request<pb::DeleteUserRequest>) -> Answer<pb::Empty> {
         let app = app(&req)?;
-        ok(
-            users::delete_user(&self.state, &app, &req.into_inner().user_id).await,
-            |_| pb::Empty {},
-        )
+        let deleted = async {
+            let id = UserId::parse(&req.into_inner().user_id)?;
+            Ok::<_, ApiError>(service::users::delete(&self.state.pipeline, &app, &id).await?)
+        };
+        ok(deleted.await, |()| pb::Empty {})
     }
 
     async fn mint_token(&self, req: Request<pb::MintTokenRequest>) -> Answer<pb::TokenResponse> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(
-            users::user_token(&self.state, &app, &r.user_id, r.ttl_seconds).await,
-            |t| pb::TokenResponse {
-                token: t.token,
-                expires_at: t.expires_at,
-            },
-        )
+        let minted = async {
+            let id = UserId::parse(&r.user_id)?;
+            let ttl = service::users::token_ttl(&app, r.ttl_seconds)?;
+            let st = &self.state;
+            Ok::<_, ApiError>(service::users::mint_token(&st.pipeline, &st.secrets, &app, &id, ttl).await?)
+        };
+        ok(minted.await, |t| pb::TokenResponse {
+            token: t.token,
+            expires_at: t.expires_at,
+        })
     }
 
     async fn revoke_tokens(&self, req: Request<pb::UserRequest>) -> Answer<pb::Empty> {
         let app = app(&req)?;
-        ok(
-            users::revoke_user_tokens(&self.state, &app, &req.into_inner().user_id).await,
-            |_| pb::Empty {},
-        )
+        let revoked = async {
+            let id = UserId::parse(&req.into_inner().user_id)?;
+            Ok::<_, ApiError>(service::users::revoke_tokens(&self.state.pipeline, &app, &id).await?)
+        };
+        ok(revoked.await, |()| pb::Empty {})
     }
 
     async fn kick(&self, req: Request<pb::UserRequest>) -> Answer<pb::Empty> {
         let app = app(&req)?;
-        ok(
-            users::kick_user(&self.state, &app, &req.into_inner().user_id).await,
-            |_| pb::Empty {},
-        )
+        let kicked = async {
+            let id = UserId::parse(&req.into_inner().user_id)?;
+            Ok::<_, ApiError>(service::users::kick(&self.state.pipeline, &app, &id).await?)
+        };
+        ok(kicked.await, |()| pb::Empty {})
     }
 }
 
@@ -369,97 +377,90 @@ impl pb::presence_server::Presence for Server {
 
 // ---- moderation ----
 
-fn word_list(l: moderation::WordListView) -> pb::WordList {
-    pb::WordList {
-        name: l.name,
-        policy: match l.policy {
-            moderation::Policy::Replace => "replace".into(),
-            moderation::Policy::Reject => "reject".into(),
-        },
-        words: l.words,
-        created_at: l.created_at,
-        updated_at: l.updated_at,
-    }
-}
-
 #[tonic::async_trait]
 impl pb::moderation_server::Moderation for Server {
     async fn list_word_lists(&self, req: Request<pb::Empty>) -> Answer<pb::WordListsResponse> {
         let app = app(&req)?;
-        ok(moderation::word_lists(&self.state, &app).await, |a| {
-            pb::WordListsResponse {
-                word_lists: a.word_lists.into_iter().map(word_list).collect(),
-            }
+        let lists = service::moderation::word_lists(&self.state.pipeline, &app)
+            .await
+            .map_err(ApiError::from);
+        ok(lists, |lists| pb::WordListsResponse {
+            word_lists: lists.into_iter().map(convert::word_list).collect(),
         })
     }
 
     async fn get_word_list(&self, req: Request<pb::WordListRequest>) -> Answer<pb::WordList> {
         let app = app(&req)?;
-        ok(
-            moderation::word_list(&self.state, &app, &req.into_inner().name).await,
-            word_list,
-        )
+        let list = async {
+            let name = req.into_inner().name;
+            service::moderation::check_list_name(&name)?;
+            Ok::<_, ApiError>(service::moderation::word_list(&self.state.pipeline, &app, &name).await?)
+        };
+        ok(list.await, convert::word_list)
     }
 
     async fn put_word_list(&self, req: Request<pb::PutWordListRequest>) -> Answer<pb::WordList> {
         let app = app(&req)?;
         let r = req.into_inner();
         let policy = match r.policy.as_str() {
-            "replace" => moderation::Policy::Replace,
-            "reject" => moderation::Policy::Reject,
+            "replace" => WordPolicy::Replace,
+            "reject" => WordPolicy::Reject,
             _ => return Err(to_status(ApiError::invalid("policy must be replace or reject"))),
         };
-        let body = moderation::PutWordList { policy, words: r.words };
-        ok(
-            moderation::store_word_list(&self.state, &app, &r.name, body).await,
-            word_list,
-        )
+        let stored = service::moderation::replace_word_list(&self.state.pipeline, &app, &r.name, policy, r.words)
+            .await
+            .map_err(ApiError::from);
+        ok(stored, convert::word_list)
     }
 
     async fn delete_word_list(&self, req: Request<pb::WordListRequest>) -> Answer<pb::Empty> {
         let app = app(&req)?;
-        ok(
-            moderation::remove_word_list(&self.state, &app, &req.into_inner().name).await,
-            |_| pb::Empty {},
-        )
+        let deleted = async {
+            let name = req.into_inner().name;
+            service::moderation::check_list_name(&name)?;
+            Ok::<_, ApiError>(service::moderation::delete_word_list(&self.state.pipeline, &app, &name).await?)
+        };
+        ok(deleted.await, |()| pb::Empty {})
     }
 
     async fn ban_user(&self, req: Request<pb::BanUserRequest>) -> Answer<pb::User> {
         let app = app(&req)?;
         let r = req.into_inner();
-        let body = moderation::BanRequest {
-            until: r.until,
-            reason: Some(r.reason),
+        let banned = async {
+            let until = service::moderation::restriction_end(r.until, now_ms())?;
+            service::moderation::check_reason(&r.reason)?;
+            let id = UserId::parse(&r.user_id)?;
+            Ok::<_, ApiError>(service::moderation::ban(&self.state.pipeline, &app, &id, until, &r.reason).await?)
         };
-        ok(
-            moderation::ban_user(&self.state, &app, &r.user_id, body).await,
-            convert::user,
-        )
+        ok(banned.await, convert::user)
     }
 
     async fn unban_user(&self, req: Request<pb::UserRequest>) -> Answer<pb::User> {
         let app = app(&req)?;
-        ok(
-            moderation::unban_user(&self.state, &app, &req.into_inner().user_id).await,
-            convert::user,
-        )
+        let unbanned = async {
+            let id = UserId::parse(&req.into_inner().user_id)?;
+            Ok::<_, ApiError>(service::moderation::unban(&self.state.pipeline, &app, &id).await?)
+        };
+        ok(unbanned.await, convert::user)
     }
 
     async fn mute_user(&self, req: Request<pb::MuteUserRequest>) -> Answer<pb::User> {
         let app = app(&req)?;
         let r = req.into_inner();
-        let body = moderation::MuteRequest { until: r.until };
-        ok(
-            moderation::mute_user(&self.state, &app, &r.user_id, body).await,
-            convert::user,
-        )
+        let muted = async {
+            let until = service::moderation::restriction_end(r.until, now_ms())?;
+            let id = UserId::parse(&r.user_id)?;
+            Ok::<_, ApiError>(service::moderation::mute(&self.state.pipeline, &app, &id, until).await?)
+        };
+        ok(muted.await, convert::user)
     }
 
     async fn unmute_user(&self, req: Request<pb::UserRequest>) -> Answer<pb::User> {
         let app = app(&req)?;
-        ok(
-            moderation::unmute_user(&self.state, &app, &req.into_inner().user_id).await,
-            convert::user,
-        )
+        let unmuted = async {
+            let id = UserId::parse(&req.into_inner().user_id)?;
+            Ok::<_, ApiError>(service::moderation::unmute(&self.state.pipeline, &app, &id).await?)
+        };
+        ok(unmuted.await, convert::user)
     }
 }

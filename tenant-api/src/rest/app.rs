@@ -102,8 +102,6 @@ pub async fn patch_settings(
     settings
         .check_rate_ceiling(&req.app.settings, st.max_app_rate_per_second)
         .map_err(ApiError::invalid)?;
-    st.store.update_app_settings(&req.app.id, &settings).await?;
-    // Take effect on this node at once rather than when the credential cache expires.
-    st.verifier.credentials().invalidate(&req.app.app_key);
+    tern_platform::service::settings::replace(&st.pipeline, st.verifier.credentials(), &req.app, &settings).await?;
     Ok(Json(AppSettingsView::from(&settings)))
 }

@@ -5,6 +5,7 @@ use axum::Json;
 use serde::Deserialize;
 use tern_platform::domain::App;
 use tern_platform::ids::ConversationId;
+use tern_platform::service::conversations;
 use utoipa::ToSchema;
 
 use super::dto::*;
@@ -53,11 +54,7 @@ pub async fn list_conversations(
     let user = parse_user(user)?;
     let limit = tern_platform::delivery::clamp_limit(q.limit.unwrap_or(0));
     let after = q.cursor.as_deref().map(split_cursor).transpose()?;
-    st.store
-        .user(&app.id, &user)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
-    let list = st.store.conversations(&app.id, &user, after, limit).await?;
+    let list = conversations::list(&st.pipeline, app, &user, after, limit).await?;
     let next_cursor = (list.len() as u32 == limit)
         .then(|| {
             list.last()
@@ -85,12 +82,7 @@ pub async fn get(
 pub async fn get_conversation(st: &ApiState, app: &App, user: &str, conv: &str) -> Result<ConversationView, ApiError> {
     let user = parse_user(user)?;
     let conv = ConversationId::parse(conv)?;
-    let c = st
-        .store
-        .conversation(&app.id, &user, &conv)
-        .await?
-        .ok_or_else(|| ApiError::not_found("conversation"))?;
-    Ok(c.into())
+    Ok(conversations::get(&st.pipeline, app, &user, &conv).await?.into())
 }
 
 /// Marks the conversation read by the user up to `seq`; the other side gets a receipt.

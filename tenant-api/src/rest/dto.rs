@@ -1,7 +1,6 @@
 //! What the REST API shows and accepts. Views are built from domain types so the wire
 //! format is decided here, in one place, and the OpenAPI schemas come from these types.
 
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use tern_platform::domain::{ConversationEntry, Group, GroupMember, Message, SendReceipt, User};
 use tern_platform::ids::UserId;
@@ -283,13 +282,9 @@ pub struct PageQuery {
 
 /// Cursors are opaque to callers: base64url of the last key of the page.
 pub fn encode_cursor(key: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+    tern_platform::service::paging::encode_cursor(key)
 }
 
 pub fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| ApiError::invalid("cursor is malformed"))
+    Ok(tern_platform::service::paging::decode_cursor(cursor)?)
 }

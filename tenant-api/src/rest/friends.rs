@@ -280,11 +280,7 @@ pub async fn get(
 pub async fn get_friend(st: &ApiState, app: &App, user: &str, friend: &str) -> Result<FriendView, ApiError> {
     let user = parse_user(user)?;
     let friend = parse_user(friend)?;
-    st.store
-        .friend(&app.id, &user, &friend)
-        .await?
-        .map(Into::into)
-        .ok_or_else(|| ApiError::not_found("friend"))
+    Ok(friends::get(&st.pipeline, app, &user, &friend).await?.into())
 }
 
 /// Sets the remark and tags `user_id` keeps on a friend.
@@ -308,11 +304,7 @@ pub async fn update_friend(
 ) -> Result<FriendView, ApiError> {
     let user_id = parse_user(user)?;
     let friend_id = parse_user(friend)?;
-    let current = st
-        .store
-        .friend(&app.id, &user_id, &friend_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("friend"))?;
+    let current = friends::get(&st.pipeline, app, &user_id, &friend_id).await?;
     let remark = match b.remark {
         None => current.remark,
         Some(r) if r.is_empty() => None,

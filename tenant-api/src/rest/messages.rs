@@ -5,7 +5,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tern_platform::delivery::{Actor, Recipient, SendOptions, SendRequest};
-use tern_platform::domain::{App, MessageType, Sender, Source, MAX_MENTIONS};
+use tern_platform::domain::{App, MessageType, Sender, Source};
 use tern_platform::ids::{ClientMsgId, ConversationId, GroupId, MsgId, RoomId, UserId};
 use tern_platform::store::SeqRange;
 use utoipa::ToSchema;
@@ -98,11 +98,7 @@ fn parse_type(t: &str) -> Result<MessageType, ApiError> {
 /// The users a message mentions; a list longer than a message may mention is refused
 /// before any id is parsed.
 pub(crate) fn mentions(ids: &[String]) -> Result<Vec<UserId>, ApiError> {
-    if ids.len() > MAX_MENTIONS {
-        return Err(ApiError::invalid(format!(
-            "a message may mention at most {MAX_MENTIONS} users"
-        )));
-    }
+    tern_platform::groups::rules::check_mention_count(ids.len())?;
     ids.iter().map(|u| parse_user(u)).collect()
 }
 

@@ -4,11 +4,8 @@
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tern_platform::domain::{
-    normalize_words, now_ms, validate_word_list_name, App, UnixMillis, WordList, WordPolicy, FOREVER, MAX_WORD_LISTS,
-};
-use tern_platform::ids::UserId;
-use tern_platform::store::StoreError;
+use tern_platform::domain::{now_ms, App, UnixMillis, WordList, WordPolicy};
+use tern_platform::service::moderation as service;
 use utoipa::ToSchema;
 
 use super::dto::UserView;
@@ -17,8 +14,7 @@ use crate::error::ApiError;
 use crate::extract::{ApiPath, Signed};
 use crate::state::ApiState;
 
-/// Longest `reason` of a ban, in characters.
-pub const MAX_REASON_CHARS: usize = 256;
+pub use tern_platform::service::moderation::MAX_REASON_CHARS;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -99,35 +95,13 @@ pub struct MuteRequest {
 }
 
 fn parse_list_name(name: &str) -> Result<String, ApiError> {
-    validate_word_list_name(name).map_err(ApiError::invalid)?;
+    service::check_list_name(name)?;
     Ok(name.to_owned())
 }
 
 /// A ban's or mute's end: in the future, at most `FOREVER`; `None` is `FOREVER`.
 pub(crate) fn parse_until(until: Option<i64>, now: UnixMillis) -> Result<UnixMillis, ApiError> {
-    match until {
-        None => Ok(FOREVER),
-        Some(t) if t <= now => Err(ApiError::invalid("until must be in the future (unix ms)")),
-        Some(t) if t > FOREVER => Err(ApiError::invalid(format!("until must be at most {FOREVER}"))),
-        Some(t) => Ok(t),
-    }
-}
-
-async fn existing_user(st: &ApiState, app: &App, id: &str) -> Result<UserId, ApiError> {
-    let id = parse_user(id)?;
-    st.store
-        .user(&app.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
-    Ok(id)
-}
-
-async fn user_view(st: &ApiState, app: &App, id: &UserId) -> Result<UserView, ApiError> {
-    st.store
-        .user(&app.id, id)
-        .await?
-        .map(Into::into)
-        .ok_or_else(|| ApiError::not_found("user"))
+    Ok(service::restriction_end(until, now)?)
 }
 
 /// The app's sensitive-word lists, by name.
@@ -138,7 +112,7 @@ pub async fn list_word_lists(State(st): State<ApiState>, req: Signed<()>) -> Res
 }
 
 pub async fn word_lists(st: &ApiState, app: &App) -> Result<WordListsAnswer, ApiError> {
-    let lists = st.store.word_lists(&app.id).await?;
+    let lists = service::word_lists(&st.pipeline, app).await?;
     Ok(WordListsAnswer {
         word_lists: lists.into_iter().map(Into::into).collect(),
     })
@@ -157,11 +131,7 @@ pub async fn get_word_list(
 
 pub async fn word_list(st: &ApiState, app: &App, name: &str) -> Result<WordListView, ApiError> {
     let name = parse_list_name(name)?;
-    st.store
-        .word_list(&app.id, &name)
-        .await?
-        .map(Into::into)
-        .ok_or_else(|| ApiError::not_found("word list"))
+    Ok(service::word_list(&st.pipeline, app, &name).await?.into())
 }
 
 /// Creates or replaces a word list; sends are filtered by it at once on this node and
@@ -183,27 +153,11 @@ pub async fn store_word_list(
     name: &str,
     body: PutWordList,
 ) -> Result<WordListView, ApiError> {
-    let name = parse_list_name(name)?;
-    let words = normalize_words(body.words).map_err(ApiError::invalid)?;
-    let now = now_ms();
-    let list = WordList {
-        name,
-        policy: body.policy.into(),
-        words,
-        created_at: now,
-        updated_at: now,
-    };
-    let stored = st
-        .store
-        .put_word_list(&app.id, &list, MAX_WORD_LISTS)
-        .await
-        .map_err(|e| match e {
-            // Over the number of lists: a limit of the input, like the other ones here.
-            StoreError::Rejected(m) => ApiError::invalid(m),
-            e => e.into(),
-        })?;
-    st.pipeline.word_filter().forget(&app.id);
-    Ok(stored.into())
+    Ok(
+        service::replace_word_list(&st.pipeline, app, name, body.policy.into(), body.words)
+            .await?
+            .into(),
+    )
 }
 
 /// Deletes a word list.
@@ -219,8 +173,7 @@ pub async fn delete_word_list(
 
 pub async fn remove_word_list(st: &ApiState, app: &App, name: &str) -> Result<Done, ApiError> {
     let name = parse_list_name(name)?;
-    st.store.delete_word_list(&app.id, &name).await?;
-    st.pipeline.word_filter().forget(&app.id);
+    service::delete_word_list(&st.pipeline, app, &name).await?;
     Ok(Done { ok: true })
 }
 
@@ -242,21 +195,9 @@ pub async fn ban(
 pub async fn ban_user(st: &ApiState, app: &App, id: &str, body: BanRequest) -> Result<UserView, ApiError> {
     let until = parse_until(body.until, now_ms())?;
     let reason = body.reason.unwrap_or_default();
-    if reason.chars().count() > MAX_REASON_CHARS {
-        return Err(ApiError::invalid(format!(
-            "reason must be at most {MAX_REASON_CHARS} characters"
-        )));
-    }
-    let id = existing_user(st, app, id).await?;
-    st.store.set_user_ban(&app.id, &id, Some(until)).await?;
-    st.pipeline.forget_user(app, &id);
-    let reason = if reason.is_empty() {
-        "banned by the app".to_owned()
-    } else {
-        reason
-    };
-    st.pipeline.kick(app, &id, "user_banned", &reason).await;
-    user_view(st, app, &id).await
+    service::check_reason(&reason)?;
+    let id = parse_user(id)?;
+    Ok(service::ban(&st.pipeline, app, &id, until, &reason).await?.into())
 }
 
 /// Lifts a user's ban; they may log in again.
@@ -271,10 +212,8 @@ pub async fn unban(
 }
 
 pub async fn unban_user(st: &ApiState, app: &App, id: &str) -> Result<UserView, ApiError> {
-    let id = existing_user(st, app, id).await?;
-    st.store.set_user_ban(&app.id, &id, None).await?;
-    st.pipeline.forget_user(app, &id);
-    user_view(st, app, &id).await
+    let id = parse_user(id)?;
+    Ok(service::unban(&st.pipeline, app, &id).await?.into())
 }
 
 /// Mutes a user app-wide until a time (or forever): they stay connected and read, but
@@ -294,10 +233,8 @@ pub async fn mute(
 
 pub async fn mute_user(st: &ApiState, app: &App, id: &str, body: MuteRequest) -> Result<UserView, ApiError> {
     let until = parse_until(body.until, now_ms())?;
-    let id = existing_user(st, app, id).await?;
-    st.store.set_user_mute(&app.id, &id, Some(until)).await?;
-    st.pipeline.forget_user(app, &id);
-    user_view(st, app, &id).await
+    let id = parse_user(id)?;
+    Ok(service::mute(&st.pipeline, app, &id, until).await?.into())
 }
 
 /// Lifts a user's app-wide mute.
@@ -312,8 +249,6 @@ pub async fn unmute(
 }
 
 pub async fn unmute_user(st: &ApiState, app: &App, id: &str) -> Result<UserView, ApiError> {
-    let id = existing_user(st, app, id).await?;
-    st.store.set_user_mute(&app.id, &id, None).await?;
-    st.pipeline.forget_user(app, &id);
-    user_view(st, app, &id).await
+    let id = parse_user(id)?;
+    Ok(service::unmute(&st.pipeline, app, &id).await?.into())
 }

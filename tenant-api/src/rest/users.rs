@@ -3,9 +3,9 @@
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tern_platform::auth::token::mint_user_token;
-use tern_platform::domain::{now_ms, validate_profile, App, UserProfile};
+use tern_platform::domain::App;
 use tern_platform::ids::UserId;
+use tern_platform::service::users as service;
 use utoipa::ToSchema;
 
 use super::dto::*;
@@ -71,20 +71,6 @@ pub struct Done {
     pub ok: bool,
 }
 
-fn profile(
-    name: Option<String>,
-    avatar_url: Option<Option<String>>,
-    metadata: Option<serde_json::Value>,
-) -> Result<UserProfile, ApiError> {
-    let p = UserProfile {
-        name,
-        avatar_url,
-        metadata,
-    };
-    validate_profile(&p).map_err(ApiError::invalid)?;
-    Ok(p)
-}
-
 pub(crate) fn parse_user(id: &str) -> Result<UserId, ApiError> {
     Ok(UserId::parse(id)?)
 }
@@ -97,19 +83,14 @@ pub async fn upsert(State(st): State<ApiState>, req: Signed<UpsertUsers>) -> Res
 }
 
 pub async fn upsert_users(st: &ApiState, app: &App, body: UpsertUsers) -> Result<UsersAnswer, ApiError> {
-    let n = body.users.len();
-    if !(1..=100).contains(&n) {
-        return Err(ApiError::invalid("users must hold 1 to 100 users"));
-    }
-    let mut input = Vec::with_capacity(n);
+    service::check_batch(body.users.len())?;
+    let mut input = Vec::with_capacity(body.users.len());
     for u in body.users {
         let id = parse_user(&u.id)?;
-        if input.iter().any(|(seen, _)| seen == &id) {
-            return Err(ApiError::invalid(format!("user {id} appears twice")));
-        }
-        input.push((id, profile(u.name, u.avatar_url.map(Some), u.metadata)?));
+        service::check_distinct(&input, &id)?;
+        input.push((id, service::profile(u.name, u.avatar_url.map(Some), u.metadata)?));
     }
-    let users = st.store.upsert_users(&app.id, &input, now_ms()).await?;
+    let users = service::upsert(&st.pipeline, app, &input).await?;
     Ok(UsersAnswer {
         users: users.into_iter().map(Into::into).collect(),
         next_cursor: None,
@@ -124,21 +105,10 @@ pub async fn list(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<Us
 }
 
 pub async fn list_users(st: &ApiState, app: &App, q: PageQuery) -> Result<UsersAnswer, ApiError> {
-    let limit = tern_platform::delivery::clamp_limit(q.limit.unwrap_or(0));
-    let after = q
-        .cursor
-        .as_deref()
-        .map(decode_cursor)
-        .transpose()?
-        .map(|c| parse_user(&c))
-        .transpose()?;
-    let users = st.store.list_users(&app.id, after.as_ref(), limit).await?;
-    let next_cursor = (users.len() as u32 == limit)
-        .then(|| users.last().map(|u| encode_cursor(u.id.as_str())))
-        .flatten();
+    let page = service::list_page(&st.pipeline, app, q.cursor.as_deref(), q.limit.unwrap_or(0)).await?;
     Ok(UsersAnswer {
-        users: users.into_iter().map(Into::into).collect(),
-        next_cursor,
+        users: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
     })
 }
 
@@ -155,20 +125,10 @@ pub async fn get(
 
 pub async fn get_user(st: &ApiState, app: &App, id: &str) -> Result<UserDetail, ApiError> {
     let id = parse_user(id)?;
-    let user = st
-        .store
-        .user(&app.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
-    let p = st
-        .pipeline
-        .presence()
-        .presence(&app.id, std::slice::from_ref(&id))
-        .await
-        .map_err(ApiError::unavailable)?;
-    let p = p.into_iter().next();
+    let detail = service::detail(&st.pipeline, app, &id).await?;
+    let p = detail.presence;
     Ok(UserDetail {
-        user: user.into(),
+        user: detail.user.into(),
         online: p.as_ref().is_some_and(|p| p.online),
         devices: p.as_ref().map(|p| p.devices.clone()).unwrap_or_default(),
         last_seen: p.and_then(|p| p.last_seen),
@@ -188,16 +148,9 @@ pub async fn update(
 
 pub async fn update_user(st: &ApiState, app: &App, id: &str, body: UpdateUser) -> Result<UserView, ApiError> {
     let id = parse_user(id)?;
-    st.store
-        .user(&app.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
-    let p = profile(body.name, body.avatar_url, body.metadata)?;
-    let mut users = st.store.upsert_users(&app.id, &[(id, p)], now_ms()).await?;
-    users
-        .pop()
-        .map(Into::into)
-        .ok_or_else(|| ApiError::internal("upsert returned no user"))
+    service::get(&st.pipeline, app, &id).await?;
+    let p = service::profile(body.name, body.avatar_url, body.metadata)?;
+    Ok(service::update(&st.pipeline, app, &id, p).await?.into())
 }
 
 /// Deletes a user and closes their sessions. Their messages stay in history.
@@ -213,9 +166,7 @@ pub async fn delete(
 
 pub async fn delete_user(st: &ApiState, app: &App, id: &str) -> Result<Done, ApiError> {
     let id = parse_user(id)?;
-    st.store.delete_user(&app.id, &id).await?;
-    st.pipeline.forget_user(app, &id);
-    st.pipeline.kick(app, &id, "user_deleted", "the user was deleted").await;
+    service::delete(&st.pipeline, app, &id).await?;
     Ok(Done { ok: true })
 }
 
@@ -234,28 +185,11 @@ pub async fn mint_token(
 
 pub async fn user_token(st: &ApiState, app: &App, id: &str, ttl_seconds: Option<i64>) -> Result<TokenAnswer, ApiError> {
     let id = parse_user(id)?;
-    let max = app.settings.max_token_ttl_seconds;
-    let ttl = ttl_seconds.unwrap_or((7 * 24 * 3600).min(max));
-    if ttl < 1 || ttl > max {
-        return Err(ApiError::invalid(format!("ttl_seconds must be from 1 to {max}")));
-    }
-    let now = now_ms();
-    let secret = st
-        .store
-        .active_app_secrets(&app.id, now)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::internal("app has no active secret"))?;
-    let secret = st
-        .secrets
-        .open_string(app.id.as_str(), &secret.ciphertext)
-        .map_err(ApiError::internal)?;
-    let iat = now / 1000;
-    let token = mint_user_token(&app.app_key, &secret, &id, iat, iat + ttl, None);
+    let ttl = service::token_ttl(app, ttl_seconds)?;
+    let minted = service::mint_token(&st.pipeline, &st.secrets, app, &id, ttl).await?;
     Ok(TokenAnswer {
-        token,
-        expires_at: iat + ttl,
+        token: minted.token,
+        expires_at: minted.expires_at,
     })
 }
 
@@ -272,14 +206,7 @@ pub async fn revoke_tokens(
 
 pub async fn revoke_user_tokens(st: &ApiState, app: &App, id: &str) -> Result<Done, ApiError> {
     let id = parse_user(id)?;
-    st.store
-        .user(&app.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
-    st.store.revoke_user_tokens(&app.id, &id, now_ms()).await?;
-    st.pipeline
-        .kick(app, &id, "token_revoked", "the user's tokens were revoked")
-        .await;
+    service::revoke_tokens(&st.pipeline, app, &id).await?;
     Ok(Done { ok: true })
 }
 
@@ -296,12 +223,6 @@ pub async fn kick(
 
 pub async fn kick_user(st: &ApiState, app: &App, id: &str) -> Result<Done, ApiError> {
     let id = parse_user(id)?;
-    st.store
-        .user(&app.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
-    st.pipeline.kick(app, &id, "kicked", "kicked by the app's server").await;
-    let data = serde_json::json!({"user_id": id, "reason": "kicked by the app's server"});
-    st.pipeline.emit(app, "user.kicked", data).await;
+    service::kick(&st.pipeline, app, &id).await?;
     Ok(Done { ok: true })
 }

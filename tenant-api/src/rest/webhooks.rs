@@ -153,9 +153,7 @@ pub async fn put(State(st): State<ApiState>, req: Signed<WebhookConfig>) -> Resu
         .map_err(|e| ApiError::invalid(e.0))?;
     let mut settings = req.app.settings.clone();
     settings.webhook = webhook;
-    st.store.update_app_settings(&req.app.id, &settings).await?;
-    // Take effect on this node at once rather than when the credential cache expires.
-    st.verifier.credentials().invalidate(&req.app.app_key);
+    tern_platform::service::settings::replace(&st.pipeline, st.verifier.credentials(), &req.app, &settings).await?;
     Ok(Json(answer(&st, &req.app, &settings.webhook)))
 }
 
@@ -183,7 +181,7 @@ pub async fn dead(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<Ev
     let q: PageQuery = req.query()?;
     let limit = tern_platform::delivery::clamp_limit(q.limit.unwrap_or(0));
     let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
-    let list = st.store.dead_events(&req.app.id, after.as_deref(), limit).await?;
+    let list = tern_platform::service::webhooks::dead_events(&st.pipeline, &req.app, after.as_deref(), limit).await?;
     let next_cursor = (list.len() as u32 == limit)
         .then(|| list.last().map(|e| encode_cursor(&e.id)))
         .flatten();
@@ -209,13 +207,11 @@ pub async fn redeliver(
     req: Signed<()>,
 ) -> Result<Json<Redelivered>, ApiError> {
     let now = now_ms();
-    st.store
-        .redeliver_event(&req.app.id, &id, now)
+    tern_platform::service::webhooks::redeliver(&st.pipeline, &req.app, &id, now)
         .await
         .map_err(|e| match e {
             tern_platform::store::StoreError::NotFound(_) => ApiError::not_found("dead event"),
             e => e.into(),
         })?;
-    st.pipeline.outbox_written(true);
     Ok(Json(Redelivered { id, queued_at: now }))
 }

@@ -1,0 +1,19 @@
+//! An app's settings, as the app itself changes them (rates, limits, its webhook).
+
+use crate::auth::credentials::CredentialCache;
+use crate::delivery::Pipeline;
+use crate::domain::{App, AppSettings};
+use crate::store::StoreResult;
+
+/// Replaces the app's settings (already validated) and drops this node's cached copy of the
+/// app, so they take effect here at once rather than when the credential cache expires.
+pub async fn replace(
+    p: &Pipeline,
+    credentials: &CredentialCache,
+    app: &App,
+    settings: &AppSettings,
+) -> StoreResult<()> {
+    p.store().update_app_settings(&app.id, settings).await?;
+    credentials.invalidate(&app.app_key);
+    Ok(())
+}
