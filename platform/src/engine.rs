@@ -62,7 +62,6 @@ pub struct Engine {
     pub broadcast_wake: Arc<Notify>,
     pub request_verifier: Arc<RequestVerifier>,
     pub user_tokens: Arc<UserTokenVerifier>,
-    pub rate_limits: Arc<dyn crate::rate_limits::RateLimits>,
     shutdown: CancellationToken,
     /// The webhook and broadcast workers, waited for at shutdown.
     tasks: TaskTracker,
@@ -146,7 +145,6 @@ impl Engine {
             presence,
             nonces,
             clock,
-            rate_limits: pipeline.rate_limits().clone(),
             pipeline,
             before_send,
             outbox_wake,
