@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod ops;
 pub mod rest;
 pub mod state;
+pub mod unread_body;
 
 pub use state::ApiState;
 
@@ -23,6 +24,7 @@ pub fn router(state: ApiState) -> Router {
         .fallback(rest::not_found)
         .method_not_allowed_fallback(rest::method_not_allowed)
         .layer(axum::middleware::from_fn(error::render_errors))
+        .layer(axum::middleware::from_fn(unread_body::close_if_unread))
         .with_state(state)
 }
 

@@ -242,3 +242,75 @@ async fn webhook_urls_with_credentials_are_refused_and_never_echoed() {
     assert!(!shown.to_string().contains("hunter2"), "{shown}");
     assert!(shown.to_string().contains("8.8.8.8/hook"), "{shown}");
 }
+
+/// One HTTP/1.1 exchange on `stream`: writes `head` (and nothing more), returns the response
+/// head (status line and headers, lowercased) and the bytes read after it.
+async fn exchange(stream: &mut tokio::net::TcpStream, head: &str) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(
+            n > 0,
+            "connection closed before a response: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    let end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&got[..end]).to_lowercase();
+    (head, got[end + 4..].to_vec())
+}
+
+#[tokio::test]
+async fn a_refusal_before_the_body_is_read_closes_the_connection_and_says_so() {
+    use tokio::io::AsyncReadExt;
+    let (_, store, dir) = stores().await.remove(0);
+    let s = TestServer::start(store, dir).await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+
+    // Refused before the body is read (a declared size over the limit, a path that names
+    // nothing), with the body still on the wire: the response tells the client this
+    // connection is finished, so a pooled client does not reuse a socket the server is
+    // about to close and lose its next request.
+    for (request, status) in [
+        (
+            "POST /v1/messages HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: 999999999\r\n\r\n",
+            "http/1.1 413",
+        ),
+        (
+            "POST /v1/nothing-here HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: 64\r\n\r\n",
+            "http/1.1 404",
+        ),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let (head, _) = exchange(&mut stream, request).await;
+        assert!(head.starts_with(status), "{head}");
+        assert!(head.contains("\r\nconnection: close"), "{head}");
+        let mut rest = Vec::new();
+        tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut rest))
+            .await
+            .expect("the server closes the connection")
+            .ok();
+    }
+
+    // Without a body, the refusal keeps the connection: a second request is answered on it.
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    for _ in 0..2 {
+        let (head, read) = exchange(&mut stream, "GET /v1/users HTTP/1.1\r\nhost: t\r\n\r\n").await;
+        assert!(head.starts_with("http/1.1 401"), "{head}");
+        assert!(!head.contains("connection: close"), "{head}");
+        // The error body: read what the content-length says before the next request.
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let mut body = vec![0u8; len - read.len()];
+        stream.read_exact(&mut body).await.unwrap();
+    }
+}
