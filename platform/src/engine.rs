@@ -81,6 +81,7 @@ impl Engine {
             bus,
             presence,
             nonces,
+            rate_limits,
             clock,
         } = ports;
         let client = Arc::new(WebhookClient::new(config.webhook_allow_private));
@@ -104,7 +105,8 @@ impl Engine {
         let pipeline = Arc::new(
             Pipeline::new(store.clone(), bus.clone(), presence.clone(), pipeline_config)
                 .with_before_send(before_send.clone())
-                .with_outbox_wake(outbox_wake.clone()),
+                .with_outbox_wake(outbox_wake.clone())
+                .with_rate_limits(rate_limits),
         );
         let credentials = Arc::new(CredentialCache::new(store.clone(), secrets.clone()));
         let verifier_clock = clock.clone();

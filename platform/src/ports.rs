@@ -1,5 +1,5 @@
 //! The ports one node runs on, chosen once at start and handed to `Engine::with_ports`: the
-//! store, the bus, presence and routing, the nonce record and the clock. `Ports::in_process`
+//! store, the bus, presence and routing, the nonce record, the rate limits and the clock. `Ports::in_process`
 //! fills every port but the store with its in-process adapter (one process, no servers);
 //! the binary's `adapters` module picks adapters from configuration, so the engine never
 //! decides where its ports live.
@@ -11,6 +11,7 @@ use crate::bus::Bus;
 use crate::clock::{Clock, SystemClock};
 use crate::nonce::{MemoryNonceStore, NonceStore};
 use crate::presence::{MemoryPresence, Presence};
+use crate::rate_limits::{LocalRateLimits, RateLimits};
 use crate::store::Store;
 
 /// The adapters behind each port of one node. Cheap to clone: every field is shared.
@@ -23,17 +24,21 @@ pub struct Ports {
     pub presence: Arc<dyn Presence>,
     /// The record of signed requests' nonces (replay protection).
     pub nonces: Arc<dyn NonceStore>,
+    /// Every rate budget (an app's API rate, a user's sends, a room's sends).
+    pub rate_limits: Arc<dyn RateLimits>,
     pub clock: Arc<dyn Clock>,
 }
 
 impl Ports {
-    /// `store` with the in-process bus, presence, nonce record and the system clock.
+    /// `store` with the in-process bus, presence, nonce record, rate limits and the system
+    /// clock.
     pub fn in_process(store: Arc<dyn Store>) -> Self {
         Self {
             store,
             bus: Arc::new(MemoryBus::new()),
             presence: Arc::new(MemoryPresence::new()),
             nonces: Arc::new(MemoryNonceStore::new()),
+            rate_limits: Arc::new(LocalRateLimits::new()),
             clock: Arc::new(SystemClock),
         }
     }

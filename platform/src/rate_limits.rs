@@ -11,6 +11,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
@@ -59,37 +60,48 @@ impl From<RateLimited> for DeliveryError {
     }
 }
 
-/// The port. Object safe; one per node, shared by every door.
+/// The port. Object safe; one per node (`Ports::rate_limits`), shared by every door.
+#[async_trait]
 pub trait RateLimits: Send + Sync {
-    /// Takes one request from `key`'s budget of `per_second` (0 counts as 1).
-    fn check(&self, key: RateKey, per_second: u32) -> Result<(), RateLimited>;
-    /// Drops `key`'s budget (it starts full at its next check).
+    /// Takes one request from `key`'s budget of `per_second` (0 counts as 1); the burst is
+    /// one second's worth.
+    async fn check(&self, key: RateKey, per_second: u32) -> Result<(), RateLimited>;
+    /// Drops `key`'s budget on this node (it starts full at its next check). A budget held
+    /// outside the node (Redis) expires by itself instead.
     fn forget(&self, key: &RateKey);
 }
 
 /// Takes one server API request of `app` from its write or read budget.
-pub fn check_api_rate(limits: &dyn RateLimits, app: &App, write: bool) -> Result<(), RateLimited> {
+pub async fn check_api_rate(limits: &dyn RateLimits, app: &App, write: bool) -> Result<(), RateLimited> {
     if write {
-        limits.check(RateKey::AppWrites(app.id.clone()), app.settings.write_rate_per_second)
+        limits
+            .check(RateKey::AppWrites(app.id.clone()), app.settings.write_rate_per_second)
+            .await
     } else {
-        limits.check(RateKey::AppReads(app.id.clone()), app.settings.read_rate_per_second)
+        limits
+            .check(RateKey::AppReads(app.id.clone()), app.settings.read_rate_per_second)
+            .await
     }
 }
 
 /// Takes one WebSocket send of `user` from their budget (`user_send_rate_per_second`).
-pub fn check_user_send_rate(limits: &dyn RateLimits, app: &App, user: &UserId) -> Result<(), RateLimited> {
-    limits.check(
-        RateKey::UserSends(app.id.clone(), user.clone()),
-        app.settings.user_send_rate_per_second,
-    )
+pub async fn check_user_send_rate(limits: &dyn RateLimits, app: &App, user: &UserId) -> Result<(), RateLimited> {
+    limits
+        .check(
+            RateKey::UserSends(app.id.clone(), user.clone()),
+            app.settings.user_send_rate_per_second,
+        )
+        .await
 }
 
 /// Takes one send into `room` from its budget (`room_send_rate_per_second`).
-pub fn check_room_send_rate(limits: &dyn RateLimits, app: &App, room: &RoomId) -> Result<(), RateLimited> {
-    limits.check(
-        RateKey::RoomSends(app.id.clone(), room.clone()),
-        app.settings.room_send_rate_per_second,
-    )
+pub async fn check_room_send_rate(limits: &dyn RateLimits, app: &App, room: &RoomId) -> Result<(), RateLimited> {
+    limits
+        .check(
+            RateKey::RoomSends(app.id.clone(), room.clone()),
+            app.settings.room_send_rate_per_second,
+        )
+        .await
 }
 
 /// A key unused this long is dropped.
@@ -135,8 +147,9 @@ impl LocalRateLimits {
     }
 }
 
+#[async_trait]
 impl RateLimits for LocalRateLimits {
-    fn check(&self, key: RateKey, per_second: u32) -> Result<(), RateLimited> {
+    async fn check(&self, key: RateKey, per_second: u32) -> Result<(), RateLimited> {
         let mut budget = self.budgets.get_with_by_ref(&key, || Arc::new(Budget::new(per_second)));
         if budget.per_second != per_second {
             // The app changed the setting: start over at the new rate.
@@ -175,36 +188,39 @@ mod tests {
         }
     }
 
-    #[test]
-    fn writes_past_the_rate_are_refused_with_a_wait() {
+    #[tokio::test]
+    async fn writes_past_the_rate_are_refused_with_a_wait() {
         let l = LocalRateLimits::new();
         let a = app(5);
-        let ok = (0..20).filter(|_| check_api_rate(&l, &a, true).is_ok()).count();
+        let mut ok = 0;
+        for _ in 0..20 {
+            ok += usize::from(check_api_rate(&l, &a, true).await.is_ok());
+        }
         assert!((5..20).contains(&ok), "{ok}");
-        let refused = check_api_rate(&l, &a, true).unwrap_err();
+        let refused = check_api_rate(&l, &a, true).await.unwrap_err();
         assert!(refused.retry_after_secs() >= 1);
         assert!(refused.retry_after_ms() >= 1);
         // Reads have their own budget, and other apps are unaffected.
-        assert!(check_api_rate(&l, &a, false).is_ok());
-        assert!(check_api_rate(&l, &app(5), true).is_ok());
+        assert!(check_api_rate(&l, &a, false).await.is_ok());
+        assert!(check_api_rate(&l, &app(5), true).await.is_ok());
     }
 
-    #[test]
-    fn a_new_rate_or_a_forgotten_key_starts_full() {
+    #[tokio::test]
+    async fn a_new_rate_or_a_forgotten_key_starts_full() {
         let l = LocalRateLimits::new();
         let key = RateKey::RoomSends(AppId::generate(), RoomId::parse("r1").unwrap());
-        assert!(l.check(key.clone(), 1).is_ok());
-        assert!(l.check(key.clone(), 1).is_err());
-        assert!(l.check(key.clone(), 2).is_ok());
+        assert!(l.check(key.clone(), 1).await.is_ok());
+        assert!(l.check(key.clone(), 1).await.is_err());
+        assert!(l.check(key.clone(), 2).await.is_ok());
         l.forget(&key);
-        assert!(l.check(key, 2).is_ok());
+        assert!(l.check(key, 2).await.is_ok());
     }
 
-    #[test]
-    fn a_zero_rate_counts_as_one() {
+    #[tokio::test]
+    async fn a_zero_rate_counts_as_one() {
         let l = LocalRateLimits::new();
         let key = RateKey::UserSends(AppId::generate(), UserId::parse("u").unwrap());
-        assert!(l.check(key.clone(), 0).is_ok());
-        assert!(l.check(key, 0).is_err());
+        assert!(l.check(key.clone(), 0).await.is_ok());
+        assert!(l.check(key, 0).await.is_err());
     }
 }

@@ -116,8 +116,9 @@ impl RoomGate {
                 return Err(DeliveryError::SenderMuted);
             }
         }
-        // The room's budget of `room_send_rate_per_second`, on this node.
-        check_room_send_rate(p.rate_limits().as_ref(), app, room)?;
+        // The room's budget of `room_send_rate_per_second`, across the nodes that share
+        // the rate-limit port.
+        check_room_send_rate(p.rate_limits().as_ref(), app, room).await?;
         Ok(())
     }
 

@@ -684,6 +684,7 @@ impl Session {
 
     async fn send(&mut self, s: pb::Send) -> Result<Body, CommandError> {
         check_user_send_rate(self.gw.pipeline.rate_limits().as_ref(), &self.app, &self.user)
+            .await
             .map_err(DeliveryError::from)?;
         let client_msg_id = ClientMsgId::parse(&s.client_msg_id)?;
         let to = match s.to {

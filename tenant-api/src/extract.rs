@@ -95,6 +95,7 @@ where
             .await?;
         let write = !matches!(parts.method.as_str(), "GET" | "HEAD");
         tern_platform::rate_limits::check_api_rate(st.pipeline.rate_limits().as_ref(), &app, write)
+            .await
             .map_err(|e| ApiError::rate_limited(e.retry_after_secs()))?;
         let json: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"null"

@@ -1,12 +1,19 @@
 //! Rate limits that hold across nodes: GCRA (the generic cell rate algorithm) in one Lua
 //! script per check, on Redis's own clock so the nodes' clocks need not agree. One key per
 //! limited thing holds its "theoretical arrival time"; a check is one round trip.
+//!
+//! Behind the `RateLimits` port, a check Redis cannot answer (down, or slower than the
+//! connection's 2 s reply timeout) lets the request through: a rate limit protects the
+//! service, and refusing every request while Redis is away would be the outage it guards
+//! against. Each such pass is counted in `tern_rate_limit_unchecked_total` and logged.
 
 use ::redis::aio::ConnectionManager;
 use ::redis::{RedisResult, Script};
+use async_trait::async_trait;
 use std::time::Duration;
 
 use super::Keys;
+use crate::rate_limits::{RateKey, RateLimited, RateLimits};
 
 /// KEYS: the limit's key. ARGV: interval µs (1 s / rate), tolerance µs (interval × (burst − 1)).
 /// Returns -1 when allowed, else how many µs until the next request would be.
@@ -55,4 +62,35 @@ impl RedisRateLimits {
             .await?;
         Ok((wait >= 0).then(|| Duration::from_micros(wait.unsigned_abs())))
     }
+}
+
+/// The key of a budget: its app (the hash tag) and a name inside it.
+fn key_parts(key: &RateKey) -> (&str, String) {
+    match key {
+        RateKey::AppWrites(app) => (app.as_str(), "api:w".to_owned()),
+        RateKey::AppReads(app) => (app.as_str(), "api:r".to_owned()),
+        RateKey::UserSends(app, user) => (app.as_str(), format!("send:u:{}", user.as_str())),
+        RateKey::RoomSends(app, room) => (app.as_str(), format!("send:r:{}", room.as_str())),
+    }
+}
+
+#[async_trait]
+impl RateLimits for RedisRateLimits {
+    async fn check(&self, key: RateKey, per_second: u32) -> Result<(), RateLimited> {
+        let (app, name) = key_parts(&key);
+        // The burst is one second's worth, as in the in-process adapter.
+        match RedisRateLimits::check(self, app, &name, per_second, per_second).await {
+            Ok(None) => Ok(()),
+            Ok(Some(retry_after)) => Err(RateLimited { retry_after }),
+            Err(e) => {
+                metrics::counter!("tern_rate_limit_unchecked_total").increment(1);
+                tracing::warn!(error = %e, "rate limit not checked: Redis did not answer; letting the request through");
+                Ok(())
+            }
+        }
+    }
+
+    /// Budgets in Redis span nodes and expire when idle; one node's last session closing
+    /// says nothing about the others, so nothing is dropped.
+    fn forget(&self, _key: &RateKey) {}
 }

@@ -120,6 +120,7 @@ where
                     .await?;
                 let write = !is_read(&path);
                 tern_platform::rate_limits::check_api_rate(st.pipeline.rate_limits().as_ref(), &app, write)
+                    .await
                     .map_err(|e| ApiError::rate_limited(e.retry_after_secs()))?;
                 Ok::<_, ApiError>(app)
             }
