@@ -73,72 +73,21 @@ fn msg(id: &str) -> Result<MsgId, DeliveryError> {
     MsgId::parse(id).map_err(|_| DeliveryError::NotFound("message"))
 }
 
-/// Runs one group command for `me`; session.rs sends only those here.
+/// Runs one group command for `me`; session.rs sends only those here. Each command is
+/// parsed, run and rendered by a function of its own below.
 pub(crate) async fn command(p: &Pipeline, app: &App, me: &UserId, cmd: Command) -> Result<Body, DeliveryError> {
     let actor = Actor::User(me.clone());
     match cmd {
-        Command::CreateGroup(c) => {
-            if c.members.len() > tern_platform::domain::MAX_MEMBERS_PER_CALL {
-                return Err(DeliveryError::InvalidArgument(format!(
-                    "members must hold at most {} users",
-                    tern_platform::domain::MAX_MEMBERS_PER_CALL
-                )));
-            }
-            let spec = GroupSpec {
-                id: (!c.group_id.is_empty())
-                    .then(|| GroupId::parse(&c.group_id))
-                    .transpose()?,
-                name: c.name,
-                owner: me.clone(),
-                members: users(&c.members)?,
-                metadata: c
-                    .metadata
-                    .as_ref()
-                    .map_or_else(|| serde_json::json!({}), struct_to_json),
-                avatar_url: (!c.avatar_url.is_empty()).then_some(c.avatar_url),
-                announcement: c.announcement,
-                join_policy: if c.join_policy.is_empty() {
-                    JoinPolicy::Approval
-                } else {
-                    policy(&c.join_policy)?
-                },
-            };
-            Ok(Body::Group(group_info(groups::create(p, app, &actor, spec).await?)))
-        }
-        Command::GetGroup(c) => {
-            let g = groups::get(p, app, &GroupId::parse(&c.group_id)?).await?;
-            Ok(Body::Group(group_info(g)))
-        }
-        Command::UpdateGroup(c) => {
-            let patch = GroupPatch {
-                name: c.name,
-                avatar_url: c.avatar_url.map(|u| (!u.is_empty()).then_some(u)),
-                announcement: c.announcement,
-                metadata: c.metadata.as_ref().map(struct_to_json),
-                join_policy: c.join_policy.as_deref().map(policy).transpose()?,
-                mute_all: c.mute_all,
-            };
-            let g = groups::update(p, app, &actor, &GroupId::parse(&c.group_id)?, patch).await?;
-            Ok(Body::Group(group_info(g)))
-        }
+        Command::CreateGroup(c) => create_group(p, app, me, c).await,
+        Command::GetGroup(c) => Ok(Body::Group(group_info(
+            groups::get(p, app, &GroupId::parse(&c.group_id)?).await?,
+        ))),
+        Command::UpdateGroup(c) => update_group(p, app, &actor, c).await,
         Command::DismissGroup(c) => {
             groups::dismiss(p, app, &actor, &GroupId::parse(&c.group_id)?).await?;
             Ok(Body::Ok(pb::Ok {}))
         }
-        Command::InviteMembers(c) => {
-            if c.user_ids.len() > tern_platform::domain::MAX_MEMBERS_PER_CALL {
-                return Err(DeliveryError::InvalidArgument(format!(
-                    "user_ids must hold 1 to {} users",
-                    tern_platform::domain::MAX_MEMBERS_PER_CALL
-                )));
-            }
-            let invited =
-                groups::add_members(p, app, &actor, &GroupId::parse(&c.group_id)?, &users(&c.user_ids)?).await?;
-            Ok(Body::InviteResult(pb::InviteResult {
-                added: invited.added.into_iter().map(UserId::into_string).collect(),
-                requested: invited.requested.into_iter().map(UserId::into_string).collect(),
-            }))
-        }
+        Command::InviteMembers(c) => invite_members(p, app, &actor, c).await,
         Command::RemoveMember(c) => {
             let (g, u) = (GroupId::parse(&c.group_id)?, UserId::parse(&c.user_id)?);
             groups::remove_member(p, app, &actor, &g, &u).await?;
@@ -148,21 +97,7 @@ pub(crate) async fn command(p: &Pipeline, app: &App, me: &UserId, cmd: Command) 
             groups::leave(p, app, me, &GroupId::parse(&c.group_id)?).await?;
             Ok(Body::Ok(pb::Ok {}))
         }
-        Command::JoinGroup(c) => {
-            let joined = groups::join(p, app, me, &GroupId::parse(&c.group_id)?, &c.message).await?;
-            Ok(Body::JoinResult(match joined {
-                Joined::Member(m) => pb::JoinResult {
-                    joined: true,
-                    member: Some(member_info(m)),
-                    request: None,
-                },
-                Joined::Requested(r) => pb::JoinResult {
-                    joined: false,
-                    member: None,
-                    request: Some(request_info(r)),
-                },
-            }))
-        }
+        Command::JoinGroup(c) => join_group(p, app, me, c).await,
         Command::ListJoinRequests(c) => {
             let g = GroupId::parse(&c.group_id)?;
             let list =
@@ -188,16 +123,7 @@ pub(crate) async fn command(p: &Pipeline, app: &App, me: &UserId, cmd: Command) 
             let (g, u) = (GroupId::parse(&c.group_id)?, UserId::parse(&c.user_id)?);
             Ok(Body::Member(member_info(groups::member(p, app, &actor, &g, &u).await?)))
         }
-        Command::SetMemberRole(c) => {
-            let (g, u) = (GroupId::parse(&c.group_id)?, UserId::parse(&c.user_id)?);
-            let role = match GroupRole::parse(&c.role) {
-                Some(r @ (GroupRole::Admin | GroupRole::Member)) => r,
-                _ => return Err(DeliveryError::InvalidArgument("role must be admin or member".into())),
-            };
-            Ok(Body::Member(member_info(
-                groups::set_role(p, app, &actor, &g, &u, role).await?,
-            )))
-        }
+        Command::SetMemberRole(c) => set_member_role(p, app, &actor, c).await,
         Command::TransferOwner(c) => {
             let (g, u) = (GroupId::parse(&c.group_id)?, UserId::parse(&c.user_id)?);
             Ok(Body::Group(group_info(groups::transfer(p, app, &actor, &g, &u).await?)))
@@ -209,55 +135,136 @@ pub(crate) async fn command(p: &Pipeline, app: &App, me: &UserId, cmd: Command) 
                 groups::mute_member(p, app, &actor, &g, &u, until).await?,
             )))
         }
-        Command::ListMyGroups(c) => {
-            let after = if c.after.is_empty() {
-                None
-            } else {
-                Some(GroupId::parse(&c.after)?)
-            };
-            let list = groups::user_groups(p, app, me, after.as_ref(), clamp_limit(c.limit)).await?;
-            Ok(Body::GroupList(pb::GroupList {
-                groups: list.into_iter().map(group_info).collect(),
-            }))
-        }
-        Command::GetReadCounts(c) => {
-            if c.msg_ids.len() > groups::MAX_READ_COUNT_MESSAGES {
-                return Err(DeliveryError::InvalidArgument(format!(
-                    "msg_ids must hold 1 to {} messages",
-                    groups::MAX_READ_COUNT_MESSAGES
-                )));
-            }
-            let ids = c.msg_ids.iter().map(|m| msg(m)).collect::<Result<Vec<_>, _>>()?;
-            let counts = groups::read_counts(p, app, &actor, &GroupId::parse(&c.group_id)?, &ids).await?;
-            Ok(Body::ReadCounts(pb::ReadCountList {
-                counts: counts
-                    .into_iter()
-                    .map(|c| pb::ReadCount {
-                        msg_id: c.msg_id.into_string(),
-                        seq: c.seq,
-                        read: c.read,
-                        unread: c.unread,
-                    })
-                    .collect(),
-            }))
-        }
-        Command::ListReaders(c) => {
-            let (g, m) = (GroupId::parse(&c.group_id)?, msg(&c.msg_id)?);
-            let list = groups::readers(
-                p,
-                app,
-                &actor,
-                &g,
-                &m,
-                c.unread,
-                after_user(&c.after)?.as_ref(),
-                clamp_limit(c.limit),
-            )
-            .await?;
-            Ok(Body::Readers(pb::UserIdList {
-                user_ids: list.into_iter().map(UserId::into_string).collect(),
-            }))
-        }
+        Command::ListMyGroups(c) => list_my_groups(p, app, me, c).await,
+        Command::GetReadCounts(c) => read_counts(p, app, &actor, c).await,
+        Command::ListReaders(c) => readers(p, app, &actor, c).await,
         _ => Err(DeliveryError::InvalidArgument("not a group command".into())),
     }
+}
+
+async fn create_group(p: &Pipeline, app: &App, me: &UserId, c: pb::CreateGroup) -> Result<Body, DeliveryError> {
+    if c.members.len() > tern_platform::domain::MAX_MEMBERS_PER_CALL {
+        return Err(DeliveryError::InvalidArgument(format!(
+            "members must hold at most {} users",
+            tern_platform::domain::MAX_MEMBERS_PER_CALL
+        )));
+    }
+    let spec = GroupSpec {
+        id: (!c.group_id.is_empty())
+            .then(|| GroupId::parse(&c.group_id))
+            .transpose()?,
+        name: c.name,
+        owner: me.clone(),
+        members: users(&c.members)?,
+        metadata: c
+            .metadata
+            .as_ref()
+            .map_or_else(|| serde_json::json!({}), struct_to_json),
+        avatar_url: (!c.avatar_url.is_empty()).then_some(c.avatar_url),
+        announcement: c.announcement,
+        join_policy: if c.join_policy.is_empty() {
+            JoinPolicy::Approval
+        } else {
+            policy(&c.join_policy)?
+        },
+    };
+    let actor = Actor::User(me.clone());
+    Ok(Body::Group(group_info(groups::create(p, app, &actor, spec).await?)))
+}
+
+async fn update_group(p: &Pipeline, app: &App, actor: &Actor, c: pb::UpdateGroup) -> Result<Body, DeliveryError> {
+    let patch = GroupPatch {
+        name: c.name,
+        avatar_url: c.avatar_url.map(|u| (!u.is_empty()).then_some(u)),
+        announcement: c.announcement,
+        metadata: c.metadata.as_ref().map(struct_to_json),
+        join_policy: c.join_policy.as_deref().map(policy).transpose()?,
+        mute_all: c.mute_all,
+    };
+    let g = groups::update(p, app, actor, &GroupId::parse(&c.group_id)?, patch).await?;
+    Ok(Body::Group(group_info(g)))
+}
+
+async fn invite_members(p: &Pipeline, app: &App, actor: &Actor, c: pb::InviteMembers) -> Result<Body, DeliveryError> {
+    if c.user_ids.len() > tern_platform::domain::MAX_MEMBERS_PER_CALL {
+        return Err(DeliveryError::InvalidArgument(format!(
+            "user_ids must hold 1 to {} users",
+            tern_platform::domain::MAX_MEMBERS_PER_CALL
+        )));
+    }
+    let invited = groups::add_members(p, app, actor, &GroupId::parse(&c.group_id)?, &users(&c.user_ids)?).await?;
+    Ok(Body::InviteResult(pb::InviteResult {
+        added: invited.added.into_iter().map(UserId::into_string).collect(),
+        requested: invited.requested.into_iter().map(UserId::into_string).collect(),
+    }))
+}
+
+async fn join_group(p: &Pipeline, app: &App, me: &UserId, c: pb::JoinGroup) -> Result<Body, DeliveryError> {
+    let joined = groups::join(p, app, me, &GroupId::parse(&c.group_id)?, &c.message).await?;
+    Ok(Body::JoinResult(match joined {
+        Joined::Member(m) => pb::JoinResult {
+            joined: true,
+            member: Some(member_info(m)),
+            request: None,
+        },
+        Joined::Requested(r) => pb::JoinResult {
+            joined: false,
+            member: None,
+            request: Some(request_info(r)),
+        },
+    }))
+}
+
+async fn set_member_role(p: &Pipeline, app: &App, actor: &Actor, c: pb::SetMemberRole) -> Result<Body, DeliveryError> {
+    let (g, u) = (GroupId::parse(&c.group_id)?, UserId::parse(&c.user_id)?);
+    let role = match GroupRole::parse(&c.role) {
+        Some(r @ (GroupRole::Admin | GroupRole::Member)) => r,
+        _ => return Err(DeliveryError::InvalidArgument("role must be admin or member".into())),
+    };
+    Ok(Body::Member(member_info(
+        groups::set_role(p, app, actor, &g, &u, role).await?,
+    )))
+}
+
+async fn list_my_groups(p: &Pipeline, app: &App, me: &UserId, c: pb::ListMyGroups) -> Result<Body, DeliveryError> {
+    let after = if c.after.is_empty() {
+        None
+    } else {
+        Some(GroupId::parse(&c.after)?)
+    };
+    let list = groups::user_groups(p, app, me, after.as_ref(), clamp_limit(c.limit)).await?;
+    Ok(Body::GroupList(pb::GroupList {
+        groups: list.into_iter().map(group_info).collect(),
+    }))
+}
+
+async fn read_counts(p: &Pipeline, app: &App, actor: &Actor, c: pb::GetReadCounts) -> Result<Body, DeliveryError> {
+    if c.msg_ids.len() > groups::MAX_READ_COUNT_MESSAGES {
+        return Err(DeliveryError::InvalidArgument(format!(
+            "msg_ids must hold 1 to {} messages",
+            groups::MAX_READ_COUNT_MESSAGES
+        )));
+    }
+    let ids = c.msg_ids.iter().map(|m| msg(m)).collect::<Result<Vec<_>, _>>()?;
+    let counts = groups::read_counts(p, app, actor, &GroupId::parse(&c.group_id)?, &ids).await?;
+    Ok(Body::ReadCounts(pb::ReadCountList {
+        counts: counts
+            .into_iter()
+            .map(|c| pb::ReadCount {
+                msg_id: c.msg_id.into_string(),
+                seq: c.seq,
+                read: c.read,
+                unread: c.unread,
+            })
+            .collect(),
+    }))
+}
+
+async fn readers(p: &Pipeline, app: &App, actor: &Actor, c: pb::ListReaders) -> Result<Body, DeliveryError> {
+    let (g, m) = (GroupId::parse(&c.group_id)?, msg(&c.msg_id)?);
+    let after = after_user(&c.after)?;
+    let list = groups::readers(p, app, actor, &g, &m, c.unread, after.as_ref(), clamp_limit(c.limit)).await?;
+    Ok(Body::Readers(pb::UserIdList {
+        user_ids: list.into_iter().map(UserId::into_string).collect(),
+    }))
 }

@@ -2,8 +2,11 @@
 //! `Pipeline::send` and gets the same answer:
 //!
 //! ```text
-//! validate ─▶ authorise ─▶ idempotency ─▶ word lists ─▶ before-send hook ─▶ group commit (seq) ─▶ bus
+//! check_message ─▶ authorise ─▶ route ─▶ mentions ─▶ relations ─▶ moderate ─▶ persist ─▶ publish
 //! ```
+//!
+//! Each stage is a named function in `send`; `relations` may end a retry early with its
+//! first answer.
 //!
 //! A message is persisted before anyone is told it exists; the receipt to the sender means
 //! it is durable. Persistence is batched (`writer`): concurrent sends share one transaction,
@@ -13,6 +16,7 @@ mod error;
 mod hook;
 pub mod moderation;
 mod pipeline;
+mod send;
 mod user_cache;
 mod writer;
 

@@ -1,12 +1,10 @@
-//! `Pipeline`: the send path's stages in order (validate, authorise, deduplicate, filter,
-//! hook, commit, publish) and the reads and recalls that share its ports and caches.
+//! `Pipeline`: the ports and caches of the delivery path, and the reads, recalls and
+//! notifications that share them. The send path's stages are in `send`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde_json::json;
-
-use super::hook::{BeforeSendHook, HookDecision, HookDraft};
+use super::hook::BeforeSendHook;
 use super::moderation::WordFilter;
 use super::user_cache::{UserCache, UserState};
 use super::writer::Writer;
@@ -17,7 +15,7 @@ use crate::groups::cache::{GroupSnapshot, MemberCache};
 use crate::ids::*;
 use crate::presence::Presence;
 use crate::rate_limits::{LocalRateLimits, RateLimits};
-use crate::store::{CommitOutcome, NewMessage, SeqRange, Store};
+use crate::store::{SeqRange, Store};
 use crate::webhook;
 
 /// Largest page of history or conversations; a larger `limit` is clamped to it.
@@ -83,19 +81,19 @@ pub struct SendOptions {
 
 /// The pipeline and the ports it drives. One per process; cheap to share in an `Arc`.
 pub struct Pipeline {
-    store: Arc<dyn Store>,
+    pub(super) store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
     presence: Arc<dyn Presence>,
-    writer: Writer,
-    hook: Option<Arc<dyn BeforeSendHook>>,
+    pub(super) writer: Writer,
+    pub(super) hook: Option<Arc<dyn BeforeSendHook>>,
     /// Poked after a commit that wrote webhook events, so the worker sends them at once.
     outbox_wake: Option<Arc<tokio::sync::Notify>>,
     users: UserCache,
     /// The apps' sensitive-word lists, compiled and cached.
-    words: WordFilter,
+    pub(super) words: WordFilter,
     /// Rooms: what a room send must pass (the room exists, the sender is not muted in it,
     /// the room's send rate).
-    rooms: crate::rooms::RoomGate,
+    pub(super) rooms: crate::rooms::RoomGate,
     /// Each group's members, for checks and fan-out without reading them per message.
     groups: MemberCache,
     /// Every rate budget of the node (rooms here; the doors' through `rate_limits()`).
@@ -121,7 +119,7 @@ impl Pipeline {
     }
 
     /// Whether `user` exists, and their ban, from a cache of a few seconds (`None`: no such user).
-    async fn user_state(&self, app: &App, user: &UserId) -> Result<Option<UserState>, DeliveryError> {
+    pub(super) async fn user_state(&self, app: &App, user: &UserId) -> Result<Option<UserState>, DeliveryError> {
         if let Some(s) = self.users.get(&app.id, user) {
             return Ok(Some(s));
         }
@@ -214,209 +212,6 @@ impl Pipeline {
 
     pub fn room_gate(&self) -> &crate::rooms::RoomGate {
         &self.rooms
-    }
-
-    /// Sends one message. The answer means it is durable; a retry with the same
-    /// `client_msg_id` returns the first answer and stores nothing new, even if its
-    /// content differs.
-    pub async fn send(&self, app: &App, req: SendRequest) -> Result<SendReceipt, DeliveryError> {
-        let now = now_ms();
-        if req.msg_type == MessageType::System {
-            return Err(DeliveryError::InvalidArgument(
-                "type system is reserved for Tern".into(),
-            ));
-        }
-        validate_content(
-            req.msg_type,
-            &req.content,
-            ContentLimits {
-                max_text_bytes: app.settings.max_text_bytes,
-                max_content_bytes: app.settings.max_content_bytes,
-            },
-        )?;
-
-        // Authorise the sender.
-        if let Sender::User(uid) = &req.sender {
-            self.check_sender(app, uid, now).await.map_err(|e| match e {
-                DeliveryError::NotFound(_) => DeliveryError::NotFound("sender"),
-                e => e,
-            })?;
-        } else if req.source != Source::ServerApi {
-            return Err(DeliveryError::Forbidden(
-                "only the server API may send as the system".into(),
-            ));
-        }
-
-        // Resolve the conversation and who must hold it in their list.
-        let (conversation_id, participants) = match (&req.to, &req.sender) {
-            (Recipient::User(to), Sender::User(from)) => {
-                self.user_state(app, to)
-                    .await?
-                    .ok_or(DeliveryError::NotFound("recipient"))?;
-                let c = ConversationId::direct(from, to);
-                let mut p = vec![from.clone()];
-                if from != to {
-                    p.push(to.clone());
-                }
-                (c, p)
-            }
-            (Recipient::User(to), Sender::System) => {
-                self.user_state(app, to)
-                    .await?
-                    .ok_or(DeliveryError::NotFound("recipient"))?;
-                (ConversationId::System(to.clone()), vec![to.clone()])
-            }
-            (Recipient::Group(g), sender) => {
-                let group = self.group_snapshot(app, g).await?;
-                crate::groups::check_send(&group, sender, &req.options, req.source, now)?;
-                (ConversationId::Group(g.clone()), Vec::new())
-            }
-            (Recipient::Room(r), sender) => {
-                self.rooms.admit(self, app, r, sender, now).await?;
-                (ConversationId::Room(r.clone()), Vec::new())
-            }
-        };
-
-        // Mentions belong to group messages (checked against the members above).
-        let mut mentions: Vec<UserId> = Vec::with_capacity(req.options.mentions.len());
-        for u in &req.options.mentions {
-            if !mentions.contains(u) {
-                mentions.push(u.clone());
-            }
-        }
-        let mention_all = req.options.mention_all;
-        if (!mentions.is_empty() || mention_all) && !matches!(req.to, Recipient::Group(_)) {
-            return Err(DeliveryError::InvalidArgument(
-                "mentions and mention_all are for group messages".into(),
-            ));
-        }
-
-        let client_msg_id = req.client_msg_id.clone().unwrap_or_else(ClientMsgId::generate);
-        let quoted = match crate::lifecycle::reply_target(
-            self,
-            app,
-            &req.sender,
-            &conversation_id,
-            req.options.reply_to.as_ref(),
-        )
-        .await
-        {
-            Ok(q) => q,
-            // A reply stored before its quote was recalled still answers its retries.
-            Err(refused) => {
-                let first = self
-                    .store
-                    .message_by_client_msg_id(&app.id, req.sender.idempotency_key(), &client_msg_id)
-                    .await?;
-                return match first {
-                    Some(first) => Ok(first.receipt()),
-                    None => Err(refused),
-                };
-            }
-        };
-        let hooked = self.hook.is_some()
-            && app.settings.webhook.url.is_some()
-            && app.settings.webhook.before_send.selects(req.source, req.msg_type);
-        // A retry of something already stored answers at once, without calling the hook again.
-        // Without a hook the commit itself recognises the retry, so the read is saved.
-        if hooked {
-            if let Some(first) = self
-                .store
-                .message_by_client_msg_id(&app.id, req.sender.idempotency_key(), &client_msg_id)
-                .await?
-            {
-                return Ok(first.receipt());
-            }
-        }
-        if let (Recipient::User(to), Sender::User(from)) = (&req.to, &req.sender) {
-            if let Err(refused) = crate::friends::check_direct(self.store.as_ref(), app, from, to).await {
-                // A message stored before the block (or unfriending) still answers its retries.
-                let first = self
-                    .store
-                    .message_by_client_msg_id(&app.id, req.sender.idempotency_key(), &client_msg_id)
-                    .await?;
-                return match first {
-                    Some(first) => Ok(first.receipt()),
-                    None => Err(refused),
-                };
-            }
-        }
-
-        let mut content = req.content;
-        self.words.apply(&app.id, req.msg_type, &mut content).await?;
-        if let Some(hook) = &self.hook {
-            if hooked {
-                let draft = HookDraft {
-                    conversation_id: conversation_id.clone(),
-                    sender: req.sender.clone(),
-                    client_msg_id: client_msg_id.clone(),
-                    msg_type: req.msg_type,
-                    content: content.clone(),
-                    source: req.source,
-                    edit_of: None,
-                };
-                match hook.check(app, &draft).await {
-                    HookDecision::Allow => {}
-                    HookDecision::Reject { reason } => return Err(DeliveryError::MessageRejected(reason)),
-                    HookDecision::Replace { content: c } => content = c,
-                    HookDecision::Unavailable => return Err(DeliveryError::WebhookUnavailable),
-                }
-            }
-        }
-
-        let msg_id = MsgId::generate();
-        let mut data = json!({
-            "msg_id": msg_id,
-            "conversation_id": conversation_id,
-            "from": req.sender.user(),
-            "client_msg_id": client_msg_id,
-            "type": req.msg_type,
-            "content": content,
-            "created_at": now,
-            "reply_to": quoted.as_ref().map(|q| &q.msg_id),
-        });
-        if let (Some(d), true) = (data.as_object_mut(), !mentions.is_empty() || mention_all) {
-            d.insert("mentions".into(), json!(mentions));
-            d.insert("mention_all".into(), json!(mention_all));
-        }
-        let event = webhook::after_event(app, "message.sent", data, now);
-        let has_event = event.is_some();
-        let outcome = self
-            .writer
-            .commit(NewMessage {
-                app_id: app.id.clone(),
-                msg_id,
-                conversation_id,
-                sender: req.sender,
-                client_msg_id,
-                msg_type: req.msg_type,
-                content,
-                created_at: now,
-                participants,
-                events: event.into_iter().collect(),
-                reply_to: quoted.as_ref().map(|q| q.msg_id.clone()),
-                mentions,
-                mention_all,
-            })
-            .await?;
-        metrics::counter!("tern_messages_total", "source" => match req.source { Source::Sdk => "sdk", Source::ServerApi => "server_api" }).increment(1);
-
-        match outcome {
-            CommitOutcome::Stored(mut message) => {
-                self.outbox_written(has_event);
-                message.quoted = quoted.as_ref().map(|q| Box::new(QuotedMessage::from(q)));
-                let receipt = message.receipt();
-                // A user's system conversation is their notification inbox.
-                let push = match message.conversation_id {
-                    ConversationId::System(_) => Push::KeptNotification { message },
-                    _ => Push::Message { message },
-                };
-                self.fan_out(app, &req.to, push).await;
-                Ok(receipt)
-            }
-            // Raced with a retry of itself: the first one is the answer and was fanned out.
-            CommitOutcome::Duplicate(first) => Ok(first.receipt()),
-        }
     }
 
     /// Recalls a message: by the server API at any time, by its sender within the app's
@@ -624,7 +419,7 @@ impl Pipeline {
         }
     }
 
-    async fn fan_out(&self, app: &App, to: &Recipient, push: Push) {
+    pub(super) async fn fan_out(&self, app: &App, to: &Recipient, push: Push) {
         match to {
             Recipient::User(_) => {
                 let users: Vec<UserId> = match &push {
