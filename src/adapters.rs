@@ -1,53 +1,99 @@
 //! Which adapter fills each port of this node, decided from the configuration before
-//! anything starts. This build has only the in-process adapters (bus, presence and routing,
-//! nonce record); a setting that asks for another one (`TERN_REDIS_URL`, `TERN_PULSAR_URL`)
-//! stops `tern serve` at once instead of being silently ignored, because several nodes
-//! that each believe they share a Redis would each deliver only their own users' messages.
+//! anything starts: the in-process bus, presence and routing, nonce record and rate limits
+//! by default; with `TERN_REDIS_URL`, the Redis adapters, so several nodes over one
+//! PostgreSQL and one Redis behave as one. `TERN_PULSAR_URL` stops `tern serve` at once
+//! (this build has no Pulsar adapter) instead of being silently ignored.
 
 use std::sync::Arc;
 
+use tern_platform::clock::SystemClock;
 use tern_platform::ports::Ports;
+use tern_platform::redis_adapters::{RedisAdapters, RedisConfig, RedisHealth, RedisSetupError};
 use tern_platform::store::Store;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 
 /// The adapters chosen for the ports other than the store (which the store URL picks).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Adapters {
-    /// Bus, presence and routing, and the nonce record in this process.
+    /// Bus, presence and routing, nonce record and rate limits in this process.
     InProcess,
+    /// The same ports in Redis, shared by every node of the deployment.
+    Redis {
+        url: String,
+        /// The URL with its password hidden, for logs and errors.
+        redacted: String,
+        prefix: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AdapterError {
     #[error(
-        "TERN_REDIS_URL is set but this build has no Redis adapter yet; \
-         unset it to run one node on the in-process bus, presence and nonce record"
-    )]
-    RedisNotBuilt,
-    #[error(
         "TERN_PULSAR_URL is set but this build has no Pulsar adapter yet; \
-         unset it to run one node on the in-process bus"
+         unset it to run on the in-process bus (or Redis with TERN_REDIS_URL)"
     )]
     PulsarNotBuilt,
+}
+
+/// The ports of a node, and what `/readyz` asks of them.
+pub struct Chosen {
+    pub ports: Ports,
+    /// Redis, when the ports live there.
+    pub redis: Option<RedisHealth>,
 }
 
 impl Adapters {
     /// The adapters `config` asks for, or why this build cannot provide them.
     pub fn from_config(config: &Config) -> Result<Self, AdapterError> {
-        if config.redis_url.is_some() {
-            return Err(AdapterError::RedisNotBuilt);
-        }
         if config.pulsar_url.is_some() {
             return Err(AdapterError::PulsarNotBuilt);
         }
-        Ok(Self::InProcess)
+        Ok(match &config.redis_url {
+            None => Self::InProcess,
+            Some(url) => Self::Redis {
+                url: url.expose().to_owned(),
+                redacted: url.redacted(),
+                prefix: config.redis_prefix.clone(),
+            },
+        })
     }
 
-    /// The ports of this node on `store`.
-    pub fn ports(self, store: Arc<dyn Store>) -> Ports {
+    /// The ports of node `node` on `store`. For Redis this connects, takes the node's lease
+    /// and starts its renewal on `tasks` until `stop`; an unreachable Redis is an error the
+    /// caller may retry (`RedisSetupError::Unreachable`), the others are not.
+    pub async fn ports(
+        &self,
+        store: Arc<dyn Store>,
+        node: &str,
+        tasks: &TaskTracker,
+        stop: CancellationToken,
+    ) -> Result<Chosen, RedisSetupError> {
         match self {
-            Self::InProcess => Ports::in_process(store),
+            Self::InProcess => Ok(Chosen {
+                ports: Ports::in_process(store),
+                redis: None,
+            }),
+            Self::Redis { url, prefix, .. } => {
+                let config = RedisConfig {
+                    url: url.clone(),
+                    prefix: prefix.clone(),
+                };
+                let r = RedisAdapters::connect(&config, node, tasks, stop).await?;
+                Ok(Chosen {
+                    ports: Ports {
+                        store,
+                        bus: r.bus,
+                        presence: r.presence,
+                        nonces: r.nonces,
+                        rate_limits: r.rate_limits,
+                        clock: Arc::new(SystemClock),
+                    },
+                    redis: Some(r.health),
+                })
+            }
         }
     }
 }
@@ -67,13 +113,24 @@ mod tests {
     }
 
     #[test]
-    fn redis_or_pulsar_is_refused_with_the_password_hidden() {
-        let err = Adapters::from_config(&config(&[("TERN_REDIS_URL", "redis://:pw-123@cache:6379/0")]))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(err.starts_with("TERN_REDIS_URL is set"), "{err}");
-        assert!(!err.contains("pw-123"), "{err}");
+    fn a_redis_url_picks_redis_with_the_password_hidden_in_what_is_shown() {
+        let a = Adapters::from_config(&config(&[
+            ("TERN_REDIS_URL", "redis://:pw-123@cache:6379/0"),
+            ("TERN_REDIS_PREFIX", "prod-1"),
+        ]));
+        let Ok(Adapters::Redis { redacted, prefix, .. }) = a else {
+            panic!("{a:?}");
+        };
+        assert!(!redacted.contains("pw-123"), "{redacted}");
+        assert_eq!(prefix, "prod-1");
+        assert!(matches!(
+            Adapters::from_config(&config(&[("TERN_REDIS_URL", "redis://cache:6379")])),
+            Ok(Adapters::Redis { prefix, .. }) if prefix == "tern"
+        ));
+    }
+
+    #[test]
+    fn pulsar_is_refused() {
         let err = Adapters::from_config(&config(&[("TERN_PULSAR_URL", "pulsar://broker:6650")]))
             .err()
             .map(|e| e.to_string())

@@ -106,6 +106,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: ServiceUrl,
     pub redis_url: Option<ServiceUrl>,
+    /// Every Redis key and channel of this deployment starts with this and a colon, so
+    /// several deployments (or test runs) can share one Redis.
+    pub redis_prefix: String,
     pub pulsar_url: Option<ServiceUrl>,
     pub admin_email: String,
     pub admin_password: Option<Secret>,
@@ -144,6 +147,7 @@ const KEYS: &[&str] = &[
     "data_dir",
     "database_url",
     "redis_url",
+    "redis_prefix",
     "pulsar_url",
     "admin_email",
     "admin_password",
@@ -386,6 +390,26 @@ fn service_url(values: &HashMap<&str, Source>, key: &str, schemes: &[&str]) -> R
     Ok(Some(url))
 }
 
+/// Letters, digits, `-`, `_` and `.`, 1 to 64 of them (a Redis key part that needs no
+/// quoting and cannot collide with the `{hash tag}` braces); `tern` by default.
+fn redis_prefix(values: &HashMap<&'static str, Source>) -> Result<String, ConfigError> {
+    let Some(src) = values.get("redis_prefix") else {
+        return Ok("tern".to_owned());
+    };
+    let p = as_string(src).trim().to_owned();
+    let ok = !p.is_empty()
+        && p.len() <= 64
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !ok {
+        return Err(invalid(
+            &src.setting,
+            "may hold letters, digits, '-', '_' and '.', 1 to 64 of them",
+        ));
+    }
+    Ok(p)
+}
+
 fn default_node_id() -> String {
     let from_env = std::env::var("HOSTNAME").ok();
     let from_kernel = || std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
@@ -437,6 +461,7 @@ fn build(values: HashMap<&'static str, Source>) -> Result<Config, ConfigError> {
         data_dir,
         database_url,
         redis_url: service_url(&values, "redis_url", &["redis", "rediss"])?,
+        redis_prefix: redis_prefix(&values)?,
         pulsar_url: service_url(&values, "pulsar_url", &["pulsar", "pulsar+ssl"])?,
         admin_email: non_empty(&values, "admin_email")?.unwrap_or_else(|| DEFAULT_ADMIN_EMAIL.to_owned()),
         admin_password: non_empty(&values, "admin_password")?.map(Secret),

@@ -22,7 +22,7 @@ use tern_platform::engine::{Engine, EngineConfig};
 use tern_platform::store::Store;
 use tern_push_gateway::{Gateway, GatewayConfig};
 use tern_tenant_api::connections::{self, ConnectionLimits};
-use tern_tenant_api::ops::{self, DatabaseReadiness, OpsState};
+use tern_tenant_api::ops::{self, NodeReadiness, OpsState};
 use tern_tenant_api::ApiState;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -33,6 +33,7 @@ use crate::cli::{Role, ServeArgs};
 use crate::commands::{master_key, open_store, CommandError};
 use crate::config::Config;
 use crate::telemetry::Telemetry;
+use tern_platform::redis_adapters::{RedisHealth, RedisSetupError};
 
 /// First and largest wait between attempts to reach the database.
 const RETRY_FIRST: Duration = Duration::from_millis(500);
@@ -91,7 +92,7 @@ pub async fn run(config: Config, args: ServeArgs, telemetry: Telemetry) -> Resul
         }
     };
     let metrics = ops::install_metrics().map_err(|e| CommandError::Serve(e.to_string()))?;
-    let readiness = DatabaseReadiness::default();
+    let readiness = NodeReadiness::default();
     let slot: Slot = Arc::new(RwLock::new(ops::starting_router()));
 
     let forward_to = slot.clone();
@@ -238,7 +239,7 @@ async fn finish(
 async fn start(
     plan: Plan,
     grpc_listener: Option<tokio::net::TcpListener>,
-    readiness: DatabaseReadiness,
+    readiness: NodeReadiness,
     slot: Slot,
     lifetime: &Lifetime,
 ) -> Result<Option<Running>, CommandError> {
@@ -279,8 +280,11 @@ async fn start(
     print_admin(&admin);
 
     readiness.set_connected(store.clone());
+    let Some(chosen) = choose_ports(&adapters, store, &config, &readiness, lifetime).await? else {
+        return Ok(None);
+    };
     let engine = Engine::with_ports(
-        adapters.ports(store),
+        chosen.ports,
         master_key.secrets,
         EngineConfig {
             node_id: config.node_id.clone(),
@@ -297,6 +301,61 @@ async fn start(
     println!("tern: ready");
     let _ = std::io::stdout().flush();
     Ok(Some(Running { engine, grpc, gateway }))
+}
+
+/// The ports of this node. Redis is retried with backoff while it cannot be reached (as
+/// the database is; `/readyz` says why meanwhile); a node id held by another running node,
+/// or a URL or prefix Redis cannot use, stops the start. `Ok(None)` when a shutdown
+/// interrupted it.
+async fn choose_ports(
+    adapters: &Adapters,
+    store: Arc<dyn tern_platform::store::Store>,
+    config: &Config,
+    readiness: &NodeReadiness,
+    lifetime: &Lifetime,
+) -> Result<Option<crate::adapters::Chosen>, CommandError> {
+    let mut delay = RETRY_FIRST;
+    let mut attempt = 1u32;
+    loop {
+        let tried = adapters
+            .ports(
+                store.clone(),
+                &config.node_id,
+                &lifetime.tasks,
+                lifetime.shutdown.child_token(),
+            )
+            .await;
+        match tried {
+            Ok(chosen) => {
+                if let (Some(health), Adapters::Redis { redacted, prefix, .. }) = (&chosen.redis, adapters) {
+                    readiness.set_dependency_connected("redis", Arc::new(RedisCheck(health.clone())));
+                    tracing::info!(redis = %redacted, %prefix, node_id = %config.node_id, "redis connected; node lease taken");
+                }
+                return Ok(Some(chosen));
+            }
+            Err(RedisSetupError::Unreachable(reason)) => {
+                tracing::warn!(attempt, retry_in_ms = delay.as_millis() as u64, error = %reason, "redis not ready");
+                readiness.set_dependency_connecting("redis", reason);
+            }
+            Err(e) => return Err(CommandError::Serve(e.to_string())),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            () = lifetime.shutdown.cancelled() => return Ok(None),
+        }
+        delay = (delay * 2).min(RETRY_MAX);
+        attempt += 1;
+    }
+}
+
+/// Redis as `/readyz` sees it.
+struct RedisCheck(RedisHealth);
+
+#[async_trait::async_trait]
+impl ops::Dependency for RedisCheck {
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await
+    }
 }
 
 async fn connect_and_migrate(config: &Config, no_migrate: bool) -> Result<Arc<dyn Store>, CommandError> {

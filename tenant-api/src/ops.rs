@@ -72,11 +72,20 @@ pub trait ReadinessProbe: Send + Sync + 'static {
     async fn checks(&self) -> Vec<Check>;
 }
 
-/// Readiness of the database, which may not be connected yet: serve starts listening before
-/// the store is reached, then swaps the store in here once it is connected and migrated.
+/// A dependency besides the database that `/readyz` asks (Redis).
+#[async_trait]
+pub trait Dependency: Send + Sync + 'static {
+    /// `Ok` if it answers now, else why not.
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// Readiness of the node's dependencies, which may not be connected yet: serve starts
+/// listening before the store (and Redis, when configured) is reached, then swaps each in
+/// here once it is connected. `/readyz` names every one that fails.
 #[derive(Clone, Default)]
-pub struct DatabaseReadiness {
+pub struct NodeReadiness {
     state: Arc<RwLock<DatabaseState>>,
+    others: Arc<RwLock<Vec<(&'static str, DependencyState)>>>,
 }
 
 #[derive(Clone, Default)]
@@ -87,7 +96,13 @@ enum DatabaseState {
     Connected(Arc<dyn Store>),
 }
 
-impl DatabaseReadiness {
+#[derive(Clone)]
+enum DependencyState {
+    Connecting(String),
+    Connected(Arc<dyn Dependency>),
+}
+
+impl NodeReadiness {
     /// Records why the latest connection attempt failed.
     pub fn set_connecting(&self, reason: impl Into<String>) {
         if let Ok(mut s) = self.state.write() {
@@ -100,18 +115,41 @@ impl DatabaseReadiness {
             *s = DatabaseState::Connected(store);
         }
     }
-    fn snapshot(&self) -> DatabaseState {
-        self.state
+    /// Records why the latest attempt to reach dependency `name` failed.
+    pub fn set_dependency_connecting(&self, name: &'static str, reason: impl Into<String>) {
+        self.set_dependency(name, DependencyState::Connecting(reason.into()));
+    }
+    /// Dependency `name` is connected; from now on `/readyz` asks it.
+    pub fn set_dependency_connected(&self, name: &'static str, dependency: Arc<dyn Dependency>) {
+        self.set_dependency(name, DependencyState::Connected(dependency));
+    }
+    fn set_dependency(&self, name: &'static str, state: DependencyState) {
+        let mut others = self.others.write().unwrap_or_else(|e| e.into_inner());
+        match others.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = state,
+            None => others.push((name, state)),
+        }
+    }
+    fn snapshot(&self) -> (DatabaseState, Vec<(&'static str, DependencyState)>) {
+        let db = self
+            .state
             .read()
             .map(|s| s.clone())
-            .unwrap_or_else(|e| e.into_inner().clone())
+            .unwrap_or_else(|e| e.into_inner().clone());
+        let others = self
+            .others
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|e| e.into_inner().clone());
+        (db, others)
     }
 }
 
 #[async_trait]
-impl ReadinessProbe for DatabaseReadiness {
+impl ReadinessProbe for NodeReadiness {
     async fn checks(&self) -> Vec<Check> {
-        let result = match self.snapshot() {
+        let (db, others) = self.snapshot();
+        let result = match db {
             DatabaseState::Starting => Err("not connected yet".to_owned()),
             DatabaseState::Connecting(reason) => Err(format!("not connected yet: {reason}")),
             DatabaseState::Connected(store) => match tokio::time::timeout(READY_CHECK_TIMEOUT, store.ready()).await {
@@ -121,10 +159,22 @@ impl ReadinessProbe for DatabaseReadiness {
                 Err(_) => Err(format!("no answer within {} s", READY_CHECK_TIMEOUT.as_secs())),
             },
         };
-        vec![Check {
+        let mut checks = vec![Check {
             name: "database",
             result,
-        }]
+        }];
+        for (name, state) in others {
+            let result = match state {
+                DependencyState::Connecting(reason) => Err(format!("not connected yet: {reason}")),
+                DependencyState::Connected(d) => match tokio::time::timeout(READY_CHECK_TIMEOUT, d.check()).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(format!("unreachable: {e}")),
+                    Err(_) => Err(format!("no answer within {} s", READY_CHECK_TIMEOUT.as_secs())),
+                },
+            };
+            checks.push(Check { name, result });
+        }
+        checks
     }
 }
 
@@ -380,7 +430,7 @@ mod tests {
 
     #[tokio::test]
     async fn database_readiness_reports_connecting_until_a_store_is_set() {
-        let db = DatabaseReadiness::default();
+        let db = NodeReadiness::default();
         assert!(db.checks().await[0].result.is_err());
         db.set_connecting("connection refused");
         let c = db.checks().await;

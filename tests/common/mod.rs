@@ -15,6 +15,7 @@ pub const SETTINGS: &[&str] = &[
     "TERN_DATA_DIR",
     "TERN_DATABASE_URL",
     "TERN_REDIS_URL",
+    "TERN_REDIS_PREFIX",
     "TERN_PULSAR_URL",
     "TERN_ADMIN_EMAIL",
     "TERN_ADMIN_PASSWORD",

@@ -78,6 +78,26 @@ pub struct RedisAdapters {
     pub nonces: Arc<RedisNonces>,
     pub rate_limits: Arc<RedisRateLimits>,
     pub live: Arc<LiveNodes>,
+    /// Asks Redis whether it answers, for `/readyz`.
+    pub health: RedisHealth,
+}
+
+/// A cheap handle that PINGs Redis over the adapters' connection.
+#[derive(Clone)]
+pub struct RedisHealth {
+    conn: ConnectionManager,
+}
+
+impl RedisHealth {
+    /// `Ok` if Redis answered a PING within the connection's reply timeout (2 s), else why not.
+    pub async fn ping(&self) -> Result<(), String> {
+        let mut c = self.conn.clone();
+        ::redis::cmd("PING")
+            .query_async::<String>(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
 }
 
 impl RedisAdapters {
@@ -108,8 +128,9 @@ impl RedisAdapters {
             bus: Arc::new(RedisBus::new(client, conn.clone(), keys.clone())),
             presence,
             nonces: Arc::new(RedisNonces::new(conn.clone(), keys.clone())),
-            rate_limits: Arc::new(RedisRateLimits::new(conn, keys)),
+            rate_limits: Arc::new(RedisRateLimits::new(conn.clone(), keys)),
             live,
+            health: RedisHealth { conn },
         })
     }
 }

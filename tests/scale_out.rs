@@ -1,0 +1,322 @@
+//! Several `tern serve` processes over one PostgreSQL and one Redis behave as one node:
+//! a message sent on one node reaches a device held by another, presence is seen from
+//! every node, a signed request replayed to a second node is refused, an app's rate limit
+//! holds across nodes, and a node id can be held by one process only. Each test runs the
+//! real binary several times on loopback ports, on a database and a Redis key prefix of
+//! its own. Needs `TERN_TEST_DATABASE_URL` and `TERN_TEST_REDIS_URL` (skipped without them,
+//! a failure with `TERN_TEST_REQUIRE_SERVICES=1`).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+use tern_sdk::server::ServerClient;
+use tern_sdk::{Client, Event, Events, Message, Platform, Target};
+
+const MASTER_KEY: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+
+fn redis_url() -> Option<String> {
+    match std::env::var("TERN_TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            let message = "skipped: TERN_TEST_REDIS_URL not set";
+            if std::env::var("TERN_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") {
+                panic!("{message} (and TERN_TEST_REQUIRE_SERVICES=1)");
+            }
+            println!("{message}");
+            None
+        }
+    }
+}
+
+fn unique(what: &str) -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    format!("{what}_{secs}_{}", rand::random::<u32>())
+}
+
+/// The shared services of one test: a database of its own on the test PostgreSQL (named
+/// like the store suites' so their stale cleanup drops it) and a Redis key prefix of its own.
+struct Shared {
+    database_url: String,
+    redis_url: String,
+    prefix: String,
+    db: String,
+    pg_admin: String,
+    dir: tempfile::TempDir,
+}
+
+impl Shared {
+    async fn new() -> Option<Shared> {
+        let pg = tern_platform::store::testing::postgres_url()?;
+        let redis_url = redis_url()?;
+        let db = unique("tern_test");
+        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&pg).await.unwrap();
+        sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {db}").as_str())
+            .await
+            .unwrap();
+        let (base, _) = pg.rsplit_once('/').unwrap();
+        Some(Shared {
+            database_url: format!("{base}/{db}"),
+            redis_url,
+            prefix: unique("t"),
+            db,
+            pg_admin: pg,
+            dir: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    fn env<'a>(&'a self, node: &'a str) -> Vec<(&'a str, &'a str)> {
+        vec![
+            ("TERN_DATABASE_URL", self.database_url.as_str()),
+            ("TERN_REDIS_URL", self.redis_url.as_str()),
+            ("TERN_REDIS_PREFIX", self.prefix.as_str()),
+            ("TERN_MASTER_KEY", MASTER_KEY),
+            ("TERN_NODE_ID", node),
+        ]
+    }
+
+    /// `tern serve` as node `node`, in a data directory of its own, once it is ready.
+    fn node(&self, node: &str) -> Server {
+        let dir = self.dir.path().join(node);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut s = Server::start(&dir, &self.env(node));
+        s.wait_for_line("tern: ready");
+        s
+    }
+
+    /// A tenant and an app made with the CLI on the shared database: (app key, secret).
+    fn app(&self) -> (String, String) {
+        let cli = |args: &[&str]| -> Value {
+            let mut cmd = tern_command(self.dir.path());
+            for (k, v) in self.env("cli") {
+                cmd.env(k, v);
+            }
+            let out = cmd.args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice(&out.stdout).unwrap()
+        };
+        cli(&["tenant", "create", "acme", "--json"]);
+        let app = cli(&["app", "create", "--tenant", "acme", "--name", "demo", "--json"]);
+        (
+            app["app_key"].as_str().unwrap().to_owned(),
+            app["app_secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn drop_database(&self) {
+        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&self.pg_admin)
+            .await
+            .unwrap();
+        let _ = sqlx::Executor::execute(
+            &mut admin,
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db).as_str(),
+        )
+        .await;
+    }
+}
+
+/// The next message event, skipping connection-state and other events.
+async fn next_message(events: &mut Events) -> Message {
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(20), events.next())
+            .await
+            .expect("a message within 20 s")
+            .unwrap();
+        if let Event::Message(m) = ev {
+            return m;
+        }
+    }
+}
+
+/// The message `msg_id`, skipping the others (a sender's own sends come back to its
+/// sessions too).
+async fn message(events: &mut Events, msg_id: &str) -> Message {
+    loop {
+        let m = next_message(events).await;
+        if m.msg_id == msg_id {
+            return m;
+        }
+    }
+}
+
+async fn connect(server: &Server, rest: &ServerClient, user: &str) -> (Client, Events) {
+    let token = rest.user_token(user, Some(600)).await.unwrap().token;
+    let ws = format!("{}/v1/connect", server.base.replace("http://", "ws://"));
+    Client::connect(&ws, &token, &format!("{user}-phone"), Platform::Ios)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_over_one_redis_behave_as_one() {
+    let Some(shared) = Shared::new().await else {
+        return;
+    };
+    let a = shared.node("node-a");
+    let b = shared.node("node-b");
+    let (key, secret) = shared.app();
+    let rest_a = ServerClient::new(&a.base, &key, &secret);
+    let rest_b = ServerClient::new(&b.base, &key, &secret);
+    rest_a.create_user("alice", "Alice").await.unwrap();
+    rest_b.create_user("bob", "Bob").await.unwrap();
+
+    // alice holds a session on node A, bob on node B.
+    let (alice, mut alice_events) = connect(&a, &rest_a, "alice").await;
+    let (bob, mut bob_events) = connect(&b, &rest_b, "bob").await;
+
+    // Each node sees the other's user online.
+    let seen_from_a = rest_a.get_user("bob").await.unwrap();
+    assert_eq!(seen_from_a["online"], true, "{seen_from_a}");
+    let seen_from_b = rest_b.get_user("alice").await.unwrap();
+    assert_eq!(seen_from_b["online"], true, "{seen_from_b}");
+
+    // Across the nodes, both ways, over the WebSocket.
+    let ack = alice
+        .send(Target::User("bob".into()), "text", json!({"text": "from A"}))
+        .await
+        .unwrap();
+    let m = next_message(&mut bob_events).await;
+    assert_eq!((m.msg_id.as_str(), m.seq), (ack.msg_id.as_str(), 1));
+    assert_eq!(m.content["text"], "from A");
+    let ack = bob
+        .send(Target::User("alice".into()), "text", json!({"text": "from B"}))
+        .await
+        .unwrap();
+    let m = message(&mut alice_events, &ack.msg_id).await;
+    assert_eq!((m.seq, m.content["text"].as_str()), (2, Some("from B")));
+
+    // A server API send on node A reaches bob on node B.
+    let sent = rest_a
+        .send_text("alice", "bob", "r-1", "from the backend")
+        .await
+        .unwrap();
+    let m = message(&mut bob_events, &sent.msg_id).await;
+    assert_eq!(m.seq, 3);
+
+    // A signed request replayed to the other node is refused: the nonce record is shared.
+    let path = "/v1/users/alice";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let headers = tern_sdk::signing::sign_request(&key, &secret, "GET", path, b"", now, "replayed-nonce-0001");
+    let http = reqwest::Client::new();
+    let send = |base: &str| {
+        let mut req = http.get(format!("{base}{path}"));
+        for (k, v) in &headers {
+            req = req.header(*k, v);
+        }
+        req.send()
+    };
+    assert_eq!(send(&a.base).await.unwrap().status(), 200);
+    let replayed = send(&b.base).await.unwrap();
+    assert_eq!(replayed.status(), 401);
+    let body: Value = replayed.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "nonce_reused", "{body}");
+
+    // The app's write rate is one budget for both nodes: 20 writes at 5/s, alternating
+    // between the nodes, cannot all pass (each node alone would allow 5 + 5).
+    rest_a
+        .request::<Value>("PATCH", "/v1/app/settings", Some(&json!({"write_rate_per_second": 5})))
+        .await
+        .unwrap();
+    // Node B holds the app's settings in its credential cache for up to 5 s (the
+    // cross-node invalidation is not built yet).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let mut refused = 0;
+    for i in 0..20 {
+        let rest = if i % 2 == 0 { &rest_a } else { &rest_b };
+        if let Err(e) = rest.create_user(&format!("u{i}"), "U").await {
+            assert_eq!(e.code(), Some("rate_limited"), "{e}");
+            refused += 1;
+        }
+    }
+    assert!(
+        refused >= 8,
+        "only {refused} of 20 writes refused at 5/s across two nodes"
+    );
+
+    alice.close();
+    bob.close();
+    assert!(a.terminate().success());
+    assert!(b.terminate().success());
+    shared.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_id_is_held_by_one_process_only() {
+    let Some(shared) = Shared::new().await else {
+        return;
+    };
+    let first = shared.node("twin");
+    let dir = shared.dir.path().join("twin-2");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cmd = tern_command(&dir);
+    cmd.arg("serve")
+        .env("TERN_HTTP_ADDR", "127.0.0.1:0")
+        .env("TERN_GRPC_ADDR", "127.0.0.1:0");
+    for (k, v) in shared.env("twin") {
+        cmd.env(k, v);
+    }
+    let out = assert_cmd::Command::from_std(cmd)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the second process must not start");
+    assert!(out.status.code().is_some(), "it exits, it is not killed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line in {stderr:?}"));
+    assert!(error.contains("\"twin\"") && error.contains("TERN_NODE_ID"), "{error}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("tern: ready"));
+    // The first is unaffected.
+    let client = reqwest::Client::new();
+    assert_eq!(status_of(&client, &format!("{}/readyz", first.base)).await, Some(200));
+    assert!(first.terminate().success());
+    shared.drop_database().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_holds_readyz_at_503_naming_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[("TERN_REDIS_URL", "redis://:secret-pw@127.0.0.1:1/0")]);
+    let client = reqwest::Client::new();
+    let readyz = format!("{}/readyz", server.base);
+    eventually("readyz names redis", || {
+        let (client, readyz) = (client.clone(), readyz.clone());
+        async move {
+            let Ok(res) = client.get(&readyz).send().await else {
+                return false;
+            };
+            let status = res.status().as_u16();
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            status == 503
+                && body["checks"]["redis"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("not connected"))
+        }
+    })
+    .await;
+    let body: Value = client.get(&readyz).send().await.unwrap().json().await.unwrap();
+    assert!(!body.to_string().contains("secret-pw"), "{body}");
+    // The API is not mounted while the node's ports are missing.
+    let res = client
+        .post(format!("{}/v1/messages", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(server.terminate().success());
+}
