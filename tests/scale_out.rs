@@ -1,7 +1,8 @@
 //! Several `tern serve` processes over one PostgreSQL and one Redis behave as one node:
 //! a message sent on one node reaches a device held by another, presence is seen from
 //! every node, a signed request replayed to a second node is refused, an app's rate limit
-//! holds across nodes, and a node id can be held by one process only. Each test runs the
+//! holds across nodes, a ban or a settings change made on one node holds on the others at
+//! once, and a node id can be held by one process only. Each test runs the
 //! real binary several times on loopback ports, on a database and a Redis key prefix of
 //! its own. Needs `TERN_TEST_DATABASE_URL` and `TERN_TEST_REDIS_URL` (skipped without them,
 //! a failure with `TERN_TEST_REQUIRE_SERVICES=1`).
@@ -224,15 +225,37 @@ async fn two_nodes_over_one_redis_behave_as_one() {
     let body: Value = replayed.json().await.unwrap();
     assert_eq!(body["error"]["code"], "nonce_reused", "{body}");
 
-    // The app's write rate is one budget for both nodes: 20 writes at 5/s, alternating
-    // between the nodes, cannot all pass (each node alone would allow 5 + 5).
+    // A ban made on node A holds on node B at once (B's user cache is told to drop bob),
+    // and bob's session on node B is closed by it.
+    rest_b
+        .send_text("bob", "alice", "before-ban", "still fine")
+        .await
+        .unwrap();
+    rest_a.ban_user("bob", None, "spam").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let e = rest_b
+        .send_text("bob", "alice", "after-ban", "refused")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("user_banned"), "{e}");
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(20), bob_events.next())
+            .await
+            .expect("bob's session on node B is kicked within 20 s")
+            .unwrap();
+        if let Event::Kicked { .. } = ev {
+            break;
+        }
+    }
+
+    // The app's write rate is one budget for both nodes, and a change made on node A holds
+    // on node B at once: 20 writes at 5/s, alternating between the nodes, cannot all pass
+    // (each node alone would allow 5 + 5).
     rest_a
         .request::<Value>("PATCH", "/v1/app/settings", Some(&json!({"write_rate_per_second": 5})))
         .await
         .unwrap();
-    // Node B holds the app's settings in its credential cache for up to 5 s (the
-    // cross-node invalidation is not built yet).
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut refused = 0;
     for i in 0..20 {
         let rest = if i % 2 == 0 { &rest_a } else { &rest_b };

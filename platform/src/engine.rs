@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::credentials::CredentialCache;
 use crate::auth::request::RequestVerifier;
 use crate::auth::token::UserTokenVerifier;
-use crate::bus::Bus;
+use crate::bus::{Bus, Invalidation};
 use crate::clock::Clock;
 use crate::delivery::{Pipeline, PipelineConfig};
 use crate::nonce::NonceStore;
@@ -114,9 +114,15 @@ impl Engine {
             RequestVerifier::with_cache(credentials.clone(), nonces.clone())
                 .with_clock(move || verifier_clock.now_ms()),
         );
-        let user_tokens = Arc::new(UserTokenVerifier::with_cache(credentials));
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
+        tasks.spawn(listen_for_invalidations(
+            bus.clone(),
+            pipeline.clone(),
+            credentials.clone(),
+            shutdown.clone(),
+        ));
+        let user_tokens = Arc::new(UserTokenVerifier::with_cache(credentials));
         if config.run_worker {
             tasks.spawn(worker::task(
                 store.clone(),
@@ -162,5 +168,37 @@ impl Engine {
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         self.tasks.wait().await;
+    }
+}
+
+/// Drops what a node (this one or another) said is stale: an app's credentials and
+/// settings here, the rest in the pipeline's caches. While the bus cannot be listened to,
+/// tries again every second; the caches' own expiry covers the gap.
+async fn listen_for_invalidations(
+    bus: Arc<dyn Bus>,
+    pipeline: Arc<Pipeline>,
+    credentials: Arc<CredentialCache>,
+    stop: CancellationToken,
+) {
+    let mut heard = loop {
+        match bus.invalidations().await {
+            Ok(rx) => break rx,
+            Err(e) => tracing::warn!(error = %e, "cannot listen for cache invalidations yet; retrying"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            () = stop.cancelled() => return,
+        }
+    };
+    loop {
+        let invalidation = tokio::select! {
+            i = heard.recv() => i,
+            () = stop.cancelled() => return,
+        };
+        match invalidation {
+            Some(Invalidation::App { app_key }) => credentials.invalidate(&app_key),
+            Some(other) => pipeline.drop_cached(&other),
+            None => return,
+        }
     }
 }

@@ -135,10 +135,15 @@ impl RoomGate {
     }
 }
 
-/// Drops what this node remembers of a room, its send budget included.
+/// Drops what this node remembers of a room, its send budget included, and tells the
+/// other nodes to drop theirs.
 fn forget_room(p: &Pipeline, app: &AppId, room: &RoomId) {
     p.room_gate().forget(app, room);
     p.rate_limits().forget(&RateKey::RoomSends(app.clone(), room.clone()));
+    p.announce(crate::bus::Invalidation::Room {
+        app_id: app.clone(),
+        room: room.clone(),
+    });
 }
 
 async fn detail(p: &Pipeline, app: &AppId, room: Room) -> Result<RoomDetail, DeliveryError> {
@@ -341,6 +346,10 @@ pub async fn mute(
         .ok_or(DeliveryError::NotFound("user"))?;
     let m = p.store().mute_in_room(&app.id, id, user, until, now_ms()).await?;
     p.room_gate().forget_mute(&app.id, id, user);
+    p.announce(crate::bus::Invalidation::Room {
+        app_id: app.id.clone(),
+        room: id.clone(),
+    });
     Ok(m)
 }
 
@@ -352,6 +361,10 @@ pub async fn unmute(p: &Pipeline, app: &App, id: &RoomId, user: &UserId) -> Resu
         .ok_or(DeliveryError::NotFound("room"))?;
     p.store().unmute_in_room(&app.id, id, user).await?;
     p.room_gate().forget_mute(&app.id, id, user);
+    p.announce(crate::bus::Invalidation::Room {
+        app_id: app.id.clone(),
+        room: id.clone(),
+    });
     Ok(())
 }
 

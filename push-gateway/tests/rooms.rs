@@ -577,6 +577,14 @@ impl Bus for CountingBus {
     async fn subscribe(&self, node: &str) -> Result<mpsc::Receiver<BusEvent>, BusError> {
         self.inner.subscribe(node).await
     }
+
+    async fn invalidate(&self, invalidation: tern_platform::bus::Invalidation) -> Result<(), BusError> {
+        self.inner.invalidate(invalidation).await
+    }
+
+    async fn invalidations(&self) -> Result<mpsc::Receiver<tern_platform::bus::Invalidation>, BusError> {
+        self.inner.invalidations().await
+    }
 }
 
 impl CountingBus {

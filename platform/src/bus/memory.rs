@@ -2,18 +2,25 @@
 //! default, where every role lives in one process.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, RwLock};
 
-use super::{Bus, BusError, BusEvent};
+use super::{Bus, BusError, BusEvent, Invalidation};
 
 /// Events buffered per node before `publish` waits for the gateway to catch up.
 const NODE_QUEUE: usize = 65_536;
 
+/// Invalidations buffered per listener before new ones are dropped (the cache expiry then
+/// heals it).
+const INVALIDATION_QUEUE: usize = 4_096;
+
 #[derive(Default)]
 pub struct MemoryBus {
     nodes: RwLock<HashMap<String, mpsc::Sender<BusEvent>>>,
+    /// Every engine on this bus that listens for invalidations.
+    listeners: Mutex<Vec<mpsc::Sender<Invalidation>>>,
 }
 
 impl MemoryBus {
@@ -39,6 +46,21 @@ impl Bus for MemoryBus {
     async fn subscribe(&self, node: &str) -> Result<mpsc::Receiver<BusEvent>, BusError> {
         let (tx, rx) = mpsc::channel(NODE_QUEUE);
         self.nodes.write().await.insert(node.to_owned(), tx);
+        Ok(rx)
+    }
+
+    async fn invalidate(&self, invalidation: Invalidation) -> Result<(), BusError> {
+        let mut listeners = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
+        listeners.retain(|l| !l.is_closed());
+        for l in listeners.iter() {
+            let _ = l.try_send(invalidation.clone());
+        }
+        Ok(())
+    }
+
+    async fn invalidations(&self) -> Result<mpsc::Receiver<Invalidation>, BusError> {
+        let (tx, rx) = mpsc::channel(INVALIDATION_QUEUE);
+        self.listeners.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
         Ok(rx)
     }
 }

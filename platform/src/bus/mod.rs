@@ -1,13 +1,15 @@
-//! The Bus port: how a delivery reaches the gateway nodes that hold its recipients.
+//! The Bus port: how a delivery reaches the gateway nodes that hold its recipients, and how
+//! a change made on one node makes every node drop what it cached of the changed thing.
 //! The pipeline asks `Presence` which nodes hold which users and publishes one event per
-//! node, never to every node. In one process the `memory` adapter is a channel per node.
+//! node, never to every node; invalidations alone go to every node. In one process the
+//! `memory` adapter is a channel per node.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::domain::{Message, MessageChange, UnixMillis};
-use crate::ids::{AppId, ConversationId, RoomId, UserId};
+use crate::ids::{AppId, AppKey, ConversationId, GroupId, RoomId, UserId};
 
 pub mod memory;
 
@@ -90,9 +92,31 @@ pub struct BusEvent {
     pub push: Push,
 }
 
+/// Something a node may hold in a cache that a change has made stale. Each node drops its
+/// copy when it hears one; a node that misses it (Redis away) holds the copy until the
+/// cache's own expiry (seconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Invalidation {
+    /// The app's credentials, status and settings.
+    App { app_key: AppKey },
+    /// A user's ban, mute and existence.
+    User { app_id: AppId, user: UserId },
+    /// A group's member snapshot.
+    Group { app_id: AppId, group: GroupId },
+    /// A room and its mutes.
+    Room { app_id: AppId, room: RoomId },
+    /// The app's word lists.
+    Words { app_id: AppId },
+}
+
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
     async fn publish(&self, node: &str, event: BusEvent) -> Result<(), BusError>;
     /// The events for `node`. One subscriber per node; a second call replaces the first.
     async fn subscribe(&self, node: &str) -> Result<mpsc::Receiver<BusEvent>, BusError>;
+    /// Tells every node, this one included, to drop a stale cache entry.
+    async fn invalidate(&self, invalidation: Invalidation) -> Result<(), BusError>;
+    /// The invalidations sent by every node, for this process's engine.
+    async fn invalidations(&self) -> Result<mpsc::Receiver<Invalidation>, BusError>;
 }

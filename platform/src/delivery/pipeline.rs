@@ -9,7 +9,7 @@ use super::moderation::WordFilter;
 use super::user_cache::{UserCache, UserState};
 use super::writer::Writer;
 use super::DeliveryError;
-use crate::bus::{Bus, BusEvent, Push, Target};
+use crate::bus::{Bus, BusEvent, Invalidation, Push, Target};
 use crate::domain::*;
 use crate::groups::cache::{GroupSnapshot, MemberCache};
 use crate::ids::*;
@@ -147,9 +147,45 @@ impl Pipeline {
         }
     }
 
-    /// Drops what this node remembers of a user, after a change to them (ban, delete).
+    /// Drops what this node and every other remember of a user, after a change to them
+    /// (ban, mute, delete).
     pub fn forget_user(&self, app: &App, user: &UserId) {
         self.users.forget(&app.id, user);
+        self.announce(Invalidation::User {
+            app_id: app.id.clone(),
+            user: user.clone(),
+        });
+    }
+
+    /// Drops what this node and every other remember of the app's word lists, after a
+    /// change to them.
+    pub fn forget_words(&self, app: &App) {
+        self.words.forget(&app.id);
+        self.announce(Invalidation::Words { app_id: app.id.clone() });
+    }
+
+    /// Tells the other nodes (through the bus) to drop a cache entry this node has just
+    /// dropped. Not awaited: the change is committed, and a node that misses the word
+    /// holds the entry until its cache's own expiry.
+    pub fn announce(&self, invalidation: Invalidation) {
+        let bus = self.bus.clone();
+        tokio::spawn(async move {
+            if let Err(e) = bus.invalidate(invalidation).await {
+                tracing::warn!(error = %e, "could not tell the other nodes to drop a cache entry");
+            }
+        });
+    }
+
+    /// Drops this node's copy of what `invalidation` names (heard from the bus; the app's
+    /// credentials are the engine's, see `Engine`).
+    pub fn drop_cached(&self, invalidation: &Invalidation) {
+        match invalidation {
+            Invalidation::App { .. } => {}
+            Invalidation::User { app_id, user } => self.users.forget(app_id, user),
+            Invalidation::Group { app_id, group } => self.groups.forget(app_id, group),
+            Invalidation::Room { app_id, room } => self.rooms.forget(app_id, room),
+            Invalidation::Words { app_id } => self.words.forget(app_id),
+        }
     }
 
     /// A group with its members as they are now (from this node's cache while the group's
@@ -161,9 +197,13 @@ impl Pipeline {
             .ok_or(DeliveryError::NotFound("group"))
     }
 
-    /// Drops what this node remembers of a group, after a change made here.
+    /// Drops what this node and every other remember of a group, after a change made here.
     pub fn forget_group(&self, app: &App, group: &GroupId) {
         self.groups.forget(&app.id, group);
+        self.announce(Invalidation::Group {
+            app_id: app.id.clone(),
+            group: group.clone(),
+        });
     }
 
     pub fn with_outbox_wake(mut self, wake: Arc<tokio::sync::Notify>) -> Self {

@@ -18,6 +18,7 @@
 //! | `P:{nodes}:owner:<node>` | string | the random token of the process holding the node id, 10 s |
 //! | `P:node:<node>:keys` | set | the app-scoped keys a node wrote into, for its reaper |
 //! | `P:bus:<node>` | pub/sub channel | bus events for one node (JSON) |
+//! | `P:inval` | pub/sub channel | cache invalidations, for every node (JSON) |
 //! | `P:{<app>}:s:<user>` | hash | `<node>/<session>` → device id: the user's sessions |
 //! | `P:{<app>}:seen:<user>` | string | when the user's last session closed (Unix ms), kept 90 days |
 //! | `P:{<app>}:rs:<room>` | hash | `<node>/<session>` → user: sessions in a room |
@@ -193,6 +194,9 @@ impl Keys {
     }
     pub(crate) fn channel(&self, node: &str) -> String {
         format!("{}:bus:{node}", self.prefix)
+    }
+    pub(crate) fn invalidations(&self) -> String {
+        format!("{}:inval", self.prefix)
     }
     pub(crate) fn sessions(&self, app: &str, user: &str) -> String {
         format!("{}:{{{app}}}:s:{user}", self.prefix)

@@ -121,13 +121,13 @@ pub async fn word_list(p: &Pipeline, app: &App, name: &str) -> StoreResult<WordL
 /// are filtered by it at once on this node and within a second on the others.
 pub async fn put_word_list(p: &Pipeline, app: &App, list: &WordList, max_lists: usize) -> StoreResult<WordList> {
     let stored = p.store().put_word_list(&app.id, list, max_lists).await?;
-    p.word_filter().forget(&app.id);
+    p.forget_words(app);
     Ok(stored)
 }
 
 /// Deletes a word list.
 pub async fn delete_word_list(p: &Pipeline, app: &App, name: &str) -> StoreResult<()> {
     p.store().delete_word_list(&app.id, name).await?;
-    p.word_filter().forget(&app.id);
+    p.forget_words(app);
     Ok(())
 }

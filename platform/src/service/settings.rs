@@ -15,5 +15,8 @@ pub async fn replace(
 ) -> StoreResult<()> {
     p.store().update_app_settings(&app.id, settings).await?;
     credentials.invalidate(&app.app_key);
+    p.announce(crate::bus::Invalidation::App {
+        app_key: app.app_key.clone(),
+    });
     Ok(())
 }
