@@ -277,7 +277,7 @@ async fn two_nodes_over_one_redis_behave_as_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_id_is_held_by_one_process_only() {
+async fn a_node_id_and_the_master_key_are_checked_against_the_running_nodes() {
     let Some(shared) = Shared::new().await else {
         return;
     };
@@ -307,6 +307,26 @@ async fn a_node_id_is_held_by_one_process_only() {
     // The first is unaffected.
     let client = reqwest::Client::new();
     assert_eq!(status_of(&client, &format!("{}/readyz", first.base)).await, Some(200));
+    // A node with another master key is refused too, naming the setting, although no app
+    // secret exists yet to prove the key on.
+    let dir = shared.dir.path().join("other-key");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cmd = tern_command(&dir);
+    cmd.arg("serve")
+        .env("TERN_HTTP_ADDR", "127.0.0.1:0")
+        .env("TERN_GRPC_ADDR", "127.0.0.1:0");
+    for (k, v) in shared.env("other-key") {
+        cmd.env(k, v);
+    }
+    cmd.env("TERN_MASTER_KEY", "6b".repeat(32));
+    let out = assert_cmd::Command::from_std(cmd)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a node with another key must not start");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let error = stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_default();
+    assert!(error.contains("TERN_MASTER_KEY"), "{stderr}");
     assert!(first.terminate().success());
     shared.drop_database().await;
 }

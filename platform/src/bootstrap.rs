@@ -20,7 +20,8 @@ pub enum BootstrapError {
     MissingKey(PathBuf),
     #[error(
         "the master key from {0} does not open the secrets stored in the database: \
-         it is not the key they were sealed with (check TERN_MASTER_KEY or the key file)"
+         it is not the key they were sealed with, or the key other nodes of this database use \
+         (check TERN_MASTER_KEY or the key file)"
     )]
     WrongKey(String),
     #[error("{0}")]
@@ -61,6 +62,8 @@ pub async fn load_master_key(
     data_dir: &Path,
 ) -> Result<MasterKey, BootstrapError> {
     let sample = store.sample_ciphertext().await?;
+    let check = store.key_check().await?;
+    let holds_secrets = sample.is_some() || check.is_some();
     let key = match env_key {
         Some(hex) => MasterKey {
             secrets: SecretBox::from_hex(hex).map_err(BootstrapError::BadEnvironmentKey)?,
@@ -68,11 +71,11 @@ pub async fn load_master_key(
         },
         None => {
             let path = data_dir.join(KEY_FILE_NAME);
-            if sample.is_some() && !path.exists() {
+            if holds_secrets && !path.exists() {
                 return Err(BootstrapError::MissingKey(path));
             }
             let (secrets, created) =
-                SecretBox::load_or_create_key_file(data_dir, sample.is_none()).map_err(BootstrapError::KeyFile)?;
+                SecretBox::load_or_create_key_file(data_dir, !holds_secrets).map_err(BootstrapError::KeyFile)?;
             MasterKey {
                 secrets,
                 source: KeySource::KeyFile { path, created },
@@ -84,8 +87,26 @@ pub async fn load_master_key(
             return Err(BootstrapError::WrongKey(key.source.to_string()));
         }
     }
-    Ok(key)
+    // The proof sealed at the first start: a node with another key is refused even while
+    // the database holds no app secret yet (several nodes starting at once on different
+    // keys: the first proof stored wins, the others cannot open it).
+    let check = match check {
+        Some(c) => c,
+        None => {
+            let sealed = key.secrets.seal(KEY_CHECK_OWNER, KEY_CHECK_TEXT);
+            store.put_key_check(&sealed, crate::domain::now_ms()).await?;
+            store.key_check().await?.unwrap_or(sealed)
+        }
+    };
+    match key.secrets.open(KEY_CHECK_OWNER, &check) {
+        Ok(text) if text == KEY_CHECK_TEXT => Ok(key),
+        _ => Err(BootstrapError::WrongKey(key.source.to_string())),
+    }
 }
+
+/// The owner and text of the master key's proof (`key_check`).
+const KEY_CHECK_OWNER: &str = "tern:key-check";
+const KEY_CHECK_TEXT: &[u8] = b"tern master key check v1";
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -135,6 +156,24 @@ mod tests {
         let err = load_master_key(&*store, Some("abc"), dir.path()).await.unwrap_err();
         assert!(matches!(err, BootstrapError::BadEnvironmentKey(_)));
         assert!(err.to_string().contains("64"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_second_key_is_refused_even_before_any_secret_is_stored() {
+        // Two nodes over one empty database, started with different keys: the first key
+        // wins; the second is refused, where it used to start and fail every request.
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _db) = crate::store::testing::sqlite_temp().await;
+        assert!(store.sample_ciphertext().await.unwrap().is_none());
+        load_master_key(&*store, Some(ENV_KEY), dir.path()).await.unwrap();
+        let other = "03".repeat(32);
+        let err = load_master_key(&*store, Some(&other), dir.path()).await.unwrap_err();
+        assert!(matches!(err, BootstrapError::WrongKey(_)), "{err}");
+        assert!(err.to_string().contains("other nodes"), "{err}");
+        // The first key still starts, and a key file is not made up without one.
+        load_master_key(&*store, Some(ENV_KEY), dir.path()).await.unwrap();
+        let err = load_master_key(&*store, None, dir.path()).await.unwrap_err();
+        assert!(matches!(err, BootstrapError::MissingKey(_)), "{err}");
     }
 
     #[tokio::test]

@@ -17,6 +17,11 @@ pub trait MaintenanceStore: Send + Sync {
     async fn ready(&self) -> StoreResult<bool>;
     /// Some stored ciphertext (an app secret), so startup can prove the master key opens it.
     async fn sample_ciphertext(&self) -> StoreResult<Option<(AppId, Vec<u8>)>>;
+    /// The master key's proof sealed at the first start, if there is one.
+    async fn key_check(&self) -> StoreResult<Option<Vec<u8>>>;
+    /// Stores the master key's proof unless one is stored already (the first start of
+    /// several at once wins); read it back with `key_check`.
+    async fn put_key_check(&self, sealed: &[u8], now: i64) -> StoreResult<()>;
 }
 
 /// `impl MaintenanceStore` for a SQL adapter, with the readers and steps only this area uses.
@@ -70,6 +75,25 @@ macro_rules! maintenance_sql {
                         Ok(Some((app, col(&row, "ciphertext")?)))
                     }
                 }
+            }
+
+            async fn key_check(&self) -> StoreResult<Option<Vec<u8>>> {
+                sqlx::query_scalar::<$db, Vec<u8>>("SELECT sealed FROM key_check WHERE id = 1")
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(map_err)
+            }
+
+            async fn put_key_check(&self, sealed: &[u8], now: i64) -> StoreResult<()> {
+                sqlx::query::<$db>(
+                    "INSERT INTO key_check (id, sealed, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(sealed)
+                .bind(now)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                Ok(())
             }
         }
     };
