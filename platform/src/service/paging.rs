@@ -4,6 +4,7 @@
 use base64::Engine as _;
 
 use crate::delivery::DeliveryError;
+use crate::ids::IdError;
 
 /// One page of a list, and the cursor of the next if this one was full.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +35,18 @@ pub fn decode_cursor(cursor: &str) -> Result<String, DeliveryError> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| DeliveryError::InvalidArgument("cursor is malformed".into()))
+}
+
+/// The key a page starts after: the `cursor`'s key read by `parse`; `None` without a cursor.
+/// A cursor that holds no key, or a key `parse` refuses, is `invalid_argument`.
+pub fn after<T>(
+    cursor: Option<&str>,
+    parse: impl FnOnce(&str) -> Result<T, IdError>,
+) -> Result<Option<T>, DeliveryError> {
+    match cursor {
+        None => Ok(None),
+        Some(c) => Ok(Some(parse(&decode_cursor(c)?)?)),
+    }
 }
 
 #[cfg(test)]
