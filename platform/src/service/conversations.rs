@@ -67,3 +67,19 @@ pub async fn changed_since(
         .conversations_changed_since(&app.id, user, version, limit)
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::paging::encode_cursor;
+    use super::*;
+
+    #[test]
+    fn a_list_cursor_holds_a_time_and_a_conversation() {
+        let pos = list_position(&encode_cursor("17|d:alice:bob")).ok();
+        assert_eq!(pos, Some((17, "d:alice:bob".to_owned())));
+        for bad in ["no-bar", "x|d:alice:bob"] {
+            let e = list_position(&encode_cursor(bad)).err().map(|e| e.to_string());
+            assert_eq!(e.as_deref(), Some("cursor is malformed"), "{bad}");
+        }
+    }
+}
