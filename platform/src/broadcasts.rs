@@ -39,6 +39,17 @@ pub struct StartBroadcast {
     pub users: Option<Vec<UserId>>,
 }
 
+/// A list audience names 1 to `MAX_BROADCAST_RECIPIENTS` users (a door may ask before it
+/// parses the ids, so a list too long is refused whatever its ids).
+pub fn check_audience_size(users: usize) -> Result<(), DeliveryError> {
+    if users == 0 || users > MAX_BROADCAST_RECIPIENTS {
+        return Err(DeliveryError::InvalidArgument(format!(
+            "users must hold 1 to {MAX_BROADCAST_RECIPIENTS} user ids (leave it out for every user)"
+        )));
+    }
+    Ok(())
+}
+
 /// Starts a broadcast (or, for a key used before, answers the job that key started).
 /// The content is validated and passed through the app's word lists once, here. Returns
 /// the job and whether it is new.
@@ -59,11 +70,7 @@ pub async fn start(p: &Pipeline, app: &App, req: StartBroadcast) -> Result<(Broa
     let audience = match req.users {
         None => Audience::AllUsers,
         Some(users) => {
-            if users.is_empty() || users.len() > MAX_BROADCAST_RECIPIENTS {
-                return Err(DeliveryError::InvalidArgument(format!(
-                    "users must hold 1 to {MAX_BROADCAST_RECIPIENTS} user ids (leave it out for every user)"
-                )));
-            }
+            check_audience_size(users.len())?;
             let mut seen = std::collections::HashSet::with_capacity(users.len());
             Audience::Users(users.into_iter().filter(|u| seen.insert(u.clone())).collect())
         }

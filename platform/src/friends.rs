@@ -167,6 +167,26 @@ pub async fn update(
         .await?)
 }
 
+/// Changes what `user` keeps on `friend`: an absent `remark` or `tags` keeps the current
+/// one, an empty `remark` clears it.
+pub async fn patch(
+    p: &Pipeline,
+    app: &App,
+    user: &UserId,
+    friend: &UserId,
+    remark: Option<String>,
+    tags: Option<Vec<String>>,
+) -> Result<Friend, DeliveryError> {
+    let current = get(p, app, user, friend).await?;
+    let remark = match remark {
+        None => current.remark,
+        Some(r) if r.is_empty() => None,
+        Some(r) => Some(r),
+    };
+    let tags = tags.unwrap_or(current.tags);
+    update(p, app, user, friend, remark.as_deref(), &tags).await
+}
+
 /// `user` stops hearing from `blocked`: direct messages and friend requests fail with
 /// `blocked`. Blocking again is harmless.
 pub async fn block(p: &Pipeline, app: &App, user: &UserId, blocked: &UserId) -> Result<Block, DeliveryError> {

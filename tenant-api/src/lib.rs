@@ -9,6 +9,7 @@ pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod grpc;
+pub mod input;
 pub mod openapi;
 pub mod ops;
 pub mod rest;

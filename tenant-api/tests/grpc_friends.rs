@@ -262,3 +262,74 @@ async fn friends_over_grpc_on_every_store() {
         );
     }
 }
+
+/// A paged list read a page at a time over gRPC and over REST: the same pages, the same
+/// cursors (each door's cursor works on the other), and the same refusal of a bad cursor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_and_cursors_are_the_same_over_both_doors() {
+    for (backend, store, dir) in stores().await {
+        eprintln!("on {backend}");
+        let s = TestServer::start(store, dir).await;
+        let a = s.app("a").await;
+        let ids: Vec<Value> = ["alice", "bob", "carol", "dave"]
+            .iter()
+            .map(|u| json!({"id": u}))
+            .collect();
+        a.client.upsert_users(&ids).await.unwrap();
+        let mut f = pb::friends_client::FriendsClient::new(grpc_channel(&s).await);
+        for blocked in ["bob", "carol", "dave"] {
+            let block = pb::BlockRequest {
+                user_id: "alice".into(),
+                blocked_id: blocked.into(),
+            };
+            f.block_user(signed(&a, "BlockUser", block)).await.unwrap();
+        }
+
+        let mut grpc_cursor = String::new();
+        let mut seen = Vec::new();
+        loop {
+            let req = pb::UserPageRequest {
+                user_id: "alice".into(),
+                cursor: grpc_cursor.clone(),
+                limit: 2,
+            };
+            let g = f.list_blocks(signed(&a, "ListBlocks", req)).await.unwrap().into_inner();
+            let query = if grpc_cursor.is_empty() {
+                "/v1/users/alice/blocks?limit=2".to_owned()
+            } else {
+                format!("/v1/users/alice/blocks?limit=2&cursor={grpc_cursor}")
+            };
+            let r: Value = a.client.request("GET", &query, None).await.unwrap();
+            let rest_ids: Vec<&str> = r["blocks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b["blocked_id"].as_str().unwrap())
+                .collect();
+            let grpc_ids: Vec<&str> = g.blocks.iter().map(|b| b.blocked_id.as_str()).collect();
+            assert_eq!(grpc_ids, rest_ids);
+            assert_eq!(g.next_cursor, r["next_cursor"].as_str().unwrap_or_default());
+            seen.extend(grpc_ids.iter().map(|s| s.to_string()));
+            if g.next_cursor.is_empty() {
+                break;
+            }
+            grpc_cursor = g.next_cursor;
+        }
+        assert_eq!(seen, vec!["bob", "carol", "dave"]);
+
+        let bad = pb::UserPageRequest {
+            user_id: "alice".into(),
+            cursor: "***".into(),
+            limit: 0,
+        };
+        let e = f.list_blocks(signed(&a, "ListBlocks", bad)).await.unwrap_err();
+        let r = a
+            .client
+            .request::<Value>("GET", "/v1/users/alice/blocks?cursor=***", None)
+            .await
+            .unwrap_err();
+        assert_eq!(error_code(&e).as_deref(), Some("invalid_argument"));
+        assert_eq!(r.code(), Some("invalid_argument"));
+        assert_eq!(e.message(), "cursor is malformed");
+    }
+}

@@ -34,8 +34,8 @@ use crate::webhook;
 pub use cache::{GroupSnapshot, MemberState};
 pub use members::*;
 pub use membership::*;
+pub use reading::{check_read_count_batch, read_counts, readers};
 pub(crate) use reading::{check_send, tell_senders};
-pub use reading::{read_counts, readers};
 pub use rules::{InviteEffect, Standing};
 
 /// A group to create. From the SDK the owner is the creating user.

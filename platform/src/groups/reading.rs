@@ -139,6 +139,17 @@ fn counts_for(pos: &ReadPosition, m: &Message) -> bool {
     m.sender.user() != Some(&pos.user_id) && pos.joined_seq < m.seq
 }
 
+/// A read-count query names 1 to `MAX_READ_COUNT_MESSAGES` messages (a door may ask before
+/// it parses the ids).
+pub fn check_read_count_batch(messages: usize) -> Result<(), DeliveryError> {
+    if !(1..=MAX_READ_COUNT_MESSAGES).contains(&messages) {
+        return Err(DeliveryError::InvalidArgument(format!(
+            "msg_ids must hold 1 to {MAX_READ_COUNT_MESSAGES} messages"
+        )));
+    }
+    Ok(())
+}
+
 /// Per-message read counts, in the order asked (members; the server API), for groups up
 /// to the app's `group_read_receipt_limit`.
 pub async fn read_counts(
@@ -148,11 +159,7 @@ pub async fn read_counts(
     id: &GroupId,
     msg_ids: &[MsgId],
 ) -> Result<Vec<ReadCount>, DeliveryError> {
-    if !(1..=MAX_READ_COUNT_MESSAGES).contains(&msg_ids.len()) {
-        return Err(DeliveryError::InvalidArgument(format!(
-            "msg_ids must hold 1 to {MAX_READ_COUNT_MESSAGES} messages"
-        )));
-    }
+    check_read_count_batch(msg_ids.len())?;
     let (_, messages) = group_messages(p, app, actor, id, msg_ids).await?;
     let positions = p.store().group_read_positions(&app.id, id).await?;
     Ok(messages

@@ -4,12 +4,19 @@
 //! its business, never a door's. The wire shapes (JSON views, protobuf) stay in the doors.
 //!
 //! The operations of groups, rooms, friends, broadcasts and the message lifecycle live in
-//! their own modules (`crate::groups`, `crate::rooms`, ...); this layer holds the rest.
+//! their own modules (`crate::groups`, `crate::rooms`, ...); this layer holds the rest, and
+//! for those features what both server API doors (REST and gRPC) need around them: the
+//! pages read by cursor, the checks on a request's size made before its ids are parsed.
 
+pub mod broadcasts;
 pub mod conversations;
+pub mod friends;
+pub mod groups;
 pub mod messages;
 pub mod moderation;
 pub mod paging;
+pub mod presence;
+pub mod rooms;
 pub mod settings;
 pub mod users;
 pub mod webhooks;

@@ -4,6 +4,7 @@
 use base64::Engine as _;
 
 use crate::delivery::DeliveryError;
+use crate::ids::IdError;
 
 /// One page of a list, and the cursor of the next if this one was full.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +37,18 @@ pub fn decode_cursor(cursor: &str) -> Result<String, DeliveryError> {
         .ok_or_else(|| DeliveryError::InvalidArgument("cursor is malformed".into()))
 }
 
+/// The key a page starts after: the `cursor`'s key read by `parse`; `None` without a cursor.
+/// A cursor that holds no key, or a key `parse` refuses, is `invalid_argument`.
+pub fn after<T>(
+    cursor: Option<&str>,
+    parse: impl FnOnce(&str) -> Result<T, IdError>,
+) -> Result<Option<T>, DeliveryError> {
+    match cursor {
+        None => Ok(None),
+        Some(c) => Ok(Some(parse(&decode_cursor(c)?)?)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,5 +57,25 @@ mod tests {
     fn cursors_round_trip_and_garbage_is_refused() {
         assert_eq!(decode_cursor(&encode_cursor("bob|1")).ok().as_deref(), Some("bob|1"));
         assert!(decode_cursor("***").is_err());
+    }
+
+    #[test]
+    fn a_page_starts_after_the_key_its_cursor_holds() {
+        let parse = |c: Option<&str>| after(c, crate::ids::UserId::parse);
+        assert_eq!(parse(None).ok(), Some(None));
+        let bob = parse(Some(&encode_cursor("bob"))).ok().flatten();
+        assert_eq!(bob.as_ref().map(|u| u.as_str()), Some("bob"));
+        assert!(parse(Some("***")).is_err(), "not base64");
+        assert!(parse(Some(&encode_cursor("no such id!"))).is_err(), "not a user id");
+    }
+
+    #[test]
+    fn only_a_full_page_has_a_next_cursor() {
+        let full = Page::of(vec!["a", "b"], 2, |s| s.to_string());
+        assert_eq!(
+            full.next_cursor.as_deref().map(decode_cursor).and_then(Result::ok),
+            Some("b".into())
+        );
+        assert_eq!(Page::of(vec!["a"], 2, |s| s.to_string()).next_cursor, None);
     }
 }

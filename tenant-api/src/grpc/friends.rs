@@ -1,159 +1,146 @@
-//! gRPC `Friends`: the REST friends and blocks operations under `/v1/users/{user_id}/...`,
-//! each method acting for `user_id` through the same function as the REST handler.
+//! gRPC `Friends`: friends, friend requests and blocks acting for `user_id`, as the REST
+//! handlers under `/v1/users/{user_id}/...` do: each method parses its request
+//! (`crate::input`), calls `tern_platform::friends` (or its paged form in
+//! `tern_platform::service::friends`) and converts the domain values back.
 
+use tern_platform::friends;
 use tern_platform::proto::server_v1 as pb;
+use tern_platform::service::friends as pages;
 use tonic::Request;
 
-use super::convert::page;
+use super::convert;
 use super::services::{app, ok, Answer, Server};
-use crate::rest::friends;
-
-fn request(r: friends::FriendRequestView) -> pb::FriendRequest {
-    pb::FriendRequest {
-        from: r.from,
-        to: r.to,
-        message: r.message,
-        state: r.state,
-        created_at: r.created_at,
-        updated_at: r.updated_at,
-    }
-}
-
-fn friend(f: friends::FriendView) -> pb::Friend {
-    pb::Friend {
-        user_id: f.user_id,
-        friend_id: f.friend_id,
-        remark: f.remark,
-        tags: f.tags,
-        created_at: f.created_at,
-        updated_at: f.updated_at,
-    }
-}
-
-fn block(b: friends::BlockView) -> pb::BlockedUser {
-    pb::BlockedUser {
-        user_id: b.user_id,
-        blocked_id: b.blocked_id,
-        created_at: b.created_at,
-    }
-}
+use crate::error::ApiError;
+use crate::input;
 
 #[tonic::async_trait]
 impl pb::friends_server::Friends for Server {
     async fn send_friend_request(&self, req: Request<pb::SendFriendRequestRequest>) -> Answer<pb::FriendRequest> {
         let app = app(&req)?;
         let r = req.into_inner();
-        let body = friends::SendFriendRequest {
-            to: r.to,
-            message: r.message,
+        let sent = async {
+            let (from, to) = (input::user(&r.user_id)?, input::user(&r.to)?);
+            Ok::<_, ApiError>(friends::request(&self.state.pipeline, &app, &from, &to, &r.message).await?)
         };
-        ok(
-            friends::send_friend_request(&self.state, &app, &r.user_id, body).await,
-            request,
-        )
+        ok(sent.await, convert::friend_request)
     }
 
     async fn list_friend_requests(&self, req: Request<pb::UserPageRequest>) -> Answer<pb::FriendRequestsResponse> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(
-            friends::incoming_friend_requests(&self.state, &app, &r.user_id, page(r.cursor, r.limit)).await,
-            |a| pb::FriendRequestsResponse {
-                requests: a.requests.into_iter().map(request).collect(),
-                next_cursor: a.next_cursor.unwrap_or_default(),
-            },
-        )
+        let page = async {
+            let user = input::user(&r.user_id)?;
+            let (cursor, limit) = convert::page(&r.cursor, r.limit);
+            Ok::<_, ApiError>(pages::incoming_requests_page(&self.state.pipeline, &app, &user, cursor, limit).await?)
+        };
+        ok(page.await, |page| pb::FriendRequestsResponse {
+            requests: page.items.into_iter().map(convert::friend_request).collect(),
+            next_cursor: page.next_cursor.unwrap_or_default(),
+        })
     }
 
     async fn accept_friend_request(&self, req: Request<pb::AnswerFriendRequestRequest>) -> Answer<pb::FriendRequest> {
         let app = app(&req)?;
-        let r = req.into_inner();
-        ok(
-            friends::answer_friend_request(&self.state, &app, &r.user_id, &r.from, true).await,
-            request,
-        )
+        ok(self.answer(&app, req.into_inner(), true).await, convert::friend_request)
     }
 
     async fn decline_friend_request(&self, req: Request<pb::AnswerFriendRequestRequest>) -> Answer<pb::FriendRequest> {
         let app = app(&req)?;
-        let r = req.into_inner();
         ok(
-            friends::answer_friend_request(&self.state, &app, &r.user_id, &r.from, false).await,
-            request,
+            self.answer(&app, req.into_inner(), false).await,
+            convert::friend_request,
         )
     }
 
     async fn list_friends(&self, req: Request<pb::UserPageRequest>) -> Answer<pb::FriendsResponse> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(
-            friends::list_friends(&self.state, &app, &r.user_id, page(r.cursor, r.limit)).await,
-            |a| pb::FriendsResponse {
-                friends: a.friends.into_iter().map(friend).collect(),
-                next_cursor: a.next_cursor.unwrap_or_default(),
-            },
-        )
+        let page = async {
+            let user = input::user(&r.user_id)?;
+            let (cursor, limit) = convert::page(&r.cursor, r.limit);
+            Ok::<_, ApiError>(pages::friends_page(&self.state.pipeline, &app, &user, cursor, limit).await?)
+        };
+        ok(page.await, |page| pb::FriendsResponse {
+            friends: page.items.into_iter().map(convert::friend).collect(),
+            next_cursor: page.next_cursor.unwrap_or_default(),
+        })
     }
 
     async fn get_friend(&self, req: Request<pb::FriendPairRequest>) -> Answer<pb::Friend> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(
-            friends::get_friend(&self.state, &app, &r.user_id, &r.friend_id).await,
-            friend,
-        )
+        let friend = async {
+            let (user, friend) = (input::user(&r.user_id)?, input::user(&r.friend_id)?);
+            Ok::<_, ApiError>(friends::get(&self.state.pipeline, &app, &user, &friend).await?)
+        };
+        ok(friend.await, convert::friend)
     }
 
     async fn update_friend(&self, req: Request<pb::UpdateFriendRequest>) -> Answer<pb::Friend> {
         let app = app(&req)?;
         let r = req.into_inner();
-        let body = friends::UpdateFriend {
-            remark: r.remark,
-            tags: r.set_tags.then_some(r.tags),
+        let updated = async {
+            let (user, friend) = (input::user(&r.user_id)?, input::user(&r.friend_id)?);
+            let tags = r.set_tags.then_some(r.tags);
+            Ok::<_, ApiError>(friends::patch(&self.state.pipeline, &app, &user, &friend, r.remark, tags).await?)
         };
-        ok(
-            friends::update_friend(&self.state, &app, &r.user_id, &r.friend_id, body).await,
-            friend,
-        )
+        ok(updated.await, convert::friend)
     }
 
     async fn delete_friend(&self, req: Request<pb::DeleteFriendRequest>) -> Answer<pb::Empty> {
         let app = app(&req)?;
         let r = req.into_inner();
-        let q = friends::DeleteFriendQuery { both: Some(r.both) };
-        ok(
-            friends::delete_friend(&self.state, &app, &r.user_id, &r.friend_id, q).await,
-            |_| pb::Empty {},
-        )
+        let deleted = async {
+            let (user, friend) = (input::user(&r.user_id)?, input::user(&r.friend_id)?);
+            Ok::<_, ApiError>(friends::delete(&self.state.pipeline, &app, &user, &friend, r.both).await?)
+        };
+        ok(deleted.await, |()| pb::Empty {})
     }
 
     async fn list_blocks(&self, req: Request<pb::UserPageRequest>) -> Answer<pb::BlocksResponse> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(
-            friends::list_blocks(&self.state, &app, &r.user_id, page(r.cursor, r.limit)).await,
-            |a| pb::BlocksResponse {
-                blocks: a.blocks.into_iter().map(block).collect(),
-                next_cursor: a.next_cursor.unwrap_or_default(),
-            },
-        )
+        let page = async {
+            let user = input::user(&r.user_id)?;
+            let (cursor, limit) = convert::page(&r.cursor, r.limit);
+            Ok::<_, ApiError>(pages::blocks_page(&self.state.pipeline, &app, &user, cursor, limit).await?)
+        };
+        ok(page.await, |page| pb::BlocksResponse {
+            blocks: page.items.into_iter().map(convert::block).collect(),
+            next_cursor: page.next_cursor.unwrap_or_default(),
+        })
     }
 
     async fn block_user(&self, req: Request<pb::BlockRequest>) -> Answer<pb::BlockedUser> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(
-            friends::block_user(&self.state, &app, &r.user_id, &r.blocked_id).await,
-            block,
-        )
+        let blocked = async {
+            let (user, blocked) = (input::user(&r.user_id)?, input::user(&r.blocked_id)?);
+            Ok::<_, ApiError>(friends::block(&self.state.pipeline, &app, &user, &blocked).await?)
+        };
+        ok(blocked.await, convert::block)
     }
 
     async fn unblock_user(&self, req: Request<pb::BlockRequest>) -> Answer<pb::Empty> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(
-            friends::unblock_user(&self.state, &app, &r.user_id, &r.blocked_id).await,
-            |_| pb::Empty {},
-        )
+        let unblocked = async {
+            let (user, blocked) = (input::user(&r.user_id)?, input::user(&r.blocked_id)?);
+            Ok::<_, ApiError>(friends::unblock(&self.state.pipeline, &app, &user, &blocked).await?)
+        };
+        ok(unblocked.await, |()| pb::Empty {})
+    }
+}
+
+impl Server {
+    /// `user_id` accepts (`accept`) or declines the pending request from `from`.
+    async fn answer(
+        &self,
+        app: &tern_platform::domain::App,
+        r: pb::AnswerFriendRequestRequest,
+        accept: bool,
+    ) -> Result<tern_platform::domain::FriendRequest, ApiError> {
+        let (user, from) = (input::user(&r.user_id)?, input::user(&r.from)?);
+        Ok(friends::answer(&self.state.pipeline, app, &user, &from, accept).await?)
     }
 }

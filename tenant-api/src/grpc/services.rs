@@ -1,10 +1,13 @@
-//! The gRPC services. Users and moderation call the platform operations
-//! (`tern_platform::service`) directly, as REST does, and convert the domain values to
-//! protobuf (`convert`); the other services still convert their request into the REST
-//! input and call the REST operation (the house issue's remaining step).
+//! The gRPC services of users, messages (with their lifecycle), conversations, presence and
+//! moderation, and what every service shares (the verified app, the answer). Each method
+//! parses its request into platform types (`crate::input`), calls the platform operation
+//! (`tern_platform::service` or a feature module) as the REST handler does, and converts
+//! the domain values to protobuf (`convert`).
 
-use tern_platform::domain::{now_ms, App, WordPolicy};
-use tern_platform::ids::UserId;
+use tern_platform::delivery::Actor;
+use tern_platform::domain::{now_ms, App, ExtensionUpdate, WordPolicy};
+use tern_platform::ids::{ClientMsgId, ConversationId, UserId};
+use tern_platform::lifecycle;
 use tern_platform::proto::server_v1 as pb;
 use tern_platform::service;
 use tonic::{Request, Response, Status};
@@ -12,7 +15,7 @@ use tonic::{Request, Response, Status};
 use super::convert::{self, struct_to_json};
 use super::status::to_status;
 use crate::error::ApiError;
-use crate::rest::{conversations, lifecycle, messages, presence};
+use crate::input::{self, MessageInput};
 use crate::state::ApiState;
 
 pub(super) type Answer<T> = Result<Response<T>, Status>;
@@ -142,185 +145,201 @@ impl pb::messages_server::Messages for Server {
             Some(pb::target::To::Room(x)) => (None, None, Some(x)),
             None => (None, None, None),
         };
-        let body = messages::SendMessage {
-            from: r.from,
-            to: messages::Target { user, group, room },
-            client_msg_id: (!r.client_msg_id.is_empty()).then_some(r.client_msg_id),
-            msg_type: r.r#type,
-            content: content(r.content),
-            reply_to: r.reply_to,
-            mentions: r.mentions,
-            mention_all: r.mention_all,
+        let sent = async {
+            let request = input::send_request(MessageInput {
+                from: r.from.as_deref(),
+                to_user: user.as_deref(),
+                to_group: group.as_deref(),
+                to_room: room.as_deref(),
+                client_msg_id: (!r.client_msg_id.is_empty()).then_some(r.client_msg_id.as_str()),
+                msg_type: &r.r#type,
+                content: content(r.content),
+                reply_to: r.reply_to.as_deref(),
+                mentions: &r.mentions,
+                mention_all: r.mention_all,
+            })?;
+            Ok::<_, ApiError>(self.state.pipeline.send(&app, request).await?)
         };
-        ok(messages::send_message(&self.state, &app, body).await, convert::send)
+        ok(sent.await, convert::send)
     }
 
     async fn batch_send(&self, req: Request<pb::BatchSendRequest>) -> Answer<pb::BatchSendResponse> {
         let app = app(&req)?;
         let r = req.into_inner();
-        let body = messages::BatchSend {
-            from: r.from,
-            to: r.to,
-            client_msg_id: (!r.client_msg_id.is_empty()).then_some(r.client_msg_id),
-            msg_type: r.r#type,
-            content: content(r.content),
+        let sent = async {
+            service::messages::check_batch(r.to.len())?;
+            let batch = service::messages::BatchSend {
+                from: input::user(&r.from)?,
+                msg_type: input::message_type(&r.r#type)?,
+                client_msg_id: (!r.client_msg_id.is_empty())
+                    .then(|| ClientMsgId::parse(&r.client_msg_id))
+                    .transpose()?,
+                to: r.to.iter().map(|t| input::user(t)).collect::<Result<Vec<_>, _>>()?,
+                content: content(r.content),
+            };
+            Ok::<_, ApiError>(service::messages::send_batch(&self.state.pipeline, &app, batch).await?)
         };
-        ok(messages::batch(&self.state, &app, body).await, |a| {
-            pb::BatchSendResponse {
-                results: a
-                    .results
-                    .into_iter()
-                    .map(|b| pb::BatchResult {
-                        to: b.to,
-                        message: b.message.map(convert::send),
-                        error: b.error.unwrap_or_default(),
-                    })
-                    .collect(),
-            }
+        ok(sent.await, |results| pb::BatchSendResponse {
+            results: results
+                .into_iter()
+                .map(|(to, result)| {
+                    let (message, error) = match result {
+                        Ok(receipt) => (Some(convert::send(receipt)), String::new()),
+                        Err(e) => (None, e.code().to_owned()),
+                    };
+                    pb::BatchResult {
+                        to: to.into_string(),
+                        message,
+                        error,
+                    }
+                })
+                .collect(),
         })
     }
 
     async fn get_message(&self, req: Request<pb::MessageRequest>) -> Answer<pb::Message> {
         let app = app(&req)?;
-        ok(
-            messages::get_message(&self.state, &app, &req.into_inner().msg_id).await,
-            convert::message,
-        )
+        let message = async {
+            let id = input::msg_id(&req.into_inner().msg_id)?;
+            Ok::<_, ApiError>(lifecycle::message_for(&self.state.pipeline, &app, &Actor::Server, &id).await?)
+        };
+        ok(message.await, convert::message)
     }
 
     async fn recall(&self, req: Request<pb::MessageRequest>) -> Answer<pb::Message> {
         let app = app(&req)?;
-        ok(
-            messages::recall_message(&self.state, &app, &req.into_inner().msg_id).await,
-            convert::message,
-        )
+        let recalled = async {
+            let id = input::msg_id(&req.into_inner().msg_id)?;
+            Ok::<_, ApiError>(self.state.pipeline.recall(&app, &Actor::Server, &id).await?)
+        };
+        ok(recalled.await, convert::message)
     }
 
     async fn history(&self, req: Request<pb::HistoryRequest>) -> Answer<pb::HistoryResponse> {
         let app = app(&req)?;
         let r = req.into_inner();
-        let q = messages::HistoryQuery {
-            after_seq: r.after_seq,
-            before_seq: r.before_seq,
-            limit: (r.limit > 0).then_some(r.limit),
+        let messages = async {
+            let conversation = ConversationId::parse(&r.conversation_id)?;
+            let p = &self.state.pipeline;
+            let actor = &Actor::Server;
+            Ok::<_, ApiError>(
+                service::messages::history(p, &app, actor, &conversation, r.after_seq, r.before_seq, r.limit).await?,
+            )
         };
-        ok(
-            messages::conversation_history(&self.state, &app, &r.conversation_id, q).await,
-            |a| pb::HistoryResponse {
-                messages: a.messages.into_iter().map(convert::message).collect(),
-            },
-        )
+        ok(messages.await, |messages| pb::HistoryResponse {
+            messages: messages.into_iter().map(convert::message).collect(),
+        })
     }
 
     // ---- message lifecycle ----
     async fn edit(&self, req: Request<pb::EditRequest>) -> Answer<pb::Message> {
         let app = app(&req)?;
         let r = req.into_inner();
-        let body = lifecycle::EditMessage {
-            content: content(r.content),
+        let edited = async {
+            let id = input::msg_id(&r.msg_id)?;
+            let p = &self.state.pipeline;
+            Ok::<_, ApiError>(lifecycle::edit(p, &app, &Actor::Server, &id, content(r.content)).await?)
         };
-        ok(
-            lifecycle::edit_message(&self.state, &app, &r.msg_id, body).await,
-            convert::message,
-        )
+        ok(edited.await, convert::message)
     }
 
     async fn delete_for_user(&self, req: Request<pb::DeleteForUserRequest>) -> Answer<pb::Empty> {
         let app = app(&req)?;
         let r = req.into_inner();
-        let body = lifecycle::DeleteForUser { user_id: r.user_id };
-        ok(
-            lifecycle::delete_message_for_user(&self.state, &app, &r.msg_id, body).await,
-            |_| pb::Empty {},
-        )
+        let deleted = async {
+            let id = input::msg_id(&r.msg_id)?;
+            let user = input::user(&r.user_id)?;
+            let p = &self.state.pipeline;
+            lifecycle::delete_for_user(p, &app, &user, std::slice::from_ref(&id)).await?;
+            Ok::<_, ApiError>(())
+        };
+        ok(deleted.await, |()| pb::Empty {})
     }
 
     async fn get_extensions(&self, req: Request<pb::MessageRequest>) -> Answer<pb::ExtensionsResponse> {
         let app = app(&req)?;
-        ok(
-            lifecycle::message_extensions(&self.state, &app, &req.into_inner().msg_id).await,
-            extensions,
-        )
+        let read = async {
+            let id = input::msg_id(&req.into_inner().msg_id)?;
+            Ok::<_, ApiError>(lifecycle::extensions(&self.state.pipeline, &app, &Actor::Server, &id).await?)
+        };
+        ok(read.await, |(list, version)| convert::extensions(list, version))
     }
 
     async fn update_extensions(&self, req: Request<pb::UpdateExtensionsRequest>) -> Answer<pb::ExtensionsResponse> {
         let app = app(&req)?;
         let r = req.into_inner();
-        let body = lifecycle::UpdateExtensions {
-            user_id: r.user_id,
-            set: r
+        let updated = async {
+            let id = input::msg_id(&r.msg_id)?;
+            let actor = match &r.user_id {
+                Some(u) => Actor::User(input::user(u)?),
+                None => Actor::Server,
+            };
+            let updates: Vec<ExtensionUpdate> = r
                 .set
                 .into_iter()
-                .map(|s| lifecycle::ExtensionSet {
+                .map(|s| ExtensionUpdate {
                     key: s.key,
-                    value: s.value,
+                    value: Some(s.value),
                     expected_version: s.expected_version,
                 })
-                .collect(),
-            delete: r
-                .delete
-                .into_iter()
-                .map(|d| lifecycle::ExtensionDelete {
+                .chain(r.delete.into_iter().map(|d| ExtensionUpdate {
                     key: d.key,
+                    value: None,
                     expected_version: d.expected_version,
-                })
-                .collect(),
+                }))
+                .collect();
+            let p = &self.state.pipeline;
+            Ok::<_, ApiError>(lifecycle::update_extensions(p, &app, &actor, &id, &updates).await?)
         };
-        ok(
-            lifecycle::update_message_extensions(&self.state, &app, &r.msg_id, body).await,
-            extensions,
-        )
+        ok(updated.await, |(list, version)| convert::extensions(list, version))
     }
 
     async fn add_reaction(&self, req: Request<pb::ReactionRequest>) -> Answer<pb::ReactionSummary> {
         let app = app(&req)?;
-        let r = req.into_inner();
-        ok(
-            lifecycle::react(&self.state, &app, &r.msg_id, &r.reaction, &r.user_id, true).await,
-            convert::reaction,
-        )
+        ok(self.react(&app, req.into_inner(), true).await, convert::reaction)
     }
 
     async fn remove_reaction(&self, req: Request<pb::ReactionRequest>) -> Answer<pb::ReactionSummary> {
         let app = app(&req)?;
-        let r = req.into_inner();
-        ok(
-            lifecycle::react(&self.state, &app, &r.msg_id, &r.reaction, &r.user_id, false).await,
-            convert::reaction,
-        )
+        ok(self.react(&app, req.into_inner(), false).await, convert::reaction)
     }
 
     async fn list_reaction_users(&self, req: Request<pb::ReactionUsersRequest>) -> Answer<pb::ReactionUsersResponse> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(
-            lifecycle::list_reaction_users(
-                &self.state,
-                &app,
-                &r.msg_id,
-                &r.reaction,
-                convert::page(r.cursor, r.limit),
+        let page = async {
+            let id = input::msg_id(&r.msg_id)?;
+            let (cursor, limit) = convert::page(&r.cursor, r.limit);
+            let p = &self.state.pipeline;
+            Ok::<_, ApiError>(
+                lifecycle::reaction_users(p, &app, &Actor::Server, &id, &r.reaction, cursor, limit).await?,
             )
-            .await,
-            |a| pb::ReactionUsersResponse {
-                users: a
-                    .users
-                    .into_iter()
-                    .map(|u| pb::ReactionUser {
-                        user_id: u.user_id,
-                        reacted_at: u.reacted_at,
-                    })
-                    .collect(),
-                next_cursor: a.next_cursor.unwrap_or_default(),
-            },
-        )
+        };
+        ok(page.await, |page| pb::ReactionUsersResponse {
+            users: page
+                .users
+                .into_iter()
+                .map(|(u, at)| pb::ReactionUser {
+                    user_id: u.into_string(),
+                    reacted_at: at,
+                })
+                .collect(),
+            next_cursor: page.next_cursor.unwrap_or_default(),
+        })
     }
 }
 
-fn extensions(a: lifecycle::ExtensionsAnswer) -> pb::ExtensionsResponse {
-    pb::ExtensionsResponse {
-        extensions: a.extensions.into_iter().map(convert::extension).collect(),
-        version: a.version,
+impl Server {
+    /// `user_id` adds (`add`) or takes off a reaction.
+    async fn react(
+        &self,
+        app: &App,
+        r: pb::ReactionRequest,
+        add: bool,
+    ) -> Result<tern_platform::domain::ReactionSummary, ApiError> {
+        let id = input::msg_id(&r.msg_id)?;
+        let user = input::user(&r.user_id)?;
+        Ok(lifecycle::react(&self.state.pipeline, app, &user, &id, &r.reaction, add).await?)
     }
 }
 
@@ -332,31 +351,39 @@ impl pb::conversations_server::Conversations for Server {
     ) -> Answer<pb::ConversationsResponse> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(
-            conversations::list_conversations(&self.state, &app, &r.user_id, convert::page(r.cursor, r.limit)).await,
-            |a| pb::ConversationsResponse {
-                conversations: a.conversations.into_iter().map(convert::conversation).collect(),
-                next_cursor: a.next_cursor.unwrap_or_default(),
-            },
-        )
+        let page = async {
+            let user = input::user(&r.user_id)?;
+            let (cursor, limit) = convert::page(&r.cursor, r.limit);
+            Ok::<_, ApiError>(
+                service::conversations::list_page(&self.state.pipeline, &app, &user, cursor, limit).await?,
+            )
+        };
+        ok(page.await, |page| pb::ConversationsResponse {
+            conversations: page.items.into_iter().map(convert::conversation).collect(),
+            next_cursor: page.next_cursor.unwrap_or_default(),
+        })
     }
 
     async fn get_conversation(&self, req: Request<pb::ConversationRequest>) -> Answer<pb::Conversation> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(
-            conversations::get_conversation(&self.state, &app, &r.user_id, &r.conversation_id).await,
-            convert::conversation,
-        )
+        let entry = async {
+            let user = input::user(&r.user_id)?;
+            let conversation = ConversationId::parse(&r.conversation_id)?;
+            Ok::<_, ApiError>(service::conversations::get(&self.state.pipeline, &app, &user, &conversation).await?)
+        };
+        ok(entry.await, convert::conversation)
     }
 
     async fn mark_read(&self, req: Request<pb::MarkReadRequest>) -> Answer<pb::Conversation> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(
-            conversations::mark_conversation_read(&self.state, &app, &r.user_id, &r.conversation_id, r.seq).await,
-            convert::conversation,
-        )
+        let entry = async {
+            let user = input::user(&r.user_id)?;
+            let conversation = ConversationId::parse(&r.conversation_id)?;
+            Ok::<_, ApiError>(self.state.pipeline.mark_read(&app, &user, &conversation, r.seq).await?)
+        };
+        ok(entry.await, convert::conversation)
     }
 }
 
@@ -364,13 +391,14 @@ impl pb::conversations_server::Conversations for Server {
 impl pb::presence_server::Presence for Server {
     async fn query_presence(&self, req: Request<pb::PresenceRequest>) -> Answer<pb::PresenceResponse> {
         let app = app(&req)?;
-        let body = presence::PresenceQuery {
-            users: req.into_inner().users,
+        let users = req.into_inner().users;
+        let answer = async {
+            service::presence::check_query(users.len())?;
+            let ids = users.iter().map(|u| input::user(u)).collect::<Result<Vec<_>, _>>()?;
+            Ok::<_, ApiError>(service::presence::query(&self.state.pipeline, &app, &ids).await?)
         };
-        ok(presence::query_presence(&self.state, &app, body).await, |a| {
-            pb::PresenceResponse {
-                users: a.users.into_iter().map(convert::presence).collect(),
-            }
+        ok(answer.await, |users| pb::PresenceResponse {
+            users: users.into_iter().map(convert::presence).collect(),
         })
     }
 }

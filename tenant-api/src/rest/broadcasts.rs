@@ -6,16 +6,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tern_platform::broadcasts::{self, StartBroadcast as Start};
-use tern_platform::delivery::clamp_limit;
-use tern_platform::domain::{App, Broadcast, MessageType, MAX_BROADCAST_RECIPIENTS};
-use tern_platform::ids::ClientMsgId;
+use tern_platform::broadcasts;
+use tern_platform::domain::{App, Broadcast};
+use tern_platform::service::broadcasts as service;
 use utoipa::ToSchema;
 
-use super::dto::{decode_cursor, encode_cursor, PageQuery};
-use super::users::parse_user;
+use super::dto::PageQuery;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, Signed};
+use crate::input;
 use crate::state::ApiState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -102,30 +101,8 @@ pub async fn start(
 }
 
 pub async fn start_broadcast(st: &ApiState, app: &App, b: StartBroadcast) -> Result<BroadcastView, ApiError> {
-    let msg_type = MessageType::parse_sendable(&b.msg_type)
-        .ok_or_else(|| ApiError::invalid("type must be one of text, image, file, audio, video, location, custom"))?;
-    let client_msg_id = b.client_msg_id.as_deref().map(ClientMsgId::parse).transpose()?;
-    let users = match b.users {
-        None => None,
-        Some(list) => {
-            if list.is_empty() || list.len() > MAX_BROADCAST_RECIPIENTS {
-                return Err(ApiError::invalid(format!(
-                    "users must hold 1 to {MAX_BROADCAST_RECIPIENTS} user ids (leave it out for every user)"
-                )));
-            }
-            Some(list.iter().map(|u| parse_user(u)).collect::<Result<Vec<_>, _>>()?)
-        }
-    };
-    let request = Start {
-        msg_type,
-        content: b.content,
-        client_msg_id,
-        users,
-    };
-    let (job, created) = broadcasts::start(&st.pipeline, app, request).await?;
-    if created {
-        st.broadcast_wake.notify_one();
-    }
+    let request = input::broadcast_request(&b.msg_type, b.content, b.client_msg_id.as_deref(), b.users.as_deref())?;
+    let job = service::start(&st.pipeline, app, request, &st.broadcast_wake).await?;
     Ok(job.into())
 }
 
@@ -137,15 +114,10 @@ pub async fn list(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<Br
 }
 
 pub async fn list_broadcasts(st: &ApiState, app: &App, q: PageQuery) -> Result<BroadcastsAnswer, ApiError> {
-    let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
-    let limit = clamp_limit(q.limit.unwrap_or(0));
-    let list = broadcasts::list(&st.pipeline, app, before.as_deref(), limit).await?;
-    let next_cursor = (list.len() as u32 == limit)
-        .then(|| list.last().map(|b| encode_cursor(&b.id)))
-        .flatten();
+    let page = service::list_page(&st.pipeline, app, q.cursor.as_deref(), q.limit.unwrap_or(0)).await?;
     Ok(BroadcastsAnswer {
-        broadcasts: list.into_iter().map(Into::into).collect(),
-        next_cursor,
+        broadcasts: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
     })
 }
 

@@ -22,17 +22,6 @@ pub struct MarkRead {
     pub seq: i64,
 }
 
-fn split_cursor(c: &str) -> Result<(i64, String), ApiError> {
-    let raw = decode_cursor(c)?;
-    let (t, id) = raw
-        .split_once('|')
-        .ok_or_else(|| ApiError::invalid("cursor is malformed"))?;
-    Ok((
-        t.parse().map_err(|_| ApiError::invalid("cursor is malformed"))?,
-        id.to_owned(),
-    ))
-}
-
 /// The user's conversations, most recently active first, each with its last message and
 /// the user's unread count.
 #[utoipa::path(get, path = "/v1/users/{user_id}/conversations", tag = "conversations", params(("user_id" = String, Path), PageQuery),
@@ -52,18 +41,10 @@ pub async fn list_conversations(
     q: PageQuery,
 ) -> Result<ConversationsAnswer, ApiError> {
     let user = parse_user(user)?;
-    let limit = tern_platform::delivery::clamp_limit(q.limit.unwrap_or(0));
-    let after = q.cursor.as_deref().map(split_cursor).transpose()?;
-    let list = conversations::list(&st.pipeline, app, &user, after, limit).await?;
-    let next_cursor = (list.len() as u32 == limit)
-        .then(|| {
-            list.last()
-                .map(|c| encode_cursor(&format!("{}|{}", c.updated_at, c.conversation_id)))
-        })
-        .flatten();
+    let page = conversations::list_page(&st.pipeline, app, &user, q.cursor.as_deref(), q.limit.unwrap_or(0)).await?;
     Ok(ConversationsAnswer {
-        conversations: list.into_iter().map(Into::into).collect(),
-        next_cursor,
+        conversations: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
     })
 }
 

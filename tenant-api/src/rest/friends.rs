@@ -5,13 +5,12 @@
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tern_platform::delivery::clamp_limit;
 use tern_platform::domain::{App, Block, Friend, FriendRequest};
 use tern_platform::friends;
-use tern_platform::ids::UserId;
+use tern_platform::service::friends as pages;
 use utoipa::ToSchema;
 
-use super::dto::{decode_cursor, encode_cursor, PageQuery};
+use super::dto::PageQuery;
 use super::users::{parse_user, Done};
 use crate::error::ApiError;
 use crate::extract::{ApiPath, Signed};
@@ -129,23 +128,6 @@ pub struct DeleteFriendQuery {
     pub both: Option<bool>,
 }
 
-fn page(q: &PageQuery) -> Result<(Option<UserId>, u32), ApiError> {
-    let after = q
-        .cursor
-        .as_deref()
-        .map(decode_cursor)
-        .transpose()?
-        .map(|c| parse_user(&c))
-        .transpose()?;
-    Ok((after, clamp_limit(q.limit.unwrap_or(0))))
-}
-
-fn next_cursor(len: usize, limit: u32, last: Option<&UserId>) -> Option<String> {
-    (len as u32 == limit)
-        .then(|| last.map(|u| encode_cursor(u.as_str())))
-        .flatten()
-}
-
 // ---- friend requests ---------------------------------------------------------------
 
 /// `user_id` asks `to` to be friends; `to` gets a `friend_request` notification.
@@ -194,11 +176,11 @@ pub async fn incoming_friend_requests(
     q: PageQuery,
 ) -> Result<FriendRequestsAnswer, ApiError> {
     let user = parse_user(user)?;
-    let (after, limit) = page(&q)?;
-    let list = friends::incoming_requests(&st.pipeline, app, &user, after.as_ref(), limit).await?;
+    let page =
+        pages::incoming_requests_page(&st.pipeline, app, &user, q.cursor.as_deref(), q.limit.unwrap_or(0)).await?;
     Ok(FriendRequestsAnswer {
-        next_cursor: next_cursor(list.len(), limit, list.last().map(|r| &r.from)),
-        requests: list.into_iter().map(Into::into).collect(),
+        requests: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
     })
 }
 
@@ -257,11 +239,10 @@ pub async fn list(
 
 pub async fn list_friends(st: &ApiState, app: &App, user: &str, q: PageQuery) -> Result<FriendsAnswer, ApiError> {
     let user = parse_user(user)?;
-    let (after, limit) = page(&q)?;
-    let list = friends::friends(&st.pipeline, app, &user, after.as_ref(), limit).await?;
+    let page = pages::friends_page(&st.pipeline, app, &user, q.cursor.as_deref(), q.limit.unwrap_or(0)).await?;
     Ok(FriendsAnswer {
-        next_cursor: next_cursor(list.len(), limit, list.last().map(|f| &f.friend_id)),
-        friends: list.into_iter().map(Into::into).collect(),
+        friends: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
     })
 }
 
@@ -304,15 +285,8 @@ pub async fn update_friend(
 ) -> Result<FriendView, ApiError> {
     let user_id = parse_user(user)?;
     let friend_id = parse_user(friend)?;
-    let current = friends::get(&st.pipeline, app, &user_id, &friend_id).await?;
-    let remark = match b.remark {
-        None => current.remark,
-        Some(r) if r.is_empty() => None,
-        Some(r) => Some(r),
-    };
-    let tags = b.tags.unwrap_or(current.tags);
     Ok(
-        friends::update(&st.pipeline, app, &user_id, &friend_id, remark.as_deref(), &tags)
+        friends::patch(&st.pipeline, app, &user_id, &friend_id, b.remark, b.tags)
             .await?
             .into(),
     )
@@ -362,11 +336,10 @@ pub async fn blocks(
 
 pub async fn list_blocks(st: &ApiState, app: &App, user: &str, q: PageQuery) -> Result<BlocksAnswer, ApiError> {
     let user = parse_user(user)?;
-    let (after, limit) = page(&q)?;
-    let list = friends::blocks(&st.pipeline, app, &user, after.as_ref(), limit).await?;
+    let page = pages::blocks_page(&st.pipeline, app, &user, q.cursor.as_deref(), q.limit.unwrap_or(0)).await?;
     Ok(BlocksAnswer {
-        next_cursor: next_cursor(list.len(), limit, list.last().map(|b| &b.blocked_id)),
-        blocks: list.into_iter().map(Into::into).collect(),
+        blocks: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
     })
 }
 

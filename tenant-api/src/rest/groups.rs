@@ -6,16 +6,18 @@
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tern_platform::delivery::{clamp_limit, Actor};
-use tern_platform::domain::{App, GroupJoinRequest, GroupPatch, GroupRole, JoinPolicy, UnixMillis, FOREVER};
-use tern_platform::groups::{self, GroupSpec, Joined};
-use tern_platform::ids::{GroupId, MsgId, UserId};
+use tern_platform::delivery::Actor;
+use tern_platform::domain::{App, GroupJoinRequest, GroupPatch, UnixMillis};
+use tern_platform::groups::{self, Joined};
+use tern_platform::ids::UserId;
+use tern_platform::service::groups as pages;
 use utoipa::ToSchema;
 
 use super::dto::*;
 use super::users::{double_option, parse_user, Done};
 use crate::error::ApiError;
 use crate::extract::{ApiPath, Signed};
+use crate::input::{self, distinct_users as parse_users, group as parse_group, msg_id as parse_msg, GroupInput};
 use crate::state::ApiState;
 
 // ---- bodies and answers ------------------------------------------------------------
@@ -214,55 +216,6 @@ pub struct ReadersAnswer {
     pub next_cursor: Option<String>,
 }
 
-// ---- parsing -----------------------------------------------------------------------
-
-fn parse_group(id: &str) -> Result<GroupId, ApiError> {
-    Ok(GroupId::parse(id)?)
-}
-
-fn parse_users(ids: &[String]) -> Result<Vec<UserId>, ApiError> {
-    let mut out: Vec<UserId> = Vec::with_capacity(ids.len());
-    for id in ids {
-        let u = parse_user(id)?;
-        if !out.contains(&u) {
-            out.push(u);
-        }
-    }
-    Ok(out)
-}
-
-fn parse_policy(p: &str) -> Result<JoinPolicy, ApiError> {
-    JoinPolicy::parse(p).ok_or_else(|| ApiError::invalid("join_policy must be free, approval or invite_only"))
-}
-
-fn parse_role(r: &str) -> Result<GroupRole, ApiError> {
-    match GroupRole::parse(r) {
-        Some(role @ (GroupRole::Admin | GroupRole::Member)) => Ok(role),
-        _ => Err(ApiError::invalid("role must be admin or member")),
-    }
-}
-
-/// A message id that cannot exist is simply not there.
-fn parse_msg(id: &str) -> Result<MsgId, ApiError> {
-    MsgId::parse(id).map_err(|_| ApiError::not_found("message"))
-}
-
-fn page_after(cursor: Option<&str>) -> Result<Option<UserId>, ApiError> {
-    cursor
-        .map(decode_cursor)
-        .transpose()?
-        .map(|c| parse_user(&c))
-        .transpose()
-}
-
-fn next_cursor(len: usize, limit: u32, last: Option<&str>) -> Option<String> {
-    (len as u32 == limit).then(|| last.map(encode_cursor)).flatten()
-}
-
-pub(crate) fn mute_end(until: Option<i64>) -> UnixMillis {
-    until.unwrap_or(FOREVER)
-}
-
 // ---- create, read, update, dismiss -------------------------------------------------
 
 /// Creates a group with its owner and first members.
@@ -273,21 +226,16 @@ pub async fn create(State(st): State<ApiState>, req: Signed<CreateGroup>) -> Res
 }
 
 pub async fn create_group(st: &ApiState, app: &App, b: CreateGroup) -> Result<GroupView, ApiError> {
-    let spec = GroupSpec {
-        id: b.id.as_deref().map(parse_group).transpose()?,
+    let spec = input::group_spec(GroupInput {
+        id: b.id.as_deref(),
         name: b.name,
-        owner: parse_user(&b.owner)?,
-        members: parse_users(&b.members)?,
-        metadata: b.metadata.unwrap_or_else(|| serde_json::json!({})),
+        owner: &b.owner,
+        members: &b.members,
+        metadata: b.metadata,
         avatar_url: b.avatar_url,
-        announcement: b.announcement.unwrap_or_default(),
-        join_policy: b
-            .join_policy
-            .as_deref()
-            .map(parse_policy)
-            .transpose()?
-            .unwrap_or(JoinPolicy::Approval),
-    };
+        announcement: b.announcement,
+        join_policy: b.join_policy.as_deref(),
+    })?;
     Ok(groups::create(&st.pipeline, app, &Actor::Server, spec).await?.into())
 }
 
@@ -324,7 +272,7 @@ pub async fn update_group(st: &ApiState, app: &App, id: &str, b: UpdateGroup) ->
         avatar_url: b.avatar_url,
         announcement: b.announcement,
         metadata: b.metadata,
-        join_policy: b.join_policy.as_deref().map(parse_policy).transpose()?,
+        join_policy: b.join_policy.as_deref().map(input::join_policy).transpose()?,
         mute_all: b.mute_all,
     };
     Ok(groups::update(&st.pipeline, app, &Actor::Server, &id, patch)
@@ -403,12 +351,18 @@ pub async fn members(
 
 pub async fn list_members(st: &ApiState, app: &App, id: &str, q: PageQuery) -> Result<MembersAnswer, ApiError> {
     let id = parse_group(id)?;
-    let limit = clamp_limit(q.limit.unwrap_or(0));
-    let after = page_after(q.cursor.as_deref())?;
-    let list = groups::members(&st.pipeline, app, &Actor::Server, &id, after.as_ref(), limit).await?;
+    let page = pages::members_page(
+        &st.pipeline,
+        app,
+        &Actor::Server,
+        &id,
+        q.cursor.as_deref(),
+        q.limit.unwrap_or(0),
+    )
+    .await?;
     Ok(MembersAnswer {
-        next_cursor: next_cursor(list.len(), limit, list.last().map(|m| m.user_id.as_str())),
-        members: list.into_iter().map(Into::into).collect(),
+        members: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
     })
 }
 
@@ -449,7 +403,7 @@ pub async fn set_member_role(
     user: &str,
     b: SetRole,
 ) -> Result<MemberView, ApiError> {
-    let (id, user, role) = (parse_group(id)?, parse_user(user)?, parse_role(&b.role)?);
+    let (id, user, role) = (parse_group(id)?, parse_user(user)?, input::member_role(&b.role)?);
     Ok(groups::set_role(&st.pipeline, app, &Actor::Server, &id, &user, role)
         .await?
         .into())
@@ -465,7 +419,7 @@ pub async fn mute(
     req: Signed<Option<MuteMember>>,
 ) -> Result<Json<MemberView>, ApiError> {
     let until = req.body.unwrap_or_default().until;
-    mute_member(&st, &req.app, &id, &user, Some(mute_end(until)))
+    mute_member(&st, &req.app, &id, &user, Some(pages::mute_end(until)))
         .await
         .map(Json)
 }
@@ -574,12 +528,18 @@ pub async fn list_join_requests(
     q: PageQuery,
 ) -> Result<JoinRequestsAnswer, ApiError> {
     let id = parse_group(id)?;
-    let limit = clamp_limit(q.limit.unwrap_or(0));
-    let after = page_after(q.cursor.as_deref())?;
-    let list = groups::join_requests(&st.pipeline, app, &Actor::Server, &id, after.as_ref(), limit).await?;
+    let page = pages::join_requests_page(
+        &st.pipeline,
+        app,
+        &Actor::Server,
+        &id,
+        q.cursor.as_deref(),
+        q.limit.unwrap_or(0),
+    )
+    .await?;
     Ok(JoinRequestsAnswer {
-        next_cursor: next_cursor(list.len(), limit, list.last().map(|r| r.user_id.as_str())),
-        requests: list.into_iter().map(Into::into).collect(),
+        requests: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
     })
 }
 
@@ -637,18 +597,10 @@ pub async fn user_groups(
 
 pub async fn list_user_groups(st: &ApiState, app: &App, user: &str, q: PageQuery) -> Result<GroupsAnswer, ApiError> {
     let user = parse_user(user)?;
-    let limit = clamp_limit(q.limit.unwrap_or(0));
-    let after = q
-        .cursor
-        .as_deref()
-        .map(decode_cursor)
-        .transpose()?
-        .map(|c| parse_group(&c))
-        .transpose()?;
-    let list = groups::user_groups(&st.pipeline, app, &user, after.as_ref(), limit).await?;
+    let page = pages::user_groups_page(&st.pipeline, app, &user, q.cursor.as_deref(), q.limit.unwrap_or(0)).await?;
     Ok(GroupsAnswer {
-        next_cursor: next_cursor(list.len(), limit, list.last().map(|g| g.id.as_str())),
-        groups: list.into_iter().map(Into::into).collect(),
+        groups: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
     })
 }
 
@@ -674,12 +626,7 @@ pub async fn group_read_counts(
     b: ReadCountsQuery,
 ) -> Result<ReadCountsAnswer, ApiError> {
     let id = parse_group(id)?;
-    if b.msg_ids.len() > groups::MAX_READ_COUNT_MESSAGES {
-        return Err(ApiError::invalid(format!(
-            "msg_ids must hold 1 to {} messages",
-            groups::MAX_READ_COUNT_MESSAGES
-        )));
-    }
+    groups::check_read_count_batch(b.msg_ids.len())?;
     let ids = b.msg_ids.iter().map(|m| parse_msg(m)).collect::<Result<Vec<_>, _>>()?;
     let counts = groups::read_counts(&st.pipeline, app, &Actor::Server, &id, &ids).await?;
     Ok(ReadCountsAnswer {
@@ -715,21 +662,19 @@ pub async fn message_readers(
     q: ReadersQuery,
 ) -> Result<ReadersAnswer, ApiError> {
     let (id, msg) = (parse_group(id)?, parse_msg(msg)?);
-    let limit = clamp_limit(q.limit.unwrap_or(0));
-    let after = page_after(q.cursor.as_deref())?;
-    let list = groups::readers(
+    let page = pages::readers_page(
         &st.pipeline,
         app,
         &Actor::Server,
         &id,
         &msg,
         q.unread.unwrap_or(false),
-        after.as_ref(),
-        limit,
+        q.cursor.as_deref(),
+        q.limit.unwrap_or(0),
     )
     .await?;
     Ok(ReadersAnswer {
-        next_cursor: next_cursor(list.len(), limit, list.last().map(UserId::as_str)),
-        user_ids: list.into_iter().map(UserId::into_string).collect(),
+        user_ids: page.items.into_iter().map(UserId::into_string).collect(),
+        next_cursor: page.next_cursor,
     })
 }

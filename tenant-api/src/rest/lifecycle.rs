@@ -12,7 +12,6 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use tern_platform::delivery::Actor;
 use tern_platform::domain::{App, Extension, ExtensionUpdate, QuotedMessage, ReactionSummary};
-use tern_platform::ids::MsgId;
 use tern_platform::lifecycle;
 use utoipa::ToSchema;
 
@@ -20,6 +19,7 @@ use super::dto::*;
 use super::users::parse_user;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, Signed};
+use crate::input::msg_id;
 use crate::state::ApiState;
 
 /// The quoted message of a reply, as it is now.
@@ -172,11 +172,6 @@ pub struct ReactionUsersAnswer {
     pub users: Vec<ReactionUserView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
-}
-
-/// A message id in a path: a malformed one names nothing.
-fn msg_id(id: &str) -> Result<MsgId, ApiError> {
-    MsgId::parse(id).map_err(|_| ApiError::not_found("message"))
 }
 
 /// Replaces the content of a message (the server API may edit any message, at any time;

@@ -3,17 +3,17 @@
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use tern_platform::delivery::{Actor, Recipient, SendOptions, SendRequest};
-use tern_platform::domain::{App, MessageType, Sender, Source};
-use tern_platform::ids::{ClientMsgId, ConversationId, GroupId, MsgId, RoomId, UserId};
-use tern_platform::store::SeqRange;
+use tern_platform::delivery::Actor;
+use tern_platform::domain::App;
+use tern_platform::ids::{ClientMsgId, ConversationId};
+use tern_platform::service::messages as service;
 use utoipa::ToSchema;
 
 use super::dto::*;
 use super::users::parse_user;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, Signed};
+use crate::input::{self, MessageInput};
 use crate::state::ApiState;
 
 /// Exactly one of `user`, `group`, `room`.
@@ -90,27 +90,6 @@ pub struct HistoryQuery {
     pub limit: Option<u32>,
 }
 
-fn parse_type(t: &str) -> Result<MessageType, ApiError> {
-    MessageType::parse_sendable(t)
-        .ok_or_else(|| ApiError::invalid("type must be one of text, image, file, audio, video, location, custom"))
-}
-
-/// The users a message mentions; a list longer than a message may mention is refused
-/// before any id is parsed.
-pub(crate) fn mentions(ids: &[String]) -> Result<Vec<UserId>, ApiError> {
-    tern_platform::groups::rules::check_mention_count(ids.len())?;
-    ids.iter().map(|u| parse_user(u)).collect()
-}
-
-fn parse_target(t: &Target) -> Result<Recipient, ApiError> {
-    match (&t.user, &t.group, &t.room) {
-        (Some(u), None, None) => Ok(Recipient::User(parse_user(u)?)),
-        (None, Some(g), None) => Ok(Recipient::Group(GroupId::parse(g)?)),
-        (None, None, Some(r)) => Ok(Recipient::Room(RoomId::parse(r)?)),
-        _ => Err(ApiError::invalid("to must name exactly one of user, group or room")),
-    }
-}
-
 /// Sends a message as a user or as the system, through the same pipeline as the SDK.
 #[utoipa::path(post, path = "/v1/messages", tag = "messages", request_body = SendMessage,
     responses((status = 200, body = SendAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope), (status = "5XX", body = crate::openapi::ErrorEnvelope)))]
@@ -119,32 +98,20 @@ pub async fn send(State(st): State<ApiState>, req: Signed<SendMessage>) -> Resul
 }
 
 pub async fn send_message(st: &ApiState, app: &App, b: SendMessage) -> Result<SendAnswer, ApiError> {
-    let sender = match &b.from {
-        Some(u) => Sender::User(parse_user(u)?),
-        None => Sender::System,
-    };
-    let to = parse_target(&b.to)?;
-    let request = SendRequest {
-        sender,
-        to,
-        client_msg_id: b.client_msg_id.as_deref().map(ClientMsgId::parse).transpose()?,
-        msg_type: parse_type(&b.msg_type)?,
+    let request = input::send_request(MessageInput {
+        from: b.from.as_deref(),
+        to_user: b.to.user.as_deref(),
+        to_group: b.to.group.as_deref(),
+        to_room: b.to.room.as_deref(),
+        client_msg_id: b.client_msg_id.as_deref(),
+        msg_type: &b.msg_type,
         content: b.content,
-        source: Source::ServerApi,
-        options: SendOptions {
-            mentions: mentions(&b.mentions)?,
-            mention_all: b.mention_all,
-            reply_to: b.reply_to.as_deref().map(MsgId::parse).transpose()?,
-        },
-    };
+        reply_to: b.reply_to.as_deref(),
+        mentions: &b.mentions,
+        mention_all: b.mention_all,
+    })?;
     let receipt = st.pipeline.send(app, request).await?;
     Ok(receipt.into())
-}
-
-/// Key of one recipient's message within a keyed batch: stable, at most 64 characters.
-fn batch_key(batch_key: &str, to: &str) -> Result<ClientMsgId, ApiError> {
-    let digest = Sha256::digest(format!("{batch_key}\u{0}{to}").as_bytes());
-    Ok(ClientMsgId::parse(&format!("batch-{}", &hex::encode(digest)[..40]))?)
 }
 
 /// One sender to up to 500 users, each getting their own direct message.
@@ -155,57 +122,36 @@ pub async fn batch_send(State(st): State<ApiState>, req: Signed<BatchSend>) -> R
 }
 
 pub async fn batch(st: &ApiState, app: &App, b: BatchSend) -> Result<BatchAnswer, ApiError> {
-    if !(1..=500).contains(&b.to.len()) {
-        return Err(ApiError::invalid("to must hold 1 to 500 users"));
-    }
+    service::check_batch(b.to.len())?;
     let from = parse_user(&b.from)?;
-    let msg_type = parse_type(&b.msg_type)?;
-    if let Some(k) = &b.client_msg_id {
-        ClientMsgId::parse(k)?;
-    }
-    let mut recipients = Vec::with_capacity(b.to.len());
-    for t in &b.to {
-        recipients.push(parse_user(t)?);
-    }
-    let sends = recipients.into_iter().map(|to| {
-        let st = st.clone();
-        let app = app.clone();
-        let request = b
-            .client_msg_id
-            .as_deref()
-            .map(|k| batch_key(k, to.as_str()))
-            .transpose()
-            .map(|client_msg_id| SendRequest {
-                sender: Sender::User(from.clone()),
-                to: Recipient::User(to.clone()),
-                client_msg_id,
-                msg_type,
-                content: b.content.clone(),
-                source: Source::ServerApi,
-                options: Default::default(),
-            });
-        async move {
-            let result = match request {
-                Ok(r) => st.pipeline.send(&app, r).await.map_err(|e| e.code().to_owned()),
-                Err(e) => Err(e.code.to_owned()),
-            };
-            match result {
+    let msg_type = input::message_type(&b.msg_type)?;
+    let client_msg_id = b.client_msg_id.as_deref().map(ClientMsgId::parse).transpose()?;
+    let to = b.to.iter().map(|t| parse_user(t)).collect::<Result<Vec<_>, _>>()?;
+    let batch = service::BatchSend {
+        from,
+        to,
+        client_msg_id,
+        msg_type,
+        content: b.content,
+    };
+    let results = service::send_batch(&st.pipeline, app, batch).await?;
+    Ok(BatchAnswer {
+        results: results
+            .into_iter()
+            .map(|(to, result)| match result {
                 Ok(r) => BatchResult {
                     to: to.into_string(),
                     message: Some(r.into()),
                     error: None,
                 },
-                Err(code) => BatchResult {
+                Err(e) => BatchResult {
                     to: to.into_string(),
                     message: None,
-                    error: Some(code),
+                    error: Some(e.code().to_owned()),
                 },
-            }
-        }
-    });
-    // Concurrent, so the group-commit writer can batch them.
-    let results = futures::future::join_all(sends).await;
-    Ok(BatchAnswer { results })
+            })
+            .collect(),
+    })
 }
 
 /// One message by id.
@@ -220,7 +166,7 @@ pub async fn get(
 }
 
 pub async fn get_message(st: &ApiState, app: &App, id: &str) -> Result<MessageView, ApiError> {
-    let id = MsgId::parse(id).map_err(|_| ApiError::not_found("message"))?;
+    let id = input::msg_id(id)?;
     let m = tern_platform::lifecycle::message_for(&st.pipeline, app, &Actor::Server, &id).await?;
     Ok(m.into())
 }
@@ -237,7 +183,7 @@ pub async fn recall(
 }
 
 pub async fn recall_message(st: &ApiState, app: &App, id: &str) -> Result<MessageView, ApiError> {
-    let id = MsgId::parse(id).map_err(|_| ApiError::not_found("message"))?;
+    let id = input::msg_id(id)?;
     let m = st.pipeline.recall(app, &Actor::Server, &id).await?;
     Ok(m.into())
 }
@@ -261,15 +207,16 @@ pub async fn conversation_history(
     q: HistoryQuery,
 ) -> Result<MessagesAnswer, ApiError> {
     let conversation = ConversationId::parse(id)?;
-    let range = match (q.after_seq, q.before_seq) {
-        (Some(_), Some(_)) => return Err(ApiError::invalid("give after_seq or before_seq, not both")),
-        (_, Some(b)) => SeqRange::Before(b),
-        (a, None) => SeqRange::After(a.unwrap_or(0)),
-    };
-    let msgs = st
-        .pipeline
-        .history(app, &Actor::Server, &conversation, range, q.limit.unwrap_or(0))
-        .await?;
+    let msgs = service::history(
+        &st.pipeline,
+        app,
+        &Actor::Server,
+        &conversation,
+        q.after_seq,
+        q.before_seq,
+        q.limit.unwrap_or(0),
+    )
+    .await?;
     Ok(MessagesAnswer {
         messages: msgs.into_iter().map(Into::into).collect(),
     })

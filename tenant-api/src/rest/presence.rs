@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use tern_platform::domain::App;
+use tern_platform::service::presence;
 use utoipa::ToSchema;
 
 use super::dto::PresenceView;
@@ -33,20 +34,13 @@ pub async fn query(State(st): State<ApiState>, req: Signed<PresenceQuery>) -> Re
 }
 
 pub async fn query_presence(st: &ApiState, app: &App, body: PresenceQuery) -> Result<PresenceAnswer, ApiError> {
-    if !(1..=500).contains(&body.users.len()) {
-        return Err(ApiError::invalid("users must hold 1 to 500 user ids"));
-    }
+    presence::check_query(body.users.len())?;
     let ids = body
         .users
         .iter()
         .map(|u| parse_user(u))
         .collect::<Result<Vec<_>, _>>()?;
-    let p = st
-        .pipeline
-        .presence()
-        .presence(&app.id, &ids)
-        .await
-        .map_err(ApiError::unavailable)?;
+    let p = presence::query(&st.pipeline, app, &ids).await?;
     Ok(PresenceAnswer {
         users: p.into_iter().map(Into::into).collect(),
     })

@@ -6,17 +6,17 @@
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tern_platform::delivery::clamp_limit;
 use tern_platform::domain::{now_ms, App, RoomMute};
-use tern_platform::ids::{RoomId, UserId};
 use tern_platform::rooms::{self, RoomDetail};
+use tern_platform::service::rooms as pages;
 use utoipa::ToSchema;
 
-use super::dto::{decode_cursor, encode_cursor, PageQuery};
+use super::dto::PageQuery;
 use super::moderation::parse_until;
 use super::users::{parse_user, Done};
 use crate::error::ApiError;
 use crate::extract::{ApiPath, Signed};
+use crate::input::room as parse_room;
 use crate::state::ApiState;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -116,10 +116,6 @@ pub struct RoomMutesAnswer {
     pub next_cursor: Option<String>,
 }
 
-pub(crate) fn parse_room(id: &str) -> Result<RoomId, ApiError> {
-    Ok(RoomId::parse(id)?)
-}
-
 /// Creates a room. Users join it from the SDK (`join_room`); with the app setting
 /// `rooms_created_on_join` they may also create one by joining it.
 #[utoipa::path(post, path = "/v1/rooms", tag = "rooms", request_body = CreateRoom,
@@ -141,21 +137,10 @@ pub async fn list(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<Ro
 }
 
 pub async fn list_rooms(st: &ApiState, app: &App, q: PageQuery) -> Result<RoomsAnswer, ApiError> {
-    let after = q
-        .cursor
-        .as_deref()
-        .map(decode_cursor)
-        .transpose()?
-        .map(|c| parse_room(&c))
-        .transpose()?;
-    let limit = clamp_limit(q.limit.unwrap_or(0));
-    let list = rooms::list(&st.pipeline, app, after.as_ref(), limit).await?;
-    let next_cursor = (list.len() as u32 == limit)
-        .then(|| list.last().map(|d| encode_cursor(d.room.id.as_str())))
-        .flatten();
+    let page = pages::list_page(&st.pipeline, app, q.cursor.as_deref(), q.limit.unwrap_or(0)).await?;
     Ok(RoomsAnswer {
-        rooms: list.into_iter().map(Into::into).collect(),
-        next_cursor,
+        rooms: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
     })
 }
 
@@ -243,21 +228,10 @@ pub async fn mutes(
 
 pub async fn list_room_mutes(st: &ApiState, app: &App, id: &str, q: PageQuery) -> Result<RoomMutesAnswer, ApiError> {
     let id = parse_room(id)?;
-    let after: Option<UserId> = q
-        .cursor
-        .as_deref()
-        .map(decode_cursor)
-        .transpose()?
-        .map(|c| parse_user(&c))
-        .transpose()?;
-    let limit = clamp_limit(q.limit.unwrap_or(0));
-    let list = rooms::mutes(&st.pipeline, app, &id, after.as_ref(), limit).await?;
-    let next_cursor = (list.len() as u32 == limit)
-        .then(|| list.last().map(|m| encode_cursor(m.user_id.as_str())))
-        .flatten();
+    let page = pages::mutes_page(&st.pipeline, app, &id, q.cursor.as_deref(), q.limit.unwrap_or(0)).await?;
     Ok(RoomMutesAnswer {
-        mutes: list.into_iter().map(Into::into).collect(),
-        next_cursor,
+        mutes: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
     })
 }
 

@@ -4,7 +4,6 @@ use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use tern_platform::domain::App;
-use tern_platform::ids::UserId;
 use tern_platform::service::users as service;
 use utoipa::ToSchema;
 
@@ -71,9 +70,7 @@ pub struct Done {
     pub ok: bool,
 }
 
-pub(crate) fn parse_user(id: &str) -> Result<UserId, ApiError> {
-    Ok(UserId::parse(id)?)
-}
+pub(crate) use crate::input::user as parse_user;
 
 /// Creates or updates up to 100 users at once.
 #[utoipa::path(post, path = "/v1/users", tag = "users", request_body = UpsertUsers,
