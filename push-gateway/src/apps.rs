@@ -5,7 +5,7 @@
 //! reached connections already open. Now every session of an app holds the same
 //! `Arc<App>` from this cache and asks it again before each command: within `max_age` of
 //! the last check that is a map lookup; after it, the first session to ask reloads the app
-//! from the store while the others go on with what they hold. A change therefore reaches
+//! (`tern_platform::service::settings::current`) while the others go on with what they hold. A change therefore reaches
 //! open sessions within `max_age` (plus one store read), and an idle session costs one
 //! pointer, not a copy of the app. The map is a `moka` cache that sweeps itself: an app
 //! no session has asked about for `IDLE_FOR` leaves it.
@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use moka::sync::Cache;
+use tern_platform::delivery::Pipeline;
 use tern_platform::domain::App;
 use tern_platform::ids::AppId;
-use tern_platform::store::Store;
 use tokio::time::Instant;
 
 /// An app no session has asked about for this long leaves the cache (a session that still
@@ -28,7 +28,7 @@ const CAPACITY: u64 = 100_000;
 type Slot = Arc<Mutex<Entry>>;
 
 pub(crate) struct AppCache {
-    store: Arc<dyn Store>,
+    pipeline: Arc<Pipeline>,
     max_age: Duration,
     entries: Cache<AppId, Slot>,
 }
@@ -52,9 +52,9 @@ fn new_slot(app: Arc<App>) -> Slot {
 }
 
 impl AppCache {
-    pub fn new(store: Arc<dyn Store>, max_age: Duration) -> Self {
+    pub fn new(pipeline: Arc<Pipeline>, max_age: Duration) -> Self {
         Self {
-            store,
+            pipeline,
             max_age,
             entries: Cache::builder().max_capacity(CAPACITY).time_to_idle(IDLE_FOR).build(),
         }
@@ -95,7 +95,7 @@ impl AppCache {
             // `max_age` tries again).
             e.checked_at = Instant::now();
         }
-        let loaded = self.store.app(&held.id).await;
+        let loaded = tern_platform::service::settings::current(&self.pipeline, &held.id).await;
         let mut e = lock(&slot);
         match loaded {
             Ok(Some(app)) => {

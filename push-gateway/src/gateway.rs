@@ -102,7 +102,7 @@ impl Gateway {
         let mut rx = pipeline.bus().subscribe(&config.node_id).await?;
         let gw = Arc::new(Self {
             connections: Arc::new(Semaphore::new(config.max_connections)),
-            apps: AppCache::new(pipeline.store().clone(), config.app_refresh),
+            apps: AppCache::new(pipeline.clone(), config.app_refresh),
             config,
             pipeline,
             auth,

@@ -66,6 +66,13 @@ impl Server {
         Self::spawn(cmd, env)
     }
 
+    /// `tern serve ARGS…` (e.g. `--roles gateway`) on a random port with these variables.
+    pub fn start_with_args(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = tern_command(dir);
+        cmd.arg("serve").args(args);
+        Self::spawn(cmd, env)
+    }
+
     /// `start`, with `prelude` run by `sh` first in the same process (`ulimit -n 64`,
     /// `umask 000`): the limits a real deployment may have.
     pub fn start_after(dir: &Path, env: &[(&str, &str)], prelude: &str) -> Server {
@@ -132,6 +139,14 @@ impl Server {
 
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
+    }
+
+    /// SIGKILL: the process dies at once, as a crashed node does (no drain, no lease
+    /// given up).
+    pub fn kill(mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        let _ = child.wait();
     }
 
     /// Sends SIGTERM and waits for the process to exit.

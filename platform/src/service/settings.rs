@@ -3,6 +3,7 @@
 use crate::auth::credentials::CredentialCache;
 use crate::delivery::Pipeline;
 use crate::domain::{App, AppSettings};
+use crate::ids::AppId;
 use crate::store::StoreResult;
 
 /// Replaces the app's settings (already validated) and drops this node's cached copy of the
@@ -19,4 +20,10 @@ pub async fn replace(
         app_key: app.app_key.clone(),
     });
     Ok(())
+}
+
+/// The app as stored now (its settings included), for a door that keeps its own copy
+/// fresh; `None` once the app is deleted.
+pub async fn current(p: &Pipeline, id: &AppId) -> StoreResult<Option<App>> {
+    p.store().app(id).await
 }
