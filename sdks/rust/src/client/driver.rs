@@ -76,6 +76,9 @@ pub(super) struct Driver {
     /// The version the sync pass in progress started from: conversations it returns pull
     /// their message changes after it.
     sync_since: i64,
+    /// The first sync has been read to its last page: every conversation the user had then
+    /// has a timeline, so one first seen after is new and all of it is news.
+    listed_all: bool,
     /// Unacknowledged sends, in the order the app made them.
     outbox: BTreeMap<u64, Outgoing>,
     next_outbox: u64,
@@ -107,6 +110,7 @@ impl Driver {
             timelines: HashMap::new(),
             version: 0,
             sync_since: 0,
+            listed_all: false,
             outbox: BTreeMap::new(),
             next_outbox: 0,
             rooms: BTreeSet::new(),

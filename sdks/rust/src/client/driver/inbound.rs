@@ -22,7 +22,14 @@ impl Driver {
             Body::Message(m) => {
                 let m = Message::from(&m);
                 let conv = m.conversation_id.clone();
-                let out = self.timelines.entry(conv.clone()).or_default().offer(m);
+                let t = self.timelines.entry(conv.clone()).or_default();
+                // A conversation that began after the first sync starts at its first
+                // message, not at the first one pushed here: pushes of concurrent sends
+                // may arrive out of order, and the fill below pulls what came before.
+                if self.listed_all {
+                    t.baseline(0);
+                }
+                let out = t.offer(m);
                 self.deliver(out);
                 if !self.fill(ws, &conv).await {
                     return Some(End::Retry("write failed".into()));
@@ -271,6 +278,9 @@ impl Driver {
             if !self.fill(ws, &conv).await {
                 return false;
             }
+        }
+        if !s.has_more {
+            self.listed_all = true;
         }
         if s.has_more {
             let since = self.version;
