@@ -249,9 +249,10 @@ impl Pipeline {
         Ok(outcome)
     }
 
-    /// Hands a stored message to every device of its recipients (a user's system
-    /// conversation is their notification inbox); a duplicate was published by its first
-    /// send. Either way the sender gets the receipt.
+    /// Hands the message to every device of its recipients (a user's system conversation
+    /// is their notification inbox) and answers the sender with its receipt. A retry of a
+    /// stored message is published again: the node that stored it may have died before it
+    /// published (the sender then retries elsewhere), and devices drop a seq they hold.
     async fn publish(
         &self,
         app: &App,
@@ -259,20 +260,20 @@ impl Pipeline {
         outcome: CommitOutcome,
         quoted: Option<&Message>,
     ) -> SendReceipt {
-        match outcome {
+        let message = match outcome {
             CommitOutcome::Stored(mut message) => {
                 message.quoted = quoted.map(|q| Box::new(QuotedMessage::from(q)));
-                let receipt = message.receipt();
-                let push = match message.conversation_id {
-                    ConversationId::System(_) => Push::KeptNotification { message },
-                    _ => Push::Message { message },
-                };
-                self.fan_out(app, to, push).await;
-                receipt
+                message
             }
-            // Raced with a retry of itself: the first one is the answer and was fanned out.
-            CommitOutcome::Duplicate(first) => first.receipt(),
-        }
+            CommitOutcome::Duplicate(first) => first,
+        };
+        let receipt = message.receipt();
+        let push = match message.conversation_id {
+            ConversationId::System(_) => Push::KeptNotification { message },
+            _ => Push::Message { message },
+        };
+        self.fan_out(app, to, push).await;
+        receipt
     }
 
     /// The stored message a retry repeats, if any.
