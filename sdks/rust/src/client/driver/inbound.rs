@@ -23,10 +23,12 @@ impl Driver {
                 let m = Message::from(&m);
                 let conv = m.conversation_id.clone();
                 let t = self.timelines.entry(conv.clone()).or_default();
-                // A conversation that began after the first sync starts at its first
-                // message, not at the first one pushed here: pushes of concurrent sends
-                // may arrive out of order, and the fill below pulls what came before.
-                if self.listed_all {
+                // A direct conversation that began after the first sync starts at its first
+                // message, not at the first one pushed here: pushes of the two sides'
+                // concurrent sends may arrive out of order, and the fill below pulls what
+                // came before. (Groups and rooms keep starting at the first push: what came
+                // before a member joined is not theirs to pull.)
+                if self.listed_all && conv.starts_with("d:") {
                     t.baseline(0);
                 }
                 let out = t.offer(m);
