@@ -9,7 +9,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{eventually, status_of, tern_command, Server};
+use common::{cli_json, eventually, status_of, Server};
 use serde_json::{json, Value};
 use tern_platform::domain::BroadcastState;
 use tern_platform::ids::{AppKey, ConversationId, UserId};
@@ -27,20 +27,6 @@ async fn start_ready(dir: &Path, env: &[(&str, &str)]) -> Server {
     })
     .await;
     server
-}
-
-fn cli_json(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Value {
-    let mut cmd = tern_command(dir);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

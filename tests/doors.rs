@@ -8,19 +8,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use serde_json::Value;
 use tern_sdk::server::ServerClient;
 use tern_sdk::{Client, Event, Events, Message, Platform, Target};
-
-fn cli_json(dir: &std::path::Path, args: &[&str]) -> Value {
-    let out = tern_command(dir).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 /// The next message event, skipping connection-state and other events.
 async fn next_message(events: &mut Events) -> Message {
@@ -40,9 +29,10 @@ async fn rest_and_websocket_share_one_pipeline_in_tern_serve() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path(), &[]);
     server.wait_for_line("tern: ready");
-    cli_json(dir.path(), &["tenant", "create", "acme", "--json"]);
+    cli_json(dir.path(), &[], &["tenant", "create", "acme", "--json"]);
     let app = cli_json(
         dir.path(),
+        &[],
         &["app", "create", "--tenant", "acme", "--name", "demo", "--json"],
     );
     let rest = ServerClient::new(
@@ -86,9 +76,10 @@ async fn a_settings_patch_reaches_sdk_sessions_already_open() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path(), &[]);
     server.wait_for_line("tern: ready");
-    cli_json(dir.path(), &["tenant", "create", "acme", "--json"]);
+    cli_json(dir.path(), &[], &["tenant", "create", "acme", "--json"]);
     let app = cli_json(
         dir.path(),
+        &[],
         &["app", "create", "--tenant", "acme", "--name", "demo", "--json"],
     );
     let rest = ServerClient::new(

@@ -41,33 +41,23 @@ fn unique(what: &str) -> String {
     format!("{what}_{secs}_{}", rand::random::<u32>())
 }
 
-/// The shared services of one test: a database of its own on the test PostgreSQL (named
-/// like the store suites' so their stale cleanup drops it) and a Redis key prefix of its own.
+/// The shared services of one test: a database of its own on the test PostgreSQL (the
+/// store suites' `postgres_fresh_url`, whose stale cleanup drops it later) and a Redis key
+/// prefix of its own.
 struct Shared {
     database_url: String,
     redis_url: String,
     prefix: String,
-    db: String,
-    pg_admin: String,
     dir: tempfile::TempDir,
 }
 
 impl Shared {
     async fn new() -> Option<Shared> {
-        let pg = tern_platform::store::testing::postgres_url()?;
-        let redis_url = redis_url()?;
-        let db = unique("tern_test");
-        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&pg).await.unwrap();
-        sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {db}").as_str())
-            .await
-            .unwrap();
-        let (base, _) = pg.rsplit_once('/').unwrap();
+        let database_url = tern_platform::store::testing::postgres_fresh_url().await?;
         Some(Shared {
-            database_url: format!("{base}/{db}"),
-            redis_url,
+            database_url,
+            redis_url: redis_url()?,
             prefix: unique("t"),
-            db,
-            pg_admin: pg,
             dir: tempfile::tempdir().unwrap(),
         })
     }
@@ -93,36 +83,13 @@ impl Shared {
 
     /// A tenant and an app made with the CLI on the shared database: (app key, secret).
     fn app(&self) -> (String, String) {
-        let cli = |args: &[&str]| -> Value {
-            let mut cmd = tern_command(self.dir.path());
-            for (k, v) in self.env("cli") {
-                cmd.env(k, v);
-            }
-            let out = cmd.args(args).output().unwrap();
-            assert!(
-                out.status.success(),
-                "{args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            serde_json::from_slice(&out.stdout).unwrap()
-        };
+        let cli = |args: &[&str]| cli_json(self.dir.path(), &self.env("cli"), args);
         cli(&["tenant", "create", "acme", "--json"]);
         let app = cli(&["app", "create", "--tenant", "acme", "--name", "demo", "--json"]);
         (
             app["app_key"].as_str().unwrap().to_owned(),
             app["app_secret"].as_str().unwrap().to_owned(),
         )
-    }
-
-    async fn drop_database(&self) {
-        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&self.pg_admin)
-            .await
-            .unwrap();
-        let _ = sqlx::Executor::execute(
-            &mut admin,
-            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db).as_str(),
-        )
-        .await;
     }
 }
 
@@ -273,7 +240,6 @@ async fn two_nodes_over_one_redis_behave_as_one() {
     bob.close();
     assert!(a.terminate().success());
     assert!(b.terminate().success());
-    shared.drop_database().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -328,7 +294,6 @@ async fn a_node_id_and_the_master_key_are_checked_against_the_running_nodes() {
     let error = stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_default();
     assert!(error.contains("TERN_MASTER_KEY"), "{stderr}");
     assert!(first.terminate().success());
-    shared.drop_database().await;
 }
 
 #[tokio::test]
@@ -582,5 +547,4 @@ async fn a_gateway_killed_mid_stream_loses_and_duplicates_nothing() {
     for s in [g1, g3, api, worker] {
         s.kill();
     }
-    shared.drop_database().await;
 }

@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use common::{eventually, status_of, tern_command, Server};
+use common::{cli_json, eventually, status_of, Server};
 use tern_sdk::server::ServerClient;
 
 const ALLOW_PRIVATE: (&str, &str) = ("TERN_WEBHOOK_ALLOW_PRIVATE", "1");
@@ -98,27 +98,18 @@ async fn start_ready(dir: &Path) -> Server {
     server
 }
 
-fn cli_json(dir: &Path, args: &[&str]) -> serde_json::Value {
-    let out = tern_command(dir)
-        .env(ALLOW_PRIVATE.0, ALLOW_PRIVATE.1)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// A tenant and an app made with the CLI, its webhook pointed at `url`; (AppKey, AppSecret).
 fn app_with_webhook(dir: &Path, url: &str) -> (String, String) {
-    cli_json(dir, &["tenant", "create", "Acme", "--json"]);
-    let app = cli_json(dir, &["app", "create", "--tenant", "Acme", "--name", "chat", "--json"]);
+    cli_json(dir, &[ALLOW_PRIVATE], &["tenant", "create", "Acme", "--json"]);
+    let app = cli_json(
+        dir,
+        &[ALLOW_PRIVATE],
+        &["app", "create", "--tenant", "Acme", "--name", "chat", "--json"],
+    );
     let key = app["app_key"].as_str().unwrap().to_owned();
     cli_json(
         dir,
+        &[ALLOW_PRIVATE],
         &[
             "webhook",
             "set",

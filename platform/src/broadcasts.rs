@@ -54,19 +54,7 @@ pub fn check_audience_size(users: usize) -> Result<(), DeliveryError> {
 /// The content is validated and passed through the app's word lists once, here. Returns
 /// the job and whether it is new.
 pub async fn start(p: &Pipeline, app: &App, req: StartBroadcast) -> Result<(Broadcast, bool), DeliveryError> {
-    if req.msg_type == MessageType::System {
-        return Err(DeliveryError::InvalidArgument(
-            "type system is reserved for Tern".into(),
-        ));
-    }
-    validate_content(
-        req.msg_type,
-        &req.content,
-        ContentLimits {
-            max_text_bytes: app.settings.max_text_bytes,
-            max_content_bytes: app.settings.max_content_bytes,
-        },
-    )?;
+    crate::delivery::check_message(app, req.msg_type, &req.content)?;
     let audience = match req.users {
         None => Audience::AllUsers,
         Some(users) => {

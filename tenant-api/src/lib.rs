@@ -5,6 +5,7 @@
 use axum::routing::get;
 use axum::Router;
 
+pub mod close_after_error;
 pub mod connections;
 pub mod error;
 pub mod extract;
@@ -14,7 +15,6 @@ pub mod openapi;
 pub mod ops;
 pub mod rest;
 pub mod state;
-pub mod unread_body;
 
 pub use state::ApiState;
 
@@ -25,7 +25,7 @@ pub fn router(state: ApiState) -> Router {
         .fallback(rest::not_found)
         .method_not_allowed_fallback(rest::method_not_allowed)
         .layer(axum::middleware::from_fn(error::render_errors))
-        .layer(axum::middleware::from_fn(unread_body::close_if_unread))
+        .layer(axum::middleware::from_fn(close_after_error::close_after_error))
         .with_state(state)
 }
 

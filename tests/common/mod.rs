@@ -48,6 +48,22 @@ pub fn tern_command(dir: &Path) -> Command {
     cmd
 }
 
+/// Runs `tern ARGS… --json` (a CLI command) with these extra variables and parses what it
+/// prints; fails the test with its stderr if it fails.
+pub fn cli_json(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> serde_json::Value {
+    let mut cmd = tern_command(dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// `tern serve` running as a child process; killed when dropped.
 pub struct Server {
     child: Option<Child>,

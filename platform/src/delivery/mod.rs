@@ -17,6 +17,8 @@ mod hook;
 pub mod moderation;
 mod pipeline;
 mod send;
+
+pub(crate) use send::check_message;
 mod user_cache;
 mod writer;
 

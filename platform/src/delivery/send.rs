@@ -39,7 +39,7 @@ impl Pipeline {
     /// content differs.
     pub async fn send(&self, app: &App, mut req: SendRequest) -> Result<SendReceipt, DeliveryError> {
         let now = now_ms();
-        check_message(app, &req)?;
+        check_message(app, req.msg_type, &req.content)?;
         self.authorise(app, &req, now).await?;
         let route = self.route(app, &req, now).await?;
         let mentions = mentions(&req)?;
@@ -306,16 +306,20 @@ impl Pipeline {
 }
 
 /// The message itself: not the reserved `system` type, content valid for its type and
-/// within the app's size limits.
-fn check_message(app: &App, req: &SendRequest) -> Result<(), DeliveryError> {
-    if req.msg_type == MessageType::System {
+/// within the app's size limits (a send's, and a broadcast's before its job starts).
+pub(crate) fn check_message(
+    app: &App,
+    msg_type: MessageType,
+    content: &serde_json::Value,
+) -> Result<(), DeliveryError> {
+    if msg_type == MessageType::System {
         return Err(DeliveryError::InvalidArgument(
             "type system is reserved for Tern".into(),
         ));
     }
     validate_content(
-        req.msg_type,
-        &req.content,
+        msg_type,
+        content,
         ContentLimits {
             max_text_bytes: app.settings.max_text_bytes,
             max_content_bytes: app.settings.max_content_bytes,
