@@ -4,8 +4,10 @@
 //! without any door changing.
 //!
 //! `LocalRateLimits` is the in-process adapter: one `governor` limiter per key, kept in a
-//! `moka` cache that drops keys unused for a minute (a limiter idle that long is full again
-//! anyway, so dropping it changes no answer) and caps how many keys one node holds.
+//! size-bounded `quick_cache` (past `MAX_KEYS` the least used keys go first; a limiter idle
+//! for a second is full again anyway, so dropping it changes no answer). It is asked once
+//! per request or send, so it is a cache that costs a read lock and a reference bit per
+//! hit rather than one that keeps usage bookkeeping.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -104,10 +106,8 @@ pub async fn check_room_send_rate(limits: &dyn RateLimits, app: &App, room: &Roo
         .await
 }
 
-/// A key unused this long is dropped.
-const IDLE: Duration = Duration::from_secs(60);
 /// Most keys one node keeps; past it the least used go first.
-const MAX_KEYS: u64 = 1_000_000;
+const MAX_KEYS: usize = 1_000_000;
 
 /// One key's limiter, and the rate it was made for.
 struct Budget {
@@ -127,7 +127,7 @@ impl Budget {
 
 /// The in-process adapter: budgets on this node only.
 pub struct LocalRateLimits {
-    budgets: moka::sync::Cache<RateKey, Arc<Budget>>,
+    budgets: quick_cache::sync::Cache<RateKey, Arc<Budget>>,
 }
 
 impl Default for LocalRateLimits {
@@ -139,10 +139,7 @@ impl Default for LocalRateLimits {
 impl LocalRateLimits {
     pub fn new() -> Self {
         Self {
-            budgets: moka::sync::Cache::builder()
-                .max_capacity(MAX_KEYS)
-                .time_to_idle(IDLE)
-                .build(),
+            budgets: quick_cache::sync::Cache::new(MAX_KEYS),
         }
     }
 }
@@ -150,7 +147,9 @@ impl LocalRateLimits {
 #[async_trait]
 impl RateLimits for LocalRateLimits {
     async fn check(&self, key: RateKey, per_second: u32) -> Result<(), RateLimited> {
-        let mut budget = self.budgets.get_with_by_ref(&key, || Arc::new(Budget::new(per_second)));
+        let Ok(mut budget) = self
+            .budgets
+            .get_or_insert_with(&key, || Ok::<_, std::convert::Infallible>(Arc::new(Budget::new(per_second))));
         if budget.per_second != per_second {
             // The app changed the setting: start over at the new rate.
             budget = Arc::new(Budget::new(per_second));
@@ -162,7 +161,7 @@ impl RateLimits for LocalRateLimits {
     }
 
     fn forget(&self, key: &RateKey) {
-        self.budgets.invalidate(key);
+        self.budgets.remove(key);
     }
 }
 

@@ -7,23 +7,21 @@
 //! the last check that is a map lookup; after it, the first session to ask reloads the app
 //! (`tern_platform::service::settings::current`) while the others go on with what they hold. A change therefore reaches
 //! open sessions within `max_age` (plus one store read), and an idle session costs one
-//! pointer, not a copy of the app. The map is a `moka` cache that sweeps itself: an app
-//! no session has asked about for `IDLE_FOR` leaves it.
+//! pointer, not a copy of the app. The map is a size-bounded `quick_cache` (asked before
+//! every command, so a hit must cost no more than a read lock): past `CAPACITY` apps the
+//! least used leave it, and a session that still holds one puts it back on its next command.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use moka::sync::Cache;
+use quick_cache::sync::Cache;
 use tern_platform::delivery::Pipeline;
 use tern_platform::domain::App;
 use tern_platform::ids::AppId;
 use tokio::time::Instant;
 
-/// An app no session has asked about for this long leaves the cache (a session that still
-/// holds it puts it back on its next command). `moka` sweeps them.
-const IDLE_FOR: Duration = Duration::from_secs(600);
 /// Most apps kept at once.
-const CAPACITY: u64 = 100_000;
+const CAPACITY: usize = 100_000;
 
 type Slot = Arc<Mutex<Entry>>;
 
@@ -56,7 +54,7 @@ impl AppCache {
         Self {
             pipeline,
             max_age,
-            entries: Cache::builder().max_capacity(CAPACITY).time_to_idle(IDLE_FOR).build(),
+            entries: Cache::new(CAPACITY),
         }
     }
 
@@ -76,7 +74,9 @@ impl AppCache {
         }
         let shared = Arc::new(app);
         // Another session may have put it there since: then theirs is the shared one.
-        let slot = self.entries.get_with(shared.id.clone(), || new_slot(shared.clone()));
+        let Ok(slot) = self
+            .entries
+            .get_or_insert_with(&shared.id, || Ok::<_, std::convert::Infallible>(new_slot(shared.clone())));
         let e = lock(&slot);
         e.app.clone()
     }
@@ -84,7 +84,9 @@ impl AppCache {
     /// The app as this node knows it now (`held` is the caller's copy). A store failure
     /// keeps the known app and is retried after `max_age`.
     pub async fn current(&self, held: &Arc<App>) -> Arc<App> {
-        let slot = self.entries.get_with_by_ref(&held.id, || new_slot(held.clone()));
+        let Ok(slot) = self
+            .entries
+            .get_or_insert_with(&held.id, || Ok::<_, std::convert::Infallible>(new_slot(held.clone())));
         {
             let mut e = lock(&slot);
             if e.checked_at.elapsed() < self.max_age {

@@ -12,16 +12,16 @@
 //! once per second per app so that forged requests cannot turn into a query each.
 //! Unknown app keys are not cached, so random keys cannot push out hot apps.
 //!
-//! The entries live in a `moka` cache bounded by `capacity` that sweeps itself (an entry
-//! leaves it `ttl` after it was written); whether an entry may be used is still decided
-//! on the verifier's clock (`loaded_at` against `now`), so tests that move that clock by
-//! hand see exactly the TTL they set.
+//! The entries live in a `quick_cache` bounded by `capacity` (past it the least used app
+//! goes first); whether an entry may be used is decided on the verifier's clock
+//! (`loaded_at` against `now`), so tests that move that clock by hand see exactly the TTL
+//! they set, and a stale entry is simply replaced by the next load. Nothing sweeps: the
+//! cache is read once per request, and a read costs a read lock and a reference bit.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use hmac::Hmac;
-use moka::sync::Cache;
+use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 
 use crate::domain::{App, AppStatus, TenantStatus, UnixMillis};
@@ -131,13 +131,11 @@ impl CredentialCache {
 
     /// `ttl_ms` 0 disables caching (every lookup goes to the store).
     pub fn with_limits(store: Arc<dyn Store>, secret_box: SecretBox, ttl_ms: i64, capacity: usize) -> Self {
-        let capacity = u64::try_from(capacity.max(1)).unwrap_or(u64::MAX);
-        let ttl = Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0).max(1));
         Self {
             store,
             secret_box,
             ttl_ms,
-            entries: Cache::builder().max_capacity(capacity).time_to_live(ttl).build(),
+            entries: Cache::new(capacity.max(1)),
         }
     }
 
@@ -184,7 +182,7 @@ impl CredentialCache {
 
     /// Drops the entry of one app, e.g. right after its secrets or status changed here.
     pub fn invalidate(&self, key: &AppKey) {
-        self.entries.invalidate(key);
+        self.entries.remove(key);
     }
 
     fn is_fresh(&self, loaded_at: UnixMillis, now: UnixMillis) -> bool {

@@ -3,17 +3,17 @@
 //! store reads per message. Changes made through this node (ban, delete) call `forget`; on
 //! other nodes they take effect within the TTL.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use moka::sync::Cache;
+use quick_cache::sync::Cache;
 
 use crate::domain::UnixMillis;
 use crate::ids::{AppId, UserId};
 
 /// How long an entry is trusted.
 pub const USER_CACHE_TTL: Duration = Duration::from_secs(2);
-/// Most users remembered at once; the TTL keeps far fewer in practice.
-const CAPACITY: u64 = 100_000;
+/// Most users remembered at once; past it the least used go first.
+const CAPACITY: usize = 100_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct UserState {
@@ -27,33 +27,34 @@ impl UserState {
     }
 }
 
-/// Entries expire `USER_CACHE_TTL` after they were written and are swept by the cache.
+/// Entries are trusted for `USER_CACHE_TTL` after they were written; an older one reads as
+/// absent and is overwritten by the next `put`. The capacity bounds memory, so nothing
+/// sweeps: the cache is read twice per message, and `quick_cache` does no bookkeeping
+/// beyond a reference bit on a read (see `docs/benchmarks.md`, "caches").
 pub(crate) struct UserCache {
-    entries: Cache<(AppId, UserId), UserState>,
+    entries: Cache<(AppId, UserId), (UserState, Instant)>,
 }
 
 impl Default for UserCache {
     fn default() -> Self {
         Self {
-            entries: Cache::builder()
-                .max_capacity(CAPACITY)
-                .time_to_live(USER_CACHE_TTL)
-                .build(),
+            entries: Cache::new(CAPACITY),
         }
     }
 }
 
 impl UserCache {
     pub(crate) fn get(&self, app: &AppId, user: &UserId) -> Option<UserState> {
-        self.entries.get(&(app.clone(), user.clone()))
+        let (state, at) = self.entries.get(&(app.clone(), user.clone()))?;
+        (at.elapsed() < USER_CACHE_TTL).then_some(state)
     }
 
     pub(crate) fn put(&self, app: &AppId, user: &UserId, state: UserState) {
-        self.entries.insert((app.clone(), user.clone()), state);
+        self.entries.insert((app.clone(), user.clone()), (state, Instant::now()));
     }
 
     pub(crate) fn forget(&self, app: &AppId, user: &UserId) {
-        self.entries.invalidate(&(app.clone(), user.clone()));
+        self.entries.remove(&(app.clone(), user.clone()));
     }
 }
 

@@ -6,20 +6,20 @@
 //! at, and the row is read on every use: a member removed on another node stops receiving
 //! with the next message after the removal committed, with no TTL to wait out. Loads of one
 //! group are serialised, so a burst of sends after a change loads its members once. The
-//! map of groups is a size-bounded `moka` cache: past `MAX_GROUPS` the least used groups
+//! map of groups is a size-bounded `quick_cache`: past `MAX_GROUPS` the least used groups
 //! are dropped (and reloaded on their next use); there is no TTL, the version decides.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use moka::sync::Cache;
+use quick_cache::sync::Cache;
 
 use crate::domain::{Group, GroupRole, UnixMillis};
 use crate::ids::{AppId, GroupId, UserId};
 use crate::store::{Store, StoreResult};
 
 /// Groups kept; past it, one is dropped for each new one (reloaded on its next use).
-const MAX_GROUPS: u64 = 4096;
+const MAX_GROUPS: usize = 4096;
 
 /// What a send needs to know about one member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +72,9 @@ impl Default for MemberCache {
 
 impl MemberCache {
     fn slot(&self, app: &AppId, group: &GroupId) -> Slot {
-        self.slots.get_with((app.clone(), group.clone()), Slot::default)
+        let key = (app.clone(), group.clone());
+        let Ok(slot) = self.slots.get_or_insert_with(&key, || Ok::<_, std::convert::Infallible>(Slot::default()));
+        slot
     }
 
     /// The group as it is now with its members; `None` when it does not exist.
@@ -119,6 +121,6 @@ impl MemberCache {
 
     /// Drops what this node remembers of a group (after a change made here).
     pub(crate) fn forget(&self, app: &AppId, group: &GroupId) {
-        self.slots.invalidate(&(app.clone(), group.clone()));
+        self.slots.remove(&(app.clone(), group.clone()));
     }
 }
