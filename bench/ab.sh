@@ -7,7 +7,7 @@
 #
 # Writes one log per run (OUT_DIR/<bench>.<A|B>.<round>.log) and prints each run's summary
 # line. Needs PostgreSQL at 127.0.0.1:5432 for the PostgreSQL run (database tern_bench is
-# dropped and made again before each run).
+# dropped and made again before each run). ONLY="chat idle" runs just those benchmarks.
 set -euo pipefail
 a=$1 b=$2 out=$3
 mkdir -p "$out"
@@ -36,6 +36,7 @@ run() { # label dir round name args
 
 for entry in "${benches[@]}"; do
   name=${entry%%|*} args=${entry#*|}
+  if [[ -n ${ONLY:-} && " $ONLY " != *" $name "* ]]; then continue; fi
   run A "$a" 1 "$name" "$args"
   run B "$b" 1 "$name" "$args"
   run B "$b" 2 "$name" "$args"

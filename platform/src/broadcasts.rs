@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::{BusEvent, Push, Target};
+use crate::context::Ctx;
 use crate::delivery::{DeliveryError, Pipeline};
 use crate::domain::*;
 use crate::ids::{ClientMsgId, ConversationId, MsgId, UserId};
@@ -77,7 +78,7 @@ pub async fn start(p: &Pipeline, app: &App, req: StartBroadcast) -> Result<(Broa
     Ok(p.store().create_broadcast(&app.id, &job).await?)
 }
 
-pub async fn get(p: &Pipeline, app: &App, id: &str) -> Result<Broadcast, DeliveryError> {
+pub async fn get(p: &Ctx, app: &App, id: &str) -> Result<Broadcast, DeliveryError> {
     p.store()
         .broadcast(&app.id, id)
         .await?
@@ -85,13 +86,13 @@ pub async fn get(p: &Pipeline, app: &App, id: &str) -> Result<Broadcast, Deliver
 }
 
 /// The app's broadcasts, newest first, before the broadcast `before`.
-pub async fn list(p: &Pipeline, app: &App, before: Option<&str>, limit: u32) -> Result<Vec<Broadcast>, DeliveryError> {
+pub async fn list(p: &Ctx, app: &App, before: Option<&str>, limit: u32) -> Result<Vec<Broadcast>, DeliveryError> {
     Ok(p.store().broadcasts(&app.id, before, limit).await?)
 }
 
 /// Stops a running broadcast. Users it reached keep their notification (and the batch in
 /// progress, if any, still completes); a finished job is answered as it is.
-pub async fn cancel(p: &Pipeline, app: &App, id: &str) -> Result<Broadcast, DeliveryError> {
+pub async fn cancel(p: &Ctx, app: &App, id: &str) -> Result<Broadcast, DeliveryError> {
     Ok(p.store()
         .stop_broadcast(&app.id, id, BroadcastState::Cancelled, None, now_ms())
         .await?)
@@ -190,7 +191,7 @@ pub fn task(
 }
 
 /// Claims the job that waited longest and runs one batch of it.
-async fn turn(p: &Pipeline, config: &WorkerConfig, owner: &str) -> Result<Turn, DeliveryError> {
+async fn turn(p: &Ctx, config: &WorkerConfig, owner: &str) -> Result<Turn, DeliveryError> {
     let lease_ms = i64::try_from(config.lease.as_millis()).unwrap_or(i64::MAX);
     let Some((app_id, job)) = p.store().claim_broadcast(now_ms(), lease_ms, owner).await? else {
         return Ok(Turn::Idle);
@@ -210,13 +211,7 @@ async fn turn(p: &Pipeline, config: &WorkerConfig, owner: &str) -> Result<Turn, 
     run_batch(p, &app, &job, config.max_batch, owner).await
 }
 
-async fn run_batch(
-    p: &Pipeline,
-    app: &App,
-    job: &Broadcast,
-    max_batch: usize,
-    owner: &str,
-) -> Result<Turn, DeliveryError> {
+async fn run_batch(p: &Ctx, app: &App, job: &Broadcast, max_batch: usize, owner: &str) -> Result<Turn, DeliveryError> {
     let started = std::time::Instant::now();
     let rate = app.settings.broadcast_rate_per_second.max(1);
     let size = max_batch.clamp(1, rate as usize);
@@ -325,7 +320,7 @@ async fn run_batch(
 
 /// Pushes each user's own notification to the nodes holding their sessions; offline users
 /// find it when they sync.
-async fn push_to_online(p: &Pipeline, app: &App, messages: impl Iterator<Item = Message>) {
+async fn push_to_online(p: &Ctx, app: &App, messages: impl Iterator<Item = Message>) {
     let mut by_user: HashMap<UserId, Message> = HashMap::new();
     for m in messages {
         if let ConversationId::System(u) = &m.conversation_id {

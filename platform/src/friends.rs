@@ -3,40 +3,24 @@
 //!
 //! A request or an acceptance reaches the other user at once as a `notification` push;
 //! `friend.added` and `friend.removed` go to the webhook outbox in the same transaction as
-//! the change. `check_direct` is what the pipeline asks before a direct message is stored.
+//! the change. What the pipeline asks before a direct message is stored (blocks, friendship)
+//! is in `rules::friends`.
 
 use serde_json::json;
 
 use crate::bus::Push;
-use crate::delivery::{DeliveryError, Pipeline};
+use crate::context::Ctx;
+use crate::delivery::DeliveryError;
 use crate::domain::*;
 use crate::ids::UserId;
 use crate::store::{Store, StoreError};
+
+pub use crate::rules::friends::{are_friends, check_direct};
 use crate::webhook;
-
-/// Refuses a direct message from `from` to `to` if `to` blocks `from`, or if the app wants
-/// friendship for direct messages and the two are not friends on both sides.
-pub async fn check_direct(store: &dyn Store, app: &App, from: &UserId, to: &UserId) -> Result<(), DeliveryError> {
-    if from == to {
-        return Ok(());
-    }
-    if store.blocks_user(&app.id, to, from).await? {
-        return Err(DeliveryError::Blocked);
-    }
-    if app.settings.friendship_required_for_direct && !are_friends(store, app, from, to).await? {
-        return Err(DeliveryError::NotFriends);
-    }
-    Ok(())
-}
-
-/// Both sides hold each other.
-pub async fn are_friends(store: &dyn Store, app: &App, a: &UserId, b: &UserId) -> Result<bool, DeliveryError> {
-    Ok(store.friend(&app.id, a, b).await?.is_some() && store.friend(&app.id, b, a).await?.is_some())
-}
 
 /// `friend` as `user` holds them (remark, tags); `not_found` ("friend not found") if `user`
 /// does not hold them.
-pub async fn get(p: &Pipeline, app: &App, user: &UserId, friend: &UserId) -> Result<Friend, DeliveryError> {
+pub async fn get(p: &Ctx, app: &App, user: &UserId, friend: &UserId) -> Result<Friend, DeliveryError> {
     p.store()
         .friend(&app.id, user, friend)
         .await?
@@ -65,7 +49,7 @@ fn notification(kind: &str, data: serde_json::Value, now: UnixMillis) -> Push {
 
 /// `from` asks `to` to be friends. `to` gets a `friend_request` notification.
 pub async fn request(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     from: &UserId,
     to: &UserId,
@@ -104,7 +88,7 @@ pub async fn request(
 /// become friends, `friend.added` is written, and `from` gets a `friend_accepted`
 /// notification.
 pub async fn answer(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     user: &UserId,
     from: &UserId,
@@ -132,7 +116,7 @@ pub async fn answer(
 
 /// Takes `friend` off `user`'s list (and `user` off `friend`'s with `both`); writes
 /// `friend.removed`.
-pub async fn delete(p: &Pipeline, app: &App, user: &UserId, friend: &UserId, both: bool) -> Result<(), DeliveryError> {
+pub async fn delete(p: &Ctx, app: &App, user: &UserId, friend: &UserId, both: bool) -> Result<(), DeliveryError> {
     let store = p.store().as_ref();
     require_user(store, app, user).await?;
     let now = now_ms();
@@ -152,7 +136,7 @@ pub async fn delete(p: &Pipeline, app: &App, user: &UserId, friend: &UserId, bot
 
 /// Sets the remark and tags `user` keeps on `friend`.
 pub async fn update(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     user: &UserId,
     friend: &UserId,
@@ -170,7 +154,7 @@ pub async fn update(
 /// Changes what `user` keeps on `friend`: an absent `remark` or `tags` keeps the current
 /// one, an empty `remark` clears it.
 pub async fn patch(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     user: &UserId,
     friend: &UserId,
@@ -189,7 +173,7 @@ pub async fn patch(
 
 /// `user` stops hearing from `blocked`: direct messages and friend requests fail with
 /// `blocked`. Blocking again is harmless.
-pub async fn block(p: &Pipeline, app: &App, user: &UserId, blocked: &UserId) -> Result<Block, DeliveryError> {
+pub async fn block(p: &Ctx, app: &App, user: &UserId, blocked: &UserId) -> Result<Block, DeliveryError> {
     if user == blocked {
         return Err(DeliveryError::InvalidArgument("a user cannot block themselves".into()));
     }
@@ -199,14 +183,14 @@ pub async fn block(p: &Pipeline, app: &App, user: &UserId, blocked: &UserId) -> 
     Ok(store.block_user(&app.id, user, blocked, now_ms()).await?)
 }
 
-pub async fn unblock(p: &Pipeline, app: &App, user: &UserId, blocked: &UserId) -> Result<(), DeliveryError> {
+pub async fn unblock(p: &Ctx, app: &App, user: &UserId, blocked: &UserId) -> Result<(), DeliveryError> {
     let store = p.store().as_ref();
     require_user(store, app, user).await?;
     Ok(store.unblock_user(&app.id, user, blocked).await?)
 }
 
 pub async fn friends(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     user: &UserId,
     after: Option<&UserId>,
@@ -218,7 +202,7 @@ pub async fn friends(
 }
 
 pub async fn incoming_requests(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     user: &UserId,
     after: Option<&UserId>,
@@ -230,7 +214,7 @@ pub async fn incoming_requests(
 }
 
 pub async fn blocks(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     user: &UserId,
     after: Option<&UserId>,

@@ -9,7 +9,10 @@
 //! - `bus`, `presence`, `nonce`, `rate_limits`: the ports that become Redis or Pulsar at scale;
 //!   `clock`, the time the engine reads; `ports`: all of them, chosen at start and given to the `engine`.
 //! - `redis_adapters`: those ports on Redis, for several nodes over one database.
-//! - `delivery`: the one pipeline every message goes through.
+//! - `rules`: what a feature decides without changing anything (group permissions and send
+//!   checks, blocks and friendship, who can see a message), asked by the pipeline and the features.
+//! - `context`: `Ctx`, what a feature needs (ports, shared caches, publishing), below the pipeline.
+//! - `delivery`: the one pipeline every message goes through; it imports no feature.
 //! - `service`: the application layer the doors call (users, moderation, conversations, ...).
 //! - `lifecycle`: what happens to a message after it is sent (edits, recalls, reactions, ...).
 //! - `friends`, `rooms`, `broadcasts`: operations shared by the server API and the gateway.
@@ -22,9 +25,11 @@ pub mod bootstrap;
 pub mod broadcasts;
 pub mod bus;
 pub mod clock;
+pub mod context;
 pub mod delivery;
 pub mod domain;
 pub mod engine;
+pub mod error;
 pub mod friends;
 pub mod groups;
 pub mod ids;
@@ -37,6 +42,7 @@ pub mod proto;
 pub mod rate_limits;
 pub mod redis_adapters;
 pub mod rooms;
+pub mod rules;
 pub mod secret_box;
 pub mod service;
 pub mod store;

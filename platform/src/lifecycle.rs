@@ -26,45 +26,24 @@ use std::collections::{HashMap, HashSet};
 use serde_json::json;
 
 use crate::bus::Push;
+use crate::context::Ctx;
 use crate::delivery::{clamp_limit, Actor, DeliveryError, HookDecision, HookDraft, Pipeline};
 use crate::domain::*;
 use crate::ids::{ConversationId, MsgId, UserId};
 use crate::store::{EditOutcome, ExtensionsOutcome, ReactionOutcome, RecallOutcome, StoreError};
 use crate::webhook;
 
-/// Whether `user` can see `msg`: a participant of its conversation who has not deleted it
-/// for themselves (and, in a group, joined before it was sent). Room membership is a live
-/// connection, which the gateway checks before it asks.
-pub async fn can_see(p: &Pipeline, app: &App, user: &UserId, msg: &Message) -> Result<bool, DeliveryError> {
-    let member = match &msg.conversation_id {
-        ConversationId::Direct(a, b) => a == user || b == user,
-        ConversationId::System(u) => u == user,
-        ConversationId::Group(g) => p
-            .store()
-            .group_member(&app.id, g, user)
-            .await?
-            .is_some_and(|m| msg.seq > m.joined_seq),
-        ConversationId::Room(_) => true,
-    };
-    if !member {
-        return Ok(false);
-    }
-    let deleted = p
-        .store()
-        .deleted_for_user(&app.id, user, std::slice::from_ref(&msg.msg_id))
-        .await?;
-    Ok(deleted.is_empty())
-}
+pub use crate::rules::messages::{can_see, reply_target};
 
 /// The message `actor` names, if they may see it; `not_found` otherwise.
-pub async fn load_for(p: &Pipeline, app: &App, actor: &Actor, id: &MsgId) -> Result<Message, DeliveryError> {
+pub async fn load_for(p: &Ctx, app: &App, actor: &Actor, id: &MsgId) -> Result<Message, DeliveryError> {
     let msg = p
         .store()
         .message(&app.id, id)
         .await?
         .ok_or(DeliveryError::NotFound("message"))?;
     if let Actor::User(u) = actor {
-        if !can_see(p, app, u, &msg).await? {
+        if !can_see(p.store().as_ref(), app, u, &msg).await? {
             return Err(DeliveryError::NotFound("message"));
         }
     }
@@ -72,7 +51,7 @@ pub async fn load_for(p: &Pipeline, app: &App, actor: &Actor, id: &MsgId) -> Res
 }
 
 /// One message with its quote, extensions and reactions, as `actor` sees it.
-pub async fn message_for(p: &Pipeline, app: &App, actor: &Actor, id: &MsgId) -> Result<Message, DeliveryError> {
+pub async fn message_for(p: &Ctx, app: &App, actor: &Actor, id: &MsgId) -> Result<Message, DeliveryError> {
     let mut msg = load_for(p, app, actor, id).await?;
     decorate(p, app, reader(actor), std::slice::from_mut(&mut msg)).await?;
     Ok(msg)
@@ -91,12 +70,7 @@ fn by(actor: &Actor) -> Option<&UserId> {
 
 /// Fills in what a reader sees besides the stored message: the quoted message as it is now,
 /// the extensions, and the reactions (`reacted` from `reader`'s point of view).
-pub async fn decorate(
-    p: &Pipeline,
-    app: &App,
-    reader: Option<&UserId>,
-    msgs: &mut [Message],
-) -> Result<(), DeliveryError> {
+pub async fn decorate(p: &Ctx, app: &App, reader: Option<&UserId>, msgs: &mut [Message]) -> Result<(), DeliveryError> {
     let store = p.store();
     let mut quoted: Vec<MsgId> = msgs.iter().filter_map(|m| m.reply_to.clone()).collect();
     quoted.sort();
@@ -141,40 +115,10 @@ pub async fn decorate(
     Ok(())
 }
 
-/// The message a send replies to: it must be in the same conversation, visible to the
-/// sender and not recalled.
-pub async fn reply_target(
-    p: &Pipeline,
-    app: &App,
-    sender: &Sender,
-    conversation: &ConversationId,
-    reply_to: Option<&MsgId>,
-) -> Result<Option<Message>, DeliveryError> {
-    let Some(id) = reply_to else {
-        return Ok(None);
-    };
-    let not_found = DeliveryError::NotFound("reply_to message");
-    let Some(msg) = p.store().message(&app.id, id).await? else {
-        return Err(not_found);
-    };
-    if &msg.conversation_id != conversation {
-        return Err(not_found);
-    }
-    if let Sender::User(u) = sender {
-        if !can_see(p, app, u, &msg).await? {
-            return Err(not_found);
-        }
-    }
-    if msg.recalled {
-        return Err(DeliveryError::MessageRecalled);
-    }
-    Ok(Some(msg))
-}
-
 /// Recalls a message: by the server API at any time, by its sender within the app's recall
 /// window, by a group's owner or admins at any time. Everyone then sees it recalled, with
 /// its content, extensions and reactions gone. Recalling it again changes nothing.
-pub async fn recall(p: &Pipeline, app: &App, actor: &Actor, msg_id: &MsgId) -> Result<Message, DeliveryError> {
+pub async fn recall(p: &Ctx, app: &App, actor: &Actor, msg_id: &MsgId) -> Result<Message, DeliveryError> {
     let msg = load_for(p, app, actor, msg_id).await?;
     if let Actor::User(u) = actor {
         if msg.sender.user() == Some(u) {
@@ -225,7 +169,7 @@ pub async fn recall(p: &Pipeline, app: &App, actor: &Actor, msg_id: &MsgId) -> R
 }
 
 /// Whether `user` is an owner or admin of the group `msg` was sent to.
-async fn is_group_admin(p: &Pipeline, app: &App, user: &UserId, msg: &Message) -> Result<bool, DeliveryError> {
+async fn is_group_admin(p: &Ctx, app: &App, user: &UserId, msg: &Message) -> Result<bool, DeliveryError> {
     let ConversationId::Group(g) = &msg.conversation_id else {
         return Ok(false);
     };
@@ -336,7 +280,7 @@ pub async fn edit(
 /// list on every device; everyone else still sees them. Deleting again changes nothing.
 /// Returns the changes made (one per message newly deleted).
 pub async fn delete_for_user(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     user: &UserId,
     msg_ids: &[MsgId],
@@ -370,7 +314,7 @@ pub async fn delete_for_user(
         if already.contains(&m.msg_id) {
             continue; // deleted before: nothing to do, and no longer "visible"
         }
-        if !can_see(p, app, user, &m).await? {
+        if !can_see(p.store().as_ref(), app, user, &m).await? {
             return Err(DeliveryError::NotFound("message"));
         }
         to_delete.push(m);
@@ -383,7 +327,7 @@ pub async fn delete_for_user(
     Ok(changes)
 }
 
-async fn require_user(p: &Pipeline, app: &App, user: &UserId) -> Result<(), DeliveryError> {
+async fn require_user(p: &Ctx, app: &App, user: &UserId) -> Result<(), DeliveryError> {
     p.store()
         .user(&app.id, user)
         .await?
@@ -393,7 +337,7 @@ async fn require_user(p: &Pipeline, app: &App, user: &UserId) -> Result<(), Deli
 
 /// A message's extensions now, and the message's version.
 pub async fn extensions(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     actor: &Actor,
     msg_id: &MsgId,
@@ -413,7 +357,7 @@ pub async fn extensions(
 /// the one expected is a `version_conflict`. Returns every key set now and the message's
 /// version.
 pub async fn update_extensions(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     actor: &Actor,
     msg_id: &MsgId,
@@ -452,7 +396,7 @@ pub async fn update_extensions(
 /// `user` adds (`add`) or removes a reaction on a message they can see. Doing what is done
 /// already changes nothing. Returns the reaction as `user` sees it afterwards.
 pub async fn react(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     user: &UserId,
     msg_id: &MsgId,
@@ -493,7 +437,7 @@ pub struct ReactionUsersPage {
 
 /// Who reacted with `reaction`, earliest first, from `cursor` (a `next_cursor`) on.
 pub async fn reaction_users(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     actor: &Actor,
     msg_id: &MsgId,
@@ -547,7 +491,7 @@ pub struct ChangesPage {
 /// version first: edits, recalls, extensions and reactions of messages they can see, and
 /// their own deletes for themselves.
 pub async fn changes(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     user: &UserId,
     conversation: &ConversationId,

@@ -147,9 +147,9 @@ impl LocalRateLimits {
 #[async_trait]
 impl RateLimits for LocalRateLimits {
     async fn check(&self, key: RateKey, per_second: u32) -> Result<(), RateLimited> {
-        let Ok(mut budget) = self
-            .budgets
-            .get_or_insert_with(&key, || Ok::<_, std::convert::Infallible>(Arc::new(Budget::new(per_second))));
+        let Ok(mut budget) = self.budgets.get_or_insert_with(&key, || {
+            Ok::<_, std::convert::Infallible>(Arc::new(Budget::new(per_second)))
+        });
         if budget.per_second != per_second {
             // The app changed the setting: start over at the new rate.
             budget = Arc::new(Budget::new(per_second));

@@ -4,30 +4,23 @@
 //! A room is a registry row (`Store::create_room` and friends); who is in it is kept by
 //! `Presence` only while their connection lives; its messages are the conversation
 //! `r:<id>`, stored with a seq like any other but delivered only to connected members, with
-//! one bus event per node holding members (`Pipeline::fan_out`), never one per member.
+//! one bus event per node holding members (`Ctx::publish_to_room`), never one per member.
 //!
-//! `RoomGate` is what the pipeline asks before a message is stored in a room, from any door:
-//! the room exists, the sender is not muted in it, and the room is under its send rate.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! What the pipeline asks before a message is stored in a room (`RoomGate`) is in
+//! `context::room_gate`, below the pipeline; the operations here take the narrow `Ctx`.
 
 use serde_json::json;
 
 use crate::bus::{BusEvent, Push, Target};
-use crate::delivery::{DeliveryError, Pipeline};
+use crate::context::Ctx;
+use crate::delivery::DeliveryError;
 use crate::domain::*;
 use crate::ids::{AppId, ConversationId, RoomId, UserId};
-use crate::rate_limits::{check_room_send_rate, RateKey};
+use crate::rate_limits::RateKey;
 use crate::store::{NewOutboxEvent, SeqRange, StoreError};
 use crate::webhook;
 
-/// How long the gate trusts what it read about a room or a mute. Changes made through this
-/// node drop the entry at once; other nodes see them within this time.
-pub const ROOM_CACHE_TTL: Duration = Duration::from_secs(2);
-/// Entries kept before a map is swept of stale ones.
-const SWEEP_AT: usize = 100_000;
+pub use crate::context::room_gate::{RoomGate, ROOM_CACHE_TTL};
 
 /// A room with how many are in it now.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,107 +30,9 @@ pub struct RoomDetail {
     pub member_count: u64,
 }
 
-/// What was read, and when.
-type Cached<T> = (T, Instant);
-type RoomKey = (AppId, RoomId);
-/// A user's mute in a room.
-type MuteKey = (AppId, RoomId, UserId);
-
-/// The checks a room send passes, with what they need cached for a moment so a busy room
-/// costs no store read per message.
-#[derive(Default)]
-pub struct RoomGate {
-    rooms: Mutex<HashMap<RoomKey, Cached<Option<Room>>>>,
-    mutes: Mutex<HashMap<MuteKey, Cached<Option<UnixMillis>>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Every operation leaves the maps consistent, so a poisoned lock is safe to use.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl RoomGate {
-    /// The room, from the cache when fresh.
-    pub async fn room(&self, p: &Pipeline, app: &AppId, id: &RoomId) -> Result<Option<Room>, DeliveryError> {
-        let key = (app.clone(), id.clone());
-        if let Some((room, at)) = lock(&self.rooms).get(&key) {
-            if at.elapsed() < ROOM_CACHE_TTL {
-                return Ok(room.clone());
-            }
-        }
-        let room = p.store().room(app, id).await?;
-        let mut map = lock(&self.rooms);
-        if map.len() >= SWEEP_AT {
-            map.retain(|_, (_, at)| at.elapsed() < ROOM_CACHE_TTL);
-        }
-        map.insert(key, (room.clone(), Instant::now()));
-        Ok(room)
-    }
-
-    /// Until when `user` is muted in the room (a past time means not muted), cached.
-    async fn muted_until(
-        &self,
-        p: &Pipeline,
-        app: &AppId,
-        room: &RoomId,
-        user: &UserId,
-    ) -> Result<Option<UnixMillis>, DeliveryError> {
-        let key = (app.clone(), room.clone(), user.clone());
-        if let Some((until, at)) = lock(&self.mutes).get(&key) {
-            if at.elapsed() < ROOM_CACHE_TTL {
-                return Ok(*until);
-            }
-        }
-        let until = p.store().room_mute(app, room, user).await?;
-        let mut map = lock(&self.mutes);
-        if map.len() >= SWEEP_AT {
-            map.retain(|_, (_, at)| at.elapsed() < ROOM_CACHE_TTL);
-        }
-        map.insert(key, (until, Instant::now()));
-        Ok(until)
-    }
-
-    /// What the pipeline asks before storing a message from `sender` in the room: the room
-    /// exists (`not_found`), the sender is not muted in it (`user_muted`), and the room is
-    /// under its send rate (`rate_limited`).
-    pub(crate) async fn admit(
-        &self,
-        p: &Pipeline,
-        app: &App,
-        room: &RoomId,
-        sender: &Sender,
-        now: UnixMillis,
-    ) -> Result<(), DeliveryError> {
-        if self.room(p, &app.id, room).await?.is_none() {
-            return Err(DeliveryError::NotFound("room"));
-        }
-        if let Sender::User(u) = sender {
-            if self.muted_until(p, &app.id, room, u).await?.is_some_and(|t| t > now) {
-                return Err(DeliveryError::SenderMuted);
-            }
-        }
-        // The room's budget of `room_send_rate_per_second`, across the nodes that share
-        // the rate-limit port.
-        check_room_send_rate(p.rate_limits().as_ref(), app, room).await?;
-        Ok(())
-    }
-
-    /// Drops what this node remembers of a room (after it changed or was deleted); its send
-    /// budget is dropped by `forget_room`.
-    pub fn forget(&self, app: &AppId, room: &RoomId) {
-        let key = (app.clone(), room.clone());
-        lock(&self.rooms).remove(&key);
-        lock(&self.mutes).retain(|(a, r, _), _| !(a == app && r == room));
-    }
-
-    fn forget_mute(&self, app: &AppId, room: &RoomId, user: &UserId) {
-        lock(&self.mutes).remove(&(app.clone(), room.clone(), user.clone()));
-    }
-}
-
 /// Drops what this node remembers of a room, its send budget included, and tells the
 /// other nodes to drop theirs.
-fn forget_room(p: &Pipeline, app: &AppId, room: &RoomId) {
+fn forget_room(p: &Ctx, app: &AppId, room: &RoomId) {
     p.room_gate().forget(app, room);
     p.rate_limits().forget(&RateKey::RoomSends(app.clone(), room.clone()));
     p.announce(crate::bus::Invalidation::Room {
@@ -146,7 +41,7 @@ fn forget_room(p: &Pipeline, app: &AppId, room: &RoomId) {
     });
 }
 
-async fn detail(p: &Pipeline, app: &AppId, room: Room) -> Result<RoomDetail, DeliveryError> {
+async fn detail(p: &Ctx, app: &AppId, room: Room) -> Result<RoomDetail, DeliveryError> {
     let member_count = p
         .presence()
         .room_member_count(app, &room.id)
@@ -182,7 +77,7 @@ fn created_event(app: &App, room: &NewRoom, now: UnixMillis) -> Vec<NewOutboxEve
 /// Creates a room from the server API. `name` defaults to the id, `metadata` to `{}`.
 /// `conflict` if the app has a room with this id.
 pub async fn create(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     id: RoomId,
     name: Option<String>,
@@ -211,7 +106,7 @@ pub async fn create(
 }
 
 /// One room with its member count, read fresh.
-pub async fn get(p: &Pipeline, app: &App, id: &RoomId) -> Result<RoomDetail, DeliveryError> {
+pub async fn get(p: &Ctx, app: &App, id: &RoomId) -> Result<RoomDetail, DeliveryError> {
     let room = p
         .store()
         .room(&app.id, id)
@@ -221,12 +116,7 @@ pub async fn get(p: &Pipeline, app: &App, id: &RoomId) -> Result<RoomDetail, Del
 }
 
 /// The app's rooms by id, after `after`.
-pub async fn list(
-    p: &Pipeline,
-    app: &App,
-    after: Option<&RoomId>,
-    limit: u32,
-) -> Result<Vec<RoomDetail>, DeliveryError> {
+pub async fn list(p: &Ctx, app: &App, after: Option<&RoomId>, limit: u32) -> Result<Vec<RoomDetail>, DeliveryError> {
     let rooms = p.store().rooms(&app.id, after, limit).await?;
     let mut out = Vec::with_capacity(rooms.len());
     for r in rooms {
@@ -237,7 +127,7 @@ pub async fn list(
 
 /// Changes a room's name and/or metadata (`None` keeps them).
 pub async fn update(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     id: &RoomId,
     name: Option<String>,
@@ -270,7 +160,7 @@ pub async fn update(
 
 /// Tells the nodes holding the room's sessions that `user`'s sessions (or everyone's) leave
 /// it, after presence forgot them, so a count read after this call is already right.
-async fn send_away(p: &Pipeline, app: &App, room: &RoomId, user: Option<&UserId>, reason: &str) -> u64 {
+async fn send_away(p: &Ctx, app: &App, room: &RoomId, user: Option<&UserId>, reason: &str) -> u64 {
     let presence = p.presence();
     let nodes = match presence.room_nodes(&app.id, room).await {
         Ok(n) => n,
@@ -306,7 +196,7 @@ async fn send_away(p: &Pipeline, app: &App, room: &RoomId, user: Option<&UserId>
 
 /// Dismisses a room: deletes it with its history and mutes, then every connected member is
 /// told (`room_left`, reason `dismissed`) and leaves. Returns how many sessions were in it.
-pub async fn dismiss(p: &Pipeline, app: &App, id: &RoomId) -> Result<u64, DeliveryError> {
+pub async fn dismiss(p: &Ctx, app: &App, id: &RoomId) -> Result<u64, DeliveryError> {
     let room = p
         .store()
         .room(&app.id, id)
@@ -323,7 +213,7 @@ pub async fn dismiss(p: &Pipeline, app: &App, id: &RoomId) -> Result<u64, Delive
 /// Takes `user` out of the room now: each of their connections in it is told
 /// (`room_left`, reason `removed`) and gets nothing more from it. They may join again.
 /// Returns how many sessions left.
-pub async fn remove_user(p: &Pipeline, app: &App, id: &RoomId, user: &UserId) -> Result<u64, DeliveryError> {
+pub async fn remove_user(p: &Ctx, app: &App, id: &RoomId, user: &UserId) -> Result<u64, DeliveryError> {
     p.store()
         .room(&app.id, id)
         .await?
@@ -334,7 +224,7 @@ pub async fn remove_user(p: &Pipeline, app: &App, id: &RoomId, user: &UserId) ->
 /// Mutes a user of the app in the room until `until`: they stay in it and read, and their
 /// sends to it fail with `user_muted`.
 pub async fn mute(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     id: &RoomId,
     user: &UserId,
@@ -354,7 +244,7 @@ pub async fn mute(
 }
 
 /// Lifts a mute in the room. `not_found` if the user is not muted there.
-pub async fn unmute(p: &Pipeline, app: &App, id: &RoomId, user: &UserId) -> Result<(), DeliveryError> {
+pub async fn unmute(p: &Ctx, app: &App, id: &RoomId, user: &UserId) -> Result<(), DeliveryError> {
     p.store()
         .room(&app.id, id)
         .await?
@@ -370,7 +260,7 @@ pub async fn unmute(p: &Pipeline, app: &App, id: &RoomId, user: &UserId) -> Resu
 
 /// The mutes in force in the room, by user id.
 pub async fn mutes(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     id: &RoomId,
     after: Option<&UserId>,
@@ -385,7 +275,7 @@ pub async fn mutes(
 
 /// The room a user is about to join: as it is, or created now if it does not exist and the
 /// app has `rooms_created_on_join` (else `not_found`).
-pub async fn open_for_join(p: &Pipeline, app: &App, id: &RoomId) -> Result<Room, DeliveryError> {
+pub async fn open_for_join(p: &Ctx, app: &App, id: &RoomId) -> Result<Room, DeliveryError> {
     if let Some(room) = p.room_gate().room(p, &app.id, id).await? {
         return Ok(room);
     }
@@ -408,7 +298,7 @@ pub async fn open_for_join(p: &Pipeline, app: &App, id: &RoomId) -> Result<Room,
 
 /// What a new member gets: the room's last `room_backlog` messages, oldest first, and the
 /// seq of its newest message (0 when it has none).
-pub async fn backlog(p: &Pipeline, app: &App, id: &RoomId) -> Result<(Vec<Message>, i64), DeliveryError> {
+pub async fn backlog(p: &Ctx, app: &App, id: &RoomId) -> Result<(Vec<Message>, i64), DeliveryError> {
     let conversation = ConversationId::Room(id.clone());
     let want = app.settings.room_backlog;
     // At least one, so the last seq is known even when the app wants no backlog.
@@ -424,7 +314,7 @@ pub async fn backlog(p: &Pipeline, app: &App, id: &RoomId) -> Result<(Vec<Messag
 }
 
 /// A room's profile and member count for a user of the app (the SDK's `get_room`).
-pub async fn info(p: &Pipeline, app: &App, id: &RoomId) -> Result<RoomDetail, DeliveryError> {
+pub async fn info(p: &Ctx, app: &App, id: &RoomId) -> Result<RoomDetail, DeliveryError> {
     let room = p
         .room_gate()
         .room(p, &app.id, id)

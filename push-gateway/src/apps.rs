@@ -74,9 +74,9 @@ impl AppCache {
         }
         let shared = Arc::new(app);
         // Another session may have put it there since: then theirs is the shared one.
-        let Ok(slot) = self
-            .entries
-            .get_or_insert_with(&shared.id, || Ok::<_, std::convert::Infallible>(new_slot(shared.clone())));
+        let Ok(slot) = self.entries.get_or_insert_with(&shared.id, || {
+            Ok::<_, std::convert::Infallible>(new_slot(shared.clone()))
+        });
         let e = lock(&slot);
         e.app.clone()
     }

@@ -591,15 +591,25 @@ impl Session {
             Command::History(h) => self.history(h).await,
             Command::Read(r) => {
                 let conv = ConversationId::parse(&r.conversation_id)?;
-                let entry = self.gw.pipeline.mark_read(&self.app, &self.user, &conv, r.seq).await?;
+                let entry = tern_platform::service::conversations::mark_read(
+                    &self.gw.pipeline,
+                    &self.app,
+                    &self.user,
+                    &conv,
+                    r.seq,
+                )
+                .await?;
                 Ok(Body::Conversation(convert::conversation(&entry)))
             }
             Command::Recall(r) => {
                 let id = MsgId::parse(&r.msg_id)?;
-                self.gw
-                    .pipeline
-                    .recall(&self.app, &Actor::User(self.user.clone()), &id)
-                    .await?;
+                tern_platform::service::messages::recall(
+                    &self.gw.pipeline,
+                    &self.app,
+                    &Actor::User(self.user.clone()),
+                    &id,
+                )
+                .await?;
                 Ok(Body::Ok(pb::Ok {}))
             }
             Command::Typing(t) => {
@@ -774,11 +784,15 @@ impl Session {
         } else {
             SeqRange::After(h.after_seq)
         };
-        let msgs = self
-            .gw
-            .pipeline
-            .history(&self.app, &Actor::User(self.user.clone()), &conv, range, h.limit)
-            .await;
+        let msgs = tern_platform::service::messages::history_range(
+            &self.gw.pipeline,
+            &self.app,
+            &Actor::User(self.user.clone()),
+            &conv,
+            range,
+            h.limit,
+        )
+        .await;
         let msgs = room_may_be_empty(&conv, msgs)?;
         Ok(Body::HistoryResult(pb::HistoryResult {
             conversation_id: conv.to_string(),

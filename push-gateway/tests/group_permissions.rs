@@ -273,17 +273,16 @@ async fn other_apps_ids(env: Env) {
     .unwrap();
     wait_for_text(&mut ben_ev, "in my app's room").await;
 
+    use tern_platform::service::messages::history_range;
     // The server API's door (the pipeline): another app's group and room are not found.
     let p = &server.pipeline;
     for c in ["g:g", "r:lobby"] {
         let c = ConversationId::parse(c).unwrap();
-        let e = p
-            .history(&theirs.app, &Actor::Server, &c, SeqRange::After(0), 10)
+        let e = history_range(p, &theirs.app, &Actor::Server, &c, SeqRange::After(0), 10)
             .await
             .unwrap_err();
         assert_eq!(e.code(), "not_found", "{c}");
-        assert!(!p
-            .history(&mine.app, &Actor::Server, &c, SeqRange::After(0), 10)
+        assert!(!history_range(p, &mine.app, &Actor::Server, &c, SeqRange::After(0), 10)
             .await
             .unwrap()
             .is_empty());

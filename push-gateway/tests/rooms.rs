@@ -298,16 +298,16 @@ async fn leaving_and_disconnecting_stop_delivery_at_once() {
             .unwrap()
             .is_empty());
         // History keeps everything with its seq, whoever was there.
-        let h = p
-            .history(
-                &app.app,
-                &Actor::Server,
-                &ConversationId::Room(rid("r")),
-                SeqRange::After(0),
-                10,
-            )
-            .await
-            .unwrap();
+        let h = tern_platform::service::messages::history_range(
+            p,
+            &app.app,
+            &Actor::Server,
+            &ConversationId::Room(rid("r")),
+            SeqRange::After(0),
+            10,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             h.iter()
                 .map(|m| (m.seq, m.content["text"].as_str().unwrap()))
@@ -402,17 +402,16 @@ async fn past_the_room_rate_sends_get_rate_limited_with_a_hint_and_nothing_is_lo
                     .seq,
             );
         }
-        let h = server
-            .pipeline
-            .history(
-                &app.app,
-                &Actor::Server,
-                &ConversationId::Room(rid("hot")),
-                SeqRange::After(0),
-                100,
-            )
-            .await
-            .unwrap();
+        let h = tern_platform::service::messages::history_range(
+            &server.pipeline,
+            &app.app,
+            &Actor::Server,
+            &ConversationId::Room(rid("hot")),
+            SeqRange::After(0),
+            100,
+        )
+        .await
+        .unwrap();
         let sdk: Vec<i64> = h
             .iter()
             .filter(|m| m.content["text"].as_str().unwrap().starts_with("sdk"))
@@ -447,16 +446,16 @@ async fn dismissal_sends_everyone_away_and_the_sdk_does_not_rejoin() {
         // The room and its history are gone; its members are out of it.
         let e = rooms::get(p, &app.app, &rid("party")).await.unwrap_err();
         assert_eq!(e.code(), "not_found");
-        let e = p
-            .history(
-                &app.app,
-                &Actor::Server,
-                &ConversationId::Room(rid("party")),
-                SeqRange::After(0),
-                10,
-            )
-            .await
-            .unwrap_err();
+        let e = tern_platform::service::messages::history_range(
+            p,
+            &app.app,
+            &Actor::Server,
+            &ConversationId::Room(rid("party")),
+            SeqRange::After(0),
+            10,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.code(), "not_found");
         let e = bob
             .send(Target::Room("party".into()), "text", json!({"text": "anyone?"}))
@@ -690,16 +689,16 @@ async fn a_room_message_is_one_publish_per_node_holding_members() {
         assert_eq!(next_text(&mut watcher_a).await.1, "fence-a");
         assert_eq!(next_text(&mut watcher_b).await.1, "fence-b");
         // History keeps every message with its seq.
-        let h = pipeline
-            .history(
-                &app.app,
-                &Actor::Server,
-                &ConversationId::Room(rid("concert")),
-                SeqRange::After(0),
-                100,
-            )
-            .await
-            .unwrap();
+        let h = tern_platform::service::messages::history_range(
+            &pipeline,
+            &app.app,
+            &Actor::Server,
+            &ConversationId::Room(rid("concert")),
+            SeqRange::After(0),
+            100,
+        )
+        .await
+        .unwrap();
         assert_eq!(h.iter().map(|m| m.seq).collect::<Vec<_>>(), (1..=N).collect::<Vec<_>>());
 
         // Once node B holds no member, a room message costs node A's publish alone.

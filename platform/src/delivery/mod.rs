@@ -12,7 +12,6 @@
 //! it is durable. Persistence is batched (`writer`): concurrent sends share one transaction,
 //! which is how one SQLite file takes thousands of sends a second.
 
-mod error;
 mod hook;
 pub mod moderation;
 mod pipeline;
@@ -22,7 +21,7 @@ pub(crate) use send::check_message;
 mod user_cache;
 mod writer;
 
-pub use error::DeliveryError;
+pub use crate::error::DeliveryError;
 pub use hook::{BeforeSendHook, HookDecision, HookDraft};
 pub use pipeline::{
     clamp_limit, Actor, Pipeline, PipelineConfig, Recipient, SendOptions, SendRequest, DEFAULT_PAGE, MAX_PAGE,

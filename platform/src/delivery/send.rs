@@ -105,14 +105,21 @@ impl Pipeline {
             }
             (Recipient::Group(g), sender) => {
                 let group = self.group_snapshot(app, g).await?;
-                crate::groups::check_send(&group, sender, &req.options, req.source, now)?;
+                crate::rules::groups::check_send(
+                    &group,
+                    sender,
+                    &req.options.mentions,
+                    req.options.mention_all,
+                    req.source,
+                    now,
+                )?;
                 Route {
                     conversation: ConversationId::Group(g.clone()),
                     participants: Vec::new(),
                 }
             }
             (Recipient::Room(r), sender) => {
-                self.rooms.admit(self, app, r, sender, now).await?;
+                self.room_gate().admit(self, app, r, sender, now).await?;
                 Route {
                     conversation: ConversationId::Room(r.clone()),
                     participants: Vec::new(),
@@ -134,8 +141,8 @@ impl Pipeline {
         client_msg_id: &ClientMsgId,
         hooked: bool,
     ) -> Early<Option<Message>> {
-        let quoted = match crate::lifecycle::reply_target(
-            self,
+        let quoted = match crate::rules::messages::reply_target(
+            self.store().as_ref(),
             app,
             &req.sender,
             &route.conversation,
@@ -153,7 +160,7 @@ impl Pipeline {
             }
         }
         if let (Recipient::User(to), Sender::User(from)) = (&req.to, &req.sender) {
-            if let Err(refused) = crate::friends::check_direct(self.store.as_ref(), app, from, to).await {
+            if let Err(refused) = crate::rules::friends::check_direct(self.store().as_ref(), app, from, to).await {
                 // A message stored before the block (or unfriending) still answers its retries.
                 return self.first_answer_or(app, req, client_msg_id, refused).await;
             }
@@ -284,7 +291,7 @@ impl Pipeline {
         client_msg_id: &ClientMsgId,
     ) -> Result<Option<SendReceipt>, DeliveryError> {
         Ok(self
-            .store
+            .store()
             .message_by_client_msg_id(&app.id, req.sender.idempotency_key(), client_msg_id)
             .await?
             .map(|m| m.receipt()))

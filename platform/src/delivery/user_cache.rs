@@ -50,7 +50,8 @@ impl UserCache {
     }
 
     pub(crate) fn put(&self, app: &AppId, user: &UserId, state: UserState) {
-        self.entries.insert((app.clone(), user.clone()), (state, Instant::now()));
+        self.entries
+            .insert((app.clone(), user.clone()), (state, Instant::now()));
     }
 
     pub(crate) fn forget(&self, app: &AppId, user: &UserId) {

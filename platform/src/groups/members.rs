@@ -5,7 +5,7 @@ use super::*;
 
 /// Members by user id with role, joined_at and muted_until (members; the server API).
 pub async fn members(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     actor: &Actor,
     id: &GroupId,
@@ -17,7 +17,7 @@ pub async fn members(
 }
 
 pub async fn member(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     actor: &Actor,
     id: &GroupId,
@@ -32,7 +32,7 @@ pub async fn member(
 
 /// Makes a member an admin or an admin a member (the owner; the server API).
 pub async fn set_role(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     actor: &Actor,
     id: &GroupId,
@@ -74,7 +74,7 @@ pub async fn set_role(
 
 /// Writes one member's role or mute change with its notice and events, then tells the group.
 async fn change_member(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     id: &GroupId,
     user: &UserId,
@@ -94,7 +94,7 @@ async fn change_member(
 /// Mutes a member until a time (`Some`), or lifts their mute (`None`): admins mute members,
 /// the owner admins too, the server API anyone but the owner.
 pub async fn mute_member(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     actor: &Actor,
     id: &GroupId,
@@ -135,13 +135,7 @@ pub async fn mute_member(
 
 /// Hands the ownership to another member (the owner; the server API); the old owner
 /// becomes a member.
-pub async fn transfer(
-    p: &Pipeline,
-    app: &App,
-    actor: &Actor,
-    id: &GroupId,
-    to: &UserId,
-) -> Result<Group, DeliveryError> {
+pub async fn transfer(p: &Ctx, app: &App, actor: &Actor, id: &GroupId, to: &UserId) -> Result<Group, DeliveryError> {
     let group = permitted(p, app, id, actor, rules::may_transfer, "transfer the ownership").await?;
     if group.owner == *to {
         return Err(DeliveryError::InvalidArgument(format!("{to} owns the group already")));
@@ -174,7 +168,7 @@ pub async fn transfer(
 
 /// The groups `user` is in, by group id.
 pub async fn user_groups(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     user: &UserId,
     after: Option<&GroupId>,

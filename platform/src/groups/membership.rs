@@ -15,7 +15,7 @@ fn check_batch(users: &[UserId]) -> Result<(), DeliveryError> {
 /// Adds members (the server API, the owner and admins) or invites them (members: the join
 /// policy decides, see `rules::invite_effect`). Members already in are skipped.
 pub async fn add_members(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     actor: &Actor,
     id: &GroupId,
@@ -75,7 +75,7 @@ pub async fn add_members(
 
 /// Stores a pending join request and tells the admins.
 async fn ask(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     id: &GroupId,
     user: &UserId,
@@ -111,7 +111,7 @@ async fn ask(
 /// anyone; nobody removes the owner. The removed user gets a `removed_from_group` notice in
 /// their `s:<user>` conversation and stops receiving the group's messages at once.
 pub async fn remove_member(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     actor: &Actor,
     id: &GroupId,
@@ -154,7 +154,7 @@ pub async fn remove_member(
 }
 
 /// `user` leaves the group. The owner must transfer the ownership first.
-pub async fn leave(p: &Pipeline, app: &App, user: &UserId, id: &GroupId) -> Result<(), DeliveryError> {
+pub async fn leave(p: &Ctx, app: &App, user: &UserId, id: &GroupId) -> Result<(), DeliveryError> {
     let (_, s) = standing(p, app, id, &Actor::User(user.clone())).await?;
     match s {
         Standing::Outsider => return Err(DeliveryError::NotFound("group member")),
@@ -184,13 +184,7 @@ pub async fn leave(p: &Pipeline, app: &App, user: &UserId, id: &GroupId) -> Resu
 /// `user` asks to join: a `free` group takes them at once, an `approval` group stores a
 /// request for the admins (who are told), an `invite_only` group refuses. A member asking
 /// again is answered with their membership.
-pub async fn join(
-    p: &Pipeline,
-    app: &App,
-    user: &UserId,
-    id: &GroupId,
-    message: &str,
-) -> Result<Joined, DeliveryError> {
+pub async fn join(p: &Ctx, app: &App, user: &UserId, id: &GroupId, message: &str) -> Result<Joined, DeliveryError> {
     if message.chars().count() > MAX_JOIN_MESSAGE_CHARS {
         return Err(DeliveryError::InvalidArgument(format!(
             "message must be at most {MAX_JOIN_MESSAGE_CHARS} characters"
@@ -241,7 +235,7 @@ pub async fn join(
 
 /// Pending join requests, by user id (the owner and admins; the server API).
 pub async fn join_requests(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     actor: &Actor,
     id: &GroupId,
@@ -256,7 +250,7 @@ pub async fn join_requests(
 /// `join_request_accepted` or `join_request_declined` notice in their own system
 /// conversation, kept for them if they are offline.
 pub async fn answer_join_request(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     actor: &Actor,
     id: &GroupId,

@@ -10,32 +10,34 @@
 //!
 //! - `membership`: adding, removing, leaving, joining and join requests.
 //! - `members`: listing members, roles, mutes, the ownership, a user's groups.
-//! - `reading`: the checks of a group send, read receipts, read counts and readers.
-//! - `rules`: who may do what (the permission matrix), and the mention limit.
-//! - `cache`: each node's member snapshots, which make fan-out to big groups cheap.
+//! - `reading`: read receipts, read counts and readers.
+//!
+//! Who may do what (the permission matrix, the mention limit, the checks of a group send)
+//! is `rules::groups`, re-exported here as `rules`; each node's member snapshots are
+//! `context::group_cache`. Both sit below the pipeline, which asks them on every group send.
 
-pub mod cache;
 mod members;
 mod membership;
 mod reading;
-pub mod rules;
+pub use crate::rules::groups as rules;
 
 use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
 use crate::bus::Push;
-use crate::delivery::{Actor, DeliveryError, Pipeline, SendOptions};
+use crate::context::Ctx;
+use crate::delivery::{Actor, DeliveryError};
 use crate::domain::*;
 use crate::ids::{ConversationId, GroupId, MsgId, UserId};
 use crate::store::{GroupChange, GroupRecord, JoinAnswer, MemberChange, NewGroup, SeqRange, StoreError};
 use crate::webhook;
 
-pub use cache::{GroupSnapshot, MemberState};
+pub use crate::context::group_cache::{GroupSnapshot, MemberState};
 pub use members::*;
 pub use membership::*;
+pub(crate) use reading::tell_senders;
 pub use reading::{check_read_count_batch, read_counts, readers};
-pub(crate) use reading::{check_send, tell_senders};
 pub use rules::{InviteEffect, Standing};
 
 /// A group to create. From the SDK the owner is the creating user.
@@ -123,7 +125,7 @@ fn full_err(e: StoreError) -> DeliveryError {
     }
 }
 
-async fn require_users(p: &Pipeline, app: &App, users: &[UserId]) -> Result<(), DeliveryError> {
+async fn require_users(p: &Ctx, app: &App, users: &[UserId]) -> Result<(), DeliveryError> {
     let existing = p.store().existing_users(&app.id, users).await?;
     let missing: Vec<String> = users
         .iter()
@@ -143,7 +145,7 @@ fn dedup(users: &[UserId]) -> Vec<UserId> {
 }
 
 /// The group and how `actor` stands in it. `not_found` for no group (or another app's).
-async fn standing(p: &Pipeline, app: &App, id: &GroupId, actor: &Actor) -> Result<(Group, Standing), DeliveryError> {
+async fn standing(p: &Ctx, app: &App, id: &GroupId, actor: &Actor) -> Result<(Group, Standing), DeliveryError> {
     let store = p.store();
     let group = store
         .group(&app.id, id)
@@ -162,7 +164,7 @@ async fn standing(p: &Pipeline, app: &App, id: &GroupId, actor: &Actor) -> Resul
 /// The group, if the caller's standing in it lets them `what` (by `rule`); `forbidden`
 /// otherwise.
 async fn permitted(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     id: &GroupId,
     actor: &Actor,
@@ -185,7 +187,7 @@ fn refuse(s: Standing, what: &str) -> DeliveryError {
 
 /// Pushes what a change stored: the notice to the members as they are now, each personal
 /// notice to its user.
-async fn publish<T>(p: &Pipeline, app: &App, id: &GroupId, change: &GroupChange<T>) {
+async fn publish<T>(p: &Ctx, app: &App, id: &GroupId, change: &GroupChange<T>) {
     p.forget_group(app, id);
     if let Some(message) = &change.notice {
         match p.group_snapshot(app, id).await {
@@ -222,7 +224,7 @@ fn notification(kind: &str, data: Value) -> Push {
 }
 
 /// Tells the owner and admins (on their connected devices) that a request waits.
-async fn notify_admins(p: &Pipeline, app: &App, request: &GroupJoinRequest) {
+async fn notify_admins(p: &Ctx, app: &App, request: &GroupJoinRequest) {
     match p.group_snapshot(app, &request.group_id).await {
         Ok(s) => {
             let push = notification(
@@ -240,7 +242,7 @@ async fn notify_admins(p: &Pipeline, app: &App, request: &GroupJoinRequest) {
 
 /// Creates a group. Users may create groups when the app allows it, owning what they
 /// create; the server API names any owner.
-pub async fn create(p: &Pipeline, app: &App, actor: &Actor, spec: GroupSpec) -> Result<Group, DeliveryError> {
+pub async fn create(p: &Ctx, app: &App, actor: &Actor, spec: GroupSpec) -> Result<Group, DeliveryError> {
     if let Actor::User(u) = actor {
         if !app.settings.users_may_create_groups {
             return Err(DeliveryError::Forbidden(
@@ -308,7 +310,7 @@ pub async fn create(p: &Pipeline, app: &App, actor: &Actor, spec: GroupSpec) -> 
 }
 
 /// Any user of the app may read a group's profile (to decide whether to join it).
-pub async fn get(p: &Pipeline, app: &App, id: &GroupId) -> Result<Group, DeliveryError> {
+pub async fn get(p: &Ctx, app: &App, id: &GroupId) -> Result<Group, DeliveryError> {
     p.store()
         .group(&app.id, id)
         .await?
@@ -318,7 +320,7 @@ pub async fn get(p: &Pipeline, app: &App, id: &GroupId) -> Result<Group, Deliver
 /// Changes the profile (the owner and admins; the server API). A patch that changes nothing
 /// writes nothing.
 pub async fn update(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     actor: &Actor,
     id: &GroupId,
@@ -362,7 +364,7 @@ pub async fn update(
 /// Dismisses the group (its owner; the server API): the group, its timeline and every
 /// member's entry go; each member gets a `group_dismissed` notice in their `s:<user>`
 /// conversation.
-pub async fn dismiss(p: &Pipeline, app: &App, actor: &Actor, id: &GroupId) -> Result<(), DeliveryError> {
+pub async fn dismiss(p: &Ctx, app: &App, actor: &Actor, id: &GroupId) -> Result<(), DeliveryError> {
     let group = permitted(p, app, id, actor, rules::may_dismiss, "dismiss the group").await?;
     let by = by(actor);
     let events = event(

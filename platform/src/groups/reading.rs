@@ -1,54 +1,12 @@
-//! Sending to a group and reading it: the checks a group message passes, read receipts to
-//! the senders, and read counts and readers of a message.
+//! Reading a group: read receipts to the senders, and read counts and readers of a
+//! message. (What a group message must pass is `rules::groups::check_send`.)
 
 use super::*;
-
-/// Whether `sender` may send to the group with these options: a member, not muted there,
-/// not silenced by `mute_all`; @all from the SDK by the owner and admins only; mentions
-/// only of members.
-pub(crate) fn check_send(
-    snapshot: &GroupSnapshot,
-    sender: &Sender,
-    options: &SendOptions,
-    source: Source,
-    now: UnixMillis,
-) -> Result<(), DeliveryError> {
-    if let Sender::User(u) = sender {
-        let m = snapshot
-            .member(u)
-            .ok_or_else(|| DeliveryError::Forbidden("the sender is not a member of the group".into()))?;
-        if let Some(until) = m.muted_until.filter(|t| *t > now) {
-            return Err(DeliveryError::MemberMuted { until });
-        }
-        if snapshot.group.mute_all && !rules::may_speak_when_muted(m.role) {
-            return Err(DeliveryError::GroupMuted);
-        }
-        if options.mention_all && source == Source::Sdk && !rules::may_mention_all(m.role) {
-            return Err(DeliveryError::Forbidden(
-                "only the owner and admins may mention everyone".into(),
-            ));
-        }
-    }
-    rules::check_mention_count(options.mentions.len())?;
-    let strangers: Vec<&str> = options
-        .mentions
-        .iter()
-        .filter(|u| snapshot.member(u).is_none())
-        .map(UserId::as_str)
-        .collect();
-    if !strangers.is_empty() {
-        return Err(DeliveryError::InvalidArgument(format!(
-            "only members can be mentioned; not members: {}",
-            strangers.join(", ")
-        )));
-    }
-    Ok(())
-}
 
 /// After `reader` read the group from `before` up to `read_seq`: the senders of the newly
 /// read messages (of the last `MAX_RECEIPT_MESSAGES` of them) get a `receipt`, in groups
 /// small enough to keep read receipts. Failures are logged: the read itself is stored.
-pub(crate) async fn tell_senders(p: &Pipeline, app: &App, reader: &UserId, id: &GroupId, before: i64, read_seq: i64) {
+pub(crate) async fn tell_senders(p: &Ctx, app: &App, reader: &UserId, id: &GroupId, before: i64, read_seq: i64) {
     let snapshot = match p.group_snapshot(app, id).await {
         Ok(s) => s,
         Err(e) => {
@@ -99,7 +57,7 @@ fn receipts_kept(app: &App, group: &Group) -> bool {
 
 /// The messages `msg_ids` of the group, as `actor` may see them.
 async fn group_messages(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     actor: &Actor,
     id: &GroupId,
@@ -153,7 +111,7 @@ pub fn check_read_count_batch(messages: usize) -> Result<(), DeliveryError> {
 /// Per-message read counts, in the order asked (members; the server API), for groups up
 /// to the app's `group_read_receipt_limit`.
 pub async fn read_counts(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     actor: &Actor,
     id: &GroupId,
@@ -191,7 +149,7 @@ pub async fn read_counts(
 /// Who has read one message (or, with `unread`, who has not), by user id, paged.
 #[allow(clippy::too_many_arguments)]
 pub async fn readers(
-    p: &Pipeline,
+    p: &Ctx,
     app: &App,
     actor: &Actor,
     id: &GroupId,

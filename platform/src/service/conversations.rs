@@ -1,5 +1,7 @@
 //! A user's conversation list, as the server API reads it.
 
+use crate::bus::Push;
+use crate::context::Ctx;
 use crate::delivery::{clamp_limit, DeliveryError, Pipeline};
 use crate::domain::{App, ConversationEntry, UnixMillis};
 use crate::ids::{ConversationId, UserId};
@@ -66,6 +68,55 @@ pub async fn changed_since(
     p.store()
         .conversations_changed_since(&app.id, user, version, limit)
         .await
+}
+
+/// Marks `conversation` read by `user` up to `seq`, and tells the other side (direct
+/// chats) and the user's other devices.
+pub async fn mark_read(
+    p: &Ctx,
+    app: &App,
+    user: &UserId,
+    conversation: &ConversationId,
+    seq: i64,
+) -> Result<ConversationEntry, DeliveryError> {
+    if seq < 0 {
+        return Err(DeliveryError::InvalidArgument("seq must be 0 or more".into()));
+    }
+    // In a group, the senders of what this read covers get a receipt (see below).
+    let read_before = match conversation {
+        ConversationId::Group(_) => p
+            .store()
+            .conversation(&app.id, user, conversation)
+            .await?
+            .map(|e| e.read_seq),
+        _ => None,
+    };
+    let entry = p
+        .store()
+        .mark_read(&app.id, user, conversation, seq)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound(_) => DeliveryError::NotFound("conversation"),
+            e => e.into(),
+        })?;
+    let mut users = vec![user.clone()];
+    if let Some(peer) = conversation.peer_of(user) {
+        if peer != user {
+            users.push(peer.clone());
+        }
+    }
+    let push = Push::Receipt {
+        conversation_id: conversation.clone(),
+        user_id: user.clone(),
+        read_seq: entry.read_seq,
+    };
+    p.publish_to_users(app, &users, push).await;
+    if let (ConversationId::Group(g), Some(before)) = (conversation, read_before) {
+        if entry.read_seq > before {
+            crate::groups::tell_senders(p, app, user, g, before, entry.read_seq).await;
+        }
+    }
+    Ok(entry)
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::delivery::{Actor, DeliveryError, Pipeline, Recipient, SendRequest};
+use crate::context::Ctx;
+use crate::delivery::{clamp_limit, Actor, DeliveryError, Pipeline, Recipient, SendRequest};
 use crate::domain::{App, Message, MessageType, SendReceipt, Sender, Source};
 use crate::ids::{ClientMsgId, ConversationId, MsgId, UserId};
 use crate::store::SeqRange;
@@ -109,5 +110,85 @@ pub async fn history(
         (_, Some(b)) => SeqRange::Before(b),
         (a, None) => SeqRange::After(a.unwrap_or(0)),
     };
-    p.history(app, actor, conversation, range, limit).await
+    history_range(p, app, actor, conversation, range, limit).await
+}
+
+/// History of a conversation in seq order. Users see only conversations they are in,
+/// and in groups only what was sent after they joined.
+pub async fn history_range(
+    p: &Ctx,
+    app: &App,
+    actor: &Actor,
+    conversation: &ConversationId,
+    range: SeqRange,
+    limit: u32,
+) -> Result<Vec<Message>, DeliveryError> {
+    let limit = clamp_limit(limit);
+    let mut range = match range {
+        SeqRange::After(n) if n < 0 => {
+            return Err(DeliveryError::InvalidArgument("after_seq must be 0 or more".into()))
+        }
+        SeqRange::Before(n) if n < 1 => {
+            return Err(DeliveryError::InvalidArgument("before_seq must be 1 or more".into()))
+        }
+        r => r,
+    };
+    if let Actor::User(u) = actor {
+        match conversation {
+            ConversationId::Group(g) => {
+                let m = p
+                    .store()
+                    .group_member(&app.id, g, u)
+                    .await?
+                    .ok_or(DeliveryError::NotFound("conversation"))?;
+                if let SeqRange::After(n) = range {
+                    range = SeqRange::After(n.max(m.joined_seq));
+                }
+                let mut msgs = p
+                    .store()
+                    .visible_messages(&app.id, conversation, u, range, limit)
+                    .await?;
+                msgs.retain(|msg| msg.seq > m.joined_seq);
+                crate::lifecycle::decorate(p, app, Some(u), &mut msgs).await?;
+                return Ok(msgs);
+            }
+            _ if !p.can_read(app, u, conversation).await? => return Err(DeliveryError::NotFound("conversation")),
+            _ => {
+                // Without what the user deleted for themselves. A conversation they
+                // can read exists, even if everything in it is deleted for them.
+                let mut msgs = p
+                    .store()
+                    .visible_messages(&app.id, conversation, u, range, limit)
+                    .await?;
+                if msgs.is_empty()
+                    && p.store()
+                        .messages(&app.id, conversation, SeqRange::After(0), 1)
+                        .await?
+                        .is_empty()
+                {
+                    return Err(DeliveryError::NotFound("conversation"));
+                }
+                crate::lifecycle::decorate(p, app, Some(u), &mut msgs).await?;
+                return Ok(msgs);
+            }
+        }
+    }
+    let mut msgs = p.store().messages(&app.id, conversation, range, limit).await?;
+    if msgs.is_empty()
+        && p.store()
+            .messages(&app.id, conversation, SeqRange::After(0), 1)
+            .await?
+            .is_empty()
+    {
+        // A conversation without a single message does not exist (in this app).
+        return Err(DeliveryError::NotFound("conversation"));
+    }
+    crate::lifecycle::decorate(p, app, None, &mut msgs).await?;
+    Ok(msgs)
+}
+
+/// Recalls a message: by the server API at any time, by its sender within the app's recall
+/// window, by a group's owner and admins at any time (`lifecycle::recall`).
+pub async fn recall(p: &Ctx, app: &App, actor: &Actor, msg_id: &MsgId) -> Result<Message, DeliveryError> {
+    crate::lifecycle::recall(p, app, actor, msg_id).await
 }

@@ -210,7 +210,7 @@ impl pb::messages_server::Messages for Server {
         let app = app(&req)?;
         let recalled = async {
             let id = input::msg_id(&req.into_inner().msg_id)?;
-            Ok::<_, ApiError>(self.state.pipeline.recall(&app, &Actor::Server, &id).await?)
+            Ok::<_, ApiError>(service::messages::recall(&self.state.pipeline, &app, &Actor::Server, &id).await?)
         };
         ok(recalled.await, convert::message)
     }
@@ -381,7 +381,9 @@ impl pb::conversations_server::Conversations for Server {
         let entry = async {
             let user = input::user(&r.user_id)?;
             let conversation = ConversationId::parse(&r.conversation_id)?;
-            Ok::<_, ApiError>(self.state.pipeline.mark_read(&app, &user, &conversation, r.seq).await?)
+            Ok::<_, ApiError>(
+                service::conversations::mark_read(&self.state.pipeline, &app, &user, &conversation, r.seq).await?,
+            )
         };
         ok(entry.await, convert::conversation)
     }

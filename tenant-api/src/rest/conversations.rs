@@ -89,6 +89,6 @@ pub async fn mark_conversation_read(
 ) -> Result<ConversationView, ApiError> {
     let user = parse_user(user)?;
     let conv = ConversationId::parse(conv)?;
-    let entry = st.pipeline.mark_read(app, &user, &conv, seq).await?;
+    let entry = conversations::mark_read(&st.pipeline, app, &user, &conv, seq).await?;
     Ok(entry.into())
 }

@@ -184,7 +184,7 @@ pub async fn recall(
 
 pub async fn recall_message(st: &ApiState, app: &App, id: &str) -> Result<MessageView, ApiError> {
     let id = input::msg_id(id)?;
-    let m = st.pipeline.recall(app, &Actor::Server, &id).await?;
+    let m = service::recall(&st.pipeline, app, &Actor::Server, &id).await?;
     Ok(m.into())
 }
 

@@ -1,9 +1,12 @@
 //! Who may do what in a group: pure functions of the actor's standing, the target's role
 //! and the group's policy, so the whole permission matrix is in one place (docs/groups.md
-//! has it as a table) and is tested without a database.
+//! has it as a table) and is tested without a database; and what a message to a group must
+//! pass (`check_send`), which the pipeline asks of a member snapshot.
 
-use crate::delivery::DeliveryError;
-use crate::domain::{GroupRole, JoinPolicy, MAX_MENTIONS};
+use crate::context::group_cache::GroupSnapshot;
+use crate::domain::{GroupRole, JoinPolicy, Sender, Source, UnixMillis, MAX_MENTIONS};
+use crate::error::DeliveryError;
+use crate::ids::UserId;
 
 /// The actor of a group operation, as the rules see them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +109,48 @@ pub fn may_mention_all(role: GroupRole) -> bool {
 /// Speaking in a group whose `mute_all` is on.
 pub fn may_speak_when_muted(role: GroupRole) -> bool {
     role.is_admin()
+}
+
+/// Whether `sender` may send to the group with these options: a member, not muted there,
+/// not silenced by `mute_all`; @all from the SDK by the owner and admins only; mentions
+/// only of members.
+pub fn check_send(
+    snapshot: &GroupSnapshot,
+    sender: &Sender,
+    mentions: &[UserId],
+    mention_all: bool,
+    source: Source,
+    now: UnixMillis,
+) -> Result<(), DeliveryError> {
+    if let Sender::User(u) = sender {
+        let m = snapshot
+            .member(u)
+            .ok_or_else(|| DeliveryError::Forbidden("the sender is not a member of the group".into()))?;
+        if let Some(until) = m.muted_until.filter(|t| *t > now) {
+            return Err(DeliveryError::MemberMuted { until });
+        }
+        if snapshot.group.mute_all && !may_speak_when_muted(m.role) {
+            return Err(DeliveryError::GroupMuted);
+        }
+        if mention_all && source == Source::Sdk && !may_mention_all(m.role) {
+            return Err(DeliveryError::Forbidden(
+                "only the owner and admins may mention everyone".into(),
+            ));
+        }
+    }
+    check_mention_count(mentions.len())?;
+    let strangers: Vec<&str> = mentions
+        .iter()
+        .filter(|u| snapshot.member(u).is_none())
+        .map(UserId::as_str)
+        .collect();
+    if !strangers.is_empty() {
+        return Err(DeliveryError::InvalidArgument(format!(
+            "only members can be mentioned; not members: {}",
+            strangers.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -73,7 +73,9 @@ impl Default for MemberCache {
 impl MemberCache {
     fn slot(&self, app: &AppId, group: &GroupId) -> Slot {
         let key = (app.clone(), group.clone());
-        let Ok(slot) = self.slots.get_or_insert_with(&key, || Ok::<_, std::convert::Infallible>(Slot::default()));
+        let Ok(slot) = self
+            .slots
+            .get_or_insert_with(&key, || Ok::<_, std::convert::Infallible>(Slot::default()));
         slot
     }
 
