@@ -6,13 +6,13 @@
 use std::path::Path;
 
 fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
+    for entry in std::fs::read_dir(dir).expect("the source directory") {
+        let path = entry.expect("a directory entry").path();
         if path.is_dir() {
             sources(&path, out);
         } else if path.extension().is_some_and(|e| e == "rs") {
             // Code only: comments may name what they stand beside.
-            let text = std::fs::read_to_string(&path).unwrap();
+            let text = std::fs::read_to_string(&path).expect("a source file");
             let code: Vec<&str> = text.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
             out.push((path.display().to_string(), code.join("\n")));
         }
