@@ -73,6 +73,9 @@ stop with the same message.
 */}}
 {{- define "tern.validate" -}}
 {{- $v := .Values -}}
+{{- if not (semverCompare ">=1.30.0-0" .Capabilities.KubeVersion.Version) -}}
+{{- fail (printf "Kubernetes %s is too old for this chart: the gateways drain with lifecycle.preStop.sleep, on by default from 1.30" .Capabilities.KubeVersion.Version) -}}
+{{- end -}}
 {{- if not $v.secrets.existingSecret -}}
 {{- if not $v.secrets.masterKey -}}
 {{- fail "secrets.masterKey is required (64 hex characters: openssl rand -hex 32), or name a Secret holding TERN_MASTER_KEY in secrets.existingSecret" -}}
