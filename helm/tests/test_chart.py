@@ -610,3 +610,64 @@ def test_dockerignore_keeps_build_output_and_secrets_out():
     # ... but not what the build needs.
     for needed in ("src", "platform", "tenant-api", "push-gateway", "sdks/rust", "bench", "Cargo.toml", "Cargo.lock"):
         assert needed not in lines, needed
+
+
+def dockerignored(path, patterns):
+    """Docker's rule: a path is left out when a pattern matches it or one of its parent
+    directories (the last matching pattern wins, `!` re-includes); `**` spans directories."""
+
+    def match(pattern, p):
+        rx = ""
+        i = 0
+        while i < len(pattern):
+            if pattern.startswith("**/", i):
+                rx += "(?:.*/)?"
+                i += 3
+            elif pattern.startswith("**", i):
+                rx += ".*"
+                i += 2
+            elif pattern[i] == "*":
+                rx += "[^/]*"
+                i += 1
+            elif pattern[i] == "?":
+                rx += "[^/]"
+                i += 1
+            else:
+                rx += re.escape(pattern[i])
+                i += 1
+        return re.fullmatch(rx, p) is not None
+
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    excluded = False
+    for pat in patterns:
+        neg = pat.startswith("!")
+        pat = pat.lstrip("!").strip("/")
+        if any(match(pat, p) for p in prefixes):
+            excluded = not neg
+    return excluded
+
+
+def test_the_build_context_holds_a_loadable_workspace(tmp_path):
+    # What `docker build .` would send, per .dockerignore: cargo must still find every
+    # workspace member, the lock file, the proto files and the migrations.
+    patterns = [l.strip() for l in (REPO / ".dockerignore").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    kept = [f for f in files if not dockerignored(f, patterns)]
+    assert "Cargo.lock" in kept and "src/main.rs" in kept
+    assert not any(f.startswith(("helm/", ".ci/", "docs/")) for f in kept)
+    assert dockerignored("target/release/tern", patterns) and dockerignored("bench/target/x", patterns)
+    assert dockerignored("data/master.key", patterns) and dockerignored("platform/x/master.key", patterns)
+    for f in kept:
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_bytes((REPO / f).read_bytes())
+    assert any(f.startswith("platform/proto/") for f in kept) and any(f.startswith("platform/migrations/") for f in kept)
+    r = subprocess.run(
+        ["cargo", "metadata", "--no-deps", "--locked", "--offline", "--format-version", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    bins = {t["name"] for p in json.loads(r.stdout)["packages"] for t in p["targets"] if "bin" in t["kind"]}
+    assert "tern" in bins
