@@ -671,3 +671,105 @@ def test_the_build_context_holds_a_loadable_workspace(tmp_path):
     assert r.returncode == 0, r.stderr
     bins = {t["name"] for p in json.loads(r.stdout)["packages"] for t in p["targets"] if "bin" in t["kind"]}
     assert "tern" in bins
+
+
+# --- The alerts, evaluated by Prometheus's own promtool -----------------------------------
+
+
+def promtool():
+    path = os.environ.get("TERN_PROMTOOL", "")
+    assert path and os.access(path, os.X_OK), "TERN_PROMTOOL must name promtool (helm/ci.sh provides it)"
+    return path
+
+
+def rules_file(tmp_path, keep_annotations=True):
+    (rule,) = by_kind(render(values("production")), "PrometheusRule").values()
+    groups = rule["spec"]["groups"]
+    if not keep_annotations:
+        # Unit tests compare expression, duration and labels; annotations are checked above.
+        groups = [{**g, "rules": [{k: v for k, v in r.items() if k != "annotations"} for r in g["rules"]]} for g in groups]
+    f = tmp_path / "rules.yaml"
+    f.write_text(yaml.safe_dump({"groups": groups}))
+    return f
+
+
+def test_promtool_accepts_the_rules(tmp_path):
+    r = subprocess.run([promtool(), "check", "rules", str(rules_file(tmp_path))], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SUCCESS: 8 rules found" in r.stdout, r.stdout
+
+
+def series(metric, values_, **labels):
+    base = {"namespace": NAMESPACE, "job": f"{NAME}-metrics", **labels}
+    inner = ", ".join(f'{k}="{v}"' for k, v in base.items())
+    return {"series": f"{metric}{{{inner}}}", "values": values_}
+
+
+def test_each_alert_fires_when_it_should_and_only_then(tmp_path):
+    """Synthetic series, one scenario per alert, each with a pod that must stay quiet; another
+    release's pods (job other-metrics) never count. Production values: maxConnections
+    100000, saturation 80 %, error rate 5 %."""
+    other = {"job": "other-metrics"}
+    inputs = [
+        # /readyz failing on one pod (12 probes a minute answered 503), fine on another.
+        series("http_requests_total", "0+12x30", pod="tern-api-a", route="/readyz", status="503", app_kubernetes_io_component="api"),
+        series("http_requests_total", "0+12x30", pod="tern-api-b", route="/readyz", status="200", app_kubernetes_io_component="api"),
+        # api: 10 of 110 requests a minute are 5xx (9 %); gateway: 1 of 101 (1 %).
+        series("http_requests_total", "0+100x30", pod="tern-api-a", route="/v1/messages", status="200", app_kubernetes_io_component="api"),
+        series("http_requests_total", "0+10x30", pod="tern-api-a", route="/v1/messages", status="500", app_kubernetes_io_component="api"),
+        series("http_requests_total", "0+100x30", pod="tern-gateway-a", route="/v1/connect", status="101", app_kubernetes_io_component="gateway"),
+        series("http_requests_total", "0+1x30", pod="tern-gateway-a", route="/v1/connect", status="503", app_kubernetes_io_component="gateway"),
+        # One dead webhook event at minute 20.
+        series("tern_webhook_deliveries_total", "0x19 1x10", pod="tern-worker-a", outcome="dead"),
+        series("tern_webhook_deliveries_total", "0+50x30", pod="tern-worker-a", outcome="delivered"),
+        # 85,000 sessions on one gateway (85 % of 100,000), 79,000 on another.
+        series("tern_gateway_connections", "85000x30", pod="tern-gateway-a"),
+        series("tern_gateway_connections", "79000x30", pod="tern-gateway-b"),
+        series("connections_refused_total", "0+5x30", pod="tern-gateway-a"),
+        series("connections_refused_total", "7x30", pod="tern-gateway-b"),
+        series("tern_bus_dropped_total", "0+3x30", pod="tern-gateway-b"),
+        series("tern_rate_limit_unchecked_total", "0+20x30", pod="tern-api-b"),
+        series("up", "0x30", pod="tern-worker-b"),
+        series("up", "1x30", pod="tern-worker-a"),
+        # Another release in the namespace, failing everything: not ours to alert on.
+        series("up", "0x30", pod="x-1", **other),
+        series("tern_gateway_connections", "99000x30", pod="x-2", **other),
+        series("tern_webhook_deliveries_total", "0+1x30", pod="x-3", outcome="dead", **other),
+    ]
+
+    def alert(name, at, *labelsets):
+        return {"eval_time": at, "alertname": name, "exp_alerts": [{"exp_labels": ls} for ls in labelsets]}
+
+    pod = lambda p, sev="warning": {"pod": p, "severity": sev}
+    tests = [
+        # Not yet: each alert's `for` has not run out.
+        alert("TernDependencyUnavailable", "2m"),
+        alert("TernDependencyUnavailable", "6m", pod("tern-api-a", "critical")),
+        alert("TernHighErrorRate", "8m"),
+        alert("TernHighErrorRate", "20m", {"app_kubernetes_io_component": "api", "severity": "critical"}),
+        alert("TernWebhookDeadEvents", "15m"),
+        alert("TernWebhookDeadEvents", "22m", {"severity": "warning"}),
+        alert("TernGatewaySaturated", "10m", pod("tern-gateway-a")),
+        alert("TernConnectionsRefused", "10m", pod("tern-gateway-a")),
+        alert("TernGatewayDroppingDeliveries", "10m", pod("tern-gateway-b")),
+        alert("TernRedisChecksSkipped", "10m", pod("tern-api-b")),
+        alert("TernTargetDown", "10m", {"pod": "tern-worker-b", "severity": "warning", "namespace": NAMESPACE, "job": f"{NAME}-metrics"}),
+    ]
+    f = rules_file(tmp_path, keep_annotations=False)
+    spec = tmp_path / "tests.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": [str(f)],
+                "evaluation_interval": "1m",
+                "tests": [{"interval": "1m", "input_series": inputs, "alert_rule_test": tests}],
+            }
+        )
+    )
+    r = subprocess.run([promtool(), "test", "rules", str(spec)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # ... and the check can fail: a saturation threshold of 90 % leaves gateway-a quiet.
+    text = f.read_text().replace("/ 100000 > 80", "/ 100000 > 90")
+    f.write_text(text)
+    r = subprocess.run([promtool(), "test", "rules", str(spec)], capture_output=True, text=True)
+    assert r.returncode != 0 and "TernGatewaySaturated" in r.stdout + r.stderr
