@@ -23,6 +23,8 @@ import base64
 import hashlib
 import hmac
 import http.client
+import http.server
+import threading
 import json
 import os
 import secrets
@@ -248,6 +250,37 @@ class Client:
             await self.ws.close()
 
 
+class Receiver:
+    """A tenant's webhook endpoint: records the msg_id of every message.sent it is sent, and
+    which attempt brought it."""
+
+    def __init__(self, webhook_secret):
+        self.secret = webhook_secret
+        self.sent = {}
+        self.bad_signatures = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                sig = dict(p.split("=", 1) for p in self.headers.get("X-Tern-Signature", "").split(","))
+                want = hmac.new(outer.secret.encode(), f"{sig.get('t')}.".encode() + body, hashlib.sha256).hexdigest()
+                if not hmac.compare_digest(want, sig.get("v1", "")):
+                    outer.bad_signatures += 1
+                ev = json.loads(body)
+                if ev.get("type") == "message.sent":
+                    outer.sent[ev["data"]["msg_id"]] = ev["id"]
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
 # --- The rehearsal ---------------------------------------------------------------------------
 
 
@@ -306,6 +339,7 @@ async def load(gateways, apis, app_key, app_secret, users, seconds, rate):
     dupes = sum(1 for m in expected if len(received.get(m, [])) > 1)
     lats = [lat for m in expected for _, lat in received.get(m, [])]
     return clients, received, {
+        "expected": dict(expected),
         "acked": len(expected),
         "ws_acked": ws_acked,
         "api_acked": len(expected) - ws_acked,
@@ -365,7 +399,8 @@ def main():
         "secrets": {"masterKey": secrets.token_hex(32), "adminPassword": "rehearsal-admin-pw"},
         "postgresql": {"url": f"{PG_ADMIN}/{db}"},
         "redis": {"url": "redis://127.0.0.1:6379", "prefix": prefix},
-        "config": {"logFormat": "text", "log": "warn"},
+        # The webhook receiver below listens on 127.0.0.1.
+        "config": {"logFormat": "text", "log": "warn", "webhookAllowPrivate": True},
     }
     docs = render(vals)
     deploys = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
@@ -375,7 +410,6 @@ def main():
 
     subprocess.run(["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", f'create database "{db}"'], check=True)
     procs = []
-    result = {}
     try:
         # 1. The pre-install hook: `tern migrate`, once.
         args, env = pod_env(job["spec"]["template"]["spec"], docs, f"{RELEASE}-migrate-x1")
@@ -423,6 +457,11 @@ def main():
         subprocess.run([a.tern, "tenant", "create", "Rehearsal", "--json"], env=api_env, check=True, capture_output=True)
         out = subprocess.run([a.tern, "app", "create", "--tenant", "Rehearsal", "--name", "chat", "--json"], env=api_env, check=True, capture_output=True, text=True).stdout
         app = json.loads(out)
+        receiver = Receiver(app["webhook_secret"])
+        subprocess.run(
+            [a.tern, "webhook", "set", "--app", app["app_key"], "--url", f"http://127.0.0.1:{receiver.port}/tern", "--events", "message.sent"],
+            env=api_env, check=True, capture_output=True,
+        )
 
         gateways = [p for p in procs if p.role == "gateway"]
         apis = [p for p in procs if p.role == "api"]
@@ -436,9 +475,18 @@ def main():
             return r, d
 
         r, d = asyncio.run(run())
+        # The workers deliver message.sent for every message from the outbox.
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 60 and not all(m in receiver.sent for m in r["expected"]):
+            time.sleep(0.2)
+        hooks = sum(1 for m in r["expected"] if m in receiver.sent)
+        hook_wait = time.monotonic() - t0
+        by_worker = {}
+        for w in workers:
+            _, text = w.get("/metrics", w.metrics)
+            by_worker[w.name] = int(sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith('tern_webhook_deliveries_total{outcome="delivered"')))
         frames_out = {g.name: int(g.metric("tern_gateway_frames_out_total")) for g in gateways[:-1]}
         api_sends = {p.name: int(p.metric("tern_messages_total")) for p in apis}
-        result = {**r, "drain": d, "frames_out": frames_out, "api_messages": api_sends}
         log(f"load: {r['acked']} messages acknowledged ({r['ws_acked']} over WebSocket, {r['api_acked']} through the server API on both api pods) in {r['seconds']:.1f} s")
         log(f"delivered to their recipients on other gateways: {r['delivered']}/{r['acked']}, duplicates {r['duplicates']}, errors {len(r['errors'])}; latency p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms")
         for e in r["errors"][:5]:
@@ -448,6 +496,7 @@ def main():
             f"drain: SIGTERM to {gateways[-1].name} after the preStop sleep; its {d['held']} clients closed with codes {sorted(set(d['codes']))}; "
             f"exit {d['exit_code']} after {d['exit_s']:.2f} s; reconnected elsewhere, {d['after_delivered']}/{d['after_sent']} messages delivered"
         )
+        log(f"webhooks: message.sent received for {hooks}/{r['acked']} messages ({hook_wait:.1f} s after the load), bad signatures {receiver.bad_signatures}; delivered per worker {by_worker}")
         for w in workers:
             assert w.get("/readyz")[0] == 200
         ok = (
@@ -461,6 +510,9 @@ def main():
             and set(d["codes"]) == {1012}
             and d["exit_code"] == 0
             and d["after_delivered"] == d["after_sent"]
+            and hooks == r["acked"]
+            and receiver.bad_signatures == 0
+            and sum(by_worker.values()) >= hooks
         )
         log(f"{'PASSED' if ok else 'FAILED'} in {time.monotonic() - started:.1f} s")
         return 0 if ok else 1
