@@ -773,3 +773,23 @@ def test_each_alert_fires_when_it_should_and_only_then(tmp_path):
     f.write_text(text)
     r = subprocess.run([promtool(), "test", "rules", str(spec)], capture_output=True, text=True)
     assert r.returncode != 0 and "TernGatewaySaturated" in r.stdout + r.stderr
+
+
+def test_prometheus_operator_switch_takes_booleans_too():
+    kinds = lambda docs: {d["kind"] for d in docs if d["apiVersion"].startswith("monitoring.coreos.com/")}
+    on = {**values("defaults"), "metrics": {"prometheusOperator": True}}
+    off = {**values("defaults"), "metrics": {"prometheusOperator": False}}
+    assert kinds(render(on)) == {"ServiceMonitor", "PrometheusRule"}
+    assert kinds(render(off, api_versions=["monitoring.coreos.com/v1/ServiceMonitor"])) == set()
+    with pytest.raises(helm.HelmValuesError) as e:
+        render({**values("defaults"), "metrics": {"prometheusOperator": "yes"}})
+    assert "/metrics/prometheusOperator" in str(e.value)
+
+
+def test_the_image_tag_defaults_to_the_servers_version():
+    cargo = (REPO / "Cargo.toml").read_text()
+    version = re.search(r'\[workspace\.package\][^\[]*?version = "([^"]+)"', cargo, re.S).group(1)
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["appVersion"] == version
+    d = by_kind(render(values("defaults")), "Deployment")[f"{NAME}-api"]
+    assert container(d)["image"] == f"registry.example.com/tern/tern:{version}"
