@@ -485,6 +485,16 @@ def main():
         for w in workers:
             _, text = w.get("/metrics", w.metrics)
             by_worker[w.name] = int(sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith('tern_webhook_deliveries_total{outcome="delivered"')))
+        # The series the alerts and the dashboard read, as the pods serve them.
+        series_seen = {}
+        for p, needle in [
+            (apis[0], 'http_requests_total{method="GET",route="/readyz",status="200"}'),
+            (apis[0], 'http_requests_total{method="POST",route="/v1/messages",status="200"}'),
+            (gateways[0], "tern_gateway_connections "),
+            (workers[0], 'tern_webhook_deliveries_total{outcome="delivered"}'),
+        ]:
+            series_seen[needle.strip()] = needle in p.get("/metrics", p.metrics)[1]
+        log(f"series the alerts use, seen on the pods: {series_seen}")
         frames_out = {g.name: int(g.metric("tern_gateway_frames_out_total")) for g in gateways[:-1]}
         api_sends = {p.name: int(p.metric("tern_messages_total")) for p in apis}
         log(f"load: {r['acked']} messages acknowledged ({r['ws_acked']} over WebSocket, {r['api_acked']} through the server API on both api pods) in {r['seconds']:.1f} s")
@@ -510,6 +520,7 @@ def main():
             and set(d["codes"]) == {1012}
             and d["exit_code"] == 0
             and d["after_delivered"] == d["after_sent"]
+            and all(series_seen.values())
             and hooks == r["acked"]
             and receiver.bad_signatures == 0
             and sum(by_worker.values()) >= hooks
