@@ -793,3 +793,19 @@ def test_the_image_tag_defaults_to_the_servers_version():
     assert chart["appVersion"] == version
     d = by_kind(render(values("defaults")), "Deployment")[f"{NAME}-api"]
     assert container(d)["image"] == f"registry.example.com/tern/tern:{version}"
+
+
+def test_network_policy_keeps_grpc_and_metrics_internal():
+    assert by_kind(render(values("defaults")), "NetworkPolicy") == {}
+    docs = render(values("production"))
+    (np,) = by_kind(docs, "NetworkPolicy").values()
+    sel = np["spec"]["podSelector"]["matchLabels"]
+    for d in by_kind(docs, "Deployment").values():
+        assert sel.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+    rules = {r["ports"][0]["port"]: r.get("from") for r in np["spec"]["ingress"]}
+    assert rules["http"] is None, "clients reach the HTTP port from anywhere"
+    assert rules["grpc"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "backend"}}}]
+    assert rules["metrics"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    # Named ports: each must exist on the pods that serve it.
+    ports = {p["name"] for d in by_kind(docs, "Deployment").values() for p in container(d)["ports"]}
+    assert set(rules) <= ports
