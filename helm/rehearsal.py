@@ -28,6 +28,7 @@ import threading
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -410,11 +411,13 @@ def main():
 
     subprocess.run(["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", f'create database "{db}"'], check=True)
     procs = []
+    passed = False
     try:
         # 1. The pre-install hook: `tern migrate`, once.
         args, env = pod_env(job["spec"]["template"]["spec"], docs, f"{RELEASE}-migrate-x1")
         m = Proc(f"{RELEASE}-migrate", "migrate", args, env, a.tern, logdir)
         rc = m.p.wait(120)
+        shutil.rmtree(m.data, ignore_errors=True)
         assert rc == 0, f"migrate failed ({rc}): {m.log_path.read_text()}"
         log(f"migration Job ({' '.join(args)}) done")
 
@@ -526,6 +529,7 @@ def main():
             and sum(by_worker.values()) >= hooks
         )
         log(f"{'PASSED' if ok else 'FAILED'} in {time.monotonic() - started:.1f} s")
+        passed = ok
         return 0 if ok else 1
     finally:
         for p in procs:
@@ -540,6 +544,12 @@ def main():
         keys = subprocess.run(["redis-cli", "-h", "127.0.0.1", "--scan", "--pattern", f"{prefix}:*"], capture_output=True, text=True).stdout.split()
         for i in range(0, len(keys), 500):
             subprocess.run(["redis-cli", "-h", "127.0.0.1", "del", *keys[i : i + 500]], capture_output=True)
+        for p in procs:
+            shutil.rmtree(p.data, ignore_errors=True)
+        if passed and not a.keep_logs:
+            shutil.rmtree(logdir, ignore_errors=True)
+        else:
+            log(f"process logs kept in {logdir}")
         log(f"cleaned up: {len(procs)} processes stopped, database {db} dropped, {len(keys)} Redis keys removed")
 
 
