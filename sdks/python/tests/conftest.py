@@ -80,15 +80,19 @@ class Server:
         threading.Thread(target=pump, daemon=True).start()
         seen: list[str] = []
         self.base_url = ""
-        while not self.base_url:
+        # The address comes first; "tern: ready" once migrations are done, after which the
+        # CLI may share the database.
+        while True:
             try:
                 line = lines.get(timeout=120)
             except queue.Empty:
                 self.stop()
-                raise RuntimeError(f"tern serve printed no address; saw {seen}") from None
+                raise RuntimeError(f"tern serve did not get ready; saw {seen}") from None
             seen.append(line)
             if line.startswith("  http:"):
                 self.base_url = line.split(":", 1)[1].strip()
+            if line.startswith("tern: ready") and self.base_url:
+                break
 
     def cli(self, *args: str) -> dict[str, str]:
         out = subprocess.run(
@@ -97,6 +101,7 @@ class Server:
             env=self.env,
             capture_output=True,
             check=False,
+            timeout=60,
         )
         if out.returncode != 0:
             raise RuntimeError(f"tern {' '.join(args)}: {out.stderr.decode()}")
