@@ -363,3 +363,20 @@ def test_a_real_webhook_verifies_with_the_apps_webhook_secret(
     with pytest.raises(tern.WebhookBadSignature):
         tern.verify_webhook(body.replace(b"hook me", b"hook ME"), headers["x-tern-signature"], hooked.webhook_secret)
     assert json.loads(body)["app_key"] == hooked.app_key
+
+
+def test_the_quick_start_of_the_docs_runs(server: Server) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    fresh = server.new_app()
+    script = Path(__file__).resolve().parent.parent / "examples" / "quickstart.py"
+    env = {**os.environ, "TERN_URL": server.base_url, "TERN_APP_KEY": fresh.app_key,
+           "TERN_APP_SECRET": fresh.app_secret}
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[:2] == ["1 alice: {'text': 'Hi Bob!'}", "2 bob: {'text': 'Hi Alice!'}"]
+    assert "d:alice:bob: 1 unread" in out.stdout
+    assert "expected: not_found" in out.stdout
