@@ -465,8 +465,7 @@ class Operations:
     def transfer_owner(self, group_id: str, user_id: str) -> Call[Group]:
         """Makes a member the owner; the old owner becomes a member."""
         return _send(
-            "POST", path("/v1/groups/{}/owner", group_id), _one(Group), {"user_id": user_id},
-            idempotent=True,
+            "POST", path("/v1/groups/{}/owner", group_id), _one(Group), {"user_id": user_id}
         )
 
     def join_group(self, group_id: str, user_id: str, *, message: str | None = None) -> Call[JoinResult]:
