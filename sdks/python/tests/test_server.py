@@ -380,3 +380,34 @@ def test_the_quick_start_of_the_docs_runs(server: Server) -> None:
     assert out.stdout.splitlines()[:2] == ["1 alice: {'text': 'Hi Bob!'}", "2 bob: {'text': 'Hi Alice!'}"]
     assert "d:alice:bob: 1 unread" in out.stdout
     assert "expected: not_found" in out.stdout
+
+
+def test_tokens_minted_locally_and_by_tern_log_users_in_and_revocation_and_kicks_end_sessions(
+    server: Server, app: App, client: tern.Client, uid: str
+) -> None:
+    from .ws_login import Session
+
+    user = f"login-{uid}"
+    local = tern.mint_user_token(app.app_key, app.app_secret, user, ttl_seconds=600)
+    session = Session(server.base_url, local, device_id="dev-1")
+    assert session.first["auth_ok"]["user_id"] == user, session.first
+    detail = client.get_user(user)  # created on first login
+    assert detail.online and detail.devices == ["dev-1"]
+    client.kick(user)
+    assert session.recv()["kicked"]["code"] == "kicked"
+    assert session.recv() == {"close": 4001}
+    session.close()
+
+    minted = client.mint_token(user, ttl_seconds=600)
+    session = Session(server.base_url, minted.token)
+    assert session.first["auth_ok"]["user_id"] == user, session.first
+    client.revoke_tokens(user)
+    assert session.recv()["kicked"]["code"] == "token_revoked"
+    session.close()
+
+    refused = Session(server.base_url, minted.token)
+    assert refused.first["error"]["code"] == "token_revoked"
+    refused.close()
+    wrong = Session(server.base_url, tern.mint_user_token(app.app_key, "sk_wrong", user))
+    assert wrong.first["error"]["code"] == "bad_signature"
+    wrong.close()
