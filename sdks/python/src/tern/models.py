@@ -13,7 +13,20 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, NotRequired, Required, TypedDict, TypeVar, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    Literal,
+    NotRequired,
+    Required,
+    TypedDict,
+    TypeVar,
+    Union,
+)
+
+if TYPE_CHECKING:
+    from ._core import Call
 
 __all__ = [
     "AppSettings",
@@ -592,8 +605,9 @@ class Page(Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
-    next_call: Any = field(default=None, repr=False, compare=False)
-    """The request for the next page (internal: what the ``iter_*`` methods follow)."""
+    next_call: Call[Page[T]] | None = field(default=None, repr=False, compare=False)
+    """The request for the next page, ``None`` on the last: what the ``iter_*`` methods
+    follow, and ``client.call(page.next_call)`` sends."""
 
     @property
     def has_more(self) -> bool:
