@@ -411,3 +411,63 @@ def test_tokens_minted_locally_and_by_tern_log_users_in_and_revocation_and_kicks
     wrong = Session(server.base_url, tern.mint_user_token(app.app_key, "sk_wrong", user))
     assert wrong.first["error"]["code"] == "bad_signature"
     wrong.close()
+
+
+def test_batches_replies_extensions_deletes_and_readers(client: tern.Client, uid: str) -> None:
+    a, b, c = f"ea-{uid}", f"eb-{uid}", f"ec-{uid}"
+    client.upsert_users([{"id": a}, {"id": b}, {"id": c}])
+
+    blocker = f"ed-{uid}"
+    client.create_user(blocker)
+    client.block_user(blocker, a)
+    results = client.batch_send(from_=a, to=[b, c, blocker], type="text", content={"text": "to all"})
+    by_to = {r.to: r for r in results}
+    assert by_to[b].message is not None and by_to[c].message is not None
+    assert (by_to[blocker].message, by_to[blocker].error) == (None, "blocked")
+    first = by_to[b].message
+    assert first is not None
+    once = client.batch_send(from_=a, to=[b, c], type="text", content={"text": "x"}, client_msg_id=f"bt-{uid}")
+    twice = client.batch_send(from_=a, to=[b, c], type="text", content={"text": "y"}, client_msg_id=f"bt-{uid}")
+    assert [r.message for r in once] == [r.message for r in twice], "a batch is idempotent per recipient"
+
+    reply = client.send_text(b, {"user": a}, "replying", reply_to=first.msg_id)
+    quoted = client.get_message(reply.msg_id)
+    assert quoted.reply_to == first.msg_id
+    assert quoted.quoted is not None and quoted.quoted.content == {"text": "to all"}
+
+    ext = client.update_extensions(first.msg_id, set=[{"key": "color", "value": "red"}])
+    assert [(e.key, e.value) for e in ext.extensions] == [("color", "red")]
+    version = ext.extensions[0].version
+    with pytest.raises(tern.ConflictError) as caught:
+        client.update_extensions(first.msg_id, set=[{"key": "color", "value": "blue", "expected_version": version + 7}])
+    assert caught.value.code == "version_conflict"
+    client.update_extensions(first.msg_id, set=[{"key": "color", "value": "blue", "expected_version": version}])
+    assert [e.value for e in client.get_extensions(first.msg_id).extensions] == ["blue"]
+
+    assert client.delete_message_for_user(first.msg_id, b).deleted is True
+    assert client.delete_message_for_user(first.msg_id, b).deleted is False
+
+    group = client.create_group(name="Readers", owner=a, members=[b, c])
+    said = client.send_text(a, {"group": group.id}, "read me")
+    client.mark_read(b, said.conversation_id, said.seq)
+    assert list(client.iter_readers(group.id, said.msg_id)) == [b]
+    assert list(client.iter_readers(group.id, said.msg_id, unread=True)) == [c]
+    counts = client.read_counts(group.id, [said.msg_id])
+    assert (counts[0].read, counts[0].unread) == (1, 1)
+
+    joined = client.update_group(group.id, join_policy="approval")
+    assert joined.join_policy == "approval"
+    outsider = f"eo-{uid}"
+    client.create_user(outsider)
+    client.join_group(group.id, outsider)
+    assert client.decline_join_request(group.id, outsider).state == "declined"
+
+    client.send_friend_request(a, c)
+    assert client.decline_friend_request(c, a).state == "declined"
+    with pytest.raises(tern.NotFoundError):
+        client.get_friend(a, c)
+
+    with pytest.raises(tern.NotFoundError):
+        client.redeliver_event("wh_nosuchevent")
+    with pytest.raises(tern.NotFoundError):
+        client.get_word_list(f"none-{uid}")
