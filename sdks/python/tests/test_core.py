@@ -103,6 +103,18 @@ def test_an_answer_that_does_not_fit_the_model_is_an_unexpected_response() -> No
             client.get_user("alice")
 
 
+def test_an_answer_of_the_wrong_shape_is_an_unexpected_response() -> None:
+    answers: list[Any] = [[1, 2], {"users": []}, {"users": "x"}, "text"]
+    for answer in answers:
+
+        def handler(r: httpx.Request, a: Any = answer) -> httpx.Response:
+            return httpx.Response(200, json=a)
+
+        with fake(handler) as client:
+            with pytest.raises(tern.UnexpectedResponseError):
+                client.create_user("alice")
+
+
 def test_unknown_answer_fields_are_ignored() -> None:
     with fake(lambda r: httpx.Response(200, json={**user_json(), "new_field": [1]})) as client:
         assert client.get_user("alice").online is False

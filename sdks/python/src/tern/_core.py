@@ -188,8 +188,9 @@ class Core:
         try:
             value = json.loads(body) if body else None
             return call.read(value)
-        except (ValueError, DecodeError) as e:
-            raise UnexpectedResponseError(status, body, str(e)) from None
+        except (ValueError, DecodeError, LookupError, TypeError, AttributeError) as e:
+            # Any answer that does not fit: a wrong base URL, an incompatible server.
+            raise UnexpectedResponseError(status, body, f"{type(e).__name__}: {e}") from None
 
 
 def transport_error(e: httpx.HTTPError, call: Call[Any]) -> TransportError:
