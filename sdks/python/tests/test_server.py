@@ -65,6 +65,8 @@ def test_messages_are_sent_and_history_is_read_with_the_iterator(client: tern.Cl
     assert [m.seq for m in older] == [6, 7, 8, 9, 10]
     assert older.next_call is not None
     assert [m.seq for m in client.call(older.next_call)] == [1, 2, 3, 4, 5]
+    backwards = [m.seq for m in client.iter_history(conversation, before_seq=11, limit=5)]
+    assert backwards == [6, 7, 8, 9, 10, 1, 2, 3, 4, 5]
 
     one = client.get_message(sent[3].msg_id)
     assert (one.seq, one.content) == (4, {"text": "m3"})
