@@ -3654,7 +3654,7 @@ export interface components {
         BatchSend: {
             /** @description Optional idempotency key for the whole batch; each recipient's message is keyed by it. */
             client_msg_id?: string | null;
-            content: Record<string, never>;
+            content: Record<string, unknown>;
             from: string;
             /** @description 1 to 500 users; each gets their own direct message. */
             to: string[];
@@ -3698,7 +3698,7 @@ export interface components {
         BroadcastView: {
             /** @description `all` (every user of the app) or `list`. */
             audience: string;
-            content: Record<string, never>;
+            content: Record<string, unknown>;
             /** Format: int64 */
             created_at: number;
             error?: string | null;
@@ -3770,7 +3770,7 @@ export interface components {
             /** @description Members besides the owner. */
             members?: string[];
             /** @description A JSON object, at most 4 KiB serialised. */
-            metadata: Record<string, never>;
+            metadata?: Record<string, unknown>;
             /** @description 1–100 characters. */
             name: string;
             owner: string;
@@ -3779,7 +3779,7 @@ export interface components {
             /** @description 1–64 characters of `[A-Za-z0-9_.@-]`, unique in the app. */
             id: string;
             /** @description A JSON object of your own, at most 4 KiB serialised; default `{}`. */
-            metadata?: Record<string, never> | null;
+            metadata?: Record<string, unknown> | null;
             /** @description 1 to 100 characters; default: the id. */
             name?: string | null;
         };
@@ -3798,7 +3798,7 @@ export interface components {
         };
         EditMessage: {
             /** @description The new content, valid for the message's type (which does not change). */
-            content: Record<string, never>;
+            content: Record<string, unknown>;
         };
         ErrorDetail: {
             /** @description A stable snake_case code; see the list in the API description. */
@@ -3908,7 +3908,7 @@ export interface components {
             join_policy: string;
             /** Format: int64 */
             member_count: number;
-            metadata: Record<string, never>;
+            metadata?: Record<string, unknown>;
             /** @description Only the owner and admins may send. */
             mute_all: boolean;
             name: string;
@@ -3976,7 +3976,7 @@ export interface components {
         MessageView: {
             client_msg_id: string;
             /** @description `null` once recalled. */
-            content?: Record<string, never> | null;
+            content?: Record<string, unknown> | null;
             conversation_id: string;
             /** Format: int64 */
             created_at: number;
@@ -4060,7 +4060,7 @@ export interface components {
         /** @description The quoted message of a reply, as it is now. */
         QuotedView: {
             /** @description `null` once recalled. */
-            content?: Record<string, never> | null;
+            content?: Record<string, unknown> | null;
             /** Format: int64 */
             created_at: number;
             /** Format: int64 */
@@ -4155,7 +4155,7 @@ export interface components {
              * @description Users in the room now (each once, whatever their number of connections).
              */
             member_count: number;
-            metadata: Record<string, never>;
+            metadata?: Record<string, unknown>;
             name: string;
             /** Format: int64 */
             updated_at: number;
@@ -4188,7 +4188,7 @@ export interface components {
              *     content differs. Generated when absent (then retries are not deduplicated).
              */
             client_msg_id?: string | null;
-            content: Record<string, never>;
+            content: Record<string, unknown>;
             /** @description The sending user; absent to send as the system (to a user, a group or a room). */
             from?: string | null;
             /** @description Group messages: mention every member (@all). */
@@ -4225,7 +4225,7 @@ export interface components {
              *     (and reaches nobody twice).
              */
             client_msg_id?: string | null;
-            content: Record<string, never>;
+            content: Record<string, unknown>;
             /** @description `text`, `image`, `file`, `audio`, `video`, `location` or `custom`. */
             type: string;
             /**
@@ -4280,21 +4280,21 @@ export interface components {
             /** @description `free`, `approval` or `invite_only`. */
             join_policy?: string | null;
             /** @description Replaces the metadata. */
-            metadata: Record<string, never>;
+            metadata?: Record<string, unknown>;
             /** @description Only the owner and admins may send while it is on. */
             mute_all?: boolean | null;
             name?: string | null;
         };
         UpdateRoom: {
             /** @description Absent (or `null`) keeps the metadata; an object replaces it. */
-            metadata?: Record<string, never> | null;
+            metadata?: Record<string, unknown> | null;
             /** @description Absent keeps the name. */
             name?: string | null;
         };
         UpdateUser: {
             /** @description `null` clears it. */
             avatar_url?: string | null;
-            metadata: Record<string, never>;
+            metadata?: Record<string, unknown>;
             name?: string | null;
         };
         UpsertUsers: {
@@ -4317,7 +4317,7 @@ export interface components {
             /** @description 1–64 characters of `[A-Za-z0-9_.@-]`. */
             id: string;
             /** @description A JSON object, at most 4 KiB serialised. */
-            metadata: Record<string, never>;
+            metadata?: Record<string, unknown>;
             name?: string | null;
         };
         UserView: {
@@ -4330,7 +4330,7 @@ export interface components {
             /** Format: int64 */
             created_at: number;
             id: string;
-            metadata: Record<string, never>;
+            metadata?: Record<string, unknown>;
             /**
              * Format: int64
              * @description Unix ms until which the user may not send (an app-wide mute).
