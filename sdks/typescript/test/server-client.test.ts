@@ -61,7 +61,7 @@ describe("server API", () => {
   it("groups", async () => {
     await api.upsertUsers([{ id: "carol" }]);
     const g = await api.createGroup({ id: "g1", name: "G1", owner: "alice", members: ["bob"] });
-    expect(g).toMatchObject({ group_id: "g1", owner: "alice" });
+    expect(g).toMatchObject({ id: "g1", owner: "alice" });
     await api.addMembers("g1", ["carol"]);
     const members = await api.request("get", "/v1/groups/{group_id}/members", { path: { group_id: "g1" } });
     expect(members.members.map((m) => m.user_id).sort()).toEqual(["alice", "bob", "carol"]);
@@ -71,8 +71,13 @@ describe("server API", () => {
   });
 
   it("ids with reserved characters are encoded in the path and signed as sent", async () => {
-    await api.upsertUsers([{ id: "dan.o'neil@example.com" }]);
-    expect((await api.getUser("dan.o'neil@example.com")).id).toBe("dan.o'neil@example.com");
+    await api.upsertUsers([{ id: "dan.o-neil@example.com" }]);
+    expect((await api.getUser("dan.o-neil@example.com")).id).toBe("dan.o-neil@example.com");
+    const convId = (await api.sendMessage({ from: "dan.o-neil@example.com", to: { user: "alice" }, type: "text", content: { text: "x" } }))
+      .conversation_id;
+    expect(convId).toContain(":");
+    const page = await api.history(convId, { after_seq: 0 });
+    expect(page.messages).toHaveLength(1);
   });
 });
 
@@ -116,7 +121,7 @@ describe("errors carry the documented code", () => {
     expect(unknownField.code).toBe("invalid_json");
     const big = await failure(api.raw("POST", "/v1/users", { users: [{ id: "y", name: "x".repeat(300 * 1024) }] }));
     expect([big.status, big.code]).toEqual([413, "payload_too_large"]);
-    expect(() => api.getUser("")).rejects.toThrow(/user_id/);
+    await expect(api.getUser("")).rejects.toThrow(/user_id/);
   });
 
   it("Retry-After is read into the error", async () => {

@@ -78,6 +78,13 @@ export class TernServer {
     });
     lines.on("line", () => undefined); // keep draining stdout
     this.addr = new URL(this.base).host;
+    // The address is printed before the API is mounted: wait for /readyz.
+    for (let i = 0; ; i++) {
+      const ok = await fetch(`${this.base}/readyz`).then((r) => r.ok, () => false);
+      if (ok) break;
+      if (i > 300) throw new Error("tern serve not ready in 30 s");
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   /** Runs a CLI command on the same data directory; returns its `--json` answer. */
