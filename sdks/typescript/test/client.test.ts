@@ -151,12 +151,14 @@ describe("tokens", () => {
   });
 
   it("a revoked user's provider gets asked once, then one clear error", async () => {
+    await api.upsertUsers([{ id: "erin" }]);
     await api.revokeTokens("erin");
     // Tokens issued in the same second as the revocation are refused too.
     const old = mintUserToken(app.appKey, app.appSecret, "erin", { iat: Math.floor(Date.now() / 1000) - 10 });
     let asked = 0;
     const sockets = counting();
     const c = client("erin", {
+      token: undefined,
       socketFactory: sockets.factory,
       tokenProvider: async () => {
         asked++;
@@ -172,6 +174,7 @@ describe("tokens", () => {
   it("a provider's token is refreshed before it expires", async () => {
     let asked = 0;
     const c = client("frank", {
+      token: undefined,
       tokenProvider: async () => {
         asked++;
         // 3 s tokens: the refresh comes a fifth of the lifetime early (at least 1 s after).
@@ -292,9 +295,14 @@ describe("commands", () => {
 
   it("bad input gets the documented codes and the connection stays", async () => {
     await expect(h.send({ user: "iris" }, "no-such-type", { text: "x" })).rejects.toMatchObject({ code: "invalid_argument" });
-    await expect(h.sendText({ user: "iris" }, "x".repeat(70_000))).rejects.toBeInstanceOf(ClientError);
-    await expect(h.history("d:nobody:else")).rejects.toMatchObject({ code: "not_found" });
-    await expect(h.recall("m_does_not_exist")).rejects.toMatchObject({ code: "not_found" });
+    // Over 64 KiB: refused before it is queued (the server would close the connection).
+    await expect(h.sendText({ user: "iris" }, "x".repeat(70_000))).rejects.toMatchObject({ code: "frame_too_large" });
+    expect(h.queuedSends).toBe(0);
+    // Under the frame limit but over the app's text limit: the server's code.
+    await expect(h.sendText({ user: "iris" }, "x".repeat(20_000))).rejects.toMatchObject({ code: "content_too_large" });
+    await expect(h.history("d:nobody:else")).rejects.toMatchObject({ code: "invalid_argument" });
+    await expect(h.history("g:no-such-group")).rejects.toMatchObject({ code: "not_found" });
+    await expect(h.recall("m_does_not_exist")).rejects.toMatchObject({ code: "invalid_argument" });
     expect(h.state).toBe("connected");
     expect(await h.ping()).toBeGreaterThan(0);
   });

@@ -51,6 +51,7 @@ describe("the server killed and restarted", () => {
     await alice.sendText({ user: "r-bob" }, "before 1");
     await alice.sendText({ user: "r-bob" }, "before 2");
     await until("two messages", () => got.length === 2);
+    await api.upsertUsers([{ id: "r-carol" }]);
 
     await server.kill();
     await until("bob notices", () => bob.state !== "connected");

@@ -108,7 +108,7 @@ export class TernServer {
   /** Kills the server at once (SIGKILL): no goodbye to anyone. */
   async kill(): Promise<void> {
     const c = this.child;
-    if (!c || c.exitCode !== null) return;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       c.once("exit", () => resolve());
       c.kill("SIGKILL");

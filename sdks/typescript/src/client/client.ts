@@ -15,7 +15,7 @@ import {
   type ServerFrame,
 } from "../gen/tern/v1/client_pb.js";
 import { ClientError, TOKEN_CODES } from "../errors.js";
-import { BadFrame, decodeServerFrame, encodeClientFrame, type Subprotocol } from "./codec.js";
+import { BadFrame, MAX_FRAME_BYTES, decodeServerFrame, encodeClientFrame, type Subprotocol } from "./codec.js";
 import { defaultOutbox, type OutboxEntry, type OutboxStore } from "./outbox.js";
 import { toPlain, type Plain } from "./plain.js";
 import { getDefaultSocketFactory, type SocketFactory, type SocketLike } from "./socket.js";
@@ -396,6 +396,7 @@ export class Client {
 
   async #run(): Promise<void> {
     await this.#loadOutbox();
+    this.#scheduleRefresh();
     let attempt = 0;
     let forceFresh = false;
     while (!this.#closed) {
@@ -915,6 +916,12 @@ export class Client {
       mentions: options.mentions ?? [],
       mentionAll: options.mentionAll ?? false,
     });
+    // A send the server would refuse by its size (and close the connection for) must not
+    // enter the queue: it would be resent after every reconnect.
+    const size = encodeClientFrame(create(ClientFrameSchema, { id: "r000000", command: { case: "send", value: send } }), this.#protocol).length;
+    if (size > MAX_FRAME_BYTES - 64) {
+      throw new ClientError("frame_too_large", `the send is ${size} bytes; a frame is at most ${MAX_FRAME_BYTES}`);
+    }
     const key = Math.max(++this.#nextOutbox, Date.now() * 1000 + (this.#nextOutbox % 1000));
     this.#nextOutbox = key;
     const entry: OutboxEntry = { key, clientMsgId, send: toJson(SendSchema, send) as Record<string, unknown> };
