@@ -9,7 +9,7 @@ const $ = (id) => document.getElementById(id);
 let client;
 let me = "";
 let open = "";
-const convs = new Map(); // id -> { id, lastSeq, unread, last }
+const convs = new Map(); // id -> { id, lastSeq, readSeq, unread, last }
 const messages = new Map(); // conversation id -> Map(seq -> message)
 const pending = new Map(); // client_msg_id -> { conv, text }
 const peerRead = new Map(); // conversation id -> the peer's read seq
@@ -22,7 +22,7 @@ function titleOf(id) {
   return id;
 }
 function conv(id) {
-  if (!convs.has(id)) convs.set(id, { id, lastSeq: 0, unread: 0, last: "" });
+  if (!convs.has(id)) convs.set(id, { id, lastSeq: 0, readSeq: 0, unread: 0, last: "" });
   return convs.get(id);
 }
 function store(m) {
@@ -87,10 +87,11 @@ function renderMessages() {
 
 async function markRead() {
   const c = convs.get(open);
-  if (!c || c.unread === 0 || client.state !== "connected") return;
+  if (!c || c.lastSeq <= c.readSeq || client.state !== "connected") return;
   try {
     const entry = await client.read(open, c.lastSeq);
     c.unread = entry.unread;
+    c.readSeq = Math.max(c.readSeq, entry.readSeq);
     renderConversations();
   } catch {
     // offline: read again when the next message or the reconnect comes
@@ -146,27 +147,30 @@ async function login(user) {
     if (c.conversationId.startsWith("s:")) return;
     const local = conv(c.conversationId);
     local.lastSeq = Math.max(local.lastSeq, c.lastSeq);
+    local.readSeq = Math.max(local.readSeq, c.readSeq);
     local.unread = c.conversationId === open ? local.unread : c.unread;
     if (c.lastMessage && c.lastMessage.seq >= local.lastSeq) local.last = c.lastMessage.content?.text ?? "";
     renderConversations();
   });
   client.on("message", ({ message: m }) => {
+    // Unread counts come from the server's list; a message beyond what the list knew adds one.
+    const isNew = m.seq > conv(m.conversationId).lastSeq;
     store(m);
     pending.delete(m.clientMsgId);
-    if (m.sender !== me && m.conversationId !== open) conv(m.conversationId).unread++;
+    if (m.sender !== me && isNew) conv(m.conversationId).unread++;
     if (m.conversationId === open) {
       $("typing").textContent = "";
       renderMessages();
-      if (m.sender !== me) {
-        conv(open).unread++;
-        markRead();
-      }
+      if (m.sender !== me) markRead();
     }
     renderConversations();
   });
   client.on("receipt", (e) => {
     if (e.userId === me) {
-      conv(e.conversationId).unread = 0;
+      // Read on another device of this user.
+      const c = conv(e.conversationId);
+      c.readSeq = Math.max(c.readSeq, e.readSeq);
+      c.unread = Math.max(0, c.lastSeq - c.readSeq);
       renderConversations();
       return;
     }
@@ -182,7 +186,7 @@ async function login(user) {
   client.on("sendFailed", (e) => {
     pending.delete(e.clientMsgId);
     renderMessages();
-    alert(`not sent: ${e.code}`);
+    $("typing").textContent = `not sent: ${e.code}`;
   });
 
   $("login").hidden = true;

@@ -400,6 +400,13 @@ export class Client {
     let attempt = 0;
     let forceFresh = false;
     while (!this.#closed) {
+      if (typeof navigator !== "undefined" && navigator.onLine === false) {
+        // The browser says it is offline: wait for its `online` event (or try anyway after
+        // the longest backoff, in case it is wrong).
+        if (this.#state !== "disconnected") this.#setState("disconnected", "the browser is offline");
+        await this.#sleep(this.#options.maxBackoffMs ?? 30_000);
+        if (this.#closed) break;
+      }
       this.#setState("connecting");
       let token: string;
       try {
