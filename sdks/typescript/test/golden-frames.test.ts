@@ -2,7 +2,7 @@
 // the SDK's own decoding path, and the JSON is exactly proto3 JSON as Tern writes it.
 
 import { readFileSync } from "node:fs";
-import { equals, fromBinary, fromJson, toJson } from "@bufbuild/protobuf";
+import { equals, fromBinary, fromJson, toJson, type JsonObject } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { decodeServerFrame, encodeClientFrame, toPlain } from "../src/index.js";
 import { ClientFrameSchema, ServerFrameSchema } from "../src/gen/tern/v1/client_pb.js";
@@ -10,7 +10,7 @@ import { ClientFrameSchema, ServerFrameSchema } from "../src/gen/tern/v1/client_
 interface Golden {
   name: string;
   frame: "ClientFrame" | "ServerFrame";
-  json: Record<string, unknown>;
+  json: JsonObject;
   proto_hex: string;
 }
 const { frames } = JSON.parse(readFileSync(new URL("../../../docs/protocol-frames.json", import.meta.url), "utf8")) as {
