@@ -556,7 +556,11 @@ export class Client {
     for (const [, p] of this.#pending) {
       if (p.kind === "user") {
         clearTimeout(p.timer);
-        p.reject(new ClientError("not_connected", "the connection was lost before the answer"));
+        p.reject(
+          this.#closed
+            ? new ClientError("closed", "the client was closed before the answer")
+            : new ClientError("not_connected", "the connection was lost before the answer"),
+        );
       } else if (p.kind === "fill") {
         const t = this.#timelines.get(p.conv);
         if (t) t.filling = false;
