@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fromBinary } from "@bufbuild/protobuf";
 import { Client } from "../src/index.node.js";
+import { getDefaultSocketFactory } from "../src/client/socket.js";
 import { ServerFrameSchema } from "../src/gen/tern/v1/client_pb.js";
 import { ServerClient, mintUserToken } from "../src/server/index.js";
 import { collect, sleep, texts, until } from "./helpers.js";
@@ -87,6 +88,35 @@ describe("the server killed and restarted", () => {
     // Nothing was stored twice.
     const history = await bob.history(conv("r-alice", "r-bob"));
     expect(history.map((m) => m.content?.text)).toEqual(fromAlice);
+  });
+});
+
+describe("while the server is away", () => {
+  it("reconnect attempts back off (no tight loop) and the client keeps trying", async () => {
+    let opened = 0;
+    const inner = getDefaultSocketFactory()!;
+    const c = new Client({
+      url: server.wsUrl,
+      token: mintUserToken(app.appKey, app.appSecret, "b-bob"),
+      minBackoffMs: 200,
+      maxBackoffMs: 1000,
+      socketFactory: (url, protocols) => {
+        opened++;
+        return inner(url, protocols);
+      },
+    });
+    clients.push(c);
+    await c.connect();
+    await server.kill();
+    await until("disconnected", () => c.state !== "connected");
+    const before = opened;
+    await sleep(4000);
+    // Delays of 100-200, 200-400, 400-800, then 500-1000 ms: at most 9 tries in 4 s.
+    const tries = opened - before;
+    expect(tries).toBeGreaterThanOrEqual(3);
+    expect(tries).toBeLessThanOrEqual(9);
+    await server.restart();
+    await until("back", () => c.state === "connected", 10_000);
   });
 });
 
