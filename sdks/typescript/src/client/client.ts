@@ -282,10 +282,7 @@ export class Client {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#refreshTimer) clearTimeout(this.#refreshTimer);
-    if (this.#onlineListener && typeof window !== "undefined") {
-      window.removeEventListener("online", this.#onlineListener);
-      window.removeEventListener("offline", this.#offlineListener!);
-    }
+    this.#unlistenToNetwork();
     this.#endConnection?.({ stop: "closed", reason: "closed by the app" });
     this.#wake?.();
     for (const q of this.#outbox.values()) q.reject?.(new ClientError("closed", "the client is closed"));
@@ -315,6 +312,14 @@ export class Client {
     this.#offlineListener = () => this.#endConnection?.({ retry: "the browser went offline" });
     window.addEventListener("online", this.#onlineListener);
     window.addEventListener("offline", this.#offlineListener);
+  }
+
+  #unlistenToNetwork(): void {
+    if (this.#onlineListener && typeof window !== "undefined") {
+      window.removeEventListener("online", this.#onlineListener);
+      window.removeEventListener("offline", this.#offlineListener!);
+      this.#onlineListener = undefined;
+    }
   }
 
   async #loadOutbox(): Promise<void> {
@@ -359,6 +364,8 @@ export class Client {
         (e) => this.#emit({ type: "error", code: "token_provider_failed", message: String(e) }),
       );
     }, Math.min(wait, 2 ** 31 - 1));
+    // In Node, a pending refresh alone must not keep the process alive.
+    (this.#refreshTimer as { unref?: () => void }).unref?.();
   }
 
   #backoff(attempt: number): number {
@@ -382,6 +389,7 @@ export class Client {
 
   #finish(code: string, reason: string): void {
     this.#closed = true;
+    this.#unlistenToNetwork();
     if (this.#refreshTimer) clearTimeout(this.#refreshTimer);
     for (const q of this.#outbox.values()) {
       q.reject?.(new ClientError(code, reason));
