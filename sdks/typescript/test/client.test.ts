@@ -2,6 +2,8 @@
 // socket per client, refused and expiring tokens, and the commands of the Rust SDK.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fromJsonString, toJson } from "@bufbuild/protobuf";
+import { ServerFrameSchema } from "../src/gen/tern/v1/client_pb.js";
 import { Client, ClientError, type ClientOptions, type SocketFactory } from "../src/index.node.js";
 import { getDefaultSocketFactory } from "../src/client/socket.js";
 import { ServerClient, mintUserToken } from "../src/server/index.js";
@@ -89,6 +91,34 @@ describe.each(["proto", "json"] as const)("two users chat over tern.v1.%s", (pro
 
     bob.close();
     await until("bob offline", () => presence.some((p) => p.presence.userId === b && !p.presence.online));
+  });
+});
+
+describe("Tern's JSON is canonical proto3 JSON", () => {
+  it("every text frame the server sends is exactly what protobuf-es writes for it", async () => {
+    const frames: string[] = [];
+    const inner = getDefaultSocketFactory()!;
+    const capture: SocketFactory = (url, protocols) => {
+      const s = inner(url, protocols);
+      const on = (ev: { data: unknown }) => typeof ev.data === "string" && frames.push(ev.data);
+      (s as unknown as { addEventListener: (t: string, f: (e: { data: unknown }) => void) => void }).addEventListener("message", on);
+      return s;
+    };
+    const a = client("canon-a", { protocol: "json", socketFactory: capture });
+    const b = client("canon-b", { protocol: "json" });
+    await Promise.all([a.connect(), b.connect()]);
+    await a.subscribePresence(["canon-b"]);
+    const sent = await a.sendText({ user: "canon-b" }, "hello", {});
+    await b.reply({ user: "canon-a" }, sent.msgId, "text", { text: "hi", n: 3, list: [1.5, null, true] });
+    await a.addReaction(sent.msgId, "👍");
+    await b.read(sent.conversationId, 2);
+    await a.history(sent.conversationId);
+    await until("frames", () => frames.some((f) => f.includes("receipt")));
+    expect(frames.length).toBeGreaterThan(6);
+    for (const text of frames) {
+      const canonical = toJson(ServerFrameSchema, fromJsonString(ServerFrameSchema, text), { useProtoFieldName: true });
+      expect(JSON.parse(text)).toEqual(canonical);
+    }
   });
 });
 
