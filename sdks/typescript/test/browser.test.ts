@@ -1,6 +1,6 @@
 // The web chat (examples/web-chat) in headless Chromium: two users in two browser
 // contexts chat; one goes offline, messages are sent both ways meanwhile, and when it is
-// back every message shows once and in order on both sides. Saves a screenshot to docs/.
+// back every message shows once and in order on both sides. Saves a screenshot.
 
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -9,7 +9,10 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { TernServer, type App } from "./tern.js";
 
 const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const screenshot = fileURLToPath(new URL("../../../docs/sdk-typescript-web-chat.png", import.meta.url));
+// Into test-results/ (ignored by git); UPDATE_SCREENSHOT=1 writes the one in docs/.
+const screenshot = fileURLToPath(
+  new URL(process.env.UPDATE_SCREENSHOT ? "../../../docs/sdk-typescript-web-chat.png" : "../test-results/web-chat.png", import.meta.url),
+);
 
 let server: TernServer;
 let app: App;
