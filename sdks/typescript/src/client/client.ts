@@ -545,8 +545,10 @@ export class Client {
             this.#firstReject = undefined;
             this.#afterAuth(body.value.sync ? toPlain(body.value.sync) : undefined);
           } else if (body.case === "error") {
+            // A refused token (4003) is for the app or the token provider to solve; anything
+            // else before auth_ok (`unavailable`, `auth_timeout`, ...) is worth a retry.
             const { code, message } = body.value;
-            end(code === "unavailable" ? { retry: message } : { stop: code, reason: message });
+            end(TOKEN_CODES.has(code) ? { stop: code, reason: message } : { retry: `${code}: ${message}` });
           } else if (body.case === "kicked") {
             const { code, reason } = body.value;
             end(code === "going_away" ? { retry: reason } : { stop: code, reason });
