@@ -70,6 +70,26 @@ describe("server API", () => {
     expect([e.status, e.code]).toEqual([409, "conflict"]);
   });
 
+  it("PUT, PATCH and DELETE, and list parameters sent as query (paged)", async () => {
+    await api.upsertUsers([{ id: "u1" }, { id: "u2" }, { id: "u3" }, { id: "u4" }]);
+    const patched = await api.request("patch", "/v1/users/{user_id}", { path: { user_id: "u1" }, body: { name: "User One" } });
+    expect(patched.name).toBe("User One");
+    for (const b of ["u2", "u3", "u4"]) {
+      await api.request("put", "/v1/users/{user_id}/blocks/{blocked_id}", { path: { user_id: "u1", blocked_id: b } });
+    }
+    const first = await api.request("get", "/v1/users/{user_id}/blocks", { path: { user_id: "u1" }, query: { limit: 2 } });
+    expect(first.blocks.map((x) => x.blocked_id)).toHaveLength(2);
+    expect(first.next_cursor).toBeTruthy();
+    const rest = await api.request("get", "/v1/users/{user_id}/blocks", {
+      path: { user_id: "u1" },
+      query: { limit: 2, cursor: first.next_cursor },
+    });
+    expect([...first.blocks, ...rest.blocks].map((x) => x.blocked_id).sort()).toEqual(["u2", "u3", "u4"]);
+    await api.request("delete", "/v1/users/{user_id}/blocks/{blocked_id}", { path: { user_id: "u1", blocked_id: "u2" } });
+    const after = await api.request("get", "/v1/users/{user_id}/blocks", { path: { user_id: "u1" } });
+    expect(after.blocks.map((x) => x.blocked_id).sort()).toEqual(["u3", "u4"]);
+  });
+
   it("ids with reserved characters are encoded in the path and signed as sent", async () => {
     await api.upsertUsers([{ id: "dan.o-neil@example.com" }]);
     expect((await api.getUser("dan.o-neil@example.com")).id).toBe("dan.o-neil@example.com");
