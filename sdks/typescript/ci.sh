@@ -5,8 +5,8 @@
 # frames, the server client and the real-time client against a real `tern serve`, and the
 # web chat in headless Chromium.
 #
-# The tern binary: $TERN_BIN, else ${CARGO_TARGET_DIR:-target}/debug/tern (built by
-# `cargo build -p tern --bin tern` if missing). Chromium: $CHROMIUM_PATH or /usr/bin/chromium.
+# The tern binary: $TERN_BIN, else ${CARGO_TARGET_DIR:-target}/debug/tern, brought up to
+# date by `cargo build -p tern --bin tern`. Chromium: $CHROMIUM_PATH or /usr/bin/chromium.
 set -euo pipefail
 cd "$(dirname "$0")"
 repo="$(cd ../.. && pwd)"
@@ -14,9 +14,8 @@ repo="$(cd ../.. && pwd)"
 if [ -z "${TERN_BIN:-}" ]; then
   bin="${CARGO_TARGET_DIR:-$repo/target}/debug/tern"
   case "$bin" in /*) ;; *) bin="$repo/$bin" ;; esac
-  if [ ! -x "$bin" ]; then
-    (cd "$repo" && cargo build -p tern --bin tern)
-  fi
+  # Always: a no-op when it is up to date, and never a stale binary from an older build.
+  (cd "$repo" && cargo build -p tern --bin tern)
   export TERN_BIN="$bin"
 fi
 
