@@ -104,6 +104,13 @@ describe("web chat in Chromium", () => {
     await expect.poll(() => alice.page.locator(".receipt.read").count()).toBe(5);
     await expect.poll(() => alice.page.locator(`.conv[data-id="${conv}"] .unread`).getAttribute("data-count")).toBe("0");
 
+    // A recall reaches the other side's page.
+    await alice.page.evaluate(`(async () => {
+      const h = await window.chat.client.history(${JSON.stringify(conv)}, 0, 10);
+      await window.chat.client.recall(h.find((m) => m.content?.text === "three").msgId);
+    })()`);
+    await expect.poll(() => shown(bob.page)).toEqual(all.map((t) => (t === "three" ? "(recalled)" : t)));
+
     await alice.page.screenshot({ path: screenshot });
   });
 

@@ -165,6 +165,17 @@ async function login(user) {
     }
     renderConversations();
   });
+  client.on("changed", ({ change: c }) => {
+    // Edits, recalls and deletes for this user, each once, after the message they change.
+    const m = messages.get(c.conversationId)?.get(c.seq);
+    if (!m) return;
+    if (c.change.case === "edit") m.content = c.change.value.content;
+    else if (c.change.case === "recall") {
+      m.recalled = true;
+      m.content = undefined;
+    } else if (c.change.case === "deleted") messages.get(c.conversationId).delete(c.seq);
+    if (c.conversationId === open) renderMessages();
+  });
   client.on("receipt", (e) => {
     if (e.userId === me) {
       // Read on another device of this user.
