@@ -1,0 +1,197 @@
+// What goes wrong on real networks: the server killed and started again, frames lost
+// while the socket looks healthy, a malformed frame. Every time, each message reaches the
+// app once and in order, and sends made meanwhile are neither lost nor doubled.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fromBinary } from "@bufbuild/protobuf";
+import { Client } from "../src/index.node.js";
+import { getDefaultSocketFactory } from "../src/client/socket.js";
+import { ServerFrameSchema } from "../src/gen/tern/v1/client_pb.js";
+import { ServerClient, mintUserToken } from "../src/server/index.js";
+import { collect, sleep, texts, until } from "./helpers.js";
+import { Proxy } from "./proxy.js";
+import { TernServer, type App } from "./tern.js";
+
+let server: TernServer;
+let app: App;
+let api: ServerClient;
+const clients: Client[] = [];
+
+beforeAll(async () => {
+  server = await TernServer.start({ TERN_HEARTBEAT_SECONDS: "2" });
+  app = server.createApp();
+  api = new ServerClient({ baseUrl: server.base, appKey: app.appKey, appSecret: app.appSecret });
+});
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await server?.stop();
+});
+
+function client(user: string, url: string, protocol: "proto" | "json" = "proto"): Client {
+  const c = new Client({
+    url,
+    token: mintUserToken(app.appKey, app.appSecret, user),
+    protocol,
+    minBackoffMs: 100,
+    maxBackoffMs: 800,
+  });
+  clients.push(c);
+  return c;
+}
+
+const conv = (a: string, b: string) => `d:${[a, b].sort().join(":")}`;
+
+describe("the server killed and restarted", () => {
+  it("the client comes back by itself, syncs, and sends what was queued", async () => {
+    const alice = client("r-alice", server.wsUrl);
+    const bob = client("r-bob", server.wsUrl, "json");
+    const got = collect(bob, "message");
+    const states = collect(bob, "state");
+    await Promise.all([alice.connect(), bob.connect()]);
+    await alice.sendText({ user: "r-bob" }, "before 1");
+    await alice.sendText({ user: "r-bob" }, "before 2");
+    await until("two messages", () => got.length === 2);
+    await api.upsertUsers([{ id: "r-carol" }]);
+
+    await server.kill();
+    await until("bob notices", () => bob.state !== "connected");
+    // Sent while the server is down: queued, then sent once it is back.
+    const queued = [alice.sendText({ user: "r-bob" }, "queued 1"), alice.sendText({ user: "r-bob" }, "queued 2")];
+    expect(alice.queuedSends).toBe(2);
+    await sleep(1500); // a few failed reconnects
+    await server.restart();
+    // While the clients are still reconnecting, the backend sends too.
+    for (let n = 1; n <= 3; n++) {
+      await api.sendMessage({
+        from: "r-carol",
+        to: { user: "r-bob" },
+        client_msg_id: `carol-${n}`,
+        type: "text",
+        content: { text: `carol ${n}` },
+      });
+    }
+    const acks = await Promise.all(queued);
+    expect(acks.map((a) => a.seq)).toEqual([3, 4]);
+    expect(alice.queuedSends).toBe(0);
+    await until("every message", () => got.length === 7);
+    await sleep(300);
+
+    const fromAlice = texts(got, conv("r-alice", "r-bob"));
+    expect(fromAlice).toEqual(["before 1", "before 2", "queued 1", "queued 2"]);
+    expect(texts(got, conv("r-bob", "r-carol"))).toEqual(["carol 1", "carol 2", "carol 3"]);
+    const seqs = got.filter((e) => e.message.conversationId === conv("r-alice", "r-bob")).map((e) => e.message.seq);
+    expect(seqs).toEqual([1, 2, 3, 4]);
+    expect(got.length).toBe(7);
+    expect(states.map((s) => s.state)).toContain("disconnected");
+    expect(bob.state).toBe("connected");
+    // Nothing was stored twice.
+    const history = await bob.history(conv("r-alice", "r-bob"));
+    expect(history.map((m) => m.content?.text)).toEqual(fromAlice);
+  });
+});
+
+describe("while the server is away", () => {
+  it("reconnect attempts back off (no tight loop) and the client keeps trying", async () => {
+    let opened = 0;
+    const inner = getDefaultSocketFactory()!;
+    const c = new Client({
+      url: server.wsUrl,
+      token: mintUserToken(app.appKey, app.appSecret, "b-bob"),
+      minBackoffMs: 200,
+      maxBackoffMs: 1000,
+      socketFactory: (url, protocols) => {
+        opened++;
+        return inner(url, protocols);
+      },
+    });
+    clients.push(c);
+    await c.connect();
+    await server.kill();
+    await until("disconnected", () => c.state !== "connected");
+    const before = opened;
+    await sleep(4000);
+    // Delays of 100-200, 200-400, 400-800, then 500-1000 ms: at most 9 tries in 4 s.
+    const tries = opened - before;
+    expect(tries).toBeGreaterThanOrEqual(3);
+    expect(tries).toBeLessThanOrEqual(9);
+    await server.restart();
+    await until("back", () => c.state === "connected", 10_000);
+  });
+});
+
+describe("through a lossy middle", () => {
+  let proxy: Proxy;
+  beforeAll(async () => {
+    proxy = await Proxy.start(server.wsUrl);
+  });
+  afterAll(async () => proxy.stop());
+
+  it("a push lost while the socket looks healthy is pulled when the next one shows the gap", async () => {
+    const alice = client("l-alice", server.wsUrl);
+    const bob = client("l-bob", proxy.url);
+    const got = collect(bob, "message");
+    await Promise.all([alice.connect(), bob.connect()]);
+    let dropped = 0;
+    proxy.dropIf = (data, binary) => {
+      if (!binary || dropped > 0) return false;
+      const f = fromBinary(ServerFrameSchema, new Uint8Array(data as Buffer));
+      if (f.body.case === "message" && f.body.value.content?.text === "two") {
+        dropped++;
+        return true;
+      }
+      return false;
+    };
+    await alice.sendText({ user: "l-bob" }, "one");
+    await alice.sendText({ user: "l-bob" }, "two");
+    await until("the drop", () => dropped === 1);
+    await alice.sendText({ user: "l-bob" }, "three");
+    await until("three messages", () => got.length === 3);
+    expect(texts(got)).toEqual(["one", "two", "three"]);
+    expect(proxy.connections).toBe(1); // no reconnect was needed
+    proxy.dropIf = undefined;
+  });
+
+  it("a malformed frame is reported, the connection reset, nothing lost", async () => {
+    const alice = client("m-alice", server.wsUrl);
+    const bob = client("m-bob", proxy.url);
+    const got = collect(bob, "message");
+    const errors = collect(bob, "error");
+    await Promise.all([alice.connect(), bob.connect()]);
+    const before = proxy.connections;
+    await alice.sendText({ user: "m-bob" }, "first");
+    await until("first", () => got.length === 1);
+    proxy.inject(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]), true);
+    // A message sent while bob is reconnecting is synced after.
+    await alice.sendText({ user: "m-bob" }, "second");
+    await until("bad_frame reported", () => errors.some((e) => e.code === "bad_frame"));
+    await until("reconnected", () => proxy.connections > before && bob.state === "connected");
+    await alice.sendText({ user: "m-bob" }, "third");
+    await until("three", () => got.length === 3);
+    expect(texts(got)).toEqual(["first", "second", "third"]);
+  });
+
+  it("a text frame on tern.v1.proto and an oversized frame are bad frames too", async () => {
+    const bob = client("o-bob", proxy.url);
+    const errors = collect(bob, "error");
+    await bob.connect();
+    proxy.inject('{"message":{}}', false);
+    await until("first bad_frame", () => errors.length === 1);
+    await until("reconnected", () => bob.state === "connected");
+    proxy.inject(Buffer.alloc(70_000, 1), true);
+    await until("second bad_frame", () => errors.length === 2);
+    expect(errors.map((e) => e.code)).toEqual(["bad_frame", "bad_frame"]);
+    await until("reconnected again", () => bob.state === "connected");
+  });
+
+  it("a silent server (no frames at all) is noticed by the heartbeat", async () => {
+    const bob = client("s-bob", proxy.url);
+    const states = collect(bob, "state");
+    await bob.connect();
+    const before = proxy.connections;
+    proxy.dropIf = () => true; // the socket stays open, nothing comes through
+    await until("disconnected", () => states.some((s) => s.state === "disconnected"), 15_000);
+    proxy.dropIf = undefined;
+    await until("back", () => bob.state === "connected" && proxy.connections > before, 15_000);
+  });
+});
