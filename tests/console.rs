@@ -18,7 +18,10 @@ fn start() -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(
         dir.path(),
-        &[("TERN_ADMIN_EMAIL", OPERATOR), ("TERN_ADMIN_PASSWORD", OPERATOR_PASSWORD)],
+        &[
+            ("TERN_ADMIN_EMAIL", OPERATOR),
+            ("TERN_ADMIN_PASSWORD", OPERATOR_PASSWORD),
+        ],
     );
     server.wait_for_line("tern: ready");
     (server, dir)
@@ -157,8 +160,16 @@ struct TenantWithApp {
 async fn tenant_with_app(op: &mut Browser, name: &str) -> TenantWithApp {
     let created = op.change("/console/tenants", &[("name", name)]).await;
     assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
-    let tenant = created.location().trim_start_matches("/console/t/").split('?').next().unwrap().to_owned();
-    let app_page = op.change(&format!("/console/t/{tenant}/apps"), &[("name", "chat")]).await;
+    let tenant = created
+        .location()
+        .trim_start_matches("/console/t/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let app_page = op
+        .change(&format!("/console/t/{tenant}/apps"), &[("name", "chat")])
+        .await;
     assert_eq!(app_page.status, StatusCode::OK, "{}", app_page.body);
     let secrets = secrets_shown(&app_page.body);
     assert_eq!(secrets.len(), 2, "the AppSecret and the webhook secret are shown");
@@ -188,7 +199,11 @@ async fn every_page_and_action_of_another_tenant_answers_404() {
     let added = op
         .change(
             &format!("/console/t/{}/members", a.tenant),
-            &[("email", "owner@alpha.test"), ("password", "alpha-owner-pw"), ("role", "owner")],
+            &[
+                ("email", "owner@alpha.test"),
+                ("password", "alpha-owner-pw"),
+                ("role", "owner"),
+            ],
         )
         .await;
     assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
@@ -209,7 +224,11 @@ async fn every_page_and_action_of_another_tenant_answers_404() {
     assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
     assert_eq!(signed.location(), "/console");
     let home = owner.get("/console").await;
-    assert_eq!(home.location(), format!("/console/t/{}", a.tenant), "a member of one tenant lands in it");
+    assert_eq!(
+        home.location(),
+        format!("/console/t/{}", a.tenant),
+        "a member of one tenant lands in it"
+    );
 
     let pages = |t: &str, app: &str, conv: &str| {
         vec![
@@ -237,7 +256,10 @@ async fn every_page_and_action_of_another_tenant_answers_404() {
     for path in &probes {
         let page = owner.get(path).await;
         assert_eq!(page.status, StatusCode::NOT_FOUND, "GET {path}");
-        assert!(!page.body.contains("Beta") && !page.body.contains("secret plans"), "{path}");
+        assert!(
+            !page.body.contains("Beta") && !page.body.contains("secret plans"),
+            "{path}"
+        );
     }
     let tenants = owner.get("/console/tenants").await;
     assert!(tenants.body.contains("Alpha") && !tenants.body.contains("Beta"));
@@ -267,7 +289,11 @@ async fn every_page_and_action_of_another_tenant_answers_404() {
             (format!("/console/t/{}/apps", b.tenant), vec![("name", "stolen")]),
             (
                 format!("/console/t/{}/members", b.tenant),
-                vec![("email", "spy@alpha.test"), ("password", "spy-password"), ("role", "owner")],
+                vec![
+                    ("email", "spy@alpha.test"),
+                    ("password", "spy-password"),
+                    ("role", "owner"),
+                ],
             ),
             (format!("/console/t/{}/status", b.tenant), vec![("status", "suspended")]),
         ])
@@ -279,7 +305,11 @@ async fn every_page_and_action_of_another_tenant_answers_404() {
     // Nothing of Beta changed: Bob can still send, with the one secret Beta had.
     beta.send_text("bob", "carol", "c2", "still here").await.unwrap();
     let beta_app = op.get(&format!("/console/t/{}/apps/{}", b.tenant, b.app)).await;
-    assert_eq!(beta_app.body.matches("<td><code>sec_").count(), 1, "no secret was added or revoked");
+    assert_eq!(
+        beta_app.body.matches("<td><code>sec_").count(),
+        1,
+        "no secret was added or revoked"
+    );
     assert!(beta_app.body.contains("value=\"12288\""), "max_text_bytes unchanged");
     let beta_tenant = op.get(&format!("/console/t/{}", b.tenant)).await;
     assert!(!beta_tenant.body.contains("stolen") && !beta_tenant.body.contains("spy@alpha.test"));
@@ -319,19 +349,27 @@ async fn changes_without_the_csrf_token_are_refused() {
     let mut other = operator(&server).await;
     let their = other.csrf().await;
     assert_ne!(their, csrf);
-    let page = op.post("/console/tenants", &[("name", "Theirs"), ("csrf", &their)]).await;
+    let page = op
+        .post("/console/tenants", &[("name", "Theirs"), ("csrf", &their)])
+        .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
 
     // The sign-in form has its own token: a post without it signs nobody in.
     let mut fresh = Browser::new(&server);
     let page = fresh
-        .post("/console/login", &[("email", OPERATOR), ("password", OPERATOR_PASSWORD)])
+        .post(
+            "/console/login",
+            &[("email", OPERATOR), ("password", OPERATOR_PASSWORD)],
+        )
         .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     assert!(!fresh.cookies.contains_key("tern_console"));
     // Without a session, a change sends the browser to sign in and changes nothing.
     let page = fresh.post("/console/tenants", &[("name", "Anon"), ("csrf", "x")]).await;
-    assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/console/login"));
+    assert_eq!(
+        (page.status, page.location()),
+        (StatusCode::SEE_OTHER, "/console/login")
+    );
 }
 
 #[tokio::test]
@@ -356,7 +394,10 @@ async fn user_names_and_message_bodies_are_rendered_inert() {
         let page = op.get(&path).await;
         assert_eq!(page.status, StatusCode::OK, "{path}");
         assert!(!page.body.contains("<script>alert"), "{path}: markup from user input");
-        assert!(!page.body.contains("<img src=x") && !page.body.contains("<b onmouseover"), "{path}");
+        assert!(
+            !page.body.contains("<img src=x") && !page.body.contains("<b onmouseover"),
+            "{path}"
+        );
         assert!(
             page.body.contains("&lt;script&gt;alert(") || page.body.contains("&#60;script&#62;alert("),
             "{path}: the text is shown, escaped"
@@ -366,7 +407,10 @@ async fn user_names_and_message_bodies_are_rendered_inert() {
             assert!(page.body[at..].starts_with("<script src=\"/console/assets/"), "{path}");
         }
         let csp = page.headers.get("content-security-policy").unwrap().to_str().unwrap();
-        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
     }
 }
 
@@ -377,7 +421,11 @@ async fn wrong_passwords_lock_the_account_and_sessions_end_everywhere() {
     let t = tenant_with_app(&mut op, "Acme").await;
     op.change(
         &format!("/console/t/{}/members", t.tenant),
-        &[("email", "dev@acme.test"), ("password", "dev-password-1"), ("role", "developer")],
+        &[
+            ("email", "dev@acme.test"),
+            ("password", "dev-password-1"),
+            ("role", "developer"),
+        ],
     )
     .await;
 
@@ -391,7 +439,11 @@ async fn wrong_passwords_lock_the_account_and_sessions_end_everywhere() {
     assert_eq!(fifth.status, StatusCode::FORBIDDEN);
     assert!(fifth.body.contains("locked until"), "{}", fifth.body);
     let right = dev.sign_in("dev@acme.test", "dev-password-1").await;
-    assert_eq!(right.status, StatusCode::FORBIDDEN, "locked: even the right password is refused");
+    assert_eq!(
+        right.status,
+        StatusCode::FORBIDDEN,
+        "locked: even the right password is refused"
+    );
     assert!(!dev.cookies.contains_key("tern_console"));
     // An unknown email reads like a wrong password; the operator is not locked.
     let page = Browser::new(&server).sign_in("nobody@acme.test", "whatever-pw").await;
@@ -419,7 +471,11 @@ async fn wrong_passwords_lock_the_account_and_sessions_end_everywhere() {
         .http
         .post(format!("{}/console/login", tls.base))
         .header("x-forwarded-proto", "https")
-        .form(&[("csrf", token.as_str()), ("email", OPERATOR), ("password", OPERATOR_PASSWORD)]);
+        .form(&[
+            ("csrf", token.as_str()),
+            ("email", OPERATOR),
+            ("password", OPERATOR_PASSWORD),
+        ]);
     let page = tls.send(req).await;
     assert!(page
         .headers
@@ -433,7 +489,10 @@ async fn wrong_passwords_lock_the_account_and_sessions_end_everywhere() {
     assert_eq!((out.status, out.location()), (StatusCode::SEE_OTHER, "/console/login"));
     for b in [&mut op, &mut second, &mut tls] {
         let page = b.get("/console/tenants").await;
-        assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/console/login"));
+        assert_eq!(
+            (page.status, page.location()),
+            (StatusCode::SEE_OTHER, "/console/login")
+        );
     }
 }
 
@@ -465,10 +524,18 @@ async fn secrets_are_shown_once_roles_limit_changes_and_the_audit_log_keeps_each
     assert!(!page.body.contains(&new_secret));
 
     // Settings: validated by the platform, the refusal says why and changes nothing.
-    let bad = op.change(&format!("{app}/settings"), &[("max_text_bytes", "999999")]).await;
+    let bad = op
+        .change(&format!("{app}/settings"), &[("max_text_bytes", "999999")])
+        .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    assert!(bad.body.contains("max_text_bytes must be from 1 to 65536"), "{}", bad.body);
-    let nan = op.change(&format!("{app}/settings"), &[("max_text_bytes", "lots")]).await;
+    assert!(
+        bad.body.contains("max_text_bytes must be from 1 to 65536"),
+        "{}",
+        bad.body
+    );
+    let nan = op
+        .change(&format!("{app}/settings"), &[("max_text_bytes", "lots")])
+        .await;
     assert_eq!(nan.status, StatusCode::BAD_REQUEST);
     let current = op.get(&app).await;
     let mut form: Vec<(String, String)> = current
@@ -488,12 +555,20 @@ async fn secrets_are_shown_once_roles_limit_changes_and_the_audit_log_keeps_each
     let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let saved = op.change(&format!("{app}/settings"), &fields).await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
-    assert!(op.get(&app).await.body.contains("name=\"max_text_bytes\" value=\"2048\""));
+    assert!(op
+        .get(&app)
+        .await
+        .body
+        .contains("name=\"max_text_bytes\" value=\"2048\""));
 
     // A viewer sees the app but changes nothing.
     op.change(
         &format!("/console/t/{}/members", t.tenant),
-        &[("email", "viewer@acme.test"), ("password", "viewer-password"), ("role", "viewer")],
+        &[
+            ("email", "viewer@acme.test"),
+            ("password", "viewer-password"),
+            ("role", "viewer"),
+        ],
     )
     .await;
     let mut viewer = Browser::new(&server);
@@ -512,7 +587,9 @@ async fn secrets_are_shown_once_roles_limit_changes_and_the_audit_log_keeps_each
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 
     // Suspending the tenant stops its app at once.
-    let suspended = op.change(&format!("/console/t/{}/status", t.tenant), &[("status", "suspended")]).await;
+    let suspended = op
+        .change(&format!("/console/t/{}/status", t.tenant), &[("status", "suspended")])
+        .await;
     assert_eq!(suspended.status, StatusCode::SEE_OTHER);
     let err = ServerClient::new(&server.base, &t.app_key, &new_secret)
         .create_user("u3", "U3")

@@ -19,7 +19,10 @@ pub async fn serve(Path(file): Path<String>) -> Result<Response, PageError> {
         _ => return Err(PageError::NotFound),
     };
     Ok((
-        [(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "public, max-age=3600")],
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
         body,
     )
         .into_response())

@@ -247,10 +247,18 @@ mod tests {
         for _ in 0..LOGIN_ATTEMPTS_PER_WINDOW {
             assert!(limiter.attempt_at("10.0.0.1", start).is_ok());
         }
-        let wait = limiter.attempt_at("10.0.0.1", start + Duration::from_secs(20)).unwrap_err();
+        let wait = limiter
+            .attempt_at("10.0.0.1", start + Duration::from_secs(20))
+            .unwrap_err();
         assert_eq!(wait, 40);
-        assert!(limiter.attempt_at("10.0.0.2", start).is_ok(), "another address has its own count");
-        assert!(limiter.attempt_at("10.0.0.1", start + LOGIN_WINDOW).is_ok(), "a new window");
+        assert!(
+            limiter.attempt_at("10.0.0.2", start).is_ok(),
+            "another address has its own count"
+        );
+        assert!(
+            limiter.attempt_at("10.0.0.1", start + LOGIN_WINDOW).is_ok(),
+            "a new window"
+        );
     }
 
     #[test]
@@ -269,7 +277,10 @@ mod tests {
     #[test]
     fn session_cookie_is_http_only_same_site_strict_and_secure_behind_tls() {
         let plain = session_cookie("t", false);
-        assert!(plain.contains("HttpOnly") && plain.contains("SameSite=Strict"), "{plain}");
+        assert!(
+            plain.contains("HttpOnly") && plain.contains("SameSite=Strict"),
+            "{plain}"
+        );
         assert!(!plain.contains("Secure"));
         assert!(session_cookie("t", true).ends_with("; Secure"));
     }

@@ -23,7 +23,9 @@ pub enum PageError {
     /// Not signed in (or the session ended): go to the sign-in page.
     SignIn,
     /// Too many sign-in attempts from this address.
-    TooManyAttempts { retry_after_secs: u64 },
+    TooManyAttempts {
+        retry_after_secs: u64,
+    },
     Internal(String),
 }
 

@@ -52,14 +52,26 @@ pub fn router(state: ConsoleState) -> Router {
         .route(&at("/t/{tenant}/apps/{app}"), get(apps::show))
         .route(&at("/t/{tenant}/apps/{app}/settings"), post(apps::save_settings))
         .route(&at("/t/{tenant}/apps/{app}/secrets/rotate"), post(apps::rotate_secret))
-        .route(&at("/t/{tenant}/apps/{app}/secrets/{secret}/revoke"), post(apps::revoke_secret))
-        .route(&at("/t/{tenant}/apps/{app}/webhook-secret/rotate"), post(apps::rotate_webhook_secret))
+        .route(
+            &at("/t/{tenant}/apps/{app}/secrets/{secret}/revoke"),
+            post(apps::revoke_secret),
+        )
+        .route(
+            &at("/t/{tenant}/apps/{app}/webhook-secret/rotate"),
+            post(apps::rotate_webhook_secret),
+        )
         .route(&at("/t/{tenant}/apps/{app}/users"), get(users::list))
         .route(&at("/t/{tenant}/apps/{app}/users/{user}"), get(users::show))
         .route(&at("/t/{tenant}/apps/{app}/users/{user}/{action}"), post(users::act))
         .route(&at("/t/{tenant}/apps/{app}/messages"), get(messages::explore))
-        .route(&at("/t/{tenant}/apps/{app}/webhooks"), get(webhooks::show).post(webhooks::save))
-        .route(&at("/t/{tenant}/apps/{app}/webhooks/dead/{event}/redeliver"), post(webhooks::redeliver))
+        .route(
+            &at("/t/{tenant}/apps/{app}/webhooks"),
+            get(webhooks::show).post(webhooks::save),
+        )
+        .route(
+            &at("/t/{tenant}/apps/{app}/webhooks/dead/{event}/redeliver"),
+            post(webhooks::redeliver),
+        )
         .route(&at("/{*rest}"), axum::routing::any(error::not_found))
         .layer(axum::middleware::from_fn(security::headers))
         .with_state(state)

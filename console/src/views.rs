@@ -54,7 +54,11 @@ impl Chrome {
         self.tenant = Some(TenantNav {
             id: scope.tenant.id.to_string(),
             name: scope.tenant.name.clone(),
-            role: if self.operator { "operator".to_owned() } else { scope.role.as_str().to_owned() },
+            role: if self.operator {
+                "operator".to_owned()
+            } else {
+                scope.role.as_str().to_owned()
+            },
             status: scope.tenant.status.as_str().to_owned(),
         });
         self

@@ -24,7 +24,10 @@ async fn sqlite_refuses_to_change_the_audit_log() {
     store.append_audit(&entry(), 1).await.unwrap();
     let url = format!("sqlite://{}", dir.path().join("tern.db").display());
     let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    for sql in ["UPDATE console_audit SET actor = 'someone else'", "DELETE FROM console_audit"] {
+    for sql in [
+        "UPDATE console_audit SET actor = 'someone else'",
+        "DELETE FROM console_audit",
+    ] {
         let err = sqlx::query(sql).execute(&mut db).await.unwrap_err();
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
@@ -33,11 +36,16 @@ async fn sqlite_refuses_to_change_the_audit_log() {
 
 #[tokio::test]
 async fn postgres_refuses_to_change_the_audit_log() {
-    let Some(url) = testing::postgres_fresh_url().await else { return };
+    let Some(url) = testing::postgres_fresh_url().await else {
+        return;
+    };
     let store = tern_platform::store::connect(&url).await.unwrap();
     store.append_audit(&entry(), 1).await.unwrap();
     let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
-    for sql in ["UPDATE console_audit SET actor = 'someone else'", "DELETE FROM console_audit"] {
+    for sql in [
+        "UPDATE console_audit SET actor = 'someone else'",
+        "DELETE FROM console_audit",
+    ] {
         let err = sqlx::query(sql).execute(&mut db).await.unwrap_err();
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 use tern_platform::domain::{App, AppSettings, ConsoleRole};
-use tern_platform::service::console as console;
+use tern_platform::service::console;
 
 use super::tenants::DoneQuery;
 use super::{audit, notice, see_other};
@@ -20,26 +20,74 @@ use crate::views::{when, when_or, Chrome};
 /// Each setting the page offers, with what it does and its range. The platform checks
 /// the ranges again (`AppSettings::validate`); the page only explains them.
 const SETTING_HELP: &[(&str, &str)] = &[
-    ("max_token_ttl_seconds", "Longest lifetime of a user token, seconds (60 to 31,622,400)."),
-    ("auto_create_users", "Users unknown to the app are created when they first log in with a valid token."),
-    ("write_rate_per_second", "Server API writes per second (1 to 1,000,000, at most the platform's ceiling)."),
-    ("read_rate_per_second", "Server API reads per second (1 to 1,000,000, at most the platform's ceiling)."),
+    (
+        "max_token_ttl_seconds",
+        "Longest lifetime of a user token, seconds (60 to 31,622,400).",
+    ),
+    (
+        "auto_create_users",
+        "Users unknown to the app are created when they first log in with a valid token.",
+    ),
+    (
+        "write_rate_per_second",
+        "Server API writes per second (1 to 1,000,000, at most the platform's ceiling).",
+    ),
+    (
+        "read_rate_per_second",
+        "Server API reads per second (1 to 1,000,000, at most the platform's ceiling).",
+    ),
     ("max_text_bytes", "Largest text message, bytes (1 to 65,536)."),
-    ("max_content_bytes", "Largest content of other message types, bytes (64 to 65,536)."),
-    ("recall_window_seconds", "How long a sender may recall their own message, seconds (0 to 604,800)."),
-    ("user_send_rate_per_second", "Messages per second one user may send from the SDK (1 to 10,000)."),
-    ("max_sessions_mobile", "Sessions per user on each native platform before the oldest is closed (1 to 100)."),
-    ("max_sessions_web", "Browser sessions per user before the oldest is closed (1 to 100)."),
-    ("secret_grace_seconds", "How long a rotated-out AppSecret keeps working, seconds (0 to 2,592,000)."),
-    ("friendship_required_for_direct", "Direct messages need friendship on both sides."),
+    (
+        "max_content_bytes",
+        "Largest content of other message types, bytes (64 to 65,536).",
+    ),
+    (
+        "recall_window_seconds",
+        "How long a sender may recall their own message, seconds (0 to 604,800).",
+    ),
+    (
+        "user_send_rate_per_second",
+        "Messages per second one user may send from the SDK (1 to 10,000).",
+    ),
+    (
+        "max_sessions_mobile",
+        "Sessions per user on each native platform before the oldest is closed (1 to 100).",
+    ),
+    (
+        "max_sessions_web",
+        "Browser sessions per user before the oldest is closed (1 to 100).",
+    ),
+    (
+        "secret_grace_seconds",
+        "How long a rotated-out AppSecret keeps working, seconds (0 to 2,592,000).",
+    ),
+    (
+        "friendship_required_for_direct",
+        "Direct messages need friendship on both sides.",
+    ),
     ("group_member_limit", "Most members of one group (2 to 100,000)."),
     ("users_may_create_groups", "App users may create groups from the SDK."),
-    ("group_read_receipt_limit", "Groups up to this size keep per-message read counts (0 to 10,000; 0 is off)."),
-    ("edit_window_seconds", "How long a sender may edit their own message, seconds (0 to 2,592,000)."),
-    ("rooms_created_on_join", "Joining a room that does not exist creates it."),
-    ("room_send_rate_per_second", "Messages per second one room accepts (1 to 100,000)."),
+    (
+        "group_read_receipt_limit",
+        "Groups up to this size keep per-message read counts (0 to 10,000; 0 is off).",
+    ),
+    (
+        "edit_window_seconds",
+        "How long a sender may edit their own message, seconds (0 to 2,592,000).",
+    ),
+    (
+        "rooms_created_on_join",
+        "Joining a room that does not exist creates it.",
+    ),
+    (
+        "room_send_rate_per_second",
+        "Messages per second one room accepts (1 to 100,000).",
+    ),
     ("room_backlog", "Messages a new room member gets on joining (0 to 100)."),
-    ("broadcast_rate_per_second", "Users each broadcast reaches per second (1 to 100,000)."),
+    (
+        "broadcast_rate_per_second",
+        "Users each broadcast reaches per second (1 to 100,000).",
+    ),
 ];
 
 pub struct SettingRow {
@@ -134,7 +182,9 @@ pub async fn show(
     Path((tenant, app)): Path<(String, String)>,
     Query(q): Query<DoneQuery>,
 ) -> Result<Response, PageError> {
-    Ok(html(app_page(&st, &auth, &tenant, &app, q.done.as_deref(), None, None).await?))
+    Ok(html(
+        app_page(&st, &auth, &tenant, &app, q.done.as_deref(), None, None).await?,
+    ))
 }
 
 /// A secret in plaintext, on the one page that ever shows it.
@@ -165,7 +215,16 @@ pub async fn create(
     scope.require(ConsoleRole::Admin, "Creating apps")?;
     let created = console::create_app(&st.pipeline, &st.secrets, &scope.tenant.id, &posted.form.name).await?;
     let app = console::app_of(&st.pipeline, &scope.tenant.id, &created.app_id).await?;
-    audit(&st, auth, Some(&scope.tenant.id), Some(&app), "app.create", &app.name, format!("app key {}", app.app_key)).await?;
+    audit(
+        &st,
+        auth,
+        Some(&scope.tenant.id),
+        Some(&app),
+        "app.create",
+        &app.name,
+        format!("app key {}", app.app_key),
+    )
+    .await?;
     let chrome = Chrome::new(&auth.viewer, format!("{} created", app.name))
         .in_tenant(&scope)
         .in_app(&app, "app");
@@ -212,7 +271,10 @@ pub async fn save_settings(
         None => app
             .settings
             .with_patch(&serde_json::Value::Object(patch))
-            .and_then(|s| s.check_rate_ceiling(&app.settings, st.max_app_rate_per_second).map(|()| s)),
+            .and_then(|s| {
+                s.check_rate_ceiling(&app.settings, st.max_app_rate_per_second)
+                    .map(|()| s)
+            }),
     };
     let settings = match checked {
         Ok(s) => s,
@@ -274,10 +336,16 @@ pub async fn rotate_secret(
         Some(&app),
         "app.secret.rotate",
         &app.name,
-        format!("new secret {}; earlier ones expire {}", rotated.secret_id, when(rotated.previous_expire_at)),
+        format!(
+            "new secret {}; earlier ones expire {}",
+            rotated.secret_id,
+            when(rotated.previous_expire_at)
+        ),
     )
     .await?;
-    let chrome = Chrome::new(&auth.viewer, "New AppSecret").in_tenant(&scope).in_app(&app, "app");
+    let chrome = Chrome::new(&auth.viewer, "New AppSecret")
+        .in_tenant(&scope)
+        .in_app(&app, "app");
     Ok(html(SecretPage {
         chrome,
         heading: "New AppSecret".into(),
@@ -299,7 +367,16 @@ pub async fn revoke_secret(
     let (scope, app) = app_scope(&st, &auth.viewer, &tenant, &app).await?;
     scope.require(ConsoleRole::Admin, "Revoking secrets")?;
     console::revoke_secret(&st.pipeline, &st.credentials, &app, &secret).await?;
-    audit(&st, auth, None, Some(&app), "app.secret.revoke", &app.name, format!("secret {secret}")).await?;
+    audit(
+        &st,
+        auth,
+        None,
+        Some(&app),
+        "app.secret.revoke",
+        &app.name,
+        format!("secret {secret}"),
+    )
+    .await?;
     Ok(see_other(&format!("{}?done=secret-revoked", app_url(&app))))
 }
 
@@ -322,7 +399,9 @@ pub async fn rotate_webhook_secret(
         format!("the earlier one signs until {}", when(rotated.previous_expire_at)),
     )
     .await?;
-    let chrome = Chrome::new(&auth.viewer, "New webhook secret").in_tenant(&scope).in_app(&app, "webhooks");
+    let chrome = Chrome::new(&auth.viewer, "New webhook secret")
+        .in_tenant(&scope)
+        .in_app(&app, "webhooks");
     Ok(html(SecretPage {
         chrome,
         heading: "New webhook secret".into(),

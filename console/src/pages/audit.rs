@@ -6,7 +6,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
-use tern_platform::service::console as console;
+use tern_platform::service::console;
 
 use crate::auth::{tenant_scope, Auth};
 use crate::error::{html, PageError};
@@ -46,7 +46,9 @@ async fn page(
     before: Option<i64>,
 ) -> Result<Response, PageError> {
     let entries = console::audit_log(&st.pipeline, tenant, before, PAGE).await?;
-    let next = (entries.len() as u32 == PAGE).then(|| entries.last().map(|e| e.id)).flatten();
+    let next = (entries.len() as u32 == PAGE)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten();
     let rows = entries
         .into_iter()
         .map(|e| AuditRow {
@@ -63,7 +65,11 @@ async fn page(
 }
 
 /// The whole platform's log (operators).
-pub async fn platform(State(st): State<ConsoleState>, auth: Auth, Query(q): Query<AuditQuery>) -> Result<Response, PageError> {
+pub async fn platform(
+    State(st): State<ConsoleState>,
+    auth: Auth,
+    Query(q): Query<AuditQuery>,
+) -> Result<Response, PageError> {
     if !auth.viewer.account.operator {
         return Err(PageError::NotFound);
     }

@@ -14,7 +14,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use tern_platform::domain::{App, NewAuditEntry};
 use tern_platform::ids::TenantId;
-use tern_platform::service::console as console;
+use tern_platform::service::console;
 
 use crate::auth::Auth;
 use crate::error::PageError;

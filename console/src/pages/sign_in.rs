@@ -40,7 +40,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-fn login_page(st: &ConsoleState, headers: &HeaderMap, status: StatusCode, email: &str, error: Option<String>) -> Response {
+fn login_page(
+    st: &ConsoleState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    email: &str,
+    error: Option<String>,
+) -> Response {
     let token = console::token_hash(&format!("{}{}", rand::random::<u128>(), now_ms()));
     let page = LoginPage {
         base: BASE,
@@ -78,8 +84,8 @@ pub async fn submit(
     body: Bytes,
 ) -> Result<Response, PageError> {
     refuse_cross_site(&headers)?;
-    let form: LoginForm =
-        serde_urlencoded::from_bytes(&body).map_err(|_| PageError::Invalid("the sign-in form does not parse".into()))?;
+    let form: LoginForm = serde_urlencoded::from_bytes(&body)
+        .map_err(|_| PageError::Invalid("the sign-in form does not parse".into()))?;
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if !same_token(&form.csrf, &expected) {
         return Err(PageError::Csrf);
@@ -140,7 +146,10 @@ fn signed_out(headers: &HeaderMap, st: &ConsoleState) -> Response {
         StatusCode::SEE_OTHER,
         [
             (header::LOCATION, format!("{BASE}/login")),
-            (header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", 0, secure(headers, st))),
+            (
+                header::SET_COOKIE,
+                set_cookie(SESSION_COOKIE, "", 0, secure(headers, st)),
+            ),
         ],
     )
         .into_response()

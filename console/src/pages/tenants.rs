@@ -7,7 +7,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use tern_platform::domain::{ConsoleRole, TenantStatus};
 use tern_platform::ids::TenantId;
-use tern_platform::service::console as console;
+use tern_platform::service::console;
 
 use super::{audit, notice, see_other};
 use crate::auth::{tenant_scope, Auth, Posted};
@@ -49,7 +49,11 @@ pub struct ListQuery {
     done: Option<String>,
 }
 
-pub async fn list(State(st): State<ConsoleState>, auth: Auth, Query(q): Query<ListQuery>) -> Result<Response, PageError> {
+pub async fn list(
+    State(st): State<ConsoleState>,
+    auth: Auth,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, PageError> {
     let v = &auth.viewer;
     let mut next = None;
     let tenants = if v.account.operator {
@@ -97,7 +101,16 @@ pub async fn create(State(st): State<ConsoleState>, posted: Posted<CreateTenant>
         return Err(PageError::Forbidden("Only platform operators create tenants.".into()));
     }
     let tenant = console::create_tenant(&st.pipeline, &posted.form.name).await?;
-    audit(&st, auth, Some(&tenant.id), None, "tenant.create", &tenant.name, String::new()).await?;
+    audit(
+        &st,
+        auth,
+        Some(&tenant.id),
+        None,
+        "tenant.create",
+        &tenant.name,
+        String::new(),
+    )
+    .await?;
     Ok(see_other(&format!("{BASE}/t/{}?done=tenant-created", tenant.id)))
 }
 
@@ -199,7 +212,9 @@ pub async fn set_status(
     let auth = &posted.auth;
     let scope = tenant_scope(&st, &auth.viewer, &tenant).await?;
     if !auth.viewer.account.operator {
-        return Err(PageError::Forbidden("Only platform operators suspend or reactivate tenants.".into()));
+        return Err(PageError::Forbidden(
+            "Only platform operators suspend or reactivate tenants.".into(),
+        ));
     }
     let status = match posted.form.status.as_str() {
         "active" => TenantStatus::Active,

@@ -48,10 +48,18 @@ pub struct UsersQuery {
 fn restriction(banned_until: Option<i64>, muted_until: Option<i64>, now: i64) -> String {
     let mut parts = Vec::new();
     if let Some(b) = banned_until.filter(|b| *b > now) {
-        parts.push(if b >= FOREVER { "banned".to_owned() } else { format!("banned until {}", when(b)) });
+        parts.push(if b >= FOREVER {
+            "banned".to_owned()
+        } else {
+            format!("banned until {}", when(b))
+        });
     }
     if let Some(m) = muted_until.filter(|m| *m > now) {
-        parts.push(if m >= FOREVER { "muted".to_owned() } else { format!("muted until {}", when(m)) });
+        parts.push(if m >= FOREVER {
+            "muted".to_owned()
+        } else {
+            format!("muted until {}", when(m))
+        });
     }
     if parts.is_empty() {
         "active".into()
@@ -67,7 +75,13 @@ pub async fn list(
     Query(query): Query<UsersQuery>,
 ) -> Result<Response, PageError> {
     let (scope, app) = app_scope(&st, &auth.viewer, &tenant, &app).await?;
-    let q: String = query.q.unwrap_or_default().trim().chars().take(MAX_QUERY_CHARS).collect();
+    let q: String = query
+        .q
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(MAX_QUERY_CHARS)
+        .collect();
     let after = query.after.as_deref().and_then(|a| UserId::parse(a).ok());
     let found = console::search_users(&st.pipeline, &app, &q, after.as_ref(), PAGE).await?;
     let next = (found.len() as u32 == PAGE)
@@ -204,7 +218,10 @@ pub async fn act(
             moderation::check_reason(&posted.form.reason)?;
             let end = until()?;
             moderation::ban(&st.pipeline, &app, &id, end, posted.form.reason.trim()).await?;
-            ("banned", format!("until {}", if end >= FOREVER { "no end".into() } else { when(end) }))
+            (
+                "banned",
+                format!("until {}", if end >= FOREVER { "no end".into() } else { when(end) }),
+            )
         }
         "unban" => {
             moderation::unban(&st.pipeline, &app, &id).await?;
@@ -213,7 +230,10 @@ pub async fn act(
         "mute" => {
             let end = until()?;
             moderation::mute(&st.pipeline, &app, &id, end).await?;
-            ("muted", format!("until {}", if end >= FOREVER { "no end".into() } else { when(end) }))
+            (
+                "muted",
+                format!("until {}", if end >= FOREVER { "no end".into() } else { when(end) }),
+            )
         }
         "unmute" => {
             moderation::unmute(&st.pipeline, &app, &id).await?;
@@ -229,7 +249,16 @@ pub async fn act(
         }
         _ => return Err(PageError::NotFound),
     };
-    audit(&st, auth, None, Some(&app), &format!("user.{}", action.replace('-', "_")), id.as_str(), detail).await?;
+    audit(
+        &st,
+        auth,
+        None,
+        Some(&app),
+        &format!("user.{}", action.replace('-', "_")),
+        id.as_str(),
+        detail,
+    )
+    .await?;
     Ok(see_other(&format!(
         "{}/t/{}/apps/{}/users/{}?done={done}",
         crate::BASE,

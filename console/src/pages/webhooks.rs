@@ -163,8 +163,16 @@ pub async fn save(
         format!(
             "url {}, events {}, before-send {}",
             shown.url.as_deref().unwrap_or("(off)"),
-            if shown.events.is_empty() { "all".into() } else { shown.events.join(" ") },
-            if settings.webhook.before_send.enabled { "on" } else { "off" }
+            if shown.events.is_empty() {
+                "all".into()
+            } else {
+                shown.events.join(" ")
+            },
+            if settings.webhook.before_send.enabled {
+                "on"
+            } else {
+                "off"
+            }
         ),
     )
     .await?;
@@ -185,7 +193,16 @@ pub async fn redeliver(
     let (scope, app) = app_scope(&st, &auth.viewer, &tenant, &app).await?;
     scope.require(ConsoleRole::Developer, "Redelivering events")?;
     tern_platform::service::webhooks::redeliver(&st.pipeline, &app, &event, now_ms()).await?;
-    audit(&st, auth, None, Some(&app), "app.webhook.redeliver", &event, String::new()).await?;
+    audit(
+        &st,
+        auth,
+        None,
+        Some(&app),
+        "app.webhook.redeliver",
+        &event,
+        String::new(),
+    )
+    .await?;
     Ok(see_other(&format!(
         "{}/t/{}/apps/{}/webhooks?done=redelivered",
         crate::BASE,

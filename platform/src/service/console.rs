@@ -204,7 +204,11 @@ pub async fn sign_in(p: &Pipeline, email: &str, password: &str, ip: &str, now: U
         expires_at: now + SESSION_TTL_MS,
     };
     p.store().create_session(&session).await?;
-    Ok(SignedIn { token, session, account })
+    Ok(SignedIn {
+        token,
+        session,
+        account,
+    })
 }
 
 /// The viewer a session token belongs to; `None` for an unknown or expired one.

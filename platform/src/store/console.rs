@@ -23,14 +23,23 @@ pub trait ConsoleStore: Send + Sync {
     async fn account_by_email(&self, email: &str) -> StoreResult<Option<ConsoleAccount>>;
     /// Counts a wrong password. At `max_failures` the account is locked until `lock_until`
     /// and the count starts again. Returns the account as it is after. `NotFound` for none.
-    async fn record_failed_login(&self, id: i64, max_failures: i32, lock_until: UnixMillis)
-        -> StoreResult<ConsoleAccount>;
+    async fn record_failed_login(
+        &self,
+        id: i64,
+        max_failures: i32,
+        lock_until: UnixMillis,
+    ) -> StoreResult<ConsoleAccount>;
     /// A successful sign-in: the count of wrong passwords starts again, any lock is lifted.
     async fn clear_failed_logins(&self, id: i64) -> StoreResult<()>;
     /// Makes the account a member of the tenant with this role (or changes its role).
     /// `NotFound` when the tenant or the account does not exist.
-    async fn set_membership(&self, account: i64, tenant: &TenantId, role: ConsoleRole, now: UnixMillis)
-        -> StoreResult<()>;
+    async fn set_membership(
+        &self,
+        account: i64,
+        tenant: &TenantId,
+        role: ConsoleRole,
+        now: UnixMillis,
+    ) -> StoreResult<()>;
     /// The tenants the account belongs to, oldest membership first.
     async fn memberships_of(&self, account: i64) -> StoreResult<Vec<Membership>>;
     /// The tenant's members, by email.
@@ -44,8 +53,12 @@ pub trait ConsoleStore: Send + Sync {
     /// Appends to the audit log (which the database refuses to change or delete); returns the id.
     async fn append_audit(&self, entry: &NewAuditEntry, at: UnixMillis) -> StoreResult<i64>;
     /// The log newest first, before id `before`: the tenant's entries, or with `None` all.
-    async fn audit_log(&self, tenant: Option<&TenantId>, before: Option<i64>, limit: u32)
-        -> StoreResult<Vec<AuditEntry>>;
+    async fn audit_log(
+        &self,
+        tenant: Option<&TenantId>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>>;
 }
 
 /// `impl ConsoleStore` for a SQL adapter. Expanded by `shared_sql::sql_store!`.

@@ -107,8 +107,8 @@ impl<T> Store for T where
 /// `S: Store` (on `dyn Store` they resolve without it).
 pub mod prelude {
     pub use super::{
-        AnnotationStore, BroadcastStore, ConsoleStore, FriendStore, GroupStore, JoinRequestStore, LifecycleStore, MaintenanceStore,
-        MessageStore, RoomStore, Store, TenancyStore, UserStore, WebhookStore,
+        AnnotationStore, BroadcastStore, ConsoleStore, FriendStore, GroupStore, JoinRequestStore, LifecycleStore,
+        MaintenanceStore, MessageStore, RoomStore, Store, TenancyStore, UserStore, WebhookStore,
     };
 }
 

@@ -25,8 +25,13 @@ pub trait UserStore: Send + Sync {
     async fn list_users(&self, app: &AppId, after: Option<&UserId>, limit: u32) -> StoreResult<Vec<User>>;
     /// The app's users whose id starts with `query` or whose name contains it (ignoring
     /// ASCII case), by id after `after`: the console's users explorer.
-    async fn search_users(&self, app: &AppId, query: &str, after: Option<&UserId>, limit: u32)
-        -> StoreResult<Vec<User>>;
+    async fn search_users(
+        &self,
+        app: &AppId,
+        query: &str,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>>;
     /// `NotFound` if the user does not exist.
     async fn delete_user(&self, app: &AppId, id: &UserId) -> StoreResult<()>;
     async fn set_user_ban(&self, app: &AppId, id: &UserId, until: Option<UnixMillis>) -> StoreResult<()>;

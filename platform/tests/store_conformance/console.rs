@@ -9,17 +9,26 @@ use tern_platform::store::*;
 use crate::fixtures::*;
 
 async fn accounts_count_wrong_passwords_and_lock(store: Arc<dyn Store>) {
-    let op = store.create_account("ops@example.com", "$argon2id$x", true, 10).await.unwrap();
+    let op = store
+        .create_account("ops@example.com", "$argon2id$x", true, 10)
+        .await
+        .unwrap();
     assert!(op.operator);
     assert_eq!((op.failed_logins, op.locked_until), (0, None));
     let dup = store.create_account("ops@example.com", "$argon2id$y", false, 11).await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
     // The platform admins are the operator accounts.
     assert_eq!(store.admin_count().await.unwrap(), 1);
-    let member = store.create_account("dev@acme.test", "$argon2id$z", false, 12).await.unwrap();
+    let member = store
+        .create_account("dev@acme.test", "$argon2id$z", false, 12)
+        .await
+        .unwrap();
     assert_eq!(store.admin_count().await.unwrap(), 1, "a tenant member is no admin");
     assert_eq!(store.admin_by_email("dev@acme.test").await.unwrap(), None);
-    assert_eq!(store.account_by_email("dev@acme.test").await.unwrap(), Some(member.clone()));
+    assert_eq!(
+        store.account_by_email("dev@acme.test").await.unwrap(),
+        Some(member.clone())
+    );
     assert_eq!(store.account(member.id).await.unwrap(), Some(member.clone()));
 
     for n in 1..3 {
@@ -42,9 +51,18 @@ async fn memberships_belong_to_one_tenant_each(store: Arc<dyn Store>) {
     store.create_tenant(&globex).await.unwrap();
     let dev = store.create_account("dev@acme.test", "h", false, 1).await.unwrap();
     let boss = store.create_account("boss@acme.test", "h", false, 1).await.unwrap();
-    store.set_membership(dev.id, &acme.id, ConsoleRole::Viewer, 5).await.unwrap();
-    store.set_membership(dev.id, &acme.id, ConsoleRole::Developer, 6).await.unwrap();
-    store.set_membership(boss.id, &acme.id, ConsoleRole::Owner, 7).await.unwrap();
+    store
+        .set_membership(dev.id, &acme.id, ConsoleRole::Viewer, 5)
+        .await
+        .unwrap();
+    store
+        .set_membership(dev.id, &acme.id, ConsoleRole::Developer, 6)
+        .await
+        .unwrap();
+    store
+        .set_membership(boss.id, &acme.id, ConsoleRole::Owner, 7)
+        .await
+        .unwrap();
     let mine = store.memberships_of(dev.id).await.unwrap();
     assert_eq!(mine.len(), 1);
     assert_eq!((&mine[0].tenant_id, mine[0].role), (&acme.id, ConsoleRole::Developer));
@@ -94,7 +112,10 @@ async fn audit_log_is_append_only_and_scoped(store: Arc<dyn Store>) {
     };
     let first = store.append_audit(&entry(None, "tenant.create"), 10).await.unwrap();
     let second = store.append_audit(&entry(Some(&acme), "app.create"), 11).await.unwrap();
-    let third = store.append_audit(&entry(Some(&acme), "app.secret.rotate"), 12).await.unwrap();
+    let third = store
+        .append_audit(&entry(Some(&acme), "app.secret.rotate"), 12)
+        .await
+        .unwrap();
     assert!(first < second && second < third);
 
     let all = store.audit_log(None, None, 10).await.unwrap();
@@ -129,14 +150,35 @@ async fn users_are_searched_by_id_prefix_and_name(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    store.upsert_users(&other.id, &[(uid("alan"), profile("Alan"))], 1).await.unwrap();
+    store
+        .upsert_users(&other.id, &[(uid("alan"), profile("Alan"))], 1)
+        .await
+        .unwrap();
     let ids = |users: Vec<User>| users.into_iter().map(|u| u.id.as_str().to_owned()).collect::<Vec<_>>();
-    assert_eq!(ids(store.search_users(&app.id, "al", None, 10).await.unwrap()), ["alfred", "alice"]);
-    assert_eq!(ids(store.search_users(&app.id, "LIDDELL", None, 10).await.unwrap()), ["alice"]);
-    assert_eq!(ids(store.search_users(&app.id, "al", Some(&uid("alfred")), 10).await.unwrap()), ["alice"]);
+    assert_eq!(
+        ids(store.search_users(&app.id, "al", None, 10).await.unwrap()),
+        ["alfred", "alice"]
+    );
+    assert_eq!(
+        ids(store.search_users(&app.id, "LIDDELL", None, 10).await.unwrap()),
+        ["alice"]
+    );
+    assert_eq!(
+        ids(store
+            .search_users(&app.id, "al", Some(&uid("alfred")), 10)
+            .await
+            .unwrap()),
+        ["alice"]
+    );
     assert_eq!(ids(store.search_users(&app.id, "%_", None, 10).await.unwrap()), ["bob"]);
-    assert!(store.search_users(&app.id, "a_i", None, 10).await.unwrap().is_empty(), "_ is no wildcard");
-    assert!(store.search_users(&app.id, "alan", None, 10).await.unwrap().is_empty(), "another app's user");
+    assert!(
+        store.search_users(&app.id, "a_i", None, 10).await.unwrap().is_empty(),
+        "_ is no wildcard"
+    );
+    assert!(
+        store.search_users(&app.id, "alan", None, 10).await.unwrap().is_empty(),
+        "another app's user"
+    );
 }
 
 conformance!(
