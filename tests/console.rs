@@ -364,6 +364,14 @@ async fn changes_without_the_csrf_token_are_refused() {
         .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     assert!(!fresh.cookies.contains_key("tern_console"));
+    // A reload of a form's address shows a page, not a bare error.
+    let page = op.get("/console/logout").await;
+    assert_eq!(page.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(page.body.contains("only takes a form"));
+    // The server API's own answers stay JSON.
+    let api = op.get("/v1/users").await;
+    assert!(api.body.starts_with("{\"error\""), "{}", api.body);
+
     // Without a session, a change sends the browser to sign in and changes nothing.
     let page = fresh.post("/console/tenants", &[("name", "Anon"), ("csrf", "x")]).await;
     assert_eq!(

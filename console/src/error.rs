@@ -111,6 +111,17 @@ pub async fn not_found() -> PageError {
     PageError::NotFound
 }
 
+/// A GET of a URL that only takes changes (a reload after a sign-out, say), or the reverse.
+pub async fn method_not_allowed() -> Response {
+    let page = ErrorPage {
+        status: 405,
+        title: "Nothing to show here",
+        message: "This address only takes a form. Go back and use the page's buttons.",
+        base: BASE,
+    };
+    (StatusCode::METHOD_NOT_ALLOWED, html(page)).into_response()
+}
+
 impl From<ConsoleError> for PageError {
     fn from(e: ConsoleError) -> Self {
         match e {

@@ -48,17 +48,20 @@ pub fn router(state: ConsoleState) -> Router {
         .route(&at("/t/{tenant}/status"), post(tenants::set_status))
         .route(&at("/t/{tenant}/members"), post(tenants::add_member))
         .route(&at("/t/{tenant}/audit"), get(audit::tenant))
-        .route(&at("/t/{tenant}/apps"), post(apps::create))
+        .route(&at("/t/{tenant}/apps"), get(apps::to_tenant).post(apps::create))
         .route(&at("/t/{tenant}/apps/{app}"), get(apps::show))
         .route(&at("/t/{tenant}/apps/{app}/settings"), post(apps::save_settings))
-        .route(&at("/t/{tenant}/apps/{app}/secrets/rotate"), post(apps::rotate_secret))
+        .route(
+            &at("/t/{tenant}/apps/{app}/secrets/rotate"),
+            get(apps::to_app).post(apps::rotate_secret),
+        )
         .route(
             &at("/t/{tenant}/apps/{app}/secrets/{secret}/revoke"),
             post(apps::revoke_secret),
         )
         .route(
             &at("/t/{tenant}/apps/{app}/webhook-secret/rotate"),
-            post(apps::rotate_webhook_secret),
+            get(apps::to_app).post(apps::rotate_webhook_secret),
         )
         .route(&at("/t/{tenant}/apps/{app}/users"), get(users::list))
         .route(&at("/t/{tenant}/apps/{app}/users/{user}"), get(users::show))
@@ -73,6 +76,7 @@ pub fn router(state: ConsoleState) -> Router {
             post(webhooks::redeliver),
         )
         .route(&at("/{*rest}"), axum::routing::any(error::not_found))
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn(security::headers))
         .with_state(state)
 }

@@ -187,6 +187,22 @@ pub async fn show(
     ))
 }
 
+/// A reload of the page that showed a new app's secrets (its URL is the form's): back to
+/// the tenant, the secrets are not shown again.
+pub async fn to_tenant(Path(tenant): Path<String>) -> Response {
+    see_other(&format!("{}/t/{}", crate::BASE, super::users::percent(&tenant)))
+}
+
+/// A reload of the page that showed a rotated secret: back to the app.
+pub async fn to_app(Path((tenant, app)): Path<(String, String)>) -> Response {
+    see_other(&format!(
+        "{}/t/{}/apps/{}",
+        crate::BASE,
+        super::users::percent(&tenant),
+        super::users::percent(&app)
+    ))
+}
+
 /// A secret in plaintext, on the one page that ever shows it.
 #[derive(Template)]
 #[template(path = "secret.html")]
