@@ -118,6 +118,16 @@ try {
   check("the app page never shows the secret again", !appHtml.includes(secrets[0]));
   await shot(page, "app");
 
+  // A setting out of range: the page says which and why (htmx swaps error answers too).
+  await page.fill("input[name=max_text_bytes]", "999999");
+  await page.click("text=Save settings");
+  await page.locator(".error", { hasText: "max_text_bytes must be from 1 to 65536" }).waitFor();
+  check("an out-of-range setting is refused with its range", true);
+  // Chromium logs the deliberate 400 as a failed load; nothing else may have been logged.
+  check("only the refused save was logged", errors.every((e) => e.includes("status of 400")), JSON.stringify(errors));
+  errors.length = 0;
+  await page.goto(appUrl);
+
   // Rotate: a new secret, once.
   await page.click("text=Rotate AppSecret");
   await page.locator("h1", { hasText: "New AppSecret" }).waitFor();
