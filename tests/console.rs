@@ -459,7 +459,8 @@ async fn wrong_passwords_lock_the_account_and_sessions_end_everywhere() {
 
     // The session cookie: HttpOnly, SameSite=Strict, only for /console.
     let mut second = Browser::new(&server);
-    let signed = second.sign_in(OPERATOR, OPERATOR_PASSWORD).await;
+    let signed = second.sign_in(&OPERATOR.to_uppercase(), OPERATOR_PASSWORD).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "an email's case does not matter");
     let cookie = signed
         .headers
         .get_all(header::SET_COOKIE)
@@ -618,6 +619,10 @@ async fn secrets_are_shown_once_roles_limit_changes_and_the_audit_log_keeps_each
         assert!(log.body.contains(&format!("<code>{action}</code>")), "{action} missing");
     }
     assert!(log.body.contains("max_text_bytes: 12288 → 2048"));
+    assert!(
+        log.body.contains("<td>127.0.0.1</td>"),
+        "the log says where a change came from"
+    );
     for secret in [&t.app_secret, &new_secret] {
         assert!(!log.body.contains(secret.as_str()));
     }

@@ -20,6 +20,7 @@ pub trait ConsoleStore: Send + Sync {
         now: UnixMillis,
     ) -> StoreResult<ConsoleAccount>;
     async fn account(&self, id: i64) -> StoreResult<Option<ConsoleAccount>>;
+    /// The account with this email, ignoring ASCII case.
     async fn account_by_email(&self, email: &str) -> StoreResult<Option<ConsoleAccount>>;
     /// Counts a wrong password. At `max_failures` the account is locked until `lock_until`
     /// and the count starts again. Returns the account as it is after. `NotFound` for none.
@@ -159,12 +160,15 @@ macro_rules! console_sql {
             }
 
             async fn account_by_email(&self, email: &str) -> StoreResult<Option<ConsoleAccount>> {
-                let row =
-                    sqlx::query::<$db>(&format!("SELECT {ACCOUNT_COLUMNS} FROM console_accounts WHERE email = $1"))
-                        .bind(email)
-                        .fetch_optional(self.reader())
-                        .await
-                        .map_err(map_err)?;
+                // Case-insensitive: the first admin's email is kept as configured.
+                let sql = format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM console_accounts WHERE LOWER(email) = LOWER($1) ORDER BY id LIMIT 1"
+                );
+                let row = sqlx::query::<$db>(&sql)
+                    .bind(email)
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(map_err)?;
                 row.as_ref().map(account_from_row).transpose()
             }
 

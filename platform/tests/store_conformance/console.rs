@@ -29,6 +29,11 @@ async fn accounts_count_wrong_passwords_and_lock(store: Arc<dyn Store>) {
         store.account_by_email("dev@acme.test").await.unwrap(),
         Some(member.clone())
     );
+    assert_eq!(
+        store.account_by_email("Dev@ACME.test").await.unwrap(),
+        Some(member.clone()),
+        "emails match whatever their case"
+    );
     assert_eq!(store.account(member.id).await.unwrap(), Some(member.clone()));
 
     for n in 1..3 {
