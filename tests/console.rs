@@ -629,3 +629,47 @@ async fn secrets_are_shown_once_roles_limit_changes_and_the_audit_log_keeps_each
     let platform = op.get("/console/audit").await;
     assert!(platform.body.contains("account.sign_in"));
 }
+
+#[tokio::test]
+async fn the_cli_lists_suspends_and_reactivates_tenants_and_the_audit_log_says_so() {
+    let (server, dir) = start();
+    let mut op = operator(&server).await;
+    let t = tenant_with_app(&mut op, "Acme").await;
+    let cli = |args: &[&str]| {
+        let out = common::tern_command(dir.path()).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let listed: serde_json::Value = serde_json::from_str(&cli(&["tenant", "list", "--json"])).unwrap();
+    assert_eq!(listed[0]["name"], "Acme");
+    assert_eq!(listed[0]["status"], "active");
+
+    assert!(cli(&["tenant", "suspend", "Acme"]).contains("is suspended"));
+    let api = ServerClient::new(&server.base, &t.app_key, &t.app_secret);
+    common::eventually("the suspended tenant's app refuses calls", || async {
+        matches!(api.create_user("u1", "U1").await, Err(e) if e.to_string().contains("app_suspended"))
+    })
+    .await;
+    assert!(cli(&["tenant", "list"]).contains("suspended"));
+    cli(&["tenant", "activate", &t.tenant]);
+    common::eventually("the reactivated tenant's app answers", || async {
+        api.create_user("u2", "U2").await.is_ok()
+    })
+    .await;
+
+    let log = op.get(&format!("/console/t/{}/audit", t.tenant)).await;
+    assert!(
+        log.body.contains("<td>cli</td>"),
+        "CLI changes are in the console's audit log"
+    );
+    assert!(log.body.contains("active → suspended") && log.body.contains("suspended → active"));
+    let out = common::tern_command(dir.path())
+        .args(["tenant", "suspend", "Nobody"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}

@@ -272,14 +272,6 @@ pub async fn add_member(
         .ok_or(ConsoleError::NotFound("membership"))
 }
 
-/// Creates a platform operator account.
-pub async fn create_operator(p: &Pipeline, email: &str, password: &str) -> Result<ConsoleAccount> {
-    let email = parse_email(email)?;
-    check_new_password(password)?;
-    let hash = hash_new_password(password.to_owned()).await?;
-    Ok(p.store().create_account(&email, &hash, true, now_ms()).await?)
-}
-
 pub async fn members(p: &Pipeline, tenant: &TenantId) -> Result<Vec<Membership>> {
     Ok(p.store().tenant_members(tenant).await?)
 }
