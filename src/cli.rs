@@ -65,6 +65,17 @@ pub enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List the tenants: id, status, name.
+    List {
+        /// Print JSON (one array) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Suspend a tenant (by id or name): its apps refuse API calls and SDK logins
+    /// (`app_suspended`) within seconds on every node. Written to the console's audit log.
+    Suspend { tenant: String },
+    /// Reactivate a suspended tenant (by id or name). Written to the console's audit log.
+    Activate { tenant: String },
 }
 
 #[derive(Debug, Subcommand)]

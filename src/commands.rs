@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::json;
 use tern_platform::admins::AdminError;
 use tern_platform::bootstrap::{load_master_key, BootstrapError, MasterKey};
+use tern_platform::domain::{now_ms, NewAuditEntry, Tenant, TenantStatus};
 use tern_platform::store::{self, Store, StoreError};
 use tern_platform::tenancy::{self, TenancyError};
 use tern_platform::webhook::{self as hooks, BeforeSendSpec, WebhookSpec};
@@ -96,7 +97,56 @@ pub async fn tenant(config: &Config, cmd: TenantCommand) -> Result<(), CommandEr
                 println!("name:      {}", t.name);
             }
         }
+        TenantCommand::List { json } => {
+            let mut all = Vec::new();
+            loop {
+                let page = store.list_tenants(all.last().map(|t: &Tenant| &t.id), 500).await?;
+                let done = page.len() < 500;
+                all.extend(page);
+                if done {
+                    break;
+                }
+            }
+            if json {
+                let rows: Vec<_> = all
+                    .iter()
+                    .map(|t| json!({"tenant_id": t.id, "name": t.name, "status": t.status}))
+                    .collect();
+                print_json(&serde_json::Value::Array(rows));
+            } else {
+                for t in &all {
+                    println!("{}  {:<16}  {}", t.id, t.status.as_str(), t.name);
+                }
+            }
+        }
+        TenantCommand::Suspend { tenant } => {
+            set_tenant_status(store.as_ref(), &tenant, TenantStatus::Suspended).await?
+        }
+        TenantCommand::Activate { tenant } => set_tenant_status(store.as_ref(), &tenant, TenantStatus::Active).await?,
     }
+    Ok(())
+}
+
+/// Sets a tenant's status and writes the change to the console's audit log (actor `cli`).
+/// Running nodes see it when their cached credentials expire (seconds).
+async fn set_tenant_status(store: &dyn Store, tenant: &str, status: TenantStatus) -> Result<(), CommandError> {
+    let t = tenancy::find_tenant(store, tenant).await?;
+    store.set_tenant_status(&t.id, status).await?;
+    store
+        .append_audit(
+            &NewAuditEntry {
+                actor: "cli".into(),
+                ip: "local".into(),
+                tenant_id: Some(t.id.clone()),
+                app_id: None,
+                action: "tenant.status".into(),
+                target: t.name.clone(),
+                detail: format!("{} → {}", t.status.as_str(), status.as_str()),
+            },
+            now_ms(),
+        )
+        .await?;
+    println!("tenant {} ({}) is {}", t.id, t.name, status.as_str());
     Ok(())
 }
 

@@ -374,7 +374,8 @@ async fn connect_and_migrate(config: &Config, no_migrate: bool) -> Result<Arc<dy
 
 /// COMPOSITION POINT: the front doors of each role, mounted once the database is ready.
 /// - `Role::Api`: the REST server API (`tern_tenant_api::router`) on the HTTP listener and
-///   the gRPC server API on its own listener;
+///   the gRPC server API on its own listener, and the operations console
+///   (`tern_console::router`, HTML under `/console`) beside them;
 /// - `Role::Worker`: the webhook outbox worker, run by the engine (`EngineConfig::run_worker`);
 /// - `Role::Gateway`: the SDK WebSocket (`/v1/connect`) on the HTTP listener, sharing the
 ///   engine's pipeline, so a message sent through any door reaches the sessions here.
@@ -420,8 +421,15 @@ async fn front_doors(
             }
         })
     });
+    let console = tern_console::ConsoleState::from_engine(engine).with(|c| {
+        c.max_app_rate_per_second = config.max_app_rate_limit;
+    });
     Ok((
-        ops::with_observability(router.merge(tern_tenant_api::router(state))),
+        ops::with_observability(
+            router
+                .merge(tern_tenant_api::router(state))
+                .merge(tern_console::router(console)),
+        ),
         grpc,
         gateway,
     ))

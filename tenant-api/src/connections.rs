@@ -162,10 +162,10 @@ where
             accepted = listener.accept() => accepted,
             () = shutdown.cancelled() => break,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => {
+        let (stream, peer) = match accepted {
+            Ok((stream, peer)) => {
                 backoff = ACCEPT_BACKOFF_FIRST;
-                stream
+                (stream, peer)
             }
             Err(e) if is_connection_error(&e) => continue,
             Err(e) => {
@@ -194,6 +194,7 @@ where
         let counted = Counted {
             inner: service.clone(),
             activity: activity.clone(),
+            peer,
         };
         let builder = builder.clone();
         let stop = shutdown.clone();
@@ -230,6 +231,9 @@ fn is_connection_error(e: &std::io::Error) -> bool {
 struct Counted<S> {
     inner: S,
     activity: Arc<Activity>,
+    /// The client's address, handed to handlers as axum's `ConnectInfo` (the console's
+    /// sign-in rate limit and audit log read it).
+    peer: std::net::SocketAddr,
 }
 
 impl<S, B> Service<http::Request<Incoming>> for Counted<S>
@@ -247,7 +251,8 @@ where
         std::task::Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: http::Request<Incoming>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<Incoming>) -> Self::Future {
+        request.extensions_mut().insert(axum::extract::ConnectInfo(self.peer));
         let in_flight = self.activity.begin();
         let inner = self.inner.clone();
         Box::pin(async move {

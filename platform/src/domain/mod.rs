@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod broadcast;
+pub mod console;
 pub mod conversation;
 pub mod friend;
 pub mod group;
@@ -17,6 +18,7 @@ pub mod user;
 
 pub use app::*;
 pub use broadcast::*;
+pub use console::*;
 pub use conversation::*;
 pub use friend::*;
 pub use group::*;

@@ -9,6 +9,7 @@
 //! pages read by cursor, the checks on a request's size made before its ids are parsed.
 
 pub mod broadcasts;
+pub mod console;
 pub mod conversations;
 pub mod friends;
 pub mod groups;

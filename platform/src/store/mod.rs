@@ -1,6 +1,6 @@
 //! The Store port: everything Tern keeps durably, one narrow trait per area (tenancy, users,
 //! messages, lifecycle, annotations, groups, join requests, friends, rooms, broadcasts,
-//! webhooks), gathered by `Store`. Each area's module holds its trait, its types and its SQL;
+//! webhooks, console), gathered by `Store`. Each area's module holds its trait, its types and its SQL;
 //! the SQL is written once for both adapters, `sqlite` (the embedded default) and `postgres`
 //! (at scale), and `tests/store_conformance` runs the same suite against both.
 //!
@@ -9,6 +9,7 @@
 
 mod annotations;
 mod broadcasts;
+mod console;
 mod friends;
 mod groups;
 mod join_requests;
@@ -26,6 +27,7 @@ mod webhooks;
 
 pub use annotations::{AnnotationStore, ExtensionsOutcome, ReactionOutcome};
 pub use broadcasts::BroadcastStore;
+pub use console::ConsoleStore;
 pub use friends::FriendStore;
 pub use groups::{GroupChange, GroupRecord, GroupStore, MemberChange, NewGroup, RecordFor};
 pub use join_requests::{JoinAnswer, JoinRequestStore};
@@ -77,6 +79,7 @@ pub trait Store:
     + RoomStore
     + BroadcastStore
     + WebhookStore
+    + ConsoleStore
     + 'static
 {
 }
@@ -94,6 +97,7 @@ impl<T> Store for T where
         + RoomStore
         + BroadcastStore
         + WebhookStore
+        + ConsoleStore
         + ?Sized
         + 'static
 {
@@ -103,8 +107,8 @@ impl<T> Store for T where
 /// `S: Store` (on `dyn Store` they resolve without it).
 pub mod prelude {
     pub use super::{
-        AnnotationStore, BroadcastStore, FriendStore, GroupStore, JoinRequestStore, LifecycleStore, MaintenanceStore,
-        MessageStore, RoomStore, Store, TenancyStore, UserStore, WebhookStore,
+        AnnotationStore, BroadcastStore, ConsoleStore, FriendStore, GroupStore, JoinRequestStore, LifecycleStore,
+        MaintenanceStore, MessageStore, RoomStore, Store, TenancyStore, UserStore, WebhookStore,
     };
 }
 

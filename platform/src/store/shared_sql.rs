@@ -229,6 +229,7 @@ macro_rules! sql_store {
         $crate::store::friends::friends_sql!($store, $db, $backend);
         $crate::store::rooms::rooms_sql!($store, $db, $backend);
         $crate::store::broadcasts::broadcasts_sql!($store, $db, $backend);
+        $crate::store::console::console_sql!($store, $db, $backend);
     };
 }
 pub(crate) use sql_store;

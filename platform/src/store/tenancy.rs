@@ -403,7 +403,7 @@ macro_rules! tenancy_sql {
             }
 
             async fn admin_count(&self) -> StoreResult<i64> {
-                sqlx::query_scalar::<$db, i64>("SELECT COUNT(*) FROM platform_admins")
+                sqlx::query_scalar::<$db, i64>("SELECT COUNT(*) FROM console_accounts WHERE operator")
                     .fetch_one(self.reader())
                     .await
                     .map_err(map_err)
@@ -411,7 +411,7 @@ macro_rules! tenancy_sql {
 
             async fn create_admin(&self, email: &str, password_hash: &str, now: UnixMillis) -> StoreResult<AdminRecord> {
                 let row = sqlx::query::<$db>(
-                    "INSERT INTO platform_admins (email, password_hash, created_at) VALUES ($1, $2, $3) \
+                    "INSERT INTO console_accounts (email, password_hash, created_at, operator) VALUES ($1, $2, $3, TRUE) \
                      RETURNING id, email, password_hash, created_at",
                 )
                 .bind(email)
@@ -425,7 +425,7 @@ macro_rules! tenancy_sql {
 
             async fn admin_by_email(&self, email: &str) -> StoreResult<Option<AdminRecord>> {
                 let row = sqlx::query::<$db>(
-                    "SELECT id, email, password_hash, created_at FROM platform_admins WHERE email = $1",
+                    "SELECT id, email, password_hash, created_at FROM console_accounts WHERE email = $1 AND operator",
                 )
                 .bind(email)
                 .fetch_optional(self.reader())

@@ -23,6 +23,15 @@ pub trait UserStore: Send + Sync {
     /// Of `ids`, those that exist in the app.
     async fn existing_users(&self, app: &AppId, ids: &[UserId]) -> StoreResult<Vec<UserId>>;
     async fn list_users(&self, app: &AppId, after: Option<&UserId>, limit: u32) -> StoreResult<Vec<User>>;
+    /// The app's users whose id starts with `query` or whose name contains it (ignoring
+    /// ASCII case), by id after `after`: the console's users explorer.
+    async fn search_users(
+        &self,
+        app: &AppId,
+        query: &str,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>>;
     /// `NotFound` if the user does not exist.
     async fn delete_user(&self, app: &AppId, id: &UserId) -> StoreResult<()>;
     async fn set_user_ban(&self, app: &AppId, id: &UserId, until: Option<UnixMillis>) -> StoreResult<()>;
@@ -187,6 +196,31 @@ macro_rules! users_sql {
                 )
                 .bind(app.as_str())
                 .bind(after.map(UserId::as_str).unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(user_from_row).collect()
+            }
+
+            async fn search_users(
+                &self,
+                app: &AppId,
+                query: &str,
+                after: Option<&UserId>,
+                limit: u32,
+            ) -> StoreResult<Vec<User>> {
+                // LIKE's wildcards in the query match themselves.
+                let escaped = query.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                let rows = sqlx::query::<$db>(
+                    "SELECT id, name, avatar_url, metadata, banned_until, muted_until, tokens_revoked_before, \
+                     created_at, updated_at FROM users WHERE app_id = $1 AND id > $2 \
+                     AND (id LIKE $3 ESCAPE '\\' OR LOWER(name) LIKE LOWER($4) ESCAPE '\\') ORDER BY id LIMIT $5",
+                )
+                .bind(app.as_str())
+                .bind(after.map(UserId::as_str).unwrap_or(""))
+                .bind(format!("{escaped}%"))
+                .bind(format!("%{escaped}%"))
                 .bind(i64::from(limit))
                 .fetch_all(self.reader())
                 .await

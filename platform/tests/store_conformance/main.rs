@@ -30,6 +30,7 @@ macro_rules! conformance {
 }
 
 mod broadcasts;
+mod console;
 mod fixtures;
 mod friends;
 mod groups;

@@ -1,0 +1,75 @@
+//! The console's pages, one module per area. Each handler parses the URL and form, checks
+//! scope and role (`crate::auth`), calls one platform operation, writes the audit log for a
+//! change, and renders a template or redirects (POST, then redirect, then GET).
+
+pub mod apps;
+pub mod audit;
+pub mod messages;
+pub mod sign_in;
+pub mod tenants;
+pub mod users;
+pub mod webhooks;
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use tern_platform::domain::{App, NewAuditEntry};
+use tern_platform::ids::TenantId;
+use tern_platform::service::console;
+
+use crate::auth::Auth;
+use crate::error::PageError;
+use crate::state::ConsoleState;
+
+/// 303 to `to` (after a change, so a reload does not repeat it).
+pub fn see_other(to: &str) -> Response {
+    (axum::http::StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
+}
+
+/// Writes one line of the audit log for a change the viewer made.
+pub async fn audit(
+    st: &ConsoleState,
+    auth: &Auth,
+    tenant: Option<&TenantId>,
+    app: Option<&App>,
+    action: &str,
+    target: &str,
+    detail: String,
+) -> Result<(), PageError> {
+    console::audit(
+        &st.pipeline,
+        NewAuditEntry {
+            actor: auth.viewer.account.email.clone(),
+            ip: auth.ip.clone(),
+            tenant_id: tenant.cloned().or_else(|| app.map(|a| a.tenant_id.clone())),
+            app_id: app.map(|a| a.id.clone()),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            detail,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// A notice to show after a redirect, from the `done` query parameter: only known words
+/// become text, so a link cannot put words of its own on the page.
+pub fn notice(done: Option<&str>) -> Option<String> {
+    let text = match done? {
+        "tenant-created" => "Tenant created.",
+        "status-changed" => "Tenant status changed.",
+        "member-added" => "Member added.",
+        "settings-saved" => "Settings saved.",
+        "secret-revoked" => "Secret revoked: it no longer signs requests.",
+        "webhook-saved" => "Webhook settings saved.",
+        "redelivered" => "Event queued for redelivery.",
+        "banned" => "User banned.",
+        "unbanned" => "Ban lifted.",
+        "muted" => "User muted.",
+        "unmuted" => "Mute lifted.",
+        "tokens-revoked" => "Tokens revoked and sessions closed.",
+        "kicked" => "Sessions closed.",
+        "signed-out-elsewhere" => "Signed out everywhere else.",
+        _ => return None,
+    };
+    Some(text.to_owned())
+}

@@ -1,0 +1,119 @@
+//! The console's nouns: accounts (platform operators and tenant members), a member's role
+//! in a tenant, sign-in sessions and the audit log of changes made through the console.
+
+use serde::{Deserialize, Serialize};
+
+use super::UnixMillis;
+use crate::ids::{AppId, TenantId};
+
+/// What a tenant member may do in that tenant. Ordered: each role may do all a lower one may.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ConsoleRole {
+    /// Sees the tenant's apps, users, messages, webhooks and audit log; changes nothing.
+    Viewer,
+    /// Also changes app settings and webhooks, moderates users, redelivers events.
+    Developer,
+    /// Also creates apps, rotates and revokes their secrets, adds members.
+    Admin,
+    /// The tenant's owner: everything a member can do.
+    Owner,
+}
+
+impl ConsoleRole {
+    pub const ALL: [ConsoleRole; 4] = [Self::Owner, Self::Admin, Self::Developer, Self::Viewer];
+
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        s.parse().ok()
+    }
+}
+
+/// Someone who signs in to the console.
+#[derive(Clone, PartialEq)]
+pub struct ConsoleAccount {
+    pub id: i64,
+    pub email: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// A platform operator sees and changes every tenant.
+    pub operator: bool,
+    /// Wrong passwords since the last successful sign-in.
+    pub failed_logins: i32,
+    /// Sign-in is refused until then, whatever the password.
+    pub locked_until: Option<UnixMillis>,
+    pub created_at: UnixMillis,
+}
+
+impl std::fmt::Debug for ConsoleAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleAccount")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("operator", &self.operator)
+            .field("failed_logins", &self.failed_logins)
+            .field("locked_until", &self.locked_until)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One tenant an account belongs to, and its role there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub account_id: i64,
+    pub email: String,
+    pub tenant_id: TenantId,
+    pub role: ConsoleRole,
+    pub created_at: UnixMillis,
+}
+
+/// A signed-in browser. The token itself is never stored, only its SHA-256.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    pub token_hash: String,
+    pub account_id: i64,
+    /// Sent back with every form and htmx request of this session.
+    pub csrf_token: String,
+    pub ip: String,
+    pub created_at: UnixMillis,
+    pub expires_at: UnixMillis,
+}
+
+impl std::fmt::Debug for ConsoleSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleSession")
+            .field("account_id", &self.account_id)
+            .field("ip", &self.ip)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A change to write to the audit log. Never carries a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditEntry {
+    /// The account's email (kept as text: the log outlives accounts).
+    pub actor: String,
+    pub ip: String,
+    /// The tenant the change belongs to; `None` for platform-wide changes.
+    pub tenant_id: Option<TenantId>,
+    pub app_id: Option<AppId>,
+    /// What was done, e.g. `app.secret.rotate`.
+    pub action: String,
+    /// What it was done to (an id or a name).
+    pub target: String,
+    /// A short description of the change, without secrets.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: UnixMillis,
+    pub entry: NewAuditEntry,
+}

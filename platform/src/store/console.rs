@@ -1,0 +1,359 @@
+//! The console's accounts, tenant memberships, sessions and audit log.
+
+use async_trait::async_trait;
+
+use crate::domain::*;
+use crate::ids::*;
+
+use super::StoreResult;
+
+/// Console accounts and what hangs off them. Accounts are the platform admins' table, so
+/// an operator made by `ensure_first_admin` signs in here.
+#[async_trait]
+pub trait ConsoleStore: Send + Sync {
+    /// `Conflict` if an account has that email.
+    async fn create_account(
+        &self,
+        email: &str,
+        password_hash: &str,
+        operator: bool,
+        now: UnixMillis,
+    ) -> StoreResult<ConsoleAccount>;
+    async fn account(&self, id: i64) -> StoreResult<Option<ConsoleAccount>>;
+    /// The account with this email, ignoring ASCII case.
+    async fn account_by_email(&self, email: &str) -> StoreResult<Option<ConsoleAccount>>;
+    /// Counts a wrong password. At `max_failures` the account is locked until `lock_until`
+    /// and the count starts again. Returns the account as it is after. `NotFound` for none.
+    async fn record_failed_login(
+        &self,
+        id: i64,
+        max_failures: i32,
+        lock_until: UnixMillis,
+    ) -> StoreResult<ConsoleAccount>;
+    /// A successful sign-in: the count of wrong passwords starts again, any lock is lifted.
+    async fn clear_failed_logins(&self, id: i64) -> StoreResult<()>;
+    /// Makes the account a member of the tenant with this role (or changes its role).
+    /// `NotFound` when the tenant or the account does not exist.
+    async fn set_membership(
+        &self,
+        account: i64,
+        tenant: &TenantId,
+        role: ConsoleRole,
+        now: UnixMillis,
+    ) -> StoreResult<()>;
+    /// The tenants the account belongs to, oldest membership first.
+    async fn memberships_of(&self, account: i64) -> StoreResult<Vec<Membership>>;
+    /// The tenant's members, by email.
+    async fn tenant_members(&self, tenant: &TenantId) -> StoreResult<Vec<Membership>>;
+    async fn create_session(&self, session: &ConsoleSession) -> StoreResult<()>;
+    /// The session with this token hash, unless it has expired by `now`.
+    async fn session(&self, token_hash: &str, now: UnixMillis) -> StoreResult<Option<ConsoleSession>>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Ends every session of the account; returns how many there were.
+    async fn delete_sessions_of(&self, account: i64) -> StoreResult<u64>;
+    /// Appends to the audit log (which the database refuses to change or delete); returns the id.
+    async fn append_audit(&self, entry: &NewAuditEntry, at: UnixMillis) -> StoreResult<i64>;
+    /// The log newest first, before id `before`: the tenant's entries, or with `None` all.
+    async fn audit_log(
+        &self,
+        tenant: Option<&TenantId>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>>;
+}
+
+/// `impl ConsoleStore` for a SQL adapter. Expanded by `shared_sql::sql_store!`.
+macro_rules! console_sql {
+    ($store:ty, $db:ty, $backend:expr) => {
+        const ACCOUNT_COLUMNS: &str = "id, email, password_hash, operator, failed_logins, locked_until, created_at";
+
+        fn account_from_row(row: &DbRow) -> StoreResult<ConsoleAccount> {
+            Ok(ConsoleAccount {
+                id: col(row, "id")?,
+                email: col(row, "email")?,
+                password_hash: col(row, "password_hash")?,
+                operator: col(row, "operator")?,
+                failed_logins: col(row, "failed_logins")?,
+                locked_until: col(row, "locked_until")?,
+                created_at: col(row, "created_at")?,
+            })
+        }
+
+        fn membership_from_row(row: &DbRow) -> StoreResult<Membership> {
+            let tenant: String = col(row, "tenant_id")?;
+            let role: String = col(row, "role")?;
+            Ok(Membership {
+                account_id: col(row, "account_id")?,
+                email: col(row, "email")?,
+                tenant_id: TenantId::parse(&tenant).map_err(|_| corrupt("tenant id", &tenant))?,
+                role: ConsoleRole::parse(&role).ok_or_else(|| corrupt("console role", &role))?,
+                created_at: col(row, "created_at")?,
+            })
+        }
+
+        fn session_from_row(row: &DbRow) -> StoreResult<ConsoleSession> {
+            Ok(ConsoleSession {
+                token_hash: col(row, "token_hash")?,
+                account_id: col(row, "account_id")?,
+                csrf_token: col(row, "csrf_token")?,
+                ip: col(row, "ip")?,
+                created_at: col(row, "created_at")?,
+                expires_at: col(row, "expires_at")?,
+            })
+        }
+
+        fn audit_from_row(row: &DbRow) -> StoreResult<AuditEntry> {
+            let tenant: Option<String> = col(row, "tenant_id")?;
+            let app: Option<String> = col(row, "app_id")?;
+            Ok(AuditEntry {
+                id: col(row, "id")?,
+                at: col(row, "at")?,
+                entry: NewAuditEntry {
+                    actor: col(row, "actor")?,
+                    ip: col(row, "ip")?,
+                    tenant_id: tenant
+                        .map(|t| TenantId::parse(&t).map_err(|_| corrupt("tenant id", &t)))
+                        .transpose()?,
+                    app_id: app
+                        .map(|a| AppId::parse(&a).map_err(|_| corrupt("app id", &a)))
+                        .transpose()?,
+                    action: col(row, "action")?,
+                    target: col(row, "target")?,
+                    detail: col(row, "detail")?,
+                },
+            })
+        }
+
+        const MEMBERSHIP_SELECT: &str = "SELECT m.account_id, a.email, m.tenant_id, m.role, m.created_at \
+             FROM console_memberships m JOIN console_accounts a ON a.id = m.account_id";
+
+        #[async_trait]
+        impl $crate::store::ConsoleStore for $store {
+            async fn create_account(
+                &self,
+                email: &str,
+                password_hash: &str,
+                operator: bool,
+                now: UnixMillis,
+            ) -> StoreResult<ConsoleAccount> {
+                let row = sqlx::query::<$db>(&format!(
+                    "INSERT INTO console_accounts (email, password_hash, operator, created_at) \
+                     VALUES ($1, $2, $3, $4) RETURNING {ACCOUNT_COLUMNS}"
+                ))
+                .bind(email)
+                .bind(password_hash)
+                .bind(operator)
+                .bind(now)
+                .fetch_one(self.writer())
+                .await
+                .map_err(|e| conflict_as(e, || format!("an account with email {email:?} already exists")))?;
+                account_from_row(&row)
+            }
+
+            async fn account(&self, id: i64) -> StoreResult<Option<ConsoleAccount>> {
+                let row = sqlx::query::<$db>(&format!("SELECT {ACCOUNT_COLUMNS} FROM console_accounts WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(account_from_row).transpose()
+            }
+
+            async fn account_by_email(&self, email: &str) -> StoreResult<Option<ConsoleAccount>> {
+                // Case-insensitive: the first admin's email is kept as configured.
+                let sql = format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM console_accounts WHERE LOWER(email) = LOWER($1) ORDER BY id LIMIT 1"
+                );
+                let row = sqlx::query::<$db>(&sql)
+                    .bind(email)
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(account_from_row).transpose()
+            }
+
+            async fn record_failed_login(
+                &self,
+                id: i64,
+                max_failures: i32,
+                lock_until: UnixMillis,
+            ) -> StoreResult<ConsoleAccount> {
+                // One statement, so two wrong passwords at the same moment both count.
+                let row = sqlx::query::<$db>(&format!(
+                    "UPDATE console_accounts SET \
+                     locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END, \
+                     failed_logins = CASE WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END \
+                     WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
+                ))
+                .bind(id)
+                .bind(max_failures)
+                .bind(lock_until)
+                .fetch_optional(self.writer())
+                .await
+                .map_err(map_err)?;
+                row.as_ref()
+                    .map(account_from_row)
+                    .transpose()?
+                    .ok_or(StoreError::NotFound("account"))
+            }
+
+            async fn clear_failed_logins(&self, id: i64) -> StoreResult<()> {
+                sqlx::query::<$db>("UPDATE console_accounts SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+                    .bind(id)
+                    .execute(self.writer())
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn set_membership(
+                &self,
+                account: i64,
+                tenant: &TenantId,
+                role: ConsoleRole,
+                now: UnixMillis,
+            ) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let found: Option<i64> = sqlx::query_scalar::<$db, i64>(
+                    "SELECT a.id FROM console_accounts a, tenants t WHERE a.id = $1 AND t.id = $2",
+                )
+                .bind(account)
+                .bind(tenant.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if found.is_none() {
+                    return Err(StoreError::NotFound("account or tenant"));
+                }
+                sqlx::query::<$db>(
+                    "INSERT INTO console_memberships (account_id, tenant_id, role, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (account_id, tenant_id) DO UPDATE SET role = excluded.role",
+                )
+                .bind(account)
+                .bind(tenant.as_str())
+                .bind(role.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn memberships_of(&self, account: i64) -> StoreResult<Vec<Membership>> {
+                let rows = sqlx::query::<$db>(&format!(
+                    "{MEMBERSHIP_SELECT} WHERE m.account_id = $1 ORDER BY m.created_at, m.tenant_id"
+                ))
+                .bind(account)
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(membership_from_row).collect()
+            }
+
+            async fn tenant_members(&self, tenant: &TenantId) -> StoreResult<Vec<Membership>> {
+                let rows = sqlx::query::<$db>(&format!("{MEMBERSHIP_SELECT} WHERE m.tenant_id = $1 ORDER BY a.email"))
+                    .bind(tenant.as_str())
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(map_err)?;
+                rows.iter().map(membership_from_row).collect()
+            }
+
+            async fn create_session(&self, s: &ConsoleSession) -> StoreResult<()> {
+                sqlx::query::<$db>(
+                    "INSERT INTO console_sessions (token_hash, account_id, csrf_token, ip, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&s.token_hash)
+                .bind(s.account_id)
+                .bind(&s.csrf_token)
+                .bind(&s.ip)
+                .bind(s.created_at)
+                .bind(s.expires_at)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn session(&self, token_hash: &str, now: UnixMillis) -> StoreResult<Option<ConsoleSession>> {
+                let row = sqlx::query::<$db>(
+                    "SELECT token_hash, account_id, csrf_token, ip, created_at, expires_at FROM console_sessions \
+                     WHERE token_hash = $1 AND expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)?;
+                row.as_ref().map(session_from_row).transpose()
+            }
+
+            async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+                sqlx::query::<$db>("DELETE FROM console_sessions WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .execute(self.writer())
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn delete_sessions_of(&self, account: i64) -> StoreResult<u64> {
+                let r = sqlx::query::<$db>("DELETE FROM console_sessions WHERE account_id = $1")
+                    .bind(account)
+                    .execute(self.writer())
+                    .await
+                    .map_err(map_err)?;
+                Ok(r.rows_affected())
+            }
+
+            async fn append_audit(&self, e: &NewAuditEntry, at: UnixMillis) -> StoreResult<i64> {
+                sqlx::query_scalar::<$db, i64>(
+                    "INSERT INTO console_audit (at, actor, ip, tenant_id, app_id, action, target, detail) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                )
+                .bind(at)
+                .bind(&e.actor)
+                .bind(&e.ip)
+                .bind(e.tenant_id.as_ref().map(TenantId::as_str))
+                .bind(e.app_id.as_ref().map(AppId::as_str))
+                .bind(&e.action)
+                .bind(&e.target)
+                .bind(&e.detail)
+                .fetch_one(self.writer())
+                .await
+                .map_err(map_err)
+            }
+
+            async fn audit_log(
+                &self,
+                tenant: Option<&TenantId>,
+                before: Option<i64>,
+                limit: u32,
+            ) -> StoreResult<Vec<AuditEntry>> {
+                let columns = "id, at, actor, ip, tenant_id, app_id, action, target, detail";
+                let before = before.unwrap_or(i64::MAX);
+                let rows = match tenant {
+                    Some(t) => sqlx::query::<$db>(&format!(
+                        "SELECT {columns} FROM console_audit WHERE tenant_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+                    ))
+                    .bind(t.as_str())
+                    .bind(before)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.reader())
+                    .await,
+                    None => sqlx::query::<$db>(&format!(
+                        "SELECT {columns} FROM console_audit WHERE id < $1 ORDER BY id DESC LIMIT $2"
+                    ))
+                    .bind(before)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.reader())
+                    .await,
+                }
+                .map_err(map_err)?;
+                rows.iter().map(audit_from_row).collect()
+            }
+        }
+    };
+}
+pub(crate) use console_sql;

@@ -1,0 +1,195 @@
+//! Conformance of `ConsoleStore`: accounts and lockout counting, memberships, sessions,
+//! the audit log (its append-only triggers: `tests/console_audit.rs`); and the users explorer's search (`UserStore::search_users`).
+
+use std::sync::Arc;
+
+use tern_platform::domain::*;
+use tern_platform::store::*;
+
+use crate::fixtures::*;
+
+async fn accounts_count_wrong_passwords_and_lock(store: Arc<dyn Store>) {
+    let op = store
+        .create_account("ops@example.com", "$argon2id$x", true, 10)
+        .await
+        .unwrap();
+    assert!(op.operator);
+    assert_eq!((op.failed_logins, op.locked_until), (0, None));
+    let dup = store.create_account("ops@example.com", "$argon2id$y", false, 11).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    // The platform admins are the operator accounts.
+    assert_eq!(store.admin_count().await.unwrap(), 1);
+    let member = store
+        .create_account("dev@acme.test", "$argon2id$z", false, 12)
+        .await
+        .unwrap();
+    assert_eq!(store.admin_count().await.unwrap(), 1, "a tenant member is no admin");
+    assert_eq!(store.admin_by_email("dev@acme.test").await.unwrap(), None);
+    assert_eq!(
+        store.account_by_email("dev@acme.test").await.unwrap(),
+        Some(member.clone())
+    );
+    assert_eq!(
+        store.account_by_email("Dev@ACME.test").await.unwrap(),
+        Some(member.clone()),
+        "emails match whatever their case"
+    );
+    assert_eq!(store.account(member.id).await.unwrap(), Some(member.clone()));
+
+    for n in 1..3 {
+        let a = store.record_failed_login(member.id, 3, 1_000).await.unwrap();
+        assert_eq!((a.failed_logins, a.locked_until), (n, None));
+    }
+    let locked = store.record_failed_login(member.id, 3, 1_000).await.unwrap();
+    assert_eq!((locked.failed_logins, locked.locked_until), (0, Some(1_000)));
+    store.clear_failed_logins(member.id).await.unwrap();
+    let cleared = store.account(member.id).await.unwrap().unwrap();
+    assert_eq!((cleared.failed_logins, cleared.locked_until), (0, None));
+    let missing = store.record_failed_login(member.id + 1000, 3, 1).await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+}
+
+async fn memberships_belong_to_one_tenant_each(store: Arc<dyn Store>) {
+    let acme = tenant("Acme");
+    let globex = tenant("Globex");
+    store.create_tenant(&acme).await.unwrap();
+    store.create_tenant(&globex).await.unwrap();
+    let dev = store.create_account("dev@acme.test", "h", false, 1).await.unwrap();
+    let boss = store.create_account("boss@acme.test", "h", false, 1).await.unwrap();
+    store
+        .set_membership(dev.id, &acme.id, ConsoleRole::Viewer, 5)
+        .await
+        .unwrap();
+    store
+        .set_membership(dev.id, &acme.id, ConsoleRole::Developer, 6)
+        .await
+        .unwrap();
+    store
+        .set_membership(boss.id, &acme.id, ConsoleRole::Owner, 7)
+        .await
+        .unwrap();
+    let mine = store.memberships_of(dev.id).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!((&mine[0].tenant_id, mine[0].role), (&acme.id, ConsoleRole::Developer));
+    let members = store.tenant_members(&acme.id).await.unwrap();
+    let emails: Vec<_> = members.iter().map(|m| m.email.as_str()).collect();
+    assert_eq!(emails, ["boss@acme.test", "dev@acme.test"]);
+    assert!(store.tenant_members(&globex.id).await.unwrap().is_empty());
+    let nowhere = store
+        .set_membership(dev.id, &tern_platform::ids::TenantId::generate(), ConsoleRole::Owner, 8)
+        .await;
+    assert!(matches!(nowhere, Err(StoreError::NotFound(_))), "{nowhere:?}");
+}
+
+async fn sessions_expire_and_end_everywhere(store: Arc<dyn Store>) {
+    let a = store.create_account("ops@example.com", "h", true, 1).await.unwrap();
+    let session = |hash: &str, expires_at| ConsoleSession {
+        token_hash: hash.into(),
+        account_id: a.id,
+        csrf_token: format!("csrf-{hash}"),
+        ip: "127.0.0.1".into(),
+        created_at: 100,
+        expires_at,
+    };
+    store.create_session(&session("one", 1_000)).await.unwrap();
+    store.create_session(&session("two", 2_000)).await.unwrap();
+    store.create_session(&session("three", 2_000)).await.unwrap();
+    assert_eq!(store.session("one", 999).await.unwrap(), Some(session("one", 1_000)));
+    assert_eq!(store.session("one", 1_000).await.unwrap(), None, "expired");
+    assert_eq!(store.session("nope", 0).await.unwrap(), None);
+    store.delete_session("two").await.unwrap();
+    assert_eq!(store.session("two", 0).await.unwrap(), None);
+    assert_eq!(store.delete_sessions_of(a.id).await.unwrap(), 2);
+    assert_eq!(store.session("three", 0).await.unwrap(), None);
+}
+
+async fn audit_log_is_append_only_and_scoped(store: Arc<dyn Store>) {
+    let acme = tenant("Acme");
+    store.create_tenant(&acme).await.unwrap();
+    let entry = |tenant: Option<&Tenant>, action: &str| NewAuditEntry {
+        actor: "ops@example.com".into(),
+        ip: "127.0.0.1".into(),
+        tenant_id: tenant.map(|t| t.id.clone()),
+        app_id: None,
+        action: action.into(),
+        target: "x".into(),
+        detail: String::new(),
+    };
+    let first = store.append_audit(&entry(None, "tenant.create"), 10).await.unwrap();
+    let second = store.append_audit(&entry(Some(&acme), "app.create"), 11).await.unwrap();
+    let third = store
+        .append_audit(&entry(Some(&acme), "app.secret.rotate"), 12)
+        .await
+        .unwrap();
+    assert!(first < second && second < third);
+
+    let all = store.audit_log(None, None, 10).await.unwrap();
+    let actions: Vec<_> = all.iter().map(|e| e.entry.action.as_str()).collect();
+    assert_eq!(actions, ["app.secret.rotate", "app.create", "tenant.create"]);
+    assert_eq!(all[0].at, 12);
+    let acme_only = store.audit_log(Some(&acme.id), None, 10).await.unwrap();
+    assert_eq!(acme_only.len(), 2);
+    let older = store.audit_log(Some(&acme.id), Some(third), 10).await.unwrap();
+    assert_eq!(older.len(), 1);
+    assert_eq!(older[0].entry, entry(Some(&acme), "app.create"));
+}
+
+async fn users_are_searched_by_id_prefix_and_name(store: Arc<dyn Store>) {
+    let t = tenant("Acme");
+    store.create_tenant(&t).await.unwrap();
+    let app = store.create_app(&new_app(&t.id, "chat")).await.unwrap();
+    let other = store.create_app(&new_app(&t.id, "other")).await.unwrap();
+    let profile = |name: &str| UserProfile {
+        name: Some(name.into()),
+        ..UserProfile::default()
+    };
+    store
+        .upsert_users(
+            &app.id,
+            &[
+                (uid("alice"), profile("Alice Liddell")),
+                (uid("alfred"), profile("Alfred")),
+                (uid("bob"), profile("Bob 100%_sure")),
+            ],
+            1,
+        )
+        .await
+        .unwrap();
+    store
+        .upsert_users(&other.id, &[(uid("alan"), profile("Alan"))], 1)
+        .await
+        .unwrap();
+    let ids = |users: Vec<User>| users.into_iter().map(|u| u.id.as_str().to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.search_users(&app.id, "al", None, 10).await.unwrap()),
+        ["alfred", "alice"]
+    );
+    assert_eq!(
+        ids(store.search_users(&app.id, "LIDDELL", None, 10).await.unwrap()),
+        ["alice"]
+    );
+    assert_eq!(
+        ids(store
+            .search_users(&app.id, "al", Some(&uid("alfred")), 10)
+            .await
+            .unwrap()),
+        ["alice"]
+    );
+    assert_eq!(ids(store.search_users(&app.id, "%_", None, 10).await.unwrap()), ["bob"]);
+    assert!(
+        store.search_users(&app.id, "a_i", None, 10).await.unwrap().is_empty(),
+        "_ is no wildcard"
+    );
+    assert!(
+        store.search_users(&app.id, "alan", None, 10).await.unwrap().is_empty(),
+        "another app's user"
+    );
+}
+
+conformance!(
+    accounts_count_wrong_passwords_and_lock,
+    memberships_belong_to_one_tenant_each,
+    sessions_expire_and_end_everywhere,
+    audit_log_is_append_only_and_scoped,
+    users_are_searched_by_id_prefix_and_name,
+);
