@@ -31,6 +31,67 @@ async fn committed_document_matches_the_code() {
     }
 }
 
+/// What a generator reads from the document, walked as a whole: every operation has an
+/// operationId of its own (SDK generators name methods and types after it); a `path`
+/// parameter is one the path template names, and each `{name}` of the template is one; a
+/// request body does not require `metadata`, which every endpoint that takes it accepts absent.
+#[tokio::test]
+async fn the_served_document_names_operations_and_parameters_consistently() {
+    let (store, dir) = tern_platform::store::testing::sqlite_temp().await;
+    let s = TestServer::start(store, Some(dir)).await;
+    let doc: Value = reqwest::get(format!("{}/v1/openapi.json", s.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut problems = Vec::new();
+    let mut ids = BTreeSet::new();
+    for (template, item) in doc["paths"].as_object().unwrap() {
+        let segments: BTreeSet<&str> = template
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .collect();
+        for (method, op) in item.as_object().unwrap() {
+            let at = format!("{method} {template}");
+            match op["operationId"].as_str() {
+                None => problems.push(format!("{at}: no operationId")),
+                Some(id) if !ids.insert(id.to_owned()) => problems.push(format!("{at}: operationId {id} repeats")),
+                Some(_) => {}
+            }
+            let mut in_path = BTreeSet::new();
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                if p["in"] == "path" {
+                    if !segments.contains(name) {
+                        problems.push(format!("{at}: path parameter {name} is not in the template"));
+                    }
+                    if p["required"] != true {
+                        problems.push(format!("{at}: path parameter {name} is not required"));
+                    }
+                    in_path.insert(name);
+                }
+            }
+            for missing in segments.difference(&in_path) {
+                problems.push(format!("{at}: {{{missing}}} is not declared as a path parameter"));
+            }
+            if let Some(r) = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str() {
+                let body = &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")];
+                if body["required"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|f| f == "metadata")
+                {
+                    problems.push(format!("{at}: {r} requires metadata"));
+                }
+            }
+        }
+    }
+    assert!(ids.len() >= 80, "{} operations", ids.len());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 /// A minimal JSON Schema check of what utoipa emits: $ref, type (with null), properties,
 /// required, items, oneOf/anyOf/allOf. Unknown properties fail: an undocumented field is a
 /// shape the document does not promise.

@@ -84,7 +84,7 @@ impl From<&AppSettings> for AppSettingsView {
 }
 
 /// The app's settings.
-#[utoipa::path(get, path = "/v1/app/settings", tag = "app",
+#[utoipa::path(get, path = "/v1/app/settings", operation_id = "get_app_settings", tag = "app",
     responses((status = 200, body = AppSettingsView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn get_settings(req: Signed<()>) -> Result<Json<AppSettingsView>, ApiError> {
     Ok(Json(AppSettingsView::from(&req.app.settings)))
@@ -92,7 +92,7 @@ pub async fn get_settings(req: Signed<()>) -> Result<Json<AppSettingsView>, ApiE
 
 /// Changes the settings named in the body (any subset of the keys `GET` returns); the
 /// others keep their values. An unknown key or a value out of range changes nothing.
-#[utoipa::path(patch, path = "/v1/app/settings", tag = "app", request_body = AppSettingsView,
+#[utoipa::path(patch, path = "/v1/app/settings", operation_id = "update_app_settings", tag = "app", request_body = AppSettingsView,
     responses((status = 200, body = AppSettingsView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn patch_settings(
     State(st): State<ApiState>,

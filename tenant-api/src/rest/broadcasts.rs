@@ -90,7 +90,7 @@ pub struct BroadcastsAnswer {
 /// Starts a broadcast: each user gets the message as a notification in their `s:<user>`
 /// conversation (pushed at once if online, found on sync if not). Answers at once with the
 /// job; read its progress with `GET /v1/broadcasts/{id}`.
-#[utoipa::path(post, path = "/v1/broadcasts", tag = "broadcasts", request_body = StartBroadcast,
+#[utoipa::path(post, path = "/v1/broadcasts", operation_id = "start_broadcast", tag = "broadcasts", request_body = StartBroadcast,
     responses((status = 202, body = BroadcastView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn start(
     State(st): State<ApiState>,
@@ -107,7 +107,7 @@ pub async fn start_broadcast(st: &ApiState, app: &App, b: StartBroadcast) -> Res
 }
 
 /// The app's broadcasts, newest first, paged.
-#[utoipa::path(get, path = "/v1/broadcasts", tag = "broadcasts", params(PageQuery),
+#[utoipa::path(get, path = "/v1/broadcasts", operation_id = "list_broadcasts", tag = "broadcasts", params(PageQuery),
     responses((status = 200, body = BroadcastsAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn list(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<BroadcastsAnswer>, ApiError> {
     list_broadcasts(&st, &req.app, req.query()?).await.map(Json)
@@ -122,7 +122,7 @@ pub async fn list_broadcasts(st: &ApiState, app: &App, q: PageQuery) -> Result<B
 }
 
 /// A broadcast and its progress.
-#[utoipa::path(get, path = "/v1/broadcasts/{broadcast_id}", tag = "broadcasts", params(("broadcast_id" = String, Path)),
+#[utoipa::path(get, path = "/v1/broadcasts/{broadcast_id}", operation_id = "get_broadcast", tag = "broadcasts", params(("broadcast_id" = String, Path)),
     responses((status = 200, body = BroadcastView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn get(
     State(st): State<ApiState>,
@@ -138,7 +138,7 @@ pub async fn get_broadcast(st: &ApiState, app: &App, id: &str) -> Result<Broadca
 
 /// Stops a running broadcast; users it reached keep their notification. A finished one is
 /// answered as it is.
-#[utoipa::path(post, path = "/v1/broadcasts/{broadcast_id}/cancel", tag = "broadcasts", params(("broadcast_id" = String, Path)),
+#[utoipa::path(post, path = "/v1/broadcasts/{broadcast_id}/cancel", operation_id = "cancel_broadcast", tag = "broadcasts", params(("broadcast_id" = String, Path)),
     responses((status = 200, body = BroadcastView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn cancel(
     State(st): State<ApiState>,

@@ -24,7 +24,7 @@ pub struct MarkRead {
 
 /// The user's conversations, most recently active first, each with its last message and
 /// the user's unread count.
-#[utoipa::path(get, path = "/v1/users/{user_id}/conversations", tag = "conversations", params(("user_id" = String, Path), PageQuery),
+#[utoipa::path(get, path = "/v1/users/{user_id}/conversations", operation_id = "list_conversations", tag = "conversations", params(("user_id" = String, Path), PageQuery),
     responses((status = 200, body = ConversationsAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn list(
     State(st): State<ApiState>,
@@ -49,7 +49,7 @@ pub async fn list_conversations(
 }
 
 /// One conversation as the user sees it.
-#[utoipa::path(get, path = "/v1/users/{user_id}/conversations/{conversation_id}", tag = "conversations",
+#[utoipa::path(get, path = "/v1/users/{user_id}/conversations/{conversation_id}", operation_id = "get_conversation", tag = "conversations",
     params(("user_id" = String, Path), ("conversation_id" = String, Path)),
     responses((status = 200, body = ConversationView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn get(
@@ -67,7 +67,7 @@ pub async fn get_conversation(st: &ApiState, app: &App, user: &str, conv: &str) 
 }
 
 /// Marks the conversation read by the user up to `seq`; the other side gets a receipt.
-#[utoipa::path(post, path = "/v1/users/{user_id}/conversations/{conversation_id}/read", tag = "conversations",
+#[utoipa::path(post, path = "/v1/users/{user_id}/conversations/{conversation_id}/read", operation_id = "mark_read", tag = "conversations",
     params(("user_id" = String, Path), ("conversation_id" = String, Path)), request_body = MarkRead,
     responses((status = 200, body = ConversationView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn mark_read(

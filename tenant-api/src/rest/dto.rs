@@ -272,6 +272,7 @@ impl From<UserPresence> for PresenceView {
 
 /// Query of list endpoints.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// From the previous page's `next_cursor`.

@@ -122,6 +122,7 @@ pub struct UpdateFriend {
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteFriendQuery {
     /// Also take the user off the friend's list. Default false (only this user's side).
@@ -131,7 +132,7 @@ pub struct DeleteFriendQuery {
 // ---- friend requests ---------------------------------------------------------------
 
 /// `user_id` asks `to` to be friends; `to` gets a `friend_request` notification.
-#[utoipa::path(post, path = "/v1/users/{user_id}/friend-requests", tag = "friends",
+#[utoipa::path(post, path = "/v1/users/{user_id}/friend-requests", operation_id = "send_friend_request", tag = "friends",
     params(("user_id" = String, Path)), request_body = SendFriendRequest,
     responses((status = 200, body = FriendRequestView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn send_request(
@@ -156,7 +157,7 @@ pub async fn send_friend_request(
 }
 
 /// Pending requests to `user_id`, by sender, paged.
-#[utoipa::path(get, path = "/v1/users/{user_id}/friend-requests", tag = "friends",
+#[utoipa::path(get, path = "/v1/users/{user_id}/friend-requests", operation_id = "list_friend_requests", tag = "friends",
     params(("user_id" = String, Path), PageQuery),
     responses((status = 200, body = FriendRequestsAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn list_requests(
@@ -186,7 +187,7 @@ pub async fn incoming_friend_requests(
 
 /// `user_id` accepts the pending request from `from_id`: both become friends, `friend.added`
 /// is sent, and `from_id` gets a `friend_accepted` notification.
-#[utoipa::path(post, path = "/v1/users/{user_id}/friend-requests/{from_id}/accept", tag = "friends",
+#[utoipa::path(post, path = "/v1/users/{user_id}/friend-requests/{from_id}/accept", operation_id = "accept_friend_request", tag = "friends",
     params(("user_id" = String, Path), ("from_id" = String, Path)),
     responses((status = 200, body = FriendRequestView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn accept(
@@ -198,7 +199,7 @@ pub async fn accept(
 }
 
 /// `user_id` declines the pending request from `from_id`.
-#[utoipa::path(post, path = "/v1/users/{user_id}/friend-requests/{from_id}/decline", tag = "friends",
+#[utoipa::path(post, path = "/v1/users/{user_id}/friend-requests/{from_id}/decline", operation_id = "decline_friend_request", tag = "friends",
     params(("user_id" = String, Path), ("from_id" = String, Path)),
     responses((status = 200, body = FriendRequestView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn decline(
@@ -226,7 +227,7 @@ pub async fn answer_friend_request(
 // ---- friends -----------------------------------------------------------------------
 
 /// `user_id`'s friends, by friend id, paged.
-#[utoipa::path(get, path = "/v1/users/{user_id}/friends", tag = "friends",
+#[utoipa::path(get, path = "/v1/users/{user_id}/friends", operation_id = "list_friends", tag = "friends",
     params(("user_id" = String, Path), PageQuery),
     responses((status = 200, body = FriendsAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn list(
@@ -247,7 +248,7 @@ pub async fn list_friends(st: &ApiState, app: &App, user: &str, q: PageQuery) ->
 }
 
 /// One friend as `user_id` keeps them.
-#[utoipa::path(get, path = "/v1/users/{user_id}/friends/{friend_id}", tag = "friends",
+#[utoipa::path(get, path = "/v1/users/{user_id}/friends/{friend_id}", operation_id = "get_friend", tag = "friends",
     params(("user_id" = String, Path), ("friend_id" = String, Path)),
     responses((status = 200, body = FriendView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn get(
@@ -265,7 +266,7 @@ pub async fn get_friend(st: &ApiState, app: &App, user: &str, friend: &str) -> R
 }
 
 /// Sets the remark and tags `user_id` keeps on a friend.
-#[utoipa::path(patch, path = "/v1/users/{user_id}/friends/{friend_id}", tag = "friends",
+#[utoipa::path(patch, path = "/v1/users/{user_id}/friends/{friend_id}", operation_id = "update_friend", tag = "friends",
     params(("user_id" = String, Path), ("friend_id" = String, Path)), request_body = UpdateFriend,
     responses((status = 200, body = FriendView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn update(
@@ -294,7 +295,7 @@ pub async fn update_friend(
 
 /// Takes a friend off `user_id`'s list; with `both=true` also `user_id` off theirs.
 /// `friend.removed` is sent.
-#[utoipa::path(delete, path = "/v1/users/{user_id}/friends/{friend_id}", tag = "friends",
+#[utoipa::path(delete, path = "/v1/users/{user_id}/friends/{friend_id}", operation_id = "delete_friend", tag = "friends",
     params(("user_id" = String, Path), ("friend_id" = String, Path), DeleteFriendQuery),
     responses((status = 200, body = Done), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn delete(
@@ -323,7 +324,7 @@ pub async fn delete_friend(
 // ---- blocks ------------------------------------------------------------------------
 
 /// Whom `user_id` blocks, by id, paged.
-#[utoipa::path(get, path = "/v1/users/{user_id}/blocks", tag = "friends",
+#[utoipa::path(get, path = "/v1/users/{user_id}/blocks", operation_id = "list_blocks", tag = "friends",
     params(("user_id" = String, Path), PageQuery),
     responses((status = 200, body = BlocksAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn blocks(
@@ -345,7 +346,7 @@ pub async fn list_blocks(st: &ApiState, app: &App, user: &str, q: PageQuery) -> 
 
 /// `user_id` blocks `blocked_id`: their direct messages and friend requests to `user_id`
 /// fail with `blocked`. Blocking again is harmless.
-#[utoipa::path(put, path = "/v1/users/{user_id}/blocks/{blocked_id}", tag = "friends",
+#[utoipa::path(put, path = "/v1/users/{user_id}/blocks/{blocked_id}", operation_id = "block_user", tag = "friends",
     params(("user_id" = String, Path), ("blocked_id" = String, Path)),
     responses((status = 200, body = BlockView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn block(
@@ -363,7 +364,7 @@ pub async fn block_user(st: &ApiState, app: &App, user: &str, blocked: &str) -> 
 }
 
 /// `user_id` unblocks `blocked_id`.
-#[utoipa::path(delete, path = "/v1/users/{user_id}/blocks/{blocked_id}", tag = "friends",
+#[utoipa::path(delete, path = "/v1/users/{user_id}/blocks/{blocked_id}", operation_id = "unblock_user", tag = "friends",
     params(("user_id" = String, Path), ("blocked_id" = String, Path)),
     responses((status = 200, body = Done), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn unblock(

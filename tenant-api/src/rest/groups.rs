@@ -34,7 +34,7 @@ pub struct CreateGroup {
     #[serde(default)]
     pub members: Vec<String>,
     /// A JSON object, at most 4 KiB serialised.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
     /// An http(s) URL.
     pub avatar_url: Option<String>,
@@ -55,7 +55,7 @@ pub struct UpdateGroup {
     pub avatar_url: Option<Option<String>>,
     pub announcement: Option<String>,
     /// Replaces the metadata.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
     /// `free`, `approval` or `invite_only`.
     pub join_policy: Option<String>,
@@ -199,6 +199,7 @@ pub struct ReadCountsAnswer {
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReadersQuery {
     /// `true`: the members who have not read it. Default false.
@@ -219,7 +220,7 @@ pub struct ReadersAnswer {
 // ---- create, read, update, dismiss -------------------------------------------------
 
 /// Creates a group with its owner and first members.
-#[utoipa::path(post, path = "/v1/groups", tag = "groups", request_body = CreateGroup,
+#[utoipa::path(post, path = "/v1/groups", operation_id = "create_group", tag = "groups", request_body = CreateGroup,
     responses((status = 200, body = GroupView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn create(State(st): State<ApiState>, req: Signed<CreateGroup>) -> Result<Json<GroupView>, ApiError> {
     create_group(&st, &req.app, req.body).await.map(Json)
@@ -239,7 +240,7 @@ pub async fn create_group(st: &ApiState, app: &App, b: CreateGroup) -> Result<Gr
     Ok(groups::create(&st.pipeline, app, &Actor::Server, spec).await?.into())
 }
 
-#[utoipa::path(get, path = "/v1/groups/{group_id}", tag = "groups", params(("group_id" = String, Path)),
+#[utoipa::path(get, path = "/v1/groups/{group_id}", operation_id = "get_group", tag = "groups", params(("group_id" = String, Path)),
     responses((status = 200, body = GroupView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn get(
     State(st): State<ApiState>,
@@ -254,7 +255,7 @@ pub async fn get_group(st: &ApiState, app: &App, id: &str) -> Result<GroupView, 
 }
 
 /// Changes the profile; members see a `group_updated` notice in the timeline.
-#[utoipa::path(patch, path = "/v1/groups/{group_id}", tag = "groups", params(("group_id" = String, Path)),
+#[utoipa::path(patch, path = "/v1/groups/{group_id}", operation_id = "update_group", tag = "groups", params(("group_id" = String, Path)),
     request_body = UpdateGroup,
     responses((status = 200, body = GroupView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn update(
@@ -282,7 +283,7 @@ pub async fn update_group(st: &ApiState, app: &App, id: &str, b: UpdateGroup) ->
 
 /// Dismisses the group: it, its timeline and its members' entries go; each member gets a
 /// `group_dismissed` notice; `group.dismissed` is sent.
-#[utoipa::path(delete, path = "/v1/groups/{group_id}", tag = "groups", params(("group_id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/groups/{group_id}", operation_id = "dismiss_group", tag = "groups", params(("group_id" = String, Path)),
     responses((status = 200, body = Done), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn dismiss(
     State(st): State<ApiState>,
@@ -300,7 +301,7 @@ pub async fn dismiss_group(st: &ApiState, app: &App, id: &str) -> Result<Done, A
 // ---- members -----------------------------------------------------------------------
 
 /// Adds members whatever the join policy; existing members are left as they are.
-#[utoipa::path(post, path = "/v1/groups/{group_id}/members", tag = "groups", params(("group_id" = String, Path)), request_body = AddMembers,
+#[utoipa::path(post, path = "/v1/groups/{group_id}/members", operation_id = "add_members", tag = "groups", params(("group_id" = String, Path)), request_body = AddMembers,
     responses((status = 200, body = AddedAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn add_members(
     State(st): State<ApiState>,
@@ -321,7 +322,7 @@ pub async fn add_group_members(st: &ApiState, app: &App, id: &str, body: AddMemb
 
 /// Removes a member (not the owner); they stop receiving the group's messages at once and
 /// get a `removed_from_group` notice.
-#[utoipa::path(delete, path = "/v1/groups/{group_id}/members/{user_id}", tag = "groups",
+#[utoipa::path(delete, path = "/v1/groups/{group_id}/members/{user_id}", operation_id = "remove_member", tag = "groups",
     params(("group_id" = String, Path), ("user_id" = String, Path)),
     responses((status = 200, body = Done), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn remove_member(
@@ -339,7 +340,7 @@ pub async fn remove_group_member(st: &ApiState, app: &App, id: &str, user: &str)
 }
 
 /// Members by user id, paged, with role, joined_at and muted_until.
-#[utoipa::path(get, path = "/v1/groups/{group_id}/members", tag = "groups", params(("group_id" = String, Path), PageQuery),
+#[utoipa::path(get, path = "/v1/groups/{group_id}/members", operation_id = "list_members", tag = "groups", params(("group_id" = String, Path), PageQuery),
     responses((status = 200, body = MembersAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn members(
     State(st): State<ApiState>,
@@ -366,7 +367,7 @@ pub async fn list_members(st: &ApiState, app: &App, id: &str, q: PageQuery) -> R
     })
 }
 
-#[utoipa::path(get, path = "/v1/groups/{group_id}/members/{user_id}", tag = "groups",
+#[utoipa::path(get, path = "/v1/groups/{group_id}/members/{user_id}", operation_id = "get_member", tag = "groups",
     params(("group_id" = String, Path), ("user_id" = String, Path)),
     responses((status = 200, body = MemberView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn member(
@@ -385,7 +386,7 @@ pub async fn get_member(st: &ApiState, app: &App, id: &str, user: &str) -> Resul
 }
 
 /// Makes a member an admin (`admin`) or an admin a member (`member`).
-#[utoipa::path(post, path = "/v1/groups/{group_id}/members/{user_id}/role", tag = "groups",
+#[utoipa::path(post, path = "/v1/groups/{group_id}/members/{user_id}/role", operation_id = "set_role", tag = "groups",
     params(("group_id" = String, Path), ("user_id" = String, Path)), request_body = SetRole,
     responses((status = 200, body = MemberView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn set_role(
@@ -410,7 +411,7 @@ pub async fn set_member_role(
 }
 
 /// Mutes a member in this group until a time: their sends fail with `member_muted`.
-#[utoipa::path(post, path = "/v1/groups/{group_id}/members/{user_id}/mute", tag = "groups",
+#[utoipa::path(post, path = "/v1/groups/{group_id}/members/{user_id}/mute", operation_id = "mute_member", tag = "groups",
     params(("group_id" = String, Path), ("user_id" = String, Path)), request_body = MuteMember,
     responses((status = 200, body = MemberView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn mute(
@@ -425,7 +426,7 @@ pub async fn mute(
 }
 
 /// Lifts a member's mute in this group.
-#[utoipa::path(delete, path = "/v1/groups/{group_id}/members/{user_id}/mute", tag = "groups",
+#[utoipa::path(delete, path = "/v1/groups/{group_id}/members/{user_id}/mute", operation_id = "unmute_member", tag = "groups",
     params(("group_id" = String, Path), ("user_id" = String, Path)),
     responses((status = 200, body = MemberView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn unmute(
@@ -453,7 +454,7 @@ pub async fn mute_member(
 }
 
 /// The user leaves the group (as if from the SDK); the owner must transfer first.
-#[utoipa::path(post, path = "/v1/groups/{group_id}/members/{user_id}/leave", tag = "groups",
+#[utoipa::path(post, path = "/v1/groups/{group_id}/members/{user_id}/leave", operation_id = "leave_group", tag = "groups",
     params(("group_id" = String, Path), ("user_id" = String, Path)),
     responses((status = 200, body = Done), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn leave(
@@ -471,7 +472,7 @@ pub async fn leave_group(st: &ApiState, app: &App, id: &str, user: &str) -> Resu
 }
 
 /// Hands the group to another member; the old owner becomes a member.
-#[utoipa::path(post, path = "/v1/groups/{group_id}/owner", tag = "groups", params(("group_id" = String, Path)),
+#[utoipa::path(post, path = "/v1/groups/{group_id}/owner", operation_id = "transfer_owner", tag = "groups", params(("group_id" = String, Path)),
     request_body = TransferOwner,
     responses((status = 200, body = GroupView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn transfer(
@@ -493,7 +494,7 @@ pub async fn transfer_owner(st: &ApiState, app: &App, id: &str, b: TransferOwner
 
 /// The user asks to join, as from the SDK: a `free` group takes them at once, an
 /// `approval` group keeps a request for the admins, an `invite_only` group refuses.
-#[utoipa::path(post, path = "/v1/groups/{group_id}/join", tag = "groups", params(("group_id" = String, Path)),
+#[utoipa::path(post, path = "/v1/groups/{group_id}/join", operation_id = "join_group", tag = "groups", params(("group_id" = String, Path)),
     request_body = JoinGroup,
     responses((status = 200, body = JoinAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn join(
@@ -510,7 +511,7 @@ pub async fn join_group(st: &ApiState, app: &App, id: &str, b: JoinGroup) -> Res
 }
 
 /// Pending join requests, by user id, paged.
-#[utoipa::path(get, path = "/v1/groups/{group_id}/join-requests", tag = "groups",
+#[utoipa::path(get, path = "/v1/groups/{group_id}/join-requests", operation_id = "list_join_requests", tag = "groups",
     params(("group_id" = String, Path), PageQuery),
     responses((status = 200, body = JoinRequestsAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn join_requests(
@@ -544,7 +545,7 @@ pub async fn list_join_requests(
 }
 
 /// Accepts a pending request: the user becomes a member.
-#[utoipa::path(post, path = "/v1/groups/{group_id}/join-requests/{user_id}/accept", tag = "groups",
+#[utoipa::path(post, path = "/v1/groups/{group_id}/join-requests/{user_id}/accept", operation_id = "accept_join_request", tag = "groups",
     params(("group_id" = String, Path), ("user_id" = String, Path)),
     responses((status = 200, body = JoinRequestView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn accept(
@@ -556,7 +557,7 @@ pub async fn accept(
 }
 
 /// Declines a pending request.
-#[utoipa::path(post, path = "/v1/groups/{group_id}/join-requests/{user_id}/decline", tag = "groups",
+#[utoipa::path(post, path = "/v1/groups/{group_id}/join-requests/{user_id}/decline", operation_id = "decline_join_request", tag = "groups",
     params(("group_id" = String, Path), ("user_id" = String, Path)),
     responses((status = 200, body = JoinRequestView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn decline(
@@ -585,7 +586,7 @@ pub async fn answer_join_request(
 // ---- a user's groups -----------------------------------------------------------------
 
 /// The groups a user is in, by group id, paged.
-#[utoipa::path(get, path = "/v1/users/{user_id}/groups", tag = "groups", params(("user_id" = String, Path), PageQuery),
+#[utoipa::path(get, path = "/v1/users/{user_id}/groups", operation_id = "list_user_groups", tag = "groups", params(("user_id" = String, Path), PageQuery),
     responses((status = 200, body = GroupsAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn user_groups(
     State(st): State<ApiState>,
@@ -608,7 +609,7 @@ pub async fn list_user_groups(st: &ApiState, app: &App, user: &str, q: PageQuery
 
 /// How many members have read each of up to 100 of the group's messages (groups up to the
 /// app's `group_read_receipt_limit` members).
-#[utoipa::path(post, path = "/v1/groups/{group_id}/read-counts", tag = "groups", params(("group_id" = String, Path)),
+#[utoipa::path(post, path = "/v1/groups/{group_id}/read-counts", operation_id = "get_read_counts", tag = "groups", params(("group_id" = String, Path)),
     request_body = ReadCountsQuery,
     responses((status = 200, body = ReadCountsAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn read_counts(
@@ -643,7 +644,7 @@ pub async fn group_read_counts(
 }
 
 /// Who has read one message (or, with `unread=true`, who has not), by user id, paged.
-#[utoipa::path(get, path = "/v1/groups/{group_id}/messages/{msg_id}/readers", tag = "groups",
+#[utoipa::path(get, path = "/v1/groups/{group_id}/messages/{msg_id}/readers", operation_id = "list_readers", tag = "groups",
     params(("group_id" = String, Path), ("msg_id" = String, Path), ReadersQuery),
     responses((status = 200, body = ReadersAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn readers(

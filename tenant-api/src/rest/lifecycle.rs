@@ -176,7 +176,7 @@ pub struct ReactionUsersAnswer {
 
 /// Replaces the content of a message (the server API may edit any message, at any time;
 /// never a recalled one). Everyone in the conversation gets a `change` push.
-#[utoipa::path(patch, path = "/v1/messages/{msg_id}", tag = "messages", params(("msg_id" = String, Path)),
+#[utoipa::path(patch, path = "/v1/messages/{msg_id}", operation_id = "edit_message", tag = "messages", params(("msg_id" = String, Path)),
     request_body = EditMessage,
     responses((status = 200, body = MessageView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn edit(
@@ -195,7 +195,7 @@ pub async fn edit_message(st: &ApiState, app: &App, id: &str, b: EditMessage) ->
 
 /// Deletes a message for one user: it leaves their history and conversation list on all
 /// their devices; everyone else still sees it.
-#[utoipa::path(post, path = "/v1/messages/{msg_id}/delete-for-user", tag = "messages",
+#[utoipa::path(post, path = "/v1/messages/{msg_id}/delete-for-user", operation_id = "delete_message_for_user", tag = "messages",
     params(("msg_id" = String, Path)), request_body = DeleteForUser,
     responses((status = 200, body = DeletedAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn delete_for_user(
@@ -223,7 +223,7 @@ pub async fn delete_message_for_user(
 }
 
 /// The extensions of a message.
-#[utoipa::path(get, path = "/v1/messages/{msg_id}/extensions", tag = "messages", params(("msg_id" = String, Path)),
+#[utoipa::path(get, path = "/v1/messages/{msg_id}/extensions", operation_id = "get_extensions", tag = "messages", params(("msg_id" = String, Path)),
     responses((status = 200, body = ExtensionsAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn extensions(
     State(st): State<ApiState>,
@@ -245,7 +245,7 @@ pub async fn message_extensions(st: &ApiState, app: &App, id: &str) -> Result<Ex
 /// Sets and deletes extension keys, all or none: a key not at its `expected_version` fails
 /// the whole update with 409 `version_conflict`. Everyone in the conversation gets a
 /// `change` push.
-#[utoipa::path(post, path = "/v1/messages/{msg_id}/extensions", tag = "messages", params(("msg_id" = String, Path)),
+#[utoipa::path(post, path = "/v1/messages/{msg_id}/extensions", operation_id = "update_extensions", tag = "messages", params(("msg_id" = String, Path)),
     request_body = UpdateExtensions,
     responses((status = 200, body = ExtensionsAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn update_extensions(
@@ -290,7 +290,7 @@ pub async fn update_message_extensions(
 
 /// `user_id` reacts to a message with `reaction` (an emoji or a short string; percent-encode
 /// it in the path). Reacting again changes nothing.
-#[utoipa::path(put, path = "/v1/messages/{msg_id}/reactions/{reaction}/users/{user_id}", tag = "messages",
+#[utoipa::path(put, path = "/v1/messages/{msg_id}/reactions/{reaction}/users/{user_id}", operation_id = "add_reaction", tag = "messages",
     params(("msg_id" = String, Path), ("reaction" = String, Path), ("user_id" = String, Path)),
     responses((status = 200, body = ReactionView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn add_reaction(
@@ -302,7 +302,7 @@ pub async fn add_reaction(
 }
 
 /// Takes `user_id`'s reaction off a message. Removing one they do not hold changes nothing.
-#[utoipa::path(delete, path = "/v1/messages/{msg_id}/reactions/{reaction}/users/{user_id}", tag = "messages",
+#[utoipa::path(delete, path = "/v1/messages/{msg_id}/reactions/{reaction}/users/{user_id}", operation_id = "remove_reaction", tag = "messages",
     params(("msg_id" = String, Path), ("reaction" = String, Path), ("user_id" = String, Path)),
     responses((status = 200, body = ReactionView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn remove_reaction(
@@ -329,7 +329,7 @@ pub async fn react(
 }
 
 /// Who reacted with `reaction`, earliest first, paged.
-#[utoipa::path(get, path = "/v1/messages/{msg_id}/reactions/{reaction}/users", tag = "messages",
+#[utoipa::path(get, path = "/v1/messages/{msg_id}/reactions/{reaction}/users", operation_id = "list_reaction_users", tag = "messages",
     params(("msg_id" = String, Path), ("reaction" = String, Path), PageQuery),
     responses((status = 200, body = ReactionUsersAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn reaction_users(

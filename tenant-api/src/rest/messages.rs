@@ -80,6 +80,7 @@ pub struct BatchAnswer {
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     /// Messages with seq greater than this (default 0), oldest first.
@@ -91,7 +92,7 @@ pub struct HistoryQuery {
 }
 
 /// Sends a message as a user or as the system, through the same pipeline as the SDK.
-#[utoipa::path(post, path = "/v1/messages", tag = "messages", request_body = SendMessage,
+#[utoipa::path(post, path = "/v1/messages", operation_id = "send_message", tag = "messages", request_body = SendMessage,
     responses((status = 200, body = SendAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope), (status = "5XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn send(State(st): State<ApiState>, req: Signed<SendMessage>) -> Result<Json<SendAnswer>, ApiError> {
     send_message(&st, &req.app, req.body).await.map(Json)
@@ -115,7 +116,7 @@ pub async fn send_message(st: &ApiState, app: &App, b: SendMessage) -> Result<Se
 }
 
 /// One sender to up to 500 users, each getting their own direct message.
-#[utoipa::path(post, path = "/v1/messages/batch", tag = "messages", request_body = BatchSend,
+#[utoipa::path(post, path = "/v1/messages/batch", operation_id = "batch_send_messages", tag = "messages", request_body = BatchSend,
     responses((status = 200, body = BatchAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn batch_send(State(st): State<ApiState>, req: Signed<BatchSend>) -> Result<Json<BatchAnswer>, ApiError> {
     batch(&st, &req.app, req.body).await.map(Json)
@@ -155,7 +156,7 @@ pub async fn batch(st: &ApiState, app: &App, b: BatchSend) -> Result<BatchAnswer
 }
 
 /// One message by id.
-#[utoipa::path(get, path = "/v1/messages/{msg_id}", tag = "messages", params(("msg_id" = String, Path)),
+#[utoipa::path(get, path = "/v1/messages/{msg_id}", operation_id = "get_message", tag = "messages", params(("msg_id" = String, Path)),
     responses((status = 200, body = MessageView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn get(
     State(st): State<ApiState>,
@@ -172,7 +173,7 @@ pub async fn get_message(st: &ApiState, app: &App, id: &str) -> Result<MessageVi
 }
 
 /// Recalls a message (the server API may recall any message, at any time).
-#[utoipa::path(post, path = "/v1/messages/{msg_id}/recall", tag = "messages", params(("msg_id" = String, Path)),
+#[utoipa::path(post, path = "/v1/messages/{msg_id}/recall", operation_id = "recall_message", tag = "messages", params(("msg_id" = String, Path)),
     responses((status = 200, body = MessageView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn recall(
     State(st): State<ApiState>,
@@ -189,7 +190,7 @@ pub async fn recall_message(st: &ApiState, app: &App, id: &str) -> Result<Messag
 }
 
 /// A conversation's messages by seq range, in seq order.
-#[utoipa::path(get, path = "/v1/conversations/{conversation_id}/messages", tag = "messages",
+#[utoipa::path(get, path = "/v1/conversations/{conversation_id}/messages", operation_id = "get_history", tag = "messages",
     params(("conversation_id" = String, Path, description = "d:<a>:<b> (sorted), g:<group>, r:<room> or s:<user>"), HistoryQuery),
     responses((status = 200, body = MessagesAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn history(

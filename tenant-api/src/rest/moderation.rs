@@ -105,7 +105,7 @@ pub(crate) fn parse_until(until: Option<i64>, now: UnixMillis) -> Result<UnixMil
 }
 
 /// The app's sensitive-word lists, by name.
-#[utoipa::path(get, path = "/v1/moderation/word-lists", tag = "moderation",
+#[utoipa::path(get, path = "/v1/moderation/word-lists", operation_id = "list_word_lists", tag = "moderation",
     responses((status = 200, body = WordListsAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn list_word_lists(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<WordListsAnswer>, ApiError> {
     word_lists(&st, &req.app).await.map(Json)
@@ -119,7 +119,7 @@ pub async fn word_lists(st: &ApiState, app: &App) -> Result<WordListsAnswer, Api
 }
 
 /// One word list.
-#[utoipa::path(get, path = "/v1/moderation/word-lists/{name}", tag = "moderation", params(("name" = String, Path)),
+#[utoipa::path(get, path = "/v1/moderation/word-lists/{name}", operation_id = "get_word_list", tag = "moderation", params(("name" = String, Path)),
     responses((status = 200, body = WordListView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn get_word_list(
     State(st): State<ApiState>,
@@ -136,7 +136,7 @@ pub async fn word_list(st: &ApiState, app: &App, name: &str) -> Result<WordListV
 
 /// Creates or replaces a word list; sends are filtered by it at once on this node and
 /// within a second on the others.
-#[utoipa::path(put, path = "/v1/moderation/word-lists/{name}", tag = "moderation", params(("name" = String, Path)),
+#[utoipa::path(put, path = "/v1/moderation/word-lists/{name}", operation_id = "put_word_list", tag = "moderation", params(("name" = String, Path)),
     request_body = PutWordList,
     responses((status = 200, body = WordListView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn put_word_list(
@@ -161,7 +161,7 @@ pub async fn store_word_list(
 }
 
 /// Deletes a word list.
-#[utoipa::path(delete, path = "/v1/moderation/word-lists/{name}", tag = "moderation", params(("name" = String, Path)),
+#[utoipa::path(delete, path = "/v1/moderation/word-lists/{name}", operation_id = "delete_word_list", tag = "moderation", params(("name" = String, Path)),
     responses((status = 200, body = Done), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn delete_word_list(
     State(st): State<ApiState>,
@@ -179,7 +179,7 @@ pub async fn remove_word_list(st: &ApiState, app: &App, name: &str) -> Result<Do
 
 /// Bans a user until a time (or forever): their sessions close at once with `user_banned`,
 /// new logins and sends fail with `user_banned`. Banning again replaces the end.
-#[utoipa::path(post, path = "/v1/users/{user_id}/ban", tag = "moderation", params(("user_id" = String, Path)),
+#[utoipa::path(post, path = "/v1/users/{user_id}/ban", operation_id = "ban_user", tag = "moderation", params(("user_id" = String, Path)),
     request_body = BanRequest,
     responses((status = 200, body = UserView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn ban(
@@ -201,7 +201,7 @@ pub async fn ban_user(st: &ApiState, app: &App, id: &str, body: BanRequest) -> R
 }
 
 /// Lifts a user's ban; they may log in again.
-#[utoipa::path(delete, path = "/v1/users/{user_id}/ban", tag = "moderation", params(("user_id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/users/{user_id}/ban", operation_id = "unban_user", tag = "moderation", params(("user_id" = String, Path)),
     responses((status = 200, body = UserView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn unban(
     State(st): State<ApiState>,
@@ -218,7 +218,7 @@ pub async fn unban_user(st: &ApiState, app: &App, id: &str) -> Result<UserView, 
 
 /// Mutes a user app-wide until a time (or forever): they stay connected and read, but
 /// every send fails with `user_muted`.
-#[utoipa::path(post, path = "/v1/users/{user_id}/mute", tag = "moderation", params(("user_id" = String, Path)),
+#[utoipa::path(post, path = "/v1/users/{user_id}/mute", operation_id = "mute_user", tag = "moderation", params(("user_id" = String, Path)),
     request_body = MuteRequest,
     responses((status = 200, body = UserView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn mute(
@@ -238,7 +238,7 @@ pub async fn mute_user(st: &ApiState, app: &App, id: &str, body: MuteRequest) ->
 }
 
 /// Lifts a user's app-wide mute.
-#[utoipa::path(delete, path = "/v1/users/{user_id}/mute", tag = "moderation", params(("user_id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/users/{user_id}/mute", operation_id = "unmute_user", tag = "moderation", params(("user_id" = String, Path)),
     responses((status = 200, body = UserView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn unmute(
     State(st): State<ApiState>,

@@ -27,7 +27,7 @@ pub struct PresenceAnswer {
 }
 
 /// Whether each user is online, their connected devices, and when they were last seen.
-#[utoipa::path(post, path = "/v1/presence/query", tag = "presence", request_body = PresenceQuery,
+#[utoipa::path(post, path = "/v1/presence/query", operation_id = "query_presence", tag = "presence", request_body = PresenceQuery,
     responses((status = 200, body = PresenceAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn query(State(st): State<ApiState>, req: Signed<PresenceQuery>) -> Result<Json<PresenceAnswer>, ApiError> {
     query_presence(&st, &req.app, req.body).await.map(Json)

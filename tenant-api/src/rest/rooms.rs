@@ -118,7 +118,7 @@ pub struct RoomMutesAnswer {
 
 /// Creates a room. Users join it from the SDK (`join_room`); with the app setting
 /// `rooms_created_on_join` they may also create one by joining it.
-#[utoipa::path(post, path = "/v1/rooms", tag = "rooms", request_body = CreateRoom,
+#[utoipa::path(post, path = "/v1/rooms", operation_id = "create_room", tag = "rooms", request_body = CreateRoom,
     responses((status = 200, body = RoomView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn create(State(st): State<ApiState>, req: Signed<CreateRoom>) -> Result<Json<RoomView>, ApiError> {
     create_room(&st, &req.app, req.body).await.map(Json)
@@ -130,7 +130,7 @@ pub async fn create_room(st: &ApiState, app: &App, b: CreateRoom) -> Result<Room
 }
 
 /// The app's rooms by id, paged, each with its online member count.
-#[utoipa::path(get, path = "/v1/rooms", tag = "rooms", params(PageQuery),
+#[utoipa::path(get, path = "/v1/rooms", operation_id = "list_rooms", tag = "rooms", params(PageQuery),
     responses((status = 200, body = RoomsAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn list(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<RoomsAnswer>, ApiError> {
     list_rooms(&st, &req.app, req.query()?).await.map(Json)
@@ -145,7 +145,7 @@ pub async fn list_rooms(st: &ApiState, app: &App, q: PageQuery) -> Result<RoomsA
 }
 
 /// One room with its online member count.
-#[utoipa::path(get, path = "/v1/rooms/{room_id}", tag = "rooms", params(("room_id" = String, Path)),
+#[utoipa::path(get, path = "/v1/rooms/{room_id}", operation_id = "get_room", tag = "rooms", params(("room_id" = String, Path)),
     responses((status = 200, body = RoomView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn get(
     State(st): State<ApiState>,
@@ -161,7 +161,7 @@ pub async fn get_room(st: &ApiState, app: &App, id: &str) -> Result<RoomView, Ap
 }
 
 /// Changes a room's name and/or metadata.
-#[utoipa::path(patch, path = "/v1/rooms/{room_id}", tag = "rooms", params(("room_id" = String, Path)),
+#[utoipa::path(patch, path = "/v1/rooms/{room_id}", operation_id = "update_room", tag = "rooms", params(("room_id" = String, Path)),
     request_body = UpdateRoom,
     responses((status = 200, body = RoomView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn update(
@@ -179,7 +179,7 @@ pub async fn update_room(st: &ApiState, app: &App, id: &str, b: UpdateRoom) -> R
 
 /// Dismisses a room: it and its history are deleted, and every connected member gets
 /// `room_left` (reason `dismissed`) and leaves.
-#[utoipa::path(delete, path = "/v1/rooms/{room_id}", tag = "rooms", params(("room_id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/rooms/{room_id}", operation_id = "dismiss_room", tag = "rooms", params(("room_id" = String, Path)),
     responses((status = 200, body = SessionsAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn dismiss(
     State(st): State<ApiState>,
@@ -197,7 +197,7 @@ pub async fn dismiss_room(st: &ApiState, app: &App, id: &str) -> Result<Sessions
 
 /// Takes a user out of a room now: their connections in it get `room_left` (reason
 /// `removed`) and nothing more from it. They may join again (mute them to keep them quiet).
-#[utoipa::path(delete, path = "/v1/rooms/{room_id}/members/{user_id}", tag = "rooms",
+#[utoipa::path(delete, path = "/v1/rooms/{room_id}/members/{user_id}", operation_id = "remove_from_room", tag = "rooms",
     params(("room_id" = String, Path), ("user_id" = String, Path)),
     responses((status = 200, body = SessionsAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn remove_member(
@@ -216,7 +216,7 @@ pub async fn remove_room_user(st: &ApiState, app: &App, id: &str, user: &str) ->
 }
 
 /// The mutes in force in a room, by user id, paged.
-#[utoipa::path(get, path = "/v1/rooms/{room_id}/mutes", tag = "rooms", params(("room_id" = String, Path), PageQuery),
+#[utoipa::path(get, path = "/v1/rooms/{room_id}/mutes", operation_id = "list_room_mutes", tag = "rooms", params(("room_id" = String, Path), PageQuery),
     responses((status = 200, body = RoomMutesAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn mutes(
     State(st): State<ApiState>,
@@ -237,7 +237,7 @@ pub async fn list_room_mutes(st: &ApiState, app: &App, id: &str, q: PageQuery) -
 
 /// Mutes a user in a room until a time: they stay and read; their sends to the room fail
 /// with `user_muted`.
-#[utoipa::path(put, path = "/v1/rooms/{room_id}/mutes/{user_id}", tag = "rooms",
+#[utoipa::path(put, path = "/v1/rooms/{room_id}/mutes/{user_id}", operation_id = "mute_in_room", tag = "rooms",
     params(("room_id" = String, Path), ("user_id" = String, Path)), request_body = MuteInRoom,
     responses((status = 200, body = RoomMuteView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn mute(
@@ -264,7 +264,7 @@ pub async fn mute_room_user(
 }
 
 /// Lifts a user's mute in a room.
-#[utoipa::path(delete, path = "/v1/rooms/{room_id}/mutes/{user_id}", tag = "rooms",
+#[utoipa::path(delete, path = "/v1/rooms/{room_id}/mutes/{user_id}", operation_id = "unmute_in_room", tag = "rooms",
     params(("room_id" = String, Path), ("user_id" = String, Path)),
     responses((status = 200, body = Done), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn unmute(

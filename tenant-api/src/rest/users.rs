@@ -20,7 +20,7 @@ pub struct UserInput {
     pub name: Option<String>,
     pub avatar_url: Option<String>,
     /// A JSON object, at most 4 KiB serialised.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
 }
 
@@ -39,7 +39,7 @@ pub struct UpdateUser {
     #[serde(default, with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub avatar_url: Option<Option<String>>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
 }
 
@@ -73,7 +73,7 @@ pub struct Done {
 pub(crate) use crate::input::user as parse_user;
 
 /// Creates or updates up to 100 users at once.
-#[utoipa::path(post, path = "/v1/users", tag = "users", request_body = UpsertUsers,
+#[utoipa::path(post, path = "/v1/users", operation_id = "upsert_users", tag = "users", request_body = UpsertUsers,
     responses((status = 200, body = UsersAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn upsert(State(st): State<ApiState>, req: Signed<UpsertUsers>) -> Result<Json<UsersAnswer>, ApiError> {
     upsert_users(&st, &req.app, req.body).await.map(Json)
@@ -95,7 +95,7 @@ pub async fn upsert_users(st: &ApiState, app: &App, body: UpsertUsers) -> Result
 }
 
 /// Lists the app's users by id.
-#[utoipa::path(get, path = "/v1/users", tag = "users", params(PageQuery),
+#[utoipa::path(get, path = "/v1/users", operation_id = "list_users", tag = "users", params(PageQuery),
     responses((status = 200, body = UsersAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn list(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<UsersAnswer>, ApiError> {
     list_users(&st, &req.app, req.query()?).await.map(Json)
@@ -110,7 +110,7 @@ pub async fn list_users(st: &ApiState, app: &App, q: PageQuery) -> Result<UsersA
 }
 
 /// A user, with whether they are online and which devices are connected.
-#[utoipa::path(get, path = "/v1/users/{user_id}", tag = "users", params(("user_id" = String, Path)),
+#[utoipa::path(get, path = "/v1/users/{user_id}", operation_id = "get_user", tag = "users", params(("user_id" = String, Path)),
     responses((status = 200, body = UserDetail), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn get(
     State(st): State<ApiState>,
@@ -133,7 +133,7 @@ pub async fn get_user(st: &ApiState, app: &App, id: &str) -> Result<UserDetail, 
 }
 
 /// Updates a user's profile; absent fields keep their value.
-#[utoipa::path(patch, path = "/v1/users/{user_id}", tag = "users", params(("user_id" = String, Path)), request_body = UpdateUser,
+#[utoipa::path(patch, path = "/v1/users/{user_id}", operation_id = "update_user", tag = "users", params(("user_id" = String, Path)), request_body = UpdateUser,
     responses((status = 200, body = UserView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn update(
     State(st): State<ApiState>,
@@ -151,7 +151,7 @@ pub async fn update_user(st: &ApiState, app: &App, id: &str, body: UpdateUser) -
 }
 
 /// Deletes a user and closes their sessions. Their messages stay in history.
-#[utoipa::path(delete, path = "/v1/users/{user_id}", tag = "users", params(("user_id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/users/{user_id}", operation_id = "delete_user", tag = "users", params(("user_id" = String, Path)),
     responses((status = 200, body = Done), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn delete(
     State(st): State<ApiState>,
@@ -168,7 +168,7 @@ pub async fn delete_user(st: &ApiState, app: &App, id: &str) -> Result<Done, Api
 }
 
 /// Mints a user token for SDK login (SIGNING.md §2).
-#[utoipa::path(post, path = "/v1/users/{user_id}/tokens", tag = "users", params(("user_id" = String, Path)), request_body = TokenRequest,
+#[utoipa::path(post, path = "/v1/users/{user_id}/tokens", operation_id = "mint_user_token", tag = "users", params(("user_id" = String, Path)), request_body = TokenRequest,
     responses((status = 200, body = TokenAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn mint_token(
     State(st): State<ApiState>,
@@ -191,7 +191,7 @@ pub async fn user_token(st: &ApiState, app: &App, id: &str, ttl_seconds: Option<
 }
 
 /// Revokes every token issued to the user until now and closes their sessions.
-#[utoipa::path(post, path = "/v1/users/{user_id}/tokens/revoke", tag = "users", params(("user_id" = String, Path)),
+#[utoipa::path(post, path = "/v1/users/{user_id}/tokens/revoke", operation_id = "revoke_user_tokens", tag = "users", params(("user_id" = String, Path)),
     responses((status = 200, body = Done), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn revoke_tokens(
     State(st): State<ApiState>,
@@ -208,7 +208,7 @@ pub async fn revoke_user_tokens(st: &ApiState, app: &App, id: &str) -> Result<Do
 }
 
 /// Closes the user's sessions now; they may log in again.
-#[utoipa::path(post, path = "/v1/users/{user_id}/kick", tag = "users", params(("user_id" = String, Path)),
+#[utoipa::path(post, path = "/v1/users/{user_id}/kick", operation_id = "kick_user", tag = "users", params(("user_id" = String, Path)),
     responses((status = 200, body = Done), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn kick(
     State(st): State<ApiState>,

@@ -138,14 +138,14 @@ fn answer(st: &ApiState, app: &App, w: &WebhookSettings) -> WebhookAnswer {
 }
 
 /// The app's webhook configuration and before-send breaker state.
-#[utoipa::path(get, path = "/v1/webhook", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/webhook", operation_id = "get_webhook", tag = "webhooks",
     responses((status = 200, body = WebhookAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn get(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<WebhookAnswer>, ApiError> {
     Ok(Json(answer(&st, &req.app, &req.app.settings.webhook)))
 }
 
 /// Replaces the app's webhook configuration.
-#[utoipa::path(put, path = "/v1/webhook", tag = "webhooks", request_body = WebhookConfig,
+#[utoipa::path(put, path = "/v1/webhook", operation_id = "set_webhook", tag = "webhooks", request_body = WebhookConfig,
     responses((status = 200, body = WebhookAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn put(State(st): State<ApiState>, req: Signed<WebhookConfig>) -> Result<Json<WebhookAnswer>, ApiError> {
     let webhook = parse_spec(req.body.into(), st.webhook_allow_private)
@@ -175,7 +175,7 @@ fn event_view(e: OutboxEvent) -> EventView {
 }
 
 /// After-events that failed for 24 hours and were given up.
-#[utoipa::path(get, path = "/v1/webhook/dead-events", tag = "webhooks", params(PageQuery),
+#[utoipa::path(get, path = "/v1/webhook/dead-events", operation_id = "list_dead_events", tag = "webhooks", params(PageQuery),
     responses((status = 200, body = EventsAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn dead(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<EventsAnswer>, ApiError> {
     let q: PageQuery = req.query()?;
@@ -199,7 +199,7 @@ pub struct Redelivered {
 }
 
 /// Puts a dead event back in the queue, due now.
-#[utoipa::path(post, path = "/v1/webhook/dead-events/{event_id}/redeliver", tag = "webhooks", params(("event_id" = String, Path)),
+#[utoipa::path(post, path = "/v1/webhook/dead-events/{event_id}/redeliver", operation_id = "redeliver_event", tag = "webhooks", params(("event_id" = String, Path)),
     responses((status = 200, body = Redelivered), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn redeliver(
     State(st): State<ApiState>,

@@ -21,6 +21,8 @@ type RequiredBody<O> = O extends { requestBody: infer R } ? JsonContent<R> : nev
 type OptionalBody<O> = O extends { requestBody?: infer R } ? JsonContent<NonNullable<R>> : never;
 type PathOf<O> = O extends { parameters: { path: infer P } } ? (P extends Record<string, unknown> ? P : never) : never;
 type QueryOf<O> = O extends { parameters: { query?: infer Q } } ? Q : never;
+/** Query parameters as given: `null` counts as absent, so a page's `next_cursor` passes as it is. */
+type NullableQuery<Q> = { [K in keyof Q]?: Q[K] | null };
 /** The JSON answer of an operation (its 2xx content). */
 export type AnswerOf<O> = O extends { responses: infer R }
   ? 200 extends keyof R
@@ -32,7 +34,7 @@ export type AnswerOf<O> = O extends { responses: infer R }
 
 /** What a typed request takes besides method and path: only the parts the operation has. */
 export type RequestParts<O> = ([PathOf<O>] extends [never] ? { path?: undefined } : { path: PathOf<O> }) &
-  ([QueryOf<O>] extends [never] ? { query?: undefined } : { query?: QueryOf<O> }) &
+  ([QueryOf<O>] extends [never] ? { query?: undefined } : { query?: NullableQuery<QueryOf<O>> }) &
   ([RequiredBody<O>] extends [never]
     ? [OptionalBody<O>] extends [never]
       ? { body?: undefined }
