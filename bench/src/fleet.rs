@@ -49,6 +49,13 @@ fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
+/// One address of a comma-separated list, for worker process `p`: with several nodes, the
+/// processes spread over them round-robin, so most conversations cross nodes.
+pub fn pick_url(list: &str, p: usize) -> String {
+    let urls: Vec<&str> = list.split(',').collect();
+    urls[p % urls.len()].to_owned()
+}
+
 /// Runs inside a worker process: connect, report readiness, send at the rate, measure.
 pub async fn worker(job: WorkerJob) -> Result<()> {
     let now = (now_us() / 1_000_000) as i64;
@@ -217,7 +224,7 @@ impl Fleet {
                 break;
             }
             let job = WorkerJob {
-                ws_url: ws_url.to_owned(),
+                ws_url: pick_url(ws_url, p),
                 app_key: app_key.to_owned(),
                 app_secret: app_secret.to_owned(),
                 first,

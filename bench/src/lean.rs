@@ -363,6 +363,7 @@ impl LeanFleet {
             let job = LeanJob {
                 first,
                 count,
+                ws_url: crate::fleet::pick_url(&template.ws_url, p),
                 ..template.clone()
             };
             let mut child = Command::new(&exe)

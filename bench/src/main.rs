@@ -25,6 +25,13 @@ struct Cli {
     /// Database for the started server; default the embedded SQLite in a temp dir.
     #[arg(long, global = true)]
     database_url: Option<String>,
+    /// Nodes started as one Tern (chat, idle, room-broadcast); above 1 needs a PostgreSQL
+    /// `--database-url` and `--redis-url`. Client processes spread over the nodes round-robin.
+    #[arg(long, global = true, default_value_t = 1)]
+    nodes: usize,
+    /// Redis for `--nodes` above 1; each run uses a key prefix of its own.
+    #[arg(long, global = true)]
+    redis_url: Option<String>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -220,10 +227,16 @@ async fn run(cli: Cli) -> Result<()> {
             seconds,
             drain_seconds,
         } => {
-            let s = server::spawn(&cli.tern, cli.database_url.as_deref(), &[]).await?;
-            let client = ServerClient::new(&s.http, &s.app_key, &s.app_secret);
+            let s = server::Servers::start(
+                &cli.tern,
+                cli.database_url.as_deref(),
+                cli.redis_url.as_deref(),
+                cli.nodes,
+            )
+            .await?;
+            let client = ServerClient::new(s.http(), s.app_key(), s.app_secret());
             let options = fanout::RoomOptions {
-                ws_url: s.http.replace("http://", "ws://") + "/v1/connect",
+                ws_url: s.ws_urls(),
                 members,
                 processes,
                 senders,
@@ -231,10 +244,13 @@ async fn run(cli: Cli) -> Result<()> {
                 seconds,
                 drain: Duration::from_secs(drain_seconds),
             };
-            let r = fanout::room(&client, &s.app_key, &s.app_secret, options).await?;
+            let redis_before = s.redis_commands();
+            let r = fanout::room(&client, s.app_key(), s.app_secret(), options).await?;
+            println!("{}", redis_line(redis_before, s.redis_commands(), r.sent, s.nodes()));
             println!(
-                "room-broadcast store={} members={members} connected={} failed={} rate={rate}/s sent={} send_errors={} delivered={}/{} lost={} closed_by_server={} span={:.2}s deliveries/s={:.0} latency_ms_p50={} p99={} max={} server_rss={}KiB",
+                "room-broadcast store={} nodes={} members={members} connected={} failed={} rate={rate}/s sent={} send_errors={} delivered={}/{} lost={} closed_by_server={} span={:.2}s deliveries/s={:.0} latency_ms_p50={} p99={} max={} server_rss={}KiB",
                 store_name(cli.database_url.as_deref()),
+                s.nodes(),
                 r.connected,
                 r.failed,
                 r.sent,
@@ -248,7 +264,7 @@ async fn run(cli: Cli) -> Result<()> {
                 fmt_ms(r.latency_ms.0),
                 fmt_ms(r.latency_ms.1),
                 fmt_ms(r.latency_ms.2),
-                server::rss_kib(s.pid()).unwrap_or(0),
+                s.rss_kib(),
             );
         }
         Scenario::Idle {
@@ -280,14 +296,30 @@ async fn run(cli: Cli) -> Result<()> {
             processes,
             seconds,
         } => {
-            let s = server::spawn(&cli.tern, cli.database_url.as_deref(), &[]).await?;
-            let ws = s.http.replace("http://", "ws://") + "/v1/connect";
-            let (fleet, ready, failed) =
-                fleet::Fleet::start(&ws, &s.app_key, &s.app_secret, users, processes, rate, seconds).await?;
+            let s = server::Servers::start(
+                &cli.tern,
+                cli.database_url.as_deref(),
+                cli.redis_url.as_deref(),
+                cli.nodes,
+            )
+            .await?;
+            let (fleet, ready, failed) = fleet::Fleet::start(
+                &s.ws_urls(),
+                s.app_key(),
+                s.app_secret(),
+                users,
+                processes,
+                rate,
+                seconds,
+            )
+            .await?;
+            let redis_before = s.redis_commands();
             let r = fleet.run().await?;
+            println!("{}", redis_line(redis_before, s.redis_commands(), r.sent, s.nodes()));
             let h = &r.latency_us;
             println!(
-                "chat users={users} connected={ready} failed={failed} target_rate={rate:.0}/s sent={} send_errors={} delivered={} delivered/s={:.0} p50={:.2}ms p99={:.2}ms max={:.2}ms server_rss={}KiB",
+                "chat nodes={} users={users} connected={ready} failed={failed} target_rate={rate:.0}/s sent={} send_errors={} delivered={} delivered/s={:.0} p50={:.2}ms p99={:.2}ms max={:.2}ms server_rss={}KiB",
+                s.nodes(),
                 r.sent,
                 r.send_errors,
                 r.received,
@@ -295,7 +327,7 @@ async fn run(cli: Cli) -> Result<()> {
                 h.value_at_quantile(0.5) as f64 / 1000.0,
                 h.value_at_quantile(0.99) as f64 / 1000.0,
                 h.max() as f64 / 1000.0,
-                server::rss_kib(s.pid()).unwrap_or(0)
+                s.rss_kib()
             );
         }
         Scenario::ApiSend {
@@ -409,4 +441,21 @@ fn store_name(database_url: Option<&str>) -> &str {
 /// A latency in whole milliseconds, or `-` when nothing was measured.
 fn fmt_ms(ms: Option<u64>) -> String {
     ms.map_or_else(|| "-".to_owned(), |m| m.to_string())
+}
+
+/// Redis commands during the measured part of a multi-node run, per message sent.
+fn redis_line(before: Option<(u64, u64)>, after: Option<(u64, u64)>, sent: u64, nodes: usize) -> String {
+    match (before, after) {
+        (Some((a0, p0)), Some((a1, p1))) => {
+            // The INFO call that read `before` is itself counted: one per reading.
+            let all = a1.saturating_sub(a0).saturating_sub(1);
+            let publish = p1.saturating_sub(p0);
+            format!(
+                "redis nodes={nodes} commands={all} publish={publish} messages={sent} commands/message={:.2} publish/message={:.2}",
+                all as f64 / sent.max(1) as f64,
+                publish as f64 / sent.max(1) as f64
+            )
+        }
+        _ => format!("redis nodes={nodes}: not counted (one node, no Redis)"),
+    }
 }

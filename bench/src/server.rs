@@ -30,59 +30,162 @@ fn free_port() -> Result<u16> {
 /// Starts `tern serve` with `database_url` (None: the embedded SQLite default).
 pub async fn spawn(tern: &PathBuf, database_url: Option<&str>, extra_env: &[(&str, String)]) -> Result<Spawned> {
     let dir = tempfile::tempdir()?;
+    let app = prepare(tern, dir.path(), database_url, extra_env)?;
+    serve(tern, dir, database_url, extra_env, app).await
+}
+
+/// `nodes` servers as one Tern: one PostgreSQL database, one Redis (under a prefix of this
+/// run's own), one master key, a node id each; the app is created once.
+pub struct Cluster {
+    pub nodes: Vec<Spawned>,
+    pub redis_url: String,
+}
+
+impl Cluster {
+    pub async fn spawn(tern: &PathBuf, database_url: &str, redis_url: &str, nodes: usize) -> Result<Cluster> {
+        let prefix = format!("bench{}:", std::process::id());
+        let shared = [
+            ("TERN_REDIS_URL", redis_url.to_owned()),
+            ("TERN_REDIS_PREFIX", prefix),
+            ("TERN_MASTER_KEY", "5e".repeat(32)),
+        ];
+        let first_dir = tempfile::tempdir()?;
+        let app = prepare(tern, first_dir.path(), Some(database_url), &shared)?;
+        let mut spawned = Vec::new();
+        for i in 0..nodes {
+            let dir = tempfile::tempdir()?;
+            let mut env = shared.to_vec();
+            env.push(("TERN_NODE_ID", format!("bench-node-{i}")));
+            spawned.push(serve(tern, dir, Some(database_url), &env, app.clone()).await?);
+        }
+        drop(first_dir);
+        Ok(Cluster {
+            nodes: spawned,
+            redis_url: redis_url.to_owned(),
+        })
+    }
+
+    /// Every node's WebSocket address, comma-separated (fleets spread their processes over them).
+    pub fn ws_urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| n.http.replace("http://", "ws://") + "/v1/connect")
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Resident memory of every node together, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        self.nodes.iter().filter_map(|n| rss_kib(n.pid())).sum()
+    }
+
+    /// Redis's count of each command since its start (INFO commandstats), summed over all
+    /// commands and for PUBLISH alone.
+    pub fn redis_commands(&self) -> Result<(u64, u64)> {
+        let host = self
+            .redis_url
+            .trim_start_matches("redis://")
+            .trim_end_matches('/')
+            .to_owned();
+        let (h, p) = host.rsplit_once(':').unwrap_or((host.as_str(), "6379"));
+        let out = Command::new("redis-cli")
+            .args(["-h", h, "-p", p, "INFO", "commandstats"])
+            .output()
+            .context("running redis-cli (Debian package redis-tools)")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (mut all, mut publish) = (0, 0);
+        for line in text.lines() {
+            // cmdstat_publish:calls=12,usec=...
+            let Some((name, rest)) = line.strip_prefix("cmdstat_").and_then(|l| l.split_once(':')) else {
+                continue;
+            };
+            if name == "info" {
+                continue;
+            }
+            let calls: u64 = rest
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("calls="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            all += calls;
+            if name == "publish" || name == "spublish" {
+                publish += calls;
+            }
+        }
+        Ok((all, publish))
+    }
+}
+
+#[derive(Clone)]
+struct App {
+    key: String,
+    secret: String,
+}
+
+fn with_env(c: &mut Command, dir: &std::path::Path, database_url: Option<&str>, extra_env: &[(&str, String)]) {
+    c.env("TERN_DATA_DIR", dir)
+        .env("TERN_ADMIN_PASSWORD", "bench-admin-password")
+        // The server's log filter: warnings unless the bench runs with TERN_LOG set.
+        .env("TERN_LOG", std::env::var("TERN_LOG").unwrap_or_else(|_| "warn".into()));
+    if let Some(url) = database_url {
+        c.env("TERN_DATABASE_URL", url);
+    }
+    for (k, v) in extra_env {
+        c.env(k, v);
+    }
+}
+
+/// Migrates the database and creates a tenant and an app with the CLI.
+fn prepare(
+    tern: &PathBuf,
+    dir: &std::path::Path,
+    database_url: Option<&str>,
+    extra_env: &[(&str, String)],
+) -> Result<App> {
+    let run = |args: &[&str]| -> Result<Vec<u8>> {
+        let mut c = Command::new(tern);
+        c.args(args);
+        with_env(&mut c, dir, database_url, extra_env);
+        let out = c.output().with_context(|| format!("running {}", tern.display()))?;
+        if !out.status.success() {
+            bail!(
+                "tern {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(out.stdout)
+    };
+    run(&["migrate"])?;
+    let tenant = format!("bench-{}", std::process::id());
+    run(&["tenant", "create", &tenant, "--json"])?;
+    let out = run(&["app", "create", "--tenant", &tenant, "--name", "bench", "--json"])?;
+    let v: serde_json::Value = serde_json::from_slice(&out).context("app create --json output")?;
+    Ok(App {
+        key: v["app_key"].as_str().context("app_key")?.to_owned(),
+        secret: v["app_secret"].as_str().context("app_secret")?.to_owned(),
+    })
+}
+
+async fn serve(
+    tern: &PathBuf,
+    dir: tempfile::TempDir,
+    database_url: Option<&str>,
+    extra_env: &[(&str, String)],
+    app: App,
+) -> Result<Spawned> {
     let http = format!("127.0.0.1:{}", free_port()?);
     let grpc = format!("127.0.0.1:{}", free_port()?);
-    let env = |c: &mut Command| {
-        c.env("TERN_DATA_DIR", dir.path())
-            .env("TERN_HTTP_ADDR", &http)
-            .env("TERN_GRPC_ADDR", &grpc)
-            .env("TERN_ADMIN_PASSWORD", "bench-admin-password")
-            // The server's log filter: warnings unless the bench runs with TERN_LOG set.
-            .env("TERN_LOG", std::env::var("TERN_LOG").unwrap_or_else(|_| "warn".into()));
-        if let Some(url) = database_url {
-            c.env("TERN_DATABASE_URL", url);
-        }
-        for (k, v) in extra_env {
-            c.env(k, v);
-        }
-    };
-    let mut migrate = Command::new(tern);
-    migrate.arg("migrate");
-    env(&mut migrate);
-    let out = migrate
-        .output()
-        .with_context(|| format!("running {}", tern.display()))?;
-    if !out.status.success() {
-        bail!("tern migrate failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let tenant = format!("bench-{}", std::process::id());
-    let mut t = Command::new(tern);
-    t.args(["tenant", "create", &tenant, "--json"]);
-    env(&mut t);
-    let out = t.output()?;
-    if !out.status.success() {
-        bail!("tern tenant create failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let mut a = Command::new(tern);
-    a.args(["app", "create", "--tenant", &tenant, "--name", "bench", "--json"]);
-    env(&mut a);
-    let out = a.output()?;
-    if !out.status.success() {
-        bail!("tern app create failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("app create --json output")?;
-    let app_key = v["app_key"].as_str().context("app_key")?.to_owned();
-    let app_secret = v["app_secret"].as_str().context("app_secret")?.to_owned();
-
     let mut serve = Command::new(tern);
     serve.arg("serve").stdout(Stdio::null()).stderr(Stdio::inherit());
-    env(&mut serve);
+    with_env(&mut serve, dir.path(), database_url, extra_env);
+    serve.env("TERN_HTTP_ADDR", &http).env("TERN_GRPC_ADDR", &grpc);
     let child = serve.spawn()?;
     let spawned = Spawned {
         child,
         http: format!("http://{http}"),
-        app_key,
-        app_secret,
+        app_key: app.key,
+        app_secret: app.secret,
         _dir: dir,
     };
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -114,5 +217,77 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
 impl Spawned {
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+}
+
+/// What a scenario runs against: one server, or several nodes as one Tern (`--nodes`).
+pub enum Servers {
+    One(Spawned),
+    Many(Cluster),
+}
+
+impl Servers {
+    pub async fn start(
+        tern: &PathBuf,
+        database_url: Option<&str>,
+        redis_url: Option<&str>,
+        nodes: usize,
+    ) -> Result<Servers> {
+        if nodes <= 1 {
+            return Ok(Servers::One(spawn(tern, database_url, &[]).await?));
+        }
+        let (Some(db), Some(redis)) = (database_url, redis_url) else {
+            bail!("--nodes above 1 needs --database-url (PostgreSQL) and --redis-url");
+        };
+        Ok(Servers::Many(Cluster::spawn(tern, db, redis, nodes).await?))
+    }
+
+    fn first(&self) -> &Spawned {
+        match self {
+            Servers::One(s) => s,
+            Servers::Many(c) => &c.nodes[0],
+        }
+    }
+
+    /// The first node's HTTP address (the server API; any node would do).
+    pub fn http(&self) -> &str {
+        &self.first().http
+    }
+
+    pub fn app_key(&self) -> &str {
+        &self.first().app_key
+    }
+
+    pub fn app_secret(&self) -> &str {
+        &self.first().app_secret
+    }
+
+    pub fn ws_urls(&self) -> String {
+        match self {
+            Servers::One(s) => s.http.replace("http://", "ws://") + "/v1/connect",
+            Servers::Many(c) => c.ws_urls(),
+        }
+    }
+
+    pub fn rss_kib(&self) -> u64 {
+        match self {
+            Servers::One(s) => rss_kib(s.pid()).unwrap_or(0),
+            Servers::Many(c) => c.rss_kib(),
+        }
+    }
+
+    pub fn nodes(&self) -> usize {
+        match self {
+            Servers::One(_) => 1,
+            Servers::Many(c) => c.nodes.len(),
+        }
+    }
+
+    /// (all commands, PUBLISH) counted by Redis so far; None with one node (no Redis).
+    pub fn redis_commands(&self) -> Option<(u64, u64)> {
+        match self {
+            Servers::One(_) => None,
+            Servers::Many(c) => c.redis_commands().ok(),
+        }
     }
 }

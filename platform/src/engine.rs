@@ -196,7 +196,10 @@ async fn listen_for_invalidations(
             () = stop.cancelled() => return,
         };
         match invalidation {
-            Some(Invalidation::App { app_key }) => credentials.invalidate(&app_key),
+            Some(Invalidation::App { app_key }) => {
+                credentials.invalidate(&app_key);
+                pipeline.drop_cached(&Invalidation::App { app_key });
+            }
             Some(other) => pipeline.drop_cached(&other),
             None => return,
         }

@@ -22,6 +22,9 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error>
     from_slice(text.as_bytes())
 }
 
+/// Keys of one object compared pairwise before they go into a hash set.
+const FEW_KEYS: usize = 16;
+
 /// Walks any JSON value, failing on the first object with a repeated key.
 #[derive(Clone, Copy)]
 struct UniqueKeys;
@@ -66,12 +69,29 @@ impl<'de> Visitor<'de> for UniqueKeys {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = HashSet::new();
+        // Objects in requests and frames have a handful of keys: comparing against the few
+        // seen so far is cheaper than hashing each one (and seeding a hasher per object);
+        // a large object moves to a set so that the walk stays linear.
+        let mut few: Vec<Cow<'de, str>> = Vec::new();
+        let mut many: Option<HashSet<Cow<'de, str>>> = None;
         while let Some(key) = map.next_key_seed(Key)? {
-            if seen.contains(&key) {
+            let repeated = match &mut many {
+                Some(set) => !set.insert(key.clone()),
+                None if few.contains(&key) => true,
+                None if few.len() < FEW_KEYS => {
+                    few.push(key.clone());
+                    false
+                }
+                None => {
+                    let mut set: HashSet<Cow<'de, str>> = few.drain(..).collect();
+                    set.insert(key.clone());
+                    many = Some(set);
+                    false
+                }
+            };
+            if repeated {
                 return Err(de::Error::custom(format_args!("duplicate key {key:?}")));
             }
-            seen.insert(key);
             map.next_value_seed(UniqueKeys)?;
         }
         Ok(())
@@ -124,6 +144,16 @@ mod tests {
         ] {
             let err = from_str::<Value>(doc).unwrap_err();
             assert!(err.to_string().contains("duplicate key"), "{doc}: {err}");
+        }
+        // Objects of many keys (past the pairwise comparisons, in the set) and of a few,
+        // repeated first, last and in the middle.
+        let keys = |n: usize| (0..n).map(|i| format!("\"k{i}\":1")).collect::<Vec<_>>().join(",");
+        for (n, again) in [(40, 0), (40, 39), (40, 20), (10, 3), (16, 15), (17, 16)] {
+            let doc = format!("{{{},\"k{again}\":2}}", keys(n));
+            let err = from_str::<Value>(&doc).unwrap_err();
+            assert!(err.to_string().contains("duplicate key"), "{doc}: {err}");
+            let fine = format!("{{{}}}", keys(n));
+            assert_eq!(from_str::<Value>(&fine).unwrap().as_object().unwrap().len(), n);
         }
     }
 

@@ -62,6 +62,14 @@ pub trait Presence: Send + Sync + 'static {
     async fn room_closed(&self, app: &AppId, room: &RoomId) -> Result<u64, PresenceError>;
     /// Forgets `user`'s sessions in the room (they were removed); returns how many there were.
     async fn room_user_removed(&self, app: &AppId, room: &RoomId, user: &UserId) -> Result<u64, PresenceError>;
+    /// Changes each time this node's entries may have been lost (shared presence came back
+    /// after an outage: sessions opened meanwhile were never written, and other nodes may
+    /// have taken this node for dead and removed its entries). The holder of the sessions
+    /// then writes them all again (`session_opened`, `room_joined`). `None`: entries are
+    /// never lost (in-process presence).
+    fn reannounce(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 type UserKey = (AppId, UserId);

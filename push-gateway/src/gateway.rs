@@ -55,6 +55,9 @@ pub(crate) enum DeviceClass {
 pub(crate) struct SessionHandle {
     pub class: DeviceClass,
     pub out: Arc<Outbound>,
+    /// The device id it logged in with, to write its presence entry again
+    /// (`Presence::reannounce`).
+    pub device: Arc<str>,
 }
 
 type UserKey = (AppId, UserId);
@@ -112,6 +115,35 @@ impl Gateway {
             shutdown,
             started: Instant::now(),
         });
+        let listener = gw.clone();
+        let mut changes = gw.pipeline.app_changes();
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                tokio::select! {
+                    _ = listener.shutdown.cancelled() => break,
+                    change = changes.recv() => match change {
+                        Ok(app_key) => listener.apps.changed(&app_key),
+                        Err(RecvError::Lagged(_)) => listener.apps.all_changed(),
+                        Err(RecvError::Closed) => break,
+                    },
+                }
+            }
+        });
+        if let Some(mut asked) = gw.pipeline.presence().reannounce() {
+            let writer = gw.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = writer.shutdown.cancelled() => break,
+                        changed = asked.changed() => match changed {
+                            Ok(()) => writer.reannounce().await,
+                            Err(_) => break,
+                        },
+                    }
+                }
+            });
+        }
         let sweeper = gw.clone();
         tokio::spawn(async move {
             let every = (sweeper.config.heartbeat_interval / 4).max(Duration::from_millis(10));
@@ -188,6 +220,48 @@ impl Gateway {
 
     /// Registers a session, closing the user's oldest sessions of the same device class
     /// beyond `limit` (they get `kicked` with `session_replaced`).
+    /// Writes every session and room membership of this node to presence again, after
+    /// presence said they may be lost (Redis came back after an outage). Sessions that
+    /// close meanwhile are written and then removed by their own close, as usual.
+    async fn reannounce(&self) {
+        let sessions: Vec<(AppId, UserId, u64, Arc<str>)> = {
+            let reg = self.lock();
+            reg.users
+                .iter()
+                .flat_map(|(app, users)| {
+                    users
+                        .iter()
+                        .flat_map(move |(user, s)| s.ids.iter().map(move |id| (app, user, *id)))
+                })
+                .filter_map(|(app, user, id)| {
+                    reg.sessions
+                        .get(&id)
+                        .map(|h| (app.clone(), user.clone(), id, h.device.clone()))
+                })
+                .collect()
+        };
+        let rooms = self.rooms.memberships();
+        let presence = self.pipeline.presence();
+        let node = self.config.node_id.as_str();
+        let mut failed = 0usize;
+        for (app, user, id, device) in &sessions {
+            if presence.session_opened(app, user, node, *id, device).await.is_err() {
+                failed += 1;
+            }
+        }
+        for (app, room, user, id) in &rooms {
+            if presence.room_joined(app, room, user, node, *id).await.is_err() {
+                failed += 1;
+            }
+        }
+        tracing::info!(
+            sessions = sessions.len(),
+            room_memberships = rooms.len(),
+            failed,
+            "this node's presence entries written again"
+        );
+    }
+
     pub(crate) fn register(&self, id: u64, app: &AppId, user: &UserId, handle: SessionHandle, limit: usize) {
         let class = handle.class;
         let mut reg = self.lock();

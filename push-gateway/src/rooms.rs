@@ -77,6 +77,20 @@ impl LocalRooms {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Every (app, room, user, session) of this node, to write to presence again.
+    pub(crate) fn memberships(&self) -> Vec<(AppId, RoomId, UserId, u64)> {
+        let inner = self.lock();
+        inner
+            .rooms
+            .iter()
+            .flat_map(|((app, room), members)| {
+                members
+                    .iter()
+                    .map(move |(session, m)| (app.clone(), room.clone(), m.user.clone(), *session))
+            })
+            .collect()
+    }
+
     /// Puts the session in the room; false if it was in already.
     fn add(&self, app: &AppId, room: &RoomId, session: u64, member: Member) -> bool {
         let mut inner = self.lock();

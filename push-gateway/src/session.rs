@@ -386,6 +386,7 @@ impl Session {
             SessionHandle {
                 class,
                 out: out.clone(),
+                device: auth.device_id.as_str().into(),
             },
             limit as usize,
         );

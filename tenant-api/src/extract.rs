@@ -35,13 +35,28 @@ impl<T> Signed<T> {
 /// so such a request is refused rather than judged by the first (REST headers and gRPC
 /// metadata alike).
 pub(crate) fn repeated_credential(headers: &axum::http::HeaderMap) -> Option<&'static str> {
-    tern_platform::auth::request::CREDENTIAL_HEADERS
-        .iter()
-        .copied()
-        .find(|name| headers.get_all(*name).iter().nth(1).is_some())
+    // One pass over the headers (a request has a handful) instead of a lookup per name:
+    // this runs before every signed request.
+    const NAMES: [&str; 5] = tern_platform::auth::request::CREDENTIAL_HEADERS;
+    let mut seen = [0u8; NAMES.len()];
+    for name in headers.iter().map(|(name, _)| name.as_str()) {
+        if let Some(i) = NAMES.iter().position(|n| n.eq_ignore_ascii_case(name)) {
+            seen[i] = seen[i].saturating_add(1);
+        }
+    }
+    NAMES.iter().zip(seen).find(|(_, n)| *n > 1).map(|(name, _)| *name)
 }
 
-fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+/// The credential headers as parsed names, so that reading them parses nothing per request.
+mod names {
+    use axum::http::HeaderName;
+    pub static APP_KEY: HeaderName = HeaderName::from_static("x-tern-app-key");
+    pub static TIMESTAMP: HeaderName = HeaderName::from_static("x-tern-timestamp");
+    pub static NONCE: HeaderName = HeaderName::from_static("x-tern-nonce");
+    pub static SIGNATURE: HeaderName = HeaderName::from_static("x-tern-signature");
+}
+
+fn header<'a>(parts: &'a Parts, name: &axum::http::HeaderName) -> Option<&'a str> {
     parts.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -56,7 +71,7 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let st = ApiState::from_ref(state);
         let (parts, body) = req.into_parts();
-        let declared = header(&parts, "content-length").and_then(|v| v.parse::<usize>().ok());
+        let declared = header(&parts, &axum::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|n| n > st.body_limit) {
             return Err(ApiError::payload_too_large(st.body_limit));
         }
@@ -82,11 +97,11 @@ where
         let app = st
             .verifier
             .verify(SignedRequest {
-                app_key: header(&parts, "x-tern-app-key"),
-                timestamp: header(&parts, "x-tern-timestamp"),
-                nonce: header(&parts, "x-tern-nonce"),
-                signature: header(&parts, "x-tern-signature"),
-                authorization: header(&parts, "authorization"),
+                app_key: header(&parts, &names::APP_KEY),
+                timestamp: header(&parts, &names::TIMESTAMP),
+                nonce: header(&parts, &names::NONCE),
+                signature: header(&parts, &names::SIGNATURE),
+                authorization: header(&parts, &axum::http::header::AUTHORIZATION),
                 method: parts.method.as_str(),
                 path: uri.path(),
                 raw_query: &raw_query,

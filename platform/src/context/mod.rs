@@ -29,6 +29,9 @@ use crate::webhook;
 use group_cache::{GroupSnapshot, MemberCache};
 use room_gate::RoomGate;
 
+/// App changes a slow listener may fall behind by before it hears `Lagged`.
+const APP_CHANGES: usize = 256;
+
 /// The ports and shared caches of the features. One per process, inside the `Pipeline`.
 pub struct Ctx {
     store: Arc<dyn Store>,
@@ -43,6 +46,9 @@ pub struct Ctx {
     /// Rooms: what a room send must pass (the room exists, the sender is not muted in it,
     /// the room's send rate).
     rooms: RoomGate,
+    /// Apps whose settings or status changed (heard from the bus, this node's changes
+    /// included), for the caches outside `platform` that hold apps: the gateway's.
+    app_changes: tokio::sync::broadcast::Sender<crate::ids::AppKey>,
 }
 
 impl Ctx {
@@ -55,7 +61,15 @@ impl Ctx {
             outbox_wake: None,
             groups: MemberCache::default(),
             rooms: RoomGate::default(),
+            app_changes: tokio::sync::broadcast::channel(APP_CHANGES).0,
         }
+    }
+
+    /// Tells of every app whose settings or status changed from now on. A receiver that
+    /// falls more than a few hundred changes behind hears `Lagged` and must treat every app
+    /// as changed.
+    pub fn app_changes(&self) -> tokio::sync::broadcast::Receiver<crate::ids::AppKey> {
+        self.app_changes.subscribe()
     }
 
     pub(crate) fn set_outbox_wake(&mut self, wake: Arc<tokio::sync::Notify>) {
@@ -71,7 +85,11 @@ impl Ctx {
         match invalidation {
             Invalidation::Group { app_id, group } => self.groups.forget(app_id, group),
             Invalidation::Room { app_id, room } => self.rooms.forget(app_id, room),
-            Invalidation::App { .. } | Invalidation::User { .. } | Invalidation::Words { .. } => {}
+            Invalidation::App { app_key } => {
+                // Nobody listening (no gateway on this node) is not an error.
+                let _ = self.app_changes.send(app_key.clone());
+            }
+            Invalidation::User { .. } | Invalidation::Words { .. } => {}
         }
     }
 

@@ -150,10 +150,11 @@ impl Pipeline {
     }
 
     /// Drops this node's copy of what `invalidation` names (heard from the bus; the app's
-    /// credentials are the engine's, see `Engine`).
+    /// credentials are the engine's, see `Engine`; an app change is passed on to
+    /// `Ctx::app_changes`).
     pub fn drop_cached(&self, invalidation: &Invalidation) {
         match invalidation {
-            Invalidation::App { .. } => {}
+            Invalidation::App { .. } => self.cx.drop_cached(invalidation),
             Invalidation::User { app_id, user } => self.users.forget(app_id, user),
             Invalidation::Group { .. } | Invalidation::Room { .. } => self.cx.drop_cached(invalidation),
             Invalidation::Words { app_id } => self.words.forget(app_id),

@@ -138,6 +138,9 @@ impl LiveNodes {
 /// gives up its lease. A Redis outage is logged once when it starts and once when it ends.
 pub(crate) async fn run(live: Arc<LiveNodes>, presence: Arc<RedisPresence>, node: String, stop: CancellationToken) {
     let mut down = false;
+    // After an outage the node's entries are written again twice: at once, and one round
+    // later, in case another node's reaper was still removing them when the first was made.
+    let mut again = false;
     let mut tick = tokio::time::interval(RENEW_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -159,7 +162,13 @@ pub(crate) async fn run(live: Arc<LiveNodes>, presence: Arc<RedisPresence>, node
         match round.await {
             Ok(()) if down => {
                 down = false;
-                tracing::info!(node = %node, "Redis is reachable again; node lease renewed");
+                again = true;
+                tracing::info!(node = %node, "Redis is reachable again; node lease renewed; writing this node's sessions again");
+                presence.ask_reannounce();
+            }
+            Ok(()) if again || presence.has_unwritten() => {
+                again = false;
+                presence.ask_reannounce();
             }
             Ok(()) => {}
             Err(e) if !down => {

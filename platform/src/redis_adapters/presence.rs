@@ -117,6 +117,29 @@ pub struct RedisPresence {
     keys: Keys,
     live: Arc<LiveNodes>,
     scripts: Scripts,
+    /// Bumped by the lease runner when Redis comes back after an outage (`Presence::reannounce`).
+    reannounce: tokio::sync::watch::Sender<u64>,
+    /// A session or room entry could not be written (a blip shorter than a lease round):
+    /// the lease runner's next good round asks for everything to be written again.
+    unwritten: std::sync::atomic::AtomicBool,
+}
+
+impl RedisPresence {
+    /// Asks the holder of this node's sessions to write them all again.
+    pub(crate) fn ask_reannounce(&self) {
+        self.unwritten.store(false, std::sync::atomic::Ordering::Relaxed);
+        self.reannounce.send_modify(|n| *n += 1);
+    }
+
+    /// Whether an entry went unwritten since the last ask.
+    pub(crate) fn has_unwritten(&self) -> bool {
+        self.unwritten.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn missed(&self, e: RedisError) -> PresenceError {
+        self.unwritten.store(true, std::sync::atomic::Ordering::Relaxed);
+        unavailable(e)
+    }
 }
 
 fn unavailable(e: RedisError) -> PresenceError {
@@ -132,6 +155,8 @@ fn index_entry(kind: char, app: &str, id: &str) -> String {
 impl RedisPresence {
     pub(crate) fn new(conn: ConnectionManager, keys: Keys, live: Arc<LiveNodes>) -> Self {
         Self {
+            reannounce: tokio::sync::watch::channel(0).0,
+            unwritten: std::sync::atomic::AtomicBool::new(false),
             conn,
             keys,
             live,
@@ -217,6 +242,10 @@ impl RedisPresence {
 
 #[async_trait]
 impl Presence for RedisPresence {
+    fn reannounce(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.reannounce.subscribe())
+    }
+
     async fn session_opened(
         &self,
         app: &AppId,
@@ -234,13 +263,13 @@ impl Presence for RedisPresence {
             .arg(device)
             .invoke_async(&mut c)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.missed(e))?;
         ::redis::cmd("SADD")
             .arg(self.keys.node_keys(node))
             .arg(index_entry('s', app.as_str(), user.as_str()))
             .query_async::<()>(&mut c)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.missed(e))?;
         Ok(before == 0)
     }
 
@@ -344,13 +373,13 @@ impl Presence for RedisPresence {
             .arg(node)
             .invoke_async::<i64>(&mut c)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.missed(e))?;
         ::redis::cmd("SADD")
             .arg(self.keys.node_keys(node))
             .arg(index_entry('r', app.as_str(), room.as_str()))
             .query_async::<()>(&mut c)
             .await
-            .map_err(unavailable)
+            .map_err(|e| self.missed(e))
     }
 
     async fn room_left(&self, app: &AppId, room: &RoomId, node: &str, session: u64) -> Result<(), PresenceError> {
