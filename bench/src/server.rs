@@ -43,7 +43,7 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn spawn(tern: &PathBuf, database_url: &str, redis_url: &str, nodes: usize) -> Result<Cluster> {
-        let prefix = format!("bench{}:", std::process::id());
+        let prefix = format!("bench{}", std::process::id());
         let shared = [
             ("TERN_REDIS_URL", redis_url.to_owned()),
             ("TERN_REDIS_PREFIX", prefix),
@@ -108,6 +108,9 @@ impl Cluster {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0);
             all += calls;
+            if std::env::var_os("TERN_BENCH_REDIS_DETAIL").is_some() {
+                eprintln!("redis {name} {calls}");
+            }
             if name == "publish" || name == "spublish" {
                 publish += calls;
             }
