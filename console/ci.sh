@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The console's browser tour (tests/browser/tour.mjs) against a real `tern serve` on a
 # random port, in headless Chromium. Needs node/npm and /usr/bin/chromium (.ci/run installs
-# them); screenshots land in docs/console/. Run from anywhere.
+# them); screenshots land in a temporary directory, or in docs/console/ with
+# UPDATE_SCREENSHOTS=1. Run from anywhere.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"

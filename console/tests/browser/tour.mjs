@@ -7,7 +7,8 @@
 //
 // Usage: node tests/browser/tour.mjs BASE_URL OPERATOR_EMAIL OPERATOR_PASSWORD
 import { createHash, createHmac, randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -17,7 +18,11 @@ if (!base || !email || !password) {
   console.error("usage: tour.mjs BASE_URL OPERATOR_EMAIL OPERATOR_PASSWORD");
   process.exit(2);
 }
-const shots = join(dirname(fileURLToPath(import.meta.url)), "../../../docs/console");
+// Screenshots go to docs/console/ only when asked (UPDATE_SCREENSHOTS=1), so that a test run
+// leaves the tree as it found it; otherwise to a temporary directory.
+const shots = process.env.UPDATE_SCREENSHOTS === "1"
+  ? join(dirname(fileURLToPath(import.meta.url)), "../../../docs/console")
+  : mkdtempSync(join(tmpdir(), "tern-console-shots-"));
 mkdirSync(shots, { recursive: true });
 let passed = 0;
 let failed = 0;
@@ -156,6 +161,8 @@ try {
   // Users explorer: the search updates as you type (htmx).
   await page.click("nav.tabs >> text=Users");
   await page.locator("h1", { hasText: "Users of chat" }).waitFor();
+  // htmx binds the search box once the page has loaded; typing before that is lost.
+  await page.waitForLoadState("load");
   await page.fill("input[name=q]", "ali");
   await page.waitForURL(/q=ali/);
   const narrowed = await page
