@@ -10,6 +10,7 @@
 
 mod common;
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use common::*;
@@ -481,58 +482,14 @@ async fn a_gateway_killed_mid_stream_loses_and_duplicates_nothing() {
     // Each user sends to its partner every 50 ms for 6 s and records what was acknowledged;
     // each records what it received from its partner.
     let stop_at = tokio::time::Instant::now() + Duration::from_secs(6);
-    let mut senders = Vec::new();
-    let mut receivers = Vec::new();
-    for (i, (user, client, mut events)) in clients.into_iter().enumerate() {
-        let partner = format!("u{}", i ^ 1);
-        let client = std::sync::Arc::new(client);
-        let c = client.clone();
-        let to = partner.clone();
-        senders.push(tokio::spawn(async move {
-            let mut acked = Vec::new();
-            let mut n = 0;
-            while tokio::time::Instant::now() < stop_at {
-                n += 1;
-                // A send in flight when the node dies is retried by the SDK on the next
-                // connection; an error here means it was not acknowledged, so it is not
-                // counted (the assertion is about acknowledged messages).
-                if let Ok(ack) = c
-                    .send(Target::User(to.clone()), "text", json!({"text": format!("m{n}")}))
-                    .await
-                {
-                    acked.push(ack.msg_id);
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            acked
-        }));
-        receivers.push(tokio::spawn(async move {
-            let mut got: Vec<(i64, String)> = Vec::new();
-            let quiet_for = Duration::from_secs(15);
-            loop {
-                match tokio::time::timeout(quiet_for, events.next()).await {
-                    Ok(Some(Event::Message(m))) if m.sender.as_deref() == Some(partner.as_str()) => {
-                        got.push((m.seq, m.msg_id));
-                    }
-                    Ok(Some(_)) => {}
-                    // Nothing for 15 s after the senders stopped: done.
-                    Ok(None) | Err(_) => break,
-                }
-            }
-            drop(client);
-            (user, got)
-        }));
-    }
+    let traffic = PairTraffic::start(clients, Duration::from_millis(50), stop_at);
 
     tokio::time::sleep(Duration::from_secs(2)).await;
     let [g1, g2, g3] = gws;
     g2.kill();
     let killed_at = tokio::time::Instant::now();
 
-    let mut acked_by: std::collections::HashMap<String, Vec<String>> = Default::default();
-    for (i, s) in senders.into_iter().enumerate() {
-        acked_by.insert(format!("u{i}"), s.await.unwrap());
-    }
+    let (traffic, acked_by) = traffic.acked().await;
     let total_acked: usize = acked_by.values().map(Vec::len).sum();
     assert!(
         total_acked > PAIRS * 2 * 20,
@@ -559,23 +516,103 @@ async fn a_gateway_killed_mid_stream_loses_and_duplicates_nothing() {
     })
     .await;
 
-    for r in receivers {
-        let (user, got) = r.await.unwrap();
-        let i: usize = user[1..].parse().unwrap();
-        let partner = format!("u{}", i ^ 1);
-        let ids: Vec<&String> = got.iter().map(|(_, id)| id).collect();
-        let unique: std::collections::HashSet<&String> = ids.iter().copied().collect();
-        assert_eq!(unique.len(), ids.len(), "{user} saw a message twice");
-        assert!(
-            got.windows(2).all(|w| w[0].0 < w[1].0),
-            "{user} saw messages out of seq order"
-        );
-        for id in &acked_by[&partner] {
-            assert!(unique.contains(id), "{user} never saw {id}, acknowledged to {partner}");
-        }
-    }
+    traffic.assert_each_acked_seen_once_in_order(&acked_by).await;
     for s in [g1, g3, api, worker] {
         s.kill();
+    }
+}
+
+/// Users in pairs (u0 and u1, u2 and u3, …) writing to each other over the SDK: each sends
+/// to its partner every `every` until `stop_at` and keeps the ids acknowledged to it; each
+/// keeps what it received from its partner (seq and id) until nothing came for 15 s.
+struct PairTraffic {
+    senders: Vec<tokio::task::JoinHandle<Vec<String>>>,
+    receivers: Vec<tokio::task::JoinHandle<Received>>,
+}
+
+/// What one user saw: who, the partner's messages, and its other events (for a failure).
+type Received = (String, Vec<(i64, String)>, Vec<String>);
+
+impl PairTraffic {
+    fn start(clients: Vec<(String, Client, Events)>, every: Duration, stop_at: tokio::time::Instant) -> Self {
+        let (mut senders, mut receivers) = (Vec::new(), Vec::new());
+        for (i, (user, client, mut events)) in clients.into_iter().enumerate() {
+            let partner = format!("u{}", i ^ 1);
+            let client = std::sync::Arc::new(client);
+            let (c, to) = (client.clone(), partner.clone());
+            senders.push(tokio::spawn(async move {
+                let mut acked = Vec::new();
+                let mut n = 0;
+                while tokio::time::Instant::now() < stop_at {
+                    n += 1;
+                    // A send in flight when a node dies is retried by the SDK on the next
+                    // connection; an error here means it was not acknowledged, so it is not
+                    // counted (the assertions are about acknowledged messages).
+                    if let Ok(ack) = c
+                        .send(Target::User(to.clone()), "text", json!({"text": format!("m{n}")}))
+                        .await
+                    {
+                        acked.push(ack.msg_id);
+                    }
+                    tokio::time::sleep(every).await;
+                }
+                acked
+            }));
+            receivers.push(tokio::spawn(async move {
+                let mut got: Vec<(i64, String)> = Vec::new();
+                let mut other: Vec<String> = Vec::new();
+                loop {
+                    match tokio::time::timeout(Duration::from_secs(15), events.next()).await {
+                        Ok(Some(Event::Message(m))) if m.sender.as_deref() == Some(partner.as_str()) => {
+                            got.push((m.seq, m.msg_id));
+                        }
+                        Ok(Some(Event::Message(_) | Event::Receipt { .. } | Event::Presence(_))) => {}
+                        Ok(Some(e)) => other.push(format!("{e:?}").chars().take(200).collect()),
+                        Ok(None) => {
+                            other.push("the event stream ended".into());
+                            break;
+                        }
+                        // Nothing for 15 s after the senders stopped: done.
+                        Err(_) => break,
+                    }
+                }
+                drop(client);
+                (user, got, other)
+            }));
+        }
+        Self { senders, receivers }
+    }
+
+    /// Waits for the senders to stop: what was acknowledged to each user.
+    async fn acked(mut self) -> (Self, HashMap<String, Vec<String>>) {
+        let mut acked_by = HashMap::new();
+        for (i, s) in std::mem::take(&mut self.senders).into_iter().enumerate() {
+            acked_by.insert(format!("u{i}"), s.await.unwrap());
+        }
+        (self, acked_by)
+    }
+
+    /// Every message acknowledged to a user reached its partner exactly once, in seq order.
+    async fn assert_each_acked_seen_once_in_order(self, acked_by: &HashMap<String, Vec<String>>) {
+        for r in self.receivers {
+            let (user, got, other) = r.await.unwrap();
+            let i: usize = user[1..].parse().unwrap();
+            let partner = format!("u{}", i ^ 1);
+            let unique: HashSet<&String> = got.iter().map(|(_, id)| id).collect();
+            assert_eq!(unique.len(), got.len(), "{user} saw a message twice");
+            assert!(
+                got.windows(2).all(|w| w[0].0 < w[1].0),
+                "{user} saw messages out of seq order"
+            );
+            for id in &acked_by[&partner] {
+                assert!(
+                    unique.contains(id),
+                    "{user} never saw {id}, acknowledged to {partner}; it saw {} messages, last {:?}, and {other:?}",
+                    got.len(),
+                    got.last()
+                );
+            }
+        }
     }
 }
 
@@ -677,50 +714,7 @@ async fn redis_cut_for_ten_seconds_under_load_loses_and_duplicates_nothing() {
     }
 
     let stop_at = tokio::time::Instant::now() + Duration::from_secs(18);
-    let mut senders = Vec::new();
-    let mut receivers = Vec::new();
-    for (i, (user, client, mut events)) in clients.into_iter().enumerate() {
-        let partner = format!("u{}", i ^ 1);
-        let client = std::sync::Arc::new(client);
-        let c = client.clone();
-        let to = partner.clone();
-        senders.push(tokio::spawn(async move {
-            let mut acked = Vec::new();
-            let mut n = 0;
-            while tokio::time::Instant::now() < stop_at {
-                n += 1;
-                if let Ok(ack) = c
-                    .send(Target::User(to.clone()), "text", json!({"text": format!("m{n}")}))
-                    .await
-                {
-                    acked.push(ack.msg_id);
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            acked
-        }));
-        receivers.push(tokio::spawn(async move {
-            let mut got: Vec<(i64, String)> = Vec::new();
-            // What else happened, for the failure message: connection changes and errors.
-            let mut other: Vec<String> = Vec::new();
-            loop {
-                match tokio::time::timeout(Duration::from_secs(15), events.next()).await {
-                    Ok(Some(Event::Message(m))) if m.sender.as_deref() == Some(partner.as_str()) => {
-                        got.push((m.seq, m.msg_id));
-                    }
-                    Ok(Some(Event::Message(_) | Event::Receipt { .. } | Event::Presence(_))) => {}
-                    Ok(Some(e)) => other.push(format!("{e:?}").chars().take(200).collect()),
-                    Ok(None) => {
-                        other.push("the event stream ended".into());
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-            drop(client);
-            (user, got, other)
-        }));
-    }
+    let traffic = PairTraffic::start(clients, Duration::from_millis(100), stop_at);
 
     let http = reqwest::Client::new();
     let ready = |base: &str| format!("{base}/readyz");
@@ -758,10 +752,7 @@ async fn redis_cut_for_ten_seconds_under_load_loses_and_duplicates_nothing() {
         .await;
     }
 
-    let mut acked_by: std::collections::HashMap<String, Vec<String>> = Default::default();
-    for (i, s) in senders.into_iter().enumerate() {
-        acked_by.insert(format!("u{i}"), s.await.unwrap());
-    }
+    let (traffic, mut acked_by) = traffic.acked().await;
     // The refused call, retried with the same client_msg_id once Redis is back, is stored
     // once and reaches u1 like the rest.
     let during = rest
@@ -774,26 +765,7 @@ async fn redis_cut_for_ten_seconds_under_load_loses_and_duplicates_nothing() {
         total_acked > PAIRS * 2 * 20,
         "too few sends went through: {total_acked}"
     );
-    for r in receivers {
-        let (user, got, other) = r.await.unwrap();
-        let i: usize = user[1..].parse().unwrap();
-        let partner = format!("u{}", i ^ 1);
-        let ids: Vec<&String> = got.iter().map(|(_, id)| id).collect();
-        let unique: std::collections::HashSet<&String> = ids.iter().copied().collect();
-        assert_eq!(unique.len(), ids.len(), "{user} saw a message twice");
-        assert!(
-            got.windows(2).all(|w| w[0].0 < w[1].0),
-            "{user} saw messages out of seq order"
-        );
-        for id in &acked_by[&partner] {
-            assert!(
-                unique.contains(id),
-                "{user} never saw {id}, acknowledged to {partner}; it saw {} messages, last {:?}, and {other:?}",
-                got.len(),
-                got.last()
-            );
-        }
-    }
+    traffic.assert_each_acked_seen_once_in_order(&acked_by).await;
     // Live delivery across the nodes works again without a restart.
     let (_u1_tablet, mut u1_events) = {
         let token = rest.user_token("u1", Some(600)).await.unwrap().token;
