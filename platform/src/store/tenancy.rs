@@ -297,7 +297,7 @@ macro_rules! tenancy_sql {
                 let rows = sqlx::query::<$db>(
                     "SELECT id, app_id, ciphertext, created_at, expires_at FROM app_secrets \
                      WHERE app_id = $1 AND (expires_at IS NULL OR expires_at > $2) \
-                     ORDER BY created_at DESC, id DESC",
+                     ORDER BY (expires_at IS NULL) DESC, created_at DESC, id DESC",
                 )
                 .bind(app.as_str())
                 .bind(now)
