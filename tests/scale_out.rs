@@ -616,53 +616,6 @@ impl PairTraffic {
     }
 }
 
-/// A TCP forwarder to Redis that can be cut: while cut, its connections are closed and new
-/// ones are dropped on arrival, as when Redis or the network path to it goes away.
-struct RedisProxy {
-    addr: std::net::SocketAddr,
-    cut: tokio::sync::watch::Sender<bool>,
-}
-
-impl RedisProxy {
-    async fn start(redis_url: &str) -> Self {
-        let target = redis_url
-            .trim_start_matches("redis://")
-            .split('/')
-            .next()
-            .unwrap()
-            .to_owned();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (cut, cut_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut client, _)) = listener.accept().await else {
-                    return;
-                };
-                if *cut_rx.borrow() {
-                    continue; // dropped on arrival: refused, in effect
-                }
-                let target = target.clone();
-                let mut cut_rx = cut_rx.clone();
-                tokio::spawn(async move {
-                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = cut_rx.wait_for(|c| *c) => {}
-                    }
-                });
-            }
-        });
-        Self { addr, cut }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://{}", self.addr)
-    }
-}
-
 /// Redis cut for 10 s under load: two full nodes reach Redis through a proxy that the
 /// test cuts; 20 users on node A write to 20 partners on node B (and back) every 100 ms
 /// throughout. While Redis is away both nodes answer `/readyz` 503 naming redis and keep
@@ -675,7 +628,9 @@ async fn redis_cut_for_ten_seconds_under_load_loses_and_duplicates_nothing() {
     let Some(shared) = Shared::new().await else {
         return;
     };
-    let proxy = RedisProxy::start(&shared.redis_url).await;
+    let proxy = tern_platform::redis_adapters::testing::CuttableProxy::start(&shared.redis_url)
+        .await
+        .unwrap();
     let proxied = proxy.url();
     let node = |name: &str| {
         let dir = shared.dir.path().join(name);
@@ -720,7 +675,7 @@ async fn redis_cut_for_ten_seconds_under_load_loses_and_duplicates_nothing() {
     let ready = |base: &str| format!("{base}/readyz");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(status_of(&http, &ready(&a.base)).await, Some(200));
-    proxy.cut.send_replace(true);
+    proxy.set_cut(true);
     let cut_at = tokio::time::Instant::now();
     for base in [&a.base, &b.base] {
         eventually("readyz answers 503 naming redis while Redis is cut", || {
@@ -743,7 +698,7 @@ async fn redis_cut_for_ten_seconds_under_load_loses_and_duplicates_nothing() {
         .unwrap_err();
     assert_eq!(refused.code(), Some("unavailable"), "{refused}");
     tokio::time::sleep(Duration::from_secs(10).saturating_sub(cut_at.elapsed())).await;
-    proxy.cut.send_replace(false);
+    proxy.set_cut(false);
     for base in [&a.base, &b.base] {
         eventually("readyz answers 200 again once Redis is back", || {
             let (http, url) = (http.clone(), ready(base));

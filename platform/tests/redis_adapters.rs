@@ -403,58 +403,12 @@ async fn unusable_addresses_and_prefixes_are_refused_with_a_clear_error() {
     assert!(err.to_string().contains("cannot reach Redis"), "{err}");
 }
 
-/// A TCP forwarder to Redis that can be cut: while cut, its connections are closed and new
-/// ones are dropped on arrival, as when a network path or Redis itself goes away.
-struct Proxy {
-    addr: std::net::SocketAddr,
-    cut: tokio::sync::watch::Sender<bool>,
-}
-
-impl Proxy {
-    async fn start(target: String) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (cut, cut_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut client, _)) = listener.accept().await else {
-                    return;
-                };
-                if *cut_rx.borrow() {
-                    continue; // dropped: the connection is refused in effect
-                }
-                let target = target.clone();
-                let mut cut_rx = cut_rx.clone();
-                tokio::spawn(async move {
-                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = cut_rx.wait_for(|c| *c) => {}
-                    }
-                });
-            }
-        });
-        Self { addr, cut }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://{}", self.addr)
-    }
-}
-
 #[tokio::test]
 async fn after_redis_comes_back_the_bus_delivers_again_without_a_restart() {
     let Some(cfg) = config() else { return };
-    let target = cfg
-        .url
-        .trim_start_matches("redis://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
-    let proxy = Proxy::start(target).await;
+    let proxy = tern_platform::redis_adapters::testing::CuttableProxy::start(&cfg.url)
+        .await
+        .expect("a proxy to Redis");
     let cut_cfg = RedisConfig {
         url: proxy.url(),
         prefix: cfg.prefix.clone(),
@@ -481,7 +435,7 @@ async fn after_redis_comes_back_the_bus_delivers_again_without_a_restart() {
         .unwrap();
     assert_eq!(got, event("before"));
 
-    proxy.cut.send_replace(true);
+    proxy.set_cut(true);
     tokio::time::sleep(Duration::from_millis(300)).await;
     // While cut, b's calls fail with an error rather than hang or panic.
     let err = tokio::time::timeout(
@@ -493,7 +447,7 @@ async fn after_redis_comes_back_the_bus_delivers_again_without_a_restart() {
     assert!(err.is_err());
 
     tokio::time::sleep(Duration::from_secs(2)).await;
-    proxy.cut.send_replace(false);
+    proxy.set_cut(false);
 
     // Live delivery resumes by itself within seconds.
     let mut got_after = false;

@@ -218,8 +218,6 @@ impl Gateway {
         }
     }
 
-    /// Registers a session, closing the user's oldest sessions of the same device class
-    /// beyond `limit` (they get `kicked` with `session_replaced`).
     /// Writes every session and room membership of this node to presence again, after
     /// presence said they may be lost (Redis came back after an outage). Sessions that
     /// close meanwhile are written and then removed by their own close, as usual.
@@ -262,6 +260,8 @@ impl Gateway {
         );
     }
 
+    /// Registers a session, closing the user's oldest sessions of the same device class
+    /// beyond `limit` (they get `kicked` with `session_replaced`).
     pub(crate) fn register(&self, id: u64, app: &AppId, user: &UserId, handle: SessionHandle, limit: usize) {
         let class = handle.class;
         let mut reg = self.lock();

@@ -32,6 +32,7 @@ mod lease;
 mod nonce;
 mod presence;
 mod rate;
+pub mod testing;
 
 use std::sync::Arc;
 
