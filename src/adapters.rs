@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use tern_platform::clock::SystemClock;
+use tern_platform::files::{self, FileStore, FileStoreError};
 use tern_platform::ports::Ports;
 use tern_platform::redis_adapters::{RedisAdapters, RedisConfig, RedisHealth, RedisSetupError};
 use tern_platform::store::Store;
@@ -90,11 +91,27 @@ impl Adapters {
                         nonces: r.nonces,
                         rate_limits: r.rate_limits,
                         clock: Arc::new(SystemClock),
+                        files: tern_platform::files::memory::open(),
                     },
                     redis: Some(r.health),
                 })
             }
         }
+    }
+}
+
+/// The file store `config` names (`TERN_FILES_URL`): a local directory (`file:///dir`, by
+/// default `files/` in the data dir) or S3 (`s3://bucket?endpoint=…`).
+pub fn file_store(config: &Config) -> Result<Arc<dyn FileStore>, FileStoreError> {
+    match config.files_url.as_ref().map(|u| u.expose()) {
+        None => files::local::open(&config.data_dir.join("files")),
+        Some(url) if url.starts_with("s3://") => files::s3::open(url),
+        Some(url) => match url.strip_prefix("file://") {
+            Some(dir) if dir.starts_with('/') => files::local::open(std::path::Path::new(dir)),
+            _ => Err(FileStoreError::Config(
+                "TERN_FILES_URL must be file:///absolute/dir or s3://bucket?endpoint=…".into(),
+            )),
+        },
     }
 }
 
@@ -105,6 +122,31 @@ mod tests {
     fn config(env: &[(&str, &str)]) -> Config {
         let vars = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Config::from_sources(None, &vars).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn files_go_to_the_data_dir_unless_a_url_says_otherwise() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let data = dir.path().display().to_string();
+        let store = file_store(&config(&[("TERN_DATA_DIR", &data)])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.kind(), files::FileStoreKind::Local);
+        assert!(dir.path().join("files").is_dir());
+        let elsewhere = format!("file://{data}/elsewhere");
+        let store = file_store(&config(&[("TERN_FILES_URL", &elsewhere)])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.kind(), files::FileStoreKind::Local);
+        assert!(file_store(&config(&[("TERN_FILES_URL", "file://relative/dir")])).is_err());
+        let s3 = file_store(&config(&[(
+            "TERN_FILES_URL",
+            "s3://media?endpoint=http://127.0.0.1:9&region=us-east-1&access_key_id=a&secret_access_key=b",
+        )]))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s3.kind(), files::FileStoreKind::S3);
+        assert!(Config::from_sources(None, &[("TERN_FILES_URL".to_owned(), "ftp://x".to_owned())].into()).is_err());
+        assert!(Config::from_sources(
+            None,
+            &[("TERN_PUBLIC_URL".to_owned(), "files.example".to_owned())].into()
+        )
+        .is_err());
     }
 
     #[test]

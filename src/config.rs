@@ -138,6 +138,12 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     /// The highest server API rate (requests per second) an app may set for itself.
     pub max_app_rate_limit: u32,
+    /// Where files' bytes live: `file:///dir` (a local directory; default `files/` in the
+    /// data dir) or `s3://bucket?endpoint=…` (docs/files.md).
+    pub files_url: Option<ServiceUrl>,
+    /// `scheme://host[:port]` of this service as clients reach it, for the upload and
+    /// download URLs Tern hands out; default: the `Host` of each request.
+    pub public_url: Option<String>,
 }
 
 /// Every setting: TOML key, its environment variable is `TERN_` + upper case.
@@ -165,6 +171,8 @@ const KEYS: &[&str] = &[
     "http2_keepalive_seconds",
     "metrics_addr",
     "max_app_rate_limit",
+    "files_url",
+    "public_url",
 ];
 
 fn env_name(key: &str) -> String {
@@ -456,6 +464,22 @@ fn build(values: HashMap<&'static str, Source>) -> Result<Config, ConfigError> {
         return Err(invalid(setting, format!("not a log filter: {e}")));
     }
     Ok(Config {
+        files_url: service_url(&values, "files_url", &["file", "s3"])?,
+        public_url: match non_empty(&values, "public_url")? {
+            None => None,
+            Some(u) => {
+                let u = u.trim().trim_end_matches('/').to_owned();
+                let host = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://"));
+                if !host.is_some_and(|h| !h.is_empty() && !h.contains(['/', '?', '#', ' '])) {
+                    let setting = values
+                        .get("public_url")
+                        .map(|s| s.setting.as_str())
+                        .unwrap_or("TERN_PUBLIC_URL");
+                    return Err(invalid(setting, "must be http(s)://host[:port] without a path"));
+                }
+                Some(u)
+            }
+        },
         http_addr: addr(&values, "http_addr", "127.0.0.1:8080")?,
         grpc_addr: addr(&values, "grpc_addr", "127.0.0.1:9090")?,
         data_dir,

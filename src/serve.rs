@@ -283,8 +283,10 @@ async fn start(
     let Some(chosen) = choose_ports(&adapters, store, &config, &readiness, lifetime).await? else {
         return Ok(None);
     };
+    let files = crate::adapters::file_store(&config).map_err(|e| CommandError::Serve(e.to_string()))?;
+    tracing::info!(files = files.kind().as_str(), "file store chosen");
     let engine = Engine::with_ports(
-        chosen.ports,
+        chosen.ports.with_files(files),
         master_key.secrets,
         EngineConfig {
             node_id: config.node_id.clone(),
@@ -410,7 +412,10 @@ async fn front_doors(
     if !roles.contains(&Role::Api) {
         return Ok((ops::with_observability(router.fallback(not_found)), None, gateway));
     }
-    let state = ApiState::from_engine(engine).with(|s| s.max_app_rate_per_second = config.max_app_rate_limit);
+    let state = ApiState::from_engine(engine).with(|s| {
+        s.max_app_rate_per_second = config.max_app_rate_limit;
+        s.public_url = config.public_url.clone();
+    });
     let limits = connection_limits(config);
     let grpc = grpc_listener.map(|listener| {
         let state = state.clone();

@@ -1,5 +1,5 @@
 //! The engine of one node, assembled on the ports it is given (`Ports`): the delivery
-//! pipeline with the before-send hook, the webhook and broadcast workers, and the verifiers
+//! pipeline with the before-send hook, the webhook and broadcast workers, the files feature, and the verifiers
 //! of requests and user tokens. `tern serve` and every test suite build it the same way, so
 //! what the tests drive is what runs; only the adapters behind the ports differ.
 
@@ -15,6 +15,7 @@ use crate::auth::token::UserTokenVerifier;
 use crate::bus::{Bus, Invalidation};
 use crate::clock::Clock;
 use crate::delivery::{Pipeline, PipelineConfig};
+use crate::files::{Files, UrlSigner};
 use crate::nonce::NonceStore;
 use crate::ports::Ports;
 use crate::presence::Presence;
@@ -33,6 +34,8 @@ pub struct EngineConfig {
     pub run_worker: bool,
     /// How the broadcast worker runs its jobs.
     pub broadcasts: crate::broadcasts::WorkerConfig,
+    /// Upload and download lifetimes, the node's largest file.
+    pub files: crate::files::FilesConfig,
 }
 
 impl Default for EngineConfig {
@@ -42,6 +45,7 @@ impl Default for EngineConfig {
             webhook_allow_private: false,
             run_worker: true,
             broadcasts: crate::broadcasts::WorkerConfig::default(),
+            files: crate::files::FilesConfig::default(),
         }
     }
 }
@@ -62,6 +66,8 @@ pub struct Engine {
     pub broadcast_wake: Arc<Notify>,
     pub request_verifier: Arc<RequestVerifier>,
     pub user_tokens: Arc<UserTokenVerifier>,
+    /// Uploads, downloads and the sweep of abandoned uploads.
+    pub files: Arc<Files>,
     shutdown: CancellationToken,
     /// The webhook and broadcast workers, waited for at shutdown.
     tasks: TaskTracker,
@@ -83,6 +89,7 @@ impl Engine {
             nonces,
             rate_limits,
             clock,
+            files,
         } = ports;
         let client = Arc::new(WebhookClient::new(config.webhook_allow_private));
         let webhook_secrets = Arc::new(StoreSecrets::new(store.clone(), secrets.clone()));
@@ -144,6 +151,15 @@ impl Engine {
                 &config.node_id,
             ));
         }
+        let files = Arc::new(Files::new(
+            store.clone(),
+            files,
+            UrlSigner::new(secrets.derive_key("file urls")),
+            config.files.clone(),
+        ));
+        if config.run_worker {
+            tasks.spawn(crate::files::sweep_task(files.clone(), shutdown.clone()));
+        }
         tasks.close();
         Self {
             config,
@@ -159,6 +175,7 @@ impl Engine {
             broadcast_wake,
             request_verifier,
             user_tokens,
+            files,
             shutdown,
             tasks,
         }

@@ -74,6 +74,10 @@ pub enum DeliveryError {
     /// Read counts are kept only for groups up to the app's `group_read_receipt_limit`.
     #[error("{0}")]
     ReceiptsUnavailable(String),
+    // ---- files ----
+    /// A message names an uploaded file that is not complete (still uploading, or refused).
+    #[error("the file is not complete: finish its upload first")]
+    FileNotReady,
 }
 
 impl DeliveryError {
@@ -105,6 +109,7 @@ impl DeliveryError {
             Self::MemberMuted { .. } => "member_muted",
             Self::GroupMuted => "group_muted",
             Self::ReceiptsUnavailable(_) => "receipts_unavailable",
+            Self::FileNotReady => "file_not_ready",
         }
     }
 }

@@ -128,6 +128,11 @@ string_id!(
     /// The id of an app secret record (not the secret itself): `sec_` + 16 lowercase alphanumerics.
     SecretId
 );
+string_id!(
+    /// An uploaded file: `file_` followed by 24 lowercase alphanumerics (unguessable: it
+    /// appears in upload and download URLs).
+    FileId
+);
 
 fn parse_prefixed(field: &'static str, s: &str, prefix: &str, len: usize) -> Result<(), IdError> {
     let rest = s.strip_prefix(prefix).ok_or(IdError {
@@ -180,6 +185,16 @@ impl AppKey {
                 reason: "is malformed",
             });
         }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl FileId {
+    pub fn generate() -> Self {
+        Self(format!("file_{}", lower_alnum(24)))
+    }
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        parse_prefixed("file id", s, "file_", 24)?;
         Ok(Self(s.to_owned()))
     }
 }
@@ -390,7 +405,8 @@ deserialize_via_parse!(
     RoomId,
     MsgId,
     ClientMsgId,
-    SecretId
+    SecretId,
+    FileId
 );
 
 #[cfg(test)]

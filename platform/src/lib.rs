@@ -15,6 +15,7 @@
 //! - `delivery`: the one pipeline every message goes through; it imports no feature.
 //! - `service`: the application layer the doors call (users, moderation, conversations, ...).
 //! - `lifecycle`: what happens to a message after it is sent (edits, recalls, reactions, ...).
+//! - `files`: uploads, downloads and the `FileStore` port (local directory, S3, memory).
 //! - `friends`, `rooms`, `broadcasts`: operations shared by the server API and the gateway.
 //! - `friends`, `groups`: the social operations every door shares.
 //! - `proto`: types generated from `proto/tern/v1/`; `struct_json`: JSON ↔ `google.protobuf.Struct`.
@@ -30,6 +31,7 @@ pub mod delivery;
 pub mod domain;
 pub mod engine;
 pub mod error;
+pub mod files;
 pub mod friends;
 pub mod groups;
 pub mod ids;

@@ -1,5 +1,6 @@
 //! The ports one node runs on, chosen once at start and handed to `Engine::with_ports`: the
-//! store, the bus, presence and routing, the nonce record, the rate limits and the clock. `Ports::in_process`
+//! store, the bus, presence and routing, the nonce record, the rate limits, the clock and
+//! the file store. `Ports::in_process`
 //! fills every port but the store with its in-process adapter (one process, no servers);
 //! the binary's `adapters` module picks adapters from configuration, so the engine never
 //! decides where its ports live.
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use crate::bus::memory::MemoryBus;
 use crate::bus::Bus;
 use crate::clock::{Clock, SystemClock};
+use crate::files::FileStore;
 use crate::nonce::{MemoryNonceStore, NonceStore};
 use crate::presence::{MemoryPresence, Presence};
 use crate::rate_limits::{LocalRateLimits, RateLimits};
@@ -27,6 +29,8 @@ pub struct Ports {
     /// Every rate budget (an app's API rate, a user's sends, a room's sends).
     pub rate_limits: Arc<dyn RateLimits>,
     pub clock: Arc<dyn Clock>,
+    /// Where files' bytes live (a local directory, S3; memory by default).
+    pub files: Arc<dyn FileStore>,
 }
 
 impl Ports {
@@ -40,7 +44,14 @@ impl Ports {
             nonces: Arc::new(MemoryNonceStore::new()),
             rate_limits: Arc::new(LocalRateLimits::new()),
             clock: Arc::new(SystemClock),
+            files: crate::files::memory::open(),
         }
+    }
+
+    /// The same ports with files kept in `files`.
+    pub fn with_files(mut self, files: Arc<dyn FileStore>) -> Self {
+        self.files = files;
+        self
     }
 
     /// The same ports on another clock (tests that move time by hand).

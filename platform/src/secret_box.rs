@@ -32,10 +32,20 @@ pub enum SecretBoxError {
     Undecryptable,
 }
 
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use hmac::Mac;
+    let mut mac = crate::auth::credentials::keyed_hmac(key);
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
 /// The master key. `Debug` never shows it.
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: Aes256Gcm,
+    /// The root of keys derived for other uses (`derive_key`): HMAC-SHA256 of a fixed label
+    /// under the master key, so a derived key never reveals the master key.
+    derive_root: [u8; 32],
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -48,7 +58,14 @@ impl SecretBox {
     pub fn from_key(key: [u8; 32]) -> Self {
         Self {
             cipher: Aes256Gcm::new(&key.into()),
+            derive_root: hmac_sha256(&key, b"tern derived keys v1"),
         }
+    }
+
+    /// A 32-byte key for `purpose` (e.g. signing file URLs), the same on every node that
+    /// has this master key and different for every purpose.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        hmac_sha256(&self.derive_root, purpose.as_bytes())
     }
 
     /// Parses `TERN_MASTER_KEY`: exactly 64 hex characters.

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tern_platform::auth::AuthError;
 use tern_platform::delivery::DeliveryError;
+use tern_platform::files::FilesError;
 use tern_platform::store::StoreError;
 
 /// Every error code the server API can answer with, with its HTTP status and meaning.
@@ -154,6 +155,78 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "limit_exceeded",
         422,
         "A per-message limit would be passed (extension keys, distinct reactions, reactions of one user).",
+    ),
+    // ---- files (docs/files.md) ----
+    (
+        "file_too_large",
+        413,
+        "The announced file is larger than the app allows (files.max_file_bytes, default 100 MB).",
+    ),
+    (
+        "content_type_not_allowed",
+        415,
+        "The file's content type is not in the app's files.allowed_content_types.",
+    ),
+    (
+        "storage_quota_exceeded",
+        507,
+        "The upload would take the app past its storage quota (files.storage_quota_bytes).",
+    ),
+    (
+        "url_invalid",
+        403,
+        "An upload or download URL's signature is missing or wrong.",
+    ),
+    ("url_expired", 403, "An upload or download URL has expired."),
+    (
+        "upload_expired",
+        410,
+        "The upload was not completed within 24 h and is gone; announce the file again.",
+    ),
+    (
+        "upload_offset_mismatch",
+        409,
+        "Upload-Offset is not the number of bytes received (HEAD tells it); or the upload is finished.",
+    ),
+    (
+        "upload_busy",
+        423,
+        "Another request is uploading to this file right now.",
+    ),
+    (
+        "upload_exceeds_length",
+        413,
+        "The request carries more bytes than the upload's announced length.",
+    ),
+    (
+        "checksum_unsupported",
+        400,
+        "Upload-Checksum names an algorithm other than sha256 or sha1.",
+    ),
+    (
+        "checksum_mismatch",
+        460,
+        "The piece does not match its Upload-Checksum, or the whole file does not match its announced SHA-256 (the upload is then refused).",
+    ),
+    (
+        "file_not_ready",
+        422,
+        "The file is not complete: its upload is still running or was refused.",
+    ),
+    (
+        "tus_version_unsupported",
+        412,
+        "An upload request without Tus-Resumable: 1.0.0.",
+    ),
+    (
+        "unsupported_media_type",
+        415,
+        "A PATCH to the upload endpoint without Content-Type: application/offset+octet-stream.",
+    ),
+    (
+        "range_not_satisfiable",
+        416,
+        "The Range asked for starts beyond the end of the file.",
     ),
 ];
 
@@ -303,6 +376,19 @@ impl From<DeliveryError> for ApiError {
     }
 }
 
+impl From<FilesError> for ApiError {
+    fn from(e: FilesError) -> Self {
+        match e {
+            FilesError::Internal(cause) => Self::internal(cause),
+            FilesError::Unavailable(cause) => Self::unavailable(cause),
+            e => {
+                let code = e.code();
+                Self::new(status_of(code), code, e.to_string())
+            }
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -361,6 +447,37 @@ mod tests {
     }
 
     #[test]
+    fn every_files_error_maps_to_a_listed_code() {
+        let all = [
+            FilesError::InvalidArgument("x".into()),
+            FilesError::NotFound,
+            FilesError::FileTooLarge { max: 1 },
+            FilesError::ContentTypeNotAllowed("x".into()),
+            FilesError::QuotaExceeded { quota: 1 },
+            FilesError::UrlInvalid,
+            FilesError::UrlExpired,
+            FilesError::UploadExpired,
+            FilesError::OffsetMismatch { given: 1, expected: 2 },
+            FilesError::UploadBusy,
+            FilesError::ExceedsLength,
+            FilesError::ChecksumUnsupported("md5".into()),
+            FilesError::ChecksumMismatch("x".into()),
+            FilesError::NotReady,
+        ];
+        for e in all {
+            let code = e.code();
+            let api = ApiError::from(e);
+            assert_eq!(api.code, code);
+            assert!(
+                ERROR_CODES
+                    .iter()
+                    .any(|(c, s, _)| *c == code && *s == api.status.as_u16()),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
     fn every_delivery_error_maps_to_a_listed_code() {
         let all = [
             DeliveryError::InvalidArgument("x".into()),
@@ -388,6 +505,7 @@ mod tests {
             DeliveryError::MemberMuted { until: 1 },
             DeliveryError::GroupMuted,
             DeliveryError::ReceiptsUnavailable("x".into()),
+            DeliveryError::FileNotReady,
         ];
         for e in all {
             let code = e.code();

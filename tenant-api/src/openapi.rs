@@ -49,6 +49,7 @@ pub struct ErrorDetail {
         rooms::create, rooms::list, rooms::get, rooms::update, rooms::dismiss, rooms::remove_member,
         rooms::mutes, rooms::mute, rooms::unmute,
         broadcasts::start, broadcasts::list, broadcasts::get, broadcasts::cancel,
+        files::create, files::get, files::storage,
     ),
     components(schemas(ErrorEnvelope, ErrorDetail)),
     modifiers(&Signing),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use tern_platform::auth::request::RequestVerifier;
 use tern_platform::delivery::Pipeline;
+use tern_platform::files::{Files, UrlSigner};
 use tern_platform::secret_box::SecretBox;
 use tern_platform::webhook::before_send::HttpBeforeSendHook;
 
@@ -29,6 +30,11 @@ pub struct ApiInner {
     pub before_send: Option<Arc<HttpBeforeSendHook>>,
     /// The operator's ceiling on an app's own server API rates (`TERN_MAX_APP_RATE_LIMIT`).
     pub max_app_rate_per_second: u32,
+    /// Uploads and downloads (the engine's; a memory file store when built without one).
+    pub files: Arc<Files>,
+    /// `scheme://host[:port]` in the URLs Tern hands out (`TERN_PUBLIC_URL`); without it,
+    /// the request's `Host`.
+    pub public_url: Option<String>,
 }
 
 impl std::ops::Deref for ApiState {
@@ -40,6 +46,12 @@ impl std::ops::Deref for ApiState {
 
 impl ApiState {
     pub fn new(pipeline: Arc<Pipeline>, secrets: SecretBox, verifier: Arc<RequestVerifier>) -> Self {
+        let files = Arc::new(Files::new(
+            pipeline.store().clone(),
+            tern_platform::files::memory::open(),
+            UrlSigner::new(secrets.derive_key("file urls")),
+            Default::default(),
+        ));
         Self(Arc::new(ApiInner {
             pipeline,
             secrets,
@@ -49,6 +61,8 @@ impl ApiState {
             webhook_allow_private: false,
             before_send: None,
             max_app_rate_per_second: tern_platform::domain::DEFAULT_MAX_APP_RATE_PER_SECOND,
+            files,
+            public_url: None,
         }))
     }
 
@@ -58,6 +72,7 @@ impl ApiState {
             s.webhook_allow_private = e.config.webhook_allow_private;
             s.before_send = Some(e.before_send.clone());
             s.broadcast_wake = e.broadcast_wake.clone();
+            s.files = e.files.clone();
         })
     }
 

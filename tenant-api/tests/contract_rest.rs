@@ -529,6 +529,196 @@ async fn every_error_body() {
             .await,
         );
 
+        // ---- files ----
+        let file = |size: u64, content_type: &str| {
+            json!({"uploader": "alice", "name": "a.png", "size": size, "content_type": content_type,
+                "sha256": "00".repeat(32)})
+        };
+        cases.record(
+            "a file over 100 MB",
+            "file_too_large",
+            call.send("POST", "/v1/files", Some(&file(100 * 1024 * 1024 + 1, "image/png")))
+                .await,
+        );
+        let limited = s.app("limited").await;
+        limited.client.upsert_users(&[json!({"id": "alice"})]).await.unwrap();
+        let limited_call = Call::as_app(&s, &limited);
+        let limits = json!({"files": {"allowed_content_types": ["image/*"], "storage_quota_bytes": 100}});
+        assert_eq!(
+            limited_call.send("PATCH", "/v1/app/settings", Some(&limits)).await.0,
+            200
+        );
+        cases.record(
+            "a PDF where only images are allowed",
+            "content_type_not_allowed",
+            limited_call
+                .send("POST", "/v1/files", Some(&file(10, "application/pdf")))
+                .await,
+        );
+        cases.record(
+            "a file past the storage quota",
+            "storage_quota_exceeded",
+            limited_call
+                .send("POST", "/v1/files", Some(&file(101, "image/png")))
+                .await,
+        );
+        let data = b"0123456789".to_vec();
+        let up = c.create_file("alice", "digits.txt", "text/plain", &data).await.unwrap();
+        let tus = |offset: u64, body: Vec<u8>| {
+            http.patch(&up.upload_url)
+                .header("tus-resumable", "1.0.0")
+                .header("content-type", "application/offset+octet-stream")
+                .header("upload-offset", offset.to_string())
+                .body(body)
+        };
+        let no_version = http
+            .patch(&up.upload_url)
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-offset", "0")
+            .body(data.clone());
+        cases.record(
+            "PATCH without Tus-Resumable",
+            "tus_version_unsupported",
+            answer(no_version.send().await.unwrap()).await,
+        );
+        let json_patch = http
+            .patch(&up.upload_url)
+            .header("tus-resumable", "1.0.0")
+            .header("content-type", "application/json")
+            .header("upload-offset", "0")
+            .body(data.clone());
+        cases.record(
+            "PATCH of JSON",
+            "unsupported_media_type",
+            answer(json_patch.send().await.unwrap()).await,
+        );
+        cases.record(
+            "PATCH at the wrong offset",
+            "upload_offset_mismatch",
+            answer(tus(3, data.clone()).send().await.unwrap()).await,
+        );
+        cases.record(
+            "PATCH past the announced length",
+            "upload_exceeds_length",
+            answer(tus(0, b"0123456789X".to_vec()).send().await.unwrap()).await,
+        );
+        cases.record(
+            "Upload-Checksum with md5",
+            "checksum_unsupported",
+            answer(
+                tus(0, data.clone())
+                    .header("upload-checksum", "md5 AAAA")
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await,
+        );
+        cases.record(
+            "Upload-Checksum that does not match",
+            "checksum_mismatch",
+            answer(
+                tus(0, data.clone())
+                    .header("upload-checksum", "sha256 47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await,
+        );
+        let tampered = up.upload_url.replace("&sig=", "&sig=ff");
+        cases.record(
+            "an upload URL with a wrong signature",
+            "url_invalid",
+            answer(
+                http.patch(&tampered)
+                    .header("tus-resumable", "1.0.0")
+                    .header("content-type", "application/offset+octet-stream")
+                    .header("upload-offset", "0")
+                    .body(data.clone())
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await,
+        );
+        // A PATCH whose body is still arriving holds the upload.
+        let (host, path) = up.upload_url.trim_start_matches("http://").split_once('/').unwrap();
+        let mut slow = tokio::net::TcpStream::connect(host).await.unwrap();
+        let head = format!(
+            "PATCH /{path} HTTP/1.1\r\nHost: {host}\r\nTus-Resumable: 1.0.0\r\n\
+             Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: 10\r\n\r\n01234"
+        );
+        tokio::io::AsyncWriteExt::write_all(&mut slow, head.as_bytes())
+            .await
+            .unwrap();
+        let mut busy = (0, Value::Null);
+        for _ in 0..100 {
+            // A wrong piece checksum, so that this PATCH never completes the upload itself
+            // if it comes before the slow one.
+            busy = answer(
+                tus(0, data.clone())
+                    .header("upload-checksum", "sha256 47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            if busy.1["error"]["code"] == "upload_busy" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        cases.record("a second PATCH while one is running", "upload_busy", busy);
+        drop(slow);
+        let msg = json!({"from": "alice", "to": {"user": "bob"}, "type": "file", "content": {"file_id": up.file_id}});
+        cases.record(
+            "sending a file still uploading",
+            "file_not_ready",
+            call.send("POST", "/v1/messages", Some(&msg)).await,
+        );
+        // The cut PATCH lets go of the upload once the server notices the connection closed.
+        let mut deleted = 0;
+        for _ in 0..200 {
+            deleted = http
+                .delete(&up.upload_url)
+                .header("tus-resumable", "1.0.0")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16();
+            if deleted != 423 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(deleted, 204);
+        cases.record(
+            "an upload that was terminated",
+            "upload_expired",
+            answer(tus(0, data.clone()).send().await.unwrap()).await,
+        );
+        let done = c.upload_file("alice", "digits.txt", "text/plain", &data).await.unwrap();
+        let url = c.file_url(&done.file_id, Some("alice")).await.unwrap().url;
+        let past = tern_platform::files::UrlSigner::new(s.secrets.derive_key("file urls")).query(
+            tern_platform::files::UrlPurpose::Download,
+            &a.app.id,
+            &tern_platform::ids::FileId::parse(&done.file_id).unwrap(),
+            1_000,
+        );
+        let expired = format!("{}/v1/files/{}/content?{past}", s.base, done.file_id);
+        cases.record(
+            "a download URL past its time",
+            "url_expired",
+            answer(http.get(&expired).send().await.unwrap()).await,
+        );
+        cases.record(
+            "a range past the end of the file",
+            "range_not_satisfiable",
+            answer(http.get(&url).header("range", "bytes=10-").send().await.unwrap()).await,
+        );
+
         let seen = cases.seen.lock().unwrap().clone();
         let covered: BTreeSet<&str> = seen
             .iter()

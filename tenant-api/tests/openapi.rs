@@ -199,6 +199,7 @@ async fn every_documented_operation_answers_as_documented() {
         };
         s.store.enqueue_events(&[dead]).await.unwrap();
         s.store.mark_event_dead("wh_dead1", 3, "gave up").await.unwrap();
+        let uploaded = c.upload_file("alice", "a.txt", "text/plain", b"hello").await.unwrap();
         let served: Value = reqwest::get(format!("{}/v1/openapi.json", s.base))
             .await
             .unwrap()
@@ -648,6 +649,23 @@ async fn every_documented_operation_answers_as_documented() {
                 None,
             ),
             ("delete", "/v1/rooms/{room_id}", "/v1/rooms/lobby".into(), None),
+            // ---- files ----
+            (
+                "post",
+                "/v1/files",
+                "/v1/files".into(),
+                Some(
+                    json!({"uploader": "alice", "name": "b.png", "size": 10, "content_type": "image/png",
+                    "sha256": "ab".repeat(32)}),
+                ),
+            ),
+            (
+                "get",
+                "/v1/files/{file_id}",
+                format!("/v1/files/{}?user=alice", uploaded.file_id),
+                None,
+            ),
+            ("get", "/v1/app/storage", "/v1/app/storage".into(), None),
             ("delete", "/v1/users/{user_id}", "/v1/users/dave".into(), None),
         ];
         let documented: BTreeSet<(String, String)> = doc["paths"]
@@ -672,10 +690,10 @@ async fn every_documented_operation_answers_as_documented() {
             let answer: Result<Value, _> = c.request(&method.to_uppercase(), &path, body.as_ref()).await;
             let (status, value) = match answer {
                 Ok(v) => (
-                    if (method, template) == ("post", "/v1/broadcasts") {
-                        202
-                    } else {
-                        200
+                    match (method, template) {
+                        ("post", "/v1/broadcasts") => 202,
+                        ("post", "/v1/files") => 201,
+                        _ => 200,
                     },
                     v,
                 ),

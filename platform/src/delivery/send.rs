@@ -1,6 +1,7 @@
 //! `Pipeline::send`, the one path of every message, as its named stages in order:
 //! `check_message`, `authorise`, `route`, `mentions`, `relations` (reply target, blocks,
-//! a retry answered early), `moderate` (word lists, the before-send hook), `persist` (group
+//! a retry answered early), `moderate` (word lists, the before-send hook), `attach_file` (an
+//! uploaded file named by a media message), `persist` (group
 //! commit, which assigns the seq) and `publish`. A stage either passes what the next one
 //! needs, refuses the send, or answers it early with the first answer of a retry.
 
@@ -55,11 +56,71 @@ impl Pipeline {
         let content = self
             .moderate(app, &req, &route, &client_msg_id, content, hooked)
             .await?;
+        let content = self.attach_file(app, req.msg_type, content, &route).await?;
         let outcome = self
             .persist(app, &req, route, client_msg_id, content, quoted.as_ref(), mentions, now)
             .await?;
         metrics::counter!("tern_messages_total", "source" => match req.source { Source::Sdk => "sdk", Source::ServerApi => "server_api" }).increment(1);
         Ok(self.publish(app, &req.to, outcome, quoted.as_ref()).await)
+    }
+
+    /// A media message naming an uploaded file (`content.file_id`): the file must be a
+    /// complete file of this app whose type fits the message (`image/*` for an image, ...).
+    /// Its size, type and name are written into the content from the file's record (the
+    /// record is the authority, and a `url` beside it is dropped), and the conversation is
+    /// recorded as one the file was sent in, so its members may download it. Runs after the
+    /// before-send hook, so a file the hook put in is checked too.
+    async fn attach_file(
+        &self,
+        app: &App,
+        msg_type: MessageType,
+        mut content: serde_json::Value,
+        route: &Route,
+    ) -> Result<serde_json::Value, DeliveryError> {
+        let Some(id) = content_file_id(msg_type, &content) else {
+            return Ok(content);
+        };
+        let file = self
+            .store()
+            .file(&app.id, &id)
+            .await?
+            .ok_or(DeliveryError::NotFound("file"))?;
+        if file.state != FileState::Complete {
+            return Err(DeliveryError::FileNotReady);
+        }
+        let family = match msg_type {
+            MessageType::Image => Some("image/"),
+            MessageType::Video => Some("video/"),
+            MessageType::Audio => Some("audio/"),
+            _ => None,
+        };
+        if let Some(family) = family {
+            if !file.content_type.starts_with(family) {
+                return Err(DeliveryError::InvalidArgument(format!(
+                    "a{} {} message needs a {family}* file; {} is {}",
+                    if msg_type == MessageType::Image || msg_type == MessageType::Audio {
+                        "n"
+                    } else {
+                        ""
+                    },
+                    msg_type.as_str(),
+                    file.id,
+                    file.content_type
+                )));
+            }
+        }
+        if let Some(obj) = content.as_object_mut() {
+            obj.remove("url");
+            obj.insert("size".into(), json!(file.size));
+            obj.insert("content_type".into(), json!(file.content_type));
+            if !obj.get("name").is_some_and(serde_json::Value::is_string) {
+                obj.insert("name".into(), json!(file.name));
+            }
+        }
+        self.store()
+            .add_file_ref(&app.id, &file.id, &route.conversation)
+            .await?;
+        Ok(content)
     }
 
     /// The sender: a user who exists and is neither banned nor muted (`not_found` names

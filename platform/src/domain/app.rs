@@ -72,6 +72,20 @@ pub struct AppSettings {
     /// Users a broadcast reaches per second (each running broadcast, per worker): keeps a
     /// broadcast to millions from crowding out live traffic.
     pub broadcast_rate_per_second: u32,
+    /// Limits of uploaded files (docs/files.md).
+    pub files: FileSettings,
+}
+
+/// An app's limits on uploaded files.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileSettings {
+    /// Largest file, bytes; `None` is the default, 100 MB (and never more than the node allows).
+    pub max_file_bytes: Option<u64>,
+    /// Content types an upload may have (`image/png`, `image/*`); empty allows every type.
+    pub allowed_content_types: Vec<String>,
+    /// Most bytes the app may keep (complete files and uploads in progress); `None`: no quota.
+    pub storage_quota_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -155,6 +169,7 @@ impl Default for AppSettings {
             room_send_rate_per_second: 40,
             room_backlog: 50,
             broadcast_rate_per_second: 2_000,
+            files: FileSettings::default(),
         }
     }
 }
@@ -191,6 +206,22 @@ impl AppSettings {
         range("room_send_rate_per_second", self.room_send_rate_per_second, 1, 100_000)?;
         range("room_backlog", self.room_backlog, 0, 100)?;
         range("broadcast_rate_per_second", self.broadcast_rate_per_second, 1, 100_000)?;
+        if let Some(max) = self.files.max_file_bytes {
+            range("files.max_file_bytes", max, 1, 5 * 1024 * 1024 * 1024)?;
+        }
+        if self.files.allowed_content_types.len() > 100 {
+            return Err("files.allowed_content_types may list at most 100 types".into());
+        }
+        for t in &self.files.allowed_content_types {
+            let wildcard = t == "*/*"
+                || t.strip_suffix("/*")
+                    .is_some_and(|ty| super::ContentType::parse(&format!("{ty}/x")).is_ok());
+            if !wildcard && super::ContentType::parse(t).map(|c| c.as_str() != t).unwrap_or(true) {
+                return Err(format!(
+                    "files.allowed_content_types: {t:?} is not a lowercase type like image/png or image/*"
+                ));
+            }
+        }
         Ok(())
     }
 

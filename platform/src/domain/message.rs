@@ -177,6 +177,29 @@ fn require_number(
     }
 }
 
+/// A media message's source: an uploaded file (`file_id`) or a link (`url`). `true` for a
+/// link.
+fn require_media(obj: &serde_json::Map<String, serde_json::Value>) -> Result<bool, ContentError> {
+    match obj.get("file_id") {
+        Some(serde_json::Value::String(id)) if crate::ids::FileId::parse(id).is_ok() => Ok(false),
+        Some(_) => Err(ContentError::Invalid(
+            "content.file_id must be a file id (file_...)".into(),
+        )),
+        None => require_url(obj, "url").map(|_| true),
+    }
+}
+
+/// The uploaded file a media message names, if it names one.
+pub fn content_file_id(t: MessageType, content: &serde_json::Value) -> Option<crate::ids::FileId> {
+    match t {
+        MessageType::Image | MessageType::Video | MessageType::Audio | MessageType::File => content
+            .get("file_id")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|id| crate::ids::FileId::parse(id).ok()),
+        _ => None,
+    }
+}
+
 /// Validates `content` for its type: what each type requires is documented in docs/server-api.md.
 pub fn validate_content(
     t: MessageType,
@@ -198,13 +221,18 @@ pub fn validate_content(
             }
             return Ok(());
         }
-        MessageType::Image | MessageType::Video => require_url(obj, "url")?,
+        // Media either name an uploaded file (`file_id`, checked and completed from the
+        // file's record by the pipeline's attach_file stage) or link elsewhere (`url`).
+        MessageType::Image | MessageType::Video => {
+            require_media(obj)?;
+        }
         MessageType::File => {
-            require_url(obj, "url")?;
-            require_str(obj, "name")?;
+            if require_media(obj)? {
+                require_str(obj, "name")?;
+            }
         }
         MessageType::Audio => {
-            require_url(obj, "url")?;
+            require_media(obj)?;
             require_number(obj, "duration_ms", 0.0, 24.0 * 3600.0 * 1000.0)?;
         }
         MessageType::Location => {

@@ -1,6 +1,6 @@
 //! The Store port: everything Tern keeps durably, one narrow trait per area (tenancy, users,
 //! messages, lifecycle, annotations, groups, join requests, friends, rooms, broadcasts,
-//! webhooks, console), gathered by `Store`. Each area's module holds its trait, its types and its SQL;
+//! webhooks, console, files), gathered by `Store`. Each area's module holds its trait, its types and its SQL;
 //! the SQL is written once for both adapters, `sqlite` (the embedded default) and `postgres`
 //! (at scale), and `tests/store_conformance` runs the same suite against both.
 //!
@@ -10,6 +10,7 @@
 mod annotations;
 mod broadcasts;
 mod console;
+mod files;
 mod friends;
 mod groups;
 mod join_requests;
@@ -28,6 +29,7 @@ mod webhooks;
 pub use annotations::{AnnotationStore, ExtensionsOutcome, ReactionOutcome};
 pub use broadcasts::BroadcastStore;
 pub use console::ConsoleStore;
+pub use files::FileRecordStore;
 pub use friends::FriendStore;
 pub use groups::{GroupChange, GroupRecord, GroupStore, MemberChange, NewGroup, RecordFor};
 pub use join_requests::{JoinAnswer, JoinRequestStore};
@@ -80,6 +82,7 @@ pub trait Store:
     + BroadcastStore
     + WebhookStore
     + ConsoleStore
+    + FileRecordStore
     + 'static
 {
 }
@@ -98,6 +101,7 @@ impl<T> Store for T where
         + BroadcastStore
         + WebhookStore
         + ConsoleStore
+        + FileRecordStore
         + ?Sized
         + 'static
 {
@@ -107,8 +111,8 @@ impl<T> Store for T where
 /// `S: Store` (on `dyn Store` they resolve without it).
 pub mod prelude {
     pub use super::{
-        AnnotationStore, BroadcastStore, ConsoleStore, FriendStore, GroupStore, JoinRequestStore, LifecycleStore,
-        MaintenanceStore, MessageStore, RoomStore, Store, TenancyStore, UserStore, WebhookStore,
+        AnnotationStore, BroadcastStore, ConsoleStore, FileRecordStore, FriendStore, GroupStore, JoinRequestStore,
+        LifecycleStore, MaintenanceStore, MessageStore, RoomStore, Store, TenancyStore, UserStore, WebhookStore,
     };
 }
 

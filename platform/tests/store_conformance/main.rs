@@ -31,6 +31,7 @@ macro_rules! conformance {
 
 mod broadcasts;
 mod console;
+mod files;
 mod fixtures;
 mod friends;
 mod groups;

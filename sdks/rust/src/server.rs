@@ -170,8 +170,8 @@ struct ErrorBody {
 /// A signed client of Tern's REST server API.
 #[derive(Clone)]
 pub struct ServerClient {
-    http: reqwest::Client,
-    base: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
     app_key: String,
     app_secret: String,
 }

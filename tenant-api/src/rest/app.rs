@@ -54,6 +54,20 @@ pub struct AppSettingsView {
     pub room_backlog: u32,
     /// Users each broadcast reaches per second (1 to 100,000).
     pub broadcast_rate_per_second: u32,
+    /// Limits of uploaded files (docs/files.md); a PATCH replaces the whole object.
+    pub files: FileSettingsView,
+}
+
+/// An app's limits on uploaded files.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct FileSettingsView {
+    /// Largest file, bytes (1 to 5 GiB, and at most the node's limit); `null`: 100 MB.
+    pub max_file_bytes: Option<u64>,
+    /// Types an upload may have (`image/png`, `image/*`); empty allows every type.
+    #[serde(default)]
+    pub allowed_content_types: Vec<String>,
+    /// Most bytes the app may keep, complete files and uploads in progress; `null`: no quota.
+    pub storage_quota_bytes: Option<u64>,
 }
 
 impl From<&AppSettings> for AppSettingsView {
@@ -79,6 +93,11 @@ impl From<&AppSettings> for AppSettingsView {
             room_send_rate_per_second: s.room_send_rate_per_second,
             room_backlog: s.room_backlog,
             broadcast_rate_per_second: s.broadcast_rate_per_second,
+            files: FileSettingsView {
+                max_file_bytes: s.files.max_file_bytes,
+                allowed_content_types: s.files.allowed_content_types.clone(),
+                storage_quota_bytes: s.files.storage_quota_bytes,
+            },
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The REST server API under `/v1`. Every route is signed (`Signed<T>`); paths and bodies
+//! The REST server API under `/v1`. Every route is signed (`Signed<T>`) but the upload
+//! endpoint and file content, whose URLs carry their own signature (`rest::uploads`); paths and bodies
 //! are documented in the OpenAPI document (`crate::openapi`) generated from these handlers.
 
 use axum::routing::{get, post};
@@ -11,6 +12,7 @@ pub mod app;
 pub mod broadcasts;
 pub mod conversations;
 pub mod dto;
+pub mod files;
 pub mod friends;
 pub mod groups;
 pub mod lifecycle;
@@ -18,6 +20,7 @@ pub mod messages;
 pub mod moderation;
 pub mod presence;
 pub mod rooms;
+pub mod uploads;
 pub mod users;
 pub mod webhooks;
 
@@ -162,6 +165,26 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/broadcasts", post(broadcasts::start).get(broadcasts::list))
         .route("/v1/broadcasts/{broadcast_id}", get(broadcasts::get))
         .route("/v1/broadcasts/{broadcast_id}/cancel", post(broadcasts::cancel))
+        // ---- files ----
+        .route("/v1/files", post(files::create))
+        .route("/v1/files/{file_id}", get(files::get))
+        .route("/v1/files/{file_id}/content", get(uploads::content))
+        .route("/v1/app/storage", get(files::storage))
+        .merge(upload_routes())
+}
+
+/// The tus upload endpoint: every answer, errors included, says `Tus-Resumable`.
+fn upload_routes() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/uploads", post(uploads::create).options(uploads::options))
+        .route(
+            "/v1/uploads/{file_id}",
+            axum::routing::head(uploads::head)
+                .patch(uploads::patch)
+                .delete(uploads::delete)
+                .options(uploads::options),
+        )
+        .layer(axum::middleware::from_fn(uploads::tus_headers))
 }
 
 pub async fn not_found() -> ApiError {

@@ -46,8 +46,18 @@ impl TestServer {
     }
 
     pub async fn start_with(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>, config: EngineConfig) -> Self {
+        Self::start_on(tern_platform::ports::Ports::in_process(store), dir, config).await
+    }
+
+    /// On ports of the caller's (a file store of its own, ...).
+    pub async fn start_on(
+        ports: tern_platform::ports::Ports,
+        dir: Option<tempfile::TempDir>,
+        config: EngineConfig,
+    ) -> Self {
+        let store = ports.store.clone();
         let secrets = SecretBox::from_key([42; 32]);
-        let engine = Engine::start(store.clone(), secrets.clone(), config);
+        let engine = Engine::with_ports(ports, secrets.clone(), config);
         let state = ApiState::from_engine(&engine);
         let pipeline = engine.pipeline.clone();
         let router = tern_tenant_api::ops::with_observability(tern_tenant_api::router(state.clone()));
