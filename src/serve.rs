@@ -401,11 +401,13 @@ async fn front_doors(
             max_connections: config.max_connections as usize,
             heartbeat_interval: std::time::Duration::from_secs(config.heartbeat_seconds),
             room_flush_interval: std::time::Duration::from_millis(config.room_flush_ms),
+            public_url: config.public_url.clone(),
             ..GatewayConfig::default()
         };
         let gw = Gateway::start(gw_config, engine.pipeline.clone(), engine.user_tokens.clone(), stop)
             .await
             .map_err(|e| CommandError::Serve(format!("gateway: {e}")))?;
+        gw.use_files(engine.files.clone());
         router = router.merge(tern_push_gateway::router(gw.clone()));
         gateway = Some(gw);
     }

@@ -32,6 +32,9 @@ pub struct GatewayConfig {
     /// reach them at most this often, several at a time (one write per member instead of
     /// one per message); a quiet room's next message goes at once. Zero turns this off.
     pub room_flush_interval: Duration,
+    /// `scheme://host[:port]` put before the paths of upload and download URLs
+    /// (`TERN_PUBLIC_URL`); without it clients get paths to resolve against their host.
+    pub public_url: Option<String>,
 }
 
 impl Default for GatewayConfig {
@@ -48,6 +51,7 @@ impl Default for GatewayConfig {
             app_refresh: Duration::from_secs(2),
             typing_per_second: 2,
             room_flush_interval: Duration::from_millis(200),
+            public_url: None,
         }
     }
 }

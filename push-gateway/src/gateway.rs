@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tern_platform::bus::{BusError, BusEvent, Push, Target};
@@ -91,9 +91,18 @@ pub struct Gateway {
     pub(crate) apps: AppCache,
     /// The origin of `clock_ms`.
     started: Instant,
+    /// Uploads and downloads, once the node hands them over (`use_files`); without them the
+    /// files commands answer `unavailable`.
+    pub(crate) files: OnceLock<Arc<tern_platform::files::Files>>,
 }
 
 impl Gateway {
+    /// Lets sessions announce uploads and ask for download URLs (client.proto 120-129).
+    /// The first call wins.
+    pub fn use_files(&self, files: Arc<tern_platform::files::Files>) {
+        let _ = self.files.set(files);
+    }
+
     /// Subscribes to the bus as `config.node_id` and starts routing. `shutdown` tells every
     /// session to reconnect elsewhere and stops routing.
     pub async fn start(
@@ -114,6 +123,7 @@ impl Gateway {
             next_session: AtomicU64::new(1),
             shutdown,
             started: Instant::now(),
+            files: OnceLock::new(),
         });
         let listener = gw.clone();
         let mut changes = gw.pipeline.app_changes();

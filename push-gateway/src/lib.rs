@@ -21,6 +21,7 @@ mod close;
 mod codec;
 mod config;
 mod convert;
+mod files;
 mod friends;
 mod gateway;
 mod groups;

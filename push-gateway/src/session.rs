@@ -68,6 +68,15 @@ impl From<DeliveryError> for CommandError {
     }
 }
 
+impl From<tern_platform::files::FilesError> for CommandError {
+    fn from(e: tern_platform::files::FilesError) -> Self {
+        if let tern_platform::files::FilesError::Internal(cause) = &e {
+            tracing::error!(cause, "internal error in a files command");
+        }
+        Self::new(e.code(), e.to_string())
+    }
+}
+
 impl From<tern_platform::ids::IdError> for CommandError {
     fn from(e: tern_platform::ids::IdError) -> Self {
         Self::new("invalid_argument", e.to_string())
@@ -690,6 +699,9 @@ impl Session {
             | Command::ListReaders(_)) => {
                 Ok(crate::groups::command(&self.gw.pipeline, &self.app, &self.user, c).await?)
             }
+            // Files (120-129).
+            Command::CreateUpload(c) => Ok(crate::files::create_upload(&self.gw, &self.app, &self.user, c).await?),
+            Command::GetFileUrl(g) => Ok(crate::files::file_url(&self.gw, &self.app, &self.user, g).await?),
         }
     }
 

@@ -8,7 +8,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::client::{unexpected, Client};
+use crate::proto as pb;
 use crate::server::{encode_segment, ServerClient, ServerError};
+use crate::types::ClientError;
 
 /// Bytes sent per PATCH by `upload_file`.
 pub const DEFAULT_PIECE_BYTES: usize = 4 * 1024 * 1024;
@@ -77,66 +80,18 @@ impl ServerClient {
 
     /// Where an upload stands: the bytes the server has (tus HEAD).
     pub async fn upload_offset(&self, upload_url: &str) -> Result<u64, ServerError> {
-        let res = self
-            .http
-            .head(upload_url)
-            .header("tus-resumable", "1.0.0")
-            .send()
-            .await?;
-        if !res.status().is_success() {
-            return Err(ServerError::Decode(format!(
-                "HEAD {upload_url}: status {}",
-                res.status()
-            )));
-        }
-        offset_of(&res).ok_or_else(|| ServerError::Decode("no Upload-Offset in the answer".into()))
+        upload_offset(&self.http, upload_url).await
     }
 
-    /// Sends `data[offset..]` to an upload in pieces of `piece` bytes, each with its SHA-256
-    /// as `Upload-Checksum`. A piece that fails for the network is retried (up to `retries`
-    /// times in all) from where the server says the upload stands. Returns the file when
-    /// the last piece was taken (the server checked the whole SHA-256 by then).
+    /// Sends `data` to an upload URL: see [`send_upload`].
     pub async fn send_upload(
         &self,
         upload_url: &str,
         data: &[u8],
         piece: usize,
-        mut retries: u32,
+        retries: u32,
     ) -> Result<(), ServerError> {
-        let mut offset = self.upload_offset(upload_url).await? as usize;
-        while offset < data.len() {
-            let end = (offset + piece.max(1)).min(data.len());
-            let chunk = &data[offset..end];
-            let checksum = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(chunk));
-            let sent = self
-                .http
-                .patch(upload_url)
-                .header("tus-resumable", "1.0.0")
-                .header("content-type", "application/offset+octet-stream")
-                .header("upload-offset", offset.to_string())
-                .header("upload-checksum", format!("sha256 {checksum}"))
-                .body(chunk.to_vec())
-                .send()
-                .await;
-            match sent {
-                Ok(res) if res.status().is_success() => {
-                    offset = offset_of(&res).map(|o| o as usize).unwrap_or(end);
-                }
-                Ok(res) if res.status().as_u16() == 409 && retries > 0 => {
-                    // The server has another offset (an earlier piece landed after all).
-                    retries -= 1;
-                    offset = self.upload_offset(upload_url).await? as usize;
-                }
-                Ok(res) => return Err(api_error(res).await),
-                Err(e) if retries > 0 => {
-                    retries -= 1;
-                    let _ = e;
-                    offset = self.upload_offset(upload_url).await? as usize;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
+        send_upload(&self.http, upload_url, data, piece, retries).await
     }
 
     /// Uploads `data` as a file of `uploader` and returns the announced upload once every
@@ -167,5 +122,97 @@ impl ServerClient {
     /// What the app keeps in the file store (`GET /v1/app/storage`).
     pub async fn storage(&self) -> Result<Value, ServerError> {
         self.request("GET", "/v1/app/storage", None).await
+    }
+}
+
+/// Where an upload stands: the bytes the server has (tus HEAD).
+pub async fn upload_offset(http: &reqwest::Client, upload_url: &str) -> Result<u64, ServerError> {
+    let res = http.head(upload_url).header("tus-resumable", "1.0.0").send().await?;
+    if !res.status().is_success() {
+        return Err(ServerError::Decode(format!(
+            "HEAD {upload_url}: status {}",
+            res.status()
+        )));
+    }
+    offset_of(&res).ok_or_else(|| ServerError::Decode("no Upload-Offset in the answer".into()))
+}
+
+/// Sends `data[offset..]` to an upload in pieces of `piece` bytes, each with its SHA-256
+/// as `Upload-Checksum`. A piece that fails for the network is retried (up to `retries`
+/// times in all) from where the server says the upload stands. Returns the file when
+/// the last piece was taken (the server checked the whole SHA-256 by then).
+pub async fn send_upload(
+    http: &reqwest::Client,
+    upload_url: &str,
+    data: &[u8],
+    piece: usize,
+    mut retries: u32,
+) -> Result<(), ServerError> {
+    let mut offset = upload_offset(http, upload_url).await? as usize;
+    while offset < data.len() {
+        let end = (offset + piece.max(1)).min(data.len());
+        let chunk = &data[offset..end];
+        let checksum = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(chunk));
+        let sent = http
+            .patch(upload_url)
+            .header("tus-resumable", "1.0.0")
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-offset", offset.to_string())
+            .header("upload-checksum", format!("sha256 {checksum}"))
+            .body(chunk.to_vec())
+            .send()
+            .await;
+        match sent {
+            Ok(res) if res.status().is_success() => {
+                offset = offset_of(&res).map(|o| o as usize).unwrap_or(end);
+            }
+            Ok(res) if res.status().as_u16() == 409 && retries > 0 => {
+                // The server has another offset (an earlier piece landed after all).
+                retries -= 1;
+                offset = upload_offset(http, upload_url).await? as usize;
+            }
+            Ok(res) => return Err(api_error(res).await),
+            Err(e) if retries > 0 => {
+                retries -= 1;
+                let _ = e;
+                offset = upload_offset(http, upload_url).await? as usize;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+impl Client {
+    /// Announces a file of the connected user (`create_upload`); its bytes go to the
+    /// answer's `upload_url` (resolve a path against the server's HTTP address).
+    pub async fn create_upload(
+        &self,
+        name: &str,
+        content_type: &str,
+        data: &[u8],
+    ) -> Result<pb::UploadTicket, ClientError> {
+        let cmd = pb::client_frame::Command::CreateUpload(pb::CreateUpload {
+            name: name.to_owned(),
+            size: i64::try_from(data.len()).unwrap_or(i64::MAX),
+            content_type: content_type.to_owned(),
+            sha256: hex::encode(Sha256::digest(data)),
+        });
+        match self.request(cmd).await? {
+            pb::server_frame::Body::Upload(t) => Ok(t),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// An expiring download URL of a complete file this user uploaded or that was sent in a
+    /// conversation they are in; `not_found` otherwise.
+    pub async fn file_url(&self, file_id: &str) -> Result<pb::FileUrl, ClientError> {
+        let cmd = pb::client_frame::Command::GetFileUrl(pb::GetFileUrl {
+            file_id: file_id.to_owned(),
+        });
+        match self.request(cmd).await? {
+            pb::server_frame::Body::FileUrl(u) => Ok(u),
+            _ => Err(unexpected()),
+        }
     }
 }
