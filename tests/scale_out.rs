@@ -273,6 +273,79 @@ async fn two_nodes_over_one_redis_behave_as_one() {
     assert!(b.terminate().success());
 }
 
+/// The next `kicked` code on `events`, within 10 s.
+async fn kicked(events: &mut Events) -> String {
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("kicked within 10 s")
+            .unwrap();
+        if let Event::Kicked { code, .. } = ev {
+            return code;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fourth_phone_on_node_c_replaces_the_oldest_phone_on_node_a() {
+    let Some(shared) = Shared::new().await else {
+        return;
+    };
+    let nodes = [shared.node("node-a"), shared.node("node-b"), shared.node("node-c")];
+    let (key, secret) = shared.app();
+    let rest = ServerClient::new(&nodes[0].base, &key, &secret);
+    rest.create_user("alice", "Alice").await.unwrap();
+    rest.create_user("bob", "Bob").await.unwrap();
+    let token = rest.user_token("alice", Some(600)).await.unwrap().token;
+    let ws = |n: usize| format!("{}/v1/connect", nodes[n].base.replace("http://", "ws://"));
+
+    // The app allows 3 sessions per native device class (the default). Phones on A, B, A,
+    // a browser on B (its own class), then a fourth phone on C.
+    let mut phones = Vec::new();
+    for (i, n) in [0, 1, 0].into_iter().enumerate() {
+        let (c, ev) = Client::connect(&ws(n), &token, &format!("phone-{i}"), Platform::Ios)
+            .await
+            .unwrap();
+        phones.push((c, ev));
+        // Opening order is what the policy goes by.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_web, mut web_events) = Client::connect(&ws(1), &token, "browser", Platform::Web).await.unwrap();
+    let (fourth, mut fourth_events) = Client::connect(&ws(2), &token, "phone-3", Platform::Ios).await.unwrap();
+
+    // The oldest phone, on node A, is replaced; the others stay.
+    let (_, mut first_events) = phones.remove(0);
+    assert_eq!(kicked(&mut first_events).await, "session_replaced");
+    eventually("three phones and the browser online", || {
+        let rest = &rest;
+        async move {
+            rest.get_user("alice").await.unwrap()["devices"]
+                .as_array()
+                .map(Vec::len)
+                == Some(4)
+        }
+    })
+    .await;
+    let user = rest.get_user("alice").await.unwrap();
+    let mut devices: Vec<&str> = user["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    devices.sort_unstable();
+    assert_eq!(devices, ["browser", "phone-1", "phone-2", "phone-3"], "{user}");
+
+    // Everyone left still receives: a message from bob reaches every remaining session.
+    let sent = rest.send_text("bob", "alice", "r-1", "still here?").await.unwrap();
+    assert_eq!(message(&mut fourth_events, &sent.msg_id).await.seq, 1);
+    assert_eq!(message(&mut web_events, &sent.msg_id).await.seq, 1);
+    for (_, ev) in phones.iter_mut() {
+        assert_eq!(message(ev, &sent.msg_id).await.seq, 1);
+    }
+    drop(fourth);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_id_and_the_master_key_are_checked_against_the_running_nodes() {
     let Some(shared) = Shared::new().await else {

@@ -14,16 +14,45 @@ use super::{node_of_field, session_field, Keys};
 use crate::bus::NodeId;
 use crate::domain::{now_ms, UnixMillis};
 use crate::ids::{AppId, RoomId, UserId};
-use crate::presence::{Presence, PresenceError, UserPresence};
+use crate::presence::{Opened, Presence, PresenceError, SessionRef, UserPresence};
 
 /// How long a user's last-seen time is kept after their last session closed.
 const SEEN_FOR_SECS: u64 = 90 * 24 * 3600;
 
-/// KEYS: sessions. ARGV: field, device. Returns the number of sessions before.
+/// KEYS: sessions. ARGV: field, class, device. A session's value is
+/// `class \t opened-at (Redis's clock, µs) \t device`; written again (`reannounce`) it keeps
+/// its opening time. Returns the number of other sessions before, and the other sessions of
+/// the same class, oldest first.
 const OPEN: &str = r"
+local old = redis.call('HGET', KEYS[1], ARGV[1])
 local before = redis.call('HLEN', KEYS[1])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return before";
+if old then before = before - 1 end
+local stamp = old and string.match(old, '^[^\t]*\t([^\t]*)\t')
+if not stamp then
+  local t = redis.call('TIME')
+  stamp = string.format('%.0f', tonumber(t[1]) * 1000000 + tonumber(t[2]))
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\t' .. stamp .. '\t' .. ARGV[3])
+local same = {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if all[i] ~= ARGV[1] then
+    local class, at = string.match(all[i + 1], '^([^\t]*)\t([^\t]*)\t')
+    if class == ARGV[2] then table.insert(same, {tonumber(at) or 0, all[i]}) end
+  end
+end
+table.sort(same, function(a, b)
+  if a[1] == b[1] then return a[2] < b[2] end
+  return a[1] < b[1]
+end)
+local fields = {}
+for i, s in ipairs(same) do fields[i] = s[2] end
+return {before, fields}";
+
+/// The device of a session's value (see `OPEN`).
+fn device_of_value(value: &str) -> &str {
+    value.splitn(3, '\t').nth(2).unwrap_or(value)
+}
 
 /// KEYS: sessions, seen. ARGV: field, now, seen ttl. Returns 1 if it was the last session.
 const CLOSE: &str = r"
@@ -253,13 +282,15 @@ impl Presence for RedisPresence {
         node: &str,
         session: u64,
         device: &str,
-    ) -> Result<bool, PresenceError> {
+        class: &str,
+    ) -> Result<Opened, PresenceError> {
         let mut c = self.conn.clone();
-        let before: i64 = self
+        let (before, same): (i64, Vec<String>) = self
             .scripts
             .open
             .key(self.keys.sessions(app.as_str(), user.as_str()))
             .arg(session_field(node, session))
+            .arg(class)
             .arg(device)
             .invoke_async(&mut c)
             .await
@@ -270,7 +301,22 @@ impl Presence for RedisPresence {
             .query_async::<()>(&mut c)
             .await
             .map_err(|e| self.missed(e))?;
-        Ok(before == 0)
+        let live = self.live.get().await;
+        let same_class = same
+            .iter()
+            .filter_map(|f| {
+                let (node, session) = f.rsplit_once('/')?;
+                Some(SessionRef {
+                    node: node.to_owned(),
+                    session: session.parse().ok()?,
+                })
+            })
+            .filter(|r| live.contains(r.node.as_str()))
+            .collect();
+        Ok(Opened {
+            came_online: before == 0,
+            same_class,
+        })
     }
 
     async fn session_closed(
@@ -341,7 +387,7 @@ impl Presence for RedisPresence {
             let devices: Vec<String> = sessions
                 .into_iter()
                 .filter(|(f, _)| live.contains(node_of_field(f)))
-                .map(|(_, d)| d)
+                .map(|(_, d)| device_of_value(&d).to_owned())
                 .collect();
             out.push(UserPresence {
                 user_id: u.clone(),
