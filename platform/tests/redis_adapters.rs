@@ -173,6 +173,37 @@ async fn a_new_session_learns_the_older_sessions_of_its_class_on_every_live_node
     c.stop().await;
 }
 
+/// A large group's delivery is routed in several script calls; every member is found.
+#[tokio::test]
+async fn a_delivery_to_twelve_hundred_members_is_routed_to_exactly_their_nodes() {
+    let Some(cfg) = config() else { return };
+    let (a, b) = (node(&cfg, "a").await, node(&cfg, "b").await);
+    let app = AppId::generate();
+    let members: Vec<UserId> = (0..1_203).map(|i| user(&format!("m{i}"))).collect();
+    // Members 0..1200 online: every third on b, the rest on a; the last three offline.
+    for (i, m) in members.iter().take(1_200).enumerate() {
+        let (n, name) = if i % 3 == 0 { (&b, "b") } else { (&a, "a") };
+        n.ports
+            .presence
+            .session_opened(&app, m, name, i as u64, "phone", "ios")
+            .await
+            .unwrap();
+    }
+    let routes = a.ports.presence.nodes_of(&app, &members).await.unwrap();
+    assert_eq!(routes.len(), 2, "only a and b hold members");
+    let expect = |on_b: bool| -> Vec<UserId> {
+        members
+            .iter()
+            .take(1_200)
+            .enumerate()
+            .filter(|(i, _)| (i % 3 == 0) == on_b)
+            .map(|(_, m)| m.clone())
+            .collect()
+    };
+    assert_eq!(routes["b"], expect(true));
+    assert_eq!(routes["a"], expect(false));
+}
+
 #[tokio::test]
 async fn each_node_sees_the_others_sessions_and_routes_only_to_the_nodes_that_hold_them() {
     let Some(cfg) = config() else { return };

@@ -54,6 +54,28 @@ fn device_of_value(value: &str) -> &str {
     value.splitn(3, '\t').nth(2).unwrap_or(value)
 }
 
+/// KEYS: the sessions of several users of one app. Returns, per key, the distinct nodes that
+/// hold its sessions (a field is `<node>/<session>`): one command routes a delivery to all
+/// its recipients, where one `HKEYS` each was one command per recipient.
+const ROUTE: &str = r"
+local out = {}
+for k = 1, #KEYS do
+  local nodes, seen = {}, {}
+  for _, f in ipairs(redis.call('HKEYS', KEYS[k])) do
+    local node = string.match(f, '^(.*)/[^/]*$') or f
+    if not seen[node] then
+      seen[node] = true
+      table.insert(nodes, node)
+    end
+  end
+  out[k] = nodes
+end
+return out";
+
+/// Most users routed by one `ROUTE` call: a larger group is split into several calls
+/// (pipelined), so no single script holds Redis for long.
+const ROUTE_CHUNK: usize = 500;
+
 /// KEYS: sessions, seen. ARGV: field, now, seen ttl. Returns 1 if it was the last session.
 const CLOSE: &str = r"
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -131,6 +153,7 @@ return 0";
 struct Scripts {
     open: Script,
     close: Script,
+    route: Script,
     room_join: Script,
     room_leave: Script,
     room_close: Script,
@@ -192,6 +215,7 @@ impl RedisPresence {
             scripts: Scripts {
                 open: Script::new(OPEN),
                 close: Script::new(CLOSE),
+                route: Script::new(ROUTE),
                 room_join: Script::new(ROOM_JOIN),
                 room_leave: Script::new(ROOM_LEAVE),
                 room_close: Script::new(ROOM_CLOSE),
@@ -345,21 +369,33 @@ impl Presence for RedisPresence {
         if users.is_empty() {
             return Ok(HashMap::new());
         }
-        let mut pipe = ::redis::pipe();
-        for u in users {
-            pipe.cmd("HKEYS").arg(self.keys.sessions(app.as_str(), u.as_str()));
-        }
         let mut c = self.conn.clone();
-        let fields: Vec<Vec<String>> = pipe.query_async(&mut c).await.map_err(unavailable)?;
+        let mut nodes: Vec<Vec<String>> = Vec::with_capacity(users.len());
+        if users.len() <= ROUTE_CHUNK {
+            let mut call = self.scripts.route.prepare_invoke();
+            for u in users {
+                call.key(self.keys.sessions(app.as_str(), u.as_str()));
+            }
+            nodes = call.invoke_async(&mut c).await.map_err(unavailable)?;
+        } else {
+            // Scripts are loaded on first use; a pipeline of EVALSHA cannot load them.
+            self.scripts.route.load_async(&mut c).await.map_err(unavailable)?;
+            let mut pipe = ::redis::pipe();
+            for chunk in users.chunks(ROUTE_CHUNK) {
+                let cmd = pipe.cmd("EVALSHA").arg(self.scripts.route.get_hash()).arg(chunk.len());
+                for u in chunk {
+                    cmd.arg(self.keys.sessions(app.as_str(), u.as_str()));
+                }
+            }
+            let parts: Vec<Vec<Vec<String>>> = pipe.query_async(&mut c).await.map_err(unavailable)?;
+            nodes.extend(parts.into_iter().flatten());
+        }
         let live = self.live.get().await;
         let mut out: HashMap<NodeId, Vec<UserId>> = HashMap::new();
-        for (u, fields) in users.iter().zip(fields) {
-            let mut seen: Vec<&str> = Vec::new();
-            for f in &fields {
-                let node = node_of_field(f);
-                if live.contains(node) && !seen.contains(&node) {
-                    seen.push(node);
-                    out.entry(node.to_owned()).or_default().push(u.clone());
+        for (u, held) in users.iter().zip(nodes) {
+            for node in held {
+                if live.contains(&node) {
+                    out.entry(node).or_default().push(u.clone());
                 }
             }
         }
