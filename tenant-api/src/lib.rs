@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod ops;
 pub mod rest;
 pub mod state;
+pub mod tls;
 
 pub use state::ApiState;
 

@@ -40,6 +40,18 @@ pub async fn serve_with_limits(
     limits: ConnectionLimits,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
+    serve_with_tls(listener, state, limits, None, shutdown).await
+}
+
+/// `serve_with_limits`, over TLS when `tls` is given (an acceptor offering `h2` by ALPN,
+/// `crate::tls::Tls::grpc_acceptor`).
+pub async fn serve_with_tls(
+    listener: TcpListener,
+    state: ApiState,
+    limits: ConnectionLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
     // Reflection in both versions: grpcurl 1.8 and many other clients still ask only
     // v1alpha. The health service's descriptor is registered so tools can call it by name.
     let reflection = || {
@@ -108,5 +120,5 @@ pub async fn serve_with_limits(
         http2_only: true,
         ..limits
     };
-    connections::serve(listener, service, limits, shutdown).await
+    connections::serve_tls(listener, service, limits, tls, shutdown).await
 }
