@@ -19,6 +19,7 @@ pub mod paging;
 pub mod presence;
 pub mod rooms;
 pub mod settings;
+pub mod signup;
 pub mod users;
 pub mod webhooks;
 

@@ -60,6 +60,31 @@ pub trait ConsoleStore: Send + Sync {
         before: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<AuditEntry>>;
+
+    /// Keeps a sign-up until its email is verified.
+    async fn create_signup(&self, signup: &NewSignup) -> StoreResult<()>;
+    /// The sign-up whose link token hashes to this, unless it was used or has expired by `now`.
+    async fn pending_signup(&self, token_hash: &str, now: UnixMillis) -> StoreResult<Option<NewSignup>>;
+    /// Verifies a sign-up, once: in one transaction marks it used and creates its tenant
+    /// (`tenant`, with this `status`), the owner's account and their owner membership.
+    /// `NotFound` when the link is unknown, used or expired; `Conflict` when the tenant
+    /// name or the email was taken meanwhile (then nothing is written and the link still works).
+    async fn complete_signup(
+        &self,
+        token_hash: &str,
+        tenant: &TenantId,
+        status: TenantStatus,
+        now: UnixMillis,
+    ) -> StoreResult<(Tenant, ConsoleAccount)>;
+    /// Tenants with this status, oldest first.
+    async fn tenants_with_status(&self, status: TenantStatus, limit: u32) -> StoreResult<Vec<Tenant>>;
+    /// Sets a tenant's status only if it is `from` now; `false` when it was not (someone
+    /// decided first), `NotFound` when there is no such tenant.
+    async fn change_tenant_status(&self, id: &TenantId, from: TenantStatus, to: TenantStatus) -> StoreResult<bool>;
+    /// Notes a mail in the outbox; returns its id.
+    async fn record_mail(&self, mail: &NewMail, at: UnixMillis) -> StoreResult<i64>;
+    /// The outbox newest first, before id `before`.
+    async fn mail_log(&self, before: Option<i64>, limit: u32) -> StoreResult<Vec<MailRecord>>;
 }
 
 /// `impl ConsoleStore` for a SQL adapter. Expanded by `shared_sql::sql_store!`.
@@ -352,6 +377,199 @@ macro_rules! console_sql {
                 }
                 .map_err(map_err)?;
                 rows.iter().map(audit_from_row).collect()
+            }
+
+            async fn create_signup(&self, s: &NewSignup) -> StoreResult<()> {
+                sqlx::query::<$db>(
+                    "INSERT INTO console_signups (token_hash, email, password_hash, tenant_name, ip, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&s.token_hash)
+                .bind(&s.email)
+                .bind(&s.password_hash)
+                .bind(&s.tenant_name)
+                .bind(&s.ip)
+                .bind(s.created_at)
+                .bind(s.expires_at)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn pending_signup(&self, token_hash: &str, now: UnixMillis) -> StoreResult<Option<NewSignup>> {
+                let row = sqlx::query::<$db>(
+                    "SELECT token_hash, email, password_hash, tenant_name, ip, created_at, expires_at \
+                     FROM console_signups WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)?;
+                row.as_ref()
+                    .map(|r| {
+                        Ok(NewSignup {
+                            token_hash: col(r, "token_hash")?,
+                            email: col(r, "email")?,
+                            password_hash: col(r, "password_hash")?,
+                            tenant_name: col(r, "tenant_name")?,
+                            ip: col(r, "ip")?,
+                            created_at: col(r, "created_at")?,
+                            expires_at: col(r, "expires_at")?,
+                        })
+                    })
+                    .transpose()
+            }
+
+            async fn complete_signup(
+                &self,
+                token_hash: &str,
+                tenant: &TenantId,
+                status: TenantStatus,
+                now: UnixMillis,
+            ) -> StoreResult<(Tenant, ConsoleAccount)> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let row = sqlx::query::<$db>(
+                    "UPDATE console_signups SET used_at = $2 \
+                     WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+                     RETURNING email, password_hash, tenant_name",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .ok_or(StoreError::NotFound("sign-up link"))?;
+                let email: String = col(&row, "email")?;
+                let password_hash: String = col(&row, "password_hash")?;
+                let name: String = col(&row, "tenant_name")?;
+                sqlx::query::<$db>("INSERT INTO tenants (id, name, status, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(tenant.as_str())
+                    .bind(&name)
+                    .bind(status.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| conflict_as(e, || format!("a tenant named {name:?} already exists")))?;
+                let account = sqlx::query::<$db>(&format!(
+                    "INSERT INTO console_accounts (email, password_hash, operator, created_at) \
+                     VALUES ($1, $2, FALSE, $3) RETURNING {ACCOUNT_COLUMNS}"
+                ))
+                .bind(&email)
+                .bind(&password_hash)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| conflict_as(e, || format!("an account with email {email:?} already exists")))?;
+                let account = account_from_row(&account)?;
+                sqlx::query::<$db>(
+                    "INSERT INTO console_memberships (account_id, tenant_id, role, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(account.id)
+                .bind(tenant.as_str())
+                .bind(ConsoleRole::Owner.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                let tenant = Tenant {
+                    id: tenant.clone(),
+                    name,
+                    status,
+                    created_at: now,
+                };
+                Ok((tenant, account))
+            }
+
+            async fn tenants_with_status(&self, status: TenantStatus, limit: u32) -> StoreResult<Vec<Tenant>> {
+                let rows = sqlx::query::<$db>(
+                    "SELECT id, name, status, created_at FROM tenants WHERE status = $1 ORDER BY created_at, id LIMIT $2",
+                )
+                .bind(status.as_str())
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(tenant_from_row).collect()
+            }
+
+            async fn change_tenant_status(
+                &self,
+                id: &TenantId,
+                from: TenantStatus,
+                to: TenantStatus,
+            ) -> StoreResult<bool> {
+                let r = sqlx::query::<$db>("UPDATE tenants SET status = $3 WHERE id = $1 AND status = $2")
+                    .bind(id.as_str())
+                    .bind(from.as_str())
+                    .bind(to.as_str())
+                    .execute(self.writer())
+                    .await
+                    .map_err(map_err)?;
+                if r.rows_affected() == 1 {
+                    return Ok(true);
+                }
+                let exists = sqlx::query_scalar::<$db, String>("SELECT id FROM tenants WHERE id = $1")
+                    .bind(id.as_str())
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(map_err)?;
+                match exists {
+                    Some(_) => Ok(false),
+                    None => Err(StoreError::NotFound("tenant")),
+                }
+            }
+
+            async fn record_mail(&self, m: &NewMail, at: UnixMillis) -> StoreResult<i64> {
+                sqlx::query_scalar::<$db, i64>(
+                    "INSERT INTO console_mail (at, tenant_id, recipient, kind, subject, transport, status, error) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                )
+                .bind(at)
+                .bind(m.tenant_id.as_ref().map(TenantId::as_str))
+                .bind(&m.recipient)
+                .bind(&m.kind)
+                .bind(&m.subject)
+                .bind(&m.transport)
+                .bind(&m.status)
+                .bind(&m.error)
+                .fetch_one(self.writer())
+                .await
+                .map_err(map_err)
+            }
+
+            async fn mail_log(&self, before: Option<i64>, limit: u32) -> StoreResult<Vec<MailRecord>> {
+                let rows = sqlx::query::<$db>(
+                    "SELECT id, at, tenant_id, recipient, kind, subject, transport, status, error \
+                     FROM console_mail WHERE id < $1 ORDER BY id DESC LIMIT $2",
+                )
+                .bind(before.unwrap_or(i64::MAX))
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter()
+                    .map(|r| {
+                        let tenant: Option<String> = col(r, "tenant_id")?;
+                        Ok(MailRecord {
+                            id: col(r, "id")?,
+                            at: col(r, "at")?,
+                            mail: NewMail {
+                                tenant_id: tenant
+                                    .map(|t| TenantId::parse(&t).map_err(|_| corrupt("tenant id", &t)))
+                                    .transpose()?,
+                                recipient: col(r, "recipient")?,
+                                kind: col(r, "kind")?,
+                                subject: col(r, "subject")?,
+                                transport: col(r, "transport")?,
+                                status: col(r, "status")?,
+                                error: col(r, "error")?,
+                            },
+                        })
+                    })
+                    .collect()
             }
         }
     };
