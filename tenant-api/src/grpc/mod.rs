@@ -3,6 +3,7 @@
 
 use tern_platform::proto::server_v1 as pb;
 use tokio::net::TcpListener;
+use tonic::codec::CompressionEncoding;
 use tonic::service::Routes;
 
 use crate::connections::{self, ConnectionLimits};
@@ -94,16 +95,27 @@ pub async fn serve_with_tls(
     health
         .set_serving::<pb::friends_server::FriendsServer<services::Server>>()
         .await;
+    // gzip both ways: requests compressed with gzip are accepted, and answers are compressed
+    // when the client's `grpc-accept-encoding` lists gzip (else they go uncompressed).
+    macro_rules! gzip {
+        ($service:expr) => {
+            $service
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip)
+        };
+    }
     let mut routes = Routes::new(health_service)
-        .add_service(pb::users_server::UsersServer::new(server.clone()))
-        .add_service(pb::messages_server::MessagesServer::new(server.clone()))
-        .add_service(pb::conversations_server::ConversationsServer::new(server.clone()))
-        .add_service(pb::groups_server::GroupsServer::new(server.clone()))
-        .add_service(pb::presence_server::PresenceServer::new(server.clone()))
-        .add_service(pb::broadcasts_server::BroadcastsServer::new(server.clone()))
-        .add_service(pb::moderation_server::ModerationServer::new(server.clone()))
-        .add_service(pb::rooms_server::RoomsServer::new(server.clone()))
-        .add_service(pb::friends_server::FriendsServer::new(server));
+        .add_service(gzip!(pb::users_server::UsersServer::new(server.clone())))
+        .add_service(gzip!(pb::messages_server::MessagesServer::new(server.clone())))
+        .add_service(gzip!(pb::conversations_server::ConversationsServer::new(
+            server.clone()
+        )))
+        .add_service(gzip!(pb::groups_server::GroupsServer::new(server.clone())))
+        .add_service(gzip!(pb::presence_server::PresenceServer::new(server.clone())))
+        .add_service(gzip!(pb::broadcasts_server::BroadcastsServer::new(server.clone())))
+        .add_service(gzip!(pb::moderation_server::ModerationServer::new(server.clone())))
+        .add_service(gzip!(pb::rooms_server::RoomsServer::new(server.clone())))
+        .add_service(gzip!(pb::friends_server::FriendsServer::new(server)));
     if let Ok(r) = reflection_v1 {
         routes = routes.add_service(r);
     }
