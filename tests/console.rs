@@ -890,3 +890,233 @@ async fn sign_up_can_skip_approval_or_be_turned_off() {
         .await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn teammates_are_invited_by_mail_with_roles_and_roles_stay_within_bounds() {
+    let sink = common::smtp::SmtpSink::start();
+    let url = sink.url();
+    let (server, _dir) = start_with(&[("TERN_SMTP_URL", &url)]);
+    let mut op = operator(&server).await;
+    let acme = tenant_with_app(&mut op, "Acme").await;
+    let other = tenant_with_app(&mut op, "Other").await;
+    let t = acme.tenant.clone();
+    op.change(
+        &format!("/console/t/{t}/members"),
+        &[
+            ("email", "owner@acme.test"),
+            ("password", "owner-password"),
+            ("role", "owner"),
+        ],
+    )
+    .await;
+    let mut owner = Browser::new(&server);
+    owner.sign_in("owner@acme.test", "owner-password").await;
+
+    // Bad input is refused clearly and sends nothing.
+    for (form, status, says) in [
+        (
+            vec![("email", "nope"), ("role", "admin")],
+            StatusCode::BAD_REQUEST,
+            "valid email",
+        ),
+        (
+            vec![("email", "a@acme.test"), ("role", "god")],
+            StatusCode::BAD_REQUEST,
+            "role must be",
+        ),
+        (
+            vec![("email", OPERATOR), ("role", "viewer")],
+            StatusCode::BAD_REQUEST,
+            "platform operator",
+        ),
+        (
+            vec![("email", "owner@acme.test"), ("role", "viewer")],
+            StatusCode::CONFLICT,
+            "member of Acme already",
+        ),
+    ] {
+        let page = owner.change(&format!("/console/t/{t}/invitations"), &form).await;
+        let expected = if status == StatusCode::CONFLICT {
+            StatusCode::BAD_REQUEST
+        } else {
+            status
+        };
+        assert_eq!(page.status, expected, "{form:?}: {}", page.body);
+        assert!(page.body.contains(says), "{says}: {}", page.body);
+    }
+    assert!(sink.all().is_empty());
+
+    // An admin and a new developer are invited; each gets a link.
+    let sent = owner
+        .change(
+            &format!("/console/t/{t}/invitations"),
+            &[("email", "Ada@Acme.test"), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    let mail = sink.wait_for("ada@acme.test", "invites you to Acme");
+    assert!(mail.body().contains("as admin"));
+    let link = mail.link(&format!("{}/console/invite?token=", server.base)).unwrap();
+    let page = owner.get(&format!("/console/t/{t}")).await;
+    assert!(page.body.contains("Open invitations") && page.body.contains("ada@acme.test"));
+
+    // Accepting: a password for the new account, once.
+    let mut ada = Browser::new(&server);
+    let path = link.trim_start_matches(&server.base).to_owned();
+    let shown = ada.get(&path).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(shown.body.contains("join Acme as admin") && shown.body.contains("name=\"password\""));
+    let token = token_of(&link);
+    let short = ada
+        .post("/console/invite", &[("token", &token), ("password", "short")])
+        .await;
+    assert_eq!(
+        short.status,
+        StatusCode::BAD_REQUEST,
+        "a short password, and the link still works"
+    );
+    let joined = ada
+        .post("/console/invite", &[("token", &token), ("password", "ada-password")])
+        .await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    assert!(joined.body.contains("member of Acme now, as admin"));
+    let reused = ada
+        .post("/console/invite", &[("token", &token), ("password", "ada-password")])
+        .await;
+    assert_eq!(reused.status, StatusCode::GONE);
+    assert_eq!(ada.get(&path).await.status, StatusCode::GONE);
+    assert_eq!(
+        ada.sign_in("ada@acme.test", "ada-password").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(landing_tenant(&mut ada).await, t);
+
+    // An admin invites up to admin, not owner; a revoked invitation's link is dead.
+    let refused = ada
+        .change(
+            &format!("/console/t/{t}/invitations"),
+            &[("email", "boss@acme.test"), ("role", "owner")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    ada.change(
+        &format!("/console/t/{t}/invitations"),
+        &[("email", "dev@acme.test"), ("role", "developer")],
+    )
+    .await;
+    let dev_link = sink
+        .wait_for("dev@acme.test", "invites you")
+        .link(&format!("{}/console/invite?token=", server.base))
+        .unwrap();
+    let page = ada.get(&format!("/console/t/{t}")).await;
+    let id = between(&page.body, "/invitations/", "/revoke").to_owned();
+    // Another tenant's member cannot touch it, nor Acme's members.
+    let mut stranger = Browser::new(&server);
+    op.change(
+        &format!("/console/t/{}/members", other.tenant),
+        &[
+            ("email", "boss@other.test"),
+            ("password", "other-password"),
+            ("role", "owner"),
+        ],
+    )
+    .await;
+    stranger.sign_in("boss@other.test", "other-password").await;
+    let owner_id = {
+        let page = owner.get(&format!("/console/t/{t}")).await;
+        let at = page.body.find("<td>owner@acme.test</td>").unwrap();
+        between(&page.body[at..], "/members/", "/role").to_owned()
+    };
+    for (path, form) in [
+        (
+            format!("/console/t/{t}/invitations"),
+            vec![("email", "spy@other.test"), ("role", "owner")],
+        ),
+        (format!("/console/t/{t}/invitations/{id}/revoke"), vec![]),
+        (
+            format!("/console/t/{t}/members/{owner_id}/role"),
+            vec![("role", "viewer")],
+        ),
+        (format!("/console/t/{t}/members/{owner_id}/remove"), vec![]),
+        (format!("/console/t/{}/members/{owner_id}/remove", other.tenant), vec![]),
+    ] {
+        let page = stranger.change(&path, &form).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "POST {path}: {}", page.body);
+    }
+    let revoked = ada
+        .change(&format!("/console/t/{t}/invitations/{id}/revoke"), &[])
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    let dead = Browser::new(&server)
+        .post(
+            "/console/invite",
+            &[("token", &token_of(&dev_link)), ("password", "dev-password")],
+        )
+        .await;
+    assert_eq!(dead.status, StatusCode::GONE);
+
+    // Roles: an admin cannot touch the owner; the last owner cannot step down or leave.
+    let page = owner.get(&format!("/console/t/{t}")).await;
+    let at = page.body.find("<td>ada@acme.test</td>").unwrap();
+    let ada_id = between(&page.body[at..], "/members/", "/role").to_owned();
+    let refused = ada
+        .change(
+            &format!("/console/t/{t}/members/{owner_id}/role"),
+            &[("role", "viewer")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let last = owner
+        .change(&format!("/console/t/{t}/members/{owner_id}/role"), &[("role", "admin")])
+        .await;
+    assert_eq!(last.status, StatusCode::BAD_REQUEST);
+    assert!(last.body.contains("at least one owner"));
+    let last = owner
+        .change(&format!("/console/t/{t}/members/{owner_id}/remove"), &[])
+        .await;
+    assert_eq!(last.status, StatusCode::BAD_REQUEST);
+    let viewer = owner
+        .change(&format!("/console/t/{t}/members/{ada_id}/role"), &[("role", "viewer")])
+        .await;
+    assert_eq!(viewer.status, StatusCode::SEE_OTHER, "{}", viewer.body);
+    let refused = ada
+        .change(&format!("/console/t/{t}/apps"), &[("name", "viewer-app")])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "a viewer now");
+    let removed = owner
+        .change(&format!("/console/t/{t}/members/{ada_id}/remove"), &[])
+        .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    assert_eq!(ada.get(&format!("/console/t/{t}")).await.status, StatusCode::NOT_FOUND);
+
+    // An existing account accepts without a new password.
+    owner
+        .change(
+            &format!("/console/t/{t}/invitations"),
+            &[("email", "ada@acme.test"), ("role", "developer")],
+        )
+        .await;
+    let mails: Vec<_> = sink.all().into_iter().filter(|m| m.to == ["ada@acme.test"]).collect();
+    let back = mails
+        .last()
+        .unwrap()
+        .link(&format!("{}/console/invite?token=", server.base))
+        .unwrap();
+    let shown = ada.get(back.trim_start_matches(&server.base)).await;
+    assert!(!shown.body.contains("name=\"password\""));
+    let joined = ada.post("/console/invite", &[("token", &token_of(&back))]).await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    assert_eq!(ada.get(&format!("/console/t/{t}")).await.status, StatusCode::OK);
+
+    let log = op.get(&format!("/console/t/{t}/audit")).await;
+    for action in [
+        "tenant.member.invite",
+        "tenant.member.join",
+        "tenant.invitation.revoke",
+        "tenant.member.role",
+        "tenant.member.remove",
+    ] {
+        assert!(log.body.contains(&format!("<code>{action}</code>")), "{action}");
+    }
+    assert!(!log.body.contains(&token));
+}

@@ -134,6 +134,7 @@ impl From<ConsoleError> for PageError {
             ConsoleError::NotFound(_) => PageError::NotFound,
             ConsoleError::Invalid(m) | ConsoleError::Conflict(m) => PageError::Invalid(m),
             ConsoleError::MailFailed(m) => PageError::Unavailable(m),
+            ConsoleError::Forbidden(m) => PageError::Forbidden(m),
             ConsoleError::WrongCredentials | ConsoleError::Locked { .. } => PageError::Invalid(e.to_string()),
             ConsoleError::Tenancy(t) => PageError::Internal(t.to_string()),
             ConsoleError::Store(s) => s.into(),

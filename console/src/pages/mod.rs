@@ -8,6 +8,7 @@ pub mod mail;
 pub mod messages;
 pub mod sign_in;
 pub mod signup;
+pub mod team;
 pub mod tenants;
 pub mod users;
 pub mod webhooks;
@@ -62,6 +63,10 @@ pub fn notice(done: Option<&str>) -> Option<String> {
         "approved" => "Tenant approved: its owners were emailed.",
         "declined" => "Tenant declined: its owners were emailed.",
         "member-added" => "Member added.",
+        "invited" => "Invitation sent.",
+        "invitation-revoked" => "Invitation revoked: its link no longer works.",
+        "role-changed" => "Role changed.",
+        "member-removed" => "Member removed.",
         "settings-saved" => "Settings saved.",
         "secret-revoked" => "Secret revoked: it no longer signs requests.",
         "webhook-saved" => "Webhook settings saved.",

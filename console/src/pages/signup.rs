@@ -38,6 +38,8 @@ pub struct Confirm {
     pub action: &'static str,
     pub token: String,
     pub button: &'static str,
+    /// Ask for a new password with it.
+    pub password: bool,
 }
 
 /// A page for someone not signed in: a title, a message, perhaps one button.
@@ -176,6 +178,7 @@ pub async fn show(State(st): State<ConsoleState>, Query(q): Query<TokenQuery>) -
             action: "verify",
             token: q.token,
             button: "Confirm and create my tenant",
+            password: false,
         }),
     }))
 }

@@ -148,9 +148,21 @@ pub struct AppRow {
 }
 
 pub struct MemberRow {
+    pub account: i64,
     pub email: String,
     pub role: String,
     pub since: String,
+    /// The viewer may change or remove this member (not above their own role).
+    pub editable: bool,
+}
+
+pub struct InvitationRow {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub invited_by: String,
+    pub expires: String,
+    pub revocable: bool,
 }
 
 #[derive(Template)]
@@ -159,6 +171,7 @@ struct TenantPage {
     chrome: Chrome,
     apps: Vec<AppRow>,
     members: Vec<MemberRow>,
+    invitations: Vec<InvitationRow>,
     can_manage: bool,
     roles: Vec<RoleChoice>,
 }
@@ -195,11 +208,29 @@ pub async fn show(
         .await?
         .into_iter()
         .map(|m| MemberRow {
+            account: m.account_id,
             email: m.email,
             role: m.role.as_str().into(),
             since: when(m.created_at),
+            editable: scope.role >= ConsoleRole::Admin && m.role <= scope.role,
         })
         .collect();
+    let invitations = tern_platform::service::invitations::open_invitations(
+        st.pipeline.store().as_ref(),
+        &scope.tenant.id,
+        tern_platform::domain::now_ms(),
+    )
+    .await?
+    .into_iter()
+    .map(|i| InvitationRow {
+        id: i.token_hash,
+        email: i.email,
+        role: i.role.as_str().into(),
+        invited_by: i.invited_by,
+        expires: when(i.expires_at),
+        revocable: scope.role >= ConsoleRole::Admin && i.role <= scope.role,
+    })
+    .collect();
     let can_manage = scope.role >= ConsoleRole::Admin;
     let roles = ConsoleRole::ALL
         .iter()
@@ -216,6 +247,7 @@ pub async fn show(
         chrome,
         apps,
         members,
+        invitations,
         can_manage,
         roles,
     }))

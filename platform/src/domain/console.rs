@@ -167,3 +167,19 @@ pub struct MailRecord {
     pub at: UnixMillis,
     pub mail: NewMail,
 }
+
+/// An invitation to join a tenant with a role, mailed as a single-use link. Only the
+/// SHA-256 of the link's token is kept; it also names the invitation in the console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    pub token_hash: String,
+    pub tenant_id: TenantId,
+    pub email: String,
+    pub role: ConsoleRole,
+    /// Who sent it (an email, or `cli`).
+    pub invited_by: String,
+    pub created_at: UnixMillis,
+    /// The link stops working then (revoking sets it to the moment of revoking).
+    pub expires_at: UnixMillis,
+    pub accepted_at: Option<UnixMillis>,
+}

@@ -45,6 +45,9 @@ pub enum ConsoleError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// The actor's role does not allow it.
+    #[error("{0}")]
+    Forbidden(String),
     /// A mail the operation needs could not be sent (the SMTP server is down, say).
     #[error("{0}")]
     MailFailed(String),

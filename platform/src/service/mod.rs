@@ -13,6 +13,7 @@ pub mod console;
 pub mod conversations;
 pub mod friends;
 pub mod groups;
+pub mod invitations;
 pub mod messages;
 pub mod moderation;
 pub mod paging;

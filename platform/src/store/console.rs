@@ -85,6 +85,27 @@ pub trait ConsoleStore: Send + Sync {
     async fn record_mail(&self, mail: &NewMail, at: UnixMillis) -> StoreResult<i64>;
     /// The outbox newest first, before id `before`.
     async fn mail_log(&self, before: Option<i64>, limit: u32) -> StoreResult<Vec<MailRecord>>;
+    /// Keeps an invitation. `NotFound` when the tenant does not exist.
+    async fn create_invitation(&self, invitation: &Invitation) -> StoreResult<()>;
+    /// The invitation whose link token hashes to this, unless accepted or expired by `now`.
+    async fn pending_invitation(&self, token_hash: &str, now: UnixMillis) -> StoreResult<Option<Invitation>>;
+    /// The tenant's invitations still open at `now`, newest first.
+    async fn tenant_invitations(&self, tenant: &TenantId, now: UnixMillis) -> StoreResult<Vec<Invitation>>;
+    /// Ends an open invitation of this tenant now; `false` when there is none by that hash.
+    async fn revoke_invitation(&self, tenant: &TenantId, token_hash: &str, now: UnixMillis) -> StoreResult<bool>;
+    /// Accepts an invitation, once, in one transaction: marks it accepted, creates the
+    /// account when the email has none (with `new_password_hash`, which must then be
+    /// given) and makes it a member with the invited role. `NotFound` when the link is
+    /// unknown, accepted or expired; `Rejected` when a new account has no password or the
+    /// email belongs to an operator.
+    async fn accept_invitation(
+        &self,
+        token_hash: &str,
+        new_password_hash: Option<&str>,
+        now: UnixMillis,
+    ) -> StoreResult<(Invitation, ConsoleAccount)>;
+    /// Removes the account from the tenant; `false` when it was no member.
+    async fn remove_membership(&self, account: i64, tenant: &TenantId) -> StoreResult<bool>;
 }
 
 /// `impl ConsoleStore` for a SQL adapter. Expanded by `shared_sql::sql_store!`.
@@ -146,6 +167,24 @@ macro_rules! console_sql {
                     target: col(row, "target")?,
                     detail: col(row, "detail")?,
                 },
+            })
+        }
+
+        const INVITATION_COLUMNS: &str =
+            "token_hash, tenant_id, email, role, invited_by, created_at, expires_at, accepted_at";
+
+        fn invitation_from_row(row: &DbRow) -> StoreResult<Invitation> {
+            let tenant: String = col(row, "tenant_id")?;
+            let role: String = col(row, "role")?;
+            Ok(Invitation {
+                token_hash: col(row, "token_hash")?,
+                tenant_id: TenantId::parse(&tenant).map_err(|_| corrupt("tenant id", &tenant))?,
+                email: col(row, "email")?,
+                role: ConsoleRole::parse(&role).ok_or_else(|| corrupt("console role", &role))?,
+                invited_by: col(row, "invited_by")?,
+                created_at: col(row, "created_at")?,
+                expires_at: col(row, "expires_at")?,
+                accepted_at: col(row, "accepted_at")?,
             })
         }
 
@@ -570,6 +609,144 @@ macro_rules! console_sql {
                         })
                     })
                     .collect()
+            }
+
+            async fn create_invitation(&self, i: &Invitation) -> StoreResult<()> {
+                sqlx::query::<$db>(
+                    "INSERT INTO console_invitations \
+                     (token_hash, tenant_id, email, role, invited_by, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&i.token_hash)
+                .bind(i.tenant_id.as_str())
+                .bind(&i.email)
+                .bind(i.role.as_str())
+                .bind(&i.invited_by)
+                .bind(i.created_at)
+                .bind(i.expires_at)
+                .execute(self.writer())
+                .await
+                .map_err(|e| match map_err(e) {
+                    StoreError::Conflict(m) => StoreError::Conflict(m),
+                    StoreError::Database(m) if m.to_lowercase().contains("foreign") => StoreError::NotFound("tenant"),
+                    other => other,
+                })?;
+                Ok(())
+            }
+
+            async fn pending_invitation(&self, token_hash: &str, now: UnixMillis) -> StoreResult<Option<Invitation>> {
+                let row = sqlx::query::<$db>(&format!(
+                    "SELECT {INVITATION_COLUMNS} FROM console_invitations \
+                     WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > $2"
+                ))
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)?;
+                row.as_ref().map(invitation_from_row).transpose()
+            }
+
+            async fn tenant_invitations(&self, tenant: &TenantId, now: UnixMillis) -> StoreResult<Vec<Invitation>> {
+                let rows = sqlx::query::<$db>(&format!(
+                    "SELECT {INVITATION_COLUMNS} FROM console_invitations \
+                     WHERE tenant_id = $1 AND accepted_at IS NULL AND expires_at > $2 \
+                     ORDER BY created_at DESC, token_hash"
+                ))
+                .bind(tenant.as_str())
+                .bind(now)
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(invitation_from_row).collect()
+            }
+
+            async fn revoke_invitation(&self, tenant: &TenantId, token_hash: &str, now: UnixMillis) -> StoreResult<bool> {
+                let r = sqlx::query::<$db>(
+                    "UPDATE console_invitations SET expires_at = $3 \
+                     WHERE tenant_id = $1 AND token_hash = $2 AND accepted_at IS NULL AND expires_at > $3",
+                )
+                .bind(tenant.as_str())
+                .bind(token_hash)
+                .bind(now)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn accept_invitation(
+                &self,
+                token_hash: &str,
+                new_password_hash: Option<&str>,
+                now: UnixMillis,
+            ) -> StoreResult<(Invitation, ConsoleAccount)> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let row = sqlx::query::<$db>(&format!(
+                    "UPDATE console_invitations SET accepted_at = $2 \
+                     WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > $2 \
+                     RETURNING {INVITATION_COLUMNS}"
+                ))
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .ok_or(StoreError::NotFound("invitation"))?;
+                let invitation = invitation_from_row(&row)?;
+                let existing = sqlx::query::<$db>(&format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM console_accounts WHERE LOWER(email) = LOWER($1) ORDER BY id LIMIT 1"
+                ))
+                .bind(&invitation.email)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let account = match existing {
+                    Some(row) => account_from_row(&row)?,
+                    None => {
+                        let hash = new_password_hash
+                            .ok_or_else(|| StoreError::Rejected("a new account needs a password".into()))?;
+                        let row = sqlx::query::<$db>(&format!(
+                            "INSERT INTO console_accounts (email, password_hash, operator, created_at) \
+                             VALUES ($1, $2, FALSE, $3) RETURNING {ACCOUNT_COLUMNS}"
+                        ))
+                        .bind(&invitation.email)
+                        .bind(hash)
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(|e| conflict_as(e, || "that email has an account already".to_owned()))?;
+                        account_from_row(&row)?
+                    }
+                };
+                if account.operator {
+                    return Err(StoreError::Rejected(
+                        "that account is a platform operator and sees every tenant already".into(),
+                    ));
+                }
+                sqlx::query::<$db>(
+                    "INSERT INTO console_memberships (account_id, tenant_id, role, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (account_id, tenant_id) DO UPDATE SET role = excluded.role",
+                )
+                .bind(account.id)
+                .bind(invitation.tenant_id.as_str())
+                .bind(invitation.role.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok((invitation, account))
+            }
+
+            async fn remove_membership(&self, account: i64, tenant: &TenantId) -> StoreResult<bool> {
+                let r = sqlx::query::<$db>("DELETE FROM console_memberships WHERE account_id = $1 AND tenant_id = $2")
+                    .bind(account)
+                    .bind(tenant.as_str())
+                    .execute(self.writer())
+                    .await
+                    .map_err(map_err)?;
+                Ok(r.rows_affected() == 1)
             }
         }
     };

@@ -329,6 +329,83 @@ async fn the_mail_outbox_lists_newest_first(store: Arc<dyn Store>) {
     assert_eq!(older[0].mail.recipient, "a@x.test");
 }
 
+async fn invitations_are_accepted_once_and_revoked(store: Arc<dyn Store>) {
+    let acme = tenant("Acme");
+    store.create_tenant(&acme).await.unwrap();
+    let inv = |hash: &str, email: &str, role: ConsoleRole| Invitation {
+        token_hash: hash.into(),
+        tenant_id: acme.id.clone(),
+        email: email.into(),
+        role,
+        invited_by: "boss@acme.test".into(),
+        created_at: 100,
+        expires_at: 1_000,
+        accepted_at: None,
+    };
+    store
+        .create_invitation(&inv("i1", "new@acme.test", ConsoleRole::Developer))
+        .await
+        .unwrap();
+    store
+        .create_invitation(&inv("i2", "old@acme.test", ConsoleRole::Admin))
+        .await
+        .unwrap();
+    store
+        .create_invitation(&inv("i3", "ops@acme.test", ConsoleRole::Viewer))
+        .await
+        .unwrap();
+    let mut orphan = inv("i4", "x@acme.test", ConsoleRole::Viewer);
+    orphan.tenant_id = tern_platform::ids::TenantId::generate();
+    assert!(store.create_invitation(&orphan).await.is_err(), "no such tenant");
+    assert_eq!(store.tenant_invitations(&acme.id, 500).await.unwrap().len(), 3);
+    assert!(
+        store.tenant_invitations(&acme.id, 1_000).await.unwrap().is_empty(),
+        "expired"
+    );
+
+    // A new account needs a password; without one nothing is written.
+    let none = store.accept_invitation("i1", None, 200).await;
+    assert!(matches!(none, Err(StoreError::Rejected(_))), "{none:?}");
+    assert!(store.pending_invitation("i1", 201).await.unwrap().is_some());
+    let (accepted, account) = store.accept_invitation("i1", Some("$argon2id$n"), 202).await.unwrap();
+    assert_eq!(
+        (accepted.role, account.email.as_str()),
+        (ConsoleRole::Developer, "new@acme.test")
+    );
+    let members = store.tenant_members(&acme.id).await.unwrap();
+    assert_eq!(
+        (members[0].account_id, members[0].role),
+        (account.id, ConsoleRole::Developer)
+    );
+    let again = store.accept_invitation("i1", Some("$argon2id$n"), 203).await;
+    assert!(matches!(again, Err(StoreError::NotFound(_))), "once: {again:?}");
+
+    // An existing account keeps its password; an operator cannot join.
+    let old = store
+        .create_account("OLD@acme.test", "$argon2id$o", false, 1)
+        .await
+        .unwrap();
+    let (_, joined) = store.accept_invitation("i2", None, 204).await.unwrap();
+    assert_eq!(joined.id, old.id);
+    assert_eq!(joined.password_hash, "$argon2id$o");
+    store
+        .create_account("ops@acme.test", "$argon2id$p", true, 1)
+        .await
+        .unwrap();
+    let op = store.accept_invitation("i3", None, 205).await;
+    assert!(matches!(op, Err(StoreError::Rejected(_))), "{op:?}");
+    assert!(store.revoke_invitation(&acme.id, "i3", 206).await.unwrap());
+    assert!(
+        !store.revoke_invitation(&acme.id, "i3", 207).await.unwrap(),
+        "revoked already"
+    );
+    assert!(store.pending_invitation("i3", 208).await.unwrap().is_none());
+
+    assert!(store.remove_membership(old.id, &acme.id).await.unwrap());
+    assert!(!store.remove_membership(old.id, &acme.id).await.unwrap());
+    assert_eq!(store.tenant_members(&acme.id).await.unwrap().len(), 1);
+}
+
 conformance!(
     accounts_count_wrong_passwords_and_lock,
     memberships_belong_to_one_tenant_each,
@@ -338,4 +415,5 @@ conformance!(
     a_signup_completes_once_and_all_or_nothing,
     pending_tenants_are_decided_once,
     the_mail_outbox_lists_newest_first,
+    invitations_are_accepted_once_and_revoked,
 );
