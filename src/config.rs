@@ -141,9 +141,35 @@ pub struct Config {
     /// Where files' bytes live: `file:///dir` (a local directory; default `files/` in the
     /// data dir) or `s3://bucket?endpoint=…` (docs/files.md).
     pub files_url: Option<ServiceUrl>,
-    /// `scheme://host[:port]` of this service as clients reach it, for the upload and
-    /// download URLs Tern hands out; default: the `Host` of each request.
+    /// TLS on the HTTP/WebSocket and gRPC ports: the certificate chain and its private
+    /// key, PEM files; both or neither.
+    pub tls: Option<TlsPaths>,
+    /// The SMTP server the platform's mail goes through (`smtp://`, `smtps://`); without
+    /// one, mails are written to `<data_dir>/mail/`.
+    pub smtp_url: Option<Secret>,
+    /// The sender of the platform's mail.
+    pub smtp_from: String,
+    /// Where the console is reached from outside, for links in mails; default
+    /// `http://<http_addr>`.
     pub public_url: Option<String>,
+    /// Public sign-up: `off`, `approval` (an operator approves each tenant; the default) or `open`.
+    pub signup: tern_platform::service::signup::SignupPolicy,
+}
+
+impl Config {
+    /// The base of links in mails: `public_url`, or this node's HTTP address.
+    pub fn public_base(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.http_addr))
+    }
+}
+
+/// `TERN_TLS_CERT` and `TERN_TLS_KEY`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsPaths {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Every setting: TOML key, its environment variable is `TERN_` + upper case.
@@ -172,7 +198,12 @@ const KEYS: &[&str] = &[
     "metrics_addr",
     "max_app_rate_limit",
     "files_url",
+    "tls_cert",
+    "tls_key",
+    "smtp_url",
+    "smtp_from",
     "public_url",
+    "signup",
 ];
 
 fn env_name(key: &str) -> String {
@@ -463,23 +494,27 @@ fn build(values: HashMap<&'static str, Source>) -> Result<Config, ConfigError> {
         let setting = values.get("log").map(|s| s.setting.as_str()).unwrap_or("TERN_LOG");
         return Err(invalid(setting, format!("not a log filter: {e}")));
     }
+    let tls = match (non_empty(&values, "tls_cert")?, non_empty(&values, "tls_key")?) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(TlsPaths {
+            cert: PathBuf::from(cert.trim()),
+            key: PathBuf::from(key.trim()),
+        }),
+        (Some(_), None) => {
+            return Err(invalid(
+                "TERN_TLS_KEY",
+                "must be set with TERN_TLS_CERT (the private key of that certificate, PEM)",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                "TERN_TLS_CERT",
+                "must be set with TERN_TLS_KEY (the certificate chain of that key, PEM)",
+            ))
+        }
+    };
     Ok(Config {
         files_url: service_url(&values, "files_url", &["file", "s3"])?,
-        public_url: match non_empty(&values, "public_url")? {
-            None => None,
-            Some(u) => {
-                let u = u.trim().trim_end_matches('/').to_owned();
-                let host = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://"));
-                if !host.is_some_and(|h| !h.is_empty() && !h.contains(['/', '?', '#', ' '])) {
-                    let setting = values
-                        .get("public_url")
-                        .map(|s| s.setting.as_str())
-                        .unwrap_or("TERN_PUBLIC_URL");
-                    return Err(invalid(setting, "must be http(s)://host[:port] without a path"));
-                }
-                Some(u)
-            }
-        },
         http_addr: addr(&values, "http_addr", "127.0.0.1:8080")?,
         grpc_addr: addr(&values, "grpc_addr", "127.0.0.1:9090")?,
         data_dir,
@@ -511,6 +546,33 @@ fn build(values: HashMap<&'static str, Source>) -> Result<Config, ConfigError> {
             tern_platform::domain::DEFAULT_MAX_APP_RATE_PER_SECOND,
             1,
         )?,
+        tls,
+        smtp_url: match values.get("smtp_url") {
+            None => None,
+            Some(src) => {
+                let u = as_string(src).trim().to_owned();
+                if !(u.starts_with("smtp://") || u.starts_with("smtps://")) {
+                    return Err(invalid(&src.setting, "must start with smtp:// or smtps://"));
+                }
+                Some(Secret(u))
+            }
+        },
+        smtp_from: non_empty(&values, "smtp_from")?.unwrap_or_else(|| "Tern <tern@localhost>".to_owned()),
+        public_url: match values.get("public_url") {
+            None => None,
+            Some(src) => {
+                let u = as_string(src).trim().trim_end_matches('/').to_owned();
+                if !(u.starts_with("http://") || u.starts_with("https://")) || u.contains(char::is_whitespace) {
+                    return Err(invalid(&src.setting, "must be an http:// or https:// URL"));
+                }
+                Some(u)
+            }
+        },
+        signup: match values.get("signup") {
+            None => tern_platform::service::signup::SignupPolicy::default(),
+            Some(src) => tern_platform::service::signup::SignupPolicy::parse(&as_string(src))
+                .ok_or_else(|| invalid(&src.setting, "must be off, approval or open"))?,
+        },
     })
 }
 
@@ -549,6 +611,27 @@ mod tests {
         assert_eq!(c.admin_email, "admin@localhost");
         assert!(c.admin_password.is_none() && c.master_key.is_none() && c.redis_url.is_none());
         assert!(!c.node_id.is_empty());
+        assert_eq!(c.tls, None);
+    }
+
+    #[test]
+    fn tls_needs_both_the_certificate_and_the_key() {
+        let both = env(&[
+            ("TERN_TLS_CERT", "/etc/tern/cert.pem"),
+            ("TERN_TLS_KEY", "/etc/tern/key.pem"),
+        ]);
+        let c = Config::from_sources(None, &both).unwrap();
+        assert_eq!(
+            c.tls,
+            Some(TlsPaths {
+                cert: PathBuf::from("/etc/tern/cert.pem"),
+                key: PathBuf::from("/etc/tern/key.pem"),
+            })
+        );
+        let e = Config::from_sources(None, &env(&[("TERN_TLS_CERT", "/etc/tern/cert.pem")])).unwrap_err();
+        assert!(e.to_string().contains("TERN_TLS_KEY"), "{e}");
+        let e = from_toml("tls_key = \"/etc/tern/key.pem\"").unwrap_err();
+        assert!(e.to_string().contains("TERN_TLS_CERT"), "{e}");
     }
 
     #[test]

@@ -78,6 +78,13 @@ pub enum DeliveryError {
     /// A message names an uploaded file that is not complete (still uploading, or refused).
     #[error("the file is not complete: finish its upload first")]
     FileNotReady,
+    // ---- offline push ----
+    /// Provider credentials that do not parse, or whose key does not load and sign.
+    #[error("{0}")]
+    InvalidPushCredentials(String),
+    /// A push needs credentials the app has not set for the device's provider.
+    #[error("{0}")]
+    PushNotConfigured(String),
 }
 
 impl DeliveryError {
@@ -110,6 +117,8 @@ impl DeliveryError {
             Self::GroupMuted => "group_muted",
             Self::ReceiptsUnavailable(_) => "receipts_unavailable",
             Self::FileNotReady => "file_not_ready",
+            Self::InvalidPushCredentials(_) => "invalid_push_credentials",
+            Self::PushNotConfigured(_) => "push_not_configured",
         }
     }
 }

@@ -18,6 +18,7 @@
 //! - `files`: uploads, downloads and the `FileStore` port (local directory, S3, memory).
 //! - `friends`, `rooms`, `broadcasts`: operations shared by the server API and the gateway.
 //! - `friends`, `groups`: the social operations every door shares.
+//! - `push`: offline push to APNs and FCM: devices, credentials, the worker, the delivery log.
 //! - `proto`: types generated from `proto/tern/v1/`; `struct_json`: JSON ↔ `google.protobuf.Struct`.
 
 pub mod admins;
@@ -37,10 +38,12 @@ pub mod groups;
 pub mod ids;
 pub mod json_strict;
 pub mod lifecycle;
+pub mod mail;
 pub mod nonce;
 pub mod ports;
 pub mod presence;
 pub mod proto;
+pub mod push;
 pub mod rate_limits;
 pub mod redis_adapters;
 pub mod rooms;

@@ -228,6 +228,17 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         416,
         "The Range asked for starts beyond the end of the file.",
     ),
+    // ---- offline push ----
+    (
+        "invalid_push_credentials",
+        400,
+        "APNs or FCM credentials were refused: a field is malformed or the key does not load (the message names it).",
+    ),
+    (
+        "push_not_configured",
+        422,
+        "The app has no credentials for the device's push provider.",
+    ),
 ];
 
 #[derive(Debug, Clone)]

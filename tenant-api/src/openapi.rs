@@ -50,6 +50,8 @@ pub struct ErrorDetail {
         rooms::mutes, rooms::mute, rooms::unmute,
         broadcasts::start, broadcasts::list, broadcasts::get, broadcasts::cancel,
         files::create, files::get, files::storage,
+        push::register, push::list, push::update, push::remove,
+        push::credentials, push::set_apns, push::set_fcm, push::delete_credentials,
     ),
     components(schemas(ErrorEnvelope, ErrorDetail)),
     modifiers(&Signing),

@@ -22,6 +22,8 @@ const NOT_PROVOKED_OVER_REST: &[&str] = &[
     "user_not_found",
     "recall_window_passed",
     "edit_window_passed",
+    // Answered by a test push to a device whose provider has no credentials (tests/push.rs).
+    "push_not_configured",
 ];
 
 /// An `until` far in the future and fixed, so messages that name it stay the same.
@@ -717,6 +719,20 @@ async fn every_error_body() {
             "a range past the end of the file",
             "range_not_satisfiable",
             answer(http.get(&url).header("range", "bytes=10-").send().await.unwrap()).await,
+        );
+        // ---- offline push ----
+        cases.record(
+            "APNs credentials whose key is not a .p8",
+            "invalid_push_credentials",
+            call.send(
+                "PUT",
+                "/v1/push/credentials/apns",
+                Some(
+                    &json!({"key_id": "ABC123DEFG", "team_id": "TEAM123456", "bundle_id": "com.example.chat",
+                    "private_key": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"}),
+                ),
+            )
+            .await,
         );
 
         let seen = cases.seen.lock().unwrap().clone();

@@ -37,6 +37,7 @@ mod friends;
 mod groups;
 mod maintenance;
 mod messages;
+mod push;
 mod rooms;
 mod tenancy;
 mod users;
