@@ -9,8 +9,13 @@
 //! device (never two for one message and device) and deletes the row; then it sends each
 //! job and records the provider's answer in the log, in the job's own transaction.
 
+pub mod apns;
 pub mod credentials;
+pub mod double;
+pub mod fcm;
+pub mod provider;
 pub mod test_keys;
+pub mod worker;
 
 use serde::Serialize;
 
