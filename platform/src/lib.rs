@@ -36,6 +36,7 @@ pub mod groups;
 pub mod ids;
 pub mod json_strict;
 pub mod lifecycle;
+pub mod mail;
 pub mod nonce;
 pub mod ports;
 pub mod presence;

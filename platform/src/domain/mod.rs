@@ -77,6 +77,7 @@ mod stored_names {
                 (T::Active, "active"),
                 (T::Suspended, "suspended"),
                 (T::PendingApproval, "pending_approval"),
+                (T::Declined, "declined"),
             ],
             T::as_str,
             T::parse,
