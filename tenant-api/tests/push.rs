@@ -526,7 +526,7 @@ async fn offline_users_get_pushes_to_every_device(
     let bob = UserId::parse("bob").unwrap();
     s.pipeline
         .presence()
-        .session_opened(&a.app.id, &bob, "node-x", 7, "ios-1")
+        .session_opened(&a.app.id, &bob, "node-x", 7, "ios-1", "ios")
         .await
         .unwrap();
     send(c, "alice", json!({"user": "bob"}), "you are online", "m2").await;

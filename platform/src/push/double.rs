@@ -108,17 +108,17 @@ fn err(e: impl std::fmt::Display) -> DoubleError {
 impl ProviderDouble {
     /// Starts the double on 127.0.0.1 on a free port, with a fresh CA and certificate.
     pub async fn start() -> Result<Self, DoubleError> {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params
             .distinguished_name
             .push(DnType::CommonName, "Tern push double CA");
         let ca_key = KeyPair::generate().map_err(err)?;
-        let ca = ca_params.self_signed(&ca_key).map_err(err)?;
+        let ca = CertifiedIssuer::self_signed(ca_params, ca_key).map_err(err)?;
         let leaf_params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).map_err(err)?;
         let leaf_key = KeyPair::generate().map_err(err)?;
-        let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).map_err(err)?;
+        let leaf = leaf_params.signed_by(&leaf_key, &ca).map_err(err)?;
 
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut tls = rustls::ServerConfig::builder_with_provider(provider)
