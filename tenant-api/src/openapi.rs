@@ -51,6 +51,7 @@ pub struct ErrorDetail {
         broadcasts::start, broadcasts::list, broadcasts::get, broadcasts::cancel,
         push::register, push::list, push::update, push::remove,
         push::credentials, push::set_apns, push::set_fcm, push::delete_credentials,
+        push::log, push::test_push,
     ),
     components(schemas(ErrorEnvelope, ErrorDetail)),
     modifiers(&Signing),

@@ -364,6 +364,27 @@ async fn credentials_are_validated_sealed_and_never_shown(s: TestServer) {
     let still = call(c, "GET", "/v1/push/credentials", None).await;
     assert_eq!(still["credentials"][0]["summary"]["key_id"], "ABC123DEFG");
 
+    // A test push to a device whose provider has no credentials.
+    users(c, &["erin"]).await;
+    let d = call(
+        c,
+        "POST",
+        "/v1/users/erin/devices",
+        Some(json!({"provider": "fcm", "token": "erin-1"})),
+    )
+    .await;
+    call(c, "DELETE", "/v1/push/credentials/fcm", None).await;
+    let path = format!("/v1/users/erin/devices/{}/test-push", d["device_id"].as_str().unwrap());
+    assert_eq!(fails(c, "POST", &path, None).await, "push_not_configured");
+    assert_eq!(fails(&b.client, "POST", &path, None).await, "not_found");
+    call(
+        c,
+        "PUT",
+        "/v1/push/credentials/fcm",
+        Some(json!({"service_account": sa})),
+    )
+    .await;
+
     assert_eq!(
         fails(c, "DELETE", "/v1/push/credentials/huawei", None).await,
         "invalid_argument"
@@ -522,6 +543,42 @@ async fn offline_users_get_pushes_to_every_device(
         .iter()
         .all(|l| l.msg_id.as_ref().map(|m| m.as_str()) == sent["msg_id"].as_str()));
 
+    // The log through the API: bob's two pushes, newest first, paged.
+    let page = call(c, "GET", "/v1/push/log?user_id=bob&limit=1", None).await;
+    assert_eq!(page["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(page["entries"][0]["outcome"], "sent");
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let rest = call(c, "GET", &format!("/v1/push/log?user_id=bob&cursor={cursor}"), None).await;
+    assert_eq!(rest["entries"].as_array().unwrap().len(), 1);
+    let by_msg = call(
+        c,
+        "GET",
+        &format!("/v1/push/log?msg_id={}", sent["msg_id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(by_msg["entries"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        fails(c, "GET", "/v1/push/log?user_id=bad%20id", None).await,
+        "invalid_argument"
+    );
+    assert_eq!(
+        fails(c, "GET", "/v1/push/log?colour=red", None).await,
+        "invalid_argument"
+    );
+
+    // A test push answers with the provider's verdict and is logged without a message.
+    let devices = call(c, "GET", "/v1/users/bob/devices", None).await;
+    let phone = devices["devices"][0]["device_id"].as_str().unwrap().to_owned();
+    let test = call(c, "POST", &format!("/v1/users/bob/devices/{phone}/test-push"), None).await;
+    assert_eq!(
+        (test["outcome"].as_str(), test["http_status"].as_u64()),
+        (Some("sent"), Some(200))
+    );
+    assert!(test["msg_id"].is_null());
+    let got = double.wait_for(3, WAIT).await;
+    assert_eq!(got[2].body["aps"]["alert"]["title"], "Test push");
+
     // Online now (a session on some node): no push; the sender is never pushed.
     let bob = UserId::parse("bob").unwrap();
     s.pipeline
@@ -539,11 +596,11 @@ async fn offline_users_get_pushes_to_every_device(
     )
     .await;
     send(c, "alice", json!({"user": "carol"}), "hi carol", "m3").await;
-    let got = double.wait_for(3, WAIT).await;
+    let got = double.wait_for(4, WAIT).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let got_now = double.received();
-    assert_eq!(got_now.len(), 3, "nothing for online bob: {got_now:?}");
-    assert_eq!(got[2].token, "carol-1");
+    assert_eq!(got_now.len(), 4, "nothing for online bob: {got_now:?}");
+    assert_eq!(got[3].token, "carol-1");
     assert_eq!(
         double.token_exchanges(),
         1,
