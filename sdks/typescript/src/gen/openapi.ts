@@ -559,6 +559,100 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/push/credentials": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The app's push credentials, by provider (never the keys). */
+        get: operations["list_push_credentials"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/push/credentials/apns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Sets the app's APNs token-based credentials. The key must load as an ES256 key; it is
+         *     stored encrypted and never shown again.
+         */
+        put: operations["set_apns_credentials"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/push/credentials/fcm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Sets the app's FCM HTTP v1 credentials: a service account of the Firebase project. The
+         *     key must load as an RS256 key; it is stored encrypted and never shown again.
+         */
+        put: operations["set_fcm_credentials"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/push/credentials/{provider}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Removes the app's credentials for `provider` (`apns` or `fcm`). */
+        delete: operations["delete_push_credentials"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/push/log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every push attempt, newest first, with the provider's answer: why a notification did or
+         *     did not arrive.
+         */
+        get: operations["push_log"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/rooms": {
         parameters: {
             query?: never;
@@ -804,6 +898,65 @@ export interface paths {
         put?: never;
         /** Marks the conversation read by the user up to `seq`; the other side gets a receipt. */
         post: operations["mark_read"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{user_id}/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The devices `user_id` registered, oldest first. */
+        get: operations["list_devices"];
+        put?: never;
+        /**
+         * Registers a device of `user_id` for offline pushes. The same token again keeps its
+         *     device id (and moves to this user if it was another's).
+         */
+        post: operations["register_device"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{user_id}/devices/{device_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Removes a device of `user_id`: it gets no more pushes. */
+        delete: operations["remove_device"];
+        options?: never;
+        head?: never;
+        /** Changes a device of `user_id`: a rotated token, the environment or the locale. */
+        patch: operations["update_device"];
+        trace?: never;
+    };
+    "/v1/users/{user_id}/devices/{device_id}/test-push": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends a test notification to one device now and answers with its log line (the
+         *     provider's status and reason). A token the provider says is dead is removed.
+         */
+        post: operations["test_push"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1286,6 +1439,20 @@ export interface components {
             /** @description 1 to 100 characters; default: the id. */
             name?: string | null;
         };
+        CredentialView: {
+            /** @description `apns` or `fcm`. */
+            provider: string;
+            /**
+             * @description What may be shown: `key_id`, `team_id`, `bundle_id` (APNs); `project_id`,
+             *     `client_email`, `private_key_id` (FCM). Never the key.
+             */
+            summary: Record<string, unknown>;
+            /** Format: int64 */
+            updated_at: number;
+        };
+        CredentialsAnswer: {
+            credentials: components["schemas"]["CredentialView"][];
+        };
         DeleteForUser: {
             /** @description The user the message is deleted for; they must be able to see it. */
             user_id: string;
@@ -1295,6 +1462,25 @@ export interface components {
             deleted: boolean;
             msg_id: string;
             user_id: string;
+        };
+        DeviceView: {
+            /** @description APNs: the app's bundle id (`apns-topic`); empty: the one in the APNs credentials. */
+            bundle_id: string;
+            /** Format: int64 */
+            created_at: number;
+            device_id: string;
+            /** @description `sandbox` or `production`. */
+            environment: string;
+            locale?: string | null;
+            /** @description `apns` or `fcm`. */
+            provider: string;
+            token: string;
+            /** Format: int64 */
+            updated_at: number;
+            user_id: string;
+        };
+        DevicesAnswer: {
+            devices: components["schemas"]["DeviceView"][];
         };
         Done: {
             ok: boolean;
@@ -1552,6 +1738,45 @@ export interface components {
             online: boolean;
             user_id: string;
         };
+        PushLogAnswer: {
+            entries: components["schemas"]["PushLogView"][];
+            next_cursor?: string | null;
+        };
+        PushLogView: {
+            /**
+             * Format: int64
+             * @description When the attempt ended (Unix ms).
+             */
+            at: number;
+            /**
+             * Format: int32
+             * @description 1 for the first attempt of a push.
+             */
+            attempt: number;
+            device_id: string;
+            /**
+             * Format: int32
+             * @description The provider's HTTP status; 0 when it was not reached.
+             */
+            http_status: number;
+            id: string;
+            /** Format: int64 */
+            latency_ms: number;
+            /** @description Absent for a test push. */
+            msg_id?: string | null;
+            /** @description `sent`, `retrying`, `failed` or `token_removed`. */
+            outcome: string;
+            /** @description `apns` or `fcm`. */
+            provider: string;
+            /** @description The provider's id of the notification (`apns-id`, the FCM message name). */
+            provider_id?: string | null;
+            /**
+             * @description The provider's reason (`BadDeviceToken`, `Unregistered`, `UNREGISTERED`, ...) or the
+             *     local error.
+             */
+            reason?: string | null;
+            user_id: string;
+        };
         PutWordList: {
             policy: components["schemas"]["Policy"];
             /**
@@ -1629,6 +1854,18 @@ export interface components {
              * @description When it was put back in the queue (unix ms).
              */
             queued_at: number;
+        };
+        RegisterDevice: {
+            /** @description APNs only: the app's bundle id; absent: the one in the app's APNs credentials. */
+            bundle_id?: string | null;
+            /** @description `sandbox` or `production` (default). APNs only; FCM is always production. */
+            environment?: string | null;
+            /** @description The device's locale (`en-US`), for localised notifications. */
+            locale?: string | null;
+            /** @description `apns` or `fcm`. */
+            provider: string;
+            /** @description APNs: the device token in hex (64 to 200 characters). FCM: the registration token. */
+            token: string;
         };
         RoomMuteView: {
             /**
@@ -1718,6 +1955,20 @@ export interface components {
              */
             sessions: number;
         };
+        SetApnsCredentials: {
+            /** @description The app's bundle id, the default `apns-topic`. */
+            bundle_id: string;
+            /** @description The 10-character key id of the .p8 key. */
+            key_id: string;
+            /** @description The text of the .p8 file (`-----BEGIN PRIVATE KEY-----` ...). */
+            private_key: string;
+            /** @description The 10-character Apple team id. */
+            team_id: string;
+        };
+        SetFcmCredentials: {
+            /** @description The service-account JSON from the Firebase console, as an object or as its text. */
+            service_account: Record<string, unknown>;
+        };
         SetRole: {
             /** @description `admin` or `member`. */
             role: string;
@@ -1761,6 +2012,13 @@ export interface components {
         TransferOwner: {
             /** @description The new owner, a member; the old owner becomes a member. */
             user_id: string;
+        };
+        UpdateDevice: {
+            environment?: string | null;
+            /** @description `""` clears it; absent keeps it. */
+            locale?: string | null;
+            /** @description A new token from the provider for the same device. */
+            token?: string | null;
         };
         /** @description Keys to set and delete, 1 to 20 in all, applied all or none. */
         UpdateExtensions: {
@@ -3208,6 +3466,159 @@ export interface operations {
             };
         };
     };
+    list_push_credentials: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialsAnswer"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    set_apns_credentials: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetApnsCredentials"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialView"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    set_fcm_credentials: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetFcmCredentials"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialView"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    delete_push_credentials: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Done"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    push_log: {
+        parameters: {
+            query?: {
+                user_id?: string;
+                device_id?: string;
+                msg_id?: string;
+                /** @description From the previous page's `next_cursor`. */
+                cursor?: string;
+                /** @description 1 to 100 (larger values are clamped); default 50. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushLogAnswer"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     list_rooms: {
         parameters: {
             query?: {
@@ -3886,6 +4297,162 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ConversationView"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    list_devices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DevicesAnswer"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    register_device: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegisterDevice"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeviceView"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    remove_device: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+                device_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Done"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    update_device: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+                device_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateDevice"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeviceView"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    test_push: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+                device_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushLogView"];
                 };
             };
             "4XX": {
