@@ -1,5 +1,5 @@
 //! The engine of one node, assembled on the ports it is given (`Ports`): the delivery
-//! pipeline with the before-send hook, the webhook and broadcast workers, the files feature, and the verifiers
+//! pipeline with the before-send hook, the webhook, broadcast and push workers, the files feature, and the verifiers
 //! of requests and user tokens. `tern serve` and every test suite build it the same way, so
 //! what the tests drive is what runs; only the adapters behind the ports differ.
 
@@ -36,6 +36,10 @@ pub struct EngineConfig {
     pub broadcasts: crate::broadcasts::WorkerConfig,
     /// Upload and download lifetimes, the node's largest file.
     pub files: crate::files::FilesConfig,
+    /// Where APNs and FCM are (tests: the provider double).
+    pub push: crate::push::provider::PushConfig,
+    /// How the push worker runs.
+    pub push_worker: crate::push::worker::PushWorkerConfig,
 }
 
 impl Default for EngineConfig {
@@ -46,6 +50,8 @@ impl Default for EngineConfig {
             run_worker: true,
             broadcasts: crate::broadcasts::WorkerConfig::default(),
             files: crate::files::FilesConfig::default(),
+            push: crate::push::provider::PushConfig::default(),
+            push_worker: crate::push::worker::PushWorkerConfig::default(),
         }
     }
 }
@@ -64,6 +70,8 @@ pub struct Engine {
     pub outbox_wake: Arc<Notify>,
     /// Notified when a broadcast starts, so the worker takes it at once.
     pub broadcast_wake: Arc<Notify>,
+    /// Sends pushes: the push worker's, and test pushes from the server API.
+    pub pusher: Arc<crate::push::worker::Pusher>,
     pub request_verifier: Arc<RequestVerifier>,
     pub user_tokens: Arc<UserTokenVerifier>,
     /// Uploads, downloads and the sweep of abandoned uploads.
@@ -99,6 +107,7 @@ impl Engine {
             clock.clone(),
         ));
         let outbox_wake = Arc::new(Notify::new());
+        let push_wake = Arc::new(Notify::new());
         let pipeline_config = match store.backend() {
             Backend::Sqlite => PipelineConfig {
                 writer_tasks: 1,
@@ -113,6 +122,7 @@ impl Engine {
             Pipeline::new(store.clone(), bus.clone(), presence.clone(), pipeline_config)
                 .with_before_send(before_send.clone())
                 .with_outbox_wake(outbox_wake.clone())
+                .with_push_wake(push_wake.clone())
                 .with_rate_limits(rate_limits),
         );
         let credentials = Arc::new(CredentialCache::new(store.clone(), secrets.clone()));
@@ -160,6 +170,20 @@ impl Engine {
         if config.run_worker {
             tasks.spawn(crate::files::sweep_task(files.clone(), shutdown.clone()));
         }
+        let pusher = Arc::new(crate::push::worker::Pusher::new(
+            pipeline.clone(),
+            secrets.clone(),
+            clock.clone(),
+            &config.push,
+        ));
+        if config.run_worker {
+            tasks.spawn(crate::push::worker::task(
+                pusher.clone(),
+                config.push_worker.clone(),
+                push_wake,
+                shutdown.clone(),
+            ));
+        }
         tasks.close();
         Self {
             config,
@@ -173,6 +197,7 @@ impl Engine {
             before_send,
             outbox_wake,
             broadcast_wake,
+            pusher,
             request_verifier,
             user_tokens,
             files,

@@ -52,6 +52,7 @@ pub struct ErrorDetail {
         files::create, files::get, files::storage,
         push::register, push::list, push::update, push::remove,
         push::credentials, push::set_apns, push::set_fcm, push::delete_credentials,
+        push::log, push::test_push,
     ),
     components(schemas(ErrorEnvelope, ErrorDetail)),
     modifiers(&Signing),

@@ -28,6 +28,8 @@ pub struct ApiInner {
     pub webhook_allow_private: bool,
     /// The before-send hook, for its breaker state.
     pub before_send: Option<Arc<HttpBeforeSendHook>>,
+    /// Sends test pushes (the engine's pusher).
+    pub pusher: Option<Arc<tern_platform::push::worker::Pusher>>,
     /// The operator's ceiling on an app's own server API rates (`TERN_MAX_APP_RATE_LIMIT`).
     pub max_app_rate_per_second: u32,
     /// Uploads and downloads (the engine's; a memory file store when built without one).
@@ -60,6 +62,7 @@ impl ApiState {
             body_limit: DEFAULT_BODY_LIMIT,
             webhook_allow_private: false,
             before_send: None,
+            pusher: None,
             max_app_rate_per_second: tern_platform::domain::DEFAULT_MAX_APP_RATE_PER_SECOND,
             files,
             public_url: None,
@@ -73,6 +76,7 @@ impl ApiState {
             s.before_send = Some(e.before_send.clone());
             s.broadcast_wake = e.broadcast_wake.clone();
             s.files = e.files.clone();
+            s.pusher = Some(e.pusher.clone());
         })
     }
 

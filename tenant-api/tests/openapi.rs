@@ -172,7 +172,15 @@ fn check(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), String>
 async fn every_documented_operation_answers_as_documented() {
     for (backend, store, dir) in stores().await {
         eprintln!("on {backend}");
-        let s = TestServer::start(store, dir).await;
+        // Pushes go to the provider double, which trusts the APNs key set below.
+        let double = tern_platform::push::double::ProviderDouble::start().await.unwrap();
+        let (p8, public) = tern_platform::push::test_keys::p256();
+        double.trust_apns_key("ABC123DEFG", "TEAM123456", &public);
+        let config = EngineConfig {
+            push: double.push_config(),
+            ..EngineConfig::default()
+        };
+        let s = TestServer::start_with(store, dir, config).await;
         let a = s.app("a").await;
         let c = &a.client;
         // What the samples refer to.
@@ -616,6 +624,22 @@ async fn every_documented_operation_answers_as_documented() {
             ),
             // ---- offline push ----
             (
+                "put",
+                "/v1/push/credentials/apns",
+                "/v1/push/credentials/apns".into(),
+                Some(
+                    json!({"key_id": "ABC123DEFG", "team_id": "TEAM123456", "bundle_id": "com.example.chat",
+                    "private_key": p8.clone()}),
+                ),
+            ),
+            (
+                "put",
+                "/v1/push/credentials/fcm",
+                "/v1/push/credentials/fcm".into(),
+                Some(json!({"service_account": tern_platform::push::test_keys::service_account("demo", "p@demo.iam")})),
+            ),
+            ("get", "/v1/push/credentials", "/v1/push/credentials".into(), None),
+            (
                 "post",
                 "/v1/users/{user_id}/devices",
                 "/v1/users/alice/devices".into(),
@@ -636,27 +660,23 @@ async fn every_documented_operation_answers_as_documented() {
                 Some(json!({"locale": "fr-FR"})),
             ),
             (
+                "post",
+                "/v1/users/{user_id}/devices/{device_id}/test-push",
+                "/v1/users/alice/devices/{device}/test-push".into(),
+                None,
+            ),
+            (
+                "get",
+                "/v1/push/log",
+                "/v1/push/log?user_id=alice&limit=10".into(),
+                None,
+            ),
+            (
                 "delete",
                 "/v1/users/{user_id}/devices/{device_id}",
                 "/v1/users/alice/devices/{device}".into(),
                 None,
             ),
-            (
-                "put",
-                "/v1/push/credentials/apns",
-                "/v1/push/credentials/apns".into(),
-                Some(
-                    json!({"key_id": "ABC123DEFG", "team_id": "TEAM123456", "bundle_id": "com.example.chat",
-                    "private_key": tern_platform::push::test_keys::p256().0}),
-                ),
-            ),
-            (
-                "put",
-                "/v1/push/credentials/fcm",
-                "/v1/push/credentials/fcm".into(),
-                Some(json!({"service_account": tern_platform::push::test_keys::service_account("demo", "p@demo.iam")})),
-            ),
-            ("get", "/v1/push/credentials", "/v1/push/credentials".into(), None),
             (
                 "delete",
                 "/v1/push/credentials/{provider}",

@@ -364,6 +364,27 @@ async fn credentials_are_validated_sealed_and_never_shown(s: TestServer) {
     let still = call(c, "GET", "/v1/push/credentials", None).await;
     assert_eq!(still["credentials"][0]["summary"]["key_id"], "ABC123DEFG");
 
+    // A test push to a device whose provider has no credentials.
+    users(c, &["erin"]).await;
+    let d = call(
+        c,
+        "POST",
+        "/v1/users/erin/devices",
+        Some(json!({"provider": "fcm", "token": "erin-1"})),
+    )
+    .await;
+    call(c, "DELETE", "/v1/push/credentials/fcm", None).await;
+    let path = format!("/v1/users/erin/devices/{}/test-push", d["device_id"].as_str().unwrap());
+    assert_eq!(fails(c, "POST", &path, None).await, "push_not_configured");
+    assert_eq!(fails(&b.client, "POST", &path, None).await, "not_found");
+    call(
+        c,
+        "PUT",
+        "/v1/push/credentials/fcm",
+        Some(json!({"service_account": sa})),
+    )
+    .await;
+
     assert_eq!(
         fails(c, "DELETE", "/v1/push/credentials/huawei", None).await,
         "invalid_argument"
@@ -376,4 +397,390 @@ async fn credentials_are_validated_sealed_and_never_shown(s: TestServer) {
 on_every_store!(
     credentials_through_rest,
     credentials_are_validated_sealed_and_never_shown
+);
+
+// ---- end to end: messages to offline users reach the provider double ----------------
+
+use std::time::Duration;
+use tern_platform::domain::{PushLogFilter, PushOutcome};
+use tern_platform::ids::UserId;
+use tern_platform::push::double::{DoubleAnswer, ProviderDouble};
+use tern_platform::push::worker::PushWorkerConfig;
+
+const KEY_ID: &str = "ABC123DEFG";
+const TEAM_ID: &str = "TEAM123456";
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A server whose push worker sends to the double, quickly (short polls and backoff), and
+/// an app with APNs and FCM credentials the double trusts.
+async fn pushing_server(
+    store: std::sync::Arc<dyn tern_platform::store::Store>,
+    dir: Option<tempfile::TempDir>,
+) -> (TestServer, TestApp, ProviderDouble) {
+    let double = ProviderDouble::start().await.unwrap();
+    let (p8, public) = test_keys::p256();
+    double.trust_apns_key(KEY_ID, TEAM_ID, &public);
+    let config = EngineConfig {
+        push: double.push_config(),
+        push_worker: PushWorkerConfig {
+            poll_interval: Duration::from_millis(50),
+            backoff_base: Duration::from_millis(40),
+            ..PushWorkerConfig::default()
+        },
+        ..EngineConfig::default()
+    };
+    let s = TestServer::start_with(store, dir, config).await;
+    let a = s.app("pushing").await;
+    call(&a.client, "PUT", "/v1/push/credentials/apns", Some(apns_body(&p8))).await;
+    let sa = test_keys::service_account("demo-project", "push@demo-project.iam.gserviceaccount.com");
+    call(
+        &a.client,
+        "PUT",
+        "/v1/push/credentials/fcm",
+        Some(json!({"service_account": sa})),
+    )
+    .await;
+    (s, a, double)
+}
+
+async fn send(c: &ServerClient, from: &str, to: Value, text: &str, key: &str) -> Value {
+    call(
+        c,
+        "POST",
+        "/v1/messages",
+        Some(json!({"from": from, "to": to, "client_msg_id": key, "type": "text", "content": {"text": text}})),
+    )
+    .await
+}
+
+async fn log_of(s: &TestServer, a: &TestApp, user: &str, want: usize) -> Vec<tern_platform::domain::PushLogEntry> {
+    let filter = PushLogFilter {
+        user_id: Some(UserId::parse(user).unwrap()),
+        ..Default::default()
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let log = s.store.push_log(&a.app.id, &filter, 100).await.unwrap();
+        if log.len() >= want || tokio::time::Instant::now() >= deadline {
+            return log;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn offline_users_get_pushes_to_every_device(
+    store: std::sync::Arc<dyn tern_platform::store::Store>,
+    dir: Option<tempfile::TempDir>,
+) {
+    let (s, a, double) = pushing_server(store, dir).await;
+    let c = &a.client;
+    c.upsert_users(&[
+        json!({"id": "alice", "name": "Alice"}),
+        json!({"id": "bob"}),
+        json!({"id": "carol"}),
+    ])
+    .await
+    .unwrap();
+    call(
+        c,
+        "POST",
+        "/v1/users/bob/devices",
+        Some(json!({"provider": "apns", "token": TOKEN_A, "environment": "sandbox"})),
+    )
+    .await;
+    call(
+        c,
+        "POST",
+        "/v1/users/bob/devices",
+        Some(json!({"provider": "fcm", "token": "bob-android:1"})),
+    )
+    .await;
+
+    let sent = send(c, "alice", json!({"user": "bob"}), "hello bob", "m1").await;
+    // The same send retried: one message, so still one push per device.
+    send(c, "alice", json!({"user": "bob"}), "hello bob", "m1").await;
+    let got = double.wait_for(2, WAIT).await;
+    assert_eq!(got.len(), 2, "one push per device: {got:?}");
+
+    let apns = got
+        .iter()
+        .find(|r| r.provider == tern_platform::domain::PushProvider::Apns)
+        .unwrap();
+    assert_eq!((apns.status, apns.http2), (200, true), "accepted over HTTP/2: {apns:?}");
+    assert_eq!(apns.token, TOKEN_A.to_ascii_lowercase());
+    assert_eq!(apns.headers["apns-topic"], "com.example.chat");
+    assert_eq!(apns.headers["apns-push-type"], "alert");
+    assert_eq!(apns.headers["apns-priority"], "10");
+    assert_eq!(apns.headers["apns-collapse-id"], "d:alice:bob");
+    assert!(apns.headers["authorization"].starts_with("bearer "));
+    assert_eq!(
+        apns.body["aps"]["alert"],
+        json!({"title": "Alice", "body": "hello bob"})
+    );
+    assert_eq!(apns.body["msg_id"], sent["msg_id"]);
+    assert_eq!(apns.body["conversation_id"], "d:alice:bob");
+
+    let fcm = got
+        .iter()
+        .find(|r| r.provider == tern_platform::domain::PushProvider::Fcm)
+        .unwrap();
+    assert_eq!(fcm.status, 200, "{fcm:?}");
+    assert_eq!(fcm.body["message"]["token"], "bob-android:1");
+    assert_eq!(
+        fcm.body["message"]["notification"],
+        json!({"title": "Alice", "body": "hello bob"})
+    );
+    assert_eq!(fcm.body["message"]["android"]["collapse_key"], "d:alice:bob");
+    assert_eq!(fcm.body["message"]["data"]["msg_id"], sent["msg_id"]);
+    assert_eq!(double.token_exchanges(), 1);
+
+    let log = log_of(&s, &a, "bob", 2).await;
+    assert_eq!(log.len(), 2);
+    assert!(log
+        .iter()
+        .all(|l| l.outcome == PushOutcome::Sent && l.http_status == 200 && l.attempt == 1));
+    assert!(log
+        .iter()
+        .all(|l| l.msg_id.as_ref().map(|m| m.as_str()) == sent["msg_id"].as_str()));
+
+    // The log through the API: bob's two pushes, newest first, paged.
+    let page = call(c, "GET", "/v1/push/log?user_id=bob&limit=1", None).await;
+    assert_eq!(page["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(page["entries"][0]["outcome"], "sent");
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let rest = call(c, "GET", &format!("/v1/push/log?user_id=bob&cursor={cursor}"), None).await;
+    assert_eq!(rest["entries"].as_array().unwrap().len(), 1);
+    let by_msg = call(
+        c,
+        "GET",
+        &format!("/v1/push/log?msg_id={}", sent["msg_id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(by_msg["entries"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        fails(c, "GET", "/v1/push/log?user_id=bad%20id", None).await,
+        "invalid_argument"
+    );
+    assert_eq!(
+        fails(c, "GET", "/v1/push/log?colour=red", None).await,
+        "invalid_argument"
+    );
+
+    // A test push answers with the provider's verdict and is logged without a message.
+    let devices = call(c, "GET", "/v1/users/bob/devices", None).await;
+    let phone = devices["devices"][0]["device_id"].as_str().unwrap().to_owned();
+    let test = call(c, "POST", &format!("/v1/users/bob/devices/{phone}/test-push"), None).await;
+    assert_eq!(
+        (test["outcome"].as_str(), test["http_status"].as_u64()),
+        (Some("sent"), Some(200))
+    );
+    assert!(test["msg_id"].is_null());
+    let got = double.wait_for(3, WAIT).await;
+    assert_eq!(got[2].body["aps"]["alert"]["title"], "Test push");
+
+    // Online now (a session on some node): no push; the sender is never pushed.
+    let bob = UserId::parse("bob").unwrap();
+    s.pipeline
+        .presence()
+        .session_opened(&a.app.id, &bob, "node-x", 7, "ios-1", "ios")
+        .await
+        .unwrap();
+    send(c, "alice", json!({"user": "bob"}), "you are online", "m2").await;
+    // A later push to an offline user proves the worker went past m2.
+    call(
+        c,
+        "POST",
+        "/v1/users/carol/devices",
+        Some(json!({"provider": "fcm", "token": "carol-1"})),
+    )
+    .await;
+    send(c, "alice", json!({"user": "carol"}), "hi carol", "m3").await;
+    let got = double.wait_for(4, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got_now = double.received();
+    assert_eq!(got_now.len(), 4, "nothing for online bob: {got_now:?}");
+    assert_eq!(got[3].token, "carol-1");
+    assert_eq!(
+        double.token_exchanges(),
+        1,
+        "the access token is reused until it expires"
+    );
+}
+
+async fn dead_tokens_are_removed_and_retries_send_once(
+    store: std::sync::Arc<dyn tern_platform::store::Store>,
+    dir: Option<tempfile::TempDir>,
+) {
+    let (s, a, double) = pushing_server(store, dir).await;
+    let c = &a.client;
+    users(c, &["alice", "bob", "carol", "dave"]).await;
+    double.script(
+        &TOKEN_B.to_ascii_lowercase(),
+        vec![DoubleAnswer::reject(400, "BadDeviceToken")],
+    );
+    double.script("carol-gone", vec![DoubleAnswer::reject(404, "UNREGISTERED")]);
+    double.script(
+        "dave-busy",
+        vec![
+            DoubleAnswer::reject(503, "UNAVAILABLE"),
+            DoubleAnswer::reject(429, "QUOTA_EXCEEDED"),
+        ],
+    );
+    call(
+        c,
+        "POST",
+        "/v1/users/bob/devices",
+        Some(json!({"provider": "apns", "token": TOKEN_B})),
+    )
+    .await;
+    call(
+        c,
+        "POST",
+        "/v1/users/carol/devices",
+        Some(json!({"provider": "fcm", "token": "carol-gone"})),
+    )
+    .await;
+    call(
+        c,
+        "POST",
+        "/v1/users/dave/devices",
+        Some(json!({"provider": "fcm", "token": "dave-busy"})),
+    )
+    .await;
+
+    send(c, "alice", json!({"user": "bob"}), "1", "k1").await;
+    send(c, "alice", json!({"user": "carol"}), "2", "k2").await;
+    send(c, "alice", json!({"user": "dave"}), "3", "k3").await;
+
+    let bob = log_of(&s, &a, "bob", 1).await;
+    assert_eq!(bob.len(), 1);
+    assert_eq!(
+        (bob[0].outcome, bob[0].http_status, bob[0].reason.as_deref()),
+        (PushOutcome::TokenRemoved, 400, Some("BadDeviceToken"))
+    );
+    let carol = log_of(&s, &a, "carol", 1).await;
+    assert_eq!(
+        (carol[0].outcome, carol[0].http_status, carol[0].reason.as_deref()),
+        (PushOutcome::TokenRemoved, 404, Some("UNREGISTERED"))
+    );
+    for u in ["bob", "carol"] {
+        let devices = call(c, "GET", &format!("/v1/users/{u}/devices"), None).await;
+        assert!(
+            devices["devices"].as_array().unwrap().is_empty(),
+            "{u}'s dead token is removed"
+        );
+    }
+    // 503, then 429, then accepted: three attempts, one delivery.
+    let dave = log_of(&s, &a, "dave", 3).await;
+    let outcomes: Vec<(PushOutcome, u16, i32)> = dave
+        .iter()
+        .rev()
+        .map(|l| (l.outcome, l.http_status, l.attempt))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (PushOutcome::Retrying, 503, 1),
+            (PushOutcome::Retrying, 429, 2),
+            (PushOutcome::Sent, 200, 3)
+        ]
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let accepted = double
+        .received()
+        .iter()
+        .filter(|r| r.token == "dave-busy" && r.status == 200)
+        .count();
+    assert_eq!(accepted, 1, "delivered exactly once");
+
+    // A message after the removal pushes nothing to the removed devices.
+    let before = double.received().len();
+    send(c, "alice", json!({"user": "bob"}), "4", "k4").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(double.received().len(), before);
+}
+
+async fn group_members_offline_are_pushed_and_apps_stay_apart(
+    store: std::sync::Arc<dyn tern_platform::store::Store>,
+    dir: Option<tempfile::TempDir>,
+) {
+    let (s, a, double) = pushing_server(store, dir).await;
+    let c = &a.client;
+    users(c, &["alice", "bob", "carol"]).await;
+    call(
+        c,
+        "POST",
+        "/v1/users/bob/devices",
+        Some(json!({"provider": "fcm", "token": "bob-1"})),
+    )
+    .await;
+    call(
+        c,
+        "POST",
+        "/v1/users/alice/devices",
+        Some(json!({"provider": "fcm", "token": "alice-1"})),
+    )
+    .await;
+    c.create_group_with(&json!({"id": "g1", "name": "Climbers", "owner": "alice", "members": ["bob", "carol"]}))
+        .await
+        .unwrap();
+    // Another app without credentials, with the same user and token: never pushed.
+    let other = s.app("quiet").await;
+    users(&other.client, &["alice", "bob"]).await;
+    call(
+        &other.client,
+        "POST",
+        "/v1/users/bob/devices",
+        Some(json!({"provider": "fcm", "token": "bob-1"})),
+    )
+    .await;
+    send(
+        &other.client,
+        "alice",
+        json!({"user": "bob"}),
+        "from the other app",
+        "o1",
+    )
+    .await;
+
+    send(c, "alice", json!({"group": "g1"}), "summit at 6", "g-1").await;
+    let got = double.wait_for(1, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got_now = double.received();
+    assert_eq!(
+        got_now.len(),
+        1,
+        "only bob: the sender and the app without credentials get none: {got:?}"
+    );
+    assert_eq!(got_now[0].token, "bob-1");
+    assert_eq!(
+        got_now[0].body["message"]["notification"],
+        json!({"title": "Climbers", "body": "alice: summit at 6"})
+    );
+    assert_eq!(got_now[0].body["message"]["android"]["collapse_key"], "g:g1");
+    assert!(s
+        .store
+        .push_log(&other.app.id, &PushLogFilter::default(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+macro_rules! pushing {
+    ($name:ident, $body:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            for (backend, store, dir) in stores().await {
+                eprintln!("{} on {backend}", stringify!($name));
+                $body(store, dir).await;
+            }
+        }
+    };
+}
+pushing!(offline_user_gets_a_push, offline_users_get_pushes_to_every_device);
+pushing!(dead_tokens_and_retries, dead_tokens_are_removed_and_retries_send_once);
+pushing!(
+    group_push_and_isolation,
+    group_members_offline_are_pushed_and_apps_stay_apart
 );

@@ -41,6 +41,8 @@ pub struct Ctx {
     rate_limits: Arc<dyn RateLimits>,
     /// Poked after a commit that wrote webhook events, so the worker sends them at once.
     outbox_wake: Option<Arc<tokio::sync::Notify>>,
+    /// Poked after a commit that wrote to the push outbox, so the push worker looks at once.
+    push_wake: Option<Arc<tokio::sync::Notify>>,
     /// Each group's members, for checks and fan-out without reading them per message.
     groups: MemberCache,
     /// Rooms: what a room send must pass (the room exists, the sender is not muted in it,
@@ -59,6 +61,7 @@ impl Ctx {
             presence,
             rate_limits: Arc::new(LocalRateLimits::new()),
             outbox_wake: None,
+            push_wake: None,
             groups: MemberCache::default(),
             rooms: RoomGate::default(),
             app_changes: tokio::sync::broadcast::channel(APP_CHANGES).0,
@@ -74,6 +77,10 @@ impl Ctx {
 
     pub(crate) fn set_outbox_wake(&mut self, wake: Arc<tokio::sync::Notify>) {
         self.outbox_wake = Some(wake);
+    }
+
+    pub(crate) fn set_push_wake(&mut self, wake: Arc<tokio::sync::Notify>) {
+        self.push_wake = Some(wake);
     }
 
     pub(crate) fn set_rate_limits(&mut self, limits: Arc<dyn RateLimits>) {
@@ -140,6 +147,13 @@ impl Ctx {
     /// out now rather than at the worker's next poll.
     pub fn outbox_written(&self, any: bool) {
         if let (true, Some(w)) = (any, &self.outbox_wake) {
+            w.notify_one();
+        }
+    }
+
+    /// Wakes the push worker after a commit wrote messages to the push outbox (`any`).
+    pub fn push_written(&self, any: bool) {
+        if let (true, Some(w)) = (any, &self.push_wake) {
             w.notify_one();
         }
     }

@@ -166,6 +166,11 @@ impl Pipeline {
         self
     }
 
+    pub fn with_push_wake(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
+        self.cx.set_push_wake(wake);
+        self
+    }
+
     pub fn with_before_send(mut self, hook: Arc<dyn BeforeSendHook>) -> Self {
         self.hook = Some(hook);
         self

@@ -316,6 +316,7 @@ impl Pipeline {
             .await?;
         if matches!(outcome, CommitOutcome::Stored(_)) {
             self.outbox_written(has_event);
+            self.push_written(push);
         }
         Ok(outcome)
     }

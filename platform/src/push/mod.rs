@@ -9,8 +9,13 @@
 //! device (never two for one message and device) and deletes the row; then it sends each
 //! job and records the provider's answer in the log, in the job's own transaction.
 
+pub mod apns;
 pub mod credentials;
+pub mod double;
+pub mod fcm;
+pub mod provider;
 pub mod test_keys;
+pub mod worker;
 
 use serde::Serialize;
 
@@ -186,4 +191,52 @@ pub async fn log(
     limit: u32,
 ) -> Result<Vec<PushLogEntry>, DeliveryError> {
     Ok(p.store().push_log(&app.id, filter, limit).await?)
+}
+
+/// Sends a test notification to one device of `user` now, records it in the log like any
+/// push, and answers with that log line: the provider's status and reason show at once
+/// whether the token and the credentials work. A dead token is removed, as by the worker.
+pub async fn test_push(
+    pusher: &worker::Pusher,
+    app: &App,
+    user: &UserId,
+    id: &DeviceId,
+) -> Result<PushLogEntry, DeliveryError> {
+    let p = pusher.pipeline();
+    let d = device(p, app, user, id).await?;
+    let mut data = std::collections::BTreeMap::new();
+    data.insert("tern_test".to_owned(), "1".to_owned());
+    let n = PushNotification {
+        title: "Test push".into(),
+        body: format!("A test notification from {}", app.name),
+        badge: None,
+        collapse_id: Some("tern-test-push".into()),
+        data,
+    };
+    let push_id = provider::push_uuid(&format!("test/{}", ulid::Ulid::new()));
+    let (answer, latency) = pusher.send_now(app, &d, &n, &push_id).await?;
+    let outcome = match answer.verdict {
+        provider::Verdict::Sent => PushOutcome::Sent,
+        provider::Verdict::TokenDead => PushOutcome::TokenRemoved,
+        // A test push is not retried: what went wrong is the answer.
+        provider::Verdict::Retry | provider::Verdict::Failed => PushOutcome::Failed,
+    };
+    let entry = PushLogEntry {
+        id: PushLogEntry::new_id(),
+        at: now_ms(),
+        user_id: d.user_id.clone(),
+        device_id: d.id.clone(),
+        msg_id: None,
+        provider: d.provider,
+        outcome,
+        http_status: answer.status,
+        reason: answer.reason,
+        provider_id: answer.provider_id,
+        latency_ms: latency,
+        attempt: 1,
+    };
+    p.store()
+        .append_push_log(&app.id, &entry, outcome == PushOutcome::TokenRemoved)
+        .await?;
+    Ok(entry)
 }

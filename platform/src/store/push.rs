@@ -49,16 +49,16 @@ pub trait PushStore: Send + Sync {
     /// Takes up to `limit` pending jobs due at `now` (any app), oldest first, and leases
     /// them until `now + lease_ms`: a worker that dies holding one leaves it to the next.
     async fn claim_push_jobs(&self, now: UnixMillis, limit: u32, lease_ms: i64) -> StoreResult<Vec<PushJob>>;
-    /// Records an attempt at a job, in one transaction: the log line, the job done (sent or
-    /// failed) or due again, and the device removed when the provider said its token is
-    /// dead. Only while the job is pending: a job already finished is left alone and the
+    /// Records an attempt at a job, in one transaction: the log line (none when the device
+    /// was removed before it could be tried), the job done (sent or failed) or due again,
+    /// and the device removed when the provider said its token is dead. Only while the job is pending: a job already finished is left alone and the
     /// answer is `false`.
     async fn finish_push_job(
         &self,
         job: &PushJob,
         attempt: i32,
         next: JobNext,
-        log: &PushLogEntry,
+        log: Option<&PushLogEntry>,
         remove_device: bool,
     ) -> StoreResult<bool>;
     /// Writes one log line outside a job (a test push), removing the device when its
@@ -475,12 +475,13 @@ macro_rules! push_sql {
                 job: &PushJob,
                 attempt: i32,
                 next: JobNext,
-                log: &PushLogEntry,
+                log: Option<&PushLogEntry>,
                 remove_device: bool,
             ) -> StoreResult<bool> {
+                let sent = log.is_some_and(|l| l.outcome == PushOutcome::Sent);
                 let (state, at) = match next {
-                    JobNext::Done if log.outcome == PushOutcome::Sent => ("sent", log.at),
-                    JobNext::Done => ("failed", log.at),
+                    JobNext::Done if sent => ("sent", job.created_at),
+                    JobNext::Done => ("failed", job.created_at),
                     JobNext::RetryAt(at) => ("pending", at),
                 };
                 let mut tx = self.writer().begin().await.map_err(map_err)?;
@@ -500,7 +501,9 @@ macro_rules! push_sql {
                 if r.rows_affected() == 0 {
                     return Ok(false);
                 }
-                insert_log(&mut tx, &job.app_id, log).await?;
+                if let Some(log) = log {
+                    insert_log(&mut tx, &job.app_id, log).await?;
+                }
                 if remove_device {
                     delete_device(&mut tx, &job.app_id, &job.device_id).await?;
                 }

@@ -265,7 +265,7 @@ async fn the_push_outbox_becomes_one_job_per_message_and_device(store: Arc<dyn S
         ..log_line("bob", &phone.id, Some(&pushed.msg_id), 7_300, PushOutcome::Retrying)
     };
     assert!(store
-        .finish_push_job(&jobs[0], 1, JobNext::RetryAt(8_000), &retry, false)
+        .finish_push_job(&jobs[0], 1, JobNext::RetryAt(8_000), Some(&retry), false)
         .await
         .unwrap());
     assert!(store.claim_push_jobs(7_999, 10, 30_000).await.unwrap().is_empty());
@@ -273,12 +273,12 @@ async fn the_push_outbox_becomes_one_job_per_message_and_device(store: Arc<dyn S
     assert_eq!(again[0].attempts, 1);
     let sent = log_line("bob", &phone.id, Some(&pushed.msg_id), 8_100, PushOutcome::Sent);
     assert!(store
-        .finish_push_job(&again[0], 2, JobNext::Done, &sent, false)
+        .finish_push_job(&again[0], 2, JobNext::Done, Some(&sent), false)
         .await
         .unwrap());
     assert!(
         !store
-            .finish_push_job(&again[0], 3, JobNext::Done, &sent, false)
+            .finish_push_job(&again[0], 3, JobNext::Done, Some(&sent), false)
             .await
             .unwrap(),
         "already done"
@@ -342,7 +342,7 @@ async fn a_dead_token_removes_its_device_and_the_log_filters(store: Arc<dyn Stor
     };
     let phone_job = jobs.iter().find(|j| j.device_id == phone.id).unwrap();
     store
-        .finish_push_job(phone_job, 1, JobNext::Done, &gone, true)
+        .finish_push_job(phone_job, 1, JobNext::Done, Some(&gone), true)
         .await
         .unwrap();
     assert_eq!(

@@ -173,6 +173,11 @@ pub fn routes() -> Router<ApiState> {
             axum::routing::patch(push::update).delete(push::remove),
         )
         .route("/v1/push/credentials", get(push::credentials))
+        .route("/v1/push/log", get(push::log))
+        .route(
+            "/v1/users/{user_id}/devices/{device_id}/test-push",
+            post(push::test_push),
+        )
         .route(
             "/v1/push/credentials/apns",
             axum::routing::put(push::set_apns).delete(push::delete_apns),

@@ -6,11 +6,12 @@
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tern_platform::domain::{NewPushDevice, PushDevice, PushDevicePatch, PushProvider};
-use tern_platform::ids::DeviceId;
+use tern_platform::domain::{NewPushDevice, PushDevice, PushDevicePatch, PushLogEntry, PushLogFilter, PushProvider};
+use tern_platform::ids::{DeviceId, MsgId};
 use tern_platform::push::{self, ApnsCredentials, CredentialSummary, FcmCredentials, ProviderCredentials};
 use utoipa::ToSchema;
 
+use super::dto::{decode_cursor, encode_cursor};
 use super::users::{parse_user, Done};
 use crate::error::ApiError;
 use crate::extract::{ApiPath, Signed};
@@ -285,4 +286,119 @@ pub async fn delete_apns(st: State<ApiState>, req: Signed<()>) -> Result<Json<Do
 /// `DELETE /v1/push/credentials/fcm`.
 pub async fn delete_fcm(st: State<ApiState>, req: Signed<()>) -> Result<Json<Done>, ApiError> {
     delete_credentials(st, ApiPath("fcm".into()), req).await
+}
+
+// ---- the delivery log and test pushes -----------------------------------------------
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PushLogView {
+    pub id: String,
+    /// When the attempt ended (Unix ms).
+    pub at: i64,
+    pub user_id: String,
+    pub device_id: String,
+    /// Absent for a test push.
+    pub msg_id: Option<String>,
+    /// `apns` or `fcm`.
+    pub provider: String,
+    /// `sent`, `retrying`, `failed` or `token_removed`.
+    pub outcome: String,
+    /// The provider's HTTP status; 0 when it was not reached.
+    pub http_status: u16,
+    /// The provider's reason (`BadDeviceToken`, `Unregistered`, `UNREGISTERED`, ...) or the
+    /// local error.
+    pub reason: Option<String>,
+    /// The provider's id of the notification (`apns-id`, the FCM message name).
+    pub provider_id: Option<String>,
+    pub latency_ms: i64,
+    /// 1 for the first attempt of a push.
+    pub attempt: i32,
+}
+
+impl From<PushLogEntry> for PushLogView {
+    fn from(l: PushLogEntry) -> Self {
+        Self {
+            id: l.id,
+            at: l.at,
+            user_id: l.user_id.into_string(),
+            device_id: l.device_id.into_string(),
+            msg_id: l.msg_id.map(MsgId::into_string),
+            provider: l.provider.as_str().to_owned(),
+            outcome: l.outcome.as_str().to_owned(),
+            http_status: l.http_status,
+            reason: l.reason,
+            provider_id: l.provider_id,
+            latency_ms: l.latency_ms,
+            attempt: l.attempt,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PushLogAnswer {
+    pub entries: Vec<PushLogView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Query of the push log: any of a user, a device, a message; paged newest first.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PushLogQuery {
+    pub user_id: Option<String>,
+    pub device_id: Option<String>,
+    pub msg_id: Option<String>,
+    /// From the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// 1 to 100 (larger values are clamped); default 50.
+    pub limit: Option<u32>,
+}
+
+/// Every push attempt, newest first, with the provider's answer: why a notification did or
+/// did not arrive.
+#[utoipa::path(get, path = "/v1/push/log", operation_id = "push_log", tag = "push",
+    params(PushLogQuery),
+    responses((status = 200, body = PushLogAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
+pub async fn log(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<PushLogAnswer>, ApiError> {
+    let q: PushLogQuery = req.query()?;
+    let filter = PushLogFilter {
+        user_id: q.user_id.as_deref().map(parse_user).transpose()?,
+        device_id: q.device_id.as_deref().map(parse_device).transpose()?,
+        msg_id: q
+            .msg_id
+            .as_deref()
+            .map(|m| MsgId::parse(m).map_err(|e| ApiError::invalid(e.to_string())))
+            .transpose()?,
+        before: q.cursor.as_deref().map(decode_cursor).transpose()?,
+    };
+    let limit = tern_platform::delivery::clamp_limit(q.limit.unwrap_or(0));
+    let entries = push::log(&st.pipeline, &req.app, &filter, limit).await?;
+    let next_cursor = if entries.len() == limit as usize {
+        entries.last().map(|l| encode_cursor(&l.id))
+    } else {
+        None
+    };
+    Ok(Json(PushLogAnswer {
+        entries: entries.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
+}
+
+/// Sends a test notification to one device now and answers with its log line (the
+/// provider's status and reason). A token the provider says is dead is removed.
+#[utoipa::path(post, path = "/v1/users/{user_id}/devices/{device_id}/test-push", operation_id = "test_push", tag = "push",
+    params(("user_id" = String, Path), ("device_id" = String, Path)),
+    responses((status = 200, body = PushLogView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
+pub async fn test_push(
+    State(st): State<ApiState>,
+    ApiPath((user, device)): ApiPath<(String, String)>,
+    req: Signed<()>,
+) -> Result<Json<PushLogView>, ApiError> {
+    let user = parse_user(&user)?;
+    let device = parse_device(&device)?;
+    let Some(pusher) = st.pusher.as_ref() else {
+        return Err(ApiError::unavailable("this node has no pusher"));
+    };
+    Ok(Json(push::test_push(pusher, &req.app, &user, &device).await?.into()))
 }

@@ -22,23 +22,6 @@ export interface paths {
         patch: operations["update_app_settings"];
         trace?: never;
     };
-    "/v1/app/storage": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** What the app keeps in the file store, for the console's usage page. */
-        get: operations["get_storage"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/v1/broadcasts": {
         parameters: {
             query?: never;
@@ -107,47 +90,6 @@ export interface paths {
         };
         /** A conversation's messages by seq range, in seq order. */
         get: operations["get_history"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/files": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Announces a file: its name, size, type and SHA-256. The answer's `upload_url` is where
-         *     its bytes go (tus 1.0: `PATCH` with `Upload-Offset`); the file is usable once they all
-         *     arrived and hashed to `sha256`.
-         */
-        post: operations["create_file"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/files/{file_id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * An expiring download URL of a complete file, for `user` if they may see it (the
-         *     uploader, or a member of a conversation the file was sent in); `not_found` otherwise.
-         */
-        get: operations["get_file"];
         put?: never;
         post?: never;
         delete?: never;
@@ -691,6 +633,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/push/log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every push attempt, newest first, with the provider's answer: why a notification did or
+         *     did not arrive.
+         */
+        get: operations["push_log"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/rooms": {
         parameters: {
             query?: never;
@@ -981,6 +943,26 @@ export interface paths {
         patch: operations["update_device"];
         trace?: never;
     };
+    "/v1/users/{user_id}/devices/{device_id}/test-push": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends a test notification to one device now and answers with its log line (the
+         *     provider's status and reason). A token the provider says is dead is removed.
+         */
+        post: operations["test_push"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users/{user_id}/friend-requests": {
         parameters: {
             query?: never;
@@ -1242,8 +1224,6 @@ export interface components {
              * @description How long a sender may edit their own message, seconds (0 to 2,592,000).
              */
             edit_window_seconds: number;
-            /** @description Limits of uploaded files (docs/files.md); a PATCH replaces the whole object. */
-            files: components["schemas"]["FileSettingsView"];
             /** @description Direct messages need friendship on both sides. */
             friendship_required_for_direct: boolean;
             /** @description Most members of one group (2 to 100,000). */
@@ -1434,24 +1414,6 @@ export interface components {
             conversations: components["schemas"]["ConversationView"][];
             next_cursor?: string | null;
         };
-        CreateFile: {
-            /** @description A MIME type such as `image/png`; the app's `files.allowed_content_types` must admit it. */
-            content_type: string;
-            /** @description The file's name as shown to users: 1 to 255 bytes, no path separators or control characters. */
-            name: string;
-            /**
-             * @description Lowercase or uppercase hex SHA-256 of the whole content: the file becomes usable only
-             *     if what arrives hashes to it.
-             */
-            sha256: string;
-            /**
-             * Format: int64
-             * @description Bytes, 1 to the app's `files.max_file_bytes` (default 100 MB).
-             */
-            size: number;
-            /** @description The user the file is uploaded for: they may always download it. */
-            uploader: string;
-        };
         CreateGroup: {
             /** @description Up to 2,000 characters. */
             announcement?: string | null;
@@ -1522,16 +1484,6 @@ export interface components {
         };
         Done: {
             ok: boolean;
-        };
-        DownloadAnswer: {
-            /**
-             * Format: int64
-             * @description Unix seconds.
-             */
-            expires_at: number;
-            file: components["schemas"]["FileView"];
-            /** @description An expiring URL of the content; supports `Range` requests. */
-            url: string;
         };
         EditMessage: {
             /** @description The new content, valid for the message's type (which does not change). */
@@ -1604,46 +1556,6 @@ export interface components {
              * @description The message's version (its last change's).
              */
             version: number;
-        };
-        /** @description An app's limits on uploaded files. */
-        FileSettingsView: {
-            /** @description Types an upload may have (`image/png`, `image/*`); empty allows every type. */
-            allowed_content_types?: string[];
-            /**
-             * Format: int64
-             * @description Largest file, bytes (1 to 5 GiB, and at most the node's limit); `null`: 100 MB.
-             */
-            max_file_bytes?: number | null;
-            /**
-             * Format: int64
-             * @description Most bytes the app may keep, complete files and uploads in progress; `null`: no quota.
-             */
-            storage_quota_bytes?: number | null;
-        };
-        FileView: {
-            /** Format: int64 */
-            completed_at?: number | null;
-            content_type: string;
-            /** Format: int64 */
-            created_at: number;
-            id: string;
-            name: string;
-            /**
-             * Format: int64
-             * @description Bytes received so far.
-             */
-            received: number;
-            sha256: string;
-            /** Format: int64 */
-            size: number;
-            /** @description `uploading`, `complete` or `failed` (its SHA-256 did not match). */
-            state: string;
-            /**
-             * Format: int64
-             * @description Unix ms after which an upload still incomplete is removed.
-             */
-            upload_expires_at: number;
-            uploader: string;
         };
         FriendRequestView: {
             /** Format: int64 */
@@ -1824,6 +1736,45 @@ export interface components {
             /** Format: int64 */
             last_seen?: number | null;
             online: boolean;
+            user_id: string;
+        };
+        PushLogAnswer: {
+            entries: components["schemas"]["PushLogView"][];
+            next_cursor?: string | null;
+        };
+        PushLogView: {
+            /**
+             * Format: int64
+             * @description When the attempt ended (Unix ms).
+             */
+            at: number;
+            /**
+             * Format: int32
+             * @description 1 for the first attempt of a push.
+             */
+            attempt: number;
+            device_id: string;
+            /**
+             * Format: int32
+             * @description The provider's HTTP status; 0 when it was not reached.
+             */
+            http_status: number;
+            id: string;
+            /** Format: int64 */
+            latency_ms: number;
+            /** @description Absent for a test push. */
+            msg_id?: string | null;
+            /** @description `sent`, `retrying`, `failed` or `token_removed`. */
+            outcome: string;
+            /** @description `apns` or `fcm`. */
+            provider: string;
+            /** @description The provider's id of the notification (`apns-id`, the FCM message name). */
+            provider_id?: string | null;
+            /**
+             * @description The provider's reason (`BadDeviceToken`, `Unregistered`, `UNREGISTERED`, ...) or the
+             *     local error.
+             */
+            reason?: string | null;
             user_id: string;
         };
         PutWordList: {
@@ -2037,32 +1988,6 @@ export interface components {
              */
             users?: string[] | null;
         };
-        StorageAnswer: {
-            /** Format: int64 */
-            bytes: number;
-            /** Format: int64 */
-            bytes_reserved: number;
-            /**
-             * Format: int64
-             * @description Complete files and their bytes.
-             */
-            files: number;
-            /**
-             * Format: int64
-             * @description The largest file the app may upload.
-             */
-            max_file_bytes: number;
-            /**
-             * Format: int64
-             * @description The app's quota (`files.storage_quota_bytes`), if it has one.
-             */
-            quota_bytes?: number | null;
-            /**
-             * Format: int64
-             * @description Uploads in progress and the bytes they announced.
-             */
-            uploads_in_progress: number;
-        };
         /** @description Exactly one of `user`, `group`, `room`. */
         Target: {
             group?: string | null;
@@ -2132,20 +2057,6 @@ export interface components {
             avatar_url?: string | null;
             metadata?: Record<string, unknown> | null;
             name?: string | null;
-        };
-        UploadAnswer: {
-            file: components["schemas"]["FileView"];
-            file_id: string;
-            /**
-             * Format: int64
-             * @description Unix seconds.
-             */
-            upload_expires_at: number;
-            /**
-             * @description A tus 1.0 upload URL (HEAD, PATCH, DELETE); it carries its own signature, so any tus
-             *     client can resume with it until `upload_expires_at`.
-             */
-            upload_url: string;
         };
         UpsertUsers: {
             /** @description 1 to 100 users. */
@@ -2276,33 +2187,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AppSettingsView"];
-                };
-            };
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-        };
-    };
-    get_storage: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["StorageAnswer"];
                 };
             };
             "4XX": {
@@ -2461,72 +2345,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MessagesAnswer"];
-                };
-            };
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-        };
-    };
-    create_file: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["CreateFile"];
-            };
-        };
-        responses: {
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["UploadAnswer"];
-                };
-            };
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-        };
-    };
-    get_file: {
-        parameters: {
-            query?: {
-                /**
-                 * @description The user who wants the file: the uploader or a member of a conversation it was sent
-                 *     in. Absent: the app's backend itself.
-                 */
-                user?: string;
-            };
-            header?: never;
-            path: {
-                file_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["DownloadAnswer"];
                 };
             };
             "4XX": {
@@ -3766,6 +3584,41 @@ export interface operations {
             };
         };
     };
+    push_log: {
+        parameters: {
+            query?: {
+                user_id?: string;
+                device_id?: string;
+                msg_id?: string;
+                /** @description From the previous page's `next_cursor`. */
+                cursor?: string;
+                /** @description 1 to 100 (larger values are clamped); default 50. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushLogAnswer"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     list_rooms: {
         parameters: {
             query?: {
@@ -4570,6 +4423,36 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DeviceView"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    test_push: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+                device_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushLogView"];
                 };
             };
             "4XX": {
