@@ -296,6 +296,7 @@ impl Gateway {
             .push(id);
         reg.sessions.insert(id, handle);
         metrics::gauge!("tern_gateway_sessions").set(reg.sessions.len() as f64);
+        self.pipeline.usage().connection(app, 1);
     }
 
     /// Removes a session and its presence subscriptions (its rooms: `LocalRooms::leave_all`).
@@ -304,6 +305,7 @@ impl Gateway {
         if reg.sessions.remove(&id).is_none() {
             return;
         }
+        self.pipeline.usage().connection(app, -1);
         if let Some(users) = reg.users.get_mut(app) {
             if let Some(u) = users.get_mut(user) {
                 u.ids.retain(|s| *s != id);

@@ -252,6 +252,7 @@ impl Pipeline {
             .await?;
         if matches!(outcome, CommitOutcome::Stored(_)) {
             self.outbox_written(has_event);
+            self.usage().message(&app.id);
         }
         Ok(outcome)
     }
