@@ -138,6 +138,9 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     /// The highest server API rate (requests per second) an app may set for itself.
     pub max_app_rate_limit: u32,
+    /// TLS on the HTTP/WebSocket and gRPC ports: the certificate chain and its private
+    /// key, PEM files; both or neither.
+    pub tls: Option<TlsPaths>,
     /// The SMTP server the platform's mail goes through (`smtp://`, `smtps://`); without
     /// one, mails are written to `<data_dir>/mail/`.
     pub smtp_url: Option<Secret>,
@@ -157,6 +160,13 @@ impl Config {
             .clone()
             .unwrap_or_else(|| format!("http://{}", self.http_addr))
     }
+}
+
+/// `TERN_TLS_CERT` and `TERN_TLS_KEY`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsPaths {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Every setting: TOML key, its environment variable is `TERN_` + upper case.
@@ -184,6 +194,8 @@ const KEYS: &[&str] = &[
     "http2_keepalive_seconds",
     "metrics_addr",
     "max_app_rate_limit",
+    "tls_cert",
+    "tls_key",
     "smtp_url",
     "smtp_from",
     "public_url",
@@ -478,6 +490,25 @@ fn build(values: HashMap<&'static str, Source>) -> Result<Config, ConfigError> {
         let setting = values.get("log").map(|s| s.setting.as_str()).unwrap_or("TERN_LOG");
         return Err(invalid(setting, format!("not a log filter: {e}")));
     }
+    let tls = match (non_empty(&values, "tls_cert")?, non_empty(&values, "tls_key")?) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(TlsPaths {
+            cert: PathBuf::from(cert.trim()),
+            key: PathBuf::from(key.trim()),
+        }),
+        (Some(_), None) => {
+            return Err(invalid(
+                "TERN_TLS_KEY",
+                "must be set with TERN_TLS_CERT (the private key of that certificate, PEM)",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                "TERN_TLS_CERT",
+                "must be set with TERN_TLS_KEY (the certificate chain of that key, PEM)",
+            ))
+        }
+    };
     Ok(Config {
         http_addr: addr(&values, "http_addr", "127.0.0.1:8080")?,
         grpc_addr: addr(&values, "grpc_addr", "127.0.0.1:9090")?,
@@ -510,6 +541,7 @@ fn build(values: HashMap<&'static str, Source>) -> Result<Config, ConfigError> {
             tern_platform::domain::DEFAULT_MAX_APP_RATE_PER_SECOND,
             1,
         )?,
+        tls,
         smtp_url: match values.get("smtp_url") {
             None => None,
             Some(src) => {
@@ -574,6 +606,27 @@ mod tests {
         assert_eq!(c.admin_email, "admin@localhost");
         assert!(c.admin_password.is_none() && c.master_key.is_none() && c.redis_url.is_none());
         assert!(!c.node_id.is_empty());
+        assert_eq!(c.tls, None);
+    }
+
+    #[test]
+    fn tls_needs_both_the_certificate_and_the_key() {
+        let both = env(&[
+            ("TERN_TLS_CERT", "/etc/tern/cert.pem"),
+            ("TERN_TLS_KEY", "/etc/tern/key.pem"),
+        ]);
+        let c = Config::from_sources(None, &both).unwrap();
+        assert_eq!(
+            c.tls,
+            Some(TlsPaths {
+                cert: PathBuf::from("/etc/tern/cert.pem"),
+                key: PathBuf::from("/etc/tern/key.pem"),
+            })
+        );
+        let e = Config::from_sources(None, &env(&[("TERN_TLS_CERT", "/etc/tern/cert.pem")])).unwrap_err();
+        assert!(e.to_string().contains("TERN_TLS_KEY"), "{e}");
+        let e = from_toml("tls_key = \"/etc/tern/key.pem\"").unwrap_err();
+        assert!(e.to_string().contains("TERN_TLS_CERT"), "{e}");
     }
 
     #[test]

@@ -24,7 +24,9 @@ use tern_platform::store::Store;
 use tern_push_gateway::{Gateway, GatewayConfig};
 use tern_tenant_api::connections::{self, ConnectionLimits};
 use tern_tenant_api::ops::{self, NodeReadiness, OpsState};
+use tern_tenant_api::tls::{Tls, TlsFiles};
 use tern_tenant_api::ApiState;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
@@ -108,6 +110,15 @@ pub async fn run(config: Config, args: ServeArgs, telemetry: Telemetry) -> Resul
     };
     let router = public_ops.fallback(move |request: Request| forward(forward_to.clone(), request));
     let limits = connection_limits(&config);
+    // TLS is checked before anything listens: a key that does not match its certificate
+    // stops the start with a message naming the variables.
+    let tls = match load_tls(&config) {
+        Ok(tls) => tls,
+        Err(e) => {
+            telemetry.shutdown().await;
+            return Err(e);
+        }
+    };
 
     // Both listeners are bound before anything else, so a taken port fails the start at once.
     let listener = tokio::net::TcpListener::bind(config.http_addr)
@@ -133,7 +144,7 @@ pub async fn run(config: Config, args: ServeArgs, telemetry: Telemetry) -> Resul
         None => None,
     };
     let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
-    print_listening(http_addr, grpc_addr, metrics_addr);
+    print_listening(http_addr, grpc_addr, metrics_addr, tls.is_some());
     tracing::info!(%http_addr, ?grpc_addr, node_id = %config.node_id, roles = ?args.roles, "listening");
 
     let lifetime = Lifetime {
@@ -160,10 +171,17 @@ pub async fn run(config: Config, args: ServeArgs, telemetry: Telemetry) -> Resul
             }
         });
     }
-    let mut server = lifetime.tasks.spawn(connections::serve(
+    if let Some(tls) = &tls {
+        lifetime.tasks.spawn(tls.tls.clone().watch(
+            tern_tenant_api::tls::DEFAULT_RELOAD_INTERVAL,
+            lifetime.shutdown.child_token(),
+        ));
+    }
+    let mut server = lifetime.tasks.spawn(connections::serve_tls(
         listener,
         router,
         limits,
+        tls.as_ref().map(|t| t.http.clone()),
         lifetime.shutdown.child_token(),
     ));
 
@@ -178,7 +196,8 @@ pub async fn run(config: Config, args: ServeArgs, telemetry: Telemetry) -> Resul
         roles,
         no_migrate: args.no_migrate,
     };
-    let startup = start(plan, grpc_listener, readiness, slot, &lifetime);
+    let grpc_tls = tls.map(|t| t.grpc);
+    let startup = start(plan, (grpc_listener, grpc_tls), readiness, slot, &lifetime);
     let running = tokio::select! {
         r = startup => r,
         r = &mut server => {
@@ -244,7 +263,7 @@ async fn finish(
 /// `Ok(None)` when a shutdown interrupted it.
 async fn start(
     plan: Plan,
-    grpc_listener: Option<tokio::net::TcpListener>,
+    grpc_listener: GrpcListener,
     readiness: NodeReadiness,
     slot: Slot,
     lifetime: &Lifetime,
@@ -391,7 +410,7 @@ async fn front_doors(
     engine: &Engine,
     config: &Config,
     roles: &HashSet<Role>,
-    grpc_listener: Option<tokio::net::TcpListener>,
+    (grpc_listener, grpc_tls): GrpcListener,
     lifetime: &Lifetime,
 ) -> Result<(Router, Option<tokio::task::JoinHandle<()>>, Option<Arc<Gateway>>), CommandError> {
     let mut router = Router::new();
@@ -422,7 +441,7 @@ async fn front_doors(
         let state = state.clone();
         let stop = lifetime.shutdown.child_token();
         lifetime.tasks.spawn(async move {
-            if let Err(e) = tern_tenant_api::grpc::serve_with_limits(listener, state, limits, stop).await {
+            if let Err(e) = tern_tenant_api::grpc::serve_with_tls(listener, state, limits, grpc_tls, stop).await {
                 tracing::error!(error = %e, "gRPC server failed");
             }
         })
@@ -469,6 +488,33 @@ async fn forward(slot: Slot, request: Request) -> Response {
     }
 }
 
+/// The gRPC listener (when this node runs the api role) and its TLS acceptor (when TLS is on).
+type GrpcListener = (Option<tokio::net::TcpListener>, Option<TlsAcceptor>);
+
+/// The node's certificate (reloaded on change) and an acceptor per port.
+struct NodeTls {
+    tls: Tls,
+    http: TlsAcceptor,
+    grpc: TlsAcceptor,
+}
+
+/// Reads `TERN_TLS_CERT` and `TERN_TLS_KEY` when set; fails on unreadable files or a key
+/// that is not the certificate's.
+fn load_tls(config: &Config) -> Result<Option<NodeTls>, CommandError> {
+    let Some(paths) = &config.tls else {
+        return Ok(None);
+    };
+    let tls = Tls::load(TlsFiles {
+        cert: paths.cert.clone(),
+        key: paths.key.clone(),
+    })
+    .map_err(|e| CommandError::Serve(e.to_string()))?;
+    let http = tls.http_acceptor().map_err(|e| CommandError::Serve(e.to_string()))?;
+    let grpc = tls.grpc_acceptor().map_err(|e| CommandError::Serve(e.to_string()))?;
+    tracing::info!(cert = %paths.cert.display(), "TLS on the HTTP and gRPC ports");
+    Ok(Some(NodeTls { tls, http, grpc }))
+}
+
 /// The bounds of every port's connections, from the settings.
 fn connection_limits(config: &Config) -> ConnectionLimits {
     let keepalive = Duration::from_secs(config.http2_keepalive_seconds);
@@ -482,14 +528,16 @@ fn connection_limits(config: &Config) -> ConnectionLimits {
     }
 }
 
-fn print_listening(http_addr: SocketAddr, grpc_addr: Option<SocketAddr>, metrics_addr: Option<SocketAddr>) {
+fn print_listening(http_addr: SocketAddr, grpc_addr: Option<SocketAddr>, metrics_addr: Option<SocketAddr>, tls: bool) {
+    let scheme = if tls { "https" } else { "http" };
     println!("tern: listening");
-    println!("  http:     http://{http_addr}");
-    println!("  console:  http://{http_addr}/console");
+    println!("  http:     {scheme}://{http_addr}");
+    println!("  console:  {scheme}://{http_addr}/console");
     if let Some(addr) = metrics_addr {
         println!("  metrics:  http://{addr}/metrics");
     }
     match grpc_addr {
+        Some(addr) if tls => println!("  grpc:     {addr} (TLS)"),
         Some(addr) => println!("  grpc:     {addr}"),
         None => println!("  grpc:     off (the api role is not run here)"),
     }

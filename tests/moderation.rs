@@ -104,6 +104,7 @@ impl Stack {
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_millis(500),
             request_timeout: Duration::from_secs(10),
+            ..Default::default()
         };
         Client::connect_with(&self.ws, &token, &format!("{user}-phone"), Platform::Ios, options).await
     }

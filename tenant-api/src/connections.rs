@@ -25,6 +25,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::{Service, ServiceExt as _};
@@ -140,6 +141,25 @@ where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    serve_tls(listener, service, limits, None, shutdown).await
+}
+
+/// `serve`, with TLS when `tls` is given: each connection's handshake must finish within
+/// the header timeout (it holds a permit meanwhile); a failed handshake (garbage, a
+/// client that does not trust the certificate, TLS 1.0) closes that connection only.
+pub async fn serve_tls<S, B>(
+    listener: TcpListener,
+    service: S,
+    limits: ConnectionLimits,
+    tls: Option<TlsAcceptor>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()>
+where
+    S: Service<http::Request<Incoming>, Response = http::Response<B>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -198,22 +218,60 @@ where
         };
         let builder = builder.clone();
         let stop = shutdown.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
             let _permit = permit;
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(counted));
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => return,
-                () = idle(activity, limits) => return,
-                () = stop.cancelled() => conn.as_mut().graceful_shutdown(),
+            match tls {
+                None => serve_connection(&builder, stream, counted, activity, limits, stop).await,
+                Some(acceptor) => {
+                    let handshake = tokio::select! {
+                        r = tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)) => r,
+                        () = stop.cancelled() => return,
+                    };
+                    match handshake {
+                        Ok(Ok(stream)) => serve_connection(&builder, stream, counted, activity, limits, stop).await,
+                        Ok(Err(e)) => {
+                            metrics::counter!("tls_handshake_failures_total").increment(1);
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        }
+                        Err(_) => {
+                            metrics::counter!("tls_handshake_failures_total").increment(1);
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                        }
+                    }
+                }
             }
-            let _ = conn.await;
         });
     }
     drop(listener);
     connections.close();
     connections.wait().await;
     Ok(())
+}
+
+/// Serves one accepted connection (plain or TLS) until it ends, idles out or shutdown.
+async fn serve_connection<I, S, B>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    counted: Counted<S>,
+    activity: Arc<Activity>,
+    limits: ConnectionLimits,
+    stop: CancellationToken,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: Service<http::Request<Incoming>, Response = http::Response<B>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(counted));
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        () = idle(activity, limits) => return,
+        () = stop.cancelled() => conn.as_mut().graceful_shutdown(),
+    }
+    let _ = conn.await;
 }
 
 /// Errors of one connection that went away before it was accepted, not of the listener.

@@ -15,8 +15,12 @@ pub mod openapi;
 pub mod ops;
 pub mod rest;
 pub mod state;
+pub mod tls;
 
 pub use state::ApiState;
+
+/// REST responses at least this large are gzip-compressed for clients that accept gzip.
+pub const COMPRESS_MIN_BYTES: u16 = 1024;
 
 /// The REST server API with its error rendering, ready to merge into the node's router.
 pub fn router(state: ApiState) -> Router {
@@ -26,7 +30,18 @@ pub fn router(state: ApiState) -> Router {
         .method_not_allowed_fallback(rest::method_not_allowed)
         .layer(axum::middleware::from_fn(error::render_errors))
         .layer(axum::middleware::from_fn(close_after_error::close_after_error))
+        .layer(compression())
         .with_state(state)
+}
+
+/// gzip for large responses (list and history pages, the OpenAPI document) when the request
+/// says `Accept-Encoding: gzip`; small answers go as they are, where gzip would save little
+/// and cost CPU.
+fn compression() -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::predicate::{NotForContentType, Predicate as _, SizeAbove};
+    tower_http::compression::CompressionLayer::new()
+        .gzip(true)
+        .compress_when(SizeAbove::new(COMPRESS_MIN_BYTES).and(NotForContentType::GRPC))
 }
 
 async fn serve_openapi() -> impl axum::response::IntoResponse {

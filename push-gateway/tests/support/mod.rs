@@ -248,6 +248,7 @@ pub fn fast_options() -> ClientOptions {
         min_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_millis(500),
         request_timeout: Duration::from_secs(10),
+        ..Default::default()
     }
 }
 

@@ -36,6 +36,9 @@ pub struct ClientOptions {
     pub max_backoff: Duration,
     /// How long a command (and the connect and auth handshake) may take.
     pub request_timeout: Duration,
+    /// For `wss://` URLs: trust only the certificate authorities in this PEM (a private CA
+    /// or a self-signed server certificate) instead of the public web roots.
+    pub tls_ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for ClientOptions {
@@ -44,8 +47,28 @@ impl Default for ClientOptions {
             min_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             request_timeout: Duration::from_secs(15),
+            tls_ca_pem: None,
         }
     }
+}
+
+/// A rustls client configuration trusting only the CA certificates in `pem`.
+pub(crate) fn tls_config_for_ca(pem: &[u8]) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| format!("the CA PEM cannot be read: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("the CA PEM holds an unusable certificate: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err("the CA PEM holds no certificate".into());
+    }
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
 }
 
 enum Cmd {

@@ -212,6 +212,23 @@ impl ServerClient {
         }
     }
 
+    /// `new`, for an `https://` server whose certificate is signed by the CA in `ca_pem`
+    /// (a private CA or a self-signed certificate) rather than a public one.
+    pub fn with_ca_pem(base: &str, app_key: &str, app_secret: &str, ca_pem: &[u8]) -> Result<Self, ServerError> {
+        let ca = reqwest::Certificate::from_pem(ca_pem)?;
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca)
+            .build()?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            app_key: app_key.to_owned(),
+            app_secret: app_secret.to_owned(),
+        })
+    }
+
     /// Sends a signed request; `path_and_query` is sent exactly as given and signed as such.
     pub async fn request<T: DeserializeOwned>(
         &self,

@@ -5,6 +5,8 @@
 //! method path and an empty query, applies the app's rate limit, and hands the verified
 //! `App` to the service in the request's extensions. Reflection and health are open.
 
+use std::borrow::Cow;
+use std::io::Read as _;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -52,20 +54,39 @@ pub struct SignedService<S> {
 
 type BoxFuture<T, E> = Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send>>;
 
-/// The message bytes of a unary gRPC body: after the 5-byte prefix, when uncompressed.
-fn message_bytes(body: &[u8]) -> Result<&[u8], ApiError> {
+/// The message bytes of a unary gRPC body, after the 5-byte prefix: as they are, or
+/// gunzipped when the frame is compressed with `grpc-encoding: gzip` (the signature covers
+/// the uncompressed message). What a compressed message unpacks to is bounded by
+/// `max_len`, so a small bomb cannot grow past the body limit.
+fn message_bytes<'a>(body: &'a [u8], encoding: Option<&str>, max_len: usize) -> Result<Cow<'a, [u8]>, ApiError> {
     if body.is_empty() {
-        return Ok(body);
+        return Ok(Cow::Borrowed(body));
     }
     if body.len() < 5 {
         return Err(ApiError::invalid("truncated gRPC frame"));
     }
-    if body[0] != 0 {
-        return Err(ApiError::invalid("compressed gRPC requests are not accepted"));
-    }
     let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
-    body.get(5..5 + len)
-        .ok_or_else(|| ApiError::invalid("truncated gRPC frame"))
+    let msg = body
+        .get(5..5 + len)
+        .ok_or_else(|| ApiError::invalid("truncated gRPC frame"))?;
+    match (body[0], encoding) {
+        (0, _) => Ok(Cow::Borrowed(msg)),
+        (1, Some("gzip")) => {
+            let mut out = Vec::new();
+            let mut reader = flate2::read::GzDecoder::new(msg).take(max_len as u64 + 1);
+            reader
+                .read_to_end(&mut out)
+                .map_err(|_| ApiError::invalid("the gzip-compressed gRPC message cannot be decompressed"))?;
+            if out.len() > max_len {
+                return Err(ApiError::payload_too_large(max_len));
+            }
+            Ok(Cow::Owned(out))
+        }
+        (1, Some(other)) => Err(ApiError::invalid(format!(
+            "gRPC requests compressed with {other:?} are not accepted (use gzip)"
+        ))),
+        _ => Err(ApiError::invalid("a compressed gRPC frame needs grpc-encoding: gzip")),
+    }
 }
 
 impl<S> Service<http::Request<Body>> for SignedService<S>
@@ -98,7 +119,8 @@ where
                 Err(_) => return Ok(to_status(ApiError::payload_too_large(st.body_limit)).into_http()),
             };
             let verified = async {
-                let msg = message_bytes(&bytes)?;
+                let encoding = parts.headers.get("grpc-encoding").and_then(|v| v.to_str().ok());
+                let msg = message_bytes(&bytes, encoding, st.body_limit)?;
                 // Two copies of a credential: which to believe is ambiguous, so refuse.
                 if let Some(name) = crate::extract::repeated_credential(&parts.headers) {
                     return Err(ApiError::invalid(format!("{name} is sent more than once")));
@@ -115,7 +137,7 @@ where
                         method: "POST",
                         path: &path,
                         raw_query: "",
-                        body: msg,
+                        body: &msg,
                     })
                     .await?;
                 st.pipeline.usage().api_call(&app.id);
@@ -153,11 +175,31 @@ mod tests {
     fn unary_frames_are_unwrapped_and_bad_ones_refused() {
         let mut frame = vec![0, 0, 0, 0, 3];
         frame.extend_from_slice(b"abc");
-        assert_eq!(message_bytes(&frame).unwrap(), b"abc");
-        assert_eq!(message_bytes(b"").unwrap(), b"");
-        assert!(message_bytes(&[0, 0, 0]).is_err());
-        assert!(message_bytes(&[1, 0, 0, 0, 0]).is_err());
-        assert!(message_bytes(&[0, 0, 0, 0, 9, 1]).is_err());
+        assert_eq!(&*message_bytes(&frame, None, 100).unwrap(), b"abc");
+        assert_eq!(&*message_bytes(b"", None, 100).unwrap(), b"");
+        assert!(message_bytes(&[0, 0, 0], None, 100).is_err());
+        assert!(message_bytes(&[1, 0, 0, 0, 0], None, 100).is_err());
+        assert!(message_bytes(&[0, 0, 0, 0, 9, 1], None, 100).is_err());
+
+        // gzip: unpacked for the signature, bounded, and only gzip.
+        let gz = |data: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            std::io::Write::write_all(&mut e, data).unwrap();
+            let packed = e.finish().unwrap();
+            let mut frame = vec![1];
+            frame.extend_from_slice(&(packed.len() as u32).to_be_bytes());
+            frame.extend_from_slice(&packed);
+            frame
+        };
+        assert_eq!(&*message_bytes(&gz(b"hello"), Some("gzip"), 100).unwrap(), b"hello");
+        let bomb = gz(&[0u8; 10_000]);
+        assert!(bomb.len() < 100);
+        assert_eq!(
+            message_bytes(&bomb, Some("gzip"), 1000).unwrap_err().code,
+            "payload_too_large"
+        );
+        assert!(message_bytes(&gz(b"hello"), Some("zstd"), 100).is_err());
+        assert!(message_bytes(&[1, 0, 0, 0, 2, 7, 7], Some("gzip"), 100).is_err());
         assert!(is_read("/tern.server.v1.Users/GetUser"));
         assert!(!is_read("/tern.server.v1.Messages/Send"));
     }

@@ -3,6 +3,7 @@
 
 use tern_platform::proto::server_v1 as pb;
 use tokio::net::TcpListener;
+use tonic::codec::CompressionEncoding;
 use tonic::service::Routes;
 
 use crate::connections::{self, ConnectionLimits};
@@ -38,6 +39,18 @@ pub async fn serve_with_limits(
     listener: TcpListener,
     state: ApiState,
     limits: ConnectionLimits,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    serve_with_tls(listener, state, limits, None, shutdown).await
+}
+
+/// `serve_with_limits`, over TLS when `tls` is given (an acceptor offering `h2` by ALPN,
+/// `crate::tls::Tls::grpc_acceptor`).
+pub async fn serve_with_tls(
+    listener: TcpListener,
+    state: ApiState,
+    limits: ConnectionLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
     // Reflection in both versions: grpcurl 1.8 and many other clients still ask only
@@ -82,16 +95,27 @@ pub async fn serve_with_limits(
     health
         .set_serving::<pb::friends_server::FriendsServer<services::Server>>()
         .await;
+    // gzip both ways: requests compressed with gzip are accepted, and answers are compressed
+    // when the client's `grpc-accept-encoding` lists gzip (else they go uncompressed).
+    macro_rules! gzip {
+        ($service:expr) => {
+            $service
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip)
+        };
+    }
     let mut routes = Routes::new(health_service)
-        .add_service(pb::users_server::UsersServer::new(server.clone()))
-        .add_service(pb::messages_server::MessagesServer::new(server.clone()))
-        .add_service(pb::conversations_server::ConversationsServer::new(server.clone()))
-        .add_service(pb::groups_server::GroupsServer::new(server.clone()))
-        .add_service(pb::presence_server::PresenceServer::new(server.clone()))
-        .add_service(pb::broadcasts_server::BroadcastsServer::new(server.clone()))
-        .add_service(pb::moderation_server::ModerationServer::new(server.clone()))
-        .add_service(pb::rooms_server::RoomsServer::new(server.clone()))
-        .add_service(pb::friends_server::FriendsServer::new(server));
+        .add_service(gzip!(pb::users_server::UsersServer::new(server.clone())))
+        .add_service(gzip!(pb::messages_server::MessagesServer::new(server.clone())))
+        .add_service(gzip!(pb::conversations_server::ConversationsServer::new(
+            server.clone()
+        )))
+        .add_service(gzip!(pb::groups_server::GroupsServer::new(server.clone())))
+        .add_service(gzip!(pb::presence_server::PresenceServer::new(server.clone())))
+        .add_service(gzip!(pb::broadcasts_server::BroadcastsServer::new(server.clone())))
+        .add_service(gzip!(pb::moderation_server::ModerationServer::new(server.clone())))
+        .add_service(gzip!(pb::rooms_server::RoomsServer::new(server.clone())))
+        .add_service(gzip!(pb::friends_server::FriendsServer::new(server)));
     if let Ok(r) = reflection_v1 {
         routes = routes.add_service(r);
     }
@@ -108,5 +132,5 @@ pub async fn serve_with_limits(
         http2_only: true,
         ..limits
     };
-    connections::serve(listener, service, limits, shutdown).await
+    connections::serve_tls(listener, service, limits, tls, shutdown).await
 }

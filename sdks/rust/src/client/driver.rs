@@ -290,7 +290,17 @@ impl Driver {
         req.headers_mut()
             .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(SUBPROTOCOL));
         let timeout = self.options.request_timeout;
-        let (mut ws, _) = tokio::time::timeout(timeout, tokio_tungstenite::connect_async(req))
+        let connector = match &self.options.tls_ca_pem {
+            Some(pem) => Some(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(
+                super::tls_config_for_ca(pem).map_err(|message| OpenError::Refused {
+                    code: "invalid_tls_ca".into(),
+                    message,
+                })?,
+            ))),
+            None => None,
+        };
+        let connect = tokio_tungstenite::connect_async_tls_with_config(req, None, false, connector);
+        let (mut ws, _) = tokio::time::timeout(timeout, connect)
             .await
             .map_err(|_| net("connect timed out".into()))?
             .map_err(|e| net(e.to_string()))?;
