@@ -120,6 +120,8 @@ async fn every_page_and_action_of_another_tenant_answers_404() {
             format!("/console/t/{t}/apps/{app}/users/bob"),
             format!("/console/t/{t}/apps/{app}/messages?conversation={conv}"),
             format!("/console/t/{t}/apps/{app}/webhooks"),
+            format!("/console/t/{t}/apps/{app}/usage"),
+            format!("/console/t/{t}/apps/{app}/usage.csv?hours=720"),
         ]
     };
     // Their own tenant's pages open (so the probes below can fail).
@@ -1119,4 +1121,53 @@ async fn teammates_are_invited_by_mail_with_roles_and_roles_stay_within_bounds()
         assert!(log.body.contains(&format!("<code>{action}</code>")), "{action}");
     }
     assert!(!log.body.contains(&token));
+}
+
+#[tokio::test]
+async fn usage_is_counted_per_hour_charted_and_exported_as_csv() {
+    let (server, _dir) = start();
+    let mut op = operator(&server).await;
+    let t = tenant_with_app(&mut op, "Acme").await;
+    let api = ServerClient::new(&server.base, &t.app_key, &t.app_secret);
+    api.create_user("ann", "Ann").await.unwrap();
+    api.create_user("bob", "Bob").await.unwrap();
+    for n in 0..3 {
+        api.send_text("ann", "bob", &format!("m{n}"), "hello").await.unwrap();
+    }
+    let usage = format!("/console/t/{}/apps/{}/usage", t.tenant, t.app);
+    // Counted in memory, written every few seconds: the page reads the database.
+    let mut page = op.get(&usage).await;
+    for _ in 0..100 {
+        if page.body.contains("<strong>3</strong> messages") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        page = op.get(&usage).await;
+    }
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("<strong>3</strong> messages"), "{}", page.body);
+    assert!(page.body.contains("<strong>5</strong> API calls"), "2 users + 3 sends");
+    assert!(page.body.contains("data-chart=\""), "the chart's data is on the page");
+    assert!(page.body.contains("/console/assets/uPlot.iife.min.js"));
+    let js = op.get("/console/assets/uPlot.iife.min.js").await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert!(js.body.contains("uPlot"));
+    for (at, _) in page.body.match_indices("<script") {
+        assert!(page.body[at..].starts_with("<script src=\"/console/assets/"));
+    }
+
+    let csv = op.get(&format!("{usage}.csv?hours=168")).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(csv.headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("attachment"));
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(lines[0], "hour_utc,messages,api_calls,peak_connections");
+    assert_eq!(lines.len(), 1 + 168, "every hour of the week, zeros included");
+    assert!(lines.last().unwrap().ends_with(",3,5,0"), "{}", lines.last().unwrap());
+    assert!(lines[1].ends_with(":00:00Z,0,0,0"), "{}", lines[1]);
+    let bad = op.get(&format!("{usage}?hours=99999")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }

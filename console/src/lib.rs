@@ -77,6 +77,8 @@ pub fn router(state: ConsoleState) -> Router {
         .route(&at("/t/{tenant}/apps/{app}/users/{user}"), get(users::show))
         .route(&at("/t/{tenant}/apps/{app}/users/{user}/{action}"), post(users::act))
         .route(&at("/t/{tenant}/apps/{app}/messages"), get(messages::explore))
+        .route(&at("/t/{tenant}/apps/{app}/usage"), get(usage::show))
+        .route(&at("/t/{tenant}/apps/{app}/usage.csv"), get(usage::csv))
         .route(
             &at("/t/{tenant}/apps/{app}/webhooks"),
             get(webhooks::show).post(webhooks::save),

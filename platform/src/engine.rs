@@ -139,6 +139,12 @@ impl Engine {
             credentials.clone(),
             shutdown.clone(),
         ));
+        tasks.spawn(
+            pipeline
+                .usage()
+                .clone()
+                .run(store.clone(), crate::usage::FLUSH_EVERY, shutdown.clone()),
+        );
         let user_tokens = Arc::new(UserTokenVerifier::with_cache(credentials));
         if config.run_worker {
             tasks.spawn(worker::task(

@@ -53,4 +53,5 @@ pub mod service;
 pub mod store;
 pub mod struct_json;
 pub mod tenancy;
+pub mod usage;
 pub mod webhook;

@@ -304,6 +304,7 @@ impl Gateway {
             .push(id);
         reg.sessions.insert(id, handle);
         metrics::gauge!("tern_gateway_sessions").set(reg.sessions.len() as f64);
+        self.pipeline.usage().connection(app, 1);
     }
 
     /// The multi-device policy across nodes: `older` are the user's other sessions of the
@@ -375,6 +376,7 @@ impl Gateway {
         if reg.sessions.remove(&id).is_none() {
             return;
         }
+        self.pipeline.usage().connection(app, -1);
         if let Some(users) = reg.users.get_mut(app) {
             if let Some(u) = users.get_mut(user) {
                 u.ids.retain(|s| *s != id);

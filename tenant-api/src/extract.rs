@@ -108,6 +108,7 @@ where
                 body: &bytes,
             })
             .await?;
+        st.pipeline.usage().api_call(&app.id);
         let write = !matches!(parts.method.as_str(), "GET" | "HEAD");
         tern_platform::rate_limits::check_api_rate(st.pipeline.rate_limits().as_ref(), &app, write)
             .await

@@ -188,6 +188,27 @@ try {
   await page.goto(`${appUrl}/webhooks`);
   await page.locator("h2", { hasText: "Dead events" }).waitFor();
   await shot(page, "webhooks");
+
+  // Usage: the message sent above becomes a point on the chart once its node writes its
+  // counters (every 5 s); uPlot draws it into a canvas, with no inline script.
+  await page.click("nav.tabs >> text=Usage");
+  await page.locator("h1", { hasText: "Usage of chat" }).waitFor();
+  let counted = false;
+  for (let i = 0; i < 40 && !counted; i++) {
+    counted = (await page.content()).includes("<strong>1</strong> messages");
+    if (!counted) {
+      await page.waitForTimeout(500);
+      await page.reload();
+    }
+  }
+  check("the usage chart gains the message sent through the REST API", counted);
+  const drawn = await page
+    .locator("#usage-chart canvas")
+    .first()
+    .waitFor({ timeout: 10000 })
+    .then(() => true, () => false);
+  check("uPlot draws the usage chart", drawn);
+  await shot(page, "usage");
   await page.click("text=Audit log");
   await page.locator("h1", { hasText: "Audit log" }).waitFor();
   const log = await page.content();
@@ -198,6 +219,8 @@ try {
   await shot(page, "audit");
   await page.goto(`${base}/console/tenants`);
   await shot(page, "tenants");
+  await page.goto(`${base}/console/mail`);
+  await shot(page, "mail");
 
   // Phone width.
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
@@ -211,6 +234,7 @@ try {
     [appUrl.replace(base, ""), "app-phone"],
     [`${appUrl.replace(base, "")}/messages?conversation=${sent.conversation_id}`, "messages-phone"],
     [`${appUrl.replace(base, "")}/users`, null],
+    [`${appUrl.replace(base, "")}/usage`, "usage-phone"],
   ]) {
     await small.goto(base + path);
     if (name) await shot(small, name);

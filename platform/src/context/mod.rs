@@ -51,6 +51,8 @@ pub struct Ctx {
     /// Apps whose settings or status changed (heard from the bus, this node's changes
     /// included), for the caches outside `platform` that hold apps: the gateway's.
     app_changes: tokio::sync::broadcast::Sender<crate::ids::AppKey>,
+    /// This node's usage counters (messages, API calls, connections per app per hour).
+    usage: Arc<crate::usage::UsageMeter>,
 }
 
 impl Ctx {
@@ -65,7 +67,13 @@ impl Ctx {
             groups: MemberCache::default(),
             rooms: RoomGate::default(),
             app_changes: tokio::sync::broadcast::channel(APP_CHANGES).0,
+            usage: Arc::default(),
         }
+    }
+
+    /// This node's usage counters, written to the store by the engine every few seconds.
+    pub fn usage(&self) -> &Arc<crate::usage::UsageMeter> {
+        &self.usage
     }
 
     /// Tells of every app whose settings or status changed from now on. A receiver that

@@ -317,6 +317,7 @@ impl Pipeline {
         if matches!(outcome, CommitOutcome::Stored(_)) {
             self.outbox_written(has_event);
             self.push_written(push);
+            self.usage().message(&app.id);
         }
         Ok(outcome)
     }

@@ -106,6 +106,11 @@ pub trait ConsoleStore: Send + Sync {
     ) -> StoreResult<(Invitation, ConsoleAccount)>;
     /// Removes the account from the tenant; `false` when it was no member.
     async fn remove_membership(&self, account: i64, tenant: &TenantId) -> StoreResult<bool>;
+    /// Adds a node's counts: messages and API calls are summed, connections keep the largest.
+    async fn add_usage(&self, hours: &[crate::usage::UsageHour]) -> StoreResult<()>;
+    /// The app's hours from `from` (inclusive) to `to` (exclusive), oldest first; hours with
+    /// nothing counted are absent.
+    async fn usage(&self, app: &AppId, from: UnixMillis, to: UnixMillis) -> StoreResult<Vec<crate::usage::UsageHour>>;
 }
 
 /// `impl ConsoleStore` for a SQL adapter. Expanded by `shared_sql::sql_store!`.
@@ -737,6 +742,61 @@ macro_rules! console_sql {
                 .map_err(map_err)?;
                 tx.commit().await.map_err(map_err)?;
                 Ok((invitation, account))
+            }
+
+            async fn add_usage(&self, hours: &[crate::usage::UsageHour]) -> StoreResult<()> {
+                let greatest = if $backend == Backend::Postgres { "GREATEST" } else { "MAX" };
+                let sql = format!(
+                    "INSERT INTO usage_hourly (app_id, hour, messages, api_calls, connections) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (app_id, hour) DO UPDATE SET \
+                     messages = usage_hourly.messages + excluded.messages, \
+                     api_calls = usage_hourly.api_calls + excluded.api_calls, \
+                     connections = {greatest}(usage_hourly.connections, excluded.connections)"
+                );
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                for h in hours {
+                    sqlx::query::<$db>(&sql)
+                        .bind(h.app_id.as_str())
+                        .bind(h.hour)
+                        .bind(h.counts.messages)
+                        .bind(h.counts.api_calls)
+                        .bind(h.counts.connections)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn usage(
+                &self,
+                app: &AppId,
+                from: UnixMillis,
+                to: UnixMillis,
+            ) -> StoreResult<Vec<crate::usage::UsageHour>> {
+                let rows = sqlx::query::<$db>(
+                    "SELECT hour, messages, api_calls, connections FROM usage_hourly \
+                     WHERE app_id = $1 AND hour >= $2 AND hour < $3 ORDER BY hour",
+                )
+                .bind(app.as_str())
+                .bind(from)
+                .bind(to)
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(crate::usage::UsageHour {
+                            app_id: app.clone(),
+                            hour: col(r, "hour")?,
+                            counts: crate::usage::UsageCounts {
+                                messages: col(r, "messages")?,
+                                api_calls: col(r, "api_calls")?,
+                                connections: col(r, "connections")?,
+                            },
+                        })
+                    })
+                    .collect()
             }
 
             async fn remove_membership(&self, account: i64, tenant: &TenantId) -> StoreResult<bool> {

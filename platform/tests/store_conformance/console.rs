@@ -406,6 +406,39 @@ async fn invitations_are_accepted_once_and_revoked(store: Arc<dyn Store>) {
     assert_eq!(store.tenant_members(&acme.id).await.unwrap().len(), 1);
 }
 
+async fn usage_hours_add_up_and_keep_the_peak(store: Arc<dyn Store>) {
+    use tern_platform::usage::{UsageCounts, UsageHour, HOUR_MS};
+    let app = crate::fixtures::app(store.as_ref()).await;
+    let other = crate::fixtures::app(store.as_ref()).await;
+    let h = 100 * HOUR_MS;
+    let hour = |app: &App, hour, m, c, p| UsageHour {
+        app_id: app.id.clone(),
+        hour,
+        counts: UsageCounts {
+            messages: m,
+            api_calls: c,
+            connections: p,
+        },
+    };
+    store
+        .add_usage(&[
+            hour(&app, h, 2, 5, 3),
+            hour(&app, h + HOUR_MS, 1, 0, 1),
+            hour(&other, h, 9, 9, 9),
+        ])
+        .await
+        .unwrap();
+    // Another node's counts for the same hour: summed, the peak is the larger.
+    store.add_usage(&[hour(&app, h, 1, 1, 2)]).await.unwrap();
+    let got = store.usage(&app.id, h, h + 2 * HOUR_MS).await.unwrap();
+    assert_eq!(got, vec![hour(&app, h, 3, 6, 3), hour(&app, h + HOUR_MS, 1, 0, 1)]);
+    assert_eq!(
+        store.usage(&app.id, h + HOUR_MS, h + 2 * HOUR_MS).await.unwrap().len(),
+        1
+    );
+    assert!(store.usage(&app.id, 0, h).await.unwrap().is_empty());
+}
+
 conformance!(
     accounts_count_wrong_passwords_and_lock,
     memberships_belong_to_one_tenant_each,
@@ -416,4 +449,5 @@ conformance!(
     pending_tenants_are_decided_once,
     the_mail_outbox_lists_newest_first,
     invitations_are_accepted_once_and_revoked,
+    usage_hours_add_up_and_keep_the_peak,
 );

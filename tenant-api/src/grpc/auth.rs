@@ -140,6 +140,7 @@ where
                         body: &msg,
                     })
                     .await?;
+                st.pipeline.usage().api_call(&app.id);
                 let write = !is_read(&path);
                 tern_platform::rate_limits::check_api_rate(st.pipeline.rate_limits().as_ref(), &app, write)
                     .await
