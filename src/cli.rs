@@ -76,6 +76,17 @@ pub enum TenantCommand {
     Suspend { tenant: String },
     /// Reactivate a suspended tenant (by id or name). Written to the console's audit log.
     Activate { tenant: String },
+    /// Approve a tenant that signed up and waits for approval (by id or name); its owners
+    /// are emailed. Written to the console's audit log.
+    Approve { tenant: String },
+    /// Decline a tenant that signed up and waits for approval (by id or name); its owners
+    /// are emailed, with the reason if given. Written to the console's audit log.
+    Decline {
+        tenant: String,
+        /// Why, sent to the owners (at most 500 characters).
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

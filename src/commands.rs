@@ -44,6 +44,17 @@ pub enum CommandError {
     NotFound(String),
 }
 
+/// The platform's mailer: over `TERN_SMTP_URL`, or into `<data_dir>/mail/` without it.
+pub fn mailer(config: &Config) -> Result<tern_platform::mail::Mailer, CommandError> {
+    use tern_platform::mail::Mailer;
+    let public = config.public_base();
+    match &config.smtp_url {
+        Some(url) => Mailer::smtp(url.expose(), &config.smtp_from, &public),
+        None => Mailer::folder(config.data_dir.join("mail"), &config.smtp_from, &public),
+    }
+    .map_err(|e| CommandError::Invalid(format!("refusing to start: {e}")))
+}
+
 /// Opens the configured store (no migration). On the embedded default the data dir is
 /// created first (SQLite will not create missing directories), private to Tern's user.
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, CommandError> {
@@ -123,6 +134,10 @@ pub async fn tenant(config: &Config, cmd: TenantCommand) -> Result<(), CommandEr
             set_tenant_status(store.as_ref(), &tenant, TenantStatus::Suspended).await?
         }
         TenantCommand::Activate { tenant } => set_tenant_status(store.as_ref(), &tenant, TenantStatus::Active).await?,
+        TenantCommand::Approve { tenant } => decide(config, store.as_ref(), &tenant, true, "").await?,
+        TenantCommand::Decline { tenant, reason } => {
+            decide(config, store.as_ref(), &tenant, false, reason.as_deref().unwrap_or("")).await?
+        }
     }
     Ok(())
 }
@@ -147,6 +162,46 @@ async fn set_tenant_status(store: &dyn Store, tenant: &str, status: TenantStatus
         )
         .await?;
     println!("tenant {} ({}) is {}", t.id, t.name, status.as_str());
+    Ok(())
+}
+
+/// Approves or declines a tenant that signed up (by id or name); its owners are emailed,
+/// and the decision is written to the console's audit log (actor `cli`).
+async fn decide(
+    config: &Config,
+    store: &dyn Store,
+    tenant: &str,
+    approve: bool,
+    reason: &str,
+) -> Result<(), CommandError> {
+    use tern_platform::service::console::ConsoleError;
+    let t = tenancy::find_tenant(store, tenant).await?;
+    let mailer = mailer(config)?;
+    let decided = tern_platform::service::signup::decide(store, &mailer, &t.id, approve, reason)
+        .await
+        .map_err(|e| match e {
+            ConsoleError::NotFound(what) => CommandError::NotFound(format!("{what} not found")),
+            other => CommandError::Invalid(other.to_string()),
+        })?;
+    store
+        .append_audit(
+            &NewAuditEntry {
+                actor: "cli".into(),
+                ip: "local".into(),
+                tenant_id: Some(t.id.clone()),
+                app_id: None,
+                action: if approve { "tenant.approve" } else { "tenant.decline" }.into(),
+                target: t.name.clone(),
+                detail: if reason.trim().is_empty() {
+                    format!("{} → {}", t.status.as_str(), decided.status.as_str())
+                } else {
+                    format!("{} → {}: {}", t.status.as_str(), decided.status.as_str(), reason.trim())
+                },
+            },
+            now_ms(),
+        )
+        .await?;
+    println!("tenant {} ({}) is {}", t.id, t.name, decided.status.as_str());
     Ok(())
 }
 

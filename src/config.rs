@@ -141,6 +141,25 @@ pub struct Config {
     /// TLS on the HTTP/WebSocket and gRPC ports: the certificate chain and its private
     /// key, PEM files; both or neither.
     pub tls: Option<TlsPaths>,
+    /// The SMTP server the platform's mail goes through (`smtp://`, `smtps://`); without
+    /// one, mails are written to `<data_dir>/mail/`.
+    pub smtp_url: Option<Secret>,
+    /// The sender of the platform's mail.
+    pub smtp_from: String,
+    /// Where the console is reached from outside, for links in mails; default
+    /// `http://<http_addr>`.
+    pub public_url: Option<String>,
+    /// Public sign-up: `off`, `approval` (an operator approves each tenant; the default) or `open`.
+    pub signup: tern_platform::service::signup::SignupPolicy,
+}
+
+impl Config {
+    /// The base of links in mails: `public_url`, or this node's HTTP address.
+    pub fn public_base(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.http_addr))
+    }
 }
 
 /// `TERN_TLS_CERT` and `TERN_TLS_KEY`.
@@ -177,6 +196,10 @@ const KEYS: &[&str] = &[
     "max_app_rate_limit",
     "tls_cert",
     "tls_key",
+    "smtp_url",
+    "smtp_from",
+    "public_url",
+    "signup",
 ];
 
 fn env_name(key: &str) -> String {
@@ -519,6 +542,32 @@ fn build(values: HashMap<&'static str, Source>) -> Result<Config, ConfigError> {
             1,
         )?,
         tls,
+        smtp_url: match values.get("smtp_url") {
+            None => None,
+            Some(src) => {
+                let u = as_string(src).trim().to_owned();
+                if !(u.starts_with("smtp://") || u.starts_with("smtps://")) {
+                    return Err(invalid(&src.setting, "must start with smtp:// or smtps://"));
+                }
+                Some(Secret(u))
+            }
+        },
+        smtp_from: non_empty(&values, "smtp_from")?.unwrap_or_else(|| "Tern <tern@localhost>".to_owned()),
+        public_url: match values.get("public_url") {
+            None => None,
+            Some(src) => {
+                let u = as_string(src).trim().trim_end_matches('/').to_owned();
+                if !(u.starts_with("http://") || u.starts_with("https://")) || u.contains(char::is_whitespace) {
+                    return Err(invalid(&src.setting, "must be an http:// or https:// URL"));
+                }
+                Some(u)
+            }
+        },
+        signup: match values.get("signup") {
+            None => tern_platform::service::signup::SignupPolicy::default(),
+            Some(src) => tern_platform::service::signup::SignupPolicy::parse(&as_string(src))
+                .ok_or_else(|| invalid(&src.setting, "must be off, approval or open"))?,
+        },
     })
 }
 

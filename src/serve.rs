@@ -19,6 +19,7 @@ use axum::response::Response;
 use axum::Router;
 use tern_platform::admins::{ensure_first_admin, FirstAdmin, FirstAdminPassword};
 use tern_platform::engine::{Engine, EngineConfig};
+use tern_platform::service::signup::SignupPolicy;
 use tern_platform::store::Store;
 use tern_push_gateway::{Gateway, GatewayConfig};
 use tern_tenant_api::connections::{self, ConnectionLimits};
@@ -184,6 +185,11 @@ pub async fn run(config: Config, args: ServeArgs, telemetry: Telemetry) -> Resul
         lifetime.shutdown.child_token(),
     ));
 
+    // Links in mails name the address actually bound unless TERN_PUBLIC_URL says otherwise.
+    let mut config = config;
+    if config.public_url.is_none() {
+        config.public_url = Some(format!("http://{http_addr}"));
+    }
     let plan = Plan {
         config,
         adapters,
@@ -440,8 +446,20 @@ async fn front_doors(
             }
         })
     });
-    let console = tern_console::ConsoleState::from_engine(engine).with(|c| {
+    let mailer = crate::commands::mailer(config)?;
+    println!("  mail:     {}", mailer.describe());
+    println!(
+        "  sign-up:  {}",
+        match config.signup {
+            SignupPolicy::Off => "off (operators create tenants)",
+            SignupPolicy::Approval => "open, an operator approves each new tenant",
+            SignupPolicy::Open => "open, new tenants are active once their email is confirmed",
+        }
+    );
+    let _ = std::io::stdout().flush();
+    let console = tern_console::ConsoleState::from_engine(engine, Arc::new(mailer)).with(|c| {
         c.max_app_rate_per_second = config.max_app_rate_limit;
+        c.signup = config.signup;
     });
     Ok((
         ops::with_observability(

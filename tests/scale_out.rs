@@ -273,6 +273,195 @@ async fn two_nodes_over_one_redis_behave_as_one() {
     assert!(b.terminate().success());
 }
 
+/// The first event on `events` that `pick` takes, within 20 s.
+async fn next_such<T>(events: &mut Events, what: &str, mut pick: impl FnMut(Event) -> Option<T>) -> T {
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(20), events.next())
+            .await
+            .unwrap_or_else(|_| panic!("{what} within 20 s"))
+            .unwrap();
+        if let Some(t) = pick(ev) {
+            return t;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_rooms_receipts_and_typing_cross_nodes_both_ways() {
+    let Some(shared) = Shared::new().await else {
+        return;
+    };
+    let (a, b) = (shared.node("node-a"), shared.node("node-b"));
+    let (key, secret) = shared.app();
+    let rest_a = ServerClient::new(&a.base, &key, &secret);
+    let rest_b = ServerClient::new(&b.base, &key, &secret);
+    rest_a.create_user("alice", "Alice").await.unwrap();
+    rest_a.create_user("bob", "Bob").await.unwrap();
+    let (alice, mut alice_events) = connect(&a, &rest_a, "alice").await;
+    let (bob, mut bob_events) = connect(&b, &rest_b, "bob").await;
+
+    // Typing and read receipts in a direct conversation, both ways.
+    let ack = alice
+        .send(Target::User("bob".into()), "text", json!({"text": "hi"}))
+        .await
+        .unwrap();
+    let m = message(&mut bob_events, &ack.msg_id).await;
+    bob.typing(&m.conversation_id).await.unwrap();
+    let who = next_such(&mut alice_events, "bob typing on node A", |ev| match ev {
+        Event::Typing { user_id, .. } => Some(user_id),
+        _ => None,
+    })
+    .await;
+    assert_eq!(who, "bob");
+    bob.read(&m.conversation_id, m.seq).await.unwrap();
+    let (reader, read_seq) = next_such(&mut alice_events, "bob's read receipt on node A", |ev| match ev {
+        Event::Receipt { user_id, read_seq, .. } => Some((user_id, read_seq)),
+        _ => None,
+    })
+    .await;
+    assert_eq!((reader.as_str(), read_seq), ("bob", m.seq));
+    alice.typing(&m.conversation_id).await.unwrap();
+    let who = next_such(&mut bob_events, "alice typing on node B", |ev| match ev {
+        Event::Typing { user_id, .. } => Some(user_id),
+        _ => None,
+    })
+    .await;
+    assert_eq!(who, "alice");
+
+    // A group made on node A: messages both ways, in one seq order for both.
+    let group = alice
+        .create_group(tern_sdk::NewGroup {
+            group_id: "team".into(),
+            name: "Team".into(),
+            members: vec!["bob".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ack = alice
+        .send(
+            Target::Group(group.group_id.clone()),
+            "text",
+            json!({"text": "to the team"}),
+        )
+        .await
+        .unwrap();
+    let seen = message(&mut bob_events, &ack.msg_id).await;
+    let ack2 = bob
+        .send(Target::Group(group.group_id.clone()), "text", json!({"text": "from B"}))
+        .await
+        .unwrap();
+    let seen2 = message(&mut alice_events, &ack2.msg_id).await;
+    assert_eq!(seen.conversation_id, seen2.conversation_id);
+    assert!(seen2.seq > seen.seq, "one order for the group across nodes");
+
+    // A room with a member on each node: both counted once from either node, and messages
+    // reach the other node both ways.
+    rest_a.create_room("lobby", Some("Lobby"), None).await.unwrap();
+    alice.join_room("lobby").await.unwrap();
+    bob.join_room("lobby").await.unwrap();
+    for rest in [&rest_a, &rest_b] {
+        eventually("two members in the lobby, seen from each node", || async move {
+            rest.room("lobby").await.unwrap().member_count == 2
+        })
+        .await;
+    }
+    let ack = alice
+        .send(Target::Room("lobby".into()), "text", json!({"text": "room from A"}))
+        .await
+        .unwrap();
+    message(&mut bob_events, &ack.msg_id).await;
+    let ack = bob
+        .send(Target::Room("lobby".into()), "text", json!({"text": "room from B"}))
+        .await
+        .unwrap();
+    message(&mut alice_events, &ack.msg_id).await;
+    bob.leave_room("lobby").await.unwrap();
+    eventually("one member left, seen from node A", || {
+        let rest = &rest_a;
+        async move { rest.room("lobby").await.unwrap().member_count == 1 }
+    })
+    .await;
+
+    alice.close();
+    bob.close();
+    assert!(a.terminate().success());
+    assert!(b.terminate().success());
+}
+
+/// The next `kicked` code on `events`, within 10 s.
+async fn kicked(events: &mut Events) -> String {
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("kicked within 10 s")
+            .unwrap();
+        if let Event::Kicked { code, .. } = ev {
+            return code;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fourth_phone_on_node_c_replaces_the_oldest_phone_on_node_a() {
+    let Some(shared) = Shared::new().await else {
+        return;
+    };
+    let nodes = [shared.node("node-a"), shared.node("node-b"), shared.node("node-c")];
+    let (key, secret) = shared.app();
+    let rest = ServerClient::new(&nodes[0].base, &key, &secret);
+    rest.create_user("alice", "Alice").await.unwrap();
+    rest.create_user("bob", "Bob").await.unwrap();
+    let token = rest.user_token("alice", Some(600)).await.unwrap().token;
+    let ws = |n: usize| format!("{}/v1/connect", nodes[n].base.replace("http://", "ws://"));
+
+    // The app allows 3 sessions per native device class (the default). Phones on A, B, A,
+    // a browser on B (its own class), then a fourth phone on C.
+    let mut phones = Vec::new();
+    for (i, n) in [0, 1, 0].into_iter().enumerate() {
+        let (c, ev) = Client::connect(&ws(n), &token, &format!("phone-{i}"), Platform::Ios)
+            .await
+            .unwrap();
+        phones.push((c, ev));
+        // Opening order is what the policy goes by.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_web, mut web_events) = Client::connect(&ws(1), &token, "browser", Platform::Web).await.unwrap();
+    let (fourth, mut fourth_events) = Client::connect(&ws(2), &token, "phone-3", Platform::Ios).await.unwrap();
+
+    // The oldest phone, on node A, is replaced; the others stay.
+    let (_, mut first_events) = phones.remove(0);
+    assert_eq!(kicked(&mut first_events).await, "session_replaced");
+    eventually("three phones and the browser online", || {
+        let rest = &rest;
+        async move {
+            rest.get_user("alice").await.unwrap()["devices"]
+                .as_array()
+                .map(Vec::len)
+                == Some(4)
+        }
+    })
+    .await;
+    let user = rest.get_user("alice").await.unwrap();
+    let mut devices: Vec<&str> = user["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    devices.sort_unstable();
+    assert_eq!(devices, ["browser", "phone-1", "phone-2", "phone-3"], "{user}");
+
+    // Everyone left still receives: a message from bob reaches every remaining session.
+    let sent = rest.send_text("bob", "alice", "r-1", "still here?").await.unwrap();
+    assert_eq!(message(&mut fourth_events, &sent.msg_id).await.seq, 1);
+    assert_eq!(message(&mut web_events, &sent.msg_id).await.seq, 1);
+    for (_, ev) in phones.iter_mut() {
+        assert_eq!(message(ev, &sent.msg_id).await.seq, 1);
+    }
+    drop(fourth);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_id_and_the_master_key_are_checked_against_the_running_nodes() {
     let Some(shared) = Shared::new().await else {

@@ -107,8 +107,9 @@ pub async fn worker(job: WorkerJob) -> Result<()> {
         .await?;
     out.flush().await?;
     // Wait for the parent's go (a line on stdin), so every worker starts sending together.
+    let mut stdin = BufReader::new(tokio::io::stdin());
     let mut line = String::new();
-    BufReader::new(tokio::io::stdin()).read_line(&mut line).await?;
+    stdin.read_line(&mut line).await?;
 
     let (mut sent, mut send_errors) = (0u64, 0u64);
     let end = Instant::now() + Duration::from_secs(job.seconds);
@@ -179,6 +180,10 @@ pub async fn worker(job: WorkerJob) -> Result<()> {
     out.write_all(format!("{}\n", serde_json::to_string(&report)?).as_bytes())
         .await?;
     out.flush().await?;
+    // Sessions stay open until the parent has read what it measures at the end (Redis's
+    // command counts), so closing them is not counted as the messages' work.
+    line.clear();
+    stdin.read_line(&mut line).await?;
     for c in &clients {
         c.close();
     }
@@ -254,8 +259,9 @@ impl Fleet {
         Ok((Self { children }, ready, failed))
     }
 
-    /// Tells every worker to go, and collects their results.
-    pub async fn run(mut self) -> Result<FleetResult> {
+    /// Tells every worker to go, collects their results, calls `at_end` while every session
+    /// is still open, then lets the workers close them.
+    pub async fn run<T>(mut self, at_end: impl FnOnce() -> T) -> Result<(FleetResult, T)> {
         for (_, _, stdin) in self.children.iter_mut() {
             stdin.write_all(b"go\n").await?;
             stdin.flush().await?;
@@ -268,7 +274,7 @@ impl Fleet {
             received: 0,
             latency_us: Histogram::new_with_bounds(1, 120_000_000, 3)?,
         };
-        for (child, lines, _) in self.children.iter_mut() {
+        for (_, lines, _) in self.children.iter_mut() {
             let line = lines.next_line().await?.context("worker exited without a report")?;
             let w: WorkerReport = serde_json::from_str(&line)?;
             let bytes = base64::engine::general_purpose::STANDARD.decode(w.histogram)?;
@@ -281,12 +287,17 @@ impl Fleet {
             r.sent += w.sent;
             r.send_errors += w.send_errors;
             r.received += w.received;
+        }
+        let end = at_end();
+        for (child, _, stdin) in self.children.iter_mut() {
+            stdin.write_all(b"bye\n").await?;
+            stdin.flush().await?;
             let status = child.wait().await?;
             if !status.success() {
                 bail!("a worker failed: {status}");
             }
         }
-        Ok(r)
+        Ok((r, end))
     }
 }
 

@@ -281,8 +281,7 @@ async fn run(cli: Cli) -> Result<()> {
             tokio::time::sleep(Duration::from_secs(3)).await;
             let after = server::rss_kib(s.pid()).unwrap_or(0);
             let t0 = fleet::cpu_ticks(s.pid()).unwrap_or(0);
-            let r = fleet.run().await?;
-            let t1 = fleet::cpu_ticks(s.pid()).unwrap_or(0);
+            let (r, t1) = fleet.run(|| fleet::cpu_ticks(s.pid()).unwrap_or(0)).await?;
             let cpu = (t1 - t0) as f64 / 100.0 / seconds as f64 * 100.0;
             println!(
                 "idle users={users} connected={ready} failed={failed} server_rss_before={before}KiB after={after}KiB per_connection={:.2}KiB idle_cpu={cpu:.1}% (over {seconds}s incl. heartbeats; {} clients kept)",
@@ -313,9 +312,15 @@ async fn run(cli: Cli) -> Result<()> {
                 seconds,
             )
             .await?;
+            let monitor = s.redis_monitor();
             let redis_before = s.redis_commands();
-            let r = fleet.run().await?;
-            println!("{}", redis_line(redis_before, s.redis_commands(), r.sent, s.nodes()));
+            let (r, (redis_after, counts)) = fleet
+                .run(|| (s.redis_commands(), monitor.map(server::Monitor::finish)))
+                .await?;
+            println!("{}", redis_line(redis_before, redis_after, r.sent, s.nodes()));
+            if let Some(counts) = counts {
+                println!("{}", server::monitor_line(&counts, r.sent));
+            }
             let h = &r.latency_us;
             println!(
                 "chat nodes={} users={users} connected={ready} failed={failed} target_rate={rate:.0}/s sent={} send_errors={} delivered={} delivered/s={:.0} p50={:.2}ms p99={:.2}ms max={:.2}ms server_rss={}KiB",

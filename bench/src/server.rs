@@ -286,6 +286,18 @@ impl Servers {
         }
     }
 
+    /// With `TERN_BENCH_REDIS_MONITOR=1` and several nodes: Redis's `MONITOR` stream, counted
+    /// until `finish`. Unlike `INFO commandstats` it tells the commands the nodes send from
+    /// those that run inside their scripts. MONITOR slows Redis: count at a low rate.
+    pub fn redis_monitor(&self) -> Option<Monitor> {
+        match self {
+            Servers::Many(c) if std::env::var("TERN_BENCH_REDIS_MONITOR").as_deref() == Ok("1") => {
+                Monitor::start(&c.redis_url).ok()
+            }
+            _ => None,
+        }
+    }
+
     /// (all commands, PUBLISH) counted by Redis so far; None with one node (no Redis).
     pub fn redis_commands(&self) -> Option<(u64, u64)> {
         match self {
@@ -293,4 +305,68 @@ impl Servers {
             Servers::Many(c) => c.redis_commands().ok(),
         }
     }
+}
+
+/// `redis-cli MONITOR`, counting each command the nodes send (commands run by a script are
+/// shown by MONITOR as from `lua` and left out).
+pub struct Monitor {
+    child: Child,
+    counts: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>,
+}
+
+impl Monitor {
+    fn start(redis_url: &str) -> Result<Self> {
+        let host = redis_url.trim_start_matches("redis://").trim_end_matches('/');
+        let (h, p) = host.rsplit_once(':').unwrap_or((host, "6379"));
+        let mut child = Command::new("redis-cli")
+            .args(["-h", h, "-p", p, "MONITOR"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("running redis-cli MONITOR")?;
+        let out = child.stdout.take().context("monitor stdout")?;
+        let counts = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
+        let c = counts.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                // 1796547009.095458 [0 127.0.0.1:42674] "EVALSHA" "…" …
+                let Some((client, rest)) = line.split_once("] ") else {
+                    continue;
+                };
+                if client.ends_with(" lua") {
+                    continue;
+                }
+                let name = rest.split('"').nth(1).unwrap_or("").to_ascii_uppercase();
+                if name.is_empty() || name == "INFO" {
+                    continue;
+                }
+                *c.lock().unwrap_or_else(|p| p.into_inner()).entry(name).or_insert(0) += 1;
+            }
+        });
+        // Give MONITOR a moment to attach before the measured part starts.
+        std::thread::sleep(Duration::from_millis(200));
+        Ok(Self { child, counts })
+    }
+
+    /// Stops counting; each command's count.
+    pub fn finish(mut self) -> std::collections::BTreeMap<String, u64> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // The reader thread may still hold lines read before the kill; they are few.
+        std::thread::sleep(Duration::from_millis(100));
+        self.counts.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// One line: the commands the nodes sent per message, by command.
+pub fn monitor_line(counts: &std::collections::BTreeMap<String, u64>, sent: u64) -> String {
+    let all: u64 = counts.values().sum();
+    let per = |n: u64| n as f64 / sent.max(1) as f64;
+    let by: Vec<String> = counts.iter().map(|(k, v)| format!("{k}={:.2}", per(*v))).collect();
+    format!(
+        "redis-monitor sent_by_nodes={all} messages={sent} per_message={:.2} ({})",
+        per(all),
+        by.join(" ")
+    )
 }

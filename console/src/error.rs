@@ -26,6 +26,10 @@ pub enum PageError {
     TooManyAttempts {
         retry_after_secs: u64,
     },
+    /// A link that no longer works (used, expired, or never was).
+    Gone(String),
+    /// Something the answer needs is down for now (the mail server); try again later.
+    Unavailable(String),
     Internal(String),
 }
 
@@ -70,6 +74,8 @@ impl IntoResponse for PageError {
                 )
                     .into_response();
             }
+            PageError::Gone(m) => (StatusCode::GONE, "This link does not work", m.clone()),
+            PageError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "Not just now", m.clone()),
             PageError::Internal(cause) => {
                 tracing::error!(error = %cause, "console request failed");
                 (
@@ -127,6 +133,8 @@ impl From<ConsoleError> for PageError {
         match e {
             ConsoleError::NotFound(_) => PageError::NotFound,
             ConsoleError::Invalid(m) | ConsoleError::Conflict(m) => PageError::Invalid(m),
+            ConsoleError::MailFailed(m) => PageError::Unavailable(m),
+            ConsoleError::Forbidden(m) => PageError::Forbidden(m),
             ConsoleError::WrongCredentials | ConsoleError::Locked { .. } => PageError::Invalid(e.to_string()),
             ConsoleError::Tenancy(t) => PageError::Internal(t.to_string()),
             ConsoleError::Store(s) => s.into(),

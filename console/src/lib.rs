@@ -10,7 +10,8 @@
 //! - `security`: headers on every answer (strict CSP without inline scripts, no framing).
 //! - `error`: `PageError`, the one error type, rendered as a page with the right status.
 //! - `views`: formatting shared by the pages (times, roles).
-//! - `pages`: one module per area (sign-in, tenants, apps, users, messages, webhooks, audit).
+//! - `pages`: one module per area (sign-in, sign-up, tenants, apps, users, messages, webhooks,
+//!   audit, the mail outbox).
 //! - `assets`: the vendored htmx, the stylesheet and script, embedded in the binary.
 
 mod assets;
@@ -41,12 +42,21 @@ pub fn router(state: ConsoleState) -> Router {
         .route(&at("/login"), get(sign_in::form).post(sign_in::submit))
         .route(&at("/logout"), post(sign_in::sign_out))
         .route(&at("/logout-everywhere"), post(sign_in::sign_out_everywhere))
+        .route(&at("/signup"), get(signup::form).post(signup::submit))
+        .route(&at("/verify"), get(signup::show).post(signup::verify))
+        .route(&at("/invite"), get(team::show).post(team::accept))
         .route(&at("/assets/{file}"), get(assets::serve))
+        .route(&at("/mail"), get(mail::outbox))
         .route(&at("/tenants"), get(tenants::list).post(tenants::create))
         .route(&at("/audit"), get(audit::platform))
         .route(&at("/t/{tenant}"), get(tenants::show))
         .route(&at("/t/{tenant}/status"), post(tenants::set_status))
+        .route(&at("/t/{tenant}/decision"), post(tenants::decide))
         .route(&at("/t/{tenant}/members"), post(tenants::add_member))
+        .route(&at("/t/{tenant}/members/{account}/role"), post(team::change_role))
+        .route(&at("/t/{tenant}/members/{account}/remove"), post(team::remove))
+        .route(&at("/t/{tenant}/invitations"), post(team::invite))
+        .route(&at("/t/{tenant}/invitations/{invitation}/revoke"), post(team::revoke))
         .route(&at("/t/{tenant}/audit"), get(audit::tenant))
         .route(&at("/t/{tenant}/apps"), get(apps::to_tenant).post(apps::create))
         .route(&at("/t/{tenant}/apps/{app}"), get(apps::show))

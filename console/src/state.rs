@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use tern_platform::auth::credentials::CredentialCache;
 use tern_platform::delivery::Pipeline;
+use tern_platform::mail::Mailer;
 use tern_platform::secret_box::SecretBox;
+use tern_platform::service::signup::SignupPolicy;
 
 use crate::auth::LoginLimiter;
 
@@ -26,6 +28,12 @@ pub struct ConsoleInner {
     /// Mark the session cookie `Secure` on every answer, not only behind an HTTPS proxy.
     pub secure_cookies: bool,
     pub login_limiter: LoginLimiter,
+    /// Sign-up, verification, decisions on tenants and invitations go out through it.
+    pub mailer: Arc<Mailer>,
+    /// Whether the public may sign up, and whether an operator approves new tenants.
+    pub signup: SignupPolicy,
+    /// Sign-ups allowed per client address (the same one-minute windows as sign-in).
+    pub signup_limiter: LoginLimiter,
 }
 
 impl std::ops::Deref for ConsoleState {
@@ -36,8 +44,8 @@ impl std::ops::Deref for ConsoleState {
 }
 
 impl ConsoleState {
-    /// The console's view of a node's engine.
-    pub fn from_engine(e: &tern_platform::engine::Engine) -> Self {
+    /// The console's view of a node's engine, sending mail through `mailer`.
+    pub fn from_engine(e: &tern_platform::engine::Engine, mailer: Arc<Mailer>) -> Self {
         Self(Arc::new(ConsoleInner {
             pipeline: e.pipeline.clone(),
             secrets: e.secrets.clone(),
@@ -46,6 +54,9 @@ impl ConsoleState {
             max_app_rate_per_second: tern_platform::domain::DEFAULT_MAX_APP_RATE_PER_SECOND,
             secure_cookies: false,
             login_limiter: LoginLimiter::default(),
+            mailer,
+            signup: SignupPolicy::default(),
+            signup_limiter: LoginLimiter::default(),
         }))
     }
 

@@ -259,6 +259,7 @@ async fn run_batch(p: &Ctx, app: &App, job: &Broadcast, max_batch: usize, owner:
             reply_to: None,
             mentions: Vec::new(),
             mention_all: false,
+            push: false,
         })
         .collect();
     let outcomes = if batch.is_empty() {

@@ -74,6 +74,13 @@ pub enum DeliveryError {
     /// Read counts are kept only for groups up to the app's `group_read_receipt_limit`.
     #[error("{0}")]
     ReceiptsUnavailable(String),
+    // ---- offline push ----
+    /// Provider credentials that do not parse, or whose key does not load and sign.
+    #[error("{0}")]
+    InvalidPushCredentials(String),
+    /// A push needs credentials the app has not set for the device's provider.
+    #[error("{0}")]
+    PushNotConfigured(String),
 }
 
 impl DeliveryError {
@@ -105,6 +112,8 @@ impl DeliveryError {
             Self::MemberMuted { .. } => "member_muted",
             Self::GroupMuted => "group_muted",
             Self::ReceiptsUnavailable(_) => "receipts_unavailable",
+            Self::InvalidPushCredentials(_) => "invalid_push_credentials",
+            Self::PushNotConfigured(_) => "push_not_configured",
         }
     }
 }

@@ -125,6 +125,10 @@ string_id!(
     ClientMsgId
 );
 string_id!(
+    /// A device registered for offline pushes: `dev_` + 20 lowercase alphanumerics.
+    DeviceId
+);
+string_id!(
     /// The id of an app secret record (not the secret itself): `sec_` + 16 lowercase alphanumerics.
     SecretId
 );
@@ -190,6 +194,16 @@ impl SecretId {
     }
     pub fn parse(s: &str) -> Result<Self, IdError> {
         parse_prefixed("secret id", s, "sec_", 16)?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl DeviceId {
+    pub fn generate() -> Self {
+        Self(format!("dev_{}", lower_alnum(20)))
+    }
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        parse_prefixed("device id", s, "dev_", 20)?;
         Ok(Self(s.to_owned()))
     }
 }
@@ -390,7 +404,8 @@ deserialize_via_parse!(
     RoomId,
     MsgId,
     ClientMsgId,
-    SecretId
+    SecretId,
+    DeviceId
 );
 
 #[cfg(test)]
@@ -459,6 +474,7 @@ mod tests {
         assert!(AppKey::parse(AppKey::generate().as_str()).is_ok());
         assert!(MsgId::parse(MsgId::generate().as_str()).is_ok());
         assert!(SecretId::parse(SecretId::generate().as_str()).is_ok());
+        assert!(DeviceId::parse(DeviceId::generate().as_str()).is_ok());
         assert!(AppKey::parse("ak_demo_4k2m9p7q").is_ok());
         assert!(AppKey::parse("sk_demo").is_err());
     }

@@ -17,6 +17,7 @@
 //! - `lifecycle`: what happens to a message after it is sent (edits, recalls, reactions, ...).
 //! - `friends`, `rooms`, `broadcasts`: operations shared by the server API and the gateway.
 //! - `friends`, `groups`: the social operations every door shares.
+//! - `push`: offline push to APNs and FCM: devices, credentials, the worker, the delivery log.
 //! - `proto`: types generated from `proto/tern/v1/`; `struct_json`: JSON ↔ `google.protobuf.Struct`.
 
 pub mod admins;
@@ -35,10 +36,12 @@ pub mod groups;
 pub mod ids;
 pub mod json_strict;
 pub mod lifecycle;
+pub mod mail;
 pub mod nonce;
 pub mod ports;
 pub mod presence;
 pub mod proto;
+pub mod push;
 pub mod rate_limits;
 pub mod redis_adapters;
 pub mod rooms;

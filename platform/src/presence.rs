@@ -20,6 +20,24 @@ pub struct UserPresence {
     pub devices: Vec<String>,
 }
 
+/// What `Presence::session_opened` found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Opened {
+    /// The user was offline before this session (they came online).
+    pub came_online: bool,
+    /// The user's other sessions of the same device class on live nodes, this node's
+    /// included, oldest first: the gateway closes the oldest beyond the app's device limit,
+    /// wherever they are.
+    pub same_class: Vec<SessionRef>,
+}
+
+/// One session, named by the node that holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SessionRef {
+    pub node: NodeId,
+    pub session: u64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PresenceError {
     #[error("presence unavailable: {0}")]
@@ -28,7 +46,9 @@ pub enum PresenceError {
 
 #[async_trait]
 pub trait Presence: Send + Sync + 'static {
-    /// A session opened. Returns true if the user was offline before (they came online).
+    /// A session opened on `device`, of device `class` (the multi-device policy counts
+    /// sessions per class: `web`, `ios`, `android`, ...). Says whether the user came online
+    /// and which of their sessions of the same class are open elsewhere.
     async fn session_opened(
         &self,
         app: &AppId,
@@ -36,7 +56,8 @@ pub trait Presence: Send + Sync + 'static {
         node: &str,
         session: u64,
         device: &str,
-    ) -> Result<bool, PresenceError>;
+        class: &str,
+    ) -> Result<Opened, PresenceError>;
     /// A session closed. Returns true if it was the user's last (they went offline).
     async fn session_closed(&self, app: &AppId, user: &UserId, node: &str, session: u64)
         -> Result<bool, PresenceError>;
@@ -114,10 +135,19 @@ fn decrement<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, u32>, key: K) {
     }
 }
 
+/// One open session as in-process presence keeps it.
+struct Entry {
+    device: String,
+    class: String,
+    /// Opening order across the process (the oldest goes first under the device limit).
+    order: u64,
+}
+
 #[derive(Default)]
 struct State {
-    /// user → (node, session) → device
-    sessions: HashMap<UserKey, HashMap<(String, u64), String>>,
+    /// user → (node, session) → its entry
+    sessions: HashMap<UserKey, HashMap<(String, u64), Entry>>,
+    opened: u64,
     last_seen: HashMap<UserKey, UnixMillis>,
     rooms: HashMap<RoomKey, RoomMembers>,
 }
@@ -149,12 +179,45 @@ impl Presence for MemoryPresence {
         node: &str,
         session: u64,
         device: &str,
-    ) -> Result<bool, PresenceError> {
+        class: &str,
+    ) -> Result<Opened, PresenceError> {
         let mut s = self.lock();
+        s.opened += 1;
+        let order = s.opened;
         let entry = s.sessions.entry((app.clone(), user.clone())).or_default();
-        let was_offline = entry.is_empty();
-        entry.insert((node.to_owned(), session), device.to_owned());
-        Ok(was_offline)
+        let came_online = entry.is_empty();
+        let mut same: Vec<(u64, SessionRef)> = entry
+            .iter()
+            .filter(|(key, e)| e.class == class && **key != (node.to_owned(), session))
+            .map(|((n, id), e)| {
+                (
+                    e.order,
+                    SessionRef {
+                        node: n.clone(),
+                        session: *id,
+                    },
+                )
+            })
+            .collect();
+        same.sort_by_key(|(order, _)| *order);
+        let old = entry.insert(
+            (node.to_owned(), session),
+            Entry {
+                device: device.to_owned(),
+                class: class.to_owned(),
+                order,
+            },
+        );
+        if let Some(old) = old {
+            // Written again (`reannounce`): it keeps its place in the opening order.
+            if let Some(e) = entry.get_mut(&(node.to_owned(), session)) {
+                e.order = old.order;
+            }
+        }
+        Ok(Opened {
+            came_online,
+            same_class: same.into_iter().map(|(_, r)| r).collect(),
+        })
     }
 
     async fn session_closed(
@@ -203,7 +266,7 @@ impl Presence for MemoryPresence {
                 let devices: Vec<String> = s
                     .sessions
                     .get(&key)
-                    .map(|m| m.values().cloned().collect())
+                    .map(|m| m.values().map(|e| e.device.clone()).collect())
                     .unwrap_or_default();
                 UserPresence {
                     user_id: u.clone(),
@@ -303,8 +366,18 @@ mod tests {
         let p = MemoryPresence::new();
         let app = AppId::generate();
         let u = UserId::parse("alice").unwrap();
-        assert!(p.session_opened(&app, &u, "n1", 1, "phone").await.unwrap());
-        assert!(!p.session_opened(&app, &u, "n1", 2, "laptop").await.unwrap());
+        assert!(
+            p.session_opened(&app, &u, "n1", 1, "phone", "ios")
+                .await
+                .unwrap()
+                .came_online
+        );
+        assert!(
+            !p.session_opened(&app, &u, "n1", 2, "laptop", "web")
+                .await
+                .unwrap()
+                .came_online
+        );
         assert!(!p.session_closed(&app, &u, "n1", 1).await.unwrap());
         let now = p.presence(&app, std::slice::from_ref(&u)).await.unwrap();
         assert!(now[0].online);
@@ -316,11 +389,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_new_session_learns_the_older_ones_of_its_class_oldest_first() {
+        let p = MemoryPresence::new();
+        let app = AppId::generate();
+        let u = UserId::parse("alice").unwrap();
+        p.session_opened(&app, &u, "n2", 7, "phone-1", "ios").await.unwrap();
+        p.session_opened(&app, &u, "n1", 3, "laptop", "web").await.unwrap();
+        p.session_opened(&app, &u, "n1", 4, "phone-2", "ios").await.unwrap();
+        let opened = p.session_opened(&app, &u, "n3", 1, "phone-3", "ios").await.unwrap();
+        let at = |node: &str, session| SessionRef {
+            node: node.into(),
+            session,
+        };
+        assert_eq!(opened.same_class, vec![at("n2", 7), at("n1", 4)]);
+        // Written again after an outage, a session keeps its place: still the oldest.
+        p.session_opened(&app, &u, "n2", 7, "phone-1", "ios").await.unwrap();
+        let opened = p.session_opened(&app, &u, "n1", 5, "phone-4", "ios").await.unwrap();
+        assert_eq!(opened.same_class, vec![at("n2", 7), at("n1", 4), at("n3", 1)]);
+    }
+
+    #[tokio::test]
     async fn presence_is_scoped_by_app() {
         let p = MemoryPresence::new();
         let (a, b) = (AppId::generate(), AppId::generate());
         let u = UserId::parse("alice").unwrap();
-        p.session_opened(&a, &u, "n1", 1, "d").await.unwrap();
+        p.session_opened(&a, &u, "n1", 1, "d", "ios").await.unwrap();
         assert!(p.nodes_of(&b, std::slice::from_ref(&u)).await.unwrap().is_empty());
         assert_eq!(p.nodes_of(&a, std::slice::from_ref(&u)).await.unwrap().len(), 1);
     }

@@ -12,7 +12,7 @@ use tern_platform::bus::{Bus, BusEvent, Push, Target};
 use tern_platform::domain::now_ms;
 use tern_platform::ids::{AppId, RoomId, UserId};
 use tern_platform::nonce::NonceStore;
-use tern_platform::presence::Presence;
+use tern_platform::presence::{Presence, SessionRef};
 use tern_platform::redis_adapters::{RedisAdapters, RedisConfig};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -101,38 +101,149 @@ async fn a_nonce_used_on_one_node_is_refused_on_the_other_until_it_expires() {
 }
 
 #[tokio::test]
+async fn a_new_session_learns_the_older_sessions_of_its_class_on_every_live_node_oldest_first() {
+    let Some(cfg) = config() else { return };
+    let (a, b, c) = (node(&cfg, "a").await, node(&cfg, "b").await, node(&cfg, "c").await);
+    let app = AppId::generate();
+    let alice = user("alice");
+    let at = |node: &str, session| SessionRef {
+        node: node.into(),
+        session,
+    };
+    a.ports
+        .presence
+        .session_opened(&app, &alice, "a", 1, "phone-1", "ios")
+        .await
+        .unwrap();
+    b.ports
+        .presence
+        .session_opened(&app, &alice, "b", 1, "laptop", "web")
+        .await
+        .unwrap();
+    b.ports
+        .presence
+        .session_opened(&app, &alice, "b", 2, "phone-2", "ios")
+        .await
+        .unwrap();
+    let opened = c
+        .ports
+        .presence
+        .session_opened(&app, &alice, "c", 1, "phone-3", "ios")
+        .await
+        .unwrap();
+    assert!(!opened.came_online);
+    assert_eq!(opened.same_class, vec![at("a", 1), at("b", 2)]);
+    // Written again (after an outage) a session keeps its opening time: still the oldest.
+    a.ports
+        .presence
+        .session_opened(&app, &alice, "a", 1, "phone-1", "ios")
+        .await
+        .unwrap();
+    let opened = c
+        .ports
+        .presence
+        .session_opened(&app, &alice, "c", 2, "phone-4", "ios")
+        .await
+        .unwrap();
+    assert_eq!(opened.same_class, vec![at("a", 1), at("b", 2), at("c", 1)]);
+    // Devices are still what presence shows.
+    let now = a
+        .ports
+        .presence
+        .presence(&app, std::slice::from_ref(&alice))
+        .await
+        .unwrap();
+    let mut devices = now[0].devices.clone();
+    devices.sort();
+    assert_eq!(devices, ["laptop", "phone-1", "phone-2", "phone-3", "phone-4"]);
+    // A dead node's sessions do not count.
+    b.stop().await;
+    assert!(
+        eventually(15, || {
+            let (p, app, alice) = (&c.ports.presence, &app, &alice);
+            async move {
+                let opened = p.session_opened(app, alice, "c", 3, "phone-5", "ios").await.unwrap();
+                opened.same_class.iter().all(|r| r.node != "b")
+            }
+        })
+        .await,
+        "b's sessions stop counting once its lease is gone"
+    );
+    a.stop().await;
+    c.stop().await;
+}
+
+/// A large group's delivery is routed in several script calls; every member is found.
+#[tokio::test]
+async fn a_delivery_to_twelve_hundred_members_is_routed_to_exactly_their_nodes() {
+    let Some(cfg) = config() else { return };
+    let (a, b) = (node(&cfg, "a").await, node(&cfg, "b").await);
+    let app = AppId::generate();
+    let members: Vec<UserId> = (0..1_203).map(|i| user(&format!("m{i}"))).collect();
+    // Members 0..1200 online: every third on b, the rest on a; the last three offline.
+    for (i, m) in members.iter().take(1_200).enumerate() {
+        let (n, name) = if i % 3 == 0 { (&b, "b") } else { (&a, "a") };
+        n.ports
+            .presence
+            .session_opened(&app, m, name, i as u64, "phone", "ios")
+            .await
+            .unwrap();
+    }
+    let routes = a.ports.presence.nodes_of(&app, &members).await.unwrap();
+    assert_eq!(routes.len(), 2, "only a and b hold members");
+    let expect = |on_b: bool| -> Vec<UserId> {
+        members
+            .iter()
+            .take(1_200)
+            .enumerate()
+            .filter(|(i, _)| (i % 3 == 0) == on_b)
+            .map(|(_, m)| m.clone())
+            .collect()
+    };
+    assert_eq!(routes["b"], expect(true));
+    assert_eq!(routes["a"], expect(false));
+}
+
+#[tokio::test]
 async fn each_node_sees_the_others_sessions_and_routes_only_to_the_nodes_that_hold_them() {
     let Some(cfg) = config() else { return };
     let (a, b) = (node(&cfg, "a").await, node(&cfg, "b").await);
     let app = AppId::generate();
     let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
 
-    assert!(a
-        .ports
-        .presence
-        .session_opened(&app, &alice, "a", 1, "phone")
-        .await
-        .unwrap());
+    assert!(
+        a.ports
+            .presence
+            .session_opened(&app, &alice, "a", 1, "phone", "ios")
+            .await
+            .unwrap()
+            .came_online
+    );
     assert!(
         !a.ports
             .presence
-            .session_opened(&app, &alice, "a", 2, "web")
+            .session_opened(&app, &alice, "a", 2, "web", "web")
             .await
-            .unwrap(),
+            .unwrap()
+            .came_online,
         "second device"
     );
-    assert!(b
-        .ports
-        .presence
-        .session_opened(&app, &bob, "b", 1, "phone")
-        .await
-        .unwrap());
-    assert!(!b
-        .ports
-        .presence
-        .session_opened(&app, &alice, "b", 3, "tablet")
-        .await
-        .unwrap());
+    assert!(
+        b.ports
+            .presence
+            .session_opened(&app, &bob, "b", 1, "phone", "ios")
+            .await
+            .unwrap()
+            .came_online
+    );
+    assert!(
+        !b.ports
+            .presence
+            .session_opened(&app, &alice, "b", 3, "tablet", "ios")
+            .await
+            .unwrap()
+            .came_online
+    );
 
     let routes = b
         .ports
@@ -266,7 +377,7 @@ async fn a_dead_nodes_users_go_offline_and_are_no_longer_routed_to_it() {
     lease(now_ms() + 10_000).query_async::<()>(&mut raw).await.unwrap();
     a.ports
         .presence
-        .session_opened(&app, &dave, "ghost", 1, "phone")
+        .session_opened(&app, &dave, "ghost", 1, "phone", "ios")
         .await
         .unwrap();
     a.ports
@@ -324,7 +435,7 @@ async fn a_clean_stop_gives_up_the_lease_and_the_sessions_at_once() {
     let app = AppId::generate();
     b.ports
         .presence
-        .session_opened(&app, &user("erin"), "b", 1, "web")
+        .session_opened(&app, &user("erin"), "b", 1, "web", "web")
         .await
         .unwrap();
     b.stop().await;
@@ -440,7 +551,9 @@ async fn after_redis_comes_back_the_bus_delivers_again_without_a_restart() {
     // While cut, b's calls fail with an error rather than hang or panic.
     let err = tokio::time::timeout(
         Duration::from_secs(10),
-        b.ports.presence.session_opened(&app, &user("bob"), "b", 1, "phone"),
+        b.ports
+            .presence
+            .session_opened(&app, &user("bob"), "b", 1, "phone", "ios"),
     )
     .await
     .expect("a call during the outage answers within its timeout");
@@ -462,7 +575,7 @@ async fn after_redis_comes_back_the_bus_delivers_again_without_a_restart() {
     assert!(b
         .ports
         .presence
-        .session_opened(&app, &user("bob"), "b", 2, "phone")
+        .session_opened(&app, &user("bob"), "b", 2, "phone", "ios")
         .await
         .is_ok());
     a.stop().await;

@@ -58,6 +58,7 @@ fn dm(app: &AppId, from: &str, to: &str, key: &str, reply_to: Option<&MsgId>) ->
         reply_to: reply_to.cloned(),
         mentions: Vec::new(),
         mention_all: false,
+        push: false,
     }
 }
 

@@ -97,7 +97,7 @@ pub fn push_frame(push: &Push) -> Option<pb::ServerFrame> {
             created_at: *created_at,
             ..Default::default()
         }),
-        Push::Kick { .. } => return None,
+        Push::Kick { .. } | Push::Replaced { .. } => return None,
         // ---- message lifecycle ----
         Push::MessageChanged { change: c } => match &c.kind {
             // A recall keeps its own push (the contract's `recall`).

@@ -20,6 +20,7 @@ use std::time::Duration;
 use tern_platform::bus::{BusError, BusEvent, Push, Target};
 use tern_platform::delivery::Pipeline;
 use tern_platform::ids::{AppId, UserId};
+use tern_platform::presence::SessionRef;
 use tern_platform::proto::v1 as pb;
 use tern_platform::rate_limits::RateKey;
 use tokio::sync::Semaphore;
@@ -49,6 +50,22 @@ pub(crate) enum DeviceClass {
     Native(i32),
     /// Browsers, limited by `max_sessions_web`.
     Web,
+}
+
+impl DeviceClass {
+    /// The class's name in shared presence, where nodes compare classes.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            DeviceClass::Web => "web",
+            DeviceClass::Native(p) => match pb::Platform::try_from(p) {
+                Ok(pb::Platform::Ios) => "ios",
+                Ok(pb::Platform::Android) => "android",
+                Ok(pb::Platform::Desktop) => "desktop",
+                Ok(pb::Platform::Web) => "web",
+                _ => "other",
+            },
+        }
+    }
 }
 
 /// What routing needs of a session (its app and user are the keys that lead to it).
@@ -222,7 +239,7 @@ impl Gateway {
     /// presence said they may be lost (Redis came back after an outage). Sessions that
     /// close meanwhile are written and then removed by their own close, as usual.
     async fn reannounce(&self) {
-        let sessions: Vec<(AppId, UserId, u64, Arc<str>)> = {
+        let sessions: Vec<(AppId, UserId, u64, Arc<str>, DeviceClass)> = {
             let reg = self.lock();
             reg.users
                 .iter()
@@ -234,7 +251,7 @@ impl Gateway {
                 .filter_map(|(app, user, id)| {
                     reg.sessions
                         .get(&id)
-                        .map(|h| (app.clone(), user.clone(), id, h.device.clone()))
+                        .map(|h| (app.clone(), user.clone(), id, h.device.clone(), h.class))
                 })
                 .collect()
         };
@@ -242,8 +259,12 @@ impl Gateway {
         let presence = self.pipeline.presence();
         let node = self.config.node_id.as_str();
         let mut failed = 0usize;
-        for (app, user, id, device) in &sessions {
-            if presence.session_opened(app, user, node, *id, device).await.is_err() {
+        for (app, user, id, device, class) in &sessions {
+            if presence
+                .session_opened(app, user, node, *id, device, class.name())
+                .await
+                .is_err()
+            {
                 failed += 1;
             }
         }
@@ -260,33 +281,10 @@ impl Gateway {
         );
     }
 
-    /// Registers a session, closing the user's oldest sessions of the same device class
-    /// beyond `limit` (they get `kicked` with `session_replaced`).
-    pub(crate) fn register(&self, id: u64, app: &AppId, user: &UserId, handle: SessionHandle, limit: usize) {
-        let class = handle.class;
+    /// Registers a session. The multi-device policy is applied once presence has answered
+    /// (`replace_oldest`), or on this node alone when it could not (`limit_here`).
+    pub(crate) fn register(&self, id: u64, app: &AppId, user: &UserId, handle: SessionHandle) {
         let mut reg = self.lock();
-        let same_class: Vec<u64> = reg
-            .users
-            .get(app)
-            .and_then(|users| users.get(user))
-            .map(|u| {
-                u.ids
-                    .iter()
-                    .copied()
-                    .filter(|s| reg.sessions.get(s).is_some_and(|h| h.class == class))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let excess = (same_class.len() + 1).saturating_sub(limit.max(1));
-        for old in same_class.iter().take(excess) {
-            if let Some(h) = reg.sessions.get(old) {
-                h.out.close(Closing::kicked(
-                    codes::KICKED,
-                    "session_replaced",
-                    "a newer session of this user on the same kind of device logged in",
-                ));
-            }
-        }
         reg.users
             .entry(app.clone())
             .or_default()
@@ -296,6 +294,69 @@ impl Gateway {
             .push(id);
         reg.sessions.insert(id, handle);
         metrics::gauge!("tern_gateway_sessions").set(reg.sessions.len() as f64);
+    }
+
+    /// The multi-device policy across nodes: `older` are the user's other sessions of the
+    /// new session's class, oldest first, wherever they are (`Opened::same_class`); those
+    /// beyond `limit` are closed with `session_replaced`, here directly, on other nodes
+    /// through the bus.
+    pub(crate) async fn replace_oldest(&self, app: &AppId, user: &UserId, older: &[SessionRef], limit: usize) {
+        let excess = (older.len() + 1).saturating_sub(limit.max(1));
+        if excess == 0 {
+            return;
+        }
+        let mut remote: HashMap<&str, Vec<u64>> = HashMap::new();
+        {
+            let reg = self.lock();
+            for r in &older[..excess] {
+                if r.node == self.config.node_id {
+                    if let Some(h) = reg.sessions.get(&r.session) {
+                        h.out.close(replaced());
+                    }
+                } else {
+                    remote.entry(r.node.as_str()).or_default().push(r.session);
+                }
+            }
+        }
+        for (node, sessions) in remote {
+            let ev = BusEvent {
+                app_id: app.clone(),
+                target: Target::Users {
+                    users: vec![user.clone()],
+                },
+                push: Push::Replaced { sessions },
+            };
+            if let Err(e) = self.pipeline.bus().publish(node, ev).await {
+                tracing::warn!(error = %e, node, "could not ask a node to close a replaced session");
+            }
+        }
+    }
+
+    /// The multi-device policy on this node alone (shared presence did not answer): closes
+    /// the user's oldest sessions here of `id`'s class beyond `limit`.
+    pub(crate) fn limit_here(&self, id: u64, app: &AppId, user: &UserId, limit: usize) {
+        let reg = self.lock();
+        let Some(class) = reg.sessions.get(&id).map(|h| h.class) else {
+            return;
+        };
+        let same_class: Vec<u64> = reg
+            .users
+            .get(app)
+            .and_then(|users| users.get(user))
+            .map(|u| {
+                u.ids
+                    .iter()
+                    .copied()
+                    .filter(|s| *s != id && reg.sessions.get(s).is_some_and(|h| h.class == class))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let excess = (same_class.len() + 1).saturating_sub(limit.max(1));
+        for old in same_class.iter().take(excess) {
+            if let Some(h) = reg.sessions.get(old) {
+                h.out.close(replaced());
+            }
+        }
     }
 
     /// Removes a session and its presence subscriptions (its rooms: `LocalRooms::leave_all`).
@@ -401,6 +462,14 @@ impl Gateway {
             }
             return;
         }
+        if let Push::Replaced { sessions } = &ev.push {
+            for id in targets.iter().filter(|id| sessions.contains(id)) {
+                if let Some(h) = reg.sessions.get(id) {
+                    h.out.close(replaced());
+                }
+            }
+            return;
+        }
         let Some(frame) = convert::push_frame(&ev.push) else {
             return;
         };
@@ -417,6 +486,15 @@ impl Gateway {
             offer(&h.out, frame, self.config.outbound_queue.max(1));
         }
     }
+}
+
+/// How a session replaced by a newer one of the same device class is closed.
+fn replaced() -> Closing {
+    Closing::kicked(
+        codes::KICKED,
+        "session_replaced",
+        "a newer session of this user on the same kind of device logged in",
+    )
 }
 
 /// Queues a frame into a session's outbound queue; a full queue closes the session as a

@@ -388,20 +388,25 @@ impl Session {
                 out: out.clone(),
                 device: auth.device_id.as_str().into(),
             },
-            limit as usize,
         );
         let presence = gw.pipeline.presence();
         match presence
-            .session_opened(&app.id, &user.id, &gw.config.node_id, id, &auth.device_id)
+            .session_opened(&app.id, &user.id, &gw.config.node_id, id, &auth.device_id, class.name())
             .await
         {
-            Ok(true) => {
-                gw.presence_changed(&app.id, &user.id, true, 0);
-                let data = serde_json::json!({"user_id": user.id, "device_id": auth.device_id, "platform": platform.as_str_name()});
-                gw.pipeline.emit(&app, "user.online", data).await;
+            Ok(opened) => {
+                gw.replace_oldest(&app.id, &user.id, &opened.same_class, limit as usize)
+                    .await;
+                if opened.came_online {
+                    gw.presence_changed(&app.id, &user.id, true, 0);
+                    let data = serde_json::json!({"user_id": user.id, "device_id": auth.device_id, "platform": platform.as_str_name()});
+                    gw.pipeline.emit(&app, "user.online", data).await;
+                }
             }
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "presence unavailable; the session will miss pushes"),
+            Err(e) => {
+                gw.limit_here(id, &app.id, &user.id, limit as usize);
+                tracing::warn!(error = %e, "presence unavailable; the session will miss pushes");
+            }
         }
         let mut s = Self {
             gw,

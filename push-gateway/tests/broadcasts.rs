@@ -235,6 +235,7 @@ async fn a_worker_that_dies_mid_job_leaves_it_to_the_next_with_nothing_lost_or_d
                 reply_to: None,
                 mentions: Vec::new(),
                 mention_all: false,
+                push: false,
             })
             .collect();
         server.store.commit_messages(&uncounted).await.unwrap();

@@ -155,6 +155,17 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         422,
         "A per-message limit would be passed (extension keys, distinct reactions, reactions of one user).",
     ),
+    // ---- offline push ----
+    (
+        "invalid_push_credentials",
+        400,
+        "APNs or FCM credentials were refused: a field is malformed or the key does not load (the message names it).",
+    ),
+    (
+        "push_not_configured",
+        422,
+        "The app has no credentials for the device's push provider.",
+    ),
 ];
 
 #[derive(Debug, Clone)]

@@ -49,6 +49,8 @@ pub struct ErrorDetail {
         rooms::create, rooms::list, rooms::get, rooms::update, rooms::dismiss, rooms::remove_member,
         rooms::mutes, rooms::mute, rooms::unmute,
         broadcasts::start, broadcasts::list, broadcasts::get, broadcasts::cancel,
+        push::register, push::list, push::update, push::remove,
+        push::credentials, push::set_apns, push::set_fcm, push::delete_credentials,
     ),
     components(schemas(ErrorEnvelope, ErrorDetail)),
     modifiers(&Signing),

@@ -22,6 +22,8 @@ const NOT_PROVOKED_OVER_REST: &[&str] = &[
     "user_not_found",
     "recall_window_passed",
     "edit_window_passed",
+    // Answered by a test push to a device whose provider has no credentials (tests/push.rs).
+    "push_not_configured",
 ];
 
 /// An `until` far in the future and fixed, so messages that name it stay the same.
@@ -525,6 +527,21 @@ async fn every_error_body() {
                 "PATCH",
                 &format!("/v1/messages/{}", m.msg_id),
                 Some(&json!({"content": {"text": "again"}})),
+            )
+            .await,
+        );
+
+        // ---- offline push ----
+        cases.record(
+            "APNs credentials whose key is not a .p8",
+            "invalid_push_credentials",
+            call.send(
+                "PUT",
+                "/v1/push/credentials/apns",
+                Some(
+                    &json!({"key_id": "ABC123DEFG", "team_id": "TEAM123456", "bundle_id": "com.example.chat",
+                    "private_key": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"}),
+                ),
             )
             .await,
         );

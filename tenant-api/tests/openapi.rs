@@ -613,6 +613,55 @@ async fn every_documented_operation_answers_as_documented() {
                 "/v1/users/alice/blocks/bob".into(),
                 None,
             ),
+            // ---- offline push ----
+            (
+                "post",
+                "/v1/users/{user_id}/devices",
+                "/v1/users/alice/devices".into(),
+                Some(
+                    json!({"provider": "apns", "token": "ab".repeat(32), "environment": "sandbox", "locale": "en-US"}),
+                ),
+            ),
+            (
+                "get",
+                "/v1/users/{user_id}/devices",
+                "/v1/users/alice/devices".into(),
+                None,
+            ),
+            (
+                "patch",
+                "/v1/users/{user_id}/devices/{device_id}",
+                "/v1/users/alice/devices/{device}".into(),
+                Some(json!({"locale": "fr-FR"})),
+            ),
+            (
+                "delete",
+                "/v1/users/{user_id}/devices/{device_id}",
+                "/v1/users/alice/devices/{device}".into(),
+                None,
+            ),
+            (
+                "put",
+                "/v1/push/credentials/apns",
+                "/v1/push/credentials/apns".into(),
+                Some(
+                    json!({"key_id": "ABC123DEFG", "team_id": "TEAM123456", "bundle_id": "com.example.chat",
+                    "private_key": tern_platform::push::test_keys::p256().0}),
+                ),
+            ),
+            (
+                "put",
+                "/v1/push/credentials/fcm",
+                "/v1/push/credentials/fcm".into(),
+                Some(json!({"service_account": tern_platform::push::test_keys::service_account("demo", "p@demo.iam")})),
+            ),
+            ("get", "/v1/push/credentials", "/v1/push/credentials".into(), None),
+            (
+                "delete",
+                "/v1/push/credentials/{provider}",
+                "/v1/push/credentials/fcm".into(),
+                None,
+            ),
             // ---- rooms ----
             (
                 "post",
@@ -666,8 +715,9 @@ async fn every_documented_operation_answers_as_documented() {
         );
 
         let mut broadcast = String::new();
+        let mut device = String::new();
         for (method, template, path, body) in samples {
-            let path = path.replace("{broadcast}", &broadcast);
+            let path = path.replace("{broadcast}", &broadcast).replace("{device}", &device);
             let op = &doc["paths"][template][method];
             let answer: Result<Value, _> = c.request(&method.to_uppercase(), &path, body.as_ref()).await;
             let (status, value) = match answer {
@@ -693,6 +743,9 @@ async fn every_documented_operation_answers_as_documented() {
             assert!((200..300).contains(&status), "{method} {path} failed: {value}");
             if (method, template) == ("post", "/v1/broadcasts") {
                 broadcast = value["id"].as_str().unwrap().to_owned();
+            }
+            if (method, template) == ("post", "/v1/users/{user_id}/devices") {
+                device = value["device_id"].as_str().unwrap().to_owned();
             }
             let responses = op["responses"].as_object().unwrap();
             let listed = responses

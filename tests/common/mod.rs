@@ -2,6 +2,9 @@
 //! a temporary directory, and start `tern serve` as a real process on a random port.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod browser;
+pub mod smtp;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -35,6 +38,10 @@ pub const SETTINGS: &[&str] = &[
     "TERN_MAX_APP_RATE_LIMIT",
     "TERN_TLS_CERT",
     "TERN_TLS_KEY",
+    "TERN_SMTP_URL",
+    "TERN_SMTP_FROM",
+    "TERN_PUBLIC_URL",
+    "TERN_SIGNUP",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
 ];
 

@@ -4,8 +4,11 @@
 
 pub mod apps;
 pub mod audit;
+pub mod mail;
 pub mod messages;
 pub mod sign_in;
+pub mod signup;
+pub mod team;
 pub mod tenants;
 pub mod users;
 pub mod webhooks;
@@ -57,7 +60,13 @@ pub fn notice(done: Option<&str>) -> Option<String> {
     let text = match done? {
         "tenant-created" => "Tenant created.",
         "status-changed" => "Tenant status changed.",
+        "approved" => "Tenant approved: its owners were emailed.",
+        "declined" => "Tenant declined: its owners were emailed.",
         "member-added" => "Member added.",
+        "invited" => "Invitation sent.",
+        "invitation-revoked" => "Invitation revoked: its link no longer works.",
+        "role-changed" => "Role changed.",
+        "member-removed" => "Member removed.",
         "settings-saved" => "Settings saved.",
         "secret-revoked" => "Secret revoked: it no longer signs requests.",
         "webhook-saved" => "Webhook settings saved.",

@@ -28,6 +28,8 @@ struct LoginPage<'a> {
     token: &'a str,
     email: &'a str,
     error: Option<String>,
+    /// Link to the sign-up page.
+    signup: bool,
 }
 
 /// The client's address (for handlers that take the body themselves).
@@ -53,6 +55,7 @@ fn login_page(
         token: &token,
         email,
         error,
+        signup: st.signup != tern_platform::service::signup::SignupPolicy::Off,
     };
     let cookie = set_cookie(LOGIN_COOKIE, &token, 3600, secure(headers, st));
     (status, [(header::SET_COOKIE, cookie)], html(page)).into_response()

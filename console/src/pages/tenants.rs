@@ -7,7 +7,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use tern_platform::domain::{ConsoleRole, TenantStatus};
 use tern_platform::ids::TenantId;
-use tern_platform::service::console;
+use tern_platform::service::{console, signup};
 
 use super::{audit, notice, see_other};
 use crate::auth::{tenant_scope, Auth, Posted};
@@ -39,9 +39,14 @@ pub struct TenantRow {
 #[template(path = "tenants.html")]
 struct TenantsPage {
     chrome: Chrome,
+    /// Operators: the tenants waiting for their approval.
+    pending: Vec<TenantRow>,
     tenants: Vec<TenantRow>,
     next: Option<String>,
 }
+
+/// Pending tenants listed at once, oldest first.
+const PENDING_SHOWN: u32 = 200;
 
 #[derive(Deserialize)]
 pub struct ListQuery {
@@ -56,7 +61,22 @@ pub async fn list(
 ) -> Result<Response, PageError> {
     let v = &auth.viewer;
     let mut next = None;
+    let mut pending = Vec::new();
     let tenants = if v.account.operator {
+        pending = st
+            .pipeline
+            .store()
+            .tenants_with_status(TenantStatus::PendingApproval, PENDING_SHOWN)
+            .await?
+            .into_iter()
+            .map(|t| TenantRow {
+                id: t.id.to_string(),
+                name: t.name,
+                status: t.status.as_str().into(),
+                created: when(t.created_at),
+                role: "operator".into(),
+            })
+            .collect();
         let after = q.after.as_deref().and_then(|a| TenantId::parse(a).ok());
         let page = console::tenants(&st.pipeline, after.as_ref(), PAGE).await?;
         if page.len() as u32 == PAGE {
@@ -86,7 +106,12 @@ pub async fn list(
         rows
     };
     let chrome = Chrome::new(v, "Tenants").notice(notice(q.done.as_deref()));
-    Ok(html(TenantsPage { chrome, tenants, next }))
+    Ok(html(TenantsPage {
+        chrome,
+        pending,
+        tenants,
+        next,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -123,9 +148,21 @@ pub struct AppRow {
 }
 
 pub struct MemberRow {
+    pub account: i64,
     pub email: String,
     pub role: String,
     pub since: String,
+    /// The viewer may change or remove this member (not above their own role).
+    pub editable: bool,
+}
+
+pub struct InvitationRow {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub invited_by: String,
+    pub expires: String,
+    pub revocable: bool,
 }
 
 #[derive(Template)]
@@ -134,6 +171,7 @@ struct TenantPage {
     chrome: Chrome,
     apps: Vec<AppRow>,
     members: Vec<MemberRow>,
+    invitations: Vec<InvitationRow>,
     can_manage: bool,
     roles: Vec<RoleChoice>,
 }
@@ -170,11 +208,29 @@ pub async fn show(
         .await?
         .into_iter()
         .map(|m| MemberRow {
+            account: m.account_id,
             email: m.email,
             role: m.role.as_str().into(),
             since: when(m.created_at),
+            editable: scope.role >= ConsoleRole::Admin && m.role <= scope.role,
         })
         .collect();
+    let invitations = tern_platform::service::invitations::open_invitations(
+        st.pipeline.store().as_ref(),
+        &scope.tenant.id,
+        tern_platform::domain::now_ms(),
+    )
+    .await?
+    .into_iter()
+    .map(|i| InvitationRow {
+        id: i.token_hash,
+        email: i.email,
+        role: i.role.as_str().into(),
+        invited_by: i.invited_by,
+        expires: when(i.expires_at),
+        revocable: scope.role >= ConsoleRole::Admin && i.role <= scope.role,
+    })
+    .collect();
     let can_manage = scope.role >= ConsoleRole::Admin;
     let roles = ConsoleRole::ALL
         .iter()
@@ -191,6 +247,7 @@ pub async fn show(
         chrome,
         apps,
         members,
+        invitations,
         can_manage,
         roles,
     }))
@@ -221,6 +278,13 @@ pub async fn set_status(
         "suspended" => TenantStatus::Suspended,
         _ => return Err(PageError::Invalid("status must be active or suspended".into())),
     };
+    if !matches!(scope.tenant.status, TenantStatus::Active | TenantStatus::Suspended) {
+        return Err(PageError::Invalid(format!(
+            "{} is {}: approve or decline it instead",
+            scope.tenant.name,
+            scope.tenant.status.as_str()
+        )));
+    }
     console::set_tenant_status(&st.pipeline, &st.credentials, &scope.tenant.id, status).await?;
     audit(
         &st,
@@ -275,4 +339,62 @@ pub async fn add_member(
     )
     .await?;
     Ok(see_other(&format!("{BASE}/t/{}?done=member-added", scope.tenant.id)))
+}
+
+#[derive(Deserialize)]
+pub struct DecisionForm {
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// An operator approves or declines a tenant that signed up; its owners are emailed.
+pub async fn decide(
+    State(st): State<ConsoleState>,
+    Path(tenant): Path<String>,
+    posted: Posted<DecisionForm>,
+) -> Result<Response, PageError> {
+    let auth = &posted.auth;
+    let scope = tenant_scope(&st, &auth.viewer, &tenant).await?;
+    if !auth.viewer.account.operator {
+        return Err(PageError::Forbidden(
+            "Only platform operators approve or decline tenants.".into(),
+        ));
+    }
+    let approve = match posted.form.decision.as_str() {
+        "approve" => true,
+        "decline" => false,
+        _ => return Err(PageError::Invalid("decision must be approve or decline".into())),
+    };
+    let store = st.pipeline.store();
+    let decided = signup::decide(
+        store.as_ref(),
+        &st.mailer,
+        &scope.tenant.id,
+        approve,
+        &posted.form.reason,
+    )
+    .await?;
+    let reason = posted.form.reason.trim();
+    audit(
+        &st,
+        auth,
+        Some(&decided.id),
+        None,
+        if approve { "tenant.approve" } else { "tenant.decline" },
+        &decided.name,
+        if reason.is_empty() {
+            format!("{} → {}", scope.tenant.status.as_str(), decided.status.as_str())
+        } else {
+            format!(
+                "{} → {}: {reason}",
+                scope.tenant.status.as_str(),
+                decided.status.as_str()
+            )
+        },
+    )
+    .await?;
+    let done = if approve { "approved" } else { "declined" };
+    Ok(see_other(&format!("{BASE}/t/{}?done={done}", decided.id)))
 }

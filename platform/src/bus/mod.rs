@@ -62,6 +62,11 @@ pub enum Push {
         code: String,
         reason: String,
     },
+    /// Close these sessions of the target user: newer sessions of the same device class
+    /// opened on other nodes beyond the app's device limit (`session_replaced`).
+    Replaced {
+        sessions: Vec<u64>,
+    },
     // ---- message lifecycle ----
     /// A change to a stored message: an edit, recall, extension or reaction (to the
     /// conversation's members) or a delete for one user (to that user's devices).

@@ -232,6 +232,8 @@ impl Pipeline {
         }
         let event = webhook::after_event(app, "message.sent", data, now);
         let has_event = event.is_some();
+        // Rooms are for whoever is connected; everything else may be pushed to the offline.
+        let push = !matches!(route.conversation, ConversationId::Room(_));
         let outcome = self
             .writer
             .commit(NewMessage {
@@ -248,6 +250,7 @@ impl Pipeline {
                 reply_to: quoted.map(|q| q.msg_id.clone()),
                 mentions: mentions.users,
                 mention_all: mentions.all,
+                push,
             })
             .await?;
         if matches!(outcome, CommitOutcome::Stored(_)) {

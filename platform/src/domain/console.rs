@@ -117,3 +117,69 @@ pub struct AuditEntry {
     pub at: UnixMillis,
     pub entry: NewAuditEntry,
 }
+
+/// A public sign-up waiting for its email to be verified: the tenant and owner account it
+/// will create. Only the SHA-256 of the emailed link's token is kept.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewSignup {
+    pub token_hash: String,
+    pub email: String,
+    /// argon2id PHC string of the owner's password.
+    pub password_hash: String,
+    pub tenant_name: String,
+    /// Where the sign-up came from.
+    pub ip: String,
+    pub created_at: UnixMillis,
+    pub expires_at: UnixMillis,
+}
+
+impl std::fmt::Debug for NewSignup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSignup")
+            .field("email", &self.email)
+            .field("tenant_name", &self.tenant_name)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One mail the platform sent or tried to send, as the outbox lists it: never the body
+/// (its links carry single-use tokens).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMail {
+    /// The tenant it is about, if any.
+    pub tenant_id: Option<TenantId>,
+    pub recipient: String,
+    /// What it is: `signup.verify`, `tenant.approved`, `tenant.declined`, `invitation`, …
+    pub kind: String,
+    pub subject: String,
+    /// `smtp` or `file` (written to the mail folder).
+    pub transport: String,
+    /// `sent` or `failed`.
+    pub status: String,
+    /// Why it failed; empty when sent.
+    pub error: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailRecord {
+    pub id: i64,
+    pub at: UnixMillis,
+    pub mail: NewMail,
+}
+
+/// An invitation to join a tenant with a role, mailed as a single-use link. Only the
+/// SHA-256 of the link's token is kept; it also names the invitation in the console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    pub token_hash: String,
+    pub tenant_id: TenantId,
+    pub email: String,
+    pub role: ConsoleRole,
+    /// Who sent it (an email, or `cli`).
+    pub invited_by: String,
+    pub created_at: UnixMillis,
+    /// The link stops working then (revoking sets it to the moment of revoking).
+    pub expires_at: UnixMillis,
+    pub accepted_at: Option<UnixMillis>,
+}

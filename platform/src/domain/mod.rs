@@ -11,6 +11,7 @@ pub mod group;
 pub mod lifecycle;
 pub mod message;
 pub mod moderation;
+pub mod push;
 pub mod room;
 pub mod short_text;
 pub mod tenant;
@@ -25,6 +26,7 @@ pub use group::*;
 pub use lifecycle::*;
 pub use message::*;
 pub use moderation::*;
+pub use push::*;
 pub use room::*;
 pub use short_text::*;
 pub use tenant::*;
@@ -75,6 +77,7 @@ mod stored_names {
                 (T::Active, "active"),
                 (T::Suspended, "suspended"),
                 (T::PendingApproval, "pending_approval"),
+                (T::Declined, "declined"),
             ],
             T::as_str,
             T::parse,

@@ -13,6 +13,8 @@ pub enum TenantStatus {
     Suspended,
     /// Signed up through the console and waiting for an operator.
     PendingApproval,
+    /// Signed up, and an operator declined it: its apps never work, its name stays taken.
+    Declined,
 }
 
 impl TenantStatus {

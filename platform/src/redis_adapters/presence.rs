@@ -14,16 +14,67 @@ use super::{node_of_field, session_field, Keys};
 use crate::bus::NodeId;
 use crate::domain::{now_ms, UnixMillis};
 use crate::ids::{AppId, RoomId, UserId};
-use crate::presence::{Presence, PresenceError, UserPresence};
+use crate::presence::{Opened, Presence, PresenceError, SessionRef, UserPresence};
 
 /// How long a user's last-seen time is kept after their last session closed.
 const SEEN_FOR_SECS: u64 = 90 * 24 * 3600;
 
-/// KEYS: sessions. ARGV: field, device. Returns the number of sessions before.
+/// KEYS: sessions. ARGV: field, class, device. A session's value is
+/// `class \t opened-at (Redis's clock, µs) \t device`; written again (`reannounce`) it keeps
+/// its opening time. Returns the number of other sessions before, and the other sessions of
+/// the same class, oldest first.
 const OPEN: &str = r"
+local old = redis.call('HGET', KEYS[1], ARGV[1])
 local before = redis.call('HLEN', KEYS[1])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return before";
+if old then before = before - 1 end
+local stamp = old and string.match(old, '^[^\t]*\t([^\t]*)\t')
+if not stamp then
+  local t = redis.call('TIME')
+  stamp = string.format('%.0f', tonumber(t[1]) * 1000000 + tonumber(t[2]))
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\t' .. stamp .. '\t' .. ARGV[3])
+local same = {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if all[i] ~= ARGV[1] then
+    local class, at = string.match(all[i + 1], '^([^\t]*)\t([^\t]*)\t')
+    if class == ARGV[2] then table.insert(same, {tonumber(at) or 0, all[i]}) end
+  end
+end
+table.sort(same, function(a, b)
+  if a[1] == b[1] then return a[2] < b[2] end
+  return a[1] < b[1]
+end)
+local fields = {}
+for i, s in ipairs(same) do fields[i] = s[2] end
+return {before, fields}";
+
+/// The device of a session's value (see `OPEN`).
+fn device_of_value(value: &str) -> &str {
+    value.splitn(3, '\t').nth(2).unwrap_or(value)
+}
+
+/// KEYS: the sessions of several users of one app. Returns, per key, the distinct nodes that
+/// hold its sessions (a field is `<node>/<session>`): one command routes a delivery to all
+/// its recipients, where one `HKEYS` each was one command per recipient.
+const ROUTE: &str = r"
+local out = {}
+for k = 1, #KEYS do
+  local nodes, seen = {}, {}
+  for _, f in ipairs(redis.call('HKEYS', KEYS[k])) do
+    local node = string.match(f, '^(.*)/[^/]*$') or f
+    if not seen[node] then
+      seen[node] = true
+      table.insert(nodes, node)
+    end
+  end
+  out[k] = nodes
+end
+return out";
+
+/// Most users routed by one `ROUTE` call: a larger group is split into several calls
+/// (pipelined), so no single script holds Redis for long.
+const ROUTE_CHUNK: usize = 500;
 
 /// KEYS: sessions, seen. ARGV: field, now, seen ttl. Returns 1 if it was the last session.
 const CLOSE: &str = r"
@@ -102,6 +153,7 @@ return 0";
 struct Scripts {
     open: Script,
     close: Script,
+    route: Script,
     room_join: Script,
     room_leave: Script,
     room_close: Script,
@@ -163,6 +215,7 @@ impl RedisPresence {
             scripts: Scripts {
                 open: Script::new(OPEN),
                 close: Script::new(CLOSE),
+                route: Script::new(ROUTE),
                 room_join: Script::new(ROOM_JOIN),
                 room_leave: Script::new(ROOM_LEAVE),
                 room_close: Script::new(ROOM_CLOSE),
@@ -253,13 +306,15 @@ impl Presence for RedisPresence {
         node: &str,
         session: u64,
         device: &str,
-    ) -> Result<bool, PresenceError> {
+        class: &str,
+    ) -> Result<Opened, PresenceError> {
         let mut c = self.conn.clone();
-        let before: i64 = self
+        let (before, same): (i64, Vec<String>) = self
             .scripts
             .open
             .key(self.keys.sessions(app.as_str(), user.as_str()))
             .arg(session_field(node, session))
+            .arg(class)
             .arg(device)
             .invoke_async(&mut c)
             .await
@@ -270,7 +325,22 @@ impl Presence for RedisPresence {
             .query_async::<()>(&mut c)
             .await
             .map_err(|e| self.missed(e))?;
-        Ok(before == 0)
+        let live = self.live.get().await;
+        let same_class = same
+            .iter()
+            .filter_map(|f| {
+                let (node, session) = f.rsplit_once('/')?;
+                Some(SessionRef {
+                    node: node.to_owned(),
+                    session: session.parse().ok()?,
+                })
+            })
+            .filter(|r| live.contains(r.node.as_str()))
+            .collect();
+        Ok(Opened {
+            came_online: before == 0,
+            same_class,
+        })
     }
 
     async fn session_closed(
@@ -299,21 +369,33 @@ impl Presence for RedisPresence {
         if users.is_empty() {
             return Ok(HashMap::new());
         }
-        let mut pipe = ::redis::pipe();
-        for u in users {
-            pipe.cmd("HKEYS").arg(self.keys.sessions(app.as_str(), u.as_str()));
-        }
         let mut c = self.conn.clone();
-        let fields: Vec<Vec<String>> = pipe.query_async(&mut c).await.map_err(unavailable)?;
+        let mut nodes: Vec<Vec<String>> = Vec::with_capacity(users.len());
+        if users.len() <= ROUTE_CHUNK {
+            let mut call = self.scripts.route.prepare_invoke();
+            for u in users {
+                call.key(self.keys.sessions(app.as_str(), u.as_str()));
+            }
+            nodes = call.invoke_async(&mut c).await.map_err(unavailable)?;
+        } else {
+            // Scripts are loaded on first use; a pipeline of EVALSHA cannot load them.
+            self.scripts.route.load_async(&mut c).await.map_err(unavailable)?;
+            let mut pipe = ::redis::pipe();
+            for chunk in users.chunks(ROUTE_CHUNK) {
+                let cmd = pipe.cmd("EVALSHA").arg(self.scripts.route.get_hash()).arg(chunk.len());
+                for u in chunk {
+                    cmd.arg(self.keys.sessions(app.as_str(), u.as_str()));
+                }
+            }
+            let parts: Vec<Vec<Vec<String>>> = pipe.query_async(&mut c).await.map_err(unavailable)?;
+            nodes.extend(parts.into_iter().flatten());
+        }
         let live = self.live.get().await;
         let mut out: HashMap<NodeId, Vec<UserId>> = HashMap::new();
-        for (u, fields) in users.iter().zip(fields) {
-            let mut seen: Vec<&str> = Vec::new();
-            for f in &fields {
-                let node = node_of_field(f);
-                if live.contains(node) && !seen.contains(&node) {
-                    seen.push(node);
-                    out.entry(node.to_owned()).or_default().push(u.clone());
+        for (u, held) in users.iter().zip(nodes) {
+            for node in held {
+                if live.contains(&node) {
+                    out.entry(node).or_default().push(u.clone());
                 }
             }
         }
@@ -341,7 +423,7 @@ impl Presence for RedisPresence {
             let devices: Vec<String> = sessions
                 .into_iter()
                 .filter(|(f, _)| live.contains(node_of_field(f)))
-                .map(|(_, d)| d)
+                .map(|(_, d)| device_of_value(&d).to_owned())
                 .collect();
             out.push(UserPresence {
                 user_id: u.clone(),

@@ -45,6 +45,12 @@ pub enum ConsoleError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// The actor's role does not allow it.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A mail the operation needs could not be sent (the SMTP server is down, say).
+    #[error("{0}")]
+    MailFailed(String),
     #[error(transparent)]
     Tenancy(TenancyError),
     #[error(transparent)]
@@ -105,7 +111,7 @@ impl Viewer {
     }
 }
 
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -152,7 +158,7 @@ async fn password_matches(hash: String, password: String) -> bool {
     .unwrap_or(false)
 }
 
-async fn hash_new_password(password: String) -> Result<String> {
+pub(crate) async fn hash_new_password(password: String) -> Result<String> {
     tokio::task::spawn_blocking(move || hash_password(&password))
         .await
         .map_err(|e| ConsoleError::Invalid(format!("could not hash the password: {e}")))?
@@ -333,7 +339,21 @@ pub async fn app_of(p: &Pipeline, tenant: &TenantId, id: &AppId) -> Result<App> 
     }
 }
 
+/// A new app in the tenant, which must be active: a tenant waiting for approval, declined
+/// or suspended gets none.
 pub async fn create_app(p: &Pipeline, secrets: &SecretBox, tenant: &TenantId, name: &str) -> Result<CreatedApp> {
+    let t = self::tenant(p, tenant).await?;
+    if t.status != TenantStatus::Active {
+        return Err(ConsoleError::Invalid(match t.status {
+            TenantStatus::PendingApproval => {
+                format!(
+                    "{} is waiting for an operator's approval: apps can be created once it is approved",
+                    t.name
+                )
+            }
+            other => format!("{} is {}: only an active tenant gets new apps", t.name, other.as_str()),
+        }));
+    }
     Ok(tenancy::create_app(p.store().as_ref(), secrets, tenant.as_str(), name.trim()).await?)
 }
 

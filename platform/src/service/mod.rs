@@ -13,12 +13,14 @@ pub mod console;
 pub mod conversations;
 pub mod friends;
 pub mod groups;
+pub mod invitations;
 pub mod messages;
 pub mod moderation;
 pub mod paging;
 pub mod presence;
 pub mod rooms;
 pub mod settings;
+pub mod signup;
 pub mod users;
 pub mod webhooks;
 

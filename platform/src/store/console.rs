@@ -60,6 +60,52 @@ pub trait ConsoleStore: Send + Sync {
         before: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<AuditEntry>>;
+
+    /// Keeps a sign-up until its email is verified.
+    async fn create_signup(&self, signup: &NewSignup) -> StoreResult<()>;
+    /// The sign-up whose link token hashes to this, unless it was used or has expired by `now`.
+    async fn pending_signup(&self, token_hash: &str, now: UnixMillis) -> StoreResult<Option<NewSignup>>;
+    /// Verifies a sign-up, once: in one transaction marks it used and creates its tenant
+    /// (`tenant`, with this `status`), the owner's account and their owner membership.
+    /// `NotFound` when the link is unknown, used or expired; `Conflict` when the tenant
+    /// name or the email was taken meanwhile (then nothing is written and the link still works).
+    async fn complete_signup(
+        &self,
+        token_hash: &str,
+        tenant: &TenantId,
+        status: TenantStatus,
+        now: UnixMillis,
+    ) -> StoreResult<(Tenant, ConsoleAccount)>;
+    /// Tenants with this status, oldest first.
+    async fn tenants_with_status(&self, status: TenantStatus, limit: u32) -> StoreResult<Vec<Tenant>>;
+    /// Sets a tenant's status only if it is `from` now; `false` when it was not (someone
+    /// decided first), `NotFound` when there is no such tenant.
+    async fn change_tenant_status(&self, id: &TenantId, from: TenantStatus, to: TenantStatus) -> StoreResult<bool>;
+    /// Notes a mail in the outbox; returns its id.
+    async fn record_mail(&self, mail: &NewMail, at: UnixMillis) -> StoreResult<i64>;
+    /// The outbox newest first, before id `before`.
+    async fn mail_log(&self, before: Option<i64>, limit: u32) -> StoreResult<Vec<MailRecord>>;
+    /// Keeps an invitation. `NotFound` when the tenant does not exist.
+    async fn create_invitation(&self, invitation: &Invitation) -> StoreResult<()>;
+    /// The invitation whose link token hashes to this, unless accepted or expired by `now`.
+    async fn pending_invitation(&self, token_hash: &str, now: UnixMillis) -> StoreResult<Option<Invitation>>;
+    /// The tenant's invitations still open at `now`, newest first.
+    async fn tenant_invitations(&self, tenant: &TenantId, now: UnixMillis) -> StoreResult<Vec<Invitation>>;
+    /// Ends an open invitation of this tenant now; `false` when there is none by that hash.
+    async fn revoke_invitation(&self, tenant: &TenantId, token_hash: &str, now: UnixMillis) -> StoreResult<bool>;
+    /// Accepts an invitation, once, in one transaction: marks it accepted, creates the
+    /// account when the email has none (with `new_password_hash`, which must then be
+    /// given) and makes it a member with the invited role. `NotFound` when the link is
+    /// unknown, accepted or expired; `Rejected` when a new account has no password or the
+    /// email belongs to an operator.
+    async fn accept_invitation(
+        &self,
+        token_hash: &str,
+        new_password_hash: Option<&str>,
+        now: UnixMillis,
+    ) -> StoreResult<(Invitation, ConsoleAccount)>;
+    /// Removes the account from the tenant; `false` when it was no member.
+    async fn remove_membership(&self, account: i64, tenant: &TenantId) -> StoreResult<bool>;
 }
 
 /// `impl ConsoleStore` for a SQL adapter. Expanded by `shared_sql::sql_store!`.
@@ -121,6 +167,24 @@ macro_rules! console_sql {
                     target: col(row, "target")?,
                     detail: col(row, "detail")?,
                 },
+            })
+        }
+
+        const INVITATION_COLUMNS: &str =
+            "token_hash, tenant_id, email, role, invited_by, created_at, expires_at, accepted_at";
+
+        fn invitation_from_row(row: &DbRow) -> StoreResult<Invitation> {
+            let tenant: String = col(row, "tenant_id")?;
+            let role: String = col(row, "role")?;
+            Ok(Invitation {
+                token_hash: col(row, "token_hash")?,
+                tenant_id: TenantId::parse(&tenant).map_err(|_| corrupt("tenant id", &tenant))?,
+                email: col(row, "email")?,
+                role: ConsoleRole::parse(&role).ok_or_else(|| corrupt("console role", &role))?,
+                invited_by: col(row, "invited_by")?,
+                created_at: col(row, "created_at")?,
+                expires_at: col(row, "expires_at")?,
+                accepted_at: col(row, "accepted_at")?,
             })
         }
 
@@ -352,6 +416,337 @@ macro_rules! console_sql {
                 }
                 .map_err(map_err)?;
                 rows.iter().map(audit_from_row).collect()
+            }
+
+            async fn create_signup(&self, s: &NewSignup) -> StoreResult<()> {
+                sqlx::query::<$db>(
+                    "INSERT INTO console_signups (token_hash, email, password_hash, tenant_name, ip, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&s.token_hash)
+                .bind(&s.email)
+                .bind(&s.password_hash)
+                .bind(&s.tenant_name)
+                .bind(&s.ip)
+                .bind(s.created_at)
+                .bind(s.expires_at)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn pending_signup(&self, token_hash: &str, now: UnixMillis) -> StoreResult<Option<NewSignup>> {
+                let row = sqlx::query::<$db>(
+                    "SELECT token_hash, email, password_hash, tenant_name, ip, created_at, expires_at \
+                     FROM console_signups WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)?;
+                row.as_ref()
+                    .map(|r| {
+                        Ok(NewSignup {
+                            token_hash: col(r, "token_hash")?,
+                            email: col(r, "email")?,
+                            password_hash: col(r, "password_hash")?,
+                            tenant_name: col(r, "tenant_name")?,
+                            ip: col(r, "ip")?,
+                            created_at: col(r, "created_at")?,
+                            expires_at: col(r, "expires_at")?,
+                        })
+                    })
+                    .transpose()
+            }
+
+            async fn complete_signup(
+                &self,
+                token_hash: &str,
+                tenant: &TenantId,
+                status: TenantStatus,
+                now: UnixMillis,
+            ) -> StoreResult<(Tenant, ConsoleAccount)> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let row = sqlx::query::<$db>(
+                    "UPDATE console_signups SET used_at = $2 \
+                     WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+                     RETURNING email, password_hash, tenant_name",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .ok_or(StoreError::NotFound("sign-up link"))?;
+                let email: String = col(&row, "email")?;
+                let password_hash: String = col(&row, "password_hash")?;
+                let name: String = col(&row, "tenant_name")?;
+                sqlx::query::<$db>("INSERT INTO tenants (id, name, status, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(tenant.as_str())
+                    .bind(&name)
+                    .bind(status.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| conflict_as(e, || format!("a tenant named {name:?} already exists")))?;
+                let account = sqlx::query::<$db>(&format!(
+                    "INSERT INTO console_accounts (email, password_hash, operator, created_at) \
+                     VALUES ($1, $2, FALSE, $3) RETURNING {ACCOUNT_COLUMNS}"
+                ))
+                .bind(&email)
+                .bind(&password_hash)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| conflict_as(e, || format!("an account with email {email:?} already exists")))?;
+                let account = account_from_row(&account)?;
+                sqlx::query::<$db>(
+                    "INSERT INTO console_memberships (account_id, tenant_id, role, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(account.id)
+                .bind(tenant.as_str())
+                .bind(ConsoleRole::Owner.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                let tenant = Tenant {
+                    id: tenant.clone(),
+                    name,
+                    status,
+                    created_at: now,
+                };
+                Ok((tenant, account))
+            }
+
+            async fn tenants_with_status(&self, status: TenantStatus, limit: u32) -> StoreResult<Vec<Tenant>> {
+                let rows = sqlx::query::<$db>(
+                    "SELECT id, name, status, created_at FROM tenants WHERE status = $1 ORDER BY created_at, id LIMIT $2",
+                )
+                .bind(status.as_str())
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(tenant_from_row).collect()
+            }
+
+            async fn change_tenant_status(
+                &self,
+                id: &TenantId,
+                from: TenantStatus,
+                to: TenantStatus,
+            ) -> StoreResult<bool> {
+                let r = sqlx::query::<$db>("UPDATE tenants SET status = $3 WHERE id = $1 AND status = $2")
+                    .bind(id.as_str())
+                    .bind(from.as_str())
+                    .bind(to.as_str())
+                    .execute(self.writer())
+                    .await
+                    .map_err(map_err)?;
+                if r.rows_affected() == 1 {
+                    return Ok(true);
+                }
+                let exists = sqlx::query_scalar::<$db, String>("SELECT id FROM tenants WHERE id = $1")
+                    .bind(id.as_str())
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(map_err)?;
+                match exists {
+                    Some(_) => Ok(false),
+                    None => Err(StoreError::NotFound("tenant")),
+                }
+            }
+
+            async fn record_mail(&self, m: &NewMail, at: UnixMillis) -> StoreResult<i64> {
+                sqlx::query_scalar::<$db, i64>(
+                    "INSERT INTO console_mail (at, tenant_id, recipient, kind, subject, transport, status, error) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                )
+                .bind(at)
+                .bind(m.tenant_id.as_ref().map(TenantId::as_str))
+                .bind(&m.recipient)
+                .bind(&m.kind)
+                .bind(&m.subject)
+                .bind(&m.transport)
+                .bind(&m.status)
+                .bind(&m.error)
+                .fetch_one(self.writer())
+                .await
+                .map_err(map_err)
+            }
+
+            async fn mail_log(&self, before: Option<i64>, limit: u32) -> StoreResult<Vec<MailRecord>> {
+                let rows = sqlx::query::<$db>(
+                    "SELECT id, at, tenant_id, recipient, kind, subject, transport, status, error \
+                     FROM console_mail WHERE id < $1 ORDER BY id DESC LIMIT $2",
+                )
+                .bind(before.unwrap_or(i64::MAX))
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter()
+                    .map(|r| {
+                        let tenant: Option<String> = col(r, "tenant_id")?;
+                        Ok(MailRecord {
+                            id: col(r, "id")?,
+                            at: col(r, "at")?,
+                            mail: NewMail {
+                                tenant_id: tenant
+                                    .map(|t| TenantId::parse(&t).map_err(|_| corrupt("tenant id", &t)))
+                                    .transpose()?,
+                                recipient: col(r, "recipient")?,
+                                kind: col(r, "kind")?,
+                                subject: col(r, "subject")?,
+                                transport: col(r, "transport")?,
+                                status: col(r, "status")?,
+                                error: col(r, "error")?,
+                            },
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn create_invitation(&self, i: &Invitation) -> StoreResult<()> {
+                sqlx::query::<$db>(
+                    "INSERT INTO console_invitations \
+                     (token_hash, tenant_id, email, role, invited_by, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&i.token_hash)
+                .bind(i.tenant_id.as_str())
+                .bind(&i.email)
+                .bind(i.role.as_str())
+                .bind(&i.invited_by)
+                .bind(i.created_at)
+                .bind(i.expires_at)
+                .execute(self.writer())
+                .await
+                .map_err(|e| match map_err(e) {
+                    StoreError::Conflict(m) => StoreError::Conflict(m),
+                    StoreError::Database(m) if m.to_lowercase().contains("foreign") => StoreError::NotFound("tenant"),
+                    other => other,
+                })?;
+                Ok(())
+            }
+
+            async fn pending_invitation(&self, token_hash: &str, now: UnixMillis) -> StoreResult<Option<Invitation>> {
+                let row = sqlx::query::<$db>(&format!(
+                    "SELECT {INVITATION_COLUMNS} FROM console_invitations \
+                     WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > $2"
+                ))
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)?;
+                row.as_ref().map(invitation_from_row).transpose()
+            }
+
+            async fn tenant_invitations(&self, tenant: &TenantId, now: UnixMillis) -> StoreResult<Vec<Invitation>> {
+                let rows = sqlx::query::<$db>(&format!(
+                    "SELECT {INVITATION_COLUMNS} FROM console_invitations \
+                     WHERE tenant_id = $1 AND accepted_at IS NULL AND expires_at > $2 \
+                     ORDER BY created_at DESC, token_hash"
+                ))
+                .bind(tenant.as_str())
+                .bind(now)
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(invitation_from_row).collect()
+            }
+
+            async fn revoke_invitation(&self, tenant: &TenantId, token_hash: &str, now: UnixMillis) -> StoreResult<bool> {
+                let r = sqlx::query::<$db>(
+                    "UPDATE console_invitations SET expires_at = $3 \
+                     WHERE tenant_id = $1 AND token_hash = $2 AND accepted_at IS NULL AND expires_at > $3",
+                )
+                .bind(tenant.as_str())
+                .bind(token_hash)
+                .bind(now)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn accept_invitation(
+                &self,
+                token_hash: &str,
+                new_password_hash: Option<&str>,
+                now: UnixMillis,
+            ) -> StoreResult<(Invitation, ConsoleAccount)> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let row = sqlx::query::<$db>(&format!(
+                    "UPDATE console_invitations SET accepted_at = $2 \
+                     WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > $2 \
+                     RETURNING {INVITATION_COLUMNS}"
+                ))
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .ok_or(StoreError::NotFound("invitation"))?;
+                let invitation = invitation_from_row(&row)?;
+                let existing = sqlx::query::<$db>(&format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM console_accounts WHERE LOWER(email) = LOWER($1) ORDER BY id LIMIT 1"
+                ))
+                .bind(&invitation.email)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let account = match existing {
+                    Some(row) => account_from_row(&row)?,
+                    None => {
+                        let hash = new_password_hash
+                            .ok_or_else(|| StoreError::Rejected("a new account needs a password".into()))?;
+                        let row = sqlx::query::<$db>(&format!(
+                            "INSERT INTO console_accounts (email, password_hash, operator, created_at) \
+                             VALUES ($1, $2, FALSE, $3) RETURNING {ACCOUNT_COLUMNS}"
+                        ))
+                        .bind(&invitation.email)
+                        .bind(hash)
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(|e| conflict_as(e, || "that email has an account already".to_owned()))?;
+                        account_from_row(&row)?
+                    }
+                };
+                if account.operator {
+                    return Err(StoreError::Rejected(
+                        "that account is a platform operator and sees every tenant already".into(),
+                    ));
+                }
+                sqlx::query::<$db>(
+                    "INSERT INTO console_memberships (account_id, tenant_id, role, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (account_id, tenant_id) DO UPDATE SET role = excluded.role",
+                )
+                .bind(account.id)
+                .bind(invitation.tenant_id.as_str())
+                .bind(invitation.role.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok((invitation, account))
+            }
+
+            async fn remove_membership(&self, account: i64, tenant: &TenantId) -> StoreResult<bool> {
+                let r = sqlx::query::<$db>("DELETE FROM console_memberships WHERE account_id = $1 AND tenant_id = $2")
+                    .bind(account)
+                    .bind(tenant.as_str())
+                    .execute(self.writer())
+                    .await
+                    .map_err(map_err)?;
+                Ok(r.rows_affected() == 1)
             }
         }
     };

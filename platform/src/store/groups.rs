@@ -280,6 +280,7 @@ macro_rules! groups_sql {
                 reply_to: None,
                 mentions: Vec::new(),
                 mention_all: false,
+                push: false,
             })
         }
 

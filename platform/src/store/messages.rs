@@ -32,6 +32,9 @@ pub struct NewMessage {
     pub mentions: Vec<UserId>,
     /// Mentions everyone: marks the conversation, not each member's entry.
     pub mention_all: bool,
+    /// Write the message to the push outbox, in the same transaction, for the push worker
+    /// to notify the recipients who were offline (docs/push.md).
+    pub push: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -515,6 +518,25 @@ macro_rules! messages_sql {
                     .execute(&mut **tx)
                     .await
                     .map_err(|err| conflict_as(err, || "an outbox event of the batch already exists".into()))?;
+            }
+            // 6. The push outbox: the worker finds who was offline and makes the jobs.
+            let pushed: Vec<(&NewMessage, &Message)> = fresh
+                .iter()
+                .zip(&stored)
+                .filter(|(&i, _)| batch[i].push)
+                .map(|(&i, s)| (&batch[i], s))
+                .collect();
+            for chunk in pushed.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO push_outbox (app_id, msg_id, created_at, next_attempt_at) ",
+                );
+                qb.push_values(chunk, |mut row, (m, s)| {
+                    row.push_bind(m.app_id.as_str())
+                        .push_bind(s.msg_id.as_str())
+                        .push_bind(m.created_at)
+                        .push_bind(m.created_at);
+                });
+                qb.build().execute(&mut **tx).await.map_err(map_err)?;
             }
             Ok(stored)
         }

@@ -1,6 +1,6 @@
 //! The Store port: everything Tern keeps durably, one narrow trait per area (tenancy, users,
 //! messages, lifecycle, annotations, groups, join requests, friends, rooms, broadcasts,
-//! webhooks, console), gathered by `Store`. Each area's module holds its trait, its types and its SQL;
+//! webhooks, console, push), gathered by `Store`. Each area's module holds its trait, its types and its SQL;
 //! the SQL is written once for both adapters, `sqlite` (the embedded default) and `postgres`
 //! (at scale), and `tests/store_conformance` runs the same suite against both.
 //!
@@ -17,6 +17,7 @@ mod lifecycle;
 mod maintenance;
 mod messages;
 pub mod postgres;
+mod push;
 mod rooms;
 mod shared_sql;
 pub mod sqlite;
@@ -34,6 +35,7 @@ pub use join_requests::{JoinAnswer, JoinRequestStore};
 pub use lifecycle::{EditOutcome, LifecycleStore, RecallOutcome};
 pub use maintenance::MaintenanceStore;
 pub use messages::{CommitOutcome, MessageStore, NewMessage, SeqRange};
+pub use push::PushStore;
 pub use rooms::RoomStore;
 pub use tenancy::{AdminRecord, NewApp, TenancyStore};
 pub use users::UserStore;
@@ -80,6 +82,7 @@ pub trait Store:
     + BroadcastStore
     + WebhookStore
     + ConsoleStore
+    + PushStore
     + 'static
 {
 }
@@ -98,6 +101,7 @@ impl<T> Store for T where
         + BroadcastStore
         + WebhookStore
         + ConsoleStore
+        + PushStore
         + ?Sized
         + 'static
 {
@@ -108,7 +112,7 @@ impl<T> Store for T where
 pub mod prelude {
     pub use super::{
         AnnotationStore, BroadcastStore, ConsoleStore, FriendStore, GroupStore, JoinRequestStore, LifecycleStore,
-        MaintenanceStore, MessageStore, RoomStore, Store, TenancyStore, UserStore, WebhookStore,
+        MaintenanceStore, MessageStore, PushStore, RoomStore, Store, TenancyStore, UserStore, WebhookStore,
     };
 }
 

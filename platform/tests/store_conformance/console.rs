@@ -186,10 +186,234 @@ async fn users_are_searched_by_id_prefix_and_name(store: Arc<dyn Store>) {
     );
 }
 
+fn signup(token: &str, email: &str, name: &str, expires_at: UnixMillis) -> NewSignup {
+    NewSignup {
+        token_hash: token.into(),
+        email: email.into(),
+        password_hash: "$argon2id$s".into(),
+        tenant_name: name.into(),
+        ip: "127.0.0.1".into(),
+        created_at: 100,
+        expires_at,
+    }
+}
+
+async fn a_signup_completes_once_and_all_or_nothing(store: Arc<dyn Store>) {
+    use tern_platform::ids::TenantId;
+    store
+        .create_signup(&signup("h1", "founder@acme.test", "Acme", 1_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.pending_signup("h1", 500).await.unwrap().map(|s| s.tenant_name),
+        Some("Acme".to_owned())
+    );
+    assert_eq!(store.pending_signup("h1", 1_000).await.unwrap(), None, "expired");
+    assert_eq!(store.pending_signup("nope", 500).await.unwrap(), None);
+    let late = store
+        .complete_signup("h1", &TenantId::generate(), TenantStatus::PendingApproval, 1_000)
+        .await;
+    assert!(
+        matches!(late, Err(StoreError::NotFound(_))),
+        "an expired link: {late:?}"
+    );
+
+    let id = TenantId::generate();
+    let (tenant, owner) = store
+        .complete_signup("h1", &id, TenantStatus::PendingApproval, 600)
+        .await
+        .unwrap();
+    assert_eq!((&tenant.id, tenant.name.as_str()), (&id, "Acme"));
+    assert_eq!(store.tenant(&id).await.unwrap(), Some(tenant.clone()));
+    assert_eq!(owner.email, "founder@acme.test");
+    assert!(!owner.operator);
+    let members = store.tenant_members(&id).await.unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!((members[0].account_id, members[0].role), (owner.id, ConsoleRole::Owner));
+    let again = store
+        .complete_signup("h1", &TenantId::generate(), TenantStatus::PendingApproval, 601)
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::NotFound(_))),
+        "a link works once: {again:?}"
+    );
+    assert_eq!(store.pending_signup("h1", 602).await.unwrap(), None);
+
+    // A name taken meanwhile: nothing is written and the link still works.
+    store
+        .create_signup(&signup("h2", "second@acme.test", "Acme", 10_000))
+        .await
+        .unwrap();
+    let clash = store
+        .complete_signup("h2", &TenantId::generate(), TenantStatus::Active, 700)
+        .await;
+    assert!(matches!(clash, Err(StoreError::Conflict(_))), "{clash:?}");
+    assert_eq!(store.account_by_email("second@acme.test").await.unwrap(), None);
+    assert!(store.pending_signup("h2", 701).await.unwrap().is_some());
+    // And an email that got an account meanwhile.
+    store
+        .create_signup(&signup("h3", "founder@acme.test", "Acme Two", 10_000))
+        .await
+        .unwrap();
+    let clash = store
+        .complete_signup("h3", &TenantId::generate(), TenantStatus::Active, 700)
+        .await;
+    assert!(matches!(clash, Err(StoreError::Conflict(_))), "{clash:?}");
+    assert_eq!(store.tenant_by_name("Acme Two").await.unwrap(), None);
+}
+
+async fn pending_tenants_are_decided_once(store: Arc<dyn Store>) {
+    let mut waiting = tenant("Waiting");
+    waiting.status = TenantStatus::PendingApproval;
+    store.create_tenant(&waiting).await.unwrap();
+    store.create_tenant(&tenant("Working")).await.unwrap();
+    let pending = store
+        .tenants_with_status(TenantStatus::PendingApproval, 10)
+        .await
+        .unwrap();
+    assert_eq!(pending, vec![waiting.clone()]);
+    assert!(store
+        .change_tenant_status(&waiting.id, TenantStatus::PendingApproval, TenantStatus::Declined)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .change_tenant_status(&waiting.id, TenantStatus::PendingApproval, TenantStatus::Active)
+            .await
+            .unwrap(),
+        "decided already"
+    );
+    assert_eq!(
+        store.tenant(&waiting.id).await.unwrap().unwrap().status,
+        TenantStatus::Declined
+    );
+    assert!(store
+        .tenants_with_status(TenantStatus::PendingApproval, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let missing = store
+        .change_tenant_status(
+            &tern_platform::ids::TenantId::generate(),
+            TenantStatus::PendingApproval,
+            TenantStatus::Active,
+        )
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+}
+
+async fn the_mail_outbox_lists_newest_first(store: Arc<dyn Store>) {
+    let t = tenant("Acme");
+    store.create_tenant(&t).await.unwrap();
+    let mail = |to: &str, status: &str| NewMail {
+        tenant_id: Some(t.id.clone()),
+        recipient: to.into(),
+        kind: "signup.verify".into(),
+        subject: "Confirm".into(),
+        transport: "smtp".into(),
+        status: status.into(),
+        error: if status == "failed" {
+            "refused".into()
+        } else {
+            String::new()
+        },
+    };
+    let first = store.record_mail(&mail("a@x.test", "sent"), 10).await.unwrap();
+    let second = store.record_mail(&mail("b@x.test", "failed"), 11).await.unwrap();
+    let log = store.mail_log(None, 10).await.unwrap();
+    assert_eq!(log.iter().map(|m| m.id).collect::<Vec<_>>(), [second, first]);
+    assert_eq!(log[0].mail, mail("b@x.test", "failed"));
+    assert_eq!(log[0].at, 11);
+    let older = store.mail_log(Some(second), 10).await.unwrap();
+    assert_eq!(older.len(), 1);
+    assert_eq!(older[0].mail.recipient, "a@x.test");
+}
+
+async fn invitations_are_accepted_once_and_revoked(store: Arc<dyn Store>) {
+    let acme = tenant("Acme");
+    store.create_tenant(&acme).await.unwrap();
+    let inv = |hash: &str, email: &str, role: ConsoleRole| Invitation {
+        token_hash: hash.into(),
+        tenant_id: acme.id.clone(),
+        email: email.into(),
+        role,
+        invited_by: "boss@acme.test".into(),
+        created_at: 100,
+        expires_at: 1_000,
+        accepted_at: None,
+    };
+    store
+        .create_invitation(&inv("i1", "new@acme.test", ConsoleRole::Developer))
+        .await
+        .unwrap();
+    store
+        .create_invitation(&inv("i2", "old@acme.test", ConsoleRole::Admin))
+        .await
+        .unwrap();
+    store
+        .create_invitation(&inv("i3", "ops@acme.test", ConsoleRole::Viewer))
+        .await
+        .unwrap();
+    let mut orphan = inv("i4", "x@acme.test", ConsoleRole::Viewer);
+    orphan.tenant_id = tern_platform::ids::TenantId::generate();
+    assert!(store.create_invitation(&orphan).await.is_err(), "no such tenant");
+    assert_eq!(store.tenant_invitations(&acme.id, 500).await.unwrap().len(), 3);
+    assert!(
+        store.tenant_invitations(&acme.id, 1_000).await.unwrap().is_empty(),
+        "expired"
+    );
+
+    // A new account needs a password; without one nothing is written.
+    let none = store.accept_invitation("i1", None, 200).await;
+    assert!(matches!(none, Err(StoreError::Rejected(_))), "{none:?}");
+    assert!(store.pending_invitation("i1", 201).await.unwrap().is_some());
+    let (accepted, account) = store.accept_invitation("i1", Some("$argon2id$n"), 202).await.unwrap();
+    assert_eq!(
+        (accepted.role, account.email.as_str()),
+        (ConsoleRole::Developer, "new@acme.test")
+    );
+    let members = store.tenant_members(&acme.id).await.unwrap();
+    assert_eq!(
+        (members[0].account_id, members[0].role),
+        (account.id, ConsoleRole::Developer)
+    );
+    let again = store.accept_invitation("i1", Some("$argon2id$n"), 203).await;
+    assert!(matches!(again, Err(StoreError::NotFound(_))), "once: {again:?}");
+
+    // An existing account keeps its password; an operator cannot join.
+    let old = store
+        .create_account("OLD@acme.test", "$argon2id$o", false, 1)
+        .await
+        .unwrap();
+    let (_, joined) = store.accept_invitation("i2", None, 204).await.unwrap();
+    assert_eq!(joined.id, old.id);
+    assert_eq!(joined.password_hash, "$argon2id$o");
+    store
+        .create_account("ops@acme.test", "$argon2id$p", true, 1)
+        .await
+        .unwrap();
+    let op = store.accept_invitation("i3", None, 205).await;
+    assert!(matches!(op, Err(StoreError::Rejected(_))), "{op:?}");
+    assert!(store.revoke_invitation(&acme.id, "i3", 206).await.unwrap());
+    assert!(
+        !store.revoke_invitation(&acme.id, "i3", 207).await.unwrap(),
+        "revoked already"
+    );
+    assert!(store.pending_invitation("i3", 208).await.unwrap().is_none());
+
+    assert!(store.remove_membership(old.id, &acme.id).await.unwrap());
+    assert!(!store.remove_membership(old.id, &acme.id).await.unwrap());
+    assert_eq!(store.tenant_members(&acme.id).await.unwrap().len(), 1);
+}
+
 conformance!(
     accounts_count_wrong_passwords_and_lock,
     memberships_belong_to_one_tenant_each,
     sessions_expire_and_end_everywhere,
     audit_log_is_append_only_and_scoped,
     users_are_searched_by_id_prefix_and_name,
+    a_signup_completes_once_and_all_or_nothing,
+    pending_tenants_are_decided_once,
+    the_mail_outbox_lists_newest_first,
+    invitations_are_accepted_once_and_revoked,
 );

@@ -77,6 +77,7 @@ pub fn dm(app: &AppId, from: &str, to: &str, key: &str, created_at: UnixMillis) 
         reply_to: None,
         mentions: Vec::new(),
         mention_all: false,
+        push: false,
     }
 }
 
@@ -95,6 +96,7 @@ pub fn group_msg(app: &AppId, group: &str, from: &str, key: &str, created_at: Un
         reply_to: None,
         mentions: Vec::new(),
         mention_all: false,
+        push: false,
     }
 }
 

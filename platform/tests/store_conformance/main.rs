@@ -36,6 +36,7 @@ mod friends;
 mod groups;
 mod maintenance;
 mod messages;
+mod push;
 mod rooms;
 mod tenancy;
 mod users;

@@ -33,6 +33,7 @@ fn room_msg(app: &AppId, room: &str, from: &str, key: &str) -> NewMessage {
         reply_to: None,
         mentions: Vec::new(),
         mention_all: false,
+        push: false,
     }
 }
 

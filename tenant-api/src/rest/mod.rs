@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod messages;
 pub mod moderation;
 pub mod presence;
+pub mod push;
 pub mod rooms;
 pub mod users;
 pub mod webhooks;
@@ -162,6 +163,25 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/broadcasts", post(broadcasts::start).get(broadcasts::list))
         .route("/v1/broadcasts/{broadcast_id}", get(broadcasts::get))
         .route("/v1/broadcasts/{broadcast_id}/cancel", post(broadcasts::cancel))
+        // ---- offline push ----
+        .route("/v1/users/{user_id}/devices", post(push::register).get(push::list))
+        .route(
+            "/v1/users/{user_id}/devices/{device_id}",
+            axum::routing::patch(push::update).delete(push::remove),
+        )
+        .route("/v1/push/credentials", get(push::credentials))
+        .route(
+            "/v1/push/credentials/apns",
+            axum::routing::put(push::set_apns).delete(push::delete_apns),
+        )
+        .route(
+            "/v1/push/credentials/fcm",
+            axum::routing::put(push::set_fcm).delete(push::delete_fcm),
+        )
+        .route(
+            "/v1/push/credentials/{provider}",
+            axum::routing::delete(push::delete_credentials),
+        )
 }
 
 pub async fn not_found() -> ApiError {

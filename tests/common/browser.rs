@@ -1,0 +1,130 @@
+//! A browser for the console's tests over HTTP: its own cookies, redirects not followed
+//! (the tests look at them), forms posted with the session's CSRF token.
+
+use std::collections::HashMap;
+
+use reqwest::{header, StatusCode};
+
+use super::Server;
+
+/// One browser: its own cookies, no redirects followed (the tests look at them).
+pub struct Browser {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub cookies: HashMap<String, String>,
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+impl Browser {
+    pub fn new(server: &Server) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: server.base.clone(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    pub fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+        let res = req.header(header::COOKIE, self.cookie_header()).send().await.unwrap();
+        for c in res.headers().get_all(header::SET_COOKIE) {
+            let c = c.to_str().unwrap();
+            let (pair, _) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() || c.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        Page {
+            status: res.status(),
+            headers: res.headers().clone(),
+            body: res.text().await.unwrap(),
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let req = self.http.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let req = self.http.post(format!("{}{path}", self.base)).form(form);
+        self.send(req).await
+    }
+
+    /// POSTs with this session's CSRF token (read from `page_with_forms`).
+    pub async fn change(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let csrf = self.csrf().await;
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend_from_slice(form);
+        self.post(path, &fields).await
+    }
+
+    pub async fn csrf(&mut self) -> String {
+        let page = self.get("/console/tenants").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        field(&page.body, "csrf")
+    }
+
+    pub async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+        let form = self.get("/console/login").await;
+        let token = field(&form.body, "csrf");
+        self.post(
+            "/console/login",
+            &[("csrf", &token), ("email", email), ("password", password)],
+        )
+        .await
+    }
+}
+
+/// The value of the first `<input name="NAME" value="…">`.
+pub fn field(html: &str, name: &str) -> String {
+    let at = html
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no field {name} in {html}"));
+    let rest = &html[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// The values of the secret fields of a page that shows secrets once, in order.
+pub fn secrets_shown(html: &str) -> Vec<String> {
+    html.match_indices("class=\"secret\"")
+        .map(|(at, _)| {
+            let rest = &html[at..];
+            let v = rest.find("value=\"").unwrap() + 7;
+            rest[v..v + rest[v..].find('"').unwrap()].to_owned()
+        })
+        .collect()
+}
+
+/// Text between `start` and the next `end`, after the first `start`.
+pub fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let at = html.find(start).unwrap_or_else(|| panic!("no {start:?} in {html}")) + start.len();
+    &html[at..at + html[at..].find(end).unwrap()]
+}
