@@ -107,7 +107,19 @@ const TWINS: &[(&str, &str)] = &[
 ];
 
 /// REST operations with no gRPC twin on purpose: `operationId` → why.
-const EXCEPTIONS: &[(&str, &str)] = &[];
+const EXCEPTIONS: &[(&str, &str)] = &[
+    ("register_device", PUSH_NOT_YET),
+    ("list_devices", PUSH_NOT_YET),
+    ("update_device", PUSH_NOT_YET),
+    ("remove_device", PUSH_NOT_YET),
+    ("list_push_credentials", PUSH_NOT_YET),
+    ("set_apns_credentials", PUSH_NOT_YET),
+    ("set_fcm_credentials", PUSH_NOT_YET),
+    ("delete_push_credentials", PUSH_NOT_YET),
+];
+
+const PUSH_NOT_YET: &str =
+    "push devices and credentials reached main after the gRPC parity work; their gRPC twins are not built yet (REST only)";
 
 const DOC: &str = "../docs/grpc-parity.md";
 
