@@ -15,6 +15,7 @@ mod friends;
 mod groups;
 mod rooms;
 mod services;
+mod settings;
 pub mod status;
 
 pub use status::error_code;
@@ -95,6 +96,12 @@ pub async fn serve_with_tls(
     health
         .set_serving::<pb::friends_server::FriendsServer<services::Server>>()
         .await;
+    health
+        .set_serving::<pb::apps_server::AppsServer<services::Server>>()
+        .await;
+    health
+        .set_serving::<pb::webhooks_server::WebhooksServer<services::Server>>()
+        .await;
     // gzip both ways: requests compressed with gzip are accepted, and answers are compressed
     // when the client's `grpc-accept-encoding` lists gzip (else they go uncompressed).
     macro_rules! gzip {
@@ -115,7 +122,9 @@ pub async fn serve_with_tls(
         .add_service(gzip!(pb::broadcasts_server::BroadcastsServer::new(server.clone())))
         .add_service(gzip!(pb::moderation_server::ModerationServer::new(server.clone())))
         .add_service(gzip!(pb::rooms_server::RoomsServer::new(server.clone())))
-        .add_service(gzip!(pb::friends_server::FriendsServer::new(server)));
+        .add_service(gzip!(pb::friends_server::FriendsServer::new(server.clone())))
+        .add_service(gzip!(pb::apps_server::AppsServer::new(server.clone())))
+        .add_service(gzip!(pb::webhooks_server::WebhooksServer::new(server)));
     if let Ok(r) = reflection_v1 {
         routes = routes.add_service(r);
     }

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tern_platform::domain::AppSettings;
+use tern_platform::domain::{App, AppSettings};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
@@ -117,10 +117,15 @@ pub async fn patch_settings(
     State(st): State<ApiState>,
     req: Signed<serde_json::Value>,
 ) -> Result<Json<AppSettingsView>, ApiError> {
-    let settings = req.app.settings.with_patch(&req.body).map_err(ApiError::invalid)?;
+    Ok(Json(patch(&st, &req.app, &req.body).await?))
+}
+
+/// Applies a patch (a JSON object of setting → value) to the app's settings (REST and gRPC).
+pub(crate) async fn patch(st: &ApiState, app: &App, body: &serde_json::Value) -> Result<AppSettingsView, ApiError> {
+    let settings = app.settings.with_patch(body).map_err(ApiError::invalid)?;
     settings
-        .check_rate_ceiling(&req.app.settings, st.max_app_rate_per_second)
+        .check_rate_ceiling(&app.settings, st.max_app_rate_per_second)
         .map_err(ApiError::invalid)?;
-    tern_platform::service::settings::replace(&st.pipeline, st.verifier.credentials(), &req.app, &settings).await?;
-    Ok(Json(AppSettingsView::from(&settings)))
+    tern_platform::service::settings::replace(&st.pipeline, st.verifier.credentials(), app, &settings).await?;
+    Ok(AppSettingsView::from(&settings))
 }

@@ -141,20 +141,30 @@ fn answer(st: &ApiState, app: &App, w: &WebhookSettings) -> WebhookAnswer {
 #[utoipa::path(get, path = "/v1/webhook", operation_id = "get_webhook", tag = "webhooks",
     responses((status = 200, body = WebhookAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn get(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<WebhookAnswer>, ApiError> {
-    Ok(Json(answer(&st, &req.app, &req.app.settings.webhook)))
+    Ok(Json(current(&st, &req.app)))
+}
+
+/// The app's webhook configuration and breaker state (REST and gRPC).
+pub(crate) fn current(st: &ApiState, app: &App) -> WebhookAnswer {
+    answer(st, app, &app.settings.webhook)
 }
 
 /// Replaces the app's webhook configuration.
 #[utoipa::path(put, path = "/v1/webhook", operation_id = "set_webhook", tag = "webhooks", request_body = WebhookConfig,
     responses((status = 200, body = WebhookAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn put(State(st): State<ApiState>, req: Signed<WebhookConfig>) -> Result<Json<WebhookAnswer>, ApiError> {
-    let webhook = parse_spec(req.body.into(), st.webhook_allow_private)
+    Ok(Json(replace(&st, &req.app, req.body).await?))
+}
+
+/// Checks and stores a new webhook configuration (REST and gRPC).
+pub(crate) async fn replace(st: &ApiState, app: &App, config: WebhookConfig) -> Result<WebhookAnswer, ApiError> {
+    let webhook = parse_spec(config.into(), st.webhook_allow_private)
         .await
         .map_err(|e| ApiError::invalid(e.0))?;
-    let mut settings = req.app.settings.clone();
+    let mut settings = app.settings.clone();
     settings.webhook = webhook;
-    tern_platform::service::settings::replace(&st.pipeline, st.verifier.credentials(), &req.app, &settings).await?;
-    Ok(Json(answer(&st, &req.app, &settings.webhook)))
+    tern_platform::service::settings::replace(&st.pipeline, st.verifier.credentials(), app, &settings).await?;
+    Ok(answer(st, app, &settings.webhook))
 }
 
 fn event_view(e: OutboxEvent) -> EventView {
@@ -179,16 +189,28 @@ fn event_view(e: OutboxEvent) -> EventView {
     responses((status = 200, body = EventsAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn dead(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<EventsAnswer>, ApiError> {
     let q: PageQuery = req.query()?;
-    let limit = tern_platform::delivery::clamp_limit(q.limit.unwrap_or(0));
-    let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
-    let list = tern_platform::service::webhooks::dead_events(&st.pipeline, &req.app, after.as_deref(), limit).await?;
+    Ok(Json(
+        dead_page(&st, &req.app, q.cursor.as_deref(), q.limit.unwrap_or(0)).await?,
+    ))
+}
+
+/// A page of dead events after the opaque `cursor` (REST and gRPC).
+pub(crate) async fn dead_page(
+    st: &ApiState,
+    app: &App,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<EventsAnswer, ApiError> {
+    let limit = tern_platform::delivery::clamp_limit(limit);
+    let after = cursor.map(decode_cursor).transpose()?;
+    let list = tern_platform::service::webhooks::dead_events(&st.pipeline, app, after.as_deref(), limit).await?;
     let next_cursor = (list.len() as u32 == limit)
         .then(|| list.last().map(|e| encode_cursor(&e.id)))
         .flatten();
-    Ok(Json(EventsAnswer {
+    Ok(EventsAnswer {
         events: list.into_iter().map(event_view).collect(),
         next_cursor,
-    }))
+    })
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -206,12 +228,17 @@ pub async fn redeliver(
     ApiPath(id): ApiPath<String>,
     req: Signed<()>,
 ) -> Result<Json<Redelivered>, ApiError> {
+    Ok(Json(redeliver_event(&st, &req.app, id).await?))
+}
+
+/// Puts a dead event of the app back in the queue (REST and gRPC).
+pub(crate) async fn redeliver_event(st: &ApiState, app: &App, id: String) -> Result<Redelivered, ApiError> {
     let now = now_ms();
-    tern_platform::service::webhooks::redeliver(&st.pipeline, &req.app, &id, now)
+    tern_platform::service::webhooks::redeliver(&st.pipeline, app, &id, now)
         .await
         .map_err(|e| match e {
             tern_platform::store::StoreError::NotFound(_) => ApiError::not_found("dead event"),
             e => e.into(),
         })?;
-    Ok(Json(Redelivered { id, queued_at: now }))
+    Ok(Redelivered { id, queued_at: now })
 }

@@ -1,0 +1,193 @@
+//! gRPC `Apps` (the app's own settings) and `Webhooks` (its webhook configuration and dead
+//! events): the same operations as `/v1/app/settings` and `/v1/webhook`, sharing their
+//! handlers' code (`crate::rest::app`, `crate::rest::webhooks`), so both doors check and
+//! store alike.
+
+use serde_json::{Map, Value};
+use tern_platform::proto::server_v1 as pb;
+use tonic::Request;
+
+use super::services::{app, ok, Answer, Server};
+use crate::rest::app::{self as rest_app, AppSettingsView};
+use crate::rest::webhooks::{self as rest_webhooks, BeforeSendConfig, EventView, WebhookAnswer, WebhookConfig};
+
+fn settings(v: AppSettingsView) -> pb::AppSettings {
+    pb::AppSettings {
+        max_token_ttl_seconds: v.max_token_ttl_seconds,
+        auto_create_users: v.auto_create_users,
+        write_rate_per_second: v.write_rate_per_second,
+        read_rate_per_second: v.read_rate_per_second,
+        max_text_bytes: v.max_text_bytes as u64,
+        max_content_bytes: v.max_content_bytes as u64,
+        recall_window_seconds: v.recall_window_seconds,
+        user_send_rate_per_second: v.user_send_rate_per_second,
+        max_sessions_mobile: v.max_sessions_mobile,
+        max_sessions_web: v.max_sessions_web,
+        secret_grace_seconds: v.secret_grace_seconds,
+        friendship_required_for_direct: v.friendship_required_for_direct,
+        group_member_limit: v.group_member_limit as u64,
+        users_may_create_groups: v.users_may_create_groups,
+        group_read_receipt_limit: v.group_read_receipt_limit as u64,
+        edit_window_seconds: v.edit_window_seconds,
+        rooms_created_on_join: v.rooms_created_on_join,
+        room_send_rate_per_second: v.room_send_rate_per_second,
+        room_backlog: v.room_backlog,
+        broadcast_rate_per_second: v.broadcast_rate_per_second,
+    }
+}
+
+/// The fields that are set, as the JSON patch REST's `PATCH /v1/app/settings` takes.
+fn patch_of(r: pb::UpdateAppSettingsRequest) -> Value {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            m.insert(k.to_owned(), v);
+        }
+    };
+    put("max_token_ttl_seconds", r.max_token_ttl_seconds.map(Value::from));
+    put("auto_create_users", r.auto_create_users.map(Value::from));
+    put("write_rate_per_second", r.write_rate_per_second.map(Value::from));
+    put("read_rate_per_second", r.read_rate_per_second.map(Value::from));
+    put("max_text_bytes", r.max_text_bytes.map(Value::from));
+    put("max_content_bytes", r.max_content_bytes.map(Value::from));
+    put("recall_window_seconds", r.recall_window_seconds.map(Value::from));
+    put(
+        "user_send_rate_per_second",
+        r.user_send_rate_per_second.map(Value::from),
+    );
+    put("max_sessions_mobile", r.max_sessions_mobile.map(Value::from));
+    put("max_sessions_web", r.max_sessions_web.map(Value::from));
+    put("secret_grace_seconds", r.secret_grace_seconds.map(Value::from));
+    put(
+        "friendship_required_for_direct",
+        r.friendship_required_for_direct.map(Value::from),
+    );
+    put("group_member_limit", r.group_member_limit.map(Value::from));
+    put("users_may_create_groups", r.users_may_create_groups.map(Value::from));
+    put("group_read_receipt_limit", r.group_read_receipt_limit.map(Value::from));
+    put("edit_window_seconds", r.edit_window_seconds.map(Value::from));
+    put("rooms_created_on_join", r.rooms_created_on_join.map(Value::from));
+    put(
+        "room_send_rate_per_second",
+        r.room_send_rate_per_second.map(Value::from),
+    );
+    put("room_backlog", r.room_backlog.map(Value::from));
+    put(
+        "broadcast_rate_per_second",
+        r.broadcast_rate_per_second.map(Value::from),
+    );
+    Value::Object(m)
+}
+
+#[tonic::async_trait]
+impl pb::apps_server::Apps for Server {
+    async fn get_app_settings(&self, req: Request<pb::Empty>) -> Answer<pb::AppSettings> {
+        let app = app(&req)?;
+        ok(Ok(AppSettingsView::from(&app.settings)), settings)
+    }
+
+    async fn update_app_settings(&self, req: Request<pb::UpdateAppSettingsRequest>) -> Answer<pb::AppSettings> {
+        let app = app(&req)?;
+        let patch = patch_of(req.into_inner());
+        ok(rest_app::patch(&self.state, &app, &patch).await, settings)
+    }
+}
+
+fn config_to_pb(c: WebhookConfig) -> pb::WebhookConfig {
+    pb::WebhookConfig {
+        url: c.url,
+        events: c.events,
+        before_send: c.before_send.map(|b| pb::BeforeSendConfig {
+            enabled: b.enabled,
+            sources: b.sources,
+            types: b.types,
+            timeout_ms: b.timeout_ms,
+            policy: b.policy,
+        }),
+    }
+}
+
+/// Zero and empty mean "the default", as an absent JSON field does over REST.
+fn config_from_pb(c: pb::WebhookConfig) -> WebhookConfig {
+    WebhookConfig {
+        url: c.url,
+        events: c.events,
+        before_send: c.before_send.map(|b| BeforeSendConfig {
+            enabled: b.enabled,
+            sources: b.sources,
+            types: b.types,
+            timeout_ms: if b.timeout_ms == 0 {
+                tern_platform::webhook::settings::DEFAULT_TIMEOUT_MS
+            } else {
+                b.timeout_ms
+            },
+            policy: if b.policy.is_empty() {
+                tern_platform::webhook::BeforeSendSpec::default().policy
+            } else {
+                b.policy
+            },
+        }),
+    }
+}
+
+fn webhook(a: WebhookAnswer) -> pb::WebhookResponse {
+    pb::WebhookResponse {
+        config: Some(config_to_pb(a.config)),
+        breaker: a.breaker.map(|b| pb::WebhookBreaker {
+            paused_until: b.paused_until,
+            consecutive_failures: b.consecutive_failures,
+            cooldown_ms: b.cooldown_ms,
+        }),
+    }
+}
+
+fn event(e: EventView) -> pb::WebhookEvent {
+    pb::WebhookEvent {
+        id: e.id,
+        r#type: e.event_type,
+        state: e.state,
+        attempts: e.attempts,
+        created_at: e.created_at,
+        next_attempt_at: e.next_attempt_at,
+        last_error: e.last_error,
+        body: e.body,
+    }
+}
+
+#[tonic::async_trait]
+impl pb::webhooks_server::Webhooks for Server {
+    async fn get_webhook(&self, req: Request<pb::Empty>) -> Answer<pb::WebhookResponse> {
+        let app = app(&req)?;
+        ok(Ok(rest_webhooks::current(&self.state, &app)), webhook)
+    }
+
+    async fn set_webhook(&self, req: Request<pb::WebhookConfig>) -> Answer<pb::WebhookResponse> {
+        let app = app(&req)?;
+        let config = config_from_pb(req.into_inner());
+        ok(rest_webhooks::replace(&self.state, &app, config).await, webhook)
+    }
+
+    async fn list_dead_events(&self, req: Request<pb::ListDeadEventsRequest>) -> Answer<pb::DeadEventsResponse> {
+        let app = app(&req)?;
+        let r = req.into_inner();
+        let cursor = (!r.cursor.is_empty()).then_some(r.cursor.as_str());
+        ok(
+            rest_webhooks::dead_page(&self.state, &app, cursor, r.limit).await,
+            |page| pb::DeadEventsResponse {
+                events: page.events.into_iter().map(event).collect(),
+                next_cursor: page.next_cursor.unwrap_or_default(),
+            },
+        )
+    }
+
+    async fn redeliver_event(&self, req: Request<pb::RedeliverEventRequest>) -> Answer<pb::RedeliverEventResponse> {
+        let app = app(&req)?;
+        let id = req.into_inner().event_id;
+        ok(rest_webhooks::redeliver_event(&self.state, &app, id).await, |r| {
+            pb::RedeliverEventResponse {
+                id: r.id,
+                queued_at: r.queued_at,
+            }
+        })
+    }
+}

@@ -1,0 +1,187 @@
+//! The gRPC twins of `/v1/app/settings` and `/v1/webhook`: the same values, checks and error
+//! codes as REST, each app seeing only its own.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use serde_json::{json, Value};
+use support::*;
+use tern_platform::proto::server_v1 as pb;
+use tern_tenant_api::grpc::error_code;
+
+fn codes(e: &tonic::Status) -> (tonic::Code, Option<String>) {
+    (e.code(), error_code(e))
+}
+
+#[tokio::test]
+async fn app_settings_over_grpc_match_rest() {
+    let (_, store, dir) = stores().await.into_iter().next().unwrap();
+    let s = TestServer::start(store, dir).await;
+    let ch = grpc_channel(&s).await;
+    let a = s.app("a").await;
+    let b = s.app("b").await;
+    let mut apps = pb::apps_client::AppsClient::new(ch);
+
+    let got = apps
+        .get_app_settings(grpc_signed(&a, "/tern.server.v1.Apps/GetAppSettings", pb::Empty {}))
+        .await
+        .unwrap()
+        .into_inner();
+    let rest: Value = a.client.request("GET", "/v1/app/settings", None).await.unwrap();
+    assert_eq!(got.max_sessions_web as i64, rest["max_sessions_web"].as_i64().unwrap());
+    assert_eq!(
+        got.recall_window_seconds,
+        rest["recall_window_seconds"].as_i64().unwrap()
+    );
+    assert!(!got.friendship_required_for_direct);
+
+    // Only the fields set change; REST sees the change, the other app does not.
+    let update = pb::UpdateAppSettingsRequest {
+        friendship_required_for_direct: Some(true),
+        room_backlog: Some(7),
+        ..Default::default()
+    };
+    let updated = apps
+        .update_app_settings(grpc_signed(&a, "/tern.server.v1.Apps/UpdateAppSettings", update))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(updated.friendship_required_for_direct);
+    assert_eq!(updated.room_backlog, 7);
+    assert_eq!(updated.max_sessions_web, got.max_sessions_web);
+    s.forget_credentials(&a.app.app_key);
+    let rest: Value = a.client.request("GET", "/v1/app/settings", None).await.unwrap();
+    assert_eq!(rest["friendship_required_for_direct"], true);
+    assert_eq!(rest["room_backlog"], 7);
+    let other: Value = b.client.request("GET", "/v1/app/settings", None).await.unwrap();
+    assert_eq!(other["friendship_required_for_direct"], false);
+
+    // Out of range: refused with the REST code, nothing changed.
+    let bad = pb::UpdateAppSettingsRequest {
+        max_sessions_web: Some(0),
+        room_backlog: Some(1),
+        ..Default::default()
+    };
+    let e = apps
+        .update_app_settings(grpc_signed(&a, "/tern.server.v1.Apps/UpdateAppSettings", bad))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        codes(&e),
+        (tonic::Code::InvalidArgument, Some("invalid_argument".into()))
+    );
+    s.forget_credentials(&a.app.app_key);
+    let rest: Value = a.client.request("GET", "/v1/app/settings", None).await.unwrap();
+    assert_eq!(rest["room_backlog"], 7);
+
+    // Unsigned.
+    let e = apps.get_app_settings(pb::Empty {}).await.unwrap_err();
+    assert_eq!(
+        codes(&e),
+        (tonic::Code::Unauthenticated, Some("missing_credentials".into()))
+    );
+}
+
+#[tokio::test]
+async fn webhook_configuration_and_dead_events_over_grpc() {
+    let (_, store, dir) = stores().await.into_iter().next().unwrap();
+    let config = EngineConfig {
+        webhook_allow_private: true,
+        ..Default::default()
+    };
+    let s = TestServer::start_with(store, dir, config).await;
+    let ch = grpc_channel(&s).await;
+    let a = s.app("a").await;
+    let b = s.app("b").await;
+    let mut hooks = pb::webhooks_client::WebhooksClient::new(ch);
+
+    let none = hooks
+        .get_webhook(grpc_signed(&a, "/tern.server.v1.Webhooks/GetWebhook", pb::Empty {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(none.config.unwrap().url, None);
+
+    // Zero timeout and empty policy take the defaults, as missing JSON fields do.
+    let set = pb::WebhookConfig {
+        url: Some("http://127.0.0.1:9/hook".into()),
+        events: vec!["message.sent".into()],
+        before_send: Some(pb::BeforeSendConfig {
+            enabled: true,
+            ..Default::default()
+        }),
+    };
+    let answer = hooks
+        .set_webhook(grpc_signed(&a, "/tern.server.v1.Webhooks/SetWebhook", set))
+        .await
+        .unwrap()
+        .into_inner();
+    let cfg = answer.config.unwrap();
+    let before = cfg.before_send.unwrap();
+    assert_eq!((before.timeout_ms, before.policy.as_str()), (1500, "fail_open"));
+    s.forget_credentials(&a.app.app_key);
+    let rest: Value = a.client.webhook().await.unwrap();
+    assert_eq!(
+        rest["config"],
+        json!({"url": "http://127.0.0.1:9/hook", "events": ["message.sent"],
+               "before_send": {"enabled": true, "sources": [], "types": [], "timeout_ms": 1500, "policy": "fail_open"}})
+    );
+    let other: Value = b.client.webhook().await.unwrap();
+    assert!(other["config"]["url"].is_null(), "another app's webhook is its own");
+
+    // The checks of REST: an unknown event, a bad scheme.
+    for bad in [
+        pb::WebhookConfig {
+            url: Some("http://127.0.0.1:9/hook".into()),
+            events: vec!["no.such".into()],
+            before_send: None,
+        },
+        pb::WebhookConfig {
+            url: Some("ftp://example.com/x".into()),
+            ..Default::default()
+        },
+    ] {
+        let e = hooks
+            .set_webhook(grpc_signed(&a, "/tern.server.v1.Webhooks/SetWebhook", bad))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            codes(&e),
+            (tonic::Code::InvalidArgument, Some("invalid_argument".into()))
+        );
+    }
+
+    let dead = hooks
+        .list_dead_events(grpc_signed(
+            &a,
+            "/tern.server.v1.Webhooks/ListDeadEvents",
+            pb::ListDeadEventsRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(dead.events.is_empty() && dead.next_cursor.is_empty());
+    let e = hooks
+        .list_dead_events(grpc_signed(
+            &a,
+            "/tern.server.v1.Webhooks/ListDeadEvents",
+            pb::ListDeadEventsRequest {
+                cursor: "not a cursor".into(),
+                limit: 10,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    let e = hooks
+        .redeliver_event(grpc_signed(
+            &a,
+            "/tern.server.v1.Webhooks/RedeliverEvent",
+            pb::RedeliverEventRequest {
+                event_id: "wh_nope".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(codes(&e), (tonic::Code::NotFound, Some("not_found".into())));
+}
