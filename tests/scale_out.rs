@@ -430,7 +430,7 @@ async fn a_fourth_phone_on_node_c_replaces_the_oldest_phone_on_node_a() {
     let (fourth, mut fourth_events) = Client::connect(&ws(2), &token, "phone-3", Platform::Ios).await.unwrap();
 
     // The oldest phone, on node A, is replaced; the others stay.
-    let (_, mut first_events) = phones.remove(0);
+    let (_first, mut first_events) = phones.remove(0);
     assert_eq!(kicked(&mut first_events).await, "session_replaced");
     eventually("three phones and the browser online", || {
         let rest = &rest;

@@ -249,6 +249,19 @@ def test_update_tells_absent_from_null() -> None:
 
 O = Operations()
 EVERY_OPERATION: dict[str, Callable[[], Call[Any]]] = {
+    "POST /v1/users/{user_id}/devices": lambda: O.register_device("u", "apns", "t"),
+    "GET /v1/users/{user_id}/devices": lambda: O.get_devices("u"),
+    "PATCH /v1/users/{user_id}/devices/{device_id}": lambda: O.update_device("u", "d", locale="en"),
+    "DELETE /v1/users/{user_id}/devices/{device_id}": lambda: O.remove_device("u", "d"),
+    "POST /v1/users/{user_id}/devices/{device_id}/test-push": lambda: O.test_push("u", "d"),
+    "GET /v1/push/credentials": lambda: O.get_push_credentials(),
+    "PUT /v1/push/credentials/apns": lambda: O.set_apns_credentials(key_id="k", team_id="t", bundle_id="b", private_key="p"),
+    "PUT /v1/push/credentials/fcm": lambda: O.set_fcm_credentials({}),
+    "DELETE /v1/push/credentials/{provider}": lambda: O.delete_push_credentials("fcm"),
+    "GET /v1/push/log": lambda: O.get_push_log(user_id="u"),
+    "POST /v1/files": lambda: O.create_file(uploader="u", name="a", size=1, content_type="text/plain", sha256="00"),
+    "GET /v1/files/{file_id}": lambda: O.get_file("f", user="u"),
+    "GET /v1/app/storage": lambda: O.get_storage(),
     "GET /v1/app/settings": lambda: O.get_app_settings(),
     "PATCH /v1/app/settings": lambda: O.update_app_settings({"room_backlog": 5}),
     "GET /v1/broadcasts": lambda: O.list_broadcasts(),

@@ -96,6 +96,13 @@ def _strings(key: str) -> Callable[[Any], list[str]]:
     return read
 
 
+def _raw(value: Any) -> JSON:
+    """An answer kept as the JSON object the server sent."""
+    if not isinstance(value, dict):
+        raise DecodeError("answer: expected an object")
+    return value
+
+
 def _done(value: Any) -> None:
     _field(value, "ok")
 
@@ -708,6 +715,74 @@ class Operations:
 
     def delete_word_list(self, name: str) -> Call[None]:
         return _send("DELETE", path("/v1/moderation/word-lists/{}", name), _done)
+
+    # ---- offline push (docs/push.md) -------------------------------------------------------
+
+    def register_device(
+        self, user_id: str, provider: str, token: str, *, bundle_id: str | None = None,
+        environment: str | None = None, locale: str | None = None,
+    ) -> Call[JSON]:
+        """Registers a device's push token (``apns`` or ``fcm``) for ``user_id``; a token
+        already held by another user of the app moves to this one."""
+        body = _optional(provider=provider, token=token, bundle_id=bundle_id, environment=environment, locale=locale)
+        return _send("POST", path("/v1/users/{}/devices", user_id), _raw, body, idempotent=True)
+
+    def get_devices(self, user_id: str) -> Call[JSON]:
+        """The user's registered push devices (``{"devices": [...]}``)."""
+        return _get(path("/v1/users/{}/devices", user_id), _raw)
+
+    def update_device(
+        self, user_id: str, device_id: str, *, token: str | None = None,
+        environment: str | None = None, locale: str | None = None,
+    ) -> Call[JSON]:
+        body = _optional(token=token, environment=environment, locale=locale)
+        return _send("PATCH", path("/v1/users/{}/devices/{}", user_id, device_id), _raw, body, idempotent=True)
+
+    def remove_device(self, user_id: str, device_id: str) -> Call[JSON]:
+        return _send("DELETE", path("/v1/users/{}/devices/{}", user_id, device_id), _raw, idempotent=True)
+
+    def test_push(self, user_id: str, device_id: str) -> Call[JSON]:
+        """Sends a test notification to one device and answers with the provider's verdict."""
+        return _send("POST", path("/v1/users/{}/devices/{}/test-push", user_id, device_id), _raw)
+
+    def get_push_credentials(self) -> Call[JSON]:
+        """Which providers have credentials (never the secrets themselves)."""
+        return _get("/v1/push/credentials", _raw)
+
+    def set_apns_credentials(self, *, key_id: str, team_id: str, bundle_id: str, private_key: str) -> Call[JSON]:
+        body = {"key_id": key_id, "team_id": team_id, "bundle_id": bundle_id, "private_key": private_key}
+        return _send("PUT", "/v1/push/credentials/apns", _raw, body, idempotent=True)
+
+    def set_fcm_credentials(self, service_account: Any) -> Call[JSON]:
+        """``service_account``: the service-account JSON Google gives (a mapping or its text)."""
+        return _send("PUT", "/v1/push/credentials/fcm", _raw, {"service_account": service_account}, idempotent=True)
+
+    def delete_push_credentials(self, provider: str) -> Call[JSON]:
+        return _send("DELETE", path("/v1/push/credentials/{}", provider), _raw, idempotent=True)
+
+    def get_push_log(
+        self, *, user_id: str | None = None, device_id: str | None = None, msg_id: str | None = None,
+        cursor: str | None = None, limit: int | None = None,
+    ) -> Call[JSON]:
+        """Push attempts, newest first, with each provider's answer (``{"entries": [...]}``)."""
+        q = query(user_id=user_id, device_id=device_id, msg_id=msg_id, cursor=cursor, limit=limit)
+        return _get("/v1/push/log", _raw, q)
+
+    # ---- files (docs/files.md) -------------------------------------------------------------
+
+    def create_file(self, *, uploader: str, name: str, size: int, content_type: str, sha256: str) -> Call[JSON]:
+        """Announces an upload; answers with the file id and its tus upload URL."""
+        body = {"uploader": uploader, "name": name, "size": size, "content_type": content_type, "sha256": sha256}
+        return _send("POST", "/v1/files", _raw, body)
+
+    def get_file(self, file_id: str, *, user: str | None = None) -> Call[JSON]:
+        """A file's record and, for its uploader or a member of a conversation that holds
+        it (``user``), an expiring download URL."""
+        return _get(path("/v1/files/{}", file_id), _raw, query(user=user))
+
+    def get_storage(self) -> Call[JSON]:
+        """The app's storage use and quota."""
+        return _get("/v1/app/storage", _raw)
 
     # ---- app settings and webhooks -------------------------------------------------------
 

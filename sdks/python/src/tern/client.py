@@ -952,6 +952,124 @@ class Client:
     ) -> None:
         return self.call(self._ops.delete_word_list(name))
 
+    def register_device(
+        self,
+        user_id: str,
+        provider: str,
+        token: str,
+        *,
+        bundle_id: str | None = None,
+        environment: str | None = None,
+        locale: str | None = None,
+    ) -> JSON:
+        """Registers a device's push token (``apns`` or ``fcm``) for ``user_id``; a token
+        already held by another user of the app moves to this one.
+        """
+        return self.call(self._ops.register_device(user_id, provider, token, bundle_id=bundle_id, environment=environment, locale=locale))
+
+    def get_devices(
+        self,
+        user_id: str,
+    ) -> JSON:
+        """The user's registered push devices (``{"devices": [...]}``)."""
+        return self.call(self._ops.get_devices(user_id))
+
+    def update_device(
+        self,
+        user_id: str,
+        device_id: str,
+        *,
+        token: str | None = None,
+        environment: str | None = None,
+        locale: str | None = None,
+    ) -> JSON:
+        return self.call(self._ops.update_device(user_id, device_id, token=token, environment=environment, locale=locale))
+
+    def remove_device(
+        self,
+        user_id: str,
+        device_id: str,
+    ) -> JSON:
+        return self.call(self._ops.remove_device(user_id, device_id))
+
+    def test_push(
+        self,
+        user_id: str,
+        device_id: str,
+    ) -> JSON:
+        """Sends a test notification to one device and answers with the provider's verdict."""
+        return self.call(self._ops.test_push(user_id, device_id))
+
+    def get_push_credentials(
+        self,
+    ) -> JSON:
+        """Which providers have credentials (never the secrets themselves)."""
+        return self.call(self._ops.get_push_credentials())
+
+    def set_apns_credentials(
+        self,
+        *,
+        key_id: str,
+        team_id: str,
+        bundle_id: str,
+        private_key: str,
+    ) -> JSON:
+        return self.call(self._ops.set_apns_credentials(key_id=key_id, team_id=team_id, bundle_id=bundle_id, private_key=private_key))
+
+    def set_fcm_credentials(
+        self,
+        service_account: Any,
+    ) -> JSON:
+        """``service_account``: the service-account JSON Google gives (a mapping or its text)."""
+        return self.call(self._ops.set_fcm_credentials(service_account))
+
+    def delete_push_credentials(
+        self,
+        provider: str,
+    ) -> JSON:
+        return self.call(self._ops.delete_push_credentials(provider))
+
+    def get_push_log(
+        self,
+        *,
+        user_id: str | None = None,
+        device_id: str | None = None,
+        msg_id: str | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> JSON:
+        """Push attempts, newest first, with each provider's answer (``{"entries": [...]}``)."""
+        return self.call(self._ops.get_push_log(user_id=user_id, device_id=device_id, msg_id=msg_id, cursor=cursor, limit=limit))
+
+    def create_file(
+        self,
+        *,
+        uploader: str,
+        name: str,
+        size: int,
+        content_type: str,
+        sha256: str,
+    ) -> JSON:
+        """Announces an upload; answers with the file id and its tus upload URL."""
+        return self.call(self._ops.create_file(uploader=uploader, name=name, size=size, content_type=content_type, sha256=sha256))
+
+    def get_file(
+        self,
+        file_id: str,
+        *,
+        user: str | None = None,
+    ) -> JSON:
+        """A file's record and, for its uploader or a member of a conversation that holds
+        it (``user``), an expiring download URL.
+        """
+        return self.call(self._ops.get_file(file_id, user=user))
+
+    def get_storage(
+        self,
+    ) -> JSON:
+        """The app's storage use and quota."""
+        return self.call(self._ops.get_storage())
+
     def get_app_settings(
         self,
     ) -> AppSettings:
