@@ -73,6 +73,25 @@ class ErrorCode(str, enum.Enum):
     MESSAGE_RECALLED = "message_recalled"
     VERSION_CONFLICT = "version_conflict"
     LIMIT_EXCEEDED = "limit_exceeded"
+    # offline push (docs/push.md)
+    INVALID_PUSH_CREDENTIALS = "invalid_push_credentials"
+    PUSH_NOT_CONFIGURED = "push_not_configured"
+    # files (docs/files.md)
+    CHECKSUM_MISMATCH = "checksum_mismatch"
+    CHECKSUM_UNSUPPORTED = "checksum_unsupported"
+    CONTENT_TYPE_NOT_ALLOWED = "content_type_not_allowed"
+    FILE_NOT_READY = "file_not_ready"
+    FILE_TOO_LARGE = "file_too_large"
+    RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
+    STORAGE_QUOTA_EXCEEDED = "storage_quota_exceeded"
+    TUS_VERSION_UNSUPPORTED = "tus_version_unsupported"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    UPLOAD_BUSY = "upload_busy"
+    UPLOAD_EXCEEDS_LENGTH = "upload_exceeds_length"
+    UPLOAD_EXPIRED = "upload_expired"
+    UPLOAD_OFFSET_MISMATCH = "upload_offset_mismatch"
+    URL_EXPIRED = "url_expired"
+    URL_INVALID = "url_invalid"
 
     def __str__(self) -> str:
         return self.value

@@ -22,6 +22,23 @@ export interface paths {
         patch: operations["update_app_settings"];
         trace?: never;
     };
+    "/v1/app/storage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What the app keeps in the file store, for the console's usage page. */
+        get: operations["get_storage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/broadcasts": {
         parameters: {
             query?: never;
@@ -90,6 +107,47 @@ export interface paths {
         };
         /** A conversation's messages by seq range, in seq order. */
         get: operations["get_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Announces a file: its name, size, type and SHA-256. The answer's `upload_url` is where
+         *     its bytes go (tus 1.0: `PATCH` with `Upload-Offset`); the file is usable once they all
+         *     arrived and hashed to `sha256`.
+         */
+        post: operations["create_file"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/files/{file_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An expiring download URL of a complete file, for `user` if they may see it (the
+         *     uploader, or a member of a conversation the file was sent in); `not_found` otherwise.
+         */
+        get: operations["get_file"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1224,6 +1282,8 @@ export interface components {
              * @description How long a sender may edit their own message, seconds (0 to 2,592,000).
              */
             edit_window_seconds: number;
+            /** @description Limits of uploaded files (docs/files.md); a PATCH replaces the whole object. */
+            files: components["schemas"]["FileSettingsView"];
             /** @description Direct messages need friendship on both sides. */
             friendship_required_for_direct: boolean;
             /** @description Most members of one group (2 to 100,000). */
@@ -1414,6 +1474,24 @@ export interface components {
             conversations: components["schemas"]["ConversationView"][];
             next_cursor?: string | null;
         };
+        CreateFile: {
+            /** @description A MIME type such as `image/png`; the app's `files.allowed_content_types` must admit it. */
+            content_type: string;
+            /** @description The file's name as shown to users: 1 to 255 bytes, no path separators or control characters. */
+            name: string;
+            /**
+             * @description Lowercase or uppercase hex SHA-256 of the whole content: the file becomes usable only
+             *     if what arrives hashes to it.
+             */
+            sha256: string;
+            /**
+             * Format: int64
+             * @description Bytes, 1 to the app's `files.max_file_bytes` (default 100 MB).
+             */
+            size: number;
+            /** @description The user the file is uploaded for: they may always download it. */
+            uploader: string;
+        };
         CreateGroup: {
             /** @description Up to 2,000 characters. */
             announcement?: string | null;
@@ -1484,6 +1562,16 @@ export interface components {
         };
         Done: {
             ok: boolean;
+        };
+        DownloadAnswer: {
+            /**
+             * Format: int64
+             * @description Unix seconds.
+             */
+            expires_at: number;
+            file: components["schemas"]["FileView"];
+            /** @description An expiring URL of the content; supports `Range` requests. */
+            url: string;
         };
         EditMessage: {
             /** @description The new content, valid for the message's type (which does not change). */
@@ -1556,6 +1644,46 @@ export interface components {
              * @description The message's version (its last change's).
              */
             version: number;
+        };
+        /** @description An app's limits on uploaded files. */
+        FileSettingsView: {
+            /** @description Types an upload may have (`image/png`, `image/*`); empty allows every type. */
+            allowed_content_types?: string[];
+            /**
+             * Format: int64
+             * @description Largest file, bytes (1 to 5 GiB, and at most the node's limit); `null`: 100 MB.
+             */
+            max_file_bytes?: number | null;
+            /**
+             * Format: int64
+             * @description Most bytes the app may keep, complete files and uploads in progress; `null`: no quota.
+             */
+            storage_quota_bytes?: number | null;
+        };
+        FileView: {
+            /** Format: int64 */
+            completed_at?: number | null;
+            content_type: string;
+            /** Format: int64 */
+            created_at: number;
+            id: string;
+            name: string;
+            /**
+             * Format: int64
+             * @description Bytes received so far.
+             */
+            received: number;
+            sha256: string;
+            /** Format: int64 */
+            size: number;
+            /** @description `uploading`, `complete` or `failed` (its SHA-256 did not match). */
+            state: string;
+            /**
+             * Format: int64
+             * @description Unix ms after which an upload still incomplete is removed.
+             */
+            upload_expires_at: number;
+            uploader: string;
         };
         FriendRequestView: {
             /** Format: int64 */
@@ -1988,6 +2116,32 @@ export interface components {
              */
             users?: string[] | null;
         };
+        StorageAnswer: {
+            /** Format: int64 */
+            bytes: number;
+            /** Format: int64 */
+            bytes_reserved: number;
+            /**
+             * Format: int64
+             * @description Complete files and their bytes.
+             */
+            files: number;
+            /**
+             * Format: int64
+             * @description The largest file the app may upload.
+             */
+            max_file_bytes: number;
+            /**
+             * Format: int64
+             * @description The app's quota (`files.storage_quota_bytes`), if it has one.
+             */
+            quota_bytes?: number | null;
+            /**
+             * Format: int64
+             * @description Uploads in progress and the bytes they announced.
+             */
+            uploads_in_progress: number;
+        };
         /** @description Exactly one of `user`, `group`, `room`. */
         Target: {
             group?: string | null;
@@ -2057,6 +2211,20 @@ export interface components {
             avatar_url?: string | null;
             metadata?: Record<string, unknown> | null;
             name?: string | null;
+        };
+        UploadAnswer: {
+            file: components["schemas"]["FileView"];
+            file_id: string;
+            /**
+             * Format: int64
+             * @description Unix seconds.
+             */
+            upload_expires_at: number;
+            /**
+             * @description A tus 1.0 upload URL (HEAD, PATCH, DELETE); it carries its own signature, so any tus
+             *     client can resume with it until `upload_expires_at`.
+             */
+            upload_url: string;
         };
         UpsertUsers: {
             /** @description 1 to 100 users. */
@@ -2187,6 +2355,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AppSettingsView"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_storage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StorageAnswer"];
                 };
             };
             "4XX": {
@@ -2345,6 +2540,72 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MessagesAnswer"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    create_file: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateFile"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadAnswer"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_file: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The user who wants the file: the uploader or a member of a conversation it was sent
+                 *     in. Absent: the app's backend itself.
+                 */
+                user?: string;
+            };
+            header?: never;
+            path: {
+                file_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DownloadAnswer"];
                 };
             };
             "4XX": {
