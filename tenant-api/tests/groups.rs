@@ -4,6 +4,7 @@
 //! and cross-app input.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod support;
 
 use serde_json::{json, Value};
@@ -11,43 +12,6 @@ use support::*;
 use tern_platform::proto::server_v1 as pb;
 use tern_sdk::server::ServerClient;
 use tern_tenant_api::grpc::error_code;
-
-macro_rules! on_every_store {
-    ($name:ident, $body:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            for (backend, store, dir) in stores().await {
-                eprintln!("{} on {backend}", stringify!($name));
-                // No webhook worker: the outbox is left for the test to read.
-                let config = EngineConfig {
-                    run_worker: false,
-                    ..EngineConfig::default()
-                };
-                let server = TestServer::start_with(store, dir, config).await;
-                $body(server).await;
-            }
-        }
-    };
-}
-
-async fn call(c: &ServerClient, method: &str, path: &str, body: Option<Value>) -> Value {
-    c.request::<Value>(method, path, body.as_ref())
-        .await
-        .unwrap_or_else(|e| panic!("{method} {path}: {e:?}"))
-}
-
-async fn fails(c: &ServerClient, method: &str, path: &str, body: Option<Value>) -> String {
-    let e = c
-        .request::<Value>(method, path, body.as_ref())
-        .await
-        .expect_err(&format!("{method} {path} should fail"));
-    e.code().unwrap_or("<none>").to_owned()
-}
-
-async fn users(c: &ServerClient, ids: &[&str]) {
-    let list: Vec<Value> = ids.iter().map(|id| json!({"id": id})).collect();
-    c.upsert_users(&list).await.unwrap();
-}
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()

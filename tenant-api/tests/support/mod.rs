@@ -1,8 +1,10 @@
 //! Starts the real server API in-process on 127.0.0.1:0 over a fresh store, with apps
 //! created directly in the store, and hands out signed clients.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, unused_macros, clippy::unwrap_used)]
 
 use std::sync::Arc;
+
+use serde_json::{json, Value};
 
 use tern_platform::delivery::Pipeline;
 use tern_platform::domain::*;
@@ -165,4 +167,45 @@ pub async fn grpc_channel(s: &TestServer) -> tonic::transport::Channel {
         .connect()
         .await
         .unwrap()
+}
+
+/// Runs `$body(server)` once per store (SQLite, and PostgreSQL when configured) on a server
+/// without the worker role, so outboxes are left for the test to read.
+macro_rules! on_every_store {
+    ($name:ident, $body:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            for (backend, store, dir) in stores().await {
+                eprintln!("{} on {backend}", stringify!($name));
+                let config = EngineConfig {
+                    run_worker: false,
+                    ..EngineConfig::default()
+                };
+                let server = TestServer::start_with(store, dir, config).await;
+                $body(server).await;
+            }
+        }
+    };
+}
+
+/// A server API call that must succeed, as JSON.
+pub async fn call(c: &ServerClient, method: &str, path: &str, body: Option<Value>) -> Value {
+    c.request::<Value>(method, path, body.as_ref())
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e:?}"))
+}
+
+/// A server API call that must fail; its error code.
+pub async fn fails(c: &ServerClient, method: &str, path: &str, body: Option<Value>) -> String {
+    let e = c
+        .request::<Value>(method, path, body.as_ref())
+        .await
+        .expect_err(&format!("{method} {path} should fail"));
+    e.code().unwrap_or("<none>").to_owned()
+}
+
+/// Creates users with just their ids.
+pub async fn users(c: &ServerClient, ids: &[&str]) {
+    let list: Vec<Value> = ids.iter().map(|id| json!({"id": id})).collect();
+    c.upsert_users(&list).await.unwrap();
 }
