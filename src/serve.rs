@@ -324,6 +324,7 @@ async fn start(
     if let Ok(mut s) = slot.write() {
         *s = doors;
     }
+    readiness.set_serving();
     tracing::info!(key = %master_key.source, "ready");
     println!("tern: ready");
     let _ = std::io::stdout().flush();

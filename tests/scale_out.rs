@@ -598,10 +598,11 @@ async fn routed_to(redis_url: &str, prefix: &str, node: &str) -> usize {
     n
 }
 
-/// Node loss, at the scale this 2-core machine runs in a test: three gateway nodes, one API
-/// node and one worker over one PostgreSQL and Redis, behind a round-robin balancer; 40
-/// users in 20 pairs send to each other continuously over the Rust SDK; one gateway is
-/// killed with SIGKILL mid-stream. Its clients reconnect through the balancer to the
+/// Node loss: three gateway nodes, one API node and one worker over one PostgreSQL and
+/// Redis, behind a round-robin balancer; 300 users in 150 pairs send to each other
+/// continuously over the Rust SDK (each every 500 ms: 600 msg/s, what the debug build on a
+/// 2-core machine carries beside the other suites); one gateway is killed with SIGKILL
+/// mid-stream. Its clients reconnect through the balancer to the
 /// others and sync. Every message acknowledged to a sender reaches its recipient exactly
 /// once and in seq order; a user who stays on the dead node shows offline within 15 s; and
 /// Redis routes nothing to the dead node once its lease has run out.
@@ -640,10 +641,12 @@ async fn a_gateway_killed_mid_stream_loses_and_duplicates_nothing() {
     .await;
     let (key, secret) = shared.app();
     let rest = ServerClient::new(&api.base, &key, &secret);
-    const PAIRS: usize = 20;
+    const PAIRS: usize = 150;
     let users: Vec<String> = (0..PAIRS * 2).map(|i| format!("u{i}")).collect();
-    let upsert: Vec<Value> = users.iter().map(|u| json!({"id": u})).collect();
-    rest.upsert_users(&upsert).await.unwrap();
+    for chunk in users.chunks(100) {
+        let upsert: Vec<Value> = chunk.iter().map(|u| json!({"id": u})).collect();
+        rest.upsert_users(&upsert).await.unwrap();
+    }
     rest.create_user("loner", "Loner").await.unwrap();
 
     // Everyone through the balancer; the loner straight to gw-2, which will die.
@@ -668,12 +671,12 @@ async fn a_gateway_killed_mid_stream_loses_and_duplicates_nothing() {
             .unwrap();
     assert_eq!(rest.get_user("loner").await.unwrap()["online"], true);
 
-    // Each user sends to its partner every 50 ms for 6 s and records what was acknowledged;
-    // each records what it received from its partner.
-    let stop_at = tokio::time::Instant::now() + Duration::from_secs(6);
-    let traffic = PairTraffic::start(clients, Duration::from_millis(50), stop_at);
+    // Each user sends to its partner every 500 ms for 8 s and records what was
+    // acknowledged; each records what it received from its partner.
+    let stop_at = tokio::time::Instant::now() + Duration::from_secs(8);
+    let traffic = PairTraffic::start(clients, Duration::from_millis(500), stop_at);
 
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let [g1, g2, g3] = gws;
     g2.kill();
     let killed_at = tokio::time::Instant::now();
@@ -681,7 +684,7 @@ async fn a_gateway_killed_mid_stream_loses_and_duplicates_nothing() {
     let (traffic, acked_by) = traffic.acked().await;
     let total_acked: usize = acked_by.values().map(Vec::len).sum();
     assert!(
-        total_acked > PAIRS * 2 * 20,
+        total_acked > PAIRS * 2 * 5,
         "too few sends went through: {total_acked}"
     );
 
@@ -906,7 +909,7 @@ async fn redis_cut_for_ten_seconds_under_load_loses_and_duplicates_nothing() {
     acked_by.get_mut("u0").unwrap().push(during.msg_id);
     let total_acked: usize = acked_by.values().map(Vec::len).sum();
     assert!(
-        total_acked > PAIRS * 2 * 20,
+        total_acked > PAIRS * 2 * 5,
         "too few sends went through: {total_acked}"
     );
     traffic.assert_each_acked_seen_once_in_order(&acked_by).await;

@@ -81,11 +81,16 @@ pub trait Dependency: Send + Sync + 'static {
 
 /// Readiness of the node's dependencies, which may not be connected yet: serve starts
 /// listening before the store (and Redis, when configured) is reached, then swaps each in
-/// here once it is connected. `/readyz` names every one that fails.
+/// here once it is connected. `/readyz` names every one that fails, and stays 503 (check
+/// `doors`) until the front doors are mounted: between the store connecting and the API being
+/// swapped in, every other path still answers 503 `not_ready`, so a balancer or a
+/// Kubernetes readiness probe must not send traffic yet.
 #[derive(Clone, Default)]
 pub struct NodeReadiness {
     state: Arc<RwLock<DatabaseState>>,
     others: Arc<RwLock<Vec<(&'static str, DependencyState)>>>,
+    /// Set once the front doors (REST, gRPC, WebSocket, console) answer.
+    serving: Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Clone, Default)]
@@ -114,6 +119,10 @@ impl NodeReadiness {
         if let Ok(mut s) = self.state.write() {
             *s = DatabaseState::Connected(store);
         }
+    }
+    /// The front doors are mounted: from now on every path answers.
+    pub fn set_serving(&self) {
+        self.serving.store(true, std::sync::atomic::Ordering::Release);
     }
     /// Records why the latest attempt to reach dependency `name` failed.
     pub fn set_dependency_connecting(&self, name: &'static str, reason: impl Into<String>) {
@@ -174,6 +183,15 @@ impl ReadinessProbe for NodeReadiness {
             };
             checks.push(Check { name, result });
         }
+        let serving = self.serving.load(std::sync::atomic::Ordering::Acquire);
+        checks.push(Check {
+            name: "doors",
+            result: if serving {
+                Ok(())
+            } else {
+                Err("starting: the API is not mounted yet".to_owned())
+            },
+        });
         checks
     }
 }
@@ -436,6 +454,19 @@ mod tests {
         let c = db.checks().await;
         assert_eq!(c[0].name, "database");
         assert!(c[0].result.as_ref().unwrap_err().contains("connection refused"));
+    }
+
+    #[tokio::test]
+    async fn readiness_waits_for_the_doors_after_the_database() {
+        let node = NodeReadiness::default();
+        let (store, _dir) = tern_platform::store::testing::sqlite_temp().await;
+        node.set_connected(store);
+        let doors = |c: &[Check]| c.iter().find(|c| c.name == "doors").unwrap().result.clone();
+        let c = node.checks().await;
+        assert!(c[0].result.is_ok(), "the database is connected");
+        assert!(doors(&c).unwrap_err().contains("not mounted"));
+        node.set_serving();
+        assert!(node.checks().await.iter().all(|c| c.result.is_ok()));
     }
 
     #[tokio::test]
