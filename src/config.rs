@@ -109,7 +109,12 @@ pub struct Config {
     /// Every Redis key and channel of this deployment starts with this and a colon, so
     /// several deployments (or test runs) can share one Redis.
     pub redis_prefix: String,
+    /// The bus on Pulsar (a build with `--features pulsar`; needs `redis_url` too).
     pub pulsar_url: Option<ServiceUrl>,
+    /// `persistent://tenant/namespace/name`: the bus's topics start with this.
+    pub pulsar_topic_prefix: Option<String>,
+    /// A token for Pulsar's token authentication.
+    pub pulsar_token: Option<Secret>,
     pub admin_email: String,
     pub admin_password: Option<Secret>,
     /// Checked to be 64 hex characters.
@@ -181,6 +186,8 @@ const KEYS: &[&str] = &[
     "redis_url",
     "redis_prefix",
     "pulsar_url",
+    "pulsar_topic_prefix",
+    "pulsar_token",
     "admin_email",
     "admin_password",
     "master_key",
@@ -522,6 +529,8 @@ fn build(values: HashMap<&'static str, Source>) -> Result<Config, ConfigError> {
         redis_url: service_url(&values, "redis_url", &["redis", "rediss"])?,
         redis_prefix: redis_prefix(&values)?,
         pulsar_url: service_url(&values, "pulsar_url", &["pulsar", "pulsar+ssl"])?,
+        pulsar_topic_prefix: non_empty(&values, "pulsar_topic_prefix")?,
+        pulsar_token: non_empty(&values, "pulsar_token")?.map(Secret),
         admin_email: non_empty(&values, "admin_email")?.unwrap_or_else(|| DEFAULT_ADMIN_EMAIL.to_owned()),
         admin_password: non_empty(&values, "admin_password")?.map(Secret),
         master_key,
@@ -738,10 +747,17 @@ mod tests {
             ("TERN_MASTER_KEY", &key),
             ("TERN_DATABASE_URL", "postgres://tern:pg-pass-123@db:5432/tern"),
             ("TERN_REDIS_URL", "redis://:redis-pass@cache:6379/0"),
+            ("TERN_PULSAR_TOKEN", "pulsar-jwt-456"),
         ]);
         let c = Config::from_sources(None, &e).unwrap();
         let debug = format!("{c:?}");
-        for secret in ["hunter2-hunter2", key.as_str(), "pg-pass-123", "redis-pass"] {
+        for secret in [
+            "hunter2-hunter2",
+            key.as_str(),
+            "pg-pass-123",
+            "redis-pass",
+            "pulsar-jwt-456",
+        ] {
             assert!(!debug.contains(secret), "{secret} leaked: {debug}");
         }
         assert!(debug.contains("postgres://tern:<redacted>@db:5432/tern"), "{debug}");

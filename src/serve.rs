@@ -31,12 +31,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 
-use crate::adapters::Adapters;
+use crate::adapters::{Adapters, PortsError, PulsarCheck};
 use crate::cli::{Role, ServeArgs};
 use crate::commands::{master_key, open_store, CommandError};
 use crate::config::Config;
 use crate::telemetry::Telemetry;
-use tern_platform::redis_adapters::{RedisHealth, RedisSetupError};
+use tern_platform::redis_adapters::RedisHealth;
 
 /// First and largest wait between attempts to reach the database.
 const RETRY_FIRST: Duration = Duration::from_millis(500);
@@ -359,11 +359,15 @@ async fn choose_ports(
                     readiness.set_dependency_connected("redis", Arc::new(RedisCheck(health.clone())));
                     tracing::info!(redis = %redacted, %prefix, node_id = %config.node_id, "redis connected; node lease taken");
                 }
+                if let (Some(check), Adapters::Redis { pulsar: Some(p), .. }) = (&chosen.pulsar, adapters) {
+                    readiness.set_dependency_connected("pulsar", Arc::new(PulsarReady(check.clone())));
+                    tracing::info!(pulsar = %p.redacted, topic_prefix = %p.topic_prefix, "pulsar connected; the bus runs on it");
+                }
                 return Ok(Some(chosen));
             }
-            Err(RedisSetupError::Unreachable(reason)) => {
-                tracing::warn!(attempt, retry_in_ms = delay.as_millis() as u64, error = %reason, "redis not ready");
-                readiness.set_dependency_connecting("redis", reason);
+            Err(PortsError::Unreachable { service, reason }) => {
+                tracing::warn!(attempt, retry_in_ms = delay.as_millis() as u64, error = %reason, "{service} not ready");
+                readiness.set_dependency_connecting(service, reason);
             }
             Err(e) => return Err(CommandError::Serve(e.to_string())),
         }
@@ -373,6 +377,16 @@ async fn choose_ports(
         }
         delay = (delay * 2).min(RETRY_MAX);
         attempt += 1;
+    }
+}
+
+/// The Pulsar bus as `/readyz` sees it: down while a consumer is re-created or silent.
+struct PulsarReady(PulsarCheck);
+
+#[async_trait::async_trait]
+impl ops::Dependency for PulsarReady {
+    async fn check(&self) -> Result<(), String> {
+        self.0.check()
     }
 }
 

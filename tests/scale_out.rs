@@ -10,6 +10,10 @@
 
 mod common;
 
+#[cfg(feature = "pulsar")]
+#[path = "../platform/tests/support/pulsar_broker/mod.rs"]
+mod pulsar_broker;
+
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -50,6 +54,8 @@ struct Shared {
     redis_url: String,
     prefix: String,
     dir: tempfile::TempDir,
+    /// `TERN_PULSAR_URL` and `TERN_PULSAR_TOPIC_PREFIX`, for the bus on Pulsar.
+    pulsar: Option<(String, String)>,
 }
 
 impl Shared {
@@ -60,17 +66,23 @@ impl Shared {
             redis_url: redis_url()?,
             prefix: unique("t"),
             dir: tempfile::tempdir().unwrap(),
+            pulsar: None,
         })
     }
 
     fn env<'a>(&'a self, node: &'a str) -> Vec<(&'a str, &'a str)> {
-        vec![
+        let mut env = vec![
             ("TERN_DATABASE_URL", self.database_url.as_str()),
             ("TERN_REDIS_URL", self.redis_url.as_str()),
             ("TERN_REDIS_PREFIX", self.prefix.as_str()),
             ("TERN_MASTER_KEY", MASTER_KEY),
             ("TERN_NODE_ID", node),
-        ]
+        ];
+        if let Some((url, prefix)) = &self.pulsar {
+            env.push(("TERN_PULSAR_URL", url.as_str()));
+            env.push(("TERN_PULSAR_TOPIC_PREFIX", prefix.as_str()));
+        }
+        env
     }
 
     /// `tern serve` as node `node`, in a data directory of its own, once it is ready.
@@ -611,6 +623,29 @@ async fn a_gateway_killed_mid_stream_loses_and_duplicates_nothing() {
     let Some(shared) = Shared::new().await else {
         return;
     };
+    gateway_killed_mid_stream(shared).await;
+}
+
+/// The same node loss with the bus on Pulsar: the nodes' deliveries go through the Pulsar
+/// test broker (a double speaking Pulsar's binary protocol, run in this test's process;
+/// `platform/tests/support/pulsar_broker`), Redis keeps presence and routing.
+#[cfg(feature = "pulsar")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gateway_killed_mid_stream_with_the_bus_on_pulsar_loses_and_duplicates_nothing() {
+    let Some(mut shared) = Shared::new().await else {
+        return;
+    };
+    let broker = pulsar_broker::TestBroker::start().await.unwrap();
+    shared.pulsar = Some((broker.url(), format!("persistent://public/default/{}", unique("t"))));
+    gateway_killed_mid_stream(shared).await;
+    let topics = broker.topics();
+    assert!(
+        topics.iter().any(|t| t.ends_with("-node-gw-1")) && topics.iter().any(|t| t.ends_with("-inval")),
+        "the nodes' bus went through the broker: {topics:?}"
+    );
+}
+
+async fn gateway_killed_mid_stream(shared: Shared) {
     let gateway = |name: &str| {
         let dir = shared.dir.path().join(name);
         std::fs::create_dir_all(&dir).unwrap();

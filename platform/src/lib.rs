@@ -9,6 +9,7 @@
 //! - `bus`, `presence`, `nonce`, `rate_limits`: the ports that become Redis or Pulsar at scale;
 //!   `clock`, the time the engine reads; `ports`: all of them, chosen at start and given to the `engine`.
 //! - `redis_adapters`: those ports on Redis, for several nodes over one database.
+//! - `pulsar_bus` (cargo feature `pulsar`): the bus on Apache Pulsar, for many nodes.
 //! - `rules`: what a feature decides without changing anything (group permissions and send
 //!   checks, blocks and friendship, who can see a message), asked by the pipeline and the features.
 //! - `context`: `Ctx`, what a feature needs (ports, shared caches, publishing), below the pipeline.
@@ -43,6 +44,8 @@ pub mod nonce;
 pub mod ports;
 pub mod presence;
 pub mod proto;
+#[cfg(feature = "pulsar")]
+pub mod pulsar_bus;
 pub mod push;
 pub mod rate_limits;
 pub mod redis_adapters;
