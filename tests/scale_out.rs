@@ -719,10 +719,7 @@ async fn gateway_killed_mid_stream(shared: Shared, pairs: usize) {
 
     let (traffic, acked_by) = traffic.acked().await;
     let total_acked: usize = acked_by.values().map(Vec::len).sum();
-    assert!(
-        total_acked > pairs * 2 * 5,
-        "too few sends went through: {total_acked}"
-    );
+    assert!(total_acked > pairs * 2 * 5, "too few sends went through: {total_acked}");
 
     // The loner's only node died: offline within 15 s of the kill.
     eventually("the loner shows offline", || {
@@ -944,10 +941,7 @@ async fn redis_cut_for_ten_seconds_under_load_loses_and_duplicates_nothing() {
         .expect("the retry is accepted once Redis is back");
     acked_by.get_mut("u0").unwrap().push(during.msg_id);
     let total_acked: usize = acked_by.values().map(Vec::len).sum();
-    assert!(
-        total_acked > PAIRS * 2 * 5,
-        "too few sends went through: {total_acked}"
-    );
+    assert!(total_acked > PAIRS * 2 * 5, "too few sends went through: {total_acked}");
     traffic.assert_each_acked_seen_once_in_order(&acked_by).await;
     // Live delivery across the nodes works again without a restart.
     let (_u1_tablet, mut u1_events) = {

@@ -12,6 +12,7 @@ use tern_sdk::server::ServerClient;
 mod api_send;
 mod fanout;
 mod fleet;
+mod grow;
 mod lean;
 mod server;
 mod webhooks;
@@ -65,6 +66,36 @@ enum Scenario {
     /// end-to-end latency from send to receipt by the other client.
     Chat {
         #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        #[arg(long, default_value_t = 2_000.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 3)]
+        processes: usize,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
+    /// Fills a kept data dir (or PostgreSQL database) with `--messages` stored direct
+    /// messages over `--fill-users` users, then runs `chat` against it: is a send slower
+    /// on a grown store? The fill is resumed, never repeated: run again with a higher
+    /// `--messages` to grow further.
+    StoreGrow {
+        /// Directory kept between runs: the SQLite file (unless --database-url) and the
+        /// bench app's key.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Messages the app holds before the chat starts (up to 10,000,000 and more).
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: u64,
+        /// Users the stored messages are spread over; the chat's users are the first ones.
+        #[arg(long, default_value_t = 10_000)]
+        fill_users: usize,
+        /// Direct conversations per user, on average.
+        #[arg(long, default_value_t = 20)]
+        conversations_per_user: usize,
+        /// Only fill; no chat.
+        #[arg(long)]
+        fill_only: bool,
+        #[arg(long, default_value_t = 2_000)]
         users: usize,
         #[arg(long, default_value_t = 2_000.0)]
         rate: f64,
@@ -302,38 +333,37 @@ async fn run(cli: Cli) -> Result<()> {
                 cli.nodes,
             )
             .await?;
-            let (fleet, ready, failed) = fleet::Fleet::start(
-                &s.ws_urls(),
-                s.app_key(),
-                s.app_secret(),
-                users,
-                processes,
-                rate,
-                seconds,
-            )
-            .await?;
-            let monitor = s.redis_monitor();
-            let redis_before = s.redis_commands();
-            let (r, (redis_after, counts)) = fleet
-                .run(|| (s.redis_commands(), monitor.map(server::Monitor::finish)))
-                .await?;
-            println!("{}", redis_line(redis_before, redis_after, r.sent, s.nodes()));
-            if let Some(counts) = counts {
-                println!("{}", server::monitor_line(&counts, r.sent));
+            chat(&s, users, rate, processes, seconds).await?;
+        }
+        Scenario::StoreGrow {
+            data_dir,
+            messages,
+            fill_users,
+            conversations_per_user,
+            fill_only,
+            users,
+            rate,
+            processes,
+            seconds,
+        } => {
+            let db = cli.database_url.as_deref();
+            // Made (migrated, app created) by a short-lived server, then filled while no
+            // server runs, then served for the chat.
+            let app_key = {
+                let s = server::spawn_kept(&cli.tern, &data_dir, db).await?;
+                s.app_key.clone()
+            };
+            let options = grow::FillOptions {
+                messages,
+                users: fill_users.max(users),
+                conversations_per_user,
+            };
+            grow::fill(&data_dir, db, &app_key, &options).await?;
+            if !fill_only {
+                let s = server::Servers::One(server::spawn_kept(&cli.tern, &data_dir, db).await?);
+                println!("store-grow messages={messages} fill_users={}", options.users);
+                chat(&s, users, rate, processes, seconds).await?;
             }
-            let h = &r.latency_us;
-            println!(
-                "chat nodes={} users={users} connected={ready} failed={failed} target_rate={rate:.0}/s sent={} send_errors={} delivered={} delivered/s={:.0} p50={:.2}ms p99={:.2}ms max={:.2}ms server_rss={}KiB",
-                s.nodes(),
-                r.sent,
-                r.send_errors,
-                r.received,
-                r.received as f64 / seconds as f64,
-                h.value_at_quantile(0.5) as f64 / 1000.0,
-                h.value_at_quantile(0.99) as f64 / 1000.0,
-                h.max() as f64 / 1000.0,
-                s.rss_kib()
-            );
         }
         Scenario::ApiSend {
             clients,
@@ -463,4 +493,41 @@ fn redis_line(before: Option<(u64, u64)>, after: Option<(u64, u64)>, sent: u64, 
         }
         _ => format!("redis nodes={nodes}: not counted (one node, no Redis)"),
     }
+}
+
+/// The `chat` scenario against servers already started.
+async fn chat(s: &server::Servers, users: usize, rate: f64, processes: usize, seconds: u64) -> Result<()> {
+    let (fleet, ready, failed) = fleet::Fleet::start(
+        &s.ws_urls(),
+        s.app_key(),
+        s.app_secret(),
+        users,
+        processes,
+        rate,
+        seconds,
+    )
+    .await?;
+    let monitor = s.redis_monitor();
+    let redis_before = s.redis_commands();
+    let (r, (redis_after, counts)) = fleet
+        .run(|| (s.redis_commands(), monitor.map(server::Monitor::finish)))
+        .await?;
+    println!("{}", redis_line(redis_before, redis_after, r.sent, s.nodes()));
+    if let Some(counts) = counts {
+        println!("{}", server::monitor_line(&counts, r.sent));
+    }
+    let h = &r.latency_us;
+    println!(
+        "chat nodes={} users={users} connected={ready} failed={failed} target_rate={rate:.0}/s sent={} send_errors={} delivered={} delivered/s={:.0} p50={:.2}ms p99={:.2}ms max={:.2}ms server_rss={}KiB",
+        s.nodes(),
+        r.sent,
+        r.send_errors,
+        r.received,
+        r.received as f64 / seconds as f64,
+        h.value_at_quantile(0.5) as f64 / 1000.0,
+        h.value_at_quantile(0.99) as f64 / 1000.0,
+        h.max() as f64 / 1000.0,
+        s.rss_kib()
+    );
+    Ok(())
 }

@@ -13,7 +13,7 @@ pub struct Spawned {
     pub http: String,
     pub app_key: String,
     pub app_secret: String,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Spawned {
@@ -31,7 +31,35 @@ fn free_port() -> Result<u16> {
 pub async fn spawn(tern: &PathBuf, database_url: Option<&str>, extra_env: &[(&str, String)]) -> Result<Spawned> {
     let dir = tempfile::tempdir()?;
     let app = prepare(tern, dir.path(), database_url, extra_env)?;
-    serve(tern, dir, database_url, extra_env, app).await
+    serve(tern, Dir::Temp(dir), database_url, extra_env, app).await
+}
+
+/// Starts `tern serve` on a data dir that outlives the run (`store-grow`): the first run
+/// migrates it and creates the app, whose key is saved in the dir for the next runs.
+/// Returns the server and the app's key.
+pub async fn spawn_kept(tern: &PathBuf, dir: &std::path::Path, database_url: Option<&str>) -> Result<Spawned> {
+    std::fs::create_dir_all(dir)?;
+    // It holds every message: only its owner reads it (the server warns otherwise).
+    #[cfg(unix)]
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    let app = match crate::grow::saved_app(dir) {
+        Some((key, secret)) => {
+            // A newer build may bring migrations.
+            run_cli(tern, dir, database_url, &[], &["migrate"])?;
+            App { key, secret }
+        }
+        None => {
+            let app = prepare(tern, dir, database_url, &[])?;
+            crate::grow::save_app(dir, &app.key, &app.secret)?;
+            app
+        }
+    };
+    serve(tern, Dir::Kept(dir.to_path_buf()), database_url, &[], app).await
+}
+
+enum Dir {
+    Temp(tempfile::TempDir),
+    Kept(PathBuf),
 }
 
 /// `nodes` servers as one Tern: one PostgreSQL database, one Redis (under a prefix of this
@@ -56,7 +84,7 @@ impl Cluster {
             let dir = tempfile::tempdir()?;
             let mut env = shared.to_vec();
             env.push(("TERN_NODE_ID", format!("bench-node-{i}")));
-            spawned.push(serve(tern, dir, Some(database_url), &env, app.clone()).await?);
+            spawned.push(serve(tern, Dir::Temp(dir), Some(database_url), &env, app.clone()).await?);
         }
         drop(first_dir);
         Ok(Cluster {
@@ -138,6 +166,27 @@ fn with_env(c: &mut Command, dir: &std::path::Path, database_url: Option<&str>, 
     }
 }
 
+fn run_cli(
+    tern: &PathBuf,
+    dir: &std::path::Path,
+    database_url: Option<&str>,
+    extra_env: &[(&str, String)],
+    args: &[&str],
+) -> Result<Vec<u8>> {
+    let mut c = Command::new(tern);
+    c.args(args);
+    with_env(&mut c, dir, database_url, extra_env);
+    let out = c.output().with_context(|| format!("running {}", tern.display()))?;
+    if !out.status.success() {
+        bail!(
+            "tern {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(out.stdout)
+}
+
 /// Migrates the database and creates a tenant and an app with the CLI.
 fn prepare(
     tern: &PathBuf,
@@ -145,20 +194,7 @@ fn prepare(
     database_url: Option<&str>,
     extra_env: &[(&str, String)],
 ) -> Result<App> {
-    let run = |args: &[&str]| -> Result<Vec<u8>> {
-        let mut c = Command::new(tern);
-        c.args(args);
-        with_env(&mut c, dir, database_url, extra_env);
-        let out = c.output().with_context(|| format!("running {}", tern.display()))?;
-        if !out.status.success() {
-            bail!(
-                "tern {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(out.stdout)
-    };
+    let run = |args: &[&str]| run_cli(tern, dir, database_url, extra_env, args);
     run(&["migrate"])?;
     let tenant = format!("bench-{}", std::process::id());
     run(&["tenant", "create", &tenant, "--json"])?;
@@ -172,16 +208,20 @@ fn prepare(
 
 async fn serve(
     tern: &PathBuf,
-    dir: tempfile::TempDir,
+    dir: Dir,
     database_url: Option<&str>,
     extra_env: &[(&str, String)],
     app: App,
 ) -> Result<Spawned> {
+    let (path, dir) = match dir {
+        Dir::Temp(t) => (t.path().to_path_buf(), Some(t)),
+        Dir::Kept(p) => (p, None),
+    };
     let http = format!("127.0.0.1:{}", free_port()?);
     let grpc = format!("127.0.0.1:{}", free_port()?);
     let mut serve = Command::new(tern);
     serve.arg("serve").stdout(Stdio::null()).stderr(Stdio::inherit());
-    with_env(&mut serve, dir.path(), database_url, extra_env);
+    with_env(&mut serve, &path, database_url, extra_env);
     serve.env("TERN_HTTP_ADDR", &http).env("TERN_GRPC_ADDR", &grpc);
     let child = serve.spawn()?;
     let spawned = Spawned {

@@ -192,11 +192,14 @@ macro_rules! messages_sql {
             let mut found = HashMap::new();
             for (app, messages) in by_app {
                 for chunk in messages.chunks(ROWS_PER_STATEMENT) {
+                    // One index lookup per key: the keys drive the loop (SQLite keeps the
+                    // order of a CROSS JOIN) and each meets the (app, sender, client id)
+                    // unique index. `AND (sender_key, client_msg_id) IN (VALUES …)` read
+                    // instead every message of the app, a commit growing with the store.
                     let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = "
+                        "SELECT {} FROM (VALUES ",
+                        prefixed_message_columns("m", "")
                     ));
-                    qb.push_bind(app.as_str().to_owned());
-                    qb.push(" AND (sender_key, client_msg_id) IN (VALUES ");
                     for (n, m) in chunk.iter().enumerate() {
                         qb.push(if n == 0 { "(" } else { ", (" });
                         qb.push_bind(m.sender.idempotency_key().to_owned());
@@ -204,7 +207,9 @@ macro_rules! messages_sql {
                         qb.push_bind(m.client_msg_id.as_str().to_owned());
                         qb.push(")");
                     }
-                    qb.push(")");
+                    qb.push(") AS v CROSS JOIN messages m WHERE m.app_id = ");
+                    qb.push_bind(app.as_str().to_owned());
+                    qb.push(" AND m.sender_key = v.column1 AND m.client_msg_id = v.column2");
                     let rows = qb.build().fetch_all(&mut **tx).await.map_err(map_err)?;
                     for row in &rows {
                         let message = required_message(row)?;
