@@ -383,8 +383,11 @@ def test_pulsar_on_passes_its_url_through_the_secret():
     assert "TERN_PULSAR_URL" in by_kind(docs, "Secret")[NAME]["data"]
     for d in by_kind(docs, "Deployment").values():
         assert env_of(container(d))["TERN_PULSAR_URL"]["valueFrom"]["secretKeyRef"]["key"] == "TERN_PULSAR_URL"
-    # This server refuses TERN_PULSAR_URL; the install says so rather than crash-loop quietly.
-    assert "no Pulsar adapter" in raw["tern/templates/NOTES.txt"]
+    # The default image is built without the Pulsar bus and refuses TERN_PULSAR_URL: the
+    # install says which build it needs, and that Redis must be on too, rather than
+    # crash-loop quietly.
+    notes = raw["tern/templates/NOTES.txt"]
+    assert "--features pulsar" in notes and "Redis must be enabled" in notes
     for d in by_kind(render(values("defaults")), "Deployment").values():
         assert "TERN_PULSAR_URL" not in env_of(container(d))
 
