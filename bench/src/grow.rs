@@ -152,13 +152,19 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// The two users of conversation `c` (sorted as the id wants them), `users` > 1.
+/// The two users of conversation `c`, in the order the id wants them (the user ids `u<n>`
+/// sorted as strings, so `u1971` before `u910`: sorting the numbers wrote ids the server
+/// refuses), `users` > 1.
 fn pair(c: usize, users: usize) -> (usize, usize) {
     let a = c % users;
     // A fixed spread over the other users (no conversation with oneself).
     let step = 1 + (c / users).wrapping_mul(7919).wrapping_add(c.wrapping_mul(104_729)) % (users - 1);
     let b = (a + step) % users;
-    (a.min(b), a.max(b))
+    if a.to_string() <= b.to_string() {
+        (a, b)
+    } else {
+        (b, a)
+    }
 }
 
 /// The app's id for `app_key`, and how many messages it holds.
@@ -329,7 +335,9 @@ mod tests {
     fn pairs_are_two_different_users_in_order() {
         for c in 0..10_000 {
             let (a, b) = pair(c, 37);
-            assert!(a < b && b < 37, "{c}: {a} {b}");
+            // The server accepts a direct conversation id only with its users sorted as
+            // strings (`d:u10:u9`, not `d:u9:u10`).
+            assert!(format!("u{a}") < format!("u{b}") && a < 37 && b < 37, "{c}: {a} {b}");
         }
     }
 }
