@@ -18,8 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 
-/// The topics' prefix when `TERN_PULSAR_TOPIC_PREFIX` is unset.
-pub const DEFAULT_PULSAR_TOPIC_PREFIX: &str = "persistent://public/default/tern";
+pub use tern_platform::bus::DEFAULT_PULSAR_TOPIC_PREFIX;
 
 /// The adapters chosen for the ports other than the store (which the store URL picks).
 #[derive(Debug, Clone, PartialEq, Eq)]

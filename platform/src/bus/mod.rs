@@ -15,6 +15,11 @@ pub mod memory;
 
 pub type NodeId = String;
 
+/// Where the Pulsar adapter's topics live when `TERN_PULSAR_TOPIC_PREFIX` is unset. Here,
+/// outside the feature-gated `pulsar_bus` module, so that a binary built without the
+/// feature still names the same default in its configuration.
+pub const DEFAULT_PULSAR_TOPIC_PREFIX: &str = "persistent://public/default/tern";
+
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
     #[error("bus unavailable: {0}")]

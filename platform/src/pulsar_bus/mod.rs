@@ -73,7 +73,7 @@ pub struct PulsarConfig {
     pub tuning: Tuning,
 }
 
-pub const DEFAULT_TOPIC_PREFIX: &str = "persistent://public/default/tern";
+pub use crate::bus::DEFAULT_PULSAR_TOPIC_PREFIX as DEFAULT_TOPIC_PREFIX;
 
 /// Bounds and timings. The defaults suit production; tests shorten them.
 #[derive(Debug, Clone)]

@@ -242,6 +242,17 @@ impl Inner {
     fn not_ready(&self) -> bool {
         *self.not_ready.lock().unwrap_or_else(|p| p.into_inner())
     }
+    /// The `ServiceNotReady` answer to request `request_id`, while the broker is set to
+    /// refuse new producers and subscriptions.
+    fn refusal(&self, request_id: u64) -> Option<Frame> {
+        self.not_ready().then(|| {
+            error(
+                request_id,
+                ServerError::ServiceNotReady,
+                "the test broker refuses: not ready",
+            )
+        })
+    }
     fn is_down(&self) -> bool {
         let mut d = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
         match *d {
@@ -395,12 +406,8 @@ fn handle(inner: &Arc<Inner>, conn: u64, out: &mpsc::UnboundedSender<Frame>, f: 
         }
         Ok(Type::Producer) => {
             let Some(p) = c.producer else { return false };
-            if inner.not_ready() {
-                send(error(
-                    p.request_id,
-                    ServerError::ServiceNotReady,
-                    "the test broker refuses: not ready",
-                ));
+            if let Some(refused) = inner.refusal(p.request_id) {
+                send(refused);
                 return true;
             }
             let mut st = inner.lock();
@@ -453,12 +460,8 @@ fn handle(inner: &Arc<Inner>, conn: u64, out: &mpsc::UnboundedSender<Frame>, f: 
         }
         Ok(Type::Subscribe) => {
             let Some(s) = c.subscribe else { return false };
-            if inner.not_ready() {
-                send(error(
-                    s.request_id,
-                    ServerError::ServiceNotReady,
-                    "the test broker refuses: not ready",
-                ));
+            if let Some(refused) = inner.refusal(s.request_id) {
+                send(refused);
                 return true;
             }
             let mut st = inner.lock();
