@@ -307,19 +307,36 @@ pub struct FleetResult {
     pub latency_us: Histogram<u64>,
 }
 
+/// The server a fleet connects to and how its users log in.
+pub enum Server<'a> {
+    /// Tern: `ws_url` is `/v1/connect`; users log in with tokens signed by the app.
+    Tern {
+        ws_url: &'a str,
+        app_key: &'a str,
+        app_secret: &'a str,
+    },
+    /// An XMPP peer: `ws_url` is its RFC 7395 WebSocket; users log in to `domain`.
+    Xmpp { ws_url: &'a str, domain: &'a str },
+}
+
 impl Fleet {
     /// Starts `processes` workers sharing `users` connections and `rate` sends/s; returns
     /// once every worker has connected.
     pub async fn start(
-        ws_url: &str,
-        app_key: &str,
-        app_secret: &str,
+        server: Server<'_>,
         users: usize,
         processes: usize,
         rate: f64,
         seconds: u64,
-        xmpp_domain: Option<&str>,
     ) -> Result<(Self, usize, usize)> {
+        let (ws_url, app_key, app_secret, xmpp_domain) = match server {
+            Server::Tern {
+                ws_url,
+                app_key,
+                app_secret,
+            } => (ws_url, app_key, app_secret, None),
+            Server::Xmpp { ws_url, domain } => (ws_url, "", "", Some(domain)),
+        };
         let exe = std::env::current_exe()?;
         let per = users.div_ceil(processes);
         let mut children = Vec::new();

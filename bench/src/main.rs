@@ -358,8 +358,18 @@ async fn run(cli: Cli) -> Result<()> {
             let ws = s.http.replace("http://", "ws://") + "/v1/connect";
             tokio::time::sleep(Duration::from_secs(1)).await;
             let before = server::rss_kib(s.pid()).unwrap_or(0);
-            let (fleet, ready, failed) =
-                fleet::Fleet::start(&ws, &s.app_key, &s.app_secret, users, processes, 0.0, seconds, None).await?;
+            let (fleet, ready, failed) = fleet::Fleet::start(
+                fleet::Server::Tern {
+                    ws_url: &ws,
+                    app_key: &s.app_key,
+                    app_secret: &s.app_secret,
+                },
+                users,
+                processes,
+                0.0,
+                seconds,
+            )
+            .await?;
             tokio::time::sleep(Duration::from_secs(3)).await;
             let after = server::rss_kib(s.pid()).unwrap_or(0);
             let t0 = fleet::cpu_ticks(s.pid()).unwrap_or(0);
@@ -548,17 +558,13 @@ fn redis_line(before: Option<(u64, u64)>, after: Option<(u64, u64)>, sent: u64, 
 
 /// The `chat` scenario against servers already started.
 async fn chat(s: &server::Servers, users: usize, rate: f64, processes: usize, seconds: u64) -> Result<()> {
-    let (fleet, ready, failed) = fleet::Fleet::start(
-        &s.ws_urls(),
-        s.app_key(),
-        s.app_secret(),
-        users,
-        processes,
-        rate,
-        seconds,
-        None,
-    )
-    .await?;
+    let ws_urls = s.ws_urls();
+    let server = fleet::Server::Tern {
+        ws_url: &ws_urls,
+        app_key: s.app_key(),
+        app_secret: s.app_secret(),
+    };
+    let (fleet, ready, failed) = fleet::Fleet::start(server, users, processes, rate, seconds).await?;
     let monitor = s.redis_monitor();
     let redis_before = s.redis_commands();
     let t0 = s.cpu_ticks();

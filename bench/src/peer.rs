@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 
-use crate::fleet::{cpu_ticks, Fleet};
+use crate::fleet::{cpu_ticks, Fleet, Server};
 use crate::lean::{now_us, LeanFleet, LeanJob, XmppRoom};
 use crate::server::rss_kib;
 
@@ -46,6 +46,13 @@ impl Peer {
         })
     }
 
+    fn server(&self) -> Server<'_> {
+        Server::Xmpp {
+            ws_url: &self.url,
+            domain: &self.domain,
+        }
+    }
+
     fn rss(&self) -> u64 {
         rss_kib(self.pid).unwrap_or(0)
     }
@@ -62,8 +69,19 @@ pub fn cpu_per_1000(ticks: u64, delivered: u64) -> f64 {
 
 /// `idle`: memory per authenticated, idle connection.
 pub async fn idle(p: &Peer, users: usize, processes: usize, seconds: u64) -> Result<()> {
-    let before = p.rss();
-    let (fleet, ready, failed) = Fleet::start(&p.url, "", "", users, processes, 0.0, seconds, Some(&p.domain)).await?;
+    // A node just started is still settling (its RSS moves by MBs): wait until two
+    // readings 2 s apart differ by less than 512 KiB, for at most 30 s.
+    let mut before = p.rss();
+    for _ in 0..15 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = p.rss();
+        let settled = now.abs_diff(before) < 512;
+        before = now;
+        if settled {
+            break;
+        }
+    }
+    let (fleet, ready, failed) = Fleet::start(p.server(), users, processes, 0.0, seconds).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = p.rss();
     let t0 = p.ticks();
@@ -80,7 +98,7 @@ pub async fn idle(p: &Peer, users: usize, processes: usize, seconds: u64) -> Res
 
 /// `chat`: users exchanging 1:1 messages at `rate`; latency from send to receipt.
 pub async fn chat(p: &Peer, users: usize, rate: f64, processes: usize, seconds: u64) -> Result<()> {
-    let (fleet, ready, failed) = Fleet::start(&p.url, "", "", users, processes, rate, seconds, Some(&p.domain)).await?;
+    let (fleet, ready, failed) = Fleet::start(p.server(), users, processes, rate, seconds).await?;
     let t0 = p.ticks();
     let (r, t1) = fleet.run(|| p.ticks()).await?;
     let ticks = t1.saturating_sub(t0);

@@ -180,7 +180,7 @@ async fn iq(ws: &mut Ws, id: &str, xml: String) -> Result<Stanza> {
 }
 
 /// Opens a WebSocket with the `xmpp` subprotocol and logs in: SASL PLAIN, bind, session,
-/// initial presence. The password is the user name (the peer's benchmark config accepts
+/// initial presence (confirmed by a ping round trip). The password is the user name (the peer's benchmark config accepts
 /// any).
 pub async fn login(l: &Login<'_>) -> Result<Ws> {
     let mut req = l.url.into_client_request()?;
@@ -217,6 +217,17 @@ pub async fn login(l: &Login<'_>) -> Result<Ws> {
     )
     .await?;
     ws.send(WsMessage::text("<presence/>")).await?;
+    // The session handles its stanzas in order: once this ping is answered, the initial
+    // presence has been processed and messages to the bare JID reach this resource.
+    iq(
+        &mut ws,
+        "p1",
+        format!(
+            "<iq type='get' id='p1' to='{}'><ping xmlns='urn:xmpp:ping'/></iq>",
+            l.domain
+        ),
+    )
+    .await?;
     Ok(ws)
 }
 

@@ -17,10 +17,15 @@ EJ_DIR="${EJ_DIR:-/tmp/tern-peer-ejabberd}"
 NODE="tern-peer@localhost"
 export EJABBERD_PID_PATH="$EJ_DIR/ejabberd.pid"
 
+# As the package's `ejabberd` user, but not through `su` (which ejabberdctl uses when run
+# as root): su's PAM session resets the open-files limit to 1,024, too few for 10,000
+# connections. setpriv keeps this shell's limits, raised to the hard limit first.
 ctl() {
-  ejabberdctl --config-dir "$EJ_DIR/etc" --config "$EJ_DIR/etc/ejabberd.yml" \
+  ulimit -n "$(ulimit -Hn)"
+  (cd "$EJ_DIR" && HOME=/var/lib/ejabberd setpriv --reuid ejabberd --regid ejabberd --init-groups \
+    ejabberdctl --config-dir "$EJ_DIR/etc" --config "$EJ_DIR/etc/ejabberd.yml" \
     --ctl-config "$EJ_DIR/etc/ejabberdctl.cfg" --spool "$EJ_DIR/spool" \
-    --logs "$EJ_DIR/log" --node "$NODE" "$@"
+    --logs "$EJ_DIR/log" --node "$NODE" "$@")
 }
 
 install() {
