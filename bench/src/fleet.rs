@@ -8,12 +8,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use base64::Engine;
+use futures::StreamExt;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use tern_sdk::client::{Client, Event, Platform, Target};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 /// What a worker is asked to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,6 +31,43 @@ pub struct WorkerJob {
     /// Messages per second this worker sends (0 for idle).
     pub rate: f64,
     pub seconds: u64,
+    /// Set when the server is an XMPP peer (ejabberd): its domain; `ws_url` is then its
+    /// RFC 7395 WebSocket and users log in as `u{i}@{domain}` with SASL PLAIN.
+    #[serde(default)]
+    pub xmpp_domain: Option<String>,
+}
+
+/// One connected user, as the pacing loop sees it.
+#[derive(Clone)]
+enum Sender {
+    Tern(Client),
+    Xmpp(crate::xmpp::Writer, std::sync::Arc<str>),
+}
+
+impl Sender {
+    /// Sends one message to user `u{peer}` carrying the send time; whether it was taken.
+    async fn send(&self, peer: usize, id: u64) -> bool {
+        match self {
+            Sender::Tern(c) => c
+                .send(
+                    Target::User(format!("u{peer}")),
+                    "custom",
+                    serde_json::json!({"data": 1, "t_us": now_us()}),
+                )
+                .await
+                .is_ok(),
+            Sender::Xmpp(w, domain) => {
+                let m = crate::xmpp::chat_message(&format!("u{peer}@{domain}"), now_us(), id);
+                crate::xmpp::send(w, m).await
+            }
+        }
+    }
+
+    fn close(&self) {
+        if let Sender::Tern(c) = self {
+            c.close();
+        }
+    }
 }
 
 /// How long a worker's clients must have heard nothing before it reports ready: their
@@ -69,9 +108,6 @@ pub fn pick_url(list: &str, p: usize) -> String {
 
 /// Runs inside a worker process: connect, report readiness, send at the rate, measure.
 pub async fn worker(job: WorkerJob) -> Result<()> {
-    let now = (now_us() / 1_000_000) as i64;
-    let mut clients = Vec::with_capacity(job.count);
-    let mut failed = 0;
     let mut hist = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
     // (sent at, latency), both in microseconds.
     let (lat_tx, mut lat_rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64)>();
@@ -79,49 +115,10 @@ pub async fn worker(job: WorkerJob) -> Result<()> {
     let last_event = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(now_us()));
     let synced = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let connecting = Instant::now();
-    // Connect in waves so the server's accept queue is not flooded.
-    for chunk in (job.first..job.first + job.count).collect::<Vec<_>>().chunks(200) {
-        let mut wave = Vec::new();
-        for &i in chunk {
-            let user = format!("u{i}");
-            let token =
-                tern_sdk::signing::mint_user_token(&job.app_key, &job.app_secret, &user, now, now + 86_400, None);
-            let url = job.ws_url.clone();
-            wave.push((
-                i,
-                tokio::spawn(
-                    async move { Client::connect(&url, &token, &format!("bench-{user}"), Platform::Other).await },
-                ),
-            ));
-        }
-        for (i, w) in wave {
-            match w.await? {
-                Ok((client, mut events)) => {
-                    let tx = lat_tx.clone();
-                    let me = format!("u{i}");
-                    let (last_event, synced) = (last_event.clone(), synced.clone());
-                    tokio::spawn(async move {
-                        while let Some(ev) = events.next().await {
-                            last_event.store(now_us(), std::sync::atomic::Ordering::Relaxed);
-                            // Count receipt by the other side, not the echo to the sender.
-                            if let Event::Message(m) = ev {
-                                if m.sender.as_deref() == Some(me.as_str()) {
-                                    continue;
-                                }
-                                if let Some(t) = m.content.get("t_us").and_then(|v| v.as_u64()) {
-                                    let _ = tx.send((t, now_us().saturating_sub(t)));
-                                } else {
-                                    synced.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                }
-                            }
-                        }
-                    });
-                    clients.push(client);
-                }
-                Err(_) => failed += 1,
-            }
-        }
-    }
+    let (clients, failed) = match &job.xmpp_domain {
+        None => connect_tern(&job, lat_tx, last_event.clone(), synced.clone()).await?,
+        Some(domain) => connect_xmpp(&job, domain, lat_tx).await?,
+    };
     let connected_after = connecting.elapsed();
     while connecting.elapsed() < SETTLE_AT_MOST
         && now_us().saturating_sub(last_event.load(std::sync::atomic::Ordering::Relaxed))
@@ -170,15 +167,8 @@ pub async fn worker(job: WorkerJob) -> Result<()> {
                 peer
             };
             let c = clients[from].clone();
-            sends.spawn(async move {
-                c.send(
-                    Target::User(format!("u{peer}")),
-                    "custom",
-                    serde_json::json!({"data": 1, "t_us": now_us()}),
-                )
-                .await
-                .is_ok()
-            });
+            let id = k as u64;
+            sends.spawn(async move { c.send(peer, id).await });
             k += 1;
             while let Some(r) = sends.try_join_next() {
                 if matches!(r, Ok(true)) {
@@ -251,6 +241,119 @@ fn decode(s: &str) -> Result<Histogram<u64>> {
         .map_err(|e| anyhow::anyhow!("{e:?}"))
 }
 
+/// Connects the job's users to Tern, in waves; every message another user sends them
+/// reports (sent at, latency) on `lat_tx`; every event stamps `last_event`, and messages
+/// login sync brings in are counted in `synced`.
+async fn connect_tern(
+    job: &WorkerJob,
+    lat_tx: tokio::sync::mpsc::UnboundedSender<(u64, u64)>,
+    last_event: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    synced: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> Result<(Vec<Sender>, usize)> {
+    let now = (now_us() / 1_000_000) as i64;
+    let mut clients = Vec::with_capacity(job.count);
+    let mut failed = 0;
+    // Connect in waves so the server's accept queue is not flooded.
+    for chunk in (job.first..job.first + job.count).collect::<Vec<_>>().chunks(200) {
+        let mut wave = Vec::new();
+        for &i in chunk {
+            let user = format!("u{i}");
+            let token =
+                tern_sdk::signing::mint_user_token(&job.app_key, &job.app_secret, &user, now, now + 86_400, None);
+            let url = job.ws_url.clone();
+            wave.push((
+                i,
+                tokio::spawn(
+                    async move { Client::connect(&url, &token, &format!("bench-{user}"), Platform::Other).await },
+                ),
+            ));
+        }
+        for (i, w) in wave {
+            match w.await? {
+                Ok((client, mut events)) => {
+                    let tx = lat_tx.clone();
+                    let me = format!("u{i}");
+                    let (last_event, synced) = (last_event.clone(), synced.clone());
+                    tokio::spawn(async move {
+                        while let Some(ev) = events.next().await {
+                            last_event.store(now_us(), std::sync::atomic::Ordering::Relaxed);
+                            // Count receipt by the other side, not the echo to the sender.
+                            if let Event::Message(m) = ev {
+                                if m.sender.as_deref() == Some(me.as_str()) {
+                                    continue;
+                                }
+                                if let Some(t) = m.content.get("t_us").and_then(|v| v.as_u64()) {
+                                    let _ = tx.send((t, now_us().saturating_sub(t)));
+                                } else {
+                                    synced.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                }
+                            }
+                        }
+                    });
+                    clients.push(Sender::Tern(client));
+                }
+                Err(_) => failed += 1,
+            }
+        }
+    }
+    Ok((clients, failed))
+}
+
+/// Connects the job's users to an XMPP peer over its WebSocket, in waves; every 1:1
+/// message they receive reports (sent at, latency) on `lat_tx`.
+async fn connect_xmpp(
+    job: &WorkerJob,
+    domain: &str,
+    lat_tx: tokio::sync::mpsc::UnboundedSender<(u64, u64)>,
+) -> Result<(Vec<Sender>, usize)> {
+    let domain: std::sync::Arc<str> = domain.into();
+    let mut clients = Vec::with_capacity(job.count);
+    let mut failed = 0;
+    for chunk in (job.first..job.first + job.count).collect::<Vec<_>>().chunks(200) {
+        let mut wave = tokio::task::JoinSet::new();
+        for &i in chunk {
+            let (url, domain) = (job.ws_url.clone(), domain.clone());
+            wave.spawn(async move {
+                let user = format!("u{i}");
+                crate::xmpp::login(&crate::xmpp::Login {
+                    url: &url,
+                    domain: &domain,
+                    user: &user,
+                })
+                .await
+            });
+        }
+        while let Some(r) = wave.join_next().await {
+            match r? {
+                Ok(ws) => {
+                    let (w, mut r) = crate::xmpp::split(ws);
+                    let tx = lat_tx.clone();
+                    tokio::spawn(async move {
+                        while let Some(Ok(m)) = r.next().await {
+                            let WsMessage::Text(t) = m else { continue };
+                            let s = crate::xmpp::parse(t.as_str());
+                            if s.name != "message" || s.kind.as_deref() != Some("chat") {
+                                continue;
+                            }
+                            if let Some((t, _)) = s.body.as_deref().and_then(crate::xmpp::stamp) {
+                                let _ = tx.send((t, now_us().saturating_sub(t)));
+                            }
+                        }
+                    });
+                    clients.push(Sender::Xmpp(w, domain.clone()));
+                }
+                Err(e) => {
+                    if failed < 3 {
+                        eprintln!("worker: an XMPP login failed: {e:#}");
+                    }
+                    failed += 1;
+                }
+            }
+        }
+    }
+    Ok((clients, failed))
+}
+
 pub struct Fleet {
     children: Vec<(
         Child,
@@ -290,18 +393,36 @@ impl FleetResult {
     }
 }
 
+/// The server a fleet connects to and how its users log in.
+pub enum Server<'a> {
+    /// Tern: `ws_url` is `/v1/connect`; users log in with tokens signed by the app.
+    Tern {
+        ws_url: &'a str,
+        app_key: &'a str,
+        app_secret: &'a str,
+    },
+    /// An XMPP peer: `ws_url` is its RFC 7395 WebSocket; users log in to `domain`.
+    Xmpp { ws_url: &'a str, domain: &'a str },
+}
+
 impl Fleet {
     /// Starts `processes` workers sharing `users` connections and `rate` sends/s; returns
     /// once every worker has connected.
     pub async fn start(
-        ws_url: &str,
-        app_key: &str,
-        app_secret: &str,
+        server: Server<'_>,
         users: usize,
         processes: usize,
         rate: f64,
         seconds: u64,
     ) -> Result<(Self, usize, usize)> {
+        let (ws_url, app_key, app_secret, xmpp_domain) = match server {
+            Server::Tern {
+                ws_url,
+                app_key,
+                app_secret,
+            } => (ws_url, app_key, app_secret, None),
+            Server::Xmpp { ws_url, domain } => (ws_url, "", "", Some(domain)),
+        };
         let exe = std::env::current_exe()?;
         let per = users.div_ceil(processes);
         let mut children = Vec::new();
@@ -320,6 +441,7 @@ impl Fleet {
                 total_users: users,
                 rate: rate * count as f64 / users as f64,
                 seconds,
+                xmpp_domain: xmpp_domain.map(str::to_owned),
             };
             let mut child = Command::new(&exe)
                 .args(["worker", &serde_json::to_string(&job)?])

@@ -43,6 +43,17 @@ pub struct LeanJob {
     pub room: Option<String>,
     /// Keep, per `seq`, how many copies arrived and when the last one did (group-fanout).
     pub per_seq: bool,
+    /// Set when the server is an XMPP peer: the clients log in over RFC 7395 and join this
+    /// MUC room instead (`per_seq` then keys on the `k` in each groupchat body).
+    #[serde(default)]
+    pub xmpp: Option<XmppRoom>,
+}
+
+/// An XMPP peer's domain and the MUC room (bare JID) lean clients join.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct XmppRoom {
+    pub domain: String,
+    pub room: String,
 }
 
 /// One seq's arrivals in a worker.
@@ -274,6 +285,53 @@ async fn count(mut ws: Ws, counters: Arc<Counters>, stop: tokio_util::sync::Canc
     let _ = ws.close(None).await;
 }
 
+/// A lean client ready to count, on either protocol.
+enum Opened {
+    Tern(Ws),
+    Xmpp(crate::xmpp::Ws),
+}
+
+/// Logs in to the XMPP peer as `user` and joins the room with `user` as the nick.
+async fn open_xmpp(url: &str, x: &XmppRoom, user: &str) -> Result<crate::xmpp::Ws> {
+    let mut ws = crate::xmpp::login(&crate::xmpp::Login {
+        url,
+        domain: &x.domain,
+        user,
+    })
+    .await?;
+    crate::xmpp::join_room(&mut ws, &x.room, user).await?;
+    Ok(ws)
+}
+
+/// Reads groupchat messages until the connection ends or `stop` fires. The peer pings
+/// (WebSocket pings every 60 s, answered by the reader), so no heartbeat is sent.
+async fn count_xmpp(mut ws: crate::xmpp::Ws, counters: Arc<Counters>, stop: tokio_util::sync::CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            m = ws.next() => match m {
+                Some(Ok(WsMessage::Text(t))) => {
+                    let at = now_us();
+                    let s = crate::xmpp::parse(t.as_str());
+                    if s.name != "message" || s.kind.as_deref() != Some("groupchat") {
+                        continue;
+                    }
+                    if let Some((sent_us, k)) = s.body.as_deref().and_then(crate::xmpp::stamp) {
+                        counters.record(k, at);
+                        counters.record_latency(i64::try_from(sent_us / 1000).unwrap_or(0), at);
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => {
+                    counters.closed.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            },
+        }
+    }
+    let _ = ws.close(None).await;
+}
+
 /// Runs inside a worker process.
 pub async fn worker(job: LeanJob) -> Result<()> {
     let now = (now_us() / 1_000_000) as i64;
@@ -289,14 +347,22 @@ pub async fn worker(job: LeanJob) -> Result<()> {
             let job = job.clone();
             opening.spawn(async move {
                 let user = format!("{}{i}", job.prefix);
-                (i, open(&job, &user, now).await)
+                let ws = match &job.xmpp {
+                    None => open(&job, &user, now).await.map(Opened::Tern),
+                    Some(x) => open_xmpp(&job.ws_url, x, &user).await.map(Opened::Xmpp),
+                };
+                (i, ws)
             });
         }
         while let Some(r) = opening.join_next().await {
             match r? {
-                (i, Ok(ws)) => {
+                (i, Ok(Opened::Tern(ws))) => {
                     connected += 1;
                     readers.spawn(count(ws, counters.clone(), stop.clone(), (i as u64).wrapping_mul(7919)));
+                }
+                (_, Ok(Opened::Xmpp(ws))) => {
+                    connected += 1;
+                    readers.spawn(count_xmpp(ws, counters.clone(), stop.clone()));
                 }
                 (i, Err(e)) => {
                     if failed < 3 {

@@ -14,8 +14,10 @@ mod fanout;
 mod fleet;
 mod grow;
 mod lean;
+mod peer;
 mod server;
 mod webhooks;
+mod xmpp;
 
 #[derive(Parser)]
 #[command(name = "tern-bench", about = "Benchmarks for Tern")]
@@ -33,6 +35,19 @@ struct Cli {
     /// Redis for `--nodes` above 1; each run uses a key prefix of its own.
     #[arg(long, global = true)]
     redis_url: Option<String>,
+    /// Drive a peer server instead of Tern (`idle`, `chat`, `group-fanout` only): `ejabberd`,
+    /// already running (bench/peers/ejabberd/run.sh start). See bench/peers/README.md.
+    #[arg(long, global = true, value_parser = ["ejabberd"])]
+    peer: Option<String>,
+    /// The peer's XMPP WebSocket (RFC 7395).
+    #[arg(long, global = true, default_value = "ws://127.0.0.1:5480/ws")]
+    peer_url: String,
+    /// The peer's XMPP domain.
+    #[arg(long, global = true, default_value = "localhost")]
+    peer_domain: String,
+    /// File holding the peer server's OS pid (its memory and CPU are read from /proc).
+    #[arg(long, global = true, default_value = "/tmp/tern-peer-ejabberd/ejabberd.pid")]
+    peer_pid_file: PathBuf,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -204,6 +219,41 @@ async fn run(cli: Cli) -> Result<()> {
     if let Scenario::Worker { job } = &cli.scenario {
         return fleet::worker(serde_json::from_str(job)?).await;
     }
+    if let Some(name) = &cli.peer {
+        let p = peer::Peer::new(name, &cli.peer_url, &cli.peer_domain, &cli.peer_pid_file)?;
+        return match cli.scenario {
+            Scenario::Idle {
+                users,
+                processes,
+                seconds,
+            } => peer::idle(&p, users, processes, seconds).await,
+            Scenario::Chat {
+                users,
+                rate,
+                processes,
+                seconds,
+            } => peer::chat(&p, users, rate, processes, seconds).await,
+            Scenario::GroupFanout {
+                members,
+                processes,
+                messages,
+                rate,
+                drain_seconds,
+                ..
+            } => {
+                peer::group(
+                    &p,
+                    members,
+                    processes,
+                    messages,
+                    rate,
+                    Duration::from_secs(drain_seconds),
+                )
+                .await
+            }
+            _ => anyhow::bail!("--peer drives only idle, chat and group-fanout"),
+        };
+    }
     match cli.scenario {
         Scenario::Worker { .. } | Scenario::LeanWorker { .. } => {}
         Scenario::GroupFanout {
@@ -230,7 +280,7 @@ async fn run(cli: Cli) -> Result<()> {
             let t1 = fleet::cpu_ticks(s.pid()).unwrap_or(0);
             let h = &r.last_member_us;
             println!(
-                "group-fanout store={} members={members} online={} connected={} failed={} rate={rate}/s sent={} send_errors={} deliveries={}/{} incomplete_messages={} closed_by_server={} last_member_p50={:.1}ms p99={:.1}ms max={:.1}ms first_member_p50={:.1}ms p99={:.1}ms server_rss={}KiB server_cpu_total={:.1}s",
+                "group-fanout server=tern store={} members={members} online={} connected={} failed={} rate={rate}/s sent={} send_errors={} deliveries={}/{} incomplete_messages={} closed_by_server={} last_member_p50={:.1}ms p99={:.1}ms max={:.1}ms first_member_p50={:.1}ms p99={:.1}ms server_rss={}KiB server_cpu_total={:.1}s cpu_s_per_1000_delivered={:.3}",
                 store_name(cli.database_url.as_deref()),
                 online.unwrap_or(members),
                 r.connected,
@@ -248,6 +298,7 @@ async fn run(cli: Cli) -> Result<()> {
                 r.first_member_us.value_at_quantile(0.99) as f64 / 1000.0,
                 server::rss_kib(s.pid()).unwrap_or(0),
                 (t1 - t0) as f64 / 100.0,
+                peer::cpu_per_1000(t1.saturating_sub(t0), r.deliveries),
             );
         }
         Scenario::RoomBroadcast {
@@ -307,15 +358,25 @@ async fn run(cli: Cli) -> Result<()> {
             let ws = s.http.replace("http://", "ws://") + "/v1/connect";
             tokio::time::sleep(Duration::from_secs(1)).await;
             let before = server::rss_kib(s.pid()).unwrap_or(0);
-            let (fleet, ready, failed) =
-                fleet::Fleet::start(&ws, &s.app_key, &s.app_secret, users, processes, 0.0, seconds).await?;
+            let (fleet, ready, failed) = fleet::Fleet::start(
+                fleet::Server::Tern {
+                    ws_url: &ws,
+                    app_key: &s.app_key,
+                    app_secret: &s.app_secret,
+                },
+                users,
+                processes,
+                0.0,
+                seconds,
+            )
+            .await?;
             tokio::time::sleep(Duration::from_secs(3)).await;
             let after = server::rss_kib(s.pid()).unwrap_or(0);
             let t0 = fleet::cpu_ticks(s.pid()).unwrap_or(0);
             let (r, t1) = fleet.run(|| fleet::cpu_ticks(s.pid()).unwrap_or(0)).await?;
             let cpu = (t1 - t0) as f64 / 100.0 / seconds as f64 * 100.0;
             println!(
-                "idle users={users} connected={ready} failed={failed} server_rss_before={before}KiB after={after}KiB per_connection={:.2}KiB idle_cpu={cpu:.1}% (over {seconds}s incl. heartbeats; {} clients kept)",
+                "idle server=tern users={users} connected={ready} failed={failed} server_rss_before={before}KiB after={after}KiB per_connection={:.2}KiB idle_cpu={cpu:.1}% (over {seconds}s incl. heartbeats; {} clients kept)",
                 (after.saturating_sub(before)) as f64 / ready.max(1) as f64,
                 r.connected
             );
@@ -497,21 +558,20 @@ fn redis_line(before: Option<(u64, u64)>, after: Option<(u64, u64)>, sent: u64, 
 
 /// The `chat` scenario against servers already started.
 async fn chat(s: &server::Servers, users: usize, rate: f64, processes: usize, seconds: u64) -> Result<()> {
-    let (fleet, ready, failed) = fleet::Fleet::start(
-        &s.ws_urls(),
-        s.app_key(),
-        s.app_secret(),
-        users,
-        processes,
-        rate,
-        seconds,
-    )
-    .await?;
+    let ws_urls = s.ws_urls();
+    let server = fleet::Server::Tern {
+        ws_url: &ws_urls,
+        app_key: s.app_key(),
+        app_secret: s.app_secret(),
+    };
+    let (fleet, ready, failed) = fleet::Fleet::start(server, users, processes, rate, seconds).await?;
     let monitor = s.redis_monitor();
     let redis_before = s.redis_commands();
-    let (r, (redis_after, counts)) = fleet
-        .run(|| (s.redis_commands(), monitor.map(server::Monitor::finish)))
+    let t0 = s.cpu_ticks();
+    let (r, (redis_after, counts, t1)) = fleet
+        .run(|| (s.redis_commands(), monitor.map(server::Monitor::finish), s.cpu_ticks()))
         .await?;
+    let ticks = t1.saturating_sub(t0);
     println!("{}", redis_line(redis_before, redis_after, r.sent, s.nodes()));
     if let Some(counts) = counts {
         println!("{}", server::monitor_line(&counts, r.sent));
@@ -521,7 +581,7 @@ async fn chat(s: &server::Servers, users: usize, rate: f64, processes: usize, se
     }
     let h = &r.latency_us;
     println!(
-        "chat nodes={} users={users} connected={ready} failed={failed} target_rate={rate:.0}/s sent={} send_errors={} delivered={} delivered/s={:.0} p50={:.2}ms p99={:.2}ms max={:.2}ms server_rss={}KiB",
+        "chat server=tern nodes={} users={users} connected={ready} failed={failed} target_rate={rate:.0}/s sent={} send_errors={} delivered={} delivered/s={:.0} p50={:.2}ms p99={:.2}ms max={:.2}ms server_rss={}KiB server_cpu={:.2}s cpu_s_per_1000_delivered={:.3}",
         s.nodes(),
         r.sent,
         r.send_errors,
@@ -530,7 +590,9 @@ async fn chat(s: &server::Servers, users: usize, rate: f64, processes: usize, se
         h.value_at_quantile(0.5) as f64 / 1000.0,
         h.value_at_quantile(0.99) as f64 / 1000.0,
         h.max() as f64 / 1000.0,
-        s.rss_kib()
+        s.rss_kib(),
+        ticks as f64 / 100.0,
+        peer::cpu_per_1000(ticks, r.received),
     );
     Ok(())
 }

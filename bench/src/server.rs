@@ -319,6 +319,14 @@ impl Servers {
         }
     }
 
+    /// CPU time (user + system) of every node together, in clock ticks.
+    pub fn cpu_ticks(&self) -> u64 {
+        match self {
+            Servers::One(s) => crate::fleet::cpu_ticks(s.pid()).unwrap_or(0),
+            Servers::Many(c) => c.nodes.iter().filter_map(|n| crate::fleet::cpu_ticks(n.pid())).sum(),
+        }
+    }
+
     pub fn nodes(&self) -> usize {
         match self {
             Servers::One(_) => 1,
