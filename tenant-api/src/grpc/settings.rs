@@ -1,17 +1,21 @@
 //! gRPC `Apps` (the app's own settings) and `Webhooks` (its webhook configuration and dead
-//! events): the same operations as `/v1/app/settings` and `/v1/webhook`, sharing their
-//! handlers' code (`crate::rest::app`, `crate::rest::webhooks`), so both doors check and
-//! store alike.
+//! events): the same operations as `/v1/app/settings` and `/v1/webhook`. Like the REST
+//! handlers, these parse and call platform (`service::settings`, `service::webhooks`,
+//! `webhook::parse_spec`), so both doors check and store alike without either calling the
+//! other.
 
 use serde_json::{Map, Value};
+use tern_platform::domain::{now_ms, App, AppSettings};
 use tern_platform::proto::server_v1 as pb;
+use tern_platform::store::{OutboxEvent, StoreError};
+use tern_platform::webhook::{parse_spec, spec_of, BeforeSendSpec, WebhookSpec};
 use tonic::Request;
 
 use super::services::{app, ok, Answer, Server};
-use crate::rest::app::{self as rest_app, AppSettingsView};
-use crate::rest::webhooks::{self as rest_webhooks, BeforeSendConfig, EventView, WebhookAnswer, WebhookConfig};
+use crate::error::ApiError;
+use crate::state::ApiState;
 
-fn settings(v: AppSettingsView) -> pb::AppSettings {
+fn settings(v: &AppSettings) -> pb::AppSettings {
     pb::AppSettings {
         max_token_ttl_seconds: v.max_token_ttl_seconds,
         auto_create_users: v.auto_create_users,
@@ -83,17 +87,27 @@ fn patch_of(r: pb::UpdateAppSettingsRequest) -> Value {
 impl pb::apps_server::Apps for Server {
     async fn get_app_settings(&self, req: Request<pb::Empty>) -> Answer<pb::AppSettings> {
         let app = app(&req)?;
-        ok(Ok(AppSettingsView::from(&app.settings)), settings)
+        ok(Ok(&app.settings), settings)
     }
 
     async fn update_app_settings(&self, req: Request<pb::UpdateAppSettingsRequest>) -> Answer<pb::AppSettings> {
         let app = app(&req)?;
-        let patch = patch_of(req.into_inner());
-        ok(rest_app::patch(&self.state, &app, &patch).await, settings)
+        let changes = patch_of(req.into_inner());
+        ok(patch(&self.state, &app, &changes).await, |s| settings(&s))
     }
 }
 
-fn config_to_pb(c: WebhookConfig) -> pb::WebhookConfig {
+/// Applies a patch (setting → value) with the checks `PATCH /v1/app/settings` makes.
+async fn patch(st: &ApiState, app: &App, body: &Value) -> Result<AppSettings, ApiError> {
+    let settings = app.settings.with_patch(body).map_err(ApiError::invalid)?;
+    settings
+        .check_rate_ceiling(&app.settings, st.max_app_rate_per_second)
+        .map_err(ApiError::invalid)?;
+    tern_platform::service::settings::replace(&st.pipeline, st.verifier.credentials(), app, &settings).await?;
+    Ok(settings)
+}
+
+fn config_to_pb(c: WebhookSpec) -> pb::WebhookConfig {
     pb::WebhookConfig {
         url: c.url,
         events: c.events,
@@ -108,11 +122,11 @@ fn config_to_pb(c: WebhookConfig) -> pb::WebhookConfig {
 }
 
 /// Zero and empty mean "the default", as an absent JSON field does over REST.
-fn config_from_pb(c: pb::WebhookConfig) -> WebhookConfig {
-    WebhookConfig {
+fn config_from_pb(c: pb::WebhookConfig) -> WebhookSpec {
+    WebhookSpec {
         url: c.url,
         events: c.events,
-        before_send: c.before_send.map(|b| BeforeSendConfig {
+        before_send: c.before_send.map(|b| BeforeSendSpec {
             enabled: b.enabled,
             sources: b.sources,
             types: b.types,
@@ -122,7 +136,7 @@ fn config_from_pb(c: pb::WebhookConfig) -> WebhookConfig {
                 b.timeout_ms
             },
             policy: if b.policy.is_empty() {
-                tern_platform::webhook::BeforeSendSpec::default().policy
+                BeforeSendSpec::default().policy
             } else {
                 b.policy
             },
@@ -130,22 +144,31 @@ fn config_from_pb(c: pb::WebhookConfig) -> WebhookConfig {
     }
 }
 
-fn webhook(a: WebhookAnswer) -> pb::WebhookResponse {
+/// The configuration and this node's before-send breaker, as `GET /v1/webhook` shows them.
+fn webhook(st: &ApiState, app: &App, spec: WebhookSpec) -> pb::WebhookResponse {
     pb::WebhookResponse {
-        config: Some(config_to_pb(a.config)),
-        breaker: a.breaker.map(|b| pb::WebhookBreaker {
-            paused_until: b.paused_until,
-            consecutive_failures: b.consecutive_failures,
-            cooldown_ms: b.cooldown_ms,
+        config: Some(config_to_pb(spec)),
+        breaker: st.before_send.as_ref().map(|h| {
+            let b = h.breaker_state(&app.id);
+            pb::WebhookBreaker {
+                paused_until: b.paused_until,
+                consecutive_failures: b.consecutive_failures,
+                cooldown_ms: b.cooldown_ms,
+            }
         }),
     }
 }
 
-fn event(e: EventView) -> pb::WebhookEvent {
+fn event(e: OutboxEvent) -> pb::WebhookEvent {
+    // The state's wire name, as REST shows it (`pending`, `delivered`, `dead`).
+    let state = serde_json::to_value(e.state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
     pb::WebhookEvent {
         id: e.id,
         r#type: e.event_type,
-        state: e.state,
+        state,
         attempts: e.attempts,
         created_at: e.created_at,
         next_attempt_at: e.next_attempt_at,
@@ -158,36 +181,63 @@ fn event(e: EventView) -> pb::WebhookEvent {
 impl pb::webhooks_server::Webhooks for Server {
     async fn get_webhook(&self, req: Request<pb::Empty>) -> Answer<pb::WebhookResponse> {
         let app = app(&req)?;
-        ok(Ok(rest_webhooks::current(&self.state, &app)), webhook)
+        let spec = spec_of(&app.settings.webhook);
+        ok(Ok(spec), |spec| webhook(&self.state, &app, spec))
     }
 
     async fn set_webhook(&self, req: Request<pb::WebhookConfig>) -> Answer<pb::WebhookResponse> {
         let app = app(&req)?;
         let config = config_from_pb(req.into_inner());
-        ok(rest_webhooks::replace(&self.state, &app, config).await, webhook)
+        let replaced = async {
+            let parsed = parse_spec(config, self.state.webhook_allow_private)
+                .await
+                .map_err(|e| ApiError::invalid(e.0))?;
+            let mut settings = app.settings.clone();
+            settings.webhook = parsed;
+            tern_platform::service::settings::replace(&self.state.pipeline, self.state.verifier.credentials(), &app, &settings)
+                .await?;
+            Ok(spec_of(&settings.webhook))
+        };
+        ok(replaced.await, |spec| webhook(&self.state, &app, spec))
     }
 
     async fn list_dead_events(&self, req: Request<pb::ListDeadEventsRequest>) -> Answer<pb::DeadEventsResponse> {
         let app = app(&req)?;
         let r = req.into_inner();
-        let cursor = (!r.cursor.is_empty()).then_some(r.cursor.as_str());
-        ok(
-            rest_webhooks::dead_page(&self.state, &app, cursor, r.limit).await,
-            |page| pb::DeadEventsResponse {
-                events: page.events.into_iter().map(event).collect(),
-                next_cursor: page.next_cursor.unwrap_or_default(),
-            },
-        )
+        let limit = tern_platform::delivery::clamp_limit(r.limit);
+        let page = async {
+            let after = (!r.cursor.is_empty())
+                .then(|| tern_platform::service::paging::decode_cursor(&r.cursor))
+                .transpose()?;
+            Ok::<_, ApiError>(
+                tern_platform::service::webhooks::dead_events(&self.state.pipeline, &app, after.as_deref(), limit).await?,
+            )
+        };
+        ok(page.await, |list| {
+            let next_cursor = if list.len() as u32 == limit {
+                list.last()
+                    .map(|e| tern_platform::service::paging::encode_cursor(&e.id))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            pb::DeadEventsResponse {
+                events: list.into_iter().map(event).collect(),
+                next_cursor,
+            }
+        })
     }
 
     async fn redeliver_event(&self, req: Request<pb::RedeliverEventRequest>) -> Answer<pb::RedeliverEventResponse> {
         let app = app(&req)?;
         let id = req.into_inner().event_id;
-        ok(rest_webhooks::redeliver_event(&self.state, &app, id).await, |r| {
-            pb::RedeliverEventResponse {
-                id: r.id,
-                queued_at: r.queued_at,
-            }
-        })
+        let now = now_ms();
+        let redelivered = tern_platform::service::webhooks::redeliver(&self.state.pipeline, &app, &id, now)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => ApiError::not_found("dead event"),
+                e => e.into(),
+            });
+        ok(redelivered, |()| pb::RedeliverEventResponse { id, queued_at: now })
     }
 }

@@ -120,7 +120,7 @@ pub async fn patch_settings(
     Ok(Json(patch(&st, &req.app, &req.body).await?))
 }
 
-/// Applies a patch (a JSON object of setting → value) to the app's settings (REST and gRPC).
+/// Applies a patch (a JSON object of setting → value) to the app's settings.
 pub(crate) async fn patch(st: &ApiState, app: &App, body: &serde_json::Value) -> Result<AppSettingsView, ApiError> {
     let settings = app.settings.with_patch(body).map_err(ApiError::invalid)?;
     settings

@@ -144,7 +144,7 @@ pub async fn get(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<Web
     Ok(Json(current(&st, &req.app)))
 }
 
-/// The app's webhook configuration and breaker state (REST and gRPC).
+/// The app's webhook configuration and breaker state.
 pub(crate) fn current(st: &ApiState, app: &App) -> WebhookAnswer {
     answer(st, app, &app.settings.webhook)
 }
@@ -156,7 +156,7 @@ pub async fn put(State(st): State<ApiState>, req: Signed<WebhookConfig>) -> Resu
     Ok(Json(replace(&st, &req.app, req.body).await?))
 }
 
-/// Checks and stores a new webhook configuration (REST and gRPC).
+/// Checks and stores a new webhook configuration.
 pub(crate) async fn replace(st: &ApiState, app: &App, config: WebhookConfig) -> Result<WebhookAnswer, ApiError> {
     let webhook = parse_spec(config.into(), st.webhook_allow_private)
         .await
@@ -194,7 +194,7 @@ pub async fn dead(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<Ev
     ))
 }
 
-/// A page of dead events after the opaque `cursor` (REST and gRPC).
+/// A page of dead events after the opaque `cursor`.
 pub(crate) async fn dead_page(
     st: &ApiState,
     app: &App,
@@ -231,7 +231,7 @@ pub async fn redeliver(
     Ok(Json(redeliver_event(&st, &req.app, id).await?))
 }
 
-/// Puts a dead event of the app back in the queue (REST and gRPC).
+/// Puts a dead event of the app back in the queue.
 pub(crate) async fn redeliver_event(st: &ApiState, app: &App, id: String) -> Result<Redelivered, ApiError> {
     let now = now_ms();
     tern_platform::service::webhooks::redeliver(&st.pipeline, app, &id, now)
