@@ -67,6 +67,17 @@ async function noSideScroll(page, what) {
 }
 
 // Saves the page's screenshot; every page shot must fit its width.
+// A boosted link swaps the new page into <body> first and binds its htmx attributes during
+// the settle step (20 ms later), so the heading can be visible while the search box is not
+// yet listening. htmx drops the `htmx-settling` class only after binding: wait for that.
+async function settled(page) {
+  await page.waitForFunction(
+    () => !document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling"),
+    null,
+    { timeout: 10000 },
+  );
+}
+
 async function shot(page, name) {
   await noSideScroll(page, `${name} page`);
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
@@ -161,8 +172,9 @@ try {
   // Users explorer: the search updates as you type (htmx).
   await page.click("nav.tabs >> text=Users");
   await page.locator("h1", { hasText: "Users of chat" }).waitFor();
-  // htmx binds the search box once the page has loaded; typing before that is lost.
+  // htmx binds the search box once the page has settled; typing before that is lost.
   await page.waitForLoadState("load");
+  await settled(page);
   await page.fill("input[name=q]", "ali");
   await page.waitForURL(/q=ali/);
   const narrowed = await page
