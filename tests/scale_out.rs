@@ -388,6 +388,50 @@ async fn groups_rooms_receipts_and_typing_cross_nodes_both_ways() {
         .await
         .unwrap();
     message(&mut alice_events, &ack.msg_id).await;
+
+    // A joiner on node B gets the room's backlog, whichever node its messages came in by.
+    rest_a.create_user("carol", "Carol").await.unwrap();
+    let (carol, mut carol_events) = connect(&b, &rest_b, "carol").await;
+    carol.join_room("lobby").await.unwrap();
+    let first = next_message(&mut carol_events).await;
+    let second = next_message(&mut carol_events).await;
+    assert_eq!(
+        (first.content["text"].as_str(), second.content["text"].as_str()),
+        (Some("room from A"), Some("room from B")),
+        "the backlog, in order"
+    );
+    assert!(second.seq > first.seq);
+    carol.close();
+
+    // The room's send rate is one budget for both nodes: server API sends alternating
+    // between the nodes for 3 s, one every 50 ms, at 2 a second. One budget lets about
+    // 2 + 2 × 3 = 8 through; a budget per node would let about twice that.
+    rest_a
+        .request::<Value>("PATCH", "/v1/app/settings", Some(&json!({"room_send_rate_per_second": 2})))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut passed, mut refused) = (0, 0);
+    let start = std::time::Instant::now();
+    let mut i = 0;
+    while start.elapsed() < Duration::from_secs(3) {
+        let (rest, from) = if i % 2 == 0 { (&rest_a, "alice") } else { (&rest_b, "bob") };
+        match rest.send_room_text(from, "lobby", &format!("rate-{i}"), "busy").await {
+            Ok(_) => passed += 1,
+            Err(e) => {
+                assert_eq!(e.code(), Some("rate_limited"), "{e}");
+                refused += 1;
+            }
+        }
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(refused > 0, "nothing refused at 2/s over {i} sends");
+    assert!(
+        passed <= 12,
+        "{passed} of {i} room sends passed in 3 s at 2/s across two nodes (one budget allows ~8)"
+    );
+
     bob.leave_room("lobby").await.unwrap();
     eventually("one member left, seen from node A", || {
         let rest = &rest_a;
