@@ -33,6 +33,33 @@ pub enum Command {
     /// Configure an app's webhooks; list and redeliver dead after-events.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Offline push: the delivery log (why a notification did or did not arrive).
+    #[command(subcommand)]
+    Push(PushCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PushCommand {
+    /// Push attempts, newest first, with each provider's status and reason; filter by
+    /// user, device or message (any of them together).
+    Log {
+        /// The app's AppKey.
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        user: Option<String>,
+        /// A device id (dev_...).
+        #[arg(long)]
+        device: Option<String>,
+        /// A message id (m_...).
+        #[arg(long = "msg")]
+        msg: Option<String>,
+        /// At most this many lines, 1 to 1000.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
@@ -311,5 +338,10 @@ mod tests {
         };
         assert_eq!(event_id, "wh_1");
         assert!(Cli::try_parse_from(["tern", "token", "--app", "ak_x"]).is_err());
+        let c = Cli::try_parse_from(["tern", "push", "log", "--app", "ak_x", "--user", "bob", "--limit", "5"]).unwrap();
+        let Command::Push(PushCommand::Log { user, limit, json, .. }) = c.command else {
+            panic!()
+        };
+        assert_eq!((user.as_deref(), limit, json), (Some("bob"), 5, false));
     }
 }

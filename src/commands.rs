@@ -1,6 +1,6 @@
-//! The admin commands (`migrate`, `tenant`, `app`, `token`, `webhook`): each opens the configured store,
-//! checks the master key like `serve` does, calls `tern_platform::tenancy`, and prints the
-//! result as text or `--json` on stdout.
+//! The admin commands (`migrate`, `tenant`, `app`, `token`, `webhook`, `push log`): each
+//! opens the configured store, checks the master key like `serve` does, calls
+//! `tern_platform::tenancy`, and prints the result as text or `--json` on stdout.
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use tern_platform::store::{self, Store, StoreError};
 use tern_platform::tenancy::{self, TenancyError};
 use tern_platform::webhook::{self as hooks, BeforeSendSpec, WebhookSpec};
 
-use crate::cli::{AppCommand, TenantCommand, TokenArgs, WebhookCommand, WebhookSetArgs};
+use crate::cli::{AppCommand, PushCommand, TenantCommand, TokenArgs, WebhookCommand, WebhookSetArgs};
 use crate::config::{Config, ConfigError};
 use crate::telemetry::TelemetryError;
 
@@ -456,6 +456,100 @@ pub async fn webhook(config: &Config, cmd: WebhookCommand) -> Result<(), Command
             } else {
                 println!("queued {event_id} for delivery (a running worker sends it within its poll interval)");
             }
+        }
+    }
+    Ok(())
+}
+
+/// The most push log lines `tern push log` prints.
+const MAX_PUSH_LOG: u32 = 1_000;
+
+pub async fn push(config: &Config, cmd: PushCommand) -> Result<(), CommandError> {
+    use tern_platform::domain::PushLogFilter;
+    use tern_platform::ids::{DeviceId, MsgId, UserId};
+    let PushCommand::Log {
+        app,
+        user,
+        device,
+        msg,
+        limit,
+        json,
+    } = cmd;
+    if !(1..=MAX_PUSH_LOG).contains(&limit) {
+        return Err(CommandError::Invalid(format!(
+            "--limit must be from 1 to {MAX_PUSH_LOG}"
+        )));
+    }
+    let bad = |what: &str, e: String| CommandError::Invalid(format!("--{what}: {e}"));
+    let filter = PushLogFilter {
+        user_id: user
+            .as_deref()
+            .map(|u| UserId::parse(u).map_err(|e| bad("user", e.to_string())))
+            .transpose()?,
+        device_id: device
+            .as_deref()
+            .map(|d| DeviceId::parse(d).map_err(|e| bad("device", e.to_string())))
+            .transpose()?,
+        msg_id: msg
+            .as_deref()
+            .map(|m| MsgId::parse(m).map_err(|e| bad("msg", e.to_string())))
+            .transpose()?,
+        before: None,
+    };
+    let store = migrated_store(config).await?;
+    let app = tenancy::find_app(store.as_ref(), &app).await?;
+    let mut lines = Vec::new();
+    let mut filter = filter;
+    // The store answers at most a page at a time; read pages until `limit`.
+    while (lines.len() as u32) < limit {
+        let want = (limit - lines.len() as u32).min(100);
+        let page = store.push_log(&app.id, &filter, want).await?;
+        let done = (page.len() as u32) < want;
+        filter.before = page.last().map(|l| l.id.clone());
+        lines.extend(page);
+        if done {
+            break;
+        }
+    }
+    if json {
+        let list: Vec<_> = lines
+            .iter()
+            .map(|l| {
+                json!({
+                    "id": l.id,
+                    "at": l.at,
+                    "user_id": l.user_id.as_str(),
+                    "device_id": l.device_id.as_str(),
+                    "msg_id": l.msg_id.as_ref().map(|m| m.as_str()),
+                    "provider": l.provider.as_str(),
+                    "outcome": l.outcome.as_str(),
+                    "http_status": l.http_status,
+                    "reason": l.reason,
+                    "provider_id": l.provider_id,
+                    "latency_ms": l.latency_ms,
+                    "attempt": l.attempt,
+                })
+            })
+            .collect();
+        print_json(&json!({ "entries": list }));
+    } else if lines.is_empty() {
+        println!("no push attempts (see docs/push.md, \"no line at all\", for why none were made)");
+    } else {
+        for l in &lines {
+            println!(
+                "{}  {}  {}  {}/{}  msg={}  {}  http={}  reason={}  {}ms  attempt={}",
+                hooks::rfc3339(l.at),
+                l.id,
+                l.provider.as_str(),
+                l.user_id.as_str(),
+                l.device_id.as_str(),
+                l.msg_id.as_ref().map_or("(test push)", |m| m.as_str()),
+                l.outcome.as_str(),
+                l.http_status,
+                l.reason.as_deref().unwrap_or("-"),
+                l.latency_ms,
+                l.attempt,
+            );
         }
     }
     Ok(())

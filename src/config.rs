@@ -159,6 +159,54 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Public sign-up: `off`, `approval` (an operator approves each tenant; the default) or `open`.
     pub signup: tern_platform::service::signup::SignupPolicy,
+    /// Where offline pushes are sent (docs/push.md); unset parts are Apple's and Google's.
+    pub push: PushEndpoints,
+}
+
+/// The push providers' base URLs, for a regional endpoint, an egress proxy or a local mock:
+/// `TERN_PUSH_APNS_URL`, `TERN_PUSH_APNS_SANDBOX_URL`, `TERN_PUSH_FCM_URL`,
+/// `TERN_PUSH_FCM_TOKEN_URL`, and `TERN_PUSH_CA_FILE`, a PEM certificate trusted besides the
+/// system's roots (a mock's own CA).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushEndpoints {
+    pub apns_url: Option<String>,
+    pub apns_sandbox_url: Option<String>,
+    pub fcm_url: Option<String>,
+    pub fcm_token_url: Option<String>,
+    pub ca_file: Option<PathBuf>,
+}
+
+impl PushEndpoints {
+    /// The platform's push settings: these URLs over the defaults, and the extra root
+    /// certificate read from `ca_file`.
+    pub fn push_config(&self) -> Result<tern_platform::push::provider::PushConfig, ConfigError> {
+        let mut c = tern_platform::push::provider::PushConfig::default();
+        let set = |slot: &mut String, v: &Option<String>| {
+            if let Some(v) = v {
+                *slot = v.clone();
+            }
+        };
+        set(&mut c.apns_production_url, &self.apns_url);
+        set(&mut c.apns_sandbox_url, &self.apns_sandbox_url);
+        set(&mut c.fcm_url, &self.fcm_url);
+        set(&mut c.oauth_token_url, &self.fcm_token_url);
+        if let Some(path) = &self.ca_file {
+            let pem = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            use tokio_rustls::rustls::pki_types::{pem::PemObject as _, CertificateDer};
+            let certs: Vec<_> = CertificateDer::pem_slice_iter(pem.as_bytes()).collect();
+            if certs.is_empty() || certs.iter().any(Result::is_err) {
+                return Err(invalid(
+                    "TERN_PUSH_CA_FILE",
+                    format!("{} is not a PEM certificate", path.display()),
+                ));
+            }
+            c.extra_root_pem = Some(pem);
+        }
+        Ok(c)
+    }
 }
 
 impl Config {
@@ -211,6 +259,11 @@ const KEYS: &[&str] = &[
     "smtp_from",
     "public_url",
     "signup",
+    "push_apns_url",
+    "push_apns_sandbox_url",
+    "push_fcm_url",
+    "push_fcm_token_url",
+    "push_ca_file",
 ];
 
 fn env_name(key: &str) -> String {
@@ -456,6 +509,22 @@ fn redis_prefix(values: &HashMap<&'static str, Source>) -> Result<String, Config
     Ok(p)
 }
 
+/// An `https://` base URL (no trailing slash), or `http://` to a loopback mock.
+fn push_url(values: &HashMap<&str, Source>, key: &str) -> Result<Option<String>, ConfigError> {
+    let Some(src) = values.get(key) else {
+        return Ok(None);
+    };
+    let u = as_string(src).trim().trim_end_matches('/').to_owned();
+    let rest = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !u.contains(char::is_whitespace) && !u.contains(['?', '#']) => Ok(Some(u)),
+        _ => Err(invalid(
+            &src.setting,
+            format!("{u:?} is not a base URL like https://api.push.apple.com"),
+        )),
+    }
+}
+
 fn default_node_id() -> String {
     let from_env = std::env::var("HOSTNAME").ok();
     let from_kernel = || std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
@@ -582,6 +651,13 @@ fn build(values: HashMap<&'static str, Source>) -> Result<Config, ConfigError> {
             Some(src) => tern_platform::service::signup::SignupPolicy::parse(&as_string(src))
                 .ok_or_else(|| invalid(&src.setting, "must be off, approval or open"))?,
         },
+        push: PushEndpoints {
+            apns_url: push_url(&values, "push_apns_url")?,
+            apns_sandbox_url: push_url(&values, "push_apns_sandbox_url")?,
+            fcm_url: push_url(&values, "push_fcm_url")?,
+            fcm_token_url: push_url(&values, "push_fcm_token_url")?,
+            ca_file: non_empty(&values, "push_ca_file")?.map(|p| PathBuf::from(p.trim())),
+        },
     })
 }
 
@@ -621,6 +697,44 @@ mod tests {
         assert!(c.admin_password.is_none() && c.master_key.is_none() && c.redis_url.is_none());
         assert!(!c.node_id.is_empty());
         assert_eq!(c.tls, None);
+    }
+
+    #[test]
+    fn push_endpoints_override_the_providers_and_are_checked() {
+        let c = Config::from_sources(None, &HashMap::new()).unwrap();
+        let d = c.push.push_config().unwrap();
+        assert_eq!(d.apns_production_url, "https://api.push.apple.com");
+        assert_eq!(d.fcm_url, "https://fcm.googleapis.com");
+        let e = env(&[
+            ("TERN_PUSH_APNS_URL", "https://127.0.0.1:8443/"),
+            ("TERN_PUSH_FCM_URL", "https://fcm.example.net"),
+            ("TERN_PUSH_FCM_TOKEN_URL", "https://fcm.example.net/token"),
+        ]);
+        let p = Config::from_sources(None, &e).unwrap().push.push_config().unwrap();
+        assert_eq!(p.apns_production_url, "https://127.0.0.1:8443");
+        assert_eq!(p.apns_sandbox_url, "https://api.sandbox.push.apple.com");
+        assert_eq!(p.fcm_url, "https://fcm.example.net");
+        assert_eq!(p.oauth_token_url, "https://fcm.example.net/token");
+        for bad in ["api.push.apple.com", "ftp://x", "https://", "https://a b"] {
+            let err = Config::from_sources(None, &env(&[("TERN_PUSH_FCM_URL", bad)])).unwrap_err();
+            assert!(err.to_string().contains("TERN_PUSH_FCM_URL"), "{bad}: {err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("ca.pem");
+        std::fs::write(&not_pem, "hello").unwrap();
+        let c = Config::from_sources(None, &env(&[("TERN_PUSH_CA_FILE", not_pem.to_str().unwrap())])).unwrap();
+        assert!(c
+            .push
+            .push_config()
+            .unwrap_err()
+            .to_string()
+            .contains("TERN_PUSH_CA_FILE"));
+        let missing = env(&[("TERN_PUSH_CA_FILE", "/nonexistent/ca.pem")]);
+        assert!(Config::from_sources(None, &missing)
+            .unwrap()
+            .push
+            .push_config()
+            .is_err());
     }
 
     #[test]

@@ -60,5 +60,6 @@ async fn run(cli: Cli) -> Result<(), CommandError> {
         Command::App(cmd) => commands::app(&config, cmd).await,
         Command::Token(args) => commands::token(&config, args).await,
         Command::Webhook(cmd) => commands::webhook(&config, cmd).await,
+        Command::Push(cmd) => commands::push(&config, cmd).await,
     }
 }

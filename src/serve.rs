@@ -310,10 +310,12 @@ async fn start(
     };
     let files = crate::adapters::file_store(&config).map_err(|e| CommandError::Serve(e.to_string()))?;
     tracing::info!(files = files.kind().as_str(), "file store chosen");
+    let push = config.push.push_config()?;
     let engine = Engine::with_ports(
         chosen.ports.with_files(files),
         master_key.secrets,
         EngineConfig {
+            push,
             node_id: config.node_id.clone(),
             webhook_allow_private: config.webhook_allow_private,
             run_worker: roles.contains(&Role::Worker),

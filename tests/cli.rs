@@ -429,3 +429,105 @@ fn webhook_set_show_dead_and_redeliver() {
         serde_json::Value::Null
     );
 }
+
+#[test]
+fn push_log_shows_each_attempt_with_the_providers_answer() {
+    use tern_platform::domain::{PushLogEntry, PushOutcome, PushProvider};
+    use tern_platform::ids::{DeviceId, MsgId, UserId};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    tern(d, &["tenant", "create", "Acme"]).success();
+    let app = json_of(tern(
+        d,
+        &["app", "create", "--tenant", "Acme", "--name", "chat", "--json"],
+    ));
+    let key = app["app_key"].as_str().unwrap().to_owned();
+    let other = json_of(tern(
+        d,
+        &["app", "create", "--tenant", "Acme", "--name", "other", "--json"],
+    ));
+    let other_key = other["app_key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        json_of(tern(d, &["push", "log", "--app", &key, "--json"]))["entries"],
+        serde_json::json!([])
+    );
+
+    // Two attempts at one message to bob's phone (a 503 then a success) and a dead token
+    // of carol's, as the worker writes them.
+    let phone = DeviceId::generate();
+    let msg = MsgId::generate();
+    let line = |user: &str, device: &DeviceId, outcome, status, reason: Option<&str>, attempt| PushLogEntry {
+        id: PushLogEntry::new_id(),
+        at: tern_platform::domain::now_ms(),
+        user_id: UserId::parse(user).unwrap(),
+        device_id: device.clone(),
+        msg_id: Some(msg.clone()),
+        provider: PushProvider::Apns,
+        outcome,
+        http_status: status,
+        reason: reason.map(str::to_owned),
+        provider_id: None,
+        latency_ms: 12,
+        attempt,
+    };
+    let app_id = tern_platform::ids::AppId::parse(app["app_id"].as_str().unwrap()).unwrap();
+    with_store(d, async |store| {
+        for l in [
+            line("bob", &phone, PushOutcome::Retrying, 503, Some("ServiceUnavailable"), 1),
+            line("bob", &phone, PushOutcome::Sent, 200, None, 2),
+            line(
+                "carol",
+                &DeviceId::generate(),
+                PushOutcome::TokenRemoved,
+                410,
+                Some("Unregistered"),
+                1,
+            ),
+        ] {
+            store.append_push_log(&app_id, &l, false).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        }
+    });
+
+    let all = json_of(tern(d, &["push", "log", "--app", &key, "--json"]));
+    let outcomes: Vec<&str> = all["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["token_removed", "sent", "retrying"], "newest first");
+    let bobs = json_of(tern(
+        d,
+        &["push", "log", "--app", &key, "--user", "bob", "--limit", "1", "--json"],
+    ));
+    assert_eq!(bobs["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(bobs["entries"][0]["attempt"], 2);
+    let by_device = json_of(tern(
+        d,
+        &["push", "log", "--app", &key, "--device", phone.as_str(), "--json"],
+    ));
+    assert_eq!(by_device["entries"].as_array().unwrap().len(), 2);
+    let text = String::from_utf8(
+        tern(d, &["push", "log", "--app", &key, "--msg", msg.as_str()])
+            .success()
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    assert!(
+        text.contains("token_removed") && text.contains("http=410") && text.contains("reason=Unregistered"),
+        "{text}"
+    );
+    // Another app sees none of it; bad filters are one-line errors.
+    assert_eq!(
+        json_of(tern(d, &["push", "log", "--app", &other_key, "--json"]))["entries"],
+        serde_json::json!([])
+    );
+    fails_with(
+        tern(d, &["push", "log", "--app", &key, "--device", "phone"]),
+        "--device",
+    );
+    fails_with(tern(d, &["push", "log", "--app", &key, "--limit", "0"]), "--limit");
+}

@@ -15,6 +15,7 @@ mod fleet;
 mod grow;
 mod lean;
 mod peer;
+mod push;
 mod server;
 mod webhooks;
 mod xmpp;
@@ -192,6 +193,16 @@ enum Scenario {
     /// Internal: one client process of a fleet (started by `idle` and `chat`).
     #[command(hide = true)]
     Worker { job: String },
+    /// Pushes per second from the APNs and FCM adapters to the local provider double (each
+    /// over one HTTP/2 connection): no server, no store, the send path alone.
+    Push {
+        /// Pushes per provider.
+        #[arg(long, default_value_t = 50_000)]
+        pushes: usize,
+        /// HTTP/2 streams in flight on the connection.
+        #[arg(long, default_value_t = 500)]
+        concurrency: usize,
+    },
     /// Internal: one process of lean clients (started by `group-fanout` and `room-broadcast`).
     #[command(hide = true)]
     LeanWorker { job: String },
@@ -461,6 +472,22 @@ async fn run(cli: Cli) -> Result<()> {
                 r.max_ms,
                 server::rss_kib(s.pid()).unwrap_or(0)
             );
+        }
+        Scenario::Push { pushes, concurrency } => {
+            for r in push::run(push::Options { pushes, concurrency }).await? {
+                println!(
+                    "push provider={} pushes={} sent={} failed={} concurrency={concurrency} connections={} elapsed={:.2}s pushes/s={:.0} p50={:.2}ms p99={:.2}ms",
+                    r.provider,
+                    pushes,
+                    r.sent,
+                    r.failed,
+                    r.connections,
+                    r.elapsed.as_secs_f64(),
+                    r.sent as f64 / r.elapsed.as_secs_f64(),
+                    r.p50_ms,
+                    r.p99_ms,
+                );
+            }
         }
         Scenario::WebhookEvents {
             clients,

@@ -27,6 +27,7 @@ mod gateway;
 mod groups;
 mod lifecycle;
 mod outbound;
+mod push;
 mod rooms;
 mod session;
 

@@ -707,6 +707,18 @@ impl Session {
             // Files (120-129).
             Command::CreateUpload(c) => Ok(crate::files::create_upload(&self.gw, &self.app, &self.user, c).await?),
             Command::GetFileUrl(g) => Ok(crate::files::file_url(&self.gw, &self.app, &self.user, g).await?),
+            // Offline push (130-139).
+            Command::RegisterPushToken(r) => {
+                Ok(crate::push::register(&self.gw.pipeline, &self.app, &self.user, r).await?)
+            }
+            Command::UpdatePushToken(u) => Ok(crate::push::update(&self.gw.pipeline, &self.app, &self.user, u).await?),
+            Command::RemovePushToken(r) => Ok(crate::push::remove(&self.gw.pipeline, &self.app, &self.user, r).await?),
+            Command::GetPushSettings(_) => {
+                Ok(crate::push::get_settings(&self.gw.pipeline, &self.app, &self.user).await?)
+            }
+            Command::UpdatePushSettings(u) => {
+                Ok(crate::push::update_settings(&self.gw.pipeline, &self.app, &self.user, u).await?)
+            }
         }
     }
 

@@ -52,7 +52,7 @@ pub struct ErrorDetail {
         files::create, files::get, files::storage,
         push::register, push::list, push::update, push::remove,
         push::credentials, push::set_apns, push::set_fcm, push::delete_credentials,
-        push::log, push::test_push,
+        push::log, push::test_push, push::get_settings, push::update_settings,
     ),
     components(schemas(ErrorEnvelope, ErrorDetail)),
     modifiers(&Signing),

@@ -104,29 +104,29 @@ const TWINS: &[(&str, &str)] = &[
     ("set_webhook", "Webhooks/SetWebhook"),
     ("list_dead_events", "Webhooks/ListDeadEvents"),
     ("redeliver_event", "Webhooks/RedeliverEvent"),
+    // offline push
+    ("register_device", "Push/RegisterDevice"),
+    ("list_devices", "Push/ListDevices"),
+    ("update_device", "Push/UpdateDevice"),
+    ("remove_device", "Push/RemoveDevice"),
+    ("test_push", "Push/TestPush"),
+    ("list_push_credentials", "Push/ListCredentials"),
+    ("set_apns_credentials", "Push/SetApnsCredentials"),
+    ("set_fcm_credentials", "Push/SetFcmCredentials"),
+    ("delete_push_credentials", "Push/DeleteCredentials"),
+    ("push_log", "Push/Log"),
+    ("get_push_settings", "Push/GetSettings"),
+    ("update_push_settings", "Push/UpdateSettings"),
 ];
 
 /// REST operations with no gRPC twin on purpose: `operationId` → why.
 const EXCEPTIONS: &[(&str, &str)] = &[
-    ("register_device", PUSH_NOT_YET),
-    ("list_devices", PUSH_NOT_YET),
-    ("update_device", PUSH_NOT_YET),
-    ("remove_device", PUSH_NOT_YET),
-    ("list_push_credentials", PUSH_NOT_YET),
-    ("set_apns_credentials", PUSH_NOT_YET),
-    ("set_fcm_credentials", PUSH_NOT_YET),
-    ("delete_push_credentials", PUSH_NOT_YET),
-    ("push_log", PUSH_NOT_YET),
-    ("test_push", PUSH_NOT_YET),
     ("create_file", FILES_REST),
     ("get_file", FILES_REST),
     ("get_storage", FILES_REST),
 ];
 
 const FILES_REST: &str = "files are REST (with tus uploads) and WebSocket commands; the gRPC twins are not built yet";
-
-const PUSH_NOT_YET: &str =
-    "push devices, credentials, the push log and test pushes reached main after the gRPC parity work; their gRPC twins are not built yet (REST only)";
 
 const DOC: &str = "../docs/grpc-parity.md";
 

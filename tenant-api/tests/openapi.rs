@@ -683,6 +683,20 @@ async fn every_documented_operation_answers_as_documented() {
                 "/v1/push/credentials/fcm".into(),
                 None,
             ),
+            (
+                "patch",
+                "/v1/users/{user_id}/push-settings",
+                "/v1/users/alice/push-settings".into(),
+                Some(
+                    json!({"dnd": {"start": "22:00", "end": "07:00", "utc_offset_minutes": 60}, "mute": ["d:alice:bob"]}),
+                ),
+            ),
+            (
+                "get",
+                "/v1/users/{user_id}/push-settings",
+                "/v1/users/alice/push-settings".into(),
+                None,
+            ),
             // ---- rooms ----
             (
                 "post",

@@ -732,6 +732,236 @@ async fn group_members_offline_are_pushed_and_apps_stay_apart(
         .is_empty());
 }
 
+/// Do-not-disturb hours around the current UTC minute, in the user's offset `offset`:
+/// `inside` picks a window containing now, otherwise one that does not.
+fn dnd_around_now(inside: bool, offset: i64) -> Value {
+    let now_min = (tern_platform::domain::now_ms() / 60_000 + offset).rem_euclid(1440);
+    let (start, end) = if inside {
+        (now_min - 30, now_min + 60)
+    } else {
+        (now_min + 60, now_min + 120)
+    };
+    let clock = |m: i64| format!("{:02}:{:02}", m.rem_euclid(1440) / 60, m.rem_euclid(1440) % 60);
+    json!({"start": clock(start), "end": clock(end), "utc_offset_minutes": offset})
+}
+
+async fn mute_dnd_mentions_templates_and_badges_decide_the_push(
+    store: std::sync::Arc<dyn tern_platform::store::Store>,
+    dir: Option<tempfile::TempDir>,
+) {
+    let (s, a, double) = pushing_server(store, dir).await;
+    let c = &a.client;
+    c.upsert_users(&[
+        json!({"id": "alice", "name": "Alice"}),
+        json!({"id": "bob"}),
+        json!({"id": "carol"}),
+        json!({"id": "dave"}),
+    ])
+    .await
+    .unwrap();
+    for u in ["bob", "carol", "dave"] {
+        call(
+            c,
+            "POST",
+            &format!("/v1/users/{u}/devices"),
+            Some(json!({"provider": "fcm", "token": format!("{u}-phone")})),
+        )
+        .await;
+    }
+
+    // The settings API: defaults, then bad input changes nothing.
+    let none = call(c, "GET", "/v1/users/bob/push-settings", None).await;
+    assert_eq!(none, json!({"dnd": null, "muted_conversations": []}));
+    for (body, why) in [
+        (json!({"dnd": {"start": "25:00", "end": "07:00"}}), "hour out of range"),
+        (json!({"dnd": {"start": "22:00", "end": "22:00"}}), "empty window"),
+        (
+            json!({"dnd": {"start": "22:00", "end": "07:00", "utc_offset_minutes": 900}}),
+            "offset",
+        ),
+        (json!({"mute": ["r:lobby"]}), "a room"),
+        (json!({"mute": ["d:alice:carol"]}), "someone else's chat"),
+        (json!({"mute": ["not a conversation"]}), "bad id"),
+        (
+            json!({"mute": (0..101).map(|i| format!("g:g{i}")).collect::<Vec<_>>()}),
+            "too many",
+        ),
+    ] {
+        assert_eq!(
+            fails(c, "PATCH", "/v1/users/bob/push-settings", Some(body)).await,
+            "invalid_argument",
+            "{why}"
+        );
+    }
+    assert_eq!(
+        fails(
+            c,
+            "PATCH",
+            "/v1/users/bob/push-settings",
+            Some(json!({"mute": ["g:g1"], "colour": "red"}))
+        )
+        .await,
+        "invalid_json"
+    );
+    assert_eq!(call(c, "GET", "/v1/users/bob/push-settings", None).await, none);
+    assert_eq!(
+        fails(c, "GET", "/v1/users/nobody/push-settings", None).await,
+        "not_found"
+    );
+    assert_eq!(
+        fails(
+            c,
+            "PATCH",
+            "/v1/users/nobody/push-settings",
+            Some(json!({"mute": ["g:g1"]}))
+        )
+        .await,
+        "not_found"
+    );
+    let bad_template = json!({"push": {"templates": {"text": {"body": "{name} wrote"}}}});
+    assert_eq!(
+        fails(c, "PATCH", "/v1/app/settings", Some(bad_template)).await,
+        "invalid_argument"
+    );
+
+    // bob mutes alice; carol is in her do-not-disturb hours (in UTC+5:30); dave's hours
+    // are later today. Live delivery is not affected: only pushes are.
+    let muted = call(
+        c,
+        "PATCH",
+        "/v1/users/bob/push-settings",
+        Some(json!({"mute": ["d:alice:bob"]})),
+    )
+    .await;
+    assert_eq!(muted["muted_conversations"], json!(["d:alice:bob"]));
+    // Another customer's app never sees or changes this app's settings: its own bob is
+    // another user, with his own (default) settings; one it does not have is not found.
+    let stranger = s.app_in_new_tenant("elsewhere").await;
+    assert_eq!(
+        fails(&stranger.client, "GET", "/v1/users/bob/push-settings", None).await,
+        "not_found"
+    );
+    assert_eq!(
+        fails(
+            &stranger.client,
+            "PATCH",
+            "/v1/users/bob/push-settings",
+            Some(json!({"unmute": ["d:alice:bob"], "dnd": null}))
+        )
+        .await,
+        "not_found"
+    );
+    users(&stranger.client, &["bob"]).await;
+    assert_eq!(
+        call(&stranger.client, "GET", "/v1/users/bob/push-settings", None).await,
+        none
+    );
+    call(
+        &stranger.client,
+        "PATCH",
+        "/v1/users/bob/push-settings",
+        Some(json!({"mute": ["g:g1"], "unmute": ["d:alice:bob"]})),
+    )
+    .await;
+    assert_eq!(
+        call(c, "GET", "/v1/users/bob/push-settings", None).await["muted_conversations"],
+        json!(["d:alice:bob"])
+    );
+    let dnd = call(
+        c,
+        "PATCH",
+        "/v1/users/carol/push-settings",
+        Some(json!({"dnd": dnd_around_now(true, 330)})),
+    )
+    .await;
+    assert_eq!(dnd["dnd"]["utc_offset_minutes"], 330);
+    call(
+        c,
+        "PATCH",
+        "/v1/users/dave/push-settings",
+        Some(json!({"dnd": dnd_around_now(false, -240)})),
+    )
+    .await;
+
+    send(c, "alice", json!({"user": "bob"}), "muted one", "q1").await;
+    send(c, "alice", json!({"user": "carol"}), "while carol sleeps", "q2").await;
+    send(c, "alice", json!({"user": "dave"}), "first", "q3").await;
+    // One at a time, so each push's badge is known.
+    double.wait_for(1, WAIT).await;
+    send(c, "alice", json!({"user": "dave"}), "second", "q4").await;
+    double.wait_for(2, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = double.received();
+    assert_eq!(got.len(), 2, "only dave's two: bob muted, carol in DND: {got:?}");
+    assert!(got.iter().all(|r| r.token == "dave-phone"));
+    // The badge is dave's unread count when each push was made.
+    let badges: Vec<Value> = got
+        .iter()
+        .map(|r| r.body["message"]["apns"]["payload"]["aps"]["badge"].clone())
+        .collect();
+    assert_eq!(badges, vec![json!(1), json!(2)], "{got:?}");
+    let conversations = call(c, "GET", "/v1/users/bob/conversations", None).await;
+    assert!(
+        conversations.to_string().contains("muted one"),
+        "muting silences pushes, not the message: {conversations}"
+    );
+
+    // Unmuted, bob's next push carries his two unread messages as the badge.
+    call(
+        c,
+        "PATCH",
+        "/v1/users/bob/push-settings",
+        Some(json!({"unmute": ["d:alice:bob"]})),
+    )
+    .await;
+    send(c, "alice", json!({"user": "bob"}), "heard now", "q5").await;
+    let got = double.wait_for(3, WAIT).await;
+    assert_eq!(got[2].token, "bob-phone");
+    assert_eq!(got[2].body["message"]["apns"]["payload"]["aps"]["badge"], 2);
+    assert_eq!(
+        got[2].body["message"]["notification"],
+        json!({"title": "Alice", "body": "heard now"})
+    );
+
+    // A large group (4 members > 2) is pushed only on @mention; no preview; a template.
+    call(
+        c,
+        "PATCH",
+        "/v1/app/settings",
+        Some(
+            json!({"push": {"show_preview": false, "badge": false, "mention_only_group_size": 2,
+            "templates": {"text": {"title": "{group} ({sender})"}}}}),
+        ),
+    )
+    .await;
+    c.create_group_with(
+        &json!({"id": "g1", "name": "Climbers", "owner": "alice", "members": ["bob", "carol", "dave"]}),
+    )
+    .await
+    .unwrap();
+    send(c, "alice", json!({"group": "g1"}), "nobody is mentioned", "q6").await;
+    call(
+        c,
+        "POST",
+        "/v1/messages",
+        Some(
+            json!({"from": "alice", "to": {"group": "g1"}, "client_msg_id": "q7", "type": "text",
+            "content": {"text": "@dave the rope"}, "mentions": ["dave"]}),
+        ),
+    )
+    .await;
+    let got = double.wait_for(4, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got_now = double.received();
+    assert_eq!(got_now.len(), 4, "only the mention of dave: {got_now:?}");
+    assert_eq!(got[3].token, "dave-phone");
+    assert_eq!(
+        got[3].body["message"]["notification"],
+        json!({"title": "Climbers (Alice)", "body": "Alice: New message"})
+    );
+    assert!(got[3].body["message"]["apns"]["payload"]["aps"]["badge"].is_null());
+}
+
 macro_rules! pushing {
     ($name:ident, $body:ident) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -749,3 +979,4 @@ pushing!(
     group_push_and_isolation,
     group_members_offline_are_pushed_and_apps_stay_apart
 );
+pushing!(when_to_push, mute_dnd_mentions_templates_and_badges_decide_the_push);

@@ -74,6 +74,108 @@ pub struct AppSettings {
     pub broadcast_rate_per_second: u32,
     /// Limits of uploaded files (docs/files.md).
     pub files: FileSettings,
+    /// What offline pushes show and when they are sent (docs/push.md).
+    pub push: PushSettings,
+}
+
+/// An app's offline push policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushSettings {
+    /// Show the message's text on the lock screen; off: the body is "New message".
+    pub show_preview: bool,
+    /// Set the app icon's badge to the user's total unread count.
+    pub badge: bool,
+    /// Messages to groups with more members than this are pushed only to the members they
+    /// @mention (and to everyone for @all); 0 pushes every group message.
+    pub mention_only_group_size: usize,
+    /// Title and body per message type (`text`, `image`, ...), with `{sender}`, `{group}`
+    /// and `{preview}` filled in; a type without one uses the default.
+    pub templates: std::collections::BTreeMap<String, PushTemplate>,
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        Self {
+            show_preview: true,
+            badge: true,
+            mention_only_group_size: 0,
+            templates: Default::default(),
+        }
+    }
+}
+
+/// A notification's title and body for one message type; an absent part keeps the default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushTemplate {
+    pub title: Option<String>,
+    pub body: Option<String>,
+}
+
+/// The placeholders a push template may use.
+pub const PUSH_TEMPLATE_FIELDS: [&str; 3] = ["sender", "group", "preview"];
+/// Longest title or body template, characters.
+pub const MAX_PUSH_TEMPLATE_CHARS: usize = 200;
+
+impl PushTemplate {
+    /// Fills `{sender}`, `{group}` and `{preview}`; `{{` and `}}` are literal braces.
+    pub fn fill(template: &str, values: &[(&str, &str); 3]) -> String {
+        let mut out = String::with_capacity(template.len() + 32);
+        let mut rest = template;
+        while let Some(i) = rest.find(['{', '}']) {
+            out.push_str(&rest[..i]);
+            let tail = &rest[i..];
+            if tail.starts_with("{{") || tail.starts_with("}}") {
+                out.push_str(&tail[..1]);
+                rest = &tail[2..];
+                continue;
+            }
+            if let Some(end) = tail.find('}').filter(|_| tail.starts_with('{')) {
+                let name = &tail[1..end];
+                if let Some((_, v)) = values.iter().find(|(k, _)| *k == name) {
+                    out.push_str(v);
+                    rest = &tail[end + 1..];
+                    continue;
+                }
+            }
+            out.push_str(&tail[..1]);
+            rest = &tail[1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// A template must name only known fields, balance its braces and stay short.
+    fn check(key: &str, part: &str, t: &str) -> Result<(), String> {
+        if t.chars().count() > MAX_PUSH_TEMPLATE_CHARS {
+            return Err(format!(
+                "push.templates.{key}.{part} must be at most {MAX_PUSH_TEMPLATE_CHARS} characters"
+            ));
+        }
+        let mut rest = t;
+        while let Some(i) = rest.find(['{', '}']) {
+            let tail = &rest[i..];
+            if tail.starts_with("{{") || tail.starts_with("}}") {
+                rest = &tail[2..];
+                continue;
+            }
+            let field = tail
+                .strip_prefix('{')
+                .and_then(|t| t.split_once('}'))
+                .filter(|(name, _)| PUSH_TEMPLATE_FIELDS.contains(name));
+            match field {
+                Some((_, after)) => rest = after,
+                None => {
+                    return Err(format!(
+                        "push.templates.{key}.{part}: only {{sender}}, {{group}} and {{preview}} may be filled in \
+                         (write {{{{ and }}}} for braces)"
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// An app's limits on uploaded files.
@@ -170,6 +272,7 @@ impl Default for AppSettings {
             room_backlog: 50,
             broadcast_rate_per_second: 2_000,
             files: FileSettings::default(),
+            push: PushSettings::default(),
         }
     }
 }
@@ -208,6 +311,24 @@ impl AppSettings {
         range("broadcast_rate_per_second", self.broadcast_rate_per_second, 1, 100_000)?;
         if let Some(max) = self.files.max_file_bytes {
             range("files.max_file_bytes", max, 1, 5 * 1024 * 1024 * 1024)?;
+        }
+        range(
+            "push.mention_only_group_size",
+            self.push.mention_only_group_size,
+            0,
+            MAX_GROUP_MEMBER_LIMIT,
+        )?;
+        for (key, t) in &self.push.templates {
+            if super::MessageType::parse_stored(key).is_none() {
+                return Err(format!(
+                    "push.templates: {key:?} is not a message type (text, image, file, audio, video, location, custom, system)"
+                ));
+            }
+            for (part, v) in [("title", &t.title), ("body", &t.body)] {
+                if let Some(v) = v {
+                    PushTemplate::check(key, part, v)?;
+                }
+            }
         }
         if self.files.allowed_content_types.len() > 100 {
             return Err("files.allowed_content_types may list at most 100 types".into());
@@ -277,6 +398,43 @@ impl AppSettings {
         let next: AppSettings = serde_json::from_value(doc).map_err(|e| format!("invalid settings: {e}"))?;
         next.validate()?;
         Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod push_template_tests {
+    use super::*;
+
+    #[test]
+    fn templates_fill_known_fields_and_refuse_others() {
+        let v = [("sender", "Alice"), ("group", "Climbers"), ("preview", "hi")];
+        assert_eq!(
+            PushTemplate::fill("{sender} in {group}: {preview}", &v),
+            "Alice in Climbers: hi"
+        );
+        assert_eq!(PushTemplate::fill("{{literal}} {sender}", &v), "{literal} Alice");
+        let mut s = AppSettings::default();
+        s.push.templates.insert(
+            "image".into(),
+            PushTemplate {
+                title: Some("{sender} sent a photo".into()),
+                body: None,
+            },
+        );
+        s.validate().unwrap();
+        for bad in ["{name}", "{sender", "oops}", &"x".repeat(201)] {
+            s.push.templates.insert(
+                "text".into(),
+                PushTemplate {
+                    title: None,
+                    body: Some(bad.to_owned()),
+                },
+            );
+            assert!(s.validate().unwrap_err().contains("push.templates.text.body"), "{bad}");
+        }
+        s.push.templates.clear();
+        s.push.templates.insert("sticker".into(), PushTemplate::default());
+        assert!(s.validate().unwrap_err().contains("sticker"));
     }
 }
 

@@ -355,3 +355,152 @@ impl PushDevicePatch {
         })
     }
 }
+
+/// Most conversations one request may mute or unmute.
+pub const MAX_MUTES_PER_CHANGE: usize = 100;
+/// Most conversations a user may have muted.
+pub const MAX_MUTES_PER_USER: usize = 10_000;
+
+/// A user's do-not-disturb hours: no pushes from `start` (inclusive) to `end` (exclusive),
+/// minutes after midnight in the user's local time, `utc_offset_minutes` east of UTC. A
+/// window with `end` before `start` runs over midnight. The user's live sessions still get
+/// every message; only offline pushes stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoNotDisturb {
+    pub start_minute: u16,
+    pub end_minute: u16,
+    pub utc_offset_minutes: i16,
+}
+
+/// The most a UTC offset can be (UTC+14:00 and UTC−12:00 exist; this allows a margin).
+pub const MAX_UTC_OFFSET_MINUTES: i16 = 14 * 60;
+
+impl DoNotDisturb {
+    /// Hours as a door receives them: `"22:00"`, `"07:30"` and the offset from UTC.
+    pub fn parse(start: &str, end: &str, utc_offset_minutes: i32) -> Result<Self, PushInputError> {
+        fn minute(name: &str, s: &str) -> Result<u16, PushInputError> {
+            let bad = || PushInputError(format!("dnd.{name} must be a time of day like \"22:00\", not {s:?}"));
+            let (h, m) = s.split_once(':').ok_or_else(bad)?;
+            let two_digits = |x: &str| x.len() == 2 && x.bytes().all(|b| b.is_ascii_digit());
+            if !two_digits(h) || !two_digits(m) {
+                return Err(bad());
+            }
+            let h: u16 = h.parse().map_err(|_| bad())?;
+            let m: u16 = m.parse().map_err(|_| bad())?;
+            if h > 23 || m > 59 {
+                return Err(bad());
+            }
+            Ok(h * 60 + m)
+        }
+        let start_minute = minute("start", start)?;
+        let end_minute = minute("end", end)?;
+        if start_minute == end_minute {
+            return Err(PushInputError(
+                "dnd.start and dnd.end must differ (mute conversations to silence them all day)".into(),
+            ));
+        }
+        let utc_offset_minutes = i16::try_from(utc_offset_minutes)
+            .ok()
+            .filter(|o| o.abs() <= MAX_UTC_OFFSET_MINUTES)
+            .ok_or_else(|| {
+                PushInputError(format!(
+                    "dnd.utc_offset_minutes must be from -{MAX_UTC_OFFSET_MINUTES} to {MAX_UTC_OFFSET_MINUTES}"
+                ))
+            })?;
+        Ok(Self {
+            start_minute,
+            end_minute,
+            utc_offset_minutes,
+        })
+    }
+
+    /// `"HH:MM"` of a minute of the day.
+    pub fn clock(minute: u16) -> String {
+        format!("{:02}:{:02}", minute / 60, minute % 60)
+    }
+
+    /// Whether `now` falls in the window, in the user's local time.
+    pub fn contains(&self, now: UnixMillis) -> bool {
+        let local = now.div_euclid(60_000) + i64::from(self.utc_offset_minutes);
+        let minute = local.rem_euclid(24 * 60);
+        let (start, end) = (i64::from(self.start_minute), i64::from(self.end_minute));
+        if start < end {
+            (start..end).contains(&minute)
+        } else {
+            minute >= start || minute < end
+        }
+    }
+}
+
+/// What a user chose about their offline pushes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserPushSettings {
+    pub dnd: Option<DoNotDisturb>,
+    /// Conversations whose messages are not pushed to this user, sorted.
+    pub muted: Vec<crate::ids::ConversationId>,
+}
+
+/// A change of a user's push settings: each part absent keeps what was set.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserPushSettingsPatch {
+    /// `Some(None)` clears the do-not-disturb hours.
+    pub dnd: Option<Option<DoNotDisturb>>,
+    pub mute: Vec<crate::ids::ConversationId>,
+    pub unmute: Vec<crate::ids::ConversationId>,
+}
+
+/// What the push worker needs to know of one offline recipient of one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushAudience {
+    pub user_id: UserId,
+    /// The user muted the message's conversation.
+    pub muted: bool,
+    pub dnd: Option<DoNotDisturb>,
+    /// The user's unread messages over all their conversations (the badge).
+    pub unread: i64,
+}
+
+#[cfg(test)]
+mod dnd_tests {
+    use super::*;
+
+    const DAY: i64 = 24 * 3600 * 1000;
+
+    fn at(h: i64, m: i64) -> UnixMillis {
+        // Some day at h:m UTC.
+        20_000 * DAY + (h * 60 + m) * 60_000
+    }
+
+    #[test]
+    fn windows_within_a_day_and_over_midnight() {
+        let day = DoNotDisturb::parse("09:00", "17:30", 0).unwrap();
+        assert!(day.contains(at(9, 0)) && day.contains(at(17, 29)));
+        assert!(!day.contains(at(17, 30)) && !day.contains(at(8, 59)));
+        let night = DoNotDisturb::parse("22:00", "07:00", 0).unwrap();
+        assert!(night.contains(at(23, 0)) && night.contains(at(0, 0)) && night.contains(at(6, 59)));
+        assert!(!night.contains(at(7, 0)) && !night.contains(at(12, 0)));
+        // 22:00–07:00 in UTC+2 is 20:00–05:00 UTC.
+        let east = DoNotDisturb::parse("22:00", "07:00", 120).unwrap();
+        assert!(east.contains(at(20, 30)) && !east.contains(at(5, 30)));
+        let west = DoNotDisturb::parse("22:00", "07:00", -300).unwrap();
+        assert!(west.contains(at(3, 0)) && !west.contains(at(1, 0)));
+    }
+
+    #[test]
+    fn bad_hours_are_refused() {
+        for (s, e, o) in [
+            ("24:00", "07:00", 0),
+            ("7:00", "08:00", 0),
+            ("07:60", "08:00", 0),
+            ("ab:cd", "08:00", 0),
+            ("+7:00", "08:00", 0),
+            ("07:00", "08:0 ", 0),
+            ("08:00", "08:00", 0),
+            ("08:00", "09:00", 15 * 60),
+            ("08:00", "09:00", i32::MAX),
+        ] {
+            assert!(DoNotDisturb::parse(s, e, o).is_err(), "{s} {e} {o}");
+        }
+        assert_eq!(DoNotDisturb::clock(22 * 60 + 5), "22:05");
+    }
+}

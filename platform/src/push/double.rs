@@ -76,6 +76,8 @@ struct State {
     exchanges: usize,
     /// Each token exchange's `iss` (service account).
     issued: u64,
+    /// TLS connections accepted.
+    connections: usize,
 }
 
 pub struct ProviderDouble {
@@ -199,6 +201,11 @@ impl ProviderDouble {
         lock(&self.state).received.clone()
     }
 
+    /// How many TLS connections clients opened (HTTP/2 multiplexes pushes over one).
+    pub fn connections(&self) -> usize {
+        lock(&self.state).connections
+    }
+
     /// How many OAuth2 token exchanges were made.
     pub fn token_exchanges(&self) -> usize {
         lock(&self.state).exchanges
@@ -240,6 +247,7 @@ async fn accept_loop(
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
             };
+            lock(&state).connections += 1;
             let service = hyper::service::service_fn(move |req| {
                 let (state, arrived, base) = (state.clone(), arrived.clone(), base.clone());
                 async move { Ok::<_, std::convert::Infallible>(handle(req, &state, &arrived, &base).await) }

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::delivery::{DeliveryError, Pipeline};
 use crate::domain::*;
-use crate::ids::{DeviceId, UserId};
+use crate::ids::{ConversationId, DeviceId, UserId};
 use crate::secret_box::SecretBox;
 use crate::store::Store;
 
@@ -181,6 +181,53 @@ pub async fn open_credentials(
     serde_json::from_slice(&plain)
         .map(Some)
         .map_err(|e| DeliveryError::Internal(format!("stored push credentials do not parse: {e}")))
+}
+
+/// A user's push settings: do-not-disturb hours and muted conversations.
+pub async fn push_settings(p: &Pipeline, app: &App, user: &UserId) -> Result<UserPushSettings, DeliveryError> {
+    require_user(p, app, user).await?;
+    Ok(p.store().push_settings(&app.id, user).await?)
+}
+
+/// Changes a user's push settings (by the server API, or by the user over the WebSocket).
+/// Muting a conversation silences its pushes to this user only; live delivery to their
+/// connected devices is unchanged. A direct or system conversation must be the user's own;
+/// rooms are never pushed, so they cannot be muted.
+pub async fn update_push_settings(
+    p: &Pipeline,
+    app: &App,
+    user: &UserId,
+    patch: &UserPushSettingsPatch,
+) -> Result<UserPushSettings, DeliveryError> {
+    for (name, list) in [("mute", &patch.mute), ("unmute", &patch.unmute)] {
+        if list.len() > MAX_MUTES_PER_CHANGE {
+            return Err(DeliveryError::InvalidArgument(format!(
+                "{name} may list at most {MAX_MUTES_PER_CHANGE} conversations"
+            )));
+        }
+        for c in list {
+            let own = match c {
+                ConversationId::Direct(a, b) => a == user || b == user,
+                ConversationId::System(u) => u == user,
+                ConversationId::Group(_) => true,
+                ConversationId::Room(_) => {
+                    return Err(DeliveryError::InvalidArgument(format!(
+                        "{c} is a room: rooms are never pushed, so there is nothing to mute"
+                    )))
+                }
+            };
+            if !own {
+                return Err(DeliveryError::InvalidArgument(format!(
+                    "{c} is not a conversation of {user}"
+                )));
+            }
+        }
+    }
+    require_user(p, app, user).await?;
+    match p.store().update_push_settings(&app.id, user, patch, now_ms()).await {
+        Err(crate::store::StoreError::Rejected(m)) => Err(DeliveryError::InvalidArgument(m)),
+        other => Ok(other?),
+    }
 }
 
 /// The delivery log, newest first.

@@ -210,14 +210,24 @@ pub async fn round(pusher: &Arc<Pusher>, config: &PushWorkerConfig) -> bool {
 }
 
 /// Who is told of `m`: the other side of a direct chat, the user of a system notice, the
-/// members of a group but the sender.
+/// members of a group but the sender. In a group with more members than the app's
+/// `push.mention_only_group_size`, only those the message @mentions (everyone for @all).
 async fn recipients(pusher: &Pusher, app: &App, m: &Message) -> Result<Vec<UserId>, DeliveryError> {
     let sender = m.sender.user();
     Ok(match &m.conversation_id {
         ConversationId::Direct(a, b) => [a, b].into_iter().filter(|u| Some(*u) != sender).cloned().collect(),
         ConversationId::System(u) => vec![u.clone()],
         ConversationId::Group(g) => match pusher.p.group_snapshot(app, g).await {
-            Ok(snap) => snap.ids().iter().filter(|u| Some(*u) != sender).cloned().collect(),
+            Ok(snap) => {
+                let limit = app.settings.push.mention_only_group_size;
+                let members = snap.ids();
+                let mention_only = limit > 0 && members.len() > limit && !m.mention_all;
+                members
+                    .iter()
+                    .filter(|u| Some(*u) != sender && (!mention_only || m.mentions.contains(u)))
+                    .cloned()
+                    .collect()
+            }
             Err(DeliveryError::NotFound(_)) => Vec::new(),
             Err(e) => return Err(e),
         },
@@ -262,7 +272,21 @@ async fn jobs_for(pusher: &Pusher, app: &App, m: &Message) -> Result<Vec<PushJob
     if offline.is_empty() {
         return Ok(Vec::new());
     }
-    let devices = store.devices_of(&app.id, &offline).await?;
+    // Muted conversations and do-not-disturb hours silence pushes (live delivery already
+    // happened); the badge is each user's total unread count.
+    let now = pusher.now();
+    let audience = store.push_audience(&app.id, &m.conversation_id, &offline).await?;
+    let mut badges: HashMap<UserId, i64> = HashMap::new();
+    for a in audience {
+        if !a.muted && !a.dnd.is_some_and(|d| d.contains(now)) {
+            badges.insert(a.user_id, a.unread);
+        }
+    }
+    if badges.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pushed: Vec<UserId> = offline.into_iter().filter(|u| badges.contains_key(u)).collect();
+    let devices = store.devices_of(&app.id, &pushed).await?;
     let devices: Vec<PushDevice> = devices
         .into_iter()
         .filter(|d| configured.contains(&d.provider))
@@ -271,22 +295,28 @@ async fn jobs_for(pusher: &Pusher, app: &App, m: &Message) -> Result<Vec<PushJob
         return Ok(Vec::new());
     }
     let notification = notification(pusher, app, m).await?;
+    let show_badge = app.settings.push.badge;
     Ok(devices
         .into_iter()
-        .map(|d| PushJob {
-            app_id: app.id.clone(),
-            msg_id: m.msg_id.clone(),
-            device_id: d.id,
-            user_id: d.user_id,
-            notification: notification.clone(),
-            attempts: 0,
-            created_at: 0,
+        .map(|d| {
+            let mut n = notification.clone();
+            n.badge = badges.get(&d.user_id).copied().filter(|_| show_badge);
+            PushJob {
+                app_id: app.id.clone(),
+                msg_id: m.msg_id.clone(),
+                device_id: d.id,
+                user_id: d.user_id,
+                notification: n,
+                attempts: 0,
+                created_at: 0,
+            }
         })
         .collect())
 }
 
-/// What a message shows on a lock screen: the sender (and the group) as the title, the text
-/// or what kind of message it is as the body.
+/// What a message shows on a lock screen: by default the sender (or the group) as the
+/// title and the text, or what kind of message it is, as the body; the app's template for
+/// the message type replaces either, and its preview policy may hide the text.
 async fn notification(pusher: &Pusher, app: &App, m: &Message) -> Result<PushNotification, DeliveryError> {
     let sender = match m.sender.user() {
         Some(u) => match pusher.p.store().user(&app.id, u).await? {
@@ -295,17 +325,36 @@ async fn notification(pusher: &Pusher, app: &App, m: &Message) -> Result<PushNot
         },
         None => app.name.clone(),
     };
-    let what = preview(m);
-    let (title, body) = match &m.conversation_id {
-        ConversationId::Group(g) => {
-            let name = match pusher.p.group_snapshot(app, g).await {
-                Ok(s) if !s.group.name.is_empty() => s.group.name.clone(),
-                _ => g.to_string(),
-            };
-            (name, format!("{sender}: {what}"))
-        }
-        _ => (sender, what),
+    let settings = &app.settings.push;
+    let what = if settings.show_preview {
+        preview(m)
+    } else {
+        NO_PREVIEW.to_owned()
     };
+    let group = match &m.conversation_id {
+        ConversationId::Group(g) => Some(match pusher.p.group_snapshot(app, g).await {
+            Ok(s) if !s.group.name.is_empty() => s.group.name.clone(),
+            _ => g.to_string(),
+        }),
+        _ => None,
+    };
+    let (mut title, mut body) = match &group {
+        Some(name) => (name.clone(), format!("{sender}: {what}")),
+        None => (sender.clone(), what.clone()),
+    };
+    if let Some(t) = settings.templates.get(m.msg_type.as_str()) {
+        let values = [
+            ("sender", sender.as_str()),
+            ("group", group.as_deref().unwrap_or("")),
+            ("preview", what.as_str()),
+        ];
+        if let Some(t) = &t.title {
+            title = PushTemplate::fill(t, &values);
+        }
+        if let Some(b) = &t.body {
+            body = PushTemplate::fill(b, &values);
+        }
+    }
     let conversation = m.conversation_id.to_string();
     let mut data = std::collections::BTreeMap::new();
     data.insert("conversation_id".to_owned(), conversation.clone());
@@ -319,6 +368,9 @@ async fn notification(pusher: &Pusher, app: &App, m: &Message) -> Result<PushNot
         data,
     })
 }
+
+/// The body when the app's preview policy hides the text.
+pub const NO_PREVIEW: &str = "New message";
 
 /// The body of a message's notification: its text (cut to 200 characters) or its kind.
 fn preview(m: &Message) -> String {

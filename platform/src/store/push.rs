@@ -66,6 +66,27 @@ pub trait PushStore: Send + Sync {
     async fn append_push_log(&self, app: &AppId, log: &PushLogEntry, remove_device: bool) -> StoreResult<()>;
     /// Log lines matching `filter`, newest first.
     async fn push_log(&self, app: &AppId, filter: &PushLogFilter, limit: u32) -> StoreResult<Vec<PushLogEntry>>;
+
+    /// A user's do-not-disturb hours and muted conversations (none set: the default).
+    async fn push_settings(&self, app: &AppId, user: &UserId) -> StoreResult<UserPushSettings>;
+    /// Applies a change of a user's push settings in one transaction (unmuting after
+    /// muting the same conversation leaves it unmuted) and answers the result. `Rejected`
+    /// if the user would have more than `MAX_MUTES_PER_USER` muted conversations.
+    async fn update_push_settings(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        patch: &UserPushSettingsPatch,
+        now: UnixMillis,
+    ) -> StoreResult<UserPushSettings>;
+    /// For each of `users`: whether they muted `conversation`, their do-not-disturb hours,
+    /// and their total unread count; in the order of `users`.
+    async fn push_audience(
+        &self,
+        app: &AppId,
+        conversation: &ConversationId,
+        users: &[UserId],
+    ) -> StoreResult<Vec<PushAudience>>;
 }
 
 /// `impl PushStore` for a SQL adapter. Expanded by `shared_sql::sql_store!` into the
@@ -169,6 +190,46 @@ macro_rules! push_sql {
                 .await
                 .map_err(map_err)?;
             Ok(r.rows_affected() > 0)
+        }
+
+        fn dnd_from_row(row: &DbRow) -> StoreResult<DoNotDisturb> {
+            let minute = |name: &str| -> StoreResult<u16> {
+                let v: i32 = col(row, name)?;
+                u16::try_from(v).map_err(|_| corrupt("do-not-disturb minute", &v.to_string()))
+            };
+            let offset: i32 = col(row, "utc_offset_minutes")?;
+            Ok(DoNotDisturb {
+                start_minute: minute("start_minute")?,
+                end_minute: minute("end_minute")?,
+                utc_offset_minutes: i16::try_from(offset)
+                    .map_err(|_| corrupt("do-not-disturb offset", &offset.to_string()))?,
+            })
+        }
+
+        async fn read_push_settings(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            app: &AppId,
+            user: &UserId,
+        ) -> StoreResult<UserPushSettings> {
+            let row = sqlx::query::<$db>(
+                "SELECT start_minute, end_minute, utc_offset_minutes FROM push_dnd WHERE app_id = $1 AND user_id = $2",
+            )
+            .bind(app.as_str())
+            .bind(user.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(map_err)?;
+            let dnd = row.as_ref().map(dnd_from_row).transpose()?;
+            let ids: Vec<String> = sqlx::query_scalar::<$db, String>(
+                "SELECT conversation_id FROM push_mutes WHERE app_id = $1 AND user_id = $2 ORDER BY conversation_id",
+            )
+            .bind(app.as_str())
+            .bind(user.as_str())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err)?;
+            let muted = ids.iter().map(|c| parse_conversation(c)).collect::<StoreResult<Vec<_>>>()?;
+            Ok(UserPushSettings { dnd, muted })
         }
 
         #[async_trait]
@@ -539,6 +600,149 @@ macro_rules! push_sql {
                 qb.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(limit));
                 let rows = qb.build().fetch_all(self.reader()).await.map_err(map_err)?;
                 rows.iter().map(log_from_row).collect()
+            }
+
+            async fn push_settings(&self, app: &AppId, user: &UserId) -> StoreResult<UserPushSettings> {
+                let mut conn = self.reader().acquire().await.map_err(map_err)?;
+                read_push_settings(&mut *conn, app, user).await
+            }
+
+            async fn update_push_settings(
+                &self,
+                app: &AppId,
+                user: &UserId,
+                patch: &UserPushSettingsPatch,
+                now: UnixMillis,
+            ) -> StoreResult<UserPushSettings> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                match &patch.dnd {
+                    None => {}
+                    Some(None) => {
+                        sqlx::query::<$db>("DELETE FROM push_dnd WHERE app_id = $1 AND user_id = $2")
+                            .bind(app.as_str())
+                            .bind(user.as_str())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err)?;
+                    }
+                    Some(Some(d)) => {
+                        sqlx::query::<$db>(
+                            "INSERT INTO push_dnd (app_id, user_id, start_minute, end_minute, utc_offset_minutes, \
+                             updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (app_id, user_id) DO UPDATE SET \
+                             start_minute = excluded.start_minute, end_minute = excluded.end_minute, \
+                             utc_offset_minutes = excluded.utc_offset_minutes, updated_at = excluded.updated_at",
+                        )
+                        .bind(app.as_str())
+                        .bind(user.as_str())
+                        .bind(i32::from(d.start_minute))
+                        .bind(i32::from(d.end_minute))
+                        .bind(i32::from(d.utc_offset_minutes))
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    }
+                }
+                for c in &patch.mute {
+                    sqlx::query::<$db>(
+                        "INSERT INTO push_mutes (app_id, user_id, conversation_id, created_at) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (app_id, user_id, conversation_id) DO NOTHING",
+                    )
+                    .bind(app.as_str())
+                    .bind(user.as_str())
+                    .bind(c.to_string())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                }
+                for c in &patch.unmute {
+                    sqlx::query::<$db>(
+                        "DELETE FROM push_mutes WHERE app_id = $1 AND user_id = $2 AND conversation_id = $3",
+                    )
+                    .bind(app.as_str())
+                    .bind(user.as_str())
+                    .bind(c.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                }
+                let settings = read_push_settings(&mut *tx, app, user).await?;
+                if settings.muted.len() > MAX_MUTES_PER_USER {
+                    // Dropping the transaction rolls the whole change back.
+                    return Err(StoreError::Rejected(format!(
+                        "a user may mute at most {MAX_MUTES_PER_USER} conversations"
+                    )));
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok(settings)
+            }
+
+            async fn push_audience(
+                &self,
+                app: &AppId,
+                conversation: &ConversationId,
+                users: &[UserId],
+            ) -> StoreResult<Vec<PushAudience>> {
+                use std::collections::{HashMap, HashSet};
+                let conversation = conversation.to_string();
+                let mut muted: HashSet<String> = HashSet::new();
+                let mut dnd: HashMap<String, DoNotDisturb> = HashMap::new();
+                let mut unread: HashMap<String, i64> = HashMap::new();
+                for chunk in users.chunks(ROWS_PER_STATEMENT) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT user_id FROM push_mutes WHERE app_id = ",
+                    );
+                    qb.push_bind(app.as_str())
+                        .push(" AND conversation_id = ")
+                        .push_bind(&conversation)
+                        .push(" AND user_id IN (");
+                    let mut list = qb.separated(", ");
+                    for u in chunk {
+                        list.push_bind(u.as_str());
+                    }
+                    qb.push(")");
+                    for row in qb.build().fetch_all(self.reader()).await.map_err(map_err)? {
+                        muted.insert(col(&row, "user_id")?);
+                    }
+
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT user_id, start_minute, end_minute, utc_offset_minutes FROM push_dnd WHERE app_id = ",
+                    );
+                    qb.push_bind(app.as_str()).push(" AND user_id IN (");
+                    let mut list = qb.separated(", ");
+                    for u in chunk {
+                        list.push_bind(u.as_str());
+                    }
+                    qb.push(")");
+                    for row in qb.build().fetch_all(self.reader()).await.map_err(map_err)? {
+                        dnd.insert(col(&row, "user_id")?, dnd_from_row(&row)?);
+                    }
+
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT uc.user_id, CAST(SUM(c.last_seq - uc.read_seq) AS BIGINT) AS unread \
+                         FROM user_conversations uc JOIN conversations c \
+                         ON c.app_id = uc.app_id AND c.id = uc.conversation_id WHERE uc.app_id = ",
+                    );
+                    qb.push_bind(app.as_str()).push(" AND c.last_seq > uc.read_seq AND uc.user_id IN (");
+                    let mut list = qb.separated(", ");
+                    for u in chunk {
+                        list.push_bind(u.as_str());
+                    }
+                    qb.push(") GROUP BY uc.user_id");
+                    for row in qb.build().fetch_all(self.reader()).await.map_err(map_err)? {
+                        unread.insert(col(&row, "user_id")?, col(&row, "unread")?);
+                    }
+                }
+                Ok(users
+                    .iter()
+                    .map(|u| PushAudience {
+                        user_id: u.clone(),
+                        muted: muted.contains(u.as_str()),
+                        dnd: dnd.get(u.as_str()).copied(),
+                        unread: unread.get(u.as_str()).copied().unwrap_or(0),
+                    })
+                    .collect())
             }
         }
     };

@@ -391,7 +391,82 @@ async fn a_dead_token_removes_its_device_and_the_log_filters(store: Arc<dyn Stor
     assert!(second.iter().all(|l| l.id < first[0].id));
 }
 
+async fn mutes_dnd_and_unread_counts_make_the_push_audience(store: Arc<dyn Store>) {
+    let a = app(&*store).await.id;
+    let b = app_of_other_tenant(&*store).await;
+    let bob = uid("bob");
+    assert_eq!(
+        store.push_settings(&a, &bob).await.unwrap(),
+        UserPushSettings::default()
+    );
+
+    let night = DoNotDisturb::parse("22:00", "07:00", 60).unwrap();
+    let g1 = ConversationId::Group(gid("g1"));
+    let patch = UserPushSettingsPatch {
+        dnd: Some(Some(night)),
+        mute: vec![direct("alice", "bob"), g1.clone()],
+        // Unmuting what the same change mutes leaves it unmuted.
+        unmute: vec![g1.clone()],
+    };
+    let got = store.update_push_settings(&a, &bob, &patch, 1_000).await.unwrap();
+    assert_eq!(got.dnd, Some(night));
+    assert_eq!(got.muted, vec![direct("alice", "bob")]);
+    assert_eq!(store.push_settings(&a, &bob).await.unwrap(), got);
+    // Muting again changes nothing; another app's bob has his own settings.
+    let again = UserPushSettingsPatch {
+        mute: vec![direct("alice", "bob")],
+        ..Default::default()
+    };
+    assert_eq!(store.update_push_settings(&a, &bob, &again, 2_000).await.unwrap(), got);
+    assert_eq!(
+        store.push_settings(&b, &bob).await.unwrap(),
+        UserPushSettings::default()
+    );
+
+    // bob has 3 unread from alice and 1 from carol; alice read everything she sent.
+    for (i, from) in ["alice", "alice", "alice", "carol"].iter().enumerate() {
+        commit_one(&*store, dm(&a, from, "bob", &format!("k{i}"), 10 + i as i64)).await;
+    }
+    let who = [uid("bob"), uid("alice"), uid("dave")];
+    let audience = store.push_audience(&a, &direct("alice", "bob"), &who).await.unwrap();
+    assert_eq!(audience.len(), 3);
+    assert_eq!(
+        (audience[0].muted, audience[0].dnd, audience[0].unread),
+        (true, Some(night), 4)
+    );
+    assert_eq!(
+        (audience[1].muted, audience[1].dnd, audience[1].unread),
+        (false, None, 0)
+    );
+    assert_eq!((audience[2].muted, audience[2].unread), (false, 0));
+    // Muted is per conversation: carol's chat is not.
+    let carol = store
+        .push_audience(&a, &direct("carol", "bob"), &who[..1])
+        .await
+        .unwrap();
+    assert!(!carol[0].muted);
+    // Reading one conversation lowers the count.
+    store.mark_read(&a, &bob, &direct("alice", "bob"), 3).await.unwrap();
+    let after = store
+        .push_audience(&a, &direct("alice", "bob"), &who[..1])
+        .await
+        .unwrap();
+    assert_eq!(after[0].unread, 1);
+
+    // Clearing the hours and unmuting leaves the defaults.
+    let clear = UserPushSettingsPatch {
+        dnd: Some(None),
+        unmute: vec![direct("alice", "bob")],
+        ..Default::default()
+    };
+    assert_eq!(
+        store.update_push_settings(&a, &bob, &clear, 3_000).await.unwrap(),
+        UserPushSettings::default()
+    );
+}
+
 conformance!(
+    mutes_dnd_and_unread_counts_make_the_push_audience,
     devices_belong_to_one_user_and_tokens_are_unique_per_app,
     a_user_keeps_the_most_recent_devices,
     credentials_are_kept_per_app_and_provider,

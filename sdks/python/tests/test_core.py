@@ -259,6 +259,8 @@ EVERY_OPERATION: dict[str, Callable[[], Call[Any]]] = {
     "PUT /v1/push/credentials/fcm": lambda: O.set_fcm_credentials({}),
     "DELETE /v1/push/credentials/{provider}": lambda: O.delete_push_credentials("fcm"),
     "GET /v1/push/log": lambda: O.get_push_log(user_id="u"),
+    "GET /v1/users/{user_id}/push-settings": lambda: O.get_push_settings("u"),
+    "PATCH /v1/users/{user_id}/push-settings": lambda: O.update_push_settings("u", mute=["g:g1"]),
     "POST /v1/files": lambda: O.create_file(uploader="u", name="a", size=1, content_type="text/plain", sha256="00"),
     "GET /v1/files/{file_id}": lambda: O.get_file("f", user="u"),
     "GET /v1/app/storage": lambda: O.get_storage(),

@@ -16,6 +16,7 @@ mod friends;
 mod groups;
 mod lifecycle;
 pub mod proto;
+pub mod push;
 mod rooms;
 pub mod server;
 pub mod signing;

@@ -164,7 +164,11 @@ where
 /// gRPC methods that only read, for the read rate limit.
 fn is_read(path: &str) -> bool {
     let method = path.rsplit('/').next().unwrap_or("");
-    method.starts_with("Get") || method.starts_with("List") || method.starts_with("Query") || method == "History"
+    method.starts_with("Get")
+        || method.starts_with("List")
+        || method.starts_with("Query")
+        || method == "History"
+        || method == "Log"
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ mod auth;
 mod convert;
 mod friends;
 mod groups;
+mod push;
 mod rooms;
 mod services;
 mod settings;
@@ -102,6 +103,9 @@ pub async fn serve_with_tls(
     health
         .set_serving::<pb::webhooks_server::WebhooksServer<services::Server>>()
         .await;
+    health
+        .set_serving::<pb::push_server::PushServer<services::Server>>()
+        .await;
     // gzip both ways: requests compressed with gzip are accepted, and answers are compressed
     // when the client's `grpc-accept-encoding` lists gzip (else they go uncompressed).
     macro_rules! gzip {
@@ -124,7 +128,8 @@ pub async fn serve_with_tls(
         .add_service(gzip!(pb::rooms_server::RoomsServer::new(server.clone())))
         .add_service(gzip!(pb::friends_server::FriendsServer::new(server.clone())))
         .add_service(gzip!(pb::apps_server::AppsServer::new(server.clone())))
-        .add_service(gzip!(pb::webhooks_server::WebhooksServer::new(server)));
+        .add_service(gzip!(pb::webhooks_server::WebhooksServer::new(server.clone())))
+        .add_service(gzip!(pb::push_server::PushServer::new(server)));
     if let Ok(r) = reflection_v1 {
         routes = routes.add_service(r);
     }

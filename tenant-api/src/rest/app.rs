@@ -56,6 +56,25 @@ pub struct AppSettingsView {
     pub broadcast_rate_per_second: u32,
     /// Limits of uploaded files (docs/files.md); a PATCH replaces the whole object.
     pub files: FileSettingsView,
+    /// What offline pushes show and when they are sent (docs/push.md); a PATCH replaces
+    /// the whole object.
+    pub push: AppPushSettingsView,
+}
+
+/// An app's offline push policy.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AppPushSettingsView {
+    /// Show the message's text; `false`: the body is "New message".
+    pub show_preview: bool,
+    /// The badge is the user's total unread count; `false`: no badge.
+    pub badge: bool,
+    /// Groups with more members than this are pushed only to the members a message
+    /// @mentions (everyone for @all); 0 (default) pushes every group message.
+    pub mention_only_group_size: usize,
+    /// Per message type (`text`, `image`, `file`, `audio`, `video`, `location`, `custom`,
+    /// `system`): a `title` and/or `body` with `{sender}`, `{group}` and `{preview}`.
+    #[schema(value_type = Object)]
+    pub templates: std::collections::BTreeMap<String, tern_platform::domain::PushTemplate>,
 }
 
 /// An app's limits on uploaded files.
@@ -97,6 +116,12 @@ impl From<&AppSettings> for AppSettingsView {
                 max_file_bytes: s.files.max_file_bytes,
                 allowed_content_types: s.files.allowed_content_types.clone(),
                 storage_quota_bytes: s.files.storage_quota_bytes,
+            },
+            push: AppPushSettingsView {
+                show_preview: s.push.show_preview,
+                badge: s.push.badge,
+                mention_only_group_size: s.push.mention_only_group_size,
+                templates: s.push.templates.clone(),
             },
         }
     }

@@ -172,6 +172,10 @@ pub fn routes() -> Router<ApiState> {
             "/v1/users/{user_id}/devices/{device_id}",
             axum::routing::patch(push::update).delete(push::remove),
         )
+        .route(
+            "/v1/users/{user_id}/push-settings",
+            get(push::get_settings).patch(push::update_settings),
+        )
         .route("/v1/push/credentials", get(push::credentials))
         .route("/v1/push/log", get(push::log))
         .route(

@@ -6,8 +6,12 @@
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tern_platform::domain::{NewPushDevice, PushDevice, PushDevicePatch, PushLogEntry, PushLogFilter, PushProvider};
-use tern_platform::ids::{DeviceId, MsgId};
+use tern_platform::domain::App;
+use tern_platform::domain::{
+    DoNotDisturb, NewPushDevice, PushDevice, PushDevicePatch, PushLogEntry, PushLogFilter, PushProvider,
+    UserPushSettings, UserPushSettingsPatch,
+};
+use tern_platform::ids::{ConversationId, DeviceId, MsgId};
 use tern_platform::push::{self, ApnsCredentials, CredentialSummary, FcmCredentials, ProviderCredentials};
 use utoipa::ToSchema;
 
@@ -93,9 +97,18 @@ pub async fn register(
     ApiPath(user): ApiPath<String>,
     req: Signed<RegisterDevice>,
 ) -> Result<Json<DeviceView>, ApiError> {
-    let b = req.body;
+    Ok(Json(register_device(&st, &req.app, &user, req.body).await?))
+}
+
+/// Registers a device (REST and gRPC).
+pub(crate) async fn register_device(
+    st: &ApiState,
+    app: &App,
+    user: &str,
+    b: RegisterDevice,
+) -> Result<DeviceView, ApiError> {
     let device = NewPushDevice::parse(
-        parse_user(&user)?,
+        parse_user(user)?,
         &b.provider,
         &b.token,
         b.bundle_id.as_deref(),
@@ -103,9 +116,7 @@ pub async fn register(
         b.locale.as_deref(),
     )
     .map_err(|e| ApiError::invalid(e.0))?;
-    Ok(Json(
-        push::register_device(&st.pipeline, &req.app, &device).await?.into(),
-    ))
+    Ok(push::register_device(&st.pipeline, app, &device).await?.into())
 }
 
 /// The devices `user_id` registered, oldest first.
@@ -117,11 +128,16 @@ pub async fn list(
     ApiPath(user): ApiPath<String>,
     req: Signed<()>,
 ) -> Result<Json<DevicesAnswer>, ApiError> {
-    let user = parse_user(&user)?;
-    let devices = push::devices(&st.pipeline, &req.app, &user).await?;
-    Ok(Json(DevicesAnswer {
+    Ok(Json(list_devices(&st, &req.app, &user).await?))
+}
+
+/// A user's devices (REST and gRPC).
+pub(crate) async fn list_devices(st: &ApiState, app: &App, user: &str) -> Result<DevicesAnswer, ApiError> {
+    let user = parse_user(user)?;
+    let devices = push::devices(&st.pipeline, app, &user).await?;
+    Ok(DevicesAnswer {
         devices: devices.into_iter().map(Into::into).collect(),
-    }))
+    })
 }
 
 /// Changes a device of `user_id`: a rotated token, the environment or the locale.
@@ -133,16 +149,24 @@ pub async fn update(
     ApiPath((user, device)): ApiPath<(String, String)>,
     req: Signed<UpdateDevice>,
 ) -> Result<Json<DeviceView>, ApiError> {
-    let user = parse_user(&user)?;
-    let device = parse_device(&device)?;
-    let b = req.body;
+    Ok(Json(update_device(&st, &req.app, &user, &device, req.body).await?))
+}
+
+/// Changes a device (REST and gRPC).
+pub(crate) async fn update_device(
+    st: &ApiState,
+    app: &App,
+    user: &str,
+    device: &str,
+    b: UpdateDevice,
+) -> Result<DeviceView, ApiError> {
+    let user = parse_user(user)?;
+    let device = parse_device(device)?;
     let patch = PushDevicePatch::parse(b.token.as_deref(), b.environment.as_deref(), b.locale.as_deref())
         .map_err(|e| ApiError::invalid(e.0))?;
-    Ok(Json(
-        push::update_device(&st.pipeline, &req.app, &user, &device, &patch)
-            .await?
-            .into(),
-    ))
+    Ok(push::update_device(&st.pipeline, app, &user, &device, &patch)
+        .await?
+        .into())
 }
 
 /// Removes a device of `user_id`: it gets no more pushes.
@@ -154,10 +178,15 @@ pub async fn remove(
     ApiPath((user, device)): ApiPath<(String, String)>,
     req: Signed<()>,
 ) -> Result<Json<Done>, ApiError> {
-    let user = parse_user(&user)?;
-    let device = parse_device(&device)?;
-    push::remove_device(&st.pipeline, &req.app, &user, &device).await?;
+    remove_device(&st, &req.app, &user, &device).await?;
     Ok(Json(Done { ok: true }))
+}
+
+/// Removes a device (REST and gRPC).
+pub(crate) async fn remove_device(st: &ApiState, app: &App, user: &str, device: &str) -> Result<(), ApiError> {
+    let user = parse_user(user)?;
+    let device = parse_device(device)?;
+    Ok(push::remove_device(&st.pipeline, app, &user, &device).await?)
 }
 
 // ---- credentials ---------------------------------------------------------------------
@@ -213,10 +242,15 @@ pub struct SetFcmCredentials {
 #[utoipa::path(get, path = "/v1/push/credentials", operation_id = "list_push_credentials", tag = "push",
     responses((status = 200, body = CredentialsAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn credentials(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<CredentialsAnswer>, ApiError> {
-    let list = push::credential_summaries(&st.pipeline, &req.app).await?;
-    Ok(Json(CredentialsAnswer {
+    Ok(Json(list_credentials(&st, &req.app).await?))
+}
+
+/// The app's credentials by provider (REST and gRPC).
+pub(crate) async fn list_credentials(st: &ApiState, app: &App) -> Result<CredentialsAnswer, ApiError> {
+    let list = push::credential_summaries(&st.pipeline, app).await?;
+    Ok(CredentialsAnswer {
         credentials: list.into_iter().map(Into::into).collect(),
-    }))
+    })
 }
 
 /// Sets the app's APNs token-based credentials. The key must load as an ES256 key; it is
@@ -228,18 +262,24 @@ pub async fn set_apns(
     State(st): State<ApiState>,
     req: Signed<SetApnsCredentials>,
 ) -> Result<Json<CredentialView>, ApiError> {
-    let b = req.body;
+    Ok(Json(set_apns_credentials(&st, &req.app, req.body).await?))
+}
+
+/// Sets the APNs credentials (REST and gRPC).
+pub(crate) async fn set_apns_credentials(
+    st: &ApiState,
+    app: &App,
+    b: SetApnsCredentials,
+) -> Result<CredentialView, ApiError> {
     let creds = ProviderCredentials::Apns(ApnsCredentials {
         key_id: b.key_id,
         team_id: b.team_id,
         bundle_id: b.bundle_id,
         private_key: b.private_key,
     });
-    Ok(Json(
-        push::set_credentials(&st.pipeline, &st.secrets, &req.app, &creds)
-            .await?
-            .into(),
-    ))
+    Ok(push::set_credentials(&st.pipeline, &st.secrets, app, &creds)
+        .await?
+        .into())
 }
 
 /// Sets the app's FCM HTTP v1 credentials: a service account of the Firebase project. The
@@ -255,13 +295,16 @@ pub async fn set_fcm(
         serde_json::Value::String(s) => s,
         other => other.to_string(),
     };
+    Ok(Json(set_fcm_credentials(&st, &req.app, &text).await?))
+}
+
+/// Sets the FCM credentials from the service account's JSON text (REST and gRPC).
+pub(crate) async fn set_fcm_credentials(st: &ApiState, app: &App, text: &str) -> Result<CredentialView, ApiError> {
     let creds =
-        ProviderCredentials::Fcm(FcmCredentials::parse(&text).map_err(tern_platform::delivery::DeliveryError::from)?);
-    Ok(Json(
-        push::set_credentials(&st.pipeline, &st.secrets, &req.app, &creds)
-            .await?
-            .into(),
-    ))
+        ProviderCredentials::Fcm(FcmCredentials::parse(text).map_err(tern_platform::delivery::DeliveryError::from)?);
+    Ok(push::set_credentials(&st.pipeline, &st.secrets, app, &creds)
+        .await?
+        .into())
 }
 
 /// Removes the app's credentials for `provider` (`apns` or `fcm`).
@@ -273,9 +316,14 @@ pub async fn delete_credentials(
     ApiPath(provider): ApiPath<String>,
     req: Signed<()>,
 ) -> Result<Json<Done>, ApiError> {
-    let provider = PushProvider::parse(&provider).map_err(|e| ApiError::invalid(e.0))?;
-    push::delete_credentials(&st.pipeline, &req.app, provider).await?;
+    remove_credentials(&st, &req.app, &provider).await?;
     Ok(Json(Done { ok: true }))
+}
+
+/// Removes the credentials of a provider (REST and gRPC).
+pub(crate) async fn remove_credentials(st: &ApiState, app: &App, provider: &str) -> Result<(), ApiError> {
+    let provider = PushProvider::parse(provider).map_err(|e| ApiError::invalid(e.0))?;
+    Ok(push::delete_credentials(&st.pipeline, app, provider).await?)
 }
 
 /// `DELETE /v1/push/credentials/apns` (the path is also `PUT`'s, so it is routed on its own).
@@ -362,6 +410,11 @@ pub struct PushLogQuery {
     responses((status = 200, body = PushLogAnswer), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
 pub async fn log(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<PushLogAnswer>, ApiError> {
     let q: PushLogQuery = req.query()?;
+    Ok(Json(read_log(&st, &req.app, q).await?))
+}
+
+/// A page of the push log (REST and gRPC).
+pub(crate) async fn read_log(st: &ApiState, app: &App, q: PushLogQuery) -> Result<PushLogAnswer, ApiError> {
     let filter = PushLogFilter {
         user_id: q.user_id.as_deref().map(parse_user).transpose()?,
         device_id: q.device_id.as_deref().map(parse_device).transpose()?,
@@ -373,16 +426,16 @@ pub async fn log(State(st): State<ApiState>, req: Signed<()>) -> Result<Json<Pus
         before: q.cursor.as_deref().map(decode_cursor).transpose()?,
     };
     let limit = tern_platform::delivery::clamp_limit(q.limit.unwrap_or(0));
-    let entries = push::log(&st.pipeline, &req.app, &filter, limit).await?;
+    let entries = push::log(&st.pipeline, app, &filter, limit).await?;
     let next_cursor = if entries.len() == limit as usize {
         entries.last().map(|l| encode_cursor(&l.id))
     } else {
         None
     };
-    Ok(Json(PushLogAnswer {
+    Ok(PushLogAnswer {
         entries: entries.into_iter().map(Into::into).collect(),
         next_cursor,
-    }))
+    })
 }
 
 /// Sends a test notification to one device now and answers with its log line (the
@@ -395,10 +448,141 @@ pub async fn test_push(
     ApiPath((user, device)): ApiPath<(String, String)>,
     req: Signed<()>,
 ) -> Result<Json<PushLogView>, ApiError> {
-    let user = parse_user(&user)?;
-    let device = parse_device(&device)?;
+    Ok(Json(send_test_push(&st, &req.app, &user, &device).await?))
+}
+
+/// Sends a test push (REST and gRPC).
+pub(crate) async fn send_test_push(
+    st: &ApiState,
+    app: &App,
+    user: &str,
+    device: &str,
+) -> Result<PushLogView, ApiError> {
+    let user = parse_user(user)?;
+    let device = parse_device(device)?;
     let Some(pusher) = st.pusher.as_ref() else {
         return Err(ApiError::unavailable("this node has no pusher"));
     };
-    Ok(Json(push::test_push(pusher, &req.app, &user, &device).await?.into()))
+    Ok(push::test_push(pusher, app, &user, &device).await?.into())
+}
+
+// ---- when to push: do-not-disturb hours and muted conversations ----------------------
+
+/// No pushes between `start` and `end` (local times of day; `end` before `start` runs over
+/// midnight), local time being UTC plus `utc_offset_minutes`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DndView {
+    /// `"22:00"`.
+    pub start: String,
+    /// `"07:00"`.
+    pub end: String,
+    /// The user's offset from UTC in minutes (-840 to 840); default 0.
+    #[serde(default)]
+    pub utc_offset_minutes: i32,
+}
+
+/// What a user chose about offline pushes.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PushSettingsView {
+    pub dnd: Option<DndView>,
+    /// Conversations whose messages are not pushed to this user (live delivery is unchanged).
+    pub muted_conversations: Vec<String>,
+}
+
+impl From<UserPushSettings> for PushSettingsView {
+    fn from(s: UserPushSettings) -> Self {
+        Self {
+            dnd: s.dnd.map(|d| DndView {
+                start: DoNotDisturb::clock(d.start_minute),
+                end: DoNotDisturb::clock(d.end_minute),
+                utc_offset_minutes: i32::from(d.utc_offset_minutes),
+            }),
+            muted_conversations: s.muted.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+/// A change of a user's push settings; each part absent keeps what is set.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePushSettings {
+    /// New do-not-disturb hours; `null` clears them.
+    #[serde(default, with = "super::users::double_option")]
+    #[schema(value_type = Option<DndView>)]
+    pub dnd: Option<Option<DndView>>,
+    /// Conversations to mute (at most 100).
+    #[serde(default)]
+    pub mute: Vec<String>,
+    /// Conversations to unmute (at most 100); applied after `mute`.
+    #[serde(default)]
+    pub unmute: Vec<String>,
+}
+
+impl UpdatePushSettings {
+    /// The patch the platform applies (shared with the WebSocket and gRPC doors).
+    pub fn parse(self) -> Result<UserPushSettingsPatch, ApiError> {
+        let dnd = match self.dnd {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(d)) => Some(Some(
+                DoNotDisturb::parse(&d.start, &d.end, d.utc_offset_minutes).map_err(|e| ApiError::invalid(e.0))?,
+            )),
+        };
+        let ids = |list: Vec<String>| -> Result<Vec<ConversationId>, ApiError> {
+            list.iter()
+                .map(|c| ConversationId::parse(c).map_err(|e| ApiError::invalid(e.to_string())))
+                .collect()
+        };
+        Ok(UserPushSettingsPatch {
+            dnd,
+            mute: ids(self.mute)?,
+            unmute: ids(self.unmute)?,
+        })
+    }
+}
+
+/// A user's do-not-disturb hours and muted conversations.
+#[utoipa::path(get, path = "/v1/users/{user_id}/push-settings", operation_id = "get_push_settings", tag = "push",
+    params(("user_id" = String, Path)),
+    responses((status = 200, body = PushSettingsView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
+pub async fn get_settings(
+    State(st): State<ApiState>,
+    ApiPath(user): ApiPath<String>,
+    req: Signed<()>,
+) -> Result<Json<PushSettingsView>, ApiError> {
+    Ok(Json(user_settings(&st, &req.app, &user).await?))
+}
+
+/// A user's push settings (REST and gRPC).
+pub(crate) async fn user_settings(st: &ApiState, app: &App, user: &str) -> Result<PushSettingsView, ApiError> {
+    let user = parse_user(user)?;
+    Ok(push::push_settings(&st.pipeline, app, &user).await?.into())
+}
+
+/// Changes a user's do-not-disturb hours and mutes or unmutes conversations, all or nothing;
+/// answers the settings as they now are.
+#[utoipa::path(patch, path = "/v1/users/{user_id}/push-settings", operation_id = "update_push_settings", tag = "push",
+    params(("user_id" = String, Path)), request_body = UpdatePushSettings,
+    responses((status = 200, body = PushSettingsView), (status = "4XX", body = crate::openapi::ErrorEnvelope)))]
+pub async fn update_settings(
+    State(st): State<ApiState>,
+    ApiPath(user): ApiPath<String>,
+    req: Signed<UpdatePushSettings>,
+) -> Result<Json<PushSettingsView>, ApiError> {
+    Ok(Json(change_user_settings(&st, &req.app, &user, req.body).await?))
+}
+
+/// Changes a user's push settings (REST and gRPC).
+pub(crate) async fn change_user_settings(
+    st: &ApiState,
+    app: &App,
+    user: &str,
+    body: UpdatePushSettings,
+) -> Result<PushSettingsView, ApiError> {
+    let user = parse_user(user)?;
+    let patch = body.parse()?;
+    Ok(push::update_push_settings(&st.pipeline, app, &user, &patch)
+        .await?
+        .into())
 }

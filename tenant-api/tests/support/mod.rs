@@ -99,6 +99,22 @@ impl TestServer {
 
     /// A new app of the test tenant with a signed client.
     pub async fn app(&self, name: &str) -> TestApp {
+        self.app_of(self.tenant.clone(), name).await
+    }
+
+    /// A new app of a new tenant (another customer) with a signed client.
+    pub async fn app_in_new_tenant(&self, name: &str) -> TestApp {
+        let tenant = Tenant {
+            id: TenantId::generate(),
+            name: format!("tenant-{}", ulid::Ulid::new()),
+            status: TenantStatus::Active,
+            created_at: now_ms(),
+        };
+        self.store.create_tenant(&tenant).await.unwrap();
+        self.app_of(tenant.id, name).await
+    }
+
+    async fn app_of(&self, tenant_id: TenantId, name: &str) -> TestApp {
         let id = AppId::generate();
         let secret = format!("sk_{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
         let record = AppSecretRecord {
@@ -110,7 +126,7 @@ impl TestServer {
         };
         let new = NewApp {
             id: id.clone(),
-            tenant_id: self.tenant.clone(),
+            tenant_id,
             name: name.to_owned(),
             app_key: AppKey::generate(),
             settings: AppSettings::default(),

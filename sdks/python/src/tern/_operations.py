@@ -768,6 +768,25 @@ class Operations:
         q = query(user_id=user_id, device_id=device_id, msg_id=msg_id, cursor=cursor, limit=limit)
         return _get("/v1/push/log", _raw, q)
 
+    def get_push_settings(self, user_id: str) -> Call[JSON]:
+        """The user's do-not-disturb hours and muted conversations
+        (``{"dnd": {...} | None, "muted_conversations": [...]}``)."""
+        return _get(path("/v1/users/{}/push-settings", user_id), _raw)
+
+    def update_push_settings(
+        self, user_id: str, *, dnd: JSON | None | Unset = UNSET, mute: Sequence[str] = (),
+        unmute: Sequence[str] = (),
+    ) -> Call[JSON]:
+        """Sets the do-not-disturb hours (``{"start": "22:00", "end": "07:00",
+        "utc_offset_minutes": 60}``; ``None`` clears them) and mutes or unmutes
+        conversations (at most 100 each; unmute applies after mute), all or nothing."""
+        body = _patch(dnd=dnd)
+        if mute:
+            body["mute"] = list(mute)
+        if unmute:
+            body["unmute"] = list(unmute)
+        return _send("PATCH", path("/v1/users/{}/push-settings", user_id), _raw, body, idempotent=True)
+
     # ---- files (docs/files.md) -------------------------------------------------------------
 
     def create_file(self, *, uploader: str, name: str, size: int, content_type: str, sha256: str) -> Call[JSON]:

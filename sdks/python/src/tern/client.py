@@ -1041,6 +1041,29 @@ class Client:
         """Push attempts, newest first, with each provider's answer (``{"entries": [...]}``)."""
         return self.call(self._ops.get_push_log(user_id=user_id, device_id=device_id, msg_id=msg_id, cursor=cursor, limit=limit))
 
+    def get_push_settings(
+        self,
+        user_id: str,
+    ) -> JSON:
+        """The user's do-not-disturb hours and muted conversations
+        (``{"dnd": {...} | None, "muted_conversations": [...]}``).
+        """
+        return self.call(self._ops.get_push_settings(user_id))
+
+    def update_push_settings(
+        self,
+        user_id: str,
+        *,
+        dnd: JSON | None | Unset = UNSET,
+        mute: Sequence[str] = (),
+        unmute: Sequence[str] = (),
+    ) -> JSON:
+        """Sets the do-not-disturb hours (``{"start": "22:00", "end": "07:00",
+        "utc_offset_minutes": 60}``; ``None`` clears them) and mutes or unmutes
+        conversations (at most 100 each; unmute applies after mute), all or nothing.
+        """
+        return self.call(self._ops.update_push_settings(user_id, dnd=dnd, mute=mute, unmute=unmute))
+
     def create_file(
         self,
         *,

@@ -526,6 +526,9 @@ class AppSettingsPatch(TypedDict, total=False):
     room_send_rate_per_second: int
     room_backlog: int
     broadcast_rate_per_second: int
+    push: dict[str, Any]
+    """The offline push policy, replaced whole: ``show_preview``, ``badge``,
+    ``mention_only_group_size``, ``templates`` (docs/push.md)."""
 
 
 # ---- decoding ----------------------------------------------------------------------------

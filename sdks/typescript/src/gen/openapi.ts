@@ -1170,6 +1170,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/users/{user_id}/push-settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user's do-not-disturb hours and muted conversations. */
+        get: operations["get_push_settings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Changes a user's do-not-disturb hours and mutes or unmutes conversations, all or nothing;
+         *     answers the settings as they now are.
+         */
+        patch: operations["update_push_settings"];
+        trace?: never;
+    };
     "/v1/users/{user_id}/tokens": {
         parameters: {
             query?: never;
@@ -1268,6 +1289,23 @@ export interface components {
             /** @description Those who were not members before. */
             added: string[];
         };
+        /** @description An app's offline push policy. */
+        AppPushSettingsView: {
+            /** @description The badge is the user's total unread count; `false`: no badge. */
+            badge: boolean;
+            /**
+             * @description Groups with more members than this are pushed only to the members a message
+             *     @mentions (everyone for @all); 0 (default) pushes every group message.
+             */
+            mention_only_group_size: number;
+            /** @description Show the message's text; `false`: the body is "New message". */
+            show_preview: boolean;
+            /**
+             * @description Per message type (`text`, `image`, `file`, `audio`, `video`, `location`, `custom`,
+             *     `system`): a `title` and/or `body` with `{sender}`, `{group}` and `{preview}`.
+             */
+            templates: Record<string, unknown>;
+        };
         /** @description Every app setting but the webhook. `PATCH` takes any subset of these keys. */
         AppSettingsView: {
             /** @description Users unknown to the app are created when they first log in with a valid token. */
@@ -1309,6 +1347,11 @@ export interface components {
              * @description Longest lifetime of a user token, seconds (60 to 31,622,400).
              */
             max_token_ttl_seconds: number;
+            /**
+             * @description What offline pushes show and when they are sent (docs/push.md); a PATCH replaces
+             *     the whole object.
+             */
+            push: components["schemas"]["AppPushSettingsView"];
             /**
              * Format: int32
              * @description Server API reads per second (1 to 1,000,000).
@@ -1559,6 +1602,21 @@ export interface components {
         };
         DevicesAnswer: {
             devices: components["schemas"]["DeviceView"][];
+        };
+        /**
+         * @description No pushes between `start` and `end` (local times of day; `end` before `start` runs over
+         *     midnight), local time being UTC plus `utc_offset_minutes`.
+         */
+        DndView: {
+            /** @description `"07:00"`. */
+            end: string;
+            /** @description `"22:00"`. */
+            start: string;
+            /**
+             * Format: int32
+             * @description The user's offset from UTC in minutes (-840 to 840); default 0.
+             */
+            utc_offset_minutes?: number;
         };
         Done: {
             ok: boolean;
@@ -1905,6 +1963,12 @@ export interface components {
             reason?: string | null;
             user_id: string;
         };
+        /** @description What a user chose about offline pushes. */
+        PushSettingsView: {
+            dnd?: null | components["schemas"]["DndView"];
+            /** @description Conversations whose messages are not pushed to this user (live delivery is unchanged). */
+            muted_conversations: string[];
+        };
         PutWordList: {
             policy: components["schemas"]["Policy"];
             /**
@@ -2199,6 +2263,14 @@ export interface components {
             /** @description Only the owner and admins may send while it is on. */
             mute_all?: boolean | null;
             name?: string | null;
+        };
+        /** @description A change of a user's push settings; each part absent keeps what is set. */
+        UpdatePushSettings: {
+            dnd?: null | components["schemas"]["DndView"];
+            /** @description Conversations to mute (at most 100). */
+            mute?: string[];
+            /** @description Conversations to unmute (at most 100); applied after `mute`. */
+            unmute?: string[];
         };
         UpdateRoom: {
             /** @description Absent (or `null`) keeps the metadata; an object replaces it. */
@@ -5097,6 +5169,68 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UserView"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_push_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushSettingsView"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    update_push_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdatePushSettings"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushSettingsView"];
                 };
             };
             "4XX": {
