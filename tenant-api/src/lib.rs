@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod input;
 pub mod openapi;
 pub mod ops;
+pub mod push_ops;
 pub mod rest;
 pub mod state;
 pub mod tls;

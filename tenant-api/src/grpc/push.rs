@@ -1,8 +1,8 @@
 //! gRPC `Push`: devices, credentials, the delivery log, test pushes and a user's mute and
 //! do-not-disturb settings, the twins of the REST operations under `/v1/users/{user_id}/devices`,
-//! `/v1/users/{user_id}/push-settings` and `/v1/push/...`. Each method builds the REST body
-//! and calls the same function the REST handler does (`crate::rest::push`), so both doors
-//! check, store and answer alike.
+//! `/v1/users/{user_id}/push-settings` and `/v1/push/...`. Each method builds the shared
+//! request and calls the same operation the REST handler does (`crate::push_ops`), so both
+//! doors check, store and answer alike without either calling the other.
 
 use tern_platform::proto::server_v1 as pb;
 use tonic::Request;
@@ -10,8 +10,8 @@ use tonic::Request;
 use super::convert;
 use super::services::{app, ok, Answer, Server};
 use crate::error::ApiError;
-use crate::rest::push::{
-    self as rest, CredentialView, DeviceView, DndView, PushLogQuery, PushLogView, PushSettingsView, RegisterDevice,
+use crate::push_ops::{
+    self as ops, CredentialView, DeviceView, DndView, PushLogQuery, PushLogView, PushSettingsView, RegisterDevice,
     SetApnsCredentials, UpdateDevice, UpdatePushSettings,
 };
 
@@ -82,13 +82,13 @@ impl pb::push_server::Push for Server {
             environment: r.environment,
             locale: r.locale,
         };
-        ok(rest::register_device(&self.state, &app, &r.user_id, body).await, device)
+        ok(ops::register_device(&self.state, &app, &r.user_id, body).await, device)
     }
 
     async fn list_devices(&self, req: Request<pb::UserRequest>) -> Answer<pb::DevicesResponse> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(rest::list_devices(&self.state, &app, &r.user_id).await, |a| {
+        ok(ops::list_devices(&self.state, &app, &r.user_id).await, |a| {
             pb::DevicesResponse {
                 devices: a.devices.into_iter().map(device).collect(),
             }
@@ -104,7 +104,7 @@ impl pb::push_server::Push for Server {
             locale: r.locale,
         };
         ok(
-            rest::update_device(&self.state, &app, &r.user_id, &r.device_id, body).await,
+            ops::update_device(&self.state, &app, &r.user_id, &r.device_id, body).await,
             device,
         )
     }
@@ -113,7 +113,7 @@ impl pb::push_server::Push for Server {
         let app = app(&req)?;
         let r = req.into_inner();
         ok(
-            rest::remove_device(&self.state, &app, &r.user_id, &r.device_id).await,
+            ops::remove_device(&self.state, &app, &r.user_id, &r.device_id).await,
             |()| pb::Empty {},
         )
     }
@@ -122,14 +122,14 @@ impl pb::push_server::Push for Server {
         let app = app(&req)?;
         let r = req.into_inner();
         ok(
-            rest::send_test_push(&self.state, &app, &r.user_id, &r.device_id).await,
+            ops::send_test_push(&self.state, &app, &r.user_id, &r.device_id).await,
             log_entry,
         )
     }
 
     async fn list_credentials(&self, req: Request<pb::Empty>) -> Answer<pb::PushCredentialsResponse> {
         let app = app(&req)?;
-        ok(rest::list_credentials(&self.state, &app).await, |a| {
+        ok(ops::list_credentials(&self.state, &app).await, |a| {
             pb::PushCredentialsResponse {
                 credentials: a.credentials.into_iter().map(credential).collect(),
             }
@@ -145,14 +145,14 @@ impl pb::push_server::Push for Server {
             bundle_id: r.bundle_id,
             private_key: r.private_key,
         };
-        ok(rest::set_apns_credentials(&self.state, &app, body).await, credential)
+        ok(ops::set_apns_credentials(&self.state, &app, body).await, credential)
     }
 
     async fn set_fcm_credentials(&self, req: Request<pb::SetFcmCredentialsRequest>) -> Answer<pb::PushCredential> {
         let app = app(&req)?;
         let r = req.into_inner();
         ok(
-            rest::set_fcm_credentials(&self.state, &app, &r.service_account_json).await,
+            ops::set_fcm_credentials(&self.state, &app, &r.service_account_json).await,
             credential,
         )
     }
@@ -160,7 +160,7 @@ impl pb::push_server::Push for Server {
     async fn delete_credentials(&self, req: Request<pb::DeletePushCredentialsRequest>) -> Answer<pb::Empty> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(rest::remove_credentials(&self.state, &app, &r.provider).await, |()| {
+        ok(ops::remove_credentials(&self.state, &app, &r.provider).await, |()| {
             pb::Empty {}
         })
     }
@@ -175,7 +175,7 @@ impl pb::push_server::Push for Server {
             cursor: non_empty(r.cursor),
             limit: (r.limit > 0).then_some(r.limit),
         };
-        ok(rest::read_log(&self.state, &app, q).await, |a| pb::PushLogResponse {
+        ok(ops::read_log(&self.state, &app, q).await, |a| pb::PushLogResponse {
             entries: a.entries.into_iter().map(log_entry).collect(),
             next_cursor: a.next_cursor.unwrap_or_default(),
         })
@@ -184,7 +184,7 @@ impl pb::push_server::Push for Server {
     async fn get_settings(&self, req: Request<pb::UserRequest>) -> Answer<pb::PushSettings> {
         let app = app(&req)?;
         let r = req.into_inner();
-        ok(rest::user_settings(&self.state, &app, &r.user_id).await, settings)
+        ok(ops::user_settings(&self.state, &app, &r.user_id).await, settings)
     }
 
     async fn update_settings(&self, req: Request<pb::UpdatePushSettingsRequest>) -> Answer<pb::PushSettings> {
@@ -211,7 +211,7 @@ impl pb::push_server::Push for Server {
             unmute: r.unmute,
         };
         ok(
-            rest::change_user_settings(&self.state, &app, &r.user_id, body).await,
+            ops::change_user_settings(&self.state, &app, &r.user_id, body).await,
             settings,
         )
     }

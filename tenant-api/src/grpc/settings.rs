@@ -194,8 +194,13 @@ impl pb::webhooks_server::Webhooks for Server {
                 .map_err(|e| ApiError::invalid(e.0))?;
             let mut settings = app.settings.clone();
             settings.webhook = parsed;
-            tern_platform::service::settings::replace(&self.state.pipeline, self.state.verifier.credentials(), &app, &settings)
-                .await?;
+            tern_platform::service::settings::replace(
+                &self.state.pipeline,
+                self.state.verifier.credentials(),
+                &app,
+                &settings,
+            )
+            .await?;
             Ok(spec_of(&settings.webhook))
         };
         ok(replaced.await, |spec| webhook(&self.state, &app, spec))
@@ -210,7 +215,8 @@ impl pb::webhooks_server::Webhooks for Server {
                 .then(|| tern_platform::service::paging::decode_cursor(&r.cursor))
                 .transpose()?;
             Ok::<_, ApiError>(
-                tern_platform::service::webhooks::dead_events(&self.state.pipeline, &app, after.as_deref(), limit).await?,
+                tern_platform::service::webhooks::dead_events(&self.state.pipeline, &app, after.as_deref(), limit)
+                    .await?,
             )
         };
         ok(page.await, |list| {
