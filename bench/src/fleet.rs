@@ -31,6 +31,14 @@ pub struct WorkerJob {
     pub seconds: u64,
 }
 
+/// How long a worker's clients must have heard nothing before it reports ready: their
+/// login sync (the conversation list, then a history page for each unread conversation)
+/// is over. Without the wait, on a grown store the sends of the first seconds queue
+/// behind 2,000 logins' history reads and the run measures the login burst, not a send.
+const SETTLED_AFTER: Duration = Duration::from_secs(1);
+/// A worker that never settles reports ready anyway after this long.
+const SETTLE_AT_MOST: Duration = Duration::from_secs(120);
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct WorkerReport {
     pub connected: usize,
@@ -40,6 +48,9 @@ pub struct WorkerReport {
     pub received: u64,
     /// V2-serialised, base64: end-to-end latency in microseconds.
     pub histogram: String,
+    /// The same, one histogram per second of the run, by when the message was sent.
+    #[serde(default)]
+    pub per_second: Vec<String>,
 }
 
 fn now_us() -> u64 {
@@ -62,7 +73,12 @@ pub async fn worker(job: WorkerJob) -> Result<()> {
     let mut clients = Vec::with_capacity(job.count);
     let mut failed = 0;
     let mut hist = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
-    let (lat_tx, mut lat_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    // (sent at, latency), both in microseconds.
+    let (lat_tx, mut lat_rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64)>();
+    // When any client last heard anything (µs), and the messages login sync brought in.
+    let last_event = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(now_us()));
+    let synced = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let connecting = Instant::now();
     // Connect in waves so the server's accept queue is not flooded.
     for chunk in (job.first..job.first + job.count).collect::<Vec<_>>().chunks(200) {
         let mut wave = Vec::new();
@@ -83,15 +99,19 @@ pub async fn worker(job: WorkerJob) -> Result<()> {
                 Ok((client, mut events)) => {
                     let tx = lat_tx.clone();
                     let me = format!("u{i}");
+                    let (last_event, synced) = (last_event.clone(), synced.clone());
                     tokio::spawn(async move {
                         while let Some(ev) = events.next().await {
+                            last_event.store(now_us(), std::sync::atomic::Ordering::Relaxed);
                             // Count receipt by the other side, not the echo to the sender.
                             if let Event::Message(m) = ev {
                                 if m.sender.as_deref() == Some(me.as_str()) {
                                     continue;
                                 }
                                 if let Some(t) = m.content.get("t_us").and_then(|v| v.as_u64()) {
-                                    let _ = tx.send(now_us().saturating_sub(t));
+                                    let _ = tx.send((t, now_us().saturating_sub(t)));
+                                } else {
+                                    synced.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                                 }
                             }
                         }
@@ -102,14 +122,34 @@ pub async fn worker(job: WorkerJob) -> Result<()> {
             }
         }
     }
+    let connected_after = connecting.elapsed();
+    while connecting.elapsed() < SETTLE_AT_MOST
+        && now_us().saturating_sub(last_event.load(std::sync::atomic::Ordering::Relaxed))
+            < SETTLED_AFTER.as_micros() as u64
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let mut out = tokio::io::stdout();
-    out.write_all(format!("{}\n", serde_json::json!({"ready": clients.len(), "failed": failed})).as_bytes())
-        .await?;
+    let ready = serde_json::json!({
+        "ready": clients.len(),
+        "failed": failed,
+        "connected_ms": connected_after.as_millis() as u64,
+        // Less the quiet second that shows it is over.
+        "settled_ms": connecting.elapsed().saturating_sub(SETTLED_AFTER).as_millis() as u64,
+        "synced_messages": synced.load(std::sync::atomic::Ordering::Relaxed),
+    });
+    out.write_all(format!("{ready}\n").as_bytes()).await?;
     out.flush().await?;
     // Wait for the parent's go (a line on stdin), so every worker starts sending together.
     let mut stdin = BufReader::new(tokio::io::stdin());
     let mut line = String::new();
     stdin.read_line(&mut line).await?;
+    // "go <start in µs>": every worker counts the run's seconds from the same instant.
+    let start_us = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|t| t.parse::<u64>().ok())
+        .unwrap_or_else(now_us);
 
     let (mut sent, mut send_errors) = (0u64, 0u64);
     let end = Instant::now() + Duration::from_secs(job.seconds);
@@ -161,21 +201,27 @@ pub async fn worker(job: WorkerJob) -> Result<()> {
     // Let deliveries in flight arrive.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut received = 0;
-    while let Ok(l) = lat_rx.try_recv() {
+    let mut seconds: Vec<Histogram<u64>> = Vec::new();
+    while let Ok((sent_at, l)) = lat_rx.try_recv() {
         hist.record(l.max(1)).ok();
+        let second = (sent_at.saturating_sub(start_us) / 1_000_000) as usize;
+        while seconds.len() <= second.min(job.seconds as usize + 5) {
+            seconds.push(Histogram::new_with_bounds(1, 120_000_000, 3)?);
+        }
+        if let Some(h) = seconds.get_mut(second) {
+            h.record(l.max(1)).ok();
+        }
         received += 1;
     }
-    let mut buf = Vec::new();
-    V2Serializer::new()
-        .serialize(&hist, &mut buf)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let per_second = seconds.iter().map(encode).collect::<Result<Vec<_>>>()?;
     let report = WorkerReport {
         connected: clients.len(),
         failed,
         sent,
         send_errors,
         received,
-        histogram: base64::engine::general_purpose::STANDARD.encode(buf),
+        histogram: encode(&hist)?,
+        per_second,
     };
     out.write_all(format!("{}\n", serde_json::to_string(&report)?).as_bytes())
         .await?;
@@ -188,6 +234,21 @@ pub async fn worker(job: WorkerJob) -> Result<()> {
         c.close();
     }
     Ok(())
+}
+
+fn encode(h: &Histogram<u64>) -> Result<String> {
+    let mut buf = Vec::new();
+    V2Serializer::new()
+        .serialize(h, &mut buf)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(buf))
+}
+
+fn decode(s: &str) -> Result<Histogram<u64>> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s)?;
+    Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
 }
 
 pub struct Fleet {
@@ -205,6 +266,28 @@ pub struct FleetResult {
     pub send_errors: u64,
     pub received: u64,
     pub latency_us: Histogram<u64>,
+    /// Latency by the second of the run the message was sent in.
+    pub per_second_us: Vec<Histogram<u64>>,
+}
+
+impl FleetResult {
+    /// One line per second of the run: messages sent in it (and delivered), p50/p99/max of
+    /// their latency. Shows when a run was slow, not only how slow its worst 1 % was.
+    pub fn per_second_lines(&self, label: &str) -> Vec<String> {
+        self.per_second_us
+            .iter()
+            .enumerate()
+            .map(|(s, h)| {
+                format!(
+                    "{label} second={s} delivered={} p50={:.2}ms p99={:.2}ms max={:.2}ms",
+                    h.len(),
+                    h.value_at_quantile(0.5) as f64 / 1000.0,
+                    h.value_at_quantile(0.99) as f64 / 1000.0,
+                    h.max() as f64 / 1000.0
+                )
+            })
+            .collect()
+    }
 }
 
 impl Fleet {
@@ -250,20 +333,28 @@ impl Fleet {
             children.push((child, BufReader::new(stdout).lines(), stdin));
         }
         let (mut ready, mut failed) = (0, 0);
+        let (mut connected_ms, mut settled_ms, mut synced) = (0, 0, 0);
         for (_, lines, _) in children.iter_mut() {
             let line = lines.next_line().await?.context("worker exited before connecting")?;
             let v: serde_json::Value = serde_json::from_str(&line)?;
             ready += v["ready"].as_u64().unwrap_or(0) as usize;
             failed += v["failed"].as_u64().unwrap_or(0) as usize;
+            connected_ms = connected_ms.max(v["connected_ms"].as_u64().unwrap_or(0));
+            settled_ms = settled_ms.max(v["settled_ms"].as_u64().unwrap_or(0));
+            synced += v["synced_messages"].as_u64().unwrap_or(0);
         }
+        // The login burst: how long until every session was connected, and until their
+        // sync had stopped bringing messages in.
+        println!("login users={ready} connected_in={connected_ms}ms synced_in={settled_ms}ms synced_messages={synced}");
         Ok((Self { children }, ready, failed))
     }
 
     /// Tells every worker to go, collects their results, calls `at_end` while every session
     /// is still open, then lets the workers close them.
     pub async fn run<T>(mut self, at_end: impl FnOnce() -> T) -> Result<(FleetResult, T)> {
+        let go = format!("go {}\n", now_us());
         for (_, _, stdin) in self.children.iter_mut() {
-            stdin.write_all(b"go\n").await?;
+            stdin.write_all(go.as_bytes()).await?;
             stdin.flush().await?;
         }
         let mut r = FleetResult {
@@ -273,15 +364,21 @@ impl Fleet {
             send_errors: 0,
             received: 0,
             latency_us: Histogram::new_with_bounds(1, 120_000_000, 3)?,
+            per_second_us: Vec::new(),
         };
         for (_, lines, _) in self.children.iter_mut() {
             let line = lines.next_line().await?.context("worker exited without a report")?;
             let w: WorkerReport = serde_json::from_str(&line)?;
-            let bytes = base64::engine::general_purpose::STANDARD.decode(w.histogram)?;
-            let h: Histogram<u64> = Deserializer::new()
-                .deserialize(&mut bytes.as_slice())
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let h = decode(&w.histogram)?;
             r.latency_us.add(&h).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            for (s, encoded) in w.per_second.iter().enumerate() {
+                if r.per_second_us.len() <= s {
+                    r.per_second_us.push(Histogram::new_with_bounds(1, 120_000_000, 3)?);
+                }
+                r.per_second_us[s]
+                    .add(&decode(encoded)?)
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            }
             r.connected += w.connected;
             r.failed += w.failed;
             r.sent += w.sent;

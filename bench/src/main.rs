@@ -565,6 +565,9 @@ async fn chat(s: &server::Servers, users: usize, rate: f64, processes: usize, se
     if let Some(counts) = counts {
         println!("{}", server::monitor_line(&counts, r.sent));
     }
+    for line in r.per_second_lines("chat") {
+        println!("{line}");
+    }
     let h = &r.latency_us;
     println!(
         "chat nodes={} users={users} connected={ready} failed={failed} target_rate={rate:.0}/s sent={} send_errors={} delivered={} delivered/s={:.0} p50={:.2}ms p99={:.2}ms max={:.2}ms server_rss={}KiB",
