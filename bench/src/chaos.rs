@@ -319,7 +319,7 @@ impl Load {
                         }
                     }
                     // A read receipt now and then (the other side gets a `Receipt`).
-                    if k % 7 == 0 {
+                    if k.is_multiple_of(7) {
                         if let Some((c, seq)) = &last_conversation {
                             let _ = tokio::time::timeout(Duration::from_secs(30), client.read(c, *seq)).await;
                         }

@@ -163,7 +163,10 @@ async fn run_case(env: &Env, server: &TestServer, steps: Vec<Step>) -> Result<()
         if all {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the warm-up messages never arrived");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the warm-up messages never arrived"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
