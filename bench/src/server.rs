@@ -223,7 +223,7 @@ fn prepare(
 }
 
 async fn serve(
-    tern: &PathBuf,
+    tern: &std::path::Path,
     dir: Dir,
     database_url: Option<&str>,
     extra_env: &[(&str, String)],
@@ -234,7 +234,7 @@ async fn serve(
         Dir::Kept(p) => (p, None),
     };
     let start = Start {
-        tern: tern.clone(),
+        tern: tern.to_path_buf(),
         dir: path,
         database_url: database_url.map(str::to_owned),
         env: extra_env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
@@ -338,6 +338,7 @@ impl Spawned {
 }
 
 /// What a scenario runs against: one server, or several nodes as one Tern (`--nodes`).
+#[allow(clippy::large_enum_variant)] // one value per run
 pub enum Servers {
     One(Spawned),
     Many(Cluster),
