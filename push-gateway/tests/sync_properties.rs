@@ -111,10 +111,8 @@ async fn run_case(env: &Env, server: &TestServer, steps: Vec<Step>) -> Result<()
             while let Some(ev) = events.next().await {
                 match ev {
                     Event::Message(m) => log.lock().unwrap().push((m.conversation_id, m.seq, m.msg_id)),
-                    Event::Connection(c) => {
-                        if std::env::var_os("TERN_SYNC_VERBOSE").is_some() {
-                            eprintln!("{name}: {c:?}");
-                        }
+                    Event::Connection(c) if std::env::var_os("TERN_SYNC_VERBOSE").is_some() => {
+                        eprintln!("{name}: {c:?}")
                     }
                     _ => {}
                 }
