@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use tern_sdk::server::ServerClient;
 
 mod api_send;
+mod chaos_run;
 mod fanout;
 mod fleet;
 mod grow;
@@ -190,6 +191,27 @@ enum Scenario {
         #[arg(long, default_value_t = 5)]
         drain_seconds: u64,
     },
+    /// Mixed load (direct, group and room messages, receipts, reconnects) while the run
+    /// SIGKILLs the server (or, with `--store cluster`, one of 3 nodes, and cuts the
+    /// nodes' path to PostgreSQL and to Redis through a proxy) and cuts a connection
+    /// mid-frame; then every device syncs and the checker counts acknowledged messages
+    /// lost, duplicates shown and seq order broken.
+    /// Exits non-zero if any is above zero.
+    Chaos {
+        /// `sqlite` (one server) or `cluster` (3 nodes over `--database-url` and `--redis-url`).
+        #[arg(long, default_value = "sqlite")]
+        store: String,
+        #[arg(long, default_value_t = 12)]
+        users: usize,
+        #[arg(long, default_value_t = 120)]
+        seconds: u64,
+        /// Seconds between two faults.
+        #[arg(long, default_value_t = 6)]
+        fault_every: u64,
+        /// Milliseconds between two sends of one sender.
+        #[arg(long, default_value_t = 50)]
+        send_every_ms: u64,
+    },
     /// Internal: one client process of a fleet (started by `idle` and `chat`).
     #[command(hide = true)]
     Worker { job: String },
@@ -267,6 +289,33 @@ async fn run(cli: Cli) -> Result<()> {
     }
     match cli.scenario {
         Scenario::Worker { .. } | Scenario::LeanWorker { .. } => {}
+        Scenario::Chaos {
+            store,
+            users,
+            seconds,
+            fault_every,
+            send_every_ms,
+        } => {
+            let cluster = match store.as_str() {
+                "sqlite" => false,
+                "cluster" => true,
+                other => anyhow::bail!("--store is sqlite or cluster, not {other:?}"),
+            };
+            let report = chaos_run::run(chaos_run::Options {
+                tern: cli.tern.clone(),
+                database_url: cli.database_url.clone(),
+                redis_url: cli.redis_url.clone(),
+                cluster,
+                users,
+                seconds,
+                fault_every: Duration::from_secs(fault_every),
+                send_every: Duration::from_millis(send_every_ms),
+            })
+            .await?;
+            if !report.clean() {
+                anyhow::bail!("the checker found acknowledged messages lost, duplicated or out of order");
+            }
+        }
         Scenario::GroupFanout {
             members,
             online,

@@ -14,6 +14,19 @@ pub struct Spawned {
     pub app_key: String,
     pub app_secret: String,
     _dir: Option<tempfile::TempDir>,
+    /// How it was started, so `kill_and_restart` starts it again the same way (same ports).
+    start: Start,
+    restarts: usize,
+}
+
+/// The command line of one `tern serve`: kept so the same server can be started again.
+struct Start {
+    tern: PathBuf,
+    dir: PathBuf,
+    database_url: Option<String>,
+    env: Vec<(String, String)>,
+    http: String,
+    grpc: String,
 }
 
 impl Drop for Spawned {
@@ -30,6 +43,9 @@ fn free_port() -> Result<u16> {
 /// Starts `tern serve` with `database_url` (None: the embedded SQLite default).
 pub async fn spawn(tern: &PathBuf, database_url: Option<&str>, extra_env: &[(&str, String)]) -> Result<Spawned> {
     let dir = tempfile::tempdir()?;
+    // It holds every message: only its owner reads it (the server warns otherwise).
+    #[cfg(unix)]
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
     let app = prepare(tern, dir.path(), database_url, extra_env)?;
     serve(tern, Dir::Temp(dir), database_url, extra_env, app).await
 }
@@ -207,7 +223,7 @@ fn prepare(
 }
 
 async fn serve(
-    tern: &PathBuf,
+    tern: &std::path::Path,
     dir: Dir,
     database_url: Option<&str>,
     extra_env: &[(&str, String)],
@@ -217,31 +233,89 @@ async fn serve(
         Dir::Temp(t) => (t.path().to_path_buf(), Some(t)),
         Dir::Kept(p) => (p, None),
     };
-    let http = format!("127.0.0.1:{}", free_port()?);
-    let grpc = format!("127.0.0.1:{}", free_port()?);
-    let mut serve = Command::new(tern);
-    serve.arg("serve").stdout(Stdio::null()).stderr(Stdio::inherit());
-    with_env(&mut serve, &path, database_url, extra_env);
-    serve.env("TERN_HTTP_ADDR", &http).env("TERN_GRPC_ADDR", &grpc);
-    let child = serve.spawn()?;
+    let start = Start {
+        tern: tern.to_path_buf(),
+        dir: path,
+        database_url: database_url.map(str::to_owned),
+        env: extra_env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+        http: format!("127.0.0.1:{}", free_port()?),
+        grpc: format!("127.0.0.1:{}", free_port()?),
+    };
+    let child = start.spawn()?;
     let spawned = Spawned {
         child,
-        http: format!("http://{http}"),
+        http: format!("http://{}", start.http),
         app_key: app.key,
         app_secret: app.secret,
         _dir: dir,
+        start,
+        restarts: 0,
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = reqwest::get(format!("{}/readyz", spawned.http)).await {
-            if r.status().is_success() {
-                return Ok(spawned);
+    spawned.wait_ready(Duration::from_secs(30)).await?;
+    Ok(spawned)
+}
+
+impl Start {
+    fn spawn(&self) -> Result<Child> {
+        let mut serve = Command::new(&self.tern);
+        serve.arg("serve").stdout(Stdio::null()).stderr(Stdio::inherit());
+        let env: Vec<(&str, String)> = self.env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        with_env(&mut serve, &self.dir, self.database_url.as_deref(), &env);
+        serve
+            .env("TERN_HTTP_ADDR", &self.http)
+            .env("TERN_GRPC_ADDR", &self.grpc);
+        Ok(serve.spawn()?)
+    }
+}
+
+impl Spawned {
+    async fn wait_ready(&self, patience: Duration) -> Result<()> {
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Ok(r) = reqwest::get(format!("{}/readyz", self.http)).await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("tern serve did not become ready in {} s", patience.as_secs());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILL (no drain, nothing flushed), then the same server again on the same ports,
+    /// data directory and database; returns once it is ready. A cluster node comes back
+    /// under a new node id (`<id>-r<n>`): the killed process's id stays leased in Redis for
+    /// up to 10 s, and a node id belongs to one process at a time.
+    pub async fn kill_and_restart(&mut self) -> Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.restarts += 1;
+        let restarts = self.restarts;
+        for (k, v) in &mut self.start.env {
+            if k == "TERN_NODE_ID" {
+                let base = match v.rsplit_once("-r") {
+                    Some((b, n)) if n.parse::<usize>().is_ok() => b.to_owned(),
+                    _ => v.clone(),
+                };
+                *v = format!("{base}-r{restarts}");
             }
         }
-        if Instant::now() > deadline {
-            bail!("tern serve did not become ready in 30 s");
+        // The ports are free once the process is gone; a bind may still race for a moment.
+        let mut tries = 0;
+        loop {
+            self.child = self.start.spawn()?;
+            match self.wait_ready(Duration::from_secs(60)).await {
+                Ok(()) => return Ok(()),
+                Err(e) if tries >= 2 => return Err(e),
+                Err(_) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    tries += 1;
+                }
+            }
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -264,6 +338,7 @@ impl Spawned {
 }
 
 /// What a scenario runs against: one server, or several nodes as one Tern (`--nodes`).
+#[allow(clippy::large_enum_variant)] // one value per run
 pub enum Servers {
     One(Spawned),
     Many(Cluster),
