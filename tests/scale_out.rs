@@ -407,7 +407,11 @@ async fn groups_rooms_receipts_and_typing_cross_nodes_both_ways() {
     // between the nodes for 3 s, one every 50 ms, at 2 a second. One budget lets about
     // 2 + 2 × 3 = 8 through; a budget per node would let about twice that.
     rest_a
-        .request::<Value>("PATCH", "/v1/app/settings", Some(&json!({"room_send_rate_per_second": 2})))
+        .request::<Value>(
+            "PATCH",
+            "/v1/app/settings",
+            Some(&json!({"room_send_rate_per_second": 2})),
+        )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -415,7 +419,11 @@ async fn groups_rooms_receipts_and_typing_cross_nodes_both_ways() {
     let start = std::time::Instant::now();
     let mut i = 0;
     while start.elapsed() < Duration::from_secs(3) {
-        let (rest, from) = if i % 2 == 0 { (&rest_a, "alice") } else { (&rest_b, "bob") };
+        let (rest, from) = if i % 2 == 0 {
+            (&rest_a, "alice")
+        } else {
+            (&rest_b, "bob")
+        };
         match rest.send_room_text(from, "lobby", &format!("rate-{i}"), "busy").await {
             Ok(_) => passed += 1,
             Err(e) => {
