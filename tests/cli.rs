@@ -471,19 +471,23 @@ fn push_log_shows_each_attempt_with_the_providers_answer() {
         attempt,
     };
     let app_id = tern_platform::ids::AppId::parse(app["app_id"].as_str().unwrap()).unwrap();
+    let carols = DeviceId::generate();
     with_store(d, async |store| {
-        for l in [
-            line("bob", &phone, PushOutcome::Retrying, 503, Some("ServiceUnavailable"), 1),
-            line("bob", &phone, PushOutcome::Sent, 200, None, 2),
-            line(
+        // Each line is made when it is written, a few ms apart: the log's order is its ids'
+        // (ULIDs, by millisecond), so lines made in one millisecond would come in any order.
+        for (user, device, outcome, status, reason, attempt) in [
+            ("bob", &phone, PushOutcome::Retrying, 503, Some("ServiceUnavailable"), 1),
+            ("bob", &phone, PushOutcome::Sent, 200, None, 2),
+            (
                 "carol",
-                &DeviceId::generate(),
+                &carols,
                 PushOutcome::TokenRemoved,
                 410,
                 Some("Unregistered"),
                 1,
             ),
         ] {
+            let l = line(user, device, outcome, status, reason, attempt);
             store.append_push_log(&app_id, &l, false).await.unwrap();
             tokio::time::sleep(std::time::Duration::from_millis(3)).await;
         }
