@@ -18,7 +18,7 @@ use tern_platform::domain::{PushDevice, PushEnvironment, PushNotification, PushP
 use tern_platform::ids::{DeviceId, UserId};
 use tern_platform::push::credentials::{ApnsCredentials, FcmCredentials, ProviderCredentials};
 use tern_platform::push::double::ProviderDouble;
-use tern_platform::push::provider::{PushChannel, Verdict};
+use tern_platform::push::provider::{push_uuid, PushChannel, Verdict};
 use tern_platform::push::{apns::Apns, fcm::Fcm, test_keys};
 
 pub struct Options {
@@ -83,7 +83,12 @@ async fn drive(
     // One push first: the connection, the TLS handshake and (FCM) the token exchange
     // happen once, outside the timed run, as in a worker that has been running.
     let warm = channel
-        .send(&credentials, &device(provider, 0)?, &notification(0), "warm-up")
+        .send(
+            &credentials,
+            &device(provider, 0)?,
+            &notification(0),
+            &push_uuid("bench/warm-up"),
+        )
         .await;
     if warm.verdict != Verdict::Sent {
         return Err(anyhow!("the warm-up push failed: {warm:?}"));
@@ -98,7 +103,9 @@ async fn drive(
                 };
                 let n = notification(i + 1);
                 let t = Instant::now();
-                let answer = channel.send(&credentials, &d, &n, &format!("bench-{i}")).await;
+                let answer = channel
+                    .send(&credentials, &d, &n, &push_uuid(&format!("bench/{i}")))
+                    .await;
                 (
                     answer.verdict == Verdict::Sent,
                     u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX),
