@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Before/after: runs the same benchmarks against two builds, interleaved A B B A so that a
-# machine that drifts (heat, a neighbour) shows up as A's two runs disagreeing rather than
-# as a difference between the builds. Each directory holds a release `tern` and `tern-bench`.
+# Before/after: runs the same benchmarks against two or more builds, interleaved A B B A (or
+# A B C C B A) so that a machine that drifts (heat, a neighbour) shows up as A's two runs
+# disagreeing rather than as a difference between the builds. Each directory holds a
+# release `tern` and `tern-bench`.
 #
-#   bench/ab.sh DIR_A DIR_B OUT_DIR
+#   bench/ab.sh DIR_A DIR_B [DIR_C ...] OUT_DIR
 #
 # Writes one log per run (OUT_DIR/<bench>.<A|B>.<round>.log) and prints each run's summary
 # line. Needs PostgreSQL at 127.0.0.1:5432 for the PostgreSQL run (database tern_bench is
 # dropped and made again before each run). ONLY="chat idle" runs just those benchmarks.
 set -euo pipefail
-a=$1 b=$2 out=$3
+[ $# -ge 3 ] || { echo "usage: bench/ab.sh DIR_A DIR_B [DIR_C ...] OUT_DIR" >&2; exit 2; }
+dirs=("${@:1:$#-1}") out=${!#}
+labels=(A B C D E F G H)
 mkdir -p "$out"
 pg=postgres://postgres@127.0.0.1:5432/tern_bench
 
@@ -37,8 +40,6 @@ run() { # label dir round name args
 for entry in "${benches[@]}"; do
   name=${entry%%|*} args=${entry#*|}
   if [[ -n ${ONLY:-} && " $ONLY " != *" $name "* ]]; then continue; fi
-  run A "$a" 1 "$name" "$args"
-  run B "$b" 1 "$name" "$args"
-  run B "$b" 2 "$name" "$args"
-  run A "$a" 2 "$name" "$args"
+  for i in "${!dirs[@]}"; do run "${labels[$i]}" "${dirs[$i]}" 1 "$name" "$args"; done
+  for ((i = ${#dirs[@]} - 1; i >= 0; i--)); do run "${labels[$i]}" "${dirs[$i]}" 2 "$name" "$args"; done
 done

@@ -172,3 +172,12 @@ pub fn broadcast_request(
         users,
     })
 }
+
+/// A JSON field that tells "absent" (keep what is set: `None`) from `null` (clear it:
+/// `Some(None)`), for `#[serde(default, with = "crate::input::double_option")]`.
+pub(crate) mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+        Ok(Some(Option::deserialize(d)?))
+    }
+}

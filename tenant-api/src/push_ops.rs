@@ -374,7 +374,7 @@ impl From<UserPushSettings> for PushSettingsView {
 #[serde(deny_unknown_fields)]
 pub struct UpdatePushSettings {
     /// New do-not-disturb hours; `null` clears them.
-    #[serde(default, with = "crate::rest::users::double_option")]
+    #[serde(default, with = "crate::input::double_option")]
     #[schema(value_type = Option<DndView>)]
     pub dnd: Option<Option<DndView>>,
     /// Conversations to mute (at most 100).

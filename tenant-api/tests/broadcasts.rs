@@ -4,6 +4,7 @@
 //! callers, and other apps' broadcasts answering `not_found`.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod support;
 
 use std::time::Duration;
@@ -12,19 +13,6 @@ use serde_json::{json, Value};
 use support::*;
 use tern_sdk::server::{Broadcast, ServerClient};
 use tern_sdk::signing::{new_nonce, sign_request, unix_now};
-
-macro_rules! on_every_store {
-    ($name:ident, $body:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            for (backend, store, dir) in stores().await {
-                eprintln!("{} on {backend}", stringify!($name));
-                let server = TestServer::start(store, dir).await;
-                $body(server).await;
-            }
-        }
-    };
-}
 
 async fn fails(c: &ServerClient, method: &str, path: &str, body: Option<Value>) -> (u16, String) {
     match c.request::<Value>(method, path, body.as_ref()).await {
@@ -136,7 +124,7 @@ async fn to_all_and_to_lists(s: TestServer) {
     assert_eq!(all["broadcasts"].as_array().unwrap().len(), 2);
     assert!(all.get("next_cursor").is_none());
 }
-on_every_store!(broadcasts_to_all_and_to_lists, to_all_and_to_lists);
+on_every_store!(broadcasts_to_all_and_to_lists, to_all_and_to_lists, with_worker);
 
 async fn content_checks_and_bad_input(s: TestServer) {
     let a = s.app("a").await;
@@ -260,7 +248,7 @@ async fn content_checks_and_bad_input(s: TestServer) {
         "invalid_argument"
     );
 }
-on_every_store!(broadcast_content_checks_and_bad_input, content_checks_and_bad_input);
+on_every_store!(broadcast_content_checks_and_bad_input, content_checks_and_bad_input, with_worker);
 
 mod grpc {
 
@@ -372,5 +360,5 @@ mod grpc {
         let e = bc.start_broadcast(signed(&a, "StartBroadcast", bad)).await.unwrap_err();
         assert_eq!(error_code(&e).as_deref(), Some("invalid_argument"));
     }
-    on_every_store!(broadcasts_over_grpc_on_every_store, broadcasts_over_grpc);
+    on_every_store!(broadcasts_over_grpc_on_every_store, broadcasts_over_grpc, with_worker);
 }

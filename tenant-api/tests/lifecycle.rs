@@ -4,6 +4,7 @@
 //! oversized, unsigned and cross-app requests.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod support;
 
 use serde_json::{json, Value};
@@ -11,24 +12,6 @@ use support::*;
 use tern_platform::proto::server_v1 as pb;
 use tern_sdk::server::{encode_segment, ServerClient, ServerError};
 use tern_tenant_api::grpc::error_code;
-
-macro_rules! on_every_store {
-    ($name:ident, $body:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            for (backend, store, dir) in stores().await {
-                eprintln!("{} on {backend}", stringify!($name));
-                // No webhook worker: the outbox is left for the test to read.
-                let config = EngineConfig {
-                    run_worker: false,
-                    ..EngineConfig::default()
-                };
-                let server = TestServer::start_with(store, dir, config).await;
-                $body(server).await;
-            }
-        }
-    };
-}
 
 async fn call(c: &ServerClient, method: &str, path: &str, body: Option<Value>) -> Value {
     c.request::<Value>(method, path, body.as_ref())

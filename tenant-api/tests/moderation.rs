@@ -2,25 +2,13 @@
 //! stop a user's sends; on SQLite and (when configured) PostgreSQL.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod support;
 
 use serde_json::{json, Value};
 use support::*;
 use tern_platform::domain::{now_ms, FOREVER};
 use tern_sdk::server::{ServerClient, ServerError};
-
-macro_rules! on_every_store {
-    ($name:ident, $body:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            for (backend, store, dir) in stores().await {
-                eprintln!("{} on {backend}", stringify!($name));
-                let server = TestServer::start(store, dir).await;
-                $body(server).await;
-            }
-        }
-    };
-}
 
 fn code_of<T: std::fmt::Debug>(r: Result<T, ServerError>) -> (u16, String) {
     match r {
@@ -94,10 +82,7 @@ async fn word_lists_filter_every_send(s: TestServer) {
     assert_eq!(last_text(c, "d:alice:bob").await, "darn forbidden");
     assert_eq!(code_of(c.delete_word_list("mild").await), (404, "not_found".to_owned()));
 }
-on_every_store!(
-    word_lists_filter_every_send_on_every_store,
-    word_lists_filter_every_send
-);
+on_every_store!(word_lists_filter_every_send_on_every_store, word_lists_filter_every_send, with_worker);
 
 async fn word_list_input_is_checked(s: TestServer) {
     let a = s.app("a").await;
@@ -157,7 +142,7 @@ async fn word_list_input_is_checked(s: TestServer) {
         .unwrap();
     assert_eq!(res.status().as_u16(), 401);
 }
-on_every_store!(word_list_input_is_checked_on_every_store, word_list_input_is_checked);
+on_every_store!(word_list_input_is_checked_on_every_store, word_list_input_is_checked, with_worker);
 
 async fn apps_cannot_touch_each_others_moderation(s: TestServer) {
     let a = s.app("a").await;
@@ -204,10 +189,7 @@ async fn apps_cannot_touch_each_others_moderation(s: TestServer) {
     bc.ban_user("alice", None, "").await.unwrap();
     a.client.send_text("alice", "bob", "a1", "still here").await.unwrap();
 }
-on_every_store!(
-    apps_cannot_touch_each_others_moderation_on_every_store,
-    apps_cannot_touch_each_others_moderation
-);
+on_every_store!(apps_cannot_touch_each_others_moderation_on_every_store, apps_cannot_touch_each_others_moderation, with_worker);
 
 async fn bans_and_mutes_stop_sends(s: TestServer) {
     let a = s.app("a").await;
@@ -288,7 +270,7 @@ async fn bans_and_mutes_stop_sends(s: TestServer) {
     let u: Value = c.request("POST", "/v1/users/bob/ban", None).await.unwrap();
     assert_eq!(u["banned_until"], json!(FOREVER));
 }
-on_every_store!(bans_and_mutes_stop_sends_on_every_store, bans_and_mutes_stop_sends);
+on_every_store!(bans_and_mutes_stop_sends_on_every_store, bans_and_mutes_stop_sends, with_worker);
 
 // ---- gRPC ------------------------------------------------------------------------------
 
@@ -388,5 +370,5 @@ mod grpc {
         let e = m.list_word_lists(tonic::Request::new(pb::Empty {})).await.unwrap_err();
         assert_eq!(e.code(), tonic::Code::Unauthenticated);
     }
-    on_every_store!(moderation_over_grpc_on_every_store, moderation_over_grpc);
+    on_every_store!(moderation_over_grpc_on_every_store, moderation_over_grpc, with_worker);
 }

@@ -382,6 +382,17 @@ async fn pushing_server(
     store: std::sync::Arc<dyn tern_platform::store::Store>,
     dir: Option<tempfile::TempDir>,
 ) -> (TestServer, TestApp, ProviderDouble) {
+    let (s, a, double, p8) = server_with_double(store, dir).await;
+    set_credentials(&a.client, &p8).await;
+    (s, a, double)
+}
+
+/// A server whose push worker sends to the double, and an app with no credentials yet; the
+/// APNs key the double trusts, for `set_credentials`.
+async fn server_with_double(
+    store: std::sync::Arc<dyn tern_platform::store::Store>,
+    dir: Option<tempfile::TempDir>,
+) -> (TestServer, TestApp, ProviderDouble, String) {
     let double = ProviderDouble::start().await.unwrap();
     let (p8, public) = test_keys::p256();
     double.trust_apns_key(KEY_ID, TEAM_ID, &public);
@@ -396,16 +407,14 @@ async fn pushing_server(
     };
     let s = TestServer::start_with(store, dir, config).await;
     let a = s.app("pushing").await;
-    call(&a.client, "PUT", "/v1/push/credentials/apns", Some(apns_body(&p8))).await;
+    (s, a, double, p8)
+}
+
+/// Gives the app APNs (with the key `p8`) and FCM credentials.
+async fn set_credentials(c: &ServerClient, p8: &str) {
+    call(c, "PUT", "/v1/push/credentials/apns", Some(apns_body(p8))).await;
     let sa = test_keys::service_account("demo-project", "push@demo-project.iam.gserviceaccount.com");
-    call(
-        &a.client,
-        "PUT",
-        "/v1/push/credentials/fcm",
-        Some(json!({"service_account": sa})),
-    )
-    .await;
-    (s, a, double)
+    call(c, "PUT", "/v1/push/credentials/fcm", Some(json!({"service_account": sa}))).await;
 }
 
 async fn send(c: &ServerClient, from: &str, to: Value, text: &str, key: &str) -> Value {
@@ -962,6 +971,42 @@ async fn mute_dnd_mentions_templates_and_badges_decide_the_push(
     assert!(got[3].body["message"]["apns"]["payload"]["aps"]["badge"].is_null());
 }
 
+/// An app without credentials pushes nothing (and its messages cost the push worker
+/// nothing); once it sets them the next message is pushed at once, and once it removes
+/// them pushes stop again.
+async fn pushes_start_and_stop_with_the_credentials(
+    store: std::sync::Arc<dyn tern_platform::store::Store>,
+    dir: Option<tempfile::TempDir>,
+) {
+    let (s, a, double, p8) = server_with_double(store, dir).await;
+    let c = &a.client;
+    c.upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})]).await.unwrap();
+    call(
+        c,
+        "POST",
+        "/v1/users/bob/devices",
+        Some(json!({"provider": "fcm", "token": "bob-android:1"})),
+    )
+    .await;
+
+    send(c, "alice", json!({"user": "bob"}), "before credentials", "n1").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(double.received().is_empty(), "no credentials, no push");
+    assert!(log_of(&s, &a, "bob", 0).await.is_empty(), "and nothing to log");
+
+    set_credentials(c, &p8).await;
+    send(c, "alice", json!({"user": "bob"}), "after credentials", "n2").await;
+    let got = double.wait_for(1, WAIT).await;
+    assert_eq!(got.len(), 1, "pushed as soon as the credentials are set: {got:?}");
+    assert_eq!(got[0].body["message"]["notification"]["body"], "after credentials");
+
+    call(c, "DELETE", "/v1/push/credentials/fcm", None).await;
+    call(c, "DELETE", "/v1/push/credentials/apns", None).await;
+    send(c, "alice", json!({"user": "bob"}), "after removal", "n3").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(double.received().len(), 1, "no push once the credentials are removed");
+}
+
 macro_rules! pushing {
     ($name:ident, $body:ident) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -980,3 +1025,7 @@ pushing!(
     group_members_offline_are_pushed_and_apps_stay_apart
 );
 pushing!(when_to_push, mute_dnd_mentions_templates_and_badges_decide_the_push);
+pushing!(
+    credentials_turn_pushes_on_and_off,
+    pushes_start_and_stop_with_the_credentials
+);

@@ -1,6 +1,7 @@
 //! The REST server API over real sockets, on SQLite and (when configured) PostgreSQL.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod support;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -8,20 +9,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 use support::*;
 use tern_sdk::signing::sign_request;
-
-/// Runs an async test body against every configured store.
-macro_rules! on_every_store {
-    ($name:ident, $body:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            for (backend, store, dir) in stores().await {
-                eprintln!("{} on {backend}", stringify!($name));
-                let server = TestServer::start(store, dir).await;
-                $body(server).await;
-            }
-        }
-    };
-}
 
 fn now_s() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
@@ -126,7 +113,7 @@ async fn authentication_failures_have_their_codes(s: TestServer) {
     let (st, v, _) = raw(&s, (key, &a.secret), "GET", p, b"", now_s(), &nonce()).await;
     assert_eq!((st, code(&v)), (403, "app_suspended"));
 }
-on_every_store!(authentication_failures, authentication_failures_have_their_codes);
+on_every_store!(authentication_failures, authentication_failures_have_their_codes, with_worker);
 
 async fn users_lifecycle(s: TestServer) {
     let a = s.app("a").await;
@@ -185,7 +172,7 @@ async fn users_lifecycle(s: TestServer) {
     assert_eq!(c.get_user("alice").await.unwrap_err().code(), Some("not_found"));
     assert_eq!(c.delete_user("alice").await.unwrap_err().code(), Some("not_found"));
 }
-on_every_store!(users, users_lifecycle);
+on_every_store!(users, users_lifecycle, with_worker);
 
 async fn malformed_and_oversized_bodies(s: TestServer) {
     let a = s.app("a").await;
@@ -209,7 +196,7 @@ async fn malformed_and_oversized_bodies(s: TestServer) {
     let (st, v, _) = raw(&s, (key, &a.secret), "PUT", "/v1/messages", b"", now_s(), &nonce()).await;
     assert_eq!((st, code(&v)), (405, "method_not_allowed"));
 }
-on_every_store!(malformed_bodies, malformed_and_oversized_bodies);
+on_every_store!(malformed_bodies, malformed_and_oversized_bodies, with_worker);
 
 async fn direct_messages_history_and_recall(s: TestServer) {
     let a = s.app("a").await;
@@ -316,7 +303,7 @@ async fn direct_messages_history_and_recall(s: TestServer) {
     // Nothing of the failures was stored.
     assert_eq!(c.history("d:alice:bob", 0, 100).await.unwrap().len(), 10);
 }
-on_every_store!(direct_messages, direct_messages_history_and_recall);
+on_every_store!(direct_messages, direct_messages_history_and_recall, with_worker);
 
 async fn one_app_never_sees_another(s: TestServer) {
     let a = s.app("a").await;
@@ -366,7 +353,7 @@ async fn one_app_never_sees_another(s: TestServer) {
         "secret"
     );
 }
-on_every_store!(cross_app_isolation, one_app_never_sees_another);
+on_every_store!(cross_app_isolation, one_app_never_sees_another, with_worker);
 
 async fn seqs_stay_gapless_under_concurrent_sends(s: TestServer) {
     let a = s.app("a").await;
@@ -393,7 +380,7 @@ async fn seqs_stay_gapless_under_concurrent_sends(s: TestServer) {
     all.sort_unstable();
     assert_eq!(all, (1..=320).collect::<Vec<_>>());
 }
-on_every_store!(concurrent_sends, seqs_stay_gapless_under_concurrent_sends);
+on_every_store!(concurrent_sends, seqs_stay_gapless_under_concurrent_sends, with_worker);
 
 async fn groups_batch_presence_and_broadcast(s: TestServer) {
     let a = s.app("a").await;
@@ -507,7 +494,7 @@ async fn groups_batch_presence_and_broadcast(s: TestServer) {
         .unwrap_err();
     assert_eq!(e.code(), Some("not_found"));
 }
-on_every_store!(groups_and_more, groups_batch_presence_and_broadcast);
+on_every_store!(groups_and_more, groups_batch_presence_and_broadcast, with_worker);
 
 async fn tokens_and_rate_limits(s: TestServer) {
     let a = s.app("a").await;
@@ -552,7 +539,7 @@ async fn tokens_and_rate_limits(s: TestServer) {
     // Reads have their own budget.
     assert!(c.get_user("alice").await.is_ok());
 }
-on_every_store!(tokens_and_limits, tokens_and_rate_limits);
+on_every_store!(tokens_and_limits, tokens_and_rate_limits, with_worker);
 
 async fn app_settings_change_what_the_api_enforces(s: TestServer) {
     let a = s.app("a").await;
@@ -620,4 +607,4 @@ async fn app_settings_change_what_the_api_enforces(s: TestServer) {
         .await
         .unwrap();
 }
-on_every_store!(app_settings, app_settings_change_what_the_api_enforces);
+on_every_store!(app_settings, app_settings_change_what_the_api_enforces, with_worker);

@@ -4,25 +4,13 @@
 //! app's rooms answering `not_found`.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod support;
 
 use serde_json::{json, Value};
 use support::*;
 use tern_sdk::server::ServerClient;
 use tern_sdk::signing::{new_nonce, sign_request, unix_now};
-
-macro_rules! on_every_store {
-    ($name:ident, $body:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            for (backend, store, dir) in stores().await {
-                eprintln!("{} on {backend}", stringify!($name));
-                let server = TestServer::start(store, dir).await;
-                $body(server).await;
-            }
-        }
-    };
-}
 
 async fn call(c: &ServerClient, method: &str, path: &str, body: Option<Value>) -> Value {
     c.request::<Value>(method, path, body.as_ref())
@@ -182,7 +170,7 @@ async fn registry_history_and_dismissal(s: TestServer) {
     c.create_room("lobby", None, None).await.unwrap();
     assert_eq!(c.send_room_text("bob", "lobby", "fresh", "again").await.unwrap().seq, 1);
 }
-on_every_store!(rooms_registry_history_and_dismissal, registry_history_and_dismissal);
+on_every_store!(rooms_registry_history_and_dismissal, registry_history_and_dismissal, with_worker);
 
 async fn rate_and_mutes_from_the_server_door(s: TestServer) {
     let a = s.app("a").await;
@@ -265,7 +253,7 @@ async fn rate_and_mutes_from_the_server_door(s: TestServer) {
         "not_found"
     );
 }
-on_every_store!(room_rate_and_mutes, rate_and_mutes_from_the_server_door);
+on_every_store!(room_rate_and_mutes, rate_and_mutes_from_the_server_door, with_worker);
 
 async fn bad_input_and_callers(s: TestServer) {
     let a = s.app("a").await;
@@ -339,7 +327,7 @@ async fn bad_input_and_callers(s: TestServer) {
     );
     assert_eq!(c.room("r").await.unwrap().id, "r", "still there");
 }
-on_every_store!(room_bad_input_and_callers, bad_input_and_callers);
+on_every_store!(room_bad_input_and_callers, bad_input_and_callers, with_worker);
 
 async fn another_apps_rooms_are_not_found(s: TestServer) {
     let a = s.app("a").await;
@@ -377,7 +365,7 @@ async fn another_apps_rooms_are_not_found(s: TestServer) {
         "for a"
     );
 }
-on_every_store!(rooms_of_another_app_are_not_found, another_apps_rooms_are_not_found);
+on_every_store!(rooms_of_another_app_are_not_found, another_apps_rooms_are_not_found, with_worker);
 
 mod grpc {
 
@@ -523,7 +511,7 @@ mod grpc {
             (tonic::Code::NotFound, Some("not_found"))
         );
     }
-    on_every_store!(rooms_over_grpc_on_every_store, rooms_over_grpc);
+    on_every_store!(rooms_over_grpc_on_every_store, rooms_over_grpc, with_worker);
 
     fn tern_tenant_api_struct_to_json(s: prost_types::Struct) -> Value {
         // Back through JSON: the REST view of the same Struct.

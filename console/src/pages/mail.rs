@@ -47,7 +47,7 @@ pub async fn outbox(
     if !auth.viewer.account.operator {
         return Err(PageError::NotFound);
     }
-    let log = st.pipeline.store().mail_log(q.before, PAGE).await?;
+    let log = tern_platform::service::console::mail_log(&st.pipeline, q.before, PAGE).await?;
     let next = (log.len() as u32 == PAGE).then(|| log.last().map(|m| m.id)).flatten();
     let rows = log
         .into_iter()

@@ -67,7 +67,7 @@ async fn hours_of(
 ) -> Result<Vec<(i64, UsageCounts)>, PageError> {
     let to = hour_of(now_ms()) + HOUR_MS;
     let from = to - hours * HOUR_MS;
-    let stored = st.pipeline.store().usage(&app.id, from, to).await?;
+    let stored = tern_platform::service::console::usage(&st.pipeline, app, from, to).await?;
     let mut at = stored.into_iter().peekable();
     let mut all = Vec::with_capacity(hours as usize);
     let mut h = from;

@@ -12,6 +12,7 @@
 //! send asks of a feature's rules are in `rules`.
 
 pub mod group_cache;
+pub mod push_gate;
 pub mod room_gate;
 
 use std::collections::HashMap;
@@ -27,6 +28,7 @@ use crate::store::Store;
 use crate::webhook;
 
 use group_cache::{GroupSnapshot, MemberCache};
+use push_gate::PushGate;
 use room_gate::RoomGate;
 
 /// App changes a slow listener may fall behind by before it hears `Lagged`.
@@ -43,6 +45,8 @@ pub struct Ctx {
     outbox_wake: Option<Arc<tokio::sync::Notify>>,
     /// Poked after a commit that wrote to the push outbox, so the push worker looks at once.
     push_wake: Option<Arc<tokio::sync::Notify>>,
+    /// Which apps have push credentials: only their messages go to the push outbox.
+    push_gate: PushGate,
     /// Each group's members, for checks and fan-out without reading them per message.
     groups: MemberCache,
     /// Rooms: what a room send must pass (the room exists, the sender is not muted in it,
@@ -64,6 +68,7 @@ impl Ctx {
             rate_limits: Arc::new(LocalRateLimits::new()),
             outbox_wake: None,
             push_wake: None,
+            push_gate: PushGate::default(),
             groups: MemberCache::default(),
             rooms: RoomGate::default(),
             app_changes: tokio::sync::broadcast::channel(APP_CHANGES).0,
@@ -101,6 +106,7 @@ impl Ctx {
             Invalidation::Group { app_id, group } => self.groups.forget(app_id, group),
             Invalidation::Room { app_id, room } => self.rooms.forget(app_id, room),
             Invalidation::App { app_key } => {
+                self.push_gate.forget(app_key);
                 // Nobody listening (no gateway on this node) is not an error.
                 let _ = self.app_changes.send(app_key.clone());
             }
@@ -157,6 +163,35 @@ impl Ctx {
         if let (true, Some(w)) = (any, &self.outbox_wake) {
             w.notify_one();
         }
+    }
+
+    /// Whether the app's messages go to the push outbox: only if it has credentials for some
+    /// provider (the worker makes no job otherwise). Read from the store at most every few
+    /// seconds per app; a store that cannot answer counts as yes, and the worker decides.
+    pub async fn pushes_for(&self, app: &App) -> bool {
+        if let Some(configured) = self.push_gate.get(&app.app_key) {
+            return configured;
+        }
+        match self.store.push_credentials(&app.id).await {
+            Ok(credentials) => {
+                let configured = !credentials.is_empty();
+                self.push_gate.put(&app.app_key, configured);
+                configured
+            }
+            Err(e) => {
+                tracing::warn!(app = %app.id, error = %e, "could not read the app's push credentials");
+                true
+            }
+        }
+    }
+
+    /// Forgets here, and tells every node to forget, whether the app has push credentials
+    /// (and its other cached state): they were just set or removed.
+    pub fn push_credentials_changed(&self, app: &App) {
+        self.push_gate.forget(&app.app_key);
+        self.announce(Invalidation::App {
+            app_key: app.app_key.clone(),
+        });
     }
 
     /// Wakes the push worker after a commit wrote messages to the push outbox (`any`).

@@ -293,8 +293,9 @@ impl Pipeline {
         }
         let event = webhook::after_event(app, "message.sent", data, now);
         let has_event = event.is_some();
-        // Rooms are for whoever is connected; everything else may be pushed to the offline.
-        let push = !matches!(route.conversation, ConversationId::Room(_));
+        // Rooms are for whoever is connected; everything else may be pushed to the offline,
+        // if the app has push credentials (without, the worker would make no job of it).
+        let push = !matches!(route.conversation, ConversationId::Room(_)) && self.pushes_for(app).await;
         let outcome = self
             .writer
             .commit(NewMessage {

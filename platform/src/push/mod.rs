@@ -130,6 +130,7 @@ pub async fn set_credentials(
         updated_at: now_ms(),
     };
     p.store().put_push_credential(&app.id, &record).await?;
+    p.push_credentials_changed(app);
     Ok(CredentialSummary {
         provider,
         summary: record.summary,
@@ -154,6 +155,7 @@ pub async fn credential_summaries(p: &Pipeline, app: &App) -> Result<Vec<Credent
 /// Removes the app's credentials for a provider: its devices get no more pushes.
 pub async fn delete_credentials(p: &Pipeline, app: &App, provider: PushProvider) -> Result<(), DeliveryError> {
     if p.store().delete_push_credential(&app.id, provider).await? {
+        p.push_credentials_changed(app);
         Ok(())
     } else {
         Err(DeliveryError::NotFound("push credentials"))

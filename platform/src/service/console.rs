@@ -298,6 +298,16 @@ pub async fn audit_log(
     Ok(p.store().audit_log(tenant, before, limit.clamp(1, 200)).await?)
 }
 
+/// The mails the platform sent (or tried to), newest first, before the id `before`.
+pub async fn mail_log(p: &Pipeline, before: Option<i64>, limit: u32) -> Result<Vec<crate::domain::MailRecord>> {
+    Ok(p.store().mail_log(before, limit.clamp(1, 200)).await?)
+}
+
+/// An app's usage counters by hour, for the hours in `from..to`, oldest first.
+pub async fn usage(p: &Pipeline, app: &App, from: UnixMillis, to: UnixMillis) -> Result<Vec<crate::usage::UsageHour>> {
+    Ok(p.store().usage(&app.id, from, to).await?)
+}
+
 /// Tenants by id after `after`.
 pub async fn tenants(p: &Pipeline, after: Option<&TenantId>, limit: u32) -> Result<Vec<Tenant>> {
     Ok(p.store().list_tenants(after, limit.clamp(1, 200)).await?)

@@ -1,7 +1,8 @@
-//! An app's settings, as the app itself changes them (rates, limits, its webhook).
+//! An app's settings, as the app itself changes them (rates, limits, its webhook): one
+//! operation for REST's `PATCH /v1/app/settings` and gRPC `Apps.UpdateAppSettings`.
 
 use crate::auth::credentials::CredentialCache;
-use crate::delivery::Pipeline;
+use crate::delivery::{DeliveryError, Pipeline};
 use crate::domain::{App, AppSettings};
 use crate::ids::AppId;
 use crate::store::StoreResult;
@@ -20,6 +21,25 @@ pub async fn replace(
         app_key: app.app_key.clone(),
     });
     Ok(())
+}
+
+/// Applies a patch (a JSON object of setting → value) with every check a door makes, then
+/// replaces the settings as [`replace`] does: `invalid_argument` for a setting that is
+/// unknown, malformed or out of range, and for a rate above the platform's ceiling
+/// `max_rate` that the app was not already allowed.
+pub async fn patch(
+    p: &Pipeline,
+    credentials: &CredentialCache,
+    app: &App,
+    patch: &serde_json::Value,
+    max_rate: u32,
+) -> Result<AppSettings, DeliveryError> {
+    let settings = app.settings.with_patch(patch).map_err(DeliveryError::InvalidArgument)?;
+    settings
+        .check_rate_ceiling(&app.settings, max_rate)
+        .map_err(DeliveryError::InvalidArgument)?;
+    replace(p, credentials, app, &settings).await?;
+    Ok(settings)
 }
 
 /// The app as stored now (its settings included), for a door that keeps its own copy

@@ -93,18 +93,18 @@ impl pb::apps_server::Apps for Server {
     async fn update_app_settings(&self, req: Request<pb::UpdateAppSettingsRequest>) -> Answer<pb::AppSettings> {
         let app = app(&req)?;
         let changes = patch_of(req.into_inner());
-        ok(patch(&self.state, &app, &changes).await, |s| settings(&s))
+        let st = &self.state;
+        let patched = tern_platform::service::settings::patch(
+            &st.pipeline,
+            st.verifier.credentials(),
+            &app,
+            &changes,
+            st.max_app_rate_per_second,
+        )
+        .await
+        .map_err(ApiError::from);
+        ok(patched, |s| settings(&s))
     }
-}
-
-/// Applies a patch (setting → value) with the checks `PATCH /v1/app/settings` makes.
-async fn patch(st: &ApiState, app: &App, body: &Value) -> Result<AppSettings, ApiError> {
-    let settings = app.settings.with_patch(body).map_err(ApiError::invalid)?;
-    settings
-        .check_rate_ceiling(&app.settings, st.max_app_rate_per_second)
-        .map_err(ApiError::invalid)?;
-    tern_platform::service::settings::replace(&st.pipeline, st.verifier.credentials(), app, &settings).await?;
-    Ok(settings)
 }
 
 fn config_to_pb(c: WebhookSpec) -> pb::WebhookConfig {
@@ -209,28 +209,13 @@ impl pb::webhooks_server::Webhooks for Server {
     async fn list_dead_events(&self, req: Request<pb::ListDeadEventsRequest>) -> Answer<pb::DeadEventsResponse> {
         let app = app(&req)?;
         let r = req.into_inner();
-        let limit = tern_platform::delivery::clamp_limit(r.limit);
-        let page = async {
-            let after = (!r.cursor.is_empty())
-                .then(|| tern_platform::service::paging::decode_cursor(&r.cursor))
-                .transpose()?;
-            Ok::<_, ApiError>(
-                tern_platform::service::webhooks::dead_events(&self.state.pipeline, &app, after.as_deref(), limit)
-                    .await?,
-            )
-        };
-        ok(page.await, |list| {
-            let next_cursor = if list.len() as u32 == limit {
-                list.last()
-                    .map(|e| tern_platform::service::paging::encode_cursor(&e.id))
-                    .unwrap_or_default()
-            } else {
-                String::new()
-            };
-            pb::DeadEventsResponse {
-                events: list.into_iter().map(event).collect(),
-                next_cursor,
-            }
+        let cursor = Some(r.cursor.as_str()).filter(|c| !c.is_empty());
+        let page = tern_platform::service::webhooks::dead_page(&self.state.pipeline, &app, cursor, r.limit)
+            .await
+            .map_err(ApiError::from);
+        ok(page, |page| pb::DeadEventsResponse {
+            events: page.items.into_iter().map(event).collect(),
+            next_cursor: page.next_cursor.unwrap_or_default(),
         })
     }
 

@@ -147,10 +147,13 @@ pub async fn patch_settings(
 
 /// Applies a patch (a JSON object of setting → value) to the app's settings.
 pub(crate) async fn patch(st: &ApiState, app: &App, body: &serde_json::Value) -> Result<AppSettingsView, ApiError> {
-    let settings = app.settings.with_patch(body).map_err(ApiError::invalid)?;
-    settings
-        .check_rate_ceiling(&app.settings, st.max_app_rate_per_second)
-        .map_err(ApiError::invalid)?;
-    tern_platform::service::settings::replace(&st.pipeline, st.verifier.credentials(), app, &settings).await?;
+    let settings = tern_platform::service::settings::patch(
+        &st.pipeline,
+        st.verifier.credentials(),
+        app,
+        body,
+        st.max_app_rate_per_second,
+    )
+    .await?;
     Ok(AppSettingsView::from(&settings))
 }

@@ -14,7 +14,7 @@ use tern_platform::service::groups as pages;
 use utoipa::ToSchema;
 
 use super::dto::*;
-use super::users::{double_option, parse_user, Done};
+use super::users::{parse_user, Done};
 use crate::error::ApiError;
 use crate::extract::{ApiPath, Signed};
 use crate::input::{self, distinct_users as parse_users, group as parse_group, msg_id as parse_msg, GroupInput};
@@ -50,7 +50,7 @@ pub struct CreateGroup {
 pub struct UpdateGroup {
     pub name: Option<String>,
     /// `null` clears it.
-    #[serde(default, with = "double_option")]
+    #[serde(default, with = "crate::input::double_option")]
     #[schema(value_type = Option<String>)]
     pub avatar_url: Option<Option<String>>,
     pub announcement: Option<String>,

@@ -36,19 +36,11 @@ pub struct UpsertUsers {
 pub struct UpdateUser {
     pub name: Option<String>,
     /// `null` clears it.
-    #[serde(default, with = "double_option")]
+    #[serde(default, with = "crate::input::double_option")]
     #[schema(value_type = Option<String>)]
     pub avatar_url: Option<Option<String>>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
-}
-
-/// Tells "absent" (keep) from `null` (clear).
-pub(crate) mod double_option {
-    use serde::{Deserialize, Deserializer};
-    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-        Ok(Some(Option::deserialize(d)?))
-    }
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

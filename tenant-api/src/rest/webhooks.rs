@@ -9,7 +9,7 @@ use tern_platform::store::OutboxEvent;
 use tern_platform::webhook::{parse_spec, spec_of, BeforeSendSpec, WebhookSpec};
 use utoipa::ToSchema;
 
-use super::dto::{decode_cursor, encode_cursor, PageQuery};
+use super::dto::PageQuery;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, Signed};
 use crate::state::ApiState;
@@ -201,15 +201,10 @@ pub(crate) async fn dead_page(
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<EventsAnswer, ApiError> {
-    let limit = tern_platform::delivery::clamp_limit(limit);
-    let after = cursor.map(decode_cursor).transpose()?;
-    let list = tern_platform::service::webhooks::dead_events(&st.pipeline, app, after.as_deref(), limit).await?;
-    let next_cursor = (list.len() as u32 == limit)
-        .then(|| list.last().map(|e| encode_cursor(&e.id)))
-        .flatten();
+    let page = tern_platform::service::webhooks::dead_page(&st.pipeline, app, cursor, limit).await?;
     Ok(EventsAnswer {
-        events: list.into_iter().map(event_view).collect(),
-        next_cursor,
+        events: page.items.into_iter().map(event_view).collect(),
+        next_cursor: page.next_cursor,
     })
 }
 

@@ -186,18 +186,24 @@ pub async fn grpc_channel(s: &TestServer) -> tonic::transport::Channel {
 }
 
 /// Runs `$body(server)` once per store (SQLite, and PostgreSQL when configured) on a server
-/// without the worker role, so outboxes are left for the test to read.
+/// without the worker role, so outboxes are left for the test to read; with `with_worker`,
+/// on a server with every role, as `tern serve` runs (webhooks and broadcasts are sent).
 macro_rules! on_every_store {
     ($name:ident, $body:ident) => {
+        on_every_store!(@run $name, $body, EngineConfig {
+            run_worker: false,
+            ..EngineConfig::default()
+        });
+    };
+    ($name:ident, $body:ident, with_worker) => {
+        on_every_store!(@run $name, $body, EngineConfig::default());
+    };
+    (@run $name:ident, $body:ident, $config:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
             for (backend, store, dir) in stores().await {
                 eprintln!("{} on {backend}", stringify!($name));
-                let config = EngineConfig {
-                    run_worker: false,
-                    ..EngineConfig::default()
-                };
-                let server = TestServer::start_with(store, dir, config).await;
+                let server = TestServer::start_with(store, dir, $config).await;
                 $body(server).await;
             }
         }
