@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use support::*;
-use tern_sdk::{ConnectionState, Event, Target};
+use tern_sdk::{ChangeKind, ConnectionState, Event, Target};
 
 fn numbered(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("msg {i}")).collect()
@@ -200,6 +200,52 @@ async fn a_pull_cut_off_by_a_lost_connection_is_made_again_on_the_next() {
     assert_eq!(
         got.into_iter().map(|(_, _, t)| t).collect::<Vec<_>>(),
         numbered(5)[1..].to_vec()
+    );
+    no_more_messages(&mut bob_ev).await;
+    server.stop().await;
+}
+
+/// The same for changes: a recall made while Bob was away is pulled by the sync that
+/// lists its conversation; when that pull is cut off, the next connection still makes it.
+#[tokio::test]
+async fn a_changes_pull_cut_off_by_a_lost_connection_is_made_again_on_the_next() {
+    let env = Env::new().await;
+    let app = env.app(|_| {}).await;
+    let server = env.start(None).await;
+    let proxy = Proxy::start(server.addr).await;
+    let (alice, _alice_ev) = connect(&server.url, &app, "alice", "alice-phone").await;
+    let (_bob, mut bob_ev) = connect(&proxy.url, &app, "bob", "bob-phone").await;
+
+    let ack = alice
+        .send(Target::User("bob".into()), "text", json!({ "text": "oops" }))
+        .await
+        .unwrap();
+    assert_eq!(texts(&mut bob_ev, 1).await[0].2, "oops");
+    proxy.set_down(true);
+    next_matching(&mut bob_ev, |e| {
+        matches!(e, Event::Connection(ConnectionState::Disconnected { .. })).then_some(())
+    })
+    .await;
+    alice.recall(&ack.msg_id).await.unwrap();
+    proxy.cut_next_after_first_frame();
+    proxy.set_down(false);
+    next_matching(&mut bob_ev, |e| {
+        matches!(e, Event::Connection(ConnectionState::Disconnected { .. })).then_some(())
+    })
+    .await;
+
+    let recalled = next_matching(&mut bob_ev, |e| match e {
+        Event::Changed(c) => Some(c),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (
+            recalled.msg_id.as_str(),
+            recalled.seq,
+            recalled.kind == ChangeKind::Recalled
+        ),
+        (ack.msg_id.as_str(), 1, true)
     );
     no_more_messages(&mut bob_ev).await;
     server.stop().await;
