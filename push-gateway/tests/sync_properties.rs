@@ -364,8 +364,14 @@ fn any_interleaving_of_sends_and_connection_losses_shows_every_message_once_in_o
     let result = runner.run(&case, |(steps, reconnect_at_end)| {
         rt.block_on(run_case(&env, &server, steps, reconnect_at_end))
     });
+    rt.block_on(server.stop());
+    drop(env);
+    // Dropping a runtime waits for every blocking task it started, without a bound: after
+    // a long campaign that wait was seen to never end (all cases had passed). Bounded here.
+    let started = std::time::Instant::now();
+    rt.shutdown_timeout(Duration::from_secs(5));
+    eprintln!("cases: {cases}; runtime shut down in {:?}", started.elapsed());
     if let Err(e) = result {
         panic!("{e}");
     }
-    rt.block_on(server.stop());
 }
