@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use tern_platform::secret_box::SecretBox;
 use tern_platform::store::{self, NewApp, Store};
 use tern_push_gateway::{Gateway, GatewayConfig};
 use tern_sdk::{Client, ClientOptions, Event, Events, Platform};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -311,7 +313,9 @@ pub struct Proxy {
     pub url: String,
     cut: broadcast::Sender<()>,
     /// While set, new connections are dropped at once (the network is down).
-    down: Arc<std::sync::atomic::AtomicBool>,
+    down: Arc<AtomicBool>,
+    /// The next connection is cut right after the server's first WebSocket frame.
+    after_first_frame: Arc<AtomicBool>,
 }
 
 impl Proxy {
@@ -320,18 +324,28 @@ impl Proxy {
         let addr = listener.local_addr().unwrap();
         let (cut, _) = broadcast::channel::<()>(4);
         let cut_tx = cut.clone();
-        let is_down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let is_down = Arc::new(AtomicBool::new(false));
         let down_flag = is_down.clone();
+        let after_first_frame = Arc::new(AtomicBool::new(false));
+        let first_frame_flag = after_first_frame.clone();
         tokio::spawn(async move {
             while let Ok((mut down, _)) = listener.accept().await {
-                if down_flag.load(std::sync::atomic::Ordering::SeqCst) {
+                if down_flag.load(Ordering::SeqCst) {
                     continue;
                 }
                 let mut cut_rx = cut_tx.subscribe();
+                let first_frame_only = first_frame_flag.swap(false, Ordering::SeqCst);
                 tokio::spawn(async move {
                     let Ok(mut up) = TcpStream::connect(upstream).await else {
                         return;
                     };
+                    if first_frame_only {
+                        tokio::select! {
+                            _ = relay_until_first_frame(down, up) => {}
+                            _ = cut_rx.recv() => {}
+                        }
+                        return;
+                    }
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut down, &mut up) => {}
                         _ = cut_rx.recv() => {}
@@ -343,12 +357,13 @@ impl Proxy {
             url: format!("ws://{addr}/v1/connect"),
             cut,
             down: is_down,
+            after_first_frame,
         }
     }
 
     /// Takes the network down (cutting what is live) or brings it back.
     pub fn set_down(&self, down: bool) {
-        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+        self.down.store(down, Ordering::SeqCst);
         if down {
             self.cut();
         }
@@ -358,4 +373,59 @@ impl Proxy {
     pub fn cut(&self) {
         let _ = self.cut.send(());
     }
+
+    /// The next connection through the proxy is cut once the server's first WebSocket
+    /// frame (for a client that authenticates at once, `auth_ok` and its sync) has gone
+    /// through whole: the client reads that answer, and nothing it sends afterwards is
+    /// answered.
+    pub fn cut_next_after_first_frame(&self) {
+        self.after_first_frame.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Relays a connection until the server's HTTP upgrade answer and first WebSocket frame
+/// have reached the client, then drops both sides.
+async fn relay_until_first_frame(down: TcpStream, up: TcpStream) {
+    let (mut down_read, mut down_write) = down.into_split();
+    let (mut up_read, mut up_write) = up.into_split();
+    let to_server = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut down_read, &mut up_write).await;
+    });
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match up_read.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let start = seen.len();
+        seen.extend_from_slice(&buf[..n]);
+        if let Some(end) = first_frame_end(&seen) {
+            let _ = down_write.write_all(&seen[start..end]).await;
+            break;
+        }
+        if down_write.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    to_server.abort();
+}
+
+/// Where the first WebSocket frame ends in what a server sent (its HTTP upgrade answer,
+/// then frames), once all of it is there.
+fn first_frame_end(buf: &[u8]) -> Option<usize> {
+    let head = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let f = buf.get(head..)?;
+    let len_byte = *f.get(1)?;
+    let (len, at) = match len_byte & 0x7f {
+        126 => (usize::from(u16::from_be_bytes([*f.get(2)?, *f.get(3)?])), 4),
+        127 => (
+            usize::try_from(u64::from_be_bytes(f.get(2..10)?.try_into().ok()?)).ok()?,
+            10,
+        ),
+        n => (usize::from(n), 2),
+    };
+    let mask = if len_byte & 0x80 != 0 { 4 } else { 0 };
+    let end = head + at + mask + len;
+    (buf.len() >= end).then_some(end)
 }

@@ -41,6 +41,9 @@ pub(crate) struct Timeline {
     pub(crate) watermark: i64,
     /// Seqs deleted for this user: their later changes are dropped.
     deleted: HashSet<i64>,
+    /// A pull of changes after this version was asked for and has not reached its last
+    /// page (the connection was lost first, or the pull was refused): still owed.
+    pub(crate) changes_owed: Option<i64>,
 }
 
 impl Timeline {

@@ -401,6 +401,9 @@ impl Driver {
                 return lost("write failed");
             }
         }
+        if !self.resume_pulls(&mut ws).await {
+            return lost("write failed");
+        }
         let keys: Vec<u64> = self.outbox.keys().copied().collect();
         for k in keys {
             if !self.write_send(&mut ws, k).await {

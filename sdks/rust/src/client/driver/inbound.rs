@@ -1,6 +1,7 @@
 //! What the driver does with each frame the server sends: answers to its requests, pushed
 //! messages and changes, sync results, and the gap fills they call for.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::proto as pb;
@@ -207,7 +208,8 @@ impl Driver {
                 }
             }
             Pending::Changes(conv) => {
-                // A refused pull is retried from the same version on the next reconnect.
+                // A refused pull is owed still: the next connection resumes it
+                // (`resume_pulls`).
                 if let Body::ChangesResult(r) = body {
                     let t = self.timelines.entry(conv.clone()).or_default();
                     let mut out = Vec::new();
@@ -215,6 +217,9 @@ impl Driver {
                         out.extend(t.change(MessageChange::from(c)));
                     }
                     t.pulled_through(r.version);
+                    if !r.has_more {
+                        t.changes_owed = None;
+                    }
                     self.deliver(out);
                     if r.has_more && !self.pull_changes(ws, &conv, r.version).await {
                         return Some(End::Retry("write failed".into()));
@@ -261,9 +266,11 @@ impl Driver {
             // its changes since the last sync (before filling, so they apply to what the
             // app has, and the fill brings newer messages as they are now). Whatever this
             // client follows was in its last sync or came after it, so nothing before
-            // `sync_since` concerns it.
+            // `sync_since` concerns it, except what a pull that a lost connection cut off
+            // still owes.
             if t.started() {
-                changed.push((c.conversation_id.clone(), self.sync_since.max(t.watermark)));
+                let since = t.changes_owed.map_or(self.sync_since, |owed| owed.min(self.sync_since));
+                changed.push((c.conversation_id.clone(), since.max(t.watermark)));
             }
             // A conversation this client has never seen starts after what the user read.
             t.baseline(c.read_seq);
@@ -300,6 +307,50 @@ impl Driver {
         true
     }
 
+    /// After a (re)connect's sync, pulls what the timelines know they still lack: the
+    /// messages of every open gap, and the changes a pull cut off still owes. A sync lists
+    /// only the conversations changed since the version of the previous one, and that
+    /// version counts from when the previous sync was read, not from when the pulls it
+    /// started were answered: a pull that a lost connection cut off is of a conversation
+    /// this sync need not list again. Rooms are left to their re-join, which brings their
+    /// backlog (and fills from there).
+    pub(super) async fn resume_pulls(&mut self, ws: &mut Ws) -> bool {
+        // The sync just read asked for some already.
+        let pulling: HashSet<String> = self
+            .pending
+            .values()
+            .filter_map(|p| match p {
+                Pending::Changes(conv) => Some(conv.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut owed: Vec<(String, i64)> = self
+            .timelines
+            .iter()
+            .filter(|(conv, _)| !pulling.contains(*conv))
+            .filter_map(|(conv, t)| t.changes_owed.map(|since| (conv.clone(), since.max(t.watermark))))
+            .collect();
+        owed.sort();
+        for (conv, since) in owed {
+            if !self.pull_changes(ws, &conv, since).await {
+                return false;
+            }
+        }
+        let mut gaps: Vec<String> = self
+            .timelines
+            .iter()
+            .filter(|(conv, t)| !conv.starts_with("r:") && t.gap_after().is_some())
+            .map(|(conv, _)| conv.clone())
+            .collect();
+        gaps.sort();
+        for conv in gaps {
+            if !self.fill(ws, &conv).await {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Starts a history pull for `conv` if it has a gap and none is in flight.
     async fn fill(&mut self, ws: &mut Ws, conv: &str) -> bool {
         let Some(t) = self.timelines.get_mut(conv) else {
@@ -320,6 +371,9 @@ impl Driver {
 
     /// Asks for a conversation's message changes after `since`.
     async fn pull_changes(&mut self, ws: &mut Ws, conv: &str, since: i64) -> bool {
+        if let Some(t) = self.timelines.get_mut(conv) {
+            t.changes_owed = Some(since);
+        }
         let cmd = Command::GetChanges(pb::GetChanges {
             conversation_id: conv.to_owned(),
             since_version: since,
