@@ -2,7 +2,8 @@
 # The console's browser tour (tests/browser/tour.mjs) against a real `tern serve` on a
 # random port, in headless Chromium. Needs node/npm and /usr/bin/chromium (.ci/run installs
 # them); screenshots land in a temporary directory, or in docs/console/ with
-# UPDATE_SCREENSHOTS=1. Run from anywhere.
+# UPDATE_SCREENSHOTS=1. Run from anywhere. APNs points at a closed local port: the tour's
+# test push must show that the provider was not reached.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -23,6 +24,7 @@ password="tour-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 env -u TERN_DATABASE_URL -u TERN_REDIS_URL -u TERN_CONFIG \
   TERN_HTTP_ADDR=127.0.0.1:0 TERN_GRPC_ADDR=127.0.0.1:0 TERN_DATA_DIR="$data/data" \
   TERN_ADMIN_EMAIL="$email" TERN_ADMIN_PASSWORD="$password" TERN_LOG=warn \
+  TERN_PUSH_APNS_URL=http://127.0.0.1:1 TERN_PUSH_APNS_SANDBOX_URL=http://127.0.0.1:1 \
   "$bin" serve >"$log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$data"' EXIT

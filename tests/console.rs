@@ -94,6 +94,16 @@ async fn every_page_and_action_of_another_tenant_answers_404() {
     beta.create_user("carol", "Carol").await.unwrap();
     let sent = beta.send_text("bob", "carol", "c1", "secret plans").await.unwrap();
     let conv = sent.conversation_id.clone();
+    // And bob's phone, registered for pushes.
+    let phone = tern_sdk::push::PushToken {
+        provider: "fcm".into(),
+        token: "beta-bob-phone".into(),
+        ..Default::default()
+    };
+    let beta_device = beta.register_device("bob", &phone).await.unwrap()["device_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let alpha = ServerClient::new(&server.base, &a.app_key, &a.app_secret);
     alpha.create_user("bob", "Alpha Bob").await.unwrap();
     alpha.create_user("ann", "Ann").await.unwrap();
@@ -120,6 +130,8 @@ async fn every_page_and_action_of_another_tenant_answers_404() {
             format!("/console/t/{t}/apps/{app}/users/bob"),
             format!("/console/t/{t}/apps/{app}/messages?conversation={conv}"),
             format!("/console/t/{t}/apps/{app}/webhooks"),
+            format!("/console/t/{t}/apps/{app}/push"),
+            format!("/console/t/{t}/apps/{app}/push?user=bob"),
             format!("/console/t/{t}/apps/{app}/usage"),
             format!("/console/t/{t}/apps/{app}/usage.csv?hours=720"),
         ]
@@ -139,7 +151,7 @@ async fn every_page_and_action_of_another_tenant_answers_404() {
         let page = owner.get(path).await;
         assert_eq!(page.status, StatusCode::NOT_FOUND, "GET {path}");
         assert!(
-            !page.body.contains("Beta") && !page.body.contains("secret plans"),
+            !page.body.contains("Beta") && !page.body.contains("secret plans") && !page.body.contains(&beta_device),
             "{path}"
         );
     }
@@ -165,6 +177,10 @@ async fn every_page_and_action_of_another_tenant_answers_404() {
                 (format!("{app}/users/bob/kick"), vec![]),
                 (format!("{app}/webhooks"), vec![("url", "")]),
                 (format!("{app}/webhooks/dead/evt_1/redeliver"), vec![]),
+                (
+                    format!("{app}/push/test"),
+                    vec![("user", "bob"), ("device", beta_device.as_str())],
+                ),
             ]
         })
         .chain([
@@ -178,6 +194,11 @@ async fn every_page_and_action_of_another_tenant_answers_404() {
                 ],
             ),
             (format!("/console/t/{}/status", b.tenant), vec![("status", "suspended")]),
+            // Beta's device through Alpha's own app (where a bob exists too).
+            (
+                format!("/console/t/{}/apps/{}/push/test", a.tenant, a.app),
+                vec![("user", "bob"), ("device", beta_device.as_str())],
+            ),
         ])
         .collect();
     for (path, form) in &actions {
@@ -193,6 +214,8 @@ async fn every_page_and_action_of_another_tenant_answers_404() {
         "no secret was added or revoked"
     );
     assert!(beta_app.body.contains("value=\"12288\""), "max_text_bytes unchanged");
+    let beta_audit = op.get(&format!("/console/t/{}/audit", b.tenant)).await;
+    assert!(!beta_audit.body.contains("app.push.test"), "no test push was tried");
     let beta_tenant = op.get(&format!("/console/t/{}", b.tenant)).await;
     assert!(!beta_tenant.body.contains("stolen") && !beta_tenant.body.contains("spy@alpha.test"));
 }

@@ -10,8 +10,8 @@
 //! - `security`: headers on every answer (strict CSP without inline scripts, no framing).
 //! - `error`: `PageError`, the one error type, rendered as a page with the right status.
 //! - `views`: formatting shared by the pages (times, roles).
-//! - `pages`: one module per area (sign-in, sign-up, tenants, apps, users, messages, webhooks,
-//!   audit, the mail outbox).
+//! - `pages`: one module per area (sign-in, sign-up, tenants, apps, users, messages, the push
+//!   log, webhooks, audit, the mail outbox).
 //! - `assets`: the vendored htmx, the stylesheet and script, embedded in the binary.
 
 mod assets;
@@ -77,6 +77,8 @@ pub fn router(state: ConsoleState) -> Router {
         .route(&at("/t/{tenant}/apps/{app}/users/{user}"), get(users::show))
         .route(&at("/t/{tenant}/apps/{app}/users/{user}/{action}"), post(users::act))
         .route(&at("/t/{tenant}/apps/{app}/messages"), get(messages::explore))
+        .route(&at("/t/{tenant}/apps/{app}/push"), get(push::show))
+        .route(&at("/t/{tenant}/apps/{app}/push/test"), post(push::test))
         .route(&at("/t/{tenant}/apps/{app}/usage"), get(usage::show))
         .route(&at("/t/{tenant}/apps/{app}/usage.csv"), get(usage::csv))
         .route(

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tern_platform::auth::credentials::CredentialCache;
 use tern_platform::delivery::Pipeline;
 use tern_platform::mail::Mailer;
+use tern_platform::push::worker::Pusher;
 use tern_platform::secret_box::SecretBox;
 use tern_platform::service::signup::SignupPolicy;
 
@@ -34,6 +35,8 @@ pub struct ConsoleInner {
     pub signup: SignupPolicy,
     /// Sign-ups allowed per client address (the same one-minute windows as sign-in).
     pub signup_limiter: LoginLimiter,
+    /// Sends test pushes (the engine's pusher, the one the server API's test push uses).
+    pub pusher: Arc<Pusher>,
 }
 
 impl std::ops::Deref for ConsoleState {
@@ -57,6 +60,7 @@ impl ConsoleState {
             mailer,
             signup: SignupPolicy::default(),
             signup_limiter: LoginLimiter::default(),
+            pusher: e.pusher.clone(),
         }))
     }
 

@@ -17,7 +17,7 @@ pub struct Chrome {
     pub csrf: String,
     pub tenant: Option<TenantNav>,
     pub app: Option<AppNav>,
-    /// Which tab of the app is open (`app`, `users`, `messages`, `webhooks`).
+    /// Which tab of the app is open (`app`, `users`, `messages`, `push`, `webhooks`, `usage`).
     pub tab: &'static str,
     /// A line saying what the last change did.
     pub notice: Option<String>,

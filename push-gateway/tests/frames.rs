@@ -1,7 +1,7 @@
 //! The WebSocket protocol's frames as snapshots: a scripted session on the JSON subprotocol
 //! (auth, ping, send, sync, history, read, errors and closes), a receiver on the binary
-//! subprotocol, and the protobuf encoding of client frames. A change to a frame's shape
-//! shows up as a snapshot diff to review (`cargo insta review`).
+//! subprotocol, the offline-push commands, and the protobuf encoding of client frames. A
+//! change to a frame's shape shows up as a snapshot diff to review (`cargo insta review`).
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -169,6 +169,92 @@ async fn a_json_session_and_a_binary_receiver() {
     refusals.expect(&mut garbage).await;
     refusals.expect(&mut garbage).await;
     assert_frames_snapshot!("refusals", refusals.0);
+    server.stop().await;
+}
+
+/// The offline-push commands (client.proto 130-134) on the JSON subprotocol: a phone
+/// registers, rotates and removes its token, the user sets do-not-disturb hours and mutes a
+/// conversation; refusals carry their codes.
+#[tokio::test]
+async fn push_commands_as_json_frames() {
+    let env = Env::new().await;
+    let app = env.app(|_| {}).await;
+    app.users(&env, &["alice", "bob"]).await;
+    let server = env.start(None).await;
+    let mut alice = raw(&server.url, "tern.v1.json").await;
+    let mut t = Transcript::default();
+    t.json(
+        &mut alice,
+        json!({"id": "a1", "auth": {"token": app.token("alice"), "device_id": "alice-phone", "platform": "PLATFORM_IOS"}}),
+        1,
+    )
+    .await;
+    let token = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+    t.json(
+        &mut alice,
+        json!({"id": "d1", "register_push_token": {"provider": "apns", "token": token, "environment": "sandbox", "locale": "en-GB"}}),
+        1,
+    )
+    .await;
+    let device = t.0.last().unwrap()["server"]["push_device"]["device_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    t.json(
+        &mut alice,
+        json!({"id": "d2", "update_push_token": {"device_id": device, "token": "00000000000000000000000000000000000000000000000000000000000000ff", "locale": ""}}),
+        1,
+    )
+    .await;
+    t.json(
+        &mut alice,
+        json!({"id": "d3", "register_push_token": {"provider": "apns", "token": "not-hex"}}),
+        1,
+    )
+    .await;
+    t.json(&mut alice, json!({"id": "g1", "get_push_settings": {}}), 1)
+        .await;
+    t.json(
+        &mut alice,
+        json!({"id": "u1", "update_push_settings": {"dnd": {"start": "22:00", "end": "07:00", "utc_offset_minutes": 60}, "mute": ["d:alice:bob"]}}),
+        1,
+    )
+    .await;
+    t.json(
+        &mut alice,
+        json!({"id": "u2", "update_push_settings": {"mute": ["r:lobby"]}}),
+        1,
+    )
+    .await;
+    t.json(
+        &mut alice,
+        json!({"id": "u3", "update_push_settings": {"clear_dnd": true, "unmute": ["d:alice:bob"]}}),
+        1,
+    )
+    .await;
+    t.json(
+        &mut alice,
+        json!({"id": "r1", "remove_push_token": {"device_id": device}}),
+        1,
+    )
+    .await;
+    t.json(
+        &mut alice,
+        json!({"id": "r2", "remove_push_token": {"device_id": device}}),
+        1,
+    )
+    .await;
+    insta::assert_json_snapshot!("push_commands", t.0, {
+        ".**.token" => "[token]",
+        ".**.session_id" => "[session_id]",
+        ".**.server_time" => "[time]",
+        ".**.created_at" => "[time]",
+        ".**.updated_at" => "[time]",
+        ".**.version" => "[version]",
+        ".**.remove_push_token.device_id" => "[device_id]",
+        ".**.update_push_token.device_id" => "[device_id]",
+        ".**.push_device.device_id" => "[device_id]",
+    });
     server.stop().await;
 }
 

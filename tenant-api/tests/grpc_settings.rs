@@ -83,6 +83,111 @@ async fn app_settings_over_grpc_match_rest() {
 }
 
 #[tokio::test]
+async fn the_push_policy_over_grpc_matches_rest() {
+    let (_, store, dir) = stores().await.into_iter().next().unwrap();
+    let s = TestServer::start(store, dir).await;
+    let ch = grpc_channel(&s).await;
+    let a = s.app("a").await;
+    let b = s.app("b").await;
+    let mut apps = pb::apps_client::AppsClient::new(ch);
+
+    let got = apps
+        .get_app_settings(grpc_signed(&a, "/tern.server.v1.Apps/GetAppSettings", pb::Empty {}))
+        .await
+        .unwrap()
+        .into_inner();
+    let push = got.push.unwrap();
+    assert_eq!(
+        (push.show_preview, push.badge, push.mention_only_group_size),
+        (Some(true), Some(true), 0),
+        "the defaults"
+    );
+    assert!(push.templates.is_empty());
+
+    // A new policy: no preview, mention-only above 50 members, a text template; the badge
+    // unset keeps its default, as an absent JSON field does over REST.
+    let mut templates = std::collections::HashMap::new();
+    templates.insert(
+        "text".to_owned(),
+        pb::PushTemplate {
+            title: Some("{sender} in {group}".into()),
+            body: None,
+        },
+    );
+    let update = pb::UpdateAppSettingsRequest {
+        push: Some(pb::AppPushSettings {
+            show_preview: Some(false),
+            badge: None,
+            mention_only_group_size: 50,
+            templates,
+        }),
+        ..Default::default()
+    };
+    let updated = apps
+        .update_app_settings(grpc_signed(&a, "/tern.server.v1.Apps/UpdateAppSettings", update))
+        .await
+        .unwrap()
+        .into_inner();
+    let push = updated.push.unwrap();
+    assert_eq!(
+        (push.show_preview, push.badge, push.mention_only_group_size),
+        (Some(false), Some(true), 50)
+    );
+    assert_eq!(push.templates["text"].title.as_deref(), Some("{sender} in {group}"));
+    assert_eq!(push.templates["text"].body, None);
+    s.forget_credentials(&a.app.app_key);
+    let rest: Value = a.client.request("GET", "/v1/app/settings", None).await.unwrap();
+    assert_eq!(
+        rest["push"],
+        json!({"show_preview": false, "badge": true, "mention_only_group_size": 50,
+               "templates": {"text": {"title": "{sender} in {group}", "body": null}}})
+    );
+    let other: Value = b.client.request("GET", "/v1/app/settings", None).await.unwrap();
+    assert_eq!(other["push"]["show_preview"], true, "the other app keeps its own");
+
+    // Another setting alone leaves the push policy as it is.
+    let unrelated = pb::UpdateAppSettingsRequest {
+        room_backlog: Some(9),
+        ..Default::default()
+    };
+    let kept = apps
+        .update_app_settings(grpc_signed(&a, "/tern.server.v1.Apps/UpdateAppSettings", unrelated))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(kept.push.unwrap().mention_only_group_size, 50);
+
+    // A template with a placeholder the platform does not fill: REST's code, nothing changed.
+    let mut bad_templates = std::collections::HashMap::new();
+    bad_templates.insert(
+        "text".to_owned(),
+        pb::PushTemplate {
+            title: Some("{password}".into()),
+            body: None,
+        },
+    );
+    let bad = pb::UpdateAppSettingsRequest {
+        push: Some(pb::AppPushSettings {
+            templates: bad_templates,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let e = apps
+        .update_app_settings(grpc_signed(&a, "/tern.server.v1.Apps/UpdateAppSettings", bad))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        codes(&e),
+        (tonic::Code::InvalidArgument, Some("invalid_argument".into()))
+    );
+    s.forget_credentials(&a.app.app_key);
+    let rest: Value = a.client.request("GET", "/v1/app/settings", None).await.unwrap();
+    assert_eq!(rest["push"]["mention_only_group_size"], 50);
+    assert_eq!(rest["push"]["show_preview"], false);
+}
+
+#[tokio::test]
 async fn webhook_configuration_and_dead_events_over_grpc() {
     let (_, store, dir) = stores().await.into_iter().next().unwrap();
     let config = EngineConfig {

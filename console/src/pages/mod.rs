@@ -6,6 +6,7 @@ pub mod apps;
 pub mod audit;
 pub mod mail;
 pub mod messages;
+pub mod push;
 pub mod sign_in;
 pub mod signup;
 pub mod team;

@@ -1,12 +1,12 @@
 // The console's tour in a real headless Chromium (playwright-core driving the system's
 // /usr/bin/chromium): sign in as the operator, create a tenant and an app, see the secret
 // once, rotate it, send a message through the signed REST API and find it in the messages
-// explorer; then the same pages at phone width. Every step asserts what a user would see,
+// explorer, send a test push from the push log page; then the same pages at phone width. Every step asserts what a user would see,
 // the page must raise no error (a CSP violation is one), and a screenshot of each page is
 // saved in docs/console/.
 //
 // Usage: node tests/browser/tour.mjs BASE_URL OPERATOR_EMAIL OPERATOR_PASSWORD
-import { createHash, createHmac, randomBytes } from "node:crypto";
+import { createHash, createHmac, generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -201,6 +201,40 @@ try {
   await page.locator("h2", { hasText: "Dead events" }).waitFor();
   await shot(page, "webhooks");
 
+  // Push: bob's phone gets a test push before and after the app has APNs credentials. No
+  // APNs here: console/ci.sh points the APNs URLs at a closed local port, so the answer is
+  // that the provider was not reached — which the page must say, not hide.
+  await signed(appKey, rotated, "POST", "/v1/users/bob/devices", {
+    provider: "apns",
+    token: "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90",
+    environment: "sandbox",
+  });
+  await page.click("nav.tabs >> text=Push");
+  await page.locator("h1", { hasText: "Push log of chat" }).waitFor();
+  check("the push log starts empty", (await page.locator("#log .empty").count()) === 1);
+  await page.fill("input[name=user]", "bob");
+  await page.click("text=Filter");
+  await page.locator("h2", { hasText: "Devices of" }).waitFor();
+  check("bob's phone is listed with its button", (await page.locator("#devices tbody tr").count()) === 1);
+  await page.click("text=Send test push");
+  await page.locator(".test-result").waitFor();
+  const notSent = await page.textContent(".test-result");
+  check("a test push without credentials says why nothing was sent", notSent.includes("no apns credentials"), notSent);
+  const p8 = generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey.export({ type: "pkcs8", format: "pem" });
+  await signed(appKey, rotated, "PUT", "/v1/push/credentials/apns", {
+    key_id: "ABC123DEFG",
+    team_id: "TEAM123456",
+    bundle_id: "com.example.chat",
+    private_key: String(p8),
+  });
+  await settled(page);
+  await page.click("text=Send test push");
+  await page.locator(".test-result .outcome").waitFor();
+  const answer = await page.textContent(".test-result");
+  check("the provider's answer shows: failed, not reached", answer.includes("failed") && answer.includes("apns was not reached") && answer.includes("network"), answer);
+  check("the attempt is in the log", (await page.locator("#log tbody tr").count()) === 1);
+  await shot(page, "push");
+
   // Usage: the message sent above becomes a point on the chart once its node writes its
   // counters (every 5 s); uPlot draws it into a canvas, with no inline script.
   await page.click("nav.tabs >> text=Usage");
@@ -246,6 +280,7 @@ try {
     [appUrl.replace(base, ""), "app-phone"],
     [`${appUrl.replace(base, "")}/messages?conversation=${sent.conversation_id}`, "messages-phone"],
     [`${appUrl.replace(base, "")}/users`, null],
+    [`${appUrl.replace(base, "")}/push?user=bob`, null],
     [`${appUrl.replace(base, "")}/usage`, "usage-phone"],
   ]) {
     await small.goto(base + path);

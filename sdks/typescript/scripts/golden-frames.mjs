@@ -49,6 +49,12 @@ const client = {
   create_group: { id: "30", create_group: { group_id: "team", name: "Team", members: ["bob", "carol"], announcement: "hi all", metadata: { topic: "work" } } },
   mute_member: { id: "41", mute_member: { group_id: "team", user_id: "carol", until: "1798761600000" } },
   update_friend: { id: "24", update_friend: { friend_id: "bob", remark: "", tags: ["work"], set_tags: true } },
+  register_push_token: { id: "70", register_push_token: { provider: "apns", token: "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90", environment: "sandbox", locale: "en-GB" } },
+  update_push_token_clear_locale: { id: "71", update_push_token: { device_id: "dev_01jh0000000000000000000000", token: "00000000000000000000000000000000000000000000000000000000000000ff", locale: "" } },
+  remove_push_token: { id: "72", remove_push_token: { device_id: "dev_01jh0000000000000000000000" } },
+  update_push_settings: { id: "73", update_push_settings: { dnd: { start: "22:00", end: "07:00", utc_offset_minutes: 60 }, mute: ["g:climbers"], unmute: ["d:alice:bob"] } },
+  update_push_settings_clear_dnd: { id: "75", update_push_settings: { clear_dnd: true } },
+  get_push_settings: { id: "74", get_push_settings: {} },
 };
 
 const server = {
@@ -73,6 +79,9 @@ const server = {
   kicked: { kicked: { code: "session_replaced", reason: "a newer session of this user on this platform" } },
   error_rate_limited: { id: "3", error: { code: "rate_limited", message: "too many sends", retry_after_ms: "250" } },
   error_push: { error: { code: "slow_consumer", message: "the outbound queue overflowed" } },
+  push_device: { id: "70", push_device: { device_id: "dev_01jh0000000000000000000000", provider: "apns", token: "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90", environment: "sandbox", locale: "en-GB", created_at: "1767225600456", updated_at: "1767225600456" } },
+  push_settings: { id: "73", push_settings: { dnd: { start: "22:00", end: "07:00", utc_offset_minutes: 60 }, muted_conversations: ["g:climbers"] } },
+  push_settings_none: { id: "74", push_settings: {} },
 };
 
 const hex = (b) => Buffer.from(b).toString("hex");

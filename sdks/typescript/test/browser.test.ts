@@ -6,6 +6,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { ServerClient } from "../src/server/index.js";
 import { TernServer, type App } from "./tern.js";
 
 const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -177,5 +178,30 @@ describe("web chat in Chromium", () => {
     const alice = await login("wb-alice");
     await alice.page.click('.conv[data-id="d:wb-alice:wb-erin"]');
     await expect.poll(() => shown(alice.page)).toEqual(["from the last visit"]);
+  });
+
+  it("the browser bundle registers a web push token and sets do-not-disturb hours", async () => {
+    const { page } = await login("wb-fay");
+    const token = (await (await fetch(new URL("/api/token", webChat.url), { method: "POST", body: '{"user":"wb-fay"}' })).json()).token;
+    const got = await page.evaluate(
+      `(async ([token, url]) => {
+        const { Client } = await import("/tern.min.js");
+        const c = new Client({ url, token, deviceId: "fay-browser" });
+        await c.connect();
+        const device = await c.registerPushToken({ provider: "fcm", token: "web-push:fay-1", locale: navigator.language });
+        const settings = await c.updatePushSettings({ dnd: { start: "21:00", end: "08:00", utcOffsetMinutes: 120 } });
+        let refused = "";
+        try { await c.registerPushToken({ provider: "apns", token: "nope" }); } catch (e) { refused = e.code; }
+        c.close();
+        return { device, settings, refused };
+      })(${JSON.stringify([token, server.base])})`,
+    ) as { device: { deviceId: string; provider: string }; settings: unknown; refused: string };
+    expect(got.device).toMatchObject({ provider: "fcm", token: "web-push:fay-1" });
+    expect(got.settings).toEqual({ dnd: { start: "21:00", end: "08:00", utcOffsetMinutes: 120 }, mutedConversations: [] });
+    expect(got.refused).toBe("invalid_argument");
+    const api = new ServerClient({ baseUrl: server.base, appKey: app.appKey, appSecret: app.appSecret });
+    const devices = (await api.listDevices("wb-fay")).devices;
+    expect(devices.map((d) => d.device_id)).toEqual([got.device.deviceId]);
+    expect((await api.pushSettings("wb-fay")).dnd).toEqual({ start: "21:00", end: "08:00", utc_offset_minutes: 120 });
   });
 });

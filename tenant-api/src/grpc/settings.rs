@@ -5,7 +5,7 @@
 //! other.
 
 use serde_json::{Map, Value};
-use tern_platform::domain::{now_ms, App, AppSettings};
+use tern_platform::domain::{now_ms, App, AppSettings, PushSettings};
 use tern_platform::proto::server_v1 as pb;
 use tern_platform::store::{OutboxEvent, StoreError};
 use tern_platform::webhook::{parse_spec, spec_of, BeforeSendSpec, WebhookSpec};
@@ -37,7 +37,44 @@ fn settings(v: &AppSettings) -> pb::AppSettings {
         room_send_rate_per_second: v.room_send_rate_per_second,
         room_backlog: v.room_backlog,
         broadcast_rate_per_second: v.broadcast_rate_per_second,
+        push: Some(push_to_pb(&v.push)),
     }
+}
+
+fn push_to_pb(p: &PushSettings) -> pb::AppPushSettings {
+    pb::AppPushSettings {
+        show_preview: Some(p.show_preview),
+        badge: Some(p.badge),
+        mention_only_group_size: p.mention_only_group_size as u64,
+        templates: p
+            .templates
+            .iter()
+            .map(|(k, t)| {
+                let t = pb::PushTemplate {
+                    title: t.title.clone(),
+                    body: t.body.clone(),
+                };
+                (k.clone(), t)
+            })
+            .collect(),
+    }
+}
+
+/// The push policy as the JSON REST's PATCH takes (an unset switch is its default, as an
+/// absent JSON field is); the platform checks it (template placeholders, lengths).
+fn push_patch(p: pb::AppPushSettings) -> Value {
+    let defaults = PushSettings::default();
+    let templates: Map<String, Value> = p
+        .templates
+        .into_iter()
+        .map(|(k, t)| (k, serde_json::json!({"title": t.title, "body": t.body})))
+        .collect();
+    serde_json::json!({
+        "show_preview": p.show_preview.unwrap_or(defaults.show_preview),
+        "badge": p.badge.unwrap_or(defaults.badge),
+        "mention_only_group_size": p.mention_only_group_size,
+        "templates": templates,
+    })
 }
 
 /// The fields that are set, as the JSON patch REST's `PATCH /v1/app/settings` takes.
@@ -80,6 +117,7 @@ fn patch_of(r: pb::UpdateAppSettingsRequest) -> Value {
         "broadcast_rate_per_second",
         r.broadcast_rate_per_second.map(Value::from),
     );
+    put("push", r.push.map(push_patch));
     Value::Object(m)
 }
 

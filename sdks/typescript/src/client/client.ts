@@ -27,6 +27,11 @@ import type {
   EventType,
   Message,
   MessageChange,
+  PushDevice,
+  PushSettings,
+  PushSettingsChange,
+  PushTokenChange,
+  PushTokenInit,
   SendAck,
   Target,
   TernEvent,
@@ -1170,5 +1175,45 @@ export class Client {
   }
   listReaders(groupId: string, msgId: string, options: { unread?: boolean; after?: string; limit?: number } = {}) {
     return this.command("listReaders", { groupId, msgId, ...options }, "readers");
+  }
+
+  // offline push (docs/push.md): this device's push token, the user's mute and do-not-disturb
+
+  /**
+   * Registers this device's push token (APNs or FCM) for the connected user, so messages
+   * reach it while no session is connected. The same token again keeps its device id (and
+   * moves to this user if another had it); keep `deviceId` to update or remove it later.
+   */
+  registerPushToken(t: PushTokenInit): Promise<PushDevice> {
+    return this.command(
+      "registerPushToken",
+      { provider: t.provider, token: t.token, bundleId: t.bundleId, environment: t.environment, locale: t.locale },
+      "pushDevice",
+    );
+  }
+  /** A rotated token, or a new environment or locale (`""` clears it), for a device of the connected user. */
+  updatePushToken(deviceId: string, change: PushTokenChange): Promise<PushDevice> {
+    return this.command(
+      "updatePushToken",
+      { deviceId, token: change.token, environment: change.environment, locale: change.locale },
+      "pushDevice",
+    );
+  }
+  /** Removes a device of the connected user (on sign-out): no more pushes reach it. */
+  async removePushToken(deviceId: string): Promise<void> {
+    await this.command("removePushToken", { deviceId }, "ok");
+  }
+  /** The connected user's do-not-disturb hours and muted conversations. */
+  pushSettings(): Promise<PushSettings> {
+    return this.command("getPushSettings", {}, "pushSettings");
+  }
+  /** Changes the connected user's push settings, all or nothing; answers them as they now are. */
+  updatePushSettings(change: PushSettingsChange): Promise<PushSettings> {
+    const dnd = change.dnd && { start: change.dnd.start, end: change.dnd.end, utcOffsetMinutes: change.dnd.utcOffsetMinutes ?? 0 };
+    return this.command(
+      "updatePushSettings",
+      { dnd, clearDnd: change.clearDnd ?? false, mute: change.mute ?? [], unmute: change.unmute ?? [] },
+      "pushSettings",
+    );
   }
 }

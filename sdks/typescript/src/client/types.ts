@@ -26,6 +26,55 @@ export type RoomJoined = Plain<pb.RoomJoined>;
 export type Extension = Plain<pb.Extension>;
 export type ReactionSummary = Plain<pb.ReactionSummary>;
 export type ReadCount = Plain<pb.ReadCount>;
+/** A device registered for offline pushes (docs/push.md). */
+export type PushDevice = Plain<pb.PushDeviceInfo>;
+/** The connected user's do-not-disturb hours (`dnd`, absent: none) and muted conversations. */
+export type PushSettings = Plain<pb.PushSettingsInfo>;
+
+/** A push token to register for the connected user. */
+export interface PushTokenInit {
+  provider: "apns" | "fcm";
+  /** APNs: the device token in hex (64 to 200 characters). FCM: the registration token. */
+  token: string;
+  /** APNs only: the app's bundle id, when it differs from the one in the app's credentials. */
+  bundleId?: string;
+  /** `production` by default; APNs development builds use `sandbox`. */
+  environment?: "sandbox" | "production";
+  /** The device's locale (`en-US`). */
+  locale?: string;
+}
+
+/** A change of a registered device; absent parts are kept. */
+export interface PushTokenChange {
+  /** A rotated token from the provider for the same device. */
+  token?: string;
+  environment?: "sandbox" | "production";
+  /** `""` clears it. */
+  locale?: string;
+}
+
+/**
+ * Do-not-disturb hours: no pushes from `start` to `end` (local times of day, `"22:00"`,
+ * `"07:00"`; an end before the start runs over midnight), local time being UTC plus
+ * `utcOffsetMinutes` (-840 to 840; 0 by default).
+ */
+export interface DndHours {
+  start: string;
+  end: string;
+  utcOffsetMinutes?: number;
+}
+
+/** A change of the connected user's push settings, applied all or nothing; empty parts change nothing. */
+export interface PushSettingsChange {
+  /** New do-not-disturb hours. */
+  dnd?: DndHours;
+  /** Removes the do-not-disturb hours (refused together with `dnd`). */
+  clearDnd?: boolean;
+  /** Conversations whose messages stop being pushed to this user (at most 100); live delivery is unchanged. */
+  mute?: string[];
+  /** Applied after `mute` (at most 100). */
+  unmute?: string[];
+}
 
 export type Target = { user: string } | { group: string } | { room: string };
 

@@ -225,4 +225,73 @@ export class ServerClient {
       path: { group_id: groupId, user_id: userId },
     });
   }
+
+  // ---- offline push (docs/push.md) ----
+
+  /** Registers a device of `userId` for offline pushes; the same token again keeps its device id. */
+  registerDevice(userId: string, device: Schemas["RegisterDevice"]) {
+    return this.request("post", "/v1/users/{user_id}/devices", { path: { user_id: userId }, body: device });
+  }
+
+  /** The devices `userId` registered, oldest first. */
+  listDevices(userId: string) {
+    return this.request("get", "/v1/users/{user_id}/devices", { path: { user_id: userId } });
+  }
+
+  /** A rotated token, or a new environment or locale (`""` clears it), for a device of `userId`. */
+  updateDevice(userId: string, deviceId: string, change: Schemas["UpdateDevice"]) {
+    return this.request("patch", "/v1/users/{user_id}/devices/{device_id}", {
+      path: { user_id: userId, device_id: deviceId },
+      body: change,
+    });
+  }
+
+  removeDevice(userId: string, deviceId: string) {
+    return this.request("delete", "/v1/users/{user_id}/devices/{device_id}", {
+      path: { user_id: userId, device_id: deviceId },
+    });
+  }
+
+  /** Sends a test notification to one device now; answers with its log line (the provider's status and reason). */
+  testPush(userId: string, deviceId: string) {
+    return this.request("post", "/v1/users/{user_id}/devices/{device_id}/test-push", {
+      path: { user_id: userId, device_id: deviceId },
+    });
+  }
+
+  /** `userId`'s do-not-disturb hours and muted conversations. */
+  pushSettings(userId: string) {
+    return this.request("get", "/v1/users/{user_id}/push-settings", { path: { user_id: userId } });
+  }
+
+  /** Changes `userId`'s push settings: `dnd` (`null` clears), `mute`, `unmute`. */
+  updatePushSettings(userId: string, change: Schemas["UpdatePushSettings"]) {
+    return this.request("patch", "/v1/users/{user_id}/push-settings", { path: { user_id: userId }, body: change });
+  }
+
+  /** The delivery log, newest first, by user, device or message; pass `next_cursor` on. */
+  pushLog(query: { user_id?: string; device_id?: string; msg_id?: string; cursor?: string | null; limit?: number } = {}) {
+    return this.request("get", "/v1/push/log", { query });
+  }
+
+  /** The app's APNs and FCM credentials, by provider (never the keys). */
+  pushCredentials() {
+    return this.request("get", "/v1/push/credentials", {});
+  }
+
+  /** Sets the APNs token-auth credentials (the .p8 key's text, key id, team id, bundle id). */
+  setApnsCredentials(credentials: Schemas["SetApnsCredentials"]) {
+    return this.request("put", "/v1/push/credentials/apns", { body: credentials });
+  }
+
+  /** Sets the FCM HTTP v1 credentials (the service-account JSON, as an object or its text). */
+  setFcmCredentials(serviceAccount: Record<string, unknown> | string) {
+    // The server takes the JSON's text as well as the object (the schema names only the object).
+    const service_account = serviceAccount as Record<string, unknown>;
+    return this.request("put", "/v1/push/credentials/fcm", { body: { service_account } });
+  }
+
+  removePushCredentials(provider: "apns" | "fcm") {
+    return this.request("delete", "/v1/push/credentials/{provider}", { path: { provider } });
+  }
 }
