@@ -71,7 +71,7 @@ for t in "${targets[@]}"; do
   read -r rc took <"$dir/result"
   execs="$(sed -n 's/^stat::number_of_executed_units: //p' "$dir/log" | tail -1)"
   corp="$(grep -o 'corp: [0-9]*/[0-9]*[a-zA-Z]*' "$dir/log" | tail -1 | sed 's/corp: //')"
-  crashes="$(find "$dir" -maxdepth 1 -name 'crash-*' -o -maxdepth 1 -name 'timeout-*' -o -maxdepth 1 -name 'oom-*' | wc -l)"
+  crashes="$(find "$dir" -maxdepth 1 \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)"
   printf '| %s | %s | %s | %s | %s |\n' "$t" "$took" "${execs:-?}" "${corp:-?}" "$crashes"
   if [ "$rc" -ne 0 ] || [ "$crashes" -ne 0 ]; then
     failed=1
