@@ -158,6 +158,22 @@ mod tests {
     }
 
     #[test]
+    fn numbers_are_read_as_the_nearest_double() {
+        // Found by the ws_frame_proto fuzz target: serde_json's default parser read these one
+        // step off (1.5000003539171303 as 1.5000003539171305), so a number in a message's
+        // content changed between the sender and a JSON reader. The workspace now turns on
+        // serde_json's `float_roundtrip`.
+        for text in ["1.5000003539171303", "1.5000000000000067"] {
+            let exact: f64 = text.parse().unwrap();
+            let read: f64 = from_str(text).unwrap();
+            assert_eq!(read, exact, "{text}");
+            assert_eq!(serde_json::to_string(&read).unwrap(), text);
+            let doc: Value = from_str(&format!(r#"{{"content":{{"n":{text}}}}}"#)).unwrap();
+            assert_eq!(doc["content"]["n"].as_f64(), Some(exact), "{text}");
+        }
+    }
+
+    #[test]
     fn documents_without_repeats_parse_as_serde_json_would() {
         let doc = r#"{"a":[1,2.5,"x",null,true],"b":{"a":{"b":1}},"c":{}}"#;
         assert_eq!(

@@ -44,6 +44,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use auth::{AuthRejection, SessionAuthenticator};
 pub use close::codes as close_codes;
+/// The frame codec on its own, for the fuzz targets (platform/fuzz): what a client's
+/// WebSocket data message is parsed with, and what a server frame is written with.
+pub use codec::{decode as decode_client_frame, encode as encode_server_frame, DecodeError, Encoding, Incoming};
 pub use codec::{JSON_SUBPROTOCOL, PROTO_SUBPROTOCOL};
 pub use config::GatewayConfig;
 pub use gateway::{Gateway, GatewayError, GatewayState};

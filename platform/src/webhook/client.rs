@@ -229,6 +229,12 @@ struct Target {
     port: u16,
 }
 
+/// The syntax checks of [`validate_webhook_url`] alone, without resolving the host: an
+/// absolute http(s) URL with a host and no credentials.
+pub fn check_webhook_url_syntax(url: &str) -> Result<(), WebhookError> {
+    parse_target(url).map(|_| ())
+}
+
 fn parse_target(url: &str) -> Result<Target, WebhookError> {
     let parsed = Url::parse(url.trim()).map_err(|e| WebhookError::InvalidUrl(e.to_string()))?;
     match parsed.scheme() {

@@ -23,9 +23,9 @@ pub mod worker;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use before_send::HttpBeforeSendHook;
 pub use breaker::BreakerState;
-pub use client::{validate_webhook_url, WebhookClient, WebhookError};
+pub use client::{check_webhook_url_syntax, validate_webhook_url, WebhookClient, WebhookError};
 pub use secrets::{StaticSecrets, StoreSecrets, WebhookSecrets};
-pub use settings::{parse_spec, spec_of, BeforeSendSpec, InvalidWebhookConfig, WebhookSpec, EVENT_TYPES};
+pub use settings::{parse_spec, settings_of, spec_of, BeforeSendSpec, InvalidWebhookConfig, WebhookSpec, EVENT_TYPES};
 pub use worker::WorkerConfig;
 
 use crate::domain::{App, UnixMillis};

@@ -86,6 +86,12 @@ pub async fn parse_spec(spec: WebhookSpec, allow_private: bool) -> Result<Webhoo
             .await
             .map_err(|e| invalid(format!("url: {e}")))?;
     }
+    settings_of(spec)
+}
+
+/// Every check of [`parse_spec`] but the URL's (which resolves its host): the events and
+/// the before-send hook. `parse_spec` is this after the URL has passed.
+pub fn settings_of(spec: WebhookSpec) -> Result<WebhookSettings, InvalidWebhookConfig> {
     for e in &spec.events {
         if !EVENT_TYPES.contains(&e.as_str()) {
             return Err(invalid(format!("unknown event {e:?}")));
@@ -195,6 +201,28 @@ mod tests {
         let settings = parse_spec(s.clone(), true).await.unwrap();
         assert_eq!(settings.before_send.policy, FailurePolicy::FailClosed);
         assert_eq!(spec_of(&settings), s);
+    }
+
+    #[test]
+    fn settings_of_checks_everything_but_the_url_and_never_resolves() {
+        // `.invalid` never resolves: only `parse_spec` would look it up (and refuse it).
+        let s = WebhookSpec {
+            url: Some("https://hooks.example.invalid/tern".into()),
+            events: vec!["message.sent".into()],
+            before_send: None,
+        };
+        let settings = settings_of(s.clone()).unwrap();
+        assert_eq!(settings.url.as_deref(), Some("https://hooks.example.invalid/tern"));
+        assert!(settings_of(WebhookSpec {
+            events: vec!["message.exploded".into()],
+            ..s
+        })
+        .unwrap_err()
+        .0
+        .contains("unknown event"));
+        assert!(crate::webhook::check_webhook_url_syntax("https://hooks.example.invalid/tern").is_ok());
+        assert!(crate::webhook::check_webhook_url_syntax("https://u:p@example.com/").is_err());
+        assert!(crate::webhook::check_webhook_url_syntax("ftp://example.com/").is_err());
     }
 
     #[tokio::test]
