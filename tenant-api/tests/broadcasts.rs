@@ -248,7 +248,11 @@ async fn content_checks_and_bad_input(s: TestServer) {
         "invalid_argument"
     );
 }
-on_every_store!(broadcast_content_checks_and_bad_input, content_checks_and_bad_input, with_worker);
+on_every_store!(
+    broadcast_content_checks_and_bad_input,
+    content_checks_and_bad_input,
+    with_worker
+);
 
 mod grpc {
 

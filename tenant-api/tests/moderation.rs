@@ -82,7 +82,11 @@ async fn word_lists_filter_every_send(s: TestServer) {
     assert_eq!(last_text(c, "d:alice:bob").await, "darn forbidden");
     assert_eq!(code_of(c.delete_word_list("mild").await), (404, "not_found".to_owned()));
 }
-on_every_store!(word_lists_filter_every_send_on_every_store, word_lists_filter_every_send, with_worker);
+on_every_store!(
+    word_lists_filter_every_send_on_every_store,
+    word_lists_filter_every_send,
+    with_worker
+);
 
 async fn word_list_input_is_checked(s: TestServer) {
     let a = s.app("a").await;
@@ -142,7 +146,11 @@ async fn word_list_input_is_checked(s: TestServer) {
         .unwrap();
     assert_eq!(res.status().as_u16(), 401);
 }
-on_every_store!(word_list_input_is_checked_on_every_store, word_list_input_is_checked, with_worker);
+on_every_store!(
+    word_list_input_is_checked_on_every_store,
+    word_list_input_is_checked,
+    with_worker
+);
 
 async fn apps_cannot_touch_each_others_moderation(s: TestServer) {
     let a = s.app("a").await;
@@ -189,7 +197,11 @@ async fn apps_cannot_touch_each_others_moderation(s: TestServer) {
     bc.ban_user("alice", None, "").await.unwrap();
     a.client.send_text("alice", "bob", "a1", "still here").await.unwrap();
 }
-on_every_store!(apps_cannot_touch_each_others_moderation_on_every_store, apps_cannot_touch_each_others_moderation, with_worker);
+on_every_store!(
+    apps_cannot_touch_each_others_moderation_on_every_store,
+    apps_cannot_touch_each_others_moderation,
+    with_worker
+);
 
 async fn bans_and_mutes_stop_sends(s: TestServer) {
     let a = s.app("a").await;
@@ -270,7 +282,11 @@ async fn bans_and_mutes_stop_sends(s: TestServer) {
     let u: Value = c.request("POST", "/v1/users/bob/ban", None).await.unwrap();
     assert_eq!(u["banned_until"], json!(FOREVER));
 }
-on_every_store!(bans_and_mutes_stop_sends_on_every_store, bans_and_mutes_stop_sends, with_worker);
+on_every_store!(
+    bans_and_mutes_stop_sends_on_every_store,
+    bans_and_mutes_stop_sends,
+    with_worker
+);
 
 // ---- gRPC ------------------------------------------------------------------------------
 

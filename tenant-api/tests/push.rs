@@ -414,7 +414,13 @@ async fn server_with_double(
 async fn set_credentials(c: &ServerClient, p8: &str) {
     call(c, "PUT", "/v1/push/credentials/apns", Some(apns_body(p8))).await;
     let sa = test_keys::service_account("demo-project", "push@demo-project.iam.gserviceaccount.com");
-    call(c, "PUT", "/v1/push/credentials/fcm", Some(json!({"service_account": sa}))).await;
+    call(
+        c,
+        "PUT",
+        "/v1/push/credentials/fcm",
+        Some(json!({"service_account": sa})),
+    )
+    .await;
 }
 
 async fn send(c: &ServerClient, from: &str, to: Value, text: &str, key: &str) -> Value {
@@ -980,7 +986,9 @@ async fn pushes_start_and_stop_with_the_credentials(
 ) {
     let (s, a, double, p8) = server_with_double(store, dir).await;
     let c = &a.client;
-    c.upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})]).await.unwrap();
+    c.upsert_users(&[json!({"id": "alice"}), json!({"id": "bob"})])
+        .await
+        .unwrap();
     call(
         c,
         "POST",

@@ -113,7 +113,11 @@ async fn authentication_failures_have_their_codes(s: TestServer) {
     let (st, v, _) = raw(&s, (key, &a.secret), "GET", p, b"", now_s(), &nonce()).await;
     assert_eq!((st, code(&v)), (403, "app_suspended"));
 }
-on_every_store!(authentication_failures, authentication_failures_have_their_codes, with_worker);
+on_every_store!(
+    authentication_failures,
+    authentication_failures_have_their_codes,
+    with_worker
+);
 
 async fn users_lifecycle(s: TestServer) {
     let a = s.app("a").await;

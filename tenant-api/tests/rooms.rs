@@ -170,7 +170,11 @@ async fn registry_history_and_dismissal(s: TestServer) {
     c.create_room("lobby", None, None).await.unwrap();
     assert_eq!(c.send_room_text("bob", "lobby", "fresh", "again").await.unwrap().seq, 1);
 }
-on_every_store!(rooms_registry_history_and_dismissal, registry_history_and_dismissal, with_worker);
+on_every_store!(
+    rooms_registry_history_and_dismissal,
+    registry_history_and_dismissal,
+    with_worker
+);
 
 async fn rate_and_mutes_from_the_server_door(s: TestServer) {
     let a = s.app("a").await;
@@ -365,7 +369,11 @@ async fn another_apps_rooms_are_not_found(s: TestServer) {
         "for a"
     );
 }
-on_every_store!(rooms_of_another_app_are_not_found, another_apps_rooms_are_not_found, with_worker);
+on_every_store!(
+    rooms_of_another_app_are_not_found,
+    another_apps_rooms_are_not_found,
+    with_worker
+);
 
 mod grpc {
 
