@@ -9,6 +9,11 @@ export class Proxy {
   private server: WebSocketServer;
   /** Server → client frames for which this returns true are dropped (once each). */
   dropIf: ((data: RawData, isBinary: boolean) => boolean) | undefined;
+  /** The next server → client frame for which this returns true is passed on, then that
+   * connection is cut (once). */
+  cutAfter: ((data: RawData, isBinary: boolean) => boolean) | undefined;
+  /** While true, connections are refused (cut as soon as they open). */
+  down = false;
   connections = 0;
   private open = new Set<WebSocket>();
 
@@ -19,6 +24,10 @@ export class Proxy {
       handleProtocols: (protocols) => [...protocols][0] ?? false,
     });
     this.server.on("connection", (client, req) => {
+      if (this.down) {
+        client.terminate();
+        return;
+      }
       this.connections++;
       this.open.add(client);
       const protocol = req.headers["sec-websocket-protocol"]?.split(",")[0]?.trim();
@@ -34,6 +43,12 @@ export class Proxy {
       up.on("message", (d, isBinary) => {
         if (this.dropIf?.(d, isBinary)) return;
         if (client.readyState === WebSocket.OPEN) client.send(d, { binary: isBinary });
+        if (this.cutAfter?.(d, isBinary)) {
+          this.cutAfter = undefined;
+          // Once the frame is written; nothing after it gets through.
+          client.close();
+          up.terminate();
+        }
       });
       const closeBoth = () => {
         this.open.delete(client);
@@ -60,6 +75,11 @@ export class Proxy {
   /** Sends this raw message to every client, as if the server had. */
   inject(data: string | Buffer, binary: boolean): void {
     for (const c of this.open) c.send(data, { binary });
+  }
+
+  /** Cuts every open connection. */
+  cutAll(): void {
+    for (const c of this.open) c.terminate();
   }
 
   async stop(): Promise<void> {

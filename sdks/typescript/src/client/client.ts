@@ -608,6 +608,7 @@ export class Client {
     }
     if (sync) this.#onSync(sync);
     else this.#write({ case: "sync", value: { sinceVersion: BigInt(this.#version) } }, { kind: "sync" });
+    this.#resumePulls();
     for (const key of [...this.#outbox.keys()].sort((a, b) => a - b)) this.#writeSend(key);
   }
 
@@ -788,6 +789,7 @@ export class Client {
           const out: Out[] = [];
           for (const c of r.changes) out.push(...t.change(c));
           t.pulledThrough(r.version);
+          if (!r.hasMore) t.changesOwed = undefined;
           this.#deliver(out);
           if (r.hasMore) this.#pullChanges(p.conv, r.version);
         }
@@ -820,7 +822,12 @@ export class Client {
     const changed: [string, number][] = [];
     for (const c of s.conversations) {
       const t = this.#timeline(c.conversationId);
-      if (t.started()) changed.push([c.conversationId, Math.max(this.#syncSince, t.watermark)]);
+      // Changes since the last sync, or since where a pull that a lost connection cut off
+      // stopped, if earlier.
+      if (t.started()) {
+        const since = t.changesOwed === undefined ? this.#syncSince : Math.min(t.changesOwed, this.#syncSince);
+        changed.push([c.conversationId, Math.max(since, t.watermark)]);
+      }
       t.baseline(c.readSeq);
       t.knownUpTo(c.lastSeq);
       convs.push(c.conversationId);
@@ -836,6 +843,25 @@ export class Client {
     }
   }
 
+  /**
+   * After a (re)connect's sync: a sync lists only what changed since the previous one, so
+   * a history or changes pull that a lost connection cut off is not listed again. Make
+   * every such pull again, whatever the sync listed (docs/protocol.md, "Sync"). Rooms are
+   * left out: their re-join brings their backlog.
+   */
+  #resumePulls(): void {
+    const pulling = new Set<string>();
+    for (const p of this.#pending.values()) if (p.kind === "changes") pulling.add(p.conv);
+    const convs = [...this.#timelines.keys()].sort();
+    for (const conv of convs) {
+      const t = this.#timelines.get(conv)!;
+      const owed = t.changesOwed;
+      if (owed !== undefined && !pulling.has(conv)) this.#pullChanges(conv, Math.max(owed, t.watermark));
+    }
+    // Changes first, so they apply to the messages held and the fill brings newer ones as they are now.
+    for (const conv of convs) if (!conv.startsWith("r:")) this.#fill(conv);
+  }
+
   #fill(conv: string): void {
     const t = this.#timelines.get(conv);
     const after = t?.gapAfter();
@@ -848,6 +874,8 @@ export class Client {
   }
 
   #pullChanges(conv: string, since: number): void {
+    const t = this.#timelines.get(conv);
+    if (t) t.changesOwed = since;
     this.#write(
       { case: "getChanges", value: { conversationId: conv, sinceVersion: BigInt(since), limit: 100 } },
       { kind: "changes", conv },

@@ -32,6 +32,8 @@ export class Timeline {
   watermark = 0;
   /** Seqs deleted for this user. */
   private deleted = new Set<number>();
+  /** A pull of changes from this version was started and has not reached its last page. */
+  changesOwed: number | undefined;
 
   baseline(seq: number): void {
     if (this.delivered === undefined) this.delivered = Math.max(seq, 0);
