@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::browser::{between, field, secrets_shown, Browser};
+use common::browser::{between, field, secrets_shown, tenant_with_app, Browser};
 use common::Server;
 use reqwest::{header, StatusCode};
 use tern_sdk::server::ServerClient;
@@ -27,40 +27,6 @@ fn start_with(env: &[(&str, &str)]) -> (Server, tempfile::TempDir) {
     let mut server = Server::start(dir.path(), &all);
     server.wait_for_line("tern: ready");
     (server, dir)
-}
-
-struct TenantWithApp {
-    tenant: String,
-    app: String,
-    app_key: String,
-    app_secret: String,
-}
-
-/// The operator creates a tenant and an app in it through the console.
-async fn tenant_with_app(op: &mut Browser, name: &str) -> TenantWithApp {
-    let created = op.change("/console/tenants", &[("name", name)]).await;
-    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
-    let tenant = created
-        .location()
-        .trim_start_matches("/console/t/")
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
-    let app_page = op
-        .change(&format!("/console/t/{tenant}/apps"), &[("name", "chat")])
-        .await;
-    assert_eq!(app_page.status, StatusCode::OK, "{}", app_page.body);
-    let secrets = secrets_shown(&app_page.body);
-    assert_eq!(secrets.len(), 2, "the AppSecret and the webhook secret are shown");
-    let app_key = between(&app_page.body, "<dt>AppKey</dt><dd><code>", "<").to_owned();
-    let app = between(&app_page.body, &format!("/console/t/{tenant}/apps/"), "\"").to_owned();
-    TenantWithApp {
-        tenant,
-        app,
-        app_key,
-        app_secret: secrets[0].clone(),
-    }
 }
 
 async fn operator(server: &Server) -> Browser {

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::browser::{between, secrets_shown, Browser};
+use common::browser::{between, tenant_with_app, Browser, TenantWithApp};
 use common::{eventually, Server};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -65,20 +65,12 @@ async fn the_push_page_shows_the_log_and_a_test_push_shows_the_providers_answer(
         op.sign_in(OPERATOR, OPERATOR_PASSWORD).await.status,
         StatusCode::SEE_OTHER
     );
-    let created = op.change("/console/tenants", &[("name", "Pushy")]).await;
-    let tenant = created
-        .location()
-        .trim_start_matches("/console/t/")
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
-    let app_page = op
-        .change(&format!("/console/t/{tenant}/apps"), &[("name", "chat")])
-        .await;
-    let secret = secrets_shown(&app_page.body)[0].clone();
-    let app_key = between(&app_page.body, "<dt>AppKey</dt><dd><code>", "<").to_owned();
-    let app_id = between(&app_page.body, &format!("/console/t/{tenant}/apps/"), "\"").to_owned();
+    let TenantWithApp {
+        tenant,
+        app: app_id,
+        app_key,
+        app_secret: secret,
+    } = tenant_with_app(&mut op, "Pushy").await;
     let app = format!("/console/t/{tenant}/apps/{app_id}");
     let added = op
         .change(

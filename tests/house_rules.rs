@@ -53,26 +53,32 @@ fn sources(trees: &[&str]) -> Vec<(PathBuf, String)> {
         .collect()
 }
 
+/// Every line of the sources under `trees` whose code (comments cut off) `breaks` the rule,
+/// as `path:line: text`.
+fn offending_lines(trees: &[&str], breaks: impl Fn(&str) -> bool) -> Vec<String> {
+    sources(trees)
+        .into_iter()
+        .flat_map(|(path, text)| {
+            text.lines()
+                .enumerate()
+                .filter(|(_, line)| breaks(line.split("//").next().unwrap_or("")))
+                .map(|(n, line)| format!("{}:{}: {}", path.display(), n + 1, line.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 #[test]
 fn the_grpc_door_never_calls_the_rest_door() {
     // The gRPC door, and the modules both doors share, which must not lean on REST either.
-    let offenders: Vec<String> = sources(&[
-        "tenant-api/src/grpc",
-        "tenant-api/src/input.rs",
-        "tenant-api/src/push_ops.rs",
-    ])
-    .into_iter()
-    .flat_map(|(path, text)| {
-        text.lines()
-            .enumerate()
-            .filter(|(_, line)| {
-                let code = line.split("//").next().unwrap_or("");
-                code.contains("crate::rest") || code.contains("super::rest") || code.contains("super::super::rest")
-            })
-            .map(|(n, line)| format!("{}:{}: {}", path.display(), n + 1, line.trim()))
-            .collect::<Vec<_>>()
-    })
-    .collect();
+    let offenders = offending_lines(
+        &[
+            "tenant-api/src/grpc",
+            "tenant-api/src/input.rs",
+            "tenant-api/src/push_ops.rs",
+        ],
+        |code| code.contains("crate::rest") || code.contains("super::rest") || code.contains("super::super::rest"),
+    );
     assert!(
         offenders.is_empty(),
         "gRPC and REST both call platform, never each other; move the shared operation into \
@@ -109,23 +115,13 @@ fn every_module_says_what_it_holds() {
 fn no_door_calls_the_store_itself() {
     // A door may hand the store to a platform operation (`store().as_ref()`, `.clone()`), but
     // every read and write of it is a platform operation, so each door gives the same answer.
-    let offenders: Vec<String> = sources(&["tenant-api/src", "push-gateway/src", "console/src"])
-        .into_iter()
-        .flat_map(|(path, text)| {
-            text.lines()
-                .enumerate()
-                .filter(|(_, line)| {
-                    let code = line.split("//").next().unwrap_or("");
-                    code.match_indices("store().").any(|(at, m)| {
-                        !["as_ref()", "clone()"]
-                            .iter()
-                            .any(|ok| code[at + m.len()..].starts_with(ok))
-                    })
-                })
-                .map(|(n, line)| format!("{}:{}: {}", path.display(), n + 1, line.trim()))
-                .collect::<Vec<_>>()
+    let offenders = offending_lines(&["tenant-api/src", "push-gateway/src", "console/src"], |code| {
+        code.match_indices("store().").any(|(at, m)| {
+            !["as_ref()", "clone()"]
+                .iter()
+                .any(|ok| code[at + m.len()..].starts_with(ok))
         })
-        .collect();
+    });
     assert!(
         offenders.is_empty(),
         "doors translate, platform decides: put these reads and writes in a platform operation:\n{}",

@@ -254,10 +254,7 @@ async fn a_device_that_was_offline_sees_each_change_once_when_it_reconnects() {
         assert_eq!(messages(&mut laptop_ev, 3).await.len(), 3);
 
         proxy.set_down(true);
-        next_matching(&mut laptop_ev, |e| {
-            matches!(e, Event::Connection(tern_sdk::ConnectionState::Disconnected { .. })).then_some(())
-        })
-        .await;
+        disconnected(&mut laptop_ev).await;
         // While the laptop is away:
         bob.edit(&b1.msg_id, text("b1, edited")).await.unwrap();
         phone.add_reaction(&b2.msg_id, "❤").await.unwrap();

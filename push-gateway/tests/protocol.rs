@@ -598,10 +598,7 @@ async fn a_replaced_token_is_used_on_the_next_reconnect() {
         .unwrap();
     alice.set_token(&app.token_with("alice", 2, 3600));
     alice.reconnect_now();
-    next_matching(&mut ev, |e| {
-        matches!(e, Event::Connection(ConnectionState::Disconnected { .. })).then_some(())
-    })
-    .await;
+    disconnected(&mut ev).await;
     let state = next_matching(&mut ev, |e| match e {
         Event::Connection(s @ (ConnectionState::Connected | ConnectionState::Closed { .. })) => Some(s),
         _ => None,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use support::*;
-use tern_sdk::{ChangeKind, ConnectionState, Event, Target};
+use tern_sdk::{ChangeKind, Event, Target};
 
 fn numbered(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("msg {i}")).collect()
@@ -27,10 +27,7 @@ async fn a_user_offline_for_500_messages_gets_them_all_in_order_exactly_once() {
     server.send_direct(&app, "alice", "bob", "msg 1").await;
     assert_eq!(texts(&mut bob_ev, 1).await[0].2, "msg 1");
     proxy.set_down(true);
-    next_matching(&mut bob_ev, |e| {
-        matches!(e, Event::Connection(ConnectionState::Disconnected { .. })).then_some(())
-    })
-    .await;
+    disconnected(&mut bob_ev).await;
 
     for text in numbered(501).into_iter().skip(1) {
         server.send_direct(&app, "alice", "bob", &text).await;
@@ -179,10 +176,7 @@ async fn a_pull_cut_off_by_a_lost_connection_is_made_again_on_the_next() {
     server.send_direct(&app, "alice", "bob", "msg 1").await;
     assert_eq!(texts(&mut bob_ev, 1).await[0].2, "msg 1");
     proxy.set_down(true);
-    next_matching(&mut bob_ev, |e| {
-        matches!(e, Event::Connection(ConnectionState::Disconnected { .. })).then_some(())
-    })
-    .await;
+    disconnected(&mut bob_ev).await;
     for text in numbered(5).into_iter().skip(1) {
         server.send_direct(&app, "alice", "bob", &text).await;
     }
@@ -190,10 +184,7 @@ async fn a_pull_cut_off_by_a_lost_connection_is_made_again_on_the_next() {
     // and is cut there: the pull of 2..=5 it starts is never answered.
     proxy.cut_next_after_first_frame();
     proxy.set_down(false);
-    next_matching(&mut bob_ev, |e| {
-        matches!(e, Event::Connection(ConnectionState::Disconnected { .. })).then_some(())
-    })
-    .await;
+    disconnected(&mut bob_ev).await;
 
     let got = texts(&mut bob_ev, 4).await;
     assert_eq!(got.iter().map(|(_, s, _)| *s).collect::<Vec<_>>(), vec![2, 3, 4, 5]);
@@ -222,17 +213,11 @@ async fn a_changes_pull_cut_off_by_a_lost_connection_is_made_again_on_the_next()
         .unwrap();
     assert_eq!(texts(&mut bob_ev, 1).await[0].2, "oops");
     proxy.set_down(true);
-    next_matching(&mut bob_ev, |e| {
-        matches!(e, Event::Connection(ConnectionState::Disconnected { .. })).then_some(())
-    })
-    .await;
+    disconnected(&mut bob_ev).await;
     alice.recall(&ack.msg_id).await.unwrap();
     proxy.cut_next_after_first_frame();
     proxy.set_down(false);
-    next_matching(&mut bob_ev, |e| {
-        matches!(e, Event::Connection(ConnectionState::Disconnected { .. })).then_some(())
-    })
-    .await;
+    disconnected(&mut bob_ev).await;
 
     let recalled = next_matching(&mut bob_ev, |e| match e {
         Event::Changed(c) => Some(c),

@@ -13,20 +13,46 @@ fn codes(e: &tonic::Status) -> (tonic::Code, Option<String>) {
     (e.code(), error_code(e))
 }
 
-#[tokio::test]
-async fn app_settings_over_grpc_match_rest() {
+type Apps = pb::apps_client::AppsClient<tonic::transport::Channel>;
+
+/// A server with two apps, and a gRPC `Apps` client to it.
+async fn two_apps() -> (TestServer, TestApp, TestApp, Apps) {
     let (_, store, dir) = stores().await.into_iter().next().unwrap();
     let s = TestServer::start(store, dir).await;
-    let ch = grpc_channel(&s).await;
+    let apps = Apps::new(grpc_channel(&s).await);
     let a = s.app("a").await;
     let b = s.app("b").await;
-    let mut apps = pb::apps_client::AppsClient::new(ch);
+    (s, a, b, apps)
+}
 
-    let got = apps
-        .get_app_settings(grpc_signed(&a, "/tern.server.v1.Apps/GetAppSettings", pb::Empty {}))
+async fn get_settings(apps: &mut Apps, app: &TestApp) -> pb::AppSettings {
+    apps.get_app_settings(grpc_signed(app, "/tern.server.v1.Apps/GetAppSettings", pb::Empty {}))
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+}
+
+async fn update_settings(
+    apps: &mut Apps,
+    app: &TestApp,
+    update: pb::UpdateAppSettingsRequest,
+) -> Result<pb::AppSettings, tonic::Status> {
+    apps.update_app_settings(grpc_signed(app, "/tern.server.v1.Apps/UpdateAppSettings", update))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// The app's settings as REST shows them now (this node's cached copy of the app dropped).
+async fn rest_settings(s: &TestServer, app: &TestApp) -> Value {
+    s.forget_credentials(&app.app.app_key);
+    app.client.request("GET", "/v1/app/settings", None).await.unwrap()
+}
+
+#[tokio::test]
+async fn app_settings_over_grpc_match_rest() {
+    let (s, a, b, mut apps) = two_apps().await;
+
+    let got = get_settings(&mut apps, &a).await;
     let rest: Value = a.client.request("GET", "/v1/app/settings", None).await.unwrap();
     assert_eq!(got.max_sessions_web as i64, rest["max_sessions_web"].as_i64().unwrap());
     assert_eq!(
@@ -41,16 +67,11 @@ async fn app_settings_over_grpc_match_rest() {
         room_backlog: Some(7),
         ..Default::default()
     };
-    let updated = apps
-        .update_app_settings(grpc_signed(&a, "/tern.server.v1.Apps/UpdateAppSettings", update))
-        .await
-        .unwrap()
-        .into_inner();
+    let updated = update_settings(&mut apps, &a, update).await.unwrap();
     assert!(updated.friendship_required_for_direct);
     assert_eq!(updated.room_backlog, 7);
     assert_eq!(updated.max_sessions_web, got.max_sessions_web);
-    s.forget_credentials(&a.app.app_key);
-    let rest: Value = a.client.request("GET", "/v1/app/settings", None).await.unwrap();
+    let rest = rest_settings(&s, &a).await;
     assert_eq!(rest["friendship_required_for_direct"], true);
     assert_eq!(rest["room_backlog"], 7);
     let other: Value = b.client.request("GET", "/v1/app/settings", None).await.unwrap();
@@ -62,16 +83,12 @@ async fn app_settings_over_grpc_match_rest() {
         room_backlog: Some(1),
         ..Default::default()
     };
-    let e = apps
-        .update_app_settings(grpc_signed(&a, "/tern.server.v1.Apps/UpdateAppSettings", bad))
-        .await
-        .unwrap_err();
+    let e = update_settings(&mut apps, &a, bad).await.unwrap_err();
     assert_eq!(
         codes(&e),
         (tonic::Code::InvalidArgument, Some("invalid_argument".into()))
     );
-    s.forget_credentials(&a.app.app_key);
-    let rest: Value = a.client.request("GET", "/v1/app/settings", None).await.unwrap();
+    let rest = rest_settings(&s, &a).await;
     assert_eq!(rest["room_backlog"], 7);
 
     // Unsigned.
@@ -84,18 +101,9 @@ async fn app_settings_over_grpc_match_rest() {
 
 #[tokio::test]
 async fn the_push_policy_over_grpc_matches_rest() {
-    let (_, store, dir) = stores().await.into_iter().next().unwrap();
-    let s = TestServer::start(store, dir).await;
-    let ch = grpc_channel(&s).await;
-    let a = s.app("a").await;
-    let b = s.app("b").await;
-    let mut apps = pb::apps_client::AppsClient::new(ch);
+    let (s, a, b, mut apps) = two_apps().await;
 
-    let got = apps
-        .get_app_settings(grpc_signed(&a, "/tern.server.v1.Apps/GetAppSettings", pb::Empty {}))
-        .await
-        .unwrap()
-        .into_inner();
+    let got = get_settings(&mut apps, &a).await;
     let push = got.push.unwrap();
     assert_eq!(
         (push.show_preview, push.badge, push.mention_only_group_size),
@@ -123,11 +131,7 @@ async fn the_push_policy_over_grpc_matches_rest() {
         }),
         ..Default::default()
     };
-    let updated = apps
-        .update_app_settings(grpc_signed(&a, "/tern.server.v1.Apps/UpdateAppSettings", update))
-        .await
-        .unwrap()
-        .into_inner();
+    let updated = update_settings(&mut apps, &a, update).await.unwrap();
     let push = updated.push.unwrap();
     assert_eq!(
         (push.show_preview, push.badge, push.mention_only_group_size),
@@ -135,8 +139,7 @@ async fn the_push_policy_over_grpc_matches_rest() {
     );
     assert_eq!(push.templates["text"].title.as_deref(), Some("{sender} in {group}"));
     assert_eq!(push.templates["text"].body, None);
-    s.forget_credentials(&a.app.app_key);
-    let rest: Value = a.client.request("GET", "/v1/app/settings", None).await.unwrap();
+    let rest = rest_settings(&s, &a).await;
     assert_eq!(
         rest["push"],
         json!({"show_preview": false, "badge": true, "mention_only_group_size": 50,
@@ -150,11 +153,7 @@ async fn the_push_policy_over_grpc_matches_rest() {
         room_backlog: Some(9),
         ..Default::default()
     };
-    let kept = apps
-        .update_app_settings(grpc_signed(&a, "/tern.server.v1.Apps/UpdateAppSettings", unrelated))
-        .await
-        .unwrap()
-        .into_inner();
+    let kept = update_settings(&mut apps, &a, unrelated).await.unwrap();
     assert_eq!(kept.push.unwrap().mention_only_group_size, 50);
 
     // A template with a placeholder the platform does not fill: REST's code, nothing changed.
@@ -173,16 +172,12 @@ async fn the_push_policy_over_grpc_matches_rest() {
         }),
         ..Default::default()
     };
-    let e = apps
-        .update_app_settings(grpc_signed(&a, "/tern.server.v1.Apps/UpdateAppSettings", bad))
-        .await
-        .unwrap_err();
+    let e = update_settings(&mut apps, &a, bad).await.unwrap_err();
     assert_eq!(
         codes(&e),
         (tonic::Code::InvalidArgument, Some("invalid_argument".into()))
     );
-    s.forget_credentials(&a.app.app_key);
-    let rest: Value = a.client.request("GET", "/v1/app/settings", None).await.unwrap();
+    let rest = rest_settings(&s, &a).await;
     assert_eq!(rest["push"]["mention_only_group_size"], 50);
     assert_eq!(rest["push"]["show_preview"], false);
 }

@@ -128,3 +128,40 @@ pub fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
     let at = html.find(start).unwrap_or_else(|| panic!("no {start:?} in {html}")) + start.len();
     &html[at..at + html[at..].find(end).unwrap()]
 }
+
+/// A tenant and an app the operator made through the console, with what the app page showed
+/// once: the AppKey and the AppSecret.
+pub struct TenantWithApp {
+    pub tenant: String,
+    /// The app's id (its page is `/console/t/{tenant}/apps/{app}`).
+    pub app: String,
+    pub app_key: String,
+    pub app_secret: String,
+}
+
+/// The signed-in operator creates a tenant named `name` and an app `chat` in it.
+pub async fn tenant_with_app(op: &mut Browser, name: &str) -> TenantWithApp {
+    let created = op.change("/console/tenants", &[("name", name)]).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let tenant = created
+        .location()
+        .trim_start_matches("/console/t/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let app_page = op
+        .change(&format!("/console/t/{tenant}/apps"), &[("name", "chat")])
+        .await;
+    assert_eq!(app_page.status, StatusCode::OK, "{}", app_page.body);
+    let secrets = secrets_shown(&app_page.body);
+    assert_eq!(secrets.len(), 2, "the AppSecret and the webhook secret are shown");
+    let app_key = between(&app_page.body, "<dt>AppKey</dt><dd><code>", "<").to_owned();
+    let app = between(&app_page.body, &format!("/console/t/{tenant}/apps/"), "\"").to_owned();
+    TenantWithApp {
+        tenant,
+        app,
+        app_key,
+        app_secret: secrets[0].clone(),
+    }
+}

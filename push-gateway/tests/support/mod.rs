@@ -274,6 +274,14 @@ pub async fn next_matching<T>(events: &mut Events, mut pick: impl FnMut(Event) -
     .expect("timed out waiting for an event")
 }
 
+/// Waits until the client says its connection is lost (skipping other events).
+pub async fn disconnected(events: &mut Events) {
+    next_matching(events, |e| {
+        matches!(e, Event::Connection(tern_sdk::ConnectionState::Disconnected { .. })).then_some(())
+    })
+    .await
+}
+
 /// Collects the texts of the next `n` messages (skipping other events).
 pub async fn texts(events: &mut Events, n: usize) -> Vec<(String, i64, String)> {
     let mut out = Vec::new();
