@@ -154,7 +154,7 @@ async fn grpc_takes_and_gives_gzip_and_zstd() {
     assert_eq!(page.messages.len(), 50);
 
     // A client that does not accept gzip gets the same page uncompressed.
-    let mut plain_client = pb::messages_client::MessagesClient::new(channel);
+    let mut plain_client = pb::messages_client::MessagesClient::new(channel.clone());
     let answer = plain_client.history(request()).await.unwrap();
     assert!(answer.metadata().get("grpc-encoding").is_none());
     assert_eq!(answer.into_inner(), page);
