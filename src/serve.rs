@@ -125,7 +125,7 @@ pub async fn run(config: Config, args: ServeArgs, telemetry: Telemetry) -> Resul
         .await
         .map_err(|e| CommandError::Serve(format!("cannot listen on {}: {e}", config.http_addr)))?;
     let http_addr = listener.local_addr().map_err(|e| CommandError::Serve(e.to_string()))?;
-    let grpc_listener = if roles.contains(&Role::Api) {
+    let grpc_listener = if roles.contains(&Role::Api) || roles.contains(&Role::Gateway) {
         Some(
             tokio::net::TcpListener::bind(config.grpc_addr)
                 .await
@@ -421,8 +421,9 @@ async fn connect_and_migrate(config: &Config, no_migrate: bool) -> Result<Arc<dy
 ///   the gRPC server API on its own listener, and the operations console
 ///   (`tern_console::router`, HTML under `/console`) beside them;
 /// - `Role::Worker`: the webhook outbox worker, run by the engine (`EngineConfig::run_worker`);
-/// - `Role::Gateway`: the SDK WebSocket (`/v1/connect`) on the HTTP listener, sharing the
-///   engine's pipeline, so a message sent through any door reaches the sessions here.
+/// - `Role::Gateway`: the SDK WebSocket (`/v1/connect`) on the HTTP listener and its gRPC
+///   twin (`tern.client.v1.Gateway/Connect`) on the gRPC port, sharing the engine's
+///   pipeline, so a message sent through any door reaches the sessions here.
 ///
 /// Paths no front door claims answer a JSON 404.
 async fn front_doors(
@@ -453,19 +454,37 @@ async fn front_doors(
         router = router.merge(tern_push_gateway::router(gw.clone()));
         gateway = Some(gw);
     }
+    let limits = connection_limits(config);
+    // The SDK's gRPC door (`tern.client.v1.Gateway`) on the gRPC port, beside the server API.
+    let door = gateway.clone();
+    let add_door = move |routes: tonic::service::Routes| match door {
+        Some(gw) => routes.add_service(tern_push_gateway::grpc_service(gw)),
+        None => routes,
+    };
     if !roles.contains(&Role::Api) {
-        return Ok((ops::with_observability(router.fallback(not_found)), None, gateway));
+        let grpc = grpc_listener.map(|listener| {
+            let stop = lifetime.shutdown.child_token();
+            lifetime.tasks.spawn(async move {
+                if let Err(e) =
+                    tern_tenant_api::grpc::serve_doors_only(listener, limits, grpc_tls, add_door, stop).await
+                {
+                    tracing::error!(error = %e, "gRPC server failed");
+                }
+            })
+        });
+        return Ok((ops::with_observability(router.fallback(not_found)), grpc, gateway));
     }
     let state = ApiState::from_engine(engine).with(|s| {
         s.max_app_rate_per_second = config.max_app_rate_limit;
         s.public_url = config.public_url.clone();
     });
-    let limits = connection_limits(config);
     let grpc = grpc_listener.map(|listener| {
         let state = state.clone();
         let stop = lifetime.shutdown.child_token();
         lifetime.tasks.spawn(async move {
-            if let Err(e) = tern_tenant_api::grpc::serve_with_tls(listener, state, limits, grpc_tls, stop).await {
+            if let Err(e) =
+                tern_tenant_api::grpc::serve_with_doors(listener, state, limits, grpc_tls, add_door, stop).await
+            {
                 tracing::error!(error = %e, "gRPC server failed");
             }
         })
@@ -563,7 +582,7 @@ fn print_listening(http_addr: SocketAddr, grpc_addr: Option<SocketAddr>, metrics
     match grpc_addr {
         Some(addr) if tls => println!("  grpc:     {addr} (TLS)"),
         Some(addr) => println!("  grpc:     {addr}"),
-        None => println!("  grpc:     off (the api role is not run here)"),
+        None => println!("  grpc:     off (neither the api nor the gateway role is run here)"),
     }
     let _ = std::io::stdout().flush();
 }

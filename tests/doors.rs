@@ -113,3 +113,82 @@ async fn a_settings_patch_reaches_sdk_sessions_already_open() {
     bob.close();
     assert!(server.terminate().success());
 }
+
+/// The gRPC port `tern serve` printed, as the SDK's `http://` URL of the gRPC door.
+fn grpc_url(server: &mut Server) -> String {
+    let line = server.wait_for_line("  grpc:");
+    let addr = line.trim().trim_start_matches("grpc:").trim();
+    format!("http://{}", addr.split_whitespace().next().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grpc_door_and_the_websocket_chat_and_kicks_reach_both_in_tern_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+    server.wait_for_line("tern: ready");
+    let grpc = grpc_url(&mut server);
+    cli_json(dir.path(), &[], &["tenant", "create", "acme", "--json"]);
+    let app = cli_json(
+        dir.path(),
+        &[],
+        &["app", "create", "--tenant", "acme", "--name", "demo", "--json"],
+    );
+    let rest = ServerClient::new(
+        &server.base,
+        app["app_key"].as_str().unwrap(),
+        app["app_secret"].as_str().unwrap(),
+    );
+    rest.create_user("alice", "Alice").await.unwrap();
+    rest.create_user("bob", "Bob").await.unwrap();
+    let alice_token = rest.user_token("alice", Some(600)).await.unwrap().token;
+    let bob_token = rest.user_token("bob", Some(600)).await.unwrap().token;
+
+    // Alice on the WebSocket, Bob on gRPC (the server API's gRPC port, unsigned: the door
+    // checks the user token itself).
+    let ws = format!("{}/v1/connect", server.base.replace("http://", "ws://"));
+    let (alice, mut alice_ev) = Client::connect(&ws, &alice_token, "alice-phone", Platform::Ios)
+        .await
+        .unwrap();
+    let grpc_options = tern_sdk::ClientOptions {
+        transport: tern_sdk::Transport::Grpc,
+        ..Default::default()
+    };
+    let (bob, mut bob_ev) = Client::connect_with(&grpc, &bob_token, "bob-desk", Platform::Desktop, grpc_options)
+        .await
+        .unwrap();
+
+    alice
+        .send(
+            Target::User("bob".into()),
+            "text",
+            serde_json::json!({"text": "from ws"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(next_message(&mut bob_ev).await.content["text"], "from ws");
+    bob.send(
+        Target::User("alice".into()),
+        "text",
+        serde_json::json!({"text": "from grpc"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(next_message(&mut alice_ev).await.content["text"], "from grpc");
+    let sent = rest.send_text("alice", "bob", "r-1", "from the backend").await.unwrap();
+    assert_eq!(next_message(&mut bob_ev).await.msg_id, sent.msg_id);
+
+    // A kick through the server API reaches the gRPC session.
+    rest.kick("bob").await.unwrap();
+    let code = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Some(Event::Kicked { code, .. }) = bob_ev.next().await {
+                return code;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, "kicked");
+    alice.close();
+    assert!(server.terminate().success());
+}

@@ -1,7 +1,8 @@
 //! `tern serve` with `TERN_TLS_CERT` and `TERN_TLS_KEY`: REST, the SDK WebSocket (wss) and
-//! gRPC answer over TLS with certificates made here by rcgen; a client that does not trust
-//! the CA is refused; a key of another certificate stops the start; a new certificate
-//! written over the files is picked up without restarting or dropping open sessions.
+//! gRPC (the server API and the SDK's gRPC door) answer over TLS with certificates made
+//! here by rcgen; a client that does not trust the CA is refused; a key of another
+//! certificate stops the start; a new certificate written over the files is picked up
+//! without restarting or dropping open sessions.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -93,6 +94,7 @@ fn options_trusting(ca_pem: &str) -> ClientOptions {
         max_backoff: Duration::from_millis(500),
         request_timeout: Duration::from_secs(10),
         tls_ca_pem: Some(ca_pem.as_bytes().to_vec()),
+        ..Default::default()
     }
 }
 
@@ -160,6 +162,20 @@ async fn rest_wss_and_grpc_answer_over_tls_and_untrusting_clients_are_refused() 
     // gRPC over TLS (h2 by ALPN): the health service answers SERVING (1).
     assert_eq!(grpc_health(grpc, &pki.ca_pem).await.unwrap(), 1);
 
+    // The SDK's gRPC door over TLS on the same port: a message sent by REST arrives.
+    let grpc_url = format!("https://localhost:{grpc}");
+    let over_grpc = |ca: &str| ClientOptions {
+        transport: tern_sdk::Transport::Grpc,
+        ..options_trusting(ca)
+    };
+    let (bob_grpc, mut grpc_events) =
+        Client::connect_with(&grpc_url, &token, "bob-desk", Platform::Desktop, over_grpc(&pki.ca_pem))
+            .await
+            .unwrap();
+    let sent = rest.send_text("alice", "bob", "tls-2", "over gRPC TLS").await.unwrap();
+    assert_eq!(next_message(&mut grpc_events).await.msg_id, sent.msg_id);
+    assert_eq!(next_message(&mut events).await.msg_id, sent.msg_id);
+
     // Clients that do not trust the CA are refused, on every door.
     let stranger = make_pki("stranger");
     let public_roots_only = ServerClient::new(&base, &app_key, &app_secret);
@@ -177,6 +193,15 @@ async fn rest_wss_and_grpc_answer_over_tls_and_untrusting_clients_are_refused() 
     .await
     .is_err());
     assert!(grpc_health(grpc, &stranger.ca_pem).await.is_err());
+    assert!(Client::connect_with(
+        &grpc_url,
+        &token,
+        "bob-laptop",
+        Platform::Desktop,
+        over_grpc(&stranger.ca_pem)
+    )
+    .await
+    .is_err());
 
     // Plain HTTP on the TLS port and a handshake of garbage are dropped; the server is fine.
     let plain = reqwest::Client::new()
@@ -197,6 +222,7 @@ async fn rest_wss_and_grpc_answer_over_tls_and_untrusting_clients_are_refused() 
     let user = rest.get_user("alice").await.unwrap();
     assert!(user.to_string().contains("\"alice\""), "{user}");
     bob.close();
+    bob_grpc.close();
     assert!(server.terminate().success());
 }
 

@@ -168,6 +168,7 @@ fn options() -> ClientOptions {
         max_backoff: Duration::from_secs(2),
         request_timeout: Duration::from_secs(30),
         tls_ca_pem: None,
+        ..Default::default()
     }
 }
 

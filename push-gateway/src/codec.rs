@@ -84,7 +84,6 @@ impl SharedFrame {
         }
     }
 
-    #[cfg(test)]
     pub fn frame(&self) -> &pb::ServerFrame {
         &self.frame
     }

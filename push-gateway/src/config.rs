@@ -37,6 +37,14 @@ pub struct GatewayConfig {
     pub public_url: Option<String>,
 }
 
+impl GatewayConfig {
+    /// A write that takes longer than this means the peer stopped reading: the session
+    /// gives up on it.
+    pub fn write_timeout(&self) -> Duration {
+        self.heartbeat_interval.max(Duration::from_secs(10))
+    }
+}
+
 impl Default for GatewayConfig {
     fn default() -> Self {
         Self {

@@ -207,6 +207,14 @@ impl Gateway {
         self.lock().sessions.len()
     }
 
+    /// Connections holding a place under the cap now (WebSockets and gRPC streams alike,
+    /// authenticated or not).
+    pub fn connection_count(&self) -> usize {
+        self.config
+            .max_connections
+            .saturating_sub(self.connections.available_permits())
+    }
+
     /// Waits until every connection has closed (after `shutdown` is cancelled, they all do).
     pub async fn drain(&self) {
         let all = u32::try_from(self.config.max_connections).unwrap_or(u32::MAX);

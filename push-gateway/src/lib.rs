@@ -1,4 +1,5 @@
-//! Tern's SDK front door: WebSocket sessions at `GET /v1/connect`, and the local fan-out
+//! Tern's SDK front doors: WebSocket sessions at `GET /v1/connect` and the same sessions
+//! over gRPC (`tern.client.v1.Gateway/Connect`, `grpc_service`), and the local fan-out
 //! of deliveries from the bus to them. The protocol is `proto/tern/v1/client.proto`,
 //! described in docs/protocol.md.
 //!
@@ -6,7 +7,8 @@
 //! - `gateway`: the node — its sessions, the bus subscription and routing, the
 //!   multi-device policy, presence watchers.
 //! - `session`: one connection's task — authentication, commands, writing what is queued
-//!   for it; `outbound`: that bounded queue, shared with routing, with the close reason
+//!   for it, whichever door it came through; `transport`: what a session needs of its
+//!   door, and the WebSocket's side of it; `grpc`: the gRPC door's side; `outbound`: that bounded queue, shared with routing, with the close reason
 //!   and the time the client was last heard from (the gateway's heartbeat sweep reads it).
 //! - `apps`: the node's shared, periodically reloaded copy of each app (its settings).
 //! - `friends`, `groups`, `lifecycle`: the commands of those areas, over the platform's
@@ -25,11 +27,13 @@ mod files;
 mod friends;
 mod gateway;
 mod groups;
+mod grpc;
 mod lifecycle;
 mod outbound;
 mod push;
 mod rooms;
 mod session;
+mod transport;
 
 use std::sync::Arc;
 
@@ -50,6 +54,7 @@ pub use codec::{decode as decode_client_frame, encode as encode_server_frame, De
 pub use codec::{JSON_SUBPROTOCOL, PROTO_SUBPROTOCOL};
 pub use config::GatewayConfig;
 pub use gateway::{Gateway, GatewayError, GatewayState};
+pub use grpc::{grpc_service, GrpcDoor};
 
 /// The gateway's routes: `GET /v1/connect`.
 pub fn router(state: GatewayState) -> axum::Router {
@@ -94,7 +99,13 @@ async fn connect(State(gw): State<GatewayState>, ws: WebSocketUpgrade) -> Respon
     let enc = codec::Encoding::from_subprotocol(ws.selected_protocol().and_then(|p| p.to_str().ok()));
     let gw: Arc<gateway::Gateway> = gw.clone();
     ws.on_upgrade(move |socket| {
-        let connection = session::run(gw, socket, enc, permit);
+        let write_timeout = gw.config.write_timeout();
+        let connection = session::run(
+            gw,
+            transport::WsTransport::new(socket, enc, write_timeout),
+            session::Preset::default(),
+            permit,
+        );
         // What every connection's task holds for its whole life (`TERN_LOG=tern_push_gateway=debug`).
         static ONCE: std::sync::Once = std::sync::Once::new();
         ONCE.call_once(|| {

@@ -1,12 +1,11 @@
-//! One WebSocket connection, from upgrade to close, in one task: authentication, the
-//! command loop and the writes of what other tasks queue for it (`Outbound`).
+//! One client connection, from its opening to its close, in one task: authentication, the
+//! command loop and the writes of what other tasks queue for it (`Outbound`). The same
+//! session runs behind every door; the door (`crate::transport::Transport`: the WebSocket,
+//! or the gRPC stream of `crate::grpc`) only carries its frames.
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
-use futures::SinkExt;
 use tern_platform::delivery::{Actor, DeliveryError, Recipient, SendOptions, SendRequest};
 use tern_platform::domain::{now_ms, App, MessageType, Sender, Source, User};
 use tern_platform::ids::{ClientMsgId, ConversationId, GroupId, MsgId, RoomId, UserId};
@@ -17,16 +16,13 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use crate::close::{codes, Closing};
-use crate::codec::{self, Encoding, Incoming, SharedFrame};
 use crate::convert;
 use crate::gateway::{DeviceClass, Gateway, SessionHandle};
 use crate::outbound::{Next, Outbound};
+use crate::transport::{Received, Transport};
 
 use pb::client_frame::Command;
 use pb::server_frame::Body;
-
-/// How long a closing connection waits for the client's close frame.
-const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 /// Most queued frames written per flush.
 const WRITE_BATCH: usize = 64;
@@ -104,137 +100,6 @@ fn error_frame(id: String, code: &str, message: &str, retry_after_ms: i64) -> pb
     )
 }
 
-/// A WebSocket message from the client that holds no frame.
-enum NoFrame {
-    /// A ping or a pong: nothing to answer.
-    Skip,
-    /// The client closed, or sent what does not decode (closed with `bad_frame`).
-    Over,
-}
-
-/// The socket and its encoding, with the writes every phase needs.
-struct Conn {
-    socket: WebSocket,
-    enc: Encoding,
-    /// A write that takes longer than this means the peer stopped reading: give up.
-    write_timeout: Duration,
-    /// Our close frame was sent; `linger` waits for the client's.
-    closed: bool,
-}
-
-impl Conn {
-    /// Decodes one message from the client; a frame that does not decode closes the
-    /// connection with `bad_frame`.
-    async fn frame(&mut self, msg: &WsMessage) -> Result<pb::ClientFrame, NoFrame> {
-        let data = match msg {
-            WsMessage::Text(t) => Incoming::Text(t.as_str()),
-            WsMessage::Binary(b) => Incoming::Binary(b),
-            WsMessage::Ping(_) | WsMessage::Pong(_) => return Err(NoFrame::Skip),
-            WsMessage::Close(_) => return Err(NoFrame::Over),
-        };
-        metrics::counter!("tern_gateway_frames_in_total").increment(1);
-        match codec::decode(self.enc, data) {
-            Ok(f) => Ok(f),
-            Err(e) => {
-                self.close(&Closing::error(codes::BAD_FRAME, "bad_frame", e.to_string()))
-                    .await;
-                Err(NoFrame::Over)
-            }
-        }
-    }
-
-    /// Writes one frame of this session's own (an answer, an error before a close).
-    async fn send(&mut self, f: &pb::ServerFrame) -> bool {
-        metrics::counter!("tern_gateway_frames_out_total").increment(1);
-        let msg = codec::encode(self.enc, f);
-        matches!(
-            tokio::time::timeout(self.write_timeout, self.socket.send(msg)).await,
-            Ok(Ok(()))
-        )
-    }
-
-    /// Writes queued pushes: each goes into the socket's write buffer (which writes to the
-    /// socket whenever it holds more than `write_buffer_bytes`), then one flush, so a burst
-    /// costs a few system calls instead of one per frame.
-    async fn write_batch(&mut self, batch: &[Arc<SharedFrame>]) -> bool {
-        metrics::counter!("tern_gateway_frames_out_total").increment(batch.len() as u64);
-        let enc = self.enc;
-        let socket = &mut self.socket;
-        let all = async move {
-            for f in batch {
-                socket.feed(f.message(enc)).await?;
-            }
-            socket.flush().await
-        };
-        matches!(tokio::time::timeout(self.write_timeout, all).await, Ok(Ok(())))
-    }
-
-    /// Sends the frame that explains the close, then the close itself.
-    async fn close(&mut self, c: &Closing) {
-        let last = if c.kicked {
-            frame(
-                String::new(),
-                Body::Kicked(pb::Kicked {
-                    code: c.code.clone(),
-                    reason: c.reason.clone(),
-                }),
-            )
-        } else {
-            error_frame(String::new(), &c.code, &c.reason, 0)
-        };
-        if self.send(&last).await {
-            let close = WsMessage::Close(Some(CloseFrame {
-                code: c.close_code,
-                // The close reason is limited to 123 bytes; the code always fits.
-                reason: c.code.clone().into(),
-            }));
-            let _ = tokio::time::timeout(self.write_timeout, self.socket.send(close)).await;
-            self.closed = true;
-        }
-    }
-
-    /// After our close, waits briefly for the client's (the closing handshake), reading
-    /// and dropping whatever it still sends: closing a socket with unread input resets the
-    /// connection, which can destroy our last frames before the client has read them.
-    async fn linger(mut self) {
-        if !self.closed {
-            return;
-        }
-        let _ = tokio::time::timeout(CLOSE_LINGER, async {
-            loop {
-                match self.socket.recv().await {
-                    Some(Ok(WsMessage::Close(_))) => break,
-                    Some(Ok(_)) => {}
-                    // The stream ended on an error (say, the rest of an oversized frame
-                    // is still unread): wait out the linger so the client can read our
-                    // close before the socket goes.
-                    None | Some(Err(_)) => std::future::pending::<()>().await,
-                }
-            }
-        })
-        .await;
-    }
-}
-
-/// Why reading a frame ended the connection.
-fn read_error_closing(e: axum::Error) -> Option<Closing> {
-    let inner = e.into_inner();
-    match inner.downcast_ref::<tungstenite::Error>() {
-        Some(tungstenite::Error::Capacity(_)) => Some(Closing::error(
-            codes::TOO_BIG,
-            "frame_too_large",
-            "frames and messages are limited to 64 KiB",
-        )),
-        Some(tungstenite::Error::Protocol(p)) => Some(Closing::error(
-            codes::BAD_FRAME,
-            "bad_frame",
-            format!("WebSocket protocol error: {p}"),
-        )),
-        // The peer went away: nobody to tell.
-        _ => None,
-    }
-}
-
 fn going_away() -> Closing {
     Closing::kicked(
         codes::SERVICE_RESTART,
@@ -243,29 +108,32 @@ fn going_away() -> Closing {
     )
 }
 
+/// What the door learnt before the first frame (gRPC metadata; nothing on a WebSocket).
+#[derive(Default)]
+pub(crate) struct Preset {
+    /// A complete login: the session opens without waiting for an `auth` frame.
+    pub auth: Option<pb::Auth>,
+    /// The token an `auth` frame with an empty token stands for.
+    pub token: Option<String>,
+}
+
 /// Runs one connection to its end. `permit` is this connection's place under the cap.
 ///
 /// Every phase but the idle wait is boxed: an `async fn`'s future is as large as its
 /// largest state, and this one lives as long as the connection, so logging in, opening,
 /// a command with its whole send path, and closing take memory only while they run.
-pub(crate) async fn run(gw: Arc<Gateway>, socket: WebSocket, enc: Encoding, permit: OwnedSemaphorePermit) {
+pub(crate) async fn run<T: Transport>(gw: Arc<Gateway>, mut conn: T, preset: Preset, permit: OwnedSemaphorePermit) {
     metrics::gauge!("tern_gateway_connections").increment(1.0);
-    let mut conn = Conn {
-        socket,
-        enc,
-        write_timeout: gw.config.heartbeat_interval.max(Duration::from_secs(10)),
-        closed: false,
-    };
-    if let Some(login) = Box::pin(authenticate(&gw, &mut conn)).await {
+    if let Some(login) = Box::pin(authenticate(&gw, &mut conn, preset)).await {
         if let Some(mut s) = Box::pin(Session::open(gw.clone(), login, &mut conn)).await {
             s.serve(&mut conn).await;
             Box::pin(s.close()).await;
         }
     }
     metrics::gauge!("tern_gateway_connections").decrement(1.0);
-    // The session is gone; the socket's last moments do not count against the cap.
+    // The session is gone; the connection's last moments do not count against the cap.
     drop(permit);
-    Box::pin(conn.linger()).await;
+    Box::pin(conn.finish()).await;
 }
 
 /// A valid `auth` frame and what it logs in.
@@ -276,8 +144,12 @@ struct Login {
     frame_id: String,
 }
 
-/// Waits for the first frame, which must be a valid `auth` within the timeout.
-async fn authenticate(gw: &Gateway, conn: &mut Conn) -> Option<Login> {
+/// Waits for the first frame, which must be a valid `auth` within the timeout (unless the
+/// door was given the login already).
+async fn authenticate<T: Transport>(gw: &Gateway, conn: &mut T, preset: Preset) -> Option<Login> {
+    if let Some(auth) = preset.auth {
+        return check_login(gw, conn, auth, String::new()).await;
+    }
     let deadline = Instant::now() + gw.config.auth_timeout;
     loop {
         let next = tokio::select! {
@@ -285,9 +157,9 @@ async fn authenticate(gw: &Gateway, conn: &mut Conn) -> Option<Login> {
                 conn.close(&going_away()).await;
                 return None;
             }
-            r = tokio::time::timeout_at(deadline, conn.socket.recv()) => r,
+            r = tokio::time::timeout_at(deadline, conn.receive()) => r,
         };
-        let msg = match next {
+        let f = match next {
             Err(_) => {
                 conn.close(&Closing::error(
                     codes::NOT_AUTHENTICATED,
@@ -297,21 +169,15 @@ async fn authenticate(gw: &Gateway, conn: &mut Conn) -> Option<Login> {
                 .await;
                 return None;
             }
-            Ok(None) => return None,
-            Ok(Some(Err(e))) => {
-                if let Some(c) = read_error_closing(e) {
-                    conn.close(&c).await;
-                }
+            Ok(Received::Gone) => return None,
+            Ok(Received::Alive) => continue,
+            Ok(Received::Refuse(c)) => {
+                conn.close(&c).await;
                 return None;
             }
-            Ok(Some(Ok(m))) => m,
+            Ok(Received::Frame(f)) => f,
         };
-        let f = match conn.frame(&msg).await {
-            Ok(f) => f,
-            Err(NoFrame::Skip) => continue,
-            Err(NoFrame::Over) => return None,
-        };
-        let Some(Command::Auth(auth)) = f.command else {
+        let Some(Command::Auth(mut auth)) = f.command else {
             conn.close(&Closing::error(
                 codes::NOT_AUTHENTICATED,
                 "not_authenticated",
@@ -320,28 +186,38 @@ async fn authenticate(gw: &Gateway, conn: &mut Conn) -> Option<Login> {
             .await;
             return None;
         };
-        if auth.device_id.is_empty() || auth.device_id.len() > 128 {
-            conn.close(&Closing::error(
-                codes::AUTH_FAILED,
-                "invalid_argument",
-                "device_id must be 1 to 128 characters",
-            ))
-            .await;
-            return None;
-        }
-        return match gw.auth.authenticate(&auth.token).await {
-            Ok((app, user)) => Some(Login {
-                app,
-                user,
-                auth,
-                frame_id: f.id,
-            }),
-            Err(rej) => {
-                conn.close(&Closing::error(codes::AUTH_FAILED, &rej.code, rej.message))
-                    .await;
-                None
+        if auth.token.is_empty() {
+            if let Some(t) = &preset.token {
+                auth.token = t.clone();
             }
-        };
+        }
+        return check_login(gw, conn, auth, f.id).await;
+    }
+}
+
+/// Checks an `auth` (its device id, then its token).
+async fn check_login<T: Transport>(gw: &Gateway, conn: &mut T, auth: pb::Auth, frame_id: String) -> Option<Login> {
+    if auth.device_id.is_empty() || auth.device_id.len() > 128 {
+        conn.close(&Closing::error(
+            codes::AUTH_FAILED,
+            "invalid_argument",
+            "device_id must be 1 to 128 characters",
+        ))
+        .await;
+        return None;
+    }
+    match gw.auth.authenticate(&auth.token).await {
+        Ok((app, user)) => Some(Login {
+            app,
+            user,
+            auth,
+            frame_id,
+        }),
+        Err(rej) => {
+            conn.close(&Closing::error(codes::AUTH_FAILED, &rej.code, rej.message))
+                .await;
+            None
+        }
     }
 }
 
@@ -369,7 +245,7 @@ struct Extras {
 impl Session {
     /// Registers the session, tells presence, and answers `auth` with `auth_ok` (after the
     /// sync it asked for). `None` when the connection is over already.
-    async fn open(gw: Arc<Gateway>, login: Login, conn: &mut Conn) -> Option<Self> {
+    async fn open<T: Transport>(gw: Arc<Gateway>, login: Login, conn: &mut T) -> Option<Self> {
         let Login {
             app,
             user,
@@ -436,7 +312,7 @@ impl Session {
     }
 
     /// Answers `auth`: the sync it asked for, then `auth_ok`. False if the connection is over.
-    async fn greet(&mut self, conn: &mut Conn, sync_version: Option<i64>, auth_id: String) -> bool {
+    async fn greet<T: Transport>(&mut self, conn: &mut T, sync_version: Option<i64>, auth_id: String) -> bool {
         let sync = match sync_version {
             Some(v) => match self.sync(v, 0).await {
                 Ok(s) => Some(s),
@@ -496,7 +372,7 @@ impl Session {
     /// The connection's life after `auth_ok`: writes what is queued for it and answers
     /// its commands until either side ends it. Silence is the gateway's heartbeat sweep's
     /// business: it closes this session through `out` like any other reason to close.
-    async fn serve(&mut self, conn: &mut Conn) {
+    async fn serve<T: Transport>(&mut self, conn: &mut T) {
         let out = self.out.clone();
         let gw = self.gw.clone();
         // Registered once with the node-wide token, not again at every wake-up (its waiter
@@ -526,35 +402,28 @@ impl Session {
                         }
                     }
                 }
-                m = conn.socket.recv() => {
+                r = conn.receive() => {
                     out.heard(self.gw.clock_ms());
-                    let msg = match m {
-                        None => return,
-                        Some(Err(e)) => {
-                            if let Some(c) = read_error_closing(e) {
-                                Box::pin(conn.close(&c)).await;
+                    match r {
+                        Received::Frame(f) => {
+                            if !Box::pin(self.handle(conn, f)).await {
+                                return;
                             }
+                        }
+                        Received::Alive => {}
+                        Received::Gone => return,
+                        Received::Refuse(c) => {
+                            Box::pin(conn.close(&c)).await;
                             return;
                         }
-                        Some(Ok(m)) => m,
-                    };
-                    if !Box::pin(self.handle(conn, msg)).await {
-                        return;
                     }
                 }
             }
         }
     }
 
-    /// One frame from the client: decode it, run its command, answer. False when the
-    /// connection is over.
-    async fn handle(&mut self, conn: &mut Conn, msg: WsMessage) -> bool {
-        let f = match conn.frame(&msg).await {
-            Ok(f) => f,
-            // tungstenite answers pings itself; both count as signs of life.
-            Err(NoFrame::Skip) => return true,
-            Err(NoFrame::Over) => return false,
-        };
+    /// One frame from the client: run its command, answer. False when the connection is over.
+    async fn handle<T: Transport>(&mut self, conn: &mut T, f: pb::ClientFrame) -> bool {
         let Some(cmd) = f.command else {
             conn.close(&Closing::error(
                 codes::BAD_FRAME,

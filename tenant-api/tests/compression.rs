@@ -1,7 +1,7 @@
 //! Compression as a client sees it: a 50-message history page comes gzip-compressed over
 //! REST when the client accepts gzip (and decompresses to the same JSON), small answers and
-//! clients that do not ask get plain bodies, and the gRPC server API takes gzip requests
-//! and answers in gzip to clients that accept it. The byte counts are printed for
+//! clients that do not ask get plain bodies, and the gRPC server API takes gzip and zstd
+//! requests and answers in either to clients that accept it. The byte counts are printed for
 //! docs/benchmarks.md (`--no-capture`).
 #![allow(clippy::unwrap_used)]
 
@@ -123,7 +123,7 @@ async fn a_history_page_is_gzipped_for_clients_that_accept_gzip() {
 }
 
 #[tokio::test]
-async fn grpc_takes_and_gives_gzip() {
+async fn grpc_takes_and_gives_gzip_and_zstd() {
     let (_, store, dir) = stores().await.into_iter().next().unwrap();
     let s = TestServer::start(store, dir).await;
     let channel = grpc_channel(&s).await;
@@ -154,19 +154,34 @@ async fn grpc_takes_and_gives_gzip() {
     assert_eq!(page.messages.len(), 50);
 
     // A client that does not accept gzip gets the same page uncompressed.
-    let mut plain_client = pb::messages_client::MessagesClient::new(channel);
+    let mut plain_client = pb::messages_client::MessagesClient::new(channel.clone());
     let answer = plain_client.history(request()).await.unwrap();
     assert!(answer.metadata().get("grpc-encoding").is_none());
+    assert_eq!(answer.into_inner(), page);
+
+    // zstd both ways too: the signed request is unpacked for its signature.
+    let mut zstd_client = pb::messages_client::MessagesClient::new(channel.clone())
+        .send_compressed(CompressionEncoding::Zstd)
+        .accept_compressed(CompressionEncoding::Zstd);
+    let answer = zstd_client.history(request()).await.unwrap();
+    assert_eq!(
+        answer.metadata().get("grpc-encoding").map(|v| v.to_str().unwrap()),
+        Some("zstd")
+    );
     assert_eq!(answer.into_inner(), page);
 
     let encoded = prost::Message::encode_to_vec(&page);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut gz, &encoded).unwrap();
     let gz = gz.finish().unwrap();
+    // At zstd's default level, as tonic's codec compresses.
+    let zs = zstd::stream::encode_all(encoded.as_slice(), zstd::DEFAULT_COMPRESSION_LEVEL).unwrap();
     eprintln!(
-        "gRPC history page, 50 messages: {} bytes protobuf, {} bytes gzip ({:.0}% saved)",
+        "gRPC history page, 50 messages: {} bytes protobuf, {} bytes gzip ({:.0}% saved), {} bytes zstd ({:.0}% saved)",
         encoded.len(),
         gz.len(),
-        100.0 * (1.0 - gz.len() as f64 / encoded.len() as f64)
+        100.0 * (1.0 - gz.len() as f64 / encoded.len() as f64),
+        zs.len(),
+        100.0 * (1.0 - zs.len() as f64 / encoded.len() as f64)
     );
 }

@@ -1,4 +1,6 @@
-//! The real-time `Client`: one WebSocket (`tern.v1.proto`, binary protobuf) kept alive by a
+//! The real-time `Client`: one connection (a WebSocket speaking `tern.v1.proto`, binary
+//! protobuf, or the gRPC stream `tern.client.v1.Gateway/Connect` of the same frames:
+//! `ClientOptions::transport`) kept alive by a
 //! background task (the driver) that reconnects with exponential backoff and jitter,
 //! re-authenticates, re-joins rooms and presence subscriptions, syncs the conversation
 //! list and pulls whatever it missed, and retries unacknowledged sends with the same
@@ -29,14 +31,31 @@ use driver::Driver;
 /// The subprotocol this client speaks.
 pub const SUBPROTOCOL: &str = "tern.v1.proto";
 
+/// Which door the client connects through. Both carry the same frames to the same kind
+/// of session; only the URL differs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// The WebSocket: `ws://host:8080/v1/connect` or `wss://…`.
+    #[default]
+    Ws,
+    /// gRPC (HTTP/2): the node's gRPC port, `http://host:9090` or `https://…`.
+    Grpc,
+}
+
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
+    /// The WebSocket (default) or gRPC; the URL given to `connect` must match.
+    pub transport: Transport,
     /// First reconnect delay; doubles per failed attempt up to `max_backoff`, with jitter.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
     /// How long a command (and the connect and auth handshake) may take.
     pub request_timeout: Duration,
-    /// For `wss://` URLs: trust only the certificate authorities in this PEM (a private CA
+    /// gRPC only: compress frames with zstd both ways (the server accepts and offers gzip
+    /// and zstd). Off by default: most chat frames are a few hundred bytes, where
+    /// compression costs more time than it saves bytes.
+    pub grpc_zstd: bool,
+    /// For `wss://` and `https://` URLs: trust only the certificate authorities in this PEM (a private CA
     /// or a self-signed server certificate) instead of the public web roots.
     pub tls_ca_pem: Option<Vec<u8>>,
 }
@@ -44,6 +63,8 @@ pub struct ClientOptions {
 impl Default for ClientOptions {
     fn default() -> Self {
         Self {
+            transport: Transport::Ws,
+            grpc_zstd: false,
             min_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             request_timeout: Duration::from_secs(15),

@@ -4,3 +4,8 @@
 #![allow(clippy::all, clippy::unwrap_used, missing_docs)]
 
 include!(concat!(env!("OUT_DIR"), "/tern.v1.rs"));
+
+/// The client of the gRPC door (`tern.client.v1.Gateway/Connect`), over the same frames.
+pub mod gateway {
+    include!(concat!(env!("OUT_DIR"), "/tern.client.v1.rs"));
+}

@@ -3,10 +3,11 @@
 //! It buffers the unary request, hashes the protobuf bytes of the message (after the 5-byte
 //! gRPC prefix), verifies the headers (as lowercase metadata) with method `POST`, the gRPC
 //! method path and an empty query, applies the app's rate limit, and hands the verified
-//! `App` to the service in the request's extensions. Reflection and health are open.
+//! `App` to the service in the request's extensions. Reflection, health and the SDK's
+//! gRPC door (`super::OPEN_PREFIXES`) pass untouched.
 
 use std::borrow::Cow;
-use std::io::Read as _;
+use std::io::Read;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -55,9 +56,9 @@ pub struct SignedService<S> {
 type BoxFuture<T, E> = Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send>>;
 
 /// The message bytes of a unary gRPC body, after the 5-byte prefix: as they are, or
-/// gunzipped when the frame is compressed with `grpc-encoding: gzip` (the signature covers
-/// the uncompressed message). What a compressed message unpacks to is bounded by
-/// `max_len`, so a small bomb cannot grow past the body limit.
+/// unpacked when the frame is compressed with `grpc-encoding: gzip` or `zstd` (the
+/// signature covers the uncompressed message). What a compressed message unpacks to is
+/// bounded by `max_len`, so a small bomb cannot grow past the body limit.
 fn message_bytes<'a>(body: &'a [u8], encoding: Option<&str>, max_len: usize) -> Result<Cow<'a, [u8]>, ApiError> {
     if body.is_empty() {
         return Ok(Cow::Borrowed(body));
@@ -69,23 +70,31 @@ fn message_bytes<'a>(body: &'a [u8], encoding: Option<&str>, max_len: usize) -> 
     let msg = body
         .get(5..5 + len)
         .ok_or_else(|| ApiError::invalid("truncated gRPC frame"))?;
+    let unpack = |reader: &mut dyn Read, name: &str| {
+        let mut out = Vec::new();
+        reader
+            .take(max_len as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(|_| ApiError::invalid(format!("the {name}-compressed gRPC message cannot be decompressed")))?;
+        if out.len() > max_len {
+            return Err(ApiError::payload_too_large(max_len));
+        }
+        Ok(Cow::Owned(out))
+    };
     match (body[0], encoding) {
         (0, _) => Ok(Cow::Borrowed(msg)),
-        (1, Some("gzip")) => {
-            let mut out = Vec::new();
-            let mut reader = flate2::read::GzDecoder::new(msg).take(max_len as u64 + 1);
-            reader
-                .read_to_end(&mut out)
-                .map_err(|_| ApiError::invalid("the gzip-compressed gRPC message cannot be decompressed"))?;
-            if out.len() > max_len {
-                return Err(ApiError::payload_too_large(max_len));
-            }
-            Ok(Cow::Owned(out))
+        (1, Some("gzip")) => unpack(&mut flate2::read::GzDecoder::new(msg), "gzip"),
+        (1, Some("zstd")) => {
+            let mut decoder = zstd::stream::read::Decoder::new(msg)
+                .map_err(|_| ApiError::invalid("the zstd-compressed gRPC message cannot be decompressed"))?;
+            unpack(&mut decoder, "zstd")
         }
         (1, Some(other)) => Err(ApiError::invalid(format!(
-            "gRPC requests compressed with {other:?} are not accepted (use gzip)"
+            "gRPC requests compressed with {other:?} are not accepted (use gzip or zstd)"
         ))),
-        _ => Err(ApiError::invalid("a compressed gRPC frame needs grpc-encoding: gzip")),
+        _ => Err(ApiError::invalid(
+            "a compressed gRPC frame needs grpc-encoding: gzip or zstd",
+        )),
     }
 }
 
@@ -110,7 +119,7 @@ where
         let st = self.state.clone();
         Box::pin(async move {
             let path = req.uri().path().to_owned();
-            if path.starts_with("/grpc.reflection.") || path.starts_with("/grpc.health.") {
+            if super::OPEN_PREFIXES.iter().any(|p| path.starts_with(p)) {
                 return inner.call(req).await;
             }
             let (mut parts, body) = req.into_parts();
@@ -203,6 +212,24 @@ mod tests {
             "payload_too_large"
         );
         assert!(message_bytes(&gz(b"hello"), Some("zstd"), 100).is_err());
+        assert!(message_bytes(&gz(b"hello"), Some("br"), 100).is_err());
+
+        // zstd: the same, bounded too.
+        let zs = |data: &[u8]| {
+            let packed = zstd::stream::encode_all(data, 3).unwrap();
+            let mut frame = vec![1];
+            frame.extend_from_slice(&(packed.len() as u32).to_be_bytes());
+            frame.extend_from_slice(&packed);
+            frame
+        };
+        assert_eq!(&*message_bytes(&zs(b"hello"), Some("zstd"), 100).unwrap(), b"hello");
+        let bomb = zs(&[0u8; 10_000]);
+        assert!(bomb.len() < 100);
+        assert_eq!(
+            message_bytes(&bomb, Some("zstd"), 1000).unwrap_err().code,
+            "payload_too_large"
+        );
+        assert!(message_bytes(&zs(b"hello"), Some("gzip"), 100).is_err());
         assert!(message_bytes(&[1, 0, 0, 0, 2, 7, 7], Some("gzip"), 100).is_err());
         assert!(is_read("/tern.server.v1.Users/GetUser"));
         assert!(!is_read("/tern.server.v1.Messages/Send"));

@@ -1,5 +1,7 @@
 //! The server API over gRPC (`tern.server.v1`), on its own listener: the services behind
-//! the signature layer, plus server reflection and the standard health service.
+//! the signature layer, plus server reflection and the standard health service; and
+//! beside them whatever other door the node adds (`serve_with_doors`: the SDK's
+//! `tern.client.v1.Gateway`, which authenticates its users itself).
 
 use tern_platform::proto::server_v1 as pb;
 use tokio::net::TcpListener;
@@ -55,6 +57,22 @@ pub async fn serve_with_tls(
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
+    serve_with_doors(listener, state, limits, tls, |routes| routes, shutdown).await
+}
+
+/// Where another door's services join the port: their calls skip the signature layer
+/// (the SDK door checks user tokens itself).
+const OPEN_PREFIXES: &[&str] = &["/grpc.reflection.", "/grpc.health.", "/tern.client.v1."];
+
+/// `serve_with_tls` with `doors` adding more services to the port (the SDK door).
+pub async fn serve_with_doors(
+    listener: TcpListener,
+    state: ApiState,
+    limits: ConnectionLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    doors: impl FnOnce(Routes) -> Routes,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
     // Reflection in both versions: grpcurl 1.8 and many other clients still ask only
     // v1alpha. The health service's descriptor is registered so tools can call it by name.
     let reflection = || {
@@ -106,13 +124,16 @@ pub async fn serve_with_tls(
     health
         .set_serving::<pb::push_server::PushServer<services::Server>>()
         .await;
-    // gzip both ways: requests compressed with gzip are accepted, and answers are compressed
-    // when the client's `grpc-accept-encoding` lists gzip (else they go uncompressed).
+    // gzip and zstd both ways: requests compressed with either are accepted, and answers
+    // are compressed with the first of them the client's `grpc-accept-encoding` lists
+    // (else they go uncompressed).
     macro_rules! gzip {
         ($service:expr) => {
             $service
                 .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
                 .send_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Zstd)
         };
     }
     let mut routes = Routes::new(health_service)
@@ -136,12 +157,40 @@ pub async fn serve_with_tls(
     if let Ok(r) = reflection_v1alpha {
         routes = routes.add_service(r);
     }
+    let routes = doors(routes);
     // The connections are served by `connections::serve` (bounded, with timeouts) rather
     // than tonic's own server, so the signature layer is put in front of the routes here.
     let service = tower::ServiceBuilder::new()
         .map_request(|request: http::Request<hyper::body::Incoming>| request.map(tonic::body::Body::new))
         .layer(auth::SignedLayer::new(state))
         .service(routes.prepare());
+    let limits = ConnectionLimits {
+        http2_only: true,
+        ..limits
+    };
+    connections::serve_tls(listener, service, limits, tls, shutdown).await
+}
+
+/// Serves only `routes` (plus health and reflection) on a gRPC port, for a node that runs
+/// the SDK gateway without the server API.
+pub async fn serve_doors_only(
+    listener: TcpListener,
+    limits: ConnectionLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    doors: impl FnOnce(Routes) -> Routes,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    let (_health, health_service) = tonic_health::server::health_reporter();
+    let mut routes = Routes::new(health_service);
+    if let Ok(r) = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tern_platform::proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+    {
+        routes = routes.add_service(r);
+    }
+    let service = tower::ServiceBuilder::new()
+        .map_request(|request: http::Request<hyper::body::Incoming>| request.map(tonic::body::Body::new))
+        .service(doors(routes).prepare());
     let limits = ConnectionLimits {
         http2_only: true,
         ..limits

@@ -1,22 +1,16 @@
-//! The driver: the background task that owns the WebSocket. It opens and authenticates the
+//! The driver: the background task that owns the connection (`link`: WebSocket or gRPC). It opens and authenticates the
 //! connection, reconnects with backoff, restores rooms and presence subscriptions, and keeps
 //! unacknowledged sends to retry them; what it does with each frame is in `inbound`.
 
 mod inbound;
+mod link;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
-use prost::Message as _;
 use rand::Rng;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::proto as pb;
 use crate::timeline::Timeline;
@@ -24,12 +18,11 @@ use crate::types::{ClientError, ConnectionState, Event, Platform, SendAck};
 use pb::client_frame::Command;
 use pb::server_frame::Body;
 
-use super::{ClientOptions, Cmd, Remember, SUBPROTOCOL};
+use super::{ClientOptions, Cmd, Remember};
+use link::{Link, LinkError, Read};
 
 /// Page size of the history pulls that fill gaps.
 const FILL_PAGE: u32 = 100;
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A send waiting for its acknowledgement.
 struct Outgoing {
@@ -277,33 +270,13 @@ impl Driver {
         }
     }
 
-    async fn open(&mut self) -> Result<(Ws, pb::AuthOk), OpenError> {
+    async fn open(&mut self) -> Result<(Link, pb::AuthOk), OpenError> {
         let net = |e: String| OpenError::Network(e);
-        let mut req = self
-            .url
-            .as_str()
-            .into_client_request()
-            .map_err(|e| OpenError::Refused {
-                code: "invalid_url".into(),
-                message: e.to_string(),
-            })?;
-        req.headers_mut()
-            .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(SUBPROTOCOL));
         let timeout = self.options.request_timeout;
-        let connector = match &self.options.tls_ca_pem {
-            Some(pem) => Some(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(
-                super::tls_config_for_ca(pem).map_err(|message| OpenError::Refused {
-                    code: "invalid_tls_ca".into(),
-                    message,
-                })?,
-            ))),
-            None => None,
-        };
-        let connect = tokio_tungstenite::connect_async_tls_with_config(req, None, false, connector);
-        let (mut ws, _) = tokio::time::timeout(timeout, connect)
-            .await
-            .map_err(|_| net("connect timed out".into()))?
-            .map_err(|e| net(e.to_string()))?;
+        let mut ws = Link::open(&self.url, &self.options).await.map_err(|e| match e {
+            LinkError::Refused { code, message } => OpenError::Refused { code, message },
+            LinkError::Network(e) => OpenError::Network(e),
+        })?;
         let id = self.next_id();
         self.sync_since = self.version;
         let auth = pb::ClientFrame {
@@ -315,22 +288,19 @@ impl Driver {
                 sync_version: Some(self.version),
             })),
         };
-        ws.send(WsMessage::binary(auth.encode_to_vec()))
-            .await
-            .map_err(|e| net(e.to_string()))?;
+        if !ws.send(&auth).await {
+            return Err(net("closed during auth".into()));
+        }
         let deadline = Instant::now() + timeout;
         loop {
             let m = tokio::time::timeout_at(deadline, ws.next())
                 .await
                 .map_err(|_| net("no answer to auth".into()))?;
-            let data = match m {
-                None => return Err(net("closed during auth".into())),
-                Some(Err(e)) => return Err(net(e.to_string())),
-                Some(Ok(WsMessage::Binary(b))) => b,
-                Some(Ok(WsMessage::Close(_))) => return Err(net("closed during auth".into())),
-                Some(Ok(_)) => continue,
+            let f = match m {
+                Read::Frame(f) => f,
+                Read::Skip => continue,
+                Read::Lost(e) => return Err(net(format!("closed during auth: {e}"))),
             };
-            let f = pb::ServerFrame::decode(data.as_ref()).map_err(|e| net(e.to_string()))?;
             match f.body {
                 Some(Body::AuthOk(ok)) => return Ok((ws, ok)),
                 Some(Body::Error(e)) if e.code == "unavailable" => return Err(net(e.message)),
@@ -352,19 +322,19 @@ impl Driver {
         }
     }
 
-    async fn write(&mut self, ws: &mut Ws, command: Command, pending: Pending) -> bool {
+    async fn write(&mut self, ws: &mut Link, command: Command, pending: Pending) -> bool {
         let id = self.next_id();
         let f = pb::ClientFrame {
             id: id.clone(),
             command: Some(command),
         };
         self.pending.insert(id, pending);
-        ws.send(WsMessage::binary(f.encode_to_vec())).await.is_ok()
+        ws.send(&f).await
     }
 
     async fn connected(
         &mut self,
-        mut ws: Ws,
+        mut ws: Link,
         ok: pb::AuthOk,
         cmds: &mut mpsc::UnboundedReceiver<Cmd>,
         retries: &mut mpsc::UnboundedReceiver<u64>,
@@ -418,17 +388,10 @@ impl Driver {
             tokio::select! {
                 m = ws.next() => {
                     last_heard = Instant::now();
-                    let data = match m {
-                        None => return lost("closed"),
-                        Some(Err(e)) => return lost(&e.to_string()),
-                        Some(Ok(WsMessage::Binary(b))) => b,
-                        Some(Ok(WsMessage::Close(c))) => {
-                            return lost(&c.map_or_else(|| "closed".to_owned(), |c| c.reason.to_string()))
-                        }
-                        Some(Ok(_)) => continue,
-                    };
-                    let Ok(f) = pb::ServerFrame::decode(data.as_ref()) else {
-                        return lost("undecodable frame");
+                    let f = match m {
+                        Read::Frame(f) => f,
+                        Read::Skip => continue,
+                        Read::Lost(e) => return lost(&e),
                     };
                     if let Some(end) = self.on_frame(&mut ws, f).await {
                         return end;
@@ -436,11 +399,11 @@ impl Driver {
                 }
                 c = cmds.recv() => match c {
                     None | Some(Cmd::Close) => {
-                        let _ = ws.close(None).await;
+                        ws.close().await;
                         return End::Stop { code: "closed".into(), reason: "closed by the app".into() };
                     }
                     Some(Cmd::Reconnect) => {
-                        let _ = ws.close(None).await;
+                        ws.close().await;
                         return End::Retry("reconnect requested".into());
                     }
                     Some(Cmd::Remember(r)) => self.remember(r),
@@ -476,7 +439,7 @@ impl Driver {
         }
     }
 
-    async fn write_send(&mut self, ws: &mut Ws, key: u64) -> bool {
+    async fn write_send(&mut self, ws: &mut Link, key: u64) -> bool {
         let Some(o) = self.outbox.get(&key) else {
             return true;
         };

@@ -9,11 +9,11 @@ use crate::types::{ClientError, Event, Message, MessageChange, PresenceInfo, Sen
 use pb::client_frame::Command;
 use pb::server_frame::Body;
 
-use super::{Driver, End, Pending, Ws, FILL_PAGE};
+use super::{Driver, End, Link, Pending, FILL_PAGE};
 
 impl Driver {
     /// Handles one frame; `Some` ends the connection.
-    pub(super) async fn on_frame(&mut self, ws: &mut Ws, f: pb::ServerFrame) -> Option<End> {
+    pub(super) async fn on_frame(&mut self, ws: &mut Link, f: pb::ServerFrame) -> Option<End> {
         let body = f.body?;
         if !f.id.is_empty() {
             let pending = self.pending.remove(&f.id)?;
@@ -125,7 +125,7 @@ impl Driver {
         None
     }
 
-    async fn on_answer(&mut self, ws: &mut Ws, pending: Pending, body: Body) -> Option<End> {
+    async fn on_answer(&mut self, ws: &mut Link, pending: Pending, body: Body) -> Option<End> {
         match pending {
             Pending::User(reply) => {
                 if let Body::RoomJoined(r) = &body {
@@ -242,7 +242,7 @@ impl Driver {
     /// shows what was said while this client was in it, and the backlog of a join: on a
     /// re-join (after a reconnect) messages between what was shown and the backlog are
     /// skipped, not pulled, and seqs that restarted (the room was made again) start over.
-    async fn on_room_joined(&mut self, ws: &mut Ws, r: &pb::RoomJoined) -> bool {
+    async fn on_room_joined(&mut self, ws: &mut Link, r: &pb::RoomJoined) -> bool {
         let conv = r.conversation_id.clone();
         let start = r.recent.first().map_or(r.last_seq, |m| m.seq - 1);
         let t = self.timelines.entry(conv.clone()).or_default();
@@ -257,7 +257,7 @@ impl Driver {
 
     /// Takes in a page of the conversation list: notes how far each conversation reaches,
     /// pulls what is missing, and asks for the next page if there is one.
-    pub(super) async fn on_sync(&mut self, ws: &mut Ws, s: pb::SyncResult) -> bool {
+    pub(super) async fn on_sync(&mut self, ws: &mut Link, s: pb::SyncResult) -> bool {
         let mut convs = Vec::new();
         let mut changed = Vec::new();
         for c in &s.conversations {
@@ -314,7 +314,7 @@ impl Driver {
     /// started were answered: a pull that a lost connection cut off is of a conversation
     /// this sync need not list again. Rooms are left to their re-join, which brings their
     /// backlog (and fills from there).
-    pub(super) async fn resume_pulls(&mut self, ws: &mut Ws) -> bool {
+    pub(super) async fn resume_pulls(&mut self, ws: &mut Link) -> bool {
         // The sync just read asked for some already.
         let pulling: HashSet<String> = self
             .pending
@@ -352,7 +352,7 @@ impl Driver {
     }
 
     /// Starts a history pull for `conv` if it has a gap and none is in flight.
-    async fn fill(&mut self, ws: &mut Ws, conv: &str) -> bool {
+    async fn fill(&mut self, ws: &mut Link, conv: &str) -> bool {
         let Some(t) = self.timelines.get_mut(conv) else {
             return true;
         };
@@ -370,7 +370,7 @@ impl Driver {
     }
 
     /// Asks for a conversation's message changes after `since`.
-    async fn pull_changes(&mut self, ws: &mut Ws, conv: &str, since: i64) -> bool {
+    async fn pull_changes(&mut self, ws: &mut Link, conv: &str, since: i64) -> bool {
         if let Some(t) = self.timelines.get_mut(conv) {
             t.changes_owed = Some(since);
         }
