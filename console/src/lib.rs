@@ -10,8 +10,8 @@
 //! - `security`: headers on every answer (strict CSP without inline scripts, no framing).
 //! - `error`: `PageError`, the one error type, rendered as a page with the right status.
 //! - `views`: formatting shared by the pages (times, roles).
-//! - `pages`: one module per area (sign-in, sign-up, tenants, apps, users, messages, the push
-//!   log, webhooks, audit, the mail outbox).
+//! - `pages`: one module per area (the overview, sign-in, sign-up, tenants, apps, users, messages, the push
+//!   log, webhooks, groups and rooms, broadcasts, audit, the mail outbox).
 //! - `assets`: the vendored htmx, the stylesheet and script, embedded in the binary.
 
 mod assets;
@@ -49,6 +49,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route(&at("/mail"), get(mail::outbox))
         .route(&at("/tenants"), get(tenants::list).post(tenants::create))
         .route(&at("/audit"), get(audit::platform))
+        .route(&at("/overview"), get(overview::platform))
         .route(&at("/t/{tenant}"), get(tenants::show))
         .route(&at("/t/{tenant}/status"), post(tenants::set_status))
         .route(&at("/t/{tenant}/decision"), post(tenants::decide))
@@ -77,14 +78,30 @@ pub fn router(state: ConsoleState) -> Router {
         .route(&at("/t/{tenant}/apps/{app}/users/{user}"), get(users::show))
         .route(&at("/t/{tenant}/apps/{app}/users/{user}/{action}"), post(users::act))
         .route(&at("/t/{tenant}/apps/{app}/messages"), get(messages::explore))
+        .route(
+            &at("/t/{tenant}/apps/{app}/messages/{msg}/recall"),
+            post(messages::recall),
+        )
         .route(&at("/t/{tenant}/apps/{app}/push"), get(push::show))
         .route(&at("/t/{tenant}/apps/{app}/push/test"), post(push::test))
+        .route(
+            &at("/t/{tenant}/apps/{app}/broadcasts"),
+            get(broadcasts::list).post(broadcasts::start),
+        )
+        .route(
+            &at("/t/{tenant}/apps/{app}/broadcasts/{broadcast}/cancel"),
+            post(broadcasts::cancel),
+        )
+        .route(&at("/t/{tenant}/apps/{app}/overview"), get(overview::app))
+        .route(&at("/t/{tenant}/apps/{app}/groups"), get(groups::group))
+        .route(&at("/t/{tenant}/apps/{app}/rooms"), get(groups::rooms))
         .route(&at("/t/{tenant}/apps/{app}/usage"), get(usage::show))
         .route(&at("/t/{tenant}/apps/{app}/usage.csv"), get(usage::csv))
         .route(
             &at("/t/{tenant}/apps/{app}/webhooks"),
             get(webhooks::show).post(webhooks::save),
         )
+        .route(&at("/t/{tenant}/apps/{app}/webhooks/test"), post(webhooks::test))
         .route(
             &at("/t/{tenant}/apps/{app}/webhooks/dead/{event}/redeliver"),
             post(webhooks::redeliver),

@@ -8,6 +8,7 @@ use tern_platform::mail::Mailer;
 use tern_platform::push::worker::Pusher;
 use tern_platform::secret_box::SecretBox;
 use tern_platform::service::signup::SignupPolicy;
+use tern_platform::webhook::{HttpBeforeSendHook, TestSender};
 
 use crate::auth::LoginLimiter;
 
@@ -37,6 +38,12 @@ pub struct ConsoleInner {
     pub signup_limiter: LoginLimiter,
     /// Sends test pushes (the engine's pusher, the one the server API's test push uses).
     pub pusher: Arc<Pusher>,
+    /// The engine's before-send hook: its circuit breaker is shown on the webhooks page.
+    pub before_send: Arc<HttpBeforeSendHook>,
+    /// Sends "test events" to an app's webhook endpoint.
+    pub webhook_test: Arc<TestSender>,
+    /// Wakes the broadcast worker when a broadcast starts.
+    pub broadcast_wake: Arc<tokio::sync::Notify>,
 }
 
 impl std::ops::Deref for ConsoleState {
@@ -61,6 +68,9 @@ impl ConsoleState {
             signup: SignupPolicy::default(),
             signup_limiter: LoginLimiter::default(),
             pusher: e.pusher.clone(),
+            before_send: e.before_send.clone(),
+            webhook_test: e.webhook_test.clone(),
+            broadcast_wake: e.broadcast_wake.clone(),
         }))
     }
 

@@ -67,6 +67,8 @@ pub struct Engine {
     pub clock: Arc<dyn Clock>,
     pub pipeline: Arc<Pipeline>,
     pub before_send: Arc<HttpBeforeSendHook>,
+    /// Sends "test events" to an app's webhook endpoint (the console's button).
+    pub webhook_test: Arc<crate::webhook::TestSender>,
     pub outbox_wake: Arc<Notify>,
     /// Notified when a broadcast starts, so the worker takes it at once.
     pub broadcast_wake: Arc<Notify>,
@@ -102,6 +104,12 @@ impl Engine {
         let client = Arc::new(WebhookClient::new(config.webhook_allow_private));
         let webhook_secrets = Arc::new(StoreSecrets::new(store.clone(), secrets.clone()));
         let before_send = Arc::new(HttpBeforeSendHook::with_clock(
+            client.clone(),
+            webhook_secrets.clone(),
+            clock.clone(),
+        ));
+        let webhook_test = Arc::new(crate::webhook::TestSender::new(
+            store.clone(),
             client.clone(),
             webhook_secrets.clone(),
             clock.clone(),
@@ -201,6 +209,7 @@ impl Engine {
             clock,
             pipeline,
             before_send,
+            webhook_test,
             outbox_wake,
             broadcast_wake,
             pusher,

@@ -103,6 +103,14 @@ impl UsageMeter {
         });
     }
 
+    /// SDK connections open on this node now: one app's, or with `None` every app's.
+    pub fn live(&self, app: Option<&AppId>) -> i64 {
+        self.with(|s| match app {
+            Some(a) => s.live.get(a).copied().unwrap_or(0),
+            None => s.live.values().sum(),
+        })
+    }
+
     /// Takes the counts not yet written. Apps with live connections start the hour of `at`
     /// with their live count as its peak so far.
     pub fn take(&self, at: UnixMillis) -> Vec<UsageHour> {

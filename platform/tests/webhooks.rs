@@ -20,11 +20,11 @@ use tern_platform::delivery::{BeforeSendHook, HookDecision, HookDraft};
 use tern_platform::domain::*;
 use tern_platform::ids::*;
 use tern_platform::secret_box::SecretBox;
-use tern_platform::store::{testing, NewApp, OutboxEvent, Store};
+use tern_platform::store::{testing, AttemptFilter, AttemptOutcome, NewApp, OutboxEvent, Store};
 use tern_platform::webhook::worker::{self, WorkerConfig, NO_URL_ERROR};
 use tern_platform::webhook::{
     self as webhook, validate_webhook_url, Clock, HttpBeforeSendHook, ManualClock, StaticSecrets, StoreSecrets,
-    SystemClock, WebhookClient, WebhookError,
+    SystemClock, TestSender, WebhookClient, WebhookError, TEST_EVENT_TYPE,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -39,6 +39,8 @@ enum Reply {
     Json(&'static str),
     /// Answers only after this long, with this status.
     Slow(Duration, u16),
+    /// This status with this body.
+    Body(u16, &'static str),
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +114,7 @@ async fn handle(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes)
         Reply::Status(s) => (None, s, String::new()),
         Reply::Json(j) => (None, 200, j.to_owned()),
         Reply::Slow(d, s) => (Some(d), s, String::new()),
+        Reply::Body(s, b) => (None, s, b.to_owned()),
     };
     let now = now_ms() / 1000;
     r.seen.lock().unwrap().push(Seen {
@@ -359,7 +362,7 @@ async fn one_endpoint_gets_at_most_its_concurrency_limit() {
 async fn errors_and_timeouts_are_retried_with_the_same_id_and_body() {
     let receiver = Receiver::start(Reply::Status(204)).await;
     receiver.then([
-        Reply::Status(500),
+        Reply::Body(500, "<h1>down</h1>\u{1b}[31m"),
         Reply::Slow(Duration::from_secs(3), 200),
         Reply::Status(404),
     ]);
@@ -386,6 +389,93 @@ async fn errors_and_timeouts_are_retried_with_the_same_id_and_body() {
         "every retry sends the same bytes"
     );
     assert_eq!(receiver.seen().len(), 4);
+
+    // The delivery log has each attempt, newest first: status, outcome, why, the answer.
+    let log = store
+        .webhook_attempts(&app.id, &AttemptFilter::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        log.iter()
+            .map(|l| (l.attempt, l.outcome, l.http_status, l.error.as_deref()))
+            .collect::<Vec<_>>(),
+        [
+            (4, AttemptOutcome::Delivered, 204, None),
+            (3, AttemptOutcome::Retrying, 404, Some("HTTP 404")),
+            (
+                2,
+                AttemptOutcome::Retrying,
+                0,
+                Some("webhook endpoint did not answer within 400 ms")
+            ),
+            (1, AttemptOutcome::Retrying, 500, Some("HTTP 500")),
+        ]
+    );
+    assert!(log.iter().all(|l| l.event_id == id && l.event_type == "message.sent"));
+    assert_eq!(
+        log[3].response_excerpt, "<h1>down</h1>[31m",
+        "control characters dropped"
+    );
+    assert!(log[2].latency_ms >= 400, "the timeout's latency: {}", log[2].latency_ms);
+}
+
+#[tokio::test]
+async fn a_test_event_is_sent_signed_once_and_logged() {
+    let receiver = Receiver::start(Reply::Status(200)).await;
+    receiver.then([Reply::Body(503, "maintenance until 10:00")]);
+    let (store, _dir) = testing::sqlite_temp().await;
+    let app = app_with_url(&*store, &receiver.url()).await;
+    let sender = TestSender::new(
+        store.clone(),
+        Arc::new(WebhookClient::new(true)),
+        Arc::new(StoreSecrets::new(store.clone(), secret_box())),
+        Arc::new(SystemClock),
+    );
+    let failed = sender.send(&app).await.unwrap();
+    assert_eq!(
+        (failed.outcome, failed.http_status, failed.error.as_deref()),
+        (AttemptOutcome::Failed, 503, Some("HTTP 503"))
+    );
+    assert_eq!(failed.response_excerpt, "maintenance until 10:00");
+    let ok = sender.send(&app).await.unwrap();
+    assert_eq!(
+        (ok.outcome, ok.http_status, ok.attempt),
+        (AttemptOutcome::Delivered, 200, 1)
+    );
+    let seen = receiver.seen();
+    assert_eq!(seen.len(), 2, "a test event is not retried");
+    assert!(seen.iter().all(|s| s.verified.is_ok() && s.event == TEST_EVENT_TYPE));
+    assert_eq!(seen[0].body["type"], TEST_EVENT_TYPE);
+    assert_eq!(seen[0].body["app_key"], app.app_key.as_str());
+    assert_ne!(seen[0].id, seen[1].id, "each test is its own event");
+    let log = store
+        .webhook_attempts(&app.id, &AttemptFilter::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(log, vec![ok, failed]);
+    assert!(pending(&*store).await.is_empty(), "nothing was put in the outbox");
+
+    // An unreachable endpoint is a logged failure with the reason; no URL sends nothing.
+    let mut closed = app.clone();
+    closed.settings.webhook.url = Some("http://127.0.0.1:1/hook".into());
+    let refused = sender.send(&closed).await.unwrap();
+    assert_eq!((refused.outcome, refused.http_status), (AttemptOutcome::Failed, 0));
+    assert!(
+        refused.error.as_deref().unwrap().contains("request failed"),
+        "{refused:?}"
+    );
+    let mut off = app.clone();
+    off.settings.webhook.url = None;
+    let none = sender.send(&off).await.unwrap_err();
+    assert!(none.to_string().contains("no webhook URL"), "{none}");
+    assert_eq!(
+        store
+            .webhook_attempts(&app.id, &AttemptFilter::default(), 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
 }
 
 #[tokio::test]

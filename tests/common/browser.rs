@@ -41,6 +41,15 @@ impl Browser {
         }
     }
 
+    /// Another handle on this browser's session (for polling inside `eventually`).
+    pub fn clone_session(&self) -> Self {
+        Self {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            cookies: self.cookies.clone(),
+        }
+    }
+
     pub fn cookie_header(&self) -> String {
         self.cookies
             .iter()

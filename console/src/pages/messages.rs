@@ -1,6 +1,7 @@
 //! The messages explorer: a conversation's history (direct `d:a:b`, group `g:id`, room
 //! `r:id`), fifty messages a page, paged by seq (keyset: `before` and `after` a seq, never
-//! an offset), as the server sees it (every message, recalled ones marked).
+//! an offset), as the server sees it (every message, recalled and edited ones marked, with
+//! their reactions); and recall, as the server API recalls (at any time).
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -8,13 +9,14 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use tern_platform::delivery::Actor;
-use tern_platform::domain::{MessageType, Sender};
-use tern_platform::ids::ConversationId;
+use tern_platform::domain::{ConsoleRole, MessageType, Sender};
+use tern_platform::ids::{ConversationId, MsgId};
 use tern_platform::service::messages;
 use tern_platform::store::SeqRange;
 
 use super::users::percent;
-use crate::auth::{app_scope, Auth};
+use super::{audit, see_other};
+use crate::auth::{app_scope, Auth, NoFields, Posted};
 use crate::error::{html, PageError};
 use crate::state::ConsoleState;
 use crate::views::{when, when_or, Chrome};
@@ -32,6 +34,8 @@ pub struct MessageRow {
     pub body: String,
     pub recalled: bool,
     pub edited: String,
+    /// `👍 2 · ❤️ 1`: each reaction and how many users gave it.
+    pub reactions: String,
 }
 
 #[derive(Template)]
@@ -45,6 +49,7 @@ struct MessagesPage {
     older: Option<i64>,
     newer: Option<i64>,
     error: Option<String>,
+    can_recall: bool,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +78,7 @@ pub async fn explore(
         older: None,
         newer: None,
         error: None,
+        can_recall: scope.role >= ConsoleRole::Developer,
     };
     if page.conversation.is_empty() {
         return Ok(html(page));
@@ -118,9 +124,49 @@ pub async fn explore(
             },
             recalled: m.recalled,
             edited: when_or(m.edited_at, ""),
+            reactions: m
+                .reactions
+                .iter()
+                .map(|r| format!("{} {}", r.reaction, r.count))
+                .collect::<Vec<_>>()
+                .join(" · "),
         })
         .collect();
     Ok(html(page))
+}
+
+/// Recalls a message as the app's backend may (at any time): its content is gone for
+/// everyone, devices are told. Then back to its place in the history.
+pub async fn recall(
+    State(st): State<ConsoleState>,
+    Path((tenant, app, msg)): Path<(String, String, String)>,
+    posted: Posted<NoFields>,
+) -> Result<Response, PageError> {
+    let auth = &posted.auth;
+    let (scope, app) = app_scope(&st, &auth.viewer, &tenant, &app).await?;
+    scope.require(ConsoleRole::Developer, "Recalling messages")?;
+    let id = MsgId::parse(&msg).map_err(|_| PageError::NotFound)?;
+    let m = messages::recall(&st.pipeline, &app, &Actor::Server, &id).await?;
+    audit(
+        &st,
+        auth,
+        None,
+        Some(&app),
+        "app.message.recall",
+        id.as_str(),
+        format!("in {} (seq {})", m.conversation_id, m.seq),
+    )
+    .await?;
+    let conversation = m.conversation_id.to_string();
+    Ok(see_other(&format!(
+        "{}/t/{}/apps/{}/messages?conversation={}&after={}#seq-{}",
+        crate::BASE,
+        app.tenant_id,
+        app.id,
+        percent(&conversation),
+        (m.seq - 1).max(0),
+        m.seq
+    )))
 }
 
 fn with_status(mut r: Response, status: StatusCode) -> Response {

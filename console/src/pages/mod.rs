@@ -4,8 +4,11 @@
 
 pub mod apps;
 pub mod audit;
+pub mod broadcasts;
+pub mod groups;
 pub mod mail;
 pub mod messages;
+pub mod overview;
 pub mod push;
 pub mod sign_in;
 pub mod signup;
@@ -73,6 +76,8 @@ pub fn notice(done: Option<&str>) -> Option<String> {
         "secret-revoked" => "Secret revoked: it no longer signs requests.",
         "webhook-saved" => "Webhook settings saved.",
         "redelivered" => "Event queued for redelivery.",
+        "broadcast-started" => "Broadcast started: its progress shows below.",
+        "broadcast-cancelled" => "Broadcast cancelled: users it reached keep their notification.",
         "banned" => "User banned.",
         "unbanned" => "Ban lifted.",
         "muted" => "User muted.",

@@ -1,13 +1,17 @@
 // The console's tour in a real headless Chromium (playwright-core driving the system's
 // /usr/bin/chromium): sign in as the operator, create a tenant and an app, see the secret
 // once, rotate it, send a message through the signed REST API and find it in the messages
-// explorer, send a test push from the push log page; then the same pages at phone width. Every step asserts what a user would see,
+// explorer, point the webhook at a local endpoint that fails and then recovers and send
+// test events (the delivery log shows both answers), send a test push from the push log page,
+// see the overview of the app and of the platform, start a broadcast and watch it finish,
+// look up a group and the rooms, recall a message; then the same pages at phone width. Every step asserts what a user would see,
 // the page must raise no error (a CSP violation is one), and a screenshot of each page is
 // saved in docs/console/.
 //
 // Usage: node tests/browser/tour.mjs BASE_URL OPERATOR_EMAIL OPERATOR_PASSWORD
 import { createHash, createHmac, generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -196,10 +200,43 @@ try {
   await page.locator("h2", { hasText: "Conversations" }).waitFor();
   check("the back button returns to the user", page.url().endsWith("/users/alice"));
 
-  // Webhooks and the audit log.
-  await page.goto(`${appUrl}/webhooks`);
-  await page.locator("h2", { hasText: "Dead events" }).waitFor();
-  await shot(page, "webhooks");
+  // Webhooks: an endpoint of our own (console/ci.sh allows private addresses) that fails
+  // with a 500, then recovers. Each test event's answer shows at the top and in the log.
+  let hookStatus = 500;
+  const hook = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(hookStatus, { "content-type": "text/plain" });
+      res.end(hookStatus === 200 ? "ok" : "<b>receiver down</b>");
+    });
+  });
+  await new Promise((resolve) => hook.listen(0, "127.0.0.1", resolve));
+  try {
+    await page.goto(`${appUrl}/webhooks`);
+    await page.locator("h2", { hasText: "Delivery log" }).waitFor();
+    check("the delivery log starts empty", (await page.locator("#log .empty").count()) === 1);
+    check("the breaker is closed", (await page.textContent("#breaker .breaker-state")) === "closed");
+    await page.fill("input[name=url]", `http://127.0.0.1:${hook.address().port}/hook`);
+    await page.check("input[name='event.message.sent']");
+    await page.click("text=Save webhook");
+    await page.locator(".notice", { hasText: "Webhook settings saved" }).waitFor();
+    await settled(page);
+    await page.click("text=Send test event");
+    await page.locator(".test-result .outcome").waitFor();
+    const failedTest = await page.textContent(".test-result");
+    check("a failing endpoint's answer shows: failed, HTTP 500, its body as text",
+      failedTest.includes("failed") && failedTest.includes("500") && failedTest.includes("<b>receiver down</b>"), failedTest);
+    hookStatus = 200;
+    await settled(page);
+    await page.click("text=Send test event");
+    await page.locator(".test-result .outcome", { hasText: "delivered" }).waitFor();
+    check("the recovered endpoint's answer shows: delivered, HTTP 200",
+      (await page.textContent(".test-result .http-status")) === "200");
+    check("both attempts are in the delivery log", (await page.locator("#log tbody tr").count()) === 2);
+    await shot(page, "webhooks");
+  } finally {
+    hook.close();
+  }
 
   // Push: bob's phone gets a test push before and after the app has APNs credentials. No
   // APNs here: console/ci.sh points the APNs URLs at a closed local port, so the answer is
@@ -255,10 +292,78 @@ try {
     .then(() => true, () => false);
   check("uPlot draws the usage chart", drawn);
   await shot(page, "usage");
+
+  // The overview: the same counters over the last hour, day and 30 days, and a chart.
+  await page.click("nav.tabs >> text=Overview");
+  await page.locator("h1", { hasText: "Overview of chat" }).waitFor();
+  const day = await page.textContent("#windows tbody tr:nth-child(2)");
+  check("the overview counts the message in the last 24 hours", day.includes("Last 24 hours") && day.includes("1"), day);
+  const charted = await page
+    .locator("#overview-chart canvas")
+    .first()
+    .waitFor({ timeout: 10000 })
+    .then(() => true, () => false);
+  check("uPlot draws the overview chart", charted);
+  await shot(page, "overview");
+  await page.click("nav.main >> text=Overview");
+  await page.locator("h1", { hasText: "Platform overview" }).waitFor();
+  await shot(page, "platform-overview");
+  await page.goto(`${appUrl}/usage`);
+  await page.locator("h1", { hasText: "Usage of chat" }).waitFor();
+
+  // Broadcasts (after the usage check: their notifications are messages too): one to Alice
+  // and a user that does not exist; the progress refreshes itself until the job is done.
+  await page.click("nav.tabs >> text=Broadcasts");
+  await page.locator("h1", { hasText: "Broadcasts of chat" }).waitFor();
+  check("no broadcasts yet", (await page.locator("#broadcasts .empty").count()) === 1);
+  await page.fill("textarea[name=text]", "Maintenance tonight at 02:00 UTC");
+  await page.check("input[name=audience][value=list]");
+  await page.fill("textarea[name=users]", "alice nobody");
+  page.once("dialog", (d) => d.accept());
+  await settled(page);
+  await page.click("text=Start broadcast");
+  await page.locator(".notice", { hasText: "Broadcast started" }).waitFor();
+  const finished = await page
+    .locator("#broadcasts .state", { hasText: "done" })
+    .waitFor({ timeout: 30000 })
+    .then(() => true, () => false);
+  check("the broadcast's progress updates by itself until it is done", finished);
+  const progress = await page.textContent("#broadcasts tbody tr");
+  check("it reached Alice and counted the unknown user as failed",
+    progress.includes("2 of 2 users") && progress.includes("1 sent") && progress.includes("1 failed"), progress);
+  await shot(page, "broadcasts");
+
+  // Groups and rooms: a group with an admin, and a room.
+  await signed(appKey, rotated, "POST", "/v1/groups", {
+    id: "robots", name: "Robot builders", owner: "alice", members: ["bob"], announcement: "Demo day on Friday",
+  });
+  await signed(appKey, rotated, "POST", "/v1/groups/robots/members/bob/role", { role: "admin" });
+  await signed(appKey, rotated, "POST", "/v1/rooms", { id: "launch", name: "Launch party" });
+  await page.click("nav.tabs >> text=Groups and rooms");
+  await page.locator("h1", { hasText: "Groups of chat" }).waitFor();
+  await page.fill("input[name=group]", "robots");
+  await page.click("text=Show group");
+  await page.locator("#members tbody tr").first().waitFor();
+  const roles = await page.locator("#members .role").allTextContents();
+  check("the group's members show with their roles", roles.join(",") === "owner,admin", roles.join(","));
+  await shot(page, "groups");
+  await page.click("#group-search >> text=Rooms");
+  await page.locator("h1", { hasText: "Rooms of chat" }).waitFor();
+  check("the room is listed with its live count", (await page.textContent("#rooms tbody tr")).includes("Launch party"));
+  await shot(page, "rooms");
+
+  // Recall from the messages explorer.
+  await page.goto(`${appUrl}/messages?conversation=${sent.conversation_id}`);
+  await page.locator("li.message").first().waitFor();
+  page.once("dialog", (d) => d.accept());
+  await settled(page);
+  await page.click("li.message >> text=Recall");
+  await page.locator("li.message.recalled").first().waitFor();
+  check("a recalled message is marked and keeps no button", (await page.locator("li.message form[action$='/recall']").count()) === 0);
   await page.click("text=Audit log");
   await page.locator("h1", { hasText: "Audit log" }).waitFor();
   const log = await page.content();
-  for (const action of ["tenant.create", "app.create", "app.secret.rotate"]) {
+  for (const action of ["tenant.create", "app.create", "app.secret.rotate", "app.webhook", "app.webhook.test", "app.broadcast.start", "app.message.recall"]) {
     check(`the audit log shows ${action}`, log.includes(action));
   }
   check("the audit log holds no secret", !log.includes(rotated) && !log.includes(secrets[0]));
@@ -281,6 +386,11 @@ try {
     [`${appUrl.replace(base, "")}/messages?conversation=${sent.conversation_id}`, "messages-phone"],
     [`${appUrl.replace(base, "")}/users`, null],
     [`${appUrl.replace(base, "")}/push?user=bob`, null],
+    [`${appUrl.replace(base, "")}/webhooks`, null],
+    [`${appUrl.replace(base, "")}/broadcasts`, null],
+    [`${appUrl.replace(base, "")}/groups?group=robots`, null],
+    [`${appUrl.replace(base, "")}/rooms`, null],
+    [`${appUrl.replace(base, "")}/overview`, null],
     [`${appUrl.replace(base, "")}/usage`, "usage-phone"],
   ]) {
     await small.goto(base + path);

@@ -16,6 +16,7 @@ pub mod groups;
 pub mod invitations;
 pub mod messages;
 pub mod moderation;
+pub mod overview;
 pub mod paging;
 pub mod presence;
 pub mod rooms;

@@ -1,8 +1,11 @@
-//! The app's view of its after-event webhooks: the events given up, and redelivery.
+//! The app's view of its webhooks: the delivery log (every attempt), the events given up
+//! and their redelivery, a test event sent now, and this node's before-send breaker.
 
 use crate::delivery::{clamp_limit, DeliveryError, Pipeline};
 use crate::domain::{App, UnixMillis};
-use crate::store::{OutboxEvent, StoreResult};
+use crate::store::{AttemptFilter, OutboxEvent, StoreResult, WebhookAttempt};
+use crate::webhook::before_send::HttpBeforeSendHook;
+use crate::webhook::{BreakerState, TestSender};
 
 use super::paging::{decode_cursor, Page};
 
@@ -33,4 +36,39 @@ pub async fn redeliver(p: &Pipeline, app: &App, id: &str, now: UnixMillis) -> St
     p.store().redeliver_event(&app.id, id, now).await?;
     p.outbox_written(true);
     Ok(())
+}
+
+/// The app's delivery log, newest first: every attempt to POST an after-event or a test
+/// event, at most `limit` lines (clamped as every page is). Lines are kept 7 days.
+pub async fn attempts(
+    p: &Pipeline,
+    app: &App,
+    filter: &AttemptFilter,
+    limit: u32,
+) -> Result<Vec<WebhookAttempt>, DeliveryError> {
+    if let Some(b) = &filter.before {
+        // Log ids are `wa_` and a ULID; anything else would only page nowhere.
+        if !(b.starts_with("wa_") && b.len() == 29 && b.is_ascii()) {
+            return Err(DeliveryError::InvalidArgument("that page link is malformed".into()));
+        }
+    }
+    if let Some(e) = &filter.event_id {
+        if !(e.starts_with("wh_") && e.len() <= 64 && e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')) {
+            return Err(DeliveryError::InvalidArgument(format!(
+                "“{e}” is not an event id (wh_…)"
+            )));
+        }
+    }
+    Ok(p.store().webhook_attempts(&app.id, filter, clamp_limit(limit)).await?)
+}
+
+/// Sends a `webhook.test` event to the app's endpoint now (not retried) and answers with
+/// its line of the delivery log; `InvalidArgument` if the app has no webhook URL.
+pub async fn send_test(sender: &TestSender, app: &App) -> Result<WebhookAttempt, DeliveryError> {
+    sender.send(app).await
+}
+
+/// This node's circuit breaker of the app's before-send hook (each node keeps its own).
+pub fn breaker(hook: &HttpBeforeSendHook, app: &App) -> BreakerState {
+    hook.breaker_state(&app.id)
 }

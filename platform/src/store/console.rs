@@ -111,6 +111,13 @@ pub trait ConsoleStore: Send + Sync {
     /// The app's hours from `from` (inclusive) to `to` (exclusive), oldest first; hours with
     /// nothing counted are absent.
     async fn usage(&self, app: &AppId, from: UnixMillis, to: UnixMillis) -> StoreResult<Vec<crate::usage::UsageHour>>;
+    /// Every app's hours from `from` to `to` added up, oldest first: messages and API calls
+    /// summed, and the apps' peak connections summed (each app's peak, not the platform's).
+    async fn platform_usage(
+        &self,
+        from: UnixMillis,
+        to: UnixMillis,
+    ) -> StoreResult<Vec<(UnixMillis, crate::usage::UsageCounts)>>;
 }
 
 /// `impl ConsoleStore` for a SQL adapter. Expanded by `shared_sql::sql_store!`.
@@ -795,6 +802,36 @@ macro_rules! console_sql {
                                 connections: col(r, "connections")?,
                             },
                         })
+                    })
+                    .collect()
+            }
+
+            async fn platform_usage(
+                &self,
+                from: UnixMillis,
+                to: UnixMillis,
+            ) -> StoreResult<Vec<(UnixMillis, crate::usage::UsageCounts)>> {
+                let rows = sqlx::query::<$db>(
+                    "SELECT hour, CAST(SUM(messages) AS BIGINT) AS messages, \
+                     CAST(SUM(api_calls) AS BIGINT) AS api_calls, \
+                     CAST(SUM(connections) AS BIGINT) AS connections FROM usage_hourly \
+                     WHERE hour >= $1 AND hour < $2 GROUP BY hour ORDER BY hour",
+                )
+                .bind(from)
+                .bind(to)
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            col(r, "hour")?,
+                            crate::usage::UsageCounts {
+                                messages: col(r, "messages")?,
+                                api_calls: col(r, "api_calls")?,
+                                connections: col(r, "connections")?,
+                            },
+                        ))
                     })
                     .collect()
             }

@@ -41,7 +41,9 @@ pub use push::PushStore;
 pub use rooms::RoomStore;
 pub use tenancy::{AdminRecord, NewApp, TenancyStore};
 pub use users::UserStore;
-pub use webhooks::{NewOutboxEvent, OutboxEvent, OutboxState, WebhookStore};
+pub use webhooks::{
+    AttemptFilter, AttemptOutcome, NewOutboxEvent, OutboxEvent, OutboxState, WebhookAttempt, WebhookStore,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -1,5 +1,6 @@
-//! Webhooks: each app's webhook signing secrets and the outbox of after-events, which
-//! workers lease, deliver at least once, and retry until delivered or dead.
+//! Webhooks: each app's webhook signing secrets; the outbox of after-events, which
+//! workers lease, deliver at least once, and retry until delivered or dead; and the
+//! delivery log, one row per attempt (and per test event), kept 7 days.
 
 use async_trait::async_trait;
 
@@ -43,7 +44,92 @@ pub struct OutboxEvent {
     pub last_error: Option<String>,
 }
 
-/// Webhook secrets and the outbox of after-events.
+/// What one attempt to POST a webhook came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// The endpoint answered 2xx.
+    Delivered,
+    /// It failed and the event is tried again later.
+    Retrying,
+    /// It failed and the event was given up (24 h of failures, or no URL any more).
+    Dead,
+    /// A test event that failed (test events are not retried).
+    Failed,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Retrying => "retrying",
+            Self::Dead => "dead",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "delivered" => Self::Delivered,
+            "retrying" => Self::Retrying,
+            "dead" => Self::Dead,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// One line of the delivery log: an attempt to POST an event to the app's endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookAttempt {
+    /// `wa_` + ULID: the log pages by it, newest first.
+    pub id: String,
+    pub app_id: AppId,
+    pub at: UnixMillis,
+    /// The event's `wh_` id (`X-Tern-Webhook-Id`).
+    pub event_id: String,
+    pub event_type: String,
+    /// `X-Tern-Attempt`, from 1.
+    pub attempt: i32,
+    pub outcome: AttemptOutcome,
+    /// The endpoint's HTTP status; 0 when it was not reached.
+    pub http_status: u16,
+    /// Why the attempt failed, when it did.
+    pub error: Option<String>,
+    pub latency_ms: i64,
+    /// The start of the endpoint's answer, as text (at most `EXCERPT_CHARS` characters).
+    pub response_excerpt: String,
+}
+
+impl WebhookAttempt {
+    /// Characters of the endpoint's answer kept in the log.
+    pub const EXCERPT_CHARS: usize = 300;
+
+    pub fn new_id() -> String {
+        format!("wa_{}", ulid::Ulid::new().to_string().to_ascii_lowercase())
+    }
+
+    /// The start of an answer's bytes as text: invalid UTF-8 replaced, control characters
+    /// (but tabs and newlines) dropped, at most `EXCERPT_CHARS` characters.
+    pub fn excerpt(body: &[u8]) -> String {
+        String::from_utf8_lossy(&body[..body.len().min(4 * Self::EXCERPT_CHARS)])
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+            .take(Self::EXCERPT_CHARS)
+            .collect()
+    }
+}
+
+/// Which lines of the delivery log to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttemptFilter {
+    /// Only this event's attempts.
+    pub event_id: Option<String>,
+    /// Only lines older than this log id (the last one of the previous page).
+    pub before: Option<String>,
+}
+
+/// Webhook secrets, the outbox of after-events and the delivery log.
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
     async fn webhook_secret_ciphertext(&self, app: &AppId) -> StoreResult<Option<Vec<u8>>>;
@@ -84,6 +170,20 @@ pub trait WebhookStore: Send + Sync {
     /// Gives claimed, still pending events back, due at `at` (attempts and error kept), in
     /// one transaction. Returns how many were pending; ids that are not are skipped.
     async fn release_events(&self, ids: &[String], at: UnixMillis) -> StoreResult<u64>;
+    /// Appends a line to the delivery log.
+    async fn record_webhook_attempt(&self, attempt: &WebhookAttempt) -> StoreResult<()>;
+    /// The app's delivery log, newest first, at most `limit` lines.
+    async fn webhook_attempts(
+        &self,
+        app: &AppId,
+        filter: &AttemptFilter,
+        limit: u32,
+    ) -> StoreResult<Vec<WebhookAttempt>>;
+    /// Attempts to deliver after-events since `since` (test events left out): how many were
+    /// delivered, and how many there were. One app's, or with `None` every app's.
+    async fn webhook_attempt_counts(&self, app: Option<&AppId>, since: UnixMillis) -> StoreResult<(i64, i64)>;
+    /// Deletes every app's log lines from before `before`; returns how many.
+    async fn prune_webhook_attempts(&self, before: UnixMillis) -> StoreResult<u64>;
 }
 
 /// `impl WebhookStore` for a SQL adapter, with the readers and steps only this area uses.
@@ -92,6 +192,28 @@ macro_rules! webhooks_sql {
     ($store:ty, $db:ty, $backend:expr) => {
         const EVENT_COLUMNS: &str =
             "id, app_id, event_type, body, created_at, state, attempts, next_attempt_at, last_error";
+
+        const ATTEMPT_COLUMNS: &str = "app_id, id, at, event_id, event_type, attempt, outcome, http_status, \
+             error, latency_ms, response_excerpt";
+
+        fn attempt_from_row(row: &DbRow) -> StoreResult<WebhookAttempt> {
+            let app_id: String = col(row, "app_id")?;
+            let outcome: String = col(row, "outcome")?;
+            let status: i32 = col(row, "http_status")?;
+            Ok(WebhookAttempt {
+                id: col(row, "id")?,
+                app_id: AppId::parse(&app_id).map_err(|_| corrupt("app id", &app_id))?,
+                at: col(row, "at")?,
+                event_id: col(row, "event_id")?,
+                event_type: col(row, "event_type")?,
+                attempt: col(row, "attempt")?,
+                outcome: AttemptOutcome::parse(&outcome).ok_or_else(|| corrupt("attempt outcome", &outcome))?,
+                http_status: u16::try_from(status).map_err(|_| corrupt("http status", &status.to_string()))?,
+                error: col(row, "error")?,
+                latency_ms: col(row, "latency_ms")?,
+                response_excerpt: col(row, "response_excerpt")?,
+            })
+        }
 
         fn event_from_row(row: &DbRow) -> StoreResult<OutboxEvent> {
             let app_id: String = col(row, "app_id")?;
@@ -313,6 +435,72 @@ macro_rules! webhooks_sql {
                 }
                 tx.commit().await.map_err(map_err)?;
                 Ok(released)
+            }
+
+            async fn record_webhook_attempt(&self, a: &WebhookAttempt) -> StoreResult<()> {
+                sqlx::query::<$db>(&format!(
+                    "INSERT INTO webhook_attempts ({ATTEMPT_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                ))
+                .bind(a.app_id.as_str())
+                .bind(&a.id)
+                .bind(a.at)
+                .bind(&a.event_id)
+                .bind(&a.event_type)
+                .bind(a.attempt)
+                .bind(a.outcome.as_str())
+                .bind(i32::from(a.http_status))
+                .bind(a.error.as_deref())
+                .bind(a.latency_ms)
+                .bind(&a.response_excerpt)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn webhook_attempts(
+                &self,
+                app: &AppId,
+                f: &AttemptFilter,
+                limit: u32,
+            ) -> StoreResult<Vec<WebhookAttempt>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts WHERE app_id = "
+                ));
+                qb.push_bind(app.as_str());
+                if let Some(e) = &f.event_id {
+                    qb.push(" AND event_id = ").push_bind(e.as_str());
+                }
+                if let Some(b) = &f.before {
+                    qb.push(" AND id < ").push_bind(b.as_str());
+                }
+                qb.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(limit));
+                let rows = qb.build().fetch_all(self.reader()).await.map_err(map_err)?;
+                rows.iter().map(attempt_from_row).collect()
+            }
+
+            async fn webhook_attempt_counts(&self, app: Option<&AppId>, since: UnixMillis) -> StoreResult<(i64, i64)> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT CAST(COALESCE(SUM(CASE WHEN outcome = 'delivered' THEN 1 ELSE 0 END), 0) AS BIGINT) \
+                     AS delivered, CAST(COUNT(*) AS BIGINT) AS total FROM webhook_attempts \
+                     WHERE event_type <> 'webhook.test' AND at >= ",
+                );
+                qb.push_bind(since);
+                if let Some(a) = app {
+                    qb.push(" AND app_id = ").push_bind(a.as_str());
+                }
+                let row = qb.build().fetch_one(self.reader()).await.map_err(map_err)?;
+                Ok((col(&row, "delivered")?, col(&row, "total")?))
+            }
+
+            async fn prune_webhook_attempts(&self, before: UnixMillis) -> StoreResult<u64> {
+                let r = sqlx::query::<$db>("DELETE FROM webhook_attempts WHERE at < $1")
+                    .bind(before)
+                    .execute(self.writer())
+                    .await
+                    .map_err(map_err)?;
+                Ok(r.rows_affected())
             }
         }
     };

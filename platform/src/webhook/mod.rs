@@ -6,6 +6,7 @@
 //! - `before_send`: the synchronous hook, its failure policy and `breaker`.
 //! - `worker`: the durable after-event delivery loop.
 //! - `settings`: the written configuration and its validation (REST and CLI share it).
+//! - `test_event`: "send a test event", one signed POST now, written to the delivery log.
 //! - `secrets`: the app's webhook secrets in plaintext, just in time for signing.
 //! - the time they run on is `crate::clock` (re-exported here), replaceable in tests.
 //!
@@ -18,6 +19,7 @@ pub mod breaker;
 pub mod client;
 pub mod secrets;
 pub mod settings;
+pub mod test_event;
 pub mod worker;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
@@ -26,6 +28,7 @@ pub use breaker::BreakerState;
 pub use client::{check_webhook_url_syntax, validate_webhook_url, WebhookClient, WebhookError};
 pub use secrets::{StaticSecrets, StoreSecrets, WebhookSecrets};
 pub use settings::{parse_spec, settings_of, spec_of, BeforeSendSpec, InvalidWebhookConfig, WebhookSpec, EVENT_TYPES};
+pub use test_event::{TestSender, TEST_EVENT_TYPE};
 pub use worker::WorkerConfig;
 
 use crate::domain::{App, UnixMillis};

@@ -5,7 +5,8 @@
 //! them at a time), POSTs each with the app's
 //! current URL and webhook secrets, and on failure reschedules with exponential backoff and
 //! jitter until 24 h after the event was created, when the event is declared dead (listed in
-//! the console, redeliverable by hand). Nothing is kept in memory that the outbox does not
+//! the console, redeliverable by hand). Every attempt leaves a line in the delivery log
+//! (status, latency, the start of the answer), kept `log_retention`. Nothing is kept in memory that the outbox does not
 //! also hold, so a restart loses nothing; an event in flight during a crash is sent again.
 
 use std::collections::{HashMap, HashSet};
@@ -23,7 +24,10 @@ use crate::auth::webhook::signature_header;
 use crate::clock::Clock;
 use crate::domain::UnixMillis;
 use crate::ids::AppId;
-use crate::store::{OutboxEvent, Store};
+use crate::store::{AttemptOutcome, OutboxEvent, Store, WebhookAttempt};
+
+/// How often old lines of the delivery log are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// The error recorded on an event whose app no longer has a webhook URL (or no longer exists).
 pub const NO_URL_ERROR: &str = "the app has no webhook URL any more";
@@ -47,6 +51,8 @@ pub struct WorkerConfig {
     /// the writing of its outcome); a worker that dies holding events leaves them to be
     /// claimed again after this.
     pub lease: Duration,
+    /// How long the delivery log keeps a line; older ones are deleted about once an hour.
+    pub log_retention: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -60,6 +66,7 @@ impl Default for WorkerConfig {
             backoff_cap: Duration::from_secs(3600),
             max_age: Duration::from_secs(24 * 3600),
             lease: Duration::from_secs(15),
+            log_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -116,9 +123,20 @@ pub fn task(
 
 async fn run(shared: Arc<Shared>, wake: Arc<Notify>, shutdown: CancellationToken) {
     let mut tasks = JoinSet::new();
+    let mut next_prune = tokio::time::Instant::now();
     loop {
         if shutdown.is_cancelled() {
             break;
+        }
+        if tokio::time::Instant::now() >= next_prune {
+            next_prune += PRUNE_EVERY;
+            let before = shared
+                .clock
+                .now_ms()
+                .saturating_sub(millis(shared.config.log_retention));
+            if let Err(e) = shared.store.prune_webhook_attempts(before).await {
+                tracing::debug!(error = %e, "could not prune the webhook delivery log");
+            }
         }
         poll_once(&shared, &mut tasks).await;
         tokio::select! {
@@ -181,41 +199,76 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// One attempt, and the outbox updated with its outcome.
+/// One attempt, the outbox updated with its outcome, and a line in the delivery log.
 async fn deliver(shared: &Shared, event: OutboxEvent) {
     let attempt = event.attempts.saturating_add(1);
-    let outcome = attempt_once(shared, &event, attempt).await;
+    let started = std::time::Instant::now();
+    let at = shared.clock.now_ms();
+    let tried = attempt_once(shared, &event, attempt).await;
+    let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     let store = &shared.store;
     let now = shared.clock.now_ms();
-    let result = match outcome {
+    let (logged, result) = match tried.outcome {
         Outcome::Delivered => {
             metrics::counter!("tern_webhook_deliveries_total", "outcome" => "delivered").increment(1);
-            store.mark_event_delivered(&event.id, attempt).await
+            (
+                AttemptOutcome::Delivered,
+                store.mark_event_delivered(&event.id, attempt).await,
+            )
         }
-        Outcome::Dead(error) => {
+        Outcome::Dead(ref error) => {
             metrics::counter!("tern_webhook_deliveries_total", "outcome" => "dead").increment(1);
             tracing::warn!(event = %event.id, app = %event.app_id, %error, "webhook event is dead");
-            store.mark_event_dead(&event.id, attempt, &error).await
+            (
+                AttemptOutcome::Dead,
+                store.mark_event_dead(&event.id, attempt, error).await,
+            )
         }
-        Outcome::Failed(error) => {
+        Outcome::Failed(ref error) => {
             let deadline = event.created_at.saturating_add(millis(shared.config.max_age));
             if now >= deadline {
                 metrics::counter!("tern_webhook_deliveries_total", "outcome" => "dead").increment(1);
                 tracing::warn!(event = %event.id, app = %event.app_id, %error, attempt, "webhook event is dead after retrying");
-                store.mark_event_dead(&event.id, attempt, &error).await
+                (
+                    AttemptOutcome::Dead,
+                    store.mark_event_dead(&event.id, attempt, error).await,
+                )
             } else {
                 metrics::counter!("tern_webhook_deliveries_total", "outcome" => "retry").increment(1);
                 // The last retry happens at the deadline, not after it.
                 let next = now
                     .saturating_add(millis(backoff(&shared.config, attempt)))
                     .min(deadline);
-                store.reschedule_event(&event.id, attempt, next, &error).await
+                (
+                    AttemptOutcome::Retrying,
+                    store.reschedule_event(&event.id, attempt, next, error).await,
+                )
             }
         }
     };
     if let Err(e) = result {
         // The event stays pending as it was and is tried again: at least once, not at most.
         tracing::warn!(event = %event.id, error = %e, "webhook worker could not record a delivery outcome");
+        return;
+    }
+    let line = WebhookAttempt {
+        id: WebhookAttempt::new_id(),
+        app_id: event.app_id.clone(),
+        at,
+        event_id: event.id.clone(),
+        event_type: event.event_type.clone(),
+        attempt,
+        outcome: logged,
+        http_status: tried.http_status,
+        error: match tried.outcome {
+            Outcome::Delivered => None,
+            Outcome::Failed(e) | Outcome::Dead(e) => Some(e),
+        },
+        latency_ms,
+        response_excerpt: tried.excerpt,
+    };
+    if let Err(e) = store.record_webhook_attempt(&line).await {
+        tracing::debug!(event = %event.id, error = %e, "could not write the webhook delivery log");
     }
 }
 
@@ -225,18 +278,36 @@ enum Outcome {
     Dead(String),
 }
 
-async fn attempt_once(shared: &Shared, event: &OutboxEvent, attempt: i32) -> Outcome {
+/// An attempt's outcome and what the endpoint answered, for the delivery log.
+struct Tried {
+    outcome: Outcome,
+    /// 0 when the endpoint was not reached.
+    http_status: u16,
+    excerpt: String,
+}
+
+impl From<Outcome> for Tried {
+    fn from(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            http_status: 0,
+            excerpt: String::new(),
+        }
+    }
+}
+
+async fn attempt_once(shared: &Shared, event: &OutboxEvent, attempt: i32) -> Tried {
     let app = match shared.store.app(&event.app_id).await {
         Ok(Some(app)) => app,
-        Ok(None) => return Outcome::Dead(NO_URL_ERROR.into()),
-        Err(e) => return Outcome::Failed(format!("store: {e}")),
+        Ok(None) => return Outcome::Dead(NO_URL_ERROR.into()).into(),
+        Err(e) => return Outcome::Failed(format!("store: {e}")).into(),
     };
     let Some(url) = app.settings.webhook.url.as_deref() else {
-        return Outcome::Dead(NO_URL_ERROR.into());
+        return Outcome::Dead(NO_URL_ERROR.into()).into();
     };
     let secrets = match shared.secrets.secrets(&app.id).await {
         Ok(s) => s,
-        Err(e) => return Outcome::Failed(e.to_string()),
+        Err(e) => return Outcome::Failed(e.to_string()).into(),
     };
     let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let t = shared.clock.now_ms().div_euclid(1000);
@@ -251,9 +322,16 @@ async fn attempt_once(shared: &Shared, event: &OutboxEvent, attempt: i32) -> Out
         timeout: shared.config.attempt_timeout,
     };
     match shared.client.post(&request).await {
-        Ok(r) if r.is_success() => Outcome::Delivered,
-        Ok(r) => Outcome::Failed(format!("HTTP {}", r.status)),
-        Err(e) => Outcome::Failed(e.to_string()),
+        Ok(r) => Tried {
+            outcome: if r.is_success() {
+                Outcome::Delivered
+            } else {
+                Outcome::Failed(format!("HTTP {}", r.status))
+            },
+            http_status: r.status,
+            excerpt: WebhookAttempt::excerpt(&r.body),
+        },
+        Err(e) => Outcome::Failed(e.to_string()).into(),
     }
 }
 

@@ -437,6 +437,21 @@ async fn usage_hours_add_up_and_keep_the_peak(store: Arc<dyn Store>) {
         1
     );
     assert!(store.usage(&app.id, 0, h).await.unwrap().is_empty());
+    // The platform: every app's hours added up (the peaks too), hour by hour.
+    let sum = |m, c, p| UsageCounts {
+        messages: m,
+        api_calls: c,
+        connections: p,
+    };
+    assert_eq!(
+        store.platform_usage(h, h + 2 * HOUR_MS).await.unwrap(),
+        vec![(h, sum(12, 15, 12)), (h + HOUR_MS, sum(1, 0, 1))]
+    );
+    assert_eq!(
+        store.platform_usage(h + HOUR_MS, h + 2 * HOUR_MS).await.unwrap(),
+        vec![(h + HOUR_MS, sum(1, 0, 1))]
+    );
+    assert!(store.platform_usage(0, h).await.unwrap().is_empty());
 }
 
 conformance!(

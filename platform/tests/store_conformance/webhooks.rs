@@ -1,4 +1,5 @@
-//! Conformance of `WebhookStore`: outbox states, leased claims, webhook secret rotation.
+//! Conformance of `WebhookStore`: outbox states, leased claims, webhook secret rotation,
+//! the delivery log.
 
 use std::sync::Arc;
 
@@ -204,7 +205,109 @@ async fn webhook_secrets_rotate_with_a_grace_period(store: Arc<dyn Store>) {
     assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
 }
 
+fn attempt(app: &AppId, event: &str, at: i64, outcome: AttemptOutcome, status: u16) -> WebhookAttempt {
+    WebhookAttempt {
+        id: WebhookAttempt::new_id(),
+        app_id: app.clone(),
+        at,
+        event_id: event.to_owned(),
+        event_type: "message.sent".into(),
+        attempt: 1,
+        outcome,
+        http_status: status,
+        error: (outcome != AttemptOutcome::Delivered).then(|| format!("HTTP {status}")),
+        latency_ms: 12,
+        response_excerpt: "<b>oops</b> ünïcode".into(),
+    }
+}
+
+async fn the_delivery_log_pages_newest_first_per_app(store: Arc<dyn Store>) {
+    let a = app(&*store).await.id;
+    let other = app_of_other_tenant(&*store).await;
+    let mut lines = Vec::new();
+    for i in 0..5 {
+        let event = if i % 2 == 0 { "wh_even" } else { "wh_odd" };
+        let outcome = if i == 4 {
+            AttemptOutcome::Delivered
+        } else {
+            AttemptOutcome::Retrying
+        };
+        let line = attempt(&a, event, 1_000 + i, outcome, if i == 4 { 200 } else { 503 });
+        store.record_webhook_attempt(&line).await.unwrap();
+        lines.push(line);
+        // ULIDs within one millisecond are random in their tail: keep ids in time order.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    store
+        .record_webhook_attempt(&attempt(&other, "wh_even", 1_000, AttemptOutcome::Dead, 0))
+        .await
+        .unwrap();
+
+    let all = store.webhook_attempts(&a, &AttemptFilter::default(), 10).await.unwrap();
+    assert_eq!(all.len(), 5, "only this app's lines");
+    assert_eq!(all[0], lines[4], "newest first, every field kept");
+    assert_eq!(all[4], lines[0]);
+    let page = store
+        .webhook_attempts(
+            &a,
+            &AttemptFilter {
+                before: Some(all[1].id.clone()),
+                ..AttemptFilter::default()
+            },
+            2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page, vec![lines[2].clone(), lines[1].clone()]);
+    let even = store
+        .webhook_attempts(
+            &a,
+            &AttemptFilter {
+                event_id: Some("wh_even".into()),
+                ..AttemptFilter::default()
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(even.iter().map(|l| l.at).collect::<Vec<_>>(), vec![1_004, 1_002, 1_000]);
+    let dead = store
+        .webhook_attempts(&other, &AttemptFilter::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (dead.len(), dead[0].outcome, dead[0].http_status),
+        (1, AttemptOutcome::Dead, 0)
+    );
+
+    // Success counts leave test events out: this app 1 of 5, everyone since 1_003 1 of 2.
+    let mut test = attempt(&a, "wh_test", 1_004, AttemptOutcome::Failed, 500);
+    test.event_type = "webhook.test".into();
+    store.record_webhook_attempt(&test).await.unwrap();
+    assert_eq!(store.webhook_attempt_counts(Some(&a), 0).await.unwrap(), (1, 5));
+    assert_eq!(store.webhook_attempt_counts(None, 1_003).await.unwrap(), (1, 2));
+    assert_eq!(store.webhook_attempt_counts(Some(&other), 0).await.unwrap(), (0, 1));
+    assert_eq!(store.webhook_attempt_counts(None, 5_000).await.unwrap(), (0, 0));
+
+    // Pruning drops every app's old lines and keeps the newer ones.
+    assert_eq!(store.prune_webhook_attempts(1_002).await.unwrap(), 3);
+    let kept = store.webhook_attempts(&a, &AttemptFilter::default(), 10).await.unwrap();
+    assert_eq!(
+        kept.iter()
+            .filter(|l| l.event_type != "webhook.test")
+            .map(|l| l.at)
+            .collect::<Vec<_>>(),
+        vec![1_004, 1_003, 1_002]
+    );
+    assert!(store
+        .webhook_attempts(&other, &AttemptFilter::default(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 conformance!(
+    the_delivery_log_pages_newest_first_per_app,
     outbox_delivery_states,
     claims_lease_events_to_one_worker,
     concurrent_claims_hand_out_each_event_once,
