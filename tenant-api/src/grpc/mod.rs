@@ -11,6 +11,7 @@ use crate::state::ApiState;
 
 mod auth;
 mod convert;
+mod files;
 mod friends;
 mod groups;
 mod push;
@@ -106,6 +107,9 @@ pub async fn serve_with_tls(
     health
         .set_serving::<pb::push_server::PushServer<services::Server>>()
         .await;
+    health
+        .set_serving::<pb::files_server::FilesServer<services::Server>>()
+        .await;
     // gzip both ways: requests compressed with gzip are accepted, and answers are compressed
     // when the client's `grpc-accept-encoding` lists gzip (else they go uncompressed).
     macro_rules! gzip {
@@ -129,7 +133,8 @@ pub async fn serve_with_tls(
         .add_service(gzip!(pb::friends_server::FriendsServer::new(server.clone())))
         .add_service(gzip!(pb::apps_server::AppsServer::new(server.clone())))
         .add_service(gzip!(pb::webhooks_server::WebhooksServer::new(server.clone())))
-        .add_service(gzip!(pb::push_server::PushServer::new(server)));
+        .add_service(gzip!(pb::push_server::PushServer::new(server.clone())))
+        .add_service(gzip!(pb::files_server::FilesServer::new(server)));
     if let Ok(r) = reflection_v1 {
         routes = routes.add_service(r);
     }
