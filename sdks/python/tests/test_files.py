@@ -83,30 +83,40 @@ class CuttingProxy:
 def files_client(server: Server) -> Iterator[tuple[tern.Client, CuttingProxy]]:
     app = server.new_app()
     proxy = CuttingProxy(server.base_url, cut_after=5 * MIB)
-    with tern.Client(proxy.base_url, app.app_key, app.app_secret) as c:
+    with tern.Client(server.base_url, app.app_key, app.app_secret) as c:
         c.upsert_users([{"id": "alice"}, {"id": "bob"}, {"id": "carol"}])
         yield c, proxy
     proxy.close()
 
 
 def test_an_upload_resumes_after_a_cut_and_a_member_downloads_it(
-    files_client: tuple[tern.Client, CuttingProxy],
+    server: Server, files_client: tuple[tern.Client, CuttingProxy]
 ) -> None:
     client, proxy = files_client
+    # upload_file: announce, pieces with checksums, the complete file's answer.
+    small = os.urandom(300_000)
+    done = upload_file(client, uploader="alice", name="a.bin", content_type="application/octet-stream", data=small)
+    assert done["file"]["state"] == "complete"
+    assert download_file(client, done["file"]["id"]) == small
+
+    # send_bytes through a proxy that cuts the connection in the middle of the upload.
     data = os.urandom(9 * MIB + 77)
-    seen: list[int] = []
-    answer = upload_file(
-        client,
+    ticket = client.create_file(
         uploader="alice",
         name="notes.pdf",
+        size=len(data),
         content_type="application/pdf",
-        data=data,
-        on_progress=lambda sent, total: seen.append(sent),
+        sha256=hashlib.sha256(data).hexdigest(),
     )
+    seen: list[int] = []
+    url = str(ticket["upload_url"]).replace(server.base_url, proxy.base_url)
+    assert url.startswith(proxy.base_url)
+    send_bytes(url, data, on_progress=lambda sent, total: seen.append(sent))
     assert proxy.cuts == 1, "the connection was cut once in the middle of the upload"
+    assert seen[-1] == len(data)
+    answer = client.get_file(str(ticket["file_id"]))
     assert answer["file"]["state"] == "complete"
     assert answer["file"]["sha256"] == hashlib.sha256(data).hexdigest()
-    assert seen[-1] == len(data)
     assert "thumbnail_url" not in answer
     file_id = answer["file"]["id"]
 
