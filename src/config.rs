@@ -146,6 +146,9 @@ pub struct Config {
     /// Where files' bytes live: `file:///dir` (a local directory; default `files/` in the
     /// data dir) or `s3://bucket?endpoint=…` (docs/files.md).
     pub files_url: Option<ServiceUrl>,
+    /// How long a file outlives the last message that named it (recalled, or its group or
+    /// room deleted) before the worker deletes it; default 7 days (docs/files.md).
+    pub files_release_grace_seconds: u64,
     /// TLS on the HTTP/WebSocket and gRPC ports: the certificate chain and its private
     /// key, PEM files; both or neither.
     pub tls: Option<TlsPaths>,
@@ -253,6 +256,7 @@ const KEYS: &[&str] = &[
     "metrics_addr",
     "max_app_rate_limit",
     "files_url",
+    "files_release_grace_seconds",
     "tls_cert",
     "tls_key",
     "smtp_url",
@@ -376,7 +380,8 @@ fn expected_type(key: &str) -> &'static str {
         | "http_header_timeout_seconds"
         | "http_idle_timeout_seconds"
         | "http2_keepalive_seconds"
-        | "max_app_rate_limit" => "an integer",
+        | "max_app_rate_limit"
+        | "files_release_grace_seconds" => "an integer",
         _ => "a string",
     }
 }
@@ -591,6 +596,12 @@ fn build(values: HashMap<&'static str, Source>) -> Result<Config, ConfigError> {
     };
     Ok(Config {
         files_url: service_url(&values, "files_url", &["file", "s3"])?,
+        files_release_grace_seconds: integer(
+            &values,
+            "files_release_grace_seconds",
+            tern_platform::files::DEFAULT_RELEASE_GRACE.as_secs(),
+            0,
+        )?,
         http_addr: addr(&values, "http_addr", "127.0.0.1:8080")?,
         grpc_addr: addr(&values, "grpc_addr", "127.0.0.1:9090")?,
         data_dir,

@@ -319,6 +319,10 @@ async fn start(
             node_id: config.node_id.clone(),
             webhook_allow_private: config.webhook_allow_private,
             run_worker: roles.contains(&Role::Worker),
+            files: tern_platform::files::FilesConfig {
+                release_grace: std::time::Duration::from_secs(config.files_release_grace_seconds),
+                ..Default::default()
+            },
             ..EngineConfig::default()
         },
     );

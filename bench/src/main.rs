@@ -12,6 +12,7 @@ use tern_sdk::server::ServerClient;
 mod api_send;
 mod chaos_run;
 mod fanout;
+mod files;
 mod fleet;
 mod grow;
 mod lean;
@@ -217,6 +218,16 @@ enum Scenario {
     Worker { job: String },
     /// Pushes per second from the APNs and FCM adapters to the local provider double (each
     /// over one HTTP/2 connection): no server, no store, the send path alone.
+    /// Upload and download throughput through the embedded endpoint (files in the data
+    /// dir), as ratios of a plain file copy of the same size on the same file system.
+    Files {
+        /// Size of the file, MiB (at most the 100 MB default limit: 95).
+        #[arg(long, default_value_t = 64)]
+        mib: usize,
+        /// Runs; the best of each is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     Push {
         /// Pushes per provider.
         #[arg(long, default_value_t = 50_000)]
@@ -520,6 +531,23 @@ async fn run(cli: Cli) -> Result<()> {
                 r.p99_ms,
                 r.max_ms,
                 server::rss_kib(s.pid()).unwrap_or(0)
+            );
+        }
+        Scenario::Files { mib, runs } => {
+            let s = server::spawn(&cli.tern, cli.database_url.as_deref(), &[]).await?;
+            let client = ServerClient::new(&s.http, &s.app_key, &s.app_secret);
+            let r = files::run(client, files::Options { mib, runs }).await?;
+            println!(
+                "files store={} size={}MiB runs={runs} copy={:.0}MB/s upload_one_patch={:.0}MB/s ({:.2} of copy) upload_sdk_4MiB_pieces={:.0}MB/s ({:.2} of copy) download={:.0}MB/s ({:.2} of copy)",
+                store_name(cli.database_url.as_deref()),
+                r.bytes / (1024 * 1024),
+                r.copy,
+                r.upload_one_patch,
+                r.upload_one_patch / r.copy,
+                r.upload_sdk,
+                r.upload_sdk / r.copy,
+                r.download,
+                r.download / r.copy,
             );
         }
         Scenario::Push { pushes, concurrency } => {

@@ -151,6 +151,11 @@ pub async fn recall(p: &Ctx, app: &App, actor: &Actor, msg_id: &MsgId) -> Result
         RecallOutcome::AlreadyRecalled(m) => return Ok(m),
         RecallOutcome::Recalled(m) => m,
     };
+    // Its file goes after the grace period, unless another message still names it
+    // (`Files::sweep_released`).
+    if let Some(file) = crate::domain::content_file_id(msg.msg_type, &msg.content) {
+        p.store().release_file(&app.id, &file, now).await?;
+    }
     p.outbox_written(has_event);
     let change = MessageChange {
         conversation_id: recalled.conversation_id.clone(),
@@ -256,6 +261,10 @@ pub async fn edit(
         EditOutcome::Edited(m) => *m,
         EditOutcome::Recalled => return Err(DeliveryError::MessageRecalled),
     };
+    let before = crate::domain::content_file_id(msg.msg_type, &msg.content);
+    if let Some(file) = before.filter(|f| crate::domain::content_file_id(msg.msg_type, &content).as_ref() != Some(f)) {
+        p.store().release_file(&app.id, &file, now).await?;
+    }
     p.outbox_written(has_event);
     let change = MessageChange {
         conversation_id: edited.conversation_id.clone(),

@@ -55,6 +55,7 @@ pub async fn s3_store() -> (Arc<dyn FileStore>, tempfile::TempDir) {
 
 struct World {
     store: Arc<dyn Store>,
+    blobs: Arc<dyn FileStore>,
     files: Files,
     app: App,
     _dirs: Vec<tempfile::TempDir>,
@@ -109,9 +110,10 @@ async fn world(adapter: &str, config: FilesConfig) -> World {
         .map(|u| (UserId::parse(u).unwrap(), UserProfile::default()))
         .collect();
     store.upsert_users(&app.id, &users, 1).await.unwrap();
-    let files = Files::new(store.clone(), blobs, UrlSigner::new([3; 32]), config);
+    let files = Files::new(store.clone(), blobs.clone(), UrlSigner::new([3; 32]), config);
     World {
         store,
+        blobs,
         files,
         app,
         _dirs: dirs,
@@ -180,6 +182,7 @@ on_every_adapter!(
     uploads_never_completed_expire_and_are_swept,
     terminated_uploads_are_gone,
     downloads_are_for_the_uploader_and_members_only,
+    a_second_writer_on_another_node_is_refused_while_the_first_writes,
 );
 
 async fn a_file_arrives_in_pieces_and_is_usable_only_once_complete(adapter: &str) {
@@ -494,4 +497,78 @@ async fn an_s3_url_with_wrong_credentials_is_refused_by_the_server() {
     assert!(store.put("files/x/y", Bytes::from_static(b"hello")).await.is_err());
     assert!(s3::open("s3://").is_err());
     assert!(s3::open("s3://b?no_such_setting=1").is_err());
+}
+
+async fn a_second_writer_on_another_node_is_refused_while_the_first_writes(adapter: &str) {
+    let w = world(adapter, FilesConfig::default()).await;
+    // Two nodes: the same store and file store, each with its own `Files`.
+    let node = || {
+        Arc::new(Files::new(
+            w.store.clone(),
+            w.blobs.clone(),
+            UrlSigner::new([3; 32]),
+            FilesConfig::default(),
+        ))
+    };
+    let (a, b) = (node(), node());
+    let content = data(1000);
+    let t = a
+        .create_upload(&w.app, request(content.len(), sha(&content)))
+        .await
+        .unwrap();
+    let g = grant(&t);
+    // Node A's request has sent 100 bytes and is still going.
+    let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Bytes, std::io::Error>>();
+    tx.unbounded_send(Ok(Bytes::from(content[..100].to_vec()))).unwrap();
+    let first = {
+        let (a, id, g) = (a.clone(), t.file.id.clone(), g.clone());
+        tokio::spawn(async move { a.append(&id, &g, 0, None, rx.boxed()).await })
+    };
+    let mut refused = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        match b
+            .append(&t.file.id, &g, 0, None, body(vec![content[..10].to_vec()]))
+            .await
+        {
+            Err(FilesError::UploadBusy) => {
+                refused = true;
+                break;
+            }
+            Err(FilesError::OffsetMismatch { .. }) => panic!("node B wrote while node A held the upload"),
+            other => panic!("node B: {other:?}"),
+        }
+    }
+    assert!(refused, "node B was never refused");
+    // Node A's request ends: what it sent counts, and node B may go on from there.
+    drop(tx);
+    assert_eq!(first.await.unwrap().unwrap().received, 100);
+    let f = b
+        .append(&t.file.id, &g, 100, None, body(vec![content[100..500].to_vec()]))
+        .await
+        .unwrap();
+    assert_eq!(f.received, 500);
+
+    // A node that died holding the lease blocks the upload only until the lease lapses.
+    let now = now_ms();
+    assert!(w
+        .store
+        .lease_upload(&w.app.id, &t.file.id, "a-dead-node", now, now + 60_000)
+        .await
+        .unwrap());
+    assert!(matches!(
+        a.append(&t.file.id, &g, 500, None, body(vec![content[500..].to_vec()]))
+            .await,
+        Err(FilesError::UploadBusy)
+    ));
+    assert!(w
+        .store
+        .lease_upload(&w.app.id, &t.file.id, "a-dead-node", now, now - 1)
+        .await
+        .unwrap());
+    let f = a
+        .append(&t.file.id, &g, 500, None, body(vec![content[500..].to_vec()]))
+        .await
+        .unwrap();
+    assert_eq!(f.state, FileState::Complete);
 }

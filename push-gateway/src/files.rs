@@ -64,5 +64,6 @@ pub(crate) async fn file_url(gw: &Gateway, app: &App, user: &UserId, g: pb::GetF
         name: d.file.name,
         content_type: d.file.content_type,
         size: i64::try_from(d.file.size).unwrap_or(i64::MAX),
+        thumbnail_url: d.thumbnail_url.map(|u| absolute(gw, u)).unwrap_or_default(),
     }))
 }

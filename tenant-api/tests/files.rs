@@ -528,3 +528,283 @@ async fn a_download_url_stops_working_when_it_expires() {
     let res = reqwest::get(&longer).await.unwrap();
     assert_eq!(error_code(res).await, (403, "url_invalid".into()));
 }
+
+/// A real PNG of `w` x `h` pixels.
+fn real_png(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 200]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A valid PNG of a few bytes whose header declares `edge` x `edge` pixels.
+fn png_bomb(edge: u32) -> Vec<u8> {
+    let mut p = real_png(1, 1);
+    p[16..20].copy_from_slice(&edge.to_be_bytes());
+    p[20..24].copy_from_slice(&edge.to_be_bytes());
+    let crc = crc32(&p[12..29]);
+    p[29..33].copy_from_slice(&crc.to_be_bytes());
+    p
+}
+
+async fn images_get_a_thumbnail_and_broken_ones_stay_usable(adapter: &str) {
+    let (s, _keep) = server(adapter, FilesConfig::default()).await;
+    let a = s.app("thumbs").await;
+    users(&a).await;
+
+    // A real image: a PNG of at most 256 pixels a side, beside the file, for a member too.
+    let photo = real_png(1200, 800);
+    let up = a
+        .client
+        .upload_file("alice", "photo.png", "image/png", &photo)
+        .await
+        .unwrap();
+    a.client
+        .send(&json!({"from": "alice", "to": {"user": "bob"}, "type": "image", "content": {"file_id": up.file_id}}))
+        .await
+        .unwrap();
+    let d = a.client.file_url(&up.file_id, Some("bob")).await.unwrap();
+    let thumb_url = d.thumbnail_url.clone().expect("an image gets a thumbnail");
+    let res = reqwest::get(&thumb_url).await.unwrap();
+    assert_eq!(res.status(), 200, "{thumb_url}");
+    if adapter == "local" {
+        assert_eq!(res.headers()["content-type"], "image/png");
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    }
+    let thumb = image::load_from_memory(&res.bytes().await.unwrap()).unwrap();
+    assert_eq!(thumb.width(), 256);
+    assert!((170..=171).contains(&thumb.height()), "{}", thumb.height());
+    let got = reqwest::get(&d.url).await.unwrap().bytes().await.unwrap();
+    assert_eq!(got.to_vec(), photo, "the file itself is unchanged");
+    // The thumbnail URL is signed like the file's: changed, it is refused.
+    if adapter == "local" {
+        let tampered = thumb_url
+            .replace("/thumbnail?", "/thumbnail?x=1&")
+            .replace("sig=", "sig=00");
+        let (status, code) = error_code(reqwest::get(&tampered).await.unwrap()).await;
+        assert_eq!((status, code.as_str()), (403, "url_invalid"));
+        let as_content = thumb_url.replace("/thumbnail?", "/content?");
+        let (status, code) = error_code(reqwest::get(&as_content).await.unwrap()).await;
+        assert_eq!((status, code.as_str()), (403, "url_invalid"));
+    }
+
+    // A malformed image, a decompression bomb and a non-image: no thumbnail, no harm; each
+    // downloads as it was uploaded.
+    let cases = [
+        ("broken.png", "image/png", png(50_000)),
+        ("bomb.png", "image/png", png_bomb(100_000)),
+        ("truncated.png", "image/png", real_png(300, 300)[..2000].to_vec()),
+        ("photo.txt", "text/plain", real_png(300, 300)),
+    ];
+    for (name, ty, bytes) in cases {
+        let up = a.client.upload_file("alice", name, ty, &bytes).await.unwrap();
+        assert_eq!(up.file["state"], "uploading");
+        let d = a.client.file_url(&up.file_id, None).await.unwrap();
+        assert_eq!(d.file["state"], "complete", "{name}");
+        assert_eq!(d.thumbnail_url, None, "{name}");
+        let got = reqwest::get(&d.url).await.unwrap().bytes().await.unwrap();
+        assert_eq!(got.to_vec(), bytes, "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_get_a_thumbnail_and_broken_ones_stay_usable_on_a_local_directory() {
+    images_get_a_thumbnail_and_broken_ones_stay_usable("local").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_get_a_thumbnail_and_broken_ones_stay_usable_on_s3() {
+    images_get_a_thumbnail_and_broken_ones_stay_usable("s3").await;
+}
+
+async fn files_of_recalled_and_deleted_messages_go_after_the_grace_period(adapter: &str) {
+    let grace = Duration::from_secs(3600);
+    let files = FilesConfig {
+        release_grace: grace,
+        ..FilesConfig::default()
+    };
+    let (s, _keep) = server(adapter, files).await;
+    let a = s.app("grace").await;
+    users(&a).await;
+    let upload = |name: &'static str| {
+        let c = a.client.clone();
+        async move {
+            c.upload_file("alice", name, "image/png", &real_png(64, 48))
+                .await
+                .unwrap()
+        }
+    };
+    let send = |file_id: String, to: Value| {
+        let c = a.client.clone();
+        async move {
+            c.send(&json!({"from": "alice", "to": to, "type": "image", "content": {"file_id": file_id}}))
+                .await
+                .unwrap()
+        }
+    };
+    // Sent once, then recalled: goes.
+    let once = upload("once.png").await;
+    let m = send(once.file_id.clone(), json!({"user": "bob"})).await;
+    // Sent twice, one of them recalled: stays.
+    let twice = upload("twice.png").await;
+    let m1 = send(twice.file_id.clone(), json!({"user": "bob"})).await;
+    send(twice.file_id.clone(), json!({"user": "carol"})).await;
+    // Sent in a group that is then dismissed: goes.
+    let grouped = upload("group.png").await;
+    a.client.create_group("g1", "G1", "alice", &["bob"]).await.unwrap();
+    send(grouped.file_id.clone(), json!({"group": "g1"})).await;
+    // Never sent: stays (it is the uploader's until a message names it).
+    let kept = upload("unsent.png").await;
+
+    let before = a.client.file_url(&once.file_id, Some("bob")).await.unwrap();
+    a.client.recall(&m.msg_id).await.unwrap();
+    a.client.recall(&m1.msg_id).await.unwrap();
+    a.client.dismiss_group("g1").await.unwrap();
+
+    let sweeper = s.api_state().files.clone();
+    let now = tern_platform::domain::now_ms();
+    // Within the grace period nothing goes, and the URL handed out before still works.
+    assert_eq!(sweeper.sweep_released(now + 1000, 100).await.unwrap(), 0);
+    let res = reqwest::get(&before.url).await.unwrap();
+    assert_eq!(res.status(), 200);
+    a.client.file_url(&once.file_id, None).await.unwrap();
+    // After it, the files no live message names are deleted, bytes and all.
+    let after = now + grace.as_millis() as i64 + 1000;
+    assert_eq!(sweeper.sweep_released(after, 100).await.unwrap(), 2);
+    for gone in [&once.file_id, &grouped.file_id] {
+        assert_eq!(code(a.client.file_url(gone, None).await.unwrap_err()), "not_found");
+    }
+    assert_ne!(reqwest::get(&before.url).await.unwrap().status(), 200);
+    for stays in [&twice.file_id, &kept.file_id] {
+        let d = a.client.file_url(stays, None).await.unwrap();
+        assert_eq!(reqwest::get(&d.url).await.unwrap().status(), 200);
+    }
+    a.client.file_url(&twice.file_id, Some("carol")).await.unwrap();
+    assert_eq!(a.client.storage().await.unwrap()["files"], 2);
+    // Nothing left to do on the next sweep.
+    assert_eq!(sweeper.sweep_released(after, 100).await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_of_recalled_and_deleted_messages_go_after_the_grace_period_on_a_local_directory() {
+    files_of_recalled_and_deleted_messages_go_after_the_grace_period("local").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_of_recalled_and_deleted_messages_go_after_the_grace_period_on_s3() {
+    files_of_recalled_and_deleted_messages_go_after_the_grace_period("s3").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grpc_files_twins_answer_as_rest_does() {
+    use tern_platform::proto::server_v1 as pb;
+    let method = |m: &str| format!("/tern.server.v1.Files/{m}");
+    let (s, _keep) = server("local", FilesConfig::default()).await;
+    let a = s.app("grpc").await;
+    let other = s.app("other").await;
+    users(&a).await;
+    let ch = grpc_channel(&s).await;
+    let mut files = pb::files_client::FilesClient::new(ch);
+    let photo = real_png(400, 300);
+    let announce = pb::CreateFileRequest {
+        uploader: "alice".into(),
+        name: "grpc.png".into(),
+        size: photo.len() as u64,
+        content_type: "image/png".into(),
+        sha256: hex::encode(Sha256::digest(&photo)),
+    };
+    let up = files
+        .create_file(grpc_signed(&a, &method("CreateFile"), announce.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        up.upload_url.starts_with(&format!("/v1/uploads/{}?", up.file_id)),
+        "{}",
+        up.upload_url
+    );
+    assert_eq!(up.file.as_ref().unwrap().state, "uploading");
+    // The bytes go to the tus URL on the REST listener.
+    let url = format!("{}{}", s.base, up.upload_url);
+    assert_eq!(patch(&url, 0, photo.clone()).send().await.unwrap().status(), 204);
+    let got = |user: Option<&str>| pb::GetFileRequest {
+        file_id: up.file_id.clone(),
+        user: user.map(str::to_owned),
+    };
+    let d = files
+        .get_file(grpc_signed(&a, &method("GetFile"), got(Some("alice"))))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(d.file.as_ref().unwrap().state, "complete");
+    let bytes = reqwest::get(format!("{}{}", s.base, d.url))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(bytes.to_vec(), photo);
+    assert!(d.thumbnail_url.is_some());
+    // The same refusals and codes as over REST.
+    let e = files
+        .get_file(grpc_signed(&a, &method("GetFile"), got(Some("carol"))))
+        .await
+        .unwrap_err();
+    assert_eq!(tern_tenant_api::grpc::error_code(&e).as_deref(), Some("not_found"));
+    let e = files
+        .get_file(grpc_signed(&other, &method("GetFile"), got(None)))
+        .await
+        .unwrap_err();
+    assert_eq!(tern_tenant_api::grpc::error_code(&e).as_deref(), Some("not_found"));
+    let e = files
+        .create_file(grpc_signed(
+            &a,
+            &method("CreateFile"),
+            pb::CreateFileRequest {
+                size: 200 * 1024 * 1024,
+                ..announce.clone()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(tern_tenant_api::grpc::error_code(&e).as_deref(), Some("file_too_large"));
+    let e = files
+        .create_file(grpc_signed(
+            &a,
+            &method("CreateFile"),
+            pb::CreateFileRequest {
+                name: "../etc/passwd".into(),
+                ..announce
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        tern_tenant_api::grpc::error_code(&e).as_deref(),
+        Some("invalid_argument")
+    );
+    let usage = files
+        .get_storage(grpc_signed(&a, &method("GetStorage"), pb::Empty {}))
+        .await
+        .unwrap()
+        .into_inner();
+    let rest = a.client.storage().await.unwrap();
+    assert_eq!((usage.files, usage.bytes), (1, photo.len() as u64));
+    assert_eq!(rest["bytes"], usage.bytes);
+    assert_eq!(usage.max_file_bytes, 100 * 1024 * 1024);
+}

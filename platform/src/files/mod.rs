@@ -29,6 +29,7 @@ pub mod local;
 pub mod memory;
 pub mod port;
 pub mod s3;
+pub mod thumbnail;
 pub mod url_signing;
 
 pub use port::{ByteStream, FileStore, FileStoreError, FileStoreKind, ObjectHeaders};
@@ -138,6 +139,10 @@ pub struct FilesConfig {
     pub download_ttl: Duration,
     /// The largest file any app may announce, whatever its settings (default 100 MB).
     pub max_file_bytes: u64,
+    /// How long a file is kept after the last message naming it was recalled or deleted
+    /// (default 7 days: a recall can be regretted, and a download URL handed out just
+    /// before it still works for an hour).
+    pub release_grace: Duration,
 }
 
 impl Default for FilesConfig {
@@ -146,9 +151,13 @@ impl Default for FilesConfig {
             upload_ttl: Duration::from_secs(24 * 3600),
             download_ttl: Duration::from_secs(3600),
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            release_grace: DEFAULT_RELEASE_GRACE,
         }
     }
 }
+
+/// How long a file outlives the messages that named it, by default: 7 days.
+pub const DEFAULT_RELEASE_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The default per-app maximum file size: 100 MB.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
@@ -184,6 +193,8 @@ pub struct DownloadTicket {
     /// An absolute URL (the store's presigned URL) or a path on Tern (the door makes it absolute).
     pub url: String,
     pub expires_at: i64,
+    /// The same, for the file's thumbnail, when it is an image that got one.
+    pub thumbnail_url: Option<String>,
 }
 
 /// A per-piece checksum sent with a PATCH (tus checksum extension).
@@ -219,16 +230,73 @@ pub struct Files {
     writing: Mutex<HashSet<FileId>>,
 }
 
-/// Removes an upload from `writing` when its request ends, however it ends.
+/// How long a write lease holds without renewal: a node that died mid-request blocks its
+/// upload for at most this long.
+const LEASE: Duration = Duration::from_secs(30);
+
+/// How often a request renews its lease while bytes keep arriving.
+const LEASE_RENEW: Duration = Duration::from_secs(5);
+
+/// One request's hold on an upload: in this node's `writing` set and as the write lease in
+/// the store (so a request on another node is refused too). `finish` gives the lease back;
+/// if the request is dropped instead, `Drop` does it in the background.
 struct WritingGuard<'a> {
     files: &'a Files,
+    app: AppId,
     id: FileId,
+    token: String,
+    renewed: std::time::Instant,
+    ended: bool,
+}
+
+impl WritingGuard<'_> {
+    /// Extends the lease when it is due; a lease lost meanwhile (this request stalled past
+    /// it and another took over) is logged, the compare-and-set on `received` keeps the
+    /// record right whichever request writes.
+    async fn renew(&mut self) {
+        if self.renewed.elapsed() < LEASE_RENEW {
+            return;
+        }
+        self.renewed = std::time::Instant::now();
+        let now = now_ms();
+        match self
+            .files
+            .store
+            .lease_upload(&self.app, &self.id, &self.token, now, now + LEASE.as_millis() as i64)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(file = %self.id, "the upload's write lease was taken over"),
+            Err(e) => tracing::warn!(file = %self.id, error = %e, "could not renew an upload's write lease"),
+        }
+    }
+
+    async fn finish(mut self) {
+        self.ended = true;
+        if let Err(e) = self
+            .files
+            .store
+            .end_upload_lease(&self.app, &self.id, &self.token)
+            .await
+        {
+            tracing::warn!(file = %self.id, error = %e, "could not end an upload's write lease; it lapses");
+        }
+    }
 }
 
 impl Drop for WritingGuard<'_> {
     fn drop(&mut self) {
         if let Ok(mut w) = self.files.writing.lock() {
             w.remove(&self.id);
+        }
+        if !self.ended {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                let store = self.files.store.clone();
+                let (app, id, token) = (self.app.clone(), self.id.clone(), std::mem::take(&mut self.token));
+                rt.spawn(async move {
+                    let _ = store.end_upload_lease(&app, &id, &token).await;
+                });
+            }
         }
     }
 }
@@ -239,6 +307,11 @@ fn now_secs() -> i64 {
 
 fn object_key(app: &AppId, id: &FileId) -> String {
     format!("files/{app}/{id}")
+}
+
+/// Where an image's thumbnail lives, beside the file (`thumbnail`).
+fn thumbnail_key(app: &AppId, id: &FileId) -> String {
+    format!("thumbs/{app}/{id}")
 }
 
 fn staging_prefix(app: &AppId, id: &FileId) -> String {
@@ -350,7 +423,7 @@ impl Files {
         grant: &UrlGrant,
         offset: u64,
         checksum: Option<PieceChecksum>,
-        mut body: BoxStream<'static, Result<Bytes, std::io::Error>>,
+        body: BoxStream<'static, Result<Bytes, std::io::Error>>,
     ) -> Result<FileRecord, FilesError> {
         let file = self.upload(id, grant).await?;
         match file.state {
@@ -368,7 +441,7 @@ impl Files {
                 expected: file.received,
             });
         }
-        let mut hasher = match &checksum {
+        let hasher = match &checksum {
             None => None,
             Some(c) => Some(match c.algorithm.as_str() {
                 "sha256" => PieceHasher::Sha256(Sha256::new()),
@@ -376,8 +449,26 @@ impl Files {
                 other => return Err(FilesError::ChecksumUnsupported(other.to_owned())),
             }),
         };
-        let _guard = self.start_writing(id)?;
+        let mut guard = self.start_writing(&file.app_id, id).await?;
+        let result = self
+            .write_locked(file, offset, checksum, hasher, body, &mut guard)
+            .await;
+        guard.finish().await;
+        result
+    }
+
+    /// `append` once the request holds the upload.
+    async fn write_locked(
+        &self,
+        file: FileRecord,
+        offset: u64,
+        checksum: Option<PieceChecksum>,
+        mut hasher: Option<PieceHasher>,
+        mut body: BoxStream<'static, Result<Bytes, std::io::Error>>,
+        guard: &mut WritingGuard<'_>,
+    ) -> Result<FileRecord, FilesError> {
         let app = file.app_id.clone();
+        let id = &file.id.clone();
         let room = file.size - file.received;
         // `stored`: where the record stands; `written`: the end of the pieces written by
         // this request (beyond `stored` only while a checksum holds them back).
@@ -395,6 +486,7 @@ impl Files {
                     break;
                 }
             };
+            guard.renew().await;
             if (written - offset) + (pending.len() + chunk.len()) as u64 > room {
                 self.drop_pieces(&pieces).await;
                 return Err(FilesError::ExceedsLength);
@@ -456,18 +548,42 @@ impl Files {
         Ok(file)
     }
 
-    fn start_writing(&self, id: &FileId) -> Result<WritingGuard<'_>, FilesError> {
-        let mut writing = self
-            .writing
-            .lock()
-            .map_err(|_| FilesError::Internal("upload lock poisoned".into()))?;
-        if !writing.insert(id.clone()) {
-            return Err(FilesError::UploadBusy);
+    /// Takes the upload for this request, or `UploadBusy` when another request (on this
+    /// node or another) writes to it.
+    async fn start_writing(&self, app: &AppId, id: &FileId) -> Result<WritingGuard<'_>, FilesError> {
+        {
+            let mut writing = self
+                .writing
+                .lock()
+                .map_err(|_| FilesError::Internal("upload lock poisoned".into()))?;
+            if !writing.insert(id.clone()) {
+                return Err(FilesError::UploadBusy);
+            }
         }
-        Ok(WritingGuard {
+        let mut guard = WritingGuard {
             files: self,
+            app: app.clone(),
             id: id.clone(),
-        })
+            token: ulid::Ulid::new().to_string(),
+            renewed: std::time::Instant::now(),
+            ended: false,
+        };
+        let now = now_ms();
+        let leased = self
+            .store
+            .lease_upload(app, id, &guard.token, now, now + LEASE.as_millis() as i64)
+            .await;
+        match leased {
+            Ok(true) => Ok(guard),
+            Ok(false) => {
+                guard.ended = true;
+                Err(FilesError::UploadBusy)
+            }
+            Err(e) => {
+                guard.ended = true;
+                Err(e.into())
+            }
+        }
     }
 
     async fn store_piece(
@@ -574,7 +690,51 @@ impl Files {
                 "the file's SHA-256 is not the one announced; the upload is refused".into(),
             ));
         }
+        self.make_thumbnail(&file).await;
         self.store.file(&app, &file.id).await?.ok_or(FilesError::NotFound)
+    }
+
+    /// Makes the thumbnail of a file that just completed, if it is an image of a format
+    /// Tern decodes and of a size it will decode. Whatever goes wrong (a malformed image, a
+    /// decompression bomb, the store) leaves the file as it is, without a thumbnail.
+    async fn make_thumbnail(&self, file: &FileRecord) {
+        if !thumbnail::applies_to(&file.content_type) || file.size > thumbnail::MAX_SOURCE_BYTES {
+            return;
+        }
+        let made = async {
+            let mut source = Vec::with_capacity(file.size as usize);
+            let mut stream = self.blobs.get(&object_key(&file.app_id, &file.id), None).await?;
+            while let Some(chunk) = stream.next().await {
+                source.extend_from_slice(&chunk?);
+                if source.len() as u64 > thumbnail::MAX_SOURCE_BYTES {
+                    return Err(FilesError::Internal("the stored file is larger than announced".into()));
+                }
+            }
+            let png = tokio::task::spawn_blocking(move || thumbnail::make(&source))
+                .await
+                .map_err(|e| FilesError::Internal(format!("thumbnail task failed: {e}")))?
+                .map_err(|e| FilesError::InvalidArgument(e.to_string()))?;
+            let headers = ObjectHeaders {
+                content_type: thumbnail::THUMBNAIL_CONTENT_TYPE.to_owned(),
+                content_disposition: "inline; filename=\"thumbnail.png\"".to_owned(),
+            };
+            let one = futures::stream::iter([Ok(Bytes::from(png))]).boxed();
+            self.blobs
+                .write_stream(&thumbnail_key(&file.app_id, &file.id), &headers, one)
+                .await?;
+            Ok::<_, FilesError>(())
+        };
+        if let Err(e) = made.await {
+            tracing::info!(file = %file.id, reason = %e, "no thumbnail for this image");
+        }
+    }
+
+    /// Removes a file's object, thumbnail and staged pieces (not its record).
+    async fn delete_objects(&self, app: &AppId, id: &FileId) -> Result<(), FilesError> {
+        self.delete_staged(app, id).await;
+        self.blobs.delete(&thumbnail_key(app, id)).await?;
+        self.blobs.delete(&object_key(app, id)).await?;
+        Ok(())
     }
 
     async fn delete_staged(&self, app: &AppId, id: &FileId) {
@@ -599,9 +759,11 @@ impl Files {
                 "the upload is complete; it cannot be terminated".into(),
             ));
         }
-        let _guard = self.start_writing(id)?;
+        let guard = self.start_writing(&file.app_id, id).await?;
         self.delete_staged(&file.app_id, id).await;
-        self.store.delete_file(&file.app_id, id).await?;
+        let deleted = self.store.delete_file(&file.app_id, id).await;
+        guard.finish().await;
+        deleted?;
         Ok(())
     }
 
@@ -655,7 +817,40 @@ impl Files {
                 self.signer.query(UrlPurpose::Download, &app.id, id, expires_at)
             ),
         };
-        Ok(DownloadTicket { file, url, expires_at })
+        let thumb = thumbnail_key(&app.id, id);
+        let thumbnail_url = match self.blobs.size(&thumb).await? {
+            None => None,
+            Some(_) => Some(match self.blobs.presigned_get(&thumb, ttl).await? {
+                Some(url) => url,
+                None => format!(
+                    "/v1/files/{id}/thumbnail?{}",
+                    self.signer.query(UrlPurpose::Thumbnail, &app.id, id, expires_at)
+                ),
+            }),
+        };
+        Ok(DownloadTicket {
+            file,
+            url,
+            expires_at,
+            thumbnail_url,
+        })
+    }
+
+    /// The thumbnail a signed thumbnail URL names (served by Tern): its bytes (PNG), or
+    /// `NotFound` when the file is gone or got none.
+    pub async fn thumbnail(&self, id: &FileId, grant: &UrlGrant) -> Result<Bytes, FilesError> {
+        let app = self.signer.verify(UrlPurpose::Thumbnail, id, grant, now_secs())?;
+        let file = self.store.file(&app, id).await?.ok_or(FilesError::NotFound)?;
+        if file.state != FileState::Complete {
+            return Err(FilesError::NotFound);
+        }
+        let stream = match self.blobs.get(&thumbnail_key(&app, id), None).await {
+            Ok(s) => s,
+            Err(FileStoreError::NotFound(_)) => return Err(FilesError::NotFound),
+            Err(e) => return Err(e.into()),
+        };
+        let chunks: Vec<Bytes> = stream.try_collect().await?;
+        Ok(chunks.concat().into())
     }
 
     /// The complete file a signed content URL names (downloads served by Tern).
@@ -684,8 +879,28 @@ impl Files {
         let stale = self.store.stale_uploads(now, limit).await?;
         let mut removed = 0;
         for file in stale {
-            self.delete_staged(&file.app_id, &file.id).await;
-            self.blobs.delete(&object_key(&file.app_id, &file.id)).await?;
+            self.delete_objects(&file.app_id, &file.id).await?;
+            if self.store.delete_file(&file.app_id, &file.id).await? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Deletes the files whose messages went away (recalled, edited to name another file,
+    /// or their group or room deleted) at least `config.release_grace` before `now`, when no
+    /// message that is not recalled still names them; a file in use again is kept and its
+    /// release cleared. At most `limit` per call. Returns how many were deleted.
+    pub async fn sweep_released(&self, now: UnixMillis, limit: u32) -> Result<usize, FilesError> {
+        let before = now - self.config.release_grace.as_millis() as i64;
+        let released = self.store.released_files(before, limit).await?;
+        let mut removed = 0;
+        for file in released {
+            if self.store.file_in_use(&file.app_id, &file.id).await? {
+                self.store.keep_file(&file.app_id, &file.id).await?;
+                continue;
+            }
+            self.delete_objects(&file.app_id, &file.id).await?;
             if self.store.delete_file(&file.app_id, &file.id).await? {
                 removed += 1;
             }
@@ -716,6 +931,21 @@ pub async fn sweep_task(files: Arc<Files>, stop: tokio_util::sync::CancellationT
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "sweeping abandoned uploads failed; retrying later");
+                    break;
+                }
+            }
+        }
+        loop {
+            match files.sweep_released(now_ms(), 500).await {
+                Ok(500) => continue,
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::info!(removed = n, "deleted the files of recalled or deleted messages");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "deleting released files failed; retrying later");
                     break;
                 }
             }

@@ -15,6 +15,8 @@ use crate::ids::{AppId, FileId};
 pub enum UrlPurpose {
     Upload,
     Download,
+    /// The thumbnail of an image (downloads served by Tern).
+    Thumbnail,
 }
 
 impl UrlPurpose {
@@ -22,6 +24,7 @@ impl UrlPurpose {
         match self {
             Self::Upload => "upload",
             Self::Download => "download",
+            Self::Thumbnail => "thumbnail",
         }
     }
 }

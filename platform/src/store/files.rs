@@ -35,6 +35,30 @@ pub trait FileRecordStore: Send + Sync {
     async fn file_refs(&self, app: &AppId, id: &FileId) -> StoreResult<Vec<ConversationId>>;
     /// What the app keeps: complete files and uploads in progress.
     async fn storage_usage(&self, app: &AppId) -> StoreResult<StorageUsage>;
+    /// Notes that a message naming the file went away (recalled, edited to another file) at
+    /// `now`, unless it was noted before; the sweep decides after the grace period.
+    async fn release_file(&self, app: &AppId, id: &FileId, now: UnixMillis) -> StoreResult<()>;
+    /// Complete files of any app released at or before `before`; at most `limit`, oldest
+    /// release first.
+    async fn released_files(&self, before: UnixMillis, limit: u32) -> StoreResult<Vec<FileRecord>>;
+    /// Whether a message that is not recalled, in a conversation the file was sent in, still
+    /// names the file.
+    async fn file_in_use(&self, app: &AppId, id: &FileId) -> StoreResult<bool>;
+    /// Clears a release: the file is in use again.
+    async fn keep_file(&self, app: &AppId, id: &FileId) -> StoreResult<()>;
+    /// Takes (or, holding it, renews) the write lease of an upload until `until`: `true`
+    /// when no other `token` holds an unexpired one at `now` and the file is not complete
+    /// (a failed upload may still be terminated).
+    async fn lease_upload(
+        &self,
+        app: &AppId,
+        id: &FileId,
+        token: &str,
+        now: UnixMillis,
+        until: UnixMillis,
+    ) -> StoreResult<bool>;
+    /// Gives the lease back, if `token` still holds it.
+    async fn end_upload_lease(&self, app: &AppId, id: &FileId, token: &str) -> StoreResult<()>;
 }
 
 /// `impl FileRecordStore` for a SQL adapter. Expanded by `shared_sql::sql_store!`.
@@ -238,6 +262,99 @@ macro_rules! files_sql {
                     }
                 }
                 Ok(usage)
+            }
+
+            async fn release_file(&self, app: &AppId, id: &FileId, now: UnixMillis) -> StoreResult<()> {
+                sqlx::query::<$db>(
+                    "UPDATE files SET released_at = $3 WHERE app_id = $1 AND id = $2 AND released_at IS NULL",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .bind(now)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn released_files(&self, before: UnixMillis, limit: u32) -> StoreResult<Vec<FileRecord>> {
+                let rows = sqlx::query::<$db>(&format!(
+                    "SELECT {FILE_COLUMNS} FROM files \
+                     WHERE released_at IS NOT NULL AND released_at <= $1 AND state = 'complete' \
+                     ORDER BY released_at, id LIMIT $2"
+                ))
+                .bind(before)
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(file_from_row).collect()
+            }
+
+            async fn file_in_use(&self, app: &AppId, id: &FileId) -> StoreResult<bool> {
+                // File ids are ULID-based and never a part of another id, so a live message
+                // whose content holds the id names this file.
+                let found: Option<i32> = sqlx::query_scalar::<$db, i32>(
+                    "SELECT 1 FROM messages m JOIN file_refs r \
+                     ON m.app_id = r.app_id AND m.conversation_id = r.conversation_id \
+                     WHERE r.app_id = $1 AND r.file_id = $2 AND m.recalled = FALSE AND m.content LIKE $3 \
+                     LIMIT 1",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .bind(format!("%\"{}\"%", id.as_str()))
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)?;
+                Ok(found.is_some())
+            }
+
+            async fn lease_upload(
+                &self,
+                app: &AppId,
+                id: &FileId,
+                token: &str,
+                now: UnixMillis,
+                until: UnixMillis,
+            ) -> StoreResult<bool> {
+                let r = sqlx::query::<$db>(
+                    "UPDATE files SET writer_token = $3, writer_until = $5 \
+                     WHERE app_id = $1 AND id = $2 AND state <> 'complete' \
+                     AND (writer_token IS NULL OR writer_token = $3 OR writer_until < $4)",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .bind(token)
+                .bind(now)
+                .bind(until)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn end_upload_lease(&self, app: &AppId, id: &FileId, token: &str) -> StoreResult<()> {
+                sqlx::query::<$db>(
+                    "UPDATE files SET writer_token = NULL, writer_until = NULL \
+                     WHERE app_id = $1 AND id = $2 AND writer_token = $3",
+                )
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .bind(token)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn keep_file(&self, app: &AppId, id: &FileId) -> StoreResult<()> {
+                sqlx::query::<$db>("UPDATE files SET released_at = NULL WHERE app_id = $1 AND id = $2")
+                    .bind(app.as_str())
+                    .bind(id.as_str())
+                    .execute(self.writer())
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
             }
         }
     };

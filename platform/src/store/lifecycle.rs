@@ -91,6 +91,18 @@ macro_rules! lifecycle_sql {
         /// Deletes a conversation's messages and what the lifecycle keeps of them (reactions,
         /// extensions, changes, deletions for users): a dismissed group or room leaves none.
         async fn delete_conversation_messages(tx: &mut Tx<'_>, app: &AppId, conversation: &str) -> StoreResult<()> {
+            // The files sent here lose these messages: the files sweep deletes them after
+            // the grace period unless another conversation still uses them.
+            sqlx::query::<$db>(
+                "UPDATE files SET released_at = $3 WHERE app_id = $1 AND released_at IS NULL AND id IN \
+                 (SELECT file_id FROM file_refs WHERE app_id = $1 AND conversation_id = $2)",
+            )
+            .bind(app.as_str())
+            .bind(conversation)
+            .bind(now_ms())
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
             for table in ["message_reactions", "message_extensions"] {
                 sqlx::query::<$db>(&format!(
                     "DELETE FROM {table} WHERE app_id = $1 AND msg_id IN \

@@ -12,7 +12,9 @@ use super::fixtures::*;
 conformance!(
     a_file_moves_from_uploading_to_complete_by_compare_and_set,
     references_and_usage_are_per_app,
-    stale_uploads_are_the_expired_and_the_failed
+    stale_uploads_are_the_expired_and_the_failed,
+    write_leases_exclude_other_writers_until_they_lapse,
+    released_files_are_listed_after_their_release_until_kept
 );
 
 fn new_file(uploader: &str, size: u64, created_at: UnixMillis, expires_at: UnixMillis) -> NewFile {
@@ -155,4 +157,71 @@ async fn stale_uploads_are_the_expired_and_the_failed(store: Arc<dyn Store>) {
     assert_eq!(stale.len(), 2, "{stale:?}");
     assert!(stale.contains(&old.id) && stale.contains(&failed.id));
     assert_eq!(store.stale_uploads(10_000, 1).await.unwrap().len(), 1);
+}
+
+async fn write_leases_exclude_other_writers_until_they_lapse(store: Arc<dyn Store>) {
+    let app = app(store.as_ref()).await;
+    let other = app_of_another_tenant(store.as_ref()).await;
+    let f = new_file("alice", 100, 1_000, 9_000);
+    store.create_file(&app.id, &f).await.unwrap();
+    assert!(store.lease_upload(&app.id, &f.id, "a", 1_000, 2_000).await.unwrap());
+    // Another writer is refused while it holds; the holder renews.
+    assert!(!store.lease_upload(&app.id, &f.id, "b", 1_500, 2_500).await.unwrap());
+    assert!(store.lease_upload(&app.id, &f.id, "a", 1_500, 3_000).await.unwrap());
+    assert!(!store.lease_upload(&app.id, &f.id, "b", 2_999, 4_000).await.unwrap());
+    // Another app's lease request names nothing.
+    assert!(!store.lease_upload(&other.id, &f.id, "c", 9_000, 9_500).await.unwrap());
+    // Lapsed: taken over; the old holder's end leaves the new lease alone.
+    assert!(store.lease_upload(&app.id, &f.id, "b", 3_001, 4_000).await.unwrap());
+    store.end_upload_lease(&app.id, &f.id, "a").await.unwrap();
+    assert!(!store.lease_upload(&app.id, &f.id, "a", 3_500, 4_500).await.unwrap());
+    store.end_upload_lease(&app.id, &f.id, "b").await.unwrap();
+    assert!(store.lease_upload(&app.id, &f.id, "a", 3_500, 4_500).await.unwrap());
+    // A complete file takes no lease.
+    store.advance_upload(&app.id, &f.id, 0, 100).await.unwrap();
+    store
+        .finish_upload(&app.id, &f.id, FileState::Complete, 5_000)
+        .await
+        .unwrap();
+    store.end_upload_lease(&app.id, &f.id, "a").await.unwrap();
+    assert!(!store.lease_upload(&app.id, &f.id, "a", 6_000, 7_000).await.unwrap());
+}
+
+async fn released_files_are_listed_after_their_release_until_kept(store: Arc<dyn Store>) {
+    let app = app(store.as_ref()).await;
+    let f = new_file("alice", 10, 1_000, 9_000);
+    store.create_file(&app.id, &f).await.unwrap();
+    store.advance_upload(&app.id, &f.id, 0, 10).await.unwrap();
+    store
+        .finish_upload(&app.id, &f.id, FileState::Complete, 2_000)
+        .await
+        .unwrap();
+    store
+        .add_file_ref(&app.id, &f.id, &direct("alice", "bob"))
+        .await
+        .unwrap();
+    let listed = |before| {
+        let store = store.clone();
+        let app_id = app.id.clone();
+        async move {
+            store
+                .released_files(before, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|r| r.app_id == app_id)
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(listed(i64::MAX / 2).await.is_empty(), "not released");
+    store.release_file(&app.id, &f.id, 10_000).await.unwrap();
+    // A second release keeps the first time.
+    store.release_file(&app.id, &f.id, 20_000).await.unwrap();
+    assert!(listed(9_999).await.is_empty());
+    assert_eq!(listed(10_000).await, vec![f.id.clone()]);
+    // No message names it: not in use.
+    assert!(!store.file_in_use(&app.id, &f.id).await.unwrap());
+    store.keep_file(&app.id, &f.id).await.unwrap();
+    assert!(listed(i64::MAX / 2).await.is_empty());
 }

@@ -32,6 +32,10 @@ pub struct Download {
     pub url: String,
     /// Unix seconds.
     pub expires_at: i64,
+    /// A PNG thumbnail (at most 256 pixels on its longest edge) of an image Tern could
+    /// decode; `None` for other files.
+    #[serde(default)]
+    pub thumbnail_url: Option<String>,
     pub file: Value,
 }
 

@@ -13,6 +13,7 @@ use crate::state::ApiState;
 
 mod auth;
 mod convert;
+mod files;
 mod friends;
 mod groups;
 mod push;
@@ -124,6 +125,9 @@ pub async fn serve_with_doors(
     health
         .set_serving::<pb::push_server::PushServer<services::Server>>()
         .await;
+    health
+        .set_serving::<pb::files_server::FilesServer<services::Server>>()
+        .await;
     // gzip and zstd both ways: requests compressed with either are accepted, and answers
     // are compressed with the first of them the client's `grpc-accept-encoding` lists
     // (else they go uncompressed).
@@ -150,7 +154,8 @@ pub async fn serve_with_doors(
         .add_service(gzip!(pb::friends_server::FriendsServer::new(server.clone())))
         .add_service(gzip!(pb::apps_server::AppsServer::new(server.clone())))
         .add_service(gzip!(pb::webhooks_server::WebhooksServer::new(server.clone())))
-        .add_service(gzip!(pb::push_server::PushServer::new(server)));
+        .add_service(gzip!(pb::push_server::PushServer::new(server.clone())))
+        .add_service(gzip!(pb::files_server::FilesServer::new(server)));
     if let Ok(r) = reflection_v1 {
         routes = routes.add_service(r);
     }

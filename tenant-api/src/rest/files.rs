@@ -87,6 +87,10 @@ pub struct DownloadAnswer {
     pub url: String,
     /// Unix seconds.
     pub expires_at: i64,
+    /// An expiring URL of a PNG thumbnail (at most 256 pixels on its longest edge), for an
+    /// image Tern could decode; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail_url: Option<String>,
     pub file: FileView,
 }
 
@@ -198,6 +202,7 @@ pub async fn get(
     Ok(Json(DownloadAnswer {
         url: absolute(&st, &headers, &t.url),
         expires_at: t.expires_at,
+        thumbnail_url: t.thumbnail_url.map(|u| absolute(&st, &headers, &u)),
         file: t.file.into(),
     }))
 }

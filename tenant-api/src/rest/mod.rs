@@ -198,6 +198,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/files", post(files::create))
         .route("/v1/files/{file_id}", get(files::get))
         .route("/v1/files/{file_id}/content", get(uploads::content))
+        .route("/v1/files/{file_id}/thumbnail", get(uploads::thumbnail))
         .route("/v1/app/storage", get(files::storage))
         .merge(upload_routes())
 }

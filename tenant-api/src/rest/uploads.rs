@@ -312,6 +312,29 @@ pub async fn content(
     Ok(res)
 }
 
+/// The thumbnail of an image file, by a signed thumbnail URL (a PNG, shown inline).
+pub async fn thumbnail(
+    State(st): State<ApiState>,
+    ApiPath(file_id): ApiPath<String>,
+    Query(grant): Query<UrlGrant>,
+) -> Result<Response, ApiError> {
+    let id = parse_file_id(&file_id)?;
+    let png = st.files.thumbnail(&id, &grant).await?;
+    let len = png.len();
+    let mut res = Response::new(Body::from(png));
+    set(&mut res, "content-length", len.to_string());
+    set(
+        &mut res,
+        "content-type",
+        tern_platform::files::thumbnail::THUMBNAIL_CONTENT_TYPE,
+    );
+    set(&mut res, "content-disposition", "inline; filename=\"thumbnail.png\"");
+    set(&mut res, "x-content-type-options", "nosniff");
+    set(&mut res, "content-security-policy", "sandbox; default-src 'none'");
+    set(&mut res, "cache-control", "private, max-age=3600");
+    Ok(res)
+}
+
 #[cfg(test)]
 mod tests {
     use super::{parse_range, Unsatisfiable};

@@ -1628,6 +1628,11 @@ export interface components {
              */
             expires_at: number;
             file: components["schemas"]["FileView"];
+            /**
+             * @description An expiring URL of a PNG thumbnail (at most 256 pixels on its longest edge), for an
+             *     image Tern could decode; absent otherwise.
+             */
+            thumbnail_url?: string | null;
             /** @description An expiring URL of the content; supports `Range` requests. */
             url: string;
         };

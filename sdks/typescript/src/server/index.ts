@@ -12,6 +12,7 @@ export {
   type Schemas,
   type ServerClientOptions,
 } from "./server-client.js";
+export { UPLOAD_CHUNK_BYTES, fetchBytes, sendBytes, sha256Hex, type SendBytesOptions } from "./files.js";
 export {
   HEADER_APP_KEY,
   HEADER_NONCE,

@@ -5,6 +5,7 @@
 
 import { ServerApiError } from "../errors.js";
 import type { components, paths } from "../gen/openapi.js";
+import { fetchBytes, sendBytes, sha256Hex, uploadOffset, type SendBytesOptions } from "./files.js";
 import { mintUserToken, newNonce, signRequest, unixNow, type UserTokenOptions } from "./signing.js";
 
 export type Schemas = components["schemas"];
@@ -224,6 +225,63 @@ export class ServerClient {
     return this.request("delete", "/v1/groups/{group_id}/members/{user_id}", {
       path: { group_id: groupId, user_id: userId },
     });
+  }
+
+  // ---- files (docs/files.md) ----
+
+  /** Announces a file (name, size, type, hex SHA-256); the answer's `upload_url` takes its bytes (tus 1.0). */
+  createFile(file: Schemas["CreateFile"]) {
+    return this.request("post", "/v1/files", { body: file });
+  }
+
+  /**
+   * Uploads `data` as a file of `uploader`: announces it with its SHA-256, then sends the
+   * bytes to the tus upload URL in pieces, resuming after a dropped connection. Resolves
+   * with the file once it is complete.
+   */
+  async uploadFile(
+    upload: { uploader: string; name: string; contentType: string; data: Uint8Array },
+    options: SendBytesOptions = {},
+  ) {
+    const ticket = await this.createFile({
+      uploader: upload.uploader,
+      name: upload.name,
+      size: upload.data.length,
+      content_type: upload.contentType,
+      sha256: sha256Hex(upload.data),
+    });
+    await sendBytes(this.#fetch, ticket.upload_url, upload.data, options);
+    return this.fileUrl(ticket.file_id);
+  }
+
+  /** Sends the rest of `data` to an upload URL handed out earlier (say, before a restart). */
+  resumeUpload(uploadUrl: string, data: Uint8Array, options: SendBytesOptions = {}): Promise<void> {
+    return sendBytes(this.#fetch, uploadUrl, data, options);
+  }
+
+  /** How many bytes of an upload the server holds. */
+  uploadOffset(uploadUrl: string): Promise<number> {
+    return uploadOffset(this.#fetch, uploadUrl, this.#timeoutMs);
+  }
+
+  /**
+   * An expiring download URL (and `thumbnail_url` for an image) of a complete file: for
+   * `user` if they uploaded it or are in a conversation it was sent in, else `not_found`;
+   * without `user`, for the app's backend itself.
+   */
+  fileUrl(fileId: string, user?: string) {
+    return this.request("get", "/v1/files/{file_id}", { path: { file_id: fileId }, query: { user } });
+  }
+
+  /** The bytes of a complete file (by way of `fileUrl`). */
+  async downloadFile(fileId: string, user?: string): Promise<Uint8Array> {
+    const d = await this.fileUrl(fileId, user);
+    return fetchBytes(this.#fetch, d.url, this.#timeoutMs);
+  }
+
+  /** What the app keeps in the file store, its quota and largest file. */
+  storage() {
+    return this.request("get", "/v1/app/storage", {});
   }
 
   // ---- offline push (docs/push.md) ----
