@@ -19,6 +19,7 @@ mod lean;
 mod peer;
 mod push;
 mod server;
+mod soak;
 mod webhooks;
 mod xmpp;
 
@@ -235,6 +236,27 @@ enum Scenario {
         /// HTTP/2 streams in flight on the connection.
         #[arg(long, default_value_t = 500)]
         concurrency: usize,
+    },
+    /// Steady chat for a long time while the server's RSS, open files and CPU are sampled:
+    /// writes `<out>/soak.csv` and `<out>/soak.png` and says whether memory and files stayed
+    /// flat after the warm-up.
+    Soak {
+        #[arg(long, default_value_t = 2_000)]
+        users: usize,
+        #[arg(long, default_value_t = 500.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 2)]
+        processes: usize,
+        #[arg(long, default_value_t = 60)]
+        minutes: u64,
+        /// Seconds between two looks at the server.
+        #[arg(long, default_value_t = 10)]
+        sample_seconds: u64,
+        /// Samples before this many minutes are drawn but left out of the trend.
+        #[arg(long, default_value_t = 5.0)]
+        warm_up_minutes: f64,
+        #[arg(long, default_value = "soak-out")]
+        out: PathBuf,
     },
     /// Internal: one process of lean clients (started by `group-fanout` and `room-broadcast`).
     #[command(hide = true)]
@@ -466,6 +488,50 @@ async fn run(cli: Cli) -> Result<()> {
             )
             .await?;
             chat(&s, users, rate, processes, seconds).await?;
+        }
+        Scenario::Soak {
+            users,
+            rate,
+            processes,
+            minutes,
+            sample_seconds,
+            warm_up_minutes,
+            out,
+        } => {
+            let s = server::Servers::start(
+                &cli.tern,
+                cli.database_url.as_deref(),
+                cli.redis_url.as_deref(),
+                cli.nodes,
+            )
+            .await?;
+            std::fs::create_dir_all(&out)?;
+            let sampler = soak::Sampler::start(s.pids(), Duration::from_secs(sample_seconds.max(1)));
+            chat(&s, users, rate, processes, minutes * 60).await?;
+            let samples = sampler.finish().await;
+            let (csv, png) = soak::paths(&out);
+            soak::write_csv(&csv, &samples)?;
+            let title = format!(
+                "tern soak: {users} users, {rate:.0} msg/s, {minutes} min, {}",
+                store_name(cli.database_url.as_deref())
+            );
+            let drawn = soak::write_png(&png, &samples, &title)?;
+            let warm = warm_up_minutes * 60.0;
+            let line = |name: &str, t: Option<soak::Trend>| match t {
+                Some(t) => format!(
+                    "{name}_first={:.0} {name}_last={:.0} {name}_max={:.0} {name}_per_hour={:+.1}",
+                    t.first, t.last, t.max, t.per_hour
+                ),
+                None => format!("{name}=too_few_samples"),
+            };
+            println!(
+                "soak samples={} after_warm_up={warm_up_minutes}min {} {} csv={} png={}",
+                samples.len(),
+                line("rss_kib", soak::trend(&samples, warm, |x| x.rss_kib as f64)),
+                line("open_files", soak::trend(&samples, warm, |x| x.open_files as f64)),
+                csv.display(),
+                if drawn { png.display().to_string() } else { "skipped (no font)".into() },
+            );
         }
         Scenario::StoreGrow {
             data_dir,

@@ -394,6 +394,14 @@ impl Servers {
         }
     }
 
+    /// The OS pid of every node.
+    pub fn pids(&self) -> Vec<u32> {
+        match self {
+            Servers::One(s) => vec![s.pid()],
+            Servers::Many(c) => c.nodes.iter().map(Spawned::pid).collect(),
+        }
+    }
+
     /// CPU time (user + system) of every node together, in clock ticks.
     pub fn cpu_ticks(&self) -> u64 {
         match self {
