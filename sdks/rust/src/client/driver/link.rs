@@ -23,6 +23,8 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// Frames the driver may have written that the gRPC stream has not sent yet.
 const GRPC_OUT_FRAMES: usize = 64;
 
+// One per client, made once per connection: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Link {
     Ws(Box<Ws>),
     Grpc {
@@ -32,7 +34,8 @@ pub(crate) enum Link {
     },
 }
 
-/// What came from the server.
+/// What came from the server (a frame moves once, to the driver).
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Read {
     Frame(pb::ServerFrame),
     /// Nothing for the driver (a ping, a pong).
