@@ -530,7 +530,11 @@ async fn run(cli: Cli) -> Result<()> {
                 line("rss_kib", soak::trend(&samples, warm, |x| x.rss_kib as f64)),
                 line("open_files", soak::trend(&samples, warm, |x| x.open_files as f64)),
                 csv.display(),
-                if drawn { png.display().to_string() } else { "skipped (no font)".into() },
+                if drawn {
+                    png.display().to_string()
+                } else {
+                    "skipped (no font)".into()
+                },
             );
         }
         Scenario::StoreGrow {

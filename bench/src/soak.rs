@@ -118,7 +118,10 @@ pub fn trend(samples: &[Sample], warm_up_s: f64, value: impl Fn(&Sample) -> f64)
 pub fn write_csv(path: &Path, samples: &[Sample]) -> Result<()> {
     let mut out = String::from("seconds,rss_kib,open_files,cpu_pct\n");
     for s in samples {
-        out.push_str(&format!("{:.1},{},{},{:.1}\n", s.at_s, s.rss_kib, s.open_files, s.cpu_pct));
+        out.push_str(&format!(
+            "{:.1},{},{},{:.1}\n",
+            s.at_s, s.rss_kib, s.open_files, s.cpu_pct
+        ));
     }
     std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
 }
@@ -175,7 +178,9 @@ pub fn write_png(path: &Path, samples: &[Sample], title: &str) -> Result<bool> {
         Ok(())
     };
     panel(&top, "server RSS", rss_max, "MiB", RED, &|s| s.rss_kib as f64 / 1024.0)?;
-    panel(&bottom, "open file descriptors", fd_max, "files", BLUE, &|s| s.open_files as f64)?;
+    panel(&bottom, "open file descriptors", fd_max, "files", BLUE, &|s| {
+        s.open_files as f64
+    })?;
     root.present()?;
     Ok(true)
 }
@@ -214,7 +219,9 @@ mod tests {
     #[test]
     fn the_csv_and_the_plot_are_written() {
         let dir = tempfile::tempdir().unwrap();
-        let samples: Vec<_> = (0..30).map(|i| at(f64::from(i) * 10.0, 40_000 + i as u64 * 3)).collect();
+        let samples: Vec<_> = (0..30)
+            .map(|i| at(f64::from(i) * 10.0, 40_000 + i as u64 * 3))
+            .collect();
         let (csv, png) = paths(dir.path());
         write_csv(&csv, &samples).unwrap();
         let text = std::fs::read_to_string(&csv).unwrap();
