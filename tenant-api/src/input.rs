@@ -5,11 +5,35 @@
 
 use tern_platform::broadcasts::StartBroadcast;
 use tern_platform::delivery::{Recipient, SendOptions, SendRequest};
+use tern_platform::domain::{parse_sha256_hex, ContentType, FileName};
 use tern_platform::domain::{GroupRole, JoinPolicy, MessageType, Sender, Source};
+use tern_platform::files::UploadRequest;
 use tern_platform::groups::GroupSpec;
-use tern_platform::ids::{ClientMsgId, GroupId, MsgId, RoomId, UserId};
+use tern_platform::ids::{ClientMsgId, FileId, GroupId, MsgId, RoomId, UserId};
 
 use crate::error::ApiError;
+
+/// A file id naming the file an operation is on: a malformed one names nothing (`not_found`).
+pub fn file_id(s: &str) -> Result<FileId, ApiError> {
+    FileId::parse(s).map_err(|_| ApiError::not_found("file"))
+}
+
+/// An upload's announcement (`POST /v1/files`, gRPC `Files/CreateFile`), checked and parsed.
+pub fn upload(
+    uploader: &str,
+    name: &str,
+    size: u64,
+    content_type: &str,
+    sha256: &str,
+) -> Result<UploadRequest, ApiError> {
+    Ok(UploadRequest {
+        uploader: user(uploader)?,
+        name: FileName::parse(name).map_err(|e| ApiError::invalid(e.to_string()))?,
+        content_type: ContentType::parse(content_type).map_err(|e| ApiError::invalid(e.to_string()))?,
+        size,
+        sha256: parse_sha256_hex(sha256).map_err(|e| ApiError::invalid(e.to_string()))?,
+    })
+}
 
 pub fn user(id: &str) -> Result<UserId, ApiError> {
     Ok(UserId::parse(id)?)

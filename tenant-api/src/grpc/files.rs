@@ -1,6 +1,6 @@
 //! gRPC `Files`: announce an upload, get a download URL, and the app's storage use, the
 //! twins of `POST /v1/files`, `GET /v1/files/{file_id}` and `GET /v1/app/storage`. The
-//! request is parsed as the REST one is (`rest::files::parse_upload`) and the same
+//! request is parsed as the REST one is (`input::upload`) and the same
 //! `tern_platform::files` operations decide; the bytes go to the tus upload URL on the REST
 //! listener, never through gRPC.
 
@@ -12,7 +12,7 @@ use tonic::Request;
 use super::services::{app, ok, Answer, Server};
 use crate::error::ApiError;
 use crate::input::user as parse_user;
-use crate::rest::files::{parse_file_id, parse_upload, CreateFile};
+use crate::input::{file_id as parse_file_id, upload as parse_upload};
 use crate::state::ApiState;
 
 /// A path of Tern's on `TERN_PUBLIC_URL` when it is set; unchanged otherwise (a gRPC call
@@ -47,13 +47,7 @@ impl pb::files_server::Files for Server {
         let r = req.into_inner();
         let st = &self.state;
         let result = async {
-            let upload = parse_upload(CreateFile {
-                uploader: r.uploader,
-                name: r.name,
-                size: r.size,
-                content_type: r.content_type,
-                sha256: r.sha256,
-            })?;
+            let upload = parse_upload(&r.uploader, &r.name, r.size, &r.content_type, &r.sha256)?;
             Ok::<_, ApiError>(st.files.create_upload(&app, upload).await?)
         }
         .await;

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tern_platform::domain::{parse_sha256_hex, ContentType, FileName, FileRecord, StorageUsage};
+use tern_platform::domain::{FileRecord, StorageUsage};
 use tern_platform::files::{Downloader, UploadRequest, UploadTicket};
 use tern_platform::ids::FileId;
 use utoipa::{IntoParams, ToSchema};
@@ -141,20 +141,12 @@ pub fn absolute(st: &ApiState, headers: &HeaderMap, url: &str) -> String {
     }
 }
 
-/// A file id naming the file an operation is on: a malformed one names nothing (`not_found`).
-pub fn parse_file_id(s: &str) -> Result<FileId, ApiError> {
-    FileId::parse(s).map_err(|_| ApiError::not_found("file"))
-}
+/// A file id naming the file an operation is on (see [`crate::input::file_id`]).
+pub use crate::input::file_id as parse_file_id;
 
 /// Checks an upload's announcement and parses it.
 pub fn parse_upload(b: CreateFile) -> Result<UploadRequest, ApiError> {
-    Ok(UploadRequest {
-        uploader: parse_user(&b.uploader)?,
-        name: FileName::parse(&b.name).map_err(|e| ApiError::invalid(e.to_string()))?,
-        content_type: ContentType::parse(&b.content_type).map_err(|e| ApiError::invalid(e.to_string()))?,
-        size: b.size,
-        sha256: parse_sha256_hex(&b.sha256).map_err(|e| ApiError::invalid(e.to_string()))?,
-    })
+    crate::input::upload(&b.uploader, &b.name, b.size, &b.content_type, &b.sha256)
 }
 
 pub fn upload_answer(st: &ApiState, headers: &HeaderMap, t: UploadTicket) -> UploadAnswer {
