@@ -9,7 +9,6 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use tern_platform::domain::{FileRecord, StorageUsage};
 use tern_platform::files::{Downloader, UploadRequest, UploadTicket};
-use tern_platform::ids::FileId;
 use utoipa::{IntoParams, ToSchema};
 
 use super::users::parse_user;
