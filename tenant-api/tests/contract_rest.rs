@@ -655,7 +655,9 @@ async fn every_error_body() {
             .await
             .unwrap();
         let mut busy = (0, Value::Null);
-        for _ in 0..100 {
+        // Up to ~10 s for the slow PATCH to take the upload's lease (a store write, slow on
+        // a loaded machine); the loop ends at the first upload_busy.
+        for _ in 0..500 {
             // A wrong piece checksum, so that this PATCH never completes the upload itself
             // if it comes before the slow one.
             busy = answer(
