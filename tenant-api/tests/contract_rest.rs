@@ -654,6 +654,9 @@ async fn every_error_body() {
         tokio::io::AsyncWriteExt::write_all(&mut slow, head.as_bytes())
             .await
             .unwrap();
+        // Let the slow PATCH take the upload first: a competitor that came first would make it
+        // answer upload_busy itself and leave nobody holding the upload.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         let mut busy = (0, Value::Null);
         // Up to ~10 s for the slow PATCH to take the upload's lease (a store write, slow on
         // a loaded machine); the loop ends at the first upload_busy.
