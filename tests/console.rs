@@ -5,40 +5,16 @@
 
 mod common;
 
-use common::browser::{between, field, secrets_shown, tenant_with_app, Browser};
-use common::Server;
+use common::browser::{
+    add_viewer, between, field, operator, secrets_shown, start_console, tenant_with_app, Browser, OPERATOR,
+    OPERATOR_PASSWORD,
+};
 use reqwest::{header, StatusCode};
 use tern_sdk::server::ServerClient;
 
-const OPERATOR: &str = "ops@example.com";
-const OPERATOR_PASSWORD: &str = "operator-password-1";
-
-fn start() -> (Server, tempfile::TempDir) {
-    start_with(&[])
-}
-
-fn start_with(env: &[(&str, &str)]) -> (Server, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut all = vec![
-        ("TERN_ADMIN_EMAIL", OPERATOR),
-        ("TERN_ADMIN_PASSWORD", OPERATOR_PASSWORD),
-    ];
-    all.extend_from_slice(env);
-    let mut server = Server::start(dir.path(), &all);
-    server.wait_for_line("tern: ready");
-    (server, dir)
-}
-
-async fn operator(server: &Server) -> Browser {
-    let mut op = Browser::new(server);
-    let signed = op.sign_in(OPERATOR, OPERATOR_PASSWORD).await;
-    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
-    op
-}
-
 #[tokio::test]
 async fn every_page_and_action_of_another_tenant_answers_404() {
-    let (server, _dir) = start();
+    let (server, _dir) = start_console(&[]);
     let mut op = operator(&server).await;
     let a = tenant_with_app(&mut op, "Alpha").await;
     let b = tenant_with_app(&mut op, "Beta").await;
@@ -225,7 +201,7 @@ async fn every_page_and_action_of_another_tenant_answers_404() {
 
 #[tokio::test]
 async fn changes_without_the_csrf_token_are_refused() {
-    let (server, _dir) = start();
+    let (server, _dir) = start_console(&[]);
     let mut op = operator(&server).await;
     for form in [vec![("name", "NoToken")], vec![("name", "NoToken"), ("csrf", "forged")]] {
         let page = op.post("/console/tenants", &form).await;
@@ -290,7 +266,7 @@ async fn changes_without_the_csrf_token_are_refused() {
 
 #[tokio::test]
 async fn user_names_and_message_bodies_are_rendered_inert() {
-    let (server, _dir) = start();
+    let (server, _dir) = start_console(&[]);
     let mut op = operator(&server).await;
     let t = tenant_with_app(&mut op, "Acme").await;
     let api = ServerClient::new(&server.base, &t.app_key, &t.app_secret);
@@ -332,7 +308,7 @@ async fn user_names_and_message_bodies_are_rendered_inert() {
 
 #[tokio::test]
 async fn wrong_passwords_lock_the_account_and_sessions_end_everywhere() {
-    let (server, _dir) = start();
+    let (server, _dir) = start_console(&[]);
     let mut op = operator(&server).await;
     let t = tenant_with_app(&mut op, "Acme").await;
     op.change(
@@ -415,7 +391,7 @@ async fn wrong_passwords_lock_the_account_and_sessions_end_everywhere() {
 
 #[tokio::test]
 async fn secrets_are_shown_once_roles_limit_changes_and_the_audit_log_keeps_each_step() {
-    let (server, _dir) = start();
+    let (server, _dir) = start_console(&[]);
     let mut op = operator(&server).await;
     let t = tenant_with_app(&mut op, "Acme").await;
     let app = format!("/console/t/{}/apps/{}", t.tenant, t.app);
@@ -540,7 +516,7 @@ async fn secrets_are_shown_once_roles_limit_changes_and_the_audit_log_keeps_each
 
 #[tokio::test]
 async fn the_cli_lists_suspends_and_reactivates_tenants_and_the_audit_log_says_so() {
-    let (server, dir) = start();
+    let (server, dir) = start_console(&[]);
     let mut op = operator(&server).await;
     let t = tenant_with_app(&mut op, "Acme").await;
     let cli = |args: &[&str]| {
@@ -584,20 +560,10 @@ async fn the_cli_lists_suspends_and_reactivates_tenants_and_the_audit_log_says_s
 
 #[tokio::test]
 async fn the_explorer_shows_reactions_and_recalls_a_message() {
-    let (server, _dir) = start();
+    let (server, _dir) = start_console(&[]);
     let mut op = operator(&server).await;
     let t = tenant_with_app(&mut op, "Recaller").await;
-    let added = op
-        .change(
-            &format!("/console/t/{}/members", t.tenant),
-            &[
-                ("email", "viewer@recaller.test"),
-                ("password", "viewer-password"),
-                ("role", "viewer"),
-            ],
-        )
-        .await;
-    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    add_viewer(&mut op, &t.tenant, "viewer@recaller.test").await;
     let api = ServerClient::new(&server.base, &t.app_key, &t.app_secret);
     api.create_user("alice", "Alice").await.unwrap();
     api.create_user("bob", "Bob").await.unwrap();
@@ -659,7 +625,7 @@ async fn the_explorer_shows_reactions_and_recalls_a_message() {
 
 #[tokio::test]
 async fn usage_is_counted_per_hour_charted_and_exported_as_csv() {
-    let (server, _dir) = start();
+    let (server, _dir) = start_console(&[]);
     let mut op = operator(&server).await;
     let t = tenant_with_app(&mut op, "Acme").await;
     let api = ServerClient::new(&server.base, &t.app_key, &t.app_secret);

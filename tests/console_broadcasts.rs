@@ -6,13 +6,10 @@
 
 mod common;
 
-use common::browser::{between, field, tenant_with_app, Browser, TenantWithApp};
-use common::{eventually, Server};
+use common::browser::{add_viewer, between, field, operator, start_console, tenant_with_app, Browser, TenantWithApp};
+use common::eventually;
 use reqwest::StatusCode;
 use tern_sdk::server::ServerClient;
-
-const OPERATOR: &str = "ops@example.com";
-const OPERATOR_PASSWORD: &str = "operator-password-1";
 
 fn history(html: &str) -> &str {
     between(html, "<section id=\"broadcasts\"", "</section>")
@@ -20,20 +17,8 @@ fn history(html: &str) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broadcasts_start_finish_and_show_their_progress() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(
-        dir.path(),
-        &[
-            ("TERN_ADMIN_EMAIL", OPERATOR),
-            ("TERN_ADMIN_PASSWORD", OPERATOR_PASSWORD),
-        ],
-    );
-    server.wait_for_line("tern: ready");
-    let mut op = Browser::new(&server);
-    assert_eq!(
-        op.sign_in(OPERATOR, OPERATOR_PASSWORD).await.status,
-        StatusCode::SEE_OTHER
-    );
+    let (server, _dir) = start_console(&[]);
+    let mut op = operator(&server).await;
     let TenantWithApp {
         tenant,
         app: app_id,
@@ -41,17 +26,7 @@ async fn broadcasts_start_finish_and_show_their_progress() {
         app_secret,
     } = tenant_with_app(&mut op, "Loud").await;
     let app = format!("/console/t/{tenant}/apps/{app_id}");
-    let added = op
-        .change(
-            &format!("/console/t/{tenant}/members"),
-            &[
-                ("email", "viewer@loud.test"),
-                ("password", "viewer-password"),
-                ("role", "viewer"),
-            ],
-        )
-        .await;
-    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    add_viewer(&mut op, &tenant, "viewer@loud.test").await;
     let api = ServerClient::new(&server.base, &app_key, &app_secret);
     for (id, name) in [("alice", "Alice"), ("bob", "Bob"), ("carol", "Carol")] {
         api.create_user(id, name).await.unwrap();

@@ -6,32 +6,17 @@
 
 mod common;
 
-use common::browser::{between, tenant_with_app, Browser, TenantWithApp};
-use common::{eventually, Server};
+use common::browser::{between, operator, start_console, tenant_with_app, TenantWithApp};
+use common::eventually;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tern_sdk::server::ServerClient;
 use tern_sdk::{Client, Platform};
 
-const OPERATOR: &str = "ops@example.com";
-const OPERATOR_PASSWORD: &str = "operator-password-1";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groups_show_members_and_roles_and_rooms_their_live_counts() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(
-        dir.path(),
-        &[
-            ("TERN_ADMIN_EMAIL", OPERATOR),
-            ("TERN_ADMIN_PASSWORD", OPERATOR_PASSWORD),
-        ],
-    );
-    server.wait_for_line("tern: ready");
-    let mut op = Browser::new(&server);
-    assert_eq!(
-        op.sign_in(OPERATOR, OPERATOR_PASSWORD).await.status,
-        StatusCode::SEE_OTHER
-    );
+    let (server, _dir) = start_console(&[]);
+    let mut op = operator(&server).await;
     let TenantWithApp {
         tenant,
         app: app_id,

@@ -9,7 +9,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::browser::{between, tenant_with_app, Browser, TenantWithApp};
+use common::browser::{
+    add_viewer, between, operator, tenant_with_app, Browser, TenantWithApp, OPERATOR, OPERATOR_PASSWORD,
+};
 use common::{eventually, Server};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -18,8 +20,6 @@ use tern_platform::push::test_keys;
 use tern_sdk::push::PushToken;
 use tern_sdk::server::ServerClient;
 
-const OPERATOR: &str = "ops@example.com";
-const OPERATOR_PASSWORD: &str = "operator-password-1";
 const KEY_ID: &str = "ABC123DEFG";
 const TEAM_ID: &str = "TEAM123456";
 const GOOD_TOKEN: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
@@ -60,11 +60,7 @@ async fn the_push_page_shows_the_log_and_a_test_push_shows_the_providers_answer(
     server.wait_for_line("tern: ready");
 
     // A tenant, an app, a viewer, through the console.
-    let mut op = Browser::new(&server);
-    assert_eq!(
-        op.sign_in(OPERATOR, OPERATOR_PASSWORD).await.status,
-        StatusCode::SEE_OTHER
-    );
+    let mut op = operator(&server).await;
     let TenantWithApp {
         tenant,
         app: app_id,
@@ -72,17 +68,7 @@ async fn the_push_page_shows_the_log_and_a_test_push_shows_the_providers_answer(
         app_secret: secret,
     } = tenant_with_app(&mut op, "Pushy").await;
     let app = format!("/console/t/{tenant}/apps/{app_id}");
-    let added = op
-        .change(
-            &format!("/console/t/{tenant}/members"),
-            &[
-                ("email", "viewer@pushy.test"),
-                ("password", "viewer-password"),
-                ("role", "viewer"),
-            ],
-        )
-        .await;
-    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    add_viewer(&mut op, &tenant, "viewer@pushy.test").await;
 
     // Users, devices, APNs credentials, through the server API.
     let api = ServerClient::new(&server.base, &app_key, &secret);

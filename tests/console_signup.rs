@@ -7,35 +7,8 @@
 
 mod common;
 
-use common::browser::{between, field, tenant_with_app, Browser};
-use common::Server;
+use common::browser::{between, field, operator, start_console, tenant_with_app, Browser, OPERATOR};
 use reqwest::StatusCode;
-
-const OPERATOR: &str = "ops@example.com";
-const OPERATOR_PASSWORD: &str = "operator-password-1";
-
-fn start() -> (Server, tempfile::TempDir) {
-    start_with(&[])
-}
-
-fn start_with(env: &[(&str, &str)]) -> (Server, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut all = vec![
-        ("TERN_ADMIN_EMAIL", OPERATOR),
-        ("TERN_ADMIN_PASSWORD", OPERATOR_PASSWORD),
-    ];
-    all.extend_from_slice(env);
-    let mut server = Server::start(dir.path(), &all);
-    server.wait_for_line("tern: ready");
-    (server, dir)
-}
-
-async fn operator(server: &Server) -> Browser {
-    let mut op = Browser::new(server);
-    let signed = op.sign_in(OPERATOR, OPERATOR_PASSWORD).await;
-    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
-    op
-}
 
 /// Fills in the public sign-up form (its own token, from the page).
 async fn sign_up(b: &mut Browser, tenant: &str, email: &str, password: &str) -> common::browser::Page {
@@ -69,7 +42,7 @@ async fn landing_tenant(b: &mut Browser) -> String {
 async fn a_tenant_signs_up_verifies_by_mail_over_smtp_and_waits_for_an_operator() {
     let sink = common::smtp::SmtpSink::start();
     let url = sink.url();
-    let (mut server, _dir) = start_with(&[("TERN_SMTP_URL", &url), ("TERN_SMTP_FROM", "Tern <noreply@tern.test>")]);
+    let (mut server, _dir) = start_console(&[("TERN_SMTP_URL", &url), ("TERN_SMTP_FROM", "Tern <noreply@tern.test>")]);
     let banner = server.wait_for_line("  mail:");
     assert!(
         banner.contains(&format!("SMTP via 127.0.0.1:{}", sink.port)),
@@ -245,7 +218,7 @@ fn mail_file(dir: &std::path::Path, subject: &str) -> common::smtp::Received {
 
 #[tokio::test]
 async fn without_smtp_mails_are_files_and_tenants_are_declined_or_approved_from_the_cli() {
-    let (mut server, dir) = start();
+    let (mut server, dir) = start_console(&[]);
     let banner = server.wait_for_line("  mail:");
     assert!(banner.contains("written to") && banner.contains("mail"), "{banner}");
 
@@ -344,7 +317,7 @@ async fn without_smtp_mails_are_files_and_tenants_are_declined_or_approved_from_
 
 #[tokio::test]
 async fn sign_up_can_skip_approval_or_be_turned_off() {
-    let (server, dir) = start_with(&[("TERN_SIGNUP", "open")]);
+    let (server, dir) = start_console(&[("TERN_SIGNUP", "open")]);
     let mut v = Browser::new(&server);
     assert_eq!(
         sign_up(&mut v, "Hooli", "gavin@hooli.test", "hooli-password")
@@ -364,7 +337,7 @@ async fn sign_up_can_skip_approval_or_be_turned_off() {
     assert_eq!(app.status, StatusCode::OK, "an open platform's tenant works at once");
     drop(server);
 
-    let (server, _dir) = start_with(&[("TERN_SIGNUP", "off")]);
+    let (server, _dir) = start_console(&[("TERN_SIGNUP", "off")]);
     let mut v = Browser::new(&server);
     assert_eq!(v.get("/console/signup").await.status, StatusCode::NOT_FOUND);
     assert!(!v.get("/console/login").await.body.contains("/console/signup"));
@@ -378,7 +351,7 @@ async fn sign_up_can_skip_approval_or_be_turned_off() {
 async fn teammates_are_invited_by_mail_with_roles_and_roles_stay_within_bounds() {
     let sink = common::smtp::SmtpSink::start();
     let url = sink.url();
-    let (server, _dir) = start_with(&[("TERN_SMTP_URL", &url)]);
+    let (server, _dir) = start_console(&[("TERN_SMTP_URL", &url)]);
     let mut op = operator(&server).await;
     let acme = tenant_with_app(&mut op, "Acme").await;
     let other = tenant_with_app(&mut op, "Other").await;

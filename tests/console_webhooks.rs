@@ -12,13 +12,11 @@ use std::sync::{Arc, Mutex};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use axum::routing::post;
-use common::browser::{between, tenant_with_app, Browser, TenantWithApp};
-use common::{eventually, Server};
+use common::browser::{add_viewer, between, operator, start_console, tenant_with_app, Browser, TenantWithApp};
+use common::eventually;
 use reqwest::StatusCode;
 use tern_sdk::server::ServerClient;
 
-const OPERATOR: &str = "ops@example.com";
-const OPERATOR_PASSWORD: &str = "operator-password-1";
 const HOSTILE: &str = "<script>alert('hook')</script> endpoint down";
 
 /// A webhook endpoint: answers every POST with the status and body set now, and keeps the
@@ -71,21 +69,8 @@ fn log_of(html: &str) -> &str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_delivery_log_and_a_test_event_show_what_the_endpoint_answered() {
     let (endpoint, url) = Endpoint::start(500, HOSTILE).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(
-        dir.path(),
-        &[
-            ("TERN_ADMIN_EMAIL", OPERATOR),
-            ("TERN_ADMIN_PASSWORD", OPERATOR_PASSWORD),
-            ("TERN_WEBHOOK_ALLOW_PRIVATE", "1"),
-        ],
-    );
-    server.wait_for_line("tern: ready");
-    let mut op = Browser::new(&server);
-    assert_eq!(
-        op.sign_in(OPERATOR, OPERATOR_PASSWORD).await.status,
-        StatusCode::SEE_OTHER
-    );
+    let (server, _dir) = start_console(&[("TERN_WEBHOOK_ALLOW_PRIVATE", "1")]);
+    let mut op = operator(&server).await;
     let TenantWithApp {
         tenant,
         app: app_id,
@@ -93,17 +78,7 @@ async fn the_delivery_log_and_a_test_event_show_what_the_endpoint_answered() {
         app_secret,
     } = tenant_with_app(&mut op, "Hooked").await;
     let app = format!("/console/t/{tenant}/apps/{app_id}");
-    let added = op
-        .change(
-            &format!("/console/t/{tenant}/members"),
-            &[
-                ("email", "viewer@hooked.test"),
-                ("password", "viewer-password"),
-                ("role", "viewer"),
-            ],
-        )
-        .await;
-    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    add_viewer(&mut op, &tenant, "viewer@hooked.test").await;
 
     // Before any URL: an empty log, a closed breaker, no test button; the POST says why.
     let page = op.get(&format!("{app}/webhooks")).await;

@@ -40,17 +40,8 @@ async fn rest_and_websocket_share_one_pipeline_in_tern_serve() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path(), &[]);
     server.wait_for_line("tern: ready");
-    cli_json(dir.path(), &[], &["tenant", "create", "acme", "--json"]);
-    let app = cli_json(
-        dir.path(),
-        &[],
-        &["app", "create", "--tenant", "acme", "--name", "demo", "--json"],
-    );
-    let rest = ServerClient::new(
-        &server.base,
-        app["app_key"].as_str().unwrap(),
-        app["app_secret"].as_str().unwrap(),
-    );
+    let (key, secret) = cli_app(dir.path());
+    let rest = ServerClient::new(&server.base, &key, &secret);
     rest.create_user("alice", "Alice").await.unwrap();
     rest.create_user("bob", "Bob").await.unwrap();
     let token = rest.user_token("bob", Some(600)).await.unwrap().token;
@@ -87,17 +78,8 @@ async fn a_settings_patch_reaches_sdk_sessions_already_open() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path(), &[]);
     server.wait_for_line("tern: ready");
-    cli_json(dir.path(), &[], &["tenant", "create", "acme", "--json"]);
-    let app = cli_json(
-        dir.path(),
-        &[],
-        &["app", "create", "--tenant", "acme", "--name", "demo", "--json"],
-    );
-    let rest = ServerClient::new(
-        &server.base,
-        app["app_key"].as_str().unwrap(),
-        app["app_secret"].as_str().unwrap(),
-    );
+    let (key, secret) = cli_app(dir.path());
+    let rest = ServerClient::new(&server.base, &key, &secret);
     rest.create_user("alice", "Alice").await.unwrap();
     rest.create_user("bob", "Bob").await.unwrap();
     let token = rest.user_token("bob", Some(600)).await.unwrap().token;
@@ -127,9 +109,7 @@ async fn a_settings_patch_reaches_sdk_sessions_already_open() {
 
 /// The gRPC port `tern serve` printed, as the SDK's `http://` URL of the gRPC door.
 fn grpc_url(server: &mut Server) -> String {
-    let line = server.wait_for_line("  grpc:");
-    let addr = line.trim().trim_start_matches("grpc:").trim();
-    format!("http://{}", addr.split_whitespace().next().unwrap())
+    format!("http://{}", printed_grpc_addr(server))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,17 +118,8 @@ async fn the_grpc_door_and_the_websocket_chat_and_kicks_reach_both_in_tern_serve
     let mut server = Server::start(dir.path(), &[]);
     server.wait_for_line("tern: ready");
     let grpc = grpc_url(&mut server);
-    cli_json(dir.path(), &[], &["tenant", "create", "acme", "--json"]);
-    let app = cli_json(
-        dir.path(),
-        &[],
-        &["app", "create", "--tenant", "acme", "--name", "demo", "--json"],
-    );
-    let rest = ServerClient::new(
-        &server.base,
-        app["app_key"].as_str().unwrap(),
-        app["app_secret"].as_str().unwrap(),
-    );
+    let (key, secret) = cli_app(dir.path());
+    let rest = ServerClient::new(&server.base, &key, &secret);
     rest.create_user("alice", "Alice").await.unwrap();
     rest.create_user("bob", "Bob").await.unwrap();
     let alice_token = rest.user_token("alice", Some(600)).await.unwrap().token;

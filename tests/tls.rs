@@ -67,25 +67,8 @@ fn start(dir: &Path, env: &[(&'static str, String)]) -> Server {
     server
 }
 
-/// A tenant and an app made with the CLI; the app's key and secret.
-fn app(dir: &Path) -> (String, String) {
-    cli_json(dir, &[], &["tenant", "create", "acme", "--json"]);
-    let app = cli_json(
-        dir,
-        &[],
-        &["app", "create", "--tenant", "acme", "--name", "demo", "--json"],
-    );
-    (
-        app["app_key"].as_str().unwrap().to_owned(),
-        app["app_secret"].as_str().unwrap().to_owned(),
-    )
-}
-
 fn grpc_port(server: &mut Server) -> u16 {
-    let line = server.wait_for_line("  grpc:");
-    let addr = line.trim().trim_start_matches("grpc:").trim();
-    let addr = addr.split_whitespace().next().unwrap();
-    addr.rsplit(':').next().unwrap().parse().unwrap()
+    printed_grpc_addr(server).rsplit(':').next().unwrap().parse().unwrap()
 }
 
 fn options_trusting(ca_pem: &str) -> ClientOptions {
@@ -151,7 +134,7 @@ async fn rest_wss_and_grpc_answer_over_tls_and_untrusting_clients_are_refused() 
     assert!(server.base.starts_with("https://"), "{}", server.base);
     let grpc = grpc_port(&mut server);
     let base = server.base.replace("127.0.0.1", "localhost");
-    let (app_key, app_secret) = app(dir.path());
+    let (app_key, app_secret) = cli_app(dir.path());
 
     // REST over TLS, trusting the test CA.
     let rest = ServerClient::with_ca_pem(&base, &app_key, &app_secret, pki.ca_pem.as_bytes()).unwrap();
@@ -289,7 +272,7 @@ async fn a_new_certificate_is_picked_up_without_dropping_open_sessions() {
     let mut server = start(dir.path(), &tls_env(&cert, &key));
     let grpc = grpc_port(&mut server);
     let base = server.base.replace("127.0.0.1", "localhost");
-    let (app_key, app_secret) = app(dir.path());
+    let (app_key, app_secret) = cli_app(dir.path());
     let rest = ServerClient::with_ca_pem(&base, &app_key, &app_secret, first.ca_pem.as_bytes()).unwrap();
     rest.create_user("alice", "Alice").await.unwrap();
     rest.create_user("bob", "Bob").await.unwrap();

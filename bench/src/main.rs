@@ -320,6 +320,15 @@ async fn run(cli: Cli) -> Result<()> {
             _ => anyhow::bail!("--peer drives only idle, chat and group-fanout"),
         };
     }
+    // The scenarios that run against one Tern or several nodes as one (`--nodes`).
+    let start_servers = || {
+        server::Servers::start(
+            &cli.tern,
+            cli.database_url.as_deref(),
+            cli.redis_url.as_deref(),
+            cli.nodes,
+        )
+    };
     match cli.scenario {
         Scenario::Worker { .. } | Scenario::LeanWorker { .. } => {}
         Scenario::Chaos {
@@ -402,13 +411,7 @@ async fn run(cli: Cli) -> Result<()> {
             seconds,
             drain_seconds,
         } => {
-            let s = server::Servers::start(
-                &cli.tern,
-                cli.database_url.as_deref(),
-                cli.redis_url.as_deref(),
-                cli.nodes,
-            )
-            .await?;
+            let s = start_servers().await?;
             let client = ServerClient::new(s.http(), s.app_key(), s.app_secret());
             let options = fanout::RoomOptions {
                 ws_url: s.ws_urls(),
@@ -480,13 +483,7 @@ async fn run(cli: Cli) -> Result<()> {
             processes,
             seconds,
         } => {
-            let s = server::Servers::start(
-                &cli.tern,
-                cli.database_url.as_deref(),
-                cli.redis_url.as_deref(),
-                cli.nodes,
-            )
-            .await?;
+            let s = start_servers().await?;
             chat(&s, users, rate, processes, seconds).await?;
         }
         Scenario::Soak {
@@ -498,13 +495,7 @@ async fn run(cli: Cli) -> Result<()> {
             warm_up_minutes,
             out,
         } => {
-            let s = server::Servers::start(
-                &cli.tern,
-                cli.database_url.as_deref(),
-                cli.redis_url.as_deref(),
-                cli.nodes,
-            )
-            .await?;
+            let s = start_servers().await?;
             std::fs::create_dir_all(&out)?;
             let sampler = soak::Sampler::start(s.pids(), Duration::from_secs(sample_seconds.max(1)));
             chat(&s, users, rate, processes, minutes * 60).await?;

@@ -14,7 +14,7 @@ use tern_platform::domain::now_ms;
 use tern_platform::ids::UserId;
 use tern_platform::proto::client_v1::gateway_client::GatewayClient;
 use tern_platform::proto::v1 as pb;
-use tern_sdk::{Client, ClientOptions, ConnectionState, Event, Events, Platform, Target, Transport};
+use tern_sdk::{Client, ClientOptions, Event, Events, Platform, Target, Transport};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
@@ -279,18 +279,7 @@ async fn kicks_and_revocations_reach_grpc_sessions() {
             "kicked by the app",
         )
         .await;
-    let code = next_matching(&mut alice_ev, |e| match e {
-        Event::Kicked { code, .. } => Some(code),
-        _ => None,
-    })
-    .await;
-    assert_eq!(code, "kicked");
-    let state = next_matching(&mut alice_ev, |e| match e {
-        Event::Connection(s @ ConnectionState::Closed { .. }) => Some(s),
-        _ => None,
-    })
-    .await;
-    assert!(matches!(state, ConnectionState::Closed { code, .. } if code == "kicked"));
+    kicked_and_closed(&mut alice_ev, "kicked").await;
 
     // Raw: revocation ends the call with `kicked` and an Aborted status naming the code.
     let ch = channel(&grpc).await;

@@ -312,18 +312,7 @@ async fn kick_and_revoke_close_sessions_with_a_reason() {
             "kicked by the app",
         )
         .await;
-    let code = next_matching(&mut alice_ev, |e| match e {
-        Event::Kicked { code, .. } => Some(code),
-        _ => None,
-    })
-    .await;
-    assert_eq!(code, "kicked");
-    let state = next_matching(&mut alice_ev, |e| match e {
-        Event::Connection(s @ ConnectionState::Closed { .. }) => Some(s),
-        _ => None,
-    })
-    .await;
-    assert!(matches!(state, ConnectionState::Closed { code, .. } if code == "kicked"));
+    kicked_and_closed(&mut alice_ev, "kicked").await;
     // A kicked user may log in again.
     let (_alice2, _) = connect(&server.url, &app, "alice", "a").await;
 
@@ -343,12 +332,7 @@ async fn kick_and_revoke_close_sessions_with_a_reason() {
             "tokens revoked",
         )
         .await;
-    let code = next_matching(&mut bob_ev, |e| match e {
-        Event::Kicked { code, .. } => Some(code),
-        _ => None,
-    })
-    .await;
-    assert_eq!(code, "token_revoked");
+    assert_eq!(kicked(&mut bob_ev).await, "token_revoked");
     let err = tern_sdk::Client::connect_with(&server.url, &old, "b", Platform::Ios, fast_options())
         .await
         .err()
@@ -375,18 +359,7 @@ async fn past_the_device_limit_the_oldest_session_is_replaced() {
             .await
             .unwrap();
     let (_p3, _ev3) = connect(&server.url, &app, "alice", "phone-3").await;
-    let code = next_matching(&mut ev1, |e| match e {
-        Event::Kicked { code, .. } => Some(code),
-        _ => None,
-    })
-    .await;
-    assert_eq!(code, "session_replaced");
-    let state = next_matching(&mut ev1, |e| match e {
-        Event::Connection(s @ ConnectionState::Closed { .. }) => Some(s),
-        _ => None,
-    })
-    .await;
-    assert!(matches!(state, ConnectionState::Closed { code, .. } if code == "session_replaced"));
+    kicked_and_closed(&mut ev1, "session_replaced").await;
     server.send_direct(&app, "bob", "alice", "to the survivors").await;
     assert_eq!(texts(&mut ev2, 1).await[0].2, "to the survivors");
     server.stop().await;

@@ -130,12 +130,7 @@ async fn clients_reconnect_and_sync_after_a_server_restart() {
     assert_eq!(texts(&mut bob_ev, 1).await[0].2, "before");
 
     server.stop().await;
-    let kicked = next_matching(&mut alice_ev, |e| match e {
-        Event::Kicked { code, .. } => Some(code),
-        _ => None,
-    })
-    .await;
-    assert_eq!(kicked, "going_away");
+    assert_eq!(kicked(&mut alice_ev).await, "going_away");
     // Sent while the server is down: queued, delivered after the restart.
     let queued = {
         let alice = alice.clone();

@@ -7,6 +7,44 @@ use reqwest::{header, StatusCode};
 
 use super::Server;
 
+/// The first operator, made by `tern serve` from TERN_ADMIN_EMAIL/PASSWORD in [`start_console`].
+pub const OPERATOR: &str = "ops@example.com";
+pub const OPERATOR_PASSWORD: &str = "operator-password-1";
+/// The password [`add_viewer`] gives a viewer.
+pub const VIEWER_PASSWORD: &str = "viewer-password";
+
+/// `tern serve` in a fresh data dir with the first operator and `env`, ready for requests.
+pub fn start_console(env: &[(&str, &str)]) -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut all = vec![
+        ("TERN_ADMIN_EMAIL", OPERATOR),
+        ("TERN_ADMIN_PASSWORD", OPERATOR_PASSWORD),
+    ];
+    all.extend_from_slice(env);
+    let mut server = Server::start(dir.path(), &all);
+    server.wait_for_line("tern: ready");
+    (server, dir)
+}
+
+/// A browser signed in as the first operator.
+pub async fn operator(server: &Server) -> Browser {
+    let mut op = Browser::new(server);
+    let signed = op.sign_in(OPERATOR, OPERATOR_PASSWORD).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    op
+}
+
+/// The signed-in `op` adds `email` to `tenant` as a viewer (password [`VIEWER_PASSWORD`]).
+pub async fn add_viewer(op: &mut Browser, tenant: &str, email: &str) {
+    let added = op
+        .change(
+            &format!("/console/t/{tenant}/members"),
+            &[("email", email), ("password", VIEWER_PASSWORD), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+}
+
 /// One browser: its own cookies, no redirects followed (the tests look at them).
 pub struct Browser {
     pub http: reqwest::Client,

@@ -60,6 +60,27 @@ pub fn tern_command(dir: &Path) -> Command {
 
 /// Runs `tern ARGS… --json` (a CLI command) with these extra variables and parses what it
 /// prints; fails the test with its stderr if it fails.
+/// A tenant `acme` and an app `demo` made with the CLI; the app's key and secret.
+pub fn cli_app(dir: &Path) -> (String, String) {
+    cli_json(dir, &[], &["tenant", "create", "acme", "--json"]);
+    let app = cli_json(
+        dir,
+        &[],
+        &["app", "create", "--tenant", "acme", "--name", "demo", "--json"],
+    );
+    (
+        app["app_key"].as_str().unwrap().to_owned(),
+        app["app_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The gRPC address (`host:port`) `tern serve` printed in its banner.
+pub fn printed_grpc_addr(server: &mut Server) -> String {
+    let line = server.wait_for_line("  grpc:");
+    let addr = line.trim().trim_start_matches("grpc:").trim();
+    addr.split_whitespace().next().unwrap().to_owned()
+}
+
 pub fn cli_json(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> serde_json::Value {
     let mut cmd = tern_command(dir);
     for (k, v) in env {

@@ -89,6 +89,24 @@ macro_rules! files_sql {
             })
         }
 
+        /// The files `filter_and_order` picks (its `$1` is `at`), at most `limit`: the sweeps' reads.
+        async fn files_where(
+            store: &$store,
+            filter_and_order: &str,
+            at: UnixMillis,
+            limit: u32,
+        ) -> StoreResult<Vec<FileRecord>> {
+            let rows = sqlx::query::<$db>(&format!(
+                "SELECT {FILE_COLUMNS} FROM files WHERE {filter_and_order} LIMIT $2"
+            ))
+            .bind(at)
+            .bind(i64::from(limit))
+            .fetch_all(store.reader())
+            .await
+            .map_err(map_err)?;
+            rows.iter().map(file_from_row).collect()
+        }
+
         fn file_size_param(n: u64) -> StoreResult<i64> {
             i64::try_from(n).map_err(|_| StoreError::Rejected(format!("file size {n} is out of range")))
         }
@@ -193,17 +211,14 @@ macro_rules! files_sql {
             }
 
             async fn stale_uploads(&self, now: UnixMillis, limit: u32) -> StoreResult<Vec<FileRecord>> {
-                let rows = sqlx::query::<$db>(&format!(
-                    "SELECT {FILE_COLUMNS} FROM files \
-                     WHERE (state = 'uploading' AND upload_expires_at < $1) OR state = 'failed' \
-                     ORDER BY upload_expires_at, id LIMIT $2"
-                ))
-                .bind(now)
-                .bind(i64::from(limit))
-                .fetch_all(self.reader())
+                files_where(
+                    self,
+                    "(state = 'uploading' AND upload_expires_at < $1) OR state = 'failed' \
+                     ORDER BY upload_expires_at, id",
+                    now,
+                    limit,
+                )
                 .await
-                .map_err(map_err)?;
-                rows.iter().map(file_from_row).collect()
             }
 
             async fn add_file_ref(&self, app: &AppId, id: &FileId, conversation: &ConversationId) -> StoreResult<()> {
@@ -278,17 +293,14 @@ macro_rules! files_sql {
             }
 
             async fn released_files(&self, before: UnixMillis, limit: u32) -> StoreResult<Vec<FileRecord>> {
-                let rows = sqlx::query::<$db>(&format!(
-                    "SELECT {FILE_COLUMNS} FROM files \
-                     WHERE released_at IS NOT NULL AND released_at <= $1 AND state = 'complete' \
-                     ORDER BY released_at, id LIMIT $2"
-                ))
-                .bind(before)
-                .bind(i64::from(limit))
-                .fetch_all(self.reader())
+                files_where(
+                    self,
+                    "released_at IS NOT NULL AND released_at <= $1 AND state = 'complete' \
+                     ORDER BY released_at, id",
+                    before,
+                    limit,
+                )
                 .await
-                .map_err(map_err)?;
-                rows.iter().map(file_from_row).collect()
             }
 
             async fn file_in_use(&self, app: &AppId, id: &FileId) -> StoreResult<bool> {

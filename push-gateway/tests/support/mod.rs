@@ -282,6 +282,26 @@ pub async fn disconnected(events: &mut Events) {
     .await
 }
 
+/// The code of the next `kicked` event.
+pub async fn kicked(events: &mut Events) -> String {
+    next_matching(events, |e| match e {
+        Event::Kicked { code, .. } => Some(code),
+        _ => None,
+    })
+    .await
+}
+
+/// The next `kicked` event carries `code`, and the connection then ends closed with it.
+pub async fn kicked_and_closed(events: &mut Events, code: &str) {
+    assert_eq!(kicked(events).await, code);
+    let state = next_matching(events, |e| match e {
+        Event::Connection(s @ tern_sdk::ConnectionState::Closed { .. }) => Some(s),
+        _ => None,
+    })
+    .await;
+    assert!(matches!(state, tern_sdk::ConnectionState::Closed { code: c, .. } if c == code));
+}
+
 /// Collects the texts of the next `n` messages (skipping other events).
 pub async fn texts(events: &mut Events, n: usize) -> Vec<(String, i64, String)> {
     let mut out = Vec::new();
