@@ -8,12 +8,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use tern_platform::domain::{FileRecord, StorageUsage};
-use tern_platform::files::{Downloader, UploadRequest, UploadTicket};
+use tern_platform::files::{Downloader, UploadTicket};
 use utoipa::{IntoParams, ToSchema};
 
 use super::users::parse_user;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, Signed};
+use crate::input;
 use crate::state::ApiState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -140,14 +141,6 @@ pub fn absolute(st: &ApiState, headers: &HeaderMap, url: &str) -> String {
     }
 }
 
-/// A file id naming the file an operation is on (see [`crate::input::file_id`]).
-pub use crate::input::file_id as parse_file_id;
-
-/// Checks an upload's announcement and parses it.
-pub fn parse_upload(b: CreateFile) -> Result<UploadRequest, ApiError> {
-    crate::input::upload(&b.uploader, &b.name, b.size, &b.content_type, &b.sha256)
-}
-
 pub fn upload_answer(st: &ApiState, headers: &HeaderMap, t: UploadTicket) -> UploadAnswer {
     UploadAnswer {
         file_id: t.file.id.to_string(),
@@ -167,7 +160,8 @@ pub async fn create(
     headers: HeaderMap,
     req: Signed<CreateFile>,
 ) -> Result<(StatusCode, Json<UploadAnswer>), ApiError> {
-    let upload = parse_upload(req.body)?;
+    let b = req.body;
+    let upload = input::upload(&b.uploader, &b.name, b.size, &b.content_type, &b.sha256)?;
     let ticket = st.files.create_upload(&req.app, upload).await?;
     Ok((StatusCode::CREATED, Json(upload_answer(&st, &headers, ticket))))
 }
@@ -183,7 +177,7 @@ pub async fn get(
     headers: HeaderMap,
     req: Signed<()>,
 ) -> Result<Json<DownloadAnswer>, ApiError> {
-    let id = parse_file_id(&file_id)?;
+    let id = input::file_id(&file_id)?;
     let q: DownloadQuery = req.query()?;
     let who = match q.user {
         None => Downloader::App,

@@ -18,9 +18,10 @@ use futures::TryStreamExt;
 use tern_platform::domain::{parse_sha256_hex, ContentType, FileName, FileRecord};
 use tern_platform::files::{PieceChecksum, UploadRequest, UrlGrant, CHECKSUM_ALGORITHMS};
 
-use super::files::{absolute, parse_file_id};
+use super::files::absolute;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, Signed};
+use crate::input::file_id as parse_file_id;
 use crate::state::ApiState;
 
 const TUS_VERSION: &str = "1.0.0";
