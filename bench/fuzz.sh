@@ -10,6 +10,8 @@
 #   FUZZ_OUT=DIR       where new inputs, crashes and logs go (default: a new temporary dir)
 #   FUZZ_MERGE=1       afterwards, minimise committed corpus + new inputs back into
 #                      platform/fuzz/corpus/TARGET (what a campaign commits)
+#   FUZZ_PROFILE=dev   build the targets unoptimised (a few times faster to build, several
+#                      times slower to run): what .ci/run's short run uses
 #
 # Only a stable toolchain is needed: cargo fuzz's nightly-only flags are let through with
 # RUSTC_BOOTSTRAP=1. cargo-fuzz is installed from crates.io when missing. The committed
@@ -33,11 +35,16 @@ targets=("$@")
 
 # Release build with debug assertions (so an integer overflow is a crash) and no sanitizer:
 # the code under test forbids `unsafe`, and without ASan each target runs several times faster.
-build_flags=(-s none -a)
+profile="${FUZZ_PROFILE:-release}"
+case "$profile" in
+  release) build_flags=(-s none -a); profile_dir=release ;;
+  dev) build_flags=(-s none --dev); profile_dir=debug ;;
+  *) echo "FUZZ_PROFILE is release or dev, not $profile" >&2; exit 2 ;;
+esac
 cargo fuzz build "${build_flags[@]}" >/dev/null 2>"$out/build.log" \
   || { cat "$out/build.log"; exit 1; }
 triple="$(rustc -vV | sed -n 's/^host: //p')"
-bin_dir="${CARGO_TARGET_DIR:-$root/platform/fuzz/target}/$triple/release"
+bin_dir="${CARGO_TARGET_DIR:-$root/platform/fuzz/target}/$triple/$profile_dir"
 
 run_one() {
   local t="$1" dir="$out/$1"

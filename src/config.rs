@@ -130,6 +130,9 @@ pub struct Config {
     pub max_connections: u32,
     /// A busy room's messages reach a node's members at most this often (0: at once).
     pub room_flush_ms: u64,
+    /// SDK WebSockets agree to `permessage-deflate` when the client offers it (off by
+    /// default: docs/compression.md has its cost per connection).
+    pub ws_deflate: bool,
     /// Open connections per port (HTTP, gRPC, metrics) at most; more are closed at once.
     pub max_http_connections: u32,
     /// A request's headers (and a new connection's first request) must arrive within this.
@@ -249,6 +252,7 @@ const KEYS: &[&str] = &[
     "heartbeat_seconds",
     "max_connections",
     "room_flush_ms",
+    "ws_deflate",
     "max_http_connections",
     "http_header_timeout_seconds",
     "http_idle_timeout_seconds",
@@ -372,7 +376,7 @@ impl Config {
 
 fn expected_type(key: &str) -> &'static str {
     match key {
-        "webhook_allow_private" => "a boolean",
+        "webhook_allow_private" | "ws_deflate" => "a boolean",
         "heartbeat_seconds"
         | "max_connections"
         | "room_flush_ms"
@@ -621,6 +625,7 @@ fn build(values: HashMap<&'static str, Source>) -> Result<Config, ConfigError> {
         heartbeat_seconds: integer(&values, "heartbeat_seconds", 30u64, 1)?,
         max_connections: integer(&values, "max_connections", 50_000u32, 1)?,
         room_flush_ms: integer(&values, "room_flush_ms", 200u64, 0)?,
+        ws_deflate: boolean(&values, "ws_deflate")?,
         max_http_connections: integer(&values, "max_http_connections", 10_000u32, 1)?,
         http_header_timeout_seconds: integer(&values, "http_header_timeout_seconds", 10u64, 1)?,
         http_idle_timeout_seconds: integer(&values, "http_idle_timeout_seconds", 60u64, 1)?,
@@ -697,6 +702,7 @@ mod tests {
         assert_eq!(c.heartbeat_seconds, 30);
         assert_eq!(c.max_connections, 50_000);
         assert_eq!(c.room_flush_ms, 200);
+        assert!(!c.ws_deflate, "permessage-deflate is off unless asked for");
         assert_eq!(c.max_http_connections, 10_000);
         assert_eq!(c.http_header_timeout_seconds, 10);
         assert_eq!(c.http_idle_timeout_seconds, 60);
@@ -776,6 +782,7 @@ mod tests {
             ("TERN_HTTP_ADDR", "127.0.0.1:9000"),
             ("TERN_MAX_CONNECTIONS", "10"),
             ("TERN_ROOM_FLUSH_MS", "0"),
+            ("TERN_WS_DEFLATE", "on"),
             ("TERN_METRICS_ADDR", "127.0.0.1:9100"),
             ("TERN_MAX_APP_RATE_LIMIT", "50000"),
         ]);
@@ -786,6 +793,7 @@ mod tests {
         assert_eq!(c.heartbeat_seconds, 10);
         assert_eq!(c.max_connections, 10);
         assert_eq!(c.room_flush_ms, 0);
+        assert!(c.ws_deflate);
         assert_eq!(c.metrics_addr.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:9100"));
         assert_eq!(c.max_app_rate_limit, 50_000);
         assert!(c.webhook_allow_private);

@@ -449,6 +449,7 @@ async fn front_doors(
             heartbeat_interval: std::time::Duration::from_secs(config.heartbeat_seconds),
             room_flush_interval: std::time::Duration::from_millis(config.room_flush_ms),
             public_url: config.public_url.clone(),
+            deflate: config.ws_deflate,
             ..GatewayConfig::default()
         };
         let gw = Gateway::start(gw_config, engine.pipeline.clone(), engine.user_tokens.clone(), stop)

@@ -35,6 +35,9 @@ pub struct WorkerJob {
     /// RFC 7395 WebSocket and users log in as `u{i}@{domain}` with SASL PLAIN.
     #[serde(default)]
     pub xmpp_domain: Option<String>,
+    /// Connect with `permessage-deflate` (idle only: `crate::deflate`).
+    #[serde(default)]
+    pub deflate: bool,
 }
 
 /// One connected user, as the pacing loop sees it.
@@ -42,6 +45,8 @@ pub struct WorkerJob {
 enum Sender {
     Tern(Client),
     Xmpp(crate::xmpp::Writer, std::sync::Arc<str>),
+    /// An idle compressed connection; cancelling closes it.
+    Compressed(tokio_util::sync::CancellationToken),
 }
 
 impl Sender {
@@ -60,12 +65,15 @@ impl Sender {
                 let m = crate::xmpp::chat_message(&format!("u{peer}@{domain}"), now_us(), id);
                 crate::xmpp::send(w, m).await
             }
+            Sender::Compressed(_) => false,
         }
     }
 
     fn close(&self) {
-        if let Sender::Tern(c) = self {
-            c.close();
+        match self {
+            Sender::Tern(c) => c.close(),
+            Sender::Compressed(stop) => stop.cancel(),
+            Sender::Xmpp(..) => {}
         }
     }
 }
@@ -92,7 +100,7 @@ pub struct WorkerReport {
     pub per_second: Vec<String>,
 }
 
-fn now_us() -> u64 {
+pub(crate) fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
@@ -256,17 +264,36 @@ async fn connect_tern(
     // Connect in waves so the server's accept queue is not flooded.
     for chunk in (job.first..job.first + job.count).collect::<Vec<_>>().chunks(200) {
         let mut wave = Vec::new();
+        let mut deflated = Vec::new();
         for &i in chunk {
             let user = format!("u{i}");
             let token =
                 tern_sdk::signing::mint_user_token(&job.app_key, &job.app_secret, &user, now, now + 86_400, None);
             let url = job.ws_url.clone();
+            if job.deflate {
+                let last_event = last_event.clone();
+                let compressed =
+                    tokio::spawn(async move { crate::deflate::connect(&url, &token, &user, last_event).await });
+                deflated.push(compressed);
+                continue;
+            }
             wave.push((
                 i,
                 tokio::spawn(
                     async move { Client::connect(&url, &token, &format!("bench-{user}"), Platform::Other).await },
                 ),
             ));
+        }
+        for d in deflated {
+            match d.await? {
+                Ok(stop) => clients.push(Sender::Compressed(stop)),
+                Err(e) => {
+                    if failed < 3 {
+                        eprintln!("worker: a compressed connection failed: {e:#}");
+                    }
+                    failed += 1;
+                }
+            }
         }
         for (i, w) in wave {
             match w.await? {
@@ -400,6 +427,8 @@ pub enum Server<'a> {
         ws_url: &'a str,
         app_key: &'a str,
         app_secret: &'a str,
+        /// Clients agree to `permessage-deflate` (idle only).
+        deflate: bool,
     },
     /// An XMPP peer: `ws_url` is its RFC 7395 WebSocket; users log in to `domain`.
     Xmpp { ws_url: &'a str, domain: &'a str },
@@ -415,13 +444,14 @@ impl Fleet {
         rate: f64,
         seconds: u64,
     ) -> Result<(Self, usize, usize)> {
-        let (ws_url, app_key, app_secret, xmpp_domain) = match server {
+        let (ws_url, app_key, app_secret, xmpp_domain, deflate) = match server {
             Server::Tern {
                 ws_url,
                 app_key,
                 app_secret,
-            } => (ws_url, app_key, app_secret, None),
-            Server::Xmpp { ws_url, domain } => (ws_url, "", "", Some(domain)),
+                deflate,
+            } => (ws_url, app_key, app_secret, None, deflate),
+            Server::Xmpp { ws_url, domain } => (ws_url, "", "", Some(domain), false),
         };
         let exe = std::env::current_exe()?;
         let per = users.div_ceil(processes);
@@ -442,6 +472,7 @@ impl Fleet {
                 rate: rate * count as f64 / users as f64,
                 seconds,
                 xmpp_domain: xmpp_domain.map(str::to_owned),
+                deflate,
             };
             let mut child = Command::new(&exe)
                 .args(["worker", &serde_json::to_string(&job)?])

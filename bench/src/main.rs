@@ -11,6 +11,7 @@ use tern_sdk::server::ServerClient;
 
 mod api_send;
 mod chaos_run;
+mod deflate;
 mod fanout;
 mod files;
 mod fleet;
@@ -80,6 +81,10 @@ enum Scenario {
         /// How long to stay idle while measuring CPU.
         #[arg(long, default_value_t = 30)]
         seconds: u64,
+        /// Start the server with `TERN_WS_DEFLATE=on` and connect clients that agree to
+        /// `permessage-deflate`: what a compressed idle connection costs.
+        #[arg(long)]
+        deflate: bool,
     },
     /// N online users exchanging direct messages at R/s over WebSockets: delivered/s and
     /// end-to-end latency from send to receipt by the other client.
@@ -292,6 +297,7 @@ async fn run(cli: Cli) -> Result<()> {
                 users,
                 processes,
                 seconds,
+                ..
             } => peer::idle(&p, users, processes, seconds).await,
             Scenario::Chat {
                 users,
@@ -449,8 +455,10 @@ async fn run(cli: Cli) -> Result<()> {
             users,
             processes,
             seconds,
+            deflate,
         } => {
-            let s = server::spawn(&cli.tern, cli.database_url.as_deref(), &[]).await?;
+            let env = [("TERN_WS_DEFLATE", if deflate { "on" } else { "off" }.to_owned())];
+            let s = server::spawn(&cli.tern, cli.database_url.as_deref(), &env).await?;
             let ws = s.http.replace("http://", "ws://") + "/v1/connect";
             tokio::time::sleep(Duration::from_secs(1)).await;
             let before = server::rss_kib(s.pid()).unwrap_or(0);
@@ -459,6 +467,7 @@ async fn run(cli: Cli) -> Result<()> {
                     ws_url: &ws,
                     app_key: &s.app_key,
                     app_secret: &s.app_secret,
+                    deflate,
                 },
                 users,
                 processes,
@@ -472,7 +481,7 @@ async fn run(cli: Cli) -> Result<()> {
             let (r, t1) = fleet.run(|| fleet::cpu_ticks(s.pid()).unwrap_or(0)).await?;
             let cpu = (t1 - t0) as f64 / 100.0 / seconds as f64 * 100.0;
             println!(
-                "idle server=tern users={users} connected={ready} failed={failed} server_rss_before={before}KiB after={after}KiB per_connection={:.2}KiB idle_cpu={cpu:.1}% (over {seconds}s incl. heartbeats; {} clients kept)",
+                "idle server=tern deflate={deflate} users={users} connected={ready} failed={failed} server_rss_before={before}KiB after={after}KiB per_connection={:.2}KiB idle_cpu={cpu:.1}% (over {seconds}s incl. heartbeats; {} clients kept)",
                 (after.saturating_sub(before)) as f64 / ready.max(1) as f64,
                 r.connected
             );
@@ -728,6 +737,7 @@ async fn chat(s: &server::Servers, users: usize, rate: f64, processes: usize, se
         ws_url: &ws_urls,
         app_key: s.app_key(),
         app_secret: s.app_secret(),
+        deflate: false,
     };
     let (fleet, ready, failed) = fleet::Fleet::start(server, users, processes, rate, seconds).await?;
     let monitor = s.redis_monitor();

@@ -35,6 +35,9 @@ pub struct GatewayConfig {
     /// `scheme://host[:port]` put before the paths of upload and download URLs
     /// (`TERN_PUBLIC_URL`); without it clients get paths to resolve against their host.
     pub public_url: Option<String>,
+    /// Agree to `permessage-deflate` when a client offers it (`TERN_WS_DEFLATE`). Off by
+    /// default: see docs/compression.md for what it costs per connection.
+    pub deflate: bool,
 }
 
 impl GatewayConfig {
@@ -60,6 +63,7 @@ impl Default for GatewayConfig {
             typing_per_second: 2,
             room_flush_interval: Duration::from_millis(200),
             public_url: None,
+            deflate: false,
         }
     }
 }

@@ -111,6 +111,9 @@ pub struct Gateway {
     /// Uploads and downloads, once the node hands them over (`use_files`); without them the
     /// files commands answer `unavailable`.
     pub(crate) files: OnceLock<Arc<tern_platform::files::Files>>,
+    /// The options of `permessage-deflate` connections (one deflate pool for the node);
+    /// `None` when the node does not compress (`GatewayConfig::deflate`).
+    pub(crate) deflate: Option<yawc::Options>,
 }
 
 impl Gateway {
@@ -129,7 +132,9 @@ impl Gateway {
         shutdown: CancellationToken,
     ) -> Result<Arc<Self>, GatewayError> {
         let mut rx = pipeline.bus().subscribe(&config.node_id).await?;
+        let deflate = config.deflate.then(|| crate::deflate::options(&config));
         let gw = Arc::new(Self {
+            deflate,
             connections: Arc::new(Semaphore::new(config.max_connections)),
             apps: AppCache::new(pipeline.clone(), config.app_refresh),
             config,

@@ -8,7 +8,8 @@
 //!   multi-device policy, presence watchers.
 //! - `session`: one connection's task — authentication, commands, writing what is queued
 //!   for it, whichever door it came through; `transport`: what a session needs of its
-//!   door, and the WebSocket's side of it; `grpc`: the gRPC door's side; `outbound`: that bounded queue, shared with routing, with the close reason
+//!   door, and the WebSocket's side of it; `deflate`: the WebSocket with
+//!   `permessage-deflate`, on another crate; `grpc`: the gRPC door's side; `outbound`: that bounded queue, shared with routing, with the close reason
 //!   and the time the client was last heard from (the gateway's heartbeat sweep reads it).
 //! - `apps`: the node's shared, periodically reloaded copy of each app (its settings).
 //! - `friends`, `groups`, `lifecycle`: the commands of those areas, over the platform's
@@ -23,6 +24,7 @@ mod close;
 mod codec;
 mod config;
 mod convert;
+mod deflate;
 mod files;
 mod friends;
 mod gateway;
@@ -38,7 +40,7 @@ mod transport;
 use std::sync::Arc;
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -74,7 +76,7 @@ pub async fn serve(listener: TcpListener, state: GatewayState, shutdown: Cancell
     Ok(())
 }
 
-async fn connect(State(gw): State<GatewayState>, ws: WebSocketUpgrade) -> Response {
+async fn connect(State(gw): State<GatewayState>, request: Request) -> Response {
     if gw.shutdown.is_cancelled() {
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -88,6 +90,14 @@ async fn connect(State(gw): State<GatewayState>, ws: WebSocketUpgrade) -> Respon
             "too_many_connections",
             "this node is at its connection limit; retry with backoff",
         );
+    };
+    let (mut parts, _body) = request.into_parts();
+    if let Some(options) = gw.deflate.as_ref().filter(|_| deflate::offered(&parts.headers)) {
+        return deflate::upgrade(gw.clone(), options.clone(), parts, permit).await;
+    }
+    let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
     };
     let max = gw.config.max_frame_bytes;
     let ws = ws
@@ -118,7 +128,7 @@ async fn connect(State(gw): State<GatewayState>, ws: WebSocketUpgrade) -> Respon
     })
 }
 
-fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({"error": {"code": code, "message": message}});
     (status, Json(body)).into_response()
 }

@@ -18,7 +18,7 @@ use crate::close::{codes, Closing};
 use crate::codec::{self, Encoding, Incoming, SharedFrame};
 
 /// How long a closing WebSocket waits for the client's close frame.
-const CLOSE_LINGER: Duration = Duration::from_secs(2);
+pub(crate) const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 /// What the client sent next.
 pub(crate) enum Received {

@@ -25,7 +25,9 @@ beforeAll(async () => {
   if (!existsSync(fileURLToPath(new URL("../dist/browser/tern.min.js", import.meta.url)))) {
     throw new Error("run npm run build first: the page loads dist/browser/tern.min.js");
   }
-  server = await TernServer.start();
+  // The node compresses for clients that offer permessage-deflate (Chromium does): every
+  // test below runs over compressed WebSockets.
+  server = await TernServer.start({ TERN_WS_DEFLATE: "on" });
   app = server.createApp();
   // @ts-expect-error: a plain .mjs without types
   const { startWebChat } = await import("../examples/web-chat/server.mjs");
@@ -39,9 +41,24 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function login(user: string): Promise<{ page: Page; setOffline: (o: boolean) => Promise<void>; close: () => Promise<void> }> {
+interface LoggedIn {
+  page: Page;
+  setOffline: (o: boolean) => Promise<void>;
+  close: () => Promise<void>;
+  /** The Sec-WebSocket-Extensions of every WebSocket handshake the page made, in order. */
+  extensions: string[];
+}
+
+async function login(user: string): Promise<LoggedIn> {
   const context = await browser.newContext({ viewport: { width: 960, height: 600 } });
   const page = await context.newPage();
+  const extensions: string[] = [];
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Network.enable");
+  cdp.on("Network.webSocketHandshakeResponseReceived", (e) => {
+    const headers = Object.fromEntries(Object.entries(e.response.headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
+    extensions.push(headers["sec-websocket-extensions"] ?? "");
+  });
   page.on("pageerror", (e) => console.error(`[${user}] page error:`, e));
   page.on("console", (m) => console.log(`[${user}] ${m.text()}`));
   await page.goto(webChat.url);
@@ -49,7 +66,7 @@ async function login(user: string): Promise<{ page: Page; setOffline: (o: boolea
   await page.click("#login button");
   await page.waitForSelector('#status[data-state="connected"]');
   page.setDefaultTimeout(10_000);
-  return { page, setOffline: (o) => context.setOffline(o), close: () => context.close() };
+  return { page, setOffline: (o) => context.setOffline(o), close: () => context.close(), extensions };
 }
 
 const shown = (page: Page) => page.$$eval("#messages .msg[data-seq]", (els) => els.map((e) => e.querySelector(".text")!.textContent));
@@ -111,6 +128,17 @@ describe("web chat in Chromium", () => {
       await window.chat.client.recall(h.find((m) => m.content?.text === "three").msgId);
     })()`);
     await expect.poll(() => shown(bob.page)).toEqual(all.map((t) => (t === "three" ? "(recalled)" : t)));
+
+    // Both pages talked over compressed WebSockets, Bob's reconnect included, each without
+    // context takeover (what the server imposes to bound memory per connection).
+    for (const who of [alice, bob]) {
+      expect(who.extensions.length).toBeGreaterThan(0);
+      for (const e of who.extensions) {
+        expect(e).toContain("permessage-deflate");
+        expect(e).toContain("client_no_context_takeover");
+      }
+    }
+    expect(bob.extensions.length).toBeGreaterThan(1);
 
     await alice.page.screenshot({ path: screenshot });
   });
