@@ -222,8 +222,6 @@ enum Scenario {
     /// Internal: one client process of a fleet (started by `idle` and `chat`).
     #[command(hide = true)]
     Worker { job: String },
-    /// Pushes per second from the APNs and FCM adapters to the local provider double (each
-    /// over one HTTP/2 connection): no server, no store, the send path alone.
     /// Upload and download throughput through the embedded endpoint (files in the data
     /// dir), as ratios of a plain file copy of the same size on the same file system.
     Files {
@@ -234,6 +232,8 @@ enum Scenario {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Pushes per second from the APNs and FCM adapters to the local provider double (each
+    /// over one HTTP/2 connection): no server, no store, the send path alone.
     Push {
         /// Pushes per provider.
         #[arg(long, default_value_t = 50_000)]
