@@ -17,11 +17,16 @@ export class TcpProxy {
       const up = createConnection(target);
       this.open.add(client).add(up);
       let sent = 0;
+      // Set at the cut: what the client still sends while the half chunk is being written
+      // must not follow it (that would put a gap in the middle of the stream, not cut it).
+      let cut = false;
       client.on("data", (d: Buffer) => {
+        if (cut) return;
         sent += d.length;
         if (this.cutAfterBytes !== undefined && sent > this.cutAfterBytes) {
           this.cutAfterBytes = undefined;
           this.cuts++;
+          cut = true;
           // Part of this chunk gets through, then nothing: both sides see the connection drop.
           up.write(d.subarray(0, d.length >> 1), () => {
             client.destroy();
