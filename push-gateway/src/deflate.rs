@@ -38,7 +38,7 @@ use crate::close::{codes, Closing};
 use crate::codec::{self, Encoding, Incoming, SharedFrame};
 use crate::config::GatewayConfig;
 use crate::gateway::Gateway;
-use crate::transport::{closing_frame, too_large, Received, Transport, CLOSE_LINGER};
+use crate::transport::{closing_frame, decoded, too_large, Received, Transport, CLOSE_LINGER};
 use crate::{session, JSON_SUBPROTOCOL, PROTO_SUBPROTOCOL};
 
 /// Frames smaller than this are sent uncompressed: deflate's own header and the block
@@ -229,11 +229,7 @@ impl Transport for DeflateTransport {
             // Reassembled by yawc before they reach here.
             OpCode::Continuation => return Received::Alive,
         };
-        metrics::counter!("tern_gateway_frames_in_total").increment(1);
-        match codec::decode(self.enc, data) {
-            Ok(f) => Received::Frame(f),
-            Err(e) => Received::Refuse(Closing::error(codes::BAD_FRAME, "bad_frame", e.to_string())),
-        }
+        decoded(self.enc, data)
     }
 
     async fn send(&mut self, f: &pb::ServerFrame) -> bool {

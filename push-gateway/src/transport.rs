@@ -110,6 +110,16 @@ fn read_error(e: axum::Error) -> Received {
     }
 }
 
+/// A client's WebSocket message as a frame, counted; what does not decode is a `bad_frame`.
+/// (Both WebSocket transports read through this.)
+pub(crate) fn decoded(enc: Encoding, data: Incoming<'_>) -> Received {
+    metrics::counter!("tern_gateway_frames_in_total").increment(1);
+    match codec::decode(enc, data) {
+        Ok(f) => Received::Frame(f),
+        Err(e) => Received::Refuse(Closing::error(codes::BAD_FRAME, "bad_frame", e.to_string())),
+    }
+}
+
 /// The close of a frame over the size limit, the same on every door.
 pub(crate) fn too_large() -> Closing {
     Closing::error(
@@ -133,11 +143,7 @@ impl Transport for WsTransport {
             WsMessage::Ping(_) | WsMessage::Pong(_) => return Received::Alive,
             WsMessage::Close(_) => return Received::Gone,
         };
-        metrics::counter!("tern_gateway_frames_in_total").increment(1);
-        match codec::decode(self.enc, data) {
-            Ok(f) => Received::Frame(f),
-            Err(e) => Received::Refuse(Closing::error(codes::BAD_FRAME, "bad_frame", e.to_string())),
-        }
+        decoded(self.enc, data)
     }
 
     async fn send(&mut self, f: &pb::ServerFrame) -> bool {

@@ -254,11 +254,7 @@ async fn a_deflate_bomb_or_garbage_closes_that_connection_and_the_node_serves_on
     assert_eq!(first[0], 0x88, "a close frame");
 
     // Alice, on the same node, never noticed.
-    alice
-        .send(Target::User("alice".into()), "text", json!({"text": "still here"}))
-        .await
-        .unwrap();
-    assert_eq!(texts(&mut alice_ev, 1).await[0].2, "still here");
+    still_serves(&alice, "alice", &mut alice_ev).await;
     server.stop().await;
 }
 

@@ -287,11 +287,7 @@ async fn bad_frames_and_bad_tokens_get_a_code_and_a_close_while_others_carry_on(
     assert_eq!(ending(&f, c), ("frame_too_large".into(), Some(1009)));
 
     // Through all of that, Alice's session kept working.
-    alice
-        .send(Target::User("alice".into()), "text", json!({"text": "still here"}))
-        .await
-        .unwrap();
-    assert_eq!(texts(&mut alice_ev, 1).await[0].2, "still here");
+    still_serves(&alice, "alice", &mut alice_ev).await;
     server.stop().await;
 }
 

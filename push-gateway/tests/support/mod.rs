@@ -302,6 +302,20 @@ pub async fn kicked_and_closed(events: &mut Events, code: &str) {
     assert!(matches!(state, tern_sdk::ConnectionState::Closed { code: c, .. } if c == code));
 }
 
+/// The node still serves this session after what happened to others: a note to self
+/// comes back.
+pub async fn still_serves(client: &Client, user: &str, events: &mut Events) {
+    client
+        .send(
+            tern_sdk::Target::User(user.to_owned()),
+            "text",
+            serde_json::json!({"text": "still here"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(texts(events, 1).await[0].2, "still here");
+}
+
 /// Collects the texts of the next `n` messages (skipping other events).
 pub async fn texts(events: &mut Events, n: usize) -> Vec<(String, i64, String)> {
     let mut out = Vec::new();
