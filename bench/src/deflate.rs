@@ -39,7 +39,6 @@ pub async fn connect(ws_url: &str, token: &str, user: &str, last_event: Arc<Atom
     loop {
         let f = tokio::time::timeout(Duration::from_secs(60), ws.next_frame()).await??;
         match f.opcode() {
-            OpCode::Text if f.payload().starts_with(br#"{"id":"a","auth_ok""#) => break,
             OpCode::Text => {
                 let v: serde_json::Value = serde_json::from_slice(f.payload())?;
                 if v.get("auth_ok").is_some() {

@@ -38,7 +38,7 @@ use crate::close::{codes, Closing};
 use crate::codec::{self, Encoding, Incoming, SharedFrame};
 use crate::config::GatewayConfig;
 use crate::gateway::Gateway;
-use crate::transport::{closing_frame, decoded, too_large, Received, Transport, CLOSE_LINGER};
+use crate::transport::{closing_frame, decoded, protocol_error, too_large, Received, Transport, CLOSE_LINGER};
 use crate::{session, JSON_SUBPROTOCOL, PROTO_SUBPROTOCOL};
 
 /// Frames smaller than this are sent uncompressed: deflate's own header and the block
@@ -161,10 +161,11 @@ struct DeflateTransport {
     closed: bool,
 }
 
-/// Tern's frames as yawc's (the codec speaks axum's message type).
+/// Tern's frames as yawc's (the codec speaks axum's message type). No copy: a pushed frame's
+/// encoding is shared by every session it goes to.
 fn to_frame(msg: WsMessage) -> Frame {
     match msg {
-        WsMessage::Text(t) => Frame::text(Bytes::copy_from_slice(t.as_str().as_bytes())),
+        WsMessage::Text(t) => Frame::text(Bytes::from(t)),
         WsMessage::Binary(b) => Frame::binary(b),
         WsMessage::Ping(b) => Frame::ping(b),
         WsMessage::Pong(b) => Frame::pong(b),
@@ -180,18 +181,12 @@ fn read_error(e: WebSocketError) -> Received {
         WebSocketError::InvalidUTF8 => {
             Received::Refuse(Closing::error(codes::BAD_FRAME, "bad_frame", "text frame is not UTF-8"))
         }
-        e if e.is_protocol_error() => Received::Refuse(Closing::error(
-            codes::BAD_FRAME,
-            "bad_frame",
-            format!("WebSocket protocol error: {e}"),
-        )),
+        e if e.is_protocol_error() => Received::Refuse(protocol_error(e)),
         // What yawc says of a compressed frame that is not deflate data (a socket's own
         // errors are never `InvalidInput`).
-        WebSocketError::IoError(e) if e.kind() == std::io::ErrorKind::InvalidInput => Received::Refuse(Closing::error(
-            codes::BAD_FRAME,
-            "bad_frame",
-            format!("compressed frame: {e}"),
-        )),
+        WebSocketError::IoError(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            Received::Refuse(protocol_error(format!("compressed frame: {e}")))
+        }
         // The peer went away: nobody to tell.
         _ => Received::Gone,
     }

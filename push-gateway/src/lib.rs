@@ -9,8 +9,9 @@
 //! - `session`: one connection's task — authentication, commands, writing what is queued
 //!   for it, whichever door it came through; `transport`: what a session needs of its
 //!   door, and the WebSocket's side of it; `deflate`: the WebSocket with
-//!   `permessage-deflate`, on another crate; `grpc`: the gRPC door's side; `outbound`: that bounded queue, shared with routing, with the close reason
-//!   and the time the client was last heard from (the gateway's heartbeat sweep reads it).
+//!   `permessage-deflate`, on another crate; `grpc`: the gRPC door's side; `outbound`:
+//!   that bounded queue, shared with routing, with the close reason and the time the client
+//!   was last heard from (the gateway's heartbeat sweep reads it).
 //! - `apps`: the node's shared, periodically reloaded copy of each app (its settings).
 //! - `friends`, `groups`, `lifecycle`: the commands of those areas, over the platform's
 //!   operations.

@@ -100,11 +100,7 @@ fn read_error(e: axum::Error) -> Received {
     let inner = e.into_inner();
     match inner.downcast_ref::<tungstenite::Error>() {
         Some(tungstenite::Error::Capacity(_)) => Received::Refuse(too_large()),
-        Some(tungstenite::Error::Protocol(p)) => Received::Refuse(Closing::error(
-            codes::BAD_FRAME,
-            "bad_frame",
-            format!("WebSocket protocol error: {p}"),
-        )),
+        Some(tungstenite::Error::Protocol(p)) => Received::Refuse(protocol_error(p)),
         // The peer went away: nobody to tell.
         _ => Received::Gone,
     }
@@ -118,6 +114,16 @@ pub(crate) fn decoded(enc: Encoding, data: Incoming<'_>) -> Received {
         Ok(f) => Received::Frame(f),
         Err(e) => Received::Refuse(Closing::error(codes::BAD_FRAME, "bad_frame", e.to_string())),
     }
+}
+
+/// The close of a connection whose client broke the WebSocket protocol (both WebSocket
+/// transports).
+pub(crate) fn protocol_error(what: impl std::fmt::Display) -> Closing {
+    Closing::error(
+        codes::BAD_FRAME,
+        "bad_frame",
+        format!("WebSocket protocol error: {what}"),
+    )
 }
 
 /// The close of a frame over the size limit, the same on every door.

@@ -57,6 +57,13 @@ impl From<object_store::Error> for FileStoreError {
     }
 }
 
+/// Reading a local file the store handed over (`ObjectFileStore::get`).
+impl From<std::io::Error> for FileStoreError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
 pub type FileStoreResult<T> = Result<T, FileStoreError>;
 
 /// Response headers stored with an object, for stores that serve it themselves.
@@ -191,12 +198,9 @@ impl FileStore for ObjectFileStore {
         if let GetResultPayload::File(file, _) = result.payload {
             let range = result.range;
             let mut file = tokio::fs::File::from_std(file);
-            file.seek(std::io::SeekFrom::Start(range.start))
-                .await
-                .map_err(|e| FileStoreError::Unavailable(e.to_string()))?;
+            file.seek(std::io::SeekFrom::Start(range.start)).await?;
             let piece = file.take(range.end - range.start);
-            let stream = tokio_util::io::ReaderStream::with_capacity(piece, READ_PIECE)
-                .map_err(|e| FileStoreError::Unavailable(e.to_string()));
+            let stream = tokio_util::io::ReaderStream::with_capacity(piece, READ_PIECE).map_err(FileStoreError::from);
             return Ok(stream.boxed());
         }
         Ok(result.into_stream().map_err(FileStoreError::from).boxed())
