@@ -25,8 +25,10 @@ pub(crate) struct Timeline {
     target: i64,
     /// Arrived but not yet deliverable (a gap before them).
     buffer: BTreeMap<i64, Message>,
-    /// A history pull is in flight.
+    /// A history pull is in flight (or waits to be asked again after a refusal).
     pub(crate) filling: bool,
+    /// History pulls refused in a row with a retryable code: how long the next waits.
+    pub(crate) fill_refusals: u32,
     // ---- message lifecycle ----
     /// Seqs up to this that a history page passed over do not exist for this user (deleted
     /// for them, or sent before they joined): skipped, not waited for.

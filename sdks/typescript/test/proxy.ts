@@ -12,6 +12,9 @@ export class Proxy {
   /** The next server → client frame for which this returns true is passed on, then that
    * connection is cut (once). */
   cutAfter: ((data: RawData, isBinary: boolean) => boolean) | undefined;
+  /** Client → server frames for which this returns an answer are not passed on: the answer
+   * goes back to the client as if the server had sent it. */
+  answerIf: ((data: RawData, isBinary: boolean) => Buffer | undefined) | undefined;
   /** While true, connections are refused (cut as soon as they open). */
   down = false;
   connections = 0;
@@ -37,6 +40,11 @@ export class Proxy {
         for (const [d, b] of early) up.send(d, { binary: b });
       });
       client.on("message", (d, isBinary) => {
+        const answer = this.answerIf?.(d, isBinary);
+        if (answer) {
+          client.send(answer, { binary: isBinary });
+          return;
+        }
         if (up.readyState === WebSocket.OPEN) up.send(d, { binary: isBinary });
         else early.push([d, isBinary]);
       });

@@ -3,10 +3,10 @@
 // app once and in order, and sends made meanwhile are neither lost nor doubled.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fromBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Client } from "../src/index.node.js";
 import { getDefaultSocketFactory } from "../src/client/socket.js";
-import { ServerFrameSchema } from "../src/gen/tern/v1/client_pb.js";
+import { ClientFrameSchema, ServerFrameSchema } from "../src/gen/tern/v1/client_pb.js";
 import { ServerClient, mintUserToken } from "../src/server/index.js";
 import { collect, sleep, texts, until } from "./helpers.js";
 import { Proxy } from "./proxy.js";
@@ -193,6 +193,75 @@ describe("through a lossy middle", () => {
     await until("disconnected", () => states.some((s) => s.state === "disconnected"), 15_000);
     proxy.dropIf = undefined;
     await until("back", () => bob.state === "connected" && proxy.connections > before, 15_000);
+  });
+
+  /** Drops bob's push of `text` (once) and answers his history pulls with `refuse(n)`'s
+   * error for as long as it returns one (`n` counts the pulls from 1). */
+  function lose(text: string, refuse: (n: number) => { code: string; retryAfterMs?: number } | undefined) {
+    let dropped = 0;
+    const pulls: number[] = [];
+    proxy.dropIf = (data, binary) => {
+      if (!binary || dropped > 0) return false;
+      const f = fromBinary(ServerFrameSchema, new Uint8Array(data as Buffer));
+      if (f.body.case === "message" && f.body.value.content?.text === text) return ++dropped === 1;
+      return false;
+    };
+    proxy.answerIf = (data, binary) => {
+      if (!binary) return undefined;
+      const f = fromBinary(ClientFrameSchema, new Uint8Array(data as Buffer));
+      if (f.command.case !== "history") return undefined;
+      pulls.push(Date.now());
+      const error = refuse(pulls.length);
+      if (!error) return undefined;
+      const answer = create(ServerFrameSchema, {
+        id: f.id,
+        body: {
+          case: "error",
+          value: { code: error.code, message: "refused by the test", retryAfterMs: BigInt(error.retryAfterMs ?? 0) },
+        },
+      });
+      return Buffer.from(toBinary(ServerFrameSchema, answer));
+    };
+    return { pulls, dropped: () => dropped };
+  }
+
+  it("a history pull refused for good is not asked again: what came after the gap is shown", async () => {
+    const alice = client("p-alice", server.wsUrl);
+    const bob = client("p-bob", proxy.url);
+    const got = collect(bob, "message");
+    const states = collect(bob, "state");
+    await Promise.all([alice.connect(), bob.connect()]);
+    const { pulls, dropped } = lose("two", () => ({ code: "not_found" }));
+    await alice.sendText({ user: "p-bob" }, "one");
+    await alice.sendText({ user: "p-bob" }, "two");
+    await until("the drop", () => dropped() === 1);
+    await alice.sendText({ user: "p-bob" }, "three");
+    await until("three shown", () => got.length === 2);
+    await sleep(1_500);
+    proxy.dropIf = proxy.answerIf = undefined;
+    // Without the fix the client asked again at once, thousands of times a second.
+    expect(pulls.length).toBe(1);
+    expect(texts(got)).toEqual(["one", "three"]);
+    expect(states.filter((s) => s.state === "disconnected")).toEqual([]); // no reconnect either
+  });
+
+  it("a history pull refused for now is asked again later, and then fills the gap in order", async () => {
+    const alice = client("q-alice", server.wsUrl);
+    const bob = client("q-bob", proxy.url);
+    const got = collect(bob, "message");
+    await Promise.all([alice.connect(), bob.connect()]);
+    const { pulls, dropped } = lose("two", (n) => (n <= 2 ? { code: "rate_limited", retryAfterMs: 300 } : undefined));
+    await alice.sendText({ user: "q-bob" }, "one");
+    await alice.sendText({ user: "q-bob" }, "two");
+    await until("the drop", () => dropped() === 1);
+    await alice.sendText({ user: "q-bob" }, "three");
+    await until("all three", () => got.length === 3, 10_000);
+    proxy.dropIf = proxy.answerIf = undefined;
+    expect(texts(got)).toEqual(["one", "two", "three"]);
+    expect(pulls.length).toBe(3);
+    // 1 s after the first refusal, 2 s after the second: never at once.
+    expect(pulls[1]! - pulls[0]!).toBeGreaterThanOrEqual(900);
+    expect(pulls[2]! - pulls[1]!).toBeGreaterThanOrEqual(1_900);
   });
 });
 

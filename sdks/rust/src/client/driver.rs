@@ -79,8 +79,16 @@ pub(super) struct Driver {
     watching: BTreeSet<String>,
     next_id: u64,
     pending: HashMap<String, Pending>,
-    /// Sends refused with `rate_limited` come back here when their wait is over.
-    retry_tx: mpsc::UnboundedSender<u64>,
+    /// Sends and history pulls refused for now come back here when their wait is over.
+    retry_tx: mpsc::UnboundedSender<Retry>,
+}
+
+/// Something refused for now, to do again once its wait is over.
+pub(super) enum Retry {
+    /// The unacknowledged send with this outbox key.
+    Send(u64),
+    /// The history pull that fills this conversation's gap.
+    Fill(String),
 }
 
 impl Driver {
@@ -91,7 +99,7 @@ impl Driver {
         platform: Platform,
         options: ClientOptions,
         events: mpsc::UnboundedSender<Event>,
-        retry_tx: mpsc::UnboundedSender<u64>,
+        retry_tx: mpsc::UnboundedSender<Retry>,
     ) -> Self {
         Self {
             url: url.to_owned(),
@@ -125,7 +133,7 @@ impl Driver {
     pub(super) async fn run(
         mut self,
         mut cmds: mpsc::UnboundedReceiver<Cmd>,
-        mut retries: mpsc::UnboundedReceiver<u64>,
+        mut retries: mpsc::UnboundedReceiver<Retry>,
         first: oneshot::Sender<Result<(), ClientError>>,
     ) {
         let mut first = Some(first);
@@ -337,7 +345,7 @@ impl Driver {
         mut ws: Link,
         ok: pb::AuthOk,
         cmds: &mut mpsc::UnboundedReceiver<Cmd>,
-        retries: &mut mpsc::UnboundedReceiver<u64>,
+        retries: &mut mpsc::UnboundedReceiver<Retry>,
     ) -> End {
         let lost = |what: &str| End::Retry(format!("connection lost: {what}"));
         // Restore what the app set up, then catch up, then resend what is unacknowledged.
@@ -422,11 +430,21 @@ impl Driver {
                         }
                     }
                 },
-                Some(k) = retries.recv() => {
-                    if self.outbox.contains_key(&k) && !self.write_send(&mut ws, k).await {
-                        return lost("write failed");
+                Some(r) = retries.recv() => match r {
+                    Retry::Send(k) => {
+                        if self.outbox.contains_key(&k) && !self.write_send(&mut ws, k).await {
+                            return lost("write failed");
+                        }
                     }
-                }
+                    Retry::Fill(conv) => {
+                        if let Some(t) = self.timelines.get_mut(&conv) {
+                            t.filling = false;
+                        }
+                        if !self.fill(&mut ws, &conv).await {
+                            return lost("write failed");
+                        }
+                    }
+                },
                 _ = ping.tick() => {
                     if last_heard.elapsed() > hb * 3 {
                         return lost("no heartbeat from the server");

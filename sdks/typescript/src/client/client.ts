@@ -37,6 +37,15 @@ import type {
   TernEvent,
 } from "./types.js";
 
+/** Answers to a history pull that say "not now" rather than "never": asked again later. */
+const RETRYABLE = new Set(["rate_limited", "unavailable", "internal"]);
+
+/** How long to wait before asking again after the `refusals`-th refusal in a row: the
+ * server's `retry_after_ms` if longer, else 1 s doubling to 30 s. */
+function fillRetryMs(refusals: number, retryAfterMs: number): number {
+  return Math.max(retryAfterMs, Math.min(1000 * 2 ** Math.min(refusals, 5), 30_000));
+}
+
 /** Page size of the history pulls that fill gaps. */
 const FILL_PAGE = 100;
 
@@ -777,9 +786,24 @@ export class Client {
         if (!t) break;
         t.filling = false;
         if (body.case === "historyResult") {
+          t.fillRefusals = 0;
           this.#deliver(t.offerPage(p.after, body.value.messages.map((m) => toPlain(m))));
+          this.#fill(p.conv);
+        } else if (body.case === "error" && RETRYABLE.has(body.value.code)) {
+          // Asked again later, never at once: held as filling meanwhile, so no push re-asks.
+          const wait = fillRetryMs(t.fillRefusals++, Number(body.value.retryAfterMs) || 0);
+          t.filling = true;
+          setTimeout(() => {
+            if (this.#timelines.get(p.conv) !== t) return;
+            t.filling = false;
+            this.#fill(p.conv);
+          }, wait);
+        } else {
+          // The user may not read what is missing (they left the group, say): hand out
+          // what came after it instead of asking for it for ever.
+          t.fillRefusals = 0;
+          this.#deliver(t.skipGap());
         }
-        this.#fill(p.conv);
         break;
       }
       case "changes":

@@ -18,8 +18,10 @@ export class Timeline {
   target = 0;
   /** Arrived, not yet deliverable (a gap before them). */
   private buffer = new Map<number, Message>();
-  /** A history pull is in flight. */
+  /** A history pull is in flight (or waits to be asked again after a refusal). */
   filling = false;
+  /** History pulls refused in a row with a retryable code: how long the next waits. */
+  fillRefusals = 0;
   /** Seqs up to this that a history page passed over do not exist for this user. */
   private skipThrough = 0;
   /** Changes of messages not delivered yet, by seq. */

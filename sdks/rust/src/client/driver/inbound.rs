@@ -9,7 +9,17 @@ use crate::types::{ClientError, Event, Message, MessageChange, PresenceInfo, Sen
 use pb::client_frame::Command;
 use pb::server_frame::Body;
 
-use super::{Driver, End, Link, Pending, FILL_PAGE};
+use super::{Driver, End, Link, Pending, Retry, FILL_PAGE};
+
+/// Answers to a history pull that say "not now" rather than "never": asked again later.
+const RETRYABLE: [&str; 3] = ["rate_limited", "unavailable", "internal"];
+
+/// How long to wait before asking again after the `refusals`-th refusal in a row: the
+/// server's `retry_after_ms` if longer, else 1 s doubling to 30 s.
+fn fill_retry_wait(refusals: u32, retry_after_ms: i64) -> Duration {
+    let backoff = Duration::from_secs(1 << refusals.min(5)).min(Duration::from_secs(30));
+    backoff.max(Duration::from_millis(u64::try_from(retry_after_ms).unwrap_or(0)))
+}
 
 impl Driver {
     /// Handles one frame; `Some` ends the connection.
@@ -158,11 +168,7 @@ impl Driver {
                 }
                 Body::Error(e) if e.code == "rate_limited" || e.code == "unavailable" => {
                     let wait = Duration::from_millis(u64::try_from(e.retry_after_ms).unwrap_or(0).max(50));
-                    let tx = self.retry_tx.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(wait).await;
-                        let _ = tx.send(key);
-                    });
+                    self.retry_later(Retry::Send(key), wait);
                 }
                 Body::Error(e) => {
                     if let Some(o) = self.outbox.remove(&key) {
@@ -184,20 +190,34 @@ impl Driver {
                 }
             }
             Pending::Fill(conv, after) => {
-                let out = match (body, self.timelines.get_mut(&conv)) {
-                    (Body::HistoryResult(h), Some(t)) => {
-                        t.filling = false;
-                        t.offer_page(after, h.messages.iter().map(Message::from).collect())
-                    }
-                    (_, Some(t)) => {
-                        t.filling = false;
-                        Vec::new()
-                    }
-                    _ => Vec::new(),
+                let Some(t) = self.timelines.get_mut(&conv) else {
+                    return None;
                 };
-                self.deliver(out);
-                if !self.fill(ws, &conv).await {
-                    return Some(End::Retry("write failed".into()));
+                t.filling = false;
+                match body {
+                    Body::HistoryResult(h) => {
+                        t.fill_refusals = 0;
+                        let out = t.offer_page(after, h.messages.iter().map(Message::from).collect());
+                        self.deliver(out);
+                        if !self.fill(ws, &conv).await {
+                            return Some(End::Retry("write failed".into()));
+                        }
+                    }
+                    Body::Error(e) if RETRYABLE.contains(&e.code.as_str()) => {
+                        // Asked again later, never at once: held as filling meanwhile, so
+                        // no push re-asks.
+                        let wait = fill_retry_wait(t.fill_refusals, e.retry_after_ms);
+                        t.fill_refusals += 1;
+                        t.filling = true;
+                        self.retry_later(Retry::Fill(conv), wait);
+                    }
+                    _ => {
+                        // The user may not read what is missing (they left the group, say):
+                        // hand out what came after it instead of asking for it for ever.
+                        t.fill_refusals = 0;
+                        let out = t.skip_gap();
+                        self.deliver(out);
+                    }
                 }
             }
             Pending::Join => {
@@ -351,8 +371,18 @@ impl Driver {
         true
     }
 
+    /// Hands `what` back to the connection loop after `wait` (on a connection that has
+    /// ended meanwhile, the next one's resume covers it).
+    fn retry_later(&self, what: Retry, wait: Duration) {
+        let tx = self.retry_tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = tx.send(what);
+        });
+    }
+
     /// Starts a history pull for `conv` if it has a gap and none is in flight.
-    async fn fill(&mut self, ws: &mut Link, conv: &str) -> bool {
+    pub(super) async fn fill(&mut self, ws: &mut Link, conv: &str) -> bool {
         let Some(t) = self.timelines.get_mut(conv) else {
             return true;
         };
@@ -404,5 +434,21 @@ impl Driver {
                 e => self.emit(e),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_pull_waits_longer_each_time_and_at_least_what_the_server_asks() {
+        let secs = |n, after| fill_retry_wait(n, after).as_millis();
+        assert_eq!(
+            [secs(0, 0), secs(1, 0), secs(2, 0), secs(5, 0), secs(40, 0)],
+            [1_000, 2_000, 4_000, 30_000, 30_000]
+        );
+        assert_eq!(secs(0, 5_000), 5_000);
+        assert_eq!(secs(3, -1), 8_000);
     }
 }
