@@ -53,7 +53,7 @@ pub async fn list(
     let mut next_after = None;
     let mut tenants = if c.viewer.account.operator {
         match status {
-            Some(s) => st.pipeline.store().tenants_with_status(s, limit).await?,
+            Some(s) => console::tenants_with_status(&st.pipeline, s, limit).await?,
             None => {
                 let after = q.after.as_deref().and_then(|a| TenantId::parse(a).ok());
                 let page = console::search_tenants(&st.pipeline, &query, after.as_ref(), limit).await?;

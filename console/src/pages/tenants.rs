@@ -63,10 +63,7 @@ pub async fn list(
     let mut next = None;
     let mut pending = Vec::new();
     let tenants = if v.account.operator {
-        pending = st
-            .pipeline
-            .store()
-            .tenants_with_status(TenantStatus::PendingApproval, PENDING_SHOWN)
+        pending = console::tenants_with_status(&st.pipeline, TenantStatus::PendingApproval, PENDING_SHOWN)
             .await?
             .into_iter()
             .map(|t| TenantRow {

@@ -358,6 +358,11 @@ pub async fn suspend_or_activate(
     set_tenant_status(p, credentials, &tenant.id, status).await
 }
 
+/// Tenants with this status, oldest first (the ones waiting for approval, say).
+pub async fn tenants_with_status(p: &Pipeline, status: TenantStatus, limit: u32) -> Result<Vec<Tenant>> {
+    Ok(p.store().tenants_with_status(status, limit.clamp(1, 200)).await?)
+}
+
 /// Tenants by id after `after` whose name contains `query` (every tenant for an empty one).
 pub async fn search_tenants(p: &Pipeline, query: &str, after: Option<&TenantId>, limit: u32) -> Result<Vec<Tenant>> {
     let limit = limit.clamp(1, 200);
