@@ -11,9 +11,11 @@
 //! - `error`: `PageError`, the one error type, rendered as a page with the right status.
 //! - `views`: formatting shared by the pages (times, roles).
 //! - `pages`: one module per area (the overview, sign-in, sign-up, tenants, apps, users, messages, the push
-//!   log, webhooks, groups and rooms, broadcasts, audit, the mail outbox).
+//!   log, webhooks, groups and rooms, broadcasts, audit, the mail outbox, API tokens).
 //! - `assets`: the vendored htmx, the stylesheet and script, embedded in the binary.
+//! - `admin`: the operator API, `/admin/v1` (JSON, in the server API's OpenAPI document).
 
+pub mod admin;
 mod assets;
 mod auth;
 mod error;
@@ -31,9 +33,14 @@ use axum::Router;
 /// Where the console is mounted; every link it renders starts with it.
 pub const BASE: &str = "/console";
 
-/// The console's routes, every path under `/console`. Paths under it that no page claims
-/// answer an HTML 404 (the other doors keep their JSON 404 elsewhere).
+/// The console's routes, every path under `/console`, and the operator API under
+/// `/admin/v1`. Paths under `/console` that no page claims answer an HTML 404 (the other
+/// doors keep their JSON 404 elsewhere).
 pub fn router(state: ConsoleState) -> Router {
+    pages_router(state.clone()).merge(admin::router(state))
+}
+
+fn pages_router(state: ConsoleState) -> Router {
     use pages::*;
     let at = |path: &str| format!("{BASE}{path}");
     Router::new()
@@ -48,6 +55,8 @@ pub fn router(state: ConsoleState) -> Router {
         .route(&at("/assets/{file}"), get(assets::serve))
         .route(&at("/mail"), get(mail::outbox))
         .route(&at("/tenants"), get(tenants::list).post(tenants::create))
+        .route(&at("/tokens"), get(tokens::list).post(tokens::create))
+        .route(&at("/tokens/{token}/revoke"), post(tokens::revoke))
         .route(&at("/audit"), get(audit::platform))
         .route(&at("/overview"), get(overview::platform))
         .route(&at("/t/{tenant}"), get(tenants::show))

@@ -1,4 +1,5 @@
-//! The OpenAPI 3.1 document of the REST server API, generated from the handlers' annotations
+//! The OpenAPI 3.1 document of the REST server API and the operator API (`/admin/v1`, whose
+//! part `tern_console::admin::AdminDoc` brings), generated from the handlers' annotations
 //! and served at `GET /v1/openapi.json`. A copy is committed as `docs/openapi.json`; a test
 //! fails when the two differ.
 
@@ -115,7 +116,10 @@ impl Modify for Signing {
 
 /// The document as served and committed: pretty JSON with a trailing newline.
 pub fn document_json() -> String {
-    let mut s = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
+    let mut doc = ApiDoc::openapi();
+    // The operator API (`/admin/v1`, served by the console's crate) is in the same document.
+    doc.merge(tern_console::admin::AdminDoc::openapi());
+    let mut s = doc.to_pretty_json().unwrap_or_default();
     s.push('\n');
     s
 }

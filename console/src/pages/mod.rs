@@ -14,6 +14,7 @@ pub mod sign_in;
 pub mod signup;
 pub mod team;
 pub mod tenants;
+pub mod tokens;
 pub mod usage;
 pub mod users;
 pub mod webhooks;

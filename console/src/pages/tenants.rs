@@ -63,10 +63,7 @@ pub async fn list(
     let mut next = None;
     let mut pending = Vec::new();
     let tenants = if v.account.operator {
-        pending = st
-            .pipeline
-            .store()
-            .tenants_with_status(TenantStatus::PendingApproval, PENDING_SHOWN)
+        pending = console::tenants_with_status(&st.pipeline, TenantStatus::PendingApproval, PENDING_SHOWN)
             .await?
             .into_iter()
             .map(|t| TenantRow {
@@ -278,14 +275,7 @@ pub async fn set_status(
         "suspended" => TenantStatus::Suspended,
         _ => return Err(PageError::Invalid("status must be active or suspended".into())),
     };
-    if !matches!(scope.tenant.status, TenantStatus::Active | TenantStatus::Suspended) {
-        return Err(PageError::Invalid(format!(
-            "{} is {}: approve or decline it instead",
-            scope.tenant.name,
-            scope.tenant.status.as_str()
-        )));
-    }
-    console::set_tenant_status(&st.pipeline, &st.credentials, &scope.tenant.id, status).await?;
+    console::suspend_or_activate(&st.pipeline, &st.credentials, &scope.tenant, status).await?;
     audit(
         &st,
         auth,

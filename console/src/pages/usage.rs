@@ -60,7 +60,7 @@ fn period(q: &UsageQuery) -> Result<i64, PageError> {
 }
 
 /// Every hour of the period, oldest first, with zeros where nothing was counted.
-async fn hours_of(
+pub(crate) async fn hours_of(
     st: &ConsoleState,
     app: &tern_platform::domain::App,
     hours: i64,

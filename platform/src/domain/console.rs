@@ -94,6 +94,24 @@ impl std::fmt::Debug for ConsoleSession {
     }
 }
 
+/// A named token for the operator API (`/admin/v1`), as kept: never the token itself,
+/// only its SHA-256 (in the store). It acts as its account, bounded by `tenant_id` and `role`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    /// `at_` + random hex; names the token in the console and the audit log.
+    pub id: String,
+    pub account_id: i64,
+    /// The owner's email (from the account).
+    pub email: String,
+    pub name: String,
+    /// `None`: a platform token (an operator's; every tenant). Otherwise the one tenant it acts in.
+    pub tenant_id: Option<TenantId>,
+    /// The most it may do in its tenant (its owner's role caps it again at every use).
+    pub role: Option<ConsoleRole>,
+    pub created_at: UnixMillis,
+    pub revoked_at: Option<UnixMillis>,
+}
+
 /// A change to write to the audit log. Never carries a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAuditEntry {

@@ -337,6 +337,42 @@ pub async fn set_tenant_status(
     tenant(p, id).await
 }
 
+/// Suspends (`Suspended`) or reactivates (`Active`) a tenant that is active or suspended;
+/// one waiting for approval or declined is approved or declined instead (`Invalid`).
+pub async fn suspend_or_activate(
+    p: &Pipeline,
+    credentials: &CredentialCache,
+    tenant: &Tenant,
+    status: TenantStatus,
+) -> Result<Tenant> {
+    if !matches!(status, TenantStatus::Active | TenantStatus::Suspended) {
+        return Err(ConsoleError::Invalid("status must be active or suspended".into()));
+    }
+    if !matches!(tenant.status, TenantStatus::Active | TenantStatus::Suspended) {
+        return Err(ConsoleError::Invalid(format!(
+            "{} is {}: approve or decline it instead",
+            tenant.name,
+            tenant.status.as_str()
+        )));
+    }
+    set_tenant_status(p, credentials, &tenant.id, status).await
+}
+
+/// Tenants with this status, oldest first (the ones waiting for approval, say).
+pub async fn tenants_with_status(p: &Pipeline, status: TenantStatus, limit: u32) -> Result<Vec<Tenant>> {
+    Ok(p.store().tenants_with_status(status, limit.clamp(1, 200)).await?)
+}
+
+/// Tenants by id after `after` whose name contains `query` (every tenant for an empty one).
+pub async fn search_tenants(p: &Pipeline, query: &str, after: Option<&TenantId>, limit: u32) -> Result<Vec<Tenant>> {
+    let limit = limit.clamp(1, 200);
+    let query = query.trim();
+    if query.is_empty() {
+        return tenants(p, after, limit).await;
+    }
+    Ok(p.store().search_tenants(query, after, limit).await?)
+}
+
 pub async fn apps(p: &Pipeline, tenant: &TenantId) -> Result<Vec<App>> {
     Ok(p.store().list_apps(tenant).await?)
 }

@@ -1,6 +1,6 @@
 //! The Store port: everything Tern keeps durably, one narrow trait per area (tenancy, users,
 //! messages, lifecycle, annotations, groups, join requests, friends, rooms, broadcasts,
-//! webhooks, console, push, files), gathered by `Store`. Each area's module holds its trait, its types and its SQL;
+//! webhooks, console, the operator API's tokens, push, files), gathered by `Store`. Each area's module holds its trait, its types and its SQL;
 //! the SQL is written once for both adapters, `sqlite` (the embedded default) and `postgres`
 //! (at scale), and `tests/store_conformance` runs the same suite against both.
 //!
@@ -17,6 +17,7 @@ mod join_requests;
 mod lifecycle;
 mod maintenance;
 mod messages;
+mod operator_api;
 pub mod postgres;
 mod push;
 mod rooms;
@@ -37,6 +38,7 @@ pub use join_requests::{JoinAnswer, JoinRequestStore};
 pub use lifecycle::{EditOutcome, LifecycleStore, RecallOutcome};
 pub use maintenance::MaintenanceStore;
 pub use messages::{CommitOutcome, MessageStore, NewMessage, SeqRange};
+pub use operator_api::OperatorApiStore;
 pub use push::PushStore;
 pub use rooms::RoomStore;
 pub use tenancy::{AdminRecord, NewApp, TenancyStore};
@@ -86,6 +88,7 @@ pub trait Store:
     + BroadcastStore
     + WebhookStore
     + ConsoleStore
+    + OperatorApiStore
     + PushStore
     + FileRecordStore
     + 'static
@@ -106,6 +109,7 @@ impl<T> Store for T where
         + BroadcastStore
         + WebhookStore
         + ConsoleStore
+        + OperatorApiStore
         + PushStore
         + FileRecordStore
         + ?Sized
@@ -118,8 +122,8 @@ impl<T> Store for T where
 pub mod prelude {
     pub use super::{
         AnnotationStore, BroadcastStore, ConsoleStore, FileRecordStore, FriendStore, GroupStore, JoinRequestStore,
-        LifecycleStore, MaintenanceStore, MessageStore, PushStore, RoomStore, Store, TenancyStore, UserStore,
-        WebhookStore,
+        LifecycleStore, MaintenanceStore, MessageStore, OperatorApiStore, PushStore, RoomStore, Store, TenancyStore,
+        UserStore, WebhookStore,
     };
 }
 

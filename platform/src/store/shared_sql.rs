@@ -230,6 +230,7 @@ macro_rules! sql_store {
         $crate::store::rooms::rooms_sql!($store, $db, $backend);
         $crate::store::broadcasts::broadcasts_sql!($store, $db, $backend);
         $crate::store::console::console_sql!($store, $db, $backend);
+        $crate::store::operator_api::operator_api_sql!($store, $db, $backend);
         $crate::store::push::push_sql!($store, $db, $backend);
         $crate::store::files::files_sql!($store, $db, $backend);
     };

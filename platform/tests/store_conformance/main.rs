@@ -37,6 +37,7 @@ mod friends;
 mod groups;
 mod maintenance;
 mod messages;
+mod operator_api;
 mod push;
 mod rooms;
 mod tenancy;

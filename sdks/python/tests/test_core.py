@@ -355,7 +355,8 @@ def test_every_operation_of_the_openapi_document_has_a_method() -> None:
         f"{method.upper()} {p}"
         for p, item in spec["paths"].items()
         for method in item
-        if method in ("get", "post", "put", "patch", "delete")
+        # The server API; the operator API (/admin/v1) is not the SDK's.
+        if method in ("get", "post", "put", "patch", "delete") and p.startswith("/v1/")
     }
     assert documented == set(EVERY_OPERATION)
     for key, build in EVERY_OPERATION.items():

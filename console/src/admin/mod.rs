@@ -1,0 +1,155 @@
+//! The operator API, `/admin/v1`: JSON over the same platform operations as the console's
+//! pages, for operators and tenant members to script what they do in the console. The same
+//! roles and the same 404 for anything of another tenant; every change is written to the
+//! console's audit log, naming the token that made it.
+//!
+//! - `caller`: who is calling (an API token, or the console's session cookie with its CSRF token).
+//! - `error`: `AdminError` in the server API's error shape, and the JSON body extractor.
+//! - `views`: the JSON answers and their OpenAPI schemas.
+//! - `tenants`, `users`, `records`: the handlers, by area.
+//!
+//! `AdminDoc` is the OpenAPI part; the server API's document (`tern-tenant-api`) merges it.
+
+mod caller;
+mod error;
+mod records;
+mod tenants;
+mod users;
+mod views;
+
+pub use error::ERROR_CODES;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{any, get, patch, post};
+use axum::Router;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::state::ConsoleState;
+
+/// Where the operator API is mounted.
+pub const BASE: &str = "/admin/v1";
+
+/// The operator API's routes, every path under `/admin/v1`; other paths under it answer a
+/// JSON `not_found`.
+pub fn router(state: ConsoleState) -> Router {
+    let at = |path: &str| format!("{BASE}{path}");
+    let app = |path: &str| format!("{BASE}/tenants/{{tenant}}/apps/{{app}}{path}");
+    Router::new()
+        .route(&at("/tenants"), get(tenants::list).post(tenants::create))
+        .route(&at("/tenants/{tenant}"), get(tenants::get))
+        .route(&at("/tenants/{tenant}/approve"), post(tenants::approve))
+        .route(&at("/tenants/{tenant}/decline"), post(tenants::decline))
+        .route(&at("/tenants/{tenant}/suspend"), post(tenants::suspend))
+        .route(&at("/tenants/{tenant}/activate"), post(tenants::activate))
+        .route(&at("/tenants/{tenant}/audit"), get(records::tenant_audit))
+        .route(
+            &at("/tenants/{tenant}/apps"),
+            get(tenants::apps).post(tenants::create_app),
+        )
+        .route(&app(""), get(tenants::app))
+        .route(&app("/settings"), patch(tenants::update_settings))
+        .route(&app("/secrets/rotate"), post(tenants::rotate_secret))
+        .route(&app("/secrets/{secret}/revoke"), post(tenants::revoke_secret))
+        .route(&app("/webhook-secret/rotate"), post(tenants::rotate_webhook_secret))
+        .route(&app("/users"), get(users::search))
+        .route(&app("/users/{user}"), get(users::get))
+        .route(&app("/users/{user}/{action}"), post(users::moderate))
+        .route(&app("/conversations/{conversation}/messages"), get(users::history))
+        .route(&app("/messages/{msg}/recall"), post(users::recall))
+        .route(&app("/usage"), get(records::usage))
+        .route(&at("/audit"), get(records::platform_audit))
+        .route(&at("/tokens"), get(records::tokens).post(records::create_token))
+        .route(&at("/tokens/{token}/revoke"), post(records::revoke_token))
+        .route(&at("/{*rest}"), any(error::not_found))
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn(error::render_errors))
+        .layer(axum::middleware::from_fn(no_store))
+        .with_state(state)
+}
+
+/// Answers may carry a secret shown once: no cache keeps them.
+async fn no_store(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        tenants::list, tenants::create, tenants::get, tenants::approve, tenants::decline,
+        tenants::suspend, tenants::activate, tenants::apps, tenants::create_app, tenants::app,
+        tenants::update_settings, tenants::rotate_secret, tenants::revoke_secret,
+        tenants::rotate_webhook_secret,
+        users::search, users::get, users::moderate, users::history, users::recall,
+        records::usage, records::platform_audit, records::tenant_audit,
+        records::tokens, records::create_token, records::revoke_token,
+    ),
+    components(schemas(views::ErrorEnvelope, views::ErrorDetail)),
+    modifiers(&OperatorAuth),
+)]
+pub struct AdminDoc;
+
+struct OperatorAuth;
+
+impl Modify for OperatorAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let c = doc.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "operator_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An operator API token (tern_at_…), made in the console under API tokens (docs/console.md).",
+                    ))
+                    .build(),
+            ),
+        );
+        c.add_security_scheme(
+            "console_session",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    crate::auth::SESSION_COOKIE,
+                    "The console's session cookie; a change also needs the session's X-CSRF-Token header.",
+                ),
+            )),
+        );
+        let security = vec![
+            SecurityRequirement::new("operator_token", Vec::<String>::new()),
+            SecurityRequirement::new("console_session", Vec::<String>::new()),
+        ];
+        for item in doc.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.security = Some(security.clone());
+            }
+        }
+        let mut text = String::from(
+            "The operator API (docs/console.md, \"The operator API\"): what the console does, as JSON, \
+             with an operator API token or the console's session cookie. Errors are \
+             `{\"error\":{\"code\",\"message\",\"request_id\"}}` with these codes:\n\n\
+             | code | status | meaning |\n|---|---|---|\n",
+        );
+        for (code, status, meaning) in ERROR_CODES {
+            text.push_str(&format!("| `{code}` | {status} | {meaning} |\n"));
+        }
+        doc.tags = Some(vec![utoipa::openapi::tag::TagBuilder::new()
+            .name("operator API")
+            .description(Some(text))
+            .build()]);
+    }
+}

@@ -1,0 +1,145 @@
+//! What the operator API (`/admin/v1`) keeps beyond the console's tables: its named tokens
+//! (only each token's SHA-256), and a search of tenants by name.
+
+use async_trait::async_trait;
+
+use crate::domain::*;
+use crate::ids::*;
+
+use super::StoreResult;
+
+#[async_trait]
+pub trait OperatorApiStore: Send + Sync {
+    /// Keeps a new token under the SHA-256 of its value. `NotFound` when the account or
+    /// the tenant does not exist.
+    async fn create_api_token(&self, token: &ApiToken, token_hash: &str) -> StoreResult<()>;
+    /// The token whose value hashes to this, revoked or not.
+    async fn api_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiToken>>;
+    async fn api_token(&self, id: &str) -> StoreResult<Option<ApiToken>>;
+    /// The account's tokens, newest first, revoked ones too.
+    async fn api_tokens_of(&self, account: i64) -> StoreResult<Vec<ApiToken>>;
+    /// Marks the token revoked at `now`; `false` when it was revoked already or is unknown.
+    async fn revoke_api_token(&self, id: &str, now: UnixMillis) -> StoreResult<bool>;
+    /// Tenants by id after `after` whose name contains `query` (ignoring case).
+    async fn search_tenants(&self, query: &str, after: Option<&TenantId>, limit: u32) -> StoreResult<Vec<Tenant>>;
+}
+
+/// `impl OperatorApiStore` for a SQL adapter. Expanded by `shared_sql::sql_store!`.
+macro_rules! operator_api_sql {
+    ($store:ty, $db:ty, $backend:expr) => {
+        const API_TOKEN_SELECT: &str = "SELECT t.id, t.account_id, a.email, t.name, t.tenant_id, t.role, \
+             t.created_at, t.revoked_at FROM console_api_tokens t JOIN console_accounts a ON a.id = t.account_id";
+
+        fn api_token_from_row(row: &DbRow) -> StoreResult<ApiToken> {
+            let tenant: Option<String> = col(row, "tenant_id")?;
+            let role: Option<String> = col(row, "role")?;
+            Ok(ApiToken {
+                id: col(row, "id")?,
+                account_id: col(row, "account_id")?,
+                email: col(row, "email")?,
+                name: col(row, "name")?,
+                tenant_id: tenant
+                    .map(|t| TenantId::parse(&t).map_err(|_| corrupt("tenant id", &t)))
+                    .transpose()?,
+                role: role
+                    .map(|r| ConsoleRole::parse(&r).ok_or_else(|| corrupt("console role", &r)))
+                    .transpose()?,
+                created_at: col(row, "created_at")?,
+                revoked_at: col(row, "revoked_at")?,
+            })
+        }
+
+        #[async_trait]
+        impl $crate::store::OperatorApiStore for $store {
+            async fn create_api_token(&self, t: &ApiToken, token_hash: &str) -> StoreResult<()> {
+                if self.account(t.account_id).await?.is_none() {
+                    return Err(StoreError::NotFound("account"));
+                }
+                if let Some(tenant) = &t.tenant_id {
+                    if self.tenant(tenant).await?.is_none() {
+                        return Err(StoreError::NotFound("tenant"));
+                    }
+                }
+                sqlx::query::<$db>(
+                    "INSERT INTO console_api_tokens (id, token_hash, account_id, name, tenant_id, role, created_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&t.id)
+                .bind(token_hash)
+                .bind(t.account_id)
+                .bind(&t.name)
+                .bind(t.tenant_id.as_ref().map(TenantId::as_str))
+                .bind(t.role.map(ConsoleRole::as_str))
+                .bind(t.created_at)
+                .bind(t.revoked_at)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn api_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiToken>> {
+                let row = sqlx::query::<$db>(&format!("{API_TOKEN_SELECT} WHERE t.token_hash = $1"))
+                    .bind(token_hash)
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(api_token_from_row).transpose()
+            }
+
+            async fn api_token(&self, id: &str) -> StoreResult<Option<ApiToken>> {
+                let row = sqlx::query::<$db>(&format!("{API_TOKEN_SELECT} WHERE t.id = $1"))
+                    .bind(id)
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(api_token_from_row).transpose()
+            }
+
+            async fn api_tokens_of(&self, account: i64) -> StoreResult<Vec<ApiToken>> {
+                let rows = sqlx::query::<$db>(&format!(
+                    "{API_TOKEN_SELECT} WHERE t.account_id = $1 ORDER BY t.created_at DESC, t.id LIMIT 500"
+                ))
+                .bind(account)
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(api_token_from_row).collect()
+            }
+
+            async fn revoke_api_token(&self, id: &str, now: UnixMillis) -> StoreResult<bool> {
+                let r = sqlx::query::<$db>(
+                    "UPDATE console_api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn search_tenants(
+                &self,
+                query: &str,
+                after: Option<&TenantId>,
+                limit: u32,
+            ) -> StoreResult<Vec<Tenant>> {
+                // LIKE's wildcards in the query match themselves.
+                let escaped = query.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                let rows = sqlx::query::<$db>(
+                    "SELECT id, name, status, created_at FROM tenants WHERE id > $1 \
+                     AND LOWER(name) LIKE LOWER($2) ESCAPE '\\' ORDER BY id LIMIT $3",
+                )
+                .bind(after.map(TenantId::as_str).unwrap_or(""))
+                .bind(format!("%{escaped}%"))
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(tenant_from_row).collect()
+            }
+        }
+    };
+}
+pub(crate) use operator_api_sql;
