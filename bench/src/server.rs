@@ -104,7 +104,10 @@ impl Cluster {
         ];
         if let Some(url) = pulsar_url {
             shared.push(("TERN_PULSAR_URL", url.to_owned()));
-            shared.push(("TERN_PULSAR_TOPIC_PREFIX", format!("persistent://public/default/{prefix}")));
+            shared.push((
+                "TERN_PULSAR_TOPIC_PREFIX",
+                format!("persistent://public/default/{prefix}"),
+            ));
         }
         let first_dir = tempfile::tempdir()?;
         let app = prepare(tern, first_dir.path(), Some(database_url), &shared)?;

@@ -88,7 +88,10 @@ async fn run(a: Arc<dyn Bus>, mut rx: mpsc::Receiver<BusEvent>, messages: u64) -
     // Warm-up: until b receives, then 2,000 more (producers, consumers, buffers grown).
     loop {
         a.publish("b", event(0)).await.unwrap();
-        if tokio::time::timeout(Duration::from_millis(500), rx.recv()).await.is_ok() {
+        if tokio::time::timeout(Duration::from_millis(500), rx.recv())
+            .await
+            .is_ok()
+        {
             break;
         }
     }

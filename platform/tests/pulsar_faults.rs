@@ -88,7 +88,9 @@ fn event(n: i64) -> BusEvent {
     let (alice, bob) = (UserId::parse("alice").unwrap(), UserId::parse("bob").unwrap());
     BusEvent {
         app_id: AppId::generate(),
-        target: Target::Users { users: vec![alice.clone()] },
+        target: Target::Users {
+            users: vec![alice.clone()],
+        },
         push: Push::Receipt {
             conversation_id: ConversationId::direct(&alice, &bob),
             user_id: bob,
@@ -245,7 +247,10 @@ async fn a_broker_restart_that_loses_its_state_is_survived_within_a_bound() {
     );
     assert!(s.broker.connections_accepted() > accepted_before, "new connections");
     let b_topic = b.node_topic("b");
-    assert!(s.broker.has_consumer(&b_topic, "tern-node"), "b's consumer exists again");
+    assert!(
+        s.broker.has_consumer(&b_topic, "tern-node"),
+        "b's consumer exists again"
+    );
 
     let last = n + 20;
     for m in n..last {
@@ -286,7 +291,10 @@ async fn a_consumer_that_stops_receiving_is_rebuilt_by_the_watchdog() {
     }
     let silent_for = orphaned_at.elapsed();
     println!("the orphaned consumer received again after {silent_for:?}");
-    assert!(!got.is_empty(), "b never received again after its consumer was orphaned");
+    assert!(
+        !got.is_empty(),
+        "b never received again after its consumer was orphaned"
+    );
     // The watchdog counts from the last message heard (a probe, at most `probe_every`
     // before the orphaning) and rebuilds within one more round trip.
     let (silent_after, probe_every) = (tuning().silent_after, tuning().probe_every);
