@@ -238,11 +238,13 @@ async fn a_broker_restart_that_loses_its_state_is_survived_within_a_bound() {
     let resumed_after = Instant::now().saturating_duration_since(back_at);
     println!("deliveries resumed {resumed_after:?} after the broker came back");
 
-    // Built again with backoff: a few attempts while it was down, not a loop.
+    // Built again with backoff: tens of attempts while it was down (14 to 60 seen, from
+    // the several producers' and consumers' tasks), not a loop (over 1,000 without the
+    // consumers' backoff).
     let refused = s.broker.connections_refused();
     println!("connection attempts refused while the broker was down: {refused}");
     assert!(
-        (1..=40).contains(&refused),
+        (1..=200).contains(&refused),
         "connection attempts while down for {DOWN:?}: {refused}"
     );
     assert!(s.broker.connections_accepted() > accepted_before, "new connections");
