@@ -86,7 +86,7 @@ pub async fn run(o: Options) -> Result<Report> {
         // Every node reaches PostgreSQL and Redis through a proxy this run can cut.
         let (pg, pg_url) = LinkProxy::for_url(&d.url).await?;
         let (redis, redis_url) = LinkProxy::for_url(redis_url).await?;
-        let c = server::Cluster::spawn(&o.tern, &pg_url, &redis_url, 3).await?;
+        let c = server::Cluster::spawn(&o.tern, &pg_url, &redis_url, None, 3).await?;
         db = Some(d);
         links = Some((pg, redis));
         c.nodes

@@ -40,6 +40,12 @@ struct Cli {
     /// Redis for `--nodes` above 1; each run uses a key prefix of its own.
     #[arg(long, global = true)]
     redis_url: Option<String>,
+    /// With `--nodes` above 1: the bus between the nodes on Pulsar at this URL (a `tern`
+    /// built with `--features pulsar`; e.g. the test broker, `cargo run --release -p
+    /// tern-platform --features pulsar --example pulsar_test_broker`); each run uses a topic
+    /// prefix of its own. Redis still keeps presence and routing.
+    #[arg(long, global = true)]
+    pulsar_url: Option<String>,
     /// Drive a peer server instead of Tern (`idle`, `chat`, `group-fanout` only): `ejabberd`,
     /// already running (bench/peers/ejabberd/run.sh start). See bench/peers/README.md.
     #[arg(long, global = true, value_parser = ["ejabberd"])]
@@ -332,6 +338,7 @@ async fn run(cli: Cli) -> Result<()> {
             &cli.tern,
             cli.database_url.as_deref(),
             cli.redis_url.as_deref(),
+            cli.pulsar_url.as_deref(),
             cli.nodes,
         )
     };
@@ -743,11 +750,21 @@ async fn chat(s: &server::Servers, users: usize, rate: f64, processes: usize, se
     let monitor = s.redis_monitor();
     let redis_before = s.redis_commands();
     let t0 = s.cpu_ticks();
+    let batches_before = s.pulsar_batches().await;
     let (r, (redis_after, counts, t1)) = fleet
         .run(|| (s.redis_commands(), monitor.map(server::Monitor::finish), s.cpu_ticks()))
         .await?;
     let ticks = t1.saturating_sub(t0);
     println!("{}", redis_line(redis_before, redis_after, r.sent, s.nodes()));
+    if let (Some(b0), Some(b1)) = (batches_before, s.pulsar_batches().await) {
+        let batches = b1.saturating_sub(b0);
+        println!(
+            "pulsar nodes={} batches={batches} messages={} batches/message={:.3} (the nodes' tern_bus_pulsar_batches_total; probes included)",
+            s.nodes(),
+            r.sent,
+            batches as f64 / r.sent.max(1) as f64
+        );
+    }
     if let Some(counts) = counts {
         println!("{}", server::monitor_line(&counts, r.sent));
     }

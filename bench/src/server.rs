@@ -83,16 +83,32 @@ enum Dir {
 pub struct Cluster {
     pub nodes: Vec<Spawned>,
     pub redis_url: String,
+    /// Whether the bus between the nodes runs on Pulsar.
+    pub pulsar: bool,
 }
 
 impl Cluster {
-    pub async fn spawn(tern: &PathBuf, database_url: &str, redis_url: &str, nodes: usize) -> Result<Cluster> {
+    /// With `pulsar_url`, the bus runs on Pulsar under a topic prefix of this run's own.
+    pub async fn spawn(
+        tern: &PathBuf,
+        database_url: &str,
+        redis_url: &str,
+        pulsar_url: Option<&str>,
+        nodes: usize,
+    ) -> Result<Cluster> {
         let prefix = format!("bench{}", std::process::id());
-        let shared = [
+        let mut shared = vec![
             ("TERN_REDIS_URL", redis_url.to_owned()),
-            ("TERN_REDIS_PREFIX", prefix),
+            ("TERN_REDIS_PREFIX", prefix.clone()),
             ("TERN_MASTER_KEY", "5e".repeat(32)),
         ];
+        if let Some(url) = pulsar_url {
+            shared.push(("TERN_PULSAR_URL", url.to_owned()));
+            shared.push((
+                "TERN_PULSAR_TOPIC_PREFIX",
+                format!("persistent://public/default/{prefix}"),
+            ));
+        }
         let first_dir = tempfile::tempdir()?;
         let app = prepare(tern, first_dir.path(), Some(database_url), &shared)?;
         let mut spawned = Vec::new();
@@ -106,6 +122,7 @@ impl Cluster {
         Ok(Cluster {
             nodes: spawned,
             redis_url: redis_url.to_owned(),
+            pulsar: pulsar_url.is_some(),
         })
     }
 
@@ -349,15 +366,19 @@ impl Servers {
         tern: &PathBuf,
         database_url: Option<&str>,
         redis_url: Option<&str>,
+        pulsar_url: Option<&str>,
         nodes: usize,
     ) -> Result<Servers> {
         if nodes <= 1 {
+            if pulsar_url.is_some() {
+                bail!("--pulsar-url carries the bus between nodes: it needs --nodes above 1");
+            }
             return Ok(Servers::One(spawn(tern, database_url, &[]).await?));
         }
         let (Some(db), Some(redis)) = (database_url, redis_url) else {
             bail!("--nodes above 1 needs --database-url (PostgreSQL) and --redis-url");
         };
-        Ok(Servers::Many(Cluster::spawn(tern, db, redis, nodes).await?))
+        Ok(Servers::Many(Cluster::spawn(tern, db, redis, pulsar_url, nodes).await?))
     }
 
     fn first(&self) -> &Spawned {
@@ -427,6 +448,33 @@ impl Servers {
             }
             _ => None,
         }
+    }
+
+    /// Batches the nodes' Pulsar producers have sent so far (`tern_bus_pulsar_batches_total`
+    /// summed over every node's `/metrics`); None unless the bus runs on Pulsar.
+    pub async fn pulsar_batches(&self) -> Option<u64> {
+        let Servers::Many(c) = self else { return None };
+        if !c.pulsar {
+            return None;
+        }
+        let client = reqwest::Client::new();
+        let mut total = 0;
+        for n in &c.nodes {
+            let text = client
+                .get(format!("{}/metrics", n.http))
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            total += text
+                .lines()
+                .filter(|l| l.starts_with("tern_bus_pulsar_batches_total"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>() as u64;
+        }
+        Some(total)
     }
 
     /// (all commands, PUBLISH) counted by Redis so far; None with one node (no Redis).

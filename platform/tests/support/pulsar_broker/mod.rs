@@ -21,7 +21,8 @@
 //! Faults a test can inject: [`TestBroker::drop_connections`], [`TestBroker::set_delay`],
 //! [`TestBroker::set_not_ready`] (requests refused with `ServiceNotReady`),
 //! [`TestBroker::restart`] (connections dropped and refused for a while; durable
-//! subscriptions and their backlog survive, as on a real broker with its bookies) and
+//! subscriptions and their backlog survive, as on a real broker with its bookies),
+//! [`TestBroker::restart_empty`] (the same, with every topic and subscription forgotten) and
 //! [`TestBroker::orphan_consumers`] (consumers silently stop receiving on a live connection,
 //! the hang of pulsar-rs issue #189).
 #![allow(dead_code)]
@@ -65,6 +66,8 @@ struct Inner {
     down_until: Mutex<Option<Instant>>,
     next_conn: AtomicU64,
     accepted: AtomicU64,
+    /// Connections closed on arrival while the broker was down (a restart).
+    refused: AtomicU64,
     /// SEND frames taken, and the messages in them.
     sends: AtomicU64,
     messages: AtomicU64,
@@ -128,6 +131,7 @@ impl TestBroker {
             down_until: Mutex::new(None),
             next_conn: AtomicU64::new(1),
             accepted: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
             sends: AtomicU64::new(0),
             messages: AtomicU64::new(0),
             url: format!("pulsar://{addr}"),
@@ -176,6 +180,14 @@ impl TestBroker {
         }
     }
 
+    /// A restart that loses the broker's state too: every connection dropped, new ones
+    /// closed on arrival for `down_for`, and every topic, subscription and backlog gone.
+    pub fn restart_empty(&self, down_for: Duration) {
+        *self.inner.down_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + down_for);
+        self.drop_connections();
+        self.inner.lock().topics.clear();
+    }
+
     /// Forgets every consumer without telling it: the connection stays up, the consumer
     /// never receives again (as after pulsar-rs issue #189). Its subscription waits for a
     /// new consumer.
@@ -198,6 +210,11 @@ impl TestBroker {
     /// Connections accepted so far.
     pub fn connections_accepted(&self) -> u64 {
         self.inner.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed on arrival while the broker was down.
+    pub fn connections_refused(&self) -> u64 {
+        self.inner.refused.load(Ordering::Relaxed)
     }
 
     /// Messages (batch entries count their messages) waiting in `topic`'s subscriptions,
@@ -272,6 +289,7 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
             return;
         };
         if inner.is_down() {
+            inner.refused.fetch_add(1, Ordering::Relaxed);
             drop(stream);
             continue;
         }
