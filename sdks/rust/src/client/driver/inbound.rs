@@ -190,9 +190,7 @@ impl Driver {
                 }
             }
             Pending::Fill(conv, after) => {
-                let Some(t) = self.timelines.get_mut(&conv) else {
-                    return None;
-                };
+                let t = self.timelines.get_mut(&conv)?;
                 t.filling = false;
                 match body {
                     Body::HistoryResult(h) => {
