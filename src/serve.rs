@@ -421,7 +421,8 @@ async fn connect_and_migrate(config: &Config, no_migrate: bool) -> Result<Arc<dy
 }
 
 /// COMPOSITION POINT: the front doors of each role, mounted once the database is ready.
-/// - `Role::Api`: the REST server API (`tern_tenant_api::router`) on the HTTP listener and
+/// - `Role::Api`: the REST server API (`tern_tenant_api::router`, serving the OpenAPI
+///   document of [`openapi_document`]) on the HTTP listener and
 ///   the gRPC server API on its own listener, and the operations console
 ///   (`tern_console::router`, HTML under `/console`) beside them;
 /// - `Role::Worker`: the webhook outbox worker, run by the engine (`EngineConfig::run_worker`);
@@ -482,6 +483,7 @@ async fn front_doors(
     let state = ApiState::from_engine(engine).with(|s| {
         s.max_app_rate_per_second = config.max_app_rate_limit;
         s.public_url = config.public_url.clone();
+        s.openapi_json = openapi_document().into();
     });
     let grpc = grpc_listener.map(|listener| {
         let state = state.clone();
@@ -518,6 +520,15 @@ async fn front_doors(
         grpc,
         gateway,
     ))
+}
+
+/// COMPOSITION POINT: the OpenAPI document served at `GET /v1/openapi.json` and committed as
+/// `docs/openapi.json`: the server API's (`tern_tenant_api::openapi`) with the operator API's
+/// part (`/admin/v1`, `tern_console::admin::AdminDoc`) merged in, so neither door imports the
+/// other.
+fn openapi_document() -> String {
+    use utoipa::OpenApi as _;
+    tern_tenant_api::openapi::document_json_with(vec![tern_console::admin::AdminDoc::openapi()])
 }
 
 async fn not_found(request: Request) -> Response {

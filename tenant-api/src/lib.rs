@@ -45,8 +45,12 @@ fn compression() -> tower_http::compression::CompressionLayer<impl tower_http::c
         .compress_when(SizeAbove::new(COMPRESS_MIN_BYTES).and(NotForContentType::GRPC))
 }
 
-async fn serve_openapi() -> impl axum::response::IntoResponse {
-    ([("content-type", "application/json")], openapi::document_json())
+/// The document the state holds (`ApiState::openapi_json`), rendered once when the state was
+/// built.
+async fn serve_openapi(
+    axum::extract::State(state): axum::extract::State<ApiState>,
+) -> impl axum::response::IntoResponse {
+    ([("content-type", "application/json")], state.openapi_json.to_string())
 }
 
 /// A JSON object as a `google.protobuf.Struct`, for building gRPC requests.

@@ -1,7 +1,11 @@
-//! The OpenAPI 3.1 document of the REST server API and the operator API (`/admin/v1`, whose
-//! part `tern_console::admin::AdminDoc` brings), generated from the handlers' annotations
-//! and served at `GET /v1/openapi.json`. A copy is committed as `docs/openapi.json`; a test
-//! fails when the two differ.
+//! The OpenAPI 3.1 document of the REST server API, generated from the handlers'
+//! annotations and served at `GET /v1/openapi.json`. Other doors' parts are merged in by the
+//! caller, not imported here: the binary renders the served document with
+//! [`document_json_with`], adding the operator API (`/admin/v1`, the console crate's
+//! `AdminDoc`), and hands it to the router through `ApiState::openapi_json`. That full
+//! document is committed as `docs/openapi.json`; a test of the `tern` package fails when the
+//! two differ. [`document_json`] is the server API's part alone (the default a bare
+//! `ApiState` serves).
 
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
@@ -114,11 +118,19 @@ impl Modify for Signing {
     }
 }
 
-/// The document as served and committed: pretty JSON with a trailing newline.
+/// The server API's document alone: pretty JSON with a trailing newline.
 pub fn document_json() -> String {
+    document_json_with(Vec::new())
+}
+
+/// The server API's document with `extra` parts merged in, in order (paths, schemas and tags
+/// of each part are added to the server API's): pretty JSON with a trailing newline, the form
+/// served and committed.
+pub fn document_json_with(extra: Vec<utoipa::openapi::OpenApi>) -> String {
     let mut doc = ApiDoc::openapi();
-    // The operator API (`/admin/v1`, served by the console's crate) is in the same document.
-    doc.merge(tern_console::admin::AdminDoc::openapi());
+    for part in extra {
+        doc.merge(part);
+    }
     let mut s = doc.to_pretty_json().unwrap_or_default();
     s.push('\n');
     s

@@ -37,6 +37,10 @@ pub struct ApiInner {
     /// `scheme://host[:port]` in the URLs Tern hands out (`TERN_PUBLIC_URL`); without it,
     /// the request's `Host`.
     pub public_url: Option<String>,
+    /// The OpenAPI document served at `GET /v1/openapi.json`: the server API's own
+    /// (`openapi::document_json`) unless the builder of the state sets the full one (the
+    /// binary adds the operator API's part with `openapi::document_json_with`).
+    pub openapi_json: Arc<str>,
 }
 
 impl std::ops::Deref for ApiState {
@@ -66,6 +70,7 @@ impl ApiState {
             max_app_rate_per_second: tern_platform::domain::DEFAULT_MAX_APP_RATE_PER_SECOND,
             files,
             public_url: None,
+            openapi_json: crate::openapi::document_json().into(),
         }))
     }
 

@@ -1,6 +1,7 @@
-//! The REST contract as snapshots: the OpenAPI document the server serves, and the body of
-//! every error code the server API answers, each provoked by a real request to a live
-//! server. A change to either shows up as a snapshot diff to review (`cargo insta review`).
+//! The REST contract as snapshots: the body of every error code the server API answers, each
+//! provoked by a real request to a live server. A change shows up as a snapshot diff to review
+//! (`cargo insta review`). The OpenAPI document as the binary serves it (server API and
+//! operator API) is pinned by the `tern` package's `tests/openapi.rs`.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -28,19 +29,6 @@ const NOT_PROVOKED_OVER_REST: &[&str] = &[
 
 /// An `until` far in the future and fixed, so messages that name it stay the same.
 const FIXED_UNTIL: i64 = 4_102_444_800_000;
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_served_openapi_document() {
-    let (_, store, dir) = stores().await.into_iter().next().unwrap();
-    let s = TestServer::start(store, dir).await;
-    let served: Value = reqwest::get(format!("{}/v1/openapi.json", s.base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    insta::assert_json_snapshot!("openapi_document", served);
-}
 
 /// A signed raw request, with every part of the signature in the test's hands.
 struct Call<'a> {

@@ -1,6 +1,7 @@
-//! The committed OpenAPI document is what the server serves, and every documented operation,
-//! exercised against a live server, answers with a documented status and a body that fits
-//! the documented schema.
+//! Every operation of the server API's OpenAPI document (`/v1`), exercised against a live
+//! server, answers with a documented status and a body that fits the documented schema. The
+//! committed `docs/openapi.json` (the server API with the operator API merged in, as the
+//! binary serves it) is checked by the `tern` package's `tests/openapi.rs`.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -9,88 +10,6 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 use support::*;
-
-const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
-
-#[tokio::test]
-async fn committed_document_matches_the_code() {
-    let generated = tern_tenant_api::openapi::document_json();
-    if std::env::var("TERN_UPDATE_OPENAPI").is_ok() {
-        std::fs::write(COMMITTED, &generated).unwrap();
-    }
-    let committed = std::fs::read_to_string(COMMITTED).unwrap_or_default();
-    assert!(
-        committed == generated,
-        "docs/openapi.json is stale: run `TERN_UPDATE_OPENAPI=1 cargo test -p tern-tenant-api --test openapi`"
-    );
-    let doc: Value = serde_json::from_str(&generated).unwrap();
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
-    let description = doc["info"]["description"].as_str().unwrap();
-    for (code, _, _) in tern_tenant_api::error::ERROR_CODES {
-        assert!(description.contains(&format!("`{code}`")), "{code} is not documented");
-    }
-}
-
-/// What a generator reads from the document, walked as a whole: every operation has an
-/// operationId of its own (SDK generators name methods and types after it); a `path`
-/// parameter is one the path template names, and each `{name}` of the template is one; a
-/// request body does not require `metadata`, which every endpoint that takes it accepts absent.
-#[tokio::test]
-async fn the_served_document_names_operations_and_parameters_consistently() {
-    let (store, dir) = tern_platform::store::testing::sqlite_temp().await;
-    let s = TestServer::start(store, Some(dir)).await;
-    let doc: Value = reqwest::get(format!("{}/v1/openapi.json", s.base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut problems = Vec::new();
-    let mut ids = BTreeSet::new();
-    for (template, item) in doc["paths"].as_object().unwrap() {
-        let segments: BTreeSet<&str> = template
-            .split('/')
-            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
-            .collect();
-        for (method, op) in item.as_object().unwrap() {
-            let at = format!("{method} {template}");
-            match op["operationId"].as_str() {
-                None => problems.push(format!("{at}: no operationId")),
-                Some(id) if !ids.insert(id.to_owned()) => problems.push(format!("{at}: operationId {id} repeats")),
-                Some(_) => {}
-            }
-            let mut in_path = BTreeSet::new();
-            for p in op["parameters"].as_array().into_iter().flatten() {
-                let name = p["name"].as_str().unwrap();
-                if p["in"] == "path" {
-                    if !segments.contains(name) {
-                        problems.push(format!("{at}: path parameter {name} is not in the template"));
-                    }
-                    if p["required"] != true {
-                        problems.push(format!("{at}: path parameter {name} is not required"));
-                    }
-                    in_path.insert(name);
-                }
-            }
-            for missing in segments.difference(&in_path) {
-                problems.push(format!("{at}: {{{missing}}} is not declared as a path parameter"));
-            }
-            if let Some(r) = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str() {
-                let body = &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")];
-                if body["required"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|f| f == "metadata")
-                {
-                    problems.push(format!("{at}: {r} requires metadata"));
-                }
-            }
-        }
-    }
-    assert!(ids.len() >= 80, "{} operations", ids.len());
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
-}
 
 /// A minimal JSON Schema check of what utoipa emits: $ref, type (with null), properties,
 /// required, items, oneOf/anyOf/allOf. Unknown properties fail: an undocumented field is a
@@ -751,8 +670,8 @@ async fn every_documented_operation_answers_as_documented() {
             ("get", "/v1/app/storage", "/v1/app/storage".into(), None),
             ("delete", "/v1/users/{user_id}", "/v1/users/dave".into(), None),
         ];
-        // The server API's operations; the operator API (`/admin/v1`) is the console's
-        // (tests/console_api.rs drives it against the binary).
+        // The server API's operations; the operator API (`/admin/v1`, merged in by the binary)
+        // is the console's (tests/console_api.rs drives it against the binary).
         let documented: BTreeSet<(String, String)> = doc["paths"]
             .as_object()
             .unwrap()

@@ -8,7 +8,8 @@
 //! - `views`: the JSON answers and their OpenAPI schemas.
 //! - `tenants`, `users`, `records`: the handlers, by area.
 //!
-//! `AdminDoc` is the OpenAPI part; the server API's document (`tern-tenant-api`) merges it.
+//! `AdminDoc` is the OpenAPI part; the binary merges it into the served document (`tern-tenant-api`'s
+//! `openapi::document_json_with`), so neither door imports the other.
 
 mod caller;
 mod error;
