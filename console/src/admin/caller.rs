@@ -6,13 +6,14 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::Method;
-use tern_platform::domain::{now_ms, ApiToken, App, NewAuditEntry};
+use tern_platform::domain::{now_ms, ApiToken, App};
 use tern_platform::ids::TenantId;
 use tern_platform::service::api_tokens::{self, TokenCheck};
 use tern_platform::service::console::{self, Viewer};
 
 use super::error::AdminError;
 use crate::auth::{client_ip, cookie, refuse_cross_site, same_token, SESSION_COOKIE};
+use crate::pages::audit_entry;
 use crate::state::ConsoleState;
 
 pub struct Caller {
@@ -49,19 +50,8 @@ impl Caller {
         target: &str,
         detail: String,
     ) -> Result<(), AdminError> {
-        console::audit(
-            &st.pipeline,
-            NewAuditEntry {
-                actor: self.actor(),
-                ip: self.ip.clone(),
-                tenant_id: tenant.cloned().or_else(|| app.map(|a| a.tenant_id.clone())),
-                app_id: app.map(|a| a.id.clone()),
-                action: action.to_owned(),
-                target: target.to_owned(),
-                detail,
-            },
-        )
-        .await?;
+        let entry = audit_entry(self.actor(), self.ip.clone(), (tenant, app), action, target, detail);
+        console::audit(&st.pipeline, entry).await?;
         Ok(())
     }
 }

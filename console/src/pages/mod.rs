@@ -44,20 +44,37 @@ pub async fn audit(
     target: &str,
     detail: String,
 ) -> Result<(), PageError> {
-    console::audit(
-        &st.pipeline,
-        NewAuditEntry {
-            actor: auth.viewer.account.email.clone(),
-            ip: auth.ip.clone(),
-            tenant_id: tenant.cloned().or_else(|| app.map(|a| a.tenant_id.clone())),
-            app_id: app.map(|a| a.id.clone()),
-            action: action.to_owned(),
-            target: target.to_owned(),
-            detail,
-        },
-    )
-    .await?;
+    let entry = audit_entry(
+        auth.viewer.account.email.clone(),
+        auth.ip.clone(),
+        (tenant, app),
+        action,
+        target,
+        detail,
+    );
+    console::audit(&st.pipeline, entry).await?;
     Ok(())
+}
+
+/// One line of the audit log, by `actor` from `ip`, on `tenant` (else the app's tenant) and
+/// `app`: how the pages and the operator API (`admin::caller`) both write theirs.
+pub(crate) fn audit_entry(
+    actor: String,
+    ip: String,
+    (tenant, app): (Option<&TenantId>, Option<&App>),
+    action: &str,
+    target: &str,
+    detail: String,
+) -> NewAuditEntry {
+    NewAuditEntry {
+        actor,
+        ip,
+        tenant_id: tenant.cloned().or_else(|| app.map(|a| a.tenant_id.clone())),
+        app_id: app.map(|a| a.id.clone()),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        detail,
+    }
 }
 
 /// A notice to show after a redirect, from the `done` query parameter: only known words
