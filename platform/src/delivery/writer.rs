@@ -56,7 +56,10 @@ impl Writer {
 async fn commit(store: &dyn Store, batch: Vec<(NewMessage, Reply)>) {
     let (msgs, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
     metrics::histogram!("tern_commit_batch_size").record(msgs.len() as f64);
-    match store.commit_messages(&msgs).await {
+    let started = std::time::Instant::now();
+    let committed = store.commit_messages(&msgs).await;
+    metrics::histogram!("tern_commit_seconds").record(started.elapsed().as_secs_f64());
+    match committed {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));

@@ -561,6 +561,45 @@ async fn mark_read_clamps_and_never_lowers(store: Arc<dyn Store>) {
     assert!(matches!(none, Err(StoreError::NotFound(_))), "{none:?}");
 }
 
+/// A batch that fails part-way writes nothing: no message, no seq, no entry, no event; the
+/// next batch goes on from where the store was.
+async fn a_failing_batch_writes_nothing(store: Arc<dyn Store>) {
+    let app = app(&*store).await;
+    let a = &app.id;
+    let mut first = dm(a, "alice", "bob", "before", 10);
+    first.events = vec![event(a, 10)];
+    let taken = first.events[0].id.clone();
+    commit_one(&*store, first).await;
+    let entry_before = store.conversation(a, &uid("bob"), &direct("alice", "bob")).await.unwrap();
+
+    // The second message of the batch reuses a stored event's id: the insert fails.
+    let mut clash = dm(a, "carol", "bob", "clash", 20);
+    clash.events = vec![NewOutboxEvent {
+        id: taken,
+        ..event(a, 20)
+    }];
+    let batch = vec![dm(a, "alice", "bob", "lost", 20), clash];
+    let err = store.commit_messages(&batch).await.expect_err("the batch must fail");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+
+    let history = store
+        .messages(a, &direct("alice", "bob"), SeqRange::After(0), 10)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 1, "nothing of the failed batch is stored");
+    assert!(store.message_by_client_msg_id(a, "alice", &cmid("lost")).await.unwrap().is_none());
+    assert!(store.conversation(a, &uid("carol"), &direct("carol", "bob")).await.unwrap().is_none());
+    assert_eq!(
+        store.conversation(a, &uid("bob"), &direct("alice", "bob")).await.unwrap(),
+        entry_before
+    );
+    assert_eq!(store.due_events(i64::MAX, 10).await.unwrap().len(), 1);
+
+    // The store still takes batches, and the seq goes on with no gap.
+    let next = stored(&commit_one(&*store, dm(a, "alice", "bob", "after", 30)).await).clone();
+    assert_eq!(next.seq, 2);
+}
+
 conformance!(
     seqs_start_at_one_per_conversation,
     duplicates_return_the_first_message,
@@ -574,4 +613,5 @@ conformance!(
     recall_drops_content,
     conversation_list_unread_paging_and_sync,
     mark_read_clamps_and_never_lowers,
+    a_failing_batch_writes_nothing,
 );
