@@ -156,7 +156,8 @@ pub async fn start(
     let users = match body.users {
         None => None,
         Some(raw) => {
-            broadcasts::check_audience_size(raw.len()).map_err(|e| AdminError::invalid_field("users", e.to_string()))?;
+            broadcasts::check_audience_size(raw.len())
+                .map_err(|e| AdminError::invalid_field("users", e.to_string()))?;
             Some(
                 raw.iter()
                     .map(|u| {
@@ -193,8 +194,15 @@ pub async fn start(
         Some(l) if l.len() == 1 => "1 user".to_owned(),
         Some(l) => format!("{} users", l.len()),
     };
-    c.audit(&st, None, Some(&app), "app.broadcast.start", &job.id, format!("to {to}"))
-        .await?;
+    c.audit(
+        &st,
+        None,
+        Some(&app),
+        "app.broadcast.start",
+        &job.id,
+        format!("to {to}"),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(job)))
 }
 

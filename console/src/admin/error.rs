@@ -163,7 +163,8 @@ impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
         let mut res = self.status.into_response();
         if let Some(secs) = self.retry_after_secs {
-            res.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res.extensions_mut().insert(PendingError {
             code: self.code,
@@ -355,7 +356,10 @@ mod tests {
             (ConsoleError::Forbidden("above".into()), "forbidden"),
             (ConsoleError::MailFailed("smtp".into()), "unavailable"),
             (ConsoleError::Tenancy(TenancyError::NoActiveSecret), "invalid_argument"),
-            (ConsoleError::Store(StoreError::Rejected("state".into())), "invalid_argument"),
+            (
+                ConsoleError::Store(StoreError::Rejected("state".into())),
+                "invalid_argument",
+            ),
         ];
         for (e, want) in console {
             let shown = e.to_string();

@@ -87,7 +87,9 @@ pub async fn app(
     Path((tenant, app)): Path<(String, String)>,
 ) -> Result<Json<AdminOverview>, AdminError> {
     let (_, app) = app_scope(&st, &c.viewer, &tenant, &app).await?;
-    Ok(Json(overview::overview(&st.pipeline, Some(&app), now_ms()).await?.into()))
+    Ok(Json(
+        overview::overview(&st.pipeline, Some(&app), now_ms()).await?.into(),
+    ))
 }
 
 /// Every app together (operators).

@@ -130,7 +130,9 @@ fn given(v: Option<String>) -> Option<String> {
 fn filter_of(q: PushLogQuery) -> Result<PushLogFilter, AdminError> {
     Ok(PushLogFilter {
         user_id: given(q.user)
-            .map(|u| UserId::parse(&u).map_err(|_| AdminError::invalid_field("user", format!("“{u}” is not a user id"))))
+            .map(|u| {
+                UserId::parse(&u).map_err(|_| AdminError::invalid_field("user", format!("“{u}” is not a user id")))
+            })
             .transpose()?,
         device_id: given(q.device)
             .map(|d| {
@@ -139,7 +141,9 @@ fn filter_of(q: PushLogQuery) -> Result<PushLogFilter, AdminError> {
             })
             .transpose()?,
         msg_id: given(q.msg)
-            .map(|m| MsgId::parse(&m).map_err(|_| AdminError::invalid_field("msg", format!("“{m}” is not a message id"))))
+            .map(|m| {
+                MsgId::parse(&m).map_err(|_| AdminError::invalid_field("msg", format!("“{m}” is not a message id")))
+            })
             .transpose()?,
         // Log ids are `pl_` and a ULID; anything else would only page nowhere.
         before: match given(q.before) {

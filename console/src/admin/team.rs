@@ -143,8 +143,15 @@ pub async fn change_role(
     scope.require(ConsoleRole::Admin, "Changing roles")?;
     let new = role(&body.role)?;
     let store = st.pipeline.store();
-    let before =
-        invitations::change_role(store.as_ref(), &scope.tenant.id, &actor(&c, &scope), account, new, now_ms()).await?;
+    let before = invitations::change_role(
+        store.as_ref(),
+        &scope.tenant.id,
+        &actor(&c, &scope),
+        account,
+        new,
+        now_ms(),
+    )
+    .await?;
     c.audit(
         &st,
         Some(&scope.tenant.id),

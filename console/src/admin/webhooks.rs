@@ -345,7 +345,10 @@ pub async fn dead(
     let after = q.after.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
     if let Some(a) = &after {
         if !is_event_id(a) {
-            return Err(AdminError::invalid_field("after", format!("“{a}” is not an event id (wh_…)")));
+            return Err(AdminError::invalid_field(
+                "after",
+                format!("“{a}” is not an event id (wh_…)"),
+            ));
         }
     }
     let events = service::dead_events(&st.pipeline, &app, after.as_deref(), limit).await?;

@@ -224,7 +224,10 @@ pub async fn caller(p: &Pipeline, presented: &str, now: UnixMillis) -> Result<To
 /// checks again, so two nodes write once). A failed write only loses a timestamp: logged,
 /// the call goes on.
 async fn record_use(p: &Pipeline, token: &mut ApiToken, now: UnixMillis) {
-    if token.last_used_at.is_some_and(|at| now.saturating_sub(at) < LAST_USED_EVERY_MS) {
+    if token
+        .last_used_at
+        .is_some_and(|at| now.saturating_sub(at) < LAST_USED_EVERY_MS)
+    {
         return;
     }
     match p.store().touch_api_token(&token.id, now, LAST_USED_EVERY_MS).await {

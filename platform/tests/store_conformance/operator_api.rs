@@ -66,10 +66,19 @@ async fn api_tokens_are_found_by_hash_listed_and_revoked_once(store: Arc<dyn Sto
 
     // A use is written at most once per interval.
     assert!(store.touch_api_token("at_2", 1_000, 60_000).await.unwrap());
-    assert!(!store.touch_api_token("at_2", 30_000, 60_000).await.unwrap(), "too soon");
-    assert_eq!(store.api_token("at_2").await.unwrap().unwrap().last_used_at, Some(1_000));
+    assert!(
+        !store.touch_api_token("at_2", 30_000, 60_000).await.unwrap(),
+        "too soon"
+    );
+    assert_eq!(
+        store.api_token("at_2").await.unwrap().unwrap().last_used_at,
+        Some(1_000)
+    );
     assert!(store.touch_api_token("at_2", 61_000, 60_000).await.unwrap());
-    assert_eq!(store.api_token("at_2").await.unwrap().unwrap().last_used_at, Some(61_000));
+    assert_eq!(
+        store.api_token("at_2").await.unwrap().unwrap().last_used_at,
+        Some(61_000)
+    );
     assert!(!store.touch_api_token("at_none", 1, 60_000).await.unwrap());
 }
 
