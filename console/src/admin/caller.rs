@@ -68,7 +68,7 @@ impl FromRequestParts<ConsoleState> for Caller {
                 .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
                 .map(str::trim)
                 .ok_or_else(|| AdminError::new("api_token_invalid", "Authorization must be `Bearer <token>`"))?;
-            return match api_tokens::caller(&st.pipeline, presented).await? {
+            return match api_tokens::caller(&st.pipeline, presented, now_ms()).await? {
                 TokenCheck::Valid(viewer, token) => Ok(Caller {
                     viewer: *viewer,
                     token: Some(token),
@@ -76,6 +76,10 @@ impl FromRequestParts<ConsoleState> for Caller {
                 }),
                 TokenCheck::Unknown => Err(AdminError::new("api_token_invalid", "this token is not valid")),
                 TokenCheck::Revoked => Err(AdminError::new("api_token_revoked", "this token was revoked")),
+                TokenCheck::Expired => Err(AdminError::new(
+                    "api_token_expired",
+                    "this token has expired: make a new one",
+                )),
             };
         }
         let Some(session) = cookie(&parts.headers, SESSION_COOKIE) else {

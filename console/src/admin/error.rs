@@ -12,6 +12,7 @@ use serde::Serialize;
 use tern_platform::error::DeliveryError;
 use tern_platform::service::console::ConsoleError;
 use tern_platform::store::StoreError;
+use tern_platform::tenancy::TenancyError;
 
 use crate::error::PageError;
 use crate::state::ConsoleState;
@@ -37,6 +38,11 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "The token was revoked, or its owner lost the access it was made with (removed from the tenant, no longer an operator).",
     ),
     (
+        "api_token_expired",
+        401,
+        "The token's end (`expires_at`, set with `expires_in_days` when it was made) has passed; make a new one.",
+    ),
+    (
         "csrf_token_invalid",
         403,
         "A change sent with the session cookie without the session's `X-CSRF-Token`, or from another site.",
@@ -45,10 +51,14 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     (
         "not_found",
         404,
-        "No such tenant, app, user, message, secret or token visible to the caller.",
+        "No such tenant, app, user, message, secret, token, group, room, event, broadcast, member or invitation visible to the caller.",
     ),
     ("method_not_allowed", 405, "The path exists but not with this method."),
-    ("conflict", 409, "A tenant or app of that name exists already."),
+    (
+        "conflict",
+        409,
+        "A tenant or app of that name exists already, or the change clashes with what is there (the email is a member already).",
+    ),
     (
         "invalid_json",
         400,
@@ -57,9 +67,14 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     (
         "invalid_argument",
         400,
-        "A value is out of range or malformed, or the change is not possible in this state; the message says which.",
+        "A value is out of range or malformed, or the change is not possible in this state; the message says which, and `field` names the field when one is at fault.",
     ),
     ("payload_too_large", 413, "The request body is larger than 64 KiB."),
+    (
+        "rate_limited",
+        429,
+        "Too many requests of this kind (a broadcast's sends, say); retry after `Retry-After` seconds.",
+    ),
     (
         "unavailable",
         503,
@@ -73,6 +88,10 @@ pub struct AdminError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// The request's field at fault (`invalid_argument`), when one is.
+    pub field: Option<&'static str>,
+    /// `rate_limited`: when to retry, whole seconds.
+    pub retry_after_secs: Option<u64>,
 }
 
 /// Put on an error answer for `render_errors`, which knows the request id.
@@ -80,6 +99,7 @@ pub struct AdminError {
 struct PendingError {
     code: &'static str,
     message: String,
+    field: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -91,6 +111,8 @@ struct Envelope<'a> {
 struct Body<'a> {
     code: &'a str,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
     request_id: &'a str,
 }
 
@@ -105,6 +127,21 @@ impl AdminError {
             status,
             code,
             message: message.into(),
+            field: None,
+            retry_after_secs: None,
+        }
+    }
+    /// `invalid_argument` naming the request's field at fault.
+    pub fn invalid_field(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field: Some(field),
+            ..Self::invalid(message)
+        }
+    }
+    pub fn rate_limited(retry_after_ms: u64) -> Self {
+        Self {
+            retry_after_secs: Some(retry_after_ms.div_ceil(1000).max(1)),
+            ..Self::new("rate_limited", "too many requests; retry later")
         }
     }
     pub fn not_found() -> Self {
@@ -125,9 +162,14 @@ impl AdminError {
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
         let mut res = self.status.into_response();
+        if let Some(secs) = self.retry_after_secs {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         res.extensions_mut().insert(PendingError {
             code: self.code,
             message: self.message,
+            field: self.field,
         });
         res
     }
@@ -149,6 +191,7 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
         error: Body {
             code: p.code,
             message: &p.message,
+            field: p.field,
             request_id: &request_id,
         },
     })
@@ -190,7 +233,16 @@ impl From<ConsoleError> for AdminError {
         match e {
             ConsoleError::Conflict(m) => Self::new("conflict", m),
             ConsoleError::NotFound(what) => Self::new("not_found", format!("{what} not found")),
-            other => PageError::from(other).into(),
+            ConsoleError::Invalid(m) => Self::invalid(m),
+            ConsoleError::Forbidden(m) => Self::forbidden(m),
+            ConsoleError::WrongCredentials | ConsoleError::Locked { .. } => Self::invalid(e.to_string()),
+            ConsoleError::MailFailed(m) => {
+                tracing::warn!(cause = %m, "mail unavailable");
+                Self::new("unavailable", "the mail server is unavailable; retry")
+            }
+            ConsoleError::Tenancy(TenancyError::NoActiveSecret) => Self::invalid(e.to_string()),
+            ConsoleError::Tenancy(t) => Self::internal(t),
+            ConsoleError::Store(s) => s.into(),
         }
     }
 }
@@ -198,20 +250,30 @@ impl From<ConsoleError> for AdminError {
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
         match e {
+            StoreError::NotFound(what) => Self::new("not_found", format!("{what} not found")),
             StoreError::Conflict(m) => Self::new("conflict", m),
+            StoreError::Rejected(m) => Self::invalid(m),
             StoreError::Unavailable(m) => {
                 tracing::warn!(cause = %m, "database unavailable");
                 Self::new("unavailable", "the database is unavailable; retry")
             }
-            other => PageError::from(other).into(),
+            StoreError::Database(m) => Self::internal(m),
         }
     }
 }
 
+/// The platform's errors of a send, a read or a change: what the caller got wrong keeps its
+/// meaning (not found, not allowed, a clash, too fast); the rest of a caller's mistakes
+/// (content too large, refused by a word list, a push with no credentials…) are
+/// `invalid_argument` with the platform's words. Only `Internal` is a 500.
 impl From<DeliveryError> for AdminError {
     fn from(e: DeliveryError) -> Self {
         match e {
-            DeliveryError::NotFound(_) => Self::not_found(),
+            DeliveryError::NotFound(what) => Self::new("not_found", format!("{what} not found")),
+            DeliveryError::UsersNotFound(_) => Self::new("not_found", e.to_string()),
+            DeliveryError::Forbidden(m) => Self::forbidden(m),
+            DeliveryError::Conflict(m) | DeliveryError::VersionConflict(m) => Self::new("conflict", m),
+            DeliveryError::RateLimited { retry_after_ms } => Self::rate_limited(retry_after_ms),
             DeliveryError::Unavailable(m) => {
                 tracing::warn!(cause = %m, "dependency unavailable");
                 Self::new("unavailable", "a dependency is unavailable; retry")
@@ -262,5 +324,48 @@ mod tests {
             );
             assert_eq!(AdminError::new(code, "").status.as_u16(), *status);
         }
+    }
+
+    #[test]
+    fn a_callers_mistake_is_never_a_500_and_keeps_its_meaning() {
+        let mistakes = [
+            (DeliveryError::NotFound("group"), "not_found"),
+            (DeliveryError::UsersNotFound(vec!["bob".into()]), "not_found"),
+            (DeliveryError::Forbidden("no".into()), "forbidden"),
+            (DeliveryError::Conflict("twice".into()), "conflict"),
+            (DeliveryError::VersionConflict("v2".into()), "conflict"),
+            (DeliveryError::RateLimited { retry_after_ms: 1500 }, "rate_limited"),
+            (DeliveryError::InvalidArgument("bad".into()), "invalid_argument"),
+            (DeliveryError::ContentTooLarge("big".into()), "invalid_argument"),
+            (DeliveryError::ContentRejected, "invalid_argument"),
+            (DeliveryError::PushNotConfigured("no apns".into()), "invalid_argument"),
+            (DeliveryError::GroupFull("full".into()), "invalid_argument"),
+            (DeliveryError::RecallWindowPassed, "invalid_argument"),
+        ];
+        for (e, want) in mistakes {
+            let shown = e.to_string();
+            let a = AdminError::from(e);
+            assert_eq!(a.code, want, "{shown}");
+        }
+        let limited = AdminError::from(DeliveryError::RateLimited { retry_after_ms: 1500 });
+        assert_eq!(limited.retry_after_secs, Some(2));
+        let console = [
+            (ConsoleError::NotFound("invitation"), "not_found"),
+            (ConsoleError::Conflict("member".into()), "conflict"),
+            (ConsoleError::Invalid("role".into()), "invalid_argument"),
+            (ConsoleError::Forbidden("above".into()), "forbidden"),
+            (ConsoleError::MailFailed("smtp".into()), "unavailable"),
+            (ConsoleError::Tenancy(TenancyError::NoActiveSecret), "invalid_argument"),
+            (
+                ConsoleError::Store(StoreError::Rejected("state".into())),
+                "invalid_argument",
+            ),
+        ];
+        for (e, want) in console {
+            let shown = e.to_string();
+            assert_eq!(AdminError::from(e).code, want, "{shown}");
+        }
+        assert_eq!(AdminError::from(DeliveryError::Internal("x".into())).code, "internal");
+        assert_eq!(AdminError::from(StoreError::Database("x".into())).code, "internal");
     }
 }

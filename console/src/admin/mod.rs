@@ -6,17 +6,25 @@
 //! - `caller`: who is calling (an API token, or the console's session cookie with its CSRF token).
 //! - `error`: `AdminError` in the server API's error shape, and the JSON body extractor.
 //! - `views`: the JSON answers and their OpenAPI schemas.
-//! - `tenants`, `users`, `records`: the handlers, by area.
+//! - `tenants`, `users`, `records`, `webhooks`, `push`, `groups`, `broadcasts`, `team`,
+//!   `mail`, `overview`: the handlers, by area (one per console page or pair of pages).
 //!
 //! `AdminDoc` is the OpenAPI part; the binary merges it into the served document (`tern-tenant-api`'s
 //! `openapi::document_json_with`), so neither door imports the other.
 
+mod broadcasts;
 mod caller;
 mod error;
+mod groups;
+mod mail;
+mod overview;
+mod push;
 mod records;
+mod team;
 mod tenants;
 mod users;
 mod views;
+mod webhooks;
 
 pub use error::ERROR_CODES;
 
@@ -65,6 +73,36 @@ pub fn router(state: ConsoleState) -> Router {
         .route(&at("/audit"), get(records::platform_audit))
         .route(&at("/tokens"), get(records::tokens).post(records::create_token))
         .route(&at("/tokens/{token}/revoke"), post(records::revoke_token))
+        .route(&at("/mail"), get(mail::outbox))
+        .route(&at("/overview"), get(overview::platform))
+        .route(&app("/overview"), get(overview::app))
+        .route(&at("/tenants/{tenant}/members"), get(team::members))
+        .route(&at("/tenants/{tenant}/members/{account}/role"), post(team::change_role))
+        .route(&at("/tenants/{tenant}/members/{account}/remove"), post(team::remove))
+        .route(
+            &at("/tenants/{tenant}/invitations"),
+            get(team::invitations).post(team::invite),
+        )
+        .route(
+            &at("/tenants/{tenant}/invitations/{invitation}/revoke"),
+            post(team::revoke),
+        )
+        .route(&app("/webhook"), get(webhooks::get).put(webhooks::set))
+        .route(&app("/webhook/attempts"), get(webhooks::attempts))
+        .route(&app("/webhook/dead-events"), get(webhooks::dead))
+        .route(
+            &app("/webhook/dead-events/{event}/redeliver"),
+            post(webhooks::redeliver),
+        )
+        .route(&app("/webhook/test"), post(webhooks::test))
+        .route(&app("/push/log"), get(push::log))
+        .route(&app("/push/test"), post(push::test))
+        .route(&app("/users/{user}/devices"), get(push::devices))
+        .route(&app("/groups/{group}"), get(groups::group))
+        .route(&app("/groups/{group}/members"), get(groups::members))
+        .route(&app("/rooms"), get(groups::list_rooms))
+        .route(&app("/broadcasts"), get(broadcasts::list).post(broadcasts::start))
+        .route(&app("/broadcasts/{broadcast}/cancel"), post(broadcasts::cancel))
         .route(&at("/{*rest}"), any(error::not_found))
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn(error::render_errors))
@@ -90,6 +128,14 @@ async fn no_store(req: Request, next: Next) -> Response {
         users::search, users::get, users::moderate, users::history, users::recall,
         records::usage, records::platform_audit, records::tenant_audit,
         records::tokens, records::create_token, records::revoke_token,
+        webhooks::get, webhooks::set, webhooks::attempts, webhooks::dead, webhooks::redeliver,
+        webhooks::test,
+        push::log, push::devices, push::test,
+        groups::group, groups::members, groups::list_rooms,
+        broadcasts::list, broadcasts::start, broadcasts::cancel,
+        team::members, team::change_role, team::remove, team::invitations, team::invite,
+        team::revoke,
+        mail::outbox, overview::platform, overview::app,
     ),
     components(schemas(views::ErrorEnvelope, views::ErrorDetail)),
     modifiers(&OperatorAuth),

@@ -109,7 +109,8 @@ pub async fn tenant_audit(
     audit_page(&st, Some(&scope.tenant.id), &q).await
 }
 
-/// The caller's own tokens, newest first (revoked ones with `revoked_at`).
+/// The caller's own tokens, newest first (revoked ones with `revoked_at`), each with its
+/// end (`expires_at`) and last use (`last_used_at`, recorded at most once a minute).
 #[utoipa::path(get, path = "/admin/v1/tokens", operation_id = "admin_list_tokens", tag = "operator API",
     responses((status = 200, body = AdminTokenList), (status = "4XX", body = ErrorEnvelope)))]
 pub async fn tokens(State(st): State<ConsoleState>, c: Caller) -> Result<Json<AdminTokenList>, AdminError> {
@@ -132,6 +133,9 @@ pub struct AdminNewToken {
     /// Its role there, at most the caller's (default: the caller's).
     #[serde(default)]
     pub role: Option<String>,
+    /// Days until it stops working, 1 to 365; absent: no end (until revoked).
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
 }
 
 /// A new token, shown in this answer only.
@@ -162,7 +166,13 @@ pub async fn create_token(
                 .ok_or_else(|| AdminError::invalid("role must be owner, admin, developer or viewer"))?,
         ),
     };
-    let created = api_tokens::create(&st.pipeline, &c.viewer, &body.name, tenant.as_ref(), role, now_ms()).await?;
+    let new = api_tokens::NewToken {
+        name: &body.name,
+        tenant: tenant.as_ref(),
+        role,
+        expires_in_days: body.expires_in_days,
+    };
+    let created = api_tokens::create(&st.pipeline, &c.viewer, new, now_ms()).await?;
     audit_token(&st, &c, &created.info, "api_token.create").await?;
     Ok((
         StatusCode::CREATED,

@@ -17,6 +17,9 @@ pub struct ErrorDetail {
     /// A stable snake_case code; see the list in the API description.
     pub code: String,
     pub message: String,
+    /// `invalid_argument`: the request's field at fault, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
     pub request_id: String,
 }
 
@@ -325,6 +328,12 @@ pub struct AdminToken {
     pub created_at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<i64>,
+    /// When it stops working; absent: no end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// When it last authenticated a call (recorded at most once a minute); absent: never used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<i64>,
 }
 
 impl From<ApiToken> for AdminToken {
@@ -337,6 +346,8 @@ impl From<ApiToken> for AdminToken {
             role: t.role.map(|r| r.as_str().to_owned()),
             created_at: t.created_at,
             revoked_at: t.revoked_at,
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
         }
     }
 }

@@ -15,7 +15,7 @@ use super::see_other;
 use crate::auth::{Auth, NoFields, Posted};
 use crate::error::{html, PageError};
 use crate::state::ConsoleState;
-use crate::views::{when, Chrome};
+use crate::views::{when, when_or, Chrome};
 use crate::BASE;
 
 pub struct TokenRow {
@@ -24,6 +24,10 @@ pub struct TokenRow {
     pub scope: String,
     pub role: String,
     pub created: String,
+    /// When it stops working ("never" without an end).
+    pub expires: String,
+    /// When it last authenticated a call (to the minute), or "never".
+    pub last_used: String,
     pub state: String,
     pub active: bool,
 }
@@ -68,6 +72,7 @@ async fn page(
         });
     }
     let mut tokens = Vec::new();
+    let now = now_ms();
     for t in api_tokens::list(&st.pipeline, v).await? {
         let scope = match &t.tenant_id {
             None => "the whole platform".to_owned(),
@@ -80,11 +85,14 @@ async fn page(
             },
         };
         tokens.push(TokenRow {
-            state: match t.revoked_at {
-                Some(at) => format!("revoked {}", when(at)),
-                None => "active".into(),
+            state: match (t.revoked_at, t.expires_at) {
+                (Some(at), _) => format!("revoked {}", when(at)),
+                (None, Some(end)) if end <= now => format!("expired {}", when(end)),
+                _ => "active".into(),
             },
-            active: t.revoked_at.is_none(),
+            active: t.revoked_at.is_none() && t.expires_at.is_none_or(|end| end > now),
+            expires: when_or(t.expires_at, "never"),
+            last_used: when_or(t.last_used_at, "never"),
             id: t.id,
             name: t.name,
             scope,
@@ -113,6 +121,9 @@ pub struct CreateForm {
     tenant: String,
     #[serde(default)]
     role: String,
+    /// Days until it stops working; empty: no end.
+    #[serde(default)]
+    expires: String,
 }
 
 pub async fn create(State(st): State<ConsoleState>, posted: Posted<CreateForm>) -> Result<Response, PageError> {
@@ -133,7 +144,20 @@ pub async fn create(State(st): State<ConsoleState>, posted: Posted<CreateForm>) 
                 .ok_or_else(|| PageError::Invalid("role must be owner, admin, developer or viewer".into()))?,
         ),
     };
-    let created = match api_tokens::create(&st.pipeline, &auth.viewer, &f.name, tenant.as_ref(), role, now_ms()).await {
+    let expires_in_days = match f.expires.trim() {
+        "" => None,
+        d => Some(
+            d.parse::<u32>()
+                .map_err(|_| PageError::Invalid("expires must be a whole number of days".into()))?,
+        ),
+    };
+    let new = api_tokens::NewToken {
+        name: &f.name,
+        tenant: tenant.as_ref(),
+        role,
+        expires_in_days,
+    };
+    let created = match api_tokens::create(&st.pipeline, &auth.viewer, new, now_ms()).await {
         Ok(c) => c,
         Err(console::ConsoleError::Invalid(message)) => {
             let mut r = html(page(&st, auth, None, Some(message)).await?);

@@ -17,7 +17,7 @@ use tern_platform::error::DeliveryError;
 use tern_platform::service::webhooks as service;
 use tern_platform::store::{AttemptFilter, AttemptOutcome, WebhookAttempt};
 use tern_platform::webhook::breaker::FAILURE_THRESHOLD;
-use tern_platform::webhook::settings::{parse_spec, spec_of, BeforeSendSpec, WebhookSpec, EVENT_TYPES};
+use tern_platform::webhook::settings::{spec_of, BeforeSendSpec, WebhookSpec, EVENT_TYPES};
 
 use super::{audit, notice, see_other};
 use crate::auth::{app_scope, Auth, NoFields, Posted};
@@ -309,13 +309,7 @@ pub async fn save(
             ..current
         }),
     };
-    let webhook = parse_spec(spec, st.webhook_allow_private)
-        .await
-        .map_err(|e| PageError::Invalid(e.to_string()))?;
-    let mut settings = app.settings.clone();
-    settings.webhook = webhook;
-    let shown = spec_of(&settings.webhook);
-    tern_platform::service::settings::replace(&st.pipeline, &st.credentials, &app, &settings).await?;
+    let settings = service::configure(&st.pipeline, &st.credentials, &app, spec, st.webhook_allow_private).await?;
     audit(
         &st,
         auth,
@@ -323,20 +317,7 @@ pub async fn save(
         Some(&app),
         "app.webhook",
         &app.name,
-        format!(
-            "url {}, events {}, before-send {}",
-            shown.url.as_deref().unwrap_or("(off)"),
-            if shown.events.is_empty() {
-                "all".into()
-            } else {
-                shown.events.join(" ")
-            },
-            if settings.webhook.before_send.enabled {
-                "on"
-            } else {
-                "off"
-            }
-        ),
+        audit_detail(&settings.webhook),
     )
     .await?;
     Ok(see_other(&format!(
@@ -345,6 +326,21 @@ pub async fn save(
         app.tenant_id,
         app.id
     )))
+}
+
+/// The audit line of a saved configuration: where, which events, the hook on or off.
+pub(crate) fn audit_detail(webhook: &tern_platform::domain::WebhookSettings) -> String {
+    let shown = spec_of(webhook);
+    format!(
+        "url {}, events {}, before-send {}",
+        shown.url.as_deref().unwrap_or("(off)"),
+        if shown.events.is_empty() {
+            "all".into()
+        } else {
+            shown.events.join(" ")
+        },
+        if webhook.before_send.enabled { "on" } else { "off" }
+    )
 }
 
 pub async fn redeliver(

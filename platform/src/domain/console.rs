@@ -110,6 +110,11 @@ pub struct ApiToken {
     pub role: Option<ConsoleRole>,
     pub created_at: UnixMillis,
     pub revoked_at: Option<UnixMillis>,
+    /// When it stops working; `None`: no end (until revoked).
+    pub expires_at: Option<UnixMillis>,
+    /// When it last authenticated a call, to the minute: written at most once a minute, so
+    /// reads stay reads.
+    pub last_used_at: Option<UnixMillis>,
 }
 
 /// A change to write to the audit log. Never carries a secret.

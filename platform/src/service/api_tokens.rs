@@ -7,6 +7,8 @@
 //! to still be an operator; a tenant token needs its account to still be a member there (an
 //! operator's tenant token, still an operator) and acts with the lower of its own role and
 //! the member's role now. Revoking it, removing the member or demoting the operator ends it.
+//! A token may be made with an end (`expires_in_days`); after it the token is refused as
+//! expired. Each use is recorded (`last_used_at`) at most once a minute per token.
 
 use crate::delivery::Pipeline;
 use crate::domain::{ApiToken, ConsoleRole, ConsoleSession, Membership, UnixMillis};
@@ -17,6 +19,11 @@ use crate::service::console::{random_token, token_hash, ConsoleError, Viewer};
 pub const TOKEN_PREFIX: &str = "tern_at_";
 /// Longest token name.
 pub const MAX_NAME_CHARS: usize = 64;
+/// The longest end a token may be made with, in days.
+pub const MAX_EXPIRES_IN_DAYS: u32 = 365;
+/// A token's use is written at most this often (a busy script does not write on each read).
+pub const LAST_USED_EVERY_MS: i64 = 60_000;
+const DAY_MS: i64 = 24 * 3600 * 1000;
 
 type Result<T> = std::result::Result<T, ConsoleError>;
 
@@ -34,6 +41,8 @@ pub enum TokenCheck {
     Unknown,
     /// Revoked, or its owner lost the access it was made with.
     Revoked,
+    /// Its end (`expires_at`) has passed.
+    Expired,
 }
 
 fn check_name(name: &str) -> Result<String> {
@@ -46,17 +55,41 @@ fn check_name(name: &str) -> Result<String> {
     Ok(name.to_owned())
 }
 
+/// When a token made `now` to last `days` ends; `None` days: never. `Invalid` outside 1 to
+/// [`MAX_EXPIRES_IN_DAYS`].
+pub fn expiry(days: Option<u32>, now: UnixMillis) -> Result<Option<UnixMillis>> {
+    match days {
+        None => Ok(None),
+        Some(d) if (1..=MAX_EXPIRES_IN_DAYS).contains(&d) => Ok(Some(now.saturating_add(i64::from(d) * DAY_MS))),
+        Some(_) => Err(ConsoleError::Invalid(format!(
+            "expires_in_days must be 1 to {MAX_EXPIRES_IN_DAYS} (or absent: no end)"
+        ))),
+    }
+}
+
+/// What a token is made with besides its owner.
+pub struct NewToken<'a> {
+    pub name: &'a str,
+    /// `None`: a platform token (operators only).
+    pub tenant: Option<&'a TenantId>,
+    /// Default: the owner's role there.
+    pub role: Option<ConsoleRole>,
+    /// `None`: no end.
+    pub expires_in_days: Option<u32>,
+}
+
 /// Makes a token for `viewer`: for the whole platform (`tenant` `None`, operators only) or
-/// for one tenant they see, with `role` (default: their own) no higher than theirs there.
-pub async fn create(
-    p: &Pipeline,
-    viewer: &Viewer,
-    name: &str,
-    tenant: Option<&TenantId>,
-    role: Option<ConsoleRole>,
-    now: UnixMillis,
-) -> Result<CreatedToken> {
+/// for one tenant they see, with `role` (default: their own) no higher than theirs there,
+/// ending after `expires_in_days` if given.
+pub async fn create(p: &Pipeline, viewer: &Viewer, new: NewToken<'_>, now: UnixMillis) -> Result<CreatedToken> {
+    let NewToken {
+        name,
+        tenant,
+        role,
+        expires_in_days,
+    } = new;
     let name = check_name(name)?;
+    let expires_at = expiry(expires_in_days, now)?;
     let role = match tenant {
         None if !viewer.account.operator => {
             return Err(ConsoleError::Forbidden(
@@ -89,6 +122,8 @@ pub async fn create(
         role,
         created_at: now,
         revoked_at: None,
+        expires_at,
+        last_used_at: None,
     };
     p.store().create_api_token(&info, &token_hash(&token)).await?;
     Ok(CreatedToken { token, info })
@@ -119,16 +154,20 @@ pub async fn revoke(p: &Pipeline, viewer: &Viewer, id: &str, now: UnixMillis) ->
     Ok(p.store().api_token(id).await?.unwrap_or(token))
 }
 
-/// Who a presented token acts as, checked against the account as it is now.
-pub async fn caller(p: &Pipeline, presented: &str) -> Result<TokenCheck> {
+/// Who a presented token acts as at `now`, checked against the account as it is now; a
+/// token that works has this use recorded (at most once a minute).
+pub async fn caller(p: &Pipeline, presented: &str, now: UnixMillis) -> Result<TokenCheck> {
     if !presented.starts_with(TOKEN_PREFIX) || presented.len() > 128 {
         return Ok(TokenCheck::Unknown);
     }
-    let Some(token) = p.store().api_token_by_hash(&token_hash(presented)).await? else {
+    let Some(mut token) = p.store().api_token_by_hash(&token_hash(presented)).await? else {
         return Ok(TokenCheck::Unknown);
     };
     if token.revoked_at.is_some() {
         return Ok(TokenCheck::Revoked);
+    }
+    if token.expires_at.is_some_and(|end| end <= now) {
+        return Ok(TokenCheck::Expired);
     }
     let Some(mut account) = p.store().account(token.account_id).await? else {
         return Ok(TokenCheck::Revoked);
@@ -161,6 +200,7 @@ pub async fn caller(p: &Pipeline, presented: &str) -> Result<TokenCheck> {
         }
         _ => return Ok(TokenCheck::Revoked),
     };
+    record_use(p, &mut token, now).await;
     // A token has no browser session: no CSRF token (an empty one never matches).
     let session = ConsoleSession {
         token_hash: token.id.clone(),
@@ -178,4 +218,35 @@ pub async fn caller(p: &Pipeline, presented: &str) -> Result<TokenCheck> {
         }),
         token,
     ))
+}
+
+/// Writes `last_used_at` when the last recorded use is a minute old or more (the store
+/// checks again, so two nodes write once). A failed write only loses a timestamp: logged,
+/// the call goes on.
+async fn record_use(p: &Pipeline, token: &mut ApiToken, now: UnixMillis) {
+    if token
+        .last_used_at
+        .is_some_and(|at| now.saturating_sub(at) < LAST_USED_EVERY_MS)
+    {
+        return;
+    }
+    match p.store().touch_api_token(&token.id, now, LAST_USED_EVERY_MS).await {
+        Ok(true) => token.last_used_at = Some(now),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, token = %token.id, "could not record an API token's use"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_end_is_1_to_365_days_or_none() {
+        assert_eq!(expiry(None, 5).ok().flatten(), None);
+        assert_eq!(expiry(Some(1), 5).ok().flatten(), Some(5 + DAY_MS));
+        assert_eq!(expiry(Some(365), 0).ok().flatten(), Some(365 * DAY_MS));
+        assert!(expiry(Some(0), 5).is_err());
+        assert!(expiry(Some(366), 5).is_err());
+    }
 }

@@ -12,11 +12,22 @@ use super::paging::{decode_cursor, Page};
 /// Starts a broadcast (or answers the job its key started before) and, when the job is
 /// new, wakes the broadcast worker `wake` stands for.
 pub async fn start(p: &Pipeline, app: &App, req: StartBroadcast, wake: &Notify) -> Result<Broadcast, DeliveryError> {
+    Ok(start_or_find(p, app, req, wake).await?.0)
+}
+
+/// [`start`], also saying whether the job is new (`false`: its key started it before), for
+/// a door that answers a repeat differently.
+pub async fn start_or_find(
+    p: &Pipeline,
+    app: &App,
+    req: StartBroadcast,
+    wake: &Notify,
+) -> Result<(Broadcast, bool), DeliveryError> {
     let (job, created) = broadcasts::start(p, app, req).await?;
     if created {
         wake.notify_one();
     }
-    Ok(job)
+    Ok((job, created))
 }
 
 /// A page of the app's broadcasts, newest first, before the job a `cursor` names.

@@ -1,11 +1,13 @@
 //! The app's view of its webhooks: the delivery log (every attempt), the events given up
-//! and their redelivery, a test event sent now, and this node's before-send breaker.
+//! and their redelivery, a test event sent now, this node's before-send breaker, and the
+//! configuration itself (checked and stored by [`configure`], for every door).
 
+use crate::auth::credentials::CredentialCache;
 use crate::delivery::{clamp_limit, DeliveryError, Pipeline};
-use crate::domain::{App, UnixMillis};
+use crate::domain::{App, AppSettings, UnixMillis};
 use crate::store::{AttemptFilter, OutboxEvent, StoreResult, WebhookAttempt};
 use crate::webhook::before_send::HttpBeforeSendHook;
-use crate::webhook::{BreakerState, TestSender};
+use crate::webhook::{parse_spec, BreakerState, TestSender, WebhookSpec};
 
 use super::paging::{decode_cursor, Page};
 
@@ -71,4 +73,24 @@ pub async fn send_test(sender: &TestSender, app: &App) -> Result<WebhookAttempt,
 /// This node's circuit breaker of the app's before-send hook (each node keeps its own).
 pub fn breaker(hook: &HttpBeforeSendHook, app: &App) -> BreakerState {
     hook.breaker_state(&app.id)
+}
+
+/// Checks a new webhook configuration (`parse_spec`: known events, the before-send hook's
+/// ranges, and a URL that resolves to a public address unless `allow_private`) and stores
+/// it as the app's, answering the app's settings as they are now; `InvalidArgument` naming
+/// the field that is wrong.
+pub async fn configure(
+    p: &Pipeline,
+    credentials: &CredentialCache,
+    app: &App,
+    spec: WebhookSpec,
+    allow_private: bool,
+) -> Result<AppSettings, DeliveryError> {
+    let webhook = parse_spec(spec, allow_private)
+        .await
+        .map_err(|e| DeliveryError::InvalidArgument(e.0))?;
+    let mut settings = app.settings.clone();
+    settings.webhook = webhook;
+    super::settings::replace(p, credentials, app, &settings).await?;
+    Ok(settings)
 }

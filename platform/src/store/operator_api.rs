@@ -20,6 +20,9 @@ pub trait OperatorApiStore: Send + Sync {
     async fn api_tokens_of(&self, account: i64) -> StoreResult<Vec<ApiToken>>;
     /// Marks the token revoked at `now`; `false` when it was revoked already or is unknown.
     async fn revoke_api_token(&self, id: &str, now: UnixMillis) -> StoreResult<bool>;
+    /// Records a use at `now` unless one was recorded after `now - every` (so at most one
+    /// write per token per `every`, whichever node answers); `true` when it wrote.
+    async fn touch_api_token(&self, id: &str, now: UnixMillis, every: i64) -> StoreResult<bool>;
     /// Tenants by id after `after` whose name contains `query` (ignoring case).
     async fn search_tenants(&self, query: &str, after: Option<&TenantId>, limit: u32) -> StoreResult<Vec<Tenant>>;
 }
@@ -28,7 +31,7 @@ pub trait OperatorApiStore: Send + Sync {
 macro_rules! operator_api_sql {
     ($store:ty, $db:ty, $backend:expr) => {
         const API_TOKEN_SELECT: &str = "SELECT t.id, t.account_id, a.email, t.name, t.tenant_id, t.role, \
-             t.created_at, t.revoked_at FROM console_api_tokens t JOIN console_accounts a ON a.id = t.account_id";
+             t.created_at, t.revoked_at, t.expires_at, t.last_used_at FROM console_api_tokens t JOIN console_accounts a ON a.id = t.account_id";
 
         fn api_token_from_row(row: &DbRow) -> StoreResult<ApiToken> {
             let tenant: Option<String> = col(row, "tenant_id")?;
@@ -46,6 +49,8 @@ macro_rules! operator_api_sql {
                     .transpose()?,
                 created_at: col(row, "created_at")?,
                 revoked_at: col(row, "revoked_at")?,
+                expires_at: col(row, "expires_at")?,
+                last_used_at: col(row, "last_used_at")?,
             })
         }
 
@@ -61,8 +66,8 @@ macro_rules! operator_api_sql {
                     }
                 }
                 sqlx::query::<$db>(
-                    "INSERT INTO console_api_tokens (id, token_hash, account_id, name, tenant_id, role, created_at, revoked_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO console_api_tokens (id, token_hash, account_id, name, tenant_id, role, created_at, revoked_at, \
+                     expires_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(&t.id)
                 .bind(token_hash)
@@ -72,6 +77,8 @@ macro_rules! operator_api_sql {
                 .bind(t.role.map(ConsoleRole::as_str))
                 .bind(t.created_at)
                 .bind(t.revoked_at)
+                .bind(t.expires_at)
+                .bind(t.last_used_at)
                 .execute(self.writer())
                 .await
                 .map_err(map_err)?;
@@ -113,6 +120,20 @@ macro_rules! operator_api_sql {
                 )
                 .bind(now)
                 .bind(id)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn touch_api_token(&self, id: &str, now: UnixMillis, every: i64) -> StoreResult<bool> {
+                let r = sqlx::query::<$db>(
+                    "UPDATE console_api_tokens SET last_used_at = $1 \
+                     WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $3)",
+                )
+                .bind(now)
+                .bind(id)
+                .bind(now.saturating_sub(every))
                 .execute(self.writer())
                 .await
                 .map_err(map_err)?;

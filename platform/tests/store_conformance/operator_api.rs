@@ -19,6 +19,8 @@ fn token(id: &str, account: &ConsoleAccount, tenant: Option<&TenantId>, at: i64)
         role: tenant.map(|_| ConsoleRole::Developer),
         created_at: at,
         revoked_at: None,
+        expires_at: tenant.map(|_| at + 1000),
+        last_used_at: None,
     }
 }
 
@@ -60,6 +62,24 @@ async fn api_tokens_are_found_by_hash_listed_and_revoked_once(store: Arc<dyn Sto
     assert!(!store.revoke_api_token("at_none", 100).await.unwrap());
     let revoked = store.api_token_by_hash("hash-1").await.unwrap().unwrap();
     assert_eq!(revoked.revoked_at, Some(99), "a revoked token is still found, marked");
+    assert_eq!(revoked.expires_at, Some(1010), "its end is kept");
+
+    // A use is written at most once per interval.
+    assert!(store.touch_api_token("at_2", 1_000, 60_000).await.unwrap());
+    assert!(
+        !store.touch_api_token("at_2", 30_000, 60_000).await.unwrap(),
+        "too soon"
+    );
+    assert_eq!(
+        store.api_token("at_2").await.unwrap().unwrap().last_used_at,
+        Some(1_000)
+    );
+    assert!(store.touch_api_token("at_2", 61_000, 60_000).await.unwrap());
+    assert_eq!(
+        store.api_token("at_2").await.unwrap().unwrap().last_used_at,
+        Some(61_000)
+    );
+    assert!(!store.touch_api_token("at_none", 1, 60_000).await.unwrap());
 }
 
 async fn tenants_are_searched_by_part_of_their_name(store: Arc<dyn Store>) {

@@ -1,14 +1,13 @@
 //! gRPC `Apps` (the app's own settings) and `Webhooks` (its webhook configuration and dead
 //! events): the same operations as `/v1/app/settings` and `/v1/webhook`. Like the REST
-//! handlers, these parse and call platform (`service::settings`, `service::webhooks`,
-//! `webhook::parse_spec`), so both doors check and store alike without either calling the
+//! handlers, these parse and call platform (`service::settings`, `service::webhooks`), so both doors check and store alike without either calling the
 //! other.
 
 use serde_json::{Map, Value};
 use tern_platform::domain::{now_ms, App, AppSettings, PushSettings};
 use tern_platform::proto::server_v1 as pb;
 use tern_platform::store::{OutboxEvent, StoreError};
-use tern_platform::webhook::{parse_spec, spec_of, BeforeSendSpec, WebhookSpec};
+use tern_platform::webhook::{spec_of, BeforeSendSpec, WebhookSpec};
 use tonic::Request;
 
 use super::services::{app, ok, Answer, Server};
@@ -227,19 +226,15 @@ impl pb::webhooks_server::Webhooks for Server {
         let app = app(&req)?;
         let config = config_from_pb(req.into_inner());
         let replaced = async {
-            let parsed = parse_spec(config, self.state.webhook_allow_private)
-                .await
-                .map_err(|e| ApiError::invalid(e.0))?;
-            let mut settings = app.settings.clone();
-            settings.webhook = parsed;
-            tern_platform::service::settings::replace(
+            let settings = tern_platform::service::webhooks::configure(
                 &self.state.pipeline,
                 self.state.verifier.credentials(),
                 &app,
-                &settings,
+                config,
+                self.state.webhook_allow_private,
             )
             .await?;
-            Ok(spec_of(&settings.webhook))
+            Ok::<_, ApiError>(spec_of(&settings.webhook))
         };
         ok(replaced.await, |spec| webhook(&self.state, &app, spec))
     }

@@ -6,7 +6,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use tern_platform::domain::{now_ms, App, WebhookSettings};
 use tern_platform::store::OutboxEvent;
-use tern_platform::webhook::{parse_spec, spec_of, BeforeSendSpec, WebhookSpec};
+use tern_platform::webhook::{spec_of, BeforeSendSpec, WebhookSpec};
 use utoipa::ToSchema;
 
 use super::dto::PageQuery;
@@ -158,12 +158,14 @@ pub async fn put(State(st): State<ApiState>, req: Signed<WebhookConfig>) -> Resu
 
 /// Checks and stores a new webhook configuration.
 pub(crate) async fn replace(st: &ApiState, app: &App, config: WebhookConfig) -> Result<WebhookAnswer, ApiError> {
-    let webhook = parse_spec(config.into(), st.webhook_allow_private)
-        .await
-        .map_err(|e| ApiError::invalid(e.0))?;
-    let mut settings = app.settings.clone();
-    settings.webhook = webhook;
-    tern_platform::service::settings::replace(&st.pipeline, st.verifier.credentials(), app, &settings).await?;
+    let settings = tern_platform::service::webhooks::configure(
+        &st.pipeline,
+        st.verifier.credentials(),
+        app,
+        config.into(),
+        st.webhook_allow_private,
+    )
+    .await?;
     Ok(answer(st, app, &settings.webhook))
 }
 
