@@ -45,7 +45,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     (
         "not_found",
         404,
-        "No such tenant, app, user, message, secret or token visible to the caller.",
+        "No such tenant, app, user, message, secret, token or alert rule visible to the caller.",
     ),
     ("method_not_allowed", 405, "The path exists but not with this method."),
     ("conflict", 409, "A tenant or app of that name exists already."),
