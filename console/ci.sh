@@ -4,7 +4,8 @@
 # them); screenshots land in a temporary directory, or in docs/console/ with
 # UPDATE_SCREENSHOTS=1. Run from anywhere. APNs points at a closed local port: the tour's
 # test push must show that the provider was not reached. Webhooks may reach private
-# addresses: the tour's webhook endpoint is a local server of its own.
+# addresses: the tour's webhook endpoint is a local server of its own. Alert rules are checked
+# every second, so the tour sees its alert raised without waiting a minute.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -24,7 +25,7 @@ email="ops@example.com"
 password="tour-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 env -u TERN_DATABASE_URL -u TERN_REDIS_URL -u TERN_CONFIG \
   TERN_HTTP_ADDR=127.0.0.1:0 TERN_GRPC_ADDR=127.0.0.1:0 TERN_DATA_DIR="$data/data" \
-  TERN_ADMIN_EMAIL="$email" TERN_ADMIN_PASSWORD="$password" TERN_LOG=warn TERN_WEBHOOK_ALLOW_PRIVATE=1 \
+  TERN_ADMIN_EMAIL="$email" TERN_ADMIN_PASSWORD="$password" TERN_LOG=warn TERN_WEBHOOK_ALLOW_PRIVATE=1 TERN_ALERT_INTERVAL_SECONDS=1 \
   TERN_PUSH_APNS_URL=http://127.0.0.1:1 TERN_PUSH_APNS_SANDBOX_URL=http://127.0.0.1:1 \
   "$bin" serve >"$log" 2>&1 &
 pid=$!

@@ -152,6 +152,9 @@ pub struct Config {
     /// How long a file outlives the last message that named it (recalled, or its group or
     /// room deleted) before the worker deletes it; default 7 days (docs/files.md).
     pub files_release_grace_seconds: u64,
+    /// How often the alert evaluator checks every app's alert rules (docs/console.md,
+    /// "Alerts"); default 60. Tests set 1.
+    pub alert_interval_seconds: u64,
     /// TLS on the HTTP/WebSocket and gRPC ports: the certificate chain and its private
     /// key, PEM files; both or neither.
     pub tls: Option<TlsPaths>,
@@ -261,6 +264,7 @@ const KEYS: &[&str] = &[
     "max_app_rate_limit",
     "files_url",
     "files_release_grace_seconds",
+    "alert_interval_seconds",
     "tls_cert",
     "tls_key",
     "smtp_url",
@@ -385,7 +389,8 @@ fn expected_type(key: &str) -> &'static str {
         | "http_idle_timeout_seconds"
         | "http2_keepalive_seconds"
         | "max_app_rate_limit"
-        | "files_release_grace_seconds" => "an integer",
+        | "files_release_grace_seconds"
+        | "alert_interval_seconds" => "an integer",
         _ => "a string",
     }
 }
@@ -606,6 +611,7 @@ fn build(values: HashMap<&'static str, Source>) -> Result<Config, ConfigError> {
             tern_platform::files::DEFAULT_RELEASE_GRACE.as_secs(),
             0,
         )?,
+        alert_interval_seconds: integer(&values, "alert_interval_seconds", 60, 1)?,
         http_addr: addr(&values, "http_addr", "127.0.0.1:8080")?,
         grpc_addr: addr(&values, "grpc_addr", "127.0.0.1:9090")?,
         data_dir,

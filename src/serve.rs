@@ -326,7 +326,20 @@ async fn start(
             ..EngineConfig::default()
         },
     );
-    let (doors, grpc, gateway) = front_doors(&engine, &config, &roles, grpc_listener, lifetime).await?;
+    let mailer = Arc::new(crate::commands::mailer(&config)?);
+    if roles.contains(&Role::Worker) {
+        // The alert evaluator: every worker node runs one; a database lease lets one check.
+        lifetime.tasks.spawn(tern_platform::alerts::evaluator::run(
+            engine.store.clone(),
+            Some(mailer.clone()),
+            tern_platform::alerts::evaluator::EvaluatorConfig {
+                every: Duration::from_secs(config.alert_interval_seconds),
+                node_id: config.node_id.clone(),
+            },
+            lifetime.shutdown.child_token(),
+        ));
+    }
+    let (doors, grpc, gateway) = front_doors(&engine, &config, &roles, grpc_listener, mailer, lifetime).await?;
     if let Ok(mut s) = slot.write() {
         *s = doors;
     }
@@ -436,6 +449,7 @@ async fn front_doors(
     config: &Config,
     roles: &HashSet<Role>,
     (grpc_listener, grpc_tls): GrpcListener,
+    mailer: Arc<tern_platform::mail::Mailer>,
     lifetime: &Lifetime,
 ) -> Result<(Router, Option<tokio::task::JoinHandle<()>>, Option<Arc<Gateway>>), CommandError> {
     let mut router = Router::new();
@@ -496,7 +510,6 @@ async fn front_doors(
             }
         })
     });
-    let mailer = crate::commands::mailer(config)?;
     println!("  mail:     {}", mailer.describe());
     println!(
         "  sign-up:  {}",
@@ -507,7 +520,7 @@ async fn front_doors(
         }
     );
     let _ = std::io::stdout().flush();
-    let console = tern_console::ConsoleState::from_engine(engine, Arc::new(mailer)).with(|c| {
+    let console = tern_console::ConsoleState::from_engine(engine, mailer).with(|c| {
         c.max_app_rate_per_second = config.max_app_rate_limit;
         c.signup = config.signup;
     });

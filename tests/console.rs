@@ -664,10 +664,10 @@ async fn usage_is_counted_per_hour_charted_and_exported_as_csv() {
         .unwrap()
         .contains("attachment"));
     let lines: Vec<&str> = csv.body.lines().collect();
-    assert_eq!(lines[0], "hour_utc,messages,api_calls,peak_connections");
+    assert_eq!(lines[0], "hour_utc,messages,api_calls,peak_connections,errors");
     assert_eq!(lines.len(), 1 + 168, "every hour of the week, zeros included");
-    assert!(lines.last().unwrap().ends_with(",3,5,0"), "{}", lines.last().unwrap());
-    assert!(lines[1].ends_with(":00:00Z,0,0,0"), "{}", lines[1]);
+    assert!(lines.last().unwrap().ends_with(",3,5,0,0"), "{}", lines.last().unwrap());
+    assert!(lines[1].ends_with(":00:00Z,0,0,0,0"), "{}", lines[1]);
     let bad = op.get(&format!("{usage}?hours=99999")).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }

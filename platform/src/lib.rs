@@ -20,9 +20,11 @@
 //! - `friends`, `rooms`, `broadcasts`: operations shared by the server API and the gateway.
 //! - `friends`, `groups`: the social operations every door shares.
 //! - `push`: offline push to APNs and FCM: devices, credentials, the worker, the delivery log.
+//! - `alerts`: alert rules on an app's traffic, their checks (one node at a time) and raised alerts.
 //! - `proto`: types generated from `proto/tern/v1/`; `struct_json`: JSON ↔ `google.protobuf.Struct`.
 
 pub mod admins;
+pub mod alerts;
 pub mod auth;
 pub mod bootstrap;
 pub mod broadcasts;

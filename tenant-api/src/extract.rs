@@ -109,6 +109,9 @@ where
             })
             .await?;
         st.pipeline.usage().api_call(&app.id);
+        if let Some(slot) = parts.extensions.get::<crate::error_count::CallerSlot>() {
+            slot.set(&app.id);
+        }
         let write = !matches!(parts.method.as_str(), "GET" | "HEAD");
         tern_platform::rate_limits::check_api_rate(st.pipeline.rate_limits().as_ref(), &app, write)
             .await

@@ -8,6 +8,7 @@ use axum::Router;
 pub mod close_after_error;
 pub mod connections;
 pub mod error;
+pub mod error_count;
 pub mod extract;
 pub mod grpc;
 pub mod input;
@@ -30,6 +31,10 @@ pub fn router(state: ApiState) -> Router {
         .fallback(rest::not_found)
         .method_not_allowed_fallback(rest::method_not_allowed)
         .layer(axum::middleware::from_fn(error::render_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            error_count::count_errors,
+        ))
         .layer(axum::middleware::from_fn(close_after_error::close_after_error))
         .layer(compression())
         .with_state(state)

@@ -261,3 +261,50 @@ async fn broadcasts_run_over_grpc_and_stay_in_their_app() {
         .unwrap_err();
     assert_eq!(error_code(&e).as_deref(), Some("invalid_argument"));
 }
+
+/// Every signed call counts for its app, and one that answers an error counts as an error
+/// too, over gRPC and REST alike; an unsigned call counts for nobody.
+#[tokio::test]
+async fn calls_that_answer_an_error_are_counted_per_app() {
+    use tern_platform::usage::HOUR_MS;
+    let (s, ch) = start().await;
+    let a = s.app("a").await;
+    let b = s.app("b").await;
+    let mut grpc_users = pb::users_client::UsersClient::new(ch.clone());
+    let get = |app: &TestApp, id: &str| {
+        grpc_signed(
+            app,
+            "/tern.server.v1.Users/GetUser",
+            pb::GetUserRequest { user_id: id.into() },
+        )
+    };
+    users(&a.client, &["alice"]).await; // REST, fine
+    grpc_users.get_user(get(&a, "alice")).await.unwrap(); // gRPC, fine
+    grpc_users.get_user(get(&a, "nobody")).await.unwrap_err(); // gRPC not_found
+    grpc_users.get_user(get(&a, "bad id")).await.unwrap_err(); // gRPC invalid_argument
+    assert!(a.client.get_user("nobody").await.is_err()); // REST 404
+    grpc_users.get_user(get(&b, "alice")).await.unwrap_err(); // b has no alice
+    grpc_users
+        .get_user(pb::GetUserRequest { user_id: "x".into() })
+        .await
+        .unwrap_err(); // unsigned: nobody's
+
+    // What the engine's flusher has not written yet, written now; then read back.
+    s.pipeline.usage().flush(s.store.as_ref()).await;
+    let now = tern_platform::domain::now_ms();
+    let counted = |hours: Vec<tern_platform::usage::UsageHour>| {
+        hours
+            .iter()
+            .fold((0, 0), |(c, e), h| (c + h.counts.api_calls, e + h.counts.errors))
+    };
+    let of = |app: &TestApp| app.app.id.clone();
+    let hours = s.store.usage(&of(&a), now - 2 * HOUR_MS, now + HOUR_MS).await.unwrap();
+    assert_eq!(counted(hours), (5, 3));
+    let hours = s.store.usage(&of(&b), now - 2 * HOUR_MS, now + HOUR_MS).await.unwrap();
+    assert_eq!(counted(hours), (1, 1));
+    assert_eq!(
+        s.store.minute_usage(&of(&a), now - HOUR_MS).await.unwrap(),
+        (5, 3),
+        "per minute too"
+    );
+}

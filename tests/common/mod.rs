@@ -43,6 +43,7 @@ pub const SETTINGS: &[&str] = &[
     "TERN_SMTP_FROM",
     "TERN_PUBLIC_URL",
     "TERN_SIGNUP",
+    "TERN_ALERT_INTERVAL_SECONDS",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
 ];
 

@@ -51,7 +51,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     (
         "not_found",
         404,
-        "No such tenant, app, user, message, secret, token, group, room, event, broadcast, member or invitation visible to the caller.",
+        "No such tenant, app, user, message, secret, token, group, room, event, broadcast, member, invitation or alert rule visible to the caller.",
     ),
     ("method_not_allowed", 405, "The path exists but not with this method."),
     (

@@ -6,12 +6,13 @@
 //! - `caller`: who is calling (an API token, or the console's session cookie with its CSRF token).
 //! - `error`: `AdminError` in the server API's error shape, and the JSON body extractor.
 //! - `views`: the JSON answers and their OpenAPI schemas.
-//! - `tenants`, `users`, `records`, `webhooks`, `push`, `groups`, `broadcasts`, `team`,
-//!   `mail`, `overview`: the handlers, by area (one per console page or pair of pages).
+//! - `tenants`, `users`, `records`, `alerts`, `webhooks`, `push`, `groups`, `broadcasts`,
+//!   `team`, `mail`, `overview`: the handlers, by area (one per console page or pair of pages).
 //!
 //! `AdminDoc` is the OpenAPI part; the binary merges it into the served document (`tern-tenant-api`'s
 //! `openapi::document_json_with`), so neither door imports the other.
 
+mod alerts;
 mod broadcasts;
 mod caller;
 mod error;
@@ -70,6 +71,12 @@ pub fn router(state: ConsoleState) -> Router {
         .route(&app("/conversations/{conversation}/messages"), get(users::history))
         .route(&app("/messages/{msg}/recall"), post(users::recall))
         .route(&app("/usage"), get(records::usage))
+        .route(&app("/alert-rules"), get(alerts::rules).post(alerts::create_rule))
+        .route(
+            &app("/alert-rules/{rule}"),
+            get(alerts::rule).patch(alerts::update_rule).delete(alerts::delete_rule),
+        )
+        .route(&app("/alerts"), get(alerts::alerts))
         .route(&at("/audit"), get(records::platform_audit))
         .route(&at("/tokens"), get(records::tokens).post(records::create_token))
         .route(&at("/tokens/{token}/revoke"), post(records::revoke_token))
@@ -126,7 +133,8 @@ async fn no_store(req: Request, next: Next) -> Response {
         tenants::update_settings, tenants::rotate_secret, tenants::revoke_secret,
         tenants::rotate_webhook_secret,
         users::search, users::get, users::moderate, users::history, users::recall,
-        records::usage, records::platform_audit, records::tenant_audit,
+        records::usage, alerts::rules, alerts::create_rule, alerts::rule, alerts::update_rule,
+        alerts::delete_rule, alerts::alerts, records::platform_audit, records::tenant_audit,
         records::tokens, records::create_token, records::revoke_token,
         webhooks::get, webhooks::set, webhooks::attempts, webhooks::dead, webhooks::redeliver,
         webhooks::test,

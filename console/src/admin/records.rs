@@ -23,7 +23,8 @@ pub struct UsageQuery {
     hours: Option<i64>,
 }
 
-/// Per hour (UTC): messages stored, server API calls, the most SDK connections open at once
+/// Per hour (UTC): messages stored, server API calls and the errors among them, the most SDK
+/// connections open at once
 /// (the figures of the console's usage page and its CSV).
 #[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/apps/{app}/usage", operation_id = "admin_app_usage", tag = "operator API",
     params(("tenant" = String, Path, description = "The tenant's id"), ("app" = String, Path, description = "The app's id"), UsageQuery),
@@ -44,6 +45,7 @@ pub async fn usage(
         hours,
         total_messages: all.iter().map(|(_, c)| c.messages).sum(),
         total_api_calls: all.iter().map(|(_, c)| c.api_calls).sum(),
+        total_errors: all.iter().map(|(_, c)| c.errors).sum(),
         peak_connections: all.iter().map(|(_, c)| c.connections).max().unwrap_or(0),
         rows: all
             .into_iter()
@@ -51,6 +53,7 @@ pub async fn usage(
                 hour,
                 messages: c.messages,
                 api_calls: c.api_calls,
+                errors: c.errors,
                 peak_connections: c.connections,
             })
             .collect(),

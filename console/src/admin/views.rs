@@ -260,6 +260,8 @@ pub struct AdminUsageHour {
     pub hour: i64,
     pub messages: i64,
     pub api_calls: i64,
+    /// Of `api_calls`, those that answered an error (4xx or 5xx).
+    pub errors: i64,
     pub peak_connections: i64,
 }
 
@@ -270,6 +272,7 @@ pub struct AdminUsage {
     pub rows: Vec<AdminUsageHour>,
     pub total_messages: i64,
     pub total_api_calls: i64,
+    pub total_errors: i64,
     pub peak_connections: i64,
 }
 

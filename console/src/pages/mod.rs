@@ -2,6 +2,7 @@
 //! scope and role (`crate::auth`), calls one platform operation, writes the audit log for a
 //! change, and renders a template or redirects (POST, then redirect, then GET).
 
+pub mod alerts;
 pub mod apps;
 pub mod audit;
 pub mod broadcasts;
@@ -95,6 +96,9 @@ pub fn notice(done: Option<&str>) -> Option<String> {
         "webhook-saved" => "Webhook settings saved.",
         "redelivered" => "Event queued for redelivery.",
         "broadcast-started" => "Broadcast started: its progress shows below.",
+        "rule-created" => "Alert rule added: it is checked every minute.",
+        "rule-saved" => "Alert rule saved.",
+        "rule-deleted" => "Alert rule deleted.",
         "broadcast-cancelled" => "Broadcast cancelled: users it reached keep their notification.",
         "banned" => "User banned.",
         "unbanned" => "Ban lifted.",

@@ -1,4 +1,5 @@
-//! An app's usage per hour: a uPlot chart (drawn by `console.js` from the page's data, no
+//! An app's usage per hour (messages, API calls and the errors among them, peak
+//! connections): a uPlot chart (drawn by `console.js` from the page's data, no
 //! inline script), the busiest hours' table, and the same numbers as CSV. Read from the
 //! store (`usage_hourly`), which every node adds its counters to.
 
@@ -28,6 +29,7 @@ pub struct Row {
     pub hour: String,
     pub messages: i64,
     pub api_calls: i64,
+    pub errors: i64,
     pub connections: i64,
 }
 
@@ -43,6 +45,7 @@ struct UsagePage {
     rows: Vec<Row>,
     total_messages: i64,
     total_calls: i64,
+    total_errors: i64,
     peak: i64,
 }
 
@@ -96,6 +99,7 @@ pub async fn show(
         "series": [
             {"label": "Messages", "values": all.iter().map(|(_, c)| c.messages).collect::<Vec<_>>()},
             {"label": "API calls", "values": all.iter().map(|(_, c)| c.api_calls).collect::<Vec<_>>()},
+            {"label": "API errors", "values": all.iter().map(|(_, c)| c.errors).collect::<Vec<_>>()},
             {"label": "Peak connections", "values": all.iter().map(|(_, c)| c.connections).collect::<Vec<_>>()},
         ],
     })
@@ -108,6 +112,7 @@ pub async fn show(
             hour: when(*h),
             messages: c.messages,
             api_calls: c.api_calls,
+            errors: c.errors,
             connections: c.connections,
         })
         .collect();
@@ -129,12 +134,14 @@ pub async fn show(
         rows,
         total_messages: all.iter().map(|(_, c)| c.messages).sum(),
         total_calls: all.iter().map(|(_, c)| c.api_calls).sum(),
+        total_errors: all.iter().map(|(_, c)| c.errors).sum(),
         peak: all.iter().map(|(_, c)| c.connections).max().unwrap_or(0),
     };
     Ok(html(page))
 }
 
-/// The same hours as CSV: `hour_utc,messages,api_calls,peak_connections`, oldest first.
+/// The same hours as CSV: `hour_utc,messages,api_calls,peak_connections,errors`, oldest
+/// first (`errors` came last, so scripts reading the first four columns still work).
 pub async fn csv(
     State(st): State<ConsoleState>,
     auth: Auth,
@@ -143,11 +150,14 @@ pub async fn csv(
 ) -> Result<Response, PageError> {
     let (_, app) = app_scope(&st, &auth.viewer, &tenant, &app).await?;
     let hours = period(&q)?;
-    let mut out = String::from("hour_utc,messages,api_calls,peak_connections\n");
+    let mut out = String::from("hour_utc,messages,api_calls,peak_connections,errors\n");
     for (h, c) in hours_of(&st, &app, hours).await? {
         let t = when(h);
         let iso = t.trim_end_matches(" UTC").replacen(' ', "T", 1) + "Z";
-        out.push_str(&format!("{iso},{},{},{}\n", c.messages, c.api_calls, c.connections));
+        out.push_str(&format!(
+            "{iso},{},{},{},{}\n",
+            c.messages, c.api_calls, c.connections, c.errors
+        ));
     }
     Ok((
         [

@@ -3,7 +3,8 @@
 // once, rotate it, send a message through the signed REST API and find it in the messages
 // explorer, point the webhook at a local endpoint that fails and then recovers and send
 // test events (the delivery log shows both answers), send a test push from the push log page,
-// see the overview of the app and of the platform, start a broadcast and watch it finish,
+// see the overview of the app and of the platform, add an alert rule and see its alert
+// raised on the overview by failing API calls, start a broadcast and watch it finish,
 // look up a group and the rooms, recall a message; then the same pages at phone width. Every step asserts what a user would see,
 // the page must raise no error (a CSP violation is one), and a screenshot of each page is
 // saved in docs/console/.
@@ -311,6 +312,48 @@ try {
   await page.goto(`${appUrl}/usage`);
   await page.locator("h1", { hasText: "Usage of chat" }).waitFor();
 
+  // Alerts: a rule on the API error rate, then signed calls that fail (404): the evaluator
+  // (every second in this run) raises an alert, which the app's overview shows at the top.
+  await page.click("nav.tabs >> text=Alerts");
+  await page.locator("h1", { hasText: "Alerts of chat" }).waitFor();
+  check("no alert rules yet", (await page.textContent("#rules")).includes("No alert rules yet"));
+  await page.selectOption("#new-rule select[name=kind]", "error_rate");
+  await page.fill("#new-rule input[name=threshold]", "5");
+  await page.fill("#new-rule input[name=window_minutes]", "5");
+  await page.fill("#new-rule input[name=min_volume]", "5");
+  await settled(page);
+  await page.click("text=Add rule");
+  await page.locator(".notice", { hasText: "Alert rule added" }).waitFor();
+  check("the rule is listed with its condition", (await page.textContent("#rules")).includes("more than 5 % of API calls answer an error over 5 min"));
+  for (let i = 0; i < 20; i++) {
+    await signed(appKey, rotated, "GET", `/v1/users/ghost-${i}`).then(
+      () => check("a call for a user that does not exist fails", false),
+      () => {},
+    );
+  }
+  await page.click("nav.tabs >> text=Overview");
+  await page.locator("h1", { hasText: "Overview of chat" }).waitFor();
+  let raised = false;
+  for (let i = 0; i < 60 && !raised; i++) {
+    raised = (await page.locator("#open-alerts").count()) === 1;
+    if (!raised) {
+      await page.waitForTimeout(500);
+      await page.reload();
+    }
+  }
+  check("the overview shows the raised alert", raised);
+  if (raised) {
+    const open = await page.textContent("#open-alerts");
+    check("the alert says what was seen", open.includes("API error rate") && open.includes("API calls answered an error"), open);
+  }
+  const errorsShown = await page.textContent("#windows tbody tr:nth-child(1) .api-errors");
+  check("the overview counts the failed calls as errors", errorsShown.includes("20"), errorsShown);
+  await shot(page, "overview-alert");
+  await page.click("#open-alerts >> text=Alerts of chat");
+  await page.locator("h1", { hasText: "Alerts of chat" }).waitFor();
+  check("the alerts page lists the alert as open", (await page.textContent("#alerts")).includes("open"));
+  await shot(page, "alerts");
+
   // Broadcasts (after the usage check: their notifications are messages too): one to Alice
   // and a user that does not exist; the progress refreshes itself until the job is done.
   await page.click("nav.tabs >> text=Broadcasts");
@@ -363,7 +406,7 @@ try {
   await page.click("text=Audit log");
   await page.locator("h1", { hasText: "Audit log" }).waitFor();
   const log = await page.content();
-  for (const action of ["tenant.create", "app.create", "app.secret.rotate", "app.webhook", "app.webhook.test", "app.broadcast.start", "app.message.recall"]) {
+  for (const action of ["tenant.create", "app.create", "app.secret.rotate", "app.webhook", "app.webhook.test", "app.broadcast.start", "app.message.recall", "app.alert_rule.create"]) {
     check(`the audit log shows ${action}`, log.includes(action));
   }
   check("the audit log holds no secret", !log.includes(rotated) && !log.includes(secrets[0]));
@@ -392,6 +435,7 @@ try {
     [`${appUrl.replace(base, "")}/rooms`, null],
     [`${appUrl.replace(base, "")}/overview`, null],
     [`${appUrl.replace(base, "")}/usage`, "usage-phone"],
+    [`${appUrl.replace(base, "")}/alerts`, null],
   ]) {
     await small.goto(base + path);
     if (name) await shot(small, name);

@@ -8,6 +8,7 @@
 //! for those features what both server API doors (REST and gRPC) need around them: the
 //! pages read by cursor, the checks on a request's size made before its ids are parsed.
 
+pub mod alerts;
 pub mod api_tokens;
 pub mod broadcasts;
 pub mod console;

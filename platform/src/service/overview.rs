@@ -1,5 +1,5 @@
 //! The console's overview: an app's (or, for operators, the whole platform's) messages, API
-//! calls, peak connections and webhook success over the last hour, day and 30 days, from the
+//! calls and errors, peak connections and webhook success over the last hour, day and 30 days, from the
 //! usage counters in the store (`usage_hourly`) and the webhook delivery log; the last 24
 //! hours hour by hour for a chart; and the connections open on this node now.
 
@@ -21,6 +21,8 @@ pub struct Window {
     pub label: &'static str,
     pub messages: i64,
     pub api_calls: i64,
+    /// Of `api_calls`, those that answered an error (4xx or 5xx).
+    pub api_errors: i64,
     /// The most connections open at once in any hour of the window (for the platform: the
     /// apps' peaks added up).
     pub peak_connections: i64,
@@ -31,6 +33,11 @@ pub struct Window {
 }
 
 impl Window {
+    /// API calls that answered an error, in percent; `None` without calls.
+    pub fn error_percent(&self) -> Option<f64> {
+        (self.api_calls > 0).then(|| 100.0 * self.api_errors as f64 / self.api_calls as f64)
+    }
+
     /// Webhook attempts that were delivered, in percent; `None` without attempts.
     pub fn webhook_success_percent(&self) -> Option<f64> {
         (self.webhook_attempts > 0).then(|| 100.0 * self.webhook_delivered as f64 / self.webhook_attempts as f64)
@@ -66,8 +73,8 @@ pub async fn overview(p: &Pipeline, app: Option<&App>, now: UnixMillis) -> Store
     for (hours, label) in WINDOWS {
         let start = to - hours * HOUR_MS;
         let inside = stored.iter().filter(|(h, _)| *h >= start).map(|(_, c)| c);
-        let (messages, api_calls, peak_connections) = inside.fold((0, 0, 0), |(m, a, c), u| {
-            (m + u.messages, a + u.api_calls, c.max(u.connections))
+        let (messages, api_calls, api_errors, peak_connections) = inside.fold((0, 0, 0, 0), |(m, a, e, c), u| {
+            (m + u.messages, a + u.api_calls, e + u.errors, c.max(u.connections))
         });
         let since = start.max(now - WEBHOOK_LOG_DAYS * 24 * HOUR_MS);
         let (webhook_delivered, webhook_attempts) = p.store().webhook_attempt_counts(app.map(|a| &a.id), since).await?;
@@ -76,6 +83,7 @@ pub async fn overview(p: &Pipeline, app: Option<&App>, now: UnixMillis) -> Store
             label,
             messages,
             api_calls,
+            api_errors,
             peak_connections,
             webhook_delivered,
             webhook_attempts,

@@ -106,8 +106,13 @@ pub trait ConsoleStore: Send + Sync {
     ) -> StoreResult<(Invitation, ConsoleAccount)>;
     /// Removes the account from the tenant; `false` when it was no member.
     async fn remove_membership(&self, account: i64, tenant: &TenantId) -> StoreResult<bool>;
-    /// Adds a node's counts: messages and API calls are summed, connections keep the largest.
-    async fn add_usage(&self, hours: &[crate::usage::UsageHour]) -> StoreResult<()>;
+    /// Adds a node's counts, in one transaction: messages, API calls and errors are summed,
+    /// connections keep the largest; the per-minute calls and errors are summed too.
+    async fn add_usage(
+        &self,
+        hours: &[crate::usage::UsageHour],
+        minutes: &[crate::usage::UsageMinute],
+    ) -> StoreResult<()>;
     /// The app's hours from `from` (inclusive) to `to` (exclusive), oldest first; hours with
     /// nothing counted are absent.
     async fn usage(&self, app: &AppId, from: UnixMillis, to: UnixMillis) -> StoreResult<Vec<crate::usage::UsageHour>>;
@@ -751,13 +756,18 @@ macro_rules! console_sql {
                 Ok((invitation, account))
             }
 
-            async fn add_usage(&self, hours: &[crate::usage::UsageHour]) -> StoreResult<()> {
+            async fn add_usage(
+                &self,
+                hours: &[crate::usage::UsageHour],
+                minutes: &[crate::usage::UsageMinute],
+            ) -> StoreResult<()> {
                 let greatest = if $backend == Backend::Postgres { "GREATEST" } else { "MAX" };
                 let sql = format!(
-                    "INSERT INTO usage_hourly (app_id, hour, messages, api_calls, connections) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (app_id, hour) DO UPDATE SET \
+                    "INSERT INTO usage_hourly (app_id, hour, messages, api_calls, connections, errors) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (app_id, hour) DO UPDATE SET \
                      messages = usage_hourly.messages + excluded.messages, \
                      api_calls = usage_hourly.api_calls + excluded.api_calls, \
+                     errors = usage_hourly.errors + excluded.errors, \
                      connections = {greatest}(usage_hourly.connections, excluded.connections)"
                 );
                 let mut tx = self.writer().begin().await.map_err(map_err)?;
@@ -768,9 +778,25 @@ macro_rules! console_sql {
                         .bind(h.counts.messages)
                         .bind(h.counts.api_calls)
                         .bind(h.counts.connections)
+                        .bind(h.counts.errors)
                         .execute(&mut *tx)
                         .await
                         .map_err(map_err)?;
+                }
+                for m in minutes {
+                    sqlx::query::<$db>(
+                        "INSERT INTO usage_minutely (app_id, minute, api_calls, errors) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (app_id, minute) DO UPDATE SET \
+                         api_calls = usage_minutely.api_calls + excluded.api_calls, \
+                         errors = usage_minutely.errors + excluded.errors",
+                    )
+                    .bind(m.app_id.as_str())
+                    .bind(m.minute)
+                    .bind(m.api_calls)
+                    .bind(m.errors)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
                 }
                 tx.commit().await.map_err(map_err)
             }
@@ -782,7 +808,7 @@ macro_rules! console_sql {
                 to: UnixMillis,
             ) -> StoreResult<Vec<crate::usage::UsageHour>> {
                 let rows = sqlx::query::<$db>(
-                    "SELECT hour, messages, api_calls, connections FROM usage_hourly \
+                    "SELECT hour, messages, api_calls, connections, errors FROM usage_hourly \
                      WHERE app_id = $1 AND hour >= $2 AND hour < $3 ORDER BY hour",
                 )
                 .bind(app.as_str())
@@ -800,6 +826,7 @@ macro_rules! console_sql {
                                 messages: col(r, "messages")?,
                                 api_calls: col(r, "api_calls")?,
                                 connections: col(r, "connections")?,
+                                errors: col(r, "errors")?,
                             },
                         })
                     })
@@ -814,6 +841,7 @@ macro_rules! console_sql {
                 let rows = sqlx::query::<$db>(
                     "SELECT hour, CAST(SUM(messages) AS BIGINT) AS messages, \
                      CAST(SUM(api_calls) AS BIGINT) AS api_calls, \
+                     CAST(SUM(errors) AS BIGINT) AS errors, \
                      CAST(SUM(connections) AS BIGINT) AS connections FROM usage_hourly \
                      WHERE hour >= $1 AND hour < $2 GROUP BY hour ORDER BY hour",
                 )
@@ -830,6 +858,7 @@ macro_rules! console_sql {
                                 messages: col(r, "messages")?,
                                 api_calls: col(r, "api_calls")?,
                                 connections: col(r, "connections")?,
+                                errors: col(r, "errors")?,
                             },
                         ))
                     })

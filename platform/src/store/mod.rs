@@ -1,12 +1,13 @@
 //! The Store port: everything Tern keeps durably, one narrow trait per area (tenancy, users,
 //! messages, lifecycle, annotations, groups, join requests, friends, rooms, broadcasts,
-//! webhooks, console, the operator API's tokens, push, files), gathered by `Store`. Each area's module holds its trait, its types and its SQL;
+//! webhooks, console, the operator API's tokens, push, files, alerts), gathered by `Store`. Each area's module holds its trait, its types and its SQL;
 //! the SQL is written once for both adapters, `sqlite` (the embedded default) and `postgres`
 //! (at scale), and `tests/store_conformance` runs the same suite against both.
 //!
 //! Every method that touches tenant data takes the `AppId` and scopes its query by it: one
 //! app can never read or change another app's rows, whatever ids it passes.
 
+mod alerts;
 mod annotations;
 mod broadcasts;
 mod console;
@@ -28,6 +29,7 @@ pub mod testing;
 mod users;
 mod webhooks;
 
+pub use alerts::AlertStore;
 pub use annotations::{AnnotationStore, ExtensionsOutcome, ReactionOutcome};
 pub use broadcasts::BroadcastStore;
 pub use console::ConsoleStore;
@@ -91,6 +93,7 @@ pub trait Store:
     + OperatorApiStore
     + PushStore
     + FileRecordStore
+    + AlertStore
     + 'static
 {
 }
@@ -112,6 +115,7 @@ impl<T> Store for T where
         + OperatorApiStore
         + PushStore
         + FileRecordStore
+        + AlertStore
         + ?Sized
         + 'static
 {
@@ -121,9 +125,9 @@ impl<T> Store for T where
 /// `S: Store` (on `dyn Store` they resolve without it).
 pub mod prelude {
     pub use super::{
-        AnnotationStore, BroadcastStore, ConsoleStore, FileRecordStore, FriendStore, GroupStore, JoinRequestStore,
-        LifecycleStore, MaintenanceStore, MessageStore, OperatorApiStore, PushStore, RoomStore, Store, TenancyStore,
-        UserStore, WebhookStore,
+        AlertStore, AnnotationStore, BroadcastStore, ConsoleStore, FileRecordStore, FriendStore, GroupStore,
+        JoinRequestStore, LifecycleStore, MaintenanceStore, MessageStore, OperatorApiStore, PushStore, RoomStore,
+        Store, TenancyStore, UserStore, WebhookStore,
     };
 }
 

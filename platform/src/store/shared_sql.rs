@@ -233,6 +233,7 @@ macro_rules! sql_store {
         $crate::store::operator_api::operator_api_sql!($store, $db, $backend);
         $crate::store::push::push_sql!($store, $db, $backend);
         $crate::store::files::files_sql!($store, $db, $backend);
+        $crate::store::alerts::alerts_sql!($store, $db, $backend);
     };
 }
 pub(crate) use sql_store;

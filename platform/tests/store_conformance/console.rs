@@ -418,38 +418,45 @@ async fn usage_hours_add_up_and_keep_the_peak(store: Arc<dyn Store>) {
             messages: m,
             api_calls: c,
             connections: p,
+            errors: c / 2,
         },
     };
     store
-        .add_usage(&[
-            hour(&app, h, 2, 5, 3),
-            hour(&app, h + HOUR_MS, 1, 0, 1),
-            hour(&other, h, 9, 9, 9),
-        ])
+        .add_usage(
+            &[
+                hour(&app, h, 2, 5, 3),
+                hour(&app, h + HOUR_MS, 1, 0, 1),
+                hour(&other, h, 9, 9, 9),
+            ],
+            &[],
+        )
         .await
         .unwrap();
     // Another node's counts for the same hour: summed, the peak is the larger.
-    store.add_usage(&[hour(&app, h, 1, 1, 2)]).await.unwrap();
+    store.add_usage(&[hour(&app, h, 1, 1, 2)], &[]).await.unwrap();
     let got = store.usage(&app.id, h, h + 2 * HOUR_MS).await.unwrap();
-    assert_eq!(got, vec![hour(&app, h, 3, 6, 3), hour(&app, h + HOUR_MS, 1, 0, 1)]);
+    let mut first = hour(&app, h, 3, 6, 3);
+    first.counts.errors = 2; // 5 / 2 + 1 / 2, as each node counted them
+    assert_eq!(got, vec![first, hour(&app, h + HOUR_MS, 1, 0, 1)]);
     assert_eq!(
         store.usage(&app.id, h + HOUR_MS, h + 2 * HOUR_MS).await.unwrap().len(),
         1
     );
     assert!(store.usage(&app.id, 0, h).await.unwrap().is_empty());
     // The platform: every app's hours added up (the peaks too), hour by hour.
-    let sum = |m, c, p| UsageCounts {
+    let sum = |m, c, p, e| UsageCounts {
         messages: m,
         api_calls: c,
         connections: p,
+        errors: e,
     };
     assert_eq!(
         store.platform_usage(h, h + 2 * HOUR_MS).await.unwrap(),
-        vec![(h, sum(12, 15, 12)), (h + HOUR_MS, sum(1, 0, 1))]
+        vec![(h, sum(12, 15, 12, 6)), (h + HOUR_MS, sum(1, 0, 1, 0))]
     );
     assert_eq!(
         store.platform_usage(h + HOUR_MS, h + 2 * HOUR_MS).await.unwrap(),
-        vec![(h + HOUR_MS, sum(1, 0, 1))]
+        vec![(h + HOUR_MS, sum(1, 0, 1, 0))]
     );
     assert!(store.platform_usage(0, h).await.unwrap().is_empty());
 }

@@ -29,6 +29,7 @@ macro_rules! conformance {
     };
 }
 
+mod alerts;
 mod broadcasts;
 mod console;
 mod files;

@@ -3,7 +3,8 @@
 //! It buffers the unary request, hashes the protobuf bytes of the message (after the 5-byte
 //! gRPC prefix), verifies the headers (as lowercase metadata) with method `POST`, the gRPC
 //! method path and an empty query, applies the app's rate limit, and hands the verified
-//! `App` to the service in the request's extensions. Reflection, health and the SDK's
+//! `App` to the service in the request's extensions; counts the call, and an error answer (a
+//! `grpc-status` other than 0) as an error of the app. Reflection, health and the SDK's
 //! gRPC door (`super::OPEN_PREFIXES`) pass untouched.
 
 use std::borrow::Cow;
@@ -153,16 +154,29 @@ where
                 let write = !is_read(&path);
                 tern_platform::rate_limits::check_api_rate(st.pipeline.rate_limits().as_ref(), &app, write)
                     .await
-                    .map_err(|e| ApiError::rate_limited(e.retry_after_secs()))?;
+                    .map_err(|e| {
+                        st.pipeline.usage().api_error(&app.id);
+                        ApiError::rate_limited(e.retry_after_secs())
+                    })?;
                 Ok::<_, ApiError>(app)
             }
             .await;
             match verified {
                 Ok(app) => {
+                    let app_id = app.id.clone();
                     parts.extensions.insert(app);
-                    inner
+                    let answered = inner
                         .call(http::Request::from_parts(parts, Body::new(Full::new(bytes))))
-                        .await
+                        .await;
+                    // A unary error answers trailers-only: its status is in the headers. An
+                    // error a stream ends with after its first message is not seen here.
+                    if let Ok(res) = &answered {
+                        let status = res.headers().get("grpc-status").and_then(|v| v.to_str().ok());
+                        if status.is_some_and(|s| s != "0") || !res.status().is_success() {
+                            st.pipeline.usage().api_error(&app_id);
+                        }
+                    }
+                    answered
                 }
                 Err(e) => Ok(to_status(e).into_http()),
             }
