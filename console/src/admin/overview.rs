@@ -1,5 +1,5 @@
 //! `/admin/v1/overview` and `…/apps/{app}/overview`: the overview page's figures as JSON —
-//! messages, API calls, peak connections and webhook success over the last hour, 24 hours
+//! messages, API calls and errors, peak connections and webhook success over the last hour, 24 hours
 //! and 30 days, the last 24 hours hour by hour, and the connections open on the answering
 //! node — for one app, or for the whole platform (operators). From
 //! `tern_platform::service::overview`, as the page.
@@ -24,6 +24,8 @@ pub struct AdminWindow {
     pub hours: i64,
     pub messages: i64,
     pub api_calls: i64,
+    /// Of `api_calls`, those that answered an error (4xx or 5xx).
+    pub api_errors: i64,
     /// The most SDK connections open at once in any hour (the platform: the apps' peaks added up).
     pub peak_connections: i64,
     /// After-event attempts delivered, and all attempts (test events left out; the log keeps 7 days).
@@ -40,6 +42,7 @@ impl From<&Window> for AdminWindow {
             hours: w.hours,
             messages: w.messages,
             api_calls: w.api_calls,
+            api_errors: w.api_errors,
             peak_connections: w.peak_connections,
             webhook_delivered: w.webhook_delivered,
             webhook_attempts: w.webhook_attempts,
@@ -69,6 +72,7 @@ impl From<Overview> for AdminOverview {
                     hour,
                     messages: c.messages,
                     api_calls: c.api_calls,
+                    errors: c.errors,
                     peak_connections: c.connections,
                 })
                 .collect(),

@@ -570,7 +570,10 @@ async fn a_failing_batch_writes_nothing(store: Arc<dyn Store>) {
     first.events = vec![event(a, 10)];
     let taken = first.events[0].id.clone();
     commit_one(&*store, first).await;
-    let entry_before = store.conversation(a, &uid("bob"), &direct("alice", "bob")).await.unwrap();
+    let entry_before = store
+        .conversation(a, &uid("bob"), &direct("alice", "bob"))
+        .await
+        .unwrap();
 
     // The second message of the batch reuses a stored event's id: the insert fails.
     let mut clash = dm(a, "carol", "bob", "clash", 20);
@@ -587,10 +590,21 @@ async fn a_failing_batch_writes_nothing(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(history.len(), 1, "nothing of the failed batch is stored");
-    assert!(store.message_by_client_msg_id(a, "alice", &cmid("lost")).await.unwrap().is_none());
-    assert!(store.conversation(a, &uid("carol"), &direct("carol", "bob")).await.unwrap().is_none());
+    assert!(store
+        .message_by_client_msg_id(a, "alice", &cmid("lost"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .conversation(a, &uid("carol"), &direct("carol", "bob"))
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(
-        store.conversation(a, &uid("bob"), &direct("alice", "bob")).await.unwrap(),
+        store
+            .conversation(a, &uid("bob"), &direct("alice", "bob"))
+            .await
+            .unwrap(),
         entry_before
     );
     assert_eq!(store.due_events(i64::MAX, 10).await.unwrap().len(), 1);
