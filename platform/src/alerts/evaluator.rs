@@ -125,7 +125,8 @@ pub async fn turn(
                 }
             }
             (false, Some(alert)) => {
-                if store.resolve_alert(&alert.app_id, &alert.id, now).await? {
+                let resolved = store.resolve_alert(&alert.app_id, &alert.id, now).await?;
+                if resolved {
                     done.resolved += 1;
                 }
             }
