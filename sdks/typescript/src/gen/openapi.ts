@@ -18,6 +18,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/mail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The mail outbox (operators): every mail sent or tried, newest first. */
+        get: operations["admin_mail_outbox"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every app together (operators). */
+        get: operations["admin_platform_overview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/tenants": {
         parameters: {
             query?: never;
@@ -122,6 +156,99 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/tenants/{tenant}/apps/{app}/alert-rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["admin_alert_rules"];
+        put?: never;
+        /** Creates a rule (developer and up); bad thresholds answer `invalid_argument`. */
+        post: operations["admin_create_alert_rule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/apps/{app}/alert-rules/{rule}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["admin_alert_rule"];
+        put?: never;
+        post?: never;
+        /** Deletes a rule (developer and up); its open alert is resolved. */
+        delete: operations["admin_delete_alert_rule"];
+        options?: never;
+        head?: never;
+        /** Changes the fields given (developer and up); the rest stay. */
+        patch: operations["admin_update_alert_rule"];
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/apps/{app}/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The app's raised alerts, newest first: open and resolved, or only the open ones. */
+        get: operations["admin_alerts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/apps/{app}/broadcasts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The app's broadcasts, newest first, each with its progress. */
+        get: operations["admin_list_broadcasts"];
+        put?: never;
+        /**
+         * Starts a broadcast of a text message (developer and up): 201 with the new job, or 200
+         *     with the job an earlier start with the same `idempotency_key` made.
+         */
+        post: operations["admin_start_broadcast"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/apps/{app}/broadcasts/{broadcast}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stops a running broadcast (developer and up); users it reached keep their notification.
+         *     A finished job is answered as it is.
+         */
+        post: operations["admin_cancel_broadcast"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/tenants/{tenant}/apps/{app}/conversations/{conversation}/messages": {
         parameters: {
             query?: never;
@@ -134,6 +261,40 @@ export interface paths {
          *     reactions counted), paged by seq: `direct d:a:b`, group `g:id`, room `r:id`.
          */
         get: operations["admin_list_messages"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/apps/{app}/groups/{group}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One group of the app by id (another app's group is 404). */
+        get: operations["admin_get_group"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/apps/{app}/groups/{group}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A group's members and their roles, by user id. */
+        get: operations["admin_group_members"];
         put?: never;
         post?: never;
         delete?: never;
@@ -156,6 +317,77 @@ export interface paths {
          *     everyone and devices are told.
          */
         post: operations["admin_recall_message"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/apps/{app}/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One app's overview. */
+        get: operations["admin_app_overview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/apps/{app}/push/log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The push delivery log, newest first: every attempt to push to a device. */
+        get: operations["admin_push_log"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/apps/{app}/push/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends a test notification to one device of a user now (developer and up) and answers
+         *     what the provider said; it is also the newest line of the log.
+         */
+        post: operations["admin_test_push"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/apps/{app}/rooms": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The app's rooms by id, each with how many users are in it now. */
+        get: operations["admin_list_rooms"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -227,7 +459,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Per hour (UTC): messages stored, server API calls, the most SDK connections open at once
+         * Per hour (UTC): messages stored, server API calls and the errors among them, the most SDK
+         *     connections open at once
          *     (the figures of the console's usage page and its CSV).
          */
         get: operations["admin_app_usage"];
@@ -271,6 +504,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/tenants/{tenant}/apps/{app}/users/{user}/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user's registered push devices. */
+        get: operations["admin_user_devices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/tenants/{tenant}/apps/{app}/users/{user}/{action}": {
         parameters: {
             query?: never;
@@ -288,6 +538,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/tenants/{tenant}/apps/{app}/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The app's webhook configuration and this node's before-send breaker. */
+        get: operations["admin_get_webhook"];
+        /**
+         * Replaces the webhook configuration (developer and up), checked as the console's page and
+         *     `PUT /v1/webhook` check it: known events, the hook's ranges, and a URL that resolves to
+         *     a public address unless the server allows private ones (`TERN_WEBHOOK_ALLOW_PRIVATE`).
+         */
+        put: operations["admin_set_webhook"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/tenants/{tenant}/apps/{app}/webhook-secret/rotate": {
         parameters: {
             query?: never;
@@ -299,6 +571,80 @@ export interface paths {
         put?: never;
         /** A new webhook secret (admin and up), in this answer only. */
         post: operations["admin_rotate_webhook_secret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/apps/{app}/webhook/attempts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The delivery log: every attempt to POST an after-event or a test event, newest first
+         *     (kept 7 days).
+         */
+        get: operations["admin_webhook_attempts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/apps/{app}/webhook/dead-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The after-events given up after 24 hours of failures, by id. */
+        get: operations["admin_dead_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/apps/{app}/webhook/dead-events/{event}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Puts a dead event back in the queue, due now (developer and up). */
+        post: operations["admin_redeliver_event"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/apps/{app}/webhook/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends one signed `webhook.test` event to the endpoint now (developer and up) and answers
+         *     with its line of the delivery log, or why nothing was sent.
+         */
+        post: operations["admin_test_webhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -339,6 +685,101 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/tenants/{tenant}/invitations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's open invitations (not accepted, revoked or expired). */
+        get: operations["admin_list_invitations"];
+        put?: never;
+        /**
+         * Invites an email with a role (admin and up; at most the caller's role): the platform
+         *     mails a link that works once, for 7 days. 409 when the email is a member already.
+         */
+        post: operations["admin_invite"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/invitations/{invitation}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ends an open invitation's link now (admin and up; not one of a role above the caller's). */
+        post: operations["admin_revoke_invitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's members and their roles. */
+        get: operations["admin_list_members"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/members/{account}/remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Removes a member from the tenant (admin and up; their account stays). Answers the
+         *     membership as it was.
+         */
+        post: operations["admin_remove_member"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/members/{account}/role": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Changes a member's role (admin and up; never to or from a role above the caller's; the
+         *     last owner stays an owner). Answers the membership as it is now.
+         */
+        post: operations["admin_change_member_role"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/tenants/{tenant}/suspend": {
         parameters: {
             query?: never;
@@ -363,7 +804,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's own tokens, newest first (revoked ones with `revoked_at`). */
+        /**
+         * The caller's own tokens, newest first (revoked ones with `revoked_at`), each with its
+         *     end (`expires_at`) and last use (`last_used_at`, recorded at most once a minute).
+         */
         get: operations["admin_list_tokens"];
         put?: never;
         /**
@@ -1682,6 +2126,58 @@ export interface components {
             /** @description Those who were not members before. */
             added: string[];
         };
+        AdminAlert: {
+            /** @description `al_…` */
+            id: string;
+            kind: string;
+            /** Format: int64 */
+            raised_at: number;
+            /**
+             * Format: int64
+             * @description Absent while the alert is open.
+             */
+            resolved_at?: number | null;
+            rule_id: string;
+            /** @description What was seen when it was raised. */
+            summary: string;
+            /** Format: int64 */
+            threshold: number;
+        };
+        AdminAlertPage: {
+            alerts: components["schemas"]["AdminAlert"][];
+            /** @description The `before` of the next page, when there may be one. */
+            next_before?: string | null;
+        };
+        AdminAlertRule: {
+            /** Format: int64 */
+            created_at: number;
+            /** @description The condition in words. */
+            description: string;
+            /** @description `ar_…` */
+            id: string;
+            /** @description `error_rate`, `webhook_failures`, `dead_events` or `connection_drop`. */
+            kind: string;
+            /**
+             * Format: int64
+             * @description error_rate: fewest calls to judge; connection_drop: fewest connections in the earlier hour; else 0.
+             */
+            min_volume: number;
+            /**
+             * Format: int64
+             * @description Percent (error_rate, connection_drop) or a count: the rule holds above it.
+             */
+            threshold: number;
+            /** Format: int64 */
+            updated_at: number;
+            /**
+             * Format: int64
+             * @description error_rate and webhook_failures: minutes looked back; 0 for the others.
+             */
+            window_minutes: number;
+        };
+        AdminAlertRuleList: {
+            rules: components["schemas"]["AdminAlertRule"][];
+        };
         AdminApp: {
             app_key: string;
             /** Format: int64 */
@@ -1722,6 +2218,83 @@ export interface components {
             /** Format: int64 */
             next_before?: number | null;
         };
+        /** @description The before-send hook's settings. */
+        AdminBeforeSend: {
+            enabled: boolean;
+            /** @description `fail_open` or `fail_closed`. */
+            policy: string;
+            /** @description `sdk`, `server_api`; empty: both. */
+            sources?: string[];
+            /** Format: int64 */
+            timeout_ms: number;
+            /** @description Message types the hook sees; empty: all. */
+            types?: string[];
+        };
+        /** @description A change to the before-send hook: what is absent stays as it is. */
+        AdminBeforeSendChange: {
+            enabled?: boolean | null;
+            policy?: string | null;
+            sources?: string[] | null;
+            /** Format: int64 */
+            timeout_ms?: number | null;
+            types?: string[] | null;
+        };
+        /** @description This node's circuit breaker of the before-send hook (each node keeps its own). */
+        AdminBreaker: {
+            /** Format: int32 */
+            consecutive_failures: number;
+            /**
+             * Format: int64
+             * @description The length of the current pause, or of the next one.
+             */
+            cooldown_ms: number;
+            /** @description Open: the hook is not called and its failure policy applies until `paused_until`. */
+            open: boolean;
+            /** Format: int64 */
+            paused_until?: number | null;
+            /**
+             * Format: int32
+             * @description Failures in a row that open it.
+             */
+            threshold: number;
+        };
+        AdminBroadcast: {
+            content: Record<string, unknown>;
+            /** Format: int64 */
+            created_at: number;
+            error?: string | null;
+            /**
+             * Format: int64
+             * @description Users who could not be reached (not a user of the app).
+             */
+            failed: number;
+            /** Format: int64 */
+            finished_at?: number | null;
+            id: string;
+            /** Format: int64 */
+            sent: number;
+            /** @description `running`, `done`, `cancelled` or `failed`. */
+            state: string;
+            /**
+             * Format: int64
+             * @description Of how many: the list's length; absent for every user (known at the end).
+             */
+            total?: number | null;
+            type: string;
+            /** @description Absent: every user of the app; else the list's user ids. */
+            users?: string[] | null;
+            /**
+             * Format: int64
+             * @description Users handled so far (`sent + failed`).
+             */
+            users_seen: number;
+        };
+        AdminBroadcasts: {
+            /** @description Newest first. */
+            broadcasts: components["schemas"]["AdminBroadcast"][];
+            /** @description Pass as `before` for the older page; absent on the last one. */
+            next_before?: string | null;
+        };
         AdminConversation: {
             id: string;
             /** Format: int64 */
@@ -1740,6 +2313,24 @@ export interface components {
             info: components["schemas"]["AdminToken"];
             token: string;
         };
+        /** @description An after-event given up after 24 hours of failures. */
+        AdminDeadEvent: {
+            /** Format: int32 */
+            attempts: number;
+            /** @description The event's JSON body, as it would be posted. */
+            body: string;
+            /** Format: int64 */
+            created_at: number;
+            event_type: string;
+            id: string;
+            last_error?: string | null;
+        };
+        AdminDeadEvents: {
+            /** @description By id. */
+            events: components["schemas"]["AdminDeadEvent"][];
+            /** @description Pass as `after` for the next page; absent on the last one. */
+            next_after?: string | null;
+        };
         AdminDecision: {
             /** @description Told to the tenant's owners in the mail (decline). */
             reason?: string;
@@ -1747,6 +2338,114 @@ export interface components {
         /** @description What a change answers when it has nothing else to say. */
         AdminDone: {
             done: boolean;
+        };
+        AdminGroup: {
+            announcement: string;
+            avatar_url?: string | null;
+            /** Format: int64 */
+            created_at: number;
+            id: string;
+            /** @description `free`, `approval` or `invite_only`. */
+            join_policy: string;
+            /** Format: int64 */
+            member_count: number;
+            metadata: Record<string, unknown>;
+            /** @description Only the owner and admins may send. */
+            mute_all: boolean;
+            name: string;
+            owner: string;
+            /** Format: int64 */
+            updated_at: number;
+        };
+        AdminGroupMember: {
+            /** Format: int64 */
+            joined_at: number;
+            /**
+             * Format: int64
+             * @description Until when they may not send here; absent unless muted now.
+             */
+            muted_until?: number | null;
+            /** @description `owner`, `admin` or `member`. */
+            role: string;
+            user_id: string;
+        };
+        AdminGroupMembers: {
+            /** @description By user id. */
+            members: components["schemas"]["AdminGroupMember"][];
+            /** @description Pass as `after` for the next page; absent on the last one. */
+            next_after?: string | null;
+        };
+        /** @description An open invitation (never its link's token). */
+        AdminInvitation: {
+            /** Format: int64 */
+            created_at: number;
+            email: string;
+            /**
+             * Format: int64
+             * @description Its link works until then.
+             */
+            expires_at: number;
+            /** @description Names the invitation in `…/invitations/{id}/revoke` (the SHA-256 of its link's token). */
+            id: string;
+            /** @description Who sent it (an email, or `cli`). */
+            invited_by: string;
+            role: string;
+        };
+        AdminInvitations: {
+            invitations: components["schemas"]["AdminInvitation"][];
+        };
+        AdminInvite: {
+            email: string;
+            /** @description `owner`, `admin`, `developer` or `viewer`, at most the caller's. */
+            role: string;
+        };
+        AdminMail: {
+            /** Format: int64 */
+            at: number;
+            /** @description The server's error when it failed. */
+            error?: string;
+            /** Format: int64 */
+            id: number;
+            /**
+             * @description `signup.verify`, `signup.verified`, `signup.existing`, `tenant.approved`,
+             *     `tenant.declined` or `invitation`.
+             */
+            kind: string;
+            /** @description `sent` or `failed`. */
+            status: string;
+            subject: string;
+            to: string;
+            /** @description `smtp` or `file`. */
+            transport: string;
+        };
+        AdminMailOutbox: {
+            /** @description Where mail goes: `SMTP via host:port`, or the folder it is written to. */
+            delivery: string;
+            /** @description Newest first. */
+            mails: components["schemas"]["AdminMail"][];
+            /**
+             * Format: int64
+             * @description Pass as `before` for the older page; absent on the last one.
+             */
+            next_before?: number | null;
+        };
+        AdminMember: {
+            /**
+             * Format: int64
+             * @description The account's id: names the member in the routes that change it.
+             */
+            account_id: number;
+            /**
+             * Format: int64
+             * @description Member since.
+             */
+            created_at: number;
+            email: string;
+            /** @description `owner`, `admin`, `developer` or `viewer`. */
+            role: string;
+        };
+        AdminMembers: {
+            members: components["schemas"]["AdminMember"][];
         };
         AdminMessage: {
             /** @description `null` once recalled. */
@@ -1786,20 +2485,137 @@ export interface components {
         AdminNewApp: {
             name: string;
         };
+        AdminNewBroadcast: {
+            /**
+             * @description Makes the start idempotent: a start with a key used before answers that job (200)
+             *     instead of starting another.
+             */
+            idempotency_key: string;
+            /** @description The text sent to each user, checked like any message (size, the app's word lists). */
+            text: string;
+            /** @description 1 to 10,000 user ids; absent: every user of the app. */
+            users?: string[] | null;
+        };
         AdminNewTenant: {
             name: string;
         };
         AdminNewToken: {
+            /**
+             * Format: int32
+             * @description Days until it stops working, 1 to 365; absent: no end (until revoked).
+             */
+            expires_in_days?: number | null;
             name: string;
             /** @description Its role there, at most the caller's (default: the caller's). */
             role?: string | null;
             /** @description The tenant it acts in; absent: a platform token (operators only). */
             tenant_id?: string | null;
         };
+        AdminOverview: {
+            /** @description The last 24 hours, oldest first, zeros included. */
+            hourly: components["schemas"]["AdminUsageHour"][];
+            /**
+             * Format: int64
+             * @description SDK connections open on the node that answered, now.
+             */
+            live_connections_here: number;
+            /** @description The last hour, 24 hours and 30 days. */
+            windows: components["schemas"]["AdminWindow"][];
+        };
+        /** @description One attempt to push to a device. */
+        AdminPushAttempt: {
+            /** Format: int64 */
+            at: number;
+            /** Format: int32 */
+            attempt: number;
+            device_id: string;
+            /**
+             * Format: int32
+             * @description The provider's HTTP status; 0 when it was not reached.
+             */
+            http_status: number;
+            id: string;
+            /** Format: int64 */
+            latency_ms: number;
+            /** @description Absent for a test push. */
+            msg_id?: string | null;
+            /** @description `sent`, `retrying`, `failed` or `token_removed`. */
+            outcome: string;
+            /** @description `apns` or `fcm`. */
+            provider: string;
+            /** @description The provider's id for the notification. */
+            provider_id?: string | null;
+            /** @description The provider's reason (`BadDeviceToken`, `UNREGISTERED`, …) or the local error. */
+            reason?: string | null;
+            user_id: string;
+        };
+        AdminPushDevice: {
+            /** Format: int64 */
+            created_at: number;
+            /** @description `production` or `sandbox`. */
+            environment: string;
+            id: string;
+            locale?: string | null;
+            provider: string;
+            token: string;
+            topic: string;
+            /** Format: int64 */
+            updated_at: number;
+        };
+        AdminPushDevices: {
+            devices: components["schemas"]["AdminPushDevice"][];
+        };
+        AdminPushLog: {
+            /** @description Newest first. */
+            attempts: components["schemas"]["AdminPushAttempt"][];
+            /** @description Pass as `before` for the older page; absent on the last one. */
+            next_before?: string | null;
+        };
+        /** @description What a test push came to: the provider's answer (its log line), or why nothing was sent. */
+        AdminPushTest: {
+            attempt?: null | components["schemas"]["AdminPushAttempt"];
+            /** @description The provider was asked (whatever it answered). */
+            sent: boolean;
+            /** @description Why nothing was sent (e.g. the app has no credentials for the device's provider). */
+            why?: string | null;
+        };
+        AdminPushTestRequest: {
+            /** @description One of the user's devices (`dev_…`). */
+            device: string;
+            user: string;
+        };
         AdminReaction: {
             /** Format: int64 */
             count: number;
             reaction: string;
+        };
+        AdminRoleChange: {
+            /** @description The new role, at most the caller's. */
+            role: string;
+        };
+        AdminRoom: {
+            /** Format: int64 */
+            created_at: number;
+            /** @description How it was created: `server_api`, or `join` (a user's first join). */
+            created_by: string;
+            id: string;
+            /**
+             * Format: int64
+             * @description Seq of its newest message (0: none yet).
+             */
+            last_seq: number;
+            metadata: Record<string, unknown>;
+            name: string;
+            /**
+             * Format: int64
+             * @description Users in it now, on every node (the gateway's live count).
+             */
+            online: number;
+        };
+        AdminRooms: {
+            next_after?: string | null;
+            /** @description By id. */
+            rooms: components["schemas"]["AdminRoom"][];
         };
         /** @description A new AppSecret, shown this once. */
         AdminRotatedSecret: {
@@ -1819,6 +2635,19 @@ export interface components {
              */
             previous_expire_at: number;
             webhook_secret: string;
+        };
+        /**
+         * @description A rule's settings. On create `kind` and `threshold` are needed; on change each field
+         *     given replaces the rule's.
+         */
+        AdminRuleBody: {
+            kind?: string | null;
+            /** Format: int64 */
+            min_volume?: number | null;
+            /** Format: int64 */
+            threshold?: number | null;
+            /** Format: int64 */
+            window_minutes?: number | null;
         };
         /** @description An AppSecret as listed: never its value. */
         AdminSecret: {
@@ -1847,7 +2676,17 @@ export interface components {
         AdminToken: {
             /** Format: int64 */
             created_at: number;
+            /**
+             * Format: int64
+             * @description When it stops working; absent: no end.
+             */
+            expires_at?: number | null;
             id: string;
+            /**
+             * Format: int64
+             * @description When it last authenticated a call (recorded at most once a minute); absent: never used.
+             */
+            last_used_at?: number | null;
             name: string;
             /** @description The owner's email. */
             owner: string;
@@ -1870,11 +2709,18 @@ export interface components {
             /** Format: int64 */
             total_api_calls: number;
             /** Format: int64 */
+            total_errors: number;
+            /** Format: int64 */
             total_messages: number;
         };
         AdminUsageHour: {
             /** Format: int64 */
             api_calls: number;
+            /**
+             * Format: int64
+             * @description Of `api_calls`, those that answered an error (4xx or 5xx).
+             */
+            errors: number;
             /**
              * Format: int64
              * @description The hour's start, Unix milliseconds (UTC).
@@ -1912,6 +2758,93 @@ export interface components {
         AdminUserList: {
             next_after?: string | null;
             users: components["schemas"]["AdminUser"][];
+        };
+        AdminWebhook: {
+            before_send: components["schemas"]["AdminBeforeSend"];
+            breaker: components["schemas"]["AdminBreaker"];
+            /** @description After-events delivered; empty: all. */
+            events: string[];
+            /** @description The endpoint (its password, if any, hidden); absent: webhooks are off. */
+            url?: string | null;
+        };
+        /** @description One line of the delivery log. */
+        AdminWebhookAttempt: {
+            /** Format: int64 */
+            at: number;
+            /** Format: int32 */
+            attempt: number;
+            error?: string | null;
+            event_id: string;
+            event_type: string;
+            /**
+             * Format: int32
+             * @description The endpoint's HTTP status; 0 when it was not reached.
+             */
+            http_status: number;
+            id: string;
+            /** Format: int64 */
+            latency_ms: number;
+            /** @description `delivered`, `retrying`, `dead` or `failed`. */
+            outcome: string;
+            /** @description The first 300 characters of the endpoint's answer, as text. */
+            response_excerpt: string;
+        };
+        AdminWebhookAttempts: {
+            /** @description Newest first. */
+            attempts: components["schemas"]["AdminWebhookAttempt"][];
+            /** @description Pass as `before` for the older page; absent on the last one. */
+            next_before?: string | null;
+        };
+        /**
+         * @description A new configuration: `url` absent or null turns webhooks off; `events` empty (or absent)
+         *     is every event; `before_send` absent keeps the hook's settings.
+         */
+        AdminWebhookConfig: {
+            before_send?: null | components["schemas"]["AdminBeforeSendChange"];
+            events?: string[];
+            url?: string | null;
+        };
+        /** @description What a test event came to: its line of the delivery log, or why nothing was sent. */
+        AdminWebhookTest: {
+            attempt?: null | components["schemas"]["AdminWebhookAttempt"];
+            /** @description A POST was made (whatever the endpoint answered). */
+            sent: boolean;
+            /** @description Why nothing was sent (no URL configured). */
+            why?: string | null;
+        };
+        /** @description One window's figures (the window ends with the current UTC hour). */
+        AdminWindow: {
+            /** Format: int64 */
+            api_calls: number;
+            /**
+             * Format: int64
+             * @description Of `api_calls`, those that answered an error (4xx or 5xx).
+             */
+            api_errors: number;
+            /**
+             * Format: int64
+             * @description 1, 24 or 720.
+             */
+            hours: number;
+            /** Format: int64 */
+            messages: number;
+            /**
+             * Format: int64
+             * @description The most SDK connections open at once in any hour (the platform: the apps' peaks added up).
+             */
+            peak_connections: number;
+            /** Format: int64 */
+            webhook_attempts: number;
+            /**
+             * Format: int64
+             * @description After-event attempts delivered, and all attempts (test events left out; the log keeps 7 days).
+             */
+            webhook_delivered: number;
+            /**
+             * Format: double
+             * @description Delivered of all attempts, in percent; absent without attempts.
+             */
+            webhook_success_percent?: number | null;
         };
         /** @description An app's offline push policy. */
         AppPushSettingsView: {
@@ -3042,6 +3975,65 @@ export interface operations {
             };
         };
     };
+    admin_mail_outbox: {
+        parameters: {
+            query?: {
+                /** @description Mails older than this id (the previous page's `next_before`). */
+                before?: number;
+                /** @description 1 to 200 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminMailOutbox"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_platform_overview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminOverview"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     admin_list_tenants: {
         parameters: {
             query?: {
@@ -3295,6 +4287,334 @@ export interface operations {
             };
         };
     };
+    admin_alert_rules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminAlertRuleList"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_create_alert_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminRuleBody"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminAlertRule"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_alert_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+                /** @description The rule's id (ar_…) */
+                rule: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminAlertRule"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_delete_alert_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+                /** @description The rule's id (ar_…) */
+                rule: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminDone"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_update_alert_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+                /** @description The rule's id (ar_…) */
+                rule: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminRuleBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminAlertRule"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_alerts: {
+        parameters: {
+            query?: {
+                /** @description Alerts older than this id (the previous page's `next_before`). */
+                before?: string;
+                /** @description 1 to 200 (default 50). */
+                limit?: number;
+                /** @description `true`: only the open ones. */
+                open?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminAlertPage"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_list_broadcasts: {
+        parameters: {
+            query?: {
+                /** @description Jobs older than this one (the previous page's `next_before`). */
+                before?: string;
+                /** @description 1 to 200 (default 25). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminBroadcasts"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_start_broadcast: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminNewBroadcast"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminBroadcast"];
+                };
+            };
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminBroadcast"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_cancel_broadcast: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+                /** @description The job's id (bc_…) */
+                broadcast: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminBroadcast"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     admin_list_messages: {
         parameters: {
             query?: {
@@ -3336,6 +4656,79 @@ export interface operations {
             };
         };
     };
+    admin_get_group: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+                /** @description The group's id */
+                group: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminGroup"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_group_members: {
+        parameters: {
+            query?: {
+                /** @description The last id of the previous page. */
+                after?: string;
+                /** @description 1 to 200 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+                /** @description The group's id */
+                group: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminGroupMembers"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     admin_recall_message: {
         parameters: {
             query?: never;
@@ -3358,6 +4751,154 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AdminMessage"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_app_overview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminOverview"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_push_log: {
+        parameters: {
+            query?: {
+                /** @description Only this user's attempts. */
+                user?: string;
+                /** @description Only this device's (`dev_…`). */
+                device?: string;
+                /** @description Only this message's. */
+                msg?: string;
+                /** @description Lines older than this one (the previous page's `next_before`). */
+                before?: string;
+                /** @description 1 to 200 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminPushLog"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_test_push: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminPushTestRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminPushTest"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_list_rooms: {
+        parameters: {
+            query?: {
+                /** @description The last id of the previous page. */
+                after?: string;
+                /** @description 1 to 200 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminRooms"];
                 };
             };
             "4XX": {
@@ -3581,6 +5122,40 @@ export interface operations {
             };
         };
     };
+    admin_user_devices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+                /** @description The user's id */
+                user: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminPushDevices"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     admin_moderate_user: {
         parameters: {
             query?: never;
@@ -3621,6 +5196,74 @@ export interface operations {
             };
         };
     };
+    admin_get_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminWebhook"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_set_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminWebhookConfig"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminWebhook"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     admin_rotate_webhook_secret: {
         parameters: {
             query?: never;
@@ -3641,6 +5284,148 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AdminRotatedWebhookSecret"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_webhook_attempts: {
+        parameters: {
+            query?: {
+                /** @description Only this event's attempts (`wh_…`). */
+                event?: string;
+                /** @description Lines older than this one (the previous page's `next_before`). */
+                before?: string;
+                /** @description 1 to 200 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminWebhookAttempts"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_dead_events: {
+        parameters: {
+            query?: {
+                /** @description The last event id of the previous page. */
+                after?: string;
+                /** @description 1 to 200 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminDeadEvents"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_redeliver_event: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+                /** @description The dead event's id (wh_…) */
+                event: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminDone"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_test_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminWebhookTest"];
                 };
             };
             "4XX": {
@@ -3710,6 +5495,200 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AdminTenant"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_list_invitations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminInvitations"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_invite: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminInvite"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminInvitation"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_revoke_invitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The invitation's id */
+                invitation: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminInvitation"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_list_members: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminMembers"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_remove_member: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The member's account id */
+                account: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminMember"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_change_member_role: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The member's account id */
+                account: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminRoleChange"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminMember"];
                 };
             };
             "4XX": {
