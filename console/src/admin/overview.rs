@@ -65,17 +65,7 @@ impl From<Overview> for AdminOverview {
     fn from(o: Overview) -> Self {
         Self {
             windows: o.windows.iter().map(AdminWindow::from).collect(),
-            hourly: o
-                .hourly
-                .into_iter()
-                .map(|(hour, c)| AdminUsageHour {
-                    hour,
-                    messages: c.messages,
-                    api_calls: c.api_calls,
-                    errors: c.errors,
-                    peak_connections: c.connections,
-                })
-                .collect(),
+            hourly: o.hourly.into_iter().map(AdminUsageHour::from).collect(),
             live_connections_here: o.live_connections_here,
         }
     }

@@ -47,16 +47,7 @@ pub async fn usage(
         total_api_calls: all.iter().map(|(_, c)| c.api_calls).sum(),
         total_errors: all.iter().map(|(_, c)| c.errors).sum(),
         peak_connections: all.iter().map(|(_, c)| c.connections).max().unwrap_or(0),
-        rows: all
-            .into_iter()
-            .map(|(hour, c)| AdminUsageHour {
-                hour,
-                messages: c.messages,
-                api_calls: c.api_calls,
-                errors: c.errors,
-                peak_connections: c.connections,
-            })
-            .collect(),
+        rows: all.into_iter().map(AdminUsageHour::from).collect(),
     }))
 }
 

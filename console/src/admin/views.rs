@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use tern_platform::domain::{ApiToken, App, AuditEntry, Message, Sender, Tenant, User};
 use tern_platform::service::console::SecretInfo;
+use tern_platform::usage::UsageCounts;
 use utoipa::ToSchema;
 
 /// Every error answer: `{"error": {"code", "message", "request_id"}}`.
@@ -263,6 +264,19 @@ pub struct AdminUsageHour {
     /// Of `api_calls`, those that answered an error (4xx or 5xx).
     pub errors: i64,
     pub peak_connections: i64,
+}
+
+/// One hour of the store's usage counters, as the usage and overview answers show it.
+impl From<(i64, UsageCounts)> for AdminUsageHour {
+    fn from((hour, c): (i64, UsageCounts)) -> Self {
+        Self {
+            hour,
+            messages: c.messages,
+            api_calls: c.api_calls,
+            errors: c.errors,
+            peak_connections: c.connections,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
