@@ -10,20 +10,12 @@
 
 mod common;
 
-use common::browser::{operator, start_console, tenant_with_app, Browser, TenantWithApp};
+use common::browser::{databases, operator, start_console, tenant_with_app, Browser, TenantWithApp};
 use common::eventually;
 use common::smtp::SmtpSink;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tern_sdk::server::ServerClient;
-
-async fn databases() -> Vec<Option<String>> {
-    let mut all = vec![None];
-    if let Some(url) = tern_platform::store::testing::postgres_fresh_url().await {
-        all.push(Some(url));
-    }
-    all
-}
 
 /// The signed-in operator adds `email` to `tenant` with `role` and a first password; a
 /// browser signed in as them.

@@ -8,21 +8,11 @@
 
 mod common;
 
-use common::browser::{operator, secrets_shown, start_console, tenant_with_app, Browser, VIEWER_PASSWORD};
+use common::browser::{databases, operator, secrets_shown, start_console, tenant_with_app, Browser, VIEWER_PASSWORD};
 use common::Server;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tern_sdk::server::ServerClient;
-
-/// The databases to run on: SQLite (the data dir's file), and a fresh PostgreSQL database
-/// when one is configured.
-async fn databases() -> Vec<Option<String>> {
-    let mut all = vec![None];
-    if let Some(url) = tern_platform::store::testing::postgres_fresh_url().await {
-        all.push(Some(url));
-    }
-    all
-}
 
 fn start(pg: &Option<String>) -> (Server, tempfile::TempDir) {
     match pg {

@@ -13,6 +13,16 @@ pub const OPERATOR_PASSWORD: &str = "operator-password-1";
 /// The password [`add_viewer`] gives a viewer.
 pub const VIEWER_PASSWORD: &str = "viewer-password";
 
+/// The databases a console test runs on: SQLite (the data dir's file), and a fresh
+/// PostgreSQL database when one is configured.
+pub async fn databases() -> Vec<Option<String>> {
+    let mut all = vec![None];
+    if let Some(url) = tern_platform::store::testing::postgres_fresh_url().await {
+        all.push(Some(url));
+    }
+    all
+}
+
 /// `tern serve` in a fresh data dir with the first operator and `env`, ready for requests.
 pub fn start_console(env: &[(&str, &str)]) -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
