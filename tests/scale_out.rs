@@ -1,8 +1,8 @@
 //! Several `tern serve` processes over one PostgreSQL and one Redis behave as one node:
 //! a message sent on one node reaches a device held by another, presence is seen from
 //! every node, a signed request replayed to a second node is refused, an app's rate limit
-//! holds across nodes, a ban or a settings change made on one node holds on the others at
-//! once, and a node id can be held by one process only. Each test runs the
+//! holds across nodes, a ban, a block or a settings change made on one node holds on the
+//! others at once, and a node id can be held by one process only. Each test runs the
 //! real binary several times on loopback ports, on a database and a Redis key prefix of
 //! its own. Needs `TERN_TEST_DATABASE_URL` and `TERN_TEST_REDIS_URL` (skipped without them,
 //! a failure with `TERN_TEST_REQUIRE_SERVICES=1`).
@@ -234,6 +234,29 @@ async fn two_nodes_over_one_redis_behave_as_one() {
     assert_eq!(replayed.status(), 401);
     let body: Value = replayed.json().await.unwrap();
     assert_eq!(body["error"]["code"], "nonce_reused", "{body}");
+
+    // A block made on node A holds on node B at once (B's block cache, which has just
+    // learnt that bob blocks nobody, is told to drop bob's entry), and so does the unblock.
+    rest_b.send_text("alice", "bob", "before-block", "fine").await.unwrap();
+    rest_a
+        .request::<Value>("PUT", "/v1/users/bob/blocks/alice", None)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let e = rest_b
+        .send_text("alice", "bob", "after-block", "refused")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("blocked"), "{e}");
+    rest_a
+        .request::<Value>("DELETE", "/v1/users/bob/blocks/alice", None)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rest_b
+        .send_text("alice", "bob", "after-unblock", "fine again")
+        .await
+        .expect("the unblock made on node A holds on node B");
 
     // A ban made on node A holds on node B at once (B's user cache is told to drop bob),
     // and bob's session on node B is closed by it.

@@ -68,7 +68,7 @@ pub async fn request(
     let store = p.store().as_ref();
     require_user(store, app, from).await?;
     require_user(store, app, to).await?;
-    if store.blocks_user(&app.id, to, from).await? {
+    if p.blocks_user(&app.id, to, from).await? {
         return Err(DeliveryError::Blocked);
     }
     let now = now_ms();
@@ -180,13 +180,18 @@ pub async fn block(p: &Ctx, app: &App, user: &UserId, blocked: &UserId) -> Resul
     let store = p.store().as_ref();
     require_user(store, app, user).await?;
     require_user(store, app, blocked).await?;
-    Ok(store.block_user(&app.id, user, blocked, now_ms()).await?)
+    let block = store.block_user(&app.id, user, blocked, now_ms()).await?;
+    p.forget_blocks(&app.id, user);
+    Ok(block)
 }
 
 pub async fn unblock(p: &Ctx, app: &App, user: &UserId, blocked: &UserId) -> Result<(), DeliveryError> {
     let store = p.store().as_ref();
     require_user(store, app, user).await?;
-    Ok(store.unblock_user(&app.id, user, blocked).await?)
+    let unblocked = store.unblock_user(&app.id, user, blocked).await;
+    // Forgotten also when there was no such block: the entry may be what was stale.
+    p.forget_blocks(&app.id, user);
+    Ok(unblocked?)
 }
 
 pub async fn friends(

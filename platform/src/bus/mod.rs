@@ -110,7 +110,7 @@ pub struct BusEvent {
 pub enum Invalidation {
     /// The app's credentials, status and settings.
     App { app_key: AppKey },
-    /// A user's ban, mute and existence.
+    /// A user's ban, mute and existence, and whom they block.
     User { app_id: AppId, user: UserId },
     /// A group's member snapshot.
     Group { app_id: AppId, group: GroupId },

@@ -11,6 +11,7 @@
 //! Nothing here imports a feature, and `delivery` imports no feature either: the checks a
 //! send asks of a feature's rules are in `rules`.
 
+pub mod block_cache;
 pub mod group_cache;
 pub mod push_gate;
 pub mod room_gate;
@@ -27,6 +28,7 @@ use crate::rate_limits::{LocalRateLimits, RateLimits};
 use crate::store::Store;
 use crate::webhook;
 
+use block_cache::{BlockCache, Blocked};
 use group_cache::{GroupSnapshot, MemberCache};
 use push_gate::PushGate;
 use room_gate::RoomGate;
@@ -49,6 +51,8 @@ pub struct Ctx {
     push_gate: PushGate,
     /// Each group's members, for checks and fan-out without reading them per message.
     groups: MemberCache,
+    /// Whom each user blocks, for the direct-message check without a read per message.
+    blocks: BlockCache,
     /// Rooms: what a room send must pass (the room exists, the sender is not muted in it,
     /// the room's send rate).
     rooms: RoomGate,
@@ -70,6 +74,7 @@ impl Ctx {
             push_wake: None,
             push_gate: PushGate::default(),
             groups: MemberCache::default(),
+            blocks: BlockCache::default(),
             rooms: RoomGate::default(),
             app_changes: tokio::sync::broadcast::channel(APP_CHANGES).0,
             usage: Arc::default(),
@@ -110,8 +115,36 @@ impl Ctx {
                 // Nobody listening (no gateway on this node) is not an error.
                 let _ = self.app_changes.send(app_key.clone());
             }
-            Invalidation::User { .. } | Invalidation::Words { .. } => {}
+            Invalidation::User { app_id, user } => self.blocks.forget(app_id, user),
+            Invalidation::Words { .. } => {}
         }
+    }
+
+    /// Whether `user` blocks `other`: from the block cache when it knows, else the store.
+    pub async fn blocks_user(&self, app: &AppId, user: &UserId, other: &UserId) -> Result<bool, DeliveryError> {
+        let known = match self.blocks.get(app, user) {
+            Some(known) => known,
+            None => {
+                let page = self.store.blocks(app, user, None, block_cache::FEW as u32 + 1).await?;
+                let known = Blocked::from_page(page.into_iter().map(|b| b.blocked_id).collect());
+                self.blocks.put(app, user, known.clone());
+                known
+            }
+        };
+        match known.blocks(other) {
+            Some(answer) => Ok(answer),
+            None => Ok(self.store.blocks_user(app, user, other).await?),
+        }
+    }
+
+    /// Drops what this node and every other remember of whom `user` blocks, after a block
+    /// or an unblock.
+    pub fn forget_blocks(&self, app: &AppId, user: &UserId) {
+        self.blocks.forget(app, user);
+        self.announce(Invalidation::User {
+            app_id: app.clone(),
+            user: user.clone(),
+        });
     }
 
     /// Writes an after-event that goes with no other change (a user came online, was

@@ -155,7 +155,10 @@ impl Pipeline {
     pub fn drop_cached(&self, invalidation: &Invalidation) {
         match invalidation {
             Invalidation::App { .. } => self.cx.drop_cached(invalidation),
-            Invalidation::User { app_id, user } => self.users.forget(app_id, user),
+            Invalidation::User { app_id, user } => {
+                self.users.forget(app_id, user);
+                self.cx.drop_cached(invalidation);
+            }
             Invalidation::Group { .. } | Invalidation::Room { .. } => self.cx.drop_cached(invalidation),
             Invalidation::Words { app_id } => self.words.forget(app_id),
         }

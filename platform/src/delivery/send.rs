@@ -221,7 +221,7 @@ impl Pipeline {
             }
         }
         if let (Recipient::User(to), Sender::User(from)) = (&req.to, &req.sender) {
-            if let Err(refused) = crate::rules::friends::check_direct(self.store().as_ref(), app, from, to).await {
+            if let Err(refused) = crate::rules::friends::check_direct(self, app, from, to).await {
                 // A message stored before the block (or unfriending) still answers its retries.
                 return self.first_answer_or(app, req, client_msg_id, refused).await;
             }

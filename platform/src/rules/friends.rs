@@ -1,7 +1,8 @@
 //! Whether one user may message another directly: blocks, and friendship where the app asks
 //! for it. Asked by the pipeline before a direct message is stored, and by the friends
-//! operations; reads the store, changes nothing.
+//! operations; reads the store (blocks through `Ctx`'s block cache), changes nothing.
 
+use crate::context::Ctx;
 use crate::domain::App;
 use crate::error::DeliveryError;
 use crate::ids::UserId;
@@ -9,14 +10,14 @@ use crate::store::Store;
 
 /// Refuses a direct message from `from` to `to` if `to` blocks `from`, or if the app wants
 /// friendship for direct messages and the two are not friends on both sides.
-pub async fn check_direct(store: &dyn Store, app: &App, from: &UserId, to: &UserId) -> Result<(), DeliveryError> {
+pub async fn check_direct(cx: &Ctx, app: &App, from: &UserId, to: &UserId) -> Result<(), DeliveryError> {
     if from == to {
         return Ok(());
     }
-    if store.blocks_user(&app.id, to, from).await? {
+    if cx.blocks_user(&app.id, to, from).await? {
         return Err(DeliveryError::Blocked);
     }
-    if app.settings.friendship_required_for_direct && !are_friends(store, app, from, to).await? {
+    if app.settings.friendship_required_for_direct && !are_friends(cx.store().as_ref(), app, from, to).await? {
         return Err(DeliveryError::NotFriends);
     }
     Ok(())
