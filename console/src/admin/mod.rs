@@ -105,6 +105,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route(&app("/push/log"), get(push::log))
         .route(&app("/push/test"), post(push::test))
         .route(&app("/users/{user}/devices"), get(push::devices))
+        .route(&app("/groups"), get(groups::list_groups))
         .route(&app("/groups/{group}"), get(groups::group))
         .route(&app("/groups/{group}/members"), get(groups::members))
         .route(&app("/rooms"), get(groups::list_rooms))
@@ -139,7 +140,7 @@ async fn no_store(req: Request, next: Next) -> Response {
         webhooks::get, webhooks::set, webhooks::attempts, webhooks::dead, webhooks::redeliver,
         webhooks::test,
         push::log, push::devices, push::test,
-        groups::group, groups::members, groups::list_rooms,
+        groups::list_groups, groups::group, groups::members, groups::list_rooms,
         broadcasts::list, broadcasts::start, broadcasts::cancel,
         team::members, team::change_role, team::remove, team::invitations, team::invite,
         team::revoke,

@@ -269,6 +269,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/tenants/{tenant}/apps/{app}/groups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The app's groups by id, searched by id prefix or part of the name. */
+        get: operations["admin_list_groups"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/tenants/{tenant}/apps/{app}/groups/{group}": {
         parameters: {
             query?: never;
@@ -2372,6 +2389,12 @@ export interface components {
         AdminGroupMembers: {
             /** @description By user id. */
             members: components["schemas"]["AdminGroupMember"][];
+            /** @description Pass as `after` for the next page; absent on the last one. */
+            next_after?: string | null;
+        };
+        AdminGroups: {
+            /** @description By id. */
+            groups: components["schemas"]["AdminGroup"][];
             /** @description Pass as `after` for the next page; absent on the last one. */
             next_after?: string | null;
         };
@@ -4644,6 +4667,48 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AdminMessagePage"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_list_groups: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Groups whose id starts with this or whose name contains it (ignoring case); at most
+                 *     128 characters. Absent or empty: every group.
+                 */
+                q?: string;
+                /** @description The last group id of the previous page. */
+                after?: string;
+                /** @description 1 to 200 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminGroups"];
                 };
             };
             "4XX": {
