@@ -7,7 +7,7 @@
 //! - `error`: `AdminError` in the server API's error shape, and the JSON body extractor.
 //! - `views`: the JSON answers and their OpenAPI schemas.
 //! - `tenants`, `users`, `records`, `alerts`, `webhooks`, `push`, `groups`, `broadcasts`,
-//!   `team`, `mail`, `overview`: the handlers, by area (one per console page or pair of pages).
+//!   `team`, `mail`, `overview`, `word_lists`: the handlers, by area (one per console page or pair of pages).
 //!
 //! `AdminDoc` is the OpenAPI part; the binary merges it into the served document (`tern-tenant-api`'s
 //! `openapi::document_json_with`), so neither door imports the other.
@@ -26,6 +26,7 @@ mod tenants;
 mod users;
 mod views;
 mod webhooks;
+mod word_lists;
 
 pub use error::ERROR_CODES;
 
@@ -77,6 +78,11 @@ pub fn router(state: ConsoleState) -> Router {
             get(alerts::rule).patch(alerts::update_rule).delete(alerts::delete_rule),
         )
         .route(&app("/alerts"), get(alerts::alerts))
+        .route(&app("/word-lists"), get(word_lists::list))
+        .route(
+            &app("/word-lists/{name}"),
+            get(word_lists::get).put(word_lists::put).delete(word_lists::delete),
+        )
         .route(&at("/audit"), get(records::platform_audit))
         .route(&at("/tokens"), get(records::tokens).post(records::create_token))
         .route(&at("/tokens/{token}/revoke"), post(records::revoke_token))
@@ -145,6 +151,7 @@ async fn no_store(req: Request, next: Next) -> Response {
         team::members, team::change_role, team::remove, team::invitations, team::invite,
         team::revoke,
         mail::outbox, overview::platform, overview::app,
+        word_lists::list, word_lists::get, word_lists::put, word_lists::delete,
     ),
     components(schemas(views::ErrorEnvelope, views::ErrorDetail)),
     modifiers(&OperatorAuth),

@@ -19,6 +19,7 @@ pub mod tokens;
 pub mod usage;
 pub mod users;
 pub mod webhooks;
+pub mod word_lists;
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -99,6 +100,8 @@ pub fn notice(done: Option<&str>) -> Option<String> {
         "rule-created" => "Alert rule added: it is checked every minute.",
         "rule-saved" => "Alert rule saved.",
         "rule-deleted" => "Alert rule deleted.",
+        "word-list-saved" => "Word list saved: sends are filtered by it at once.",
+        "word-list-deleted" => "Word list deleted.",
         "broadcast-cancelled" => "Broadcast cancelled: users it reached keep their notification.",
         "banned" => "User banned.",
         "unbanned" => "Ban lifted.",

@@ -668,6 +668,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/tenants/{tenant}/apps/{app}/word-lists": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The app's sensitive-word lists, by name. */
+        get: operations["admin_word_lists"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/apps/{app}/word-lists/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One word list (none of that name: 404). */
+        get: operations["admin_word_list"];
+        /**
+         * Creates the list, or replaces the one of that name (developer and up); sends are
+         *     filtered by it at once.
+         */
+        put: operations["admin_put_word_list"];
+        post?: never;
+        /** Deletes a list (developer and up): sends are no longer filtered by it. */
+        delete: operations["admin_delete_word_list"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/tenants/{tenant}/audit": {
         parameters: {
             query?: never;
@@ -2868,6 +2907,28 @@ export interface components {
              * @description Delivered of all attempts, in percent; absent without attempts.
              */
             webhook_success_percent?: number | null;
+        };
+        AdminWordList: {
+            /** Format: int64 */
+            created_at: number;
+            /** @description 1–64 characters of `[A-Za-z0-9_.-]`, unique in the app. */
+            name: string;
+            /** @description `replace` (matched words become `*`) or `reject` (the send fails with `content_rejected`). */
+            policy: string;
+            /** Format: int64 */
+            updated_at: number;
+            /** @description Trimmed, without duplicates (ignoring ASCII case), in the order given. */
+            words: string[];
+        };
+        AdminWordListBody: {
+            /** @description `replace` or `reject`. */
+            policy: string;
+            /** @description 1 to 10,000 words of at most 64 characters each. */
+            words: string[];
+        };
+        AdminWordLists: {
+            /** @description By name. */
+            word_lists: components["schemas"]["AdminWordList"][];
         };
         /** @description An app's offline push policy. */
         AppPushSettingsView: {
@@ -5491,6 +5552,144 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AdminWebhookTest"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_word_lists: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminWordLists"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_word_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+                /** @description The list's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminWordList"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_put_word_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+                /** @description The list's name: 1–64 characters of [A-Za-z0-9_.-] */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminWordListBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminWordList"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_delete_word_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+                /** @description The list's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminDone"];
                 };
             };
             "4XX": {
