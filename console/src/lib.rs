@@ -11,7 +11,7 @@
 //! - `error`: `PageError`, the one error type, rendered as a page with the right status.
 //! - `views`: formatting shared by the pages (times, roles).
 //! - `pages`: one module per area (the overview, sign-in, sign-up, tenants, apps, users, messages, the push
-//!   log, webhooks, groups and rooms, broadcasts, usage, alerts, word lists, audit, the mail outbox,
+//!   log, webhooks, groups and rooms, broadcasts, usage, alerts, word lists, audit, the mail outbox, operators,
 //!   API tokens).
 //! - `assets`: the vendored htmx, the stylesheet and script, embedded in the binary.
 //! - `admin`: the operator API, `/admin/v1` (JSON, in the server API's OpenAPI document).
@@ -53,6 +53,16 @@ fn pages_router(state: ConsoleState) -> Router {
         .route(&at("/signup"), get(signup::form).post(signup::submit))
         .route(&at("/verify"), get(signup::show).post(signup::verify))
         .route(&at("/invite"), get(team::show).post(team::accept))
+        .route(
+            &at("/operator-invite"),
+            get(operators::show_link).post(operators::accept),
+        )
+        .route(&at("/operators"), get(operators::show))
+        .route(&at("/operators/invitations"), post(operators::invite))
+        .route(
+            &at("/operators/invitations/{invitation}/revoke"),
+            post(operators::revoke),
+        )
         .route(&at("/assets/{file}"), get(assets::serve))
         .route(&at("/mail"), get(mail::outbox))
         .route(&at("/tenants"), get(tenants::list).post(tenants::create))

@@ -7,7 +7,7 @@
 //! - `error`: `AdminError` in the server API's error shape, and the JSON body extractor.
 //! - `views`: the JSON answers and their OpenAPI schemas.
 //! - `tenants`, `users`, `records`, `alerts`, `webhooks`, `push`, `groups`, `broadcasts`,
-//!   `team`, `mail`, `overview`, `word_lists`: the handlers, by area (one per console page or pair of pages).
+//!   `team`, `mail`, `overview`, `word_lists`, `operators`: the handlers, by area (one per console page or pair of pages).
 //!
 //! `AdminDoc` is the OpenAPI part; the binary merges it into the served document (`tern-tenant-api`'s
 //! `openapi::document_json_with`), so neither door imports the other.
@@ -18,6 +18,7 @@ mod caller;
 mod error;
 mod groups;
 mod mail;
+mod operators;
 mod overview;
 mod push;
 mod records;
@@ -87,6 +88,14 @@ pub fn router(state: ConsoleState) -> Router {
         .route(&at("/tokens"), get(records::tokens).post(records::create_token))
         .route(&at("/tokens/{token}/revoke"), post(records::revoke_token))
         .route(&at("/mail"), get(mail::outbox))
+        .route(
+            &at("/operator-invitations"),
+            get(operators::list).post(operators::invite),
+        )
+        .route(
+            &at("/operator-invitations/{invitation}/revoke"),
+            post(operators::revoke),
+        )
         .route(&at("/overview"), get(overview::platform))
         .route(&app("/overview"), get(overview::app))
         .route(&at("/tenants/{tenant}/members"), get(team::members))
@@ -152,6 +161,7 @@ async fn no_store(req: Request, next: Next) -> Response {
         team::revoke,
         mail::outbox, overview::platform, overview::app,
         word_lists::list, word_lists::get, word_lists::put, word_lists::delete,
+        operators::list, operators::invite, operators::revoke,
     ),
     components(schemas(views::ErrorEnvelope, views::ErrorDetail)),
     modifiers(&OperatorAuth),

@@ -9,6 +9,7 @@ pub mod broadcasts;
 pub mod groups;
 pub mod mail;
 pub mod messages;
+pub mod operators;
 pub mod overview;
 pub mod push;
 pub mod sign_in;
@@ -102,6 +103,7 @@ pub fn notice(done: Option<&str>) -> Option<String> {
         "rule-deleted" => "Alert rule deleted.",
         "word-list-saved" => "Word list saved: sends are filtered by it at once.",
         "word-list-deleted" => "Word list deleted.",
+        "operator-invited" => "Invitation sent: the link works once, for 24 hours.",
         "broadcast-cancelled" => "Broadcast cancelled: users it reached keep their notification.",
         "banned" => "User banned.",
         "unbanned" => "Ban lifted.",

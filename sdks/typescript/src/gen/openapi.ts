@@ -35,6 +35,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/operator-invitations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The operator invitations whose links still work. */
+        get: operations["admin_operator_invitations"];
+        put?: never;
+        /**
+         * Invites an email to become an operator: the platform mails a link that works once, for
+         *     24 hours, where they choose a password. 409 when that account is an operator already.
+         */
+        post: operations["admin_invite_operator"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/operator-invitations/{invitation}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ends an open operator invitation's link now. */
+        post: operations["admin_revoke_operator_invitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/overview": {
         parameters: {
             query?: never;
@@ -2573,6 +2611,27 @@ export interface components {
             /** @description The tenant it acts in; absent: a platform token (operators only). */
             tenant_id?: string | null;
         };
+        AdminOperatorInvitation: {
+            /** Format: int64 */
+            created_at: number;
+            email: string;
+            /**
+             * Format: int64
+             * @description Its link works until then (24 hours after it was sent).
+             */
+            expires_at: number;
+            /** @description Names the invitation in `…/operator-invitations/{id}/revoke` (the SHA-256 of its link's token). */
+            id: string;
+            /** @description The operator who sent it. */
+            invited_by: string;
+        };
+        AdminOperatorInvitations: {
+            /** @description Newest first. */
+            invitations: components["schemas"]["AdminOperatorInvitation"][];
+        };
+        AdminOperatorInvite: {
+            email: string;
+        };
         AdminOverview: {
             /** @description The last 24 hours, oldest first, zeros included. */
             hourly: components["schemas"]["AdminUsageHour"][];
@@ -4079,6 +4138,94 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AdminMailOutbox"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_operator_invitations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminOperatorInvitations"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_invite_operator: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminOperatorInvite"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminOperatorInvitation"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_revoke_operator_invitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The invitation's id */
+                invitation: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminOperatorInvitation"];
                 };
             };
             "4XX": {
