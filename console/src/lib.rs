@@ -11,7 +11,8 @@
 //! - `error`: `PageError`, the one error type, rendered as a page with the right status.
 //! - `views`: formatting shared by the pages (times, roles).
 //! - `pages`: one module per area (the overview, sign-in, sign-up, tenants, apps, users, messages, the push
-//!   log, webhooks, groups and rooms, broadcasts, usage, alerts, audit, the mail outbox, API tokens).
+//!   log, webhooks, groups and rooms, broadcasts, usage, alerts, word lists, audit, the mail outbox, operators,
+//!   API tokens).
 //! - `assets`: the vendored htmx, the stylesheet and script, embedded in the binary.
 //! - `admin`: the operator API, `/admin/v1` (JSON, in the server API's OpenAPI document).
 
@@ -52,6 +53,16 @@ fn pages_router(state: ConsoleState) -> Router {
         .route(&at("/signup"), get(signup::form).post(signup::submit))
         .route(&at("/verify"), get(signup::show).post(signup::verify))
         .route(&at("/invite"), get(team::show).post(team::accept))
+        .route(
+            &at("/operator-invite"),
+            get(operators::show_link).post(operators::accept),
+        )
+        .route(&at("/operators"), get(operators::show))
+        .route(&at("/operators/invitations"), post(operators::invite))
+        .route(
+            &at("/operators/invitations/{invitation}/revoke"),
+            post(operators::revoke),
+        )
         .route(&at("/assets/{file}"), get(assets::serve))
         .route(&at("/mail"), get(mail::outbox))
         .route(&at("/tenants"), get(tenants::list).post(tenants::create))
@@ -106,6 +117,14 @@ fn pages_router(state: ConsoleState) -> Router {
         .route(&at("/t/{tenant}/apps/{app}/rooms"), get(groups::rooms))
         .route(&at("/t/{tenant}/apps/{app}/usage"), get(usage::show))
         .route(&at("/t/{tenant}/apps/{app}/usage.csv"), get(usage::csv))
+        .route(
+            &at("/t/{tenant}/apps/{app}/word-lists"),
+            get(word_lists::show).post(word_lists::save),
+        )
+        .route(
+            &at("/t/{tenant}/apps/{app}/word-lists/{name}/delete"),
+            post(word_lists::delete),
+        )
         .route(&at("/t/{tenant}/apps/{app}/alerts"), get(alerts::show))
         .route(&at("/t/{tenant}/apps/{app}/alerts/rules"), post(alerts::create))
         .route(&at("/t/{tenant}/apps/{app}/alerts/rules/{rule}"), post(alerts::update))

@@ -1,5 +1,6 @@
-//! `/admin/v1/tenants/{tenant}/apps/{app}/groups/…` and `…/rooms`: the groups and rooms
-//! page as JSON. A group by id with its settings, its members and roles (paged by user id);
+//! `/admin/v1/tenants/{tenant}/apps/{app}/groups…` and `…/rooms`: the groups and rooms
+//! page as JSON. The app's groups by id (searched by id prefix or part of the name); a group
+//! by id with its settings, its members and roles (paged by user id);
 //! the app's rooms with how many users are in each now (the live count the gateway keeps),
 //! paged by room id. Read-only, as the page is: groups and rooms change through the server
 //! API. The platform answers (`tern_platform::{groups, rooms}`).
@@ -11,7 +12,7 @@ use tern_platform::delivery::Actor;
 use tern_platform::domain::{now_ms, Group, GroupMember};
 use tern_platform::ids::{GroupId, RoomId, UserId};
 use tern_platform::rooms::RoomDetail;
-use tern_platform::{groups, rooms};
+use tern_platform::{groups, rooms, service};
 use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
@@ -89,6 +90,27 @@ pub struct AdminGroupMembers {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+pub struct AdminGroups {
+    /// By id.
+    pub groups: Vec<AdminGroup>,
+    /// Pass as `after` for the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GroupSearchQuery {
+    /// Groups whose id starts with this or whose name contains it (ignoring case); at most
+    /// 128 characters. Absent or empty: every group.
+    q: Option<String>,
+    /// The last group id of the previous page.
+    after: Option<String>,
+    /// 1 to 200 (default 50).
+    limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AdminRoom {
     pub id: String,
     pub name: String,
@@ -141,6 +163,35 @@ fn after_of<T>(raw: Option<&str>, parse: impl Fn(&str) -> Option<T>) -> Result<O
             .map(Some)
             .ok_or_else(|| AdminError::invalid_field("after", format!("“{a}” is not an id of this list"))),
     }
+}
+
+/// The app's groups by id, searched by id prefix or part of the name.
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}/apps/{app}/groups", operation_id = "admin_list_groups", tag = "operator API",
+    params(("tenant" = String, Path, description = "The tenant's id"), ("app" = String, Path, description = "The app's id"), GroupSearchQuery),
+    responses((status = 200, body = AdminGroups), (status = "4XX", body = ErrorEnvelope)))]
+pub async fn list_groups(
+    State(st): State<ConsoleState>,
+    c: Caller,
+    Path((tenant, app)): Path<(String, String)>,
+    Query(q): Query<GroupSearchQuery>,
+) -> Result<Json<AdminGroups>, AdminError> {
+    let (_, app) = app_scope(&st, &c.viewer, &tenant, &app).await?;
+    let after = after_of(q.after.as_deref(), |a| GroupId::parse(a).ok())?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let query = q.q.as_deref().unwrap_or_default();
+    let found = service::groups::search(&st.pipeline, &app, query, after.as_ref(), limit)
+        .await
+        .map_err(|e| match e {
+            tern_platform::error::DeliveryError::InvalidArgument(m) => AdminError::invalid_field("q", m),
+            e => e.into(),
+        })?;
+    let next_after = (found.len() as u32 == limit)
+        .then(|| found.last().map(|g| g.id.to_string()))
+        .flatten();
+    Ok(Json(AdminGroups {
+        groups: found.into_iter().map(AdminGroup::from).collect(),
+        next_after,
+    }))
 }
 
 /// One group of the app by id (another app's group is 404).

@@ -7,7 +7,7 @@
 //! - `error`: `AdminError` in the server API's error shape, and the JSON body extractor.
 //! - `views`: the JSON answers and their OpenAPI schemas.
 //! - `tenants`, `users`, `records`, `alerts`, `webhooks`, `push`, `groups`, `broadcasts`,
-//!   `team`, `mail`, `overview`: the handlers, by area (one per console page or pair of pages).
+//!   `team`, `mail`, `overview`, `word_lists`, `operators`: the handlers, by area (one per console page or pair of pages).
 //!
 //! `AdminDoc` is the OpenAPI part; the binary merges it into the served document (`tern-tenant-api`'s
 //! `openapi::document_json_with`), so neither door imports the other.
@@ -18,6 +18,7 @@ mod caller;
 mod error;
 mod groups;
 mod mail;
+mod operators;
 mod overview;
 mod push;
 mod records;
@@ -26,6 +27,7 @@ mod tenants;
 mod users;
 mod views;
 mod webhooks;
+mod word_lists;
 
 pub use error::ERROR_CODES;
 
@@ -77,10 +79,23 @@ pub fn router(state: ConsoleState) -> Router {
             get(alerts::rule).patch(alerts::update_rule).delete(alerts::delete_rule),
         )
         .route(&app("/alerts"), get(alerts::alerts))
+        .route(&app("/word-lists"), get(word_lists::list))
+        .route(
+            &app("/word-lists/{name}"),
+            get(word_lists::get).put(word_lists::put).delete(word_lists::delete),
+        )
         .route(&at("/audit"), get(records::platform_audit))
         .route(&at("/tokens"), get(records::tokens).post(records::create_token))
         .route(&at("/tokens/{token}/revoke"), post(records::revoke_token))
         .route(&at("/mail"), get(mail::outbox))
+        .route(
+            &at("/operator-invitations"),
+            get(operators::list).post(operators::invite),
+        )
+        .route(
+            &at("/operator-invitations/{invitation}/revoke"),
+            post(operators::revoke),
+        )
         .route(&at("/overview"), get(overview::platform))
         .route(&app("/overview"), get(overview::app))
         .route(&at("/tenants/{tenant}/members"), get(team::members))
@@ -105,6 +120,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route(&app("/push/log"), get(push::log))
         .route(&app("/push/test"), post(push::test))
         .route(&app("/users/{user}/devices"), get(push::devices))
+        .route(&app("/groups"), get(groups::list_groups))
         .route(&app("/groups/{group}"), get(groups::group))
         .route(&app("/groups/{group}/members"), get(groups::members))
         .route(&app("/rooms"), get(groups::list_rooms))
@@ -139,11 +155,13 @@ async fn no_store(req: Request, next: Next) -> Response {
         webhooks::get, webhooks::set, webhooks::attempts, webhooks::dead, webhooks::redeliver,
         webhooks::test,
         push::log, push::devices, push::test,
-        groups::group, groups::members, groups::list_rooms,
+        groups::list_groups, groups::group, groups::members, groups::list_rooms,
         broadcasts::list, broadcasts::start, broadcasts::cancel,
         team::members, team::change_role, team::remove, team::invitations, team::invite,
         team::revoke,
         mail::outbox, overview::platform, overview::app,
+        word_lists::list, word_lists::get, word_lists::put, word_lists::delete,
+        operators::list, operators::invite, operators::revoke,
     ),
     components(schemas(views::ErrorEnvelope, views::ErrorDetail)),
     modifiers(&OperatorAuth),

@@ -1,5 +1,6 @@
 //! An app: its AppKey, its secrets (rotate and revoke; a new secret is shown once and
-//! never again), its webhook secret, and every setting with its range and help.
+//! never again), its webhook secret, every setting with its range and help, and its
+//! sensitive-word lists (edited on their own page, `word_lists`).
 
 use std::collections::HashMap;
 
@@ -135,6 +136,8 @@ struct AppPage {
     can_edit: bool,
     can_manage: bool,
     error: Option<String>,
+    /// The sensitive-word lists: (name, policy, words), edited on their own page.
+    word_lists: Vec<(String, &'static str, usize)>,
 }
 
 async fn app_page(
@@ -159,6 +162,11 @@ async fn app_page(
         })
         .collect();
     let settings = setting_rows(shown.as_ref().unwrap_or(&app.settings));
+    let word_lists = tern_platform::service::moderation::word_lists(&st.pipeline, &app)
+        .await?
+        .into_iter()
+        .map(|l| (l.name, l.policy.as_str(), l.words.len()))
+        .collect();
     let chrome = Chrome::new(&auth.viewer, app.name.clone())
         .in_tenant(&scope)
         .in_app(&app, "app")
@@ -173,6 +181,7 @@ async fn app_page(
         can_edit: scope.role >= ConsoleRole::Developer,
         can_manage: scope.role >= ConsoleRole::Admin,
         error,
+        word_lists,
     })
 }
 

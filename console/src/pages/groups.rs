@@ -1,7 +1,8 @@
-//! Groups and rooms of an app: a group looked up by id (its settings, its members with their
-//! roles and mutes, 50 a page by user id), and the app's rooms with how many users are in
-//! each now (the live count, refreshed every 5 s), 50 a page by room id. Read-only; changes
-//! go through the server API. The platform answers (`tern_platform::{groups, rooms}`).
+//! Groups and rooms of an app: the app's groups by id (searched by id prefix or part of the
+//! name, 50 a page), a group looked up by id (its settings, its members with their roles and
+//! mutes, 50 a page by user id), and the app's rooms with how many users are in each now (the
+//! live count, refreshed every 5 s), 50 a page by room id. Read-only; changes go through the
+//! server API. The platform answers (`tern_platform::{groups, rooms, service::groups}`).
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -12,7 +13,8 @@ use tern_platform::delivery::Actor;
 use tern_platform::domain::now_ms;
 use tern_platform::error::DeliveryError;
 use tern_platform::ids::{GroupId, RoomId, UserId};
-use tern_platform::{groups, rooms};
+use tern_platform::service::groups::MAX_GROUP_QUERY_CHARS;
+use tern_platform::{groups, rooms, service};
 
 use super::users::percent;
 use crate::auth::{app_scope, Auth};
@@ -44,6 +46,16 @@ pub struct MemberRow {
     pub muted_until: String,
 }
 
+/// One group of the app's list; its id links to its page.
+pub struct GroupRow {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub member_count: i64,
+    pub join_policy: &'static str,
+    pub created: String,
+}
+
 #[derive(Template)]
 #[template(path = "groups.html")]
 struct GroupsPage {
@@ -52,13 +64,21 @@ struct GroupsPage {
     group: Option<GroupView>,
     members: Vec<MemberRow>,
     next: Option<String>,
+    /// The search of the app's groups (no group chosen): what was typed, and the rows.
+    search: String,
+    max_search: usize,
+    list: Option<Vec<GroupRow>>,
+    list_next: Option<String>,
     error: Option<String>,
 }
 
 #[derive(Deserialize)]
 pub struct GroupQuery {
     group: Option<String>,
-    /// The last member of the previous page.
+    /// The search of the app's groups: an id prefix or part of a name.
+    q: Option<String>,
+    /// The last member of the previous page (a group's page), or the last group of the
+    /// previous page (the list).
     after: Option<String>,
 }
 
@@ -79,17 +99,50 @@ pub async fn group(
         group: None,
         members: Vec::new(),
         next: None,
+        search: q.q.as_deref().unwrap_or_default().trim().to_owned(),
+        max_search: MAX_GROUP_QUERY_CHARS,
+        list: None,
+        list_next: None,
         error: None,
     };
-    if page.query.is_empty() {
-        return Ok(html(page));
-    }
     let failed = |mut page: GroupsPage, status: StatusCode, e: String| -> Result<Response, PageError> {
         page.error = Some(e);
         let mut r = html(page);
         *r.status_mut() = status;
         Ok(r)
     };
+    if page.query.is_empty() {
+        page.list = Some(Vec::new());
+        let after = match q.after.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+            None => None,
+            Some(a) => match GroupId::parse(a) {
+                Ok(g) => Some(g),
+                Err(_) => return failed(page, StatusCode::BAD_REQUEST, "That page link is malformed.".into()),
+            },
+        };
+        let found = match service::groups::search(&st.pipeline, &app, &page.search, after.as_ref(), PAGE).await {
+            Ok(found) => found,
+            Err(DeliveryError::InvalidArgument(m)) => return failed(page, StatusCode::BAD_REQUEST, m),
+            Err(e) => return Err(e.into()),
+        };
+        page.list_next = (found.len() as u32 == PAGE)
+            .then(|| found.last().map(|g| g.id.to_string()))
+            .flatten();
+        page.list = Some(
+            found
+                .into_iter()
+                .map(|g| GroupRow {
+                    id: g.id.to_string(),
+                    name: g.name,
+                    owner: g.owner.to_string(),
+                    member_count: g.member_count,
+                    join_policy: g.join_policy.as_str(),
+                    created: when(g.created_at),
+                })
+                .collect(),
+        );
+        return Ok(html(page));
+    }
     let Ok(id) = GroupId::parse(&page.query) else {
         let e = format!("“{}” is not a group id.", page.query);
         return failed(page, StatusCode::BAD_REQUEST, e);

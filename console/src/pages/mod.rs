@@ -9,6 +9,7 @@ pub mod broadcasts;
 pub mod groups;
 pub mod mail;
 pub mod messages;
+pub mod operators;
 pub mod overview;
 pub mod push;
 pub mod sign_in;
@@ -19,6 +20,7 @@ pub mod tokens;
 pub mod usage;
 pub mod users;
 pub mod webhooks;
+pub mod word_lists;
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -99,6 +101,9 @@ pub fn notice(done: Option<&str>) -> Option<String> {
         "rule-created" => "Alert rule added: it is checked every minute.",
         "rule-saved" => "Alert rule saved.",
         "rule-deleted" => "Alert rule deleted.",
+        "word-list-saved" => "Word list saved: sends are filtered by it at once.",
+        "word-list-deleted" => "Word list deleted.",
+        "operator-invited" => "Invitation sent: the link works once, for 24 hours.",
         "broadcast-cancelled" => "Broadcast cancelled: users it reached keep their notification.",
         "banned" => "User banned.",
         "unbanned" => "Ban lifted.",

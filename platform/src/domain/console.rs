@@ -191,6 +191,21 @@ pub struct MailRecord {
     pub mail: NewMail,
 }
 
+/// An invitation to become a platform operator, sent by an operator and mailed as a
+/// single-use link that works for 24 hours. Only the SHA-256 of the link's token is kept; it
+/// also names the invitation in the console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorInvitation {
+    pub token_hash: String,
+    pub email: String,
+    /// The operator who sent it (their email).
+    pub invited_by: String,
+    pub created_at: UnixMillis,
+    /// The link stops working then (revoking sets it to the moment of revoking).
+    pub expires_at: UnixMillis,
+    pub accepted_at: Option<UnixMillis>,
+}
+
 /// An invitation to join a tenant with a role, mailed as a single-use link. Only the
 /// SHA-256 of the link's token is kept; it also names the invitation in the console.
 #[derive(Debug, Clone, PartialEq, Eq)]

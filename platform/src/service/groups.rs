@@ -1,5 +1,6 @@
 //! Groups read a page at a time through the server API (members, join requests, a user's
-//! groups, a message's readers): the cursors around the operations of `crate::groups`.
+//! groups, a message's readers): the cursors around the operations of `crate::groups`; and
+//! the app's groups listed and searched for the console.
 
 use crate::delivery::{clamp_limit, Actor, DeliveryError, Pipeline};
 use crate::domain::{App, Group, GroupJoinRequest, GroupMember, UnixMillis, FOREVER};
@@ -73,4 +74,28 @@ pub async fn readers_page(
     let after = after(cursor, UserId::parse)?;
     let list = groups::readers(p, app, actor, id, msg, unread, after.as_ref(), limit).await?;
     Ok(Page::of(list, limit, |u| u.as_str().to_owned()))
+}
+
+/// Longest search of the app's groups, in characters.
+pub const MAX_GROUP_QUERY_CHARS: usize = 128;
+
+/// The app's groups by id after `after` whose id starts with `query` or whose name contains
+/// it (ignoring case), at most `limit` (1 to 200); every group for an empty `query`. A query
+/// over `MAX_GROUP_QUERY_CHARS` characters is `invalid_argument`.
+pub async fn search(
+    p: &Pipeline,
+    app: &App,
+    query: &str,
+    after: Option<&GroupId>,
+    limit: u32,
+) -> Result<Vec<Group>, DeliveryError> {
+    let query = query.trim();
+    if query.chars().count() > MAX_GROUP_QUERY_CHARS {
+        return Err(DeliveryError::InvalidArgument(format!(
+            "q must be at most {MAX_GROUP_QUERY_CHARS} characters"
+        )));
+    }
+    Ok(p.store()
+        .search_groups(&app.id, query, after, limit.clamp(1, 200))
+        .await?)
 }

@@ -18,6 +18,7 @@ pub mod groups;
 pub mod invitations;
 pub mod messages;
 pub mod moderation;
+pub mod operators;
 pub mod overview;
 pub mod paging;
 pub mod presence;

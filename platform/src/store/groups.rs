@@ -159,6 +159,15 @@ pub trait GroupStore: Send + Sync {
     ) -> StoreResult<Vec<Group>>;
     /// Every member's read position in the group's timeline (for read receipts).
     async fn group_read_positions(&self, app: &AppId, id: &GroupId) -> StoreResult<Vec<ReadPosition>>;
+    /// The app's groups by id after `after` whose id starts with `query` or whose name
+    /// contains it (both ignoring case, on every backend); every group for an empty `query`.
+    async fn search_groups(
+        &self,
+        app: &AppId,
+        query: &str,
+        after: Option<&GroupId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Group>>;
 }
 
 /// `impl GroupStore` for a SQL adapter, with the readers and steps only this area uses.
@@ -950,6 +959,30 @@ macro_rules! groups_sql {
                         })
                     })
                     .collect()
+            }
+
+            async fn search_groups(
+                &self,
+                app: &AppId,
+                query: &str,
+                after: Option<&GroupId>,
+                limit: u32,
+            ) -> StoreResult<Vec<Group>> {
+                // LIKE's wildcards in the query match themselves.
+                let escaped = query.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                let rows = sqlx::query::<$db>(&format!(
+                    "SELECT {GROUP_COLUMNS} FROM groups WHERE app_id = $1 AND id > $2 \
+                     AND (LOWER(id) LIKE LOWER($3) ESCAPE '\\' OR LOWER(name) LIKE LOWER($4) ESCAPE '\\') ORDER BY id LIMIT $5"
+                ))
+                .bind(app.as_str())
+                .bind(after.map(GroupId::as_str).unwrap_or(""))
+                .bind(format!("{escaped}%"))
+                .bind(format!("%{escaped}%"))
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(group_from_row).collect()
             }
         }
     };

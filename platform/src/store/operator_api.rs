@@ -1,5 +1,6 @@
 //! What the operator API (`/admin/v1`) keeps beyond the console's tables: its named tokens
-//! (only each token's SHA-256), and a search of tenants by name.
+//! (only each token's SHA-256), a search of tenants by name, and the invitations operators
+//! send to make other operators (only each link token's SHA-256).
 
 use async_trait::async_trait;
 
@@ -25,6 +26,29 @@ pub trait OperatorApiStore: Send + Sync {
     async fn touch_api_token(&self, id: &str, now: UnixMillis, every: i64) -> StoreResult<bool>;
     /// Tenants by id after `after` whose name contains `query` (ignoring case).
     async fn search_tenants(&self, query: &str, after: Option<&TenantId>, limit: u32) -> StoreResult<Vec<Tenant>>;
+    /// Keeps an operator invitation.
+    async fn create_operator_invitation(&self, invitation: &OperatorInvitation) -> StoreResult<()>;
+    /// The operator invitation whose link token hashes to this, unless accepted or expired
+    /// by `now`.
+    async fn pending_operator_invitation(
+        &self,
+        token_hash: &str,
+        now: UnixMillis,
+    ) -> StoreResult<Option<OperatorInvitation>>;
+    /// The operator invitations still open at `now`, newest first.
+    async fn operator_invitations(&self, now: UnixMillis) -> StoreResult<Vec<OperatorInvitation>>;
+    /// Ends an open operator invitation now; `false` when there is none by that hash.
+    async fn revoke_operator_invitation(&self, token_hash: &str, now: UnixMillis) -> StoreResult<bool>;
+    /// Accepts an operator invitation, once, in one transaction: marks it accepted, creates
+    /// the account when the email has none (with `new_password_hash`, which must then be
+    /// given) and makes it an operator. `NotFound` when the link is unknown, accepted or
+    /// expired; `Rejected` when a new account has no password.
+    async fn accept_operator_invitation(
+        &self,
+        token_hash: &str,
+        new_password_hash: Option<&str>,
+        now: UnixMillis,
+    ) -> StoreResult<(OperatorInvitation, ConsoleAccount)>;
 }
 
 /// `impl OperatorApiStore` for a SQL adapter. Expanded by `shared_sql::sql_store!`.
@@ -51,6 +75,20 @@ macro_rules! operator_api_sql {
                 revoked_at: col(row, "revoked_at")?,
                 expires_at: col(row, "expires_at")?,
                 last_used_at: col(row, "last_used_at")?,
+            })
+        }
+
+        const OPERATOR_INVITATION_COLUMNS: &str =
+            "token_hash, email, invited_by, created_at, expires_at, accepted_at";
+
+        fn operator_invitation_from_row(row: &DbRow) -> StoreResult<OperatorInvitation> {
+            Ok(OperatorInvitation {
+                token_hash: col(row, "token_hash")?,
+                email: col(row, "email")?,
+                invited_by: col(row, "invited_by")?,
+                created_at: col(row, "created_at")?,
+                expires_at: col(row, "expires_at")?,
+                accepted_at: col(row, "accepted_at")?,
             })
         }
 
@@ -159,6 +197,114 @@ macro_rules! operator_api_sql {
                 .await
                 .map_err(map_err)?;
                 rows.iter().map(tenant_from_row).collect()
+            }
+
+            async fn create_operator_invitation(&self, i: &OperatorInvitation) -> StoreResult<()> {
+                sqlx::query::<$db>(
+                    "INSERT INTO console_operator_invitations \
+                     (token_hash, email, invited_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&i.token_hash)
+                .bind(&i.email)
+                .bind(&i.invited_by)
+                .bind(i.created_at)
+                .bind(i.expires_at)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn pending_operator_invitation(
+                &self,
+                token_hash: &str,
+                now: UnixMillis,
+            ) -> StoreResult<Option<OperatorInvitation>> {
+                let row = sqlx::query::<$db>(&format!(
+                    "SELECT {OPERATOR_INVITATION_COLUMNS} FROM console_operator_invitations \
+                     WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > $2"
+                ))
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)?;
+                row.as_ref().map(operator_invitation_from_row).transpose()
+            }
+
+            async fn operator_invitations(&self, now: UnixMillis) -> StoreResult<Vec<OperatorInvitation>> {
+                let rows = sqlx::query::<$db>(&format!(
+                    "SELECT {OPERATOR_INVITATION_COLUMNS} FROM console_operator_invitations \
+                     WHERE accepted_at IS NULL AND expires_at > $1 ORDER BY created_at DESC, token_hash LIMIT 500"
+                ))
+                .bind(now)
+                .fetch_all(self.reader())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(operator_invitation_from_row).collect()
+            }
+
+            async fn revoke_operator_invitation(&self, token_hash: &str, now: UnixMillis) -> StoreResult<bool> {
+                let r = sqlx::query::<$db>(
+                    "UPDATE console_operator_invitations SET expires_at = $2 \
+                     WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn accept_operator_invitation(
+                &self,
+                token_hash: &str,
+                new_password_hash: Option<&str>,
+                now: UnixMillis,
+            ) -> StoreResult<(OperatorInvitation, ConsoleAccount)> {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                // Used up here, in the transaction: a second use finds nothing to update.
+                let row = sqlx::query::<$db>(&format!(
+                    "UPDATE console_operator_invitations SET accepted_at = $2 \
+                     WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > $2 \
+                     RETURNING {OPERATOR_INVITATION_COLUMNS}"
+                ))
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .ok_or(StoreError::NotFound("invitation"))?;
+                let invitation = operator_invitation_from_row(&row)?;
+                let existing = sqlx::query::<$db>(&format!(
+                    "UPDATE console_accounts SET operator = TRUE WHERE LOWER(email) = LOWER($1) \
+                     RETURNING {ACCOUNT_COLUMNS}"
+                ))
+                .bind(&invitation.email)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let account = match existing {
+                    Some(row) => account_from_row(&row)?,
+                    None => {
+                        let hash = new_password_hash
+                            .ok_or_else(|| StoreError::Rejected("a new account needs a password".into()))?;
+                        let row = sqlx::query::<$db>(&format!(
+                            "INSERT INTO console_accounts (email, password_hash, operator, created_at) \
+                             VALUES ($1, $2, TRUE, $3) RETURNING {ACCOUNT_COLUMNS}"
+                        ))
+                        .bind(&invitation.email)
+                        .bind(hash)
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                        account_from_row(&row)?
+                    }
+                };
+                tx.commit().await.map_err(map_err)?;
+                Ok((invitation, account))
             }
         }
     };

@@ -1,5 +1,5 @@
 //! Conformance of `GroupStore` and `JoinRequestStore`: timelines, members, notices, roles,
-//! transfers, join requests, dismissal, mentions, read positions.
+//! transfers, join requests, dismissal, mentions, read positions, the app's groups searched.
 
 use std::sync::Arc;
 
@@ -833,7 +833,55 @@ async fn read_positions_of_members(store: Arc<dyn Store>) {
     );
 }
 
+/// The console's list: by id, after a key, an id prefix or part of the name (ignoring case),
+/// LIKE's wildcards taken literally, only the app's own.
+async fn groups_are_listed_and_searched_by_id_and_name(store: Arc<dyn Store>) {
+    let mine = app(&*store).await;
+    let theirs = app(&*store).await;
+    let (a, b) = (&mine.id, &theirs.id);
+    for (id, name) in [
+        ("team-b", "Blue Team"),
+        ("team-a", "Alpha"),
+        ("club", "Chess team"),
+        ("x_1", "under_score"),
+    ] {
+        let mut g = new_group(id, "alice", &[], 10);
+        g.name = name.into();
+        store.create_group(a, &g, 100).await.unwrap();
+    }
+    store
+        .create_group(b, &new_group("team-z", "zed", &[], 10), 100)
+        .await
+        .unwrap();
+    let ids = |gs: Vec<Group>| gs.into_iter().map(|g| g.id.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.search_groups(a, "", None, 10).await.unwrap()),
+        ["club", "team-a", "team-b", "x_1"]
+    );
+    assert_eq!(
+        ids(store.search_groups(a, "", None, 2).await.unwrap()),
+        ["club", "team-a"]
+    );
+    assert_eq!(
+        ids(store.search_groups(a, "", Some(&gid("team-a")), 10).await.unwrap()),
+        ["team-b", "x_1"]
+    );
+    // "team": two ids start with it, one name holds it; case is ignored on both backends.
+    for q in ["team", "TEAM"] {
+        assert_eq!(
+            ids(store.search_groups(a, q, None, 10).await.unwrap()),
+            ["club", "team-a", "team-b"],
+            "{q}"
+        );
+    }
+    assert_eq!(ids(store.search_groups(a, "blue", None, 10).await.unwrap()), ["team-b"]);
+    assert_eq!(ids(store.search_groups(a, "_", None, 10).await.unwrap()), ["x_1"]);
+    assert!(store.search_groups(a, "%", None, 10).await.unwrap().is_empty());
+    assert_eq!(ids(store.search_groups(b, "", None, 10).await.unwrap()), ["team-z"]);
+}
+
 conformance!(
+    groups_are_listed_and_searched_by_id_and_name,
     groups_are_one_timeline_with_members,
     group_changes_write_their_notices,
     group_profiles_roles_mutes_and_transfers,

@@ -1,5 +1,6 @@
 //! Conformance of `OperatorApiStore`: API tokens kept by hash (never by value), listed per
-//! account, revoked once, gone with their account; and the tenant search by name.
+//! account, revoked once, gone with their account; the tenant search by name; operator
+//! invitations accepted once, in time, making a new or an existing account an operator.
 
 use std::sync::Arc;
 
@@ -106,7 +107,92 @@ async fn tenants_are_searched_by_part_of_their_name(store: Arc<dyn Store>) {
     assert_ne!(rest[0].id, first[0].id);
 }
 
+fn operator_invitation(hash: &str, email: &str, at: i64) -> OperatorInvitation {
+    OperatorInvitation {
+        token_hash: hash.into(),
+        email: email.into(),
+        invited_by: "ops@example.com".into(),
+        created_at: at,
+        expires_at: at + 1000,
+        accepted_at: None,
+    }
+}
+
+async fn operator_invitations_are_accepted_once_and_in_time(store: Arc<dyn Store>) {
+    for (hash, email, at) in [
+        ("h-new", "new@ops.test", 10),
+        ("h-old", "old@ops.test", 20),
+        ("h-dev", "dev@acme.test", 30),
+    ] {
+        store
+            .create_operator_invitation(&operator_invitation(hash, email, at))
+            .await
+            .unwrap();
+    }
+    let dev = store
+        .create_account("dev@acme.test", "dev-hash", false, 1)
+        .await
+        .unwrap();
+    let open = store.operator_invitations(100).await.unwrap();
+    assert_eq!(
+        open.iter().map(|i| i.token_hash.as_str()).collect::<Vec<_>>(),
+        ["h-dev", "h-old", "h-new"],
+        "newest first"
+    );
+    assert!(store.pending_operator_invitation("h-new", 100).await.unwrap().is_some());
+    assert!(
+        store
+            .pending_operator_invitation("h-new", 1010)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+
+    // A new account needs a password; without one nothing is used up.
+    let r = store.accept_operator_invitation("h-new", None, 100).await;
+    assert!(matches!(r, Err(StoreError::Rejected(_))), "{r:?}");
+    assert!(store.pending_operator_invitation("h-new", 100).await.unwrap().is_some());
+    let (inv, account) = store
+        .accept_operator_invitation("h-new", Some("new-hash"), 100)
+        .await
+        .unwrap();
+    assert_eq!((inv.email.as_str(), inv.accepted_at), ("new@ops.test", Some(100)));
+    assert!(account.operator && account.email == "new@ops.test");
+    let again = store.accept_operator_invitation("h-new", Some("other"), 101).await;
+    assert!(matches!(again, Err(StoreError::NotFound(_))), "once: {again:?}");
+
+    // Expired, and revoked: refused; revoking twice is false.
+    let late = store.accept_operator_invitation("h-old", Some("x"), 1020).await;
+    assert!(matches!(late, Err(StoreError::NotFound(_))), "{late:?}");
+    assert!(store.account_by_email("old@ops.test").await.unwrap().is_none());
+    assert!(store.revoke_operator_invitation("h-dev", 200).await.unwrap());
+    store
+        .create_operator_invitation(&operator_invitation("h-dev2", "DEV@acme.test", 300))
+        .await
+        .unwrap();
+    assert!(!store.revoke_operator_invitation("h-dev", 301).await.unwrap());
+    assert!(matches!(
+        store.accept_operator_invitation("h-dev", None, 301).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // An existing account becomes an operator and keeps its password.
+    let (_, account) = store.accept_operator_invitation("h-dev2", None, 310).await.unwrap();
+    assert_eq!((account.id, account.operator), (dev.id, true));
+    let stored = store.account(dev.id).await.unwrap().unwrap();
+    assert_eq!((stored.operator, stored.password_hash.as_str()), (true, "dev-hash"));
+    let open = store.operator_invitations(320).await.unwrap();
+    assert_eq!(
+        open.iter().map(|i| i.token_hash.as_str()).collect::<Vec<_>>(),
+        ["h-old"],
+        "accepted and revoked ones are no longer open"
+    );
+    assert!(store.operator_invitations(1020).await.unwrap().is_empty());
+}
+
 conformance!(
+    operator_invitations_are_accepted_once_and_in_time,
     api_tokens_are_found_by_hash_listed_and_revoked_once,
     tenants_are_searched_by_part_of_their_name,
 );

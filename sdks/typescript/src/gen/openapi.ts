@@ -35,6 +35,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/operator-invitations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The operator invitations whose links still work. */
+        get: operations["admin_operator_invitations"];
+        put?: never;
+        /**
+         * Invites an email to become an operator: the platform mails a link that works once, for
+         *     24 hours, where they choose a password. 409 when that account is an operator already.
+         */
+        post: operations["admin_invite_operator"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/operator-invitations/{invitation}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ends an open operator invitation's link now. */
+        post: operations["admin_revoke_operator_invitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/overview": {
         parameters: {
             query?: never;
@@ -261,6 +299,23 @@ export interface paths {
          *     reactions counted), paged by seq: `direct d:a:b`, group `g:id`, room `r:id`.
          */
         get: operations["admin_list_messages"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/apps/{app}/groups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The app's groups by id, searched by id prefix or part of the name. */
+        get: operations["admin_list_groups"];
         put?: never;
         post?: never;
         delete?: never;
@@ -646,6 +701,45 @@ export interface paths {
          */
         post: operations["admin_test_webhook"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/apps/{app}/word-lists": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The app's sensitive-word lists, by name. */
+        get: operations["admin_word_lists"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenant}/apps/{app}/word-lists/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One word list (none of that name: 404). */
+        get: operations["admin_word_list"];
+        /**
+         * Creates the list, or replaces the one of that name (developer and up); sends are
+         *     filtered by it at once.
+         */
+        put: operations["admin_put_word_list"];
+        post?: never;
+        /** Deletes a list (developer and up): sends are no longer filtered by it. */
+        delete: operations["admin_delete_word_list"];
         options?: never;
         head?: never;
         patch?: never;
@@ -2375,6 +2469,12 @@ export interface components {
             /** @description Pass as `after` for the next page; absent on the last one. */
             next_after?: string | null;
         };
+        AdminGroups: {
+            /** @description By id. */
+            groups: components["schemas"]["AdminGroup"][];
+            /** @description Pass as `after` for the next page; absent on the last one. */
+            next_after?: string | null;
+        };
         /** @description An open invitation (never its link's token). */
         AdminInvitation: {
             /** Format: int64 */
@@ -2510,6 +2610,27 @@ export interface components {
             role?: string | null;
             /** @description The tenant it acts in; absent: a platform token (operators only). */
             tenant_id?: string | null;
+        };
+        AdminOperatorInvitation: {
+            /** Format: int64 */
+            created_at: number;
+            email: string;
+            /**
+             * Format: int64
+             * @description Its link works until then (24 hours after it was sent).
+             */
+            expires_at: number;
+            /** @description Names the invitation in `…/operator-invitations/{id}/revoke` (the SHA-256 of its link's token). */
+            id: string;
+            /** @description The operator who sent it. */
+            invited_by: string;
+        };
+        AdminOperatorInvitations: {
+            /** @description Newest first. */
+            invitations: components["schemas"]["AdminOperatorInvitation"][];
+        };
+        AdminOperatorInvite: {
+            email: string;
         };
         AdminOverview: {
             /** @description The last 24 hours, oldest first, zeros included. */
@@ -2845,6 +2966,28 @@ export interface components {
              * @description Delivered of all attempts, in percent; absent without attempts.
              */
             webhook_success_percent?: number | null;
+        };
+        AdminWordList: {
+            /** Format: int64 */
+            created_at: number;
+            /** @description 1–64 characters of `[A-Za-z0-9_.-]`, unique in the app. */
+            name: string;
+            /** @description `replace` (matched words become `*`) or `reject` (the send fails with `content_rejected`). */
+            policy: string;
+            /** Format: int64 */
+            updated_at: number;
+            /** @description Trimmed, without duplicates (ignoring ASCII case), in the order given. */
+            words: string[];
+        };
+        AdminWordListBody: {
+            /** @description `replace` or `reject`. */
+            policy: string;
+            /** @description 1 to 10,000 words of at most 64 characters each. */
+            words: string[];
+        };
+        AdminWordLists: {
+            /** @description By name. */
+            word_lists: components["schemas"]["AdminWordList"][];
         };
         /** @description An app's offline push policy. */
         AppPushSettingsView: {
@@ -4007,6 +4150,94 @@ export interface operations {
             };
         };
     };
+    admin_operator_invitations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminOperatorInvitations"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_invite_operator: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminOperatorInvite"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminOperatorInvitation"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_revoke_operator_invitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The invitation's id */
+                invitation: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminOperatorInvitation"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     admin_platform_overview: {
         parameters: {
             query?: never;
@@ -4644,6 +4875,48 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AdminMessagePage"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_list_groups: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Groups whose id starts with this or whose name contains it (ignoring case); at most
+                 *     128 characters. Absent or empty: every group.
+                 */
+                q?: string;
+                /** @description The last group id of the previous page. */
+                after?: string;
+                /** @description 1 to 200 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminGroups"];
                 };
             };
             "4XX": {
@@ -5426,6 +5699,144 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AdminWebhookTest"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_word_lists: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminWordLists"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_word_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+                /** @description The list's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminWordList"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_put_word_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+                /** @description The list's name: 1–64 characters of [A-Za-z0-9_.-] */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminWordListBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminWordList"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    admin_delete_word_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                tenant: string;
+                /** @description The app's id */
+                app: string;
+                /** @description The list's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminDone"];
                 };
             };
             "4XX": {
