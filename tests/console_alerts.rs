@@ -10,11 +10,11 @@
 
 mod common;
 
-use common::browser::{databases, operator, start_console, tenant_with_app, Browser, TenantWithApp};
+use common::browser::{admin, databases, operator, start_console, tenant_with_app, Browser, TenantWithApp};
 use common::eventually;
 use common::smtp::SmtpSink;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 use tern_sdk::server::ServerClient;
 
 /// The signed-in operator adds `email` to `tenant` with `role` and a first password; a
@@ -32,25 +32,6 @@ async fn member(op: &mut Browser, tenant: &str, email: &str, role: &str) -> Brow
     let signed = b.sign_in(email, "member-password-1").await;
     assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
     b
-}
-
-/// A JSON call to the operator API with the browser's session (and its CSRF token for changes).
-async fn admin(b: &mut Browser, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut req = b
-        .http
-        .request(method.parse().unwrap(), format!("{}/admin/v1{path}", b.base));
-    if method != "GET" {
-        let csrf = b.csrf().await;
-        req = req.header("x-csrf-token", csrf);
-    }
-    if let Some(body) = body {
-        req = req.header("content-type", "application/json").body(body.to_string());
-    }
-    let page = b.send(req).await;
-    (
-        page.status,
-        serde_json::from_str(&page.body).unwrap_or(Value::String(page.body)),
-    )
 }
 
 fn open_alerts(html: &str) -> Option<&str> {

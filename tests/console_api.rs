@@ -8,7 +8,9 @@
 
 mod common;
 
-use common::browser::{databases, operator, secrets_shown, start_console, tenant_with_app, Browser, VIEWER_PASSWORD};
+use common::browser::{
+    databases, error_code, operator, secrets_shown, start_console, tenant_with_app, Browser, VIEWER_PASSWORD,
+};
 use common::Server;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -67,12 +69,6 @@ impl Api {
         assert_eq!(status, StatusCode::OK, "GET {path}: {v}");
         v
     }
-}
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error code in {v}"))
 }
 
 /// The signed-in browser makes a token on the console's tokens page; returns its value.
@@ -154,15 +150,27 @@ async fn a_token_is_shown_once_kept_hashed_and_works_until_revoked() {
 
         // No token, an unknown one, a malformed header.
         let (s, v) = Api::new(&server, None).call("GET", "/tenants", None).await;
-        assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "missing_credentials"), "{v}");
+        assert_eq!(
+            (s, error_code(&v)),
+            (StatusCode::UNAUTHORIZED, "missing_credentials"),
+            "{v}"
+        );
         let (s, v) = Api::new(&server, Some("tern_at_nope"))
             .call("GET", "/tenants", None)
             .await;
-        assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "api_token_invalid"), "{v}");
+        assert_eq!(
+            (s, error_code(&v)),
+            (StatusCode::UNAUTHORIZED, "api_token_invalid"),
+            "{v}"
+        );
         let (s, v) = Api::new(&server, Some("not a token at all"))
             .call("GET", "/tenants", None)
             .await;
-        assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "api_token_invalid"), "{v}");
+        assert_eq!(
+            (s, error_code(&v)),
+            (StatusCode::UNAUTHORIZED, "api_token_invalid"),
+            "{v}"
+        );
         let res = reqwest::Client::new()
             .get(format!("{}/admin/v1/tenants", server.base))
             .header("authorization", format!("Basic {token}"))
@@ -176,7 +184,11 @@ async fn a_token_is_shown_once_kept_hashed_and_works_until_revoked() {
         let revoked = op.change(&format!("/console/tokens/{id}/revoke"), &[]).await;
         assert_eq!(revoked.status, StatusCode::SEE_OTHER, "{}", revoked.body);
         let (s, v) = api.call("GET", "/tenants", None).await;
-        assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "api_token_revoked"), "{v}");
+        assert_eq!(
+            (s, error_code(&v)),
+            (StatusCode::UNAUTHORIZED, "api_token_revoked"),
+            "{v}"
+        );
         assert!(op.get("/console/tokens").await.body.contains("revoked"));
         let audit = op.get("/console/audit").await;
         assert!(
@@ -276,7 +288,7 @@ async fn a_tenant_token_sees_its_tenant_only_and_every_route_naming_another_answ
     for (method, path, body) in &probes {
         let (status, v) = api.call(method, path, body.clone()).await;
         assert_eq!(
-            (status, code(&v)),
+            (status, error_code(&v)),
             (StatusCode::NOT_FOUND, "not_found"),
             "{method} {path}: {v}"
         );
@@ -289,7 +301,7 @@ async fn a_tenant_token_sees_its_tenant_only_and_every_route_naming_another_answ
     assert!(beta.get_user("bob").await.unwrap()["banned_until"].is_null());
     assert_eq!(ops.get("/tokens").await["tokens"][0]["revoked_at"], Value::Null);
     let (s, v) = api.call("GET", "/audit", None).await;
-    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "forbidden"), "{v}");
+    assert_eq!((s, error_code(&v)), (StatusCode::FORBIDDEN, "forbidden"), "{v}");
 }
 
 fn urlencode(s: &str) -> String {
@@ -354,7 +366,7 @@ async fn a_viewers_token_reads_but_changes_nothing_and_ends_with_the_membership(
     for (method, path, body) in &changes {
         let (status, v) = api.call(method, path, body.clone()).await;
         assert_eq!(
-            (status, code(&v)),
+            (status, error_code(&v)),
             (StatusCode::FORBIDDEN, "forbidden"),
             "{method} {path}: {v}"
         );
@@ -371,7 +383,11 @@ async fn a_viewers_token_reads_but_changes_nothing_and_ends_with_the_membership(
         .await;
     assert_eq!(removed.status, StatusCode::SEE_OTHER, "{}", removed.body);
     let (s, v) = api.call("GET", "/tenants", None).await;
-    assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "api_token_revoked"), "{v}");
+    assert_eq!(
+        (s, error_code(&v)),
+        (StatusCode::UNAUTHORIZED, "api_token_revoked"),
+        "{v}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -387,7 +403,7 @@ async fn every_change_is_audited_with_the_tokens_name_and_bad_bodies_get_stable_
         assert_eq!(s, StatusCode::CREATED, "{t}");
         let tenant = t["id"].as_str().unwrap().to_owned();
         let (s, dup) = api.call("POST", "/tenants", Some(json!({"name": "Gamma"}))).await;
-        assert_eq!((s, code(&dup)), (StatusCode::CONFLICT, "conflict"), "{dup}");
+        assert_eq!((s, error_code(&dup)), (StatusCode::CONFLICT, "conflict"), "{dup}");
         let (s, created) = api
             .call(
                 "POST",
@@ -430,20 +446,20 @@ async fn every_change_is_audited_with_the_tokens_name_and_bad_bodies_get_stable_
             ),
         ] {
             let (s, v) = api.raw("PATCH", &format!("{p}/settings"), Some(body)).await;
-            assert_eq!((s, code(&v)), (status, want), "{v}");
+            assert_eq!((s, error_code(&v)), (status, want), "{v}");
         }
         let (s, v) = api
             .call("POST", "/tenants", Some(json!({"name": "X", "extra": true})))
             .await;
-        assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "invalid_json"), "{v}");
+        assert_eq!((s, error_code(&v)), (StatusCode::BAD_REQUEST, "invalid_json"), "{v}");
         let (s, v) = api.call("DELETE", "/tenants", None).await;
         assert_eq!(
-            (s, code(&v)),
+            (s, error_code(&v)),
             (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             "{v}"
         );
         let (s, v) = api.call("GET", "/nothing/here", None).await;
-        assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
+        assert_eq!((s, error_code(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
 
         // The changes a script makes.
         let settings = api
@@ -491,7 +507,7 @@ async fn every_change_is_audited_with_the_tokens_name_and_bad_bodies_get_stable_
             assert_eq!(s, StatusCode::OK, "{action}: {v}");
         }
         let (s, v) = api.call("POST", &format!("{p}/users/bob/explode"), None).await;
-        assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
+        assert_eq!((s, error_code(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
         let (s, v) = api
             .call("POST", &format!("{p}/messages/{}/recall", sent.msg_id), None)
             .await;
@@ -503,7 +519,11 @@ async fn every_change_is_audited_with_the_tokens_name_and_bad_bodies_get_stable_
         let (s, v) = api.call("POST", &format!("/tenants/{tenant}/suspend"), None).await;
         assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("suspended")), "{v}");
         let (s, v) = api.call("POST", &format!("/tenants/{tenant}/approve"), None).await;
-        assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "invalid_argument"), "{v}");
+        assert_eq!(
+            (s, error_code(&v)),
+            (StatusCode::BAD_REQUEST, "invalid_argument"),
+            "{v}"
+        );
         let (s, v) = api.call("POST", &format!("/tenants/{tenant}/activate"), None).await;
         assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("active")), "{v}");
         let usage = api.get(&format!("{p}/usage")).await;
@@ -559,7 +579,7 @@ async fn the_session_cookie_works_and_a_change_with_it_needs_the_csrf_token() {
         .await;
     assert_eq!(bare.status, StatusCode::FORBIDDEN, "{}", bare.body);
     let v: Value = serde_json::from_str(&bare.body).unwrap();
-    assert_eq!(code(&v), "csrf_token_invalid");
+    assert_eq!(error_code(&v), "csrf_token_invalid");
     let wrong = op
         .send(
             op.http

@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use axum::extract::State;
 use axum::http::StatusCode as AxumStatus;
 use axum::routing::post;
-use common::browser::{databases, operator, secrets_shown, start_console, tenant_with_app, Browser, VIEWER_PASSWORD};
+use common::browser::{
+    databases, error_code, operator, secrets_shown, start_console, tenant_with_app, Browser, VIEWER_PASSWORD,
+};
 use common::{eventually, Server};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -91,16 +93,14 @@ impl Api {
     }
 }
 
-fn code(v: &Value) -> &str {
-    v["error"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error code in {v}"))
-}
-
 /// Asserts an `invalid_argument` (400) naming `field`.
 fn refused_on(answer: (StatusCode, Value), field: &str) {
     let (s, v) = answer;
-    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "invalid_argument"), "{v}");
+    assert_eq!(
+        (s, error_code(&v)),
+        (StatusCode::BAD_REQUEST, "invalid_argument"),
+        "{v}"
+    );
     assert_eq!(v["error"]["field"], field, "{v}");
 }
 
@@ -301,7 +301,7 @@ async fn every_console_page_has_its_routes_and_each_change_is_audited() {
                 None,
             )
             .await;
-        assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
+        assert_eq!((s, error_code(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
         api.ok("POST", &format!("{dead_path}/{event}/redeliver"), None).await;
         eventually("the redelivered event is delivered", || {
             let (api, path) = (&api, format!("{log_path}?event={event}"));
@@ -317,7 +317,7 @@ async fn every_console_page_has_its_routes_and_each_change_is_audited() {
         assert_eq!(devices["devices"][0]["id"], device.as_str(), "{devices}");
         assert_eq!(devices["devices"][0]["token"], DEVICE_TOKEN, "{devices}");
         let (s, v) = api.call("GET", &format!("{p}/users/nobody/devices"), None).await;
-        assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
+        assert_eq!((s, error_code(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
         let pushed = api
             .ok(
                 "POST",
@@ -335,7 +335,7 @@ async fn every_console_page_has_its_routes_and_each_change_is_audited() {
             )
             .await;
         assert_eq!(
-            (s, code(&v)),
+            (s, error_code(&v)),
             (StatusCode::NOT_FOUND, "not_found"),
             "another's device: {v}"
         );
@@ -367,9 +367,9 @@ async fn every_console_page_has_its_routes_and_each_change_is_audited() {
         let rest = api.get(&format!("{p}/groups/g1/members?after={next}")).await;
         assert_eq!(rest["members"][0]["user_id"], "carol", "{rest}");
         let (s, v) = api.call("GET", &format!("{p}/groups/nope"), None).await;
-        assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
+        assert_eq!((s, error_code(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
         let (s, v) = api.call("GET", &format!("{p}/groups/nope/members"), None).await;
-        assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
+        assert_eq!((s, error_code(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
         client.create_room("lobby", Some("Lobby"), None).await.unwrap();
         let rooms = api.get(&format!("{p}/rooms")).await;
         assert_eq!(rooms["rooms"][0]["id"], "lobby", "{rooms}");
@@ -407,7 +407,7 @@ async fn every_console_page_has_its_routes_and_each_change_is_audited() {
                 None,
             )
             .await;
-        assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
+        assert_eq!((s, error_code(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
         refused_on(
             api.call(
                 "POST",
@@ -496,7 +496,7 @@ async fn every_console_page_has_its_routes_and_each_change_is_audited() {
         let (s, v) = api
             .call("POST", &format!("{t}/invitations/{inv_id}/revoke"), None)
             .await;
-        assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "not_found"), "once: {v}");
+        assert_eq!((s, error_code(&v)), (StatusCode::NOT_FOUND, "not_found"), "once: {v}");
         let mail = api.get("/mail").await;
         assert_eq!(mail["mails"][0]["to"], "new@alpha.test", "{mail}");
         assert_eq!(mail["mails"][0]["kind"], "invitation", "{mail}");
@@ -523,7 +523,7 @@ async fn every_console_page_has_its_routes_and_each_change_is_audited() {
             )
             .await;
         assert_eq!(
-            (s, code(&v)),
+            (s, error_code(&v)),
             (StatusCode::CONFLICT, "conflict"),
             "a member already: {v}"
         );
@@ -535,7 +535,7 @@ async fn every_console_page_has_its_routes_and_each_change_is_audited() {
             )
             .await;
         assert_eq!(
-            (s, code(&v)),
+            (s, error_code(&v)),
             (StatusCode::BAD_REQUEST, "invalid_argument"),
             "the last owner: {v}"
         );
@@ -550,7 +550,7 @@ async fn every_console_page_has_its_routes_and_each_change_is_audited() {
         let removed = api.ok("POST", &format!("{t}/members/{dev}/remove"), None).await;
         assert_eq!(removed["email"], "dev@alpha.test", "{removed}");
         let (s, v) = api.call("POST", &format!("{t}/members/{dev}/remove"), None).await;
-        assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
+        assert_eq!((s, error_code(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
         let (s, v) = api
             .call(
                 "POST",
@@ -558,7 +558,7 @@ async fn every_console_page_has_its_routes_and_each_change_is_audited() {
                 Some(json!({"role": "viewer"})),
             )
             .await;
-        assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
+        assert_eq!((s, error_code(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
 
         // ---- each change in the tenant's audit log, by the token ----
         let log = api.get(&format!("{t}/audit?limit=200")).await;
@@ -709,7 +709,7 @@ async fn the_new_routes_keep_tenants_apart_roles_and_body_rules() {
     for (method, path, body) in &probes {
         let (status, v) = api.call(method, path, body.clone()).await;
         assert_eq!(
-            (status, code(&v)),
+            (status, error_code(&v)),
             (StatusCode::NOT_FOUND, "not_found"),
             "{method} {path}: {v}"
         );
@@ -736,7 +736,7 @@ async fn the_new_routes_keep_tenants_apart_roles_and_body_rules() {
     for operators_only in ["/mail", "/overview"] {
         let (s, v) = api.call("GET", operators_only, None).await;
         assert_eq!(
-            (s, code(&v)),
+            (s, error_code(&v)),
             (StatusCode::FORBIDDEN, "forbidden"),
             "{operators_only}: {v}"
         );
@@ -804,7 +804,7 @@ async fn the_new_routes_keep_tenants_apart_roles_and_body_rules() {
     for (method, path, body) in &changes {
         let (status, v) = vapi.call(method, path, body.clone()).await;
         assert_eq!(
-            (status, code(&v)),
+            (status, error_code(&v)),
             (StatusCode::FORBIDDEN, "forbidden"),
             "{method} {path}: {v}"
         );
@@ -827,7 +827,7 @@ async fn the_new_routes_keep_tenants_apart_roles_and_body_rules() {
             (oversized.clone(), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
         ] {
             let (s, v) = api.raw(method, &path, Some(body)).await;
-            assert_eq!((s, code(&v)), (status, want), "{method} {path}: {v}");
+            assert_eq!((s, error_code(&v)), (status, want), "{method} {path}: {v}");
         }
     }
     assert!(
@@ -925,7 +925,11 @@ async fn a_token_may_end_and_shows_its_last_use_written_at_most_once_a_minute() 
         )
         .await;
         let (s, v) = nightly.call("GET", "/tenants", None).await;
-        assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "api_token_expired"), "{v}");
+        assert_eq!(
+            (s, error_code(&v)),
+            (StatusCode::UNAUTHORIZED, "api_token_expired"),
+            "{v}"
+        );
         let page = op.get("/console/tokens").await;
         let row = common::browser::between(&page.body, "nightly", "</tr>");
         assert!(row.contains("expired") && !row.contains("Revoke"), "{row}");

@@ -8,10 +8,8 @@
 
 mod common;
 
-use common::browser::{
-    between, databases, operator, start_console, tenant_with_app, Browser, Page, TenantWithApp, VIEWER_PASSWORD,
-};
-use common::{eventually, Server};
+use common::browser::{between, databases, member_of, operator, start_console, tenant_with_app, Page, TenantWithApp};
+use common::eventually;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tern_sdk::server::ServerClient;
@@ -149,21 +147,6 @@ async fn groups_show_members_and_roles_and_rooms_their_live_counts() {
         .await;
     assert!(theirs.body.contains("No rooms."), "{}", theirs.body);
     drop(sessions);
-}
-
-/// A browser signed in as a new member of `tenant` with `role`, added by the operator.
-async fn member_of(op: &mut Browser, server: &Server, tenant: &str, email: &str, role: &str) -> Browser {
-    let added = op
-        .change(
-            &format!("/console/t/{tenant}/members"),
-            &[("email", email), ("password", VIEWER_PASSWORD), ("role", role)],
-        )
-        .await;
-    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
-    let mut b = Browser::new(server);
-    let signed = b.sign_in(email, VIEWER_PASSWORD).await;
-    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
-    b
 }
 
 /// The `code` of an operator API error answer.

@@ -9,45 +9,12 @@
 
 mod common;
 
-use common::browser::{databases, operator, start_console, tenant_with_app, Browser, Page, VIEWER_PASSWORD};
+use common::browser::{
+    admin, databases, error_code, member_of, operator, start_console, tenant_with_app, Browser, VIEWER_PASSWORD,
+};
 use common::Server;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
-
-async fn member_of(op: &mut Browser, server: &Server, tenant: &str, email: &str, role: &str) -> Browser {
-    let added = op
-        .change(
-            &format!("/console/t/{tenant}/members"),
-            &[("email", email), ("password", VIEWER_PASSWORD), ("role", role)],
-        )
-        .await;
-    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
-    let mut b = Browser::new(server);
-    let signed = b.sign_in(email, VIEWER_PASSWORD).await;
-    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
-    b
-}
-
-/// An operator API call with the browser's session cookie and its CSRF token.
-async fn admin(b: &mut Browser, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let csrf = b.csrf().await;
-    let mut req = b
-        .http
-        .request(method.parse().unwrap(), format!("{}/admin/v1{path}", b.base))
-        .header("x-csrf-token", csrf);
-    if let Some(body) = body {
-        req = req.header("content-type", "application/json").body(body.to_string());
-    }
-    let page: Page = b.send(req).await;
-    (
-        page.status,
-        serde_json::from_str(&page.body).unwrap_or(Value::String(page.body)),
-    )
-}
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or_else(|| panic!("no code in {v}"))
-}
+use serde_json::json;
 
 /// The mails in the mail folder to `to`.
 fn mails_to(dir: &std::path::Path, to: &str) -> Vec<common::smtp::Received> {
@@ -213,7 +180,7 @@ async fn operators_invite_operators_by_mail_with_single_use_links() {
         );
         let (s, v) = admin(&mut op, "POST", "/operator-invitations", Some(json!({"email": "nope"}))).await;
         assert_eq!(
-            (s, code(&v), v["error"]["field"].as_str()),
+            (s, error_code(&v), v["error"]["field"].as_str()),
             (StatusCode::BAD_REQUEST, "invalid_argument", Some("email")),
             "{v}"
         );
@@ -224,7 +191,7 @@ async fn operators_invite_operators_by_mail_with_single_use_links() {
             Some(json!({"email": "new.op@ops.test"})),
         )
         .await;
-        assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "conflict"), "{v}");
+        assert_eq!((s, error_code(&v)), (StatusCode::CONFLICT, "conflict"), "{v}");
         let (s, v) = admin(
             &mut op,
             "POST",
@@ -232,7 +199,7 @@ async fn operators_invite_operators_by_mail_with_single_use_links() {
             Some(json!({"email": "a@b.test", "role": "x"})),
         )
         .await;
-        assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "invalid_json"), "{v}");
+        assert_eq!((s, error_code(&v)), (StatusCode::BAD_REQUEST, "invalid_json"), "{v}");
 
         // Expired after 24 hours: refused, and nobody was made an operator.
         let late = link_to(&server, dir.path(), "late@ops.test");
@@ -285,7 +252,7 @@ async fn operators_invite_operators_by_mail_with_single_use_links() {
         let (s, v) = admin(&mut op, "POST", &format!("/operator-invitations/{id}/revoke"), None).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         let (s, v) = admin(&mut op, "POST", &format!("/operator-invitations/{id}/revoke"), None).await;
-        assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "not_found"));
+        assert_eq!((s, error_code(&v)), (StatusCode::NOT_FOUND, "not_found"));
         let revoked = link_to(&server, dir.path(), "rev@ops.test");
         assert_eq!(Browser::new(&server).get(&revoked).await.status, StatusCode::GONE);
 
@@ -306,7 +273,11 @@ async fn operators_invite_operators_by_mail_with_single_use_links() {
             ("POST", format!("/operator-invitations/{id}/revoke"), None),
         ] {
             let (s, v) = admin(&mut owner, method, &path, body).await;
-            assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "forbidden"), "{method} {path}");
+            assert_eq!(
+                (s, error_code(&v)),
+                (StatusCode::FORBIDDEN, "forbidden"),
+                "{method} {path}"
+            );
         }
         assert!(mails_to(dir.path(), "sneaky@acme.test").is_empty());
 

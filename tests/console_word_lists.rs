@@ -8,46 +8,10 @@
 
 mod common;
 
-use common::browser::{between, databases, operator, start_console, tenant_with_app, Browser, Page, VIEWER_PASSWORD};
-use common::Server;
+use common::browser::{admin, between, databases, error_code, member_of, operator, start_console, tenant_with_app};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tern_sdk::server::{ServerClient, ServerError};
-
-async fn member_of(op: &mut Browser, server: &Server, tenant: &str, email: &str, role: &str) -> Browser {
-    let added = op
-        .change(
-            &format!("/console/t/{tenant}/members"),
-            &[("email", email), ("password", VIEWER_PASSWORD), ("role", role)],
-        )
-        .await;
-    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
-    let mut b = Browser::new(server);
-    let signed = b.sign_in(email, VIEWER_PASSWORD).await;
-    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
-    b
-}
-
-/// An operator API call with the browser's session cookie (and its CSRF token for a change).
-async fn admin(b: &mut Browser, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let csrf = b.csrf().await;
-    let mut req = b
-        .http
-        .request(method.parse().unwrap(), format!("{}/admin/v1{path}", b.base))
-        .header("x-csrf-token", csrf);
-    if let Some(body) = body {
-        req = req.header("content-type", "application/json").body(body.to_string());
-    }
-    let page: Page = b.send(req).await;
-    (
-        page.status,
-        serde_json::from_str(&page.body).unwrap_or(Value::String(page.body)),
-    )
-}
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or_else(|| panic!("no code in {v}"))
-}
 
 async fn server_lists(api: &ServerClient) -> Value {
     api.request::<Value>("GET", "/v1/moderation/word-lists", None)
@@ -178,7 +142,11 @@ async fn word_lists_are_edited_in_the_console_and_the_operator_api() {
             (json!({"policy": "burn", "words": ["a"]}), "policy"),
         ] {
             let (s, v) = admin(&mut op, "PUT", &format!("{rest}/word-lists/soft"), Some(body)).await;
-            assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "invalid_argument"), "{v}");
+            assert_eq!(
+                (s, error_code(&v)),
+                (StatusCode::BAD_REQUEST, "invalid_argument"),
+                "{v}"
+            );
             assert_eq!(v["error"]["field"], field, "{v}");
         }
         let (s, v) = admin(
@@ -189,7 +157,7 @@ async fn word_lists_are_edited_in_the_console_and_the_operator_api() {
         )
         .await;
         assert_eq!(
-            (s, code(&v), v["error"]["field"].as_str()),
+            (s, error_code(&v), v["error"]["field"].as_str()),
             (StatusCode::BAD_REQUEST, "invalid_argument", Some("name")),
             "{v}"
         );
@@ -200,11 +168,11 @@ async fn word_lists_are_edited_in_the_console_and_the_operator_api() {
             Some(json!({"policy": "replace", "words": ["a"], "extra": 1})),
         )
         .await;
-        assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "invalid_json"), "{v}");
+        assert_eq!((s, error_code(&v)), (StatusCode::BAD_REQUEST, "invalid_json"), "{v}");
         let (_, v) = admin(&mut op, "GET", &format!("{rest}/word-lists/soft"), None).await;
         assert_eq!(v["words"], json!(["heck", "darn"]), "nothing half-written: {v}");
         let (s, v) = admin(&mut op, "GET", &format!("{rest}/word-lists/nope"), None).await;
-        assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "not_found"));
+        assert_eq!((s, error_code(&v)), (StatusCode::NOT_FOUND, "not_found"));
 
         // A viewer reads, and changes nothing.
         let mut viewer = member_of(&mut op, &server, &mine.tenant, "viewer@words.example", "viewer").await;
@@ -221,7 +189,7 @@ async fn word_lists_are_edited_in_the_console_and_the_operator_api() {
         let denied = viewer.change(&format!("{app}/word-lists/banned/delete"), &[]).await;
         assert_eq!(denied.status, StatusCode::FORBIDDEN);
         let (s, v) = admin(&mut viewer, "DELETE", &format!("{rest}/word-lists/soft"), None).await;
-        assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "forbidden"), "{v}");
+        assert_eq!((s, error_code(&v)), (StatusCode::FORBIDDEN, "forbidden"), "{v}");
         assert_eq!(server_lists(&api).await["word_lists"].as_array().unwrap().len(), 2);
 
         // Another tenant's owner: 404 from every URL, also with the app under their own
@@ -252,7 +220,11 @@ async fn word_lists_are_edited_in_the_console_and_the_operator_api() {
                 ("DELETE", format!("{base}/word-lists/banned"), None),
             ] {
                 let (s, v) = admin(&mut theirs, method, &path, body).await;
-                assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "not_found"), "{method} {path}");
+                assert_eq!(
+                    (s, error_code(&v)),
+                    (StatusCode::NOT_FOUND, "not_found"),
+                    "{method} {path}"
+                );
             }
         }
         let lists = server_lists(&api).await;

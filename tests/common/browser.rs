@@ -222,3 +222,51 @@ pub async fn tenant_with_app(op: &mut Browser, name: &str) -> TenantWithApp {
         app_secret: secrets[0].clone(),
     }
 }
+
+/// A browser signed in as a new member of `tenant` with `role` (password
+/// [`VIEWER_PASSWORD`]), added by the operator `op`.
+pub async fn member_of(op: &mut Browser, server: &Server, tenant: &str, email: &str, role: &str) -> Browser {
+    let added = op
+        .change(
+            &format!("/console/t/{tenant}/members"),
+            &[("email", email), ("password", VIEWER_PASSWORD), ("role", role)],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    let mut b = Browser::new(server);
+    let signed = b.sign_in(email, VIEWER_PASSWORD).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    b
+}
+
+/// A JSON call to the operator API (`/admin/v1{path}`) with the browser's session, and its
+/// CSRF token for a change. The answer's body as JSON (a string if it is not JSON).
+pub async fn admin(
+    b: &mut Browser,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (StatusCode, serde_json::Value) {
+    let mut req = b
+        .http
+        .request(method.parse().unwrap(), format!("{}/admin/v1{path}", b.base));
+    if method != "GET" {
+        let csrf = b.csrf().await;
+        req = req.header("x-csrf-token", csrf);
+    }
+    if let Some(body) = body {
+        req = req.header("content-type", "application/json").body(body.to_string());
+    }
+    let page: Page = b.send(req).await;
+    (
+        page.status,
+        serde_json::from_str(&page.body).unwrap_or(serde_json::Value::String(page.body)),
+    )
+}
+
+/// The `code` of an error answer's body.
+pub fn error_code(v: &serde_json::Value) -> &str {
+    v["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {v}"))
+}
